@@ -1,0 +1,709 @@
+/* ph-config.c: defaults in one table, GKeyFile loading with file:line
+ * reporting of every problem, and checks that span several keys. */
+#define G_LOG_DOMAIN "pinhole-config"
+
+#include "ph-config.h"
+#include "ph-error.h"
+
+#include <errno.h>
+#include <string.h>
+#include <glib/gstdio.h>
+
+typedef struct _PhKeyDef PhKeyDef;
+typedef gboolean (*PhKeyParse) (PhConfig *cfg, const PhKeyDef *def, const char *value,
+                                GError **error);
+
+struct _PhKeyDef
+{
+  const char *group;
+  const char *key;
+  const char *fallback; /* parsed by the same function as a file's value */
+  PhKeyParse parse;
+  gsize offset; /* for the generic parsers */
+  guint min, max;
+};
+
+#define FIELD(f) G_STRUCT_OFFSET (PhConfig, f)
+#define FIELD_PTR(cfg, def, type) ((type *) ((guint8 *) (cfg) + (def)->offset))
+
+static gboolean parse_listen (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_allow (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_host (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_string (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_uint (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_duration (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_pins (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_verify (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_level (PhConfig *, const PhKeyDef *, const char *, GError **);
+
+#define DAY_MS (24u * 3600u * 1000u)
+
+/* Every key the agent knows, with its default. */
+static const PhKeyDef key_defs[] = {
+  { "listener", "address", "127.0.0.1:3128;[::1]:3128", parse_listen },
+  { "listener", "allow", "", parse_allow },
+  { "upstream", "host", "", parse_host, FIELD (host) },
+  { "upstream", "port", "443", parse_uint, FIELD (port), 1, 65535 },
+  { "upstream", "server-name", "", parse_host, FIELD (server_name) },
+  { "upstream", "pins", "", parse_pins },
+  { "upstream", "verify", "", parse_verify },
+  { "upstream", "ca-file", "", parse_string, FIELD (ca_file) },
+  { "upstream", "username", "", parse_string, FIELD (username) },
+  { "upstream", "password-file", "", parse_string, FIELD (password_file) },
+  { "upstream", "connect-timeout", "10s", parse_duration, FIELD (connect_timeout_ms), 100, DAY_MS },
+  { "upstream", "handshake-timeout", "10s", parse_duration, FIELD (handshake_timeout_ms), 100,
+    DAY_MS },
+  { "upstream", "response-timeout", "60s", parse_duration, FIELD (response_timeout_ms), 100,
+    DAY_MS },
+  { "upstream", "warm", "2", parse_uint, FIELD (warm), 0, 64 },
+  { "tunnel", "idle-timeout", "300s", parse_duration, FIELD (idle_timeout_ms), 1000, 7 * DAY_MS },
+  { "tunnel", "head-timeout", "10s", parse_duration, FIELD (head_timeout_ms), 100, 3600 * 1000 },
+  { "tunnel", "max-tunnels", "1024", parse_uint, FIELD (max_tunnels), 1, 1000000 },
+  { "log", "level", "info", parse_level },
+};
+
+/* A problem found while loading; all are reported, not just the first. */
+typedef struct
+{
+  GString *text;
+  const char *path;
+} PhProblems;
+
+static void G_GNUC_PRINTF (5, 6)
+problem (PhProblems *p, guint line, const char *group, const char *key, const char *fmt, ...)
+{
+  va_list args;
+  g_autofree char *msg = NULL;
+
+  va_start (args, fmt);
+  msg = g_strdup_vprintf (fmt, args);
+  va_end (args);
+  if (p->text->len > 0)
+    g_string_append_c (p->text, '\n');
+  g_string_append_printf (p->text, "%s:%u: ", p->path, line);
+  if (group != NULL)
+    g_string_append_printf (p->text, "[%s] ", group);
+  if (key != NULL)
+    g_string_append_printf (p->text, "%s: ", key);
+  g_string_append (p->text, msg);
+}
+
+static char **
+split_list (const char *value)
+{
+  g_auto (GStrv) parts = g_strsplit_set (value, ";,", -1);
+  g_autoptr (GStrvBuilder) out = g_strv_builder_new ();
+
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      char *item = g_strstrip (parts[i]);
+      if (*item != '\0')
+        g_strv_builder_add (out, item);
+    }
+  return g_strv_builder_end (out);
+}
+
+GInetSocketAddress *
+ph_config_parse_listen_address (const char *text, GError **error)
+{
+  g_autofree char *host = NULL;
+  g_autoptr (GInetAddress) addr = NULL;
+  const char *port_str;
+  guint64 port = 0;
+
+  if (text[0] == '[')
+    {
+      const char *close = strchr (text, ']');
+      if (close == NULL || close[1] != ':')
+        {
+          g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                       "“%s”: expected [IPv6]:PORT", text);
+          return NULL;
+        }
+      host = g_strndup (text + 1, close - text - 1);
+      port_str = close + 2;
+    }
+  else
+    {
+      const char *colon = strrchr (text, ':');
+      if (colon == NULL || strchr (text, ':') != colon)
+        {
+          g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                       "“%s”: expected IPv4:PORT or [IPv6]:PORT", text);
+          return NULL;
+        }
+      host = g_strndup (text, colon - text);
+      port_str = colon + 1;
+    }
+  addr = g_inet_address_new_from_string (host);
+  if (addr == NULL)
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   "“%s” is not an IP address (listeners bind to addresses, not names)", host);
+      return NULL;
+    }
+  if (!g_ascii_string_to_unsigned (port_str, 10, 1, 65535, &port, NULL))
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "“%s” is not a port (1-65535)",
+                   port_str);
+      return NULL;
+    }
+  return G_INET_SOCKET_ADDRESS (g_inet_socket_address_new (addr, (guint16) port));
+}
+
+static gboolean
+parse_listen (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  g_auto (GStrv) items = split_list (value);
+  g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func (g_object_unref);
+
+  for (guint i = 0; items[i] != NULL; i++)
+    {
+      GInetSocketAddress *sa = ph_config_parse_listen_address (items[i], error);
+      if (sa == NULL)
+        return FALSE;
+      g_ptr_array_add (list, sa);
+    }
+  if (list->len == 0)
+    {
+      g_set_error_literal (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                           "needs at least one address");
+      return FALSE;
+    }
+  g_clear_pointer (&cfg->listen, g_ptr_array_unref);
+  cfg->listen = g_steal_pointer (&list);
+  return TRUE;
+}
+
+static gboolean
+parse_allow (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  g_auto (GStrv) items = split_list (value);
+  g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func (g_object_unref);
+
+  for (guint i = 0; items[i] != NULL; i++)
+    {
+      g_autoptr (GError) local = NULL;
+      GInetAddressMask *mask = g_inet_address_mask_new_from_string (items[i], &local);
+      if (mask == NULL)
+        {
+          g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                       "“%s” is not a network (expected e.g. 192.168.1.0/24 or fd00::/8)",
+                       items[i]);
+          return FALSE;
+        }
+      g_ptr_array_add (list, mask);
+    }
+  g_clear_pointer (&cfg->allow, g_ptr_array_unref);
+  cfg->allow = g_steal_pointer (&list);
+  return TRUE;
+}
+
+static gboolean
+valid_hostname (const char *host)
+{
+  gsize len = strlen (host);
+
+  if (len == 0 || len > 253)
+    return FALSE;
+  for (const char *p = host; *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '.' && *p != ':' && *p != '_')
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+parse_host (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  char **field = FIELD_PTR (cfg, def, char *);
+  g_autofree char *host = g_strdup (value);
+
+  /* Accept a bracketed IPv6 literal as users often write it. */
+  if (host[0] == '[' && host[strlen (host) - 1] == ']')
+    {
+      host[strlen (host) - 1] = '\0';
+      memmove (host, host + 1, strlen (host));
+    }
+  if (*host != '\0' && !valid_hostname (host))
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "“%s” is not a host name or address",
+                   value);
+      return FALSE;
+    }
+  g_free (*field);
+  *field = *host ? g_steal_pointer (&host) : NULL;
+  return TRUE;
+}
+
+static gboolean
+parse_string (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  char **field = FIELD_PTR (cfg, def, char *);
+
+  g_free (*field);
+  *field = *value ? g_strdup (value) : NULL;
+  return TRUE;
+}
+
+static gboolean
+parse_uint (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  guint64 v = 0;
+  g_autoptr (GError) local = NULL;
+
+  if (!g_ascii_string_to_unsigned (value, 10, def->min, def->max, &v, &local))
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   "“%s” is not a whole number from %u to %u", value, def->min, def->max);
+      return FALSE;
+    }
+  *FIELD_PTR (cfg, def, guint) = (guint) v;
+  return TRUE;
+}
+
+gboolean
+ph_config_parse_duration (const char *text, guint *ms, GError **error)
+{
+  static const struct
+  {
+    const char *suffix;
+    double factor;
+  } units[] = { { "ms", 1 }, { "s", 1000 }, { "min", 60000 }, { "h", 3600000 }, { "", 1000 } };
+  char *end = NULL;
+  double v;
+
+  if (!g_ascii_isdigit (text[0]))
+    goto bad;
+  errno = 0;
+  v = g_ascii_strtod (text, &end);
+  if (errno != 0 || end == text)
+    goto bad;
+  for (gsize i = 0; i < G_N_ELEMENTS (units); i++)
+    if (g_strcmp0 (end, units[i].suffix) == 0)
+      {
+        double r = v * units[i].factor;
+        if (r > G_MAXUINT)
+          goto bad;
+        *ms = (guint) r;
+        return TRUE;
+      }
+bad:
+  g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+               "“%s” is not a duration (e.g. 30, 30s, 500ms, 5min)", text);
+  return FALSE;
+}
+
+static gboolean
+parse_duration (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  guint ms = 0;
+
+  if (!ph_config_parse_duration (value, &ms, error))
+    return FALSE;
+  if (ms < def->min || ms > def->max)
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "%s is out of range (%gs to %gs)",
+                   value, def->min / 1000.0, def->max / 1000.0);
+      return FALSE;
+    }
+  *FIELD_PTR (cfg, def, guint) = ms;
+  return TRUE;
+}
+
+static gboolean
+parse_pins (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  g_auto (GStrv) items = split_list (value);
+  g_autoptr (GArray) pins = g_array_new (FALSE, TRUE, sizeof (PhPin));
+
+  for (guint i = 0; items[i] != NULL; i++)
+    {
+      PhPin pin;
+      if (!ph_pin_parse (items[i], &pin, error))
+        return FALSE;
+      g_array_append_val (pins, pin);
+    }
+  g_clear_pointer (&cfg->pins, g_array_unref);
+  cfg->pins = g_steal_pointer (&pins);
+  return TRUE;
+}
+
+/* -1 until set: the default depends on whether pins are set. */
+#define VERIFY_AUTO ((PhVerifyMode) -1)
+
+static gboolean
+parse_verify (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  if (*value == '\0')
+    cfg->verify = VERIFY_AUTO;
+  else if (g_strcmp0 (value, "pin") == 0)
+    cfg->verify = PH_VERIFY_PIN;
+  else if (g_strcmp0 (value, "ca") == 0)
+    cfg->verify = PH_VERIFY_CA;
+  else if (g_strcmp0 (value, "pin+ca") == 0)
+    cfg->verify = PH_VERIFY_PIN_AND_CA;
+  else
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   "“%s” is not one of pin, ca, pin+ca", value);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+parse_level (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  if (!ph_log_level_from_string (value, &cfg->log_level))
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   "“%s” is not one of error, warning, info, debug", value);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+config_clear (PhConfig *cfg)
+{
+  g_clear_pointer (&cfg->listen, g_ptr_array_unref);
+  g_clear_pointer (&cfg->allow, g_ptr_array_unref);
+  g_clear_pointer (&cfg->host, g_free);
+  g_clear_pointer (&cfg->server_name, g_free);
+  g_clear_pointer (&cfg->pins, g_array_unref);
+  g_clear_pointer (&cfg->ca_file, g_free);
+  g_clear_pointer (&cfg->username, g_free);
+  g_clear_pointer (&cfg->password_file, g_free);
+  if (cfg->password != NULL)
+    explicit_bzero (cfg->password, strlen (cfg->password));
+  g_clear_pointer (&cfg->password, g_free);
+}
+
+PhConfig *
+ph_config_new_defaults (void)
+{
+  PhConfig *cfg = g_atomic_rc_box_new0 (PhConfig);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (key_defs); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      if (!key_defs[i].parse (cfg, &key_defs[i], key_defs[i].fallback, &error))
+        g_critical ("default of [%s] %s: %s", key_defs[i].group, key_defs[i].key, error->message);
+    }
+  return cfg;
+}
+
+PhConfig *
+ph_config_ref (PhConfig *config)
+{
+  return g_atomic_rc_box_acquire (config);
+}
+
+void
+ph_config_unref (PhConfig *config)
+{
+  g_atomic_rc_box_release_full (config, (GDestroyNotify) config_clear);
+}
+
+static const PhKeyDef *
+find_key (const char *group, const char *key)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (key_defs); i++)
+    if (g_str_equal (key_defs[i].group, group) && g_str_equal (key_defs[i].key, key))
+      return &key_defs[i];
+  return NULL;
+}
+
+static gboolean
+known_group (const char *group)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (key_defs); i++)
+    if (g_str_equal (key_defs[i].group, group))
+      return TRUE;
+  return FALSE;
+}
+
+/* Line numbers, which GKeyFile does not keep: "group\nkey" -> line, and
+ * "group" -> line of its header. Also reports lines GKeyFile would reject. */
+static GHashTable *
+index_lines (const char *data, PhProblems *p)
+{
+  GHashTable *lines = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_auto (GStrv) rows = g_strsplit (data, "\n", -1);
+  g_autofree char *group = NULL;
+
+  for (guint i = 0; rows[i] != NULL; i++)
+    {
+      guint lineno = i + 1;
+      char *row = g_strstrip (rows[i]);
+      char *eq;
+
+      if (*row == '\0' || *row == '#')
+        continue;
+      if (*row == '[')
+        {
+          if (row[strlen (row) - 1] != ']' || strlen (row) < 3)
+            {
+              problem (p, lineno, NULL, NULL, "“%s” is not a valid [group] header", row);
+              continue;
+            }
+          g_free (group);
+          group = g_strndup (row + 1, strlen (row) - 2);
+          if (g_hash_table_contains (lines, group))
+            problem (p, lineno, group, NULL, "group appears twice (first on line %u)",
+                     GPOINTER_TO_UINT (g_hash_table_lookup (lines, group)));
+          else
+            g_hash_table_insert (lines, g_strdup (group), GUINT_TO_POINTER (lineno));
+          continue;
+        }
+      eq = strchr (row, '=');
+      if (eq == NULL)
+        {
+          problem (p, lineno, group, NULL, "“%s” is not key=value, a [group] or a # comment", row);
+          continue;
+        }
+      *eq = '\0';
+      g_strchomp (row);
+      if (group == NULL)
+        {
+          problem (p, lineno, NULL, row, "key before any [group]");
+          continue;
+        }
+      {
+        char *id = g_strconcat (group, "\n", row, NULL);
+        guint first = GPOINTER_TO_UINT (g_hash_table_lookup (lines, id));
+        if (first != 0)
+          {
+            problem (p, lineno, group, row, "set twice (first on line %u)", first);
+            g_free (id);
+          }
+        else
+          g_hash_table_insert (lines, id, GUINT_TO_POINTER (lineno));
+      }
+    }
+  return lines;
+}
+
+static guint
+line_of (GHashTable *lines, const char *group, const char *key)
+{
+  g_autofree char *id = key ? g_strconcat (group, "\n", key, NULL) : g_strdup (group);
+  return GPOINTER_TO_UINT (g_hash_table_lookup (lines, id));
+}
+
+static gboolean
+read_password_file (const char *path, char **out, GError **error)
+{
+  GStatBuf st;
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+
+  if (g_stat (path, &st) != 0)
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "cannot read “%s”: %s", path,
+                   g_strerror (errno));
+      return FALSE;
+    }
+#ifndef G_OS_WIN32 /* Windows keeps secrets in DPAPI; see platform/. */
+  if ((st.st_mode & 077) != 0)
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   "“%s” is readable by group or others (mode %03o); run chmod 600 on it", path,
+                   (unsigned) (st.st_mode & 0777));
+      return FALSE;
+    }
+#endif
+  if (!g_file_get_contents (path, &contents, &len, error))
+    return FALSE;
+  while (len > 0 && (contents[len - 1] == '\n' || contents[len - 1] == '\r'))
+    contents[--len] = '\0';
+  if (len == 0 || strlen (contents) != len)
+    {
+      explicit_bzero (contents, len);
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "“%s” holds no usable password",
+                   path);
+      return FALSE;
+    }
+  *out = g_steal_pointer (&contents);
+  return TRUE;
+}
+
+static gboolean
+is_loopback_listener (GInetSocketAddress *sa)
+{
+  return g_inet_address_get_is_loopback (g_inet_socket_address_get_address (sa));
+}
+
+/* Checks that involve several keys, once every file is read. */
+static void
+check_whole (PhConfig *cfg, GHashTable *lines, PhProblems *p)
+{
+  guint upstream_line = line_of (lines, "upstream", NULL);
+
+  if (cfg->host == NULL)
+    problem (p, upstream_line, "upstream", "host", "is required: the cloud proxy's name");
+
+  if (cfg->verify == VERIFY_AUTO)
+    cfg->verify = (cfg->pins && cfg->pins->len > 0) ? PH_VERIFY_PIN : PH_VERIFY_CA;
+  if ((cfg->verify == PH_VERIFY_PIN || cfg->verify == PH_VERIFY_PIN_AND_CA) &&
+      (cfg->pins == NULL || cfg->pins->len == 0))
+    problem (p, line_of (lines, "upstream", "verify") ?: upstream_line, "upstream", "verify",
+             "pin verification needs at least one pin in pins=");
+
+  if (cfg->username != NULL && cfg->password_file == NULL)
+    problem (p, line_of (lines, "upstream", "username"), "upstream", "password-file",
+             "username= is set but no password-file=");
+  if (cfg->password_file != NULL)
+    {
+      g_autoptr (GError) error = NULL;
+      if (cfg->username == NULL)
+        problem (p, line_of (lines, "upstream", "password-file"), "upstream", "username",
+                 "password-file= is set but no username=");
+      else if (!read_password_file (cfg->password_file, &cfg->password, &error))
+        problem (p, line_of (lines, "upstream", "password-file"), "upstream", "password-file",
+                 "%s", error->message);
+    }
+
+  for (guint i = 0; i < cfg->listen->len; i++)
+    {
+      GInetSocketAddress *sa = g_ptr_array_index (cfg->listen, i);
+      if (!is_loopback_listener (sa) && cfg->allow->len == 0)
+        {
+          g_autofree char *s =
+            g_inet_address_to_string (g_inet_socket_address_get_address (sa));
+          problem (p, line_of (lines, "listener", "address"), "listener", "address",
+                   "%s is not a loopback address and [listener] allow= is empty: list the "
+                   "client networks to serve in allow= (e.g. allow=192.168.1.0/24)",
+                   s);
+        }
+    }
+}
+
+PhConfig *
+ph_config_load (const char *path, GError **error)
+{
+  g_autoptr (PhConfig) cfg = ph_config_new_defaults ();
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GHashTable) lines = NULL;
+  g_autofree char *data = NULL;
+  g_auto (GStrv) groups = NULL;
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GString) text = g_string_new (NULL);
+  PhProblems p = { text, path };
+  gsize len = 0;
+
+  if (!g_file_get_contents (path, &data, &len, &local))
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "%s:0: %s", path, local->message);
+      return NULL;
+    }
+  if (!g_utf8_validate (data, len, NULL))
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "%s:0: not valid UTF-8", path);
+      return NULL;
+    }
+  lines = index_lines (data, &p);
+  if (text->len > 0)
+    {
+      g_set_error_literal (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, text->str);
+      return NULL;
+    }
+  if (!g_key_file_load_from_data (kf, data, len, G_KEY_FILE_NONE, &local))
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "%s:0: %s", path, local->message);
+      return NULL;
+    }
+
+  groups = g_key_file_get_groups (kf, NULL);
+  for (guint g = 0; groups[g] != NULL; g++)
+    {
+      g_auto (GStrv) keys = NULL;
+
+      if (!known_group (groups[g]))
+        {
+          problem (&p, line_of (lines, groups[g], NULL), groups[g], NULL,
+                   "unknown group (known: listener, upstream, tunnel, log)");
+          continue;
+        }
+      keys = g_key_file_get_keys (kf, groups[g], NULL, NULL);
+      for (guint k = 0; keys != NULL && keys[k] != NULL; k++)
+        {
+          const PhKeyDef *def = find_key (groups[g], keys[k]);
+          g_autofree char *value = NULL;
+          g_autoptr (GError) perr = NULL;
+          guint lineno = line_of (lines, groups[g], keys[k]);
+
+          if (def == NULL)
+            {
+              problem (&p, lineno, groups[g], keys[k], "unknown key");
+              continue;
+            }
+          value = g_key_file_get_string (kf, groups[g], keys[k], &perr);
+          if (value == NULL)
+            {
+              problem (&p, lineno, groups[g], keys[k], "%s", perr->message);
+              continue;
+            }
+          g_strstrip (value);
+          if (!def->parse (cfg, def, value, &perr))
+            problem (&p, lineno, groups[g], keys[k], "%s", perr->message);
+        }
+    }
+
+  check_whole (cfg, lines, &p);
+  if (text->len > 0)
+    {
+      g_set_error_literal (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, text->str);
+      return NULL;
+    }
+  if (cfg->server_name == NULL)
+    cfg->server_name = g_strdup (cfg->host);
+  return g_steal_pointer (&cfg);
+}
+
+gboolean
+ph_config_same_upstream (const PhConfig *a, const PhConfig *b)
+{
+  if (g_strcmp0 (a->host, b->host) != 0 || a->port != b->port ||
+      g_strcmp0 (a->server_name, b->server_name) != 0 || a->verify != b->verify ||
+      g_strcmp0 (a->ca_file, b->ca_file) != 0)
+    return FALSE;
+  if ((a->pins ? a->pins->len : 0) != (b->pins ? b->pins->len : 0))
+    return FALSE;
+  return a->pins == NULL ||
+         memcmp (a->pins->data, b->pins->data, a->pins->len * sizeof (PhPin)) == 0;
+}
+
+gboolean
+ph_config_same_credentials (const PhConfig *a, const PhConfig *b)
+{
+  return g_strcmp0 (a->username, b->username) == 0 && g_strcmp0 (a->password, b->password) == 0;
+}
+
+gboolean
+ph_config_same_listeners (const PhConfig *a, const PhConfig *b)
+{
+  if (a->listen->len != b->listen->len)
+    return FALSE;
+  for (guint i = 0; i < a->listen->len; i++)
+    {
+      GInetSocketAddress *x = g_ptr_array_index (a->listen, i);
+      GInetSocketAddress *y = g_ptr_array_index (b->listen, i);
+      if (g_inet_socket_address_get_port (x) != g_inet_socket_address_get_port (y) ||
+          !g_inet_address_equal (g_inet_socket_address_get_address (x),
+                                 g_inet_socket_address_get_address (y)))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+ph_config_allows_client (const PhConfig *config, GInetAddress *address)
+{
+  if (g_inet_address_get_is_loopback (address))
+    return TRUE;
+  for (guint i = 0; i < config->allow->len; i++)
+    if (g_inet_address_mask_matches (g_ptr_array_index (config->allow, i), address))
+      return TRUE;
+  return FALSE;
+}

@@ -1,0 +1,122 @@
+/* ph-http.h: strict HTTP/1.1 message heads (RFC 9112) and message-body
+ * framing for a forwarding proxy. Pure functions over byte buffers: no I/O. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  gsize max_head;    /* whole head, request line included */
+  gsize max_target;  /* request-target */
+  guint max_headers; /* header fields */
+} PhHttpLimits;
+
+extern const PhHttpLimits ph_http_default_limits;
+
+typedef struct
+{
+  char *name;
+  char *value;
+} PhHttpHeader;
+
+typedef enum
+{
+  PH_HTTP_CONNECT,  /* authority-form */
+  PH_HTTP_ABSOLUTE, /* http://host[:port]/path */
+  PH_HTTP_ORIGIN,   /* /path: addressed to the agent itself */
+} PhHttpTargetKind;
+
+typedef struct
+{
+  char *method;
+  char *target;
+  guint minor; /* HTTP/1.<minor> */
+  GArray *headers; /* of PhHttpHeader */
+
+  PhHttpTargetKind kind;
+  char *host;       /* without brackets */
+  guint16 port;
+  char *authority;  /* host:port as it goes on the wire ([v6]:port) */
+  char *path;       /* absolute-form: path and query, "/" at least */
+
+  gint64 content_length; /* -1: none */
+  gboolean chunked;
+  gboolean keep_alive;
+} PhHttpRequest;
+
+typedef struct
+{
+  guint minor;
+  guint status;
+  char *reason;
+  GArray *headers;
+
+  gint64 content_length;
+  gboolean chunked;
+  gboolean keep_alive;
+} PhHttpResponse;
+
+typedef enum
+{
+  PH_HTTP_PARSE_INCOMPLETE,
+  PH_HTTP_PARSE_DONE,
+  PH_HTTP_PARSE_ERROR,
+} PhHttpParseResult;
+
+/* Parses one request head from @buf. DONE: *@consumed is the head's length
+ * and *@out the request. ERROR: *@status is the HTTP status to answer with
+ * and @reason a one-line explanation. INCOMPLETE: read more. */
+PhHttpParseResult ph_http_request_parse (const char *buf, gsize len, const PhHttpLimits *limits,
+                                         PhHttpRequest **out, gsize *consumed, guint *status,
+                                         char **reason);
+void ph_http_request_free (PhHttpRequest *req);
+
+PhHttpParseResult ph_http_response_parse (const char *buf, gsize len, const PhHttpLimits *limits,
+                                          PhHttpResponse **out, gsize *consumed, char **reason);
+void ph_http_response_free (PhHttpResponse *resp);
+/* Whether a response to @method with this status carries a body. */
+gboolean ph_http_response_has_body (const PhHttpResponse *resp, const char *method);
+
+const char *ph_http_header_get (GArray *headers, const char *name);
+/* Whether @name is hop-by-hop for this message: the fixed list of RFC 9110
+ * §7.6.1, or named in @headers' Connection field. */
+gboolean ph_http_header_is_hop_by_hop (GArray *headers, const char *name);
+
+/* Serialises a request head for the upstream proxy: absolute-form target,
+ * hop-by-hop fields dropped, @proxy_auth (may be NULL) added. */
+GString *ph_http_request_build_forward (const PhHttpRequest *req, const char *proxy_auth);
+/* Serialises a response head for the client, hop-by-hop fields dropped. */
+GString *ph_http_response_build_forward (const PhHttpResponse *resp, gboolean keep_alive);
+/* A complete refusal: status line, text body of one line, Connection: close. */
+GString *ph_http_build_error (guint status, const char *kind, const char *message);
+const char *ph_http_reason_phrase (guint status);
+
+/* Finds where a message body ends, so it can be relayed verbatim. */
+typedef enum
+{
+  PH_BODY_NONE,
+  PH_BODY_LENGTH,
+  PH_BODY_CHUNKED,
+  PH_BODY_UNTIL_CLOSE,
+} PhBodyMode;
+
+typedef struct
+{
+  PhBodyMode mode;
+  guint64 remaining; /* LENGTH: body bytes; CHUNKED: bytes of current chunk data */
+  int state;         /* CHUNKED: position in the chunk grammar */
+  guint line_len;    /* CHUNKED: bytes in the current size/trailer line */
+  gboolean done;
+} PhBodyScanner;
+
+void ph_body_scanner_init (PhBodyScanner *s, PhBodyMode mode, guint64 length);
+/* Consumes up to @len bytes of body; returns how many belong to the body
+ * (the rest is the next message), or -1 on malformed chunked framing. */
+gssize ph_body_scanner_feed (PhBodyScanner *s, const guint8 *data, gsize len);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhHttpRequest, ph_http_request_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhHttpResponse, ph_http_response_free)
+
+G_END_DECLS

@@ -1,0 +1,88 @@
+/* ph-pin.c: computing and checking SPKI SHA-256 pins with GnuTLS. */
+#define G_LOG_DOMAIN "pinhole-pin"
+
+#include "ph-pin.h"
+#include "ph-error.h"
+#include "ph-tls-util.h"
+
+#include <string.h>
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
+#include <gnutls/x509.h>
+
+#define PIN_PREFIX "sha256//"
+
+gboolean
+ph_pin_parse (const char *text, PhPin *pin, GError **error)
+{
+  g_autofree guint8 *raw = NULL;
+  gsize len = 0;
+  const char *b64;
+
+  if (!g_str_has_prefix (text, PIN_PREFIX))
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   "“%s” is not a pin: expected sha256//BASE64", text);
+      return FALSE;
+    }
+  b64 = text + strlen (PIN_PREFIX);
+  /* g_base64_decode accepts garbage quietly; check the alphabet first. */
+  if (strlen (b64) != 44 || b64[43] != '=' || strspn (b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                           "abcdefghijklmnopqrstuvwxyz"
+                                                           "0123456789+/")
+                                                   != 43)
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   "“%s” is not a SHA-256 pin: expected 44 base64 characters after sha256//",
+                   text);
+      return FALSE;
+    }
+  raw = g_base64_decode (b64, &len);
+  if (len != PH_PIN_LEN)
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   "“%s” decodes to %zu bytes, not 32", text, len);
+      return FALSE;
+    }
+  memcpy (pin->digest, raw, PH_PIN_LEN);
+  return TRUE;
+}
+
+char *
+ph_pin_to_string (const PhPin *pin)
+{
+  g_autofree char *b64 = g_base64_encode (pin->digest, PH_PIN_LEN);
+  return g_strconcat (PIN_PREFIX, b64, NULL);
+}
+
+gboolean
+ph_pin_from_der_certificate (const guint8 *der, gsize len, PhPin *pin, GError **error)
+{
+  g_auto (gnutls_x509_crt_t) crt = NULL;
+  g_auto (gnutls_pubkey_t) key = NULL;
+  gnutls_datum_t in = { (unsigned char *) der, (unsigned int) len };
+  gnutls_datum_t spki = { NULL, 0 };
+  int ret;
+
+  if ((ret = gnutls_x509_crt_init (&crt)) < 0 ||
+      (ret = gnutls_x509_crt_import (crt, &in, GNUTLS_X509_FMT_DER)) < 0 ||
+      (ret = gnutls_pubkey_init (&key)) < 0 || (ret = gnutls_pubkey_import_x509 (key, crt, 0)) < 0 ||
+      (ret = gnutls_pubkey_export2 (key, GNUTLS_X509_FMT_DER, &spki)) < 0)
+    return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, "reading the server key");
+
+  ret = gnutls_hash_fast (GNUTLS_DIG_SHA256, spki.data, spki.size, pin->digest);
+  gnutls_free (spki.data);
+  if (ret < 0)
+    return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, "hashing the server key");
+  return TRUE;
+}
+
+gboolean
+ph_pin_matches_any (const PhPin *seen, const PhPin *pins, guint n_pins)
+{
+  guint found = 0;
+
+  for (guint i = 0; i < n_pins; i++)
+    found |= gnutls_memcmp (seen->digest, pins[i].digest, PH_PIN_LEN) == 0;
+  return found != 0;
+}

@@ -1,0 +1,801 @@
+/* ph-proxy-conn.c: the life of one client connection.
+ *
+ *   HEAD ──CONNECT──► UPSTREAM ─► EXCHANGE ─200─► TUNNEL (two raw pipes)
+ *     ▲   └─http://─►              (request pipe, response head, body pipe)
+ *     └──────────── keep-alive ◄──────┘
+ *
+ * Nothing is written upstream before the upstream stream exists, and it
+ * exists only once verified (ph-tls.c). */
+#define G_LOG_DOMAIN "pinhole-conn"
+
+#include "ph-proxy-conn.h"
+#include "ph-error.h"
+#include "ph-http.h"
+#include "ph-log.h"
+#include "ph-relay.h"
+
+#include <string.h>
+
+typedef enum
+{
+  CONN_HEAD,
+  CONN_UPSTREAM,
+  CONN_EXCHANGE,
+  CONN_TUNNEL,
+  CONN_CLOSING,
+  CONN_CLOSED,
+} PhConnState;
+
+struct _PhProxyConn
+{
+  gint ref;
+  PhServer *server;
+  PhConfig *config;
+  PhUpstream *upstream;
+  PhStream *client;
+  PhStream *up;
+  char *peer;
+  GCancellable *cancellable;
+  PhConnState state;
+
+  GByteArray *cin; /* client bytes read and not used yet */
+  GByteArray *uin; /* upstream bytes of a response head */
+  GSource *client_wait;
+  GSource *up_wait;
+  PhHttpRequest *req;
+  PhHttpResponse *resp;
+  PhPipe c2u;
+  PhPipe u2c;
+  gboolean holds_tunnel;
+  gboolean request_sent;
+  gboolean response_done;
+  gboolean keep_alive;
+
+  gint64 started_us;
+  gint64 deadline_us; /* head or response; 0 when none */
+  guint64 seen_bytes; /* idle detection */
+  gint64 seen_us;
+  guint status;
+};
+
+static void conn_read_head (PhProxyConn *conn);
+static void conn_read_response (PhProxyConn *conn);
+static void conn_finish_request (PhProxyConn *conn);
+
+PhProxyConn *
+ph_proxy_conn_ref (PhProxyConn *conn)
+{
+  g_atomic_int_inc (&conn->ref);
+  return conn;
+}
+
+void
+ph_proxy_conn_unref (PhProxyConn *conn)
+{
+  if (!g_atomic_int_dec_and_test (&conn->ref))
+    return;
+  ph_pipe_clear (&conn->c2u);
+  ph_pipe_clear (&conn->u2c);
+  g_clear_pointer (&conn->client, ph_stream_free);
+  g_clear_pointer (&conn->up, ph_stream_free);
+  g_clear_pointer (&conn->cin, g_byte_array_unref);
+  g_clear_pointer (&conn->uin, g_byte_array_unref);
+  g_clear_pointer (&conn->req, ph_http_request_free);
+  g_clear_pointer (&conn->resp, ph_http_response_free);
+  g_clear_object (&conn->cancellable);
+  g_clear_pointer (&conn->upstream, ph_upstream_unref);
+  ph_config_unref (conn->config);
+  g_free (conn->peer);
+  g_free (conn);
+}
+
+static void
+drop_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
+static guint64
+conn_bytes (PhProxyConn *conn)
+{
+  return conn->c2u.bytes + conn->u2c.bytes;
+}
+
+static const char *
+conn_target (PhProxyConn *conn)
+{
+  if (conn->req == NULL)
+    return "-";
+  if (conn->req->kind == PH_HTTP_ABSOLUTE)
+    return conn->req->target;
+  return conn->req->authority ? conn->req->authority : conn->req->target;
+}
+
+static void
+conn_log (PhProxyConn *conn, const char *error_kind)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  ph_log_access (conn->peer, conn->req ? conn->req->method : "-", conn_target (conn),
+                 conn->status, conn->c2u.bytes, conn->u2c.bytes, now - conn->started_us,
+                 error_kind);
+  ph_server_account (conn->server, conn->c2u.bytes, conn->u2c.bytes);
+}
+
+static void
+conn_release_tunnel (PhProxyConn *conn)
+{
+  if (conn->holds_tunnel)
+    {
+      conn->holds_tunnel = FALSE;
+      ph_server_release_tunnel (conn->server);
+    }
+}
+
+/* Ends the connection. @abort resets the client instead of closing it
+ * cleanly, so a truncated transfer cannot pass for a complete one. */
+static void
+conn_close_full (PhProxyConn *conn, gboolean abort)
+{
+  if (conn->state == CONN_CLOSED)
+    return;
+  conn->state = CONN_CLOSED;
+  g_cancellable_cancel (conn->cancellable);
+  ph_pipe_stop (&conn->c2u);
+  ph_pipe_stop (&conn->u2c);
+  drop_source (&conn->client_wait);
+  drop_source (&conn->up_wait);
+  if (abort && conn->client != NULL)
+    ph_stream_abort (conn->client);
+  g_clear_pointer (&conn->client, ph_stream_free);
+  g_clear_pointer (&conn->up, ph_stream_free);
+  conn_release_tunnel (conn);
+  ph_server_connection_closed (conn->server, conn);
+}
+
+void
+ph_proxy_conn_close (PhProxyConn *conn)
+{
+  conn_close_full (conn, FALSE);
+}
+
+static void
+refusal_sent (PhPipe *pipe, GError *error, gpointer data)
+{
+  ph_proxy_conn_close (data);
+}
+
+/* Answers with a refusal and closes: the one way errors reach a client. */
+static void
+conn_refuse (PhProxyConn *conn, guint status, const char *kind, const char *message)
+{
+  g_autoptr (GString) resp = ph_http_build_error (status, kind, message);
+
+  if (conn->state == CONN_CLOSED)
+    return;
+  conn->status = status;
+  conn_log (conn, kind);
+  conn->state = CONN_CLOSING;
+  conn->deadline_us = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  ph_pipe_stop (&conn->c2u);
+  ph_pipe_stop (&conn->u2c);
+  drop_source (&conn->client_wait);
+  drop_source (&conn->up_wait);
+  g_clear_pointer (&conn->up, ph_stream_free);
+  conn_release_tunnel (conn);
+  ph_pipe_clear (&conn->u2c);
+  ph_pipe_init (&conn->u2c, NULL, conn->client, refusal_sent, conn);
+  ph_pipe_push (&conn->u2c, resp->str, resp->len);
+  ph_pipe_start (&conn->u2c, PH_PIPE_FLUSH);
+}
+
+static void
+conn_refuse_error (PhProxyConn *conn, const GError *error)
+{
+  guint status = 502;
+  const char *kind = "upstream-protocol";
+
+  if (error->domain == PH_ERROR)
+    switch ((PhError) error->code)
+      {
+      case PH_ERROR_UPSTREAM_UNREACHABLE:
+        kind = "upstream-tcp";
+        break;
+      case PH_ERROR_UPSTREAM_TLS:
+        kind = "upstream-tls";
+        break;
+      case PH_ERROR_PIN_MISMATCH:
+        kind = "pin-mismatch";
+        break;
+      case PH_ERROR_AUTH_REJECTED:
+        kind = "auth-rejected";
+        break;
+      case PH_ERROR_TIMEOUT:
+        status = 504;
+        kind = "upstream-timeout";
+        break;
+      default:
+        break;
+      }
+  g_debug ("%s: %s", conn->peer, error->message);
+  conn_refuse (conn, status, kind, error->message);
+}
+
+static void
+conn_refuse_auth (PhProxyConn *conn)
+{
+  g_autofree char *msg = g_strdup_printf (
+    "the cloud proxy %s rejected the credentials of user “%s”; Pinhole will not send them again "
+    "until they are changed",
+    ph_upstream_get_name (conn->upstream),
+    conn->config->username ? conn->config->username : "");
+  conn_refuse (conn, 502, "auth-rejected", msg);
+}
+
+static gboolean
+client_readable_cb (gpointer data)
+{
+  PhProxyConn *conn = data;
+
+  g_clear_pointer (&conn->client_wait, g_source_unref);
+  conn_read_head (conn);
+  return G_SOURCE_REMOVE;
+}
+
+/* ---- upstream exchange ---- */
+
+static void
+tunnel_pipe_done (PhPipe *pipe, GError *error, gpointer data)
+{
+  PhProxyConn *conn = data;
+
+  if (error != NULL)
+    {
+      g_debug ("%s: tunnel to %s ended: %s", conn->peer, conn_target (conn), error->message);
+      g_error_free (error);
+      conn_log (conn, "reset");
+      conn_close_full (conn, TRUE);
+      return;
+    }
+  if (conn->c2u.finished && conn->u2c.finished)
+    {
+      conn_log (conn, NULL);
+      ph_proxy_conn_close (conn);
+    }
+}
+
+static void
+conn_start_tunnel (PhProxyConn *conn, const guint8 *extra, gsize extra_len)
+{
+  static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+  conn->state = CONN_TUNNEL;
+  conn->deadline_us = 0;
+  conn->status = 200;
+  ph_pipe_init (&conn->u2c, conn->up, conn->client, tunnel_pipe_done, conn);
+  ph_pipe_push (&conn->u2c, established, strlen (established));
+  if (extra_len > 0)
+    ph_pipe_push_body (&conn->u2c, extra, extra_len);
+  ph_pipe_init (&conn->c2u, conn->client, conn->up, tunnel_pipe_done, conn);
+  if (conn->cin->len > 0)
+    {
+      /* The client spoke early (e.g. a TLS ClientHello right after CONNECT). */
+      ph_pipe_push_body (&conn->c2u, conn->cin->data, conn->cin->len);
+      g_byte_array_set_size (conn->cin, 0);
+    }
+  ph_pipe_start (&conn->u2c, PH_PIPE_RAW);
+  if (conn->state == CONN_TUNNEL)
+    ph_pipe_start (&conn->c2u, PH_PIPE_RAW);
+}
+
+static void
+response_pipe_done (PhPipe *pipe, GError *error, gpointer data)
+{
+  PhProxyConn *conn = data;
+
+  if (error != NULL)
+    {
+      g_debug ("%s: response from %s ended: %s", conn->peer, conn_target (conn), error->message);
+      g_error_free (error);
+      conn_log (conn, "reset");
+      conn_close_full (conn, TRUE);
+      return;
+    }
+  if (pipe->overran)
+    conn->keep_alive = FALSE;
+  conn->response_done = TRUE;
+  conn_finish_request (conn);
+}
+
+static void
+request_pipe_done (PhPipe *pipe, GError *error, gpointer data)
+{
+  PhProxyConn *conn = data;
+
+  if (error != NULL)
+    {
+      gboolean bad_body = g_error_matches (error, PH_ERROR, PH_ERROR_BAD_REQUEST);
+      g_debug ("%s: request to %s: %s", conn->peer, conn_target (conn), error->message);
+      if (bad_body && !conn->u2c.running)
+        conn_refuse (conn, 400, "bad-request", error->message);
+      else
+        {
+          conn_log (conn, "reset");
+          conn_close_full (conn, TRUE);
+        }
+      g_error_free (error);
+      return;
+    }
+  conn->request_sent = TRUE;
+  if (conn->req->kind == PH_HTTP_CONNECT)
+    return; /* the response decides what happens next */
+  conn_finish_request (conn);
+}
+
+/* Both halves of a forwarded message are done: next request, or close. */
+static void
+conn_finish_request (PhProxyConn *conn)
+{
+  if (!conn->response_done || !conn->request_sent || conn->state != CONN_EXCHANGE)
+    {
+      /* A response that ends before its request: the rest of the request
+       * cannot be told apart from a next one. */
+      if (conn->response_done && !conn->request_sent)
+        {
+          conn_log (conn, NULL);
+          ph_proxy_conn_close (conn);
+        }
+      return;
+    }
+  conn_log (conn, NULL);
+  if (!conn->keep_alive || ph_server_is_draining (conn->server))
+    {
+      ph_proxy_conn_close (conn);
+      return;
+    }
+  /* Ready for the next request on this client connection. */
+  if (conn->resp != NULL && !conn->resp->keep_alive)
+    g_clear_pointer (&conn->up, ph_stream_free);
+  else if (conn->up != NULL)
+    ph_upstream_save_session (conn->upstream, conn->up);
+  g_clear_pointer (&conn->req, ph_http_request_free);
+  g_clear_pointer (&conn->resp, ph_http_response_free);
+  ph_pipe_clear (&conn->c2u);
+  ph_pipe_clear (&conn->u2c);
+  ph_pipe_init (&conn->c2u, NULL, NULL, NULL, NULL);
+  ph_pipe_init (&conn->u2c, NULL, NULL, NULL, NULL);
+  conn_release_tunnel (conn);
+  conn->state = CONN_HEAD;
+  conn->status = 0;
+  conn->request_sent = conn->response_done = FALSE;
+  conn->started_us = g_get_monotonic_time ();
+  conn->deadline_us = conn->started_us + (gint64) conn->config->idle_timeout_ms * 1000;
+  conn_read_head (conn);
+}
+
+static gboolean
+up_readable_cb (gpointer data)
+{
+  PhProxyConn *conn = data;
+
+  g_clear_pointer (&conn->up_wait, g_source_unref);
+  conn_read_response (conn);
+  return G_SOURCE_REMOVE;
+}
+
+/* A response head from the cloud proxy has arrived. */
+static void
+conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
+{
+  const guint8 *extra = conn->uin->data + head_len;
+  gsize extra_len = conn->uin->len - head_len;
+  g_autoptr (GString) head = NULL;
+  PhBodyMode mode;
+
+  ph_upstream_save_session (conn->upstream, conn->up);
+  if (resp->status == 407)
+    {
+      ph_http_response_free (resp);
+      ph_upstream_set_auth_rejected (conn->upstream);
+      conn_refuse_auth (conn);
+      return;
+    }
+  if (conn->req->kind == PH_HTTP_CONNECT && resp->status >= 200 && resp->status < 300)
+    {
+      ph_http_response_free (resp);
+      g_byte_array_remove_range (conn->uin, 0, head_len);
+      conn_start_tunnel (conn, conn->uin->data, conn->uin->len);
+      g_byte_array_set_size (conn->uin, 0);
+      return;
+    }
+  if (resp->status < 200)
+    {
+      /* 100 Continue and friends go to the client; the final head follows. */
+      if (resp->status != 101)
+        {
+          g_autoptr (GString) interim = ph_http_response_build_forward (resp, TRUE);
+          ph_http_response_free (resp);
+          g_byte_array_remove_range (conn->uin, 0, head_len);
+          /* Small and rare: written with the final head if the socket is full. */
+          if (!g_socket_send (conn->client->socket, interim->str, interim->len, NULL, NULL))
+            g_debug ("%s: could not pass on an interim response", conn->peer);
+          conn_read_response (conn);
+          return;
+        }
+      ph_http_response_free (resp);
+      conn_refuse (conn, 502, "upstream-protocol", "the cloud proxy switched protocols");
+      return;
+    }
+
+  /* A final answer other than a tunnel: it goes to the client as it is. */
+  conn->status = resp->status;
+  if (!ph_http_response_has_body (resp, conn->req->method) ||
+      (conn->req->kind == PH_HTTP_CONNECT && resp->status < 300))
+    mode = PH_BODY_NONE;
+  else if (resp->chunked)
+    mode = PH_BODY_CHUNKED;
+  else if (resp->content_length >= 0)
+    mode = PH_BODY_LENGTH;
+  else
+    mode = PH_BODY_UNTIL_CLOSE;
+  if (mode == PH_BODY_NONE && resp->status >= 200)
+    resp->keep_alive = resp->minor >= 1 || resp->keep_alive;
+  conn->keep_alive = conn->keep_alive && resp->keep_alive && conn->req->kind != PH_HTTP_CONNECT;
+  conn->resp = resp;
+  head = ph_http_response_build_forward (resp, conn->keep_alive);
+
+  conn->state = CONN_EXCHANGE;
+  conn->deadline_us = 0;
+  ph_pipe_init (&conn->u2c, conn->up, conn->client, response_pipe_done, conn);
+  ph_body_scanner_init (&conn->u2c.scanner, mode, MAX (resp->content_length, 0));
+  ph_pipe_push (&conn->u2c, head->str, head->len);
+  if (extra_len > 0 && !ph_pipe_push_body (&conn->u2c, extra, extra_len))
+    {
+      conn_refuse (conn, 502, "upstream-protocol", "malformed chunked body from the cloud proxy");
+      return;
+    }
+  g_byte_array_set_size (conn->uin, 0);
+  if (conn->req->kind == PH_HTTP_CONNECT)
+    {
+      /* A refused CONNECT: after this answer the connection ends. */
+      conn->request_sent = TRUE;
+      conn->keep_alive = FALSE;
+    }
+  ph_pipe_start (&conn->u2c, PH_PIPE_BODY);
+}
+
+static void
+conn_read_response (PhProxyConn *conn)
+{
+  guint8 buf[16384];
+
+  for (;;)
+    {
+      g_autoptr (GError) error = NULL;
+      PhHttpResponse *resp = NULL;
+      g_autofree char *reason = NULL;
+      gsize n = 0, head_len = 0;
+      PhIoStatus st;
+      PhHttpParseResult pr;
+
+      if (conn->uin->len > 0)
+        {
+          pr = ph_http_response_parse ((const char *) conn->uin->data, conn->uin->len, NULL, &resp,
+                                       &head_len, &reason);
+          if (pr == PH_HTTP_PARSE_DONE)
+            {
+              conn_handle_response (conn, resp, head_len);
+              return;
+            }
+          if (pr == PH_HTTP_PARSE_ERROR)
+            {
+              g_autofree char *msg =
+                g_strdup_printf ("the cloud proxy sent a malformed response: %s", reason);
+              conn_refuse (conn, 502, "upstream-protocol", msg);
+              return;
+            }
+        }
+      st = ph_stream_read (conn->up, buf, sizeof buf, &n, &error);
+      if (st == PH_IO_OK)
+        {
+          g_byte_array_append (conn->uin, buf, n);
+          continue;
+        }
+      if (st == PH_IO_AGAIN)
+        {
+          conn->up_wait = ph_stream_wait (conn->up, FALSE, up_readable_cb, conn);
+          return;
+        }
+      if (st == PH_IO_EOF)
+        g_set_error (&error, PH_ERROR, PH_ERROR_UPSTREAM_PROTOCOL,
+                     "the cloud proxy closed the connection without answering");
+      else
+        g_prefix_error (&error, "waiting for the cloud proxy's answer: ");
+      conn_refuse_error (conn, error);
+      return;
+    }
+}
+
+/* Sends the request head (and, for http://, its body) on a verified stream. */
+static void
+conn_send_request (PhProxyConn *conn)
+{
+  const char *auth = ph_upstream_get_proxy_auth (conn->upstream);
+  g_autoptr (GString) head = NULL;
+
+  conn->state = CONN_EXCHANGE;
+  conn->deadline_us = g_get_monotonic_time () + (gint64) conn->config->response_timeout_ms * 1000;
+  if (conn->uin == NULL)
+    conn->uin = g_byte_array_new ();
+  ph_pipe_init (&conn->c2u, conn->client, conn->up, request_pipe_done, conn);
+  ph_pipe_init (&conn->u2c, NULL, conn->client, NULL, NULL);
+
+  if (conn->req->kind == PH_HTTP_CONNECT)
+    {
+      head = g_string_new (NULL);
+      g_string_printf (head, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", conn->req->authority,
+                       conn->req->authority);
+      if (auth != NULL)
+        g_string_append_printf (head, "Proxy-Authorization: %s\r\n", auth);
+      g_string_append (head, "\r\n");
+      ph_pipe_push (&conn->c2u, head->str, head->len);
+      explicit_bzero (head->str, head->len);
+      ph_pipe_start (&conn->c2u, PH_PIPE_FLUSH);
+    }
+  else
+    {
+      PhBodyMode mode = conn->req->chunked                  ? PH_BODY_CHUNKED
+                        : conn->req->content_length > 0 ? PH_BODY_LENGTH
+                                                            : PH_BODY_NONE;
+      head = ph_http_request_build_forward (conn->req, auth);
+      ph_body_scanner_init (&conn->c2u.scanner, mode, MAX (conn->req->content_length, 0));
+      conn->c2u.overflow = conn->cin; /* pipelined requests stay for later */
+      ph_pipe_push (&conn->c2u, head->str, head->len);
+      explicit_bzero (head->str, head->len);
+      if (conn->cin->len > 0)
+        {
+          g_autoptr (GByteArray) ahead = g_byte_array_new ();
+          g_byte_array_append (ahead, conn->cin->data, conn->cin->len);
+          g_byte_array_set_size (conn->cin, 0);
+          if (!ph_pipe_push_body (&conn->c2u, ahead->data, ahead->len))
+            {
+              conn_refuse (conn, 400, "bad-request", "malformed chunked request body");
+              return;
+            }
+        }
+      ph_pipe_start (&conn->c2u, PH_PIPE_BODY);
+    }
+  if (conn->state == CONN_EXCHANGE)
+    conn_read_response (conn);
+}
+
+static void
+upstream_ready (PhStream *stream, GError *error, gpointer data)
+{
+  PhProxyConn *conn = data;
+
+  if (conn->state != CONN_UPSTREAM)
+    {
+      g_clear_pointer (&stream, ph_stream_free);
+      g_clear_error (&error);
+      ph_proxy_conn_unref (conn);
+      return;
+    }
+  if (stream == NULL)
+    {
+      conn_refuse_error (conn, error);
+      g_error_free (error);
+      ph_proxy_conn_unref (conn);
+      return;
+    }
+  conn->up = stream;
+  conn_send_request (conn);
+  ph_proxy_conn_unref (conn);
+}
+
+static void
+conn_dispatch (PhProxyConn *conn)
+{
+  PhHttpRequest *req = conn->req;
+
+  if (req->kind == PH_HTTP_ORIGIN)
+    {
+      conn_refuse (conn, 405, "method-not-allowed",
+                   "this is a proxy: send absolute-form requests (http://host/path) or CONNECT");
+      return;
+    }
+  if (ph_upstream_get_auth_rejected (conn->upstream))
+    {
+      conn_refuse_auth (conn);
+      return;
+    }
+  if (!conn->holds_tunnel)
+    {
+      if (!ph_server_acquire_tunnel (conn->server))
+        {
+          conn_refuse (conn, 503, "too-many-tunnels",
+                       "too many tunnels open at once; try again shortly");
+          return;
+        }
+      conn->holds_tunnel = TRUE;
+    }
+  conn->keep_alive = req->keep_alive && req->kind == PH_HTTP_ABSOLUTE;
+
+  /* A plain request may reuse this client's upstream connection. */
+  if (conn->up == NULL)
+    conn->up = ph_upstream_take_warm (conn->upstream);
+  if (conn->up != NULL)
+    {
+      conn_send_request (conn);
+      return;
+    }
+  conn->state = CONN_UPSTREAM;
+  conn->deadline_us = 0; /* connect and handshake have their own */
+  ph_upstream_connect_async (conn->upstream, conn->cancellable, upstream_ready,
+                             ph_proxy_conn_ref (conn));
+}
+
+static void
+conn_read_head (PhProxyConn *conn)
+{
+  const PhHttpLimits *limits = &ph_http_default_limits;
+
+  for (;;)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *reason = NULL;
+      PhHttpRequest *req = NULL;
+      gsize consumed = 0;
+      guint status = 0;
+      guint8 buf[8192];
+      gsize n = 0;
+      PhIoStatus st;
+
+      if (conn->cin->len > 0)
+        {
+          PhHttpParseResult pr = ph_http_request_parse ((const char *) conn->cin->data,
+                                                        conn->cin->len, limits, &req, &consumed,
+                                                        &status, &reason);
+          if (pr == PH_HTTP_PARSE_ERROR)
+            {
+              const char *kind = status == 414   ? "uri-too-long"
+                                 : status == 431 ? "headers-too-large"
+                                                 : "bad-request";
+              conn_refuse (conn, status, kind, reason);
+              return;
+            }
+          if (pr == PH_HTTP_PARSE_DONE)
+            {
+              g_byte_array_remove_range (conn->cin, 0, consumed);
+              conn->req = req;
+              conn_dispatch (conn);
+              return;
+            }
+        }
+      st = ph_stream_read (conn->client, buf, sizeof buf, &n, &error);
+      if (st == PH_IO_OK)
+        {
+          if (conn->cin->len == 0)
+            {
+              /* The head timer starts with the head's first byte. */
+              conn->started_us = g_get_monotonic_time ();
+              conn->deadline_us =
+                conn->started_us + (gint64) conn->config->head_timeout_ms * 1000;
+            }
+          g_byte_array_append (conn->cin, buf, n);
+          continue;
+        }
+      if (st == PH_IO_AGAIN)
+        {
+          conn->client_wait = ph_stream_wait (conn->client, FALSE, client_readable_cb, conn);
+          return;
+        }
+      if (conn->cin->len > 0)
+        g_debug ("%s: closed in the middle of a request head", conn->peer);
+      ph_proxy_conn_close (conn);
+      return;
+    }
+}
+
+PhProxyConn *
+ph_proxy_conn_new (PhServer *server, GSocketConnection *connection)
+{
+  PhProxyConn *conn = g_new0 (PhProxyConn, 1);
+  g_autoptr (GSocketAddress) remote = g_socket_connection_get_remote_address (connection, NULL);
+
+  conn->ref = 1;
+  conn->server = server;
+  conn->config = ph_config_ref (ph_server_get_config (server));
+  conn->upstream = ph_upstream_ref (ph_server_get_upstream (server));
+  conn->client = ph_stream_new (connection, NULL);
+  conn->cancellable = g_cancellable_new ();
+  conn->cin = g_byte_array_new ();
+  conn->state = CONN_HEAD;
+  conn->started_us = g_get_monotonic_time ();
+  /* Until a first byte, an open connection is idle, not a slow head. */
+  conn->deadline_us = conn->started_us + (gint64) conn->config->head_timeout_ms * 1000;
+  ph_pipe_init (&conn->c2u, NULL, NULL, NULL, NULL);
+  ph_pipe_init (&conn->u2c, NULL, NULL, NULL, NULL);
+  if (G_IS_INET_SOCKET_ADDRESS (remote))
+    {
+      GInetSocketAddress *isa = G_INET_SOCKET_ADDRESS (remote);
+      g_autofree char *ip = g_inet_address_to_string (g_inet_socket_address_get_address (isa));
+      conn->peer = g_strdup_printf (strchr (ip, ':') ? "[%s]:%u" : "%s:%u", ip,
+                                    g_inet_socket_address_get_port (isa));
+    }
+  else
+    conn->peer = g_strdup ("local");
+  ph_socket_set_nodelay (conn->client->socket);
+  return conn;
+}
+
+void
+ph_proxy_conn_start (PhProxyConn *conn)
+{
+  conn_read_head (conn);
+}
+
+void
+ph_proxy_conn_check_timeouts (PhProxyConn *conn, gint64 now)
+{
+  guint64 bytes;
+
+  switch (conn->state)
+    {
+    case CONN_HEAD:
+      if (conn->deadline_us != 0 && now > conn->deadline_us)
+        {
+          if (conn->cin->len > 0)
+            conn_refuse (conn, 408, "head-timeout",
+                         "the request head did not arrive in time");
+          else
+            ph_proxy_conn_close (conn);
+        }
+      return;
+    case CONN_EXCHANGE:
+      if (conn->deadline_us != 0 && now > conn->deadline_us && !conn->u2c.running)
+        {
+          g_autoptr (GError) error =
+            g_error_new (PH_ERROR, PH_ERROR_TIMEOUT,
+                         "the cloud proxy did not answer within %.1fs",
+                         conn->config->response_timeout_ms / 1000.0);
+          conn_refuse_error (conn, error);
+          return;
+        }
+      G_GNUC_FALLTHROUGH;
+    case CONN_TUNNEL:
+      bytes = conn_bytes (conn);
+      if (bytes != conn->seen_bytes || conn->seen_us == 0)
+        {
+          conn->seen_bytes = bytes;
+          conn->seen_us = now;
+        }
+      else if (now - conn->seen_us > (gint64) conn->config->idle_timeout_ms * 1000)
+        {
+          g_debug ("%s: idle for %us, closing", conn->peer, conn->config->idle_timeout_ms / 1000);
+          conn_log (conn, "idle-timeout");
+          ph_proxy_conn_close (conn);
+        }
+      return;
+    case CONN_CLOSING:
+      if (now > conn->deadline_us)
+        ph_proxy_conn_close (conn);
+      return;
+    case CONN_UPSTREAM:
+    case CONN_CLOSED:
+      return;
+    }
+}
+
+gboolean
+ph_proxy_conn_close_if_idle (PhProxyConn *conn)
+{
+  if (conn->state != CONN_HEAD || conn->cin->len > 0)
+    return FALSE;
+  ph_proxy_conn_close (conn);
+  return TRUE;
+}

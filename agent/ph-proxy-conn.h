@@ -1,0 +1,22 @@
+/* ph-proxy-conn.h: one client connection: its request heads, the
+ * upstream exchange for each, and the tunnel or forwarded messages. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "ph-server.h"
+
+G_BEGIN_DECLS
+
+PhProxyConn *ph_proxy_conn_new (PhServer *server, GSocketConnection *connection);
+/* Starts reading; the server must hold the connection before. */
+void ph_proxy_conn_start (PhProxyConn *conn);
+PhProxyConn *ph_proxy_conn_ref (PhProxyConn *conn);
+void ph_proxy_conn_unref (PhProxyConn *conn);
+/* Called about once a second: head, response and idle timeouts. */
+void ph_proxy_conn_check_timeouts (PhProxyConn *conn, gint64 now_us);
+/* Closes the connection now if it waits for a request; TRUE if it did. */
+gboolean ph_proxy_conn_close_if_idle (PhProxyConn *conn);
+void ph_proxy_conn_close (PhProxyConn *conn);
+
+G_END_DECLS

@@ -1,0 +1,292 @@
+/* ph-relay.c: the byte pump under every tunnel and forwarded message.
+ * Buffers exist only while they hold bytes, so an idle tunnel costs no
+ * buffer memory; the few free ones are kept for reuse. */
+#define G_LOG_DOMAIN "pinhole-relay"
+
+#include "ph-relay.h"
+#include "ph-error.h"
+
+#include <string.h>
+
+#define PIPE_BUF_SIZE (64 * 1024)
+#define FREE_BUFS_MAX 16
+
+/* Main-thread only, like everything in the core. */
+static GSList *free_bufs;
+static guint n_free_bufs;
+
+static guint8 *
+buf_get (void)
+{
+  if (free_bufs != NULL)
+    {
+      guint8 *b = free_bufs->data;
+      free_bufs = g_slist_delete_link (free_bufs, free_bufs);
+      n_free_bufs--;
+      return b;
+    }
+  return g_malloc (PIPE_BUF_SIZE);
+}
+
+static void
+buf_put (guint8 *b, gsize cap)
+{
+  if (cap != PIPE_BUF_SIZE || n_free_bufs >= FREE_BUFS_MAX)
+    {
+      g_free (b);
+      return;
+    }
+  free_bufs = g_slist_prepend (free_bufs, b);
+  n_free_bufs++;
+}
+
+static void
+pipe_release_buf (PhPipe *p)
+{
+  if (p->buf != NULL && p->len == 0)
+    {
+      buf_put (p->buf, p->cap);
+      p->buf = NULL;
+      p->cap = p->off = 0;
+    }
+}
+
+void
+ph_pipe_init (PhPipe *p, PhStream *src, PhStream *dst, PhPipeDoneFunc done, gpointer user_data)
+{
+  memset (p, 0, sizeof *p);
+  p->src = src;
+  p->dst = dst;
+  p->done = done;
+  p->user_data = user_data;
+  ph_body_scanner_init (&p->scanner, PH_BODY_NONE, 0);
+}
+
+static void
+pipe_append (PhPipe *p, const void *data, gsize len)
+{
+  if (len == 0)
+    return;
+  if (p->buf == NULL)
+    {
+      p->cap = MAX (len, PIPE_BUF_SIZE);
+      p->buf = p->cap == PIPE_BUF_SIZE ? buf_get () : g_malloc (p->cap);
+      p->off = p->len = 0;
+    }
+  else if (p->off + p->len + len > p->cap)
+    {
+      gsize need = p->len + len;
+      guint8 *nb = g_malloc (MAX (need, PIPE_BUF_SIZE));
+      memcpy (nb, p->buf + p->off, p->len);
+      buf_put (p->buf, p->cap);
+      p->buf = nb;
+      p->cap = MAX (need, PIPE_BUF_SIZE);
+      p->off = 0;
+    }
+  memcpy (p->buf + p->off + p->len, data, len);
+  p->len += len;
+}
+
+void
+ph_pipe_push (PhPipe *p, const void *data, gsize len)
+{
+  pipe_append (p, data, len);
+  p->head_pending += len;
+}
+
+/* Splits freshly read bytes at the end of the body: the rest goes to the
+ * overflow (the next request), or marks the pipe as overrun. */
+static gboolean
+pipe_frame (PhPipe *p, const guint8 *data, gsize len, gsize *body_len)
+{
+  gssize used;
+
+  if (p->mode != PH_PIPE_BODY)
+    {
+      *body_len = len;
+      return TRUE;
+    }
+  used = ph_body_scanner_feed (&p->scanner, data, len);
+  if (used < 0)
+    return FALSE;
+  if ((gsize) used < len)
+    {
+      if (p->overflow != NULL)
+        g_byte_array_append (p->overflow, data + used, len - used);
+      else
+        p->overran = TRUE;
+    }
+  *body_len = used;
+  return TRUE;
+}
+
+gboolean
+ph_pipe_push_body (PhPipe *p, const guint8 *data, gsize len)
+{
+  gsize body_len = 0;
+
+  p->mode = PH_PIPE_BODY;
+  if (!pipe_frame (p, data, len, &body_len))
+    return FALSE;
+  pipe_append (p, data, body_len);
+  return TRUE;
+}
+
+static void pipe_run (PhPipe *p);
+
+static gboolean
+pipe_wake (gpointer data)
+{
+  PhPipe *p = data;
+
+  g_clear_pointer (&p->wait, g_source_unref);
+  pipe_run (p);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+pipe_wait (PhPipe *p, PhStream *stream, gboolean for_write)
+{
+  p->wait = ph_stream_wait (stream, for_write, pipe_wake, p);
+}
+
+static void
+pipe_finish (PhPipe *p, GError *error)
+{
+  p->running = FALSE;
+  p->finished = TRUE;
+  pipe_release_buf (p);
+  p->done (p, error, p->user_data);
+}
+
+static void
+pipe_run (PhPipe *p)
+{
+  GError *error = NULL;
+
+  while (p->running)
+    {
+      gsize n = 0;
+      PhIoStatus st;
+
+      if (p->len > 0)
+        {
+          st = ph_stream_write (p->dst, p->buf + p->off, p->len, &n, &error);
+          if (st == PH_IO_OK)
+            {
+              gsize head = MIN (n, p->head_pending);
+              p->head_pending -= head;
+              p->bytes += n - head;
+              p->off += n;
+              p->len -= n;
+              if (p->len == 0)
+                p->off = 0;
+              continue;
+            }
+          if (st == PH_IO_AGAIN)
+            {
+              pipe_wait (p, p->dst, TRUE);
+              return;
+            }
+          g_prefix_error (&error, "writing: ");
+          pipe_finish (p, error);
+          return;
+        }
+
+      if (p->mode == PH_PIPE_FLUSH || (p->mode == PH_PIPE_BODY && p->scanner.done))
+        {
+          pipe_finish (p, NULL);
+          return;
+        }
+      if (p->src_eof)
+        {
+          if (p->mode == PH_PIPE_BODY && p->scanner.mode != PH_BODY_UNTIL_CLOSE)
+            {
+              pipe_finish (p, g_error_new_literal (PH_ERROR, PH_ERROR_UPSTREAM_PROTOCOL,
+                                                   "connection closed in the middle of a body"));
+              return;
+            }
+          if (p->mode == PH_PIPE_RAW)
+            {
+              st = ph_stream_shutdown_write (p->dst, &error);
+              if (st == PH_IO_AGAIN)
+                {
+                  pipe_wait (p, p->dst, TRUE);
+                  return;
+                }
+              g_clear_error (&error); /* the peer may be gone already */
+            }
+          pipe_finish (p, NULL);
+          return;
+        }
+
+      if (p->buf == NULL)
+        {
+          p->buf = buf_get ();
+          p->cap = PIPE_BUF_SIZE;
+          p->off = p->len = 0;
+        }
+      st = ph_stream_read (p->src, p->buf, p->cap, &n, &error);
+      if (st == PH_IO_OK)
+        {
+          gsize body_len = 0;
+          if (!pipe_frame (p, p->buf, n, &body_len))
+            {
+              pipe_finish (p, g_error_new_literal (PH_ERROR, PH_ERROR_BAD_REQUEST,
+                                                   "malformed chunked body"));
+              return;
+            }
+          p->len = body_len;
+          continue;
+        }
+      if (st == PH_IO_EOF)
+        {
+          p->src_eof = TRUE;
+          continue;
+        }
+      if (st == PH_IO_AGAIN)
+        {
+          pipe_release_buf (p);
+          pipe_wait (p, p->src, FALSE);
+          return;
+        }
+      g_prefix_error (&error, "reading: ");
+      pipe_finish (p, error);
+      return;
+    }
+}
+
+void
+ph_pipe_start (PhPipe *p, PhPipeMode mode)
+{
+  p->mode = mode;
+  p->running = TRUE;
+  p->finished = FALSE;
+  pipe_run (p);
+}
+
+void
+ph_pipe_stop (PhPipe *p)
+{
+  p->running = FALSE;
+  if (p->wait != NULL)
+    {
+      g_source_destroy (p->wait);
+      g_clear_pointer (&p->wait, g_source_unref);
+    }
+}
+
+void
+ph_pipe_clear (PhPipe *p)
+{
+  ph_pipe_stop (p);
+  if (p->buf != NULL)
+    {
+      if (p->cap == PIPE_BUF_SIZE)
+        buf_put (p->buf, p->cap);
+      else
+        g_free (p->buf);
+      p->buf = NULL;
+    }
+  p->len = p->off = p->cap = 0;
+}

@@ -1,0 +1,45 @@
+/* ph-server.h: the listening side of the agent: listeners, the client
+ * allow-list, the tunnel limit, timeouts, reload and drain. It knows nothing
+ * of D-Bus, signals or services: adapters drive it. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "ph-config.h"
+#include "ph-upstream.h"
+
+G_BEGIN_DECLS
+
+typedef struct _PhServer PhServer;
+typedef struct _PhProxyConn PhProxyConn;
+
+typedef struct
+{
+  guint connections;
+  guint tunnels;
+  guint64 total_requests;
+  guint64 bytes_up;
+  guint64 bytes_down;
+} PhServerStats;
+
+/* Binds every listener of @config; fails if any cannot be bound. */
+PhServer *ph_server_new (PhConfig *config, GError **error);
+void ph_server_free (PhServer *server);
+/* Applies @config to new connections; on error nothing changes. */
+gboolean ph_server_reload (PhServer *server, PhConfig *config, GError **error);
+/* Stops accepting and closes idle client connections; busy ones finish. */
+void ph_server_drain (PhServer *server);
+void ph_server_get_stats (PhServer *server, PhServerStats *stats);
+PhConfig *ph_server_get_config (PhServer *server);
+/* The bound addresses (useful when a port was 0). */
+GPtrArray *ph_server_get_addresses (PhServer *server);
+
+/* For connections. */
+PhUpstream *ph_server_get_upstream (PhServer *server);
+gboolean ph_server_acquire_tunnel (PhServer *server);
+void ph_server_release_tunnel (PhServer *server);
+void ph_server_account (PhServer *server, guint64 up, guint64 down);
+void ph_server_connection_closed (PhServer *server, PhProxyConn *conn);
+gboolean ph_server_is_draining (PhServer *server);
+
+G_END_DECLS

@@ -1,0 +1,190 @@
+/* ph-stream.c: non-blocking reads and writes over plain and TLS sockets,
+ * with GnuTLS's "call again" rules kept in one place. */
+#define G_LOG_DOMAIN "pinhole-stream"
+
+#include "ph-stream.h"
+#include "ph-tls.h"
+
+/* The socket options below are the core's only direct socket calls. */
+#ifdef G_OS_WIN32
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#else
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#endif
+
+PhStream *
+ph_stream_new (GSocketConnection *connection, gnutls_session_t session)
+{
+  PhStream *s = g_new0 (PhStream, 1);
+
+  s->connection = g_object_ref (connection);
+  s->socket = g_socket_connection_get_socket (connection);
+  s->session = session;
+  return s;
+}
+
+void
+ph_stream_free (PhStream *s)
+{
+  if (s == NULL)
+    return;
+  if (s->session != NULL)
+    gnutls_deinit (s->session);
+  g_socket_close (s->socket, NULL);
+  g_object_unref (s->connection);
+  g_free (s);
+}
+
+static PhIoStatus
+socket_status (GError *local, GError **error)
+{
+  if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    {
+      g_error_free (local);
+      return PH_IO_AGAIN;
+    }
+  g_propagate_error (error, local);
+  return PH_IO_ERROR;
+}
+
+PhIoStatus
+ph_stream_read (PhStream *s, guint8 *buf, gsize len, gsize *n, GError **error)
+{
+  *n = 0;
+  if (s->session != NULL)
+    {
+      ssize_t r = gnutls_record_recv (s->session, buf, len);
+      if (r > 0)
+        {
+          *n = r;
+          return PH_IO_OK;
+        }
+      if (r == 0)
+        return PH_IO_EOF;
+      if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+        return PH_IO_AGAIN;
+      if (r == GNUTLS_E_REHANDSHAKE || !gnutls_error_is_fatal (r))
+        return PH_IO_AGAIN; /* TLS 1.3 tickets and key updates are handled inside */
+      ph_tls_set_error (error, r, PH_ERROR_UPSTREAM_TLS, "reading from the cloud proxy");
+      return PH_IO_ERROR;
+    }
+  else
+    {
+      GError *local = NULL;
+      gssize r = g_socket_receive_with_blocking (s->socket, (char *) buf, len, FALSE, NULL,
+                                                 &local);
+      if (r > 0)
+        {
+          *n = r;
+          return PH_IO_OK;
+        }
+      if (r == 0)
+        return PH_IO_EOF;
+      return socket_status (local, error);
+    }
+}
+
+PhIoStatus
+ph_stream_write (PhStream *s, const guint8 *buf, gsize len, gsize *n, GError **error)
+{
+  *n = 0;
+  if (s->session != NULL)
+    {
+      /* After AGAIN GnuTLS must be called again with the same buffer; the
+       * relay keeps its buffer until the write completes, so it does. */
+      ssize_t r = gnutls_record_send (s->session, buf, MIN (len, 16384));
+      if (r >= 0)
+        {
+          *n = r;
+          return PH_IO_OK;
+        }
+      if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+        return PH_IO_AGAIN;
+      ph_tls_set_error (error, r, PH_ERROR_UPSTREAM_TLS, "writing to the cloud proxy");
+      return PH_IO_ERROR;
+    }
+  else
+    {
+      GError *local = NULL;
+      gssize r = g_socket_send_with_blocking (s->socket, (const char *) buf, len, FALSE, NULL,
+                                              &local);
+      if (r >= 0)
+        {
+          *n = r;
+          return PH_IO_OK;
+        }
+      return socket_status (local, error);
+    }
+}
+
+PhIoStatus
+ph_stream_shutdown_write (PhStream *s, GError **error)
+{
+  if (s->write_shut)
+    return PH_IO_OK;
+  if (s->session != NULL)
+    {
+      int r = gnutls_bye (s->session, GNUTLS_SHUT_WR);
+      if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+        return PH_IO_AGAIN;
+      /* A peer that already went away needs no close_notify. */
+    }
+  s->write_shut = TRUE;
+  if (!g_socket_shutdown (s->socket, FALSE, TRUE, error))
+    return PH_IO_ERROR;
+  return PH_IO_OK;
+}
+
+void
+ph_stream_abort (PhStream *s)
+{
+  /* SO_LINGER 0 makes close() send a reset. */
+  struct linger lin = { 1, 0 };
+
+  setsockopt (g_socket_get_fd (s->socket), SOL_SOCKET, SO_LINGER, (const void *) &lin,
+              sizeof lin);
+}
+
+gboolean
+ph_stream_has_pending (PhStream *s)
+{
+  return s->session != NULL && gnutls_record_check_pending (s->session) > 0;
+}
+
+GSource *
+ph_stream_wait (PhStream *s, gboolean for_write, GSourceFunc func, gpointer data)
+{
+  GIOCondition cond;
+  GSource *source;
+
+  if (s->session != NULL)
+    cond = gnutls_record_get_direction (s->session) ? G_IO_OUT : G_IO_IN;
+  else
+    cond = for_write ? G_IO_OUT : G_IO_IN;
+  source = g_socket_create_source (s->socket, cond | G_IO_ERR | G_IO_HUP, NULL);
+  g_source_set_callback (source, func, data, NULL);
+  g_source_attach (source, NULL);
+  return source;
+}
+
+gboolean
+ph_stream_is_alive (PhStream *s)
+{
+  return g_socket_condition_check (s->socket, G_IO_IN | G_IO_ERR | G_IO_HUP) == 0 &&
+         !ph_stream_has_pending (s);
+}
+
+void
+ph_socket_set_nodelay (GSocket *socket)
+{
+  g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+}
+
+void
+ph_socket_set_v6only (GSocket *socket)
+{
+  g_socket_set_option (socket, IPPROTO_IPV6, IPV6_V6ONLY, 1, NULL);
+}

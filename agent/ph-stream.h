@@ -1,0 +1,54 @@
+/* ph-stream.h: a non-blocking byte stream over a GSocket, plain or TLS,
+ * driven from the main loop: the relay's view of both ends of a tunnel. */
+#pragma once
+
+#include <gio/gio.h>
+#include <gnutls/gnutls.h>
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  PH_IO_OK,
+  PH_IO_AGAIN, /* wait with ph_stream_wait() */
+  PH_IO_EOF,
+  PH_IO_ERROR,
+} PhIoStatus;
+
+typedef struct
+{
+  GSocketConnection *connection; /* keeps the socket alive */
+  GSocket *socket;
+  gnutls_session_t session; /* NULL for a plain stream; owned */
+  gboolean write_shut;
+} PhStream;
+
+/* Takes a reference on @connection; takes ownership of @session. */
+PhStream *ph_stream_new (GSocketConnection *connection, gnutls_session_t session);
+void ph_stream_free (PhStream *stream);
+
+PhIoStatus ph_stream_read (PhStream *stream, guint8 *buf, gsize len, gsize *n, GError **error);
+PhIoStatus ph_stream_write (PhStream *stream, const guint8 *buf, gsize len, gsize *n,
+                            GError **error);
+/* Sends all of @buf, blocking the caller never; returns AGAIN with *n set
+ * to what went out if the socket is full. */
+PhIoStatus ph_stream_shutdown_write (PhStream *stream, GError **error);
+/* Ends the connection so the peer sees a reset, not a clean end. */
+void ph_stream_abort (PhStream *stream);
+/* Whether TLS holds decrypted bytes not read yet: no need to poll. */
+gboolean ph_stream_has_pending (PhStream *stream);
+
+/* A source that fires when the last AGAIN in @for_write's direction can
+ * make progress. For TLS the socket direction is GnuTLS's to decide. */
+GSource *ph_stream_wait (PhStream *stream, gboolean for_write, GSourceFunc func, gpointer data);
+
+/* Whether the peer has closed or sent something while we expected silence:
+ * used to check a pooled connection before use. */
+gboolean ph_stream_is_alive (PhStream *stream);
+
+void ph_socket_set_nodelay (GSocket *socket);
+void ph_socket_set_v6only (GSocket *socket);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhStream, ph_stream_free)
+
+G_END_DECLS

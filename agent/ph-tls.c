@@ -1,0 +1,366 @@
+/* ph-tls.c: GnuTLS behind the core. Every GnuTLS code becomes a GError in
+ * ph_tls_set_error(); verification runs inside the handshake, so a server
+ * that fails it never receives a byte of application data. */
+#define G_LOG_DOMAIN "pinhole-tls"
+
+#include "ph-tls.h"
+#include "ph-error.h"
+
+#include <string.h>
+
+#define PH_TLS_PRIORITY "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+struct _PhTlsContext
+{
+  gnutls_certificate_credentials_t creds;
+  gnutls_priority_t priority;
+  PhVerifyMode verify;
+  GArray *pins; /* of PhPin */
+  char *server_name;
+  gboolean send_sni;
+  gnutls_datum_t session_data; /* for resumption; gnutls_free'd */
+};
+
+gboolean
+ph_tls_set_error (GError **error, int ret, PhError code, const char *what)
+{
+  const char *detail = gnutls_strerror (ret);
+
+  switch (ret)
+    {
+    case GNUTLS_E_PREMATURE_TERMINATION:
+    case GNUTLS_E_PULL_ERROR:
+    case GNUTLS_E_PUSH_ERROR:
+      detail = "the connection was closed or reset";
+      break;
+    case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
+    case GNUTLS_E_NO_PRIORITIES_WERE_SET:
+    case GNUTLS_E_INSUFFICIENT_CREDENTIALS:
+      detail = "no common TLS version or cipher (TLS 1.2 or newer is required)";
+      break;
+    case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
+    case GNUTLS_E_UNEXPECTED_PACKET:
+      detail = "the server does not speak TLS on this port";
+      break;
+    default:
+      break;
+    }
+  g_set_error (error, PH_ERROR, code, "%s: %s", what, detail);
+  return FALSE;
+}
+
+PhTlsContext *
+ph_tls_context_new (const PhConfig *config, GError **error)
+{
+  g_autoptr (PhTlsContext) ctx = g_atomic_rc_box_new0 (PhTlsContext);
+  const char *err_pos = NULL;
+  int ret;
+
+  ret = gnutls_certificate_allocate_credentials (&ctx->creds);
+  if (ret < 0)
+    return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, "TLS credentials"), NULL;
+  if (config->verify != PH_VERIFY_PIN)
+    {
+      ret = gnutls_certificate_set_x509_system_trust (ctx->creds);
+      if (ret <= 0)
+        g_warning ("no system CA certificates could be loaded (%s)",
+                   ret < 0 ? gnutls_strerror (ret) : "none found");
+      if (config->ca_file != NULL)
+        {
+          ret = gnutls_certificate_set_x509_trust_file (ctx->creds, config->ca_file,
+                                                        GNUTLS_X509_FMT_PEM);
+          if (ret < 0)
+            {
+              g_autofree char *what = g_strdup_printf ("loading ca-file %s", config->ca_file);
+              return ph_tls_set_error (error, ret, PH_ERROR_INVALID_CONFIG, what), NULL;
+            }
+        }
+    }
+  ret = gnutls_priority_init (&ctx->priority, PH_TLS_PRIORITY, &err_pos);
+  if (ret < 0)
+    return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, "TLS priorities"), NULL;
+
+  ctx->verify = config->verify;
+  ctx->pins = g_array_new (FALSE, FALSE, sizeof (PhPin));
+  if (config->pins != NULL)
+    g_array_append_vals (ctx->pins, config->pins->data, config->pins->len);
+  ctx->server_name = g_strdup (config->server_name);
+  /* SNI carries names only (RFC 6066 §3). */
+  ctx->send_sni = !g_hostname_is_ip_address (ctx->server_name);
+  return g_steal_pointer (&ctx);
+}
+
+static void
+context_clear (PhTlsContext *ctx)
+{
+  if (ctx->creds != NULL)
+    gnutls_certificate_free_credentials (ctx->creds);
+  if (ctx->priority != NULL)
+    gnutls_priority_deinit (ctx->priority);
+  g_clear_pointer (&ctx->pins, g_array_unref);
+  g_free (ctx->server_name);
+  gnutls_free (ctx->session_data.data);
+}
+
+PhTlsContext *
+ph_tls_context_ref (PhTlsContext *ctx)
+{
+  return g_atomic_rc_box_acquire (ctx);
+}
+
+void
+ph_tls_context_unref (PhTlsContext *ctx)
+{
+  g_atomic_rc_box_release_full (ctx, (GDestroyNotify) context_clear);
+}
+
+void
+ph_tls_context_save_session (PhTlsContext *ctx, PhStream *stream)
+{
+  gnutls_session_t s = stream->session;
+  gnutls_datum_t data = { NULL, 0 };
+
+  /* In TLS 1.3 a session is resumable only once a ticket has arrived. */
+  if (gnutls_protocol_get_version (s) == GNUTLS_TLS1_3 &&
+      !(gnutls_session_get_flags (s) & GNUTLS_SFLAGS_SESSION_TICKET))
+    return;
+  if (gnutls_session_get_data2 (s, &data) < 0)
+    return;
+  gnutls_free (ctx->session_data.data);
+  ctx->session_data = data;
+}
+
+typedef struct
+{
+  PhTlsContext *ctx;
+  GSocketConnection *connection;
+  gnutls_session_t session;
+  GSource *io_source;
+  GSource *timeout_source;
+  GSource *cancel_source;
+  guint timeout_ms;
+  PhTlsHandshakeFunc func;
+  gpointer user_data;
+
+  PhPin seen;
+  gboolean have_seen;
+  gboolean pin_failed;
+  char *ca_problem;
+} PhHandshake;
+
+static void
+handshake_free (PhHandshake *hs)
+{
+  if (hs->io_source != NULL)
+    {
+      g_source_destroy (hs->io_source);
+      g_source_unref (hs->io_source);
+    }
+  if (hs->timeout_source != NULL)
+    {
+      g_source_destroy (hs->timeout_source);
+      g_source_unref (hs->timeout_source);
+    }
+  if (hs->cancel_source != NULL)
+    {
+      g_source_destroy (hs->cancel_source);
+      g_source_unref (hs->cancel_source);
+    }
+  if (hs->session != NULL)
+    gnutls_deinit (hs->session);
+  g_clear_object (&hs->connection);
+  ph_tls_context_unref (hs->ctx);
+  g_free (hs->ca_problem);
+  g_free (hs);
+}
+
+static void
+handshake_finish (PhHandshake *hs, GError *error)
+{
+  PhStream *stream = NULL;
+
+  if (error == NULL)
+    {
+      gnutls_session_set_ptr (hs->session, NULL);
+      stream = ph_stream_new (hs->connection, g_steal_pointer (&hs->session));
+      g_debug ("TLS with %s ready (%s, %s)", hs->ctx->server_name,
+               gnutls_protocol_get_name (gnutls_protocol_get_version (stream->session)),
+               gnutls_session_is_resumed (stream->session) ? "resumed" : "full handshake");
+    }
+  hs->func (stream, error, hs->user_data);
+  handshake_free (hs);
+}
+
+/* Runs inside gnutls_handshake() once the server's certificate is in. */
+static int
+verify_cb (gnutls_session_t session)
+{
+  PhHandshake *hs = gnutls_session_get_ptr (session);
+  const gnutls_datum_t *certs;
+  unsigned int n_certs = 0;
+  g_autoptr (GError) error = NULL;
+
+  certs = gnutls_certificate_get_peers (session, &n_certs);
+  if (certs == NULL || n_certs == 0)
+    {
+      hs->ca_problem = g_strdup ("the server sent no certificate");
+      return GNUTLS_E_CERTIFICATE_ERROR;
+    }
+  if (!ph_pin_from_der_certificate (certs[0].data, certs[0].size, &hs->seen, &error))
+    {
+      hs->ca_problem = g_strdup (error->message);
+      return GNUTLS_E_CERTIFICATE_ERROR;
+    }
+  hs->have_seen = TRUE;
+
+  if (hs->ctx->verify != PH_VERIFY_CA &&
+      !ph_pin_matches_any (&hs->seen, (PhPin *) hs->ctx->pins->data, hs->ctx->pins->len))
+    {
+      hs->pin_failed = TRUE;
+      return GNUTLS_E_CERTIFICATE_ERROR;
+    }
+  if (hs->ctx->verify != PH_VERIFY_PIN)
+    {
+      unsigned int status = 0;
+      int ret = gnutls_certificate_verify_peers3 (session, hs->ctx->server_name, &status);
+      if (ret < 0 || status != 0)
+        {
+          gnutls_datum_t out = { NULL, 0 };
+          if (ret >= 0 && gnutls_certificate_verification_status_print (
+                            status, GNUTLS_CRT_X509, &out, 0) >= 0)
+            {
+              hs->ca_problem = g_strdup ((const char *) out.data);
+              gnutls_free (out.data);
+            }
+          else
+            hs->ca_problem = g_strdup (gnutls_strerror (ret));
+          return GNUTLS_E_CERTIFICATE_ERROR;
+        }
+    }
+  return 0;
+}
+
+static GError *
+handshake_error (PhHandshake *hs, int ret)
+{
+  GError *error = NULL;
+
+  if (hs->pin_failed)
+    {
+      g_autofree char *seen = ph_pin_to_string (&hs->seen);
+      g_set_error (&error, PH_ERROR, PH_ERROR_PIN_MISMATCH,
+                   "certificate pin mismatch: %s presented %s, which is not in pins=",
+                   hs->ctx->server_name, seen);
+    }
+  else if (hs->ca_problem != NULL)
+    g_set_error (&error, PH_ERROR, PH_ERROR_UPSTREAM_TLS,
+                 "the certificate of %s is not trusted: %s", hs->ctx->server_name,
+                 hs->ca_problem);
+  else
+    ph_tls_set_error (&error, ret, PH_ERROR_UPSTREAM_TLS, "TLS handshake with the cloud proxy");
+  return error;
+}
+
+static gboolean handshake_io_cb (gpointer data);
+
+static void
+handshake_step (PhHandshake *hs)
+{
+  int ret = gnutls_handshake (hs->session);
+
+  if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED ||
+      (ret < 0 && !gnutls_error_is_fatal (ret)))
+    {
+      GIOCondition cond = gnutls_record_get_direction (hs->session) ? G_IO_OUT : G_IO_IN;
+      GSocket *socket = g_socket_connection_get_socket (hs->connection);
+
+      if (hs->io_source != NULL)
+        {
+          g_source_destroy (hs->io_source);
+          g_source_unref (hs->io_source);
+        }
+      hs->io_source = g_socket_create_source (socket, cond | G_IO_ERR | G_IO_HUP, NULL);
+      g_source_set_callback (hs->io_source, handshake_io_cb, hs, NULL);
+      g_source_attach (hs->io_source, NULL);
+      return;
+    }
+  handshake_finish (hs, ret < 0 ? handshake_error (hs, ret) : NULL);
+}
+
+static gboolean
+handshake_io_cb (gpointer data)
+{
+  PhHandshake *hs = data;
+
+  g_source_unref (g_steal_pointer (&hs->io_source));
+  handshake_step (hs);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+handshake_timeout_cb (gpointer data)
+{
+  PhHandshake *hs = data;
+  GError *error = g_error_new (PH_ERROR, PH_ERROR_TIMEOUT,
+                               "TLS handshake with %s did not finish within %.1fs",
+                               hs->ctx->server_name, hs->timeout_ms / 1000.0);
+
+  g_source_unref (g_steal_pointer (&hs->timeout_source));
+  handshake_finish (hs, error);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+handshake_cancel_cb (GCancellable *cancellable, gpointer data)
+{
+  PhHandshake *hs = data;
+
+  g_source_unref (g_steal_pointer (&hs->cancel_source));
+  handshake_finish (hs, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled"));
+  return G_SOURCE_REMOVE;
+}
+
+void
+ph_tls_handshake_async (PhTlsContext *ctx, GSocketConnection *connection, guint timeout_ms,
+                        GCancellable *cancellable, PhTlsHandshakeFunc func, gpointer user_data)
+{
+  PhHandshake *hs = g_new0 (PhHandshake, 1);
+  GSocket *socket = g_socket_connection_get_socket (connection);
+  int ret;
+
+  hs->ctx = ph_tls_context_ref (ctx);
+  hs->connection = g_object_ref (connection);
+  hs->func = func;
+  hs->user_data = user_data;
+  hs->timeout_ms = timeout_ms;
+
+  if ((ret = gnutls_init (&hs->session, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL)) < 0 ||
+      (ret = gnutls_priority_set (hs->session, ctx->priority)) < 0 ||
+      (ret = gnutls_credentials_set (hs->session, GNUTLS_CRD_CERTIFICATE, ctx->creds)) < 0 ||
+      (ctx->send_sni && (ret = gnutls_server_name_set (hs->session, GNUTLS_NAME_DNS,
+                                                       ctx->server_name,
+                                                       strlen (ctx->server_name))) < 0))
+    {
+      GError *error = NULL;
+      ph_tls_set_error (&error, ret, PH_ERROR_UPSTREAM_TLS, "setting up TLS");
+      handshake_finish (hs, error);
+      return;
+    }
+  gnutls_session_set_ptr (hs->session, hs);
+  gnutls_session_set_verify_function (hs->session, verify_cb);
+  gnutls_transport_set_int (hs->session, g_socket_get_fd (socket));
+  gnutls_handshake_set_timeout (hs->session, 0);
+  if (ctx->session_data.data != NULL)
+    gnutls_session_set_data (hs->session, ctx->session_data.data, ctx->session_data.size);
+
+  hs->timeout_source = g_timeout_source_new (timeout_ms);
+  g_source_set_callback (hs->timeout_source, handshake_timeout_cb, hs, NULL);
+  g_source_attach (hs->timeout_source, NULL);
+  if (cancellable != NULL)
+    {
+      hs->cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_callback (hs->cancel_source, G_SOURCE_FUNC (handshake_cancel_cb), hs, NULL);
+      g_source_attach (hs->cancel_source, NULL);
+    }
+  handshake_step (hs);
+}

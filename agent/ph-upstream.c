@@ -1,0 +1,395 @@
+/* ph-upstream.c: connections to the cloud proxy and the warm pool. */
+#define G_LOG_DOMAIN "pinhole-upstream"
+
+#include "ph-upstream.h"
+#include "ph-error.h"
+#include "ph-log.h"
+#include "ph-tls.h"
+
+#include <string.h>
+
+/* A warm connection older than this is not used: proxies close
+ * connections that send no request (Squid's request_start_timeout, 5 min);
+ * one that closes sooner is noticed by its watch. */
+#define WARM_MAX_AGE_US (240 * G_USEC_PER_SEC)
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+
+typedef struct
+{
+  PhStream *stream;
+  gint64 born_us;
+  GSource *watch;
+  PhUpstream *up; /* unowned; the pool entry dies first */
+} PhWarm;
+
+struct _PhUpstream
+{
+  PhConfig *config;
+  PhTlsContext *tls;
+  GSocketClient *client;
+  char *name; /* host:port for messages */
+  char *proxy_auth;
+  gboolean auth_rejected;
+  gboolean shut;
+
+  GQueue warm;       /* of PhWarm* */
+  guint warm_pending; /* connects under way for the pool */
+  guint backoff_ms;
+  GSource *refill_source;
+  GCancellable *cancellable; /* for the pool's own connects */
+  char *last_pool_error;
+};
+
+static void pool_refill (PhUpstream *up);
+
+PhUpstream *
+ph_upstream_new (PhConfig *config, GError **error)
+{
+  g_autoptr (PhUpstream) up = g_atomic_rc_box_new0 (PhUpstream);
+
+  up->config = ph_config_ref (config);
+  up->name = g_strdup_printf (strchr (config->host, ':') ? "[%s]:%u" : "%s:%u", config->host,
+                              config->port);
+  g_queue_init (&up->warm);
+  up->cancellable = g_cancellable_new ();
+  up->client = g_socket_client_new ();
+  g_socket_client_set_enable_proxy (up->client, FALSE);
+  up->tls = ph_tls_context_new (config, error);
+  if (up->tls == NULL)
+    return NULL;
+  if (config->username != NULL && config->password != NULL)
+    {
+      g_autofree char *pair = g_strconcat (config->username, ":", config->password, NULL);
+      g_autofree char *b64 = g_base64_encode ((const guchar *) pair, strlen (pair));
+      up->proxy_auth = g_strconcat ("Basic ", b64, NULL);
+      ph_log_add_secret (config->password);
+      ph_log_add_secret (b64);
+      explicit_bzero (pair, strlen (pair));
+    }
+  up->backoff_ms = BACKOFF_MIN_MS;
+  pool_refill (up);
+  return g_steal_pointer (&up);
+}
+
+PhUpstream *
+ph_upstream_ref (PhUpstream *up)
+{
+  return g_atomic_rc_box_acquire (up);
+}
+
+static void
+warm_free (PhWarm *w)
+{
+  if (w->watch != NULL)
+    {
+      g_source_destroy (w->watch);
+      g_source_unref (w->watch);
+    }
+  ph_stream_free (w->stream);
+  g_free (w);
+}
+
+void
+ph_upstream_shutdown (PhUpstream *up)
+{
+  up->shut = TRUE;
+  g_cancellable_cancel (up->cancellable);
+  g_queue_clear_full (&up->warm, (GDestroyNotify) warm_free);
+  if (up->refill_source != NULL)
+    {
+      g_source_destroy (up->refill_source);
+      g_clear_pointer (&up->refill_source, g_source_unref);
+    }
+}
+
+static void
+upstream_clear (PhUpstream *up)
+{
+  ph_upstream_shutdown (up);
+  g_clear_object (&up->cancellable);
+  g_clear_object (&up->client);
+  if (up->tls != NULL)
+    ph_tls_context_unref (up->tls);
+  ph_config_unref (up->config);
+  g_free (up->name);
+  if (up->proxy_auth != NULL)
+    explicit_bzero (up->proxy_auth, strlen (up->proxy_auth));
+  g_free (up->proxy_auth);
+  g_free (up->last_pool_error);
+}
+
+void
+ph_upstream_unref (PhUpstream *up)
+{
+  g_atomic_rc_box_release_full (up, (GDestroyNotify) upstream_clear);
+}
+
+const char *
+ph_upstream_get_name (PhUpstream *up)
+{
+  return up->name;
+}
+
+const char *
+ph_upstream_get_proxy_auth (PhUpstream *up)
+{
+  return up->auth_rejected ? NULL : up->proxy_auth;
+}
+
+gboolean
+ph_upstream_get_auth_rejected (PhUpstream *up)
+{
+  return up->auth_rejected;
+}
+
+void
+ph_upstream_set_auth_rejected (PhUpstream *up)
+{
+  if (up->auth_rejected)
+    return;
+  up->auth_rejected = TRUE;
+  g_warning ("the cloud proxy %s rejected the credentials of user “%s” (407); they will not be "
+             "sent again until the credentials or the configuration change",
+             up->name, up->config->username ? up->config->username : "");
+}
+
+void
+ph_upstream_save_session (PhUpstream *up, PhStream *stream)
+{
+  ph_tls_context_save_session (up->tls, stream);
+}
+
+typedef struct
+{
+  PhUpstream *up;
+  GCancellable *cancellable; /* the caller's, chained to our timeout */
+  GCancellable *timeout_cancel;
+  GSource *timeout_source;
+  gulong chain_id;
+  gboolean timed_out;
+  PhUpstreamFunc func;
+  gpointer user_data;
+} PhConnect;
+
+static void
+connect_finish (PhConnect *c, PhStream *stream, GError *error)
+{
+  if (c->timeout_source != NULL)
+    {
+      g_source_destroy (c->timeout_source);
+      g_source_unref (c->timeout_source);
+    }
+  if (c->chain_id != 0)
+    g_cancellable_disconnect (c->cancellable, c->chain_id);
+  c->func (stream, error, c->user_data);
+  g_clear_object (&c->cancellable);
+  g_clear_object (&c->timeout_cancel);
+  ph_upstream_unref (c->up);
+  g_free (c);
+}
+
+static void
+handshake_done (PhStream *stream, GError *error, gpointer data)
+{
+  connect_finish (data, stream, error);
+}
+
+static gboolean
+connect_timeout_cb (gpointer data)
+{
+  PhConnect *c = data;
+
+  c->timed_out = TRUE;
+  g_cancellable_cancel (c->timeout_cancel);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+tcp_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  PhConnect *c = data;
+  g_autoptr (GError) local = NULL;
+  g_autoptr (GSocketConnection) conn =
+    g_socket_client_connect_to_host_finish (G_SOCKET_CLIENT (source), result, &local);
+
+  if (c->timeout_source != NULL)
+    {
+      g_source_destroy (c->timeout_source);
+      g_clear_pointer (&c->timeout_source, g_source_unref);
+    }
+  if (conn == NULL)
+    {
+      GError *error;
+      if (c->timed_out)
+        error = g_error_new (PH_ERROR, PH_ERROR_TIMEOUT,
+                             "the cloud proxy %s did not accept a TCP connection within %.1fs",
+                             c->up->name, c->up->config->connect_timeout_ms / 1000.0);
+      else if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        error = g_steal_pointer (&local);
+      else
+        error = g_error_new (PH_ERROR, PH_ERROR_UPSTREAM_UNREACHABLE,
+                             "cannot reach the cloud proxy %s over TCP: %s", c->up->name,
+                             local->message);
+      connect_finish (c, NULL, error);
+      return;
+    }
+  ph_socket_set_nodelay (g_socket_connection_get_socket (conn));
+  ph_tls_handshake_async (c->up->tls, conn, c->up->config->handshake_timeout_ms, c->cancellable,
+                          handshake_done, c);
+}
+
+static void
+chain_cancel (GCancellable *cancellable, gpointer data)
+{
+  g_cancellable_cancel (G_CANCELLABLE (data));
+}
+
+void
+ph_upstream_connect_async (PhUpstream *up, GCancellable *cancellable, PhUpstreamFunc func,
+                           gpointer user_data)
+{
+  PhConnect *c = g_new0 (PhConnect, 1);
+
+  c->up = ph_upstream_ref (up);
+  c->func = func;
+  c->user_data = user_data;
+  c->timeout_cancel = g_cancellable_new ();
+  c->cancellable = cancellable ? g_object_ref (cancellable) : g_cancellable_new ();
+  c->chain_id = g_cancellable_connect (c->cancellable, G_CALLBACK (chain_cancel),
+                                       g_object_ref (c->timeout_cancel), g_object_unref);
+  c->timeout_source = g_timeout_source_new (up->config->connect_timeout_ms);
+  g_source_set_callback (c->timeout_source, connect_timeout_cb, c, NULL);
+  g_source_attach (c->timeout_source, NULL);
+  g_socket_client_connect_to_host_async (up->client, up->config->host, up->config->port,
+                                         c->timeout_cancel, tcp_done, c);
+}
+
+/* Readable while idle: a TLS 1.3 session ticket (consumed: still good) or
+ * the server closing it, or bytes nobody asked for (not good). */
+static gboolean
+warm_probe (PhWarm *w)
+{
+  guint8 byte;
+  gsize n = 0;
+
+  return ph_stream_read (w->stream, &byte, 1, &n, NULL) == PH_IO_AGAIN;
+}
+
+static gboolean
+warm_watch_cb (gpointer data)
+{
+  PhWarm *w = data;
+  PhUpstream *up = w->up;
+
+  if (warm_probe (w))
+    {
+      ph_tls_context_save_session (up->tls, w->stream);
+      g_source_unref (w->watch);
+      w->watch = ph_stream_wait (w->stream, FALSE, warm_watch_cb, w);
+      return G_SOURCE_REMOVE;
+    }
+  g_debug ("warm connection to %s closed by the server", up->name);
+  g_queue_remove (&up->warm, w);
+  g_source_unref (g_steal_pointer (&w->watch));
+  warm_free (w);
+  pool_refill (up);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+pool_connect_done (PhStream *stream, GError *error, gpointer data)
+{
+  PhUpstream *up = data;
+  PhWarm *w;
+
+  up->warm_pending--;
+  if (up->shut)
+    {
+      if (stream != NULL)
+        ph_stream_free (stream);
+      ph_upstream_unref (up);
+      return;
+    }
+  if (stream == NULL)
+    {
+      /* Say it once per distinct problem, not once per retry. */
+      if (g_strcmp0 (up->last_pool_error, error->message) != 0)
+        {
+          g_warning ("cloud proxy unavailable: %s", error->message);
+          g_free (up->last_pool_error);
+          up->last_pool_error = g_strdup (error->message);
+        }
+      g_error_free (error);
+      up->backoff_ms = MIN (up->backoff_ms * 2, BACKOFF_MAX_MS);
+      pool_refill (up);
+      ph_upstream_unref (up);
+      return;
+    }
+  if (up->last_pool_error != NULL)
+    {
+      g_message ("cloud proxy %s reachable again", up->name);
+      g_clear_pointer (&up->last_pool_error, g_free);
+    }
+  up->backoff_ms = BACKOFF_MIN_MS;
+  w = g_new0 (PhWarm, 1);
+  w->stream = stream;
+  w->born_us = g_get_monotonic_time ();
+  w->up = up;
+  w->watch = ph_stream_wait (stream, FALSE, warm_watch_cb, w);
+  g_queue_push_tail (&up->warm, w);
+  ph_upstream_unref (up);
+}
+
+static void
+pool_fill_now (PhUpstream *up)
+{
+  while (!up->shut && up->warm.length + up->warm_pending < up->config->warm)
+    {
+      up->warm_pending++;
+      ph_upstream_connect_async (up, up->cancellable, pool_connect_done, ph_upstream_ref (up));
+    }
+}
+
+static gboolean
+refill_cb (gpointer data)
+{
+  PhUpstream *up = data;
+
+  g_clear_pointer (&up->refill_source, g_source_unref);
+  pool_fill_now (up);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+pool_refill (PhUpstream *up)
+{
+  if (up->shut || up->refill_source != NULL)
+    return;
+  if (up->last_pool_error == NULL)
+    {
+      pool_fill_now (up);
+      return;
+    }
+  /* The proxy is failing: retry with backoff, not in a loop. */
+  up->refill_source = g_timeout_source_new (up->backoff_ms);
+  g_source_set_callback (up->refill_source, refill_cb, up, NULL);
+  g_source_attach (up->refill_source, NULL);
+}
+
+PhStream *
+ph_upstream_take_warm (PhUpstream *up)
+{
+  gint64 now = g_get_monotonic_time ();
+  PhStream *stream = NULL;
+  PhWarm *w;
+
+  while (stream == NULL && (w = g_queue_pop_head (&up->warm)) != NULL)
+    {
+      if (now - w->born_us < WARM_MAX_AGE_US && warm_probe (w))
+        stream = g_steal_pointer (&w->stream);
+      warm_free (w);
+    }
+  pool_refill (up);
+  return stream;
+}

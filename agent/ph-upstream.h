@@ -1,0 +1,40 @@
+/* ph-upstream.h: the one cloud proxy: verified TLS connections to it (a
+ * few kept warm so a handshake is rarely on a request's path), the
+ * Proxy-Authorization it is sent, and what it last said of it. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "ph-config.h"
+#include "ph-stream.h"
+
+G_BEGIN_DECLS
+
+typedef struct _PhUpstream PhUpstream;
+
+PhUpstream *ph_upstream_new (PhConfig *config, GError **error);
+PhUpstream *ph_upstream_ref (PhUpstream *up);
+void ph_upstream_unref (PhUpstream *up);
+/* Stops keeping connections warm and closes the idle ones. */
+void ph_upstream_shutdown (PhUpstream *up);
+
+/* A verified connection from the warm pool, or NULL. */
+PhStream *ph_upstream_take_warm (PhUpstream *up);
+
+typedef void (*PhUpstreamFunc) (PhStream *stream, GError *error, gpointer user_data);
+/* Connects (happy eyeballs), handshakes and verifies a new connection. */
+void ph_upstream_connect_async (PhUpstream *up, GCancellable *cancellable, PhUpstreamFunc func,
+                                gpointer user_data);
+
+/* "Basic …" or NULL when no username is configured. NULL also once the
+ * proxy has rejected these credentials: they are not sent again. */
+const char *ph_upstream_get_proxy_auth (PhUpstream *up);
+gboolean ph_upstream_get_auth_rejected (PhUpstream *up);
+void ph_upstream_set_auth_rejected (PhUpstream *up);
+/* Call after reading from a used connection, so its TLS session resumes. */
+void ph_upstream_save_session (PhUpstream *up, PhStream *stream);
+const char *ph_upstream_get_name (PhUpstream *up);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhUpstream, ph_upstream_unref)
+
+G_END_DECLS

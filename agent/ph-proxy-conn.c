@@ -237,7 +237,7 @@ conn_refuse_auth (PhProxyConn *conn)
 }
 
 static gboolean
-client_readable_cb (gpointer data)
+client_readable_cb (GSocket *socket, GIOCondition cond, gpointer data)
 {
   PhProxyConn *conn = data;
 
@@ -378,7 +378,7 @@ conn_finish_request (PhProxyConn *conn)
 }
 
 static gboolean
-up_readable_cb (gpointer data)
+up_readable_cb (GSocket *socket, GIOCondition cond, gpointer data)
 {
   PhProxyConn *conn = data;
 

@@ -135,7 +135,7 @@ ph_pipe_push_body (PhPipe *p, const guint8 *data, gsize len)
 static void pipe_run (PhPipe *p);
 
 static gboolean
-pipe_wake (gpointer data)
+pipe_wake (GSocket *socket, GIOCondition cond, gpointer data)
 {
   PhPipe *p = data;
 

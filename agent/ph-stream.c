@@ -155,7 +155,7 @@ ph_stream_has_pending (PhStream *s)
 }
 
 GSource *
-ph_stream_wait (PhStream *s, gboolean for_write, GSourceFunc func, gpointer data)
+ph_stream_wait (PhStream *s, gboolean for_write, GSocketSourceFunc func, gpointer data)
 {
   GIOCondition cond;
   GSource *source;
@@ -165,7 +165,7 @@ ph_stream_wait (PhStream *s, gboolean for_write, GSourceFunc func, gpointer data
   else
     cond = for_write ? G_IO_OUT : G_IO_IN;
   source = g_socket_create_source (s->socket, cond | G_IO_ERR | G_IO_HUP, NULL);
-  g_source_set_callback (source, func, data, NULL);
+  g_source_set_callback (source, G_SOURCE_FUNC (func), data, NULL);
   g_source_attach (source, NULL);
   return source;
 }

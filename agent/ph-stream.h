@@ -40,7 +40,8 @@ gboolean ph_stream_has_pending (PhStream *stream);
 
 /* A source that fires when the last AGAIN in @for_write's direction can
  * make progress. For TLS the socket direction is GnuTLS's to decide. */
-GSource *ph_stream_wait (PhStream *stream, gboolean for_write, GSourceFunc func, gpointer data);
+GSource *ph_stream_wait (PhStream *stream, gboolean for_write, GSocketSourceFunc func,
+                         gpointer data);
 
 /* Whether the peer has closed or sent something while we expected silence:
  * used to check a pooled connection before use. */

@@ -261,7 +261,7 @@ handshake_error (PhHandshake *hs, int ret)
   return error;
 }
 
-static gboolean handshake_io_cb (gpointer data);
+static gboolean handshake_io_cb (GSocket *socket, GIOCondition cond, gpointer data);
 
 static void
 handshake_step (PhHandshake *hs)
@@ -280,7 +280,7 @@ handshake_step (PhHandshake *hs)
           g_source_unref (hs->io_source);
         }
       hs->io_source = g_socket_create_source (socket, cond | G_IO_ERR | G_IO_HUP, NULL);
-      g_source_set_callback (hs->io_source, handshake_io_cb, hs, NULL);
+      g_source_set_callback (hs->io_source, G_SOURCE_FUNC (handshake_io_cb), hs, NULL);
       g_source_attach (hs->io_source, NULL);
       return;
     }
@@ -288,7 +288,7 @@ handshake_step (PhHandshake *hs)
 }
 
 static gboolean
-handshake_io_cb (gpointer data)
+handshake_io_cb (GSocket *socket, GIOCondition cond, gpointer data)
 {
   PhHandshake *hs = data;
 

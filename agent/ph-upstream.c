@@ -277,7 +277,7 @@ warm_probe (PhWarm *w)
 }
 
 static gboolean
-warm_watch_cb (gpointer data)
+warm_watch_cb (GSocket *socket, GIOCondition cond, gpointer data)
 {
   PhWarm *w = data;
   PhUpstream *up = w->up;

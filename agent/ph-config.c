@@ -272,22 +272,14 @@ ph_config_parse_duration (const char *text, guint *ms, GError **error)
   char *end = NULL;
   double v;
 
-  if (!g_ascii_isdigit (text[0]))
-    goto bad;
   errno = 0;
-  v = g_ascii_strtod (text, &end);
-  if (errno != 0 || end == text)
-    goto bad;
-  for (gsize i = 0; i < G_N_ELEMENTS (units); i++)
-    if (g_strcmp0 (end, units[i].suffix) == 0)
+  v = g_ascii_isdigit (text[0]) ? g_ascii_strtod (text, &end) : -1;
+  for (gsize i = 0; v >= 0 && errno == 0 && i < G_N_ELEMENTS (units); i++)
+    if (g_strcmp0 (end, units[i].suffix) == 0 && v * units[i].factor <= G_MAXUINT)
       {
-        double r = v * units[i].factor;
-        if (r > G_MAXUINT)
-          goto bad;
-        *ms = (guint) r;
+        *ms = (guint) (v * units[i].factor);
         return TRUE;
       }
-bad:
   g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
                "“%s” is not a duration (e.g. 30, 30s, 500ms, 5min)", text);
   return FALSE;

@@ -378,12 +378,11 @@ classify_target (PhHttpRequest *req, ParseError *e)
   return fail (e, 400, "request target “%.200s” is not a URL", t);
 }
 
-PhHttpParseResult
-ph_http_request_parse (const char *buf, gsize len, const PhHttpLimits *limits, PhHttpRequest **out,
-                       gsize *consumed, guint *status, char **reason)
+/* The request head without the bookkeeping: errors go to @e. */
+static PhHttpParseResult
+request_parse (const char *buf, gsize len, const PhHttpLimits *limits, PhHttpRequest *req,
+               gsize *consumed, ParseError *e)
 {
-  g_autoptr (PhHttpRequest) req = NULL;
-  ParseError e = { 0, NULL };
   PhHttpParseResult r;
   gsize pos = 0;
   const char *line = NULL;
@@ -392,115 +391,79 @@ ph_http_request_parse (const char *buf, gsize len, const PhHttpLimits *limits, P
   gboolean major_ok = FALSE;
   int lr;
 
-  limits = limits ? limits : &ph_http_default_limits;
-
   /* RFC 9112 §2.2: ignore at least one empty line before the request. */
   for (int skipped = 0;; skipped++)
     {
       lr = next_line (buf, len, &pos, &line, &n);
       if (lr == 0)
-        {
-          if (len - pos > limits->max_target + 64)
-            r = fail (&e, 414, "request line longer than %zu bytes", limits->max_target);
-          else
-            return PH_HTTP_PARSE_INCOMPLETE;
-          goto error;
-        }
+        return len - pos > limits->max_target + 64
+                 ? fail (e, 414, "request line longer than %zu bytes", limits->max_target)
+                 : PH_HTTP_PARSE_INCOMPLETE;
       if (lr < 0)
-        {
-          r = fail (&e, 400, "malformed line ending in the request line");
-          goto error;
-        }
+        return fail (e, 400, "malformed line ending in the request line");
       if (n > 0)
         break;
       if (skipped >= 4)
-        {
-          r = fail (&e, 400, "empty lines instead of a request");
-          goto error;
-        }
+        return fail (e, 400, "empty lines instead of a request");
     }
-
-  req = g_new0 (PhHttpRequest, 1);
-  req->headers = headers_new ();
-  req->content_length = -1;
 
   sp1 = memchr (line, ' ', n);
   sp2 = sp1 ? memchr (sp1 + 1, ' ', line + n - sp1 - 1) : NULL;
   if (sp1 == NULL || sp2 == NULL || memchr (sp2 + 1, ' ', line + n - sp2 - 1) != NULL)
-    {
-      r = fail (&e, 400, "request line is not METHOD TARGET HTTP/1.1");
-      goto error;
-    }
+    return fail (e, 400, "request line is not METHOD TARGET HTTP/1.1");
   if (!is_token (line, sp1 - line) || sp1 - line > 32)
-    {
-      r = fail (&e, 400, "invalid method");
-      goto error;
-    }
+    return fail (e, 400, "invalid method");
   if ((gsize) (sp2 - sp1 - 1) > limits->max_target)
-    {
-      r = fail (&e, 414, "request target longer than %zu bytes", limits->max_target);
-      goto error;
-    }
+    return fail (e, 414, "request target longer than %zu bytes", limits->max_target);
   for (const char *c = sp1 + 1; c < sp2; c++)
     if ((guchar) *c <= 0x20 || (guchar) *c >= 0x7f)
-      {
-        r = fail (&e, 400, "invalid character in the request target");
-        goto error;
-      }
+      return fail (e, 400, "invalid character in the request target");
   if (sp2 == sp1 + 1)
-    {
-      r = fail (&e, 400, "empty request target");
-      goto error;
-    }
+    return fail (e, 400, "empty request target");
   if (!parse_version (sp2 + 1, line + n - sp2 - 1, &req->minor, &major_ok))
-    {
-      r = fail (&e, 400, "invalid HTTP version");
-      goto error;
-    }
+    return fail (e, 400, "invalid HTTP version");
   if (!major_ok || req->minor > 1)
-    {
-      r = fail (&e, 505, "only HTTP/1.0 and HTTP/1.1 are spoken here");
-      goto error;
-    }
+    return fail (e, 505, "only HTTP/1.0 and HTTP/1.1 are spoken here");
   req->method = g_strndup (line, sp1 - line);
   req->target = g_strndup (sp1 + 1, sp2 - sp1 - 1);
 
-  r = parse_fields (buf, len, &pos, limits, req->headers, &e);
+  r = parse_fields (buf, len, &pos, limits, req->headers, e);
   if (r != PH_HTTP_PARSE_DONE)
-    goto error;
-
+    return r;
   if (header_count (req->headers, "Host") > 1)
-    {
-      r = fail (&e, 400, "more than one Host header");
-      goto error;
-    }
-  r = parse_framing (req->headers, req->minor, TRUE, &req->content_length, &req->chunked, &e);
+    return fail (e, 400, "more than one Host header");
+  r = parse_framing (req->headers, req->minor, TRUE, &req->content_length, &req->chunked, e);
   if (r != PH_HTTP_PARSE_DONE)
-    goto error;
-  r = classify_target (req, &e);
+    return r;
+  r = classify_target (req, e);
   if (r != PH_HTTP_PARSE_DONE)
-    goto error;
+    return r;
   if (req->kind == PH_HTTP_ABSOLUTE && req->minor == 1 && header_count (req->headers, "Host") == 0)
-    {
-      r = fail (&e, 400, "HTTP/1.1 request without a Host header");
-      goto error;
-    }
+    return fail (e, 400, "HTTP/1.1 request without a Host header");
   if (req->kind == PH_HTTP_CONNECT && (req->chunked || req->content_length > 0))
-    {
-      r = fail (&e, 400, "CONNECT with a body");
-      goto error;
-    }
+    return fail (e, 400, "CONNECT with a body");
   if (req->minor >= 1)
     req->keep_alive = !header_list_has (req->headers, "Connection", "close");
   else
     req->keep_alive = header_list_has (req->headers, "Connection", "keep-alive");
-
   *consumed = pos;
-  *out = g_steal_pointer (&req);
   return PH_HTTP_PARSE_DONE;
+}
 
-error:
-  if (r == PH_HTTP_PARSE_ERROR)
+PhHttpParseResult
+ph_http_request_parse (const char *buf, gsize len, const PhHttpLimits *limits, PhHttpRequest **out,
+                       gsize *consumed, guint *status, char **reason)
+{
+  g_autoptr (PhHttpRequest) req = g_new0 (PhHttpRequest, 1);
+  ParseError e = { 0, NULL };
+  PhHttpParseResult r;
+
+  req->headers = headers_new ();
+  req->content_length = -1;
+  r = request_parse (buf, len, limits ? limits : &ph_http_default_limits, req, consumed, &e);
+  if (r == PH_HTTP_PARSE_DONE)
+    *out = g_steal_pointer (&req);
+  else if (r == PH_HTTP_PARSE_ERROR)
     {
       *status = e.status;
       *reason = e.reason;

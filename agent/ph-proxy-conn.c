@@ -50,6 +50,7 @@ struct _PhProxyConn
   gboolean request_sent;
   gboolean response_done;
   gboolean keep_alive;
+  gboolean up_reused; /* conn->up served an earlier request of this client */
 
   gint64 started_us;
   gint64 deadline_us; /* head or response; 0 when none */
@@ -61,6 +62,7 @@ struct _PhProxyConn
 static void conn_read_head (PhProxyConn *conn);
 static void conn_read_response (PhProxyConn *conn);
 static void conn_finish_request (PhProxyConn *conn);
+static void conn_get_upstream (PhProxyConn *conn);
 
 PhProxyConn *
 ph_proxy_conn_ref (PhProxyConn *conn)
@@ -510,6 +512,18 @@ conn_read_response (PhProxyConn *conn)
           conn->up_wait = ph_stream_wait (conn->up, FALSE, up_readable_cb, conn);
           return;
         }
+      if (conn->up_reused && conn->uin->len == 0 && conn->req->content_length <= 0 &&
+          !conn->req->chunked)
+        {
+          /* The proxy closed a kept-alive connection just as we reused it:
+           * nothing was answered and nothing is lost by sending it again. */
+          g_debug ("%s: reused upstream connection was closed; retrying", conn->peer);
+          ph_pipe_clear (&conn->c2u);
+          ph_pipe_init (&conn->c2u, NULL, NULL, NULL, NULL);
+          g_clear_pointer (&conn->up, ph_stream_free);
+          conn_get_upstream (conn);
+          return;
+        }
       if (st == PH_IO_EOF)
         g_set_error (&error, PH_ERROR, PH_ERROR_UPSTREAM_PROTOCOL,
                      "the cloud proxy closed the connection without answering");
@@ -624,8 +638,15 @@ conn_dispatch (PhProxyConn *conn)
       conn->holds_tunnel = TRUE;
     }
   conn->keep_alive = req->keep_alive && req->kind == PH_HTTP_ABSOLUTE;
+  conn_get_upstream (conn);
+}
 
-  /* A plain request may reuse this client's upstream connection. */
+/* A plain request may reuse this client's upstream connection; otherwise
+ * a warm one, otherwise a new one. */
+static void
+conn_get_upstream (PhProxyConn *conn)
+{
+  conn->up_reused = conn->up != NULL;
   if (conn->up == NULL)
     conn->up = ph_upstream_take_warm (conn->upstream);
   if (conn->up != NULL)

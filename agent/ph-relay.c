@@ -226,33 +226,44 @@ pipe_run (PhPipe *p)
           p->cap = PIPE_BUF_SIZE;
           p->off = p->len = 0;
         }
-      st = ph_stream_read (p->src, p->buf, p->cap, &n, &error);
-      if (st == PH_IO_OK)
+      /* Read until the buffer is worth a write: TLS yields one record
+       * (16 KiB at most) per read, and a write per record costs a syscall. */
+      for (;;)
         {
           gsize body_len = 0;
-          if (!pipe_frame (p, p->buf, n, &body_len))
+
+          st = ph_stream_read (p->src, p->buf + p->len, p->cap - p->len, &n, &error);
+          if (st == PH_IO_OK)
             {
-              pipe_finish (p, g_error_new_literal (PH_ERROR, PH_ERROR_BAD_REQUEST,
-                                                   "malformed chunked body"));
+              if (!pipe_frame (p, p->buf + p->len, n, &body_len))
+                {
+                  pipe_finish (p, g_error_new_literal (PH_ERROR, PH_ERROR_BAD_REQUEST,
+                                                       "malformed chunked body"));
+                  return;
+                }
+              p->len += body_len;
+              if (p->src->session != NULL && body_len == n && p->cap - p->len >= 16384 &&
+                  !(p->mode == PH_PIPE_BODY && p->scanner.done))
+                continue;
+              break;
+            }
+          if (st == PH_IO_EOF)
+            {
+              p->src_eof = TRUE;
+              break;
+            }
+          if (st == PH_IO_AGAIN)
+            {
+              if (p->len > 0)
+                break;
+              pipe_release_buf (p);
+              pipe_wait (p, p->src, FALSE);
               return;
             }
-          p->len = body_len;
-          continue;
-        }
-      if (st == PH_IO_EOF)
-        {
-          p->src_eof = TRUE;
-          continue;
-        }
-      if (st == PH_IO_AGAIN)
-        {
-          pipe_release_buf (p);
-          pipe_wait (p, p->src, FALSE);
+          g_prefix_error (&error, "reading: ");
+          pipe_finish (p, error);
           return;
         }
-      g_prefix_error (&error, "reading: ");
-      pipe_finish (p, error);
-      return;
     }
 }
 

@@ -62,7 +62,9 @@ ph_stream_read (PhStream *s, guint8 *buf, gsize len, gsize *n, GError **error)
           *n = r;
           return PH_IO_OK;
         }
-      if (r == 0)
+      /* stunnel and others close without close_notify once we have sent
+       * ours: after our half-close, that is a clean end. */
+      if (r == 0 || (r == GNUTLS_E_PREMATURE_TERMINATION && s->write_shut))
         return PH_IO_EOF;
       if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
         return PH_IO_AGAIN;

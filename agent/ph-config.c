@@ -631,9 +631,10 @@ ph_config_load (const char *path, GError **error)
               continue;
             }
           value = g_key_file_get_string (kf, groups[g], keys[k], &perr);
-          if (value == NULL)
+          if (perr != NULL || value == NULL)
             {
-              problem (&p, lineno, groups[g], keys[k], "%s", perr->message);
+              problem (&p, lineno, groups[g], keys[k], "%s",
+                       perr ? perr->message : "unreadable value");
               continue;
             }
           g_strstrip (value);

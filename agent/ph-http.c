@@ -95,6 +95,25 @@ header_list_has (GArray *headers, const char *name, const char *token)
   return FALSE;
 }
 
+/* All values of @name joined with ", ", or NULL when absent. */
+static char *
+joined_values (GArray *headers, const char *name)
+{
+  GString *out = NULL;
+
+  for (guint i = 0; i < headers->len; i++)
+    {
+      PhHttpHeader *h = &g_array_index (headers, PhHttpHeader, i);
+      if (g_ascii_strcasecmp (h->name, name) != 0 || *h->value == '\0')
+        continue;
+      if (out == NULL)
+        out = g_string_new (h->value);
+      else
+        g_string_append_printf (out, ", %s", h->value);
+    }
+  return out ? g_string_free (out, FALSE) : NULL;
+}
+
 gboolean
 ph_http_header_is_hop_by_hop (GArray *headers, const char *name)
 {
@@ -237,6 +256,8 @@ parse_framing (GArray *headers, guint minor, gboolean is_request, gint64 *conten
         }
       else if (g_ascii_strcasecmp (h->name, "Content-Length") == 0)
         {
+          if (*h->value == '\0')
+            return fail (e, 400, "empty Content-Length");
           items = g_strsplit (h->value, ",", -1);
           for (guint j = 0; items[j] != NULL; j++)
             {
@@ -527,13 +548,13 @@ ph_http_response_parse (const char *buf, gsize len, const PhHttpLimits *limits,
   resp->headers = headers_new ();
   resp->minor = line[7] - '0';
   resp->status = (guint) code;
-  resp->reason = n > 13 ? g_strndup (line + 13, n - 13) : g_strdup ("");
-  for (const char *c = resp->reason; *c; c++)
-    if (!is_value_char (*c))
+  for (gsize i = 13; i < n; i++)
+    if (!is_value_char (line[i]))
       {
         *reason = g_strdup ("control character in the reason phrase");
         return PH_HTTP_PARSE_ERROR;
       }
+  resp->reason = n > 13 ? g_strndup (line + 13, n - 13) : g_strdup ("");
 
   r = parse_fields (buf, len, &pos, limits, resp->headers, &e);
   if (r == PH_HTTP_PARSE_DONE)
@@ -546,6 +567,7 @@ ph_http_response_parse (const char *buf, gsize len, const PhHttpLimits *limits,
     }
   if (r == PH_HTTP_PARSE_INCOMPLETE)
     return r;
+  resp->transfer_encoding = joined_values (resp->headers, "Transfer-Encoding");
   if (resp->minor >= 1)
     resp->keep_alive = !header_list_has (resp->headers, "Connection", "close");
   else
@@ -563,6 +585,7 @@ ph_http_response_free (PhHttpResponse *resp)
   if (resp == NULL)
     return;
   g_free (resp->reason);
+  g_free (resp->transfer_encoding);
   g_clear_pointer (&resp->headers, g_array_unref);
   g_free (resp);
 }
@@ -577,12 +600,18 @@ ph_http_response_has_body (const PhHttpResponse *resp, const char *method)
   return TRUE;
 }
 
+/* Copies end-to-end fields. Framing fields are left out even when not
+ * hop-by-hop: the caller writes them once, from what the parser decided,
+ * so a message cannot leave with framing other than the one relayed. */
 static void
 append_fields (GString *out, GArray *headers, gboolean skip_host)
 {
   for (guint i = 0; i < headers->len; i++)
     {
       PhHttpHeader *h = &g_array_index (headers, PhHttpHeader, i);
+      if (g_ascii_strcasecmp (h->name, "Content-Length") == 0 ||
+          g_ascii_strcasecmp (h->name, "Transfer-Encoding") == 0)
+        continue;
       if (ph_http_header_is_hop_by_hop (headers, h->name))
         continue;
       if (skip_host && g_ascii_strcasecmp (h->name, "Host") == 0)
@@ -601,6 +630,8 @@ ph_http_request_build_forward (const PhHttpRequest *req, const char *proxy_auth)
   append_fields (out, req->headers, TRUE);
   if (req->chunked)
     g_string_append (out, "Transfer-Encoding: chunked\r\n");
+  else if (req->content_length >= 0)
+    g_string_append_printf (out, "Content-Length: %" G_GINT64_FORMAT "\r\n", req->content_length);
   if (proxy_auth != NULL)
     g_string_append_printf (out, "Proxy-Authorization: %s\r\n", proxy_auth);
   if (req->minor == 0 && req->keep_alive)
@@ -616,8 +647,10 @@ ph_http_response_build_forward (const PhHttpResponse *resp, gboolean keep_alive)
 
   g_string_append_printf (out, "HTTP/1.1 %u %s\r\n", resp->status, resp->reason);
   append_fields (out, resp->headers, FALSE);
-  if (resp->chunked)
-    g_string_append (out, "Transfer-Encoding: chunked\r\n");
+  if (resp->transfer_encoding != NULL)
+    g_string_append_printf (out, "Transfer-Encoding: %s\r\n", resp->transfer_encoding);
+  else if (resp->content_length >= 0)
+    g_string_append_printf (out, "Content-Length: %" G_GINT64_FORMAT "\r\n", resp->content_length);
   if (resp->status >= 200)
     g_string_append (out, keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
   g_string_append (out, "\r\n");
@@ -673,6 +706,7 @@ ph_http_build_error (guint status, const char *kind, const char *message)
 enum
 {
   CH_SIZE,
+  CH_SIZE_BWS,
   CH_EXT,
   CH_SIZE_LF,
   CH_DATA,
@@ -760,12 +794,25 @@ ph_body_scanner_feed (PhBodyScanner *s, const guint8 *data, gsize len)
               return -1;
             else if (c == '\r')
               s->state = CH_SIZE_LF;
-            else if (c == ';' || c == ' ' || c == '\t')
+            else if (c == ';')
               s->state = CH_EXT;
+            else if (c == ' ' || c == '\t')
+              s->state = CH_SIZE_BWS;
             else
               return -1;
             break;
           }
+        case CH_SIZE_BWS:
+          /* chunk-ext = *( BWS ";" ... ): only whitespace before ";" */
+          if (++s->line_len > CHUNK_LINE_MAX)
+            return -1;
+          if (c == ';')
+            s->state = CH_EXT;
+          else if (c == '\r')
+            s->state = CH_SIZE_LF;
+          else if (c != ' ' && c != '\t')
+            return -1;
+          break;
         case CH_EXT:
           if (++s->line_len > CHUNK_LINE_MAX)
             return -1;

@@ -52,6 +52,7 @@ typedef struct
   guint status;
   char *reason;
   GArray *headers;
+  char *transfer_encoding; /* as received, codings joined; NULL if none */
 
   gint64 content_length;
   gboolean chunked;

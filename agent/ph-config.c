@@ -70,7 +70,7 @@ typedef struct
 } PhProblems;
 
 static void G_GNUC_PRINTF (5, 6)
-problem (PhProblems *p, guint line, const char *group, const char *key, const char *fmt, ...)
+    problem (PhProblems *p, guint line, const char *group, const char *key, const char *fmt, ...)
 {
   va_list args;
   g_autofree char *msg = NULL;
@@ -116,8 +116,8 @@ ph_config_parse_listen_address (const char *text, GError **error)
       const char *close = strchr (text, ']');
       if (close == NULL || close[1] != ':')
         {
-          g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
-                       "“%s”: expected [IPv6]:PORT", text);
+          g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "“%s”: expected [IPv6]:PORT",
+                       text);
           return NULL;
         }
       host = g_strndup (text + 1, close - text - 1);
@@ -166,8 +166,7 @@ parse_listen (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **er
     }
   if (list->len == 0)
     {
-      g_set_error_literal (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
-                           "needs at least one address");
+      g_set_error_literal (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "needs at least one address");
       return FALSE;
     }
   g_clear_pointer (&cfg->listen, g_ptr_array_unref);
@@ -336,8 +335,8 @@ parse_verify (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **er
     cfg->verify = PH_VERIFY_PIN_AND_CA;
   else
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
-                   "“%s” is not one of pin, ca, pin+ca", value);
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "“%s” is not one of pin, ca, pin+ca",
+                   value);
       return FALSE;
     }
   return TRUE;
@@ -512,8 +511,7 @@ read_password_file (const char *path, char **out, GError **error)
   if (len == 0 || strlen (contents) != len)
     {
       explicit_bzero (contents, len);
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "“%s” holds no usable password",
-                   path);
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "“%s” holds no usable password", path);
       return FALSE;
     }
   *out = g_steal_pointer (&contents);
@@ -537,8 +535,8 @@ check_whole (PhConfig *cfg, GHashTable *lines, PhProblems *p)
 
   if (cfg->verify == VERIFY_AUTO)
     cfg->verify = (cfg->pins && cfg->pins->len > 0) ? PH_VERIFY_PIN : PH_VERIFY_CA;
-  if ((cfg->verify == PH_VERIFY_PIN || cfg->verify == PH_VERIFY_PIN_AND_CA) &&
-      (cfg->pins == NULL || cfg->pins->len == 0))
+  if ((cfg->verify == PH_VERIFY_PIN || cfg->verify == PH_VERIFY_PIN_AND_CA)
+      && (cfg->pins == NULL || cfg->pins->len == 0))
     problem (p, line_of (lines, "upstream", "verify") ?: upstream_line, "upstream", "verify",
              "pin verification needs at least one pin in pins=");
 
@@ -552,8 +550,8 @@ check_whole (PhConfig *cfg, GHashTable *lines, PhProblems *p)
         problem (p, line_of (lines, "upstream", "password-file"), "upstream", "username",
                  "password-file= is set but no username=");
       else if (!read_password_file (cfg->password_file, &cfg->password, &error))
-        problem (p, line_of (lines, "upstream", "password-file"), "upstream", "password-file",
-                 "%s", error->message);
+        problem (p, line_of (lines, "upstream", "password-file"), "upstream", "password-file", "%s",
+                 error->message);
     }
 
   for (guint i = 0; i < cfg->listen->len; i++)
@@ -561,8 +559,7 @@ check_whole (PhConfig *cfg, GHashTable *lines, PhProblems *p)
       GInetSocketAddress *sa = g_ptr_array_index (cfg->listen, i);
       if (!is_loopback_listener (sa) && cfg->allow->len == 0)
         {
-          g_autofree char *s =
-            g_inet_address_to_string (g_inet_socket_address_get_address (sa));
+          g_autofree char *s = g_inet_address_to_string (g_inet_socket_address_get_address (sa));
           problem (p, line_of (lines, "listener", "address"), "listener", "address",
                    "%s is not a loopback address and [listener] allow= is empty: list the "
                    "client networks to serve in allow= (e.g. allow=192.168.1.0/24)",
@@ -657,14 +654,14 @@ ph_config_load (const char *path, GError **error)
 gboolean
 ph_config_same_upstream (const PhConfig *a, const PhConfig *b)
 {
-  if (g_strcmp0 (a->host, b->host) != 0 || a->port != b->port ||
-      g_strcmp0 (a->server_name, b->server_name) != 0 || a->verify != b->verify ||
-      g_strcmp0 (a->ca_file, b->ca_file) != 0)
+  if (g_strcmp0 (a->host, b->host) != 0 || a->port != b->port
+      || g_strcmp0 (a->server_name, b->server_name) != 0 || a->verify != b->verify
+      || g_strcmp0 (a->ca_file, b->ca_file) != 0)
     return FALSE;
   if ((a->pins ? a->pins->len : 0) != (b->pins ? b->pins->len : 0))
     return FALSE;
-  return a->pins == NULL ||
-         memcmp (a->pins->data, b->pins->data, a->pins->len * sizeof (PhPin)) == 0;
+  return a->pins == NULL
+         || memcmp (a->pins->data, b->pins->data, a->pins->len * sizeof (PhPin)) == 0;
 }
 
 gboolean
@@ -682,9 +679,9 @@ ph_config_same_listeners (const PhConfig *a, const PhConfig *b)
     {
       GInetSocketAddress *x = g_ptr_array_index (a->listen, i);
       GInetSocketAddress *y = g_ptr_array_index (b->listen, i);
-      if (g_inet_socket_address_get_port (x) != g_inet_socket_address_get_port (y) ||
-          !g_inet_address_equal (g_inet_socket_address_get_address (x),
-                                 g_inet_socket_address_get_address (y)))
+      if (g_inet_socket_address_get_port (x) != g_inet_socket_address_get_port (y)
+          || !g_inet_address_equal (g_inet_socket_address_get_address (x),
+                                    g_inet_socket_address_get_address (y)))
         return FALSE;
     }
   return TRUE;

@@ -8,9 +8,9 @@
 /* Order follows PhError. The names are the machine-readable kinds used in
  * X-Pinhole-Error, logs and (with a prefix) D-Bus error names. */
 static const char *const error_names[] = {
-  "failed",          "invalid-config",    "bad-request", "upstream-tcp",
-  "upstream-tls",    "pin-mismatch",      "auth-rejected", "upstream-protocol",
-  "upstream-timeout", "locked",           "no-credentials",
+  "failed",           "invalid-config", "bad-request",    "upstream-tcp",
+  "upstream-tls",     "pin-mismatch",   "auth-rejected",  "upstream-protocol",
+  "upstream-timeout", "locked",         "no-credentials",
 };
 G_STATIC_ASSERT (G_N_ELEMENTS (error_names) == PH_ERROR_LAST);
 

@@ -118,8 +118,8 @@ gboolean
 ph_http_header_is_hop_by_hop (GArray *headers, const char *name)
 {
   static const char *const fixed[] = {
-    "Connection", "Proxy-Connection",    "Keep-Alive",         "TE",
-    "Transfer-Encoding", "Upgrade",      "Proxy-Authorization", "Proxy-Authenticate",
+    "Connection",        "Proxy-Connection", "Keep-Alive",          "TE",
+    "Transfer-Encoding", "Upgrade",          "Proxy-Authorization", "Proxy-Authenticate",
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (fixed); i++)
@@ -164,7 +164,7 @@ typedef struct
 } ParseError;
 
 static PhHttpParseResult G_GNUC_PRINTF (3, 4)
-fail (ParseError *e, guint status, const char *fmt, ...)
+    fail (ParseError *e, guint status, const char *fmt, ...)
 {
   va_list args;
   va_start (args, fmt);
@@ -192,8 +192,8 @@ parse_fields (const char *buf, gsize len, gsize *pos, const PhHttpLimits *limits
         return fail (e, 400, "malformed line ending in the header (bare CR or LF)");
       if (r == 0)
         return *pos + (len - *pos) > limits->max_head
-                 ? fail (e, 431, "request head exceeds %zu bytes", limits->max_head)
-                 : PH_HTTP_PARSE_INCOMPLETE;
+                   ? fail (e, 431, "request head exceeds %zu bytes", limits->max_head)
+                   : PH_HTTP_PARSE_INCOMPLETE;
       if (*pos > limits->max_head)
         return fail (e, 431, "request head exceeds %zu bytes", limits->max_head);
       if (n == 0)
@@ -263,8 +263,8 @@ parse_framing (GArray *headers, guint minor, gboolean is_request, gint64 *conten
             {
               const char *v = g_strstrip (items[j]);
               guint64 n = 0;
-              if (*v == '\0' || strspn (v, "0123456789") != strlen (v) || strlen (v) > 18 ||
-                  !g_ascii_string_to_unsigned (v, 10, 0, G_MAXINT64, &n, NULL))
+              if (*v == '\0' || strspn (v, "0123456789") != strlen (v) || strlen (v) > 18
+                  || !g_ascii_string_to_unsigned (v, 10, 0, G_MAXINT64, &n, NULL))
                 return fail (e, 400, "invalid Content-Length “%s”", h->value);
               if (cl >= 0 && (guint64) cl != n)
                 return fail (e, 400, "conflicting Content-Length values");
@@ -286,8 +286,8 @@ parse_framing (GArray *headers, guint minor, gboolean is_request, gint64 *conten
 static gboolean
 parse_version (const char *s, gsize len, guint *minor, gboolean *major_ok)
 {
-  if (len != 8 || memcmp (s, "HTTP/", 5) != 0 || !g_ascii_isdigit (s[5]) || s[6] != '.' ||
-      !g_ascii_isdigit (s[7]))
+  if (len != 8 || memcmp (s, "HTTP/", 5) != 0 || !g_ascii_isdigit (s[5]) || s[6] != '.'
+      || !g_ascii_isdigit (s[7]))
     return FALSE;
   *major_ok = s[5] == '1';
   *minor = s[7] - '0';
@@ -346,8 +346,8 @@ parse_authority (const char *s, gsize len, gboolean port_required, guint16 defau
   if (port_start != NULL)
     {
       g_autofree char *ps = g_strndup (port_start, s + len - port_start);
-      if (*ps == '\0' || strspn (ps, "0123456789") != strlen (ps) ||
-          !g_ascii_string_to_unsigned (ps, 10, 1, 65535, &p, NULL))
+      if (*ps == '\0' || strspn (ps, "0123456789") != strlen (ps)
+          || !g_ascii_string_to_unsigned (ps, 10, 1, 65535, &p, NULL))
         return FALSE;
     }
   else if (port_required)
@@ -418,8 +418,8 @@ request_parse (const char *buf, gsize len, const PhHttpLimits *limits, PhHttpReq
       lr = next_line (buf, len, &pos, &line, &n);
       if (lr == 0)
         return len - pos > limits->max_target + 64
-                 ? fail (e, 414, "request line longer than %zu bytes", limits->max_target)
-                 : PH_HTTP_PARSE_INCOMPLETE;
+                   ? fail (e, 414, "request line longer than %zu bytes", limits->max_target)
+                   : PH_HTTP_PARSE_INCOMPLETE;
       if (lr < 0)
         return fail (e, 400, "malformed line ending in the request line");
       if (n > 0)
@@ -530,16 +530,16 @@ ph_http_response_parse (const char *buf, gsize len, const PhHttpLimits *limits,
       *reason = g_strdup ("status line too long");
       return PH_HTTP_PARSE_ERROR;
     }
-  if (lr < 0 || n < 12 || !parse_version (line, 8, &(guint){ 0 }, &major_ok) || !major_ok ||
-      line[8] != ' ' || (n > 12 && line[12] != ' '))
+  if (lr < 0 || n < 12 || !parse_version (line, 8, &(guint){ 0 }, &major_ok) || !major_ok
+      || line[8] != ' ' || (n > 12 && line[12] != ' '))
     {
       *reason = g_strdup ("malformed status line");
       return PH_HTTP_PARSE_ERROR;
     }
   memcpy (digits, line + 9, 3);
   digits[3] = '\0';
-  if (strspn (digits, "0123456789") != 3 ||
-      !g_ascii_string_to_unsigned (digits, 10, 100, 599, &code, NULL))
+  if (strspn (digits, "0123456789") != 3
+      || !g_ascii_string_to_unsigned (digits, 10, 100, 599, &code, NULL))
     {
       *reason = g_strdup ("malformed status code");
       return PH_HTTP_PARSE_ERROR;
@@ -609,8 +609,8 @@ append_fields (GString *out, GArray *headers, gboolean skip_host)
   for (guint i = 0; i < headers->len; i++)
     {
       PhHttpHeader *h = &g_array_index (headers, PhHttpHeader, i);
-      if (g_ascii_strcasecmp (h->name, "Content-Length") == 0 ||
-          g_ascii_strcasecmp (h->name, "Transfer-Encoding") == 0)
+      if (g_ascii_strcasecmp (h->name, "Content-Length") == 0
+          || g_ascii_strcasecmp (h->name, "Transfer-Encoding") == 0)
         continue;
       if (ph_http_header_is_hop_by_hop (headers, h->name))
         continue;
@@ -662,20 +662,34 @@ ph_http_reason_phrase (guint status)
 {
   switch (status)
     {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
+      case 200:
+        return "OK";
+      case 400:
+        return "Bad Request";
+      case 403:
+        return "Forbidden";
+      case 404:
+        return "Not Found";
+      case 405:
+        return "Method Not Allowed";
+      case 408:
+        return "Request Timeout";
+      case 414:
+        return "URI Too Long";
+      case 431:
+        return "Request Header Fields Too Large";
+      case 501:
+        return "Not Implemented";
+      case 502:
+        return "Bad Gateway";
+      case 503:
+        return "Service Unavailable";
+      case 504:
+        return "Gateway Timeout";
+      case 505:
+        return "HTTP Version Not Supported";
+      default:
+        return "Error";
     }
 }
 
@@ -683,8 +697,8 @@ GString *
 ph_http_build_error (guint status, const char *kind, const char *message)
 {
   GString *out = g_string_sized_new (256);
-  g_autofree char *body = g_strdup_printf ("%u %s: %s\n", status, ph_http_reason_phrase (status),
-                                           message);
+  g_autofree char *body
+      = g_strdup_printf ("%u %s: %s\n", status, ph_http_reason_phrase (status), message);
 
   /* One line: a message must not inject header or body lines. */
   g_strdelimit (body, "\r", ' ');
@@ -750,19 +764,19 @@ ph_body_scanner_feed (PhBodyScanner *s, const guint8 *data, gsize len)
     return 0;
   switch (s->mode)
     {
-    case PH_BODY_NONE:
-      return 0;
-    case PH_BODY_UNTIL_CLOSE:
-      return len;
-    case PH_BODY_LENGTH:
-      {
-        gsize take = MIN ((guint64) len, s->remaining);
-        s->remaining -= take;
-        s->done = s->remaining == 0;
-        return take;
-      }
-    case PH_BODY_CHUNKED:
-      break;
+      case PH_BODY_NONE:
+        return 0;
+      case PH_BODY_UNTIL_CLOSE:
+        return len;
+      case PH_BODY_LENGTH:
+        {
+          gsize take = MIN ((guint64) len, s->remaining);
+          s->remaining -= take;
+          s->done = s->remaining == 0;
+          return take;
+        }
+      case PH_BODY_CHUNKED:
+        break;
     }
 
   while (i < len && !s->done)
@@ -781,96 +795,96 @@ ph_body_scanner_feed (PhBodyScanner *s, const guint8 *data, gsize len)
       i++;
       switch (s->state)
         {
-        case CH_SIZE:
-          {
-            int v = hex_value (c);
-            if (v >= 0)
-              {
-                if (++s->line_len > 15)
-                  return -1; /* would overflow */
-                s->remaining = (s->remaining << 4) | (guint) v;
-              }
-            else if (s->line_len == 0)
+          case CH_SIZE:
+            {
+              int v = hex_value (c);
+              if (v >= 0)
+                {
+                  if (++s->line_len > 15)
+                    return -1; /* would overflow */
+                  s->remaining = (s->remaining << 4) | (guint) v;
+                }
+              else if (s->line_len == 0)
+                return -1;
+              else if (c == '\r')
+                s->state = CH_SIZE_LF;
+              else if (c == ';')
+                s->state = CH_EXT;
+              else if (c == ' ' || c == '\t')
+                s->state = CH_SIZE_BWS;
+              else
+                return -1;
+              break;
+            }
+          case CH_SIZE_BWS:
+            /* chunk-ext = *( BWS ";" ... ): only whitespace before ";" */
+            if (++s->line_len > CHUNK_LINE_MAX)
               return -1;
+            if (c == ';')
+              s->state = CH_EXT;
             else if (c == '\r')
               s->state = CH_SIZE_LF;
-            else if (c == ';')
-              s->state = CH_EXT;
-            else if (c == ' ' || c == '\t')
-              s->state = CH_SIZE_BWS;
-            else
+            else if (c != ' ' && c != '\t')
               return -1;
             break;
-          }
-        case CH_SIZE_BWS:
-          /* chunk-ext = *( BWS ";" ... ): only whitespace before ";" */
-          if (++s->line_len > CHUNK_LINE_MAX)
-            return -1;
-          if (c == ';')
-            s->state = CH_EXT;
-          else if (c == '\r')
-            s->state = CH_SIZE_LF;
-          else if (c != ' ' && c != '\t')
-            return -1;
-          break;
-        case CH_EXT:
-          if (++s->line_len > CHUNK_LINE_MAX)
-            return -1;
-          if (c == '\r')
-            s->state = CH_SIZE_LF;
-          else if (!is_value_char (c))
-            return -1;
-          break;
-        case CH_SIZE_LF:
-          if (c != '\n')
-            return -1;
-          s->line_len = 0;
-          s->state = s->remaining == 0 ? CH_TRAILER : CH_DATA;
-          break;
-        case CH_DATA_CR:
-          if (c != '\r')
-            return -1;
-          s->state = CH_DATA_LF;
-          break;
-        case CH_DATA_LF:
-          if (c != '\n')
-            return -1;
-          s->state = CH_SIZE;
-          s->remaining = 0;
-          s->line_len = 0;
-          break;
-        case CH_TRAILER:
-          if (c == '\r')
-            s->state = CH_END_LF;
-          else if (c == ' ' || c == '\t' || !is_tchar (c))
-            return -1;
-          else
-            {
-              s->line_len = 1;
-              s->state = CH_TRAILER_LINE;
-            }
-          break;
-        case CH_TRAILER_LINE:
-          if (++s->line_len > CHUNK_LINE_MAX)
-            return -1;
-          if (c == '\r')
-            s->state = CH_TRAILER_LF;
-          else if (!is_value_char (c))
-            return -1;
-          break;
-        case CH_TRAILER_LF:
-          if (c != '\n')
-            return -1;
-          s->line_len = 0;
-          s->state = CH_TRAILER;
-          break;
-        case CH_END_LF:
-          if (c != '\n')
-            return -1;
-          s->done = TRUE;
-          break;
-        default:
-          g_assert_not_reached ();
+          case CH_EXT:
+            if (++s->line_len > CHUNK_LINE_MAX)
+              return -1;
+            if (c == '\r')
+              s->state = CH_SIZE_LF;
+            else if (!is_value_char (c))
+              return -1;
+            break;
+          case CH_SIZE_LF:
+            if (c != '\n')
+              return -1;
+            s->line_len = 0;
+            s->state = s->remaining == 0 ? CH_TRAILER : CH_DATA;
+            break;
+          case CH_DATA_CR:
+            if (c != '\r')
+              return -1;
+            s->state = CH_DATA_LF;
+            break;
+          case CH_DATA_LF:
+            if (c != '\n')
+              return -1;
+            s->state = CH_SIZE;
+            s->remaining = 0;
+            s->line_len = 0;
+            break;
+          case CH_TRAILER:
+            if (c == '\r')
+              s->state = CH_END_LF;
+            else if (c == ' ' || c == '\t' || !is_tchar (c))
+              return -1;
+            else
+              {
+                s->line_len = 1;
+                s->state = CH_TRAILER_LINE;
+              }
+            break;
+          case CH_TRAILER_LINE:
+            if (++s->line_len > CHUNK_LINE_MAX)
+              return -1;
+            if (c == '\r')
+              s->state = CH_TRAILER_LF;
+            else if (!is_value_char (c))
+              return -1;
+            break;
+          case CH_TRAILER_LF:
+            if (c != '\n')
+              return -1;
+            s->line_len = 0;
+            s->state = CH_TRAILER;
+            break;
+          case CH_END_LF:
+            if (c != '\n')
+              return -1;
+            s->done = TRUE;
+            break;
+          default:
+            g_assert_not_reached ();
         }
     }
   return i;

@@ -32,14 +32,14 @@ typedef struct
 {
   char *method;
   char *target;
-  guint minor; /* HTTP/1.<minor> */
+  guint minor;     /* HTTP/1.<minor> */
   GArray *headers; /* of PhHttpHeader */
 
   PhHttpTargetKind kind;
-  char *host;       /* without brackets */
+  char *host; /* without brackets */
   guint16 port;
-  char *authority;  /* host:port as it goes on the wire ([v6]:port) */
-  char *path;       /* absolute-form: path and query, "/" at least */
+  char *authority; /* host:port as it goes on the wire ([v6]:port) */
+  char *path;      /* absolute-form: path and query, "/" at least */
 
   gint64 content_length; /* -1: none */
   gboolean chunked;

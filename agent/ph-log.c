@@ -198,12 +198,12 @@ ph_log_init (void)
 }
 
 void
-ph_log_access (const char *client, const char *method, const char *target, guint status,
-               guint64 up, guint64 down, gint64 duration_us, const char *error_kind)
+ph_log_access (const char *client, const char *method, const char *target, guint status, guint64 up,
+               guint64 down, gint64 duration_us, const char *error_kind)
 {
   g_log ("pinhole-access", G_LOG_LEVEL_MESSAGE,
          "access client=%s method=%s target=%s status=%u up=%" G_GUINT64_FORMAT
          " down=%" G_GUINT64_FORMAT " duration=%.3fs%s%s",
-         client, method ? method : "-", target ? target : "-", status, up, down,
-         duration_us / 1e6, error_kind ? " error=" : "", error_kind ? error_kind : "");
+         client, method ? method : "-", target ? target : "-", status, up, down, duration_us / 1e6,
+         error_kind ? " error=" : "", error_kind ? error_kind : "");
 }

@@ -35,8 +35,7 @@ drain_poll_cb (gpointer data)
   if (stats.connections == 0 || g_get_monotonic_time () > agent->drain_deadline)
     {
       if (stats.connections > 0)
-        g_message ("closing %u connections still open after the drain period",
-                   stats.connections);
+        g_message ("closing %u connections still open after the drain period", stats.connections);
       g_main_loop_quit (agent->loop);
       return G_SOURCE_REMOVE;
     }
@@ -144,8 +143,7 @@ main (int argc, char **argv)
   g_unix_signal_add (SIGTERM, on_terminate, &agent);
   g_unix_signal_add (SIGINT, on_terminate, &agent);
   g_unix_signal_add (SIGHUP, on_reload, &agent);
-  g_message ("pinhole-agent %s started; cloud proxy %s:%u", PH_VERSION, config->host,
-             config->port);
+  g_message ("pinhole-agent %s started; cloud proxy %s:%u", PH_VERSION, config->host, config->port);
 
   g_main_loop_run (loop);
 

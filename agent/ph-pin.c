@@ -27,21 +27,21 @@ ph_pin_parse (const char *text, PhPin *pin, GError **error)
     }
   b64 = text + strlen (PIN_PREFIX);
   /* g_base64_decode accepts garbage quietly; check the alphabet first. */
-  if (strlen (b64) != 44 || b64[43] != '=' || strspn (b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                           "abcdefghijklmnopqrstuvwxyz"
-                                                           "0123456789+/")
-                                                   != 43)
+  if (strlen (b64) != 44 || b64[43] != '='
+      || strspn (b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                      "abcdefghijklmnopqrstuvwxyz"
+                      "0123456789+/")
+             != 43)
     {
       g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
-                   "“%s” is not a SHA-256 pin: expected 44 base64 characters after sha256//",
-                   text);
+                   "“%s” is not a SHA-256 pin: expected 44 base64 characters after sha256//", text);
       return FALSE;
     }
   raw = g_base64_decode (b64, &len);
   if (len != PH_PIN_LEN)
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
-                   "“%s” decodes to %zu bytes, not 32", text, len);
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "“%s” decodes to %zu bytes, not 32",
+                   text, len);
       return FALSE;
     }
   memcpy (pin->digest, raw, PH_PIN_LEN);
@@ -64,10 +64,11 @@ ph_pin_from_der_certificate (const guint8 *der, gsize len, PhPin *pin, GError **
   gnutls_datum_t spki = { NULL, 0 };
   int ret;
 
-  if ((ret = gnutls_x509_crt_init (&crt)) < 0 ||
-      (ret = gnutls_x509_crt_import (crt, &in, GNUTLS_X509_FMT_DER)) < 0 ||
-      (ret = gnutls_pubkey_init (&key)) < 0 || (ret = gnutls_pubkey_import_x509 (key, crt, 0)) < 0 ||
-      (ret = gnutls_pubkey_export2 (key, GNUTLS_X509_FMT_DER, &spki)) < 0)
+  if ((ret = gnutls_x509_crt_init (&crt)) < 0
+      || (ret = gnutls_x509_crt_import (crt, &in, GNUTLS_X509_FMT_DER)) < 0
+      || (ret = gnutls_pubkey_init (&key)) < 0
+      || (ret = gnutls_pubkey_import_x509 (key, crt, 0)) < 0
+      || (ret = gnutls_pubkey_export2 (key, GNUTLS_X509_FMT_DER, &spki)) < 0)
     return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, "reading the server key");
 
   ret = gnutls_hash_fast (GNUTLS_DIG_SHA256, spki.data, spki.size, pin->digest);

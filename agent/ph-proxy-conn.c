@@ -122,9 +122,8 @@ conn_log (PhProxyConn *conn, const char *error_kind)
 {
   gint64 now = g_get_monotonic_time ();
 
-  ph_log_access (conn->peer, conn->req ? conn->req->method : "-", conn_target (conn),
-                 conn->status, conn->c2u.bytes, conn->u2c.bytes, now - conn->started_us,
-                 error_kind);
+  ph_log_access (conn->peer, conn->req ? conn->req->method : "-", conn_target (conn), conn->status,
+                 conn->c2u.bytes, conn->u2c.bytes, now - conn->started_us, error_kind);
   ph_server_account (conn->server, conn->c2u.bytes, conn->u2c.bytes);
 }
 
@@ -204,24 +203,24 @@ conn_refuse_error (PhProxyConn *conn, const GError *error)
   if (error->domain == PH_ERROR)
     switch ((PhError) error->code)
       {
-      case PH_ERROR_UPSTREAM_UNREACHABLE:
-        kind = "upstream-tcp";
-        break;
-      case PH_ERROR_UPSTREAM_TLS:
-        kind = "upstream-tls";
-        break;
-      case PH_ERROR_PIN_MISMATCH:
-        kind = "pin-mismatch";
-        break;
-      case PH_ERROR_AUTH_REJECTED:
-        kind = "auth-rejected";
-        break;
-      case PH_ERROR_TIMEOUT:
-        status = 504;
-        kind = "upstream-timeout";
-        break;
-      default:
-        break;
+        case PH_ERROR_UPSTREAM_UNREACHABLE:
+          kind = "upstream-tcp";
+          break;
+        case PH_ERROR_UPSTREAM_TLS:
+          kind = "upstream-tls";
+          break;
+        case PH_ERROR_PIN_MISMATCH:
+          kind = "pin-mismatch";
+          break;
+        case PH_ERROR_AUTH_REJECTED:
+          kind = "auth-rejected";
+          break;
+        case PH_ERROR_TIMEOUT:
+          status = 504;
+          kind = "upstream-timeout";
+          break;
+        default:
+          break;
       }
   g_debug ("%s: %s", conn->peer, error->message);
   conn_refuse (conn, status, kind, error->message);
@@ -231,10 +230,9 @@ static void
 conn_refuse_auth (PhProxyConn *conn)
 {
   g_autofree char *msg = g_strdup_printf (
-    "the cloud proxy %s rejected the credentials of user “%s”; Pinhole will not send them again "
-    "until they are changed",
-    ph_upstream_get_name (conn->upstream),
-    conn->config->username ? conn->config->username : "");
+      "the cloud proxy %s rejected the credentials of user “%s”; Pinhole will not send them again "
+      "until they are changed",
+      ph_upstream_get_name (conn->upstream), conn->config->username ? conn->config->username : "");
   conn_refuse (conn, 502, "auth-rejected", msg);
 }
 
@@ -435,8 +433,8 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
 
   /* A final answer other than a tunnel: it goes to the client as it is. */
   conn->status = resp->status;
-  if (!ph_http_response_has_body (resp, conn->req->method) ||
-      (conn->req->kind == PH_HTTP_CONNECT && resp->status < 300))
+  if (!ph_http_response_has_body (resp, conn->req->method)
+      || (conn->req->kind == PH_HTTP_CONNECT && resp->status < 300))
     mode = PH_BODY_NONE;
   else if (resp->chunked)
     mode = PH_BODY_CHUNKED;
@@ -495,8 +493,8 @@ conn_read_response (PhProxyConn *conn)
             }
           if (pr == PH_HTTP_PARSE_ERROR)
             {
-              g_autofree char *msg =
-                g_strdup_printf ("the cloud proxy sent a malformed response: %s", reason);
+              g_autofree char *msg
+                  = g_strdup_printf ("the cloud proxy sent a malformed response: %s", reason);
               conn_refuse (conn, 502, "upstream-protocol", msg);
               return;
             }
@@ -512,8 +510,8 @@ conn_read_response (PhProxyConn *conn)
           conn->up_wait = ph_stream_wait (conn->up, FALSE, up_readable_cb, conn);
           return;
         }
-      if (conn->up_reused && conn->uin->len == 0 && conn->req->content_length <= 0 &&
-          !conn->req->chunked)
+      if (conn->up_reused && conn->uin->len == 0 && conn->req->content_length <= 0
+          && !conn->req->chunked)
         {
           /* The proxy closed a kept-alive connection just as we reused it:
            * nothing was answered and nothing is lost by sending it again. */
@@ -562,9 +560,9 @@ conn_send_request (PhProxyConn *conn)
     }
   else
     {
-      PhBodyMode mode = conn->req->chunked                  ? PH_BODY_CHUNKED
+      PhBodyMode mode = conn->req->chunked              ? PH_BODY_CHUNKED
                         : conn->req->content_length > 0 ? PH_BODY_LENGTH
-                                                            : PH_BODY_NONE;
+                                                        : PH_BODY_NONE;
       head = ph_http_request_build_forward (conn->req, auth);
       ph_body_scanner_init (&conn->c2u.scanner, mode, MAX (conn->req->content_length, 0));
       conn->c2u.overflow = conn->cin; /* pipelined requests stay for later */
@@ -678,9 +676,9 @@ conn_read_head (PhProxyConn *conn)
 
       if (conn->cin->len > 0)
         {
-          PhHttpParseResult pr = ph_http_request_parse ((const char *) conn->cin->data,
-                                                        conn->cin->len, limits, &req, &consumed,
-                                                        &status, &reason);
+          PhHttpParseResult pr
+              = ph_http_request_parse ((const char *) conn->cin->data, conn->cin->len, limits, &req,
+                                       &consumed, &status, &reason);
           if (pr == PH_HTTP_PARSE_ERROR)
             {
               const char *kind = status == 414   ? "uri-too-long"
@@ -704,8 +702,7 @@ conn_read_head (PhProxyConn *conn)
             {
               /* The head timer starts with the head's first byte. */
               conn->started_us = g_get_monotonic_time ();
-              conn->deadline_us =
-                conn->started_us + (gint64) conn->config->head_timeout_ms * 1000;
+              conn->deadline_us = conn->started_us + (gint64) conn->config->head_timeout_ms * 1000;
             }
           g_byte_array_append (conn->cin, buf, n);
           continue;
@@ -767,48 +764,46 @@ ph_proxy_conn_check_timeouts (PhProxyConn *conn, gint64 now)
 
   switch (conn->state)
     {
-    case CONN_HEAD:
-      if (conn->deadline_us != 0 && now > conn->deadline_us)
-        {
-          if (conn->cin->len > 0)
-            conn_refuse (conn, 408, "head-timeout",
-                         "the request head did not arrive in time");
-          else
+      case CONN_HEAD:
+        if (conn->deadline_us != 0 && now > conn->deadline_us)
+          {
+            if (conn->cin->len > 0)
+              conn_refuse (conn, 408, "head-timeout", "the request head did not arrive in time");
+            else
+              ph_proxy_conn_close (conn);
+          }
+        return;
+      case CONN_EXCHANGE:
+        if (conn->deadline_us != 0 && now > conn->deadline_us && !conn->u2c.running)
+          {
+            g_autoptr (GError) error = g_error_new (PH_ERROR, PH_ERROR_TIMEOUT,
+                                                    "the cloud proxy did not answer within %.1fs",
+                                                    conn->config->response_timeout_ms / 1000.0);
+            conn_refuse_error (conn, error);
+            return;
+          }
+        G_GNUC_FALLTHROUGH;
+      case CONN_TUNNEL:
+        bytes = conn_bytes (conn);
+        if (bytes != conn->seen_bytes || conn->seen_us == 0)
+          {
+            conn->seen_bytes = bytes;
+            conn->seen_us = now;
+          }
+        else if (now - conn->seen_us > (gint64) conn->config->idle_timeout_ms * 1000)
+          {
+            g_debug ("%s: idle for %us, closing", conn->peer, conn->config->idle_timeout_ms / 1000);
+            conn_log (conn, "idle-timeout");
             ph_proxy_conn_close (conn);
-        }
-      return;
-    case CONN_EXCHANGE:
-      if (conn->deadline_us != 0 && now > conn->deadline_us && !conn->u2c.running)
-        {
-          g_autoptr (GError) error =
-            g_error_new (PH_ERROR, PH_ERROR_TIMEOUT,
-                         "the cloud proxy did not answer within %.1fs",
-                         conn->config->response_timeout_ms / 1000.0);
-          conn_refuse_error (conn, error);
-          return;
-        }
-      G_GNUC_FALLTHROUGH;
-    case CONN_TUNNEL:
-      bytes = conn_bytes (conn);
-      if (bytes != conn->seen_bytes || conn->seen_us == 0)
-        {
-          conn->seen_bytes = bytes;
-          conn->seen_us = now;
-        }
-      else if (now - conn->seen_us > (gint64) conn->config->idle_timeout_ms * 1000)
-        {
-          g_debug ("%s: idle for %us, closing", conn->peer, conn->config->idle_timeout_ms / 1000);
-          conn_log (conn, "idle-timeout");
+          }
+        return;
+      case CONN_CLOSING:
+        if (now > conn->deadline_us)
           ph_proxy_conn_close (conn);
-        }
-      return;
-    case CONN_CLOSING:
-      if (now > conn->deadline_us)
-        ph_proxy_conn_close (conn);
-      return;
-    case CONN_UPSTREAM:
-    case CONN_CLOSED:
-      return;
+        return;
+      case CONN_UPSTREAM:
+      case CONN_CLOSED:
+        return;
     }
 }
 

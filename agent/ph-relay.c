@@ -242,8 +242,8 @@ pipe_run (PhPipe *p)
                   return;
                 }
               p->len += body_len;
-              if (p->src->session != NULL && body_len == n && p->cap - p->len >= 16384 &&
-                  !(p->mode == PH_PIPE_BODY && p->scanner.done))
+              if (p->src->session != NULL && body_len == n && p->cap - p->len >= 16384
+                  && !(p->mode == PH_PIPE_BODY && p->scanner.done))
                 continue;
               break;
             }

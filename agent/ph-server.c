@@ -25,8 +25,7 @@ struct _PhServer
 };
 
 static gboolean
-on_incoming (GSocketService *service, GSocketConnection *connection, GObject *source,
-             gpointer data)
+on_incoming (GSocketService *service, GSocketConnection *connection, GObject *source, gpointer data)
 {
   PhServer *server = data;
   g_autoptr (GSocketAddress) remote = g_socket_connection_get_remote_address (connection, NULL);
@@ -34,16 +33,15 @@ on_incoming (GSocketService *service, GSocketConnection *connection, GObject *so
 
   if (server->draining)
     return TRUE;
-  if (G_IS_INET_SOCKET_ADDRESS (remote) &&
-      !ph_config_allows_client (server->config,
-                                g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote))))
+  if (G_IS_INET_SOCKET_ADDRESS (remote)
+      && !ph_config_allows_client (
+          server->config, g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote))))
     {
-      g_autoptr (GString) resp =
-        ph_http_build_error (403, "forbidden", "this client's network is not in [listener] allow=");
+      g_autoptr (GString) resp = ph_http_build_error (
+          403, "forbidden", "this client's network is not in [listener] allow=");
       g_autofree char *ip = g_inet_address_to_string (
-        g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
-      g_socket_send (g_socket_connection_get_socket (connection), resp->str, resp->len, NULL,
-                     NULL);
+          g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
+      g_socket_send (g_socket_connection_get_socket (connection), resp->str, resp->len, NULL, NULL);
       g_message ("refused client %s: not in [listener] allow=", ip);
       return TRUE;
     }
@@ -64,7 +62,8 @@ sweep_cb (gpointer data)
 {
   PhServer *server = data;
   gint64 now = g_get_monotonic_time ();
-  g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_proxy_conn_unref);
+  g_autoptr (GPtrArray) list
+      = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_proxy_conn_unref);
   GHashTableIter iter;
   gpointer key;
 
@@ -96,18 +95,18 @@ bind_listeners (PhConfig *config, GPtrArray *bound, GError **error)
       if (sock != NULL)
         {
           g_socket_set_listen_backlog (sock, 1024);
-          if (!g_socket_bind (sock, G_SOCKET_ADDRESS (want), TRUE, &local) ||
-              !g_socket_listen (sock, &local))
+          if (!g_socket_bind (sock, G_SOCKET_ADDRESS (want), TRUE, &local)
+              || !g_socket_listen (sock, &local))
             g_clear_object (&sock);
         }
       if (sock == NULL)
         {
           /* A machine without IPv6 still serves on IPv4 loopback. */
-          if (family == G_SOCKET_FAMILY_IPV6 && config->listen->len > 1 &&
-              (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED) ||
-               g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED) ||
-               g_str_has_suffix (local->message, g_strerror (EADDRNOTAVAIL)) ||
-               g_str_has_suffix (local->message, g_strerror (EAFNOSUPPORT))))
+          if (family == G_SOCKET_FAMILY_IPV6 && config->listen->len > 1
+              && (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED)
+                  || g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)
+                  || g_str_has_suffix (local->message, g_strerror (EADDRNOTAVAIL))
+                  || g_str_has_suffix (local->message, g_strerror (EAFNOSUPPORT))))
             {
               g_warning ("not listening on %s: %s", text, local->message);
               continue;
@@ -146,8 +145,8 @@ server_take_service (PhServer *server, GSocketService *service, GPtrArray *bound
   g_socket_service_start (service);
   for (guint i = 0; i < bound->len; i++)
     {
-      g_autofree char *text =
-        g_socket_connectable_to_string (G_SOCKET_CONNECTABLE (g_ptr_array_index (bound, i)));
+      g_autofree char *text
+          = g_socket_connectable_to_string (G_SOCKET_CONNECTABLE (g_ptr_array_index (bound, i)));
       g_message ("listening on %s", text);
     }
 }
@@ -168,9 +167,8 @@ ph_server_new (PhConfig *config, GError **error)
   server = g_new0 (PhServer, 1);
   server->config = ph_config_ref (config);
   server->upstream = g_steal_pointer (&upstream);
-  server->conns =
-    g_hash_table_new_full (g_direct_hash, g_direct_equal, (GDestroyNotify) ph_proxy_conn_unref,
-                           NULL);
+  server->conns = g_hash_table_new_full (g_direct_hash, g_direct_equal,
+                                         (GDestroyNotify) ph_proxy_conn_unref, NULL);
   server_take_service (server, g_steal_pointer (&service), g_steal_pointer (&bound));
   server->sweep = g_timeout_source_new (SWEEP_INTERVAL_MS);
   g_source_set_callback (server->sweep, sweep_cb, server, NULL);
@@ -182,7 +180,8 @@ ph_server_new (PhConfig *config, GError **error)
 void
 ph_server_free (PhServer *server)
 {
-  g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_proxy_conn_unref);
+  g_autoptr (GPtrArray) list
+      = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_proxy_conn_unref);
   GHashTableIter iter;
   gpointer key;
 
@@ -233,10 +232,11 @@ ph_server_reload (PhServer *server, PhConfig *config, GError **error)
         }
       server_take_service (server, service, g_steal_pointer (&bound));
     }
-  if (!ph_config_same_upstream (server->config, config) ||
-      !ph_config_same_credentials (server->config, config) || server->config->warm != config->warm ||
-      server->config->connect_timeout_ms != config->connect_timeout_ms ||
-      server->config->handshake_timeout_ms != config->handshake_timeout_ms)
+  if (!ph_config_same_upstream (server->config, config)
+      || !ph_config_same_credentials (server->config, config)
+      || server->config->warm != config->warm
+      || server->config->connect_timeout_ms != config->connect_timeout_ms
+      || server->config->handshake_timeout_ms != config->handshake_timeout_ms)
     {
       g_autoptr (PhUpstream) upstream = ph_upstream_new (config, error);
       if (upstream == NULL)
@@ -254,7 +254,8 @@ ph_server_reload (PhServer *server, PhConfig *config, GError **error)
 void
 ph_server_drain (PhServer *server)
 {
-  g_autoptr (GPtrArray) list = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_proxy_conn_unref);
+  g_autoptr (GPtrArray) list
+      = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_proxy_conn_unref);
   GHashTableIter iter;
   gpointer key;
 

@@ -76,8 +76,7 @@ ph_stream_read (PhStream *s, guint8 *buf, gsize len, gsize *n, GError **error)
   else
     {
       GError *local = NULL;
-      gssize r = g_socket_receive_with_blocking (s->socket, (char *) buf, len, FALSE, NULL,
-                                                 &local);
+      gssize r = g_socket_receive_with_blocking (s->socket, (char *) buf, len, FALSE, NULL, &local);
       if (r > 0)
         {
           *n = r;
@@ -111,8 +110,8 @@ ph_stream_write (PhStream *s, const guint8 *buf, gsize len, gsize *n, GError **e
   else
     {
       GError *local = NULL;
-      gssize r = g_socket_send_with_blocking (s->socket, (const char *) buf, len, FALSE, NULL,
-                                              &local);
+      gssize r
+          = g_socket_send_with_blocking (s->socket, (const char *) buf, len, FALSE, NULL, &local);
       if (r >= 0)
         {
           *n = r;
@@ -146,8 +145,7 @@ ph_stream_abort (PhStream *s)
   /* SO_LINGER 0 makes close() send a reset. */
   struct linger lin = { 1, 0 };
 
-  setsockopt (g_socket_get_fd (s->socket), SOL_SOCKET, SO_LINGER, (const void *) &lin,
-              sizeof lin);
+  setsockopt (g_socket_get_fd (s->socket), SOL_SOCKET, SO_LINGER, (const void *) &lin, sizeof lin);
 }
 
 gboolean
@@ -175,8 +173,8 @@ ph_stream_wait (PhStream *s, gboolean for_write, GSocketSourceFunc func, gpointe
 gboolean
 ph_stream_is_alive (PhStream *s)
 {
-  return g_socket_condition_check (s->socket, G_IO_IN | G_IO_ERR | G_IO_HUP) == 0 &&
-         !ph_stream_has_pending (s);
+  return g_socket_condition_check (s->socket, G_IO_IN | G_IO_ERR | G_IO_HUP) == 0
+         && !ph_stream_has_pending (s);
 }
 
 void

@@ -28,22 +28,22 @@ ph_tls_set_error (GError **error, int ret, PhError code, const char *what)
 
   switch (ret)
     {
-    case GNUTLS_E_PREMATURE_TERMINATION:
-    case GNUTLS_E_PULL_ERROR:
-    case GNUTLS_E_PUSH_ERROR:
-      detail = "the connection was closed or reset";
-      break;
-    case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
-    case GNUTLS_E_NO_PRIORITIES_WERE_SET:
-    case GNUTLS_E_INSUFFICIENT_CREDENTIALS:
-      detail = "no common TLS version or cipher (TLS 1.2 or newer is required)";
-      break;
-    case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
-    case GNUTLS_E_UNEXPECTED_PACKET:
-      detail = "the server does not speak TLS on this port";
-      break;
-    default:
-      break;
+      case GNUTLS_E_PREMATURE_TERMINATION:
+      case GNUTLS_E_PULL_ERROR:
+      case GNUTLS_E_PUSH_ERROR:
+        detail = "the connection was closed or reset";
+        break;
+      case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
+      case GNUTLS_E_NO_PRIORITIES_WERE_SET:
+      case GNUTLS_E_INSUFFICIENT_CREDENTIALS:
+        detail = "no common TLS version or cipher (TLS 1.2 or newer is required)";
+        break;
+      case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
+      case GNUTLS_E_UNEXPECTED_PACKET:
+        detail = "the server does not speak TLS on this port";
+        break;
+      default:
+        break;
     }
   g_set_error (error, PH_ERROR, code, "%s: %s", what, detail);
   return FALSE;
@@ -121,8 +121,8 @@ ph_tls_context_save_session (PhTlsContext *ctx, PhStream *stream)
   gnutls_datum_t data = { NULL, 0 };
 
   /* In TLS 1.3 a session is resumable only once a ticket has arrived. */
-  if (gnutls_protocol_get_version (s) == GNUTLS_TLS1_3 &&
-      !(gnutls_session_get_flags (s) & GNUTLS_SFLAGS_SESSION_TICKET))
+  if (gnutls_protocol_get_version (s) == GNUTLS_TLS1_3
+      && !(gnutls_session_get_flags (s) & GNUTLS_SFLAGS_SESSION_TICKET))
     return;
   if (gnutls_session_get_data2 (s, &data) < 0)
     return;
@@ -213,8 +213,8 @@ verify_cb (gnutls_session_t session)
     }
   hs->have_seen = TRUE;
 
-  if (hs->ctx->verify != PH_VERIFY_CA &&
-      !ph_pin_matches_any (&hs->seen, (PhPin *) hs->ctx->pins->data, hs->ctx->pins->len))
+  if (hs->ctx->verify != PH_VERIFY_CA
+      && !ph_pin_matches_any (&hs->seen, (PhPin *) hs->ctx->pins->data, hs->ctx->pins->len))
     {
       hs->pin_failed = TRUE;
       return GNUTLS_E_CERTIFICATE_ERROR;
@@ -226,8 +226,9 @@ verify_cb (gnutls_session_t session)
       if (ret < 0 || status != 0)
         {
           gnutls_datum_t out = { NULL, 0 };
-          if (ret >= 0 && gnutls_certificate_verification_status_print (
-                            status, GNUTLS_CRT_X509, &out, 0) >= 0)
+          if (ret >= 0
+              && gnutls_certificate_verification_status_print (status, GNUTLS_CRT_X509, &out, 0)
+                     >= 0)
             {
               hs->ca_problem = g_strdup ((const char *) out.data);
               gnutls_free (out.data);
@@ -254,8 +255,7 @@ handshake_error (PhHandshake *hs, int ret)
     }
   else if (hs->ca_problem != NULL)
     g_set_error (&error, PH_ERROR, PH_ERROR_UPSTREAM_TLS,
-                 "the certificate of %s is not trusted: %s", hs->ctx->server_name,
-                 hs->ca_problem);
+                 "the certificate of %s is not trusted: %s", hs->ctx->server_name, hs->ca_problem);
   else
     ph_tls_set_error (&error, ret, PH_ERROR_UPSTREAM_TLS, "TLS handshake with the cloud proxy");
   return error;
@@ -268,8 +268,8 @@ handshake_step (PhHandshake *hs)
 {
   int ret = gnutls_handshake (hs->session);
 
-  if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED ||
-      (ret < 0 && !gnutls_error_is_fatal (ret)))
+  if (ret == GNUTLS_E_AGAIN || ret == GNUTLS_E_INTERRUPTED
+      || (ret < 0 && !gnutls_error_is_fatal (ret)))
     {
       GIOCondition cond = gnutls_record_get_direction (hs->session) ? G_IO_OUT : G_IO_IN;
       GSocket *socket = g_socket_connection_get_socket (hs->connection);
@@ -334,12 +334,13 @@ ph_tls_handshake_async (PhTlsContext *ctx, GSocketConnection *connection, guint 
   hs->user_data = user_data;
   hs->timeout_ms = timeout_ms;
 
-  if ((ret = gnutls_init (&hs->session, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL)) < 0 ||
-      (ret = gnutls_priority_set (hs->session, ctx->priority)) < 0 ||
-      (ret = gnutls_credentials_set (hs->session, GNUTLS_CRD_CERTIFICATE, ctx->creds)) < 0 ||
-      (ctx->send_sni && (ret = gnutls_server_name_set (hs->session, GNUTLS_NAME_DNS,
-                                                       ctx->server_name,
-                                                       strlen (ctx->server_name))) < 0))
+  if ((ret = gnutls_init (&hs->session, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL)) < 0
+      || (ret = gnutls_priority_set (hs->session, ctx->priority)) < 0
+      || (ret = gnutls_credentials_set (hs->session, GNUTLS_CRD_CERTIFICATE, ctx->creds)) < 0
+      || (ctx->send_sni
+          && (ret = gnutls_server_name_set (hs->session, GNUTLS_NAME_DNS, ctx->server_name,
+                                            strlen (ctx->server_name)))
+                 < 0))
     {
       GError *error = NULL;
       ph_tls_set_error (&error, ret, PH_ERROR_UPSTREAM_TLS, "setting up TLS");

@@ -33,7 +33,7 @@ struct _PhUpstream
   gboolean auth_rejected;
   gboolean shut;
 
-  GQueue warm;       /* of PhWarm* */
+  GQueue warm;        /* of PhWarm* */
   guint warm_pending; /* connects under way for the pool */
   guint backoff_ms;
   GSource *refill_source;
@@ -210,8 +210,8 @@ tcp_done (GObject *source, GAsyncResult *result, gpointer data)
 {
   PhConnect *c = data;
   g_autoptr (GError) local = NULL;
-  g_autoptr (GSocketConnection) conn =
-    g_socket_client_connect_to_host_finish (G_SOCKET_CLIENT (source), result, &local);
+  g_autoptr (GSocketConnection) conn
+      = g_socket_client_connect_to_host_finish (G_SOCKET_CLIENT (source), result, &local);
 
   if (c->timeout_source != NULL)
     {

@@ -1,0 +1,1422 @@
+/* test-tunnel.c: integration tests of the real pinhole-agent binary against a real cloud end
+ * (stunnel + Squid with Basic auth) and the test origin, all on loopback. */
+
+#include <glib/gstdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ph-test-cloud.h"
+
+#define PH_100MB ((guint64) 100 * 1000 * 1000)
+#define PH_CASE_TIMEOUT_S 180
+
+typedef struct
+{
+  const char *path;
+  void (*func) (PhTestCloud *cloud);
+} PhTunnelCase;
+
+/* Started by the first case and shared by all: each case runs in its own subprocess (so one
+ * failure does not hide the others) and finds the cloud through PH_TEST_CLOUD_DIR. */
+static PhTestCloud *ph_cloud;
+
+/* --- helpers --- */
+
+#define ph_assert_curl_ok(c)                                                                       \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    if ((c)->exit_status != 0)                                                                     \
+      g_printerr ("# curl exited %d: %s\n", (c)->exit_status, (c)->err);                           \
+    g_assert_cmpint ((c)->exit_status, ==, 0);                                                     \
+  }                                                                                                \
+  G_STMT_END
+
+static char *
+ph_url (const char *scheme, guint16 port, const char *path)
+{
+  return g_strdup_printf ("%s://127.0.0.1:%u%s", scheme, port, path);
+}
+
+/* A request through the agent, on a fresh connection; returns the response head and, in
+ * *@body, the body (by Content-Length, else up to EOF). */
+static char *
+ph_exchange (guint16 agent_port, const char *request, char **body, guint timeout_ms)
+{
+  g_autoptr (PhTestConn) conn = ph_test_conn_new (agent_port);
+  g_autofree char *head = NULL;
+  g_autofree char *length = NULL;
+  g_autoptr (GByteArray) data = g_byte_array_new ();
+
+  ph_test_conn_send (conn, request, -1);
+  head = ph_test_conn_read_head (conn, timeout_ms);
+  if (head != NULL)
+    length = ph_test_head_header (head, "Content-Length");
+  /* An established tunnel has no body to read. */
+  if (g_str_has_prefix (request, "CONNECT ") && ph_test_head_status (head) == 200)
+    {
+      /* nothing more to read */
+    }
+  else if (head != NULL && length != NULL)
+    {
+      ph_test_conn_read_body (conn, g_ascii_strtoull (length, NULL, 10), data, timeout_ms);
+    }
+  else if (head != NULL)
+    {
+      g_autoptr (GBytes) rest = ph_test_conn_read_to_eof (conn, timeout_ms, NULL);
+
+      g_byte_array_append (data, g_bytes_get_data (rest, NULL), (guint) g_bytes_get_size (rest));
+    }
+  if (body != NULL)
+    *body = g_strndup ((const char *) data->data, data->len);
+  return g_steal_pointer (&head);
+}
+
+static char *
+ph_connect_request (const char *authority)
+{
+  return g_strdup_printf ("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", authority, authority);
+}
+
+static char *
+ph_get_request (guint16 origin_port, const char *path)
+{
+  return g_strdup_printf ("GET http://127.0.0.1:%u%s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n",
+                          origin_port, path, origin_port);
+}
+
+/* Checks the refusal form of CONTRACT.md. */
+static void
+ph_assert_refusal (const char *head, const char *body, int status, const char *kind)
+{
+  g_autofree char *error_kind = NULL;
+  g_autofree char *content_type = NULL;
+  g_autofree char *connection = NULL;
+
+  if (head == NULL)
+    g_error ("expected a %d %s refusal, got no response head", status, kind);
+  if (ph_test_head_status (head) != status)
+    g_printerr ("# unexpected response:\n%s%s\n", head, body != NULL ? body : "");
+  g_assert_cmpint (ph_test_head_status (head), ==, status);
+  error_kind = ph_test_head_header (head, "X-Pinhole-Error");
+  g_assert_cmpstr (error_kind, ==, kind);
+  content_type = ph_test_head_header (head, "Content-Type");
+  g_assert_cmpstr (content_type, ==, "text/plain; charset=utf-8");
+  connection = ph_test_head_header (head, "Connection");
+  g_assert_cmpstr (connection, ==, "close");
+  if (body != NULL)
+    g_assert_cmpuint (strlen (body), >, 0);
+}
+
+/* Waits for an access line with all of @fields (e.g. "method=CONNECT", "status=200") and
+ * returns it. */
+static char *
+ph_wait_access (PhTestAgent *agent, const char *const *fields, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + timeout_ms * G_TIME_SPAN_MILLISECOND;
+
+  do
+    {
+      g_autofree char *log = ph_test_agent_log (agent);
+      g_auto (GStrv) lines = g_strsplit (log, "\n", -1);
+
+      for (guint i = 0; lines[i] != NULL; i++)
+        {
+          gboolean all = strstr (lines[i], "access client=") != NULL;
+
+          for (guint f = 0; all && fields[f] != NULL; f++)
+            {
+              g_autofree char *spaced = g_strconcat (" ", fields[f], NULL);
+
+              all = strstr (lines[i], spaced) != NULL;
+            }
+          if (all)
+            return g_strdup (lines[i]);
+        }
+      g_usleep (20 * 1000);
+    }
+  while (g_get_monotonic_time () < deadline);
+  {
+    g_autofree char *log = ph_test_agent_log (agent);
+    g_autofree char *want = g_strjoinv (" ", (char **) fields);
+
+    g_printerr ("# no access line with [%s]; agent log:\n%s\n", want, log);
+  }
+  return NULL;
+}
+
+static guint64
+ph_access_field (const char *line, const char *field)
+{
+  g_autofree char *key = g_strconcat (" ", field, "=", NULL);
+  const char *p = strstr (line, key);
+
+  g_assert_nonnull (p);
+  return g_ascii_strtoull (p + strlen (key), NULL, 10);
+}
+
+static char *
+ph_file_sha256 (const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GMappedFile) map = g_mapped_file_new (path, FALSE, &error);
+
+  g_assert_no_error (error);
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256,
+                                      (const guchar *) g_mapped_file_get_contents (map),
+                                      g_mapped_file_get_length (map));
+}
+
+/* A scratch file path in the cloud dir; removed by the caller. */
+static char *
+ph_scratch_path (PhTestCloud *cloud, const char *name)
+{
+  g_autofree char *file = g_strdup_printf ("%s.%d", name, (int) getpid ());
+
+  return g_build_filename (cloud->dir, file, NULL);
+}
+
+/* Writes @len bytes of random-looking data and returns its hex SHA-256. */
+static char *
+ph_write_random_file (const char *path, guint64 len)
+{
+  const gsize block_len = 1024 * 1024;
+  g_autofree guint32 *block = g_new (guint32, block_len / 4);
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GFile) file = g_file_new_for_path (path);
+  g_autoptr (GFileOutputStream) out = NULL;
+  g_autoptr (GRand) rand = g_rand_new ();
+
+  for (gsize i = 0; i < block_len / 4; i++)
+    block[i] = g_rand_int (rand);
+  out = g_file_replace (file, NULL, FALSE, G_FILE_CREATE_PRIVATE, NULL, &error);
+  g_assert_no_error (error);
+  for (guint64 done = 0, index = 0; done < len; index++)
+    {
+      gsize n = (gsize) MIN ((guint64) block_len, len - done);
+
+      /* No two blocks alike, so a relay that repeats or drops one is caught. */
+      block[0] = (guint32) index;
+      g_checksum_update (sum, (const guchar *) block, (gssize) n);
+      g_output_stream_write_all (G_OUTPUT_STREAM (out), block, n, NULL, NULL, &error);
+      g_assert_no_error (error);
+      done += n;
+    }
+  g_output_stream_close (G_OUTPUT_STREAM (out), NULL, &error);
+  g_assert_no_error (error);
+  return g_strdup (g_checksum_get_string (sum));
+}
+
+static gboolean
+ph_origin_has_ipv6 (guint16 port)
+{
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketConnection) conn = NULL;
+  g_autoptr (GInetAddress) lo6 = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV6);
+  g_autoptr (GSocketAddress) address = g_inet_socket_address_new (lo6, port);
+
+  g_socket_client_set_timeout (client, 2);
+  conn = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (address), NULL, NULL);
+  return conn != NULL;
+}
+
+static char *
+ph_random_pin (void)
+{
+  guint8 digest[32];
+  g_autofree char *b64 = NULL;
+
+  for (gsize i = 0; i < sizeof digest; i++)
+    digest[i] = (guint8) g_random_int_range (0, 256);
+  b64 = g_base64_encode (digest, sizeof digest);
+  return g_strconcat ("sha256//", b64, NULL);
+}
+
+static char *
+ph_basic_token (const char *user, const char *password)
+{
+  g_autofree char *pair = g_strconcat (user, ":", password, NULL);
+
+  return g_base64_encode ((const guchar *) pair, strlen (pair));
+}
+
+static gboolean
+ph_head_has_field (const char *head, const char *name)
+{
+  g_autofree char *value = ph_test_head_header (head, name);
+
+  return value != NULL;
+}
+
+static guint
+ph_head_count_field (const char *head, const char *name)
+{
+  g_auto (GStrv) lines = g_strsplit (head, "\r\n", -1);
+  gsize len = strlen (name);
+  guint n = 0;
+
+  for (guint i = 1; lines[i] != NULL; i++)
+    {
+      if (g_ascii_strncasecmp (lines[i], name, len) == 0 && lines[i][len] == ':')
+        n++;
+    }
+  return n;
+}
+
+static void
+ph_stop_agent (PhTestAgent *agent)
+{
+  int status = ph_test_agent_stop (agent);
+
+  if (status != 0)
+    {
+      g_autofree char *log = ph_test_agent_log (agent);
+
+      g_printerr ("# agent %s exit status %d after SIGTERM; log:\n%s\n", agent->name, status, log);
+    }
+  g_assert_cmpint (status, ==, 0);
+}
+
+static void
+ph_assert_hello_via (PhTestAgent *agent, PhTestCloud *cloud)
+{
+  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  g_autofree char *url = ph_url ("http", cloud->origin_http_port, "/hello");
+  g_autoptr (PhTestCurl) c = ph_test_curl ("-x", proxy, url, NULL);
+
+  ph_assert_curl_ok (c);
+  g_assert_cmpstr (c->out_str, ==, "hello\n");
+}
+
+/* --- cases --- */
+
+static void
+ph_tunnel_connect_https (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "connect-https", kf);
+  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  g_autofree char *url = ph_url ("https", cloud->origin_https_port, "/hello");
+  g_autofree char *by_name
+      = g_strdup_printf ("https://localhost:%u/hello", cloud->origin_https_port);
+  g_autofree char *target = g_strdup_printf ("target=127.0.0.1:%u", cloud->origin_https_port);
+  g_autofree char *name_target = g_strdup_printf ("target=localhost:%u", cloud->origin_https_port);
+  g_autofree char *line = NULL;
+  g_autoptr (PhTestCurl) c = NULL;
+
+  c = ph_test_curl ("-x", proxy, "--cacert", cloud->origin_ca, url, NULL);
+  ph_assert_curl_ok (c);
+  g_assert_cmpstr (c->out_str, ==, "hello\n");
+  g_clear_pointer (&c, ph_test_curl_free);
+
+  c = ph_test_curl ("-x", proxy, "--cacert", cloud->origin_ca, by_name, NULL);
+  ph_assert_curl_ok (c);
+  g_assert_cmpstr (c->out_str, ==, "hello\n");
+  g_clear_pointer (&c, ph_test_curl_free);
+
+  if (ph_origin_has_ipv6 (cloud->origin_https_port))
+    {
+      g_autofree char *v6 = g_strdup_printf ("https://[::1]:%u/hello", cloud->origin_https_port);
+
+      c = ph_test_curl ("-x", proxy, "-g", "--cacert", cloud->origin_ca, v6, NULL);
+      ph_assert_curl_ok (c);
+      g_assert_cmpstr (c->out_str, ==, "hello\n");
+      g_clear_pointer (&c, ph_test_curl_free);
+    }
+  else
+    {
+      g_test_message ("origin has no [::1] listener; IPv6 CONNECT not tried");
+    }
+
+  line = ph_wait_access (agent, (const char *[]){ "method=CONNECT", target, "status=200", NULL },
+                         5000);
+  g_assert_nonnull (line);
+  g_assert_true (g_regex_match_simple ("access client=127\\.0\\.0\\.1:[0-9]+ method=CONNECT "
+                                       "target=\\S+ status=200 up=[0-9]+ down=[0-9]+ "
+                                       "duration=[0-9.]+s",
+                                       line, 0, 0));
+  g_assert_cmpuint (ph_access_field (line, "down"), >, 6);
+  g_clear_pointer (&line, g_free);
+  line = ph_wait_access (agent, (const char *[]){ "method=CONNECT", name_target, NULL }, 5000);
+  g_assert_nonnull (line);
+  ph_stop_agent (agent);
+}
+
+static void
+ph_tunnel_plain_get (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "plain-get", kf);
+  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  g_autofree char *url = ph_url ("http", cloud->origin_http_port, "/hello");
+  g_autofree char *missing = ph_url ("http", cloud->origin_http_port, "/no-such-thing");
+  g_autofree char *line = NULL;
+  g_autoptr (PhTestCurl) c = NULL;
+
+  c = ph_test_curl ("-x", proxy, "-w", "%{http_code}", url, NULL);
+  ph_assert_curl_ok (c);
+  g_assert_cmpstr (c->out_str, ==, "hello\n200");
+  g_clear_pointer (&c, ph_test_curl_free);
+
+  /* Origin answers other than 200 pass through as they are. */
+  c = ph_test_curl ("-x", proxy, "-w", "%{http_code}", missing, NULL);
+  ph_assert_curl_ok (c);
+  g_assert_cmpstr (c->out_str, ==, "not found\n404");
+
+  line = ph_wait_access (agent, (const char *[]){ "method=GET", "status=200", NULL }, 5000);
+  g_assert_nonnull (line);
+  ph_stop_agent (agent);
+}
+
+static void
+ph_tunnel_chunked_post (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "chunked-post", kf);
+  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  g_autofree char *url = ph_url ("http", cloud->origin_http_port, "/sha256");
+  g_autofree char *path = ph_scratch_path (cloud, "chunked-post.bin");
+  g_autofree char *at_path = g_strconcat ("@", path, NULL);
+  g_autofree char *sha = ph_write_random_file (path, 3 * 1000 * 1000 + 17);
+  g_autofree char *expected = g_strdup_printf ("%s %u\n", sha, 3 * 1000 * 1000 + 17);
+  g_autoptr (PhTestCurl) c = NULL;
+
+  c = ph_test_curl ("-x", proxy, "-H", "Transfer-Encoding: chunked", "-H",
+                    "Expect:", "--data-binary", at_path, url, NULL);
+  ph_assert_curl_ok (c);
+  g_assert_cmpstr (c->out_str, ==, expected);
+  g_clear_pointer (&c, ph_test_curl_free);
+
+  /* The same through a tunnel, where the agent only relays bytes. */
+  c = ph_test_curl ("-x", proxy, "-p", "-H", "Transfer-Encoding: chunked", "--data-binary", at_path,
+                    url, NULL);
+  ph_assert_curl_ok (c);
+  g_assert_cmpstr (c->out_str, ==, expected);
+  g_unlink (path);
+  ph_stop_agent (agent);
+}
+
+static void
+ph_tunnel_expect_continue (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "expect-continue", kf);
+  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  g_autofree char *url = ph_url ("http", cloud->origin_http_port, "/sha256");
+  g_autofree char *path = ph_scratch_path (cloud, "expect.bin");
+  g_autofree char *at_path = g_strconcat ("@", path, NULL);
+  g_autofree char *sha = ph_write_random_file (path, 2 * 1000 * 1000);
+  g_autofree char *expected = g_strdup_printf ("%s %u\n", sha, 2 * 1000 * 1000);
+  g_autoptr (PhTestCurl) c = NULL;
+  gint64 start = g_get_monotonic_time ();
+
+  /* curl waits up to --expect100-timeout for the interim answer; a fast finish proves the
+   * agent relayed `100 Continue` instead of letting the client time out. */
+  c = ph_test_curl ("-v", "-x", proxy, "-H", "Expect: 100-continue", "--expect100-timeout", "20",
+                    "--data-binary", at_path, url, NULL);
+  ph_assert_curl_ok (c);
+  g_assert_cmpstr (c->out_str, ==, expected);
+  if (strstr (c->err, "< HTTP/1.1 100 Continue") == NULL)
+    g_printerr ("# curl -v:\n%s\n", c->err);
+  g_assert_nonnull (strstr (c->err, "< HTTP/1.1 100 Continue"));
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 10 * G_USEC_PER_SEC);
+  g_unlink (path);
+  ph_stop_agent (agent);
+}
+
+static void
+ph_tunnel_keep_alive (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "keep-alive", kf);
+  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  g_autofree char *url = ph_url ("http", cloud->origin_http_port, "/hello");
+  g_autofree char *request = ph_get_request (cloud->origin_http_port, "/hello");
+  g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
+  g_autoptr (GSocketAddress) local = g_socket_get_local_address (conn->socket, NULL);
+  g_autofree char *client = g_strdup_printf (
+      "client=127.0.0.1:%u", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
+  g_autoptr (PhTestCurl) c = NULL;
+  g_auto (GStrv) counts = NULL;
+  guint connects = 0;
+
+  /* Three requests, one client connection. */
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *head = NULL;
+      g_autoptr (GByteArray) body = g_byte_array_new ();
+
+      g_assert_true (ph_test_conn_send (conn, request, -1));
+      head = ph_test_conn_read_head (conn, 10000);
+      g_assert_nonnull (head);
+      g_assert_cmpint (ph_test_head_status (head), ==, 200);
+      g_assert_cmpuint (ph_test_conn_read_body (conn, 6, body, 10000), ==, 6);
+      g_assert_cmpmem (body->data, body->len, "hello\n", 6);
+    }
+  {
+    g_autofree char *line = ph_wait_access (agent, (const char *[]){ client, NULL }, 5000);
+
+    g_assert_nonnull (line);
+    g_assert_true (ph_test_agent_wait_log (agent, client, 3, 5000));
+  }
+
+  /* curl reuses its proxy connection for several URLs: one connect in total. */
+  c = ph_test_curl ("-x", proxy, "-w", "%{num_connects}\n", url, url, url, NULL);
+  ph_assert_curl_ok (c);
+  counts = g_strsplit (c->out_str, "\n", -1);
+  for (guint i = 0; counts[i] != NULL; i++)
+    connects += (guint) g_ascii_strtoull (counts[i], NULL, 10);
+  g_assert_cmpstr (c->out_str, ==, "hello\n1\nhello\n0\nhello\n0\n");
+  g_assert_cmpuint (connects, ==, 1);
+  ph_stop_agent (agent);
+}
+
+static void
+ph_assert_prefix (const char *text, const char *prefix)
+{
+  if (!g_str_has_prefix (text, prefix))
+    g_printerr ("# expected `%s…`, got:\n%s\n", prefix, text);
+  g_assert_true (g_str_has_prefix (text, prefix));
+}
+
+static void
+ph_assert_no_field (const char *head, const char *name)
+{
+  if (ph_head_has_field (head, name))
+    g_printerr ("# `%s` should not have been forwarded:\n%s\n", name, head);
+  g_assert_false (ph_head_has_field (head, name));
+}
+
+static void
+ph_tunnel_hop_by_hop (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "hop-by-hop", kf);
+  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  g_autofree char *url = ph_url ("http", cloud->origin_http_port, "/headers");
+  g_autoptr (PhTestRecorder) rec = ph_test_recorder_new (PH_TEST_RECORDER_PROXY_OK);
+  g_autoptr (GKeyFile) rec_kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) rec_agent = NULL;
+  g_autofree char *rec_proxy = NULL;
+  g_autofree char *token = ph_basic_token (cloud->user, cloud->password);
+  g_autofree char *expected_auth = g_strconcat ("Basic ", token, NULL);
+  g_autofree char *seen_auth = NULL;
+  g_autoptr (PhTestCurl) c = NULL;
+  const char *const headers[] = {
+    "-H", "Proxy-Authorization: Basic Zm9vOmJhcg==",
+    "-H", "Proxy-Connection: keep-alive",
+    "-H", "Keep-Alive: timeout=5",
+    "-H", "Connection: X-Secret, keep-alive",
+    "-H", "X-Secret: 1",
+    "-H", "X-Kept: yes",
+  };
+  g_autoptr (GPtrArray) args = g_ptr_array_new ();
+
+  /* End to end: what the origin sees behind agent, stunnel and Squid. */
+  g_ptr_array_add (args, "-x");
+  g_ptr_array_add (args, proxy);
+  for (gsize i = 0; i < G_N_ELEMENTS (headers); i++)
+    g_ptr_array_add (args, (gpointer) headers[i]);
+  g_ptr_array_add (args, url);
+  g_ptr_array_add (args, NULL);
+  c = ph_test_curlv ((const char *const *) args->pdata);
+  ph_assert_curl_ok (c);
+  ph_assert_prefix (c->out_str, "GET /headers HTTP/1.1\r\n");
+  ph_assert_no_field (c->out_str, "Proxy-Authorization");
+  ph_assert_no_field (c->out_str, "Proxy-Connection");
+  ph_assert_no_field (c->out_str, "Keep-Alive");
+  ph_assert_no_field (c->out_str, "X-Secret");
+  g_assert_null (strstr (c->out_str, "Zm9vOmJhcg=="));
+  g_assert_true (ph_head_has_field (c->out_str, "X-Kept"));
+  g_clear_pointer (&c, ph_test_curl_free);
+
+  /* What the agent itself sends upstream (Squid would hide some of it): the recorder plays a
+   * proxy that echoes the request head it got. */
+  g_key_file_set_integer (rec_kf, "upstream", "port", ph_test_recorder_get_port (rec));
+  g_key_file_set_string (rec_kf, "upstream", "server-name", "pinhole-recorder.test");
+  g_key_file_set_string (rec_kf, "upstream", "pins", ph_test_recorder_get_pin (rec));
+  rec_agent = ph_test_agent_start (cloud, "hop-by-hop-recorder", rec_kf);
+  rec_proxy = ph_test_agent_proxy_url (rec_agent);
+  g_ptr_array_index (args, 1) = rec_proxy;
+  c = ph_test_curlv ((const char *const *) args->pdata);
+  ph_assert_curl_ok (c);
+  g_test_message ("agent sent upstream:\n%s", c->out_str);
+  ph_assert_prefix (c->out_str, "GET http://127.0.0.1:");
+  g_assert_cmpuint (ph_head_count_field (c->out_str, "Proxy-Authorization"), ==, 1);
+  seen_auth = ph_test_head_header (c->out_str, "Proxy-Authorization");
+  g_assert_cmpstr (seen_auth, ==, expected_auth);
+  g_assert_null (strstr (c->out_str, "Zm9vOmJhcg=="));
+  ph_assert_no_field (c->out_str, "Proxy-Connection");
+  ph_assert_no_field (c->out_str, "Keep-Alive");
+  ph_assert_no_field (c->out_str, "X-Secret");
+  g_assert_true (ph_head_has_field (c->out_str, "X-Kept"));
+  g_assert_true (ph_head_has_field (c->out_str, "Host"));
+  ph_stop_agent (rec_agent);
+  ph_stop_agent (agent);
+}
+
+static void
+ph_tunnel_bulk_download (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "bulk-download", kf);
+  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  g_autofree char *path_part = g_strdup_printf ("/bytes/%" G_GUINT64_FORMAT, PH_100MB);
+  g_autofree char *url = ph_url ("http", cloud->origin_http_port, path_part);
+  g_autofree char *out = ph_scratch_path (cloud, "download.bin");
+  g_autofree char *expected = ph_test_pattern_sha256 (PH_100MB);
+  g_autofree char *got = NULL;
+  g_autofree char *target = g_strdup_printf ("target=127.0.0.1:%u", cloud->origin_http_port);
+  g_autofree char *line = NULL;
+  g_autoptr (PhTestCurl) c = NULL;
+  gint64 start = g_get_monotonic_time ();
+
+  /* -p: a CONNECT tunnel even for http://, so the agent relays 100 MB of opaque bytes. */
+  c = ph_test_curl ("-x", proxy, "-p", "-o", out, "-w", "%{size_download}", url, NULL);
+  ph_assert_curl_ok (c);
+  g_test_message ("100 MB down in %.2f s",
+                  (double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC);
+  g_assert_cmpstr (c->out_str, ==, "100000000");
+  got = ph_file_sha256 (out);
+  g_assert_cmpstr (got, ==, expected);
+  g_unlink (out);
+
+  line = ph_wait_access (agent, (const char *[]){ "method=CONNECT", target, "status=200", NULL },
+                         5000);
+  g_assert_nonnull (line);
+  g_assert_cmpuint (ph_access_field (line, "down"), >=, PH_100MB);
+  ph_stop_agent (agent);
+}
+
+static void
+ph_tunnel_bulk_upload (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "bulk-upload", kf);
+  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  g_autofree char *url = ph_url ("http", cloud->origin_http_port, "/sha256");
+  g_autofree char *path = ph_scratch_path (cloud, "upload.bin");
+  g_autofree char *sha = ph_write_random_file (path, PH_100MB);
+  g_autofree char *expected = g_strdup_printf ("%s %" G_GUINT64_FORMAT "\n", sha, PH_100MB);
+  g_autofree char *target = g_strdup_printf ("target=127.0.0.1:%u", cloud->origin_http_port);
+  g_autofree char *line = NULL;
+  g_autoptr (PhTestCurl) c = NULL;
+  gint64 start = g_get_monotonic_time ();
+
+  c = ph_test_curl ("-x", proxy, "-p", "-T", path, url, NULL);
+  ph_assert_curl_ok (c);
+  g_test_message ("100 MB up in %.2f s",
+                  (double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC);
+  g_assert_cmpstr (c->out_str, ==, expected);
+  g_unlink (path);
+
+  line = ph_wait_access (agent, (const char *[]){ "method=CONNECT", target, "status=200", NULL },
+                         5000);
+  g_assert_nonnull (line);
+  g_assert_cmpuint (ph_access_field (line, "up"), >=, PH_100MB);
+  ph_stop_agent (agent);
+}
+
+/* Squid logs connections that end before a request too: give it time to log what earlier
+ * cases left behind before taking a baseline. */
+static guint
+ph_settled_access_lines (PhTestCloud *cloud, const char *needle)
+{
+  guint n = ph_test_cloud_access_log_lines (cloud, needle);
+
+  for (guint i = 0; i < 10; i++)
+    {
+      guint now;
+
+      g_usleep (100 * 1000);
+      now = ph_test_cloud_access_log_lines (cloud, needle);
+      if (now == n && i >= 3)
+        break;
+      n = now;
+    }
+  return n;
+}
+
+static void
+ph_tunnel_pin_mismatch_cloud (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = NULL;
+  g_autofree char *wrong_pin = ph_random_pin ();
+  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_https_port);
+  g_autofree char *connect = ph_connect_request (authority);
+  guint before;
+
+  before = ph_settled_access_lines (cloud, NULL);
+  g_key_file_set_string (kf, "upstream", "pins", wrong_pin);
+  agent = ph_test_agent_start (cloud, "pin-mismatch-cloud", kf);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *body = NULL;
+      g_autofree char *head = ph_exchange (agent->port, i == 0 ? get : connect, &body, 15000);
+
+      ph_assert_refusal (head, body, 502, "pin-mismatch");
+      /* The body names the key the server really has. */
+      if (strstr (body, cloud->pin) == NULL)
+        g_printerr ("# body lacks the seen pin %s: %s\n", cloud->pin, body);
+      g_assert_nonnull (strstr (body, cloud->pin));
+    }
+  g_assert_nonnull (ph_wait_access (agent, (const char *[]){ "error=pin-mismatch", NULL }, 5000));
+  ph_stop_agent (agent);
+  /* Nothing got past stunnel: not even a connection reached Squid. */
+  g_assert_cmpuint (ph_settled_access_lines (cloud, NULL), ==, before);
+}
+
+static void
+ph_tunnel_pin_mismatch_recorder (PhTestCloud *cloud)
+{
+  g_autoptr (PhTestRecorder) rec = ph_test_recorder_new (PH_TEST_RECORDER_SILENT);
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = NULL;
+  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_https_port);
+  g_autofree char *connect = ph_connect_request (authority);
+  g_autofree char *token = ph_basic_token (cloud->user, cloud->password);
+  g_autofree char *password_b64
+      = g_base64_encode ((const guchar *) cloud->password, strlen (cloud->password));
+  g_autoptr (GBytes) raw = NULL;
+  g_autoptr (GBytes) plain = NULL;
+
+  /* Pinned to the real cloud key, pointed at an impostor. */
+  g_key_file_set_integer (kf, "upstream", "port", ph_test_recorder_get_port (rec));
+  agent = ph_test_agent_start (cloud, "pin-mismatch-recorder", kf);
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autofree char *body = NULL;
+      g_autofree char *head = ph_exchange (agent->port, i % 2 == 0 ? get : connect, &body, 15000);
+
+      ph_assert_refusal (head, body, 502, "pin-mismatch");
+      g_assert_nonnull (strstr (body, ph_test_recorder_get_pin (rec)));
+    }
+  ph_stop_agent (agent);
+  g_usleep (200 * 1000);
+
+  raw = ph_test_recorder_get_raw (rec);
+  plain = ph_test_recorder_get_plain (rec);
+  g_test_message ("recorder: %u connections, %u handshakes, %zu raw bytes, %zu decrypted",
+                  ph_test_recorder_get_connections (rec), ph_test_recorder_get_handshakes (rec),
+                  g_bytes_get_size (raw), g_bytes_get_size (plain));
+  g_assert_cmpuint (ph_test_recorder_get_connections (rec), >, 0);
+  g_assert_cmpuint (g_bytes_get_size (raw), >, 0);
+  g_assert_cmpuint (g_bytes_get_size (plain), ==, 0);
+  g_assert_false (ph_test_bytes_contain (raw, "CONNECT"));
+  g_assert_false (ph_test_bytes_contain (raw, "GET "));
+  g_assert_false (ph_test_bytes_contain (raw, cloud->password));
+  g_assert_false (ph_test_bytes_contain (raw, token));
+  g_assert_false (ph_test_bytes_contain (raw, password_b64));
+}
+
+static void
+ph_tunnel_wrong_password (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = NULL;
+  g_autofree char *pw_path = ph_scratch_path (cloud, "wrong-password");
+  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
+  g_autofree char *connect = ph_connect_request (authority);
+  g_autoptr (GError) error = NULL;
+  guint before;
+
+  g_file_set_contents_full (pw_path, "not-the-password", -1, G_FILE_SET_CONTENTS_NONE, 0600,
+                            &error);
+  g_assert_no_error (error);
+  g_key_file_set_string (kf, "upstream", "password-file", pw_path);
+  before = ph_settled_access_lines (cloud, "/407 ");
+  agent = ph_test_agent_start (cloud, "wrong-password", kf);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *body = NULL;
+      g_autofree char *head = ph_exchange (agent->port, i == 0 ? get : connect, &body, 15000);
+      g_autofree char *lower = NULL;
+
+      ph_assert_refusal (head, body, 502, "auth-rejected");
+      lower = g_ascii_strdown (body, -1);
+      if (strstr (lower, "reject") == NULL || strstr (lower, "credential") == NULL)
+        g_printerr ("# body does not explain the rejection: %s\n", body);
+      g_assert_nonnull (strstr (lower, "reject"));
+      g_assert_nonnull (strstr (lower, "credential"));
+    }
+  ph_stop_agent (agent);
+  g_unlink (pw_path);
+  /* One attempt, one 407: the agent does not keep trying a rejected password. */
+  g_assert_cmpuint (ph_settled_access_lines (cloud, "/407 ") - before, ==, 1);
+}
+
+static void
+ph_tunnel_upstream_down (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = NULL;
+  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
+  g_autofree char *connect = ph_connect_request (authority);
+
+  g_key_file_set_integer (kf, "upstream", "port", ph_test_free_port ());
+  agent = ph_test_agent_start (cloud, "upstream-down", kf);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *body = NULL;
+      g_autofree char *head = ph_exchange (agent->port, i == 0 ? get : connect, &body, 15000);
+
+      ph_assert_refusal (head, body, 502, "upstream-tcp");
+    }
+  g_assert_nonnull (ph_wait_access (agent, (const char *[]){ "error=upstream-tcp", NULL }, 5000));
+  ph_stop_agent (agent);
+}
+
+static void
+ph_tunnel_upstream_slow (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = NULL;
+  g_autoptr (GSocket) tarpit = NULL;
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
+  g_autofree char *connect = ph_connect_request (authority);
+  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+
+  /* The kernel completes TCP handshakes for a listening socket nobody accepts from, so the
+   * agent connects fine and then waits for a TLS answer that never comes. */
+  tarpit = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  g_socket_bind (tarpit, any, FALSE, &error);
+  g_assert_no_error (error);
+  g_socket_set_listen_backlog (tarpit, 128);
+  g_socket_listen (tarpit, &error);
+  g_assert_no_error (error);
+  bound = g_socket_get_local_address (tarpit, &error);
+  g_assert_no_error (error);
+
+  g_key_file_set_integer (kf, "upstream", "port",
+                          g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  g_key_file_set_string (kf, "upstream", "handshake-timeout", "1s");
+  agent = ph_test_agent_start (cloud, "upstream-slow", kf);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *body = NULL;
+      gint64 start = g_get_monotonic_time ();
+      g_autofree char *head = ph_exchange (agent->port, i == 0 ? connect : get, &body, 15000);
+      gint64 elapsed = g_get_monotonic_time () - start;
+
+      g_test_message ("504 after %.2f s", (double) elapsed / G_USEC_PER_SEC);
+      ph_assert_refusal (head, body, 504, "upstream-timeout");
+      /* handshake-timeout=1s, plus slack for a loaded machine */
+      g_assert_cmpint (elapsed, <, 3 * G_USEC_PER_SEC);
+    }
+  ph_stop_agent (agent);
+}
+
+static void
+ph_tunnel_upstream_reset (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "upstream-reset", kf);
+  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  g_autofree char *url = ph_url ("http", cloud->origin_http_port, "/reset/1000000");
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr (PhTestCurl) c = NULL;
+
+      /* i == 0: inside a CONNECT tunnel; i == 1: a plain request relayed by the agent. */
+      c = ph_test_curl ("-x", proxy, i == 0 ? "-p" : "-g", "-o", "/dev/null", "-w",
+                        "%{size_download}", url, NULL);
+      g_test_message ("reset %s: curl exit %d, %s bytes: %s", i == 0 ? "tunnel" : "plain",
+                      c->exit_status, c->out_str, c->err);
+      /* 18: partial file, 56: receive failure; anything but success. */
+      g_assert_cmpint (c->exit_status, !=, 0);
+      g_assert_cmpint (c->exit_status, !=, 28);
+      g_assert_cmpuint (g_ascii_strtoull (c->out_str, NULL, 10), <, 1000000000);
+      ph_assert_hello_via (agent, cloud);
+    }
+  ph_stop_agent (agent);
+}
+
+static void
+ph_tunnel_client_vanishes (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "client-vanishes", kf);
+  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
+  g_autofree char *connect = ph_connect_request (authority);
+  g_autofree char *inner = g_strdup_printf (
+      "GET /bytes/%" G_GUINT64_FORMAT " HTTP/1.1\r\nHost: %s\r\n\r\n", PH_100MB, authority);
+  g_autofree char *path_part = g_strdup_printf ("/bytes/%" G_GUINT64_FORMAT, PH_100MB);
+  g_autofree char *get = ph_get_request (cloud->origin_http_port, path_part);
+  g_autofree char *target = g_strdup_printf ("target=%s", authority);
+
+  /* In a tunnel. */
+  {
+    g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
+    g_autofree char *head = NULL;
+
+    ph_test_conn_send (conn, connect, -1);
+    head = ph_test_conn_read_head (conn, 15000);
+    g_assert_cmpint (ph_test_head_status (head), ==, 200);
+    ph_test_conn_send (conn, inner, -1);
+    g_clear_pointer (&head, g_free);
+    head = ph_test_conn_read_head (conn, 15000);
+    g_assert_cmpint (ph_test_head_status (head), ==, 200);
+    g_assert_cmpuint (ph_test_conn_read_body (conn, 1 << 20, NULL, 15000), ==, 1 << 20);
+  }
+  g_assert_nonnull (
+      ph_wait_access (agent, (const char *[]){ "method=CONNECT", target, NULL }, 10000));
+  ph_assert_hello_via (agent, cloud);
+
+  /* In a plain request. */
+  {
+    g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
+    g_autofree char *head = NULL;
+
+    ph_test_conn_send (conn, get, -1);
+    head = ph_test_conn_read_head (conn, 15000);
+    g_assert_cmpint (ph_test_head_status (head), ==, 200);
+    g_assert_cmpuint (ph_test_conn_read_body (conn, 1 << 20, NULL, 15000), ==, 1 << 20);
+  }
+  g_assert_nonnull (ph_wait_access (agent, (const char *[]){ "method=GET", NULL }, 10000));
+  ph_assert_hello_via (agent, cloud);
+  ph_stop_agent (agent);
+}
+
+static void
+ph_tunnel_head_timeout (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = NULL;
+  g_autoptr (PhTestConn) conn = NULL;
+  g_autofree char *head = NULL;
+  g_autoptr (GBytes) rest = NULL;
+  gboolean closed = FALSE;
+  gint64 start, elapsed;
+
+  g_key_file_set_string (kf, "tunnel", "head-timeout", "1");
+  agent = ph_test_agent_start (cloud, "head-timeout", kf);
+  conn = ph_test_conn_new (agent->port);
+  start = g_get_monotonic_time ();
+  ph_test_conn_send (conn, "GET http://x/ HTTP/1.1\r\nHost: x\r\n", -1);
+  head = ph_test_conn_read_head (conn, 10000);
+  elapsed = g_get_monotonic_time () - start;
+  g_test_message ("408 after %.2f s", (double) elapsed / G_USEC_PER_SEC);
+  rest = ph_test_conn_read_to_eof (conn, 5000, &closed);
+  ph_assert_refusal (head, NULL, 408, "head-timeout");
+  g_assert_cmpint (elapsed, >=, 800 * G_TIME_SPAN_MILLISECOND);
+  g_assert_cmpint (elapsed, <, 4 * G_USEC_PER_SEC);
+  g_assert_true (closed);
+  ph_stop_agent (agent);
+}
+
+typedef struct
+{
+  const char *name;
+  const char *request; /* {P}: the origin's port; {URI}, {HEADERS}: built below */
+  int status;
+  const char *kind;
+} PhMalformedCase;
+
+static char *
+ph_malformed_request (const PhMalformedCase *mc, guint16 port)
+{
+  g_autoptr (GString) s = g_string_new (mc->request);
+  g_autofree char *p = g_strdup_printf ("%u", port);
+  g_autoptr (GString) many = g_string_new (NULL);
+  g_autofree char *long_path = g_strnfill (20000, 'a');
+  g_autofree char *big_value = g_strnfill (70000, 'b');
+
+  for (guint i = 0; i < 300; i++)
+    g_string_append_printf (many, "X-Header-%u: %u\r\n", i, i);
+  g_string_replace (s, "{URI}", long_path, 0);
+  g_string_replace (s, "{HEADERS}", many->str, 0);
+  g_string_replace (s, "{BIG}", big_value, 0);
+  g_string_replace (s, "{P}", p, 0);
+  return g_string_free (g_steal_pointer (&s), FALSE);
+}
+
+static void
+ph_tunnel_malformed (PhTestCloud *cloud)
+{
+  const PhMalformedCase cases[] = {
+    { "content-length and transfer-encoding",
+      "POST http://127.0.0.1:{P}/sha256 HTTP/1.1\r\nHost: 127.0.0.1:{P}\r\nContent-Length: 5\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      400, "bad-request" },
+    { "obs-fold",
+      "GET http://127.0.0.1:{P}/hello HTTP/1.1\r\nHost: 127.0.0.1:{P}\r\nX-Folded: a\r\n b\r\n\r\n",
+      400, "bad-request" },
+    { "origin-form", "GET / HTTP/1.1\r\nHost: 127.0.0.1:{P}\r\n\r\n", 405, "method-not-allowed" },
+    { "huge uri", "GET http://127.0.0.1:{P}/{URI} HTTP/1.1\r\nHost: 127.0.0.1:{P}\r\n\r\n", 414,
+      "uri-too-long" },
+    { "too many headers",
+      "GET http://127.0.0.1:{P}/hello HTTP/1.1\r\nHost: 127.0.0.1:{P}\r\n{HEADERS}\r\n", 431,
+      "headers-too-large" },
+    { "too large header",
+      "GET http://127.0.0.1:{P}/hello HTTP/1.1\r\nHost: 127.0.0.1:{P}\r\nX-Big: {BIG}\r\n\r\n", 431,
+      "headers-too-large" },
+  };
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "malformed", kf);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *request = ph_malformed_request (&cases[i], cloud->origin_http_port);
+      g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
+      g_autofree char *head = NULL;
+      g_autofree char *kind = g_strconcat ("error=", cases[i].kind, NULL);
+      g_autoptr (GBytes) rest = NULL;
+      gboolean closed = FALSE;
+
+      g_test_message ("malformed: %s", cases[i].name);
+      ph_test_conn_send (conn, request, -1);
+      head = ph_test_conn_read_head (conn, 10000);
+      if (head == NULL || ph_test_head_status (head) != cases[i].status)
+        g_printerr ("# case `%s` answered:\n%s\n", cases[i].name, head ?: "(nothing)");
+      ph_assert_refusal (head, NULL, cases[i].status, cases[i].kind);
+      rest = ph_test_conn_read_to_eof (conn, 5000, &closed);
+      g_assert_true (closed);
+      g_assert_nonnull (ph_wait_access (agent, (const char *[]){ kind, NULL }, 5000));
+    }
+  /* Still serving. */
+  ph_assert_hello_via (agent, cloud);
+  ph_stop_agent (agent);
+}
+
+static void
+ph_tunnel_max_tunnels (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = NULL;
+  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
+  g_autofree char *connect = ph_connect_request (authority);
+  g_autofree char *inner = g_strdup_printf ("GET /hello HTTP/1.1\r\nHost: %s\r\n\r\n", authority);
+  g_autoptr (PhTestConn) first = NULL;
+  g_autofree char *head = NULL;
+  gboolean reopened = FALSE;
+
+  g_key_file_set_integer (kf, "tunnel", "max-tunnels", 1);
+  agent = ph_test_agent_start (cloud, "max-tunnels", kf);
+
+  first = ph_test_conn_new (agent->port);
+  ph_test_conn_send (first, connect, -1);
+  head = ph_test_conn_read_head (first, 15000);
+  g_assert_cmpint (ph_test_head_status (head), ==, 200);
+  g_clear_pointer (&head, g_free);
+  ph_test_conn_send (first, inner, -1);
+  head = ph_test_conn_read_head (first, 15000);
+  g_assert_cmpint (ph_test_head_status (head), ==, 200);
+  g_assert_cmpuint (ph_test_conn_read_body (first, 6, NULL, 5000), ==, 6);
+
+  {
+    g_autofree char *body = NULL;
+    g_autofree char *refused = ph_exchange (agent->port, connect, &body, 15000);
+
+    ph_assert_refusal (refused, body, 503, "too-many-tunnels");
+  }
+
+  /* Closing the first tunnel frees its slot. */
+  g_clear_pointer (&first, ph_test_conn_free);
+  for (guint attempt = 0; attempt < 50 && !reopened; attempt++)
+    {
+      g_autofree char *again = ph_exchange (agent->port, connect, NULL, 15000);
+
+      reopened = ph_test_head_status (again) == 200;
+      if (!reopened)
+        g_usleep (100 * 1000);
+    }
+  g_assert_true (reopened);
+  ph_stop_agent (agent);
+}
+
+/* --check-config: each case swaps one line of a good file and names the line and key that
+ * must be reported. */
+typedef struct
+{
+  const char *name;
+  guint line;             /* 1-based line to replace, 0: none */
+  const char *text;       /* its replacement */
+  const char *expect_key; /* "[group] key", NULL: only the line number is checked */
+  gboolean loose_password_file;
+} PhCheckCase;
+
+static char *
+ph_check_config_text (PhTestCloud *cloud, const char *password_file, const PhCheckCase *cc)
+{
+  g_autofree char *text
+      = g_strdup_printf ("# pinhole-agent config for --check-config tests\n" /* 1 */
+                         "[listener]\n"                                      /* 2 */
+                         "address=127.0.0.1:%u\n"                            /* 3 */
+                         "\n"                                                /* 4 */
+                         "[upstream]\n"                                      /* 5 */
+                         "host=127.0.0.1\n"                                  /* 6 */
+                         "port=%u\n"                                         /* 7 */
+                         "server-name=%s\n"                                  /* 8 */
+                         "pins=%s\n"                                         /* 9 */
+                         "verify=pin\n"                                      /* 10 */
+                         "username=%s\n"                                     /* 11 */
+                         "password-file=%s\n"                                /* 12 */
+                         "connect-timeout=5s\n"                              /* 13 */
+                         "handshake-timeout=500ms\n"                         /* 14 */
+                         "\n"                                                /* 15 */
+                         "[tunnel]\n"                                        /* 16 */
+                         "max-tunnels=16\n"                                  /* 17 */
+                         "head-timeout=10\n"                                 /* 18 */
+                         "\n"                                                /* 19 */
+                         "[log]\n"                                           /* 20 */
+                         "level=info\n",                                     /* 21 */
+                         ph_test_free_port (), cloud->tls_port, cloud->server_name, cloud->pin,
+                         cloud->user, password_file);
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+
+  if (cc != NULL && cc->line > 0)
+    {
+      g_assert_cmpuint (cc->line, <=, g_strv_length (lines));
+      g_free (lines[cc->line - 1]);
+      lines[cc->line - 1] = g_strdup (cc->text);
+    }
+  return g_strjoinv ("\n", lines);
+}
+
+static PhTestCurl *
+ph_run_check_config (const char *path)
+{
+  /* Reuses the curl result type: exit status plus both outputs. */
+  g_autoptr (PhTestCurl) run = g_new0 (PhTestCurl, 1);
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
+
+  proc = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error,
+                           g_getenv ("PH_AGENT"), "--config", path, "--check-config", NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (proc, NULL, NULL, &run->out_str, NULL, &error);
+  g_assert_no_error (error);
+  run->exit_status = g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc) : -1;
+  run->err = g_strdup ("");
+  return g_steal_pointer (&run);
+}
+
+static void
+ph_tunnel_check_config (PhTestCloud *cloud)
+{
+  const PhCheckCase cases[] = {
+    { "good", 0, NULL, NULL, FALSE },
+    { "syntax error", 18, "this line is neither a group nor a key", NULL, FALSE },
+    { "unknown key", 14, "handshake-timeout-typo=5s", "[upstream] handshake-timeout-typo", FALSE },
+    { "bad port", 7, "port=99999", "[upstream] port", FALSE },
+    { "bad port text", 7, "port=https", "[upstream] port", FALSE },
+    { "bad pin", 9, "pins=sha256//this-is-not-a-pin", "[upstream] pins", FALSE },
+    { "bad verify", 10, "verify=maybe", "[upstream] verify", FALSE },
+    { "bad listen address", 3, "address=127.0.0.1", "[listener] address", FALSE },
+    { "bad duration", 13, "connect-timeout=soon", "[upstream] connect-timeout", FALSE },
+    { "readable password file", 0, NULL, "[upstream] password-file", TRUE },
+  };
+  g_autofree char *loose = ph_scratch_path (cloud, "loose-password");
+  g_autoptr (GError) error = NULL;
+
+  g_file_set_contents_full (loose, cloud->password, -1, G_FILE_SET_CONTENTS_NONE, 0644, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (chmod (loose, 0644), ==, 0);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      const PhCheckCase *cc = &cases[i];
+      g_autofree char *base = g_strdup_printf ("check-%zu.conf", i);
+      g_autofree char *path = ph_scratch_path (cloud, base);
+      g_autofree char *text = ph_check_config_text (
+          cloud, cc->loose_password_file ? loose : cloud->password_file, cc);
+      g_autoptr (PhTestCurl) run = NULL;
+      guint want_line = cc->loose_password_file ? 12 : cc->line;
+      g_autofree char *prefix = g_strdup_printf ("%s:%u: ", path, want_line);
+      g_autofree char *path_re = g_regex_escape_string (path, -1);
+      g_autofree char *problem_re = g_strdup_printf ("^%s:[0-9]+: ", path_re);
+      g_autofree char *with_key = NULL;
+
+      g_file_set_contents (path, text, -1, &error);
+      g_assert_no_error (error);
+      run = ph_run_check_config (path);
+      g_test_message ("check-config %s: exit %d:\n%s", cc->name, run->exit_status, run->out_str);
+      if (cc->line == 0 && !cc->loose_password_file)
+        {
+          if (run->exit_status != 0)
+            g_printerr ("# good file refused:\n%s\n", run->out_str);
+          g_assert_cmpint (run->exit_status, ==, 0);
+          g_assert_false (g_regex_match_simple (problem_re, run->out_str, G_REGEX_MULTILINE, 0));
+          g_unlink (path);
+          continue;
+        }
+      if (run->exit_status == 0 || strstr (run->out_str, prefix) == NULL)
+        g_printerr ("# case `%s` (want `%s…`), exit %d, output:\n%s\n", cc->name, prefix,
+                    run->exit_status, run->out_str);
+      g_assert_cmpint (run->exit_status, !=, 0);
+      g_assert_nonnull (strstr (run->out_str, prefix));
+      if (cc->expect_key != NULL)
+        {
+          with_key = g_strdup_printf ("%s%s: ", prefix, cc->expect_key);
+          if (strstr (run->out_str, with_key) == NULL)
+            g_printerr ("# case `%s`: want `%s…` in:\n%s\n", cc->name, with_key, run->out_str);
+          g_assert_nonnull (strstr (run->out_str, with_key));
+        }
+      g_unlink (path);
+    }
+
+  /* Every problem, not just the first. */
+  {
+    PhCheckCase two = { "two problems", 7, "port=0x10", NULL, FALSE };
+    g_autofree char *path = ph_scratch_path (cloud, "check-two.conf");
+    g_autofree char *text = ph_check_config_text (cloud, cloud->password_file, &two);
+    g_autoptr (GString) both = g_string_new (text);
+    g_autoptr (PhTestCurl) run = NULL;
+    g_autofree char *first = g_strdup_printf ("%s:7: [upstream] port: ", path);
+    g_autofree char *second = g_strdup_printf ("%s:10: [upstream] verify: ", path);
+
+    g_string_replace (both, "verify=pin", "verify=sometimes", 1);
+    g_file_set_contents (path, both->str, -1, &error);
+    g_assert_no_error (error);
+    run = ph_run_check_config (path);
+    if (strstr (run->out_str, first) == NULL || strstr (run->out_str, second) == NULL)
+      g_printerr ("# two problems, output:\n%s\n", run->out_str);
+    g_assert_cmpint (run->exit_status, !=, 0);
+    g_assert_nonnull (strstr (run->out_str, first));
+    g_assert_nonnull (strstr (run->out_str, second));
+    g_unlink (path);
+  }
+  g_unlink (loose);
+}
+
+static guint
+ph_count_in_log (PhTestAgent *agent, const char *needle)
+{
+  g_autofree char *log = ph_test_agent_log (agent);
+  guint n = 0;
+
+  for (const char *p = strstr (log, needle); p != NULL; p = strstr (p + 1, needle))
+    n++;
+  return n;
+}
+
+/* Polls until a request through the agent gets @status (the reload is asynchronous). */
+static gboolean
+ph_wait_status (PhTestAgent *agent, const char *request, int status, const char *kind)
+{
+  for (guint attempt = 0; attempt < 50; attempt++)
+    {
+      g_autofree char *body = NULL;
+      g_autofree char *head = ph_exchange (agent->port, request, &body, 15000);
+      g_autofree char *error_kind = ph_test_head_header (head, "X-Pinhole-Error");
+
+      if (ph_test_head_status (head) == status && g_strcmp0 (error_kind, kind) == 0)
+        {
+          g_test_message ("status %d after %u attempts", status, attempt + 1);
+          return TRUE;
+        }
+      g_usleep (100 * 1000);
+    }
+  return FALSE;
+}
+
+static void
+ph_tunnel_reload (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "reload", kf);
+  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *wrong_pin = ph_random_pin ();
+  g_autoptr (GError) error = NULL;
+  guint warnings;
+
+  ph_assert_hello_via (agent, cloud);
+
+  /* A broken file: warned about, old config kept. */
+  warnings = ph_count_in_log (agent, " warning ");
+  g_file_set_contents (agent->config_path, "[upstream]\nport=not-a-port\nthis is not keyfile\n", -1,
+                       &error);
+  g_assert_no_error (error);
+  ph_test_agent_signal (agent, SIGHUP);
+  if (!ph_test_agent_wait_log (agent, " warning ", warnings + 1, 5000))
+    {
+      g_autofree char *log = ph_test_agent_log (agent);
+
+      g_printerr ("# no warning after SIGHUP with a broken file; log:\n%s\n", log);
+      g_assert_not_reached ();
+    }
+  ph_assert_hello_via (agent, cloud);
+  ph_assert_hello_via (agent, cloud);
+
+  /* A good, changed file takes effect: a wrong pin makes requests fail... */
+  g_key_file_set_string (kf, "upstream", "pins", wrong_pin);
+  ph_test_agent_write_config (agent, kf);
+  ph_test_agent_signal (agent, SIGHUP);
+  g_assert_true (ph_wait_status (agent, get, 502, "pin-mismatch"));
+
+  /* ...and the right one again makes them work. */
+  g_key_file_set_string (kf, "upstream", "pins", cloud->pin);
+  ph_test_agent_write_config (agent, kf);
+  ph_test_agent_signal (agent, SIGHUP);
+  g_assert_true (ph_wait_status (agent, get, 200, NULL));
+  ph_assert_hello_via (agent, cloud);
+  ph_stop_agent (agent);
+}
+
+static void
+ph_tunnel_sigterm (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "sigterm", kf);
+  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
+  g_autofree char *connect = ph_connect_request (authority);
+  g_autoptr (PhTestConn) held = ph_test_conn_new (agent->port);
+  g_autofree char *head = NULL;
+  gint64 start;
+  int status;
+
+  /* An idle tunnel is open while the agent is told to stop: it drains (bounded) and exits 0. */
+  ph_test_conn_send (held, connect, -1);
+  head = ph_test_conn_read_head (held, 15000);
+  g_assert_cmpint (ph_test_head_status (head), ==, 200);
+  start = g_get_monotonic_time ();
+  status = ph_test_agent_stop (agent);
+  g_test_message ("exit %d after %.2f s", status,
+                  (double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC);
+  g_assert_cmpint (status, ==, 0);
+}
+
+static void
+ph_tunnel_log_redaction (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = NULL;
+  g_autofree char *proxy = NULL;
+  g_autofree char *url = ph_url ("http", cloud->origin_http_port, "/hello");
+  g_autofree char *dir = g_build_filename (cloud->dir, "agents", NULL);
+  g_autofree char *token = ph_basic_token (cloud->user, cloud->password);
+  g_autofree char *password_b64
+      = g_base64_encode ((const guchar *) cloud->password, strlen (cloud->password));
+  g_autoptr (GDir) logs = NULL;
+  g_autoptr (GError) error = NULL;
+  const char *name;
+  guint scanned = 0;
+
+  /* At the chattiest level, with both kinds of requests. */
+  g_key_file_set_string (kf, "log", "level", "debug");
+  agent = ph_test_agent_start (cloud, "log-redaction", kf);
+  proxy = ph_test_agent_proxy_url (agent);
+  {
+    g_autoptr (PhTestCurl) c = ph_test_curl ("-x", proxy, url, NULL);
+    g_autoptr (PhTestCurl) t = ph_test_curl ("-x", proxy, "-p", url, NULL);
+
+    ph_assert_curl_ok (c);
+    ph_assert_curl_ok (t);
+  }
+  ph_stop_agent (agent);
+
+  /* Every agent log this run produced, all cases. */
+  logs = g_dir_open (dir, 0, &error);
+  g_assert_no_error (error);
+  while ((name = g_dir_read_name (logs)) != NULL)
+    {
+      g_autofree char *path = NULL;
+      g_autofree char *text = NULL;
+
+      if (!g_str_has_suffix (name, ".log") && !g_str_has_suffix (name, ".stdout"))
+        continue;
+      path = g_build_filename (dir, name, NULL);
+      g_file_get_contents (path, &text, NULL, &error);
+      g_assert_no_error (error);
+      if (strstr (text, cloud->password) != NULL || strstr (text, token) != NULL
+          || strstr (text, password_b64) != NULL)
+        g_error ("%s contains the password or its base64", path);
+      scanned++;
+    }
+  g_test_message ("%u agent logs scanned", scanned);
+  g_assert_cmpuint (scanned, >, 0);
+}
+
+static const PhTunnelCase ph_cases[] = {
+  { "/pinhole/tunnel/connect-https", ph_tunnel_connect_https },
+  { "/pinhole/tunnel/plain-get", ph_tunnel_plain_get },
+  { "/pinhole/tunnel/chunked-post", ph_tunnel_chunked_post },
+  { "/pinhole/tunnel/expect-continue", ph_tunnel_expect_continue },
+  { "/pinhole/tunnel/keep-alive", ph_tunnel_keep_alive },
+  { "/pinhole/tunnel/hop-by-hop", ph_tunnel_hop_by_hop },
+  { "/pinhole/tunnel/bulk-download", ph_tunnel_bulk_download },
+  { "/pinhole/tunnel/bulk-upload", ph_tunnel_bulk_upload },
+  { "/pinhole/tunnel/pin-mismatch-cloud", ph_tunnel_pin_mismatch_cloud },
+  { "/pinhole/tunnel/pin-mismatch-recorder", ph_tunnel_pin_mismatch_recorder },
+  { "/pinhole/tunnel/wrong-password", ph_tunnel_wrong_password },
+  { "/pinhole/tunnel/upstream-down", ph_tunnel_upstream_down },
+  { "/pinhole/tunnel/upstream-slow", ph_tunnel_upstream_slow },
+  { "/pinhole/tunnel/upstream-reset", ph_tunnel_upstream_reset },
+  { "/pinhole/tunnel/client-vanishes", ph_tunnel_client_vanishes },
+  { "/pinhole/tunnel/head-timeout", ph_tunnel_head_timeout },
+  { "/pinhole/tunnel/malformed", ph_tunnel_malformed },
+  { "/pinhole/tunnel/max-tunnels", ph_tunnel_max_tunnels },
+  { "/pinhole/tunnel/check-config", ph_tunnel_check_config },
+  { "/pinhole/tunnel/reload", ph_tunnel_reload },
+  { "/pinhole/tunnel/sigterm", ph_tunnel_sigterm },
+  /* last: scans the logs of every agent above */
+  { "/pinhole/tunnel/log-redaction", ph_tunnel_log_redaction },
+};
+
+static void
+ph_tunnel_run (gconstpointer data)
+{
+  const PhTunnelCase *tc = data;
+  const char *dir = g_getenv ("PH_TEST_CLOUD_DIR");
+
+  if (g_test_subprocess ())
+    {
+      g_autoptr (PhTestCloud) cloud = ph_test_cloud_attach (dir);
+
+      tc->func (cloud);
+      return;
+    }
+  if (!ph_test_require_tools ())
+    return;
+  if (ph_cloud == NULL)
+    ph_cloud = ph_test_cloud_new_in (dir, "PH_CLOUD_ORIGIN=1", NULL);
+  /* PH_TEST_NO_FORK=1 runs the case in this process, for a debugger. */
+  if (g_getenv ("PH_TEST_NO_FORK") != NULL)
+    {
+      tc->func (ph_cloud);
+      return;
+    }
+  g_test_trap_subprocess (NULL, PH_CASE_TIMEOUT_S * G_USEC_PER_SEC,
+                          G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *dir = NULL;
+  int ret;
+
+  g_test_init (&argc, &argv, NULL);
+  for (gsize i = 0; i < G_N_ELEMENTS (ph_cases); i++)
+    g_test_add_data_func (ph_cases[i].path, &ph_cases[i], ph_tunnel_run);
+  if (g_test_subprocess ())
+    return g_test_run ();
+
+  /* The cases' subprocesses find the cloud end through the environment, which must be set
+   * before any thread exists; the cloud itself starts with the first case that runs. */
+  dir = g_dir_make_tmp ("pinhole-cloud-XXXXXX", NULL);
+  g_assert_nonnull (dir);
+  g_setenv ("PH_TEST_CLOUD_DIR", dir, TRUE);
+  /* A failed case is reported and the others still run. */
+  g_test_set_nonfatal_assertions ();
+  ret = g_test_run ();
+  if (ph_cloud == NULL)
+    g_rmdir (dir); /* no case got as far as starting the cloud end */
+  else if (ret != 0)
+    ph_cloud->keep = TRUE;
+  g_clear_pointer (&ph_cloud, ph_test_cloud_free);
+  return ret;
+}

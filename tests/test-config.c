@@ -1,0 +1,735 @@
+/* test-config.c: unit tests for agent/ph-config.h: defaults, every kind of
+ * problem reported as FILE:LINE: [group] key: message, and the helpers. */
+#include "ph-config.h"
+#include "ph-error.h"
+
+#include <string.h>
+#include <glib/gstdio.h>
+
+typedef struct
+{
+  char *dir;
+  GPtrArray *files; /* paths to remove on teardown */
+} Fixture;
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->dir = g_dir_make_tmp ("pinhole-config-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->files = g_ptr_array_new_with_free_func (g_free);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  for (guint i = 0; i < f->files->len; i++)
+    g_unlink (g_ptr_array_index (f->files, i));
+  g_rmdir (f->dir);
+  g_ptr_array_unref (f->files);
+  g_free (f->dir);
+}
+
+/* Writes @contents to @name in the fixture's directory with @mode. */
+static char *
+write_file (Fixture *f, const char *name, const char *contents, int mode)
+{
+  g_autoptr (GError) error = NULL;
+  char *path = g_build_filename (f->dir, name, NULL);
+
+  g_file_set_contents (path, contents, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (path, mode), ==, 0);
+  g_ptr_array_add (f->files, g_strdup (path));
+  return path;
+}
+
+static PhConfig *
+load (Fixture *f, const char *contents, char **path, GError **error)
+{
+  g_autofree char *p = write_file (f, "pinhole.conf", contents, 0644);
+  PhConfig *cfg = ph_config_load (p, error);
+
+  if (path != NULL)
+    *path = g_steal_pointer (&p);
+  return cfg;
+}
+
+static PhConfig *
+load_ok (Fixture *f, const char *contents)
+{
+  g_autoptr (GError) error = NULL;
+  PhConfig *cfg = load (f, contents, NULL, &error);
+
+  if (error != NULL)
+    g_test_message ("refused:\n%s", error->message);
+  /* Fatal even with non-fatal assertions: callers use the result. */
+  g_assert (cfg != NULL);
+  return cfg;
+}
+
+/* Loads a file that must be refused and returns the problem text. */
+static char *
+load_bad (Fixture *f, const char *contents, char **path)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PhConfig) cfg = load (f, contents, path, &error);
+
+  if (cfg != NULL)
+    {
+      g_test_fail_printf ("accepted:\n%s", contents);
+      return g_strdup ("");
+    }
+  g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG);
+  g_test_message ("problems:\n%s", error->message);
+  return g_strdup (error->message);
+}
+
+static guint
+count_lines (const char *message)
+{
+  g_auto (GStrv) lines = g_strsplit (message, "\n", -1);
+  return g_strv_length (lines);
+}
+
+/* Checks that @message holds a line "PATH:LINE: [group] key: ..." whose
+ * text after the prefix contains @needle. */
+static void
+assert_problem (const char *message, const char *path, guint line, const char *group,
+                const char *key, const char *needle)
+{
+  g_autoptr (GString) prefix = g_string_new (NULL);
+  g_auto (GStrv) lines = g_strsplit (message, "\n", -1);
+
+  g_string_printf (prefix, "%s:%u: ", path, line);
+  if (group != NULL)
+    g_string_append_printf (prefix, "[%s] ", group);
+  if (key != NULL)
+    g_string_append_printf (prefix, "%s: ", key);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], prefix->str)
+        && strstr (lines[i] + prefix->len, needle ? needle : "") != NULL)
+      return;
+  g_test_fail_printf ("no problem “%s…%s” in:\n%s", prefix->str, needle ? needle : "", message);
+}
+
+static char *
+make_pin (guint8 fill)
+{
+  guint8 digest[PH_PIN_LEN];
+  g_autofree char *b64 = NULL;
+
+  memset (digest, fill, sizeof digest);
+  b64 = g_base64_encode (digest, sizeof digest);
+  return g_strconcat ("sha256//", b64, NULL);
+}
+
+static void
+assert_listener (PhConfig *cfg, guint i, const char *address, guint16 port)
+{
+  GInetSocketAddress *sa;
+  g_autofree char *s = NULL;
+
+  g_assert (i < cfg->listen->len);
+  sa = g_ptr_array_index (cfg->listen, i);
+  s = g_inet_address_to_string (g_inet_socket_address_get_address (sa));
+  g_assert_cmpstr (s, ==, address);
+  g_assert_cmpuint (g_inet_socket_address_get_port (sa), ==, port);
+}
+
+/* ---- accepted files ---- */
+
+static void
+test_defaults (Fixture *f, gconstpointer data)
+{
+  g_autoptr (PhConfig) cfg = load_ok (f, "[upstream]\nhost=proxy.example.com\n");
+
+  g_assert_cmpuint (cfg->listen->len, ==, 2);
+  assert_listener (cfg, 0, "127.0.0.1", 3128);
+  assert_listener (cfg, 1, "::1", 3128);
+  g_assert_cmpuint (cfg->allow->len, ==, 0);
+  g_assert_cmpstr (cfg->host, ==, "proxy.example.com");
+  g_assert_cmpuint (cfg->port, ==, 443);
+  g_assert_cmpstr (cfg->server_name, ==, "proxy.example.com");
+  g_assert_true (cfg->pins == NULL || cfg->pins->len == 0);
+  g_assert_cmpint (cfg->verify, ==, PH_VERIFY_CA);
+  g_assert_null (cfg->ca_file);
+  g_assert_null (cfg->username);
+  g_assert_null (cfg->password_file);
+  g_assert_null (cfg->password);
+  g_assert_cmpuint (cfg->connect_timeout_ms, ==, 10000);
+  g_assert_cmpuint (cfg->handshake_timeout_ms, ==, 10000);
+  g_assert_cmpuint (cfg->response_timeout_ms, ==, 60000);
+  g_assert_cmpuint (cfg->warm, ==, 2);
+  g_assert_cmpuint (cfg->idle_timeout_ms, ==, 300000);
+  g_assert_cmpuint (cfg->head_timeout_ms, ==, 10000);
+  g_assert_cmpuint (cfg->max_tunnels, ==, 1024);
+  g_assert_cmpint (cfg->log_level, ==, PH_LOG_LEVEL_INFO);
+}
+
+static void
+test_full (Fixture *f, gconstpointer data)
+{
+  g_autofree char *pin1 = make_pin (0x11);
+  g_autofree char *pin2 = make_pin (0x22);
+  g_autofree char *text = g_strdup_printf ("# Pinhole\n"
+                                           "[listener]\n"
+                                           "address = 127.0.0.1:8080 ; [::1]:8081\n"
+                                           "[upstream]\n"
+                                           "host=[2001:db8::5]\n"
+                                           "port=8443\n"
+                                           "server-name=proxy.example.com\n"
+                                           "pins=%s, %s\n"
+                                           "ca-file=/etc/ssl/certs/ca.pem\n"
+                                           "connect-timeout=500ms\n"
+                                           "handshake-timeout=2s\n"
+                                           "response-timeout=1min\n"
+                                           "warm=0\n"
+                                           "[tunnel]\n"
+                                           "idle-timeout=1h\n"
+                                           "head-timeout=30\n"
+                                           "max-tunnels=7\n"
+                                           "[log]\n"
+                                           "level=debug\n",
+                                           pin1, pin2);
+  g_autoptr (PhConfig) cfg = load_ok (f, text);
+  PhPin expected;
+
+  g_assert_cmpuint (cfg->listen->len, ==, 2);
+  assert_listener (cfg, 0, "127.0.0.1", 8080);
+  assert_listener (cfg, 1, "::1", 8081);
+  g_assert_cmpstr (cfg->host, ==, "2001:db8::5");
+  g_assert_cmpuint (cfg->port, ==, 8443);
+  g_assert_cmpstr (cfg->server_name, ==, "proxy.example.com");
+  g_assert (cfg->pins != NULL && cfg->pins->len == 2);
+  g_assert_true (ph_pin_parse (pin2, &expected, NULL));
+  g_assert_cmpmem (g_array_index (cfg->pins, PhPin, 1).digest, PH_PIN_LEN, expected.digest,
+                   PH_PIN_LEN);
+  /* Pins given and verify= not: the pin alone decides. */
+  g_assert_cmpint (cfg->verify, ==, PH_VERIFY_PIN);
+  g_assert_cmpstr (cfg->ca_file, ==, "/etc/ssl/certs/ca.pem");
+  g_assert_cmpuint (cfg->connect_timeout_ms, ==, 500);
+  g_assert_cmpuint (cfg->handshake_timeout_ms, ==, 2000);
+  g_assert_cmpuint (cfg->response_timeout_ms, ==, 60000);
+  g_assert_cmpuint (cfg->warm, ==, 0);
+  g_assert_cmpuint (cfg->idle_timeout_ms, ==, 3600000);
+  g_assert_cmpuint (cfg->head_timeout_ms, ==, 30000);
+  g_assert_cmpuint (cfg->max_tunnels, ==, 7);
+  g_assert_cmpint (cfg->log_level, ==, PH_LOG_LEVEL_DEBUG);
+}
+
+static void
+test_verify_modes (Fixture *f, gconstpointer data)
+{
+  g_autofree char *pin = make_pin (0x33);
+  const struct
+  {
+    const char *verify;
+    gboolean with_pin;
+    PhVerifyMode expected;
+  } cases[] = {
+    { NULL, TRUE, PH_VERIFY_PIN },  { NULL, FALSE, PH_VERIFY_CA },
+    { "ca", TRUE, PH_VERIFY_CA },   { "ca", FALSE, PH_VERIFY_CA },
+    { "pin", TRUE, PH_VERIFY_PIN }, { "pin+ca", TRUE, PH_VERIFY_PIN_AND_CA },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GString) text = g_string_new ("[upstream]\nhost=h.example\n");
+      g_autoptr (PhConfig) cfg = NULL;
+
+      if (cases[i].with_pin)
+        g_string_append_printf (text, "pins=%s\n", pin);
+      if (cases[i].verify != NULL)
+        g_string_append_printf (text, "verify=%s\n", cases[i].verify);
+      cfg = load_ok (f, text->str);
+      g_assert_cmpint (cfg->verify, ==, cases[i].expected);
+    }
+}
+
+/* ---- problems, with their lines ---- */
+
+static void
+test_problems_reported_together (Fixture *f, gconstpointer data)
+{
+  g_autofree char *path = NULL;
+  g_autofree char *msg = load_bad (f,
+                                   "# line 1: a comment\n"
+                                   "[listener]\n"
+                                   "address=127.0.0.1:3128\n"
+                                   "colour=blue\n"
+                                   "\n"
+                                   "[upstream]\n"
+                                   "host=proxy.example.com\n"
+                                   "port=99999\n"
+                                   "pins=sha256//tooshort\n"
+                                   "verify=maybe\n"
+                                   "connect-timeout=soon\n"
+                                   "warm=lots\n"
+                                   "[bogus]\n"
+                                   "x=1\n"
+                                   "[log]\n"
+                                   "level=loud\n",
+                                   &path);
+
+  assert_problem (msg, path, 4, "listener", "colour", "unknown key");
+  assert_problem (msg, path, 8, "upstream", "port", "99999");
+  assert_problem (msg, path, 9, "upstream", "pins", "sha256//tooshort");
+  assert_problem (msg, path, 10, "upstream", "verify", "maybe");
+  assert_problem (msg, path, 11, "upstream", "connect-timeout", "soon");
+  assert_problem (msg, path, 12, "upstream", "warm", "lots");
+  assert_problem (msg, path, 13, "bogus", NULL, "unknown group");
+  assert_problem (msg, path, 16, "log", "level", "loud");
+  g_assert_cmpuint (count_lines (msg), ==, 8);
+}
+
+static void
+test_syntax_problems (Fixture *f, gconstpointer data)
+{
+  g_autofree char *path = NULL;
+  g_autofree char *msg = load_bad (f,
+                                   "host=early.example\n"
+                                   "[upstream]\n"
+                                   "host=a.example\n"
+                                   "this line is not a pair\n"
+                                   "  host = b.example\n"
+                                   "[listener\n"
+                                   "[upstream]\n",
+                                   &path);
+
+  assert_problem (msg, path, 1, NULL, "host", "before any [group]");
+  assert_problem (msg, path, 4, "upstream", NULL, "not key=value");
+  assert_problem (msg, path, 5, "upstream", "host", "line 3");
+  assert_problem (msg, path, 6, NULL, NULL, "[listener");
+  assert_problem (msg, path, 7, "upstream", NULL, "line 2");
+  g_assert_cmpuint (count_lines (msg), ==, 5);
+}
+
+static void
+test_key_set_twice (Fixture *f, gconstpointer data)
+{
+  g_autofree char *path = NULL;
+  g_autofree char *msg
+      = load_bad (f, "[upstream]\nhost=a.example\nport=1\n\n# again\nport=2\n", &path);
+
+  assert_problem (msg, path, 6, "upstream", "port", "set twice (first on line 3)");
+  g_assert_cmpuint (count_lines (msg), ==, 1);
+}
+
+static void
+test_bad_values (Fixture *f, gconstpointer data)
+{
+  const struct
+  {
+    const char *group;
+    const char *key;
+    const char *value;
+    const char *needle; /* in the message; NULL: the value itself */
+  } cases[] = {
+    { "upstream", "port", "0", NULL },
+    { "upstream", "port", "65536", NULL },
+    { "upstream", "port", "https", NULL },
+    { "upstream", "port", "-1", NULL },
+    { "upstream", "host", "proxy example", NULL },
+    { "upstream", "server-name", "a/b", NULL },
+    { "upstream", "pins", "sha1//AAAAAAAAAAAAAAAAAAAAAAAAAAA=", NULL },
+    { "upstream", "verify", "none", NULL },
+    { "upstream", "connect-timeout", "x", NULL },
+    { "upstream", "connect-timeout", "1ms", NULL },
+    { "upstream", "connect-timeout", "2d", NULL },
+    { "upstream", "handshake-timeout", "-1", NULL },
+    { "upstream", "warm", "65", NULL },
+    { "tunnel", "idle-timeout", "500ms", NULL },
+    { "tunnel", "max-tunnels", "0", NULL },
+    { "listener", "address", "localhost:3128", "localhost" },
+    { "listener", "address", "127.0.0.1", NULL },
+    { "listener", "address", "127.0.0.1:0", "not a port" },
+    { "listener", "address", "::1:3128", NULL },
+    { "listener", "address", ";", "at least one address" },
+    { "listener", "allow", "10.0.0.0/33", NULL },
+    { "listener", "allow", "everyone", NULL },
+    { "log", "level", "verbose", NULL },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *path = NULL;
+      g_autofree char *text = NULL;
+      g_autofree char *msg = NULL;
+
+      gboolean upstream = g_str_equal (cases[i].group, "upstream");
+      gboolean is_host = upstream && g_str_equal (cases[i].key, "host");
+
+      /* The key goes on line 3 or 5, so that a wrong line number shows. */
+      if (upstream)
+        text = g_strdup_printf ("# test\n[upstream]\n%s=%s\n%s", cases[i].key, cases[i].value,
+                                is_host ? "" : "host=ok.example\n");
+      else
+        text = g_strdup_printf ("# test\n[upstream]\nhost=ok.example\n[%s]\n%s=%s\n",
+                                cases[i].group, cases[i].key, cases[i].value);
+      msg = load_bad (f, text, &path);
+      assert_problem (msg, path, upstream ? 3 : 5, cases[i].group, cases[i].key,
+                      cases[i].needle ? cases[i].needle : cases[i].value);
+      /* A host that does not parse is also a missing host. */
+      if (is_host)
+        {
+          assert_problem (msg, path, 2, "upstream", "host", "required");
+          g_assert_cmpuint (count_lines (msg), ==, 2);
+          continue;
+        }
+      g_assert_cmpuint (count_lines (msg), ==, 1);
+    }
+}
+
+static void
+test_missing_host (Fixture *f, gconstpointer data)
+{
+  g_autofree char *path = NULL;
+  g_autofree char *msg = load_bad (f, "# nothing yet\n\n[upstream]\nport=8443\n", &path);
+  g_autofree char *path2 = NULL;
+  g_autofree char *msg2 = load_bad (f, "[listener]\naddress=127.0.0.1:3128\n", &path2);
+
+  assert_problem (msg, path, 3, "upstream", "host", "required");
+  g_assert_cmpuint (count_lines (msg), ==, 1);
+  /* Without an [upstream] group there is no line to point at. */
+  g_assert_true (g_str_has_prefix (msg2, path2));
+  g_assert_nonnull (strstr (msg2, "[upstream] host: "));
+  g_assert_cmpuint (count_lines (msg2), ==, 1);
+}
+
+static void
+test_verify_pin_without_pins (Fixture *f, gconstpointer data)
+{
+  const char *modes[] = { "pin", "pin+ca" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (modes); i++)
+    {
+      g_autofree char *path = NULL;
+      g_autofree char *text
+          = g_strdup_printf ("[upstream]\nhost=h.example\n\nverify=%s\n", modes[i]);
+      g_autofree char *msg = load_bad (f, text, &path);
+
+      assert_problem (msg, path, 4, "upstream", "verify", "pins=");
+      g_assert_cmpuint (count_lines (msg), ==, 1);
+    }
+}
+
+static void
+test_password_file_mode (Fixture *f, gconstpointer data)
+{
+  const int modes[] = { 0644, 0640, 0604, 0660 };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (modes); i++)
+    {
+      g_autofree char *secret = write_file (f, "password", "s3cret\n", modes[i]);
+      g_autofree char *path = NULL;
+      g_autofree char *text = g_strdup_printf (
+          "[upstream]\nhost=h.example\nusername=alice\npassword-file=%s\n", secret);
+      g_autofree char *msg = load_bad (f, text, &path);
+
+      assert_problem (msg, path, 4, "upstream", "password-file", "chmod 600");
+      g_assert_cmpuint (count_lines (msg), ==, 1);
+      /* Refusing is not enough: the password must not be echoed. */
+      g_assert_null (strstr (msg, "s3cret"));
+    }
+}
+
+static void
+test_password_file_ok (Fixture *f, gconstpointer data)
+{
+  const struct
+  {
+    const char *contents;
+    const char *password;
+  } cases[] = {
+    { "s3cret\n", "s3cret" },
+    { "s3cret\r\n", "s3cret" },
+    { "s3cret", "s3cret" },
+    { "with spaces inside \n", "with spaces inside " },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *secret = write_file (f, "password", cases[i].contents, 0600);
+      g_autofree char *text = g_strdup_printf (
+          "[upstream]\nhost=h.example\nusername=alice\npassword-file=%s\n", secret);
+      g_autoptr (PhConfig) cfg = load_ok (f, text);
+
+      g_assert_cmpstr (cfg->username, ==, "alice");
+      g_assert_cmpstr (cfg->password_file, ==, secret);
+      g_assert_cmpstr (cfg->password, ==, cases[i].password);
+    }
+}
+
+static void
+test_password_file_problems (Fixture *f, gconstpointer data)
+{
+  g_autofree char *empty = write_file (f, "empty", "\n", 0600);
+  g_autofree char *missing = g_build_filename (f->dir, "does-not-exist", NULL);
+  const char *files[] = { empty, missing };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *path = NULL;
+      g_autofree char *text = g_strdup_printf (
+          "[upstream]\nhost=h.example\nusername=alice\n\npassword-file=%s\n", files[i]);
+      g_autofree char *msg = load_bad (f, text, &path);
+
+      assert_problem (msg, path, 5, "upstream", "password-file", files[i]);
+      g_assert_cmpuint (count_lines (msg), ==, 1);
+    }
+}
+
+static void
+test_username_without_password (Fixture *f, gconstpointer data)
+{
+  g_autofree char *secret = write_file (f, "password", "s3cret\n", 0600);
+  g_autofree char *path = NULL;
+  g_autofree char *msg = load_bad (f, "[upstream]\nhost=h.example\n# who\nusername=alice\n", &path);
+  g_autofree char *path2 = NULL;
+  g_autofree char *text2
+      = g_strdup_printf ("[upstream]\nhost=h.example\npassword-file=%s\n", secret);
+  g_autofree char *msg2 = load_bad (f, text2, &path2);
+
+  assert_problem (msg, path, 4, "upstream", "password-file", "username=");
+  g_assert_cmpuint (count_lines (msg), ==, 1);
+  assert_problem (msg2, path2, 3, "upstream", "username", "password-file=");
+  g_assert_cmpuint (count_lines (msg2), ==, 1);
+}
+
+static void
+test_non_loopback_listener (Fixture *f, gconstpointer data)
+{
+  const char *addresses[] = { "0.0.0.0:3128", "[::]:3128", "192.168.1.10:3128" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (addresses); i++)
+    {
+      g_autofree char *path = NULL;
+      g_autofree char *text = g_strdup_printf (
+          "[upstream]\nhost=h.example\n[listener]\naddress=127.0.0.1:3128;%s\n", addresses[i]);
+      g_autofree char *msg = load_bad (f, text, &path);
+
+      assert_problem (msg, path, 4, "listener", "address", "allow=");
+      assert_problem (msg, path, 4, "listener", "address", "not a loopback address");
+      g_assert_cmpuint (count_lines (msg), ==, 1);
+    }
+}
+
+static void
+test_allow (Fixture *f, gconstpointer data)
+{
+  g_autoptr (PhConfig) cfg
+      = load_ok (f, "[listener]\naddress=0.0.0.0:3128\nallow=10.0.0.0/8, fd00::/8\n"
+                    "[upstream]\nhost=h.example\n");
+  g_autoptr (PhConfig) local = load_ok (f, "[upstream]\nhost=h.example\n");
+  const struct
+  {
+    const char *address;
+    gboolean allowed;
+    gboolean allowed_locally;
+  } cases[] = {
+    { "10.0.0.1", TRUE, FALSE },  { "10.255.255.255", TRUE, FALSE },
+    { "11.0.0.1", FALSE, FALSE }, { "192.168.1.1", FALSE, FALSE },
+    { "127.0.0.1", TRUE, TRUE },  { "127.1.2.3", TRUE, TRUE },
+    { "::1", TRUE, TRUE },        { "fd12::1", TRUE, FALSE },
+    { "fe80::1", FALSE, FALSE },
+  };
+
+  g_assert_cmpuint (cfg->listen->len, ==, 1);
+  assert_listener (cfg, 0, "0.0.0.0", 3128);
+  g_assert_cmpuint (cfg->allow->len, ==, 2);
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GInetAddress) addr = g_inet_address_new_from_string (cases[i].address);
+
+      g_assert (addr != NULL);
+      if (ph_config_allows_client (cfg, addr) != cases[i].allowed)
+        g_test_message ("%s", cases[i].address);
+      g_assert_cmpint (ph_config_allows_client (cfg, addr), ==, cases[i].allowed);
+      g_assert_cmpint (ph_config_allows_client (local, addr), ==, cases[i].allowed_locally);
+    }
+}
+
+static void
+test_unreadable_files (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *missing = g_build_filename (f->dir, "nope.conf", NULL);
+  g_autofree char *latin1 = write_file (f, "latin1.conf", "[upstream]\nhost=caf\xe9\n", 0644);
+  g_autoptr (PhConfig) cfg = ph_config_load (missing, &error);
+
+  g_assert_null (cfg);
+  g_assert (error != NULL);
+  g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG);
+  g_assert_true (g_str_has_prefix (error->message, missing));
+  g_clear_error (&error);
+
+  cfg = ph_config_load (latin1, &error);
+  g_assert_null (cfg);
+  g_assert (error != NULL);
+  g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG);
+  g_assert_true (g_str_has_prefix (error->message, latin1));
+  g_assert_nonnull (strstr (error->message, "UTF-8"));
+}
+
+/* GKeyFile reports a bad escape but still returns a value: the problem
+ * must be reported on its line, and not trip GLib's "GError set over the
+ * top of a previous GError" warning (fatal in tests, so in a subprocess). */
+static void
+test_invalid_escape (Fixture *f, gconstpointer data)
+{
+  if (g_test_subprocess ())
+    {
+      g_autofree char *path = NULL;
+      g_autofree char *msg = load_bad (f, "[upstream]\nhost=proxy\\x.example\n", &path);
+
+      assert_problem (msg, path, 2, "upstream", "host", "");
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stderr_unmatched ("*GError set over the top*");
+}
+
+/* ---- helpers ---- */
+
+static void
+test_parse_duration (void)
+{
+  const struct
+  {
+    const char *text;
+    gboolean ok;
+    guint ms;
+  } cases[] = {
+    { "30", TRUE, 30000 },    { "30s", TRUE, 30000 },  { "500ms", TRUE, 500 },
+    { "5min", TRUE, 300000 }, { "1h", TRUE, 3600000 }, { "0", TRUE, 0 },
+    { "1.5s", TRUE, 1500 },   { "0.25", TRUE, 250 },   { "x", FALSE, 0 },
+    { "-1", FALSE, 0 },       { "", FALSE, 0 },        { "s", FALSE, 0 },
+    { "30 s", FALSE, 0 },     { " 30", FALSE, 0 },     { "30sec", FALSE, 0 },
+    { "30m", FALSE, 0 },      { "30S", FALSE, 0 },     { "5minutes", FALSE, 0 },
+    { "1000000h", FALSE, 0 }, { "+5", FALSE, 0 },      { ".5s", FALSE, 0 },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      guint ms = 4242;
+      gboolean ok = ph_config_parse_duration (cases[i].text, &ms, &error);
+
+      if (ok != cases[i].ok)
+        g_test_message ("“%s”: expected %s", cases[i].text, cases[i].ok ? "success" : "failure");
+      g_assert_cmpint (ok, ==, cases[i].ok);
+      if (ok)
+        {
+          g_assert_no_error (error);
+          g_assert_cmpuint (ms, ==, cases[i].ms);
+        }
+      else
+        {
+          g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG);
+          g_assert_cmpuint (ms, ==, 4242);
+        }
+    }
+}
+
+static void
+test_parse_listen_address (void)
+{
+  const struct
+  {
+    const char *text;
+    const char *address; /* NULL: refused */
+    guint16 port;
+  } cases[] = {
+    { "127.0.0.1:3128", "127.0.0.1", 3128 },
+    { "[::1]:1", "::1", 1 },
+    { "0.0.0.0:65535", "0.0.0.0", 65535 },
+    { "[::]:80", "::", 80 },
+    { "localhost:3128", NULL, 0 },
+    { "127.0.0.1", NULL, 0 },
+    { "127.0.0.1:", NULL, 0 },
+    { "127.0.0.1:65536", NULL, 0 },
+    { "::1:3128", NULL, 0 },
+    { "[::1]3128", NULL, 0 },
+    { "[::1", NULL, 0 },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GInetSocketAddress) sa = ph_config_parse_listen_address (cases[i].text, &error);
+
+      g_test_message ("%s", cases[i].text);
+      if (cases[i].address == NULL)
+        {
+          g_assert_null (sa);
+          g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG);
+        }
+      else
+        {
+          g_autofree char *s = NULL;
+
+          g_assert_no_error (error);
+          if (sa == NULL)
+            continue;
+          s = g_inet_address_to_string (g_inet_socket_address_get_address (sa));
+          g_assert_cmpstr (s, ==, cases[i].address);
+          g_assert_cmpuint (g_inet_socket_address_get_port (sa), ==, cases[i].port);
+        }
+    }
+}
+
+static void
+test_same (Fixture *f, gconstpointer data)
+{
+  g_autofree char *pin = make_pin (0x44);
+  g_autofree char *with_pin = g_strdup_printf ("[upstream]\nhost=h.example\npins=%s\n", pin);
+  g_autoptr (PhConfig) a = load_ok (f, "[upstream]\nhost=h.example\n");
+  g_autoptr (PhConfig) b
+      = load_ok (f, "# same, spelled differently\n[upstream]\nhost = h.example\nport=443\n");
+  g_autoptr (PhConfig) c = load_ok (f, with_pin);
+  g_autoptr (PhConfig) d
+      = load_ok (f, "[upstream]\nhost=h.example\n[listener]\naddress=127.0.0.1:3128\n");
+
+  g_assert_true (ph_config_same_upstream (a, b));
+  g_assert_false (ph_config_same_upstream (a, c));
+  g_assert_true (ph_config_same_listeners (a, b));
+  g_assert_false (ph_config_same_listeners (a, d));
+  g_assert_true (ph_config_same_credentials (a, c));
+}
+
+#define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  /* A failed check fails its case, and the other cases still run. */
+  g_test_set_nonfatal_assertions ();
+
+  ADD ("/pinhole/config/defaults", test_defaults);
+  ADD ("/pinhole/config/full", test_full);
+  ADD ("/pinhole/config/verify-modes", test_verify_modes);
+  ADD ("/pinhole/config/problems-reported-together", test_problems_reported_together);
+  ADD ("/pinhole/config/syntax-problems", test_syntax_problems);
+  ADD ("/pinhole/config/key-set-twice", test_key_set_twice);
+  ADD ("/pinhole/config/bad-values", test_bad_values);
+  ADD ("/pinhole/config/missing-host", test_missing_host);
+  ADD ("/pinhole/config/verify-pin-without-pins", test_verify_pin_without_pins);
+  ADD ("/pinhole/config/password-file-mode", test_password_file_mode);
+  ADD ("/pinhole/config/password-file-ok", test_password_file_ok);
+  ADD ("/pinhole/config/password-file-problems", test_password_file_problems);
+  ADD ("/pinhole/config/username-without-password", test_username_without_password);
+  ADD ("/pinhole/config/non-loopback-listener", test_non_loopback_listener);
+  ADD ("/pinhole/config/allow", test_allow);
+  ADD ("/pinhole/config/unreadable-files", test_unreadable_files);
+  ADD ("/pinhole/config/invalid-escape", test_invalid_escape);
+  ADD ("/pinhole/config/same", test_same);
+  g_test_add_func ("/pinhole/config/parse-duration", test_parse_duration);
+  g_test_add_func ("/pinhole/config/parse-listen-address", test_parse_listen_address);
+
+  return g_test_run ();
+}

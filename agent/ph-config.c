@@ -271,8 +271,11 @@ ph_config_parse_duration (const char *text, guint *ms, GError **error)
   char *end = NULL;
   double v;
 
+  /* Digits and one dot: strtod alone would take 0x10 and 1e3. */
   errno = 0;
-  v = g_ascii_isdigit (text[0]) ? g_ascii_strtod (text, &end) : -1;
+  v = g_ascii_isdigit (text[0]) && strspn (text, "0123456789.") == strcspn (text, "mshi")
+          ? g_ascii_strtod (text, &end)
+          : -1;
   for (gsize i = 0; v >= 0 && errno == 0 && i < G_N_ELEMENTS (units); i++)
     if (g_strcmp0 (end, units[i].suffix) == 0 && v * units[i].factor <= G_MAXUINT)
       {
@@ -415,9 +418,16 @@ known_group (const char *group)
 }
 
 /* Line numbers, which GKeyFile does not keep: "group\nkey" -> line, and
- * "group" -> line of its header. Also reports lines GKeyFile would reject. */
+ * "group" -> line of its header. Lines GKeyFile would reject are reported
+ * and left out of @clean, so the values of the others are checked too. */
+static gboolean index_line (GHashTable *lines, char **group_p, char *row, guint lineno,
+                            PhProblems *p);
+
+/* Line numbers, which GKeyFile does not keep: "group\nkey" -> line, and
+ * "group" -> line of its header. Lines GKeyFile would reject are reported
+ * and left out of @clean, so the values of the others are checked too. */
 static GHashTable *
-index_lines (const char *data, PhProblems *p)
+index_lines (const char *data, PhProblems *p, GString *clean)
 {
   GHashTable *lines = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_auto (GStrv) rows = g_strsplit (data, "\n", -1);
@@ -425,54 +435,66 @@ index_lines (const char *data, PhProblems *p)
 
   for (guint i = 0; rows[i] != NULL; i++)
     {
-      guint lineno = i + 1;
+      g_autofree char *original = g_strdup (rows[i]);
       char *row = g_strstrip (rows[i]);
-      char *eq;
+      gboolean keep = *row == '\0' || *row == '#' || index_line (lines, &group, row, i + 1, p);
 
-      if (*row == '\0' || *row == '#')
-        continue;
-      if (*row == '[')
-        {
-          if (row[strlen (row) - 1] != ']' || strlen (row) < 3)
-            {
-              problem (p, lineno, NULL, NULL, "“%s” is not a valid [group] header", row);
-              continue;
-            }
-          g_free (group);
-          group = g_strndup (row + 1, strlen (row) - 2);
-          if (g_hash_table_contains (lines, group))
-            problem (p, lineno, group, NULL, "group appears twice (first on line %u)",
-                     GPOINTER_TO_UINT (g_hash_table_lookup (lines, group)));
-          else
-            g_hash_table_insert (lines, g_strdup (group), GUINT_TO_POINTER (lineno));
-          continue;
-        }
-      eq = strchr (row, '=');
-      if (eq == NULL)
-        {
-          problem (p, lineno, group, NULL, "“%s” is not key=value, a [group] or a # comment", row);
-          continue;
-        }
-      *eq = '\0';
-      g_strchomp (row);
-      if (group == NULL)
-        {
-          problem (p, lineno, NULL, row, "key before any [group]");
-          continue;
-        }
-      {
-        char *id = g_strconcat (group, "\n", row, NULL);
-        guint first = GPOINTER_TO_UINT (g_hash_table_lookup (lines, id));
-        if (first != 0)
-          {
-            problem (p, lineno, group, row, "set twice (first on line %u)", first);
-            g_free (id);
-          }
-        else
-          g_hash_table_insert (lines, id, GUINT_TO_POINTER (lineno));
-      }
+      g_string_append (clean, keep ? original : "#");
+      g_string_append_c (clean, '\n');
     }
   return lines;
+}
+
+/* Returns whether GKeyFile may see the line. */
+static gboolean
+index_line (GHashTable *lines, char **group_p, char *row, guint lineno, PhProblems *p)
+{
+  char *eq;
+
+  if (*row == '[')
+    {
+      g_autofree char *group = NULL;
+
+      if (row[strlen (row) - 1] != ']' || strlen (row) < 3)
+        {
+          problem (p, lineno, NULL, NULL, "“%s” is not a valid [group] header", row);
+          return FALSE;
+        }
+      group = g_strndup (row + 1, strlen (row) - 2);
+      g_free (*group_p);
+      *group_p = g_strdup (group);
+      if (g_hash_table_contains (lines, group))
+        problem (p, lineno, group, NULL, "group appears twice (first on line %u)",
+                 GPOINTER_TO_UINT (g_hash_table_lookup (lines, group)));
+      else
+        g_hash_table_insert (lines, g_steal_pointer (&group), GUINT_TO_POINTER (lineno));
+      return TRUE;
+    }
+  eq = strchr (row, '=');
+  if (eq == NULL)
+    {
+      problem (p, lineno, *group_p, NULL, "“%s” is not key=value, a [group] or a # comment", row);
+      return FALSE;
+    }
+  *eq = '\0';
+  g_strchomp (row);
+  if (*group_p == NULL)
+    {
+      problem (p, lineno, NULL, row, "key before any [group]");
+      return FALSE;
+    }
+  {
+    char *id = g_strconcat (*group_p, "\n", row, NULL);
+    guint first = GPOINTER_TO_UINT (g_hash_table_lookup (lines, id));
+    if (first != 0)
+      {
+        problem (p, lineno, *group_p, row, "set twice (first on line %u)", first);
+        g_free (id);
+        return FALSE;
+      }
+    g_hash_table_insert (lines, id, GUINT_TO_POINTER (lineno));
+  }
+  return TRUE;
 }
 
 static guint
@@ -578,6 +600,8 @@ ph_config_load (const char *path, GError **error)
   g_auto (GStrv) groups = NULL;
   g_autoptr (GError) local = NULL;
   g_autoptr (GString) text = g_string_new (NULL);
+  g_autoptr (GString) clean = g_string_new (NULL);
+  const char *body;
   PhProblems p = { text, path };
   gsize len = 0;
 
@@ -591,13 +615,10 @@ ph_config_load (const char *path, GError **error)
       g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "%s:0: not valid UTF-8", path);
       return NULL;
     }
-  lines = index_lines (data, &p);
-  if (text->len > 0)
-    {
-      g_set_error_literal (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, text->str);
-      return NULL;
-    }
-  if (!g_key_file_load_from_data (kf, data, len, G_KEY_FILE_NONE, &local))
+  /* A byte-order mark, as Windows editors write it, is not a problem. */
+  body = g_str_has_prefix (data, "\xEF\xBB\xBF") ? data + 3 : data;
+  lines = index_lines (body, &p, clean);
+  if (!g_key_file_load_from_data (kf, clean->str, clean->len, G_KEY_FILE_NONE, &local))
     {
       g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "%s:0: %s", path, local->message);
       return NULL;

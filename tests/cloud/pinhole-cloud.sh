@@ -178,6 +178,9 @@ http_access deny all
 cache deny all
 cache_mem 8 MB
 memory_pools off
+# Squid 5.7 ends large plain-HTTP uploads at random once its request buffer
+# is full (a 0-byte read taken for EOF); a buffer this size avoids it.
+client_request_buffer_max_size 64 MB
 
 pid_filename $dir/squid/squid.pid
 access_log stdio:$dir/squid/access.log

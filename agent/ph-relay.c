@@ -133,6 +133,106 @@ ph_pipe_push_body (PhPipe *p, const guint8 *data, gsize len)
 }
 
 static void pipe_run (PhPipe *p);
+static void pipe_wait (PhPipe *p, PhStream *stream, gboolean for_write);
+static void pipe_finish (PhPipe *p, GError *error);
+
+static void
+pipe_drop_packets (PhPipe *p)
+{
+  for (guint i = 0; i < p->n_packets; i++)
+    gnutls_packet_deinit (p->packets[i]);
+  p->n_packets = 0;
+  p->packet_off = 0;
+}
+
+/* Writes the queued records in one call; TRUE when all of them went. */
+static PhIoStatus
+pipe_write_packets (PhPipe *p, GError **error)
+{
+  GOutputVector vec[PH_PIPE_MAX_PACKETS];
+  gsize n = 0;
+  guint done = 0;
+  PhIoStatus st;
+
+  for (guint i = 0; i < p->n_packets; i++)
+    {
+      gnutls_datum_t d;
+      gnutls_packet_get (p->packets[i], &d, NULL);
+      vec[i].buffer = d.data + (i == 0 ? p->packet_off : 0);
+      vec[i].size = d.size - (i == 0 ? p->packet_off : 0);
+    }
+  st = ph_stream_writev (p->dst, vec, p->n_packets, &n, error);
+  if (st != PH_IO_OK)
+    return st;
+  p->bytes += n;
+  while (done < p->n_packets && n >= vec[done].size)
+    {
+      n -= vec[done].size;
+      gnutls_packet_deinit (p->packets[done++]);
+    }
+  memmove (p->packets, p->packets + done, (p->n_packets - done) * sizeof (gnutls_packet_t));
+  p->n_packets -= done;
+  p->packet_off = (done > 0 ? 0 : p->packet_off) + n;
+  return p->n_packets == 0 ? PH_IO_OK : PH_IO_AGAIN;
+}
+
+/* The tunnel's TLS-to-client direction: records go out as GnuTLS
+ * decrypted them, several per system call. Returns FALSE once it has
+ * waited or finished; TRUE when the source ended (caller half-closes). */
+static gboolean
+pipe_run_packets (PhPipe *p)
+{
+  GError *error = NULL;
+
+  for (;;)
+    {
+      PhIoStatus st;
+
+      if (p->n_packets > 0)
+        {
+          st = pipe_write_packets (p, &error);
+          if (st == PH_IO_OK)
+            continue;
+          if (st == PH_IO_AGAIN)
+            {
+              /* A partial write also lands here: wait until writable. */
+              pipe_wait (p, p->dst, TRUE);
+              return FALSE;
+            }
+          p->write_failed = TRUE;
+          g_prefix_error (&error, "writing: ");
+          pipe_finish (p, error);
+          return FALSE;
+        }
+      if (p->src_eof)
+        return TRUE;
+      while (p->n_packets < PH_PIPE_MAX_PACKETS)
+        {
+          gnutls_packet_t packet = NULL;
+
+          st = ph_stream_read_packet (p->src, &packet, &error);
+          if (st == PH_IO_OK)
+            {
+              p->packets[p->n_packets++] = packet;
+              continue;
+            }
+          if (st == PH_IO_EOF)
+            p->src_eof = TRUE;
+          else if (st == PH_IO_AGAIN && p->n_packets == 0)
+            {
+              pipe_wait (p, p->src, FALSE);
+              return FALSE;
+            }
+          else if (st == PH_IO_ERROR)
+            {
+              g_prefix_error (&error, "reading: ");
+              pipe_finish (p, error);
+              return FALSE;
+            }
+          break;
+        }
+    }
+}
 
 static gboolean
 pipe_wake (GSocket *socket, GIOCondition cond, gpointer data)
@@ -154,6 +254,7 @@ static void
 pipe_finish (PhPipe *p, GError *error)
 {
   p->running = FALSE;
+  pipe_drop_packets (p);
   p->finished = TRUE;
   pipe_release_buf (p);
   p->done (p, error, p->user_data);
@@ -163,6 +264,10 @@ static void
 pipe_run (PhPipe *p)
 {
   GError *error = NULL;
+
+  if (p->mode == PH_PIPE_RAW && p->src->session != NULL && p->len == 0 && !p->src_eof
+      && !pipe_run_packets (p))
+    return;
 
   while (p->running)
     {
@@ -188,6 +293,7 @@ pipe_run (PhPipe *p)
               pipe_wait (p, p->dst, TRUE);
               return;
             }
+          p->write_failed = TRUE;
           g_prefix_error (&error, "writing: ");
           pipe_finish (p, error);
           return;
@@ -291,6 +397,7 @@ void
 ph_pipe_clear (PhPipe *p)
 {
   ph_pipe_stop (p);
+  pipe_drop_packets (p);
   if (p->buf != NULL)
     {
       if (p->cap == PIPE_BUF_SIZE)

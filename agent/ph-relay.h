@@ -15,6 +15,8 @@ typedef enum
   PH_PIPE_RAW,   /* relay until the source ends, then half-close */
 } PhPipeMode;
 
+#define PH_PIPE_MAX_PACKETS 8
+
 typedef struct _PhPipe PhPipe;
 /* @error is NULL when the pipe finished cleanly. */
 typedef void (*PhPipeDoneFunc) (PhPipe *pipe, GError *error, gpointer user_data);
@@ -29,12 +31,18 @@ struct _PhPipe
 
   guint8 *buf;
   gsize cap, off, len;
+  /* A tunnel from TLS relays GnuTLS's decrypted records as they are,
+   * without copying them into buf. */
+  gnutls_packet_t packets[PH_PIPE_MAX_PACKETS];
+  guint n_packets;
+  gsize packet_off; /* bytes of packets[0] already written */
   GSource *wait;
   gboolean src_eof;
   gboolean running;
   gboolean finished;
-  gboolean overran; /* bytes past the body arrived and no overflow took them */
-  guint64 bytes;    /* payload bytes written to dst (pushed heads excluded) */
+  gboolean overran;      /* bytes past the body arrived and no overflow took them */
+  gboolean write_failed; /* the error, if any, was on dst, not src */
+  guint64 bytes;         /* payload bytes written to dst (pushed heads excluded) */
   gsize head_pending;
 
   PhPipeDoneFunc done;

@@ -23,6 +23,8 @@ ph_stream_new (GSocketConnection *connection, gnutls_session_t session)
   s->connection = g_object_ref (connection);
   s->socket = g_socket_connection_get_socket (connection);
   s->session = session;
+  /* Every call on it must return rather than wait: the main loop waits. */
+  g_socket_set_blocking (s->socket, FALSE);
   return s;
 }
 
@@ -119,6 +121,39 @@ ph_stream_write (PhStream *s, const guint8 *buf, gsize len, gsize *n, GError **e
         }
       return socket_status (local, error);
     }
+}
+
+PhIoStatus
+ph_stream_writev (PhStream *s, GOutputVector *vectors, guint n_vectors, gsize *n, GError **error)
+{
+  GError *local = NULL;
+  gssize r = g_socket_send_message (s->socket, NULL, vectors, n_vectors, NULL, 0, G_SOCKET_MSG_NONE,
+                                    NULL, &local);
+
+  *n = 0;
+  if (r >= 0)
+    {
+      *n = r;
+      return PH_IO_OK;
+    }
+  return socket_status (local, error);
+}
+
+PhIoStatus
+ph_stream_read_packet (PhStream *s, gnutls_packet_t *packet, GError **error)
+{
+  ssize_t r = gnutls_record_recv_packet (s->session, packet);
+
+  if (r > 0)
+    return PH_IO_OK;
+  if (*packet != NULL)
+    g_clear_pointer (packet, gnutls_packet_deinit);
+  if (r == 0 || (r == GNUTLS_E_PREMATURE_TERMINATION && s->write_shut))
+    return PH_IO_EOF;
+  if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED || !gnutls_error_is_fatal (r))
+    return PH_IO_AGAIN;
+  ph_tls_set_error (error, r, PH_ERROR_UPSTREAM_TLS, "reading from the cloud proxy");
+  return PH_IO_ERROR;
 }
 
 PhIoStatus

@@ -30,6 +30,11 @@ void ph_stream_free (PhStream *stream);
 PhIoStatus ph_stream_read (PhStream *stream, guint8 *buf, gsize len, gsize *n, GError **error);
 PhIoStatus ph_stream_write (PhStream *stream, const guint8 *buf, gsize len, gsize *n,
                             GError **error);
+/* Writes several buffers in one system call (plain streams only). */
+PhIoStatus ph_stream_writev (PhStream *stream, GOutputVector *vectors, guint n_vectors, gsize *n,
+                             GError **error);
+/* Reads one decrypted TLS record without copying it (TLS streams only). */
+PhIoStatus ph_stream_read_packet (PhStream *stream, gnutls_packet_t *packet, GError **error);
 /* Sends all of @buf, blocking the caller never; returns AGAIN with *n set
  * to what went out if the socket is full. */
 PhIoStatus ph_stream_shutdown_write (PhStream *stream, GError **error);

@@ -8,6 +8,7 @@
 #include "ph-log.h"
 #include "ph-server.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +131,11 @@ main (int argc, char **argv)
     }
 
   signal (SIGPIPE, SIG_IGN);
+  /* The relay frees and allocates record-sized blocks all the time; without
+   * a trim threshold above that churn glibc returns the heap top to the
+   * kernel and takes it back, a brk() pair per batch of records. */
+  mallopt (M_TRIM_THRESHOLD, 8 * 1024 * 1024);
+  mallopt (M_TOP_PAD, 1024 * 1024);
   gnutls_global_init ();
   loop = g_main_loop_new (NULL, FALSE);
   agent.loop = loop;

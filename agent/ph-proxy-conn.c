@@ -248,6 +248,28 @@ client_readable_cb (GSocket *socket, GIOCondition cond, gpointer data)
 
 /* ---- upstream exchange ---- */
 
+/* Which side broke a pipe: the client when its socket failed, whichever
+ * direction that was. Only an upstream failure resets the client, so that
+ * a cut-off transfer does not look complete to it. */
+static gboolean
+pipe_failed_on_client (PhProxyConn *conn, PhPipe *pipe)
+{
+  return (pipe == &conn->u2c) == pipe->write_failed;
+}
+
+static void
+conn_pipe_failed (PhProxyConn *conn, PhPipe *pipe, GError *error)
+{
+  gboolean client = pipe_failed_on_client (conn, pipe);
+
+  g_debug ("%s: %s %s ended: %s", conn->peer,
+           conn->state == CONN_TUNNEL ? "tunnel to" : "exchange with", conn_target (conn),
+           error->message);
+  g_error_free (error);
+  conn_log (conn, client ? "client-closed" : "upstream-reset");
+  conn_close_full (conn, !client);
+}
+
 static void
 tunnel_pipe_done (PhPipe *pipe, GError *error, gpointer data)
 {
@@ -255,10 +277,7 @@ tunnel_pipe_done (PhPipe *pipe, GError *error, gpointer data)
 
   if (error != NULL)
     {
-      g_debug ("%s: tunnel to %s ended: %s", conn->peer, conn_target (conn), error->message);
-      g_error_free (error);
-      conn_log (conn, "reset");
-      conn_close_full (conn, TRUE);
+      conn_pipe_failed (conn, pipe, error);
       return;
     }
   if (conn->c2u.finished && conn->u2c.finished)
@@ -299,10 +318,7 @@ response_pipe_done (PhPipe *pipe, GError *error, gpointer data)
 
   if (error != NULL)
     {
-      g_debug ("%s: response from %s ended: %s", conn->peer, conn_target (conn), error->message);
-      g_error_free (error);
-      conn_log (conn, "reset");
-      conn_close_full (conn, TRUE);
+      conn_pipe_failed (conn, pipe, error);
       return;
     }
   if (pipe->overran)
@@ -321,13 +337,12 @@ request_pipe_done (PhPipe *pipe, GError *error, gpointer data)
       gboolean bad_body = g_error_matches (error, PH_ERROR, PH_ERROR_BAD_REQUEST);
       g_debug ("%s: request to %s: %s", conn->peer, conn_target (conn), error->message);
       if (bad_body && !conn->u2c.running)
-        conn_refuse (conn, 400, "bad-request", error->message);
-      else
         {
-          conn_log (conn, "reset");
-          conn_close_full (conn, TRUE);
+          conn_refuse (conn, 400, "bad-request", error->message);
+          g_error_free (error);
         }
-      g_error_free (error);
+      else
+        conn_pipe_failed (conn, pipe, error);
       return;
     }
   conn->request_sent = TRUE;

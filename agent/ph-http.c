@@ -67,8 +67,8 @@ ph_http_header_get (GArray *headers, const char *name)
   return NULL;
 }
 
-static guint
-header_count (GArray *headers, const char *name)
+guint
+ph_http_header_count (GArray *headers, const char *name)
 {
   guint n = 0;
   for (guint i = 0; i < headers->len; i++)
@@ -451,7 +451,7 @@ request_parse (const char *buf, gsize len, const PhHttpLimits *limits, PhHttpReq
   r = parse_fields (buf, len, &pos, limits, req->headers, e);
   if (r != PH_HTTP_PARSE_DONE)
     return r;
-  if (header_count (req->headers, "Host") > 1)
+  if (ph_http_header_count (req->headers, "Host") > 1)
     return fail (e, 400, "more than one Host header");
   r = parse_framing (req->headers, req->minor, TRUE, &req->content_length, &req->chunked, e);
   if (r != PH_HTTP_PARSE_DONE)
@@ -459,7 +459,8 @@ request_parse (const char *buf, gsize len, const PhHttpLimits *limits, PhHttpReq
   r = classify_target (req, e);
   if (r != PH_HTTP_PARSE_DONE)
     return r;
-  if (req->kind == PH_HTTP_ABSOLUTE && req->minor == 1 && header_count (req->headers, "Host") == 0)
+  if (req->kind == PH_HTTP_ABSOLUTE && req->minor == 1
+      && ph_http_header_count (req->headers, "Host") == 0)
     return fail (e, 400, "HTTP/1.1 request without a Host header");
   if (req->kind == PH_HTTP_CONNECT && (req->chunked || req->content_length > 0))
     return fail (e, 400, "CONNECT with a body");

@@ -81,6 +81,7 @@ void ph_http_response_free (PhHttpResponse *resp);
 gboolean ph_http_response_has_body (const PhHttpResponse *resp, const char *method);
 
 const char *ph_http_header_get (GArray *headers, const char *name);
+guint ph_http_header_count (GArray *headers, const char *name);
 /* Whether @name is hop-by-hop for this message: the fixed list of RFC 9110
  * §7.6.1, or named in @headers' Connection field. */
 gboolean ph_http_header_is_hop_by_hop (GArray *headers, const char *name);

@@ -67,16 +67,6 @@ parse_response_ok (const char *head)
   return resp;
 }
 
-static guint
-count_headers (GArray *headers, const char *name)
-{
-  guint n = 0;
-
-  for (guint i = 0; i < headers->len; i++)
-    n += g_ascii_strcasecmp (g_array_index (headers, PhHttpHeader, i).name, name) == 0;
-  return n;
-}
-
 /* ---- valid request heads ---- */
 
 typedef struct
@@ -550,15 +540,15 @@ test_forward_hop_by_hop (void)
   g_assert_true (g_str_has_suffix (fwd->str, "\r\n\r\n"));
   for (gsize i = 0; i < G_N_ELEMENTS (dropped); i++)
     {
-      if (count_headers (out->headers, dropped[i]) != 0)
+      if (ph_http_header_count (out->headers, dropped[i]) != 0)
         g_test_message ("%s was forwarded", dropped[i]);
-      g_assert_cmpuint (count_headers (out->headers, dropped[i]), ==, 0);
+      g_assert_cmpuint (ph_http_header_count (out->headers, dropped[i]), ==, 0);
     }
   g_assert_null (strstr (fwd->str, "do-not-forward"));
   g_assert_null (strstr (fwd->str, "Y2xpZW50OnNlY3JldA"));
-  g_assert_cmpuint (count_headers (out->headers, "Host"), ==, 1);
+  g_assert_cmpuint (ph_http_header_count (out->headers, "Host"), ==, 1);
   g_assert_cmpstr (ph_http_header_get (out->headers, "Host"), ==, "example.com:8080");
-  g_assert_cmpuint (count_headers (out->headers, "Proxy-Authorization"), ==, 1);
+  g_assert_cmpuint (ph_http_header_count (out->headers, "Proxy-Authorization"), ==, 1);
   g_assert_cmpstr (ph_http_header_get (out->headers, "Proxy-Authorization"), ==,
                    "Basic dXA6c2VjcmV0");
   g_assert_cmpstr (ph_http_header_get (out->headers, "Accept"), ==, "*/*");
@@ -577,7 +567,7 @@ test_forward_no_proxy_auth (void)
   g_autoptr (GString) fwd = ph_http_request_build_forward (req, NULL);
   g_autoptr (PhHttpRequest) out = reparse_forward (fwd);
 
-  g_assert_cmpuint (count_headers (out->headers, "Proxy-Authorization"), ==, 0);
+  g_assert_cmpuint (ph_http_header_count (out->headers, "Proxy-Authorization"), ==, 0);
   g_assert_null (strstr (fwd->str, "Y2xpZW50OnNlY3JldA"));
   /* The origin's Host comes from the URL even without one sent. */
   g_assert_cmpstr (ph_http_header_get (out->headers, "Host"), ==, "example.com");
@@ -597,7 +587,7 @@ test_forward_http10 (void)
   g_assert_true (g_str_has_prefix (fwd_ka->str, "GET http://[::1]:8080/x HTTP/1.0\r\n"));
   g_assert_cmpstr (ph_http_header_get (out_ka->headers, "Host"), ==, "[::1]:8080");
   g_assert_true (out_ka->keep_alive);
-  g_assert_cmpuint (count_headers (out_ka->headers, "Connection"), ==, 1);
+  g_assert_cmpuint (ph_http_header_count (out_ka->headers, "Connection"), ==, 1);
   g_assert_false (out_plain->keep_alive);
   g_assert_cmpstr (ph_http_header_get (out_plain->headers, "Host"), ==, "h");
 }
@@ -630,8 +620,9 @@ test_forward_framing (gconstpointer data)
 
   g_assert_cmpint (out->content_length, ==, req->content_length);
   g_assert_cmpint (out->chunked, ==, req->chunked);
-  g_assert_cmpuint (count_headers (out->headers, "Transfer-Encoding"), ==, req->chunked ? 1 : 0);
-  g_assert_cmpuint (count_headers (out->headers, "Proxy-Authorization"), ==, 1);
+  g_assert_cmpuint (ph_http_header_count (out->headers, "Transfer-Encoding"), ==,
+                    req->chunked ? 1 : 0);
+  g_assert_cmpuint (ph_http_header_count (out->headers, "Proxy-Authorization"), ==, 1);
 }
 
 /* RFC 9110 §8.6: a sender MUST NOT forward a Content-Length that is not a
@@ -651,7 +642,7 @@ test_forward_duplicate_content_length (void)
       g_autoptr (GString) fwd = ph_http_request_build_forward (req, NULL);
       g_autoptr (PhHttpRequest) out = reparse_forward (fwd);
 
-      g_assert_cmpuint (count_headers (out->headers, "Content-Length"), ==, 1);
+      g_assert_cmpuint (ph_http_header_count (out->headers, "Content-Length"), ==, 1);
       g_assert_cmpstr (ph_http_header_get (out->headers, "Content-Length"), ==, "5");
     }
 }
@@ -808,10 +799,10 @@ test_response_forward (void)
   g_autoptr (GString) fwd_interim = ph_http_response_build_forward (interim, TRUE);
 
   g_assert_true (g_str_has_prefix (ka->str, "HTTP/1.1 200 OK\r\n"));
-  g_assert_cmpuint (count_headers (out_ka->headers, "X-Hop"), ==, 0);
-  g_assert_cmpuint (count_headers (out_ka->headers, "Keep-Alive"), ==, 0);
-  g_assert_cmpuint (count_headers (out_ka->headers, "Proxy-Authenticate"), ==, 0);
-  g_assert_cmpuint (count_headers (out_ka->headers, "Connection"), ==, 1);
+  g_assert_cmpuint (ph_http_header_count (out_ka->headers, "X-Hop"), ==, 0);
+  g_assert_cmpuint (ph_http_header_count (out_ka->headers, "Keep-Alive"), ==, 0);
+  g_assert_cmpuint (ph_http_header_count (out_ka->headers, "Proxy-Authenticate"), ==, 0);
+  g_assert_cmpuint (ph_http_header_count (out_ka->headers, "Connection"), ==, 1);
   g_assert_cmpstr (ph_http_header_get (out_ka->headers, "Set-Cookie"), ==, "a=b");
   g_assert_cmpint (out_ka->content_length, ==, 5);
   g_assert_true (out_ka->keep_alive);
@@ -866,7 +857,7 @@ test_response_forward_framing (gconstpointer data)
   g_assert_cmpint (out->chunked, ==, c->chunked);
   g_assert_cmpint (out->content_length, ==, c->content_length);
   if (c->chunked)
-    g_assert_cmpuint (count_headers (out->headers, "Content-Length"), ==, 0);
+    g_assert_cmpuint (ph_http_header_count (out->headers, "Content-Length"), ==, 0);
   if (c->coding != NULL)
     g_assert_true (te != NULL && strstr (te, c->coding) != NULL);
   else
@@ -945,7 +936,7 @@ test_build_error_injection (void)
       g_autoptr (PhHttpResponse) resp = NULL;
       g_autoptr (GString) body = error_body (answer, &resp);
 
-      g_assert_cmpuint (count_headers (resp->headers, "Set-Cookie"), ==, 0);
+      g_assert_cmpuint (ph_http_header_count (resp->headers, "Set-Cookie"), ==, 0);
       g_assert_cmpuint (resp->headers->len, ==, 5);
       g_assert_cmpint (resp->content_length, ==, (gint64) body->len);
       /* One line, ended by its only newline, and no CR anywhere. */

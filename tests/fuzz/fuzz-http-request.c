@@ -21,16 +21,6 @@ static const PhHttpLimits tight_limits = {
   .max_headers = 6,
 };
 
-static guint
-count_headers (GArray *headers, const char *name)
-{
-  guint n = 0;
-
-  for (guint i = 0; i < headers->len; i++)
-    n += g_ascii_strcasecmp (g_array_index (headers, PhHttpHeader, i).name, name) == 0;
-  return n;
-}
-
 /* A refusal's reason goes into a one-line body; the answer must parse. */
 static void
 check_refusal (guint status, const char *reason)
@@ -47,7 +37,7 @@ check_refusal (guint status, const char *reason)
   g_assert_cmpint (ph_http_response_parse (answer->str, answer->len, NULL, &resp, &consumed, &why),
                    ==, PH_HTTP_PARSE_DONE);
   g_assert_cmpint (resp->content_length, ==, (gint64) (answer->len - consumed));
-  g_assert_cmpuint (count_headers (resp->headers, "X-Pinhole-Error"), ==, 1);
+  g_assert_cmpuint (ph_http_header_count (resp->headers, "X-Pinhole-Error"), ==, 1);
 }
 
 /* The head sent upstream must be one valid request that frames the body
@@ -75,8 +65,8 @@ check_forward (const PhHttpRequest *req, const char *proxy_auth)
   g_assert_cmpuint (out->minor, ==, req->minor);
   g_assert_cmpint (out->content_length, ==, req->content_length);
   g_assert_cmpint (out->chunked, ==, req->chunked);
-  g_assert_cmpuint (count_headers (out->headers, "Host"), ==, 1);
-  g_assert_cmpuint (count_headers (out->headers, "Proxy-Authorization"), ==,
+  g_assert_cmpuint (ph_http_header_count (out->headers, "Host"), ==, 1);
+  g_assert_cmpuint (ph_http_header_count (out->headers, "Proxy-Authorization"), ==,
                     proxy_auth != NULL ? 1 : 0);
   if (proxy_auth != NULL)
     g_assert_cmpstr (ph_http_header_get (out->headers, "Proxy-Authorization"), ==, proxy_auth);
@@ -202,7 +192,7 @@ fuzz_response (const char *buf, gsize len)
       g_assert_cmpint (out->content_length, ==, resp->content_length);
       /* RFC 9112 §6.3: Content-Length must go when chunked is forwarded. */
       if (out->chunked)
-        g_assert_cmpuint (count_headers (out->headers, "Content-Length"), ==, 0);
+        g_assert_cmpuint (ph_http_header_count (out->headers, "Content-Length"), ==, 0);
     }
 }
 

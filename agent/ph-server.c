@@ -245,6 +245,12 @@ ph_server_reload (PhServer *server, PhConfig *config, GError **error)
       ph_upstream_unref (server->upstream);
       server->upstream = g_steal_pointer (&upstream);
     }
+  else
+    {
+      /* A reload is the operator saying "try again", e.g. after fixing the
+       * account on the proxy's side. */
+      ph_upstream_clear_auth_rejected (server->upstream);
+    }
   ph_config_unref (server->config);
   server->config = ph_config_ref (config);
   ph_log_set_level (config->log_level);

@@ -158,6 +158,14 @@ ph_upstream_set_auth_rejected (PhUpstream *up)
 }
 
 void
+ph_upstream_clear_auth_rejected (PhUpstream *up)
+{
+  if (up->auth_rejected)
+    g_message ("credentials for %s will be sent again", up->name);
+  up->auth_rejected = FALSE;
+}
+
+void
 ph_upstream_save_session (PhUpstream *up, PhStream *stream)
 {
   ph_tls_context_save_session (up->tls, stream);

@@ -31,6 +31,7 @@ void ph_upstream_connect_async (PhUpstream *up, GCancellable *cancellable, PhUps
 const char *ph_upstream_get_proxy_auth (PhUpstream *up);
 gboolean ph_upstream_get_auth_rejected (PhUpstream *up);
 void ph_upstream_set_auth_rejected (PhUpstream *up);
+void ph_upstream_clear_auth_rejected (PhUpstream *up);
 /* Call after reading from a used connection, so its TLS session resumes. */
 void ph_upstream_save_session (PhUpstream *up, PhStream *stream);
 const char *ph_upstream_get_name (PhUpstream *up);

@@ -750,6 +750,39 @@ ph_tunnel_wrong_password (PhTestCloud *cloud)
   g_assert_cmpuint (ph_settled_access_lines (cloud, "/407 ") - before, ==, 1);
 }
 
+static gboolean ph_wait_status (PhTestAgent *agent, const char *request, int status,
+                                const char *kind);
+
+/* After a 407 the agent holds back; a reload with the password fixed in
+ * the same file sends credentials again, and they work. */
+static void
+ph_tunnel_wrong_password_fixed (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = NULL;
+  g_autofree char *pw_path = ph_scratch_path (cloud, "fixed-password");
+  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *body = NULL;
+  g_autofree char *head = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_file_set_contents_full (pw_path, "not-the-password", -1, G_FILE_SET_CONTENTS_NONE, 0600,
+                            &error);
+  g_assert_no_error (error);
+  g_key_file_set_string (kf, "upstream", "password-file", pw_path);
+  agent = ph_test_agent_start (cloud, "wrong-password-fixed", kf);
+  head = ph_exchange (agent->port, get, &body, 15000);
+  ph_assert_refusal (head, body, 502, "auth-rejected");
+
+  g_file_set_contents_full (pw_path, cloud->password, -1, G_FILE_SET_CONTENTS_NONE, 0600, &error);
+  g_assert_no_error (error);
+  ph_test_agent_signal (agent, SIGHUP);
+  g_assert_true (ph_wait_status (agent, get, 200, NULL));
+  ph_assert_hello_via (agent, cloud);
+  ph_stop_agent (agent);
+  g_unlink (pw_path);
+}
+
 static void
 ph_tunnel_upstream_down (PhTestCloud *cloud)
 {
@@ -1351,6 +1384,7 @@ static const PhTunnelCase ph_cases[] = {
   { "/pinhole/tunnel/pin-mismatch-cloud", ph_tunnel_pin_mismatch_cloud },
   { "/pinhole/tunnel/pin-mismatch-recorder", ph_tunnel_pin_mismatch_recorder },
   { "/pinhole/tunnel/wrong-password", ph_tunnel_wrong_password },
+  { "/pinhole/tunnel/wrong-password-fixed", ph_tunnel_wrong_password_fixed },
   { "/pinhole/tunnel/upstream-down", ph_tunnel_upstream_down },
   { "/pinhole/tunnel/upstream-slow", ph_tunnel_upstream_slow },
   { "/pinhole/tunnel/upstream-reset", ph_tunnel_upstream_reset },

@@ -466,7 +466,7 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
   conn->state = CONN_EXCHANGE;
   conn->deadline_us = 0;
   ph_pipe_init (&conn->u2c, conn->up, conn->client, response_pipe_done, conn);
-  ph_body_scanner_init (&conn->u2c.scanner, mode, MAX (resp->content_length, 0));
+  ph_pipe_set_body (&conn->u2c, mode, MAX (resp->content_length, 0));
   ph_pipe_push (&conn->u2c, head->str, head->len);
   if (extra_len > 0 && !ph_pipe_push_body (&conn->u2c, extra, extra_len))
     {
@@ -579,7 +579,7 @@ conn_send_request (PhProxyConn *conn)
                         : conn->req->content_length > 0 ? PH_BODY_LENGTH
                                                         : PH_BODY_NONE;
       head = ph_http_request_build_forward (conn->req, auth);
-      ph_body_scanner_init (&conn->c2u.scanner, mode, MAX (conn->req->content_length, 0));
+      ph_pipe_set_body (&conn->c2u, mode, MAX (conn->req->content_length, 0));
       conn->c2u.overflow = conn->cin; /* pipelined requests stay for later */
       ph_pipe_push (&conn->c2u, head->str, head->len);
       explicit_bzero (head->str, head->len);

@@ -120,12 +120,18 @@ pipe_frame (PhPipe *p, const guint8 *data, gsize len, gsize *body_len)
   return TRUE;
 }
 
+void
+ph_pipe_set_body (PhPipe *p, PhBodyMode mode, guint64 length)
+{
+  p->mode = PH_PIPE_BODY;
+  ph_body_scanner_init (&p->scanner, mode, length);
+}
+
 gboolean
 ph_pipe_push_body (PhPipe *p, const guint8 *data, gsize len)
 {
   gsize body_len = 0;
 
-  p->mode = PH_PIPE_BODY;
   if (!pipe_frame (p, data, len, &body_len))
     return FALSE;
   pipe_append (p, data, body_len);

@@ -53,8 +53,11 @@ void ph_pipe_init (PhPipe *pipe, PhStream *src, PhStream *dst, PhPipeDoneFunc do
                    gpointer user_data);
 /* Queues @len bytes to write before anything read from the source. */
 void ph_pipe_push (PhPipe *pipe, const void *data, gsize len);
-/* Queues body bytes that were read ahead (e.g. with a head): they go
- * through the scanner like bytes read now. FALSE: malformed framing. */
+/* Makes the pipe relay one message body framed as @mode. */
+void ph_pipe_set_body (PhPipe *pipe, PhBodyMode mode, guint64 length);
+/* Queues bytes that were read ahead (e.g. with a head): after
+ * ph_pipe_set_body() they go through its framing like bytes read now;
+ * otherwise they are relayed as they are. FALSE: malformed framing. */
 gboolean ph_pipe_push_body (PhPipe *pipe, const guint8 *data, gsize len);
 void ph_pipe_start (PhPipe *pipe, PhPipeMode mode);
 void ph_pipe_stop (PhPipe *pipe);

@@ -425,6 +425,35 @@ ph_tunnel_expect_continue (PhTestCloud *cloud)
   ph_stop_agent (agent);
 }
 
+/* A client that does not wait for "200 Connection established" before
+ * speaking (optimistic clients, pipelined CONNECT): its first bytes must
+ * reach the origin, not be dropped with the CONNECT head. */
+static void
+ph_tunnel_early_data (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "early-data", kf);
+  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
+  g_autofree char *connect = ph_connect_request (authority);
+  g_autofree char *both
+      = g_strdup_printf ("%sGET /hello HTTP/1.1\r\nHost: %s\r\n\r\n", connect, authority);
+  g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
+  g_autoptr (GByteArray) body = g_byte_array_new ();
+  g_autofree char *established = NULL;
+  g_autofree char *head = NULL;
+
+  g_assert_true (ph_test_conn_send (conn, both, -1));
+  established = ph_test_conn_read_head (conn, 10000);
+  g_assert_nonnull (established);
+  g_assert_cmpint (ph_test_head_status (established), ==, 200);
+  head = ph_test_conn_read_head (conn, 10000);
+  g_assert_nonnull (head);
+  g_assert_cmpint (ph_test_head_status (head), ==, 200);
+  g_assert_cmpuint (ph_test_conn_read_body (conn, 6, body, 10000), ==, 6);
+  g_assert_cmpmem (body->data, body->len, "hello\n", 6);
+  ph_stop_agent (agent);
+}
+
 static void
 ph_tunnel_keep_alive (PhTestCloud *cloud)
 {
@@ -1383,6 +1412,7 @@ static const PhTunnelCase ph_cases[] = {
   { "/pinhole/tunnel/bulk-upload", ph_tunnel_bulk_upload },
   { "/pinhole/tunnel/pin-mismatch-cloud", ph_tunnel_pin_mismatch_cloud },
   { "/pinhole/tunnel/pin-mismatch-recorder", ph_tunnel_pin_mismatch_recorder },
+  { "/pinhole/tunnel/early-data", ph_tunnel_early_data },
   { "/pinhole/tunnel/wrong-password", ph_tunnel_wrong_password },
   { "/pinhole/tunnel/wrong-password-fixed", ph_tunnel_wrong_password_fixed },
   { "/pinhole/tunnel/upstream-down", ph_tunnel_upstream_down },

@@ -10,6 +10,7 @@
 
 #include <malloc.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <glib-unix.h>
@@ -25,6 +26,21 @@ typedef struct
   gint64 drain_deadline;
   GSource *drain_poll;
 } PhAgent;
+
+/* Each tunnel holds two descriptors and the default soft limit is often
+ * 1024; running out makes accept() fail over and over. */
+static void
+raise_fd_limit (void)
+{
+  struct rlimit rl;
+
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+    {
+      rl.rlim_cur = rl.rlim_max;
+      if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
+        g_debug ("could not raise the descriptor limit");
+    }
+}
 
 static gboolean
 drain_poll_cb (gpointer data)
@@ -131,6 +147,7 @@ main (int argc, char **argv)
     }
 
   signal (SIGPIPE, SIG_IGN);
+  raise_fd_limit ();
   /* The relay frees and allocates record-sized blocks all the time; without
    * a trim threshold above that churn glibc returns the heap top to the
    * kernel and takes it back, a brk() pair per batch of records. */

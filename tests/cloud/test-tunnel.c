@@ -369,6 +369,34 @@ ph_tunnel_plain_get (PhTestCloud *cloud)
   ph_stop_agent (agent);
 }
 
+/* The cloud proxy's own answers (here Squid's 503 for a target that
+ * refuses connections) reach the client as they are, not as a 502. */
+static void
+ph_tunnel_proxy_answers (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "proxy-answers", kf);
+  guint16 closed = ph_test_free_port ();
+  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", closed);
+  g_autofree char *connect = ph_connect_request (authority);
+  g_autofree char *get = ph_get_request (closed, "/hello");
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *body = NULL;
+      g_autofree char *head = ph_exchange (agent->port, i == 0 ? connect : get, &body, 15000);
+      g_autofree char *kind = NULL;
+
+      g_assert_nonnull (head);
+      g_assert_cmpint (ph_test_head_status (head), ==, 503);
+      kind = ph_test_head_header (head, "X-Pinhole-Error");
+      g_assert_null (kind);
+      g_assert_nonnull (body);
+      g_assert_nonnull (strstr (body, "squid"));
+    }
+  ph_stop_agent (agent);
+}
+
 static void
 ph_tunnel_chunked_post (PhTestCloud *cloud)
 {
@@ -1404,6 +1432,7 @@ ph_tunnel_log_redaction (PhTestCloud *cloud)
 static const PhTunnelCase ph_cases[] = {
   { "/pinhole/tunnel/connect-https", ph_tunnel_connect_https },
   { "/pinhole/tunnel/plain-get", ph_tunnel_plain_get },
+  { "/pinhole/tunnel/proxy-answers", ph_tunnel_proxy_answers },
   { "/pinhole/tunnel/chunked-post", ph_tunnel_chunked_post },
   { "/pinhole/tunnel/expect-continue", ph_tunnel_expect_continue },
   { "/pinhole/tunnel/keep-alive", ph_tunnel_keep_alive },

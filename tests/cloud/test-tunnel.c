@@ -695,6 +695,59 @@ ph_settled_access_lines (PhTestCloud *cloud, const char *needle)
   return n;
 }
 
+/* verify=ca and pin+ca: the chain and the name are checked; the cloud's
+ * self-signed certificate is trusted only when given as ca-file. */
+static void
+ph_tunnel_verify_ca (PhTestCloud *cloud)
+{
+  static const struct
+  {
+    const char *verify;
+    gboolean ca_file;
+    const char *server_name;
+    int status;
+    const char *kind;
+  } cases[] = {
+    { "ca", TRUE, NULL, 200, NULL },
+    { "pin+ca", TRUE, NULL, 200, NULL },
+    { "ca", FALSE, NULL, 502, "upstream-tls" },
+    { "ca", TRUE, "other-name.test", 502, "upstream-tls" },
+    { "pin+ca", FALSE, NULL, 502, "upstream-tls" },
+  };
+  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+      g_autoptr (PhTestAgent) agent = NULL;
+      g_autofree char *body = NULL;
+      g_autofree char *head = NULL;
+      g_autofree char *name = g_strdup_printf ("verify-ca-%zu", i);
+
+      g_key_file_set_string (kf, "upstream", "verify", cases[i].verify);
+      if (cases[i].ca_file)
+        g_key_file_set_string (kf, "upstream", "ca-file", cloud->cert);
+      if (cases[i].server_name != NULL)
+        g_key_file_set_string (kf, "upstream", "server-name", cases[i].server_name);
+      agent = ph_test_agent_start (cloud, name, kf);
+      head = ph_exchange (agent->port, get, &body, 15000);
+      g_test_message ("verify=%s ca-file=%d server-name=%s: %s", cases[i].verify, cases[i].ca_file,
+                      cases[i].server_name ? cases[i].server_name : "-", body ? body : "(none)");
+      if (cases[i].kind == NULL)
+        {
+          g_assert_nonnull (head);
+          g_assert_cmpint (ph_test_head_status (head), ==, cases[i].status);
+          g_assert_cmpstr (body, ==, "hello\n");
+        }
+      else
+        {
+          ph_assert_refusal (head, body, cases[i].status, cases[i].kind);
+          g_assert_nonnull (strstr (body, "not trusted"));
+        }
+      ph_stop_agent (agent);
+    }
+}
+
 static void
 ph_tunnel_pin_mismatch_cloud (PhTestCloud *cloud)
 {
@@ -1439,6 +1492,7 @@ static const PhTunnelCase ph_cases[] = {
   { "/pinhole/tunnel/hop-by-hop", ph_tunnel_hop_by_hop },
   { "/pinhole/tunnel/bulk-download", ph_tunnel_bulk_download },
   { "/pinhole/tunnel/bulk-upload", ph_tunnel_bulk_upload },
+  { "/pinhole/tunnel/verify-ca", ph_tunnel_verify_ca },
   { "/pinhole/tunnel/pin-mismatch-cloud", ph_tunnel_pin_mismatch_cloud },
   { "/pinhole/tunnel/pin-mismatch-recorder", ph_tunnel_pin_mismatch_recorder },
   { "/pinhole/tunnel/early-data", ph_tunnel_early_data },

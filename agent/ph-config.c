@@ -373,8 +373,8 @@ config_clear (PhConfig *cfg)
   g_clear_pointer (&cfg->password, g_free);
 }
 
-PhConfig *
-ph_config_new_defaults (void)
+static PhConfig *
+config_new_defaults (void)
 {
   PhConfig *cfg = g_atomic_rc_box_new0 (PhConfig);
 
@@ -593,7 +593,7 @@ check_whole (PhConfig *cfg, GHashTable *lines, PhProblems *p)
 PhConfig *
 ph_config_load (const char *path, GError **error)
 {
-  g_autoptr (PhConfig) cfg = ph_config_new_defaults ();
+  g_autoptr (PhConfig) cfg = config_new_defaults ();
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autoptr (GHashTable) lines = NULL;
   g_autofree char *data = NULL;

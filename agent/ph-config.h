@@ -42,7 +42,6 @@ typedef struct
   PhLogLevel log_level;
 } PhConfig;
 
-PhConfig *ph_config_new_defaults (void);
 /* Loads @path over the defaults. On failure, @error's message holds every
  * problem, one per line, as "FILE:LINE: [group] key: what is wrong". */
 PhConfig *ph_config_load (const char *path, GError **error);

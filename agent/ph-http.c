@@ -573,8 +573,6 @@ ph_http_response_parse (const char *buf, gsize len, const PhHttpLimits *limits,
     resp->keep_alive = !header_list_has (resp->headers, "Connection", "close");
   else
     resp->keep_alive = header_list_has (resp->headers, "Connection", "keep-alive");
-  if (!resp->chunked && resp->content_length < 0)
-    resp->keep_alive = FALSE; /* body ends at close; unless it has none, see caller */
   *consumed = pos;
   *out = g_steal_pointer (&resp);
   return PH_HTTP_PARSE_DONE;

@@ -56,7 +56,9 @@ typedef struct
 
   gint64 content_length;
   gboolean chunked;
-  gboolean keep_alive;
+  gboolean keep_alive; /* per version and Connection; a body that ends at
+                        * close also ends the connection, which only the
+                        * caller can tell (HEAD, 204, 304) */
 } PhHttpResponse;
 
 typedef enum

@@ -60,14 +60,6 @@ ph_log_add_secret (const char *secret)
   g_mutex_unlock (&log_lock);
 }
 
-void
-ph_log_clear_secrets (void)
-{
-  g_mutex_lock (&log_lock);
-  g_clear_pointer (&secrets, g_ptr_array_unref);
-  g_mutex_unlock (&log_lock);
-}
-
 static void
 redact_all (GString *s, const char *needle)
 {
@@ -110,16 +102,6 @@ redact_locked (const char *message)
       basic = strstr (s->str + pos, "Basic ");
     }
   return g_string_free (s, FALSE);
-}
-
-char *
-ph_log_redact (const char *message)
-{
-  char *out;
-  g_mutex_lock (&log_lock);
-  out = redact_locked (message);
-  g_mutex_unlock (&log_lock);
-  return out;
 }
 
 static PhLogLevel

@@ -21,8 +21,6 @@ gboolean ph_log_level_from_string (const char *str, PhLogLevel *level);
 /* Every registered secret (and anything after "Basic ") is replaced by
  * "[redacted]" in every line written, whatever code produced the line. */
 void ph_log_add_secret (const char *secret);
-void ph_log_clear_secrets (void);
-char *ph_log_redact (const char *message);
 
 void ph_log_access (const char *client, const char *method, const char *target, guint status,
                     guint64 up, guint64 down, gint64 duration_us, const char *error_kind);

@@ -457,8 +457,8 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
     mode = PH_BODY_LENGTH;
   else
     mode = PH_BODY_UNTIL_CLOSE;
-  if (mode == PH_BODY_NONE && resp->status >= 200)
-    resp->keep_alive = resp->minor >= 1 || resp->keep_alive;
+  if (mode == PH_BODY_UNTIL_CLOSE)
+    resp->keep_alive = FALSE;
   conn->keep_alive = conn->keep_alive && resp->keep_alive && conn->req->kind != PH_HTTP_CONNECT;
   conn->resp = resp;
   head = ph_http_response_build_forward (resp, conn->keep_alive);

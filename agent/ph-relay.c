@@ -151,7 +151,8 @@ pipe_drop_packets (PhPipe *p)
   p->packet_off = 0;
 }
 
-/* Writes the queued records in one call; TRUE when all of them went. */
+/* Writes the queued records in one call: OK when all of them went, AGAIN
+ * when some remain (a partial write), or the error. */
 static PhIoStatus
 pipe_write_packets (PhPipe *p, GError **error)
 {

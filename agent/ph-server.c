@@ -17,8 +17,7 @@ struct _PhServer
   PhConfig *config;
   PhUpstream *upstream;
   GSocketService *service;
-  GPtrArray *addresses; /* of GInetSocketAddress, as bound */
-  GHashTable *conns;    /* set of PhProxyConn*, owning a ref */
+  GHashTable *conns; /* set of PhProxyConn*, owning a ref */
   GSource *sweep;
   gboolean draining;
   PhServerStats stats;
@@ -128,19 +127,30 @@ bind_listeners (PhConfig *config, GPtrArray *bound, GError **error)
   return g_steal_pointer (&service);
 }
 
+/* Stops listening; the ports are free again when this returns. */
+static void
+service_close (GSocketService *service)
+{
+  g_socket_service_stop (service);
+  g_socket_listener_close (G_SOCKET_LISTENER (service));
+}
+
+static void
+server_drop_service (PhServer *server)
+{
+  if (server->service == NULL)
+    return;
+  service_close (server->service);
+  g_signal_handlers_disconnect_by_data (server->service, server);
+  g_clear_object (&server->service);
+}
+
+/* Takes @service and logs the addresses in @bound, which it frees. */
 static void
 server_take_service (PhServer *server, GSocketService *service, GPtrArray *bound)
 {
-  if (server->service != NULL)
-    {
-      g_socket_service_stop (server->service);
-      g_socket_listener_close (G_SOCKET_LISTENER (server->service));
-      g_signal_handlers_disconnect_by_data (server->service, server);
-      g_object_unref (server->service);
-    }
-  g_clear_pointer (&server->addresses, g_ptr_array_unref);
+  server_drop_service (server);
   server->service = service;
-  server->addresses = bound;
   g_signal_connect (service, "incoming", G_CALLBACK (on_incoming), server);
   g_socket_service_start (service);
   for (guint i = 0; i < bound->len; i++)
@@ -149,6 +159,7 @@ server_take_service (PhServer *server, GSocketService *service, GPtrArray *bound
           = g_socket_connectable_to_string (G_SOCKET_CONNECTABLE (g_ptr_array_index (bound, i)));
       g_message ("listening on %s", text);
     }
+  g_ptr_array_unref (bound);
 }
 
 PhServer *
@@ -192,14 +203,7 @@ ph_server_free (PhServer *server)
     ph_proxy_conn_close (g_ptr_array_index (list, i));
   g_source_destroy (server->sweep);
   g_source_unref (server->sweep);
-  if (server->service != NULL)
-    {
-      g_socket_service_stop (server->service);
-      g_socket_listener_close (G_SOCKET_LISTENER (server->service));
-      g_signal_handlers_disconnect_by_data (server->service, server);
-      g_object_unref (server->service);
-    }
-  g_clear_pointer (&server->addresses, g_ptr_array_unref);
+  server_drop_service (server);
   ph_upstream_shutdown (server->upstream);
   ph_upstream_unref (server->upstream);
   ph_config_unref (server->config);
@@ -216,8 +220,7 @@ ph_server_reload (PhServer *server, PhConfig *config, GError **error)
       GSocketService *service;
 
       /* Let go of the old ports first: the new list may reuse one. */
-      g_socket_service_stop (server->service);
-      g_socket_listener_close (G_SOCKET_LISTENER (server->service));
+      service_close (server->service);
       service = bind_listeners (config, bound, error);
       if (service == NULL)
         {
@@ -268,8 +271,7 @@ ph_server_drain (PhServer *server)
   if (server->draining)
     return;
   server->draining = TRUE;
-  g_socket_service_stop (server->service);
-  g_socket_listener_close (G_SOCKET_LISTENER (server->service));
+  service_close (server->service);
   ph_upstream_shutdown (server->upstream);
   g_hash_table_iter_init (&iter, server->conns);
   while (g_hash_table_iter_next (&iter, &key, NULL))
@@ -295,12 +297,6 @@ PhConfig *
 ph_server_get_config (PhServer *server)
 {
   return server->config;
-}
-
-GPtrArray *
-ph_server_get_addresses (PhServer *server)
-{
-  return server->addresses;
 }
 
 PhUpstream *

@@ -31,8 +31,6 @@ gboolean ph_server_reload (PhServer *server, PhConfig *config, GError **error);
 void ph_server_drain (PhServer *server);
 void ph_server_get_stats (PhServer *server, PhServerStats *stats);
 PhConfig *ph_server_get_config (PhServer *server);
-/* The bound addresses (useful when a port was 0). */
-GPtrArray *ph_server_get_addresses (PhServer *server);
 
 /* For connections. */
 PhUpstream *ph_server_get_upstream (PhServer *server);

@@ -183,12 +183,6 @@ ph_stream_abort (PhStream *s)
   setsockopt (g_socket_get_fd (s->socket), SOL_SOCKET, SO_LINGER, (const void *) &lin, sizeof lin);
 }
 
-gboolean
-ph_stream_has_pending (PhStream *s)
-{
-  return s->session != NULL && gnutls_record_check_pending (s->session) > 0;
-}
-
 GSource *
 ph_stream_wait (PhStream *s, gboolean for_write, GSocketSourceFunc func, gpointer data)
 {
@@ -203,13 +197,6 @@ ph_stream_wait (PhStream *s, gboolean for_write, GSocketSourceFunc func, gpointe
   g_source_set_callback (source, G_SOURCE_FUNC (func), data, NULL);
   g_source_attach (source, NULL);
   return source;
-}
-
-gboolean
-ph_stream_is_alive (PhStream *s)
-{
-  return g_socket_condition_check (s->socket, G_IO_IN | G_IO_ERR | G_IO_HUP) == 0
-         && !ph_stream_has_pending (s);
 }
 
 void

@@ -28,6 +28,8 @@ PhStream *ph_stream_new (GSocketConnection *connection, gnutls_session_t session
 void ph_stream_free (PhStream *stream);
 
 PhIoStatus ph_stream_read (PhStream *stream, guint8 *buf, gsize len, gsize *n, GError **error);
+/* Never waits: OK with *n bytes taken (possibly fewer than @len), or AGAIN.
+ * After AGAIN on TLS, call again with the same bytes (GnuTLS's rule). */
 PhIoStatus ph_stream_write (PhStream *stream, const guint8 *buf, gsize len, gsize *n,
                             GError **error);
 /* Writes several buffers in one system call (plain streams only). */
@@ -35,22 +37,15 @@ PhIoStatus ph_stream_writev (PhStream *stream, GOutputVector *vectors, guint n_v
                              GError **error);
 /* Reads one decrypted TLS record without copying it (TLS streams only). */
 PhIoStatus ph_stream_read_packet (PhStream *stream, gnutls_packet_t *packet, GError **error);
-/* Sends all of @buf, blocking the caller never; returns AGAIN with *n set
- * to what went out if the socket is full. */
+/* Half-closes: close_notify for TLS, then a TCP FIN. */
 PhIoStatus ph_stream_shutdown_write (PhStream *stream, GError **error);
 /* Ends the connection so the peer sees a reset, not a clean end. */
 void ph_stream_abort (PhStream *stream);
-/* Whether TLS holds decrypted bytes not read yet: no need to poll. */
-gboolean ph_stream_has_pending (PhStream *stream);
 
 /* A source that fires when the last AGAIN in @for_write's direction can
  * make progress. For TLS the socket direction is GnuTLS's to decide. */
 GSource *ph_stream_wait (PhStream *stream, gboolean for_write, GSocketSourceFunc func,
                          gpointer data);
-
-/* Whether the peer has closed or sent something while we expected silence:
- * used to check a pooled connection before use. */
-gboolean ph_stream_is_alive (PhStream *stream);
 
 void ph_socket_set_nodelay (GSocket *socket);
 void ph_socket_set_v6only (GSocket *socket);

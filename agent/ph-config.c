@@ -62,15 +62,17 @@ static const PhKeyDef key_defs[] = {
   { "log", "level", "info", parse_level },
 };
 
-/* A problem found while loading; all are reported, not just the first. */
+/* Problems found while loading; all are reported, not just the first.
+ * @path is the file being read, or NULL once every layer is in. */
 typedef struct
 {
   GString *text;
   const char *path;
 } PhProblems;
 
-static void G_GNUC_PRINTF (5, 6)
-    problem (PhProblems *p, guint line, const char *group, const char *key, const char *fmt, ...)
+static void G_GNUC_PRINTF (6, 7)
+    problem_in (PhProblems *p, const char *path, guint line, const char *group, const char *key,
+                const char *fmt, ...)
 {
   va_list args;
   g_autofree char *msg = NULL;
@@ -80,13 +82,15 @@ static void G_GNUC_PRINTF (5, 6)
   va_end (args);
   if (p->text->len > 0)
     g_string_append_c (p->text, '\n');
-  g_string_append_printf (p->text, "%s:%u: ", p->path, line);
+  g_string_append_printf (p->text, "%s:%u: ", path, line);
   if (group != NULL)
     g_string_append_printf (p->text, "[%s] ", group);
   if (key != NULL)
     g_string_append_printf (p->text, "%s: ", key);
   g_string_append (p->text, msg);
 }
+
+#define problem(p, line, group, key, ...) problem_in (p, (p)->path, line, group, key, __VA_ARGS__)
 
 static char **
 split_list (const char *value)
@@ -371,12 +375,17 @@ config_clear (PhConfig *cfg)
   if (cfg->password != NULL)
     explicit_bzero (cfg->password, strlen (cfg->password));
   g_clear_pointer (&cfg->password, g_free);
+  g_clear_pointer (&cfg->values, g_hash_table_unref);
+  g_clear_pointer (&cfg->locked, g_hash_table_unref);
 }
 
 static PhConfig *
 config_new_defaults (void)
 {
   PhConfig *cfg = g_atomic_rc_box_new0 (PhConfig);
+
+  cfg->values = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  cfg->locked = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   for (gsize i = 0; i < G_N_ELEMENTS (key_defs); i++)
     {
@@ -417,9 +426,6 @@ known_group (const char *group)
   return FALSE;
 }
 
-/* Line numbers, which GKeyFile does not keep: "group\nkey" -> line, and
- * "group" -> line of its header. Lines GKeyFile would reject are reported
- * and left out of @clean, so the values of the others are checked too. */
 static gboolean index_line (GHashTable *lines, char **group_p, char *row, guint lineno,
                             PhProblems *p);
 
@@ -546,34 +552,55 @@ is_loopback_listener (GInetSocketAddress *sa)
   return g_inet_address_get_is_loopback (g_inet_socket_address_get_address (sa));
 }
 
-/* Checks that involve several keys, once every file is read. */
-static void
-check_whole (PhConfig *cfg, GHashTable *lines, PhProblems *p)
+/* Where the value in force of a key came from. */
+typedef struct
 {
-  guint upstream_line = line_of (lines, "upstream", NULL);
+  const char *path; /* owned by the layer list */
+  guint line;
+} PhOrigin;
 
-  if (cfg->host == NULL)
-    problem (p, upstream_line, "upstream", "host", "is required: the cloud proxy's name");
+static PhOrigin *
+origin_of (GHashTable *origins, const char *group, const char *key)
+{
+  g_autofree char *id = g_strconcat (group, ".", key, NULL);
+  return g_hash_table_lookup (origins, id);
+}
 
+/* Reports a whole-config problem at the line that set @key (or, failing
+ * that, @fallback_key), else at the first layer. */
+static void G_GNUC_PRINTF (6, 7)
+    problem_whole (PhProblems *p, GHashTable *origins, const char *group, const char *key,
+                   const char *fallback_key, const char *fmt, ...)
+{
+  PhOrigin *o = origin_of (origins, group, key);
+  va_list args;
+  g_autofree char *msg = NULL;
+
+  if (o == NULL && fallback_key != NULL)
+    o = origin_of (origins, group, fallback_key);
+  va_start (args, fmt);
+  msg = g_strdup_vprintf (fmt, args);
+  va_end (args);
+  problem_in (p, o ? o->path : p->path, o ? o->line : 0, group, key, "%s", msg);
+}
+
+/* Checks that involve several keys, once every file is read. A missing
+ * host or pin is not one: the agent runs unconfigured until the control
+ * interface supplies them (see ph_config_get_unready_reason). */
+static void
+check_whole (PhConfig *cfg, GHashTable *origins, PhProblems *p)
+{
   if (cfg->verify == VERIFY_AUTO)
     cfg->verify = (cfg->pins && cfg->pins->len > 0) ? PH_VERIFY_PIN : PH_VERIFY_CA;
-  if ((cfg->verify == PH_VERIFY_PIN || cfg->verify == PH_VERIFY_PIN_AND_CA)
-      && (cfg->pins == NULL || cfg->pins->len == 0))
-    problem (p, line_of (lines, "upstream", "verify") ?: upstream_line, "upstream", "verify",
-             "pin verification needs at least one pin in pins=");
 
-  if (cfg->username != NULL && cfg->password_file == NULL)
-    problem (p, line_of (lines, "upstream", "username"), "upstream", "password-file",
-             "username= is set but no password-file=");
   if (cfg->password_file != NULL)
     {
       g_autoptr (GError) error = NULL;
       if (cfg->username == NULL)
-        problem (p, line_of (lines, "upstream", "password-file"), "upstream", "username",
-                 "password-file= is set but no username=");
+        problem_whole (p, origins, "upstream", "username", "password-file",
+                       "password-file= is set but no username=");
       else if (!read_password_file (cfg->password_file, &cfg->password, &error))
-        problem (p, line_of (lines, "upstream", "password-file"), "upstream", "password-file", "%s",
-                 error->message);
+        problem_whole (p, origins, "upstream", "password-file", NULL, "%s", error->message);
     }
 
   for (guint i = 0; i < cfg->listen->len; i++)
@@ -582,46 +609,53 @@ check_whole (PhConfig *cfg, GHashTable *lines, PhProblems *p)
       if (!is_loopback_listener (sa) && cfg->allow->len == 0)
         {
           g_autofree char *s = g_inet_address_to_string (g_inet_socket_address_get_address (sa));
-          problem (p, line_of (lines, "listener", "address"), "listener", "address",
-                   "%s is not a loopback address and [listener] allow= is empty: list the "
-                   "client networks to serve in allow= (e.g. allow=192.168.1.0/24)",
-                   s);
+          problem_whole (p, origins, "listener", "address", NULL,
+                         "%s is not a loopback address and [listener] allow= is empty: list the "
+                         "client networks to serve in allow= (e.g. allow=192.168.1.0/24)",
+                         s);
         }
     }
 }
 
-PhConfig *
-ph_config_load (const char *path, GError **error)
+/* Reads one layer into @cfg, reporting its problems against its path. */
+static void
+load_layer (PhConfig *cfg, PhConfigFile *file, GHashTable *origins, PhProblems *p)
 {
-  g_autoptr (PhConfig) cfg = config_new_defaults ();
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autoptr (GHashTable) lines = NULL;
-  g_autofree char *data = NULL;
+  g_autofree char *owned = NULL;
   g_auto (GStrv) groups = NULL;
   g_autoptr (GError) local = NULL;
-  g_autoptr (GString) text = g_string_new (NULL);
   g_autoptr (GString) clean = g_string_new (NULL);
+  const char *data = file->data;
   const char *body;
-  PhProblems p = { text, path };
   gsize len = 0;
 
-  if (!g_file_get_contents (path, &data, &len, &local))
+  p->path = file->path;
+  if (data == NULL)
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "%s:0: %s", path, local->message);
-      return NULL;
+      if (!g_file_get_contents (file->path, &owned, &len, &local))
+        {
+          if (!(file->optional && g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT)))
+            problem (p, 0, NULL, NULL, "%s", local->message);
+          return;
+        }
+      data = owned;
     }
+  else
+    len = strlen (data);
   if (!g_utf8_validate (data, len, NULL))
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "%s:0: not valid UTF-8", path);
-      return NULL;
+      problem (p, 0, NULL, NULL, "not valid UTF-8");
+      return;
     }
   /* A byte-order mark, as Windows editors write it, is not a problem. */
   body = g_str_has_prefix (data, "\xEF\xBB\xBF") ? data + 3 : data;
-  lines = index_lines (body, &p, clean);
+  lines = index_lines (body, p, clean);
   if (!g_key_file_load_from_data (kf, clean->str, clean->len, G_KEY_FILE_NONE, &local))
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "%s:0: %s", path, local->message);
-      return NULL;
+      problem (p, 0, NULL, NULL, "%s", local->message);
+      return;
     }
 
   groups = g_key_file_get_groups (kf, NULL);
@@ -631,7 +665,7 @@ ph_config_load (const char *path, GError **error)
 
       if (!known_group (groups[g]))
         {
-          problem (&p, line_of (lines, groups[g], NULL), groups[g], NULL,
+          problem (p, line_of (lines, groups[g], NULL), groups[g], NULL,
                    "unknown group (known: listener, upstream, tunnel, log)");
           continue;
         }
@@ -642,34 +676,233 @@ ph_config_load (const char *path, GError **error)
           g_autofree char *value = NULL;
           g_autoptr (GError) perr = NULL;
           guint lineno = line_of (lines, groups[g], keys[k]);
+          PhOrigin *origin;
+          char *id;
 
           if (def == NULL)
             {
-              problem (&p, lineno, groups[g], keys[k], "unknown key");
+              problem (p, lineno, groups[g], keys[k], "unknown key");
               continue;
             }
           value = g_key_file_get_string (kf, groups[g], keys[k], &perr);
           if (perr != NULL || value == NULL)
             {
-              problem (&p, lineno, groups[g], keys[k], "%s",
+              problem (p, lineno, groups[g], keys[k], "%s",
                        perr ? perr->message : "unreadable value");
               continue;
             }
           g_strstrip (value);
           if (!def->parse (cfg, def, value, &perr))
-            problem (&p, lineno, groups[g], keys[k], "%s", perr->message);
+            {
+              problem (p, lineno, groups[g], keys[k], "%s", perr->message);
+              continue;
+            }
+          id = g_strconcat (groups[g], ".", keys[k], NULL);
+          origin = g_new0 (PhOrigin, 1);
+          origin->path = file->path;
+          origin->line = lineno;
+          g_hash_table_replace (origins, g_strdup (id), origin);
+          if (file->managed)
+            g_hash_table_add (cfg->locked, g_strdup (id));
+          g_hash_table_replace (cfg->values, id, g_steal_pointer (&value));
         }
     }
+}
 
-  check_whole (cfg, lines, &p);
+void
+ph_config_file_free (PhConfigFile *file)
+{
+  g_free (file->path);
+  g_free (file->data);
+  g_free (file);
+}
+
+static PhConfigFile *
+config_file_new (const char *path, gboolean managed, gboolean optional)
+{
+  PhConfigFile *file = g_new0 (PhConfigFile, 1);
+
+  file->path = g_strdup (path);
+  file->managed = managed;
+  file->optional = optional;
+  return file;
+}
+
+static int
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+GPtrArray *
+ph_config_layers_new (const char *system_path, const char *user_path, const char *managed_dir)
+{
+  GPtrArray *layers = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_config_file_free);
+  g_autoptr (GDir) dir = NULL;
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+
+  if (system_path != NULL)
+    g_ptr_array_add (layers, config_file_new (system_path, FALSE, TRUE));
+  if (user_path != NULL)
+    g_ptr_array_add (layers, config_file_new (user_path, FALSE, TRUE));
+  if (managed_dir != NULL)
+    dir = g_dir_open (managed_dir, 0, NULL);
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_suffix (name, ".conf") && name[0] != '.')
+      g_ptr_array_add (names, g_strdup (name));
+  /* Byte order, not the locale's: IT names drop-ins 10-x, 20-y. */
+  g_ptr_array_sort (names, compare_names);
+  for (guint i = 0; i < names->len; i++)
+    {
+      g_autofree char *path = g_build_filename (managed_dir, g_ptr_array_index (names, i), NULL);
+      g_ptr_array_add (layers, config_file_new (path, TRUE, TRUE));
+    }
+  return layers;
+}
+
+PhConfig *
+ph_config_load_layers (GPtrArray *layers, GError **error)
+{
+  g_autoptr (PhConfig) cfg = config_new_defaults ();
+  g_autoptr (GString) text = g_string_new (NULL);
+  g_autoptr (GHashTable) origins = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  PhProblems p = { text, "(defaults)" };
+
+  for (guint i = 0; i < layers->len; i++)
+    load_layer (cfg, g_ptr_array_index (layers, i), origins, &p);
+  if (layers->len > 0)
+    p.path = ((PhConfigFile *) g_ptr_array_index (layers, 0))->path;
+  check_whole (cfg, origins, &p);
   if (text->len > 0)
     {
       g_set_error_literal (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, text->str);
       return NULL;
     }
-  if (cfg->server_name == NULL)
+  if (cfg->server_name == NULL && cfg->host != NULL)
     cfg->server_name = g_strdup (cfg->host);
   return g_steal_pointer (&cfg);
+}
+
+PhConfig *
+ph_config_load (const char *path, GError **error)
+{
+  g_autoptr (GPtrArray) layers
+      = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_config_file_free);
+
+  g_ptr_array_add (layers, config_file_new (path, FALSE, FALSE));
+  return ph_config_load_layers (layers, error);
+}
+
+const char *
+ph_config_get_unready_reason (const PhConfig *config)
+{
+  if (config->host == NULL)
+    return "no cloud proxy is configured: set upstream.host";
+  return NULL;
+}
+
+static const PhKeyDef *
+find_dotted (const char *key)
+{
+  const char *dot = key ? strchr (key, '.') : NULL;
+  g_autofree char *group = NULL;
+
+  if (dot == NULL)
+    return NULL;
+  group = g_strndup (key, dot - key);
+  return find_key (group, dot + 1);
+}
+
+const char *const *
+ph_config_list_keys (void)
+{
+  static char **keys = NULL;
+
+  if (g_once_init_enter (&keys))
+    {
+      char **list = g_new0 (char *, G_N_ELEMENTS (key_defs) + 1);
+      for (gsize i = 0; i < G_N_ELEMENTS (key_defs); i++)
+        list[i] = g_strconcat (key_defs[i].group, ".", key_defs[i].key, NULL);
+      g_once_init_leave (&keys, list);
+    }
+  return (const char *const *) keys;
+}
+
+gboolean
+ph_config_has_key (const char *key)
+{
+  return find_dotted (key) != NULL;
+}
+
+const char *
+ph_config_get_default (const char *key)
+{
+  const PhKeyDef *def = find_dotted (key);
+  return def ? def->fallback : NULL;
+}
+
+const char *
+ph_config_get_value (const PhConfig *config, const char *key)
+{
+  const char *value = g_hash_table_lookup (config->values, key);
+  return value ? value : ph_config_get_default (key);
+}
+
+gboolean
+ph_config_is_locked (const PhConfig *config, const char *key)
+{
+  return g_hash_table_contains (config->locked, key);
+}
+
+gboolean
+ph_config_check_value (const char *key, const char *value, GError **error)
+{
+  const PhKeyDef *def = find_dotted (key);
+  g_autoptr (PhConfig) scratch = NULL;
+  g_autofree char *stripped = NULL;
+
+  if (def == NULL)
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING, "unknown setting “%s”", key);
+      return FALSE;
+    }
+  if (strpbrk (value, "\n\r") != NULL)
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING, "%s: a value is one line", key);
+      return FALSE;
+    }
+  scratch = config_new_defaults ();
+  stripped = g_strstrip (g_strdup (value));
+  if (!def->parse (scratch, def, stripped, error))
+    {
+      (*error)->code = PH_ERROR_INVALID_SETTING;
+      g_prefix_error (error, "%s: ", key);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+char *
+ph_config_edit (const char *data, const char *key, const char *value, GError **error)
+{
+  const PhKeyDef *def = find_dotted (key);
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+
+  if (def == NULL)
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING, "unknown setting “%s”", key);
+      return NULL;
+    }
+  if (data != NULL && *data != '\0'
+      && !g_key_file_load_from_data (
+          kf, data, -1, G_KEY_FILE_KEEP_COMMENTS | G_KEY_FILE_KEEP_TRANSLATIONS, error))
+    return NULL;
+  if (value != NULL)
+    g_key_file_set_string (kf, def->group, def->key, value);
+  else
+    g_key_file_remove_key (kf, def->group, def->key, NULL);
+  return g_key_file_to_data (kf, NULL, error);
 }
 
 gboolean

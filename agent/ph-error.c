@@ -8,9 +8,9 @@
 /* Order follows PhError. The names are the machine-readable kinds used in
  * X-Pinhole-Error, logs and (with a prefix) D-Bus error names. */
 static const char *const error_names[] = {
-  "failed",           "invalid-config", "bad-request",    "upstream-tcp",
-  "upstream-tls",     "pin-mismatch",   "auth-rejected",  "upstream-protocol",
-  "upstream-timeout", "locked",         "no-credentials",
+  "failed",         "invalid-config",  "bad-request",       "upstream-tcp",     "upstream-tls",
+  "pin-mismatch",   "auth-rejected",   "upstream-protocol", "upstream-timeout", "locked",
+  "no-credentials", "invalid-setting", "permission-denied", "not-configured",
 };
 G_STATIC_ASSERT (G_N_ELEMENTS (error_names) == PH_ERROR_LAST);
 
@@ -26,6 +26,9 @@ static const GDBusErrorEntry dbus_entries[] = {
   { PH_ERROR_TIMEOUT, "org.pinhole.Error.Timeout" },
   { PH_ERROR_LOCKED, "org.pinhole.Error.Locked" },
   { PH_ERROR_NO_CREDENTIALS, "org.pinhole.Error.NoCredentials" },
+  { PH_ERROR_INVALID_SETTING, "org.pinhole.Error.InvalidSetting" },
+  { PH_ERROR_PERMISSION_DENIED, "org.pinhole.Error.PermissionDenied" },
+  { PH_ERROR_NOT_CONFIGURED, "org.pinhole.Error.NotConfigured" },
 };
 G_STATIC_ASSERT (G_N_ELEMENTS (dbus_entries) == PH_ERROR_LAST);
 

@@ -372,47 +372,40 @@ test_bad_values (Fixture *f, gconstpointer data)
       msg = load_bad (f, text, &path);
       assert_problem (msg, path, upstream ? 3 : 5, cases[i].group, cases[i].key,
                       cases[i].needle ? cases[i].needle : cases[i].value);
-      /* A host that does not parse is also a missing host. */
-      if (is_host)
-        {
-          assert_problem (msg, path, 2, "upstream", "host", "required");
-          g_assert_cmpuint (count_lines (msg), ==, 2);
-          continue;
-        }
       g_assert_cmpuint (count_lines (msg), ==, 1);
     }
 }
 
+/* An agent with no cloud proxy yet still starts, so that the control
+ * interface can configure it; it says why it cannot carry traffic. */
 static void
 test_missing_host (Fixture *f, gconstpointer data)
 {
-  g_autofree char *path = NULL;
-  g_autofree char *msg = load_bad (f, "# nothing yet\n\n[upstream]\nport=8443\n", &path);
-  g_autofree char *path2 = NULL;
-  g_autofree char *msg2 = load_bad (f, "[listener]\naddress=127.0.0.1:3128\n", &path2);
+  g_autoptr (PhConfig) cfg = load_ok (f, "# nothing yet\n\n[upstream]\nport=8443\n");
+  g_autoptr (PhConfig) ready = load_ok (f, "[upstream]\nhost=h.example\n");
 
-  assert_problem (msg, path, 3, "upstream", "host", "required");
-  g_assert_cmpuint (count_lines (msg), ==, 1);
-  /* Without an [upstream] group there is no line to point at. */
-  g_assert_true (g_str_has_prefix (msg2, path2));
-  g_assert_nonnull (strstr (msg2, "[upstream] host: "));
-  g_assert_cmpuint (count_lines (msg2), ==, 1);
+  g_assert_null (cfg->host);
+  g_assert_null (cfg->server_name);
+  g_assert_nonnull (strstr (ph_config_get_unready_reason (cfg), "upstream.host"));
+  g_assert_null (ph_config_get_unready_reason (ready));
 }
 
+/* verify=pin before any pin is trusted is the first-use state: every
+ * handshake fails, naming the pin seen, until one is trusted. */
 static void
 test_verify_pin_without_pins (Fixture *f, gconstpointer data)
 {
   const char *modes[] = { "pin", "pin+ca" };
+  const PhVerifyMode want[] = { PH_VERIFY_PIN, PH_VERIFY_PIN_AND_CA };
 
   for (gsize i = 0; i < G_N_ELEMENTS (modes); i++)
     {
-      g_autofree char *path = NULL;
       g_autofree char *text
           = g_strdup_printf ("[upstream]\nhost=h.example\n\nverify=%s\n", modes[i]);
-      g_autofree char *msg = load_bad (f, text, &path);
+      g_autoptr (PhConfig) cfg = load_ok (f, text);
 
-      assert_problem (msg, path, 4, "upstream", "verify", "pins=");
-      g_assert_cmpuint (count_lines (msg), ==, 1);
+      g_assert_cmpint (cfg->verify, ==, want[i]);
+      g_assert_cmpuint (cfg->pins->len, ==, 0);
     }
 }
 
@@ -482,19 +475,20 @@ test_password_file_problems (Fixture *f, gconstpointer data)
     }
 }
 
+/* A user name alone is fine: the password comes from the secret store.
+ * A password file without a user name is a mistake. */
 static void
 test_username_without_password (Fixture *f, gconstpointer data)
 {
   g_autofree char *secret = write_file (f, "password", "s3cret\n", 0600);
-  g_autofree char *path = NULL;
-  g_autofree char *msg = load_bad (f, "[upstream]\nhost=h.example\n# who\nusername=alice\n", &path);
+  g_autoptr (PhConfig) cfg = load_ok (f, "[upstream]\nhost=h.example\n# who\nusername=alice\n");
   g_autofree char *path2 = NULL;
   g_autofree char *text2
       = g_strdup_printf ("[upstream]\nhost=h.example\npassword-file=%s\n", secret);
   g_autofree char *msg2 = load_bad (f, text2, &path2);
 
-  assert_problem (msg, path, 4, "upstream", "password-file", "username=");
-  g_assert_cmpuint (count_lines (msg), ==, 1);
+  g_assert_cmpstr (cfg->username, ==, "alice");
+  g_assert_null (cfg->password);
   assert_problem (msg2, path2, 3, "upstream", "username", "password-file=");
   g_assert_cmpuint (count_lines (msg2), ==, 1);
 }
@@ -701,6 +695,142 @@ test_same (Fixture *f, gconstpointer data)
   g_assert_true (ph_config_same_credentials (a, c));
 }
 
+/* Layers: system, then user, then managed drop-ins in name order; later
+ * wins key by key, and what a drop-in sets is locked. */
+static void
+test_layers (Fixture *f, gconstpointer data)
+{
+  g_autofree char *managed = g_build_filename (f->dir, "managed.d", NULL);
+  g_autofree char *system
+      = write_file (f, "system.conf", "[upstream]\nhost=a.example\nport=1000\n", 0644);
+  g_autofree char *user = write_file (f, "user.conf", "[upstream]\nhost=b.example\n", 0644);
+  g_autofree char *m20 = NULL, *m10 = NULL, *ignored = NULL;
+  g_autofree char *missing = g_build_filename (f->dir, "absent.conf", NULL);
+  g_autoptr (GPtrArray) layers = NULL;
+  g_autoptr (PhConfig) cfg = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_cmpint (g_mkdir (managed, 0755), ==, 0);
+  m20 = write_file (f, "managed.d/20-b.conf", "[upstream]\nport=2000\n", 0644);
+  m10 = write_file (f, "managed.d/10-a.conf", "[upstream]\nport=3000\n[log]\nlevel=debug\n", 0644);
+  ignored = write_file (f, "managed.d/30-c.conf.dpkg-old", "[upstream]\nport=4000\n", 0644);
+
+  layers = ph_config_layers_new (system, user, managed);
+  g_assert_cmpuint (layers->len, ==, 4);
+  cfg = ph_config_load_layers (layers, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (cfg->host, ==, "b.example");
+  g_assert_cmpuint (cfg->port, ==, 2000);
+  g_assert_cmpint (cfg->log_level, ==, PH_LOG_LEVEL_DEBUG);
+  g_assert_cmpstr (ph_config_get_value (cfg, "upstream.host"), ==, "b.example");
+  g_assert_cmpstr (ph_config_get_value (cfg, "upstream.port"), ==, "2000");
+  g_assert_cmpstr (ph_config_get_value (cfg, "tunnel.idle-timeout"), ==, "300s");
+  g_assert_true (ph_config_is_locked (cfg, "upstream.port"));
+  g_assert_true (ph_config_is_locked (cfg, "log.level"));
+  g_assert_false (ph_config_is_locked (cfg, "upstream.host"));
+  g_assert_cmpuint (g_hash_table_size (cfg->locked), ==, 2);
+  g_clear_pointer (&layers, g_ptr_array_unref);
+  g_clear_pointer (&cfg, ph_config_unref);
+
+  /* Every layer is optional in a service; a problem names its own file. */
+  layers = ph_config_layers_new (missing, NULL, NULL);
+  cfg = ph_config_load_layers (layers, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (ph_config_get_unready_reason (cfg));
+  g_clear_pointer (&layers, g_ptr_array_unref);
+  g_clear_pointer (&cfg, ph_config_unref);
+
+  g_file_set_contents (m20, "[upstream]\n\nport=none\n", -1, &error);
+  g_assert_no_error (error);
+  layers = ph_config_layers_new (system, user, managed);
+  cfg = ph_config_load_layers (layers, &error);
+  g_assert_null (cfg);
+  g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG);
+  assert_problem (error->message, m20, 3, "upstream", "port", "none");
+  g_assert_cmpuint (count_lines (error->message), ==, 1);
+
+  for (guint i = 0; i < f->files->len; i++)
+    g_unlink (g_ptr_array_index (f->files, i));
+  g_ptr_array_set_size (f->files, 0);
+  g_assert_cmpint (g_rmdir (managed), ==, 0);
+}
+
+/* The control interface checks one value as the file's loader would. */
+static void
+test_check_value (Fixture *f, gconstpointer data)
+{
+  const struct
+  {
+    const char *key, *value, *needle; /* needle NULL: accepted */
+  } cases[] = {
+    { "upstream.port", "8443", NULL },
+    { "upstream.port", "99999", "upstream.port: " },
+    { "upstream.host", "proxy example", "not a host name" },
+    { "listener.address", "127.0.0.1:3128;[::1]:3128", NULL },
+    { "listener.address", "localhost:3128", "not an IP address" },
+    { "upstream.pins", "sha256//short", "SHA-256 pin" },
+    { "tunnel.idle-timeout", "5min", NULL },
+    { "upstream.verify", "pin\nx=y", "one line" },
+    { "upstream.colour", "red", "unknown setting" },
+    { "nodot", "1", "unknown setting" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      gboolean ok = ph_config_check_value (cases[i].key, cases[i].value, &error);
+
+      if (cases[i].needle == NULL)
+        {
+          g_assert_no_error (error);
+          g_assert_true (ok);
+          continue;
+        }
+      g_assert_false (ok);
+      g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING);
+      if (strstr (error->message, cases[i].needle) == NULL)
+        g_error ("%s=%s: “%s” lacks “%s”", cases[i].key, cases[i].value, error->message,
+                 cases[i].needle);
+    }
+  g_assert_true (ph_config_has_key ("upstream.host"));
+  g_assert_false (ph_config_has_key ("upstream"));
+  g_assert_cmpstr (ph_config_get_default ("upstream.port"), ==, "443");
+  g_assert_cmpuint (g_strv_length ((GStrv) ph_config_list_keys ()), >=, 18);
+}
+
+/* Saving a setting keeps the user's comments and the other keys. */
+static void
+test_edit (Fixture *f, gconstpointer data)
+{
+  const char *before = "# Office proxy, ticket 42\n[upstream]\n# the cloud end\nhost=a.example\n"
+                       "port=443\n";
+  g_autoptr (GError) error = NULL;
+  g_autofree char *set = ph_config_edit (before, "upstream.host", "b.example", &error);
+  g_autofree char *unset = NULL, *added = NULL, *fresh = NULL;
+
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (set, "# Office proxy, ticket 42"));
+  g_assert_nonnull (strstr (set, "# the cloud end\nhost=b.example"));
+  g_assert_nonnull (strstr (set, "port=443"));
+  unset = ph_config_edit (set, "upstream.port", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (strstr (unset, "port="));
+  added = ph_config_edit (unset, "tunnel.idle-timeout", "10min", &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (added, "[tunnel]\nidle-timeout=10min"));
+  /* Backslashes survive the round trip, as Windows paths need. */
+  fresh = ph_config_edit (NULL, "upstream.ca-file", "C:\\ca\\corp.pem", &error);
+  g_assert_no_error (error);
+  {
+    g_autofree char *path = write_file (f, "edited.conf", fresh, 0644);
+    g_autoptr (PhConfig) cfg = ph_config_load (path, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (cfg->ca_file, ==, "C:\\ca\\corp.pem");
+  }
+  g_assert_null (ph_config_edit ("[x]\ny=1\n", "no.such", "1", &error));
+  g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING);
+}
+
 #define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
 int
@@ -728,6 +858,9 @@ main (int argc, char **argv)
   ADD ("/pinhole/config/unreadable-files", test_unreadable_files);
   ADD ("/pinhole/config/invalid-escape", test_invalid_escape);
   ADD ("/pinhole/config/same", test_same);
+  ADD ("/pinhole/config/layers", test_layers);
+  ADD ("/pinhole/config/check-value", test_check_value);
+  ADD ("/pinhole/config/edit", test_edit);
   g_test_add_func ("/pinhole/config/parse-duration", test_parse_duration);
   g_test_add_func ("/pinhole/config/parse-listen-address", test_parse_listen_address);
 

@@ -132,6 +132,9 @@ level_label (GLogLevelFlags flags)
   return "debug";
 }
 
+/* Under systemd, whether stderr is the journal (JOURNAL_STREAM). */
+static gboolean to_journal;
+
 static GLogWriterOutput
 ph_log_writer (GLogLevelFlags flags, const GLogField *fields, gsize n_fields, gpointer user_data)
 {
@@ -166,6 +169,29 @@ ph_log_writer (GLogLevelFlags flags, const GLogField *fields, gsize n_fields, gp
 
   g_mutex_lock (&log_lock);
   clean = redact_locked (message);
+  if (to_journal)
+    {
+      /* The same fields, the message redacted: access lines keep their
+       * PINHOLE_* fields for journalctl queries. */
+      g_autofree GLogField *copy = g_new (GLogField, n_fields + 1);
+      GLogWriterOutput out;
+
+      for (gsize i = 0; i < n_fields; i++)
+        {
+          copy[i] = fields[i];
+          if (g_strcmp0 (fields[i].key, "MESSAGE") == 0)
+            {
+              copy[i].value = clean;
+              copy[i].length = -1;
+            }
+        }
+      copy[n_fields] = (GLogField){ "SYSLOG_IDENTIFIER", "pinhole-agent", -1 };
+      out = g_log_writer_journald (flags, copy, n_fields + 1, NULL);
+      g_mutex_unlock (&log_lock);
+      if (out == G_LOG_WRITER_HANDLED)
+        return out;
+      g_mutex_lock (&log_lock);
+    }
   fprintf (stderr, "%s %s %s: %s\n", stamp ? stamp : "-", level_label (flags),
            domain ? domain : "agent", clean);
   fflush (stderr);
@@ -176,6 +202,7 @@ ph_log_writer (GLogLevelFlags flags, const GLogField *fields, gsize n_fields, gp
 void
 ph_log_init (void)
 {
+  to_journal = g_log_writer_is_journald (fileno (stderr));
   g_log_set_writer_func (ph_log_writer, NULL, NULL);
 }
 
@@ -183,9 +210,14 @@ void
 ph_log_access (const char *client, const char *method, const char *target, guint status, guint64 up,
                guint64 down, gint64 duration_us, const char *error_kind)
 {
-  g_log ("pinhole-access", G_LOG_LEVEL_MESSAGE,
-         "access client=%s method=%s target=%s status=%u up=%" G_GUINT64_FORMAT
-         " down=%" G_GUINT64_FORMAT " duration=%.3fs%s%s",
-         client, method ? method : "-", target ? target : "-", status, up, down, duration_us / 1e6,
-         error_kind ? " error=" : "", error_kind ? error_kind : "");
+  g_autofree char *status_text = g_strdup_printf ("%u", status);
+
+  g_log_structured ("pinhole-access", G_LOG_LEVEL_MESSAGE, "PINHOLE_CLIENT", client,
+                    "PINHOLE_TARGET", target ? target : "-", "PINHOLE_STATUS", status_text,
+                    "PINHOLE_ERROR", error_kind ? error_kind : "", "MESSAGE_ID",
+                    "6d1c3f3ec1e84e5c9a2f1f1c0b8a7e51", "MESSAGE",
+                    "access client=%s method=%s target=%s status=%u up=%" G_GUINT64_FORMAT
+                    " down=%" G_GUINT64_FORMAT " duration=%.3fs%s%s",
+                    client, method ? method : "-", target ? target : "-", status, up, down,
+                    duration_us / 1e6, error_kind ? " error=" : "", error_kind ? error_kind : "");
 }

@@ -9,6 +9,7 @@
 #include "ph-stream.h"
 
 #include <errno.h>
+#include <string.h>
 
 #define SWEEP_INTERVAL_MS 250
 
@@ -21,6 +22,9 @@ struct _PhServer
   GSource *sweep;
   gboolean draining;
   PhServerStats stats;
+  GPtrArray *bound; /* of GSocketAddress, what the service listens on */
+  PhUpstreamNotify notify;
+  gpointer notify_data;
 };
 
 static gboolean
@@ -159,7 +163,8 @@ server_take_service (PhServer *server, GSocketService *service, GPtrArray *bound
           = g_socket_connectable_to_string (G_SOCKET_CONNECTABLE (g_ptr_array_index (bound, i)));
       g_message ("listening on %s", text);
     }
-  g_ptr_array_unref (bound);
+  g_clear_pointer (&server->bound, g_ptr_array_unref);
+  server->bound = bound;
 }
 
 PhServer *
@@ -204,10 +209,12 @@ ph_server_free (PhServer *server)
   g_source_destroy (server->sweep);
   g_source_unref (server->sweep);
   server_drop_service (server);
+  ph_upstream_set_notify (server->upstream, NULL, NULL);
   ph_upstream_shutdown (server->upstream);
   ph_upstream_unref (server->upstream);
   ph_config_unref (server->config);
   g_hash_table_unref (server->conns);
+  g_clear_pointer (&server->bound, g_ptr_array_unref);
   g_free (server);
 }
 
@@ -245,8 +252,10 @@ ph_server_reload (PhServer *server, PhConfig *config, GError **error)
       if (upstream == NULL)
         return FALSE;
       ph_upstream_shutdown (server->upstream);
+      ph_upstream_set_notify (server->upstream, NULL, NULL);
       ph_upstream_unref (server->upstream);
       server->upstream = g_steal_pointer (&upstream);
+      ph_upstream_set_notify (server->upstream, server->notify, server->notify_data);
     }
   else
     {
@@ -272,6 +281,8 @@ ph_server_drain (PhServer *server)
     return;
   server->draining = TRUE;
   service_close (server->service);
+  g_ptr_array_set_size (server->bound, 0);
+  ph_upstream_set_notify (server->upstream, NULL, NULL);
   ph_upstream_shutdown (server->upstream);
   g_hash_table_iter_init (&iter, server->conns);
   while (g_hash_table_iter_next (&iter, &key, NULL))
@@ -297,6 +308,30 @@ PhConfig *
 ph_server_get_config (PhServer *server)
 {
   return server->config;
+}
+
+GStrv
+ph_server_dup_addresses (PhServer *server)
+{
+  g_autoptr (GStrvBuilder) out = g_strv_builder_new ();
+
+  for (guint i = 0; server->bound != NULL && i < server->bound->len; i++)
+    {
+      GInetSocketAddress *sa = g_ptr_array_index (server->bound, i);
+      g_autofree char *ip = g_inet_address_to_string (g_inet_socket_address_get_address (sa));
+      g_autofree char *text = g_strdup_printf (strchr (ip, ':') ? "[%s]:%u" : "%s:%u", ip,
+                                               g_inet_socket_address_get_port (sa));
+      g_strv_builder_add (out, text);
+    }
+  return g_strv_builder_end (out);
+}
+
+void
+ph_server_set_upstream_notify (PhServer *server, PhUpstreamNotify notify, gpointer user_data)
+{
+  server->notify = notify;
+  server->notify_data = user_data;
+  ph_upstream_set_notify (server->upstream, notify, user_data);
 }
 
 PhUpstream *

@@ -31,6 +31,10 @@ gboolean ph_server_reload (PhServer *server, PhConfig *config, GError **error);
 void ph_server_drain (PhServer *server);
 void ph_server_get_stats (PhServer *server, PhServerStats *stats);
 PhConfig *ph_server_get_config (PhServer *server);
+/* The addresses listened on now, as "127.0.0.1:3128" / "[::1]:3128". */
+GStrv ph_server_dup_addresses (PhServer *server);
+/* Set on the current upstream and every one a reload makes. */
+void ph_server_set_upstream_notify (PhServer *server, PhUpstreamNotify notify, gpointer user_data);
 
 /* For connections. */
 PhUpstream *ph_server_get_upstream (PhServer *server);

@@ -23,6 +23,9 @@ struct _PhTlsContext
   char *server_name;
   gboolean send_sni;
   gnutls_datum_t session_data; /* for resumption; gnutls_free'd */
+  gboolean inspector;
+  PhPin seen;
+  gboolean have_seen;
 };
 
 gboolean
@@ -53,17 +56,18 @@ ph_tls_set_error (GError **error, int ret, PhError code, const char *what)
   return FALSE;
 }
 
-PhTlsContext *
-ph_tls_context_new (const PhConfig *config, GError **error)
+static PhTlsContext *
+context_new (const PhConfig *config, gboolean inspector, GError **error)
 {
   g_autoptr (PhTlsContext) ctx = g_atomic_rc_box_new0 (PhTlsContext);
   const char *err_pos = NULL;
   int ret;
 
+  ctx->inspector = inspector;
   ret = gnutls_certificate_allocate_credentials (&ctx->creds);
   if (ret < 0)
     return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, "TLS credentials"), NULL;
-  if (config->verify != PH_VERIFY_PIN)
+  if (config->verify != PH_VERIFY_PIN || ctx->inspector)
     {
       ret = gnutls_certificate_set_x509_system_trust (ctx->creds);
       if (ret <= 0)
@@ -92,6 +96,45 @@ ph_tls_context_new (const PhConfig *config, GError **error)
   /* SNI carries names only (RFC 6066 §3). */
   ctx->send_sni = !g_hostname_is_ip_address (ctx->server_name);
   return g_steal_pointer (&ctx);
+}
+
+PhTlsContext *
+ph_tls_context_new (const PhConfig *config, GError **error)
+{
+  return context_new (config, FALSE, error);
+}
+
+PhTlsContext *
+ph_tls_context_new_inspector (const PhConfig *config, GError **error)
+{
+  return context_new (config, TRUE, error);
+}
+
+gboolean
+ph_tls_context_get_seen_pin (PhTlsContext *ctx, PhPin *pin)
+{
+  if (ctx->have_seen)
+    *pin = ctx->seen;
+  return ctx->have_seen;
+}
+
+static void
+cert_info_free (PhCertInfo *info)
+{
+  g_free (info->pin);
+  g_free (info->subject);
+  g_free (info->issuer);
+  g_free (info->sha256);
+  g_free (info);
+}
+
+void
+ph_tls_inspection_free (PhTlsInspection *inspection)
+{
+  g_clear_pointer (&inspection->chain, g_ptr_array_unref);
+  g_free (inspection->ca_problem);
+  g_free (inspection->protocol);
+  g_free (inspection);
 }
 
 static void
@@ -144,7 +187,9 @@ typedef struct
   GSource *cancel_source;
   guint timeout_ms;
   PhTlsHandshakeFunc func;
+  PhTlsInspectFunc inspect_func;
   gpointer user_data;
+  PhTlsInspection *inspection;
 
   PhPin seen;
   gboolean have_seen;
@@ -173,6 +218,7 @@ handshake_free (PhHandshake *hs)
   if (hs->session != NULL)
     gnutls_deinit (hs->session);
   g_clear_object (&hs->connection);
+  g_clear_pointer (&hs->inspection, ph_tls_inspection_free);
   ph_tls_context_unref (hs->ctx);
   g_free (hs->ca_problem);
   g_free (hs);
@@ -183,6 +229,15 @@ handshake_finish (PhHandshake *hs, GError *error)
 {
   PhStream *stream = NULL;
 
+  if (hs->inspect_func != NULL)
+    {
+      /* The inspector's verify callback ends every handshake it completes. */
+      if (hs->inspection != NULL)
+        g_clear_error (&error);
+      hs->inspect_func (error ? NULL : g_steal_pointer (&hs->inspection), error, hs->user_data);
+      handshake_free (hs);
+      return;
+    }
   if (error == NULL)
     {
       gnutls_session_set_ptr (hs->session, NULL);
@@ -194,6 +249,84 @@ handshake_finish (PhHandshake *hs, GError *error)
     }
   hs->func (stream, error, hs->user_data);
   handshake_free (hs);
+}
+
+static char *
+dn_of (gnutls_x509_crt_t crt, gboolean issuer)
+{
+  gnutls_datum_t dn = { NULL, 0 };
+  char *text;
+
+  if ((issuer ? gnutls_x509_crt_get_issuer_dn3 (crt, &dn, 0)
+              : gnutls_x509_crt_get_dn3 (crt, &dn, 0))
+      < 0)
+    return g_strdup ("");
+  text = g_strndup ((const char *) dn.data, dn.size);
+  gnutls_free (dn.data);
+  return text;
+}
+
+static PhCertInfo *
+cert_info_new (const gnutls_datum_t *der)
+{
+  PhCertInfo *info = g_new0 (PhCertInfo, 1);
+  gnutls_x509_crt_t crt = NULL;
+  PhPin pin;
+
+  info->pin = ph_pin_from_der_certificate (der->data, der->size, &pin, NULL)
+                  ? ph_pin_to_string (&pin)
+                  : g_strdup ("");
+  info->sha256 = g_compute_checksum_for_data (G_CHECKSUM_SHA256, der->data, der->size);
+  if (gnutls_x509_crt_init (&crt) >= 0
+      && gnutls_x509_crt_import (crt, der, GNUTLS_X509_FMT_DER) >= 0)
+    {
+      info->subject = dn_of (crt, FALSE);
+      info->issuer = dn_of (crt, TRUE);
+      info->not_before = gnutls_x509_crt_get_activation_time (crt);
+      info->not_after = gnutls_x509_crt_get_expiration_time (crt);
+    }
+  else
+    {
+      info->subject = g_strdup ("");
+      info->issuer = g_strdup ("");
+    }
+  if (crt != NULL)
+    gnutls_x509_crt_deinit (crt);
+  return info;
+}
+
+/* Everything a person needs to decide on the key, and what the CA store
+ * (system, plus ca-file) thinks of it for the configured name. */
+static PhTlsInspection *
+inspect_peer (gnutls_session_t session, PhTlsContext *ctx, const gnutls_datum_t *certs,
+              unsigned int n_certs)
+{
+  PhTlsInspection *inspection = g_new0 (PhTlsInspection, 1);
+  unsigned int status = 0;
+  int ret;
+
+  inspection->chain = g_ptr_array_new_with_free_func ((GDestroyNotify) cert_info_free);
+  for (unsigned int i = 0; i < n_certs; i++)
+    g_ptr_array_add (inspection->chain, cert_info_new (&certs[i]));
+  inspection->protocol
+      = g_strdup (gnutls_protocol_get_name (gnutls_protocol_get_version (session)));
+  ret = gnutls_certificate_verify_peers3 (session, ctx->server_name, &status);
+  inspection->ca_trusted = ret >= 0 && status == 0;
+  if (!inspection->ca_trusted)
+    {
+      gnutls_datum_t out = { NULL, 0 };
+      if (ret >= 0
+          && gnutls_certificate_verification_status_print (status, GNUTLS_CRT_X509, &out, 0) >= 0)
+        {
+          inspection->ca_problem = g_strndup ((const char *) out.data, out.size);
+          gnutls_free (out.data);
+        }
+      else
+        inspection->ca_problem = g_strdup (gnutls_strerror (ret));
+    }
+  else
+    inspection->ca_problem = g_strdup ("");
+  return inspection;
 }
 
 /* Runs inside gnutls_handshake() once the server's certificate is in. */
@@ -217,7 +350,14 @@ verify_cb (gnutls_session_t session)
       return GNUTLS_E_CERTIFICATE_ERROR;
     }
   hs->have_seen = TRUE;
+  hs->ctx->seen = hs->seen;
+  hs->ctx->have_seen = TRUE;
 
+  if (hs->ctx->inspector)
+    {
+      hs->inspection = inspect_peer (session, hs->ctx, certs, n_certs);
+      return GNUTLS_E_CERTIFICATE_ERROR;
+    }
   if (hs->ctx->verify != PH_VERIFY_CA
       && !ph_pin_matches_any (&hs->seen, (PhPin *) hs->ctx->pins->data, hs->ctx->pins->len))
     {
@@ -325,18 +465,42 @@ handshake_cancel_cb (GCancellable *cancellable, gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+static void handshake_start (PhHandshake *hs, PhTlsContext *ctx, GSocketConnection *connection,
+                             guint timeout_ms, GCancellable *cancellable);
+
 void
 ph_tls_handshake_async (PhTlsContext *ctx, GSocketConnection *connection, guint timeout_ms,
                         GCancellable *cancellable, PhTlsHandshakeFunc func, gpointer user_data)
 {
   PhHandshake *hs = g_new0 (PhHandshake, 1);
+
+  g_return_if_fail (!ctx->inspector);
+  hs->func = func;
+  hs->user_data = user_data;
+  handshake_start (hs, ctx, connection, timeout_ms, cancellable);
+}
+
+void
+ph_tls_inspect_async (PhTlsContext *ctx, GSocketConnection *connection, guint timeout_ms,
+                      GCancellable *cancellable, PhTlsInspectFunc func, gpointer user_data)
+{
+  PhHandshake *hs = g_new0 (PhHandshake, 1);
+
+  g_return_if_fail (ctx->inspector);
+  hs->inspect_func = func;
+  hs->user_data = user_data;
+  handshake_start (hs, ctx, connection, timeout_ms, cancellable);
+}
+
+static void
+handshake_start (PhHandshake *hs, PhTlsContext *ctx, GSocketConnection *connection,
+                 guint timeout_ms, GCancellable *cancellable)
+{
   GSocket *socket = g_socket_connection_get_socket (connection);
   int ret;
 
   hs->ctx = ph_tls_context_ref (ctx);
   hs->connection = g_object_ref (connection);
-  hs->func = func;
-  hs->user_data = user_data;
   hs->timeout_ms = timeout_ms;
 
   if ((ret = gnutls_init (&hs->session, GNUTLS_CLIENT | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL)) < 0
@@ -356,7 +520,7 @@ ph_tls_handshake_async (PhTlsContext *ctx, GSocketConnection *connection, guint 
   gnutls_session_set_verify_function (hs->session, verify_cb);
   gnutls_transport_set_int (hs->session, g_socket_get_fd (socket));
   gnutls_handshake_set_timeout (hs->session, 0);
-  if (ctx->session_data.data != NULL)
+  if (ctx->session_data.data != NULL && !ctx->inspector)
     gnutls_session_set_data (hs->session, ctx->session_data.data, ctx->session_data.size);
 
   hs->timeout_source = g_timeout_source_new (timeout_ms);

@@ -42,6 +42,12 @@ struct _PhUpstream
   GSource *refill_source;
   GCancellable *cancellable; /* for the pool's own connects */
   char *last_pool_error;
+
+  PhUpstreamNotify notify;
+  gpointer notify_data;
+  GError *last_error;
+  gboolean ever_connected;
+  PhTlsContext *inspector;
 };
 
 static void pool_refill (PhUpstream *up);
@@ -120,6 +126,9 @@ upstream_clear (PhUpstream *up)
     explicit_bzero (up->proxy_auth, strlen (up->proxy_auth));
   g_free (up->proxy_auth);
   g_free (up->last_pool_error);
+  g_clear_error (&up->last_error);
+  if (up->inspector != NULL)
+    ph_tls_context_unref (up->inspector);
 }
 
 void
@@ -152,6 +161,8 @@ ph_upstream_set_auth_rejected (PhUpstream *up)
   if (up->auth_rejected)
     return;
   up->auth_rejected = TRUE;
+  if (up->notify != NULL)
+    up->notify (up, PH_UPSTREAM_AUTH_CHANGED, up->notify_data);
   g_warning ("the cloud proxy %s rejected the credentials of user “%s” (407); they will not be "
              "sent again until the credentials or the configuration change",
              up->name, up->config->username ? up->config->username : "");
@@ -163,6 +174,8 @@ ph_upstream_clear_auth_rejected (PhUpstream *up)
   if (up->auth_rejected)
     g_message ("credentials for %s will be sent again", up->name);
   up->auth_rejected = FALSE;
+  if (up->notify != NULL)
+    up->notify (up, PH_UPSTREAM_AUTH_CHANGED, up->notify_data);
 }
 
 void
@@ -180,11 +193,12 @@ typedef struct
   gulong chain_id;
   gboolean timed_out;
   PhUpstreamFunc func;
+  PhUpstreamInspectFunc inspect_func;
   gpointer user_data;
 } PhConnect;
 
 static void
-connect_finish (PhConnect *c, PhStream *stream, GError *error)
+connect_free (PhConnect *c)
 {
   if (c->timeout_source != NULL)
     {
@@ -193,11 +207,49 @@ connect_finish (PhConnect *c, PhStream *stream, GError *error)
     }
   if (c->chain_id != 0)
     g_cancellable_disconnect (c->cancellable, c->chain_id);
-  c->func (stream, error, c->user_data);
   g_clear_object (&c->cancellable);
   g_clear_object (&c->timeout_cancel);
   ph_upstream_unref (c->up);
   g_free (c);
+}
+
+/* Keeps the result of a real attempt for the health watcher. A cancelled
+ * attempt says nothing about the proxy. */
+static void
+record_attempt (PhUpstream *up, const GError *error)
+{
+  if (error != NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  g_clear_error (&up->last_error);
+  if (error != NULL)
+    up->last_error = g_error_copy (error);
+  else
+    up->ever_connected = TRUE;
+  if (up->notify != NULL)
+    up->notify (up, error ? PH_UPSTREAM_FAILED : PH_UPSTREAM_CONNECTED, up->notify_data);
+}
+
+static void
+connect_finish (PhConnect *c, PhStream *stream, GError *error)
+{
+  if (c->inspect_func != NULL)
+    {
+      c->inspect_func (NULL, error, c->user_data);
+      connect_free (c);
+      return;
+    }
+  record_attempt (c->up, error);
+  c->func (stream, error, c->user_data);
+  connect_free (c);
+}
+
+static void
+inspect_done (PhTlsInspection *inspection, GError *error, gpointer data)
+{
+  PhConnect *c = data;
+
+  c->inspect_func (inspection, error, c->user_data);
+  connect_free (c);
 }
 
 static void
@@ -246,6 +298,12 @@ tcp_done (GObject *source, GAsyncResult *result, gpointer data)
       return;
     }
   ph_socket_set_nodelay (g_socket_connection_get_socket (conn));
+  if (c->inspect_func != NULL)
+    {
+      ph_tls_inspect_async (c->up->inspector, conn, c->up->config->handshake_timeout_ms,
+                            c->cancellable, inspect_done, c);
+      return;
+    }
   ph_tls_handshake_async (c->up->tls, conn, c->up->config->handshake_timeout_ms, c->cancellable,
                           handshake_done, c);
 }
@@ -256,15 +314,10 @@ chain_cancel (GCancellable *cancellable, gpointer data)
   g_cancellable_cancel (G_CANCELLABLE (data));
 }
 
-void
-ph_upstream_connect_async (PhUpstream *up, GCancellable *cancellable, PhUpstreamFunc func,
-                           gpointer user_data)
+static void
+connect_start (PhConnect *c, PhUpstream *up, GCancellable *cancellable)
 {
-  PhConnect *c = g_new0 (PhConnect, 1);
-
   c->up = ph_upstream_ref (up);
-  c->func = func;
-  c->user_data = user_data;
   c->timeout_cancel = g_cancellable_new ();
   c->cancellable = cancellable ? g_object_ref (cancellable) : g_cancellable_new ();
   c->chain_id = g_cancellable_connect (c->cancellable, G_CALLBACK (chain_cancel),
@@ -274,6 +327,75 @@ ph_upstream_connect_async (PhUpstream *up, GCancellable *cancellable, PhUpstream
   g_source_attach (c->timeout_source, NULL);
   g_socket_client_connect_to_host_async (up->client, up->config->host, up->config->port,
                                          c->timeout_cancel, tcp_done, c);
+}
+
+void
+ph_upstream_connect_async (PhUpstream *up, GCancellable *cancellable, PhUpstreamFunc func,
+                           gpointer user_data)
+{
+  PhConnect *c = g_new0 (PhConnect, 1);
+
+  c->func = func;
+  c->user_data = user_data;
+  connect_start (c, up, cancellable);
+}
+
+void
+ph_upstream_inspect_async (PhUpstream *up, GCancellable *cancellable, PhUpstreamInspectFunc func,
+                           gpointer user_data)
+{
+  PhConnect *c = g_new0 (PhConnect, 1);
+  GError *error = NULL;
+
+  if (up->inspector == NULL)
+    up->inspector = ph_tls_context_new_inspector (up->config, &error);
+  if (up->inspector == NULL)
+    {
+      func (NULL, error, user_data);
+      g_free (c);
+      return;
+    }
+  c->inspect_func = func;
+  c->user_data = user_data;
+  connect_start (c, up, cancellable);
+}
+
+void
+ph_upstream_set_notify (PhUpstream *up, PhUpstreamNotify notify, gpointer user_data)
+{
+  up->notify = notify;
+  up->notify_data = user_data;
+}
+
+gboolean
+ph_upstream_has_connected (PhUpstream *up)
+{
+  return up->ever_connected;
+}
+
+const GError *
+ph_upstream_get_last_error (PhUpstream *up)
+{
+  return up->last_error;
+}
+
+char *
+ph_upstream_dup_seen_pin (PhUpstream *up)
+{
+  PhPin pin;
+
+  if (up->inspector != NULL && ph_tls_context_get_seen_pin (up->inspector, &pin))
+    {
+      PhPin own;
+      /* The newer of the two is not known; the verified path is what
+       * traffic uses, so it wins when both have seen one. */
+      if (ph_tls_context_get_seen_pin (up->tls, &own))
+        return ph_pin_to_string (&own);
+      return ph_pin_to_string (&pin);
+    }
+  if (ph_tls_context_get_seen_pin (up->tls, &pin))
+    return ph_pin_to_string (&pin);
+  return NULL;
 }
 
 /* Readable while idle: a TLS 1.3 session ticket (consumed: still good) or

@@ -7,6 +7,7 @@
 
 #include "ph-config.h"
 #include "ph-stream.h"
+#include "ph-tls.h"
 
 G_BEGIN_DECLS
 
@@ -35,6 +36,31 @@ void ph_upstream_clear_auth_rejected (PhUpstream *up);
 /* Call after reading from a used connection, so its TLS session resumes. */
 void ph_upstream_save_session (PhUpstream *up, PhStream *stream);
 const char *ph_upstream_get_name (PhUpstream *up);
+
+typedef enum
+{
+  PH_UPSTREAM_CONNECTED,    /* a connection was made and verified */
+  PH_UPSTREAM_FAILED,       /* a connection attempt failed: see get_last_error */
+  PH_UPSTREAM_AUTH_CHANGED, /* the proxy rejected the credentials, or they may be tried again */
+} PhUpstreamEvent;
+
+typedef void (*PhUpstreamNotify) (PhUpstream *up, PhUpstreamEvent event, gpointer user_data);
+/* Tells whoever watches the agent's health (the control adapter) how the
+ * cloud proxy is doing, from real connection attempts. */
+void ph_upstream_set_notify (PhUpstream *up, PhUpstreamNotify notify, gpointer user_data);
+/* Whether any connection was ever made and verified. */
+gboolean ph_upstream_has_connected (PhUpstream *up);
+/* The error of the last connection attempt, or NULL if it succeeded. */
+const GError *ph_upstream_get_last_error (PhUpstream *up);
+/* The pin the proxy presented last ("sha256//…"), or NULL before any. */
+char *ph_upstream_dup_seen_pin (PhUpstream *up);
+
+typedef void (*PhUpstreamInspectFunc) (PhTlsInspection *inspection, GError *error,
+                                       gpointer user_data);
+/* Connects and reads the proxy's certificates without sending anything;
+ * the connection is then dropped. @func owns @inspection. */
+void ph_upstream_inspect_async (PhUpstream *up, GCancellable *cancellable,
+                                PhUpstreamInspectFunc func, gpointer user_data);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhUpstream, ph_upstream_unref)
 

@@ -10,6 +10,8 @@ packages=(
   stunnel4 squid apache2-utils gnutls-bin openssl curl python3 iproute2 procps
   # fuzzing (libFuzzer) and sanitizers
   clang libclang-rt-14-dev
+  # control plane: bus, secrets
+  libsecret-1-dev gnome-keyring dbus-daemon
 )
 
 sudo=

@@ -1,0 +1,989 @@
+/* ph-daemon.c: the service around the tunnel core: the on/off switch and
+ * the state it shows, configuration layers applied live from watched files
+ * and from the control interface, credentials from the secret store. */
+#define G_LOG_DOMAIN "pinhole-daemon"
+
+#include "ph-daemon.h"
+#include "ph-error.h"
+#include "ph-server.h"
+#include "ph-upstream.h"
+
+#include <errno.h>
+#include <string.h>
+#include <glib/gstdio.h>
+
+#define RELOAD_DELAY_MS 300
+#define COUNTER_INTERVAL_MS 1000
+#define DISABLE_DRAIN_US (5 * G_USEC_PER_SEC)
+
+struct _PhDaemon
+{
+  GObject parent;
+
+  PhDaemonMode mode;
+  char *system_path, *user_path, *managed_dir, *state_dir;
+  PhSecretStore *secrets;
+
+  PhConfig *config;     /* the last good one, password filled in */
+  GError *config_error; /* why the files on disk are not what runs */
+  GError *start_error;  /* why the listeners are not open while enabled */
+  gboolean enabled;
+  PhServer *server;      /* NULL while off */
+  GPtrArray *draining;   /* of PhServer, finishing their tunnels */
+  gint64 drain_deadline; /* for @draining */
+  GSource *drain_poll;
+
+  PhState state;
+  gint64 state_since, started;
+  char *seen_pin;
+  GError *problem;                           /* what the state "error" is about */
+  guint64 base_requests, base_up, base_down; /* of servers gone */
+  guint64 upstream_connects, upstream_failures;
+  PhServerStats last_stats;
+
+  GPtrArray *monitors; /* of GFileMonitor */
+  GSource *reload_source;
+  GSource *counter_source;
+};
+
+enum
+{
+  SIGNAL_CHANGED,
+  N_SIGNALS
+};
+static guint signals[N_SIGNALS];
+
+G_DEFINE_TYPE (PhDaemon, ph_daemon, G_TYPE_OBJECT)
+
+static const char *const state_names[] = { "off", "connecting", "on", "error" };
+
+const char *
+ph_state_to_string (PhState state)
+{
+  return state_names[state];
+}
+
+const char *
+ph_daemon_mode_to_string (PhDaemonMode mode)
+{
+  static const char *const names[] = { "standalone", "system", "session" };
+  return names[mode];
+}
+
+/* ---- state ---- */
+
+static void
+emit_changed (PhDaemon *d)
+{
+  g_signal_emit (d, signals[SIGNAL_CHANGED], 0);
+}
+
+static const GError *
+current_problem (PhDaemon *d, GError **owned)
+{
+  PhUpstream *up;
+  const GError *err;
+
+  if (!d->enabled)
+    return NULL;
+  if (d->server == NULL)
+    {
+      if (d->start_error != NULL)
+        return d->start_error;
+      *owned = g_error_new (PH_ERROR, PH_ERROR_NOT_CONFIGURED, "%s",
+                            ph_config_get_unready_reason (d->config));
+      return *owned;
+    }
+  up = ph_server_get_upstream (d->server);
+  err = ph_upstream_get_last_error (up);
+  if (err != NULL)
+    return err;
+  if (ph_upstream_get_auth_rejected (up))
+    {
+      *owned = g_error_new (PH_ERROR, PH_ERROR_AUTH_REJECTED,
+                            "the cloud proxy rejected the password for “%s”",
+                            d->config->username ? d->config->username : "");
+      return *owned;
+    }
+  if (d->config->username != NULL && d->config->password == NULL)
+    {
+      *owned = g_error_new (PH_ERROR, PH_ERROR_NO_CREDENTIALS,
+                            "no password is stored for “%s”: set the credentials",
+                            d->config->username);
+      return *owned;
+    }
+  return NULL;
+}
+
+/* Works the state out from the facts; logs and signals a change. */
+static void
+update_state (PhDaemon *d)
+{
+  g_autoptr (GError) owned = NULL;
+  const GError *problem = current_problem (d, &owned);
+  PhState state;
+
+  if (!d->enabled)
+    state = PH_STATE_OFF;
+  else if (problem != NULL)
+    state = PH_STATE_ERROR;
+  else if (!ph_upstream_has_connected (ph_server_get_upstream (d->server)))
+    state = PH_STATE_CONNECTING;
+  else
+    state = PH_STATE_ON;
+
+  if (problem != NULL
+      && (d->problem == NULL || d->problem->code != problem->code
+          || g_strcmp0 (d->problem->message, problem->message) != 0))
+    {
+      g_clear_error (&d->problem);
+      d->problem = g_error_copy (problem);
+      g_warning ("%s", problem->message);
+    }
+  else if (problem == NULL)
+    g_clear_error (&d->problem);
+
+  if (state != d->state)
+    {
+      g_message ("tunnel %s", ph_state_to_string (state));
+      d->state = state;
+      d->state_since = g_get_monotonic_time ();
+    }
+  emit_changed (d);
+}
+
+static void
+upstream_notify (PhUpstream *up, PhUpstreamEvent event, gpointer data)
+{
+  PhDaemon *d = data;
+  g_autofree char *pin = ph_upstream_dup_seen_pin (up);
+
+  if (event == PH_UPSTREAM_CONNECTED)
+    d->upstream_connects++;
+  else if (event == PH_UPSTREAM_FAILED)
+    d->upstream_failures++;
+  if (pin != NULL && g_strcmp0 (pin, d->seen_pin) != 0)
+    {
+      g_free (d->seen_pin);
+      d->seen_pin = g_steal_pointer (&pin);
+    }
+  update_state (d);
+}
+
+/* ---- the switch, persisted ---- */
+
+static char *
+state_file (PhDaemon *d)
+{
+  return d->state_dir ? g_build_filename (d->state_dir, "state", NULL) : NULL;
+}
+
+static gboolean
+load_enabled (PhDaemon *d)
+{
+  g_autofree char *path = state_file (d);
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) error = NULL;
+  gboolean enabled;
+
+  if (path == NULL || !g_key_file_load_from_file (kf, path, G_KEY_FILE_NONE, NULL))
+    return TRUE;
+  enabled = g_key_file_get_boolean (kf, "agent", "enabled", &error);
+  return error != NULL ? TRUE : enabled;
+}
+
+static void
+save_enabled (PhDaemon *d)
+{
+  g_autofree char *path = state_file (d);
+  g_autofree char *text = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (path == NULL)
+    return;
+  text = g_strdup_printf ("# Written by pinhole-agent: whether the tunnel is on.\n"
+                          "[agent]\nenabled=%s\n",
+                          d->enabled ? "true" : "false");
+  if (g_mkdir_with_parents (d->state_dir, 0700) != 0
+      || !g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error))
+    g_warning ("could not save the on/off state in %s: %s", path,
+               error ? error->message : g_strerror (errno));
+}
+
+/* ---- servers ---- */
+
+static void
+server_retire (PhDaemon *d, PhServer *server)
+{
+  PhServerStats stats;
+
+  ph_server_get_stats (server, &stats);
+  d->base_requests += stats.total_requests;
+  d->base_up += stats.bytes_up;
+  d->base_down += stats.bytes_down;
+  ph_server_free (server);
+}
+
+static gboolean
+drain_poll_cb (gpointer data)
+{
+  PhDaemon *d = data;
+  gboolean late = g_get_monotonic_time () > d->drain_deadline;
+
+  for (guint i = d->draining->len; i > 0; i--)
+    {
+      PhServer *server = g_ptr_array_index (d->draining, i - 1);
+      PhServerStats stats;
+
+      ph_server_get_stats (server, &stats);
+      if (stats.connections == 0 || late)
+        {
+          if (stats.connections > 0)
+            g_message ("closing %u tunnels still open after the drain period", stats.connections);
+          g_ptr_array_remove_index (d->draining, i - 1);
+          server_retire (d, server);
+        }
+    }
+  if (d->draining->len > 0)
+    return G_SOURCE_CONTINUE;
+  g_clear_pointer (&d->drain_poll, g_source_unref);
+  emit_changed (d);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+stop_server (PhDaemon *d, gint64 drain_us)
+{
+  if (d->server == NULL)
+    return;
+  ph_server_drain (d->server);
+  g_ptr_array_add (d->draining, g_steal_pointer (&d->server));
+  d->drain_deadline = g_get_monotonic_time () + drain_us;
+  if (d->drain_poll == NULL)
+    {
+      d->drain_poll = g_timeout_source_new (100);
+      g_source_set_callback (d->drain_poll, drain_poll_cb, d, NULL);
+      g_source_attach (d->drain_poll, NULL);
+    }
+}
+
+/* A probe when the pool keeps nothing warm, so the state is known before
+ * the first request. */
+static void
+probe_done (PhStream *stream, GError *error, gpointer data)
+{
+  if (stream != NULL)
+    ph_stream_free (stream);
+  g_clear_error (&error);
+}
+
+static gboolean
+start_server (PhDaemon *d, GError **error)
+{
+  g_clear_error (&d->start_error);
+  if (ph_config_get_unready_reason (d->config) != NULL)
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_NOT_CONFIGURED, "%s",
+                   ph_config_get_unready_reason (d->config));
+      return FALSE;
+    }
+  d->server = ph_server_new (d->config, error);
+  if (d->server == NULL)
+    return FALSE;
+  ph_server_set_upstream_notify (d->server, upstream_notify, d);
+  if (d->config->warm == 0)
+    ph_upstream_connect_async (ph_server_get_upstream (d->server), NULL, probe_done, NULL);
+  return TRUE;
+}
+
+/* ---- configuration ---- */
+
+static char *
+upstream_key (const PhConfig *config)
+{
+  if (config->host == NULL)
+    return NULL;
+  return g_strdup_printf (strchr (config->host, ':') ? "[%s]:%u" : "%s:%u", config->host,
+                          config->port);
+}
+
+static GPtrArray *
+layers_new (PhDaemon *d)
+{
+  return ph_config_layers_new (d->system_path, d->user_path, d->managed_dir);
+}
+
+/* The configuration on disk, with the stored password when no
+ * password-file supplies one. */
+static PhConfig *
+load_config (PhDaemon *d, GPtrArray *layers, GError **error)
+{
+  g_autoptr (PhConfig) config = ph_config_load_layers (layers, error);
+  g_autofree char *key = NULL;
+  g_autoptr (GError) local = NULL;
+
+  if (config == NULL)
+    return NULL;
+  key = upstream_key (config);
+  if (config->password == NULL && config->username != NULL && key != NULL && d->secrets != NULL
+      && !ph_secret_store_lookup (d->secrets, key, config->username, &config->password, &local))
+    g_warning ("cannot read the stored password: %s", local->message);
+  return g_steal_pointer (&config);
+}
+
+/* Makes @config the running configuration. */
+static gboolean
+apply_config (PhDaemon *d, PhConfig *config, GError **error)
+{
+  if (d->server != NULL && ph_config_get_unready_reason (config) != NULL)
+    stop_server (d, DISABLE_DRAIN_US);
+  if (d->server != NULL && !ph_server_reload (d->server, config, error))
+    return FALSE;
+  g_clear_pointer (&d->config, ph_config_unref);
+  d->config = ph_config_ref (config);
+  ph_log_set_level (config->log_level);
+  if (d->enabled && d->server == NULL && ph_config_get_unready_reason (config) == NULL)
+    {
+      g_autoptr (GError) local = NULL;
+      if (!start_server (d, &local))
+        d->start_error = g_steal_pointer (&local);
+    }
+  return TRUE;
+}
+
+static gboolean
+reload_now (PhDaemon *d, GError **error)
+{
+  g_autoptr (GPtrArray) layers = layers_new (d);
+  g_autoptr (GError) local = NULL;
+  g_autoptr (PhConfig) config = load_config (d, layers, &local);
+
+  if (config == NULL || !apply_config (d, config, &local))
+    {
+      g_warning ("configuration not applied, the last good one keeps running:\n%s", local->message);
+      g_clear_error (&d->config_error);
+      d->config_error = g_error_copy (local);
+      update_state (d);
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  if (d->config_error != NULL)
+    g_message ("configuration applied again");
+  g_clear_error (&d->config_error);
+  update_state (d);
+  return TRUE;
+}
+
+gboolean
+ph_daemon_reload (PhDaemon *d, GError **error)
+{
+  g_debug ("reloading the configuration");
+  return reload_now (d, error);
+}
+
+static gboolean
+reload_cb (gpointer data)
+{
+  PhDaemon *d = data;
+
+  g_clear_pointer (&d->reload_source, g_source_unref);
+  reload_now (d, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+/* Editors write a file in several steps: wait for them to settle. */
+static void
+on_file_changed (GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEvent event,
+                 gpointer data)
+{
+  PhDaemon *d = data;
+
+  if (event == G_FILE_MONITOR_EVENT_ATTRIBUTE_CHANGED || event == G_FILE_MONITOR_EVENT_PRE_UNMOUNT
+      || event == G_FILE_MONITOR_EVENT_UNMOUNTED)
+    return;
+  if (d->reload_source != NULL)
+    {
+      g_source_destroy (d->reload_source);
+      g_source_unref (d->reload_source);
+    }
+  d->reload_source = g_timeout_source_new (RELOAD_DELAY_MS);
+  g_source_set_callback (d->reload_source, reload_cb, d, NULL);
+  g_source_attach (d->reload_source, NULL);
+}
+
+static void
+watch_path (PhDaemon *d, const char *path, gboolean directory)
+{
+  g_autoptr (GFile) file = NULL;
+  g_autoptr (GError) error = NULL;
+  GFileMonitor *monitor;
+
+  if (path == NULL)
+    return;
+  file = g_file_new_for_path (path);
+  monitor = directory ? g_file_monitor_directory (file, G_FILE_MONITOR_WATCH_MOVES, NULL, &error)
+                      : g_file_monitor_file (file, G_FILE_MONITOR_WATCH_MOVES, NULL, &error);
+  if (monitor == NULL)
+    {
+      g_warning ("changes to %s will need a reload: %s", path, error->message);
+      return;
+    }
+  g_signal_connect (monitor, "changed", G_CALLBACK (on_file_changed), d);
+  g_ptr_array_add (d->monitors, monitor);
+}
+
+/* ---- counters ---- */
+
+static gboolean
+counter_cb (gpointer data)
+{
+  PhDaemon *d = data;
+  PhServerStats stats = { 0 };
+
+  if (d->server != NULL)
+    ph_server_get_stats (d->server, &stats);
+  if (memcmp (&stats, &d->last_stats, sizeof stats) != 0)
+    {
+      d->last_stats = stats;
+      emit_changed (d);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- object ---- */
+
+static void
+ph_daemon_finalize (GObject *object)
+{
+  PhDaemon *d = PH_DAEMON (object);
+
+  for (guint i = 0; i < d->monitors->len; i++)
+    g_file_monitor_cancel (g_ptr_array_index (d->monitors, i));
+  g_ptr_array_unref (d->monitors);
+  if (d->reload_source != NULL)
+    g_source_destroy (d->reload_source);
+  g_clear_pointer (&d->reload_source, g_source_unref);
+  if (d->counter_source != NULL)
+    g_source_destroy (d->counter_source);
+  g_clear_pointer (&d->counter_source, g_source_unref);
+  if (d->drain_poll != NULL)
+    g_source_destroy (d->drain_poll);
+  g_clear_pointer (&d->drain_poll, g_source_unref);
+  if (d->server != NULL)
+    ph_server_free (d->server);
+  g_ptr_array_unref (d->draining);
+  g_clear_pointer (&d->config, ph_config_unref);
+  g_clear_error (&d->config_error);
+  g_clear_error (&d->start_error);
+  g_clear_error (&d->problem);
+  g_clear_pointer (&d->secrets, ph_secret_store_free);
+  g_free (d->system_path);
+  g_free (d->user_path);
+  g_free (d->managed_dir);
+  g_free (d->state_dir);
+  g_free (d->seen_pin);
+  G_OBJECT_CLASS (ph_daemon_parent_class)->finalize (object);
+}
+
+static void
+ph_daemon_class_init (PhDaemonClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = ph_daemon_finalize;
+  /* State, errors, settings or counters changed; counters at most once a
+   * second. */
+  signals[SIGNAL_CHANGED] = g_signal_new ("changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                          0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+ph_daemon_init (PhDaemon *d)
+{
+  d->draining = g_ptr_array_new ();
+  d->monitors = g_ptr_array_new_with_free_func (g_object_unref);
+  d->started = d->state_since = g_get_monotonic_time ();
+}
+
+static PhConfig *
+defaults_only (void)
+{
+  g_autoptr (GPtrArray) none = g_ptr_array_new ();
+  return ph_config_load_layers (none, NULL);
+}
+
+PhDaemon *
+ph_daemon_new (const PhDaemonSetup *setup, GError **error)
+{
+  g_autoptr (PhDaemon) d = g_object_new (PH_TYPE_DAEMON, NULL);
+  g_autoptr (GPtrArray) layers = NULL;
+  g_autoptr (PhConfig) config = NULL;
+  g_autoptr (GError) local = NULL;
+  gboolean standalone = setup->mode == PH_DAEMON_MODE_STANDALONE;
+
+  d->mode = setup->mode;
+  d->system_path = g_strdup (setup->system_path);
+  d->user_path = g_strdup (setup->user_path);
+  d->managed_dir = g_strdup (setup->managed_dir);
+  d->state_dir = g_strdup (setup->state_dir);
+  d->secrets = setup->secrets;
+
+  layers = layers_new (d);
+  if (standalone && layers->len > 0)
+    ((PhConfigFile *) g_ptr_array_index (layers, 0))->optional = FALSE;
+  config = load_config (d, layers, &local);
+  if (config == NULL)
+    {
+      if (standalone)
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return NULL;
+        }
+      g_warning ("configuration not loaded, running unconfigured:\n%s", local->message);
+      d->config_error = g_steal_pointer (&local);
+      config = defaults_only ();
+    }
+  if (standalone && ph_config_get_unready_reason (config) != NULL)
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_NOT_CONFIGURED, "%s: %s", setup->system_path,
+                   ph_config_get_unready_reason (config));
+      return NULL;
+    }
+  d->config = ph_config_ref (config);
+  ph_log_set_level (config->log_level);
+  d->enabled = standalone ? TRUE : load_enabled (d);
+  if (d->enabled && ph_config_get_unready_reason (config) == NULL && !start_server (d, &local))
+    {
+      if (standalone)
+        {
+          g_propagate_error (error, g_steal_pointer (&local));
+          return NULL;
+        }
+      d->start_error = g_steal_pointer (&local);
+    }
+
+  if (setup->watch)
+    {
+      watch_path (d, d->system_path, FALSE);
+      watch_path (d, d->user_path, FALSE);
+      watch_path (d, d->managed_dir, TRUE);
+    }
+  d->counter_source = g_timeout_source_new (COUNTER_INTERVAL_MS);
+  g_source_set_callback (d->counter_source, counter_cb, d, NULL);
+  g_source_attach (d->counter_source, NULL);
+  update_state (d);
+  return g_steal_pointer (&d);
+}
+
+/* ---- the switch ---- */
+
+gboolean
+ph_daemon_enable (PhDaemon *d, GError **error)
+{
+  if (d->server == NULL && !start_server (d, error))
+    {
+      update_state (d);
+      return FALSE;
+    }
+  if (!d->enabled)
+    {
+      d->enabled = TRUE;
+      save_enabled (d);
+    }
+  update_state (d);
+  return TRUE;
+}
+
+void
+ph_daemon_disable (PhDaemon *d)
+{
+  stop_server (d, DISABLE_DRAIN_US);
+  g_clear_error (&d->start_error);
+  if (d->enabled)
+    {
+      d->enabled = FALSE;
+      save_enabled (d);
+    }
+  update_state (d);
+}
+
+typedef struct
+{
+  PhDaemon *d;
+  GSourceFunc done;
+  gpointer user_data;
+} PhShutdown;
+
+static gboolean
+shutdown_poll_cb (gpointer data)
+{
+  PhShutdown *sd = data;
+
+  if (sd->d->draining->len > 0)
+    return G_SOURCE_CONTINUE;
+  sd->done (sd->user_data);
+  return G_SOURCE_REMOVE;
+}
+
+void
+ph_daemon_shutdown (PhDaemon *d, guint timeout_ms, GSourceFunc done, gpointer user_data)
+{
+  PhShutdown *sd = g_new0 (PhShutdown, 1);
+
+  sd->d = d;
+  sd->done = done;
+  sd->user_data = user_data;
+  stop_server (d, (gint64) timeout_ms * 1000);
+  g_timeout_add_full (G_PRIORITY_DEFAULT, 50, shutdown_poll_cb, sd, g_free);
+}
+
+/* ---- settings ---- */
+
+static const char *
+writable_path (PhDaemon *d)
+{
+  return d->mode == PH_DAEMON_MODE_SESSION ? d->user_path : d->system_path;
+}
+
+static gboolean
+check_unlocked (PhDaemon *d, const char *key, GError **error)
+{
+  if (!ph_config_is_locked (d->config, key))
+    return TRUE;
+  g_set_error (error, PH_ERROR, PH_ERROR_LOCKED,
+               "%s is set by your administrator (in %s) and cannot be changed here", key,
+               d->managed_dir ? d->managed_dir : "managed.d");
+  return FALSE;
+}
+
+gboolean
+ph_daemon_set_setting (PhDaemon *d, const char *key, const char *value, GError **error)
+{
+  const char *path = writable_path (d);
+  g_autofree char *old = NULL;
+  g_autofree char *data = NULL;
+  g_autoptr (GPtrArray) layers = NULL;
+  g_autoptr (PhConfig) check = NULL;
+  g_autoptr (GError) local = NULL;
+  g_autofree char *dir = NULL;
+
+  if (!ph_config_has_key (key))
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING, "unknown setting “%s”", key);
+      return FALSE;
+    }
+  if (!check_unlocked (d, key, error))
+    return FALSE;
+  if (*value != '\0' && !ph_config_check_value (key, value, error))
+    return FALSE;
+  if (path == NULL || d->mode == PH_DAEMON_MODE_STANDALONE)
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
+                   "a standalone agent does not change its configuration file; edit %s",
+                   d->system_path);
+      return FALSE;
+    }
+  if (!g_file_get_contents (path, &old, NULL, &local)
+      && !g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+    {
+      g_propagate_prefixed_error (error, g_steal_pointer (&local), "%s: ", path);
+      return FALSE;
+    }
+  data = ph_config_edit (old, key, *value ? value : NULL, error);
+  if (data == NULL)
+    return FALSE;
+
+  /* The whole configuration, with this change, must load. */
+  layers = layers_new (d);
+  for (guint i = 0; i < layers->len; i++)
+    {
+      PhConfigFile *file = g_ptr_array_index (layers, i);
+      if (g_strcmp0 (file->path, path) == 0)
+        file->data = g_strdup (data);
+    }
+  check = ph_config_load_layers (layers, &local);
+  if (check == NULL)
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING, "%s", local->message);
+      return FALSE;
+    }
+
+  dir = g_path_get_dirname (path);
+  if (g_mkdir_with_parents (dir, 0755) != 0)
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "cannot create %s: %s", dir,
+                   g_strerror (errno));
+      return FALSE;
+    }
+  if (!g_file_set_contents_full (path, data, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, error))
+    return FALSE;
+  g_message ("%s set to “%s” in %s", key, value, path);
+  return reload_now (d, error);
+}
+
+gboolean
+ph_daemon_trust_pin (PhDaemon *d, const char *pin, GError **error)
+{
+  PhPin parsed;
+  g_autoptr (GError) local = NULL;
+  g_autofree char *canonical = NULL;
+  g_autoptr (GString) value = NULL;
+
+  if (!ph_pin_parse (pin, &parsed, &local))
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING, "%s", local->message);
+      return FALSE;
+    }
+  if (!check_unlocked (d, "upstream.pins", error))
+    return FALSE;
+  canonical = ph_pin_to_string (&parsed);
+  value = g_string_new (ph_config_get_value (d->config, "upstream.pins"));
+  if (d->config->pins != NULL
+      && ph_pin_matches_any (&parsed, (PhPin *) d->config->pins->data, d->config->pins->len))
+    return TRUE;
+  if (value->len > 0)
+    g_string_append (value, ";");
+  g_string_append (value, canonical);
+  g_message ("trusting the cloud proxy key %s", canonical);
+  return ph_daemon_set_setting (d, "upstream.pins", value->str, error);
+}
+
+/* ---- credentials ---- */
+
+static gboolean
+check_store (PhDaemon *d, char **key, GError **error)
+{
+  if (d->secrets == NULL)
+    {
+      g_set_error_literal (error, PH_ERROR, PH_ERROR_FAILED,
+                           "this agent has no secret store; use upstream.password-file");
+      return FALSE;
+    }
+  if (d->config->password_file != NULL)
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
+                   "upstream.password-file is set and takes precedence; unset it first");
+      return FALSE;
+    }
+  *key = upstream_key (d->config);
+  if (*key == NULL)
+    {
+      g_set_error_literal (error, PH_ERROR, PH_ERROR_NOT_CONFIGURED,
+                           "set upstream.host before the credentials for it");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+ph_daemon_set_credentials (PhDaemon *d, const char *username, const char *password, GError **error)
+{
+  g_autofree char *key = NULL;
+
+  if (*username == '\0' || strchr (username, ':') != NULL || strpbrk (username, "\r\n") != NULL)
+    {
+      g_set_error_literal (error, PH_ERROR, PH_ERROR_INVALID_SETTING,
+                           "a user name is not empty and has no “:” or line break");
+      return FALSE;
+    }
+  if (*password == '\0' || strpbrk (password, "\r\n") != NULL)
+    {
+      g_set_error_literal (error, PH_ERROR, PH_ERROR_INVALID_SETTING,
+                           "a password is not empty and has no line break");
+      return FALSE;
+    }
+  if (g_strcmp0 (d->config->username, username) != 0
+      && !check_unlocked (d, "upstream.username", error))
+    return FALSE;
+  if (!check_store (d, &key, error))
+    return FALSE;
+  if (!ph_secret_store_save (d->secrets, key, username, password, error))
+    return FALSE;
+  g_message ("credentials for “%s” stored in %s", username, ph_secret_store_describe (d->secrets));
+  if (g_strcmp0 (d->config->username, username) != 0)
+    return ph_daemon_set_setting (d, "upstream.username", username, error);
+  return reload_now (d, error);
+}
+
+gboolean
+ph_daemon_clear_credentials (PhDaemon *d, GError **error)
+{
+  g_autofree char *key = NULL;
+
+  if (!check_store (d, &key, error))
+    return FALSE;
+  if (!ph_secret_store_clear (d->secrets, key, error))
+    return FALSE;
+  g_message ("stored credentials for %s removed", key);
+  return reload_now (d, error);
+}
+
+/* ---- the first-use pin ---- */
+
+static void
+inspect_done (PhTlsInspection *inspection, GError *error, gpointer data)
+{
+  g_autoptr (GTask) task = data;
+  PhDaemon *d = g_task_get_source_object (task);
+
+  if (inspection == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (inspection->chain->len > 0)
+    {
+      PhCertInfo *own = g_ptr_array_index (inspection->chain, 0);
+      if (g_strcmp0 (own->pin, d->seen_pin) != 0)
+        {
+          g_free (d->seen_pin);
+          d->seen_pin = g_strdup (own->pin);
+          emit_changed (d);
+        }
+    }
+  g_task_return_pointer (task, inspection, (GDestroyNotify) ph_tls_inspection_free);
+}
+
+void
+ph_daemon_inspect_async (PhDaemon *d, GCancellable *cancellable, GAsyncReadyCallback callback,
+                         gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (d, cancellable, callback, user_data);
+  g_autoptr (PhUpstream) up = NULL;
+  GError *error = NULL;
+
+  if (ph_config_get_unready_reason (d->config) != NULL)
+    {
+      g_task_return_new_error (task, PH_ERROR, PH_ERROR_NOT_CONFIGURED, "%s",
+                               ph_config_get_unready_reason (d->config));
+      return;
+    }
+  /* Its own upstream, idle: inspecting must not disturb the traffic one. */
+  up = ph_upstream_new (d->config, &error);
+  if (up == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  ph_upstream_shutdown (up);
+  ph_upstream_inspect_async (up, cancellable, inspect_done, g_steal_pointer (&task));
+}
+
+PhTlsInspection *
+ph_daemon_inspect_finish (PhDaemon *d, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ---- readers ---- */
+
+PhDaemonMode
+ph_daemon_get_mode (PhDaemon *d)
+{
+  return d->mode;
+}
+
+PhState
+ph_daemon_get_state (PhDaemon *d)
+{
+  return d->state;
+}
+
+gboolean
+ph_daemon_get_enabled (PhDaemon *d)
+{
+  return d->enabled;
+}
+
+const GError *
+ph_daemon_get_last_error (PhDaemon *d)
+{
+  if (d->state == PH_STATE_ERROR && d->problem != NULL)
+    return d->problem;
+  return d->config_error;
+}
+
+PhConfig *
+ph_daemon_get_config (PhDaemon *d)
+{
+  return d->config;
+}
+
+char *
+ph_daemon_dup_upstream_name (PhDaemon *d)
+{
+  char *key = upstream_key (d->config);
+  return key ? key : g_strdup ("");
+}
+
+GStrv
+ph_daemon_dup_listeners (PhDaemon *d)
+{
+  if (d->server == NULL)
+    return g_new0 (char *, 1);
+  return ph_server_dup_addresses (d->server);
+}
+
+GStrv
+ph_daemon_dup_trusted_pins (PhDaemon *d)
+{
+  g_autoptr (GStrvBuilder) out = g_strv_builder_new ();
+
+  for (guint i = 0; d->config->pins != NULL && i < d->config->pins->len; i++)
+    {
+      g_autofree char *pin = ph_pin_to_string (&g_array_index (d->config->pins, PhPin, i));
+      g_strv_builder_add (out, pin);
+    }
+  return g_strv_builder_end (out);
+}
+
+GStrv
+ph_daemon_dup_locked_keys (PhDaemon *d)
+{
+  g_autoptr (GStrvBuilder) out = g_strv_builder_new ();
+  const char *const *keys = ph_config_list_keys ();
+
+  for (guint i = 0; keys[i] != NULL; i++)
+    if (ph_config_is_locked (d->config, keys[i]))
+      g_strv_builder_add (out, keys[i]);
+  return g_strv_builder_end (out);
+}
+
+const char *
+ph_daemon_get_seen_pin (PhDaemon *d)
+{
+  return d->seen_pin ? d->seen_pin : "";
+}
+
+gboolean
+ph_daemon_get_credentials_stored (PhDaemon *d)
+{
+  return d->config->password != NULL;
+}
+
+void
+ph_daemon_get_stats (PhDaemon *d, PhDaemonStats *stats)
+{
+  PhServerStats now = { 0 };
+  gint64 t = g_get_monotonic_time ();
+
+  if (d->server != NULL)
+    ph_server_get_stats (d->server, &now);
+  for (guint i = 0; i < d->draining->len; i++)
+    {
+      PhServerStats more;
+      ph_server_get_stats (g_ptr_array_index (d->draining, i), &more);
+      now.connections += more.connections;
+      now.total_requests += more.total_requests;
+      now.bytes_up += more.bytes_up;
+      now.bytes_down += more.bytes_down;
+    }
+  stats->connections = now.connections;
+  stats->requests = d->base_requests + now.total_requests;
+  stats->bytes_up = d->base_up + now.bytes_up;
+  stats->bytes_down = d->base_down + now.bytes_down;
+  stats->uptime_seconds = (t - d->started) / G_USEC_PER_SEC;
+  stats->state_seconds = (t - d->state_since) / G_USEC_PER_SEC;
+  stats->upstream_connects = d->upstream_connects;
+  stats->upstream_failures = d->upstream_failures;
+}

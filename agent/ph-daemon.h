@@ -1,0 +1,92 @@
+/* ph-daemon.h: the agent as a service, with no transport: on/off and its
+ * state, the layered configuration and the files behind it, stored
+ * credentials, pins. The D-Bus adapter and the mains drive it. */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "ph-config.h"
+#include "ph-secret.h"
+#include "ph-tls.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  PH_DAEMON_MODE_STANDALONE, /* one --config file, no control interface */
+  PH_DAEMON_MODE_SYSTEM,
+  PH_DAEMON_MODE_SESSION,
+} PhDaemonMode;
+
+typedef enum
+{
+  PH_STATE_OFF,
+  PH_STATE_CONNECTING,
+  PH_STATE_ON,
+  PH_STATE_ERROR,
+} PhState;
+
+typedef struct
+{
+  PhDaemonMode mode;
+  const char *system_path; /* the system file (standalone: the --config file) */
+  const char *user_path;   /* session mode: the user's file, where settings are saved */
+  const char *managed_dir; /* IT drop-ins; NULL in standalone mode */
+  const char *state_dir;   /* the on/off switch survives restarts here; NULL: it does not */
+  PhSecretStore *secrets;  /* taken; NULL: password-file only */
+  gboolean watch;          /* apply file changes live */
+} PhDaemonSetup;
+
+typedef struct
+{
+  guint connections;
+  guint64 requests;
+  guint64 bytes_up, bytes_down;
+  guint64 uptime_seconds, state_seconds;
+  guint64 upstream_connects, upstream_failures;
+} PhDaemonStats;
+
+#define PH_TYPE_DAEMON (ph_daemon_get_type ())
+G_DECLARE_FINAL_TYPE (PhDaemon, ph_daemon, PH, DAEMON, GObject)
+
+/* In standalone mode a configuration that does not load, or a listener
+ * that cannot be opened, fails here. A service starts anyway and reports
+ * it in LastError, so that it can be fixed over the control interface. */
+PhDaemon *ph_daemon_new (const PhDaemonSetup *setup, GError **error);
+
+const char *ph_state_to_string (PhState state);
+const char *ph_daemon_mode_to_string (PhDaemonMode mode);
+
+PhDaemonMode ph_daemon_get_mode (PhDaemon *d);
+PhState ph_daemon_get_state (PhDaemon *d);
+gboolean ph_daemon_get_enabled (PhDaemon *d);
+/* What put the agent in "error", else a configuration that could not be
+ * applied, else NULL. */
+const GError *ph_daemon_get_last_error (PhDaemon *d);
+PhConfig *ph_daemon_get_config (PhDaemon *d);
+char *ph_daemon_dup_upstream_name (PhDaemon *d);
+GStrv ph_daemon_dup_listeners (PhDaemon *d);
+GStrv ph_daemon_dup_trusted_pins (PhDaemon *d);
+GStrv ph_daemon_dup_locked_keys (PhDaemon *d);
+const char *ph_daemon_get_seen_pin (PhDaemon *d);
+gboolean ph_daemon_get_credentials_stored (PhDaemon *d);
+void ph_daemon_get_stats (PhDaemon *d, PhDaemonStats *stats);
+
+gboolean ph_daemon_enable (PhDaemon *d, GError **error);
+void ph_daemon_disable (PhDaemon *d);
+gboolean ph_daemon_reload (PhDaemon *d, GError **error);
+gboolean ph_daemon_set_setting (PhDaemon *d, const char *key, const char *value, GError **error);
+gboolean ph_daemon_trust_pin (PhDaemon *d, const char *pin, GError **error);
+gboolean ph_daemon_set_credentials (PhDaemon *d, const char *username, const char *password,
+                                    GError **error);
+gboolean ph_daemon_clear_credentials (PhDaemon *d, GError **error);
+
+void ph_daemon_inspect_async (PhDaemon *d, GCancellable *cancellable, GAsyncReadyCallback callback,
+                              gpointer user_data);
+PhTlsInspection *ph_daemon_inspect_finish (PhDaemon *d, GAsyncResult *result, GError **error);
+
+/* Stops accepting, lets open tunnels finish for up to @timeout_ms, then
+ * calls @done. For shutdown. */
+void ph_daemon_shutdown (PhDaemon *d, guint timeout_ms, GSourceFunc done, gpointer user_data);
+
+G_END_DECLS

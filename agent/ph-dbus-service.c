@@ -1,0 +1,475 @@
+/* ph-dbus-service.c: org.pinhole.Agent1 over D-Bus. Method calls are
+ * authorized (same user, or polkit on the system bus) before they reach
+ * the daemon; its errors keep their org.pinhole.Error name on the wire. */
+#define G_LOG_DOMAIN "pinhole-dbus"
+
+#include "ph-build-config.h"
+#include "ph-dbus-service.h"
+#include "ph-error.h"
+
+#include <unistd.h>
+
+#define POLKIT_TOGGLE "org.pinhole.agent.toggle"
+#define POLKIT_CONFIGURE "org.pinhole.agent.configure"
+
+struct _PhDBusService
+{
+  PhAgent1Skeleton parent;
+  PhDaemon *daemon;
+  PhAuthMode auth;
+  gulong changed_id;
+};
+
+static void ph_dbus_service_iface_init (PhAgent1Iface *iface);
+
+G_DEFINE_TYPE_WITH_CODE (PhDBusService, ph_dbus_service, PH_TYPE_AGENT1_SKELETON,
+                         G_IMPLEMENT_INTERFACE (PH_TYPE_AGENT1, ph_dbus_service_iface_init))
+
+/* ---- properties ---- */
+
+static void
+sync_properties (PhDBusService *self)
+{
+  PhAgent1 *iface = PH_AGENT1 (self);
+  PhDaemon *d = self->daemon;
+  PhConfig *config = ph_daemon_get_config (d);
+  const GError *error = ph_daemon_get_last_error (d);
+  g_autofree char *upstream = ph_daemon_dup_upstream_name (d);
+  g_auto (GStrv) listeners = ph_daemon_dup_listeners (d);
+  g_auto (GStrv) pins = ph_daemon_dup_trusted_pins (d);
+  g_auto (GStrv) locked = ph_daemon_dup_locked_keys (d);
+  g_autofree char *error_name = NULL;
+  PhDaemonStats stats;
+
+  if (error != NULL)
+    error_name = g_dbus_error_encode_gerror (error);
+  ph_daemon_get_stats (d, &stats);
+  ph_agent1_set_state (iface, ph_state_to_string (ph_daemon_get_state (d)));
+  ph_agent1_set_enabled (iface, ph_daemon_get_enabled (d));
+  ph_agent1_set_last_error (
+      iface, g_variant_new ("(ss)", error_name ? error_name : "", error ? error->message : ""));
+  ph_agent1_set_upstream (iface, upstream);
+  ph_agent1_set_listeners (iface, (const char *const *) listeners);
+  ph_agent1_set_active_tunnels (iface, stats.connections);
+  ph_agent1_set_bytes_up (iface, stats.bytes_up);
+  ph_agent1_set_bytes_down (iface, stats.bytes_down);
+  ph_agent1_set_seen_pin (iface, ph_daemon_get_seen_pin (d));
+  ph_agent1_set_trusted_pins (iface, (const char *const *) pins);
+  ph_agent1_set_username (iface, config->username ? config->username : "");
+  ph_agent1_set_credentials_stored (iface, ph_daemon_get_credentials_stored (d));
+  ph_agent1_set_locked_keys (iface, (const char *const *) locked);
+}
+
+/* ---- authorization ---- */
+
+typedef gboolean (*PhHandler) (PhDBusService *self, GDBusMethodInvocation *invocation);
+
+typedef struct
+{
+  PhDBusService *self;
+  GDBusMethodInvocation *invocation;
+  const char *action;
+  PhHandler handler;
+} PhAuthCall;
+
+static void
+auth_call_free (PhAuthCall *call)
+{
+  g_object_unref (call->self);
+  g_object_unref (call->invocation);
+  g_free (call);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhAuthCall, auth_call_free)
+
+static void
+deny (PhAuthCall *call, const char *why)
+{
+  g_message ("refused %s from %s: %s", g_dbus_method_invocation_get_method_name (call->invocation),
+             g_dbus_method_invocation_get_sender (call->invocation), why);
+  g_dbus_method_invocation_return_error (call->invocation, PH_ERROR, PH_ERROR_PERMISSION_DENIED,
+                                         "not authorized: %s", why);
+}
+
+static void
+polkit_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (PhAuthCall) call = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply
+      = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  gboolean authorized = FALSE, challenge = FALSE;
+
+  if (reply == NULL)
+    {
+      g_dbus_error_strip_remote_error (error);
+      g_autofree char *why = g_strdup_printf ("polkit could not decide (%s)", error->message);
+      deny (call, why);
+      return;
+    }
+  g_variant_get (reply, "((bb@a{ss}))", &authorized, &challenge, NULL);
+  if (!authorized)
+    {
+      deny (call, challenge ? "authentication is required" : "the policy does not allow it");
+      return;
+    }
+  call->handler (call->self, call->invocation);
+}
+
+static void
+uid_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (PhAuthCall) call = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply
+      = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  guint32 uid = G_MAXUINT32;
+  GVariantBuilder subject;
+
+  if (reply == NULL)
+    {
+      deny (call, "the caller's user could not be found");
+      return;
+    }
+  g_variant_get (reply, "(u)", &uid);
+  if (uid == (guint32) getuid () || uid == 0)
+    {
+      call->handler (call->self, call->invocation);
+      return;
+    }
+  if (call->self->auth == PH_AUTH_SAME_USER)
+    {
+      deny (call, "the caller is another user");
+      return;
+    }
+  g_variant_builder_init (&subject, G_VARIANT_TYPE ("a{sv}"));
+  g_variant_builder_add (
+      &subject, "{sv}", "name",
+      g_variant_new_string (g_dbus_method_invocation_get_sender (call->invocation)));
+  g_dbus_connection_call (g_dbus_method_invocation_get_connection (call->invocation),
+                          "org.freedesktop.PolicyKit1", "/org/freedesktop/PolicyKit1/Authority",
+                          "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization",
+                          g_variant_new ("((sa{sv})sa{ss}us)", "system-bus-name", &subject,
+                                         call->action, NULL, 1 /* AllowUserInteraction */, ""),
+                          G_VARIANT_TYPE ("((bba{ss}))"), G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL,
+                          polkit_done, g_steal_pointer (&call));
+}
+
+/* Runs @handler once the caller may do @action. */
+static gboolean
+authorize (PhDBusService *self, GDBusMethodInvocation *invocation, const char *action,
+           PhHandler handler)
+{
+  PhAuthCall *call;
+  const char *sender = g_dbus_method_invocation_get_sender (invocation);
+
+  if (self->auth == PH_AUTH_PEER || sender == NULL)
+    return handler (self, invocation);
+  call = g_new0 (PhAuthCall, 1);
+  call->self = g_object_ref (self);
+  call->invocation = g_object_ref (invocation);
+  call->action = action;
+  call->handler = handler;
+  g_dbus_connection_call (g_dbus_method_invocation_get_connection (invocation),
+                          "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                          "GetConnectionUnixUser", g_variant_new ("(s)", sender),
+                          G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, uid_done, call);
+  return TRUE;
+}
+
+static void
+return_result (GDBusMethodInvocation *invocation, gboolean ok, GError *error)
+{
+  if (ok)
+    g_dbus_method_invocation_return_value (invocation, NULL);
+  else
+    g_dbus_method_invocation_return_gerror (invocation, error);
+}
+
+/* ---- methods, once authorized ---- */
+
+static gboolean
+do_enable (PhDBusService *self, GDBusMethodInvocation *invocation)
+{
+  g_autoptr (GError) error = NULL;
+  return_result (invocation, ph_daemon_enable (self->daemon, &error), error);
+  return TRUE;
+}
+
+static gboolean
+do_disable (PhDBusService *self, GDBusMethodInvocation *invocation)
+{
+  ph_daemon_disable (self->daemon);
+  return_result (invocation, TRUE, NULL);
+  return TRUE;
+}
+
+static gboolean
+do_reload (PhDBusService *self, GDBusMethodInvocation *invocation)
+{
+  g_autoptr (GError) error = NULL;
+  return_result (invocation, ph_daemon_reload (self->daemon, &error), error);
+  return TRUE;
+}
+
+static gboolean
+do_trust_pin (PhDBusService *self, GDBusMethodInvocation *invocation)
+{
+  g_autoptr (GError) error = NULL;
+  const char *pin = NULL;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s)", &pin);
+  return_result (invocation, ph_daemon_trust_pin (self->daemon, pin, &error), error);
+  return TRUE;
+}
+
+static gboolean
+do_set_credentials (PhDBusService *self, GDBusMethodInvocation *invocation)
+{
+  g_autoptr (GError) error = NULL;
+  const char *username = NULL, *password = NULL;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s&s)", &username,
+                 &password);
+  return_result (invocation, ph_daemon_set_credentials (self->daemon, username, password, &error),
+                 error);
+  return TRUE;
+}
+
+static gboolean
+do_clear_credentials (PhDBusService *self, GDBusMethodInvocation *invocation)
+{
+  g_autoptr (GError) error = NULL;
+  return_result (invocation, ph_daemon_clear_credentials (self->daemon, &error), error);
+  return TRUE;
+}
+
+static gboolean
+do_set_setting (PhDBusService *self, GDBusMethodInvocation *invocation)
+{
+  g_autoptr (GError) error = NULL;
+  const char *key = NULL, *value = NULL;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s&s)", &key, &value);
+  return_result (invocation, ph_daemon_set_setting (self->daemon, key, value, &error), error);
+  return TRUE;
+}
+
+/* ---- handlers ---- */
+
+static gboolean
+handle_enable (PhAgent1 *object, GDBusMethodInvocation *invocation)
+{
+  return authorize (PH_DBUS_SERVICE (object), invocation, POLKIT_TOGGLE, do_enable);
+}
+
+static gboolean
+handle_disable (PhAgent1 *object, GDBusMethodInvocation *invocation)
+{
+  return authorize (PH_DBUS_SERVICE (object), invocation, POLKIT_TOGGLE, do_disable);
+}
+
+static gboolean
+handle_reload (PhAgent1 *object, GDBusMethodInvocation *invocation)
+{
+  return authorize (PH_DBUS_SERVICE (object), invocation, POLKIT_CONFIGURE, do_reload);
+}
+
+static gboolean
+handle_trust_pin (PhAgent1 *object, GDBusMethodInvocation *invocation, const char *pin)
+{
+  return authorize (PH_DBUS_SERVICE (object), invocation, POLKIT_CONFIGURE, do_trust_pin);
+}
+
+static gboolean
+handle_set_credentials (PhAgent1 *object, GDBusMethodInvocation *invocation, const char *username,
+                        const char *password)
+{
+  return authorize (PH_DBUS_SERVICE (object), invocation, POLKIT_CONFIGURE, do_set_credentials);
+}
+
+static gboolean
+handle_clear_credentials (PhAgent1 *object, GDBusMethodInvocation *invocation)
+{
+  return authorize (PH_DBUS_SERVICE (object), invocation, POLKIT_CONFIGURE, do_clear_credentials);
+}
+
+static gboolean
+handle_set_setting (PhAgent1 *object, GDBusMethodInvocation *invocation, const char *key,
+                    const char *value)
+{
+  return authorize (PH_DBUS_SERVICE (object), invocation, POLKIT_CONFIGURE, do_set_setting);
+}
+
+static gboolean
+handle_get_setting (PhAgent1 *object, GDBusMethodInvocation *invocation, const char *key)
+{
+  PhDBusService *self = PH_DBUS_SERVICE (object);
+  PhConfig *config = ph_daemon_get_config (self->daemon);
+
+  if (!ph_config_has_key (key))
+    {
+      g_dbus_method_invocation_return_error (invocation, PH_ERROR, PH_ERROR_INVALID_SETTING,
+                                             "unknown setting “%s”", key);
+      return TRUE;
+    }
+  ph_agent1_complete_get_setting (object, invocation, ph_config_get_value (config, key),
+                                  ph_config_is_locked (config, key));
+  return TRUE;
+}
+
+static gboolean
+handle_list_settings (PhAgent1 *object, GDBusMethodInvocation *invocation)
+{
+  PhDBusService *self = PH_DBUS_SERVICE (object);
+  PhConfig *config = ph_daemon_get_config (self->daemon);
+  const char *const *keys = ph_config_list_keys ();
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a(ssbs)"));
+  for (guint i = 0; keys[i] != NULL; i++)
+    g_variant_builder_add (&b, "(ssbs)", keys[i], ph_config_get_value (config, keys[i]),
+                           ph_config_is_locked (config, keys[i]), ph_config_get_default (keys[i]));
+  ph_agent1_complete_list_settings (object, invocation, g_variant_builder_end (&b));
+  return TRUE;
+}
+
+static gboolean
+handle_get_statistics (PhAgent1 *object, GDBusMethodInvocation *invocation)
+{
+  PhDBusService *self = PH_DBUS_SERVICE (object);
+  PhDaemonStats stats;
+  GVariantDict dict;
+
+  ph_daemon_get_stats (self->daemon, &stats);
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "state", "s",
+                         ph_state_to_string (ph_daemon_get_state (self->daemon)));
+  g_variant_dict_insert (&dict, "active-tunnels", "u", stats.connections);
+  g_variant_dict_insert (&dict, "connections", "u", stats.connections);
+  g_variant_dict_insert (&dict, "requests", "t", stats.requests);
+  g_variant_dict_insert (&dict, "bytes-up", "t", stats.bytes_up);
+  g_variant_dict_insert (&dict, "bytes-down", "t", stats.bytes_down);
+  g_variant_dict_insert (&dict, "uptime-seconds", "t", stats.uptime_seconds);
+  g_variant_dict_insert (&dict, "state-seconds", "t", stats.state_seconds);
+  g_variant_dict_insert (&dict, "upstream-connects", "t", stats.upstream_connects);
+  g_variant_dict_insert (&dict, "upstream-failures", "t", stats.upstream_failures);
+  ph_agent1_complete_get_statistics (object, invocation, g_variant_dict_end (&dict));
+  return TRUE;
+}
+
+static void
+inspect_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GDBusMethodInvocation) invocation = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PhTlsInspection) inspection
+      = ph_daemon_inspect_finish (PH_DAEMON (source), result, &error);
+  PhConfig *config = ph_daemon_get_config (PH_DAEMON (source));
+  GVariantBuilder chain;
+  GVariantDict info;
+  const char *pin = "";
+  gboolean pin_trusted = FALSE;
+
+  if (inspection == NULL)
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return;
+    }
+  g_variant_builder_init (&chain, G_VARIANT_TYPE ("aa{sv}"));
+  for (guint i = 0; i < inspection->chain->len; i++)
+    {
+      PhCertInfo *c = g_ptr_array_index (inspection->chain, i);
+      GVariantDict cert;
+
+      g_variant_dict_init (&cert, NULL);
+      g_variant_dict_insert (&cert, "pin", "s", c->pin);
+      g_variant_dict_insert (&cert, "subject", "s", c->subject);
+      g_variant_dict_insert (&cert, "issuer", "s", c->issuer);
+      g_variant_dict_insert (&cert, "not-before", "x", c->not_before);
+      g_variant_dict_insert (&cert, "not-after", "x", c->not_after);
+      g_variant_dict_insert (&cert, "sha256-fingerprint", "s", c->sha256);
+      g_variant_builder_add_value (&chain, g_variant_dict_end (&cert));
+    }
+  if (inspection->chain->len > 0)
+    {
+      PhPin parsed;
+      pin = ((PhCertInfo *) g_ptr_array_index (inspection->chain, 0))->pin;
+      pin_trusted
+          = config->pins != NULL && ph_pin_parse (pin, &parsed, NULL)
+            && ph_pin_matches_any (&parsed, (PhPin *) config->pins->data, config->pins->len);
+    }
+  g_variant_dict_init (&info, NULL);
+  g_variant_dict_insert (&info, "host", "s", config->host);
+  g_variant_dict_insert (&info, "server-name", "s", config->server_name);
+  g_variant_dict_insert (&info, "protocol", "s", inspection->protocol);
+  g_variant_dict_insert (&info, "ca-trusted", "b", inspection->ca_trusted);
+  g_variant_dict_insert (&info, "ca-problem", "s", inspection->ca_problem);
+  g_variant_dict_insert (&info, "pin-trusted", "b", pin_trusted);
+  g_dbus_method_invocation_return_value (invocation, g_variant_new ("(s@aa{sv}@a{sv})", pin,
+                                                                    g_variant_builder_end (&chain),
+                                                                    g_variant_dict_end (&info)));
+}
+
+/* Sends nothing to the proxy and changes nothing: open to every caller. */
+static gboolean
+handle_fetch_upstream_pin (PhAgent1 *object, GDBusMethodInvocation *invocation)
+{
+  PhDBusService *self = PH_DBUS_SERVICE (object);
+
+  ph_daemon_inspect_async (self->daemon, NULL, inspect_done, g_object_ref (invocation));
+  return TRUE;
+}
+
+static void
+ph_dbus_service_iface_init (PhAgent1Iface *iface)
+{
+  iface->handle_enable = handle_enable;
+  iface->handle_disable = handle_disable;
+  iface->handle_reload = handle_reload;
+  iface->handle_fetch_upstream_pin = handle_fetch_upstream_pin;
+  iface->handle_trust_pin = handle_trust_pin;
+  iface->handle_set_credentials = handle_set_credentials;
+  iface->handle_clear_credentials = handle_clear_credentials;
+  iface->handle_get_setting = handle_get_setting;
+  iface->handle_list_settings = handle_list_settings;
+  iface->handle_set_setting = handle_set_setting;
+  iface->handle_get_statistics = handle_get_statistics;
+}
+
+static void
+ph_dbus_service_dispose (GObject *object)
+{
+  PhDBusService *self = PH_DBUS_SERVICE (object);
+
+  if (self->daemon != NULL)
+    g_clear_signal_handler (&self->changed_id, self->daemon);
+  g_clear_object (&self->daemon);
+  G_OBJECT_CLASS (ph_dbus_service_parent_class)->dispose (object);
+}
+
+static void
+ph_dbus_service_class_init (PhDBusServiceClass *klass)
+{
+  G_OBJECT_CLASS (klass)->dispose = ph_dbus_service_dispose;
+}
+
+static void
+ph_dbus_service_init (PhDBusService *self)
+{
+}
+
+PhDBusService *
+ph_dbus_service_new (PhDaemon *daemon, PhAuthMode auth)
+{
+  PhDBusService *self = g_object_new (PH_TYPE_DBUS_SERVICE, NULL);
+
+  self->daemon = g_object_ref (daemon);
+  self->auth = auth;
+  ph_agent1_set_version (PH_AGENT1 (self), PH_VERSION);
+  ph_agent1_set_mode (PH_AGENT1 (self), ph_daemon_mode_to_string (ph_daemon_get_mode (daemon)));
+  self->changed_id
+      = g_signal_connect_swapped (daemon, "changed", G_CALLBACK (sync_properties), self);
+  sync_properties (self);
+  return self;
+}

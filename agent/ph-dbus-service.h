@@ -1,0 +1,26 @@
+/* ph-dbus-service.h: the one adapter between the daemon and
+ * org.pinhole.Agent1: the generated skeleton, the daemon's state mirrored
+ * into its properties, and who may call what. */
+#pragma once
+
+#include "ph-agent1-generated.h"
+#include "ph-daemon.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  PH_AUTH_SAME_USER, /* session bus: only the agent's own user */
+  PH_AUTH_POLKIT,    /* system bus: root, else polkit per action */
+  PH_AUTH_PEER,      /* a private connection the transport already vetted */
+} PhAuthMode;
+
+#define PH_TYPE_DBUS_SERVICE (ph_dbus_service_get_type ())
+G_DECLARE_FINAL_TYPE (PhDBusService, ph_dbus_service, PH, DBUS_SERVICE, PhAgent1Skeleton)
+
+PhDBusService *ph_dbus_service_new (PhDaemon *daemon, PhAuthMode auth);
+
+#define PH_DBUS_NAME "org.pinhole.Agent"
+#define PH_DBUS_PATH "/org/pinhole/Agent1"
+
+G_END_DECLS

@@ -1,0 +1,98 @@
+/* ph-secret.c: the part of the secret store that every backend shares: dispatch, argument
+ * checks, and wiping passwords before their memory goes back to the allocator. */
+#define G_LOG_DOMAIN "pinhole-secret"
+
+#include "ph-secret-private.h"
+#include "ph-error.h"
+
+#include <string.h>
+
+void
+ph_secret_wipe (void *buf, gsize len)
+{
+  if (buf == NULL || len == 0)
+    return;
+#ifdef PH_HAVE_EXPLICIT_BZERO
+  explicit_bzero (buf, len);
+#else
+  /* A volatile store is one the optimiser must keep even though the memory is freed next. */
+  volatile guint8 *p = buf;
+  while (len-- > 0)
+    *p++ = 0;
+#endif
+}
+
+void
+ph_secret_free (char *password)
+{
+  if (password == NULL)
+    return;
+  ph_secret_wipe (password, strlen (password));
+  g_free (password);
+}
+
+PhSecretStore *
+ph_secret_store_new_service (GError **error)
+{
+#ifdef PH_HAVE_LIBSECRET
+  return ph_secret_store_new_libsecret ();
+#else
+  g_set_error_literal (error, PH_ERROR, PH_ERROR_FAILED,
+                       "Pinhole was built without Secret Service support (libsecret)");
+  return NULL;
+#endif
+}
+
+void
+ph_secret_store_free (PhSecretStore *store)
+{
+  if (store == NULL)
+    return;
+  store->vtable->finalize (store);
+  g_free (store->description);
+  g_free (store);
+}
+
+const char *
+ph_secret_store_describe (PhSecretStore *store)
+{
+  g_return_val_if_fail (store != NULL, NULL);
+  return store->description;
+}
+
+gboolean
+ph_secret_store_lookup (PhSecretStore *store, const char *upstream, const char *username,
+                        char **password, GError **error)
+{
+  g_return_val_if_fail (store != NULL, FALSE);
+  g_return_val_if_fail (upstream != NULL && *upstream != '\0', FALSE);
+  g_return_val_if_fail (username != NULL && *username != '\0', FALSE);
+  g_return_val_if_fail (password != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  *password = NULL;
+  return store->vtable->lookup (store, upstream, username, password, error);
+}
+
+gboolean
+ph_secret_store_save (PhSecretStore *store, const char *upstream, const char *username,
+                      const char *password, GError **error)
+{
+  g_return_val_if_fail (store != NULL, FALSE);
+  g_return_val_if_fail (upstream != NULL && *upstream != '\0', FALSE);
+  g_return_val_if_fail (username != NULL && *username != '\0', FALSE);
+  g_return_val_if_fail (password != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return store->vtable->save (store, upstream, username, password, error);
+}
+
+gboolean
+ph_secret_store_clear (PhSecretStore *store, const char *upstream, GError **error)
+{
+  g_return_val_if_fail (store != NULL, FALSE);
+  g_return_val_if_fail (upstream != NULL && *upstream != '\0', FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  return store->vtable->clear (store, upstream, error);
+}

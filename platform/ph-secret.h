@@ -1,0 +1,41 @@
+/* ph-secret.h: where the proxy password lives: the Secret Service (libsecret) for a
+ * per-user agent, a root-only file for the system service. Never a config file. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _PhSecretStore PhSecretStore;
+
+/* The system service's store: one file (mode 0600, written atomically: temp file in the same
+ * directory, fsync, rename). Its directory is created 0700 if missing. */
+PhSecretStore *ph_secret_store_new_file (const char *path);
+
+/* The per-user store: the Secret Service over the session bus (libsecret). NULL with an error
+ * when Pinhole was built without libsecret. */
+PhSecretStore *ph_secret_store_new_service (GError **error);
+
+void ph_secret_store_free (PhSecretStore *store);
+
+/* For logs: "file /var/lib/...", "Secret Service". */
+const char *ph_secret_store_describe (PhSecretStore *store);
+
+/* Looks up the password for @username at @upstream ("host:port"). TRUE with *password NULL when
+ * none is stored; FALSE only when the store itself failed. Free the result with ph_secret_free().
+ */
+gboolean ph_secret_store_lookup (PhSecretStore *store, const char *upstream, const char *username,
+                                 char **password, GError **error);
+
+gboolean ph_secret_store_save (PhSecretStore *store, const char *upstream, const char *username,
+                               const char *password, GError **error);
+
+/* Removes every password stored for @upstream (any username). */
+gboolean ph_secret_store_clear (PhSecretStore *store, const char *upstream, GError **error);
+
+/* Wipes then frees. */
+void ph_secret_free (char *password);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhSecretStore, ph_secret_store_free)
+
+G_END_DECLS

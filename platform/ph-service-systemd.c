@@ -1,0 +1,71 @@
+/* ph-service-systemd.c: the sd_notify protocol, one datagram to
+ * $NOTIFY_SOCKET, without linking libsystemd. Outside systemd it does
+ * nothing. */
+#define G_LOG_DOMAIN "pinhole-service"
+
+#include "ph-service.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static void
+notify (const char *text)
+{
+  const char *path = g_getenv ("NOTIFY_SOCKET");
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  gsize len;
+  int fd;
+
+  if (path == NULL || (path[0] != '/' && path[0] != '@') || strlen (path) >= sizeof sa.sun_path)
+    return;
+  memcpy (sa.sun_path, path, strlen (path));
+  /* A leading @ names an abstract socket. */
+  if (sa.sun_path[0] == '@')
+    sa.sun_path[0] = '\0';
+  len = G_STRUCT_OFFSET (struct sockaddr_un, sun_path) + strlen (path);
+  fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return;
+  if (sendto (fd, text, strlen (text), MSG_NOSIGNAL, (struct sockaddr *) &sa, (socklen_t) len) < 0)
+    g_debug ("sd_notify: %s", g_strerror (errno));
+  close (fd);
+}
+
+void
+ph_service_notify_ready (void)
+{
+  notify ("READY=1");
+}
+
+void
+ph_service_notify_reloading (void)
+{
+  notify ("RELOADING=1");
+}
+
+void
+ph_service_notify_stopping (void)
+{
+  notify ("STOPPING=1");
+}
+
+void
+ph_service_notify_status (const char *status)
+{
+  g_autofree char *text = g_strdup_printf ("STATUS=%s", status);
+  notify (text);
+}
+
+const char *
+ph_service_get_state_directory (void)
+{
+  const char *dir = g_getenv ("STATE_DIRECTORY");
+
+  /* Several directories are separated by ':'; ours is the first. */
+  if (dir == NULL || *dir == '\0' || strchr (dir, ':') != NULL)
+    return NULL;
+  return dir;
+}

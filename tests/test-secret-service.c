@@ -1,0 +1,383 @@
+/* test-secret-service.c: the Secret Service store of platform/ph-secret.h against a real
+ * gnome-keyring-daemon on a private bus, with HOME and the XDG directories in a temp dir. */
+#include "ph-secret.h"
+#include "ph-error.h"
+
+#include <signal.h>
+#include <string.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+
+#define KEYRING_PASSWORD "pinhole-test-keyring"
+#define PROBE_PASSWORD "probe-Zq7 pw:with=odd\nbytes ключ"
+
+/* Set up once for the whole binary by environment_up(). */
+static struct
+{
+  gboolean tried;
+  char *missing; /* a missing tool or feature: skip, or fail under CI */
+  char *broken;  /* present but not working: always a failure */
+  char *root;
+  char *keyring_dir;
+  GTestDBus *bus;
+  GDBusConnection *connection;
+  GSubprocess *daemon;
+} env;
+
+static gboolean
+under_ci (void)
+{
+  return g_strcmp0 (g_getenv ("CI"), "true") == 0;
+}
+
+static gboolean
+name_has_owner (const char *name)
+{
+  g_autoptr (GVariant) reply = NULL;
+  gboolean owned = FALSE;
+
+  reply = g_dbus_connection_call_sync (
+      env.connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+      "NameHasOwner", g_variant_new ("(s)", name), G_VARIANT_TYPE ("(b)"), G_DBUS_CALL_FLAGS_NONE,
+      -1, NULL, NULL);
+  if (reply != NULL)
+    g_variant_get (reply, "(b)", &owned);
+  return owned;
+}
+
+/* Points every per-user directory into @root so that no real keyring is ever touched. */
+static void
+isolate_home (const char *root)
+{
+  static const struct
+  {
+    const char *var, *sub;
+  } dirs[] = {
+    { "HOME", "" },
+    { "XDG_DATA_HOME", "data" },
+    { "XDG_CONFIG_HOME", "config" },
+    { "XDG_CACHE_HOME", "cache" },
+    { "XDG_RUNTIME_DIR", "run" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (dirs); i++)
+    {
+      g_autofree char *dir = g_build_filename (root, dirs[i].sub, NULL);
+      g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+      g_setenv (dirs[i].var, dir, TRUE);
+    }
+  /* Nothing may reach the caller's own keyring, nor pop up a prompt on their display. */
+  g_unsetenv ("GNOME_KEYRING_CONTROL");
+  g_unsetenv ("DISPLAY");
+  g_unsetenv ("WAYLAND_DISPLAY");
+  g_setenv ("SECRET_BACKEND", "service", TRUE);
+}
+
+/* Starts gnome-keyring-daemon with a login keyring unlocked by a password on its stdin, the
+ * way a PAM login does, and waits for it to own the Secret Service name. */
+static gboolean
+start_keyring (void)
+{
+  g_autoptr (GError) error = NULL;
+  GOutputStream *in;
+  gint64 deadline;
+
+  env.daemon = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE,
+                                 &error, "gnome-keyring-daemon", "--foreground", "--unlock",
+                                 "--components=secrets", NULL);
+  if (env.daemon == NULL)
+    {
+      env.broken = g_strdup_printf ("cannot start gnome-keyring-daemon: %s", error->message);
+      return FALSE;
+    }
+  in = g_subprocess_get_stdin_pipe (env.daemon);
+  if (!g_output_stream_write_all (in, KEYRING_PASSWORD, strlen (KEYRING_PASSWORD), NULL, NULL,
+                                  &error)
+      || !g_output_stream_close (in, NULL, &error))
+    {
+      env.broken = g_strdup_printf ("cannot unlock gnome-keyring-daemon: %s", error->message);
+      return FALSE;
+    }
+
+  deadline = g_get_monotonic_time () + 20 * G_TIME_SPAN_SECOND;
+  while (!name_has_owner ("org.freedesktop.secrets"))
+    {
+      /* The identifier goes once the child has been reaped. */
+      if (g_subprocess_get_identifier (env.daemon) == NULL)
+        {
+          env.broken = g_strdup ("gnome-keyring-daemon exited before owning "
+                                 "org.freedesktop.secrets (see its messages above)");
+          return FALSE;
+        }
+      if (g_get_monotonic_time () > deadline)
+        {
+          env.broken = g_strdup ("gnome-keyring-daemon did not own org.freedesktop.secrets "
+                                 "within 20 s");
+          return FALSE;
+        }
+      g_usleep (50 * 1000);
+    }
+  return TRUE;
+}
+
+static gboolean
+environment_up (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PhSecretStore) probe = NULL;
+  const char *const tools[] = { "dbus-daemon", "gnome-keyring-daemon" };
+
+  if (env.tried)
+    return env.missing == NULL && env.broken == NULL;
+  env.tried = TRUE;
+
+  probe = ph_secret_store_new_service (&error);
+  if (probe == NULL)
+    {
+      env.missing = g_strdup (error->message);
+      return FALSE;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (tools); i++)
+    {
+      g_autofree char *found = g_find_program_in_path (tools[i]);
+      if (found == NULL)
+        {
+          env.missing = g_strdup_printf ("%s is not installed", tools[i]);
+          return FALSE;
+        }
+    }
+
+  env.root = g_dir_make_tmp ("pinhole-keyring-XXXXXX", &error);
+  g_assert_no_error (error);
+  isolate_home (env.root);
+  env.keyring_dir = g_build_filename (env.root, "data", "keyrings", NULL);
+
+  env.bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_test_dbus_up (env.bus);
+  env.connection = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
+  g_assert_no_error (error);
+  /* The bus goes away before this process ends; that must not end it early. */
+  g_dbus_connection_set_exit_on_close (env.connection, FALSE);
+
+  return start_keyring ();
+}
+
+static void
+remove_tree (const char *path)
+{
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        remove_tree (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+static void
+environment_down (void)
+{
+  if (env.daemon != NULL)
+    {
+      g_subprocess_send_signal (env.daemon, SIGTERM);
+      g_subprocess_wait (env.daemon, NULL, NULL);
+      g_clear_object (&env.daemon);
+    }
+  /* Not g_test_dbus_down(): libsecret keeps the bus connection for the life of the process, and
+   * that function would wait for it to be freed. */
+  if (env.bus != NULL)
+    g_test_dbus_stop (env.bus);
+  if (env.root != NULL)
+    remove_tree (env.root);
+}
+
+/* Each test starts with this: FALSE means it has been skipped or failed already. */
+static PhSecretStore *
+service_store (void)
+{
+  g_autoptr (GError) error = NULL;
+  PhSecretStore *store;
+
+  if (!environment_up ())
+    {
+      if (env.broken != NULL)
+        g_test_fail_printf ("%s", env.broken);
+      else if (under_ci ())
+        g_test_fail_printf ("%s (required when CI=true)", env.missing);
+      else
+        g_test_skip (env.missing);
+      return NULL;
+    }
+  store = ph_secret_store_new_service (&error);
+  g_assert_no_error (error);
+  return store;
+}
+
+static void
+save_ok (PhSecretStore *store, const char *upstream, const char *username, const char *password)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (ph_secret_store_save (store, upstream, username, password, &error));
+  g_assert_no_error (error);
+}
+
+static void
+assert_lookup (PhSecretStore *store, const char *upstream, const char *username,
+               const char *expected)
+{
+  g_autoptr (GError) error = NULL;
+  char *password = (char *) "untouched";
+
+  g_assert_true (ph_secret_store_lookup (store, upstream, username, &password, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (password, ==, expected);
+  ph_secret_free (password);
+}
+
+static void
+test_round_trip (void)
+{
+  g_autoptr (PhSecretStore) store = service_store ();
+  g_autoptr (GError) error = NULL;
+
+  if (store == NULL)
+    return;
+  g_assert_cmpstr (ph_secret_store_describe (store), ==, "Secret Service");
+
+  assert_lookup (store, "proxy.example.com:443", "alice", NULL);
+  save_ok (store, "proxy.example.com:443", "alice", "alice-pw");
+  save_ok (store, "proxy.example.com:443", "bob", "bob pw:=\nзначение");
+  save_ok (store, "[2001:db8::1]:8443", "alice", "alice-v6");
+
+  assert_lookup (store, "proxy.example.com:443", "alice", "alice-pw");
+  assert_lookup (store, "proxy.example.com:443", "bob", "bob pw:=\nзначение");
+  assert_lookup (store, "[2001:db8::1]:8443", "alice", "alice-v6");
+  /* Neither another upstream nor another user finds anything. */
+  assert_lookup (store, "other.example.com:443", "alice", NULL);
+  assert_lookup (store, "proxy.example.com:443", "carol", NULL);
+
+  /* Saving again replaces rather than adding a second item. */
+  save_ok (store, "proxy.example.com:443", "alice", "alice-new");
+  assert_lookup (store, "proxy.example.com:443", "alice", "alice-new");
+
+  g_assert_true (ph_secret_store_clear (store, "proxy.example.com:443", &error));
+  g_assert_no_error (error);
+  assert_lookup (store, "proxy.example.com:443", "alice", NULL);
+  assert_lookup (store, "proxy.example.com:443", "bob", NULL);
+  assert_lookup (store, "[2001:db8::1]:8443", "alice", "alice-v6");
+
+  /* Clearing what is not there is not an error. */
+  g_assert_true (ph_secret_store_clear (store, "proxy.example.com:443", &error));
+  g_assert_no_error (error);
+  g_assert_true (ph_secret_store_clear (store, "[2001:db8::1]:8443", &error));
+  g_assert_no_error (error);
+}
+
+static gboolean
+contains (const char *data, gsize len, const char *needle)
+{
+  gsize n = strlen (needle);
+
+  for (gsize i = 0; n <= len && i <= len - n; i++)
+    if (memcmp (data + i, needle, n) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* Fails if @needle occurs in any regular file under @dir. Returns how many files were read. */
+static guint
+assert_not_in_files (const char *dir, const char *needle)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+  guint files = 0;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (dir, name, NULL);
+      g_autofree char *contents = NULL;
+      gsize len = 0;
+
+      if (g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        continue;
+      if (g_file_test (child, G_FILE_TEST_IS_DIR))
+        {
+          files += assert_not_in_files (child, needle);
+          continue;
+        }
+      if (!g_file_test (child, G_FILE_TEST_IS_REGULAR)
+          || !g_file_get_contents (child, &contents, &len, NULL))
+        continue;
+      files++;
+      if (contains (contents, len, needle))
+        g_test_fail_printf ("%s holds the password in clear text", child);
+    }
+  return files;
+}
+
+/* The login keyring's file, which is binary; NULL until it exists. */
+static GBytes *
+read_keyring (void)
+{
+  g_autofree char *path = g_build_filename (env.keyring_dir, "login.keyring", NULL);
+  char *contents = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents (path, &contents, &len, NULL))
+    return NULL;
+  return g_bytes_new_take (contents, len);
+}
+
+static void
+test_not_in_clear (void)
+{
+  g_autoptr (PhSecretStore) store = service_store ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GBytes) before = NULL;
+  g_autoptr (GBytes) after = NULL;
+  g_autofree char *encoded = NULL;
+  guint files;
+
+  if (store == NULL)
+    return;
+  before = read_keyring ();
+  save_ok (store, "probe.example.com:443", "probe", PROBE_PASSWORD);
+  assert_lookup (store, "probe.example.com:443", "probe", PROBE_PASSWORD);
+
+  /* The item went to the login keyring on disk, not to a collection that lives in memory, so
+   * the search below looks where the password is. */
+  after = read_keyring ();
+  g_assert_nonnull (after);
+  g_assert_true (before == NULL || !g_bytes_equal (before, after));
+
+  encoded = g_base64_encode ((const guchar *) PROBE_PASSWORD, strlen (PROBE_PASSWORD));
+  files = assert_not_in_files (env.root, PROBE_PASSWORD);
+  assert_not_in_files (env.root, "probe-Zq7");
+  assert_not_in_files (env.root, encoded);
+  g_test_message ("searched %u files under %s", files, env.root);
+  g_assert_cmpuint (files, >, 0);
+
+  g_assert_true (ph_secret_store_clear (store, "probe.example.com:443", &error));
+  g_assert_no_error (error);
+}
+
+int
+main (int argc, char **argv)
+{
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/pinhole/secret/service-round-trip", test_round_trip);
+  g_test_add_func ("/pinhole/secret/service-not-in-clear", test_not_in_clear);
+
+  status = g_test_run ();
+  environment_down ();
+  return status;
+}

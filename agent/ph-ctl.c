@@ -3,7 +3,7 @@
  *
  * Exit codes, which scripts rely on (keep them in step with --help):
  *   0  success
- *   1  the agent reported a failure not listed below
+ *   1  the agent reported a failure not listed below, or the user declined to trust a key
  *   2  usage error (unknown command, missing or extra argument, no terminal to ask on)
  *   3  agent not reachable (nobody owns org.pinhole.Agent, bus not available)
  *   4  permission denied (PermissionDenied, D-Bus AccessDenied, polkit)
@@ -229,6 +229,15 @@ typedef struct
 } PhJson;
 
 static void
+json_clear (PhJson *j)
+{
+  if (j->out != NULL)
+    g_string_free (g_steal_pointer (&j->out), TRUE);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (PhJson, json_clear)
+
+static void
 json_separate (PhJson *j)
 {
   if (j->after_key)
@@ -444,6 +453,16 @@ typedef struct
   guint indent;
 } PhRows;
 
+/* Ends the line that starts at START in OUT, without the padding that an
+ * empty last column leaves. */
+static void
+end_line (GString *out, gsize start)
+{
+  while (out->len > start && out->str[out->len - 1] == ' ')
+    g_string_truncate (out, out->len - 1);
+  g_string_append_c (out, '\n');
+}
+
 static void
 rows_init (PhRows *rows, guint indent)
 {
@@ -473,9 +492,11 @@ rows_print (PhRows *rows, GString *out)
       for (guint l = 0; lines[l] != NULL; l++)
         {
           glong pad = width + 2 - (l == 0 ? g_utf8_strlen (label, -1) : 0);
+          gsize start = out->len;
 
-          g_string_append_printf (out, "%*s%s%*s%s\n", (int) rows->indent, "", l == 0 ? label : "",
+          g_string_append_printf (out, "%*s%s%*s%s", (int) rows->indent, "", l == 0 ? label : "",
                                   (int) pad, "", lines[l]);
+          end_line (out, start);
         }
     }
   g_ptr_array_set_size (rows->cells, 0);
@@ -758,18 +779,19 @@ tty_confirm (int fd, const char *question, gboolean *answer, GError **error)
   if (!read_line (fd, buf, sizeof buf, &len, error))
     return FALSE;
   g_strstrip (buf);
-  /* TRANSLATORS: the short and long forms of "yes" accepted at a [y/N] question;
-   * English "y" and "yes" are always accepted too. */
-  *answer = g_ascii_strcasecmp (buf, "y") == 0 || g_ascii_strcasecmp (buf, "yes") == 0
-            || g_utf8_collate (buf, C_ ("answer", "y")) == 0
-            || g_utf8_collate (buf, C_ ("answer", "yes")) == 0;
+  /* English "y" and "yes" are always accepted too. */
+  *answer = g_ascii_strcasecmp (buf, "y") == 0 || g_ascii_strcasecmp (buf, "yes") == 0;
+  /* TRANSLATORS: the short form of "yes" accepted at a [y/N] question */
+  *answer = *answer || g_utf8_collate (buf, C_ ("answer", "y")) == 0;
+  /* TRANSLATORS: the long form of "yes" accepted at a [y/N] question */
+  *answer = *answer || g_utf8_collate (buf, C_ ("answer", "yes")) == 0;
   return TRUE;
 }
 
 /* ---- connecting ---- */
 
 static gboolean
-bus_name_has_owner (GDBusConnection *connection, gboolean *has_owner, GError **error)
+bus_has_agent (GDBusConnection *connection, gboolean *has_owner, GError **error)
 {
   g_autoptr (GVariant) reply = NULL;
   g_autoptr (GVariant) names = NULL;
@@ -810,7 +832,7 @@ bus_with_agent (GBusType type, GError **error)
   connection = g_bus_get_sync (type, NULL, error);
   if (connection == NULL)
     return NULL;
-  if (!bus_name_has_owner (connection, &has_owner, error))
+  if (!bus_has_agent (connection, &has_owner, error))
     return NULL;
   if (!has_owner)
     return NULL;
@@ -882,7 +904,7 @@ ctl_open_bus (PhCtl *ctl, GError **error)
           return TRUE;
         }
       ctl->bus_name = PH_AGENT_BUS_NAME;
-      if (!bus_name_has_owner (ctl->connection, &has_owner, &local_error))
+      if (!bus_has_agent (ctl->connection, &has_owner, &local_error))
         {
           set_unreachable (error, local_error, _ ("cannot ask the bus for the agent"));
           return FALSE;
@@ -994,129 +1016,132 @@ ctl_load_properties (PhCtl *ctl, GError **error)
 
 /* ---- commands ---- */
 
+static void
+print_status_json (PhAgent1 *agent, const char *error_name, const char *error_message)
+{
+  g_auto (PhJson) j = { .out = g_string_new (NULL) };
+
+  json_open (&j, '{');
+  json_key (&j, "version");
+  json_string (&j, ph_agent1_get_version (agent));
+  json_key (&j, "mode");
+  json_string (&j, ph_agent1_get_mode (agent));
+  json_key (&j, "state");
+  json_string (&j, ph_agent1_get_state (agent));
+  json_key (&j, "enabled");
+  json_boolean (&j, ph_agent1_get_enabled (agent));
+  json_key (&j, "last_error");
+  json_open (&j, '{');
+  json_key (&j, "name");
+  json_string (&j, error_name);
+  json_key (&j, "message");
+  json_string (&j, error_message);
+  json_close (&j, '}');
+  json_key (&j, "upstream");
+  json_string (&j, ph_agent1_get_upstream (agent));
+  json_key (&j, "listeners");
+  json_strv (&j, ph_agent1_get_listeners (agent));
+  json_key (&j, "active_tunnels");
+  json_uint (&j, ph_agent1_get_active_tunnels (agent));
+  json_key (&j, "bytes_up");
+  json_uint (&j, ph_agent1_get_bytes_up (agent));
+  json_key (&j, "bytes_down");
+  json_uint (&j, ph_agent1_get_bytes_down (agent));
+  json_key (&j, "seen_pin");
+  json_string (&j, ph_agent1_get_seen_pin (agent));
+  json_key (&j, "trusted_pins");
+  json_strv (&j, ph_agent1_get_trusted_pins (agent));
+  json_key (&j, "username");
+  json_string (&j, ph_agent1_get_username (agent));
+  json_key (&j, "credentials_stored");
+  json_boolean (&j, ph_agent1_get_credentials_stored (agent));
+  json_key (&j, "locked_keys");
+  json_strv (&j, ph_agent1_get_locked_keys (agent));
+  json_close (&j, '}');
+  json_print (&j);
+}
+
+static void
+print_status_human (PhAgent1 *agent, const char *error_name, const char *error_message)
+{
+  g_auto (PhRows) rows = { 0 };
+  g_autoptr (GString) out = g_string_new (NULL);
+  const char *seen_pin = ph_agent1_get_seen_pin (agent);
+  const char *const *trusted = ph_agent1_get_trusted_pins (agent);
+  const char *upstream = ph_agent1_get_upstream (agent);
+  const char *username = ph_agent1_get_username (agent);
+  guint tunnels = ph_agent1_get_active_tunnels (agent);
+  g_autofree char *listeners = join_or_none (ph_agent1_get_listeners (agent), ", ");
+  g_autofree char *locked = join_or_none (ph_agent1_get_locked_keys (agent), ", ");
+  g_autofree char *trusted_text = join_or_none (trusted, "\n");
+  g_autofree char *up = g_format_size (ph_agent1_get_bytes_up (agent));
+  g_autofree char *down = g_format_size (ph_agent1_get_bytes_down (agent));
+  g_autofree char *mode = NULL;
+  g_autofree char *tunnels_text = NULL;
+  g_autofree char *traffic = NULL;
+  g_autofree char *seen = NULL;
+
+  rows_init (&rows, 0);
+  /* State names are the contract's own words (off, connecting, on, error). */
+  rows_add (&rows, _ ("State:"), ph_agent1_get_state (agent));
+  /* TRANSLATORS: "session (agent 0.1.0)": how the agent runs and its version */
+  mode = g_strdup_printf (_ ("%s (agent %s)"), or_empty (ph_agent1_get_mode (agent)),
+                          or_empty (ph_agent1_get_version (agent)));
+  rows_add (&rows, _ ("Mode:"), mode);
+  rows_add (&rows, _ ("Upstream:"),
+            upstream != NULL && *upstream != '\0' ? upstream
+                                                  /* TRANSLATORS: no cloud proxy set */
+                                                  : _ ("not configured"));
+  rows_add (&rows, _ ("Listeners:"), listeners);
+  tunnels_text = g_strdup_printf (ngettext ("%u open", "%u open", tunnels), tunnels);
+  rows_add (&rows, _ ("Tunnels:"), tunnels_text);
+  /* TRANSLATORS: bytes carried, e.g. "1.2 MB up, 35.0 MB down" */
+  traffic = g_strdup_printf (_ ("%s up, %s down"), up, down);
+  rows_add (&rows, _ ("Traffic:"), traffic);
+  if (seen_pin == NULL || *seen_pin == '\0')
+    /* TRANSLATORS: no TLS handshake with the cloud proxy yet */
+    seen = g_strdup (_ ("none yet"));
+  else if (strv_contains (trusted, seen_pin))
+    seen = g_strdup_printf (_ ("%s (trusted)"), seen_pin);
+  else
+    seen = g_strdup_printf (_ ("%s (NOT trusted)"), seen_pin);
+  rows_add (&rows, _ ("Seen pin:"), seen);
+  rows_add (&rows, _ ("Trusted pins:"), trusted_text);
+  rows_add (&rows, _ ("User:"),
+            username != NULL && *username != '\0' ? username
+                                                  /* TRANSLATORS: no proxy user name */
+                                                  : _ ("none"));
+  rows_add (&rows, _ ("Credentials stored:"), yes_no (ph_agent1_get_credentials_stored (agent)));
+  rows_add (&rows, _ ("Locked keys:"), locked);
+  if (*error_name != '\0' || *error_message != '\0')
+    {
+      g_autofree char *message = g_strstrip (g_strdup (error_message));
+      /* TRANSLATORS: the agent's error message, then the D-Bus error name */
+      g_autofree char *text = g_strdup_printf (_ ("%s (%s)"), message, error_name);
+
+      rows_add (&rows, _ ("Last error:"), text);
+    }
+  rows_print (&rows, out);
+  g_print ("%s", out->str);
+}
+
 static gboolean
 cmd_status (PhCtl *ctl, char **args, GError **error)
 {
-  PhAgent1 *agent;
   const char *error_name = "";
   const char *error_message = "";
   GVariant *last_error;
 
   if (!ctl_connect (ctl, error) || !ctl_load_properties (ctl, error))
     return FALSE;
-  agent = ctl->agent;
-  last_error = ph_agent1_get_last_error (agent);
+  last_error = ph_agent1_get_last_error (ctl->agent);
   if (last_error != NULL && g_variant_is_of_type (last_error, G_VARIANT_TYPE ("(ss)")))
     g_variant_get (last_error, "(&s&s)", &error_name, &error_message);
-
   if (ctl->json)
-    {
-      PhJson j = { .out = g_string_new (NULL) };
-      g_autoptr (GString) out = j.out;
-
-      json_open (&j, '{');
-      json_key (&j, "version");
-      json_string (&j, ph_agent1_get_version (agent));
-      json_key (&j, "mode");
-      json_string (&j, ph_agent1_get_mode (agent));
-      json_key (&j, "state");
-      json_string (&j, ph_agent1_get_state (agent));
-      json_key (&j, "enabled");
-      json_boolean (&j, ph_agent1_get_enabled (agent));
-      json_key (&j, "last_error");
-      json_open (&j, '{');
-      json_key (&j, "name");
-      json_string (&j, error_name);
-      json_key (&j, "message");
-      json_string (&j, error_message);
-      json_close (&j, '}');
-      json_key (&j, "upstream");
-      json_string (&j, ph_agent1_get_upstream (agent));
-      json_key (&j, "listeners");
-      json_strv (&j, ph_agent1_get_listeners (agent));
-      json_key (&j, "active_tunnels");
-      json_uint (&j, ph_agent1_get_active_tunnels (agent));
-      json_key (&j, "bytes_up");
-      json_uint (&j, ph_agent1_get_bytes_up (agent));
-      json_key (&j, "bytes_down");
-      json_uint (&j, ph_agent1_get_bytes_down (agent));
-      json_key (&j, "seen_pin");
-      json_string (&j, ph_agent1_get_seen_pin (agent));
-      json_key (&j, "trusted_pins");
-      json_strv (&j, ph_agent1_get_trusted_pins (agent));
-      json_key (&j, "username");
-      json_string (&j, ph_agent1_get_username (agent));
-      json_key (&j, "credentials_stored");
-      json_boolean (&j, ph_agent1_get_credentials_stored (agent));
-      json_key (&j, "locked_keys");
-      json_strv (&j, ph_agent1_get_locked_keys (agent));
-      json_close (&j, '}');
-      json_print (&j);
-      return TRUE;
-    }
+    print_status_json (ctl->agent, error_name, error_message);
   else
-    {
-      g_auto (PhRows) rows = { 0 };
-      g_autoptr (GString) out = g_string_new (NULL);
-      const char *seen_pin = ph_agent1_get_seen_pin (agent);
-      const char *const *trusted = ph_agent1_get_trusted_pins (agent);
-      const char *upstream = ph_agent1_get_upstream (agent);
-      const char *username = ph_agent1_get_username (agent);
-      guint tunnels = ph_agent1_get_active_tunnels (agent);
-      g_autofree char *listeners = join_or_none (ph_agent1_get_listeners (agent), ", ");
-      g_autofree char *locked = join_or_none (ph_agent1_get_locked_keys (agent), ", ");
-      g_autofree char *trusted_text = join_or_none (trusted, "\n");
-      g_autofree char *up = g_format_size (ph_agent1_get_bytes_up (agent));
-      g_autofree char *down = g_format_size (ph_agent1_get_bytes_down (agent));
-      g_autofree char *mode = NULL;
-      g_autofree char *tunnels_text = NULL;
-      g_autofree char *traffic = NULL;
-      g_autofree char *seen = NULL;
-
-      rows_init (&rows, 0);
-      /* State names are the contract's own words (off, connecting, on, error). */
-      rows_add (&rows, _ ("State:"), ph_agent1_get_state (agent));
-      /* TRANSLATORS: "session (agent 0.1.0)": how the agent runs and its version */
-      mode = g_strdup_printf (_ ("%s (agent %s)"), or_empty (ph_agent1_get_mode (agent)),
-                              or_empty (ph_agent1_get_version (agent)));
-      rows_add (&rows, _ ("Mode:"), mode);
-      rows_add (&rows, _ ("Upstream:"),
-                upstream != NULL && *upstream != '\0' ? upstream
-                                                      /* TRANSLATORS: no cloud proxy set */
-                                                      : _ ("not configured"));
-      rows_add (&rows, _ ("Listeners:"), listeners);
-      tunnels_text = g_strdup_printf (ngettext ("%u open", "%u open", tunnels), tunnels);
-      rows_add (&rows, _ ("Tunnels:"), tunnels_text);
-      /* TRANSLATORS: bytes carried, e.g. "1.2 MB up, 35.0 MB down" */
-      traffic = g_strdup_printf (_ ("%s up, %s down"), up, down);
-      rows_add (&rows, _ ("Traffic:"), traffic);
-      if (seen_pin == NULL || *seen_pin == '\0')
-        /* TRANSLATORS: no TLS handshake with the cloud proxy yet */
-        seen = g_strdup (_ ("none yet"));
-      else if (strv_contains (trusted, seen_pin))
-        seen = g_strdup_printf (_ ("%s (trusted)"), seen_pin);
-      else
-        seen = g_strdup_printf (_ ("%s (NOT trusted)"), seen_pin);
-      rows_add (&rows, _ ("Seen pin:"), seen);
-      rows_add (&rows, _ ("Trusted pins:"), trusted_text);
-      rows_add (&rows, _ ("User:"),
-                username != NULL && *username != '\0' ? username
-                                                      /* TRANSLATORS: no proxy user name */
-                                                      : _ ("none"));
-      rows_add (&rows, _ ("Credentials stored:"),
-                yes_no (ph_agent1_get_credentials_stored (agent)));
-      rows_add (&rows, _ ("Locked keys:"), locked);
-      if (*error_name != '\0' || *error_message != '\0')
-        {
-          /* TRANSLATORS: the agent's error message, then the D-Bus error name */
-          g_autofree char *text = g_strdup_printf (_ ("%s (%s)"), error_message, error_name);
-
-          rows_add (&rows, _ ("Last error:"), text);
-        }
-      rows_print (&rows, out);
-      g_print ("%s", out->str);
-      return TRUE;
-    }
+    print_status_human (ctl->agent, error_name, error_message);
+  return TRUE;
 }
 
 static gboolean
@@ -1170,12 +1195,14 @@ describe_ca (GVariant *info)
 {
   const char *problem = dict_string (info, "ca-problem");
 
+  g_autofree char *why = g_strstrip (g_strdup (problem));
+
   if (dict_boolean (info, "ca-trusted"))
     return g_strdup (_ ("yes"));
-  if (*problem == '\0')
+  if (*why == '\0')
     return g_strdup (_ ("no"));
   /* TRANSLATORS: "no: " and why the CA store does not accept the certificate */
-  return g_strdup_printf (_ ("no: %s"), problem);
+  return g_strdup_printf (_ ("no: %s"), why);
 }
 
 static gboolean
@@ -1191,8 +1218,7 @@ cmd_pin_show (PhCtl *ctl, char **args, GError **error)
 
   if (ctl->json)
     {
-      PhJson j = { .out = g_string_new (NULL) };
-      g_autoptr (GString) out = j.out;
+      g_auto (PhJson) j = { .out = g_string_new (NULL) };
 
       json_open (&j, '{');
       json_key (&j, "pin");
@@ -1315,24 +1341,27 @@ cmd_pin_trust (PhCtl *ctl, char **args, GError **error)
   pin = given != NULL ? given : fetched;
   cert = chain_find_pin (chain, pin);
 
+  if (info != NULL)
+    {
+      g_autofree char *server = describe_server (info);
+
+      /* TRANSLATORS: %s is "127.0.0.1:443 (name proxy.example.com, TLS1.3)" */
+      g_string_append_printf (details, _ ("The cloud proxy %s presents this key:\n"), server);
+    }
+  else
+    {
+      g_string_append (details, _ ("This key will be trusted:"));
+      g_string_append_c (details, '\n');
+    }
   rows_init (&rows, 2);
   rows_add (&rows, _ ("Pin:"), pin);
   if (cert != NULL)
     describe_certificate (&rows, cert, FALSE);
   if (info != NULL)
     {
-      g_autofree char *server = describe_server (info);
       g_autofree char *ca = describe_ca (info);
 
-      g_string_append (details, _ ("The cloud proxy presents this key:"));
-      g_string_append_c (details, '\n');
-      rows_add (&rows, _ ("Cloud proxy:"), server);
       rows_add (&rows, _ ("CA-trusted:"), ca);
-    }
-  else
-    {
-      g_string_append (details, _ ("This key will be trusted:"));
-      g_string_append_c (details, '\n');
     }
   rows_print (&rows, details);
   if (fetch_error != NULL)
@@ -1364,8 +1393,9 @@ cmd_pin_trust (PhCtl *ctl, char **args, GError **error)
         return FALSE;
       if (!yes)
         {
-          g_print ("%s\n", _ ("Not trusted."));
-          return TRUE;
+          g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_FAILED,
+                               _ ("not trusted: the question was not answered with yes"));
+          return FALSE;
         }
     }
 
@@ -1478,8 +1508,7 @@ cmd_get (PhCtl *ctl, char **args, GError **error)
     return FALSE;
   if (ctl->json)
     {
-      PhJson j = { .out = g_string_new (NULL) };
-      g_autoptr (GString) out = j.out;
+      g_auto (PhJson) j = { .out = g_string_new (NULL) };
 
       json_open (&j, '{');
       json_key (&j, "key");
@@ -1530,8 +1559,7 @@ cmd_settings (PhCtl *ctl, char **args, GError **error)
 
   if (ctl->json)
     {
-      PhJson j = { .out = g_string_new (NULL) };
-      g_autoptr (GString) out = j.out;
+      g_auto (PhJson) j = { .out = g_string_new (NULL) };
 
       json_open (&j, '[');
       g_variant_iter_init (&iter, settings);
@@ -1569,16 +1597,18 @@ cmd_settings (PhCtl *ctl, char **args, GError **error)
         }
       for (guint c = 0; c < 4; c++)
         table_cell (out, heading[c], c < 3 ? width[c] : 0, c == 3);
-      g_string_append_c (out, '\n');
+      end_line (out, 0);
       g_variant_iter_init (&iter, settings);
       while (g_variant_iter_next (&iter, "(&s&sb&s)", &key, &value, &locked, &default_value))
         {
+          gsize start = out->len;
+
           table_cell (out, key, width[0], FALSE);
           table_cell (out, value, width[1], FALSE);
           table_cell (out, default_value, width[2], FALSE);
           /* TRANSLATORS: in the LOCKED column of a key set by IT; unlocked keys show nothing */
           table_cell (out, locked ? _ ("locked") : "", 0, TRUE);
-          g_string_append_c (out, '\n');
+          end_line (out, start);
         }
       g_print ("%s", out->str);
     }
@@ -1749,7 +1779,7 @@ exit_codes_help (void)
 {
   return _ ("Exit status:\n"
             "  0  success\n"
-            "  1  the agent reported a failure not listed below\n"
+            "  1  the agent reported a failure not listed below (or a question was declined)\n"
             "  2  usage error (unknown command, missing argument, no terminal to ask on)\n"
             "  3  the agent is not reachable (not running, or no bus)\n"
             "  4  permission denied\n"

@@ -138,14 +138,15 @@ update_state (PhDaemon *d)
     {
       g_clear_error (&d->problem);
       d->problem = g_error_copy (problem);
-      g_warning ("%s", problem->message);
+      g_message ("tunnel error: %s", problem->message);
     }
   else if (problem == NULL)
     g_clear_error (&d->problem);
 
   if (state != d->state)
     {
-      g_message ("tunnel %s", ph_state_to_string (state));
+      if (state != PH_STATE_ERROR)
+        g_message ("tunnel %s", ph_state_to_string (state));
       d->state = state;
       d->state_since = g_get_monotonic_time ();
     }
@@ -689,6 +690,7 @@ ph_daemon_set_setting (PhDaemon *d, const char *key, const char *value, GError *
       g_propagate_prefixed_error (error, g_steal_pointer (&local), "%s: ", path);
       return FALSE;
     }
+  g_clear_error (&local);
   data = ph_config_edit (old, key, *value ? value : NULL, error);
   if (data == NULL)
     return FALSE;

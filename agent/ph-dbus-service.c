@@ -125,6 +125,8 @@ uid_done (GObject *source, GAsyncResult *result, gpointer data)
       = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
   guint32 uid = G_MAXUINT32;
   GVariantBuilder subject;
+  GDBusConnection *connection;
+  GVariant *args;
 
   if (reply == NULL)
     {
@@ -142,15 +144,18 @@ uid_done (GObject *source, GAsyncResult *result, gpointer data)
       deny (call, "the caller is another user");
       return;
     }
+  /* Built before the call: C evaluates arguments in no set order, and the
+   * last one takes @call. */
   g_variant_builder_init (&subject, G_VARIANT_TYPE ("a{sv}"));
   g_variant_builder_add (
       &subject, "{sv}", "name",
       g_variant_new_string (g_dbus_method_invocation_get_sender (call->invocation)));
-  g_dbus_connection_call (g_dbus_method_invocation_get_connection (call->invocation),
-                          "org.freedesktop.PolicyKit1", "/org/freedesktop/PolicyKit1/Authority",
-                          "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization",
-                          g_variant_new ("((sa{sv})sa{ss}us)", "system-bus-name", &subject,
-                                         call->action, NULL, 1 /* AllowUserInteraction */, ""),
+  args = g_variant_new ("((sa{sv})sa{ss}us)", "system-bus-name", &subject, call->action, NULL,
+                        1 /* AllowUserInteraction */, "");
+  connection = g_dbus_method_invocation_get_connection (call->invocation);
+  g_dbus_connection_call (connection, "org.freedesktop.PolicyKit1",
+                          "/org/freedesktop/PolicyKit1/Authority",
+                          "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization", args,
                           G_VARIANT_TYPE ("((bba{ss}))"), G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL,
                           polkit_done, g_steal_pointer (&call));
 }
@@ -177,9 +182,12 @@ authorize (PhDBusService *self, GDBusMethodInvocation *invocation, const char *a
   return TRUE;
 }
 
+/* Properties are sent before the reply, so that a client sees the effect
+ * of its call as soon as the call returns. */
 static void
-return_result (GDBusMethodInvocation *invocation, gboolean ok, GError *error)
+return_result (PhDBusService *self, GDBusMethodInvocation *invocation, gboolean ok, GError *error)
 {
+  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self));
   if (ok)
     g_dbus_method_invocation_return_value (invocation, NULL);
   else
@@ -192,7 +200,8 @@ static gboolean
 do_enable (PhDBusService *self, GDBusMethodInvocation *invocation)
 {
   g_autoptr (GError) error = NULL;
-  return_result (invocation, ph_daemon_enable (self->daemon, &error), error);
+  gboolean ok = ph_daemon_enable (self->daemon, &error);
+  return_result (self, invocation, ok, error);
   return TRUE;
 }
 
@@ -200,7 +209,7 @@ static gboolean
 do_disable (PhDBusService *self, GDBusMethodInvocation *invocation)
 {
   ph_daemon_disable (self->daemon);
-  return_result (invocation, TRUE, NULL);
+  return_result (self, invocation, TRUE, NULL);
   return TRUE;
 }
 
@@ -208,7 +217,8 @@ static gboolean
 do_reload (PhDBusService *self, GDBusMethodInvocation *invocation)
 {
   g_autoptr (GError) error = NULL;
-  return_result (invocation, ph_daemon_reload (self->daemon, &error), error);
+  gboolean ok = ph_daemon_reload (self->daemon, &error);
+  return_result (self, invocation, ok, error);
   return TRUE;
 }
 
@@ -219,7 +229,8 @@ do_trust_pin (PhDBusService *self, GDBusMethodInvocation *invocation)
   const char *pin = NULL;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s)", &pin);
-  return_result (invocation, ph_daemon_trust_pin (self->daemon, pin, &error), error);
+  gboolean ok = ph_daemon_trust_pin (self->daemon, pin, &error);
+  return_result (self, invocation, ok, error);
   return TRUE;
 }
 
@@ -231,8 +242,8 @@ do_set_credentials (PhDBusService *self, GDBusMethodInvocation *invocation)
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s&s)", &username,
                  &password);
-  return_result (invocation, ph_daemon_set_credentials (self->daemon, username, password, &error),
-                 error);
+  gboolean ok = ph_daemon_set_credentials (self->daemon, username, password, &error);
+  return_result (self, invocation, ok, error);
   return TRUE;
 }
 
@@ -240,7 +251,8 @@ static gboolean
 do_clear_credentials (PhDBusService *self, GDBusMethodInvocation *invocation)
 {
   g_autoptr (GError) error = NULL;
-  return_result (invocation, ph_daemon_clear_credentials (self->daemon, &error), error);
+  gboolean ok = ph_daemon_clear_credentials (self->daemon, &error);
+  return_result (self, invocation, ok, error);
   return TRUE;
 }
 
@@ -251,7 +263,8 @@ do_set_setting (PhDBusService *self, GDBusMethodInvocation *invocation)
   const char *key = NULL, *value = NULL;
 
   g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s&s)", &key, &value);
-  return_result (invocation, ph_daemon_set_setting (self->daemon, key, value, &error), error);
+  gboolean ok = ph_daemon_set_setting (self->daemon, key, value, &error);
+  return_result (self, invocation, ok, error);
   return TRUE;
 }
 

@@ -300,7 +300,8 @@ main (int argc, char **argv)
 
   if (agent.owner_id != 0)
     g_bus_unown_name (agent.owner_id);
-  if (agent.service != NULL)
+  if (agent.service != NULL
+      && g_dbus_interface_skeleton_get_connection (G_DBUS_INTERFACE_SKELETON (agent.service)))
     g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (agent.service));
   g_clear_object (&agent.service);
   g_clear_object (&agent.daemon);

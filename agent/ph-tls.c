@@ -318,7 +318,8 @@ inspect_peer (gnutls_session_t session, PhTlsContext *ctx, const gnutls_datum_t 
       if (ret >= 0
           && gnutls_certificate_verification_status_print (status, GNUTLS_CRT_X509, &out, 0) >= 0)
         {
-          inspection->ca_problem = g_strndup ((const char *) out.data, out.size);
+          /* GnuTLS ends its sentences with a space. */
+          inspection->ca_problem = g_strchomp (g_strndup ((const char *) out.data, out.size));
           gnutls_free (out.data);
         }
       else
@@ -375,7 +376,7 @@ verify_cb (gnutls_session_t session)
               && gnutls_certificate_verification_status_print (status, GNUTLS_CRT_X509, &out, 0)
                      >= 0)
             {
-              hs->ca_problem = g_strdup ((const char *) out.data);
+              hs->ca_problem = g_strchomp (g_strdup ((const char *) out.data));
               gnutls_free (out.data);
             }
           else

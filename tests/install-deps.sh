@@ -12,6 +12,8 @@ packages=(
   clang libclang-rt-14-dev
   # control plane: bus, secrets
   libsecret-1-dev gnome-keyring dbus-daemon
+  # packaging: the .deb, lintian, unit and policy checks (tests/deb/)
+  debhelper dpkg-dev fakeroot lintian help2man systemd libxml2-utils libglib2.0-bin
 )
 
 sudo=

@@ -1,0 +1,564 @@
+#!/bin/bash
+# test-ctl.sh: pinholectl end to end, TAP output: the real pinhole-agent in --session mode on a
+# private dbus-daemon, in front of the real cloud end (stunnel + Squid + ph-test-origin).
+#
+# Environment (set by tests/cloud/meson.build): PINHOLECTL, PH_AGENT, PH_SRCDIR, PH_TEST_ORIGIN.
+# Under CI=true a missing dbus-daemon, stunnel or Squid fails the test; otherwise it is skipped.
+
+set -uo pipefail
+
+CTL=${PINHOLECTL:?PINHOLECTL must name the pinholectl binary}
+AGENT=${PH_AGENT:?PH_AGENT must name the pinhole-agent binary}
+SRCDIR=${PH_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+CLOUD_SCRIPT=$SRCDIR/tests/cloud/pinhole-cloud.sh
+
+tmp=""
+bus_pid=""
+agent_pid=""
+tests_run=0
+tests_failed=0
+
+# ---- TAP ----
+
+pass ()
+{
+  tests_run=$((tests_run + 1))
+  echo "ok $tests_run - $1"
+}
+
+fail ()
+{
+  local what=$1 line
+  shift
+  tests_run=$((tests_run + 1))
+  tests_failed=$((tests_failed + 1))
+  echo "not ok $tests_run - $what"
+  for line in "$@"; do
+    printf '%s\n' "$line" | sed 's/^/#   /'
+  done
+}
+
+# verdict DESCRIPTION [DETAIL...]: passes when the command just before succeeded.
+verdict ()
+{
+  local status=$?
+  if ((status == 0)); then
+    pass "$1"
+  else
+    fail "$@"
+  fi
+}
+
+skip ()
+{
+  tests_run=$((tests_run + 1))
+  echo "ok $tests_run - $1 # SKIP $2"
+}
+
+# A whole-test skip, or a failure under CI where every peer must be there.
+skip_all ()
+{
+  if [[ ${CI:-} == true ]]; then
+    echo "Bail out! $1 (required under CI=true)"
+    exit 1
+  fi
+  echo "1..0 # SKIP $1"
+  exit 0
+}
+
+bail ()
+{
+  echo "Bail out! $1"
+  dump_logs
+  exit 1
+}
+
+dump_logs ()
+{
+  [[ -n $tmp && -s $tmp/agent.log ]] || return 0
+  echo "# ----- agent log (last 40 lines) -----"
+  tail -n 40 "$tmp/agent.log" | sed 's/^/#   /'
+}
+
+# ---- running pinholectl ----
+
+# ctl ARGS...: runs pinholectl against the test's bus; sets $rc, $out and $err, returns $rc.
+ctl ()
+{
+  out=$(DBUS_SESSION_BUS_ADDRESS=$bus_address DBUS_SYSTEM_BUS_ADDRESS=$no_system_bus \
+    "$CTL" "$@" 2>"$tmp/ctl.err")
+  rc=$?
+  err=$(<"$tmp/ctl.err")
+  return "$rc"
+}
+
+# expect_rc WANT DESCRIPTION ARGS...: runs pinholectl and checks its exit status.
+expect_rc ()
+{
+  local want=$1 what=$2
+  shift 2
+  ctl "$@"
+  if [[ $rc == "$want" ]]; then
+    pass "$what"
+  else
+    fail "$what" "pinholectl $* exited $rc, wanted $want" "stdout: $out" "stderr: $err"
+  fi
+}
+
+# json_check DESCRIPTION PYTHON-EXPR: evaluates EXPR with d = the JSON in $out.
+json_check ()
+{
+  local what=$1 expr=$2 result
+  if result=$(printf '%s' "$out" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+env = dict(d=d, pin=sys.argv[2], port=sys.argv[3])
+if not eval("(" + sys.argv[1] + ")", env):
+    print("false: " + sys.argv[1])
+    sys.exit(1)
+' "$expr" "${PH_CLOUD_PIN:-}" "${listen_port:-}" 2>&1); then
+    pass "$what"
+  else
+    fail "$what" "$result" "json: $out"
+  fi
+}
+
+status_field ()
+{
+  ctl --session status --json
+  [[ $rc == 0 ]] || return 1
+  printf '%s' "$out" | python3 -c 'import json, sys; v = json.load(sys.stdin)[sys.argv[1]]
+print(json.dumps(v) if isinstance(v, (list, dict, bool)) else v)' "$1"
+}
+
+# wait_state STATE SECONDS: polls the agent until State is STATE.
+wait_state ()
+{
+  local want=$1 seconds=$2 i state=""
+  for ((i = 0; i < seconds * 10; i++)); do
+    state=$(status_field state) && [[ $state == "$want" ]] && return 0
+    sleep 0.1
+  done
+  echo "state stayed '$state'"
+  return 1
+}
+
+# The agent is started with this environment and nothing more, so that /proc/PID/environ
+# shows exactly what it got.
+start_agent ()
+{
+  env -i PATH="$PATH" HOME="$tmp/home" XDG_CONFIG_HOME="$tmp/config" \
+    XDG_STATE_HOME="$tmp/state" XDG_RUNTIME_DIR="$tmp/runtime" \
+    DBUS_SESSION_BUS_ADDRESS="$bus_address" DBUS_SYSTEM_BUS_ADDRESS="$no_system_bus" \
+    PH_SECRET_STORE=file G_DEBUG=fatal-criticals \
+    "$AGENT" --session --config "$tmp/system.conf" --managed-dir "$tmp/managed.d" \
+    >"$tmp/agent.out" 2>>"$tmp/agent.log" </dev/null &
+  agent_pid=$!
+  local i
+  for ((i = 0; i < 100; i++)); do
+    ctl --session status && return 0
+    kill -0 "$agent_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  return 1
+}
+
+# Everything after a crash of the agent would fail for that one reason.
+agent_alive ()
+{
+  kill -0 "$agent_pid" 2>/dev/null && return 0
+  wait "$agent_pid" 2>/dev/null
+  bail "pinhole-agent exited (status $?) before the '$1' tests"
+}
+
+stop_agent ()
+{
+  [[ -n $agent_pid ]] || return 0
+  kill -TERM "$agent_pid" 2>/dev/null
+  local i
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "$agent_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$agent_pid" 2>/dev/null
+  wait "$agent_pid" 2>/dev/null
+  agent_pid=""
+}
+
+cleanup ()
+{
+  stop_agent
+  [[ -n $bus_pid ]] && kill -TERM "$bus_pid" 2>/dev/null
+  if [[ -n $tmp ]]; then
+    bash "$CLOUD_SCRIPT" stop "$tmp/cloud" >/dev/null 2>&1
+    if ((tests_failed == 0)) && [[ -z ${PH_KEEP_TMP:-} ]]; then
+      rm -rf "$tmp"
+    else
+      echo "# files kept in $tmp"
+    fi
+  fi
+}
+
+free_port ()
+{
+  python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+port_refuses ()
+{
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# ---- prerequisites ----
+
+for tool in dbus-daemon python3 curl openssl setsid; do
+  command -v "$tool" >/dev/null || skip_all "$tool not found"
+done
+[[ -x ${PH_STUNNEL:-/usr/bin/stunnel4} ]] || skip_all "stunnel4 not found"
+[[ -x ${PH_SQUID:-/usr/sbin/squid} ]] || skip_all "squid not found"
+[[ -x $CTL ]] || bail "pinholectl not found at $CTL"
+[[ -x $AGENT ]] || bail "pinhole-agent not found at $AGENT"
+
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/pinhole-ctl.XXXXXX") || bail "mktemp failed"
+# Squid runs as proxy when we are root and must reach the cloud dir inside.
+chmod 0711 "$tmp"
+mkdir -p "$tmp/home" "$tmp/config/pinhole" "$tmp/state" "$tmp/runtime"
+chmod 0700 "$tmp/runtime"
+# The system file and IT's drop-ins are the test's own, not the machine's; IT locks one key.
+mkdir -p "$tmp/managed.d"
+printf '# no system-wide settings\n' >"$tmp/system.conf"
+printf '[tunnel]\nmax-tunnels=512\n' >"$tmp/managed.d/50-it.conf"
+no_system_bus="unix:path=$tmp/no-system-bus"
+
+# A bus of our own with the stock session policy but no service activation: nothing outside
+# the test answers on it.
+cat >"$tmp/bus.conf" <<EOF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir=$tmp</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+EOF
+dbus-daemon --config-file="$tmp/bus.conf" --fork --print-address=3 --print-pid=4 \
+  3>"$tmp/bus.address" 4>"$tmp/bus.pid" || bail "dbus-daemon did not start"
+bus_address=$(head -n 1 "$tmp/bus.address")
+bus_pid=$(head -n 1 "$tmp/bus.pid")
+[[ -n $bus_address && -n $bus_pid ]] || bail "dbus-daemon printed no address"
+
+if ! PH_CLOUD_ORIGIN=1 PH_CLOUD_OWNER_PID=$$ bash "$CLOUD_SCRIPT" start "$tmp/cloud" \
+  >"$tmp/cloud.out" 2>&1; then
+  sed 's/^/# /' "$tmp/cloud.out"
+  bail "the cloud end did not start"
+fi
+# shellcheck disable=SC1091
+source "$tmp/cloud/cloud.env"
+password=$(<"$PH_CLOUD_PASSWORD_FILE")
+listen_port=$(free_port)
+
+# ---- without an agent ----
+
+expect_rc 2 "an unknown command is a usage error (2)" frobnicate
+[[ $err == "pinholectl: "* ]]
+verdict "usage errors are reported as 'pinholectl: ...'" "stderr: $err"
+expect_rc 2 "a missing argument is a usage error (2)" --session get
+expect_rc 2 "a password on the command line is refused (2)" --session set-credentials alice secret
+expect_rc 2 "an option of another command is a usage error (2)" --session enable --json
+expect_rc 0 "--help exits 0" --help
+[[ $out == *"Exit status"* ]]
+verdict "--help documents the exit codes" "$out"
+expect_rc 3 "no agent on the bus: not reachable (3)" --session status
+[[ $err == *"not running"* ]]
+verdict "no agent: the message says it is not running" "stderr: $err"
+expect_rc 3 "no owner by default (no system bus, no agent on the session bus): 3" status
+bus_address_saved=$bus_address
+bus_address="unix:path=$tmp/no-such-bus"
+expect_rc 3 "no bus at all: not reachable (3)" --session status
+bus_address=$bus_address_saved
+# A stand-in journalctl shows what pinholectl runs and that its status is passed on.
+mkdir -p "$tmp/bin"
+printf '#!/bin/sh\necho "$*"\nexit 3\n' >"$tmp/bin/journalctl"
+chmod +x "$tmp/bin/journalctl"
+PATH=$tmp/bin:$PATH expect_rc 3 "logs exits with journalctl's status" --session logs -n 7 -f
+[[ $out == "--no-pager -o short-iso -n 7 --user-unit pinhole-agent.service -f" ]]
+verdict "logs --session reads the user unit's journal" "ran: journalctl $out"
+PATH=$tmp/bin:$PATH expect_rc 3 "logs --system" --system logs
+[[ $out == "--no-pager -o short-iso -n 50 -u pinhole-agent.service" ]]
+verdict "logs --system reads the system unit's journal" "ran: journalctl $out"
+PATH=/nonexistent expect_rc 1 "logs without journalctl fails (1)" --session logs -n 5
+[[ $err == *journalctl* ]]
+verdict "logs without journalctl says so" "stderr: $err"
+
+# ---- the agent, unconfigured ----
+
+start_agent || bail "pinhole-agent --session did not come up on the bus"
+pass "pinhole-agent --session owns org.pinhole.Agent"
+
+expect_rc 0 "status" --session status
+[[ $out == *State:* && $out == *Upstream:* ]]
+verdict "status shows state and upstream" "$out"
+expect_rc 0 "status --json" --session status --json
+json_check "status --json has every property" 'all(k in d for k in ("version", "mode", "state",
+  "enabled", "last_error", "upstream", "listeners", "active_tunnels", "bytes_up", "bytes_down",
+  "seen_pin", "trusted_pins", "username", "credentials_stored", "locked_keys"))
+  and set(d["last_error"]) == {"name", "message"}'
+json_check "status --json: session mode, nothing configured" 'd["mode"] == "session"
+  and d["upstream"] == "" and isinstance(d["bytes_up"], int) and isinstance(d["enabled"], bool)
+  and (d["state"] == "off" or d["last_error"]["name"] == "org.pinhole.Error.NotConfigured")'
+expect_rc 0 "the default bus is the session bus when no system agent runs" status --json
+expect_rc 0 "--address reaches the agent through a bus address" --address "$bus_address" status
+
+expect_rc 8 "enable without upstream.host: not configured (8)" --session enable
+[[ $err == "pinholectl: "* && $err != *GDBus.Error* ]]
+verdict "the agent's message, without the D-Bus error prefix" "stderr: $err"
+
+agent_alive "settings"
+
+# ---- settings ----
+
+expect_rc 0 "set upstream.host" --session set upstream.host 127.0.0.1
+expect_rc 0 "set upstream.port" --session set upstream.port "$PH_CLOUD_TLS_PORT"
+expect_rc 0 "set upstream.server-name" --session set upstream.server-name "$PH_CLOUD_SERVER_NAME"
+expect_rc 0 "set listener.address" --session set listener.address "127.0.0.1:$listen_port"
+expect_rc 0 "get upstream.port" --session get upstream.port
+[[ $out == "$PH_CLOUD_TLS_PORT" ]]
+verdict "get prints just the value" "got '$out'"
+expect_rc 0 "get --json" --session get upstream.host --json
+json_check "get --json: key, value, locked" \
+  'd == {"key": "upstream.host", "value": "127.0.0.1", "locked": False}'
+expect_rc 0 "settings" --session settings
+grep -Eq "^upstream\.server-name +$PH_CLOUD_SERVER_NAME( |\$)" <<<"$out"
+verdict "settings shows a table row per key" "$out"
+expect_rc 0 "settings --json" --session settings --json
+json_check "settings --json: key, value, default, locked" 'any(s["key"] == "listener.address"
+  and s["value"] == "127.0.0.1:" + port and s["locked"] is False and "default" in s for s in d)'
+expect_rc 0 "status shows the upstream" --session status --json
+json_check "Upstream is host:port" "d['upstream'] == '127.0.0.1:$PH_CLOUD_TLS_PORT'"
+conf=$tmp/config/pinhole/pinhole.conf
+conf_text=$(cat "$conf" 2>&1)
+grep -q "^server-name=$PH_CLOUD_SERVER_NAME" <<<"$conf_text"
+verdict "set saves to \$XDG_CONFIG_HOME/pinhole/pinhole.conf" "$conf_text"
+
+expect_rc 6 "a bad value: invalid setting (6)" --session set upstream.port notaport
+[[ $err == "pinholectl: "*upstream.port* && $err != *GDBus.Error* ]]
+verdict "the bad value's message names the key" \
+  "stderr: $err"
+expect_rc 0 "the bad value was not applied" --session get upstream.port
+[[ $out == "$PH_CLOUD_TLS_PORT" ]]
+verdict "upstream.port unchanged" "got '$out'"
+expect_rc 6 "get of an unknown key: 6" --session get no.such-key
+expect_rc 6 "set of an unknown key: 6" --session set no.such-key 1
+expect_rc 0 "set KEY '' resets to the default" --session set log.level ""
+
+expect_rc 0 "get of a key IT locked" --session get tunnel.max-tunnels --json
+json_check "get --json says it is locked" 'd["value"] == "512" and d["locked"] is True'
+expect_rc 5 "set of a key IT locked: locked (5)" --session set tunnel.max-tunnels 100
+expect_rc 0 "status lists the locked key" --session status --json
+json_check "LockedKeys" 'd["locked_keys"] == ["tunnel.max-tunnels"]'
+
+cp "$conf" "$tmp/pinhole.conf.good"
+printf '[tunnel]\nidle-timeout=soon\n' >>"$conf"
+expect_rc 6 "reload of a broken file: invalid config (6)" --session reload
+[[ $err == *pinhole.conf:* ]]
+verdict "the reload error names the file and line" "stderr: $err"
+cp "$tmp/pinhole.conf.good" "$conf"
+expect_rc 0 "reload of the repaired file" --session reload
+
+agent_alive "the pin"
+
+# ---- the pin ----
+
+closed_port=$(free_port)
+expect_rc 0 "point the upstream at a closed port" --session set upstream.port "$closed_port"
+expect_rc 7 "pin show against a closed port: cloud proxy unreachable (7)" --session pin show
+expect_rc 0 "point the upstream back" --session set upstream.port "$PH_CLOUD_TLS_PORT"
+
+expect_rc 0 "pin show" --session pin show
+[[ $out == *"$PH_CLOUD_PIN"* && $out == *"$PH_CLOUD_SERVER_NAME"* ]]
+verdict "pin show prints the pin and the subject" \
+  "$out"
+expect_rc 0 "pin show --json" --session pin show --json
+json_check "pin show --json: the cloud's pin, its certificate, not yet trusted" 'd["pin"] == pin
+  and d["chain"][0]["pin"] == pin and "pinhole-cloud.test" in d["chain"][0]["subject"]
+  and isinstance(d["chain"][0]["not_after"], int) and d["info"]["pin_trusted"] is False
+  and d["info"]["server_name"] == "pinhole-cloud.test"'
+
+ctl_no_tty ()
+{
+  out=$(DBUS_SESSION_BUS_ADDRESS=$bus_address setsid -w "$CTL" "$@" </dev/null 2>"$tmp/ctl.err")
+  rc=$?
+  err=$(<"$tmp/ctl.err")
+  return "$rc"
+}
+ctl_no_tty --session pin trust
+[[ $rc == 2 ]]
+verdict "pin trust with no terminal and no --yes refuses (2)" "exit $rc" "stderr: $err"
+[[ $err == *--yes* ]]
+verdict "the refusal names --yes" "$err"
+expect_rc 0 "the refusal trusted nothing" --session status --json
+json_check "TrustedPins still empty" 'd["trusted_pins"] == []'
+
+expect_rc 0 "pin trust --yes" --session pin trust --yes
+[[ $out == *"$PH_CLOUD_PIN"* && $out == *"$PH_CLOUD_SERVER_NAME"* ]]
+verdict "pin trust shows what it trusts" "$out"
+expect_rc 0 "status after trusting" --session status --json
+json_check "TrustedPins holds the cloud's pin" 'd["trusted_pins"] == [pin]'
+expect_rc 0 "pin trust --yes again" --session pin trust --yes
+[[ $out == *"already trusted"* ]]
+verdict "a trusted pin is reported as such" "$out"
+expect_rc 6 "pin trust of a malformed pin: 6" --session pin trust --yes sha256//nonsense
+
+agent_alive "credentials"
+
+# ---- credentials ----
+
+out=$(printf '%s\n' "$password" | DBUS_SESSION_BUS_ADDRESS=$bus_address \
+  "$CTL" --session set-credentials "$PH_CLOUD_USER" --password-stdin 2>"$tmp/ctl.err")
+rc=$?
+err=$(<"$tmp/ctl.err")
+[[ $rc == 0 ]]
+verdict "set-credentials --password-stdin" "exit $rc" "stderr: $err"
+expect_rc 0 "status after set-credentials" --session status --json
+json_check "credentials stored for the user" "d['credentials_stored'] is True
+  and d['username'] == '$PH_CLOUD_USER'"
+
+# Again through a fifo held open, to look at pinholectl while it waits for the password.
+mkfifo "$tmp/password.fifo"
+exec 7<>"$tmp/password.fifo"
+DBUS_SESSION_BUS_ADDRESS=$bus_address "$CTL" --session set-credentials "$PH_CLOUD_USER" \
+  --password-stdin <"$tmp/password.fifo" >"$tmp/ctl-fifo.out" 2>&1 &
+ctl_pid=$!
+sleep 0.5
+if kill -0 "$ctl_pid" 2>/dev/null; then
+  if grep -qF -- "$password" "/proc/$ctl_pid/cmdline" "/proc/$ctl_pid/environ" 2>/dev/null; then
+    fail "the password is not in pinholectl's command line or environment"
+  else
+    pass "the password is not in pinholectl's command line or environment"
+  fi
+else
+  fail "pinholectl waits for the password on stdin" "$(cat "$tmp/ctl-fifo.out")"
+fi
+printf '%s\r\n' "$password" >&7
+exec 7>&-
+wait "$ctl_pid"
+rc=$?
+fifo_out=$(<"$tmp/ctl-fifo.out")
+[[ $rc == 0 ]]
+verdict "set-credentials reads a CRLF line from a fifo" "exit $rc" "$fifo_out"
+
+agent_alive "on and off"
+
+# ---- on and off ----
+
+expect_rc 0 "enable" --session enable
+if msg=$(wait_state on 20); then
+  pass "state becomes on"
+else
+  ctl --session status
+  fail "state becomes on" "$msg" "$out"
+fi
+expect_rc 0 "status when on" --session status --json
+json_check "listeners are open, the seen pin is the trusted one" 'd["enabled"] is True
+  and d["listeners"] == ["127.0.0.1:" + port] and d["seen_pin"] == pin
+  and d["last_error"]["name"] == ""'
+
+body=$(curl -sS --max-time 20 --proxy "http://127.0.0.1:$listen_port" --cacert "$PH_ORIGIN_CA" \
+  "https://127.0.0.1:$PH_ORIGIN_HTTPS_PORT/hello" 2>&1)
+[[ $body == hello ]]
+verdict "HTTPS through the agent after enable" "curl: $body"
+body=$(curl -sS --max-time 20 --proxy "http://127.0.0.1:$listen_port" \
+  "http://127.0.0.1:$PH_ORIGIN_HTTP_PORT/bytes/5000" 2>&1 | wc -c)
+[[ $body == 5000 ]]
+verdict "plain HTTP through the agent" "got $body bytes"
+counted=false
+for ((i = 0; i < 50; i++)); do
+  down=$(status_field bytes_down) && [[ $down =~ ^[0-9]+$ ]] && ((down >= 5000)) && {
+    counted=true
+    break
+  }
+  sleep 0.1
+done
+$counted
+verdict "BytesDown counts the traffic" "$down"
+
+expect_rc 6 "a bad value while on: 6" --session set listener.address "not an address"
+expect_rc 0 "reload" --session reload
+expect_rc 0 "still on after reload" --session status --json
+json_check "reload keeps the state" 'd["enabled"] is True and d["state"] in ("on", "connecting")'
+
+expect_rc 0 "disable" --session disable
+expect_rc 0 "status when off" --session status --json
+json_check "disable: state off, no listeners" 'd["state"] == "off" and d["enabled"] is False
+  and d["listeners"] == []'
+port_refuses "$listen_port"
+verdict "the listener port refuses connections when off"
+
+agent_alive "permissions"
+
+# ---- permissions: on the session bus only the agent's own user may change things ----
+
+if [[ $(id -u) == 0 ]] && command -v runuser >/dev/null && id nobody >/dev/null 2>&1 &&
+  runuser -u nobody -- test -x "$CTL"; then
+  out=$(runuser -u nobody -- env DBUS_SESSION_BUS_ADDRESS="$bus_address" "$CTL" --session \
+    set upstream.port 1 2>&1)
+  rc=$?
+  [[ $rc == 4 ]]
+verdict "another user's change: permission denied (4)" "exit $rc" "$out"
+else
+  skip "another user's change: permission denied (4)" "needs root, runuser and user nobody"
+fi
+
+expect_rc 0 "clear-credentials" --session clear-credentials
+expect_rc 0 "status after clear-credentials" --session status --json
+json_check "credentials gone, user name kept" "d['credentials_stored'] is False
+  and d['username'] == '$PH_CLOUD_USER'"
+
+agent_alive "where the password must not be"
+
+# ---- where the password must not be ----
+
+if grep -qF -- "$password" "$tmp/agent.log" "$tmp/agent.out"; then
+  fail "the password is not in the agent's log"
+else
+  pass "the password is not in the agent's log"
+fi
+if grep -qF -- "$password" "/proc/$agent_pid/cmdline" "/proc/$agent_pid/environ"; then
+  fail "the password is not in the agent's command line or environment"
+else
+  pass "the password is not in the agent's command line or environment"
+fi
+if grep -rqF -- "$password" "$tmp/config"; then
+  fail "the password is not in the configuration files"
+else
+  pass "the password is not in the configuration files"
+fi
+
+# ---- the agent gone ----
+
+# ---- a restart keeps the switch and the settings ----
+
+stop_agent
+expect_rc 3 "after the agent exits: not reachable (3)" --session status
+start_agent || bail "pinhole-agent --session did not come back"
+expect_rc 0 "status after a restart" --session status --json
+json_check "a restart keeps Enabled off, the pin and the settings" "d['enabled'] is False
+  and d['state'] == 'off' and d['trusted_pins'] == [pin] and d['username'] == '$PH_CLOUD_USER'
+  and d['upstream'] == '127.0.0.1:$PH_CLOUD_TLS_PORT'"
+stop_agent
+
+echo "1..$tests_run"
+((tests_failed == 0)) || dump_logs
+exit $((tests_failed > 0))

@@ -2,13 +2,13 @@
  * gnome-keyring-daemon on a private bus, with HOME and the XDG directories in a temp dir. */
 #include "ph-secret.h"
 #include "ph-error.h"
+#include "ph-test-keyring.h"
 
 #include <signal.h>
 #include <string.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
-#define KEYRING_PASSWORD "pinhole-test-keyring"
 #define PROBE_PASSWORD "probe-Zq7 pw:with=odd\nbytes ключ"
 
 /* Set up once for the whole binary by environment_up(). */
@@ -28,21 +28,6 @@ static gboolean
 under_ci (void)
 {
   return g_strcmp0 (g_getenv ("CI"), "true") == 0;
-}
-
-static gboolean
-name_has_owner (const char *name)
-{
-  g_autoptr (GVariant) reply = NULL;
-  gboolean owned = FALSE;
-
-  reply = g_dbus_connection_call_sync (
-      env.connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-      "NameHasOwner", g_variant_new ("(s)", name), G_VARIANT_TYPE ("(b)"), G_DBUS_CALL_FLAGS_NONE,
-      -1, NULL, NULL);
-  if (reply != NULL)
-    g_variant_get (reply, "(b)", &owned);
-  return owned;
 }
 
 /* Points every per-user directory into @root so that no real keyring is ever touched. */
@@ -73,51 +58,15 @@ isolate_home (const char *root)
   g_setenv ("SECRET_BACKEND", "service", TRUE);
 }
 
-/* Starts gnome-keyring-daemon with a login keyring unlocked by a password on its stdin, the
- * way a PAM login does, and waits for it to own the Secret Service name. */
 static gboolean
 start_keyring (void)
 {
   g_autoptr (GError) error = NULL;
-  GOutputStream *in;
-  gint64 deadline;
 
-  env.daemon = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE,
-                                 &error, "gnome-keyring-daemon", "--foreground", "--unlock",
-                                 "--components=secrets", NULL);
+  env.daemon = ph_test_keyring_start (env.root, &error);
   if (env.daemon == NULL)
-    {
-      env.broken = g_strdup_printf ("cannot start gnome-keyring-daemon: %s", error->message);
-      return FALSE;
-    }
-  in = g_subprocess_get_stdin_pipe (env.daemon);
-  if (!g_output_stream_write_all (in, KEYRING_PASSWORD, strlen (KEYRING_PASSWORD), NULL, NULL,
-                                  &error)
-      || !g_output_stream_close (in, NULL, &error))
-    {
-      env.broken = g_strdup_printf ("cannot unlock gnome-keyring-daemon: %s", error->message);
-      return FALSE;
-    }
-
-  deadline = g_get_monotonic_time () + 20 * G_TIME_SPAN_SECOND;
-  while (!name_has_owner ("org.freedesktop.secrets"))
-    {
-      /* The identifier goes once the child has been reaped. */
-      if (g_subprocess_get_identifier (env.daemon) == NULL)
-        {
-          env.broken = g_strdup ("gnome-keyring-daemon exited before owning "
-                                 "org.freedesktop.secrets (see its messages above)");
-          return FALSE;
-        }
-      if (g_get_monotonic_time () > deadline)
-        {
-          env.broken = g_strdup ("gnome-keyring-daemon did not own org.freedesktop.secrets "
-                                 "within 20 s");
-          return FALSE;
-        }
-      g_usleep (50 * 1000);
-    }
-  return TRUE;
+    env.broken = g_strdup (error->message);
+  return env.daemon != NULL;
 }
 
 static gboolean
@@ -182,12 +131,7 @@ remove_tree (const char *path)
 static void
 environment_down (void)
 {
-  if (env.daemon != NULL)
-    {
-      g_subprocess_send_signal (env.daemon, SIGTERM);
-      g_subprocess_wait (env.daemon, NULL, NULL);
-      g_clear_object (&env.daemon);
-    }
+  ph_test_keyring_stop (g_steal_pointer (&env.daemon));
   /* Not g_test_dbus_down(): libsecret keeps the bus connection for the life of the process, and
    * that function would wait for it to be freed. */
   if (env.bus != NULL)

@@ -6,6 +6,7 @@
 #include "ph-agent1-generated.h"
 #include "ph-error.h"
 #include "ph-test-cloud.h"
+#include "ph-test-keyring.h"
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -57,7 +58,7 @@ die_with_parent (gpointer data)
 
 /* Starts the agent for this fixture's user and waits for it on the bus. */
 static void
-agent_start (Fx *fx, const char *mode)
+agent_start_full (Fx *fx, const char *mode, gboolean secret_service)
 {
   g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
   g_autoptr (GError) error = NULL;
@@ -69,7 +70,8 @@ agent_start (Fx *fx, const char *mode)
   g_subprocess_launcher_setenv (launcher, "HOME", home, TRUE);
   g_subprocess_launcher_setenv (launcher, "XDG_CONFIG_HOME", config_home, TRUE);
   g_subprocess_launcher_setenv (launcher, "XDG_STATE_HOME", state_home, TRUE);
-  g_subprocess_launcher_setenv (launcher, "PH_SECRET_STORE", "file", TRUE);
+  if (!secret_service)
+    g_subprocess_launcher_setenv (launcher, "PH_SECRET_STORE", "file", TRUE);
   g_subprocess_launcher_unsetenv (launcher, "http_proxy");
   g_subprocess_launcher_unsetenv (launcher, "https_proxy");
   g_subprocess_launcher_set_stderr_file_path (launcher, fx->log_path);
@@ -93,6 +95,12 @@ agent_start (Fx *fx, const char *mode)
       g_usleep (10 * 1000);
     }
   g_signal_connect (fx->proxy, "g-properties-changed", G_CALLBACK (on_properties_changed), fx);
+}
+
+static void
+agent_start (Fx *fx, const char *mode)
+{
+  agent_start_full (fx, mode, FALSE);
 }
 
 static void
@@ -844,6 +852,54 @@ test_auth_rejected (Fx *fx, gconstpointer data)
   assert_hello (fx);
 }
 
+/* Per user, the password goes to the Secret Service (a real gnome-keyring on the test bus):
+ * no credentials file, and it is still there after a restart. */
+static void
+test_secret_service (Fx *fx, gconstpointer data)
+{
+  g_autofree char *keyring_root = NULL;
+  g_autofree char *store = NULL;
+  g_autofree char *log = NULL;
+  g_autoptr (GSubprocess) keyring = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) hits = g_ptr_array_new_with_free_func (g_free);
+
+  if (fx->skip)
+    return;
+  keyring_root = g_build_filename (fx->dir, "keyring", NULL);
+  keyring = ph_test_keyring_start (keyring_root, &error);
+  if (keyring == NULL)
+    {
+      g_autofree char *keyring_bin = g_find_program_in_path ("gnome-keyring-daemon");
+      if (keyring_bin == NULL && g_strcmp0 (g_getenv ("CI"), "true") != 0)
+        {
+          g_test_skip ("gnome-keyring-daemon is not installed");
+          return;
+        }
+      g_error ("no Secret Service: %s", error->message);
+    }
+  agent_stop (fx);
+  agent_start_full (fx, "--session", TRUE);
+  first_use (fx);
+  assert_hello (fx);
+  store = g_build_filename (fx->state_dir, "credentials", NULL);
+  g_assert_false (g_file_test (store, G_FILE_TEST_EXISTS));
+  log = agent_log (fx);
+  g_assert_null (strstr (log, "credentials go to"));
+  g_assert_nonnull (strstr (log, "Secret Service"));
+  /* The keyring file holds it encrypted; nothing else holds it at all. */
+  collect_files_with (fx->dir, fx->cloud->password, NULL, hits);
+  g_assert_cmpuint (hits->len, ==, 0);
+
+  agent_stop (fx);
+  agent_start_full (fx, "--session", TRUE);
+  g_assert_true (wait_for (fx, credentials_stored, GINT_TO_POINTER (TRUE)));
+  assert_state (fx, "on");
+  assert_hello (fx);
+  agent_stop (fx);
+  ph_test_keyring_stop (g_steal_pointer (&keyring));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -856,5 +912,6 @@ main (int argc, char **argv)
   ADD ("/pinhole/control/locked", test_locked);
   ADD ("/pinhole/control/reload", test_reload);
   ADD ("/pinhole/control/auth-rejected", test_auth_rejected);
+  ADD ("/pinhole/control/secret-service", test_secret_service);
   return g_test_run ();
 }

@@ -1,0 +1,17 @@
+/* ph-test-keyring.h: a real gnome-keyring-daemon (Secret Service) on the test's session bus,
+ * with its files under a temp dir, for tests of the libsecret store and the agent using it. */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+#define PH_TEST_KEYRING_PASSWORD "pinhole-test-keyring"
+
+/* Starts gnome-keyring-daemon with HOME and the XDG directories under @root and a login
+ * keyring unlocked by a password on its stdin, the way a PAM login does; waits until it owns
+ * org.freedesktop.secrets on the session bus. NULL with a message in @error if it did not. */
+GSubprocess *ph_test_keyring_start (const char *root, GError **error);
+void ph_test_keyring_stop (GSubprocess *daemon);
+
+G_END_DECLS

@@ -2,7 +2,7 @@
  * gnome-keyring-daemon on a private bus, with HOME and the XDG directories in a temp dir. */
 #include "ph-secret.h"
 #include "ph-error.h"
-#include "ph-test-keyring.h"
+#include "ph-test-util.h"
 
 #include <signal.h>
 #include <string.h>
@@ -30,28 +30,12 @@ under_ci (void)
   return g_strcmp0 (g_getenv ("CI"), "true") == 0;
 }
 
-/* Points every per-user directory into @root so that no real keyring is ever touched. */
+/* The keyring daemon gets its own directories under @root (ph_test_keyring_start); this
+ * process must not reach the caller's keyring either, nor prompt on their display. */
 static void
 isolate_home (const char *root)
 {
-  static const struct
-  {
-    const char *var, *sub;
-  } dirs[] = {
-    { "HOME", "" },
-    { "XDG_DATA_HOME", "data" },
-    { "XDG_CONFIG_HOME", "config" },
-    { "XDG_CACHE_HOME", "cache" },
-    { "XDG_RUNTIME_DIR", "run" },
-  };
-
-  for (guint i = 0; i < G_N_ELEMENTS (dirs); i++)
-    {
-      g_autofree char *dir = g_build_filename (root, dirs[i].sub, NULL);
-      g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
-      g_setenv (dirs[i].var, dir, TRUE);
-    }
-  /* Nothing may reach the caller's own keyring, nor pop up a prompt on their display. */
+  g_setenv ("HOME", root, TRUE);
   g_unsetenv ("GNOME_KEYRING_CONTROL");
   g_unsetenv ("DISPLAY");
   g_unsetenv ("WAYLAND_DISPLAY");
@@ -112,23 +96,6 @@ environment_up (void)
 }
 
 static void
-remove_tree (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
-static void
 environment_down (void)
 {
   ph_test_keyring_stop (g_steal_pointer (&env.daemon));
@@ -137,7 +104,7 @@ environment_down (void)
   if (env.bus != NULL)
     g_test_dbus_stop (env.bus);
   if (env.root != NULL)
-    remove_tree (env.root);
+    ph_test_remove_tree (env.root);
 }
 
 /* Each test starts with this: FALSE means it has been skipped or failed already. */

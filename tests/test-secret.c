@@ -1,6 +1,7 @@
 /* test-secret.c: unit tests for the file store of platform/ph-secret.h: round trips, odd
  * bytes, the file's mode and atomic replacement, and refusing a file others can read. */
 #include "ph-secret.h"
+#include "ph-test-util.h"
 #include "ph-error.h"
 
 #include <string.h>
@@ -29,27 +30,10 @@ fixture_setup (Fixture *f, gconstpointer data)
 }
 
 static void
-remove_tree (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
-static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
   ph_secret_store_free (f->store);
-  remove_tree (f->root);
+  ph_test_remove_tree (f->root);
   g_free (f->path);
   g_free (f->dir);
   g_free (f->root);

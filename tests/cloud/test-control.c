@@ -6,7 +6,7 @@
 #include "ph-agent1-generated.h"
 #include "ph-error.h"
 #include "ph-test-cloud.h"
-#include "ph-test-keyring.h"
+#include "ph-test-util.h"
 
 #include <signal.h>
 #include <sys/prctl.h>
@@ -144,23 +144,6 @@ fx_setup (Fx *fx, gconstpointer data)
 }
 
 static void
-remove_tree (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
-static void
 fx_teardown (Fx *fx, gconstpointer data)
 {
   if (fx->skip)
@@ -174,7 +157,7 @@ fx_teardown (Fx *fx, gconstpointer data)
   g_test_dbus_down (fx->bus);
   g_clear_object (&fx->bus);
   g_clear_pointer (&fx->cloud, ph_test_cloud_free);
-  remove_tree (fx->dir);
+  ph_test_remove_tree (fx->dir);
   g_free (fx->dir);
   g_free (fx->system_path);
   g_free (fx->user_path);

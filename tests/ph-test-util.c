@@ -1,5 +1,5 @@
-/* ph-test-keyring.c: see ph-test-keyring.h. */
-#include "ph-test-keyring.h"
+/* ph-test-util.c: see ph-test-util.h. */
+#include "ph-test-util.h"
 
 #include <signal.h>
 #include <string.h>
@@ -95,4 +95,21 @@ ph_test_keyring_stop (GSubprocess *daemon)
   g_subprocess_send_signal (daemon, SIGTERM);
   g_subprocess_wait (daemon, NULL, NULL);
   g_object_unref (daemon);
+}
+
+void
+ph_test_remove_tree (const char *path)
+{
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        ph_test_remove_tree (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
 }

@@ -1,5 +1,5 @@
-/* ph-test-keyring.h: a real gnome-keyring-daemon (Secret Service) on the test's session bus,
- * with its files under a temp dir, for tests of the libsecret store and the agent using it. */
+/* ph-test-util.h: helpers several test binaries share: a real gnome-keyring-daemon (Secret
+ * Service) on the test's session bus, and removing a temp tree. */
 #pragma once
 
 #include <gio/gio.h>
@@ -13,5 +13,8 @@ G_BEGIN_DECLS
  * org.freedesktop.secrets on the session bus. NULL with a message in @error if it did not. */
 GSubprocess *ph_test_keyring_start (const char *root, GError **error);
 void ph_test_keyring_stop (GSubprocess *daemon);
+
+/* Removes @path and everything below it (not following links). */
+void ph_test_remove_tree (const char *path);
 
 G_END_DECLS

@@ -37,6 +37,7 @@ struct _PhProxyConn
   char *peer;
   GCancellable *cancellable;
   PhConnState state;
+  gboolean logged; /* this exchange's bytes are in the server's totals */
 
   GByteArray *cin; /* client bytes read and not used yet */
   GByteArray *uin; /* upstream bytes of a response head */
@@ -122,6 +123,7 @@ conn_log (PhProxyConn *conn, const char *error_kind)
 {
   gint64 now = g_get_monotonic_time ();
 
+  conn->logged = TRUE;
   ph_log_access (conn->peer, conn->req ? conn->req->method : "-", conn_target (conn), conn->status,
                  conn->c2u.bytes, conn->u2c.bytes, now - conn->started_us, error_kind);
   ph_server_account (conn->server, conn->c2u.bytes, conn->u2c.bytes);
@@ -156,6 +158,13 @@ conn_close_full (PhProxyConn *conn, gboolean abort)
   g_clear_pointer (&conn->up, ph_stream_free);
   conn_release_tunnel (conn);
   ph_server_connection_closed (conn->server, conn);
+}
+
+void
+ph_proxy_conn_get_live_bytes (PhProxyConn *conn, guint64 *up, guint64 *down)
+{
+  *up = conn->logged ? 0 : conn->c2u.bytes;
+  *down = conn->logged ? 0 : conn->u2c.bytes;
 }
 
 void
@@ -383,6 +392,7 @@ conn_finish_request (PhProxyConn *conn)
   ph_pipe_clear (&conn->u2c);
   ph_pipe_init (&conn->c2u, NULL, NULL, NULL, NULL);
   ph_pipe_init (&conn->u2c, NULL, NULL, NULL, NULL);
+  conn->logged = FALSE;
   conn_release_tunnel (conn);
   conn->state = CONN_HEAD;
   conn->status = 0;

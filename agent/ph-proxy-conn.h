@@ -18,5 +18,7 @@ void ph_proxy_conn_check_timeouts (PhProxyConn *conn, gint64 now_us);
 /* Closes the connection now if it waits for a request; TRUE if it did. */
 gboolean ph_proxy_conn_close_if_idle (PhProxyConn *conn);
 void ph_proxy_conn_close (PhProxyConn *conn);
+/* Bytes of the exchange or tunnel under way, not yet in the server's totals. */
+void ph_proxy_conn_get_live_bytes (PhProxyConn *conn, guint64 *up, guint64 *down);
 
 G_END_DECLS

@@ -300,8 +300,20 @@ ph_server_is_draining (PhServer *server)
 void
 ph_server_get_stats (PhServer *server, PhServerStats *stats)
 {
+  GHashTableIter iter;
+  gpointer key;
+
   *stats = server->stats;
   stats->connections = g_hash_table_size (server->conns);
+  /* Long tunnels count as they go, not only when they end. */
+  g_hash_table_iter_init (&iter, server->conns);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    {
+      guint64 up = 0, down = 0;
+      ph_proxy_conn_get_live_bytes (key, &up, &down);
+      stats->bytes_up += up;
+      stats->bytes_down += down;
+    }
 }
 
 PhConfig *

@@ -18,7 +18,7 @@ typedef struct
   guint connections;
   guint tunnels;
   guint64 total_requests;
-  guint64 bytes_up;
+  guint64 bytes_up; /* including tunnels still open */
   guint64 bytes_down;
 } PhServerStats;
 

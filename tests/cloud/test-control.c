@@ -835,6 +835,52 @@ test_auth_rejected (Fx *fx, gconstpointer data)
   assert_hello (fx);
 }
 
+static gboolean
+bytes_down_at_least (Fx *fx, gconstpointer n)
+{
+  return ph_agent1_get_bytes_down (fx->proxy) >= GPOINTER_TO_SIZE (n);
+}
+
+static gboolean
+tunnels_are (Fx *fx, gconstpointer n)
+{
+  return ph_agent1_get_active_tunnels (fx->proxy) == GPOINTER_TO_UINT (n);
+}
+
+/* Counters move while a tunnel is open, not only when it ends. */
+static void
+test_live_counters (Fx *fx, gconstpointer data)
+{
+  const gsize size = 1024 * 1024;
+  g_autofree char *connect = NULL;
+  g_autofree char *head = NULL;
+  g_autoptr (PhTestConn) conn = NULL;
+  g_autoptr (GByteArray) body = g_byte_array_new ();
+
+  if (fx->skip)
+    return;
+  first_use (fx);
+  g_assert_true (wait_for (fx, tunnels_are, GUINT_TO_POINTER (0)));
+  conn = ph_test_conn_new (fx->port);
+  connect = g_strdup_printf ("CONNECT 127.0.0.1:%u HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n",
+                             fx->cloud->origin_http_port, fx->cloud->origin_http_port);
+  g_assert_true (ph_test_conn_send (conn, connect, -1));
+  head = ph_test_conn_read_head (conn, 5000);
+  g_assert_cmpint (ph_test_head_status (head), ==, 200);
+  g_assert_true (ph_test_conn_send (conn, "GET /bytes/1048576 HTTP/1.1\r\nHost: o\r\n\r\n", -1));
+  g_clear_pointer (&head, g_free);
+  head = ph_test_conn_read_head (conn, 5000);
+  g_assert_cmpint (ph_test_head_status (head), ==, 200);
+  g_assert_cmpuint (ph_test_conn_read_body (conn, size, body, 10000), ==, size);
+
+  /* The tunnel is still open. */
+  g_assert_true (wait_for (fx, bytes_down_at_least, GSIZE_TO_POINTER (size)));
+  g_assert_true (wait_for (fx, tunnels_are, GUINT_TO_POINTER (1)));
+  g_clear_pointer (&conn, ph_test_conn_free);
+  g_assert_true (wait_for (fx, tunnels_are, GUINT_TO_POINTER (0)));
+  g_assert_cmpuint (ph_agent1_get_bytes_down (fx->proxy), >=, size);
+}
+
 /* Per user, the password goes to the Secret Service (a real gnome-keyring on the test bus):
  * no credentials file, and it is still there after a restart. */
 static void
@@ -896,5 +942,6 @@ main (int argc, char **argv)
   ADD ("/pinhole/control/reload", test_reload);
   ADD ("/pinhole/control/auth-rejected", test_auth_rejected);
   ADD ("/pinhole/control/secret-service", test_secret_service);
+  ADD ("/pinhole/control/live-counters", test_live_counters);
   return g_test_run ();
 }

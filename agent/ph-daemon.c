@@ -675,6 +675,14 @@ ph_daemon_set_setting (PhDaemon *d, const char *key, const char *value, GError *
     }
   if (!check_unlocked (d, key, error))
     return FALSE;
+  /* The agent would read whatever file this names and send it to the
+   * proxy: only someone who can edit the file itself may point it. */
+  if (g_str_equal (key, "upstream.password-file"))
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING,
+                   "%s is set in the configuration file by hand; use SetCredentials instead", key);
+      return FALSE;
+    }
   if (*value != '\0' && !ph_config_check_value (key, value, error))
     return FALSE;
   if (path == NULL || d->mode == PH_DAEMON_MODE_STANDALONE)
@@ -687,7 +695,7 @@ ph_daemon_set_setting (PhDaemon *d, const char *key, const char *value, GError *
   if (!g_file_get_contents (path, &old, NULL, &local)
       && !g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
     {
-      g_propagate_prefixed_error (error, g_steal_pointer (&local), "%s: ", path);
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "cannot read %s: %s", path, local->message);
       return FALSE;
     }
   g_clear_error (&local);
@@ -717,8 +725,11 @@ ph_daemon_set_setting (PhDaemon *d, const char *key, const char *value, GError *
                    g_strerror (errno));
       return FALSE;
     }
-  if (!g_file_set_contents_full (path, data, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, error))
-    return FALSE;
+  if (!g_file_set_contents_full (path, data, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, &local))
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "cannot save %s: %s", path, local->message);
+      return FALSE;
+    }
   g_message ("%s set to “%s” in %s", key, value, path);
   return reload_now (d, error);
 }

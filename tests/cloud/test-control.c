@@ -483,6 +483,10 @@ test_unconfigured (Fx *fx, gconstpointer data)
   ph_agent1_call_set_setting_sync (fx->proxy, "upstream.colour", "red", NULL, &error);
   assert_remote_error (error, "org.pinhole.Error.InvalidSetting", "upstream.colour");
   g_clear_error (&error);
+  ph_agent1_call_set_setting_sync (fx->proxy, "upstream.password-file", "/etc/shadow", NULL,
+                                   &error);
+  assert_remote_error (error, "org.pinhole.Error.InvalidSetting", "SetCredentials");
+  g_clear_error (&error);
   ph_agent1_call_get_setting_sync (fx->proxy, "nope", NULL, NULL, NULL, &error);
   assert_remote_error (error, "org.pinhole.Error.InvalidSetting", NULL);
   g_clear_error (&error);

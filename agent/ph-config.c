@@ -888,6 +888,7 @@ ph_config_edit (const char *data, const char *key, const char *value, GError **e
 {
   const PhKeyDef *def = find_dotted (key);
   g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) local = NULL;
 
   if (def == NULL)
     {
@@ -896,13 +897,17 @@ ph_config_edit (const char *data, const char *key, const char *value, GError **e
     }
   if (data != NULL && *data != '\0'
       && !g_key_file_load_from_data (
-          kf, data, -1, G_KEY_FILE_KEEP_COMMENTS | G_KEY_FILE_KEEP_TRANSLATIONS, error))
-    return NULL;
+          kf, data, -1, G_KEY_FILE_KEEP_COMMENTS | G_KEY_FILE_KEEP_TRANSLATIONS, &local))
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   "the file cannot be edited until it loads: %s", local->message);
+      return NULL;
+    }
   if (value != NULL)
     g_key_file_set_string (kf, def->group, def->key, value);
   else
     g_key_file_remove_key (kf, def->group, def->key, NULL);
-  return g_key_file_to_data (kf, NULL, error);
+  return g_key_file_to_data (kf, NULL, NULL);
 }
 
 gboolean

@@ -829,6 +829,9 @@ test_edit (Fixture *f, gconstpointer data)
   }
   g_assert_null (ph_config_edit ("[x]\ny=1\n", "no.such", "1", &error));
   g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING);
+  g_clear_error (&error);
+  g_assert_null (ph_config_edit ("[upstream\nhost=a\n", "upstream.port", "1", &error));
+  g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG);
 }
 
 #define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)

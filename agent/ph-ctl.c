@@ -67,16 +67,21 @@ typedef enum
 } PhCtlError;
 
 #define PH_CTL_ERROR (ph_ctl_error_quark ())
-static G_DEFINE_QUARK (ph - ctl - error - quark, ph_ctl_error)
+static GQuark
+ph_ctl_error_quark (void)
+{
+  return g_quark_from_static_string ("ph-ctl-error-quark");
+}
 
-    /* Which options a command accepts beyond the global ones. */
-    typedef enum {
-      OPT_JSON = 1 << 0,
-      OPT_YES = 1 << 1,
-      OPT_PASSWORD_STDIN = 1 << 2,
-      OPT_LINES = 1 << 3,
-      OPT_FOLLOW = 1 << 4,
-    } PhCtlOpt;
+/* Which options a command accepts beyond the global ones. */
+typedef enum
+{
+  OPT_JSON = 1 << 0,
+  OPT_YES = 1 << 1,
+  OPT_PASSWORD_STDIN = 1 << 2,
+  OPT_LINES = 1 << 3,
+  OPT_FOLLOW = 1 << 4,
+} PhCtlOpt;
 
 typedef struct
 {

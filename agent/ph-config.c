@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 #include <glib/gstdio.h>
+#include <glib/gi18n.h>
 
 typedef struct _PhKeyDef PhKeyDef;
 typedef gboolean (*PhKeyParse) (PhConfig *cfg, const PhKeyDef *def, const char *value,
@@ -797,8 +798,9 @@ ph_config_load (const char *path, GError **error)
 const char *
 ph_config_get_unready_reason (const PhConfig *config)
 {
+  /* Marked only: the core has no text domain; the service translates it. */
   if (config->host == NULL)
-    return "no cloud proxy is configured: set upstream.host";
+    return N_ ("no cloud proxy is configured: set upstream.host");
   return NULL;
 }
 

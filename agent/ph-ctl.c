@@ -458,6 +458,24 @@ typedef struct
   guint indent;
 } PhRows;
 
+/* Terminal columns of TEXT: CJK translations take two per character, which
+ * a count of characters would misalign. */
+static glong
+text_width (const char *text)
+{
+  glong width = 0;
+
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      if (g_unichar_iszerowidth (c))
+        continue;
+      width += g_unichar_iswide (c) ? 2 : 1;
+    }
+  return width;
+}
+
 /* Ends the line that starts at START in OUT, without the padding that an
  * empty last column leaves. */
 static void
@@ -488,7 +506,7 @@ rows_print (PhRows *rows, GString *out)
   glong width = 0;
 
   for (guint i = 0; i < rows->cells->len; i += 2)
-    width = MAX (width, g_utf8_strlen (rows->cells->pdata[i], -1));
+    width = MAX (width, text_width (rows->cells->pdata[i]));
   for (guint i = 0; i < rows->cells->len; i += 2)
     {
       const char *label = rows->cells->pdata[i];
@@ -496,7 +514,7 @@ rows_print (PhRows *rows, GString *out)
 
       for (guint l = 0; lines[l] != NULL; l++)
         {
-          glong pad = width + 2 - (l == 0 ? g_utf8_strlen (label, -1) : 0);
+          glong pad = width + 2 - (l == 0 ? text_width (label) : 0);
           gsize start = out->len;
 
           g_string_append_printf (out, "%*s%s%*s%s", (int) rows->indent, "", l == 0 ? label : "",
@@ -1545,7 +1563,7 @@ table_cell (GString *out, const char *text, glong width, gboolean last)
 {
   g_string_append (out, text);
   if (!last)
-    g_string_append_printf (out, "%*s", (int) (width - g_utf8_strlen (text, -1) + 2), "");
+    g_string_append_printf (out, "%*s", (int) (width - text_width (text) + 2), "");
 }
 
 static gboolean
@@ -1592,13 +1610,13 @@ cmd_settings (PhCtl *ctl, char **args, GError **error)
       glong width[3];
 
       for (guint c = 0; c < 3; c++)
-        width[c] = g_utf8_strlen (heading[c], -1);
+        width[c] = text_width (heading[c]);
       g_variant_iter_init (&iter, settings);
       while (g_variant_iter_next (&iter, "(&s&sb&s)", &key, &value, &locked, &default_value))
         {
-          width[0] = MAX (width[0], g_utf8_strlen (key, -1));
-          width[1] = MAX (width[1], g_utf8_strlen (value, -1));
-          width[2] = MAX (width[2], g_utf8_strlen (default_value, -1));
+          width[0] = MAX (width[0], text_width (key));
+          width[1] = MAX (width[1], text_width (value));
+          width[2] = MAX (width[2], text_width (default_value));
         }
       for (guint c = 0; c < 4; c++)
         table_cell (out, heading[c], c < 3 ? width[c] : 0, c == 3);

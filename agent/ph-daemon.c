@@ -3,6 +3,7 @@
  * and from the control interface, credentials from the secret store. */
 #define G_LOG_DOMAIN "pinhole-daemon"
 
+#include "ph-build-config.h"
 #include "ph-daemon.h"
 #include "ph-error.h"
 #include "ph-server.h"
@@ -11,6 +12,7 @@
 #include <errno.h>
 #include <string.h>
 #include <glib/gstdio.h>
+#include <glib/gi18n.h>
 
 #define RELOAD_DELAY_MS 300
 #define COUNTER_INTERVAL_MS 1000
@@ -91,7 +93,7 @@ current_problem (PhDaemon *d, GError **owned)
       if (d->start_error != NULL)
         return d->start_error;
       *owned = g_error_new (PH_ERROR, PH_ERROR_NOT_CONFIGURED, "%s",
-                            ph_config_get_unready_reason (d->config));
+                            _ (ph_config_get_unready_reason (d->config)));
       return *owned;
     }
   up = ph_server_get_upstream (d->server);
@@ -101,14 +103,16 @@ current_problem (PhDaemon *d, GError **owned)
   if (ph_upstream_get_auth_rejected (up))
     {
       *owned = g_error_new (PH_ERROR, PH_ERROR_AUTH_REJECTED,
-                            "the cloud proxy rejected the password for “%s”",
+                            /* TRANSLATORS: %s is the proxy user name */
+                            _ ("the cloud proxy rejected the password for “%s”"),
                             d->config->username ? d->config->username : "");
       return *owned;
     }
   if (d->config->username != NULL && d->config->password == NULL)
     {
       *owned = g_error_new (PH_ERROR, PH_ERROR_NO_CREDENTIALS,
-                            "no password is stored for “%s”: set the credentials",
+                            /* TRANSLATORS: %s is the proxy user name */
+                            _ ("no password is stored for “%s”: set the credentials"),
                             d->config->username);
       return *owned;
     }
@@ -285,7 +289,7 @@ start_server (PhDaemon *d, GError **error)
   if (ph_config_get_unready_reason (d->config) != NULL)
     {
       g_set_error (error, PH_ERROR, PH_ERROR_NOT_CONFIGURED, "%s",
-                   ph_config_get_unready_reason (d->config));
+                   _ (ph_config_get_unready_reason (d->config)));
       return FALSE;
     }
   d->server = ph_server_new (d->config, error);
@@ -547,7 +551,7 @@ ph_daemon_new (const PhDaemonSetup *setup, GError **error)
   if (standalone && ph_config_get_unready_reason (config) != NULL)
     {
       g_set_error (error, PH_ERROR, PH_ERROR_NOT_CONFIGURED, "%s: %s", setup->system_path,
-                   ph_config_get_unready_reason (config));
+                   _ (ph_config_get_unready_reason (config)));
       return NULL;
     }
   d->config = ph_config_ref (config);
@@ -652,7 +656,9 @@ check_unlocked (PhDaemon *d, const char *key, GError **error)
   if (!ph_config_is_locked (d->config, key))
     return TRUE;
   g_set_error (error, PH_ERROR, PH_ERROR_LOCKED,
-               "%s is set by your administrator (in %s) and cannot be changed here", key,
+               /* TRANSLATORS: a setting such as upstream.host, then the folder
+                * of the administrator's drop-in files */
+               _ ("%s is set by your administrator (in %s) and cannot be changed here"), key,
                d->managed_dir ? d->managed_dir : "managed.d");
   return FALSE;
 }
@@ -670,7 +676,7 @@ ph_daemon_set_setting (PhDaemon *d, const char *key, const char *value, GError *
 
   if (!ph_config_has_key (key))
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING, "unknown setting “%s”", key);
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING, _ ("unknown setting “%s”"), key);
       return FALSE;
     }
   if (!check_unlocked (d, key, error))
@@ -680,7 +686,10 @@ ph_daemon_set_setting (PhDaemon *d, const char *key, const char *value, GError *
   if (g_str_equal (key, "upstream.password-file"))
     {
       g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING,
-                   "%s is set in the configuration file by hand; use SetCredentials instead", key);
+                   /* TRANSLATORS: %s is the setting upstream.password-file;
+                    * SetCredentials is a D-Bus method's name: keep it */
+                   _ ("%s is set in the configuration file by hand; use SetCredentials instead"),
+                   key);
       return FALSE;
     }
   if (*value != '\0' && !ph_config_check_value (key, value, error))
@@ -688,14 +697,17 @@ ph_daemon_set_setting (PhDaemon *d, const char *key, const char *value, GError *
   if (path == NULL || d->mode == PH_DAEMON_MODE_STANDALONE)
     {
       g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
-                   "a standalone agent does not change its configuration file; edit %s",
+                   /* TRANSLATORS: %s is the path of the configuration file */
+                   _ ("a standalone agent does not change its configuration file; edit %s"),
                    d->system_path);
       return FALSE;
     }
   if (!g_file_get_contents (path, &old, NULL, &local)
       && !g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "cannot read %s: %s", path, local->message);
+      /* TRANSLATORS: a file's path, then why */
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("cannot read %s: %s"), path,
+                   local->message);
       return FALSE;
     }
   g_clear_error (&local);
@@ -721,13 +733,16 @@ ph_daemon_set_setting (PhDaemon *d, const char *key, const char *value, GError *
   dir = g_path_get_dirname (path);
   if (g_mkdir_with_parents (dir, 0755) != 0)
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "cannot create %s: %s", dir,
+      /* TRANSLATORS: a folder's path, then why */
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("cannot create %s: %s"), dir,
                    g_strerror (errno));
       return FALSE;
     }
   if (!g_file_set_contents_full (path, data, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, &local))
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "cannot save %s: %s", path, local->message);
+      /* TRANSLATORS: a file's path, then why */
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("cannot save %s: %s"), path,
+                   local->message);
       return FALSE;
     }
   g_message ("%s set to “%s” in %s", key, value, path);
@@ -769,20 +784,21 @@ check_store (PhDaemon *d, char **key, GError **error)
   if (d->secrets == NULL)
     {
       g_set_error_literal (error, PH_ERROR, PH_ERROR_FAILED,
-                           "this agent has no secret store; use upstream.password-file");
+                           _ ("this agent has no secret store; use upstream.password-file"));
       return FALSE;
     }
   if (d->config->password_file != NULL)
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
-                   "upstream.password-file is set and takes precedence; unset it first");
+      g_set_error_literal (error, PH_ERROR, PH_ERROR_FAILED,
+                           _ ("upstream.password-file is set and takes precedence; unset it "
+                              "first"));
       return FALSE;
     }
   *key = upstream_key (d->config);
   if (*key == NULL)
     {
       g_set_error_literal (error, PH_ERROR, PH_ERROR_NOT_CONFIGURED,
-                           "set upstream.host before the credentials for it");
+                           _ ("set upstream.host before the credentials for it"));
       return FALSE;
     }
   return TRUE;
@@ -796,13 +812,13 @@ ph_daemon_set_credentials (PhDaemon *d, const char *username, const char *passwo
   if (*username == '\0' || strchr (username, ':') != NULL || strpbrk (username, "\r\n") != NULL)
     {
       g_set_error_literal (error, PH_ERROR, PH_ERROR_INVALID_SETTING,
-                           "a user name is not empty and has no “:” or line break");
+                           _ ("a user name is not empty and has no “:” or line break"));
       return FALSE;
     }
   if (*password == '\0' || strpbrk (password, "\r\n") != NULL)
     {
       g_set_error_literal (error, PH_ERROR, PH_ERROR_INVALID_SETTING,
-                           "a password is not empty and has no line break");
+                           _ ("a password is not empty and has no line break"));
       return FALSE;
     }
   if (g_strcmp0 (d->config->username, username) != 0
@@ -868,7 +884,7 @@ ph_daemon_inspect_async (PhDaemon *d, GCancellable *cancellable, GAsyncReadyCall
   if (ph_config_get_unready_reason (d->config) != NULL)
     {
       g_task_return_new_error (task, PH_ERROR, PH_ERROR_NOT_CONFIGURED, "%s",
-                               ph_config_get_unready_reason (d->config));
+                               _ (ph_config_get_unready_reason (d->config)));
       return;
     }
   /* Its own upstream, idle: inspecting must not disturb the traffic one. */

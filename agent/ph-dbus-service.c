@@ -8,6 +8,7 @@
 #include "ph-error.h"
 
 #include <unistd.h>
+#include <glib/gi18n.h>
 
 #define POLKIT_TOGGLE "org.pinhole.agent.toggle"
 #define POLKIT_CONFIGURE "org.pinhole.agent.configure"
@@ -88,7 +89,9 @@ deny (PhAuthCall *call, const char *why)
   g_message ("refused %s from %s: %s", g_dbus_method_invocation_get_method_name (call->invocation),
              g_dbus_method_invocation_get_sender (call->invocation), why);
   g_dbus_method_invocation_return_error (call->invocation, PH_ERROR, PH_ERROR_PERMISSION_DENIED,
-                                         "not authorized: %s", why);
+                                         /* TRANSLATORS: %s says why, e.g. "the caller
+                                          * is another user" */
+                                         _ ("not authorized: %s"), why);
 }
 
 static void
@@ -103,14 +106,16 @@ polkit_done (GObject *source, GAsyncResult *result, gpointer data)
   if (reply == NULL)
     {
       g_dbus_error_strip_remote_error (error);
-      g_autofree char *why = g_strdup_printf ("polkit could not decide (%s)", error->message);
+      /* TRANSLATORS: polkit is the name of the system's authorization service */
+      g_autofree char *why = g_strdup_printf (_ ("polkit could not decide (%s)"), error->message);
       deny (call, why);
       return;
     }
   g_variant_get (reply, "((bb@a{ss}))", &authorized, &challenge, NULL);
   if (!authorized)
     {
-      deny (call, challenge ? "authentication is required" : "the policy does not allow it");
+      deny (call,
+            challenge ? _ ("authentication is required") : _ ("the policy does not allow it"));
       return;
     }
   call->handler (call->self, call->invocation);
@@ -130,7 +135,7 @@ uid_done (GObject *source, GAsyncResult *result, gpointer data)
 
   if (reply == NULL)
     {
-      deny (call, "the caller's user could not be found");
+      deny (call, _ ("the caller's user could not be found"));
       return;
     }
   g_variant_get (reply, "(u)", &uid);
@@ -141,7 +146,7 @@ uid_done (GObject *source, GAsyncResult *result, gpointer data)
     }
   if (call->self->auth == PH_AUTH_SAME_USER)
     {
-      deny (call, "the caller is another user");
+      deny (call, _ ("the caller is another user"));
       return;
     }
   /* Built before the call: C evaluates arguments in no set order, and the
@@ -323,7 +328,7 @@ handle_get_setting (PhAgent1 *object, GDBusMethodInvocation *invocation, const c
   if (!ph_config_has_key (key))
     {
       g_dbus_method_invocation_return_error (invocation, PH_ERROR, PH_ERROR_INVALID_SETTING,
-                                             "unknown setting “%s”", key);
+                                             _ ("unknown setting “%s”"), key);
       return TRUE;
     }
   ph_agent1_complete_get_setting (object, invocation, ph_config_get_value (config, key),

@@ -12,12 +12,14 @@
 #include "ph-secret.h"
 #include "ph-service.h"
 
+#include <locale.h>
 #include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <glib-unix.h>
+#include <glib/gi18n.h>
 #include <gnutls/gnutls.h>
 
 #define DRAIN_TIMEOUT_MS 10000
@@ -181,6 +183,14 @@ main (int argc, char **argv)
   g_autoptr (GMainLoop) loop = NULL;
   PhDaemonSetup setup = { 0 };
   PhAgent agent = { 0 };
+
+  /* Errors that reach clients (LastError, method errors) speak the agent's
+   * language; numbers stay C so that access lines parse the same anywhere. */
+  setlocale (LC_ALL, "");
+  setlocale (LC_NUMERIC, "C");
+  bindtextdomain (GETTEXT_PACKAGE, PH_LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
 
   g_option_context_set_description (
       ctx, "Without --system or --session the agent runs standalone from one --config file,\n"

@@ -14,6 +14,16 @@ packages=(
   libsecret-1-dev gnome-keyring dbus-daemon
   # packaging: the .deb, lintian, unit and policy checks (tests/deb/)
   debhelper dpkg-dev fakeroot lintian help2man systemd libxml2-utils libglib2.0-bin
+  # desktop proxy settings: GNOME's org.gnome.system.proxy schema, KDE's kwriteconfig5/kreadconfig5
+  gsettings-desktop-schemas libkf5config-bin
+  # translations: the .mo files, and msgmerge/msgfmt/xgettext for tests/i18n/check-po.sh
+  gettext
+  # the tray: GTK 3, AppIndicator, and the real X server, tray host, notification server,
+  # fonts (Latin and CJK), SVG icon loader and screenshot tool its tests use
+  libgtk-3-dev libayatana-appindicator3-dev xvfb xauth trayer dunst imagemagick
+  fonts-dejavu-core fonts-noto-cjk librsvg2-common hicolor-icon-theme
+  # desktop and AppStream files, validated in tests
+  desktop-file-utils appstream
 )
 
 sudo=

@@ -179,6 +179,22 @@ apt-get install -y -q --no-install-recommends "$deb" </dev/null >"$tmp/apt.log" 
   fail "apt-get install failed"
 }
 
+step "the tray package: installs beside the agent, with its desktop files and translations"
+tray_deb=$(ls "$tmp"/debs/pinhole-tray_*.deb)
+apt-get install -y -q --no-install-recommends "$tray_deb" </dev/null >"$tmp/apt-tray.log" 2>&1 || {
+  cat "$tmp/apt-tray.log" >&2
+  fail "apt-get install of the tray failed"
+}
+for f in /usr/bin/pinhole-tray /usr/share/applications/org.pinhole.Tray.desktop \
+  /etc/xdg/autostart/org.pinhole.Tray.desktop /usr/share/metainfo/org.pinhole.Tray.metainfo.xml \
+  /usr/share/icons/hicolor/scalable/status/pinhole-on.svg \
+  /usr/share/icons/hicolor/scalable/status/pinhole-error.svg \
+  /usr/share/locale/zh_CN/LC_MESSAGES/pinhole.mo /usr/share/man/man1/pinhole-tray.1.gz; do
+  [[ -e $f ]] || fail "$f is missing after installing the tray"
+done
+tray_version=$(dpkg-deb -f "$tray_deb" Version)
+expect_eq "pinhole-tray --version" "$(DISPLAY= /usr/bin/pinhole-tray --version)" "pinhole-tray ${tray_version%-*}"
+
 step "files, user and ownership"
 unit=$(dpkg -L pinhole-agent | grep -E '/lib/systemd/system/pinhole-agent\.service$')
 user_unit=$(dpkg -L pinhole-agent | grep -E '/lib/systemd/user/pinhole-agent\.service$')

@@ -1,0 +1,23 @@
+/* ph-settings-window.h: the settings window (ph-settings-window.ui):
+ * values read from the agent, changes sent through SetSetting and
+ * SetCredentials, locked keys greyed out, the agent's own refusals shown
+ * in place. */
+#pragma once
+
+#include "ph-tray-app.h"
+
+G_BEGIN_DECLS
+
+#define PH_TYPE_SETTINGS_WINDOW (ph_settings_window_get_type ())
+G_DECLARE_FINAL_TYPE (PhSettingsWindow, ph_settings_window, PH, SETTINGS_WINDOW, GtkWindow)
+
+PhSettingsWindow *ph_settings_window_new (PhTrayApp *app);
+/* Reads every value from the agent again. */
+void ph_settings_window_refresh (PhSettingsWindow *self);
+/* Sends what changed; FALSE with the agent's message shown when it refused. */
+gboolean ph_settings_window_apply (PhSettingsWindow *self);
+/* For tests: the widget that edits @key ("upstream.host", ...), or NULL. */
+GtkWidget *ph_settings_window_get_widget (PhSettingsWindow *self, const char *key);
+const char *ph_settings_window_get_message (PhSettingsWindow *self);
+
+G_END_DECLS

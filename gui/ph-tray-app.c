@@ -1,0 +1,722 @@
+/* ph-tray-app.c: the tray application: follows org.pinhole.Agent1 on the
+ * bus, shows its state in the icon and menu, notifies once per problem,
+ * and points the system proxy at the agent while the tunnel is on,
+ * putting it back on off, on quit, at session end and after a crash. */
+#define G_LOG_DOMAIN "pinhole-tray"
+
+#include "ph-build-config.h"
+#include "ph-settings-window.h"
+#include "ph-system-proxy.h"
+#include "ph-tray-app.h"
+#include "ph-tray-icon.h"
+
+#include <stdlib.h>
+#include <glib-unix.h>
+#include <glib/gi18n.h>
+
+#define AGENT_NAME "org.pinhole.Agent"
+#define AGENT_PATH "/org/pinhole/Agent1"
+
+struct _PhTrayApp
+{
+  GtkApplication parent;
+
+  GBusType bus_type;
+  gboolean bus_forced;
+  guint watch_id;
+  PhAgent1 *agent;
+  GCancellable *cancellable;
+
+  PhTrayIcon *icon;
+  GtkWidget *menu;
+  GtkWidget *status_item;
+  GtkWidget *trust_item;
+  char *status_text;
+  PhSettingsWindow *settings;
+
+  PhSystemProxy *system_proxy;
+  GKeyFile *prefs;
+  char *prefs_path;
+
+  char *notified; /* the condition last notified, so each is said once */
+  guint notifications;
+};
+
+G_DEFINE_TYPE (PhTrayApp, ph_tray_app, GTK_TYPE_APPLICATION)
+
+static PhTrayApp *exiting_app; /* for the atexit() safety net */
+
+/* ---- preferences ---- */
+
+gboolean
+ph_tray_app_get_set_system_proxy (PhTrayApp *app)
+{
+  g_autoptr (GError) error = NULL;
+  gboolean value = g_key_file_get_boolean (app->prefs, "tray", "system-proxy", &error);
+
+  return error != NULL ? TRUE : value;
+}
+
+GStrv
+ph_tray_app_dup_bypass (PhTrayApp *app)
+{
+  GStrv list = g_key_file_get_string_list (app->prefs, "tray", "bypass", NULL, NULL);
+  return list != NULL ? list : g_new0 (char *, 1);
+}
+
+gboolean
+ph_tray_app_save_prefs (PhTrayApp *app, gboolean set_system_proxy, const char *const *bypass,
+                        GError **error)
+{
+  g_autofree char *dir = g_path_get_dirname (app->prefs_path);
+
+  g_key_file_set_boolean (app->prefs, "tray", "system-proxy", set_system_proxy);
+  g_key_file_set_string_list (app->prefs, "tray", "bypass", bypass,
+                              bypass ? g_strv_length ((GStrv) bypass) : 0);
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), _ ("Cannot create %s"), dir);
+      return FALSE;
+    }
+  return g_key_file_save_to_file (app->prefs, app->prefs_path, error);
+}
+
+/* ---- the system proxy ---- */
+
+static void
+system_proxy_restore (PhTrayApp *app)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (app->system_proxy == NULL || !ph_system_proxy_is_enabled (app->system_proxy))
+    return;
+  if (!ph_system_proxy_disable (app->system_proxy, &error))
+    g_warning ("could not restore the system proxy: %s", error->message);
+  else
+    g_message ("system proxy restored");
+}
+
+/* While the tunnel is switched on (even in error: the agent then answers
+ * with an explanation), applications go through it. */
+static void
+system_proxy_follow (PhTrayApp *app)
+{
+  const char *const *listeners;
+  g_auto (GStrv) bypass = NULL;
+  g_autoptr (GStrvBuilder) all = NULL;
+  g_autoptr (GError) error = NULL;
+  const char *colon;
+  guint64 port = 0;
+
+  if (app->system_proxy == NULL)
+    return;
+  listeners = app->agent ? ph_agent1_get_listeners (app->agent) : NULL;
+  if (app->agent == NULL || !ph_agent1_get_enabled (app->agent) || listeners == NULL
+      || listeners[0] == NULL || !ph_tray_app_get_set_system_proxy (app))
+    {
+      system_proxy_restore (app);
+      return;
+    }
+  colon = strrchr (listeners[0], ':');
+  if (colon == NULL || !g_ascii_string_to_unsigned (colon + 1, 10, 1, 65535, &port, NULL))
+    return;
+  all = g_strv_builder_new ();
+  g_strv_builder_add_many (all, "localhost", "127.0.0.0/8", "::1", NULL);
+  bypass = ph_tray_app_dup_bypass (app);
+  g_strv_builder_addv (all, (const char **) bypass);
+  {
+    g_auto (GStrv) list = g_strv_builder_end (all);
+    if (!ph_system_proxy_enable (app->system_proxy, "127.0.0.1", (guint) port,
+                                 (const char *const *) list, &error))
+      g_warning ("could not set the system proxy: %s", error->message);
+  }
+}
+
+static void
+restore_at_exit (void)
+{
+  /* GTK exits the process when the display goes away at session end. */
+  if (exiting_app != NULL)
+    system_proxy_restore (exiting_app);
+}
+
+/* ---- state ---- */
+
+static const char *
+last_error_name (PhTrayApp *app, const char **message)
+{
+  GVariant *v = app->agent ? ph_agent1_get_last_error (app->agent) : NULL;
+  const char *name = "";
+
+  *message = "";
+  if (v != NULL)
+    g_variant_get (v, "(&s&s)", &name, message);
+  return name;
+}
+
+static gboolean
+pin_needs_trust (PhTrayApp *app)
+{
+  const char *seen = app->agent ? ph_agent1_get_seen_pin (app->agent) : NULL;
+  const char *const *trusted = app->agent ? ph_agent1_get_trusted_pins (app->agent) : NULL;
+  const char *message = NULL;
+  const char *name = last_error_name (app, &message);
+
+  if (seen == NULL || *seen == '\0' || (trusted != NULL && g_strv_contains (trusted, seen)))
+    return FALSE;
+  return g_str_equal (name, "org.pinhole.Error.PinMismatch")
+         || g_str_equal (name, "org.pinhole.Error.UpstreamTls");
+}
+
+/* One notification per distinct condition that needs the user. */
+static void
+notify_problem (PhTrayApp *app, const char *name, const char *message)
+{
+  g_autoptr (GNotification) n = NULL;
+  const char *title = NULL;
+  g_autofree char *condition = NULL;
+
+  if (g_str_equal (name, "org.pinhole.Error.PinMismatch"))
+    /* TRANSLATORS: notification title; the body names the key presented. */
+    title = _ ("The cloud proxy presented a different key");
+  else if (g_str_equal (name, "org.pinhole.Error.AuthRejected")
+           || g_str_equal (name, "org.pinhole.Error.NoCredentials"))
+    title = _ ("The cloud proxy did not accept your sign-in");
+  else if (g_str_equal (name, "org.pinhole.Error.UpstreamUnreachable")
+           || g_str_equal (name, "org.pinhole.Error.Timeout"))
+    title = _ ("The cloud proxy cannot be reached");
+  else if (g_str_equal (name, "org.pinhole.Error.UpstreamTls"))
+    title = _ ("The cloud proxy's key is not trusted yet");
+  if (title == NULL)
+    return;
+  condition = g_strconcat (name, "\n", message, NULL);
+  if (g_strcmp0 (condition, app->notified) == 0)
+    return;
+  g_free (app->notified);
+  app->notified = g_steal_pointer (&condition);
+  n = g_notification_new (title);
+  g_notification_set_body (n, message);
+  g_notification_set_priority (n, G_NOTIFICATION_PRIORITY_HIGH);
+  if (pin_needs_trust (app))
+    g_notification_add_button (n, _ ("Trust Key…"), "app.trust-key");
+  else
+    g_notification_add_button (n, _ ("Settings…"), "app.settings");
+  g_application_send_notification (G_APPLICATION (app), "problem", n);
+  app->notifications++;
+}
+
+static void
+update (PhTrayApp *app)
+{
+  const char *state = app->agent ? ph_agent1_get_state (app->agent) : NULL;
+  const char *message = NULL;
+  const char *name = last_error_name (app, &message);
+  const char *icon_name = "pinhole-error";
+  g_autofree char *text = NULL;
+  GAction *toggle;
+
+  if (state == NULL)
+    text = g_strdup (_ ("Pinhole agent is not running"));
+  else if (g_str_equal (state, "on"))
+    {
+      guint n = ph_agent1_get_active_tunnels (app->agent);
+      icon_name = "pinhole-on";
+      /* TRANSLATORS: %s is the cloud proxy, host:port; %u a count of connections. */
+      text = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "Tunnel on: %s, %u connection",
+                                           "Tunnel on: %s, %u connections", n),
+                              ph_agent1_get_upstream (app->agent), n);
+    }
+  else if (g_str_equal (state, "connecting"))
+    {
+      icon_name = "pinhole-connecting";
+      /* TRANSLATORS: %s is the cloud proxy, host:port. */
+      text = g_strdup_printf (_ ("Connecting to %s…"), ph_agent1_get_upstream (app->agent));
+    }
+  else if (g_str_equal (state, "off"))
+    {
+      icon_name = "pinhole-off";
+      text = g_strdup (_ ("Tunnel off"));
+    }
+  else
+    /* TRANSLATORS: %s is the agent's own explanation. */
+    text = g_strdup_printf (_ ("Tunnel error: %s"), message);
+
+  g_free (app->status_text);
+  app->status_text = g_strdup (text);
+  if (app->icon != NULL)
+    ph_tray_icon_set (app->icon, icon_name, text);
+  gtk_menu_item_set_label (GTK_MENU_ITEM (app->status_item), text);
+  gtk_widget_set_visible (app->trust_item, pin_needs_trust (app));
+
+  toggle = g_action_map_lookup_action (G_ACTION_MAP (app), "toggle");
+  g_simple_action_set_enabled (G_SIMPLE_ACTION (toggle), app->agent != NULL);
+  g_simple_action_set_state (
+      G_SIMPLE_ACTION (toggle),
+      g_variant_new_boolean (app->agent != NULL && ph_agent1_get_enabled (app->agent)));
+
+  if (state != NULL && g_str_equal (state, "error"))
+    notify_problem (app, name, message);
+  else if (state != NULL && g_str_equal (state, "on"))
+    {
+      g_clear_pointer (&app->notified, g_free);
+      g_application_withdraw_notification (G_APPLICATION (app), "problem");
+    }
+  system_proxy_follow (app);
+  if (app->settings != NULL)
+    ph_settings_window_refresh (app->settings);
+}
+
+static void
+on_agent_changed (GDBusProxy *proxy, GVariant *changed, GStrv invalidated, gpointer data)
+{
+  update (data);
+}
+
+static void
+proxy_ready (GObject *source, GAsyncResult *result, gpointer data)
+{
+  PhTrayApp *app = data;
+  g_autoptr (GError) error = NULL;
+  PhAgent1 *agent = ph_agent1_proxy_new_finish (result, &error);
+
+  if (agent == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_warning ("cannot talk to the agent: %s", error->message);
+      g_application_release (G_APPLICATION (app));
+      return;
+    }
+  g_clear_object (&app->agent);
+  app->agent = agent;
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (agent), G_MAXINT);
+  g_signal_connect (agent, "g-properties-changed", G_CALLBACK (on_agent_changed), app);
+  update (app);
+  g_application_release (G_APPLICATION (app));
+}
+
+static void
+on_agent_appeared (GDBusConnection *connection, const char *name, const char *owner, gpointer data)
+{
+  PhTrayApp *app = data;
+
+  g_application_hold (G_APPLICATION (app));
+  ph_agent1_proxy_new (connection, G_DBUS_PROXY_FLAGS_NONE, AGENT_NAME, AGENT_PATH,
+                       app->cancellable, proxy_ready, app);
+}
+
+static void
+on_agent_vanished (GDBusConnection *connection, const char *name, gpointer data)
+{
+  PhTrayApp *app = data;
+
+  if (app->agent != NULL)
+    g_signal_handlers_disconnect_by_data (app->agent, app);
+  g_clear_object (&app->agent);
+  /* No agent, no proxy behind the setting: give the network back. */
+  update (app);
+}
+
+/* ---- actions ---- */
+
+static void
+call_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (PhTrayApp) app = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
+
+  if (reply == NULL)
+    {
+      g_autoptr (GNotification) n = g_notification_new (_ ("Pinhole"));
+      g_dbus_error_strip_remote_error (error);
+      g_notification_set_body (n, error->message);
+      g_application_send_notification (G_APPLICATION (app), "call", n);
+      app->notifications++;
+    }
+}
+
+static void
+action_toggle (GSimpleAction *action, GVariant *parameter, gpointer data)
+{
+  PhTrayApp *app = data;
+  gboolean on;
+
+  if (app->agent == NULL)
+    return;
+  on = !ph_agent1_get_enabled (app->agent);
+  if (parameter != NULL)
+    on = g_variant_get_boolean (parameter);
+  g_dbus_proxy_call (G_DBUS_PROXY (app->agent), on ? "Enable" : "Disable", NULL,
+                     G_DBUS_CALL_FLAGS_NONE, -1, NULL, call_done, g_object_ref (app));
+}
+
+static void
+action_settings (GSimpleAction *action, GVariant *parameter, gpointer data)
+{
+  PhTrayApp *app = data;
+
+  if (app->settings == NULL)
+    {
+      app->settings = ph_settings_window_new (app);
+      g_object_add_weak_pointer (G_OBJECT (app->settings), (gpointer *) &app->settings);
+    }
+  ph_settings_window_refresh (app->settings);
+  gtk_window_present (GTK_WINDOW (app->settings));
+}
+
+static char *
+format_time (gint64 t)
+{
+  g_autoptr (GDateTime) dt = g_date_time_new_from_unix_local (t);
+  return dt ? g_date_time_format (dt, "%x") : g_strdup ("?");
+}
+
+static void
+trust_fetched (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (PhTrayApp) app = data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *pin = NULL;
+  g_autoptr (GVariant) chain = NULL;
+  g_autoptr (GVariant) info = NULL;
+  g_autoptr (GVariant) cert = NULL;
+  const char *subject = "", *issuer = "", *host = "";
+  gint64 not_after = 0;
+  gboolean ca_trusted = FALSE;
+  g_autofree char *until = NULL;
+  GtkWidget *dialog;
+  int response;
+
+  if (!ph_agent1_call_fetch_upstream_pin_finish (PH_AGENT1 (source), &pin, &chain, &info, result,
+                                                 &error))
+    {
+      g_dbus_error_strip_remote_error (error);
+      dialog = gtk_message_dialog_new (NULL, 0, GTK_MESSAGE_ERROR, GTK_BUTTONS_CLOSE,
+                                       _ ("The cloud proxy's key could not be read"));
+      gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (dialog), "%s", error->message);
+      gtk_dialog_run (GTK_DIALOG (dialog));
+      gtk_widget_destroy (dialog);
+      return;
+    }
+  if (g_variant_n_children (chain) > 0)
+    {
+      cert = g_variant_get_child_value (chain, 0);
+      g_variant_lookup (cert, "subject", "&s", &subject);
+      g_variant_lookup (cert, "issuer", "&s", &issuer);
+      g_variant_lookup (cert, "not-after", "x", &not_after);
+    }
+  g_variant_lookup (info, "host", "&s", &host);
+  g_variant_lookup (info, "ca-trusted", "b", &ca_trusted);
+  until = format_time (not_after);
+  /* TRANSLATORS: %s is the cloud proxy's host name. */
+  dialog = gtk_message_dialog_new (NULL, 0, GTK_MESSAGE_QUESTION, GTK_BUTTONS_NONE,
+                                   _ ("Trust the key of %s?"), host);
+  gtk_message_dialog_format_secondary_text (
+      GTK_MESSAGE_DIALOG (dialog),
+      /* TRANSLATORS: the key's pin, certificate subject, issuer and expiry date follow. */
+      _ ("Trust this key only if your administrator gave you the same one.\n\n"
+         "Key: %s\nCertificate: %s\nIssued by: %s\nValid until: %s\n%s"),
+      pin, subject, issuer, until,
+      ca_trusted ? _ ("A certificate authority on this computer also vouches for it.")
+                 : _ ("No certificate authority on this computer vouches for it."));
+  gtk_dialog_add_buttons (GTK_DIALOG (dialog), _ ("_Cancel"), GTK_RESPONSE_CANCEL, _ ("_Trust"),
+                          GTK_RESPONSE_ACCEPT, NULL);
+  gtk_window_set_title (GTK_WINDOW (dialog), _ ("Trust Server Key"));
+  response = gtk_dialog_run (GTK_DIALOG (dialog));
+  gtk_widget_destroy (dialog);
+  if (response != GTK_RESPONSE_ACCEPT || app->agent == NULL)
+    return;
+  g_dbus_proxy_call (G_DBUS_PROXY (app->agent), "TrustPin", g_variant_new ("(s)", pin),
+                     G_DBUS_CALL_FLAGS_NONE, -1, NULL, call_done, g_object_ref (app));
+}
+
+static void
+action_trust_key (GSimpleAction *action, GVariant *parameter, gpointer data)
+{
+  PhTrayApp *app = data;
+
+  if (app->agent == NULL)
+    return;
+  ph_agent1_call_fetch_upstream_pin (app->agent, NULL, trust_fetched, g_object_ref (app));
+}
+
+static void
+action_about (GSimpleAction *action, GVariant *parameter, gpointer data)
+{
+  const char *authors[] = { "The Pinhole developers", NULL };
+
+  gtk_show_about_dialog (NULL, "program-name", "Pinhole", "version", PH_VERSION, "comments",
+                         _ ("Every connection of this computer through one trusted cloud proxy."),
+                         "logo-icon-name", "org.pinhole.Tray", "license-type", GTK_LICENSE_GPL_2_0,
+                         "authors", authors, NULL);
+}
+
+static void
+action_quit (GSimpleAction *action, GVariant *parameter, gpointer data)
+{
+  g_application_quit (G_APPLICATION (data));
+}
+
+static void
+action_show_menu (GSimpleAction *action, GVariant *parameter, gpointer data)
+{
+  PhTrayApp *app = data;
+
+  if (app->icon != NULL)
+    ph_tray_icon_popup (app->icon);
+}
+
+static const GActionEntry actions[] = {
+  { "toggle", action_toggle, NULL, "false", NULL },
+  { "settings", action_settings },
+  { "trust-key", action_trust_key },
+  { "about", action_about },
+  { "quit", action_quit },
+  { "show-menu", action_show_menu },
+};
+
+/* ---- the application ---- */
+
+static GtkWidget *
+menu_item (const char *label, const char *action)
+{
+  GtkWidget *item = gtk_menu_item_new_with_mnemonic (label);
+
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (item), action);
+  return item;
+}
+
+static void
+build_menu (PhTrayApp *app)
+{
+  GtkWidget *toggle;
+
+  app->menu = gtk_menu_new ();
+  app->status_item = gtk_menu_item_new_with_label ("");
+  gtk_widget_set_sensitive (app->status_item, FALSE);
+  gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), app->status_item);
+  gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), gtk_separator_menu_item_new ());
+  toggle = gtk_check_menu_item_new_with_mnemonic (_ ("_Tunnel On"));
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (toggle), "app.toggle");
+  gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), toggle);
+  gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), menu_item (_ ("_Settings…"), "app.settings"));
+  app->trust_item = menu_item (_ ("Trust Server _Key…"), "app.trust-key");
+  gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), app->trust_item);
+  gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), gtk_separator_menu_item_new ());
+  gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), menu_item (_ ("_About"), "app.about"));
+  gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), menu_item (_ ("_Quit"), "app.quit"));
+  /* The menu belongs to no window of the application: give it the actions. */
+  gtk_widget_insert_action_group (app->menu, "app", G_ACTION_GROUP (app));
+  gtk_widget_show_all (app->menu);
+  gtk_widget_hide (app->trust_item);
+}
+
+static gboolean
+on_signal (gpointer data)
+{
+  g_application_quit (G_APPLICATION (data));
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+ph_tray_app_startup (GApplication *gapp)
+{
+  PhTrayApp *app = PH_TRAY_APP (gapp);
+  g_autofree char *state_dir = g_build_filename (g_get_user_state_dir (), "pinhole", NULL);
+  g_autofree char *journal = g_build_filename (state_dir, "system-proxy.journal", NULL);
+  g_autoptr (GError) error = NULL;
+  gboolean restored = FALSE;
+  const char *kind = g_getenv ("PH_TRAY_ICON");
+
+  G_APPLICATION_CLASS (ph_tray_app_parent_class)->startup (gapp);
+  gtk_icon_theme_append_search_path (gtk_icon_theme_get_default (), PH_DATADIR "/icons");
+
+  /* A journal here means the last run did not put the proxy back. */
+  app->system_proxy = ph_system_proxy_new (journal);
+  if (!ph_system_proxy_recover (app->system_proxy, &restored, &error))
+    g_warning ("could not restore the system proxy left by the last run: %s", error->message);
+  else if (restored)
+    g_message ("restored the system proxy left set by a previous run");
+  exiting_app = app;
+  atexit (restore_at_exit);
+
+  g_action_map_add_action_entries (G_ACTION_MAP (app), actions, G_N_ELEMENTS (actions), app);
+  build_menu (app);
+  app->icon = ph_tray_icon_new (GTK_MENU (app->menu), g_strcmp0 (kind, "status-icon") != 0);
+  g_message ("tray icon: %s", ph_tray_icon_get_kind (app->icon));
+  update (app);
+
+  g_unix_signal_add (SIGTERM, on_signal, app);
+  g_unix_signal_add (SIGINT, on_signal, app);
+  g_unix_signal_add (SIGHUP, on_signal, app);
+
+  if (!app->bus_forced)
+    {
+      /* The system service if it runs, else a per-user agent. */
+      g_autoptr (GDBusConnection) system = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, NULL);
+      g_autoptr (GVariant) reply = NULL;
+      gboolean owned = FALSE;
+
+      if (system != NULL)
+        reply = g_dbus_connection_call_sync (system, "org.freedesktop.DBus",
+                                             "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                             "NameHasOwner", g_variant_new ("(s)", AGENT_NAME),
+                                             G_VARIANT_TYPE ("(b)"), 0, 1000, NULL, NULL);
+      if (reply != NULL)
+        g_variant_get (reply, "(b)", &owned);
+      app->bus_type = owned ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION;
+    }
+  app->watch_id = g_bus_watch_name (app->bus_type, AGENT_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                    on_agent_appeared, on_agent_vanished, app, NULL);
+  /* The tray lives without windows. */
+  g_application_hold (gapp);
+}
+
+static void
+ph_tray_app_activate (GApplication *gapp)
+{
+  /* A second start: show where the user can act. */
+  static gboolean first = TRUE;
+
+  if (!first)
+    action_settings (NULL, NULL, gapp);
+  first = FALSE;
+}
+
+static void
+ph_tray_app_shutdown (GApplication *gapp)
+{
+  PhTrayApp *app = PH_TRAY_APP (gapp);
+
+  system_proxy_restore (app);
+  if (app->watch_id != 0)
+    g_bus_unwatch_name (app->watch_id);
+  app->watch_id = 0;
+  g_cancellable_cancel (app->cancellable);
+  if (app->settings != NULL)
+    gtk_widget_destroy (GTK_WIDGET (app->settings));
+  g_clear_pointer (&app->icon, ph_tray_icon_free);
+  G_APPLICATION_CLASS (ph_tray_app_parent_class)->shutdown (gapp);
+}
+
+static int
+ph_tray_app_handle_local_options (GApplication *gapp, GVariantDict *options)
+{
+  PhTrayApp *app = PH_TRAY_APP (gapp);
+
+  if (g_variant_dict_contains (options, "version"))
+    {
+      g_print ("pinhole-tray %s\n", PH_VERSION);
+      return 0;
+    }
+  if (g_variant_dict_contains (options, "session"))
+    {
+      app->bus_type = G_BUS_TYPE_SESSION;
+      app->bus_forced = TRUE;
+    }
+  if (g_variant_dict_contains (options, "system"))
+    {
+      app->bus_type = G_BUS_TYPE_SYSTEM;
+      app->bus_forced = TRUE;
+    }
+  return -1;
+}
+
+static void
+ph_tray_app_finalize (GObject *object)
+{
+  PhTrayApp *app = PH_TRAY_APP (object);
+
+  if (exiting_app == app)
+    exiting_app = NULL;
+  g_clear_object (&app->agent);
+  g_clear_object (&app->cancellable);
+  g_clear_pointer (&app->system_proxy, ph_system_proxy_free);
+  g_key_file_unref (app->prefs);
+  g_free (app->prefs_path);
+  g_free (app->status_text);
+  g_free (app->notified);
+  G_OBJECT_CLASS (ph_tray_app_parent_class)->finalize (object);
+}
+
+static void
+ph_tray_app_class_init (PhTrayAppClass *klass)
+{
+  GApplicationClass *app_class = G_APPLICATION_CLASS (klass);
+
+  G_OBJECT_CLASS (klass)->finalize = ph_tray_app_finalize;
+  app_class->startup = ph_tray_app_startup;
+  app_class->activate = ph_tray_app_activate;
+  app_class->shutdown = ph_tray_app_shutdown;
+  app_class->handle_local_options = ph_tray_app_handle_local_options;
+}
+
+static void
+ph_tray_app_init (PhTrayApp *app)
+{
+  const GOptionEntry options[] = {
+    { "session", 0, 0, G_OPTION_ARG_NONE, NULL, N_ ("Use the per-user agent (session bus)"), NULL },
+    { "system", 0, 0, G_OPTION_ARG_NONE, NULL, N_ ("Use the system service (system bus)"), NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, NULL, N_ ("Print the version and exit"), NULL },
+    { NULL },
+  };
+
+  app->cancellable = g_cancellable_new ();
+  app->prefs = g_key_file_new ();
+  app->prefs_path = g_build_filename (g_get_user_config_dir (), "pinhole", "tray.conf", NULL);
+  g_key_file_load_from_file (app->prefs, app->prefs_path, G_KEY_FILE_KEEP_COMMENTS, NULL);
+  g_application_add_main_option_entries (G_APPLICATION (app), options);
+}
+
+PhTrayApp *
+ph_tray_app_new (void)
+{
+  return g_object_new (PH_TYPE_TRAY_APP, "application-id", "org.pinhole.Tray", "flags",
+                       G_APPLICATION_DEFAULT_FLAGS, "register-session", TRUE, NULL);
+}
+
+PhTrayApp *
+ph_tray_app_new_for_bus (GBusType bus_type)
+{
+  PhTrayApp *app = ph_tray_app_new ();
+
+  app->bus_type = bus_type;
+  app->bus_forced = TRUE;
+  return app;
+}
+
+PhAgent1 *
+ph_tray_app_get_agent (PhTrayApp *app)
+{
+  return app->agent;
+}
+
+const char *
+ph_tray_app_get_icon_name (PhTrayApp *app)
+{
+  return app->icon ? ph_tray_icon_get_icon_name (app->icon) : NULL;
+}
+
+const char *
+ph_tray_app_get_status_text (PhTrayApp *app)
+{
+  return app->status_text;
+}
+
+GtkWidget *
+ph_tray_app_get_menu (PhTrayApp *app)
+{
+  return app->menu;
+}
+
+GtkWindow *
+ph_tray_app_get_settings_window (PhTrayApp *app)
+{
+  return app->settings ? GTK_WINDOW (app->settings) : NULL;
+}
+
+guint
+ph_tray_app_get_notification_count (PhTrayApp *app)
+{
+  return app->notifications;
+}

@@ -1,0 +1,34 @@
+/* ph-tray-app.h: pinhole-tray, a single-instance GtkApplication: the icon
+ * and menu that follow the agent's state, notifications, the settings
+ * window, and the system proxy that it sets and always puts back. */
+#pragma once
+
+#include <gtk/gtk.h>
+
+#include "ph-agent1-generated.h"
+
+G_BEGIN_DECLS
+
+#define PH_TYPE_TRAY_APP (ph_tray_app_get_type ())
+G_DECLARE_FINAL_TYPE (PhTrayApp, ph_tray_app, PH, TRAY_APP, GtkApplication)
+
+PhTrayApp *ph_tray_app_new (void);
+/* Talks to the agent on @bus_type only, as --session / --system do. */
+PhTrayApp *ph_tray_app_new_for_bus (GBusType bus_type);
+
+/* The agent, or NULL while it is not on the bus. */
+PhAgent1 *ph_tray_app_get_agent (PhTrayApp *app);
+/* The tray's own preferences (tray.conf): "system-proxy" (boolean), "bypass" (list). */
+gboolean ph_tray_app_get_set_system_proxy (PhTrayApp *app);
+GStrv ph_tray_app_dup_bypass (PhTrayApp *app);
+gboolean ph_tray_app_save_prefs (PhTrayApp *app, gboolean set_system_proxy,
+                                 const char *const *bypass, GError **error);
+
+/* For tests: the icon shown, the menu's status line, the settings window. */
+const char *ph_tray_app_get_icon_name (PhTrayApp *app);
+const char *ph_tray_app_get_status_text (PhTrayApp *app);
+GtkWidget *ph_tray_app_get_menu (PhTrayApp *app);
+GtkWindow *ph_tray_app_get_settings_window (PhTrayApp *app);
+guint ph_tray_app_get_notification_count (PhTrayApp *app);
+
+G_END_DECLS

@@ -1,0 +1,55 @@
+/* ph-system-proxy-private.h: what one desktop's proxy backend implements for
+ * ph-system-proxy.c. Values cross this line as text in the backend's own notation (GVariant
+ * text for GSettings, the literal string for KConfig), so that the journal can hold them. */
+#pragma once
+
+#include "ph-system-proxy.h"
+
+G_BEGIN_DECLS
+
+typedef struct _PhProxyBackend PhProxyBackend;
+
+/* One key that Pinhole sets and the value it sets it to. */
+typedef struct
+{
+  char *key;
+  char *value;
+} PhProxyWrite;
+
+PhProxyWrite *ph_proxy_write_new (const char *key, const char *value);
+void ph_proxy_write_free (PhProxyWrite *write);
+
+typedef struct
+{
+  /* Appends (PhProxyWrite *) to @writes: the keys to set so that http and https go to
+   * @host:@port and @bypass goes direct, in the order to set them (the key that turns the
+   * proxy on last). @host is already in URL form ("[::1]" for IPv6). Changes nothing; fails
+   * when a key cannot be written, so that enable() can stop before it starts. */
+  gboolean (*plan) (PhProxyBackend *backend, const char *host, guint port,
+                    const char *const *bypass, GPtrArray *writes, GError **error);
+  /* *value: the key's current value, NULL when it is not set (a default applies). */
+  gboolean (*read) (PhProxyBackend *backend, const char *key, char **value, GError **error);
+  /* @value NULL unsets the key, so that the default applies again. */
+  gboolean (*write) (PhProxyBackend *backend, const char *key, const char *value, GError **error);
+  /* After a batch of writes: makes them durable and tells running applications. */
+  gboolean (*commit) (PhProxyBackend *backend, GError **error);
+  /* Frees what the backend added; the common part frees the rest. */
+  void (*finalize) (PhProxyBackend *backend);
+} PhProxyBackendVTable;
+
+/* Backends embed this as their first member. */
+struct _PhProxyBackend
+{
+  const PhProxyBackendVTable *vtable;
+  const char *name; /* static: the journal's group and get_backends() */
+};
+
+/* Each returns NULL when its desktop's setting is not there to change. */
+#ifdef PH_HAVE_PROXY_GNOME
+PhProxyBackend *ph_proxy_backend_gnome_new (void);
+#endif
+#ifdef PH_HAVE_PROXY_KDE
+PhProxyBackend *ph_proxy_backend_kde_new (void);
+#endif
+
+G_END_DECLS

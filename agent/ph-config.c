@@ -121,8 +121,11 @@ ph_config_parse_listen_address (const char *text, GError **error)
       const char *close = strchr (text, ']');
       if (close == NULL || close[1] != ':')
         {
-          g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "“%s”: expected [IPv6]:PORT",
-                       text);
+          g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                       /* TRANSLATORS: %s is what the user wrote; [IPv6]:PORT is the form
+                        * expected, e.g. [::1]:3128 (translate PORT if you like, keep the
+                        * brackets and the colon) */
+                       _ ("“%s”: expected [IPv6]:PORT"), text);
           return NULL;
         }
       host = g_strndup (text + 1, close - text - 1);
@@ -134,7 +137,9 @@ ph_config_parse_listen_address (const char *text, GError **error)
       if (colon == NULL || strchr (text, ':') != colon)
         {
           g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
-                       "“%s”: expected IPv4:PORT or [IPv6]:PORT", text);
+                       /* TRANSLATORS: %s is what the user wrote; IPv4:PORT and [IPv6]:PORT
+                        * are the forms expected, e.g. 127.0.0.1:3128 or [::1]:3128 */
+                       _ ("“%s”: expected IPv4:PORT or [IPv6]:PORT"), text);
           return NULL;
         }
       host = g_strndup (text, colon - text);
@@ -144,12 +149,14 @@ ph_config_parse_listen_address (const char *text, GError **error)
   if (addr == NULL)
     {
       g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
-                   "“%s” is not an IP address (listeners bind to addresses, not names)", host);
+                   /* TRANSLATORS: %s is the host part of a listener address */
+                   _ ("“%s” is not an IP address (listeners bind to addresses, not names)"), host);
       return NULL;
     }
   if (!g_ascii_string_to_unsigned (port_str, 10, 1, 65535, &port, NULL))
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "“%s” is not a port (1-65535)",
+      /* TRANSLATORS: %s is the port part of a listener address */
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, _ ("“%s” is not a port (1-65535)"),
                    port_str);
       return NULL;
     }
@@ -171,7 +178,9 @@ parse_listen (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **er
     }
   if (list->len == 0)
     {
-      g_set_error_literal (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "needs at least one address");
+      g_set_error_literal (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                           /* TRANSLATORS: said of [listener] address= when it lists none */
+                           _ ("needs at least one address"));
       return FALSE;
     }
   g_clear_pointer (&cfg->listen, g_ptr_array_unref);
@@ -192,7 +201,8 @@ parse_allow (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **err
       if (mask == NULL)
         {
           g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
-                       "“%s” is not a network (expected e.g. 192.168.1.0/24 or fd00::/8)",
+                       /* TRANSLATORS: %s is one item of [listener] allow= */
+                       _ ("“%s” is not a network (expected e.g. 192.168.1.0/24 or fd00::/8)"),
                        items[i]);
           return FALSE;
         }
@@ -230,8 +240,9 @@ parse_host (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **erro
     }
   if (*host != '\0' && !valid_hostname (host))
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "“%s” is not a host name or address",
-                   value);
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   /* TRANSLATORS: %s is the value of upstream.host or upstream.server-name */
+                   _ ("“%s” is not a host name or address"), value);
       return FALSE;
     }
   g_free (*field);
@@ -258,7 +269,9 @@ parse_uint (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **erro
   if (!g_ascii_string_to_unsigned (value, 10, def->min, def->max, &v, &local))
     {
       g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
-                   "“%s” is not a whole number from %u to %u", value, def->min, def->max);
+                   /* TRANSLATORS: the value the user wrote, then the smallest and the
+                    * largest allowed */
+                   _ ("“%s” is not a whole number from %u to %u"), value, def->min, def->max);
       return FALSE;
     }
   *FIELD_PTR (cfg, def, guint) = (guint) v;
@@ -288,7 +301,9 @@ ph_config_parse_duration (const char *text, guint *ms, GError **error)
         return TRUE;
       }
   g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
-               "“%s” is not a duration (e.g. 30, 30s, 500ms, 5min)", text);
+               /* TRANSLATORS: %s is the value the user wrote; the examples are what the
+                * configuration file accepts, so keep 30, 30s, 500ms and 5min as they are */
+               _ ("“%s” is not a duration (e.g. 30, 30s, 500ms, 5min)"), text);
   return FALSE;
 }
 
@@ -301,8 +316,11 @@ parse_duration (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **
     return FALSE;
   if (ms < def->min || ms > def->max)
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "%s is out of range (%gs to %gs)",
-                   value, def->min / 1000.0, def->max / 1000.0);
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   /* TRANSLATORS: the duration the user wrote, then the shortest and the
+                    * longest allowed in seconds; "s" is the unit as the file writes it */
+                   _ ("%s is out of range (%gs to %gs)"), value, def->min / 1000.0,
+                   def->max / 1000.0);
       return FALSE;
     }
   *FIELD_PTR (cfg, def, guint) = ms;
@@ -343,8 +361,10 @@ parse_verify (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **er
     cfg->verify = PH_VERIFY_PIN_AND_CA;
   else
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "“%s” is not one of pin, ca, pin+ca",
-                   value);
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   /* TRANSLATORS: pin, ca and pin+ca are the values upstream.verify takes:
+                    * keep them */
+                   _ ("“%s” is not one of pin, ca, pin+ca"), value);
       return FALSE;
     }
   return TRUE;
@@ -356,7 +376,9 @@ parse_level (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **err
   if (!ph_log_level_from_string (value, &cfg->log_level))
     {
       g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
-                   "“%s” is not one of error, warning, info, debug", value);
+                   /* TRANSLATORS: error, warning, info and debug are the values log.level
+                    * takes: keep them */
+                   _ ("“%s” is not one of error, warning, info, debug"), value);
       return FALSE;
     }
   return TRUE;
@@ -464,14 +486,17 @@ index_line (GHashTable *lines, char **group_p, char *row, guint lineno, PhProble
 
       if (row[strlen (row) - 1] != ']' || strlen (row) < 3)
         {
-          problem (p, lineno, NULL, NULL, "“%s” is not a valid [group] header", row);
+          /* TRANSLATORS: %s is the line as written; [group] is the form of a
+           * section header in the file, such as [upstream] */
+          problem (p, lineno, NULL, NULL, _ ("“%s” is not a valid [group] header"), row);
           return FALSE;
         }
       group = g_strndup (row + 1, strlen (row) - 2);
       g_free (*group_p);
       *group_p = g_strdup (group);
       if (g_hash_table_contains (lines, group))
-        problem (p, lineno, group, NULL, "group appears twice (first on line %u)",
+        /* TRANSLATORS: a [group] of the file; %u is a line number */
+        problem (p, lineno, group, NULL, _ ("group appears twice (first on line %u)"),
                  GPOINTER_TO_UINT (g_hash_table_lookup (lines, group)));
       else
         g_hash_table_insert (lines, g_steal_pointer (&group), GUINT_TO_POINTER (lineno));
@@ -480,14 +505,18 @@ index_line (GHashTable *lines, char **group_p, char *row, guint lineno, PhProble
   eq = strchr (row, '=');
   if (eq == NULL)
     {
-      problem (p, lineno, *group_p, NULL, "“%s” is not key=value, a [group] or a # comment", row);
+      /* TRANSLATORS: %s is the line as written; key=value, [group] and # are the
+       * forms of lines in the file: keep them */
+      problem (p, lineno, *group_p, NULL, _ ("“%s” is not key=value, a [group] or a # comment"),
+               row);
       return FALSE;
     }
   *eq = '\0';
   g_strchomp (row);
   if (*group_p == NULL)
     {
-      problem (p, lineno, NULL, row, "key before any [group]");
+      /* TRANSLATORS: [group] is the form of a section header, such as [upstream] */
+      problem (p, lineno, NULL, row, _ ("key before any [group]"));
       return FALSE;
     }
   {
@@ -495,7 +524,8 @@ index_line (GHashTable *lines, char **group_p, char *row, guint lineno, PhProble
     guint first = GPOINTER_TO_UINT (g_hash_table_lookup (lines, id));
     if (first != 0)
       {
-        problem (p, lineno, *group_p, row, "set twice (first on line %u)", first);
+        /* TRANSLATORS: said of a key; %u is a line number */
+        problem (p, lineno, *group_p, row, _ ("set twice (first on line %u)"), first);
         g_free (id);
         return FALSE;
       }
@@ -520,7 +550,8 @@ read_password_file (const char *path, char **out, GError **error)
 
   if (g_stat (path, &st) != 0)
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "cannot read “%s”: %s", path,
+      /* TRANSLATORS: the password file's path, then why */
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, _ ("cannot read “%s”: %s"), path,
                    g_strerror (errno));
       return FALSE;
     }
@@ -528,7 +559,9 @@ read_password_file (const char *path, char **out, GError **error)
   if ((st.st_mode & 077) != 0)
     {
       g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
-                   "“%s” is readable by group or others (mode %03o); run chmod 600 on it", path,
+                   /* TRANSLATORS: the password file's path, then its mode in octal;
+                    * "chmod 600" is a command: keep it */
+                   _ ("“%s” is readable by group or others (mode %03o); run chmod 600 on it"), path,
                    (unsigned) (st.st_mode & 0777));
       return FALSE;
     }
@@ -540,7 +573,9 @@ read_password_file (const char *path, char **out, GError **error)
   if (len == 0 || strlen (contents) != len)
     {
       explicit_bzero (contents, len);
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "“%s” holds no usable password", path);
+      /* TRANSLATORS: %s is the password file's path */
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, _ ("“%s” holds no usable password"),
+                   path);
       return FALSE;
     }
   *out = g_steal_pointer (&contents);
@@ -599,7 +634,9 @@ check_whole (PhConfig *cfg, GHashTable *origins, PhProblems *p)
       g_autoptr (GError) error = NULL;
       if (cfg->username == NULL)
         problem_whole (p, origins, "upstream", "username", "password-file",
-                       "password-file= is set but no username=");
+                       /* TRANSLATORS: password-file= and username= are keys of the
+                        * [upstream] group: keep them */
+                       _ ("password-file= is set but no username="));
       else if (!read_password_file (cfg->password_file, &cfg->password, &error))
         problem_whole (p, origins, "upstream", "password-file", NULL, "%s", error->message);
     }
@@ -611,8 +648,11 @@ check_whole (PhConfig *cfg, GHashTable *origins, PhProblems *p)
         {
           g_autofree char *s = g_inet_address_to_string (g_inet_socket_address_get_address (sa));
           problem_whole (p, origins, "listener", "address", NULL,
-                         "%s is not a loopback address and [listener] allow= is empty: list the "
-                         "client networks to serve in allow= (e.g. allow=192.168.1.0/24)",
+                         /* TRANSLATORS: %s is an IP address the agent listens on;
+                          * [listener] allow= is a key of the file: keep it and the example */
+                         _ ("%s is not a loopback address and [listener] allow= is empty: list "
+                            "the client networks to serve in allow= (e.g. "
+                            "allow=192.168.1.0/24)"),
                          s);
         }
     }
@@ -647,7 +687,8 @@ load_layer (PhConfig *cfg, PhConfigFile *file, GHashTable *origins, PhProblems *
     len = strlen (data);
   if (!g_utf8_validate (data, len, NULL))
     {
-      problem (p, 0, NULL, NULL, "not valid UTF-8");
+      /* TRANSLATORS: said of a configuration file */
+      problem (p, 0, NULL, NULL, _ ("not valid UTF-8"));
       return;
     }
   /* A byte-order mark, as Windows editors write it, is not a problem. */
@@ -667,7 +708,9 @@ load_layer (PhConfig *cfg, PhConfigFile *file, GHashTable *origins, PhProblems *
       if (!known_group (groups[g]))
         {
           problem (p, line_of (lines, groups[g], NULL), groups[g], NULL,
-                   "unknown group (known: listener, upstream, tunnel, log)");
+                   /* TRANSLATORS: listener, upstream, tunnel and log are the names of the
+                    * groups: keep them */
+                   _ ("unknown group (known: listener, upstream, tunnel, log)"));
           continue;
         }
       keys = g_key_file_get_keys (kf, groups[g], NULL, NULL);
@@ -682,14 +725,14 @@ load_layer (PhConfig *cfg, PhConfigFile *file, GHashTable *origins, PhProblems *
 
           if (def == NULL)
             {
-              problem (p, lineno, groups[g], keys[k], "unknown key");
+              problem (p, lineno, groups[g], keys[k], _ ("unknown key"));
               continue;
             }
           value = g_key_file_get_string (kf, groups[g], keys[k], &perr);
           if (perr != NULL || value == NULL)
             {
               problem (p, lineno, groups[g], keys[k], "%s",
-                       perr ? perr->message : "unreadable value");
+                       perr ? perr->message : _ ("unreadable value"));
               continue;
             }
           g_strstrip (value);
@@ -866,12 +909,14 @@ ph_config_check_value (const char *key, const char *value, GError **error)
 
   if (def == NULL)
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING, "unknown setting “%s”", key);
+      /* TRANSLATORS: %s is a setting's name, such as upstream.host */
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING, _ ("unknown setting “%s”"), key);
       return FALSE;
     }
   if (strpbrk (value, "\n\r") != NULL)
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING, "%s: a value is one line", key);
+      /* TRANSLATORS: %s is a setting's name, such as upstream.host */
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING, _ ("%s: a value is one line"), key);
       return FALSE;
     }
   scratch = config_new_defaults ();
@@ -894,7 +939,8 @@ ph_config_edit (const char *data, const char *key, const char *value, GError **e
 
   if (def == NULL)
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING, "unknown setting “%s”", key);
+      /* TRANSLATORS: %s is a setting's name, such as upstream.host */
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING, _ ("unknown setting “%s”"), key);
       return NULL;
     }
   if (data != NULL && *data != '\0'
@@ -902,7 +948,8 @@ ph_config_edit (const char *data, const char *key, const char *value, GError **e
           kf, data, -1, G_KEY_FILE_KEEP_COMMENTS | G_KEY_FILE_KEEP_TRANSLATIONS, &local))
     {
       g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
-                   "the file cannot be edited until it loads: %s", local->message);
+                   /* TRANSLATORS: %s says why the configuration file does not load */
+                   _ ("the file cannot be edited until it loads: %s"), local->message);
       return NULL;
     }
   if (value != NULL)

@@ -6,6 +6,7 @@
 #include "ph-tls-util.h"
 
 #include <string.h>
+#include <glib/gi18n.h>
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/x509.h>
@@ -22,7 +23,9 @@ ph_pin_parse (const char *text, PhPin *pin, GError **error)
   if (!g_str_has_prefix (text, PIN_PREFIX))
     {
       g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
-                   "“%s” is not a pin: expected sha256//BASE64", text);
+                   /* TRANSLATORS: %s is what the user wrote; sha256//BASE64 is the form of a
+                    * pin (keep sha256//; BASE64 stands for the key's hash in base64) */
+                   _ ("“%s” is not a pin: expected sha256//BASE64"), text);
       return FALSE;
     }
   b64 = text + strlen (PIN_PREFIX);
@@ -34,14 +37,17 @@ ph_pin_parse (const char *text, PhPin *pin, GError **error)
              != 43)
     {
       g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
-                   "“%s” is not a SHA-256 pin: expected 44 base64 characters after sha256//", text);
+                   /* TRANSLATORS: %s is what the user wrote; keep sha256// */
+                   _ ("“%s” is not a SHA-256 pin: expected 44 base64 characters after sha256//"),
+                   text);
       return FALSE;
     }
   raw = g_base64_decode (b64, &len);
   if (len != PH_PIN_LEN)
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, "“%s” decodes to %zu bytes, not 32",
-                   text, len);
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   /* TRANSLATORS: the pin the user wrote, then how many bytes it decodes to */
+                   _ ("“%s” decodes to %zu bytes, not 32"), text, len);
       return FALSE;
     }
   memcpy (pin->digest, raw, PH_PIN_LEN);
@@ -69,12 +75,14 @@ ph_pin_from_der_certificate (const guint8 *der, gsize len, PhPin *pin, GError **
       || (ret = gnutls_pubkey_init (&key)) < 0
       || (ret = gnutls_pubkey_import_x509 (key, crt, 0)) < 0
       || (ret = gnutls_pubkey_export2 (key, GNUTLS_X509_FMT_DER, &spki)) < 0)
-    return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, "reading the server key");
+    /* TRANSLATORS: what failed; a colon and the reason follow */
+    return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, _ ("reading the server key"));
 
   ret = gnutls_hash_fast (GNUTLS_DIG_SHA256, spki.data, spki.size, pin->digest);
   gnutls_free (spki.data);
   if (ret < 0)
-    return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, "hashing the server key");
+    /* TRANSLATORS: what failed; a colon and the reason follow */
+    return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, _ ("hashing the server key"));
   return TRUE;
 }
 

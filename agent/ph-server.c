@@ -9,6 +9,7 @@
 #include "ph-stream.h"
 
 #include <errno.h>
+#include <glib/gi18n.h>
 #include <string.h>
 
 #define SWEEP_INTERVAL_MS 250
@@ -114,7 +115,8 @@ bind_listeners (PhConfig *config, GPtrArray *bound, GError **error)
               g_warning ("not listening on %s: %s", text, local->message);
               continue;
             }
-          g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "cannot listen on %s: %s", text,
+          /* TRANSLATORS: the first %s is an address:port, the second the system's reason. */
+          g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("cannot listen on %s: %s"), text,
                        local->message);
           return NULL;
         }
@@ -125,7 +127,7 @@ bind_listeners (PhConfig *config, GPtrArray *bound, GError **error)
     }
   if (bound->len == 0)
     {
-      g_set_error_literal (error, PH_ERROR, PH_ERROR_FAILED, "no listener could be bound");
+      g_set_error_literal (error, PH_ERROR, PH_ERROR_FAILED, _ ("no listener could be bound"));
       return NULL;
     }
   return g_steal_pointer (&service);

@@ -7,6 +7,7 @@
 #include "ph-error.h"
 
 #include <string.h>
+#include <glib/gi18n.h>
 
 /* TLS 1.2 or 1.3 only. AES-128-GCM first: it is what AES-NI makes
  * cheapest, and the relay's cost per GiB is mostly this cipher. */
@@ -38,21 +39,23 @@ ph_tls_set_error (GError **error, int ret, PhError code, const char *what)
       case GNUTLS_E_PREMATURE_TERMINATION:
       case GNUTLS_E_PULL_ERROR:
       case GNUTLS_E_PUSH_ERROR:
-        detail = "the connection was closed or reset";
+        detail = _ ("the connection was closed or reset");
         break;
       case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
       case GNUTLS_E_NO_PRIORITIES_WERE_SET:
       case GNUTLS_E_INSUFFICIENT_CREDENTIALS:
-        detail = "no common TLS version or cipher (TLS 1.2 or newer is required)";
+        detail = _ ("no common TLS version or cipher (TLS 1.2 or newer is required)");
         break;
       case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
       case GNUTLS_E_UNEXPECTED_PACKET:
-        detail = "the server does not speak TLS on this port";
+        detail = _ ("the server does not speak TLS on this port");
         break;
       default:
         break;
     }
-  g_set_error (error, PH_ERROR, code, "%s: %s", what, detail);
+  /* TRANSLATORS: what failed, e.g. "TLS handshake with the cloud proxy", then why, e.g. "the
+   * server does not speak TLS on this port" */
+  g_set_error (error, PH_ERROR, code, _ ("%s: %s"), what, detail);
   return FALSE;
 }
 
@@ -66,7 +69,8 @@ context_new (const PhConfig *config, gboolean inspector, GError **error)
   ctx->inspector = inspector;
   ret = gnutls_certificate_allocate_credentials (&ctx->creds);
   if (ret < 0)
-    return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, "TLS credentials"), NULL;
+    /* TRANSLATORS: what failed; a colon and the reason follow */
+    return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, _ ("TLS credentials")), NULL;
   if (config->verify != PH_VERIFY_PIN || ctx->inspector)
     {
       ret = gnutls_certificate_set_x509_system_trust (ctx->creds);
@@ -79,14 +83,18 @@ context_new (const PhConfig *config, gboolean inspector, GError **error)
                                                         GNUTLS_X509_FMT_PEM);
           if (ret < 0)
             {
-              g_autofree char *what = g_strdup_printf ("loading ca-file %s", config->ca_file);
+              /* TRANSLATORS: what failed, then a colon and the reason; ca-file is the
+               * setting's name: keep it; %s is its path */
+              g_autofree char *what = g_strdup_printf (_ ("loading ca-file %s"), config->ca_file);
               return ph_tls_set_error (error, ret, PH_ERROR_INVALID_CONFIG, what), NULL;
             }
         }
     }
   ret = gnutls_priority_init (&ctx->priority, PH_TLS_PRIORITY, &err_pos);
   if (ret < 0)
-    return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, "TLS priorities"), NULL;
+    /* TRANSLATORS: what failed (GnuTLS's list of TLS versions and ciphers); a colon
+     * and the reason follow */
+    return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, _ ("TLS priorities")), NULL;
 
   ctx->verify = config->verify;
   ctx->pins = g_array_new (FALSE, FALSE, sizeof (PhPin));
@@ -342,7 +350,7 @@ verify_cb (gnutls_session_t session)
   certs = gnutls_certificate_get_peers (session, &n_certs);
   if (certs == NULL || n_certs == 0)
     {
-      hs->ca_problem = g_strdup ("the server sent no certificate");
+      hs->ca_problem = g_strdup (_ ("the server sent no certificate"));
       return GNUTLS_E_CERTIFICATE_ERROR;
     }
   if (!ph_pin_from_der_certificate (certs[0].data, certs[0].size, &hs->seen, &error))
@@ -396,14 +404,20 @@ handshake_error (PhHandshake *hs, int ret)
     {
       g_autofree char *seen = ph_pin_to_string (&hs->seen);
       g_set_error (&error, PH_ERROR, PH_ERROR_PIN_MISMATCH,
-                   "certificate pin mismatch: %s presented %s, which is not in pins=",
+                   /* TRANSLATORS: the cloud proxy's name, then the pin of the key it
+                    * presented (sha256//…); pins= is the setting's name: keep it */
+                   _ ("certificate pin mismatch: %s presented %s, which is not in pins="),
                    hs->ctx->server_name, seen);
     }
   else if (hs->ca_problem != NULL)
     g_set_error (&error, PH_ERROR, PH_ERROR_UPSTREAM_TLS,
-                 "the certificate of %s is not trusted: %s", hs->ctx->server_name, hs->ca_problem);
+                 /* TRANSLATORS: the cloud proxy's name, then why (often GnuTLS's words) */
+                 _ ("the certificate of %s is not trusted: %s"), hs->ctx->server_name,
+                 hs->ca_problem);
   else
-    ph_tls_set_error (&error, ret, PH_ERROR_UPSTREAM_TLS, "TLS handshake with the cloud proxy");
+    ph_tls_set_error (&error, ret, PH_ERROR_UPSTREAM_TLS,
+                      /* TRANSLATORS: what failed; a colon and the reason follow */
+                      _ ("TLS handshake with the cloud proxy"));
   return error;
 }
 
@@ -448,7 +462,9 @@ handshake_timeout_cb (gpointer data)
 {
   PhHandshake *hs = data;
   GError *error = g_error_new (PH_ERROR, PH_ERROR_TIMEOUT,
-                               "TLS handshake with %s did not finish within %.1fs",
+                               /* TRANSLATORS: the cloud proxy's name, then the time
+                                * allowed in seconds ("s") */
+                               _ ("TLS handshake with %s did not finish within %.1fs"),
                                hs->ctx->server_name, hs->timeout_ms / 1000.0);
 
   g_source_unref (g_steal_pointer (&hs->timeout_source));
@@ -513,7 +529,8 @@ handshake_start (PhHandshake *hs, PhTlsContext *ctx, GSocketConnection *connecti
                  < 0))
     {
       GError *error = NULL;
-      ph_tls_set_error (&error, ret, PH_ERROR_UPSTREAM_TLS, "setting up TLS");
+      /* TRANSLATORS: what failed; a colon and the reason follow */
+      ph_tls_set_error (&error, ret, PH_ERROR_UPSTREAM_TLS, _ ("setting up TLS"));
       handshake_finish (hs, error);
       return;
     }

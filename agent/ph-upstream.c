@@ -7,6 +7,7 @@
 #include "ph-tls.h"
 
 #include <string.h>
+#include <glib/gi18n.h>
 
 /* A warm connection older than this is not used: proxies close
  * connections that send no request (Squid's request_start_timeout, 5 min);
@@ -286,13 +287,16 @@ tcp_done (GObject *source, GAsyncResult *result, gpointer data)
       GError *error;
       if (c->timed_out)
         error = g_error_new (PH_ERROR, PH_ERROR_TIMEOUT,
-                             "the cloud proxy %s did not accept a TCP connection within %.1fs",
+                             /* TRANSLATORS: the cloud proxy's host:port, then the time
+                              * allowed in seconds ("s") */
+                             _ ("the cloud proxy %s did not accept a TCP connection within %.1fs"),
                              c->up->name, c->up->config->connect_timeout_ms / 1000.0);
       else if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         error = g_steal_pointer (&local);
       else
         error = g_error_new (PH_ERROR, PH_ERROR_UPSTREAM_UNREACHABLE,
-                             "cannot reach the cloud proxy %s over TCP: %s", c->up->name,
+                             /* TRANSLATORS: the cloud proxy's host:port, then why */
+                             _ ("cannot reach the cloud proxy %s over TCP: %s"), c->up->name,
                              local->message);
       connect_finish (c, NULL, error);
       return;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <glib/gstdio.h>
+#include <glib/gi18n.h>
 #ifdef G_OS_UNIX
 #include <unistd.h>
 #else
@@ -92,18 +93,22 @@ read_private_file (const char *path, PhSecretBuffer *out, GError **error)
       if (saved == ELOOP)
         {
           g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
-                       "%s is a symbolic link; the password file must be a regular file", path);
+                       /* TRANSLATORS: %s is the password file's path */
+                       _ ("%s is a symbolic link; the password file must be a regular file"), path);
           return FALSE;
         }
 #endif
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "Cannot open password file %s: %s", path,
+      /* TRANSLATORS: the password file's path, then why */
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("Cannot open password file %s: %s"), path,
                    g_strerror (saved));
       return FALSE;
     }
   if (fstat (fd, &st) != 0)
     {
       int saved = errno;
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "Cannot stat password file %s: %s", path,
+      /* TRANSLATORS: "stat" is reading a file's size, owner and mode; the password
+       * file's path, then why */
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("Cannot stat password file %s: %s"), path,
                    g_strerror (saved));
       return FALSE;
     }
@@ -111,22 +116,27 @@ read_private_file (const char *path, PhSecretBuffer *out, GError **error)
   /* Checked on the open descriptor, so the file cannot be swapped between check and read. */
   if (!S_ISREG (st.st_mode))
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "%s is not a regular file", path);
+      /* TRANSLATORS: %s is the password file's path */
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("%s is not a regular file"), path);
       return FALSE;
     }
   if (st.st_uid != geteuid ())
     {
       g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
-                   "Refusing password file %s: it is owned by uid %u, not by uid %u that runs "
-                   "Pinhole",
+                   /* TRANSLATORS: the password file's path, its owner's user ID, then the
+                    * user ID the agent runs as */
+                   _ ("Refusing password file %s: it is owned by uid %u, not by uid %u that runs "
+                      "Pinhole"),
                    path, (guint) st.st_uid, (guint) geteuid ());
       return FALSE;
     }
   if ((st.st_mode & 077) != 0)
     {
       g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
-                   "Refusing password file %s: its mode %04o lets other users read or change it; "
-                   "run “chmod 600 %s” and consider the password exposed",
+                   /* TRANSLATORS: the password file's path, its mode in octal, then the path
+                    * again inside a command to run: keep "chmod 600" */
+                   _ ("Refusing password file %s: its mode %04o lets other users read or change "
+                      "it; run “chmod 600 %s” and consider the password exposed"),
                    path, (guint) (st.st_mode & 07777), path);
       return FALSE;
     }
@@ -134,7 +144,8 @@ read_private_file (const char *path, PhSecretBuffer *out, GError **error)
   if (st.st_size < 0 || st.st_size > MAX_FILE_SIZE)
     {
       g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
-                   "Refusing password file %s: %lld bytes is too large for one", path,
+                   /* TRANSLATORS: the password file's path, then its size in bytes */
+                   _ ("Refusing password file %s: %lld bytes is too large for one"), path,
                    (long long) st.st_size);
       return FALSE;
     }
@@ -149,8 +160,9 @@ read_private_file (const char *path, PhSecretBuffer *out, GError **error)
       if (n < 0)
         {
           int saved = errno;
-          g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "Cannot read password file %s: %s", path,
-                       g_strerror (saved));
+          /* TRANSLATORS: the password file's path, then why */
+          g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("Cannot read password file %s: %s"),
+                       path, g_strerror (saved));
           return FALSE;
         }
       if (n == 0)
@@ -171,7 +183,8 @@ write_all (int fd, const char *data, gsize len, const char *path, GError **error
       if (n < 0)
         {
           int saved = errno;
-          g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "Cannot write %s: %s", path,
+          /* TRANSLATORS: a file's path, then why */
+          g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("Cannot write %s: %s"), path,
                        g_strerror (saved));
           return FALSE;
         }
@@ -190,14 +203,16 @@ sync_and_close (int *fd, const char *path, GError **error)
   if (g_fsync (fd_) != 0)
     {
       int saved = errno;
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "Cannot flush %s to disk: %s", path,
+      /* TRANSLATORS: a file's path, then why */
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("Cannot flush %s to disk: %s"), path,
                    g_strerror (saved));
       return FALSE;
     }
   *fd = -1;
   if (!g_close (fd_, &local_error))
     {
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "Cannot write %s: %s", path,
+      /* TRANSLATORS: a file's path, then why */
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("Cannot write %s: %s"), path,
                    local_error->message);
       return FALSE;
     }
@@ -210,7 +225,8 @@ rename_into_place (const char *tmp, const char *path, GError **error)
   if (g_rename (tmp, path) != 0)
     {
       int saved = errno;
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "Cannot replace %s: %s", path,
+      /* TRANSLATORS: a file's path, then why */
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("Cannot replace %s: %s"), path,
                    g_strerror (saved));
       return FALSE;
     }
@@ -245,7 +261,8 @@ write_atomically (const char *path, const char *data, gsize len, GError **error)
   if (g_mkdir_with_parents (dir, 0700) != 0)
     {
       int saved = errno;
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "Cannot create directory %s: %s", dir,
+      /* TRANSLATORS: a folder's path, then why */
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("Cannot create directory %s: %s"), dir,
                    g_strerror (saved));
       return FALSE;
     }
@@ -256,7 +273,8 @@ write_atomically (const char *path, const char *data, gsize len, GError **error)
   if (fd < 0)
     {
       int saved = errno;
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "Cannot create a temporary file in %s: %s",
+      /* TRANSLATORS: a folder's path, then why */
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("Cannot create a temporary file in %s: %s"),
                    dir, g_strerror (saved));
       return FALSE;
     }
@@ -265,7 +283,8 @@ write_atomically (const char *path, const char *data, gsize len, GError **error)
   if (fchmod (fd, 0600) != 0)
     {
       int saved = errno;
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "Cannot set the mode of %s: %s", tmp,
+      /* TRANSLATORS: a file's path, then why */
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("Cannot set the mode of %s: %s"), tmp,
                    g_strerror (saved));
       g_unlink (tmp);
       return FALSE;
@@ -296,7 +315,8 @@ load_keys (PhSecretFileStore *self, GKeyFile *keys, GError **error)
   if (memchr (buf.data, '\0', buf.len) != NULL)
     {
       g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
-                   "Password file %s holds NUL bytes; it is not a key file", self->path);
+                   /* TRANSLATORS: %s is the password file's path */
+                   _ ("Password file %s holds NUL bytes; it is not a key file"), self->path);
       return FALSE;
     }
   /* GKeyFile's parse errors quote the offending line, which may be a password typed by hand,
@@ -304,8 +324,10 @@ load_keys (PhSecretFileStore *self, GKeyFile *keys, GError **error)
   if (!g_key_file_load_from_data (keys, buf.data, buf.len, G_KEY_FILE_KEEP_COMMENTS, NULL))
     {
       g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
-                   "Password file %s is not in key-file format (the offending line is not "
-                   "shown, as it may hold a password)",
+                   /* TRANSLATORS: %s is the password file's path; the key-file format is
+                    * the INI-like [group] and key=value lines */
+                   _ ("Password file %s is not in key-file format (the offending line is not "
+                      "shown, as it may hold a password)"),
                    self->path);
       return FALSE;
     }
@@ -345,7 +367,9 @@ decode_password (PhSecretFileStore *self, const char *username, char *value, GEr
              != encoded_len)
     {
       g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
-                   "Password file %s: the entry for “%s” is not base64; set the password again",
+                   /* TRANSLATORS: the password file's path, then the proxy user name */
+                   _ ("Password file %s: the entry for “%s” is not base64; set the password "
+                      "again"),
                    self->path, username);
       return FALSE;
     }
@@ -357,7 +381,9 @@ decode_password (PhSecretFileStore *self, const char *username, char *value, GEr
       /* The caller's wipe stops at the first NUL. */
       ph_secret_wipe (value, len);
       g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
-                   "Password file %s: the entry for “%s” holds a NUL byte; set the password again",
+                   /* TRANSLATORS: the password file's path, then the proxy user name */
+                   _ ("Password file %s: the entry for “%s” holds a NUL byte; set the password "
+                      "again"),
                    self->path, username);
       return FALSE;
     }

@@ -6,6 +6,7 @@
 #include "ph-error.h"
 
 #include <string.h>
+#include <glib/gi18n.h>
 #include <libsecret/secret.h>
 
 /* The schema name is also stored as the item's "xdg:schema" attribute, so that our items never
@@ -20,14 +21,6 @@ static const SecretSchema password_schema = {
   },
 };
 
-/* libsecret's errors (D-Bus, a locked or missing collection) never carry the secret. */
-static void
-set_service_error (GError **error, GError *cause, const char *what)
-{
-  g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "Secret Service: cannot %s: %s", what,
-               cause->message);
-}
-
 static gboolean
 service_lookup (PhSecretStore *store, const char *upstream, const char *username, char **password,
                 GError **error)
@@ -39,7 +32,11 @@ service_lookup (PhSecretStore *store, const char *upstream, const char *username
                                        "username", username, NULL);
   if (local_error != NULL)
     {
-      set_service_error (error, local_error, "look up the password");
+      /* libsecret's errors (D-Bus, a locked or missing collection) never carry the secret. */
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
+                   /* TRANSLATORS: the Secret Service is the desktop's password store (GNOME
+                    * Keyring, KWallet); %s says why */
+                   _ ("Secret Service: cannot look up the password: %s"), local_error->message);
       return FALSE;
     }
   if (found == NULL)
@@ -63,7 +60,9 @@ service_save (PhSecretStore *store, const char *upstream, const char *username,
                                    NULL, &local_error, "upstream", upstream, "username", username,
                                    NULL))
     {
-      set_service_error (error, local_error, "store the password");
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
+                   /* TRANSLATORS: %s says why */
+                   _ ("Secret Service: cannot store the password: %s"), local_error->message);
       return FALSE;
     }
   return TRUE;
@@ -78,7 +77,9 @@ service_clear (PhSecretStore *store, const char *upstream, GError **error)
   if (!secret_password_clear_sync (&password_schema, NULL, &local_error, "upstream", upstream, NULL)
       && local_error != NULL)
     {
-      set_service_error (error, local_error, "remove the passwords");
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
+                   /* TRANSLATORS: %s says why */
+                   _ ("Secret Service: cannot remove the passwords: %s"), local_error->message);
       return FALSE;
     }
   return TRUE;

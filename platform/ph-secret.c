@@ -6,6 +6,7 @@
 #include "ph-error.h"
 
 #include <string.h>
+#include <glib/gi18n.h>
 
 void
 ph_secret_wipe (void *buf, gsize len)
@@ -38,7 +39,9 @@ ph_secret_store_new_service (GError **error)
   return ph_secret_store_new_libsecret ();
 #else
   g_set_error_literal (error, PH_ERROR, PH_ERROR_FAILED,
-                       "Pinhole was built without Secret Service support (libsecret)");
+                       /* TRANSLATORS: the Secret Service is the desktop's password store
+                        * (GNOME Keyring, KWallet); libsecret is a library's name */
+                       _ ("Pinhole was built without Secret Service support (libsecret)"));
   return NULL;
 #endif
 }

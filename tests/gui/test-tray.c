@@ -567,6 +567,56 @@ test_error_notifies (void)
   g_assert_true (wait_until (icon_is, "pinhole-on"));
 }
 
+static GtkWidget *
+menu_item_for (const char *action)
+{
+  g_autoptr (GList) items
+      = gtk_container_get_children (GTK_CONTAINER (ph_tray_app_get_menu (env.app)));
+
+  for (GList *l = items; l != NULL; l = l->next)
+    if (g_strcmp0 (gtk_actionable_get_action_name (l->data), action) == 0)
+      return l->data;
+  return NULL;
+}
+
+static gboolean
+trust_item_visible (gconstpointer want)
+{
+  return gtk_widget_get_visible (menu_item_for ("app.trust-key")) == GPOINTER_TO_INT (want);
+}
+
+/* A key that is not trusted: the error icon, one notification naming the
+ * key seen, and the "Trust Server Key…" item, which is hidden otherwise. */
+static void
+test_pin_mismatch (void)
+{
+  g_autoptr (GError) error = NULL;
+  const char *title = _ ("The cloud proxy presented a different key");
+  const char *other = "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+  if (env.skip)
+    {
+      g_test_skip (env.skip_reason);
+      return;
+    }
+  start_app ();
+  g_assert_true (wait_until (icon_is, "pinhole-on"));
+  g_assert_true (trust_item_visible (GINT_TO_POINTER (FALSE)));
+  agent_call_ok (ph_agent1_call_set_setting_sync (env.proxy, "upstream.pins", other, NULL, &error),
+                 error);
+  g_assert_true (wait_until (icon_is, "pinhole-error"));
+  g_assert_true (wait_until (trust_item_visible, GINT_TO_POINTER (TRUE)));
+  g_assert_true (wait_until (dunst_has, title));
+  g_assert_cmpuint (dunst_count (title), ==, 1);
+  g_assert_nonnull (strstr (ph_tray_app_get_status_text (env.app), env.cloud->pin));
+
+  agent_call_ok (
+      ph_agent1_call_set_setting_sync (env.proxy, "upstream.pins", env.cloud->pin, NULL, &error),
+      error);
+  g_assert_true (wait_until (icon_is, "pinhole-on"));
+  g_assert_true (wait_until (trust_item_visible, GINT_TO_POINTER (FALSE)));
+}
+
 static gboolean
 key_locked (gconstpointer key)
 {
@@ -770,6 +820,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pinhole/tray/quit-and-crash", test_quit_and_crash);
   g_test_add_func ("/pinhole/tray/toggle", test_toggle);
   g_test_add_func ("/pinhole/tray/error-notifies", test_error_notifies);
+  g_test_add_func ("/pinhole/tray/pin-mismatch", test_pin_mismatch);
   g_test_add_func ("/pinhole/tray/settings", test_settings);
   g_test_add_func ("/pinhole/tray/menu", test_menu);
   ret = g_test_run ();

@@ -4,6 +4,7 @@
 
 #include "ph-config.h"
 #include "ph-error.h"
+#include "ph-wipe.h"
 
 #include <errno.h>
 #include <string.h>
@@ -396,7 +397,7 @@ config_clear (PhConfig *cfg)
   g_clear_pointer (&cfg->username, g_free);
   g_clear_pointer (&cfg->password_file, g_free);
   if (cfg->password != NULL)
-    explicit_bzero (cfg->password, strlen (cfg->password));
+    ph_wipe (cfg->password, strlen (cfg->password));
   g_clear_pointer (&cfg->password, g_free);
   g_clear_pointer (&cfg->values, g_hash_table_unref);
   g_clear_pointer (&cfg->locked, g_hash_table_unref);
@@ -572,7 +573,7 @@ read_password_file (const char *path, char **out, GError **error)
     contents[--len] = '\0';
   if (len == 0 || strlen (contents) != len)
     {
-      explicit_bzero (contents, len);
+      ph_wipe (contents, len);
       /* TRANSLATORS: %s is the password file's path */
       g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, _ ("“%s” holds no usable password"),
                    path);

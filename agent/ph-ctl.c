@@ -18,6 +18,7 @@
 #include "ph-build-config.h"
 #include "ph-agent1-generated.h"
 #include "ph-error.h"
+#include "ph-wipe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1505,8 +1506,8 @@ cmd_set_credentials (PhCtl *ctl, char **args, GError **error)
   if (!ctl_connect (ctl, error))
     return FALSE;
   ok = set_credentials_with (ctl, args[0], buf, confirm, error);
-  explicit_bzero (buf, sizeof buf);
-  explicit_bzero (confirm, sizeof confirm);
+  ph_wipe (buf, sizeof buf);
+  ph_wipe (confirm, sizeof confirm);
   if (ok)
     /* TRANSLATORS: %s is the proxy user name */
     g_print (_ ("Credentials for %s stored.\n"), args[0]);

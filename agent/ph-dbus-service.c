@@ -6,8 +6,8 @@
 #include "ph-build-config.h"
 #include "ph-dbus-service.h"
 #include "ph-error.h"
+#include "ph-service.h"
 
-#include <unistd.h>
 #include <glib/gi18n.h>
 
 #define POLKIT_TOGGLE "org.pinhole.agent.toggle"
@@ -139,7 +139,7 @@ uid_done (GObject *source, GAsyncResult *result, gpointer data)
       return;
     }
   g_variant_get (reply, "(u)", &uid);
-  if (uid == (guint32) getuid () || uid == 0)
+  if (ph_service_uid_is_self_or_root (uid))
     {
       call->handler (call->self, call->invocation);
       return;

@@ -3,6 +3,7 @@
 #define G_LOG_DOMAIN "pinhole-log"
 
 #include "ph-log.h"
+#include "ph-wipe.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -44,7 +45,7 @@ static void
 secret_free (gpointer p)
 {
   char *s = p;
-  explicit_bzero (s, strlen (s));
+  ph_wipe (s, strlen (s));
   g_free (s);
 }
 

@@ -10,6 +10,7 @@
 
 #include "ph-proxy-conn.h"
 #include "ph-error.h"
+#include "ph-wipe.h"
 #include "ph-http.h"
 #include "ph-log.h"
 #include "ph-relay.h"
@@ -580,7 +581,7 @@ conn_send_request (PhProxyConn *conn)
         g_string_append_printf (head, "Proxy-Authorization: %s\r\n", auth);
       g_string_append (head, "\r\n");
       ph_pipe_push (&conn->c2u, head->str, head->len);
-      explicit_bzero (head->str, head->len);
+      ph_wipe (head->str, head->len);
       ph_pipe_start (&conn->c2u, PH_PIPE_FLUSH);
     }
   else
@@ -592,7 +593,7 @@ conn_send_request (PhProxyConn *conn)
       ph_pipe_set_body (&conn->c2u, mode, MAX (conn->req->content_length, 0));
       conn->c2u.overflow = conn->cin; /* pipelined requests stay for later */
       ph_pipe_push (&conn->c2u, head->str, head->len);
-      explicit_bzero (head->str, head->len);
+      ph_wipe (head->str, head->len);
       if (conn->cin->len > 0)
         {
           g_autoptr (GByteArray) ahead = g_byte_array_new ();

@@ -5,15 +5,9 @@
 #include "ph-stream.h"
 #include "ph-tls.h"
 
-/* The socket options below are the core's only direct socket calls. */
-#ifdef G_OS_WIN32
-#include <winsock2.h>
-#include <ws2tcpip.h>
-#else
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#endif
+/* The socket options below are the core's only direct socket calls;
+ * GLib's header brings the right system headers on every platform. */
+#include <gio/gnetworking.h>
 
 PhStream *
 ph_stream_new (GSocketConnection *connection, gnutls_session_t session)

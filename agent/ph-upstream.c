@@ -3,6 +3,7 @@
 
 #include "ph-upstream.h"
 #include "ph-error.h"
+#include "ph-wipe.h"
 #include "ph-log.h"
 #include "ph-tls.h"
 
@@ -75,7 +76,7 @@ ph_upstream_new (PhConfig *config, GError **error)
       up->proxy_auth = g_strconcat ("Basic ", b64, NULL);
       ph_log_add_secret (config->password);
       ph_log_add_secret (b64);
-      explicit_bzero (pair, strlen (pair));
+      ph_wipe (pair, strlen (pair));
     }
   up->backoff_ms = BACKOFF_MIN_MS;
   pool_refill (up);
@@ -124,7 +125,7 @@ upstream_clear (PhUpstream *up)
   ph_config_unref (up->config);
   g_free (up->name);
   if (up->proxy_auth != NULL)
-    explicit_bzero (up->proxy_auth, strlen (up->proxy_auth));
+    ph_wipe (up->proxy_auth, strlen (up->proxy_auth));
   g_free (up->proxy_auth);
   g_free (up->last_pool_error);
   g_clear_error (&up->last_error);

@@ -4,6 +4,7 @@
 
 #include "ph-secret-private.h"
 #include "ph-error.h"
+#include "ph-wipe.h"
 
 #include <string.h>
 #include <glib/gi18n.h>
@@ -13,14 +14,7 @@ ph_secret_wipe (void *buf, gsize len)
 {
   if (buf == NULL || len == 0)
     return;
-#ifdef PH_HAVE_EXPLICIT_BZERO
-  explicit_bzero (buf, len);
-#else
-  /* A volatile store is one the optimiser must keep even though the memory is freed next. */
-  volatile guint8 *p = buf;
-  while (len-- > 0)
-    *p++ = 0;
-#endif
+  ph_wipe (buf, len);
 }
 
 void

@@ -69,3 +69,9 @@ ph_service_get_state_directory (void)
     return NULL;
   return dir;
 }
+
+gboolean
+ph_service_uid_is_self_or_root (guint32 uid)
+{
+  return uid == (guint32) getuid () || uid == 0;
+}

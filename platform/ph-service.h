@@ -12,6 +12,9 @@ void ph_service_notify_reloading (void);
 void ph_service_notify_stopping (void);
 /* A one-line status shown by "systemctl status". */
 void ph_service_notify_status (const char *status);
+/* Whether a caller with Unix user id @uid (as the bus reports it) is this
+ * process's own user or root. */
+gboolean ph_service_uid_is_self_or_root (guint32 uid);
 /* The directory the service manager made for state, or NULL. */
 const char *ph_service_get_state_directory (void);
 

@@ -61,7 +61,8 @@ backend_free (gpointer data)
   g_free (backend);
 }
 
-static void
+/* Unused on Windows until its WinINet backend lands. */
+static G_GNUC_UNUSED void
 add_backend (PhSystemProxy *sp, PhProxyBackend *backend)
 {
   if (backend == NULL)

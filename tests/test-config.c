@@ -414,6 +414,11 @@ test_password_file_mode (Fixture *f, gconstpointer data)
 {
   const int modes[] = { 0644, 0640, 0604, 0660 };
 
+#ifdef G_OS_WIN32 /* the agent checks POSIX modes only; Windows gets DPAPI (platform/) */
+  g_test_skip ("file modes do not apply on Windows");
+  return;
+#endif
+
   for (gsize i = 0; i < G_N_ELEMENTS (modes); i++)
     {
       g_autofree char *secret = write_file (f, "password", "s3cret\n", modes[i]);

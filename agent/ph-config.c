@@ -729,7 +729,9 @@ load_layer (PhConfig *cfg, PhConfigFile *file, GHashTable *origins, PhProblems *
               problem (p, lineno, groups[g], keys[k], _ ("unknown key"));
               continue;
             }
-          value = g_key_file_get_string (kf, groups[g], keys[k], &perr);
+          /* Taken as written, without GKeyFile's escapes: a Windows path
+           * like C:\ProgramData\Pinhole\ca.pem means what it says. */
+          value = g_key_file_get_value (kf, groups[g], keys[k], &perr);
           if (perr != NULL || value == NULL)
             {
               problem (p, lineno, groups[g], keys[k], "%s",
@@ -954,7 +956,7 @@ ph_config_edit (const char *data, const char *key, const char *value, GError **e
       return NULL;
     }
   if (value != NULL)
-    g_key_file_set_string (kf, def->group, def->key, value);
+    g_key_file_set_value (kf, def->group, def->key, value);
   else
     g_key_file_remove_key (kf, def->group, def->key, NULL);
   return g_key_file_to_data (kf, NULL, NULL);

@@ -716,9 +716,11 @@ test_layers (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   g_assert_cmpint (g_mkdir (managed, 0755), ==, 0);
-  m20 = write_file (f, "managed.d/20-b.conf", "[upstream]\nport=2000\n", 0644);
-  m10 = write_file (f, "managed.d/10-a.conf", "[upstream]\nport=3000\n[log]\nlevel=debug\n", 0644);
-  ignored = write_file (f, "managed.d/30-c.conf.dpkg-old", "[upstream]\nport=4000\n", 0644);
+  m20 = write_file (f, "managed.d" G_DIR_SEPARATOR_S "20-b.conf", "[upstream]\nport=2000\n", 0644);
+  m10 = write_file (f, "managed.d" G_DIR_SEPARATOR_S "10-a.conf",
+                    "[upstream]\nport=3000\n[log]\nlevel=debug\n", 0644);
+  ignored = write_file (f, "managed.d" G_DIR_SEPARATOR_S "30-c.conf.dpkg-old",
+                        "[upstream]\nport=4000\n", 0644);
 
   layers = ph_config_layers_new (system, user, managed);
   g_assert_cmpuint (layers->len, ==, 4);
@@ -831,6 +833,14 @@ test_edit (Fixture *f, gconstpointer data)
     g_autoptr (PhConfig) cfg = ph_config_load (path, &error);
     g_assert_no_error (error);
     g_assert_cmpstr (cfg->ca_file, ==, "C:\\ca\\corp.pem");
+  }
+  /* As a Windows administrator types it, without doubling backslashes. */
+  {
+    g_autofree char *path = write_file (
+        f, "windows.conf", "[upstream]\nca-file=C:\\ProgramData\\Pinhole\\ca.pem\n", 0644);
+    g_autoptr (PhConfig) cfg = ph_config_load (path, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (cfg->ca_file, ==, "C:\\ProgramData\\Pinhole\\ca.pem");
   }
   g_assert_null (ph_config_edit ("[x]\ny=1\n", "no.such", "1", &error));
   g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING);

@@ -1,5 +1,6 @@
 /* ph-secret-file.c: the system service's secret store: a key file that only its owner may
- * read, one group per upstream, username = base64 (password), replaced atomically. */
+ * read, one group per upstream, username = base64 (password), replaced atomically. Windows
+ * keeps DPAPI blobs in the same layout (ph-secret-dpapi.c). */
 #define G_LOG_DOMAIN "pinhole-secret"
 
 #include "ph-secret-private.h"
@@ -15,6 +16,7 @@
 #include <unistd.h>
 #else
 #include <io.h>
+#include <windows.h>
 #endif
 
 #ifndef O_CLOEXEC
@@ -29,12 +31,6 @@
 
 /* Far more than any set of passwords; a bigger file is not ours. */
 #define MAX_FILE_SIZE (1024 * 1024)
-
-typedef struct
-{
-  PhSecretStore parent;
-  char *path;
-} PhSecretFileStore;
 
 /* A heap buffer that held secrets: wiped in full before it is freed. */
 typedef struct
@@ -222,6 +218,23 @@ sync_and_close (int *fd, const char *path, GError **error)
 static gboolean
 rename_into_place (const char *tmp, const char *path, GError **error)
 {
+#ifdef G_OS_WIN32
+  g_autofree gunichar2 *wtmp = g_utf8_to_utf16 (tmp, -1, NULL, NULL, NULL);
+  g_autofree gunichar2 *wpath = g_utf8_to_utf16 (path, -1, NULL, NULL, NULL);
+
+  /* g_rename() does not write through: this makes the rename survive a crash, as
+   * sync_directory() does on Unix. */
+  if (wtmp == NULL || wpath == NULL
+      || !MoveFileExW (wtmp, wpath, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+    {
+      DWORD code = wtmp == NULL || wpath == NULL ? ERROR_INVALID_NAME : GetLastError ();
+      g_autofree char *why = g_win32_error_message ((int) code);
+      /* TRANSLATORS: a file's path, then why */
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("Cannot replace %s: %s"), path, why);
+      return FALSE;
+    }
+  return TRUE;
+#else
   if (g_rename (tmp, path) != 0)
     {
       int saved = errno;
@@ -231,6 +244,7 @@ rename_into_place (const char *tmp, const char *path, GError **error)
       return FALSE;
     }
   return TRUE;
+#endif
 }
 
 /* Makes a completed rename survive a crash. The new file is in place whatever happens here, so
@@ -246,12 +260,45 @@ sync_directory (const char *dir)
 #endif
 }
 
-/* Replaces @path by @data: a temporary file, created 0600 in the same directory so that no one
- * else can ever open it, is filled, flushed and renamed over @path. Readers see the old file or
- * the new one, never a part. */
-static gboolean
-write_atomically (const char *path, const char *data, gsize len, GError **error)
+/* Creates the temporary file named by @tmpl in @dir, mode 0600; see PhSecretFileFormat. */
+static int
+create_temp_private (char *tmpl, const char *dir, GError **error)
 {
+  g_auto (PhFd) fd = -1;
+
+  /* O_EXCL with mode 0600 from the start, unlike g_file_set_contents(), which may create its
+   * temporary file with the umask's wider mode before it can be narrowed. */
+  fd = g_mkstemp_full (tmpl, O_RDWR | O_CLOEXEC | O_BINARY, 0600);
+  if (fd < 0)
+    {
+      int saved = errno;
+      /* TRANSLATORS: a folder's path, then why */
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("Cannot create a temporary file in %s: %s"),
+                   dir, g_strerror (saved));
+      return -1;
+    }
+#ifdef G_OS_UNIX
+  /* A strict umask may have taken bits the owner needs; the result is exactly 0600. */
+  if (fchmod (fd, 0600) != 0)
+    {
+      int saved = errno;
+      /* TRANSLATORS: a file's path, then why */
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("Cannot set the mode of %s: %s"), tmpl,
+                   g_strerror (saved));
+      g_unlink (tmpl);
+      return -1;
+    }
+#endif
+  return g_steal_fd (&fd);
+}
+
+/* Replaces the store's file by @data: a temporary file, created in the same directory so that
+ * no one else can ever open it, is filled, flushed and renamed over it. Readers see the old
+ * file or the new one, never a part. */
+static gboolean
+write_atomically (PhSecretFileStore *self, const char *data, gsize len, GError **error)
+{
+  const char *path = self->path;
   g_autofree char *dir = g_path_get_dirname (path);
   g_autofree char *base = g_path_get_basename (path);
   g_autofree char *tmp = NULL;
@@ -267,29 +314,12 @@ write_atomically (const char *path, const char *data, gsize len, GError **error)
       return FALSE;
     }
   tmp = g_strdup_printf ("%s%c.%s.XXXXXX", dir, G_DIR_SEPARATOR, base);
-  /* O_EXCL with mode 0600 from the start, unlike g_file_set_contents(), which may create its
-   * temporary file with the umask's wider mode before it can be narrowed. */
-  fd = g_mkstemp_full (tmp, O_RDWR | O_CLOEXEC | O_BINARY, 0600);
+  if (self->format->create_temp != NULL)
+    fd = self->format->create_temp (self, tmp, error);
+  else
+    fd = create_temp_private (tmp, dir, error);
   if (fd < 0)
-    {
-      int saved = errno;
-      /* TRANSLATORS: a folder's path, then why */
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("Cannot create a temporary file in %s: %s"),
-                   dir, g_strerror (saved));
-      return FALSE;
-    }
-#ifdef G_OS_UNIX
-  /* A strict umask may have taken bits the owner needs; the result is exactly 0600. */
-  if (fchmod (fd, 0600) != 0)
-    {
-      int saved = errno;
-      /* TRANSLATORS: a file's path, then why */
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("Cannot set the mode of %s: %s"), tmp,
-                   g_strerror (saved));
-      g_unlink (tmp);
-      return FALSE;
-    }
-#endif
+    return FALSE;
 
   ok = write_all (fd, data, len, tmp, error) && sync_and_close (&fd, tmp, error)
        && rename_into_place (tmp, path, error);
@@ -343,27 +373,25 @@ store_keys (PhSecretFileStore *self, GKeyFile *keys, GError **error)
 
   /* Whoever finds the file should learn what it is without reading this code. */
   if (top == NULL || *top == '\0')
-    g_key_file_set_comment (keys, NULL, NULL,
-                            " Pinhole proxy passwords: one group per upstream, username = base64\n"
-                            " (password); names are percent-encoded. Keep this file mode 0600.",
-                            NULL);
+    g_key_file_set_comment (keys, NULL, NULL, self->format->header, NULL);
   data = g_key_file_to_data (keys, &len, NULL);
-  return write_atomically (self->path, data, len, error);
+  return write_atomically (self, data, len, error);
 }
 
-/* Turns the stored base64 @value into the password, in place. */
+/* Turns the stored base64 in *@value into the password: in place, or through the format's
+ * open(), which replaces *@value. On failure *@value is still the caller's to wipe and free. */
 static gboolean
-decode_password (PhSecretFileStore *self, const char *username, char *value, GError **error)
+decode_password (PhSecretFileStore *self, const char *username, char **value, GError **error)
 {
-  gsize encoded_len = strlen (value);
+  gsize encoded_len = strlen (*value);
   gsize len = 0;
 
   /* The empty password; g_base64_decode_inplace() wants at least two characters. */
-  if (encoded_len == 0)
+  if (encoded_len == 0 && self->format->open == NULL)
     return TRUE;
 
   if (encoded_len % 4 != 0
-      || strspn (value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+      || strspn (*value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
              != encoded_len)
     {
       g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
@@ -373,13 +401,28 @@ decode_password (PhSecretFileStore *self, const char *username, char *value, GEr
                    self->path, username);
       return FALSE;
     }
-  g_base64_decode_inplace (value, &len);
+  if (encoded_len > 0)
+    g_base64_decode_inplace (*value, &len);
   /* The tail still holds part of the encoding. */
-  ph_secret_wipe (value + len, encoded_len - len);
-  if (memchr (value, '\0', len) != NULL)
+  ph_secret_wipe (*value + len, encoded_len - len);
+  if (self->format->open != NULL)
+    {
+      gsize password_len = 0;
+      char *password
+          = self->format->open (self, username, (const guint8 *) *value, len, &password_len, error);
+
+      if (password == NULL)
+        return FALSE;
+      /* What was opened is not the password, but it is wiped all the same. */
+      ph_secret_wipe (*value, len);
+      g_free (*value);
+      *value = password;
+      len = password_len;
+    }
+  if (memchr (*value, '\0', len) != NULL)
     {
       /* The caller's wipe stops at the first NUL. */
-      ph_secret_wipe (value, len);
+      ph_secret_wipe (*value, len);
       g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
                    /* TRANSLATORS: the password file's path, then the proxy user name */
                    _ ("Password file %s: the entry for “%s” holds a NUL byte; set the password "
@@ -407,7 +450,7 @@ file_lookup (PhSecretStore *store, const char *upstream, const char *username, c
   value = g_key_file_get_value (keys, group, key, NULL);
   if (value == NULL)
     return TRUE;
-  if (!decode_password (self, username, value, error))
+  if (!decode_password (self, username, &value, error))
     return FALSE;
   *password = g_steal_pointer (&value);
   return TRUE;
@@ -427,7 +470,19 @@ file_save (PhSecretStore *store, const char *upstream, const char *username, con
    * upstreams' passwords, and its owner should learn that it was exposed. */
   if (!load_keys (self, keys, error))
     return FALSE;
-  encoded = g_base64_encode ((const guchar *) password, strlen (password));
+  if (self->format->seal != NULL)
+    {
+      g_autoptr (GBytes) sealed = self->format->seal (self, password, error);
+      gsize sealed_len = 0;
+      const guint8 *sealed_data;
+
+      if (sealed == NULL)
+        return FALSE;
+      sealed_data = g_bytes_get_data (sealed, &sealed_len);
+      encoded = g_base64_encode (sealed_data, sealed_len);
+    }
+  else
+    encoded = g_base64_encode ((const guchar *) password, strlen (password));
   g_key_file_set_value (keys, group, key, encoded);
   return store_keys (self, keys, error);
 }
@@ -462,6 +517,30 @@ static const PhSecretStoreVTable file_vtable = {
   .finalize = file_finalize,
 };
 
+PhSecretFileStore *
+ph_secret_file_store_new (gsize size, const char *path, char *description,
+                          const PhSecretFileFormat *format)
+{
+  PhSecretFileStore *self;
+
+  g_return_val_if_fail (size >= sizeof (PhSecretFileStore), NULL);
+  g_return_val_if_fail (path != NULL && *path != '\0', NULL);
+  g_return_val_if_fail (format != NULL && (format->seal == NULL) == (format->open == NULL), NULL);
+
+  self = g_malloc0 (size);
+  self->parent.vtable = &file_vtable;
+  self->parent.description = description;
+  self->format = format;
+  self->path = g_strdup (path);
+  return self;
+}
+
+/* The password itself, base64-encoded so that any byte fits in a key file. */
+static const PhSecretFileFormat plain_format = {
+  .header = " Pinhole proxy passwords: one group per upstream, username = base64\n"
+            " (password); names are percent-encoded. Keep this file mode 0600.",
+};
+
 PhSecretStore *
 ph_secret_store_new_file (const char *path)
 {
@@ -469,9 +548,7 @@ ph_secret_store_new_file (const char *path)
 
   g_return_val_if_fail (path != NULL && *path != '\0', NULL);
 
-  self = g_new0 (PhSecretFileStore, 1);
-  self->parent.vtable = &file_vtable;
-  self->parent.description = g_strdup_printf ("file %s", path);
-  self->path = g_strdup (path);
+  self = ph_secret_file_store_new (sizeof (PhSecretFileStore), path,
+                                   g_strdup_printf ("file %s", path), &plain_format);
   return &self->parent;
 }

@@ -12,6 +12,13 @@ typedef struct _PhSecretStore PhSecretStore;
  * directory, fsync, rename). Its directory is created 0700 if missing. */
 PhSecretStore *ph_secret_store_new_file (const char *path);
 
+#ifdef G_OS_WIN32
+/* The Windows store: the same file, each password encrypted with DPAPI for the machine
+ * (@machine_scope: the service as LocalSystem) or for the user who saves it; the file's DACL
+ * admits SYSTEM, Administrators and, in user scope, that user. */
+PhSecretStore *ph_secret_store_new_dpapi (const char *path, gboolean machine_scope);
+#endif
+
 /* The per-user store: the Secret Service over the session bus (libsecret). NULL with an error
  * when Pinhole was built without libsecret. */
 PhSecretStore *ph_secret_store_new_service (GError **error);

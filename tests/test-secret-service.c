@@ -1,6 +1,7 @@
 /* test-secret-service.c: the Secret Service store of platform/ph-secret.h against a real
  * gnome-keyring-daemon on a private bus, with HOME and the XDG directories in a temp dir. */
 #include "ph-secret.h"
+#include "ph-test-secret.h"
 #include "ph-error.h"
 #include "ph-test-util.h"
 
@@ -127,28 +128,6 @@ service_store (void)
   store = ph_secret_store_new_service (&error);
   g_assert_no_error (error);
   return store;
-}
-
-static void
-save_ok (PhSecretStore *store, const char *upstream, const char *username, const char *password)
-{
-  g_autoptr (GError) error = NULL;
-
-  g_assert_true (ph_secret_store_save (store, upstream, username, password, &error));
-  g_assert_no_error (error);
-}
-
-static void
-assert_lookup (PhSecretStore *store, const char *upstream, const char *username,
-               const char *expected)
-{
-  g_autoptr (GError) error = NULL;
-  char *password = (char *) "untouched";
-
-  g_assert_true (ph_secret_store_lookup (store, upstream, username, &password, &error));
-  g_assert_no_error (error);
-  g_assert_cmpstr (password, ==, expected);
-  ph_secret_free (password);
 }
 
 static void

@@ -2,6 +2,7 @@
  * bytes, the file's mode and atomic replacement, and refusing a file others can read; on
  * Windows, the DPAPI store too. */
 #include "ph-secret.h"
+#include "ph-test-secret.h"
 #include "ph-error.h"
 
 #include <string.h>
@@ -64,29 +65,6 @@ fixture_teardown (Fixture *f, gconstpointer data)
   g_free (f->path);
   g_free (f->dir);
   g_free (f->root);
-}
-
-static void
-save_ok (PhSecretStore *store, const char *upstream, const char *username, const char *password)
-{
-  g_autoptr (GError) error = NULL;
-
-  g_assert_true (ph_secret_store_save (store, upstream, username, password, &error));
-  g_assert_no_error (error);
-}
-
-/* Asserts that @username at @upstream has @expected, or nothing when @expected is NULL. */
-static void
-assert_lookup (PhSecretStore *store, const char *upstream, const char *username,
-               const char *expected)
-{
-  g_autoptr (GError) error = NULL;
-  char *password = (char *) "untouched";
-
-  g_assert_true (ph_secret_store_lookup (store, upstream, username, &password, &error));
-  g_assert_no_error (error);
-  g_assert_cmpstr (password, ==, expected);
-  ph_secret_free (password);
 }
 
 static char *

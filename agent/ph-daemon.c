@@ -172,6 +172,11 @@ upstream_notify (PhUpstream *up, PhUpstreamEvent event, gpointer data)
       g_free (d->seen_pin);
       d->seen_pin = g_steal_pointer (&pin);
     }
+  /* Every new tunnel without a warm connection lands here: one that only
+   * confirms "on" changes nothing worth telling (the counters go out once
+   * a second anyway). */
+  else if (event == PH_UPSTREAM_CONNECTED && d->state == PH_STATE_ON)
+    return;
   update_state (d);
 }
 

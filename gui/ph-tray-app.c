@@ -10,6 +10,7 @@
 #include "ph-tray-app.h"
 #include "ph-tray-icon.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <glib-unix.h>
 #include <glib/gi18n.h>
@@ -205,8 +206,10 @@ notify_problem (PhTrayApp *app, const char *name, const char *message)
   app->notifications++;
 }
 
+/* @counters_only: only ActiveTunnels or the byte counts moved, which happens
+ * every second of a transfer: the status line, nothing else. */
 static void
-update (PhTrayApp *app)
+update_full (PhTrayApp *app, gboolean counters_only)
 {
   const char *state = app->agent ? ph_agent1_get_state (app->agent) : NULL;
   const char *message = NULL;
@@ -261,15 +264,31 @@ update (PhTrayApp *app)
       g_clear_pointer (&app->notified, g_free);
       g_application_withdraw_notification (G_APPLICATION (app), "problem");
     }
+  if (counters_only)
+    return;
   system_proxy_follow (app);
   if (app->settings != NULL)
     ph_settings_window_refresh (app->settings);
 }
 
 static void
+update (PhTrayApp *app)
+{
+  update_full (app, FALSE);
+}
+
+static void
 on_agent_changed (GDBusProxy *proxy, GVariant *changed, GStrv invalidated, gpointer data)
 {
-  update (data);
+  static const char *const counters[] = { "ActiveTunnels", "BytesUp", "BytesDown", NULL };
+  gboolean counters_only = invalidated == NULL || invalidated[0] == NULL;
+  GVariantIter iter;
+  const char *key;
+
+  g_variant_iter_init (&iter, changed);
+  while (counters_only && g_variant_iter_next (&iter, "{&sv}", &key, NULL))
+    counters_only = g_strv_contains (counters, key);
+  update_full (data, counters_only);
 }
 
 static void

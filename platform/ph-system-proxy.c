@@ -30,6 +30,8 @@ struct _PhSystemProxy
   /* What the journal file holds while Pinhole's values may be in place; NULL otherwise. Kept
    * in memory too, so that disable() works even if someone removes the file. */
   GKeyFile *journal;
+  /* The host, port and bypass list enable() last put in place, while they are. */
+  char *applied;
 };
 
 PhProxyWrite *
@@ -100,6 +102,7 @@ ph_system_proxy_free (PhSystemProxy *sp)
   if (sp == NULL)
     return;
   g_clear_pointer (&sp->journal, g_key_file_unref);
+  g_free (sp->applied);
   g_ptr_array_unref (sp->backends);
   g_ptr_array_unref (sp->names);
   g_free (sp->journal_path);
@@ -328,6 +331,7 @@ restore (PhSystemProxy *sp, GKeyFile *journal, GError **error)
   if (!journal_remove (sp, error))
     return FALSE;
   g_clear_pointer (&sp->journal, g_key_file_unref);
+  g_clear_pointer (&sp->applied, g_free);
   return TRUE;
 }
 
@@ -471,6 +475,8 @@ ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port, const c
   g_autoptr (GKeyFile) journal = NULL;
   g_autoptr (GPtrArray) plans = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
   g_autofree char *url_host = NULL;
+  g_autofree char *wanted = NULL;
+  g_autofree char *bypass_text = NULL;
   g_autoptr (GError) local = NULL;
   const char *const empty[] = { NULL };
 
@@ -478,6 +484,12 @@ ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port, const c
 
   if (bypass == NULL)
     bypass = empty;
+  /* Already in place: writing it again would undo a change someone made
+   * meanwhile, and cost a journal sync and (KDE) a process per key. */
+  bypass_text = g_strjoinv ("\n", (GStrv) bypass);
+  wanted = g_strdup_printf ("%s\n%u\n%s", host, port, bypass_text);
+  if (sp->journal != NULL && g_strcmp0 (wanted, sp->applied) == 0)
+    return TRUE;
   if (!check_value ("the proxy host", host, error))
     return FALSE;
   if (port == 0 || port > 65535)
@@ -567,6 +579,8 @@ ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port, const c
       return FALSE;
     }
 
+  g_free (sp->applied);
+  sp->applied = g_steal_pointer (&wanted);
   g_message ("system proxy set to %s:%u", url_host, port);
   return TRUE;
 }

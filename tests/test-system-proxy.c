@@ -436,6 +436,13 @@ test_gnome_foreign_change (Fixture *f, gconstpointer data)
   enable_ok (sp, "127.0.0.1", 3128);
   /* Someone edits the ignore list in GNOME Settings while Pinhole is on. */
   gnome_set ("", "ignore-hosts", "['their.example']");
+  /* The tray asks again whenever the agent's state changes: the same
+   * values write nothing, so their edit stays. */
+  enable_ok (sp, "127.0.0.1", 3128);
+  {
+    g_autofree char *still = gnome_get ("", "ignore-hosts");
+    g_assert_cmpstr (still, ==, "['their.example']");
+  }
 
   g_test_expect_message ("pinhole-system-proxy", G_LOG_LEVEL_MESSAGE,
                          "*ignore-hosts was changed by someone else*");

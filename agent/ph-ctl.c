@@ -25,11 +25,18 @@
 #include <locale.h>
 #include <signal.h>
 #include <string.h>
-#include <termios.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <gio/gio.h>
 #include <glib/gi18n.h>
+#ifdef G_OS_WIN32
+#include "ph-control-pipe.h"
+#include "ph-paths.h"
+#include <io.h>
+#include <windows.h>
+#else
+#include <termios.h>
+#include <sys/wait.h>
+#endif
 
 #define PH_AGENT_BUS_NAME "org.pinhole.Agent"
 #define PH_AGENT_OBJECT_PATH "/org/pinhole/Agent1"
@@ -618,6 +625,7 @@ dict_int64 (GVariant *dict, const char *key)
 
 /* ---- the terminal ---- */
 
+#ifdef G_OS_UNIX
 /* The terminal's settings while echo is off, so that a signal does not
  * leave the user's shell without echo. */
 static int tty_restore_fd = -1;
@@ -647,10 +655,49 @@ tty_open (GError **error)
   return fd;
 }
 
+#else
+/* The console, opened for this question whatever stdin and stdout are: CONIN$ to read,
+ * CONOUT$ (remembered here) to write the prompt. */
+static int tty_in_fd = -1;
+static int tty_out_fd = -1;
+
+static int
+tty_open (GError **error)
+{
+  HANDLE in = CreateFileW (L"CONIN$", GENERIC_READ | GENERIC_WRITE,
+                           FILE_SHARE_READ | FILE_SHARE_WRITE, NULL, OPEN_EXISTING, 0, NULL);
+  HANDLE out = CreateFileW (L"CONOUT$", GENERIC_READ | GENERIC_WRITE,
+                            FILE_SHARE_READ | FILE_SHARE_WRITE, NULL, OPEN_EXISTING, 0, NULL);
+
+  if (in == INVALID_HANDLE_VALUE || out == INVALID_HANDLE_VALUE)
+    {
+      g_autofree char *msg = g_win32_error_message (GetLastError ());
+
+      if (in != INVALID_HANDLE_VALUE)
+        CloseHandle (in);
+      if (out != INVALID_HANDLE_VALUE)
+        CloseHandle (out);
+      g_set_error (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE, _ ("no terminal to ask on: %s"), msg);
+      return -1;
+    }
+  if (tty_out_fd >= 0)
+    close (tty_out_fd);
+  tty_out_fd = _open_osfhandle ((intptr_t) out, _O_WRONLY | _O_BINARY);
+  tty_in_fd = _open_osfhandle ((intptr_t) in, _O_RDONLY | _O_BINARY);
+  return tty_in_fd;
+}
+
+#endif
+
 static gboolean
 write_all (int fd, const char *text, GError **error)
 {
   gsize len = strlen (text);
+
+#ifdef G_OS_WIN32
+  if (fd == tty_in_fd && tty_out_fd >= 0)
+    fd = tty_out_fd;
+#endif
 
   while (len > 0)
     {
@@ -738,6 +785,7 @@ read_line (int fd, char *buf, gsize size, gsize *len_out, GError **error)
   return TRUE;
 }
 
+#ifdef G_OS_UNIX
 /* Asks PROMPT on the terminal FD and reads the answer without echo. */
 static gboolean
 tty_read_secret (int fd, const char *prompt, char *buf, gsize size, gsize *len, GError **error)
@@ -789,6 +837,71 @@ tty_read_secret (int fd, const char *prompt, char *buf, gsize size, gsize *len, 
   sigaction (SIGQUIT, &old_quit, NULL);
   return ok;
 }
+
+#else
+/* Asks PROMPT on the console and reads the answer without echo, as UTF-16 from the console
+ * (not in its code page), into BUF as UTF-8. */
+static HANDLE tty_restore_handle = INVALID_HANDLE_VALUE;
+static DWORD tty_restore_mode;
+
+static BOOL WINAPI
+tty_restore_on_ctrl (DWORD event)
+{
+  if (tty_restore_handle != INVALID_HANDLE_VALUE)
+    SetConsoleMode (tty_restore_handle, tty_restore_mode);
+  return FALSE;
+}
+
+static gboolean
+tty_read_secret (int fd, const char *prompt, char *buf, gsize size, gsize *len, GError **error)
+{
+  HANDLE in = (HANDLE) _get_osfhandle (fd);
+  wchar_t wbuf[1024];
+  DWORD nread = 0;
+  glong n8 = 0;
+  g_autofree char *utf8 = NULL;
+  gboolean ok = FALSE;
+
+  if (!write_all (fd, prompt, error))
+    return FALSE;
+  if (!GetConsoleMode (in, &tty_restore_mode))
+    {
+      g_autofree char *msg = g_win32_error_message (GetLastError ());
+
+      g_set_error (error, PH_CTL_ERROR, PH_CTL_ERROR_FAILED,
+                   _ ("could not turn off echo on the terminal: %s"), msg);
+      return FALSE;
+    }
+  tty_restore_handle = in;
+  SetConsoleCtrlHandler (tty_restore_on_ctrl, TRUE);
+  SetConsoleMode (in, (tty_restore_mode & ~(DWORD) ENABLE_ECHO_INPUT) | ENABLE_LINE_INPUT);
+  if (ReadConsoleW (in, wbuf, G_N_ELEMENTS (wbuf) - 1, &nread, NULL))
+    {
+      while (nread > 0 && (wbuf[nread - 1] == L'\n' || wbuf[nread - 1] == L'\r'))
+        nread--;
+      utf8 = g_utf16_to_utf8 ((gunichar2 *) wbuf, nread, NULL, &n8, NULL);
+      ok = utf8 != NULL && (gsize) n8 < size;
+    }
+  SetConsoleMode (in, tty_restore_mode);
+  SetConsoleCtrlHandler (tty_restore_on_ctrl, FALSE);
+  tty_restore_handle = INVALID_HANDLE_VALUE;
+  write_all (fd, "\r\n", NULL);
+  ph_wipe (wbuf, sizeof wbuf);
+  if (!ok)
+    {
+      if (utf8 != NULL)
+        ph_wipe (utf8, (gsize) n8);
+      g_set_error (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE, _ ("the line is longer than %u bytes"),
+                   (guint) (size - 1));
+      return FALSE;
+    }
+  memcpy (buf, utf8, (gsize) n8 + 1);
+  *len = (gsize) n8;
+  ph_wipe (utf8, (gsize) n8);
+  return TRUE;
+}
+
+#endif
 
 static gboolean
 tty_confirm (int fd, const char *question, gboolean *answer, GError **error)
@@ -845,6 +958,7 @@ bus_has_agent (GDBusConnection *connection, gboolean *has_owner, GError **error)
   return TRUE;
 }
 
+#ifdef G_OS_UNIX
 /* The bus of TYPE if the agent is (or can be started) there; NULL with no
  * error when the bus is up but the agent is not. */
 static GDBusConnection *
@@ -862,6 +976,8 @@ bus_with_agent (GBusType type, GError **error)
     return NULL;
   return g_steal_pointer (&connection);
 }
+
+#endif
 
 /* --address may name a bus (a private dbus-daemon) or the agent's own
  * peer-to-peer server; a peer answers the bus's Hello with an error. */
@@ -943,6 +1059,22 @@ ctl_open_bus (PhCtl *ctl, GError **error)
       return TRUE;
     }
 
+#ifdef G_OS_WIN32
+  /* The agent's named pipe; one private connection, no bus name. */
+  ctl->bus_type = G_BUS_TYPE_NONE;
+  ctl->bus_name = NULL;
+  ctl->connection = ph_control_pipe_connect_sync (ph_control_pipe_name (), NULL, &local_error);
+  if (ctl->connection != NULL)
+    return TRUE;
+  if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+    g_set_error (error, PH_CTL_ERROR, PH_CTL_ERROR_UNREACHABLE,
+                 /* TRANSLATORS: %s is the pipe's name, \\.\pipe\pinhole-agent */
+                 _ ("the Pinhole agent is not running (nothing listens on %s)"),
+                 ph_control_pipe_name ());
+  else
+    set_unreachable (error, local_error, _ ("cannot reach the Pinhole agent"));
+  return FALSE;
+#else
   ctl->bus_name = PH_AGENT_BUS_NAME;
   if (ctl->system || ctl->session)
     {
@@ -988,6 +1120,7 @@ ctl_open_bus (PhCtl *ctl, GError **error)
                        _ ("the Pinhole agent is not running (nobody owns org.pinhole.Agent "
                           "on the system bus or the session bus)"));
   return FALSE;
+#endif
 }
 
 static gboolean
@@ -1639,6 +1772,7 @@ cmd_settings (PhCtl *ctl, char **args, GError **error)
   return TRUE;
 }
 
+#ifdef G_OS_UNIX
 /* Which journal the agent logs to: the system unit's or the user's. */
 static gboolean
 logs_is_system (PhCtl *ctl, gboolean *system, GError **error)
@@ -1727,6 +1861,18 @@ cmd_logs (PhCtl *ctl, char **args, GError **error)
     ctl->exit_status = PH_CTL_EXIT_FAILED;
   return TRUE;
 }
+
+#else
+static gboolean
+cmd_logs (PhCtl *ctl, char **args, GError **error)
+{
+  g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_FAILED,
+                       _ ("on Windows the agent logs to the Event Log: open Event Viewer, "
+                          "Windows Logs, Application, source “Pinhole Agent”"));
+  return FALSE;
+}
+
+#endif
 
 static const PhCtlCommand commands[] = {
   { "status", NULL, "", N_ ("Show the agent's state, upstream and counters"), OPT_JSON, 0, 0,
@@ -1977,7 +2123,11 @@ main (int argc, char **argv)
   };
 
   setlocale (LC_ALL, "");
+#ifdef G_OS_WIN32
+  bindtextdomain (GETTEXT_PACKAGE, ph_paths_localedir ());
+#else
   bindtextdomain (GETTEXT_PACKAGE, PH_LOCALEDIR);
+#endif
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
   g_set_prgname ("pinholectl");
@@ -1992,7 +2142,12 @@ main (int argc, char **argv)
   g_option_context_set_summary (context, summary);
   g_option_context_set_description (context, exit_codes_help ());
 
+#ifdef G_OS_WIN32
+  /* The command line as UTF-16 gave it, not in the ANSI code page. */
+  args = g_win32_get_command_line ();
+#else
   args = g_strdupv (argv);
+#endif
   if (!g_option_context_parse_strv (context, &args, &error))
     {
       g_printerr ("pinholectl: %s\n", error->message);

@@ -7,6 +7,9 @@
 #include "ph-dbus-service.h"
 #include "ph-error.h"
 #include "ph-service.h"
+#ifdef G_OS_WIN32
+#include "ph-control-pipe.h"
+#endif
 
 #include <glib/gi18n.h>
 
@@ -86,14 +89,17 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhAuthCall, auth_call_free)
 static void
 deny (PhAuthCall *call, const char *why)
 {
+  const char *sender = g_dbus_method_invocation_get_sender (call->invocation);
+
   g_message ("refused %s from %s: %s", g_dbus_method_invocation_get_method_name (call->invocation),
-             g_dbus_method_invocation_get_sender (call->invocation), why);
+             sender != NULL ? sender : "a pipe client", why);
   g_dbus_method_invocation_return_error (call->invocation, PH_ERROR, PH_ERROR_PERMISSION_DENIED,
                                          /* TRANSLATORS: %s says why, e.g. "the caller
                                           * is another user" */
                                          _ ("not authorized: %s"), why);
 }
 
+#ifdef G_OS_UNIX
 static void
 polkit_done (GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -165,17 +171,38 @@ uid_done (GObject *source, GAsyncResult *result, gpointer data)
                           polkit_done, g_steal_pointer (&call));
 }
 
+#endif
+
 /* Runs @handler once the caller may do @action. */
 static gboolean
 authorize (PhDBusService *self, GDBusMethodInvocation *invocation, const char *action,
            PhHandler handler)
 {
-  PhAuthCall *call;
   const char *sender = g_dbus_method_invocation_get_sender (invocation);
 
-  if (self->auth == PH_AUTH_PEER || sender == NULL)
+  if (self->auth == PH_AUTH_PEER)
+    {
+#ifdef G_OS_WIN32
+      /* The pipe told who the client is: users may toggle, administrators do the rest. */
+      PhPeerRole role
+          = ph_control_pipe_peer_role (g_dbus_method_invocation_get_connection (invocation));
+
+      if (role != PH_PEER_ROLE_ADMIN
+          && !(role == PH_PEER_ROLE_USER && g_strcmp0 (action, POLKIT_TOGGLE) == 0))
+        {
+          PhAuthCall denied = { .self = self, .invocation = invocation };
+
+          deny (&denied, _ ("this needs an administrator"));
+          return TRUE;
+        }
+#endif
+      return handler (self, invocation);
+    }
+  if (sender == NULL)
     return handler (self, invocation);
-  call = g_new0 (PhAuthCall, 1);
+#ifdef G_OS_UNIX
+  PhAuthCall *call = g_new0 (PhAuthCall, 1);
+
   call->self = g_object_ref (self);
   call->invocation = g_object_ref (invocation);
   call->action = action;
@@ -184,6 +211,9 @@ authorize (PhDBusService *self, GDBusMethodInvocation *invocation, const char *a
                           "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
                           "GetConnectionUnixUser", g_variant_new ("(s)", sender),
                           G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, uid_done, call);
+#else
+  g_assert_not_reached ();
+#endif
   return TRUE;
 }
 

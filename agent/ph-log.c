@@ -135,6 +135,7 @@ level_label (GLogLevelFlags flags)
 
 /* Under systemd, whether stderr is the journal (JOURNAL_STREAM). */
 static gboolean to_journal;
+static PhLogSink sink;
 
 static GLogWriterOutput
 ph_log_writer (GLogLevelFlags flags, const GLogField *fields, gsize n_fields, gpointer user_data)
@@ -170,6 +171,8 @@ ph_log_writer (GLogLevelFlags flags, const GLogField *fields, gsize n_fields, gp
 
   g_mutex_lock (&log_lock);
   clean = redact_locked (message);
+  if (sink != NULL)
+    sink (flags, domain ? domain : "agent", clean);
   if (to_journal)
     {
       /* The same fields, the message redacted: access lines keep their
@@ -205,6 +208,14 @@ ph_log_init (void)
 {
   to_journal = g_log_writer_is_journald (fileno (stderr));
   g_log_set_writer_func (ph_log_writer, NULL, NULL);
+}
+
+void
+ph_log_set_sink (PhLogSink new_sink)
+{
+  g_mutex_lock (&log_lock);
+  sink = new_sink;
+  g_mutex_unlock (&log_lock);
 }
 
 void

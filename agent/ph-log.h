@@ -15,6 +15,10 @@ typedef enum
 } PhLogLevel;
 
 void ph_log_init (void);
+/* Also hands every line that passes the level filter, redacted, to @sink (the Windows Event
+ * Log): @domain is the short domain ("main", "access", ...). Called under the log lock. */
+typedef void (*PhLogSink) (GLogLevelFlags flags, const char *domain, const char *message);
+void ph_log_set_sink (PhLogSink sink);
 void ph_log_set_level (PhLogLevel level);
 gboolean ph_log_level_from_string (const char *str, PhLogLevel *level);
 

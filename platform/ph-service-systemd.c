@@ -6,10 +6,12 @@
 #include "ph-service.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <glib-unix.h>
 
 static void
 notify (const char *text)
@@ -74,4 +76,12 @@ gboolean
 ph_service_uid_is_self_or_root (guint32 uid)
 {
   return uid == (guint32) getuid () || uid == 0;
+}
+
+void
+ph_service_watch_stop_and_reload (GSourceFunc on_stop, GSourceFunc on_reload, gpointer data)
+{
+  g_unix_signal_add (SIGTERM, on_stop, data);
+  g_unix_signal_add (SIGINT, on_stop, data);
+  g_unix_signal_add (SIGHUP, on_reload, data);
 }

@@ -1,0 +1,461 @@
+/* ph-control-pipe-win32.c: org.pinhole.Agent1 over \\.\pipe\pinhole-agent.
+ *
+ * The server keeps one pipe instance waiting in a listener thread. A client that connects is
+ * handed to GDBus as a server-side, peer-to-peer connection; the D-Bus handshake accepts only
+ * ANONYMOUS, because who the client is comes from the pipe itself: once the handshake has
+ * read from the client, the server impersonates it (the client allows identification only)
+ * and reads its token. SYSTEM, an elevated administrator and the agent's own user get
+ * PH_PEER_ROLE_ADMIN; an interactive user gets USER; anyone else is refused. */
+#define G_LOG_DOMAIN "pinhole-control"
+
+#include "ph-control-pipe.h"
+
+#include <windows.h>
+#include <sddl.h>
+#include <gio/gwin32inputstream.h>
+#include <gio/gwin32outputstream.h>
+
+#define PIPE_BUFFER 65536
+#define CONNECT_TIMEOUT_MS 5000
+#define ROLE_KEY "ph-peer-role"
+#define HANDLE_KEY "ph-pipe-handle"
+
+const char *
+ph_control_pipe_name (void)
+{
+  const char *name = g_getenv ("PINHOLE_CONTROL_PIPE");
+
+  return name != NULL && *name != '\0' ? name : PH_CONTROL_PIPE_DEFAULT;
+}
+
+PhPeerRole
+ph_control_pipe_peer_role (GDBusConnection *connection)
+{
+  return GPOINTER_TO_INT (g_object_get_data (G_OBJECT (connection), ROLE_KEY));
+}
+
+static void
+set_win32_error (GError **error, DWORD code, const char *what)
+{
+  g_autofree char *msg = g_win32_error_message (code);
+
+  g_set_error (error, G_IO_ERROR, g_io_error_from_win32_error (code), "%s: %s", what, msg);
+}
+
+/* One stream over one pipe handle; closing the stream closes the handle once. */
+static GIOStream *
+stream_for_handle (HANDLE pipe)
+{
+  g_autoptr (GInputStream) in = g_win32_input_stream_new (pipe, TRUE);
+  g_autoptr (GOutputStream) out = g_win32_output_stream_new (pipe, FALSE);
+  GIOStream *stream = g_simple_io_stream_new (in, out);
+
+  g_object_set_data (G_OBJECT (stream), HANDLE_KEY, pipe);
+  return stream;
+}
+
+/* --- server --- */
+
+struct _PhControlPipeServer
+{
+  char *name;
+  gunichar2 *wname;
+  PhControlPipeAccept accept;
+  gpointer user_data;
+  GMainContext *context;
+  char *guid;
+  PSECURITY_DESCRIPTOR sd;
+  HANDLE pending;     /* the instance the listener waits on */
+  HANDLE stop_event;  /* set by free() */
+  GThread *thread;
+  PSID own_sid;
+  GCancellable *cancellable;
+  GHashTable *connecting; /* of GIOStream *: handshakes under way */
+};
+
+typedef struct
+{
+  PhControlPipeServer *server;
+  HANDLE pipe;
+} Accepted;
+
+/* The process's own user: the agent run from a console by a user is that user's agent. */
+static PSID
+current_user_sid (void)
+{
+  HANDLE token;
+  DWORD len = 0;
+  TOKEN_USER *user;
+  PSID sid = NULL;
+
+  if (!OpenProcessToken (GetCurrentProcess (), TOKEN_QUERY, &token))
+    return NULL;
+  GetTokenInformation (token, TokenUser, NULL, 0, &len);
+  user = g_malloc (MAX (len, sizeof (TOKEN_USER)));
+  if (GetTokenInformation (token, TokenUser, user, len, &len))
+    {
+      DWORD sid_len = GetLengthSid (user->User.Sid);
+      sid = g_malloc (sid_len);
+      CopySid (sid_len, sid, user->User.Sid);
+    }
+  g_free (user);
+  CloseHandle (token);
+  return sid;
+}
+
+static gboolean
+token_has (HANDLE token, WELL_KNOWN_SID_TYPE type)
+{
+  BYTE buf[SECURITY_MAX_SID_SIZE];
+  DWORD len = sizeof buf;
+  BOOL member = FALSE;
+
+  if (!CreateWellKnownSid (type, NULL, buf, &len))
+    return FALSE;
+  return CheckTokenMembership (token, buf, &member) && member;
+}
+
+static gboolean
+token_is_user (HANDLE token, PSID sid)
+{
+  BYTE buf[sizeof (TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+  DWORD len = sizeof buf;
+
+  if (sid == NULL || !GetTokenInformation (token, TokenUser, buf, len, &len))
+    return FALSE;
+  return EqualSid (((TOKEN_USER *) buf)->User.Sid, sid);
+}
+
+/* The client's role, from its token while impersonating it. Runs in GDBus's handshake thread,
+ * after the handshake has read from the pipe (impersonation needs that). */
+static PhPeerRole
+pipe_client_role (HANDLE pipe, PSID own_sid)
+{
+  HANDLE token = NULL;
+  PhPeerRole role = PH_PEER_ROLE_NONE;
+  BOOL ok;
+
+  if (!ImpersonateNamedPipeClient (pipe))
+    {
+      g_warning ("cannot identify a control client: %lu", GetLastError ());
+      return PH_PEER_ROLE_NONE;
+    }
+  ok = OpenThreadToken (GetCurrentThread (), TOKEN_QUERY, TRUE, &token);
+  if (!RevertToSelf ())
+    g_error ("cannot stop impersonating a control client");
+  if (!ok)
+    return PH_PEER_ROLE_NONE;
+  /* An administrator's filtered (non-elevated) token holds Administrators for deny only, so
+   * CheckTokenMembership is FALSE for it: configuration needs an elevated prompt. */
+  if (token_has (token, WinLocalSystemSid) || token_has (token, WinBuiltinAdministratorsSid)
+      || token_is_user (token, own_sid))
+    role = PH_PEER_ROLE_ADMIN;
+  else if (token_has (token, WinInteractiveSid))
+    role = PH_PEER_ROLE_USER;
+  CloseHandle (token);
+  return role;
+}
+
+static gboolean
+allow_mechanism (GDBusAuthObserver *observer, const char *mechanism, gpointer data)
+{
+  return g_strcmp0 (mechanism, "ANONYMOUS") == 0;
+}
+
+static gboolean
+authorize_peer (GDBusAuthObserver *observer, GIOStream *stream, GCredentials *credentials,
+                gpointer data)
+{
+  PhControlPipeServer *server = data;
+  HANDLE pipe = g_object_get_data (G_OBJECT (stream), HANDLE_KEY);
+  PhPeerRole role = pipe_client_role (pipe, server->own_sid);
+
+  g_object_set_data (G_OBJECT (stream), ROLE_KEY, GINT_TO_POINTER (role));
+  if (role == PH_PEER_ROLE_NONE)
+    g_message ("refused a control client that is neither interactive nor an administrator");
+  return role != PH_PEER_ROLE_NONE;
+}
+
+static void
+connection_ready (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GIOStream) stream = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GDBusConnection) connection = g_dbus_connection_new_finish (result, &error);
+  PhControlPipeServer *server;
+  PhPeerRole role;
+
+  if (connection == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_message ("a control client's handshake failed: %s", error->message);
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          server = g_object_get_data (G_OBJECT (stream), "ph-server");
+          g_hash_table_remove (server->connecting, stream);
+        }
+      return;
+    }
+  server = g_object_get_data (G_OBJECT (stream), "ph-server");
+  g_hash_table_remove (server->connecting, stream);
+  role = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (stream), ROLE_KEY));
+  g_object_set_data (G_OBJECT (connection), ROLE_KEY, GINT_TO_POINTER (role));
+  g_debug ("control client connected (%s)", role == PH_PEER_ROLE_ADMIN ? "admin" : "user");
+  server->accept (connection, role, server->user_data);
+  g_dbus_connection_start_message_processing (connection);
+}
+
+/* In the server's context: a client is on @pipe. */
+static gboolean
+accepted_cb (gpointer data)
+{
+  Accepted *accepted = data;
+  PhControlPipeServer *server = accepted->server;
+  g_autoptr (GDBusAuthObserver) observer = g_dbus_auth_observer_new ();
+  GIOStream *stream = stream_for_handle (accepted->pipe);
+
+  g_signal_connect (observer, "allow-mechanism", G_CALLBACK (allow_mechanism), server);
+  g_signal_connect (observer, "authorize-authenticated-peer", G_CALLBACK (authorize_peer),
+                    server);
+  g_object_set_data (G_OBJECT (stream), "ph-server", server);
+  g_hash_table_add (server->connecting, g_object_ref (stream));
+  g_dbus_connection_new (stream, server->guid,
+                         G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER
+                             | G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_ALLOW_ANONYMOUS
+                             | G_DBUS_CONNECTION_FLAGS_DELAY_MESSAGE_PROCESSING,
+                         observer, server->cancellable, connection_ready, stream);
+  g_free (accepted);
+  return G_SOURCE_REMOVE;
+}
+
+static HANDLE
+create_instance (PhControlPipeServer *server, gboolean first, GError **error)
+{
+  SECURITY_ATTRIBUTES sa = { sizeof sa, server->sd, FALSE };
+  HANDLE pipe = CreateNamedPipeW (
+      server->wname,
+      PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED | (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0),
+      PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS,
+      PIPE_UNLIMITED_INSTANCES, PIPE_BUFFER, PIPE_BUFFER, 0, &sa);
+
+  if (pipe == INVALID_HANDLE_VALUE)
+    {
+      DWORD code = GetLastError ();
+
+      if (first && (code == ERROR_ACCESS_DENIED || code == ERROR_PIPE_BUSY))
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
+                     "%s is in use: is another pinhole-agent running?", server->name);
+      else
+        set_win32_error (error, code, server->name);
+      return NULL;
+    }
+  return pipe;
+}
+
+/* The listener thread: waits for a client on the pending instance, hands it over, makes the
+ * next instance. Ends when stop_event is set. */
+static gpointer
+listen_thread (gpointer data)
+{
+  PhControlPipeServer *server = data;
+  OVERLAPPED ov = { 0 };
+
+  ov.hEvent = CreateEventW (NULL, TRUE, FALSE, NULL);
+  for (;;)
+    {
+      HANDLE events[2] = { ov.hEvent, server->stop_event };
+      g_autoptr (GError) error = NULL;
+      gboolean connected = FALSE;
+      DWORD ignored;
+
+      ResetEvent (ov.hEvent);
+      if (ConnectNamedPipe (server->pending, &ov))
+        connected = TRUE;
+      else if (GetLastError () == ERROR_PIPE_CONNECTED)
+        connected = TRUE;
+      else if (GetLastError () == ERROR_IO_PENDING)
+        {
+          if (WaitForMultipleObjects (2, events, FALSE, INFINITE) != WAIT_OBJECT_0)
+            {
+              CancelIoEx (server->pending, &ov);
+              GetOverlappedResult (server->pending, &ov, &ignored, TRUE);
+              break;
+            }
+          connected = GetOverlappedResult (server->pending, &ov, &ignored, FALSE);
+        }
+      if (connected)
+        {
+          Accepted *accepted = g_new0 (Accepted, 1);
+
+          accepted->server = server;
+          accepted->pipe = server->pending;
+          g_main_context_invoke (server->context, accepted_cb, accepted);
+        }
+      else
+        {
+          /* A client that went away before we saw it; the instance is reused. */
+          DisconnectNamedPipe (server->pending);
+          continue;
+        }
+      server->pending = create_instance (server, FALSE, &error);
+      while (server->pending == NULL)
+        {
+          g_warning ("cannot make the next control pipe instance: %s", error->message);
+          g_clear_error (&error);
+          if (WaitForSingleObject (server->stop_event, 1000) == WAIT_OBJECT_0)
+            goto out;
+          server->pending = create_instance (server, FALSE, &error);
+        }
+    }
+out:
+  CloseHandle (ov.hEvent);
+  return NULL;
+}
+
+PhControlPipeServer *
+ph_control_pipe_server_new (const char *name, PhControlPipeAccept accept, gpointer user_data,
+                            GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  PhControlPipeServer *server = g_new0 (PhControlPipeServer, 1);
+  g_autofree char *sddl = NULL;
+  g_autofree gunichar2 *wsddl = NULL;
+  char *own = NULL;
+
+  server->name = g_strdup (name);
+  server->wname = g_utf8_to_utf16 (name, -1, NULL, NULL, NULL);
+  server->accept = accept;
+  server->user_data = user_data;
+  server->context = g_main_context_ref_thread_default ();
+  server->guid = g_dbus_generate_guid ();
+  server->own_sid = current_user_sid ();
+  server->cancellable = g_cancellable_new ();
+  server->connecting = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
+
+  /* SYSTEM and Administrators: full access. Interactive users and the agent's own user: read
+   * and write but not FILE_CREATE_PIPE_INSTANCE (0x12019b is FILE_GENERIC_READ |
+   * FILE_GENERIC_WRITE without it), so that nobody else can put up an instance of our pipe. */
+  if (server->own_sid != NULL)
+    ConvertSidToStringSidA (server->own_sid, &own);
+  sddl = g_strdup_printf ("D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;0x12019b;;;IU)%s%s%s",
+                          own != NULL ? "(A;;0x12019b;;;" : "", own != NULL ? own : "",
+                          own != NULL ? ")" : "");
+  LocalFree (own);
+  wsddl = g_utf8_to_utf16 (sddl, -1, NULL, NULL, NULL);
+  if (!ConvertStringSecurityDescriptorToSecurityDescriptorW (wsddl, SDDL_REVISION_1, &server->sd,
+                                                             NULL))
+    {
+      set_win32_error (error, GetLastError (), "cannot build the control pipe's DACL");
+      ph_control_pipe_server_free (server);
+      return NULL;
+    }
+  server->pending = create_instance (server, TRUE, error);
+  if (server->pending == NULL)
+    {
+      ph_control_pipe_server_free (server);
+      return NULL;
+    }
+  server->stop_event = CreateEventW (NULL, TRUE, FALSE, NULL);
+  server->thread = g_thread_new ("control-pipe", listen_thread, server);
+  g_debug ("control interface listening on %s", name);
+  return server;
+}
+
+void
+ph_control_pipe_server_free (PhControlPipeServer *server)
+{
+  if (server == NULL)
+    return;
+  if (server->thread != NULL)
+    {
+      SetEvent (server->stop_event);
+      g_thread_join (server->thread);
+    }
+  g_cancellable_cancel (server->cancellable);
+  if (server->pending != NULL)
+    CloseHandle (server->pending);
+  if (server->stop_event != NULL)
+    CloseHandle (server->stop_event);
+  /* Handshakes under way hold their stream; cancelling them closes it. */
+  g_hash_table_unref (server->connecting);
+  g_clear_object (&server->cancellable);
+  if (server->sd != NULL)
+    LocalFree (server->sd);
+  g_main_context_unref (server->context);
+  g_free (server->own_sid);
+  g_free (server->guid);
+  g_free (server->wname);
+  g_free (server->name);
+  g_free (server);
+}
+
+/* --- client --- */
+
+GDBusConnection *
+ph_control_pipe_connect_sync (const char *name, GCancellable *cancellable, GError **error)
+{
+  g_autofree gunichar2 *wname = g_utf8_to_utf16 (name, -1, NULL, NULL, NULL);
+  g_autoptr (GIOStream) stream = NULL;
+  gint64 deadline = g_get_monotonic_time () + CONNECT_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
+  HANDLE pipe;
+
+  for (;;)
+    {
+      DWORD code;
+
+      /* Identification only: the agent may learn who we are, not act as us. */
+      pipe = CreateFileW (wname, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+                          FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
+                          NULL);
+      if (pipe != INVALID_HANDLE_VALUE)
+        break;
+      code = GetLastError ();
+      if (code == ERROR_FILE_NOT_FOUND)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                       "no pinhole-agent is listening on %s", name);
+          return NULL;
+        }
+      /* Every instance is taken: the listener is making the next one. */
+      if (code != ERROR_PIPE_BUSY || g_get_monotonic_time () > deadline)
+        {
+          set_win32_error (error, code, name);
+          return NULL;
+        }
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return NULL;
+      WaitNamedPipeW (wname, 200);
+    }
+  stream = stream_for_handle (pipe);
+  return g_dbus_connection_new_sync (stream, NULL, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT,
+                                     NULL, cancellable, error);
+}
+
+static void
+connect_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  GError *error = NULL;
+  GDBusConnection *connection = ph_control_pipe_connect_sync (data, cancellable, &error);
+
+  if (connection != NULL)
+    g_task_return_pointer (task, connection, g_object_unref);
+  else
+    g_task_return_error (task, error);
+}
+
+void
+ph_control_pipe_connect_async (const char *name, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, ph_control_pipe_connect_async);
+  g_task_set_task_data (task, g_strdup (name), g_free);
+  g_task_run_in_thread (task, connect_thread);
+}
+
+GDBusConnection *
+ph_control_pipe_connect_finish (GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}

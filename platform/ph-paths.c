@@ -1,0 +1,97 @@
+/* ph-paths.c: see ph-paths.h. */
+#include "ph-build-config.h"
+#include "ph-paths.h"
+
+#ifdef G_OS_WIN32
+#include <windows.h>
+#include <shlobj.h>
+
+/* The installation's root: the directory above bin\ holding this executable. */
+static const char *
+install_root (void)
+{
+  static gsize root;
+
+  if (g_once_init_enter (&root))
+    g_once_init_leave (&root, (gsize) g_win32_get_package_installation_directory_of_module (NULL));
+  return (const char *) root;
+}
+
+static const char *
+program_data (void)
+{
+  static gsize dir;
+
+  if (g_once_init_enter (&dir))
+    {
+      PWSTR path = NULL;
+      char *utf8 = NULL;
+
+      if (SHGetKnownFolderPath (&FOLDERID_ProgramData, 0, NULL, &path) == S_OK)
+        utf8 = g_utf16_to_utf8 (path, -1, NULL, NULL, NULL);
+      CoTaskMemFree (path);
+      if (utf8 == NULL)
+        utf8 = g_strdup ("C:\\ProgramData");
+      g_once_init_leave (&dir, (gsize) g_build_filename (utf8, "Pinhole", NULL));
+      g_free (utf8);
+    }
+  return (const char *) dir;
+}
+
+#define ONCE_PATH(var, expr)                                                                   \
+  static gsize var;                                                                            \
+  if (g_once_init_enter (&var))                                                                \
+    g_once_init_leave (&var, (gsize) (expr));                                                  \
+  return (const char *) var
+
+const char *
+ph_paths_sysconfdir (void)
+{
+  return program_data ();
+}
+
+const char *
+ph_paths_localstatedir (void)
+{
+  ONCE_PATH (dir, g_build_filename (program_data (), "state", NULL));
+}
+
+const char *
+ph_paths_datadir (void)
+{
+  ONCE_PATH (dir, g_build_filename (install_root (), "share", NULL));
+}
+
+const char *
+ph_paths_localedir (void)
+{
+  ONCE_PATH (dir, g_build_filename (install_root (), "share", "locale", NULL));
+}
+
+#else
+
+const char *
+ph_paths_sysconfdir (void)
+{
+  return PH_SYSCONFDIR;
+}
+
+const char *
+ph_paths_localstatedir (void)
+{
+  return PH_LOCALSTATEDIR;
+}
+
+const char *
+ph_paths_datadir (void)
+{
+  return PH_INSTALL_DATADIR;
+}
+
+const char *
+ph_paths_localedir (void)
+{
+  return PH_LOCALEDIR;
+}
+
+#endif

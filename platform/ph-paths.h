@@ -1,0 +1,21 @@
+/* ph-paths.h: where Pinhole's files are. On Linux these are the directories the build was
+ * configured with; on Windows the configuration and state are under %ProgramData%\Pinhole and
+ * the data and translations are found from the executable's own location (bin\..\share), so
+ * that an installation works wherever it was put. Each string lives as long as the process. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* pinhole.conf and managed.d: /etc/pinhole; %ProgramData%\Pinhole. */
+const char *ph_paths_sysconfdir (void);
+/* The system service's state (on/off switch, credentials): /var/lib/pinhole;
+ * %ProgramData%\Pinhole\state. */
+const char *ph_paths_localstatedir (void);
+/* Installed data (icons): /usr/share; <install dir>\share. */
+const char *ph_paths_datadir (void);
+/* Message catalogues: /usr/share/locale; <install dir>\share\locale. */
+const char *ph_paths_localedir (void);
+
+G_END_DECLS

@@ -232,7 +232,19 @@ static HANDLE
 create_instance (PhControlPipeServer *server, gboolean first, GError **error)
 {
   SECURITY_ATTRIBUTES sa = { sizeof sa, server->sd, FALSE };
-  HANDLE pipe = CreateNamedPipeW (
+  HANDLE pipe;
+
+  /* FILE_FLAG_FIRST_PIPE_INSTANCE below is the guard against a second agent (or a squatter
+   * that made the pipe first); Wine does not enforce it, so ask first whether the name is
+   * served: only "not found" means it is free. */
+  if (first && !WaitNamedPipeW (server->wname, 1) ? GetLastError () != ERROR_FILE_NOT_FOUND
+                                                  : first)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
+                   "%s is in use: is another pinhole-agent running?", server->name);
+      return NULL;
+    }
+  pipe = CreateNamedPipeW (
       server->wname,
       PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED | (first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0),
       PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS,

@@ -51,5 +51,15 @@ PhProxyBackend *ph_proxy_backend_gnome_new (void);
 #ifdef PH_HAVE_PROXY_KDE
 PhProxyBackend *ph_proxy_backend_kde_new (void);
 #endif
+#ifdef PH_HAVE_PROXY_WININET
+PhProxyBackend *ph_proxy_backend_wininet_new (void);
+/* Here for their unit tests. @bypass in WinINet's syntax (';'-separated wildcards, "127.*" for
+ * 127.0.0.0/8, "[::1]"); an entry WinINet cannot express is left out with a message. */
+char *ph_proxy_wininet_bypass_list (const char *const *bypass);
+/* The journal key of @field ("flags", "server", "bypass", "autoconfig-url") of the LAN (@entry
+ * NULL) or of a dial-up/VPN phonebook entry, and back; *@entry NULL for the LAN. */
+char *ph_proxy_wininet_key (const char *entry, const char *field);
+gboolean ph_proxy_wininet_split_key (const char *key, char **entry, char **field);
+#endif
 
 G_END_DECLS

@@ -63,8 +63,7 @@ backend_free (gpointer data)
   g_free (backend);
 }
 
-/* Unused on Windows until its WinINet backend lands. */
-static G_GNUC_UNUSED void
+static void
 add_backend (PhSystemProxy *sp, PhProxyBackend *backend)
 {
   if (backend == NULL)
@@ -92,6 +91,9 @@ ph_system_proxy_new (const char *journal_path)
 #endif
 #ifdef PH_HAVE_PROXY_KDE
   add_backend (sp, ph_proxy_backend_kde_new ());
+#endif
+#ifdef PH_HAVE_PROXY_WININET
+  add_backend (sp, ph_proxy_backend_wininet_new ());
 #endif
   return sp;
 }
@@ -387,7 +389,7 @@ ph_system_proxy_recover (PhSystemProxy *sp, gboolean *restored, GError **error)
 }
 
 /* Refuses what the backends could not write unambiguously: KDE separates the ignore list with
- * commas and the host from the port with a space. */
+ * commas and the host from the port with a space, WinINet its lists with semicolons. */
 static gboolean
 check_value (const char *what, const char *value, GError **error)
 {
@@ -511,7 +513,8 @@ ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port, const c
                            "kwriteconfig6)");
       return FALSE;
     }
-  /* Both desktops build "http://HOST:PORT" from the host, so an IPv6 literal needs brackets. */
+  /* Every backend pastes host and port together ("http://HOST:PORT", WinINet's "HOST:PORT"), so
+   * an IPv6 literal needs brackets. */
   if (strchr (host, ':') != NULL && host[0] != '[')
     url_host = g_strdup_printf ("[%s]", host);
   else

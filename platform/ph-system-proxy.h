@@ -1,6 +1,6 @@
 /* ph-system-proxy.h: the desktop's proxy setting pointed at Pinhole and always put back:
- * GNOME's org.gnome.system.proxy and KDE's kioslaverc on Linux (WinINet on Windows, later),
- * with a journal of the previous values written before any change. */
+ * GNOME's org.gnome.system.proxy and KDE's kioslaverc on Linux, WinINet's per-user settings on
+ * Windows, with a journal of the previous values written before any change. */
 #pragma once
 
 #include <glib.h>
@@ -11,7 +11,8 @@ typedef struct _PhSystemProxy PhSystemProxy;
 
 /* @journal_path: e.g. $XDG_STATE_HOME/pinhole/system-proxy.journal. Backends in use are found
  * at run time: GNOME when the org.gnome.system.proxy schema is installed, KDE when kwriteconfig6
- * or kwriteconfig5 is in PATH (both may apply). Nothing is read or changed yet. */
+ * or kwriteconfig5 is in PATH (both may apply); on Windows always WinINet, for the LAN and every
+ * dial-up/VPN connection. Nothing is read or changed yet. */
 PhSystemProxy *ph_system_proxy_new (const char *journal_path);
 
 /* Frees @sp without touching the setting: a caller that quits calls disable() first. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# install-deps.sh: installs from Debian what Pinhole's build, demo and tests
+# install-deps.sh [--windows]: installs from Debian what Pinhole's build, demo and tests
 # need. The one list; README's commands and .ci/run both use it.
 set -euo pipefail
 
@@ -25,6 +25,12 @@ packages=(
   # desktop and AppStream files, validated in tests
   desktop-file-utils appstream
 )
+# --windows: also what the Windows build and its tests under Wine need (tests/windows/):
+# mingw-w64 (the libraries themselves come from installer/windows/build-deps.sh), 64-bit Wine
+# and its fonts, NSIS, and the X tools that find and shoot the tray's windows.
+if [ "${1:-}" = --windows ]; then
+  packages+=(mingw-w64 wine wine64 fonts-wine nsis x11-utils xdotool)
+fi
 
 sudo=
 [ "$(id -u)" -eq 0 ] || sudo=sudo

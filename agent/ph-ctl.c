@@ -2103,8 +2103,10 @@ main (int argc, char **argv)
   gboolean bad_command_line = TRUE;
   int status;
   const GOptionEntry entries[] = {
+#ifdef G_OS_UNIX
     { "system", 0, 0, G_OPTION_ARG_NONE, &ctl.system, N_ ("Talk to the system service"), NULL },
     { "session", 0, 0, G_OPTION_ARG_NONE, &ctl.session, N_ ("Talk to the per-user agent"), NULL },
+#endif
     { "address", 0, 0, G_OPTION_ARG_STRING, &ctl.address,
       N_ ("Talk to the agent at this D-Bus address (a private bus or the agent itself)"),
       N_ ("ADDRESS") },

@@ -305,8 +305,14 @@ listen_thread (gpointer data)
         }
       else
         {
-          /* A client that went away before we saw it; the instance is reused. */
+          /* A client that went away before we saw it (ERROR_NO_DATA): the instance is reused.
+           * Anything else is unexpected: pause rather than spin. */
+          DWORD code = GetLastError ();
+
           DisconnectNamedPipe (server->pending);
+          if (code != ERROR_NO_DATA && code != ERROR_BROKEN_PIPE
+              && WaitForSingleObject (server->stop_event, 100) == WAIT_OBJECT_0)
+            break;
           continue;
         }
       server->pending = create_instance (server, FALSE, &error);

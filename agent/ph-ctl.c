@@ -31,6 +31,7 @@
 #ifdef G_OS_WIN32
 #include "ph-control-pipe.h"
 #include "ph-paths.h"
+#include "ph-service.h"
 #include <io.h>
 #include <windows.h>
 #else
@@ -1863,13 +1864,53 @@ cmd_logs (PhCtl *ctl, char **args, GError **error)
 }
 
 #else
+/* The service's log file (ph_service_log_path): the last lines, then with --follow what is
+ * appended, read every second as `tail -f` does. Warnings are in the Event Log too. */
 static gboolean
 cmd_logs (PhCtl *ctl, char **args, GError **error)
 {
-  g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_FAILED,
-                       _ ("on Windows the agent logs to the Event Log: open Event Viewer, "
-                          "Windows Logs, Application, source “Pinhole Agent”"));
-  return FALSE;
+  const char *path = ph_service_log_path ();
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  int want = ctl->lines > 0 ? ctl->lines : DEFAULT_LOG_LINES;
+  const char *start;
+
+  if (ctl->lines < -1 || ctl->lines == 0)
+    {
+      g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE,
+                           _ ("-n needs a number of lines greater than 0"));
+      return FALSE;
+    }
+  if (!g_file_get_contents (path, &text, &len, error))
+    {
+      g_prefix_error (error, _ ("the service's log (administrators only; warnings are also in "
+                                "Event Viewer, Application, source “Pinhole Agent”): "));
+      return FALSE;
+    }
+  /* Back from the end (its own newline aside) to the start of the last @want lines. */
+  start = text + len;
+  if (start > text && start[-1] == '\n')
+    start--;
+  while (start > text && !(start[-1] == '\n' && --want == 0))
+    start--;
+  fwrite (start, 1, (gsize) (text + len - start), stdout);
+  fflush (stdout);
+  while (ctl->follow)
+    {
+      g_autofree char *now = NULL;
+      gsize now_len = 0;
+
+      g_usleep (G_USEC_PER_SEC);
+      if (!g_file_get_contents (path, &now, &now_len, NULL))
+        continue;
+      /* Rotated: start again from the top of the new file. */
+      if (now_len < len)
+        len = 0;
+      fwrite (now + len, 1, now_len - len, stdout);
+      fflush (stdout);
+      len = now_len;
+    }
+  return TRUE;
 }
 
 #endif

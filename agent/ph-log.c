@@ -136,6 +136,7 @@ level_label (GLogLevelFlags flags)
 /* Under systemd, whether stderr is the journal (JOURNAL_STREAM). */
 static gboolean to_journal;
 static PhLogSink sink;
+static FILE *out_stream; /* NULL: stderr */
 
 static GLogWriterOutput
 ph_log_writer (GLogLevelFlags flags, const GLogField *fields, gsize n_fields, gpointer user_data)
@@ -196,9 +197,9 @@ ph_log_writer (GLogLevelFlags flags, const GLogField *fields, gsize n_fields, gp
         return out;
       g_mutex_lock (&log_lock);
     }
-  fprintf (stderr, "%s %s %s: %s\n", stamp ? stamp : "-", level_label (flags),
-           domain ? domain : "agent", clean);
-  fflush (stderr);
+  fprintf (out_stream ? out_stream : stderr, "%s %s %s: %s\n", stamp ? stamp : "-",
+           level_label (flags), domain ? domain : "agent", clean);
+  fflush (out_stream ? out_stream : stderr);
   g_mutex_unlock (&log_lock);
   return G_LOG_WRITER_HANDLED;
 }
@@ -208,6 +209,14 @@ ph_log_init (void)
 {
   to_journal = g_log_writer_is_journald (fileno (stderr));
   g_log_set_writer_func (ph_log_writer, NULL, NULL);
+}
+
+void
+ph_log_set_stream (FILE *stream)
+{
+  g_mutex_lock (&log_lock);
+  out_stream = stream;
+  g_mutex_unlock (&log_lock);
 }
 
 void

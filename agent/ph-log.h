@@ -3,6 +3,7 @@
 #pragma once
 
 #include <glib.h>
+#include <stdio.h>
 
 G_BEGIN_DECLS
 
@@ -17,6 +18,8 @@ typedef enum
 void ph_log_init (void);
 /* Also hands every line that passes the level filter, redacted, to @sink (the Windows Event
  * Log): @domain is the short domain ("main", "access", ...). Called under the log lock. */
+/* Lines go to @stream instead of stderr (NULL: stderr again); the caller keeps it open. */
+void ph_log_set_stream (FILE *stream);
 typedef void (*PhLogSink) (GLogLevelFlags flags, const char *domain, const char *message);
 void ph_log_set_sink (PhLogSink sink);
 void ph_log_set_level (PhLogLevel level);

@@ -21,10 +21,7 @@
 #include <glib/gstdio.h>
 #ifdef G_OS_WIN32
 #include "ph-control-pipe.h"
-#include <errno.h>
 #include <windows.h>
-#include <aclapi.h>
-#include <sddl.h>
 #else
 #include <malloc.h>
 #include <signal.h>
@@ -237,39 +234,17 @@ start_control (PhAgent *agent, GError **error)
 static void
 stop_control (PhAgent *agent)
 {
+  GList *connections = NULL;
+
   g_clear_pointer (&agent->pipe, ph_control_pipe_server_free);
   if (agent->service != NULL)
+    connections = g_dbus_interface_skeleton_get_connections (
+        G_DBUS_INTERFACE_SKELETON (agent->service));
+  if (connections != NULL)
     g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (agent->service));
+  g_list_free_full (connections, g_object_unref);
 }
 
-/* The service's directory holds what decides where traffic goes (the upstream, its pin, IT's
- * drop-ins): only SYSTEM and administrators may write it, whatever ProgramData lets users do
- * (by default they may create files there). Applied to what is inside it, too. */
-static void
-secure_config_directory (const char *dir)
-{
-  g_autofree gunichar2 *wdir = g_utf8_to_utf16 (dir, -1, NULL, NULL, NULL);
-  PSECURITY_DESCRIPTOR sd = NULL;
-  PACL dacl = NULL;
-  BOOL present = FALSE, defaulted = FALSE;
-  DWORD rc;
-
-  if (g_mkdir_with_parents (dir, 0700) != 0)
-    g_warning ("cannot create %s: %s", dir, g_strerror (errno));
-  if (!ConvertStringSecurityDescriptorToSecurityDescriptorW (
-          L"D:P(A;OICI;GA;;;SY)(A;OICI;GA;;;BA)(A;OICI;GRGX;;;BU)", SDDL_REVISION_1, &sd, NULL)
-      || !GetSecurityDescriptorDacl (sd, &present, &dacl, &defaulted))
-    {
-      g_warning ("cannot build the DACL for %s", dir);
-      return;
-    }
-  rc = SetNamedSecurityInfoW (wdir, SE_FILE_OBJECT,
-                              DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
-                              NULL, NULL, dacl, NULL);
-  if (rc != ERROR_SUCCESS)
-    g_warning ("cannot restrict %s to administrators: error %lu", dir, rc);
-  LocalFree (sd);
-}
 #endif
 
 /* Where the service manager shows it (the Event Log), or plainly on stderr. */
@@ -296,8 +271,11 @@ run_agent (gpointer data)
 
   agent->loop = loop;
 #ifdef G_OS_WIN32
+  /* The service's directory holds what decides where traffic goes (the upstream, its pin,
+   * IT's drop-ins): only SYSTEM and administrators may write it, whatever ProgramData lets
+   * users do (by default they may create files there). */
   if (ph_service_is_under_scm ())
-    secure_config_directory (ph_paths_sysconfdir ());
+    ph_service_secure_directory (ph_paths_sysconfdir (), TRUE);
 #endif
   agent->daemon = ph_daemon_new (&agent->setup, &error);
   if (agent->daemon == NULL)

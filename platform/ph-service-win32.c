@@ -11,9 +11,18 @@
 #include "ph-service.h"
 #include "ph-error.h"
 #include "ph-log.h"
+#include "ph-paths.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <windows.h>
+#include <aclapi.h>
+#include <sddl.h>
 #include <gio/gio.h>
+#include <glib/gstdio.h>
+
+/* The service's own log file; the previous one is kept beside it as .1. */
+#define LOG_ROTATE_BYTES (10 * 1024 * 1024)
 
 #define WAIT_STATE_MS 30000
 #define EVENT_LOG_KEY                                                                          \
@@ -32,6 +41,7 @@ static struct
   GSourceFunc on_stop, on_reload;
   gpointer callback_data;
   HANDLE event_source;
+  FILE *log_file;
 } svc;
 
 static void
@@ -126,6 +136,78 @@ control_handler (DWORD control, DWORD event_type, LPVOID event_data, LPVOID cont
     }
 }
 
+gboolean
+ph_service_secure_directory (const char *dir, gboolean users_read)
+{
+  g_autofree gunichar2 *wdir = g_utf8_to_utf16 (dir, -1, NULL, NULL, NULL);
+  PSECURITY_DESCRIPTOR sd = NULL;
+  PACL dacl = NULL;
+  BOOL present = FALSE, defaulted = FALSE;
+  DWORD rc;
+
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      g_warning ("cannot create %s: %s", dir, g_strerror (errno));
+      return FALSE;
+    }
+  if (!ConvertStringSecurityDescriptorToSecurityDescriptorW (
+          users_read ? L"D:P(A;OICI;GA;;;SY)(A;OICI;GA;;;BA)(A;OICI;GRGX;;;BU)"
+                     : L"D:P(A;OICI;GA;;;SY)(A;OICI;GA;;;BA)",
+          SDDL_REVISION_1, &sd, NULL)
+      || !GetSecurityDescriptorDacl (sd, &present, &dacl, &defaulted))
+    {
+      g_warning ("cannot build the DACL for %s", dir);
+      return FALSE;
+    }
+  /* Protected: ProgramData's inherited "users may create files" no longer applies. The
+   * inheritable entries reach what is inside already, too. */
+  rc = SetNamedSecurityInfoW (wdir, SE_FILE_OBJECT,
+                              DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
+                              NULL, NULL, dacl, NULL);
+  LocalFree (sd);
+  if (rc != ERROR_SUCCESS)
+    {
+      g_warning ("cannot restrict %s to administrators: error %lu", dir, rc);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+const char *
+ph_service_log_path (void)
+{
+  static gsize path;
+
+  if (g_once_init_enter (&path))
+    g_once_init_leave (&path, (gsize) g_build_filename (ph_paths_sysconfdir (), "logs",
+                                                        "pinhole-agent.log", NULL));
+  return (const char *) path;
+}
+
+/* A service has no console: stderr (every log line, access lines included) goes to the log
+ * file, started afresh when it has grown past LOG_ROTATE_BYTES. */
+static void
+log_to_file (void)
+{
+  const char *path = ph_service_log_path ();
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *old = g_strconcat (path, ".1", NULL);
+  g_autofree gunichar2 *wpath = g_utf8_to_utf16 (path, -1, NULL, NULL, NULL);
+  GStatBuf st;
+
+  /* Access lines name the hosts every user visits: administrators only. */
+  ph_service_secure_directory (dir, FALSE);
+  if (g_stat (path, &st) == 0 && st.st_size > LOG_ROTATE_BYTES)
+    {
+      g_remove (old);
+      g_rename (path, old);
+    }
+  svc.log_file = _wfopen (wpath, L"a");
+  if (svc.log_file == NULL)
+    g_warning ("cannot write the log file %s: %s", path, g_strerror (errno));
+  ph_log_set_stream (svc.log_file);
+}
+
 static void WINAPI
 service_main (DWORD argc, LPWSTR *argv)
 {
@@ -135,9 +217,13 @@ service_main (DWORD argc, LPWSTR *argv)
   svc.under_scm = TRUE;
   svc.event_source = RegisterEventSourceW (NULL, PH_SERVICE_DISPLAY_NAME_W);
   ph_log_set_sink (event_log_sink);
+  log_to_file ();
   set_status (SERVICE_START_PENDING, 0, WAIT_STATE_MS);
   svc.exit_code = svc.run (svc.data);
   ph_log_set_sink (NULL);
+  ph_log_set_stream (NULL);
+  if (svc.log_file != NULL)
+    fclose (svc.log_file);
   set_status (SERVICE_STOPPED, svc.exit_code, 0);
   if (svc.event_source != NULL)
     DeregisterEventSource (svc.event_source);

@@ -37,6 +37,12 @@ typedef int (*PhServiceRun) (gpointer data);
  * service's exit code. FALSE (and @run not called) when the process was not started by the
  * SCM, so that the caller runs in the console instead. */
 gboolean ph_service_dispatch (PhServiceRun run, gpointer data, int *exit_code);
+/* The service's log file, %ProgramData%\Pinhole\logs\pinhole-agent.log: everything the
+ * console would show (warnings and lifecycle messages also go to the Event Log). */
+const char *ph_service_log_path (void);
+/* Creates @dir if needed and gives it (and what it holds) a protected DACL: SYSTEM and
+ * Administrators full control, and with @users_read, Users read and execute. */
+gboolean ph_service_secure_directory (const char *dir, gboolean users_read);
 /* TRUE inside ph_service_dispatch's @run. */
 gboolean ph_service_is_under_scm (void);
 

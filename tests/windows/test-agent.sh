@@ -159,6 +159,11 @@ ctl enable >/dev/null 2>&1
 for _ in $(seq 1 50); do ctl status 2>/dev/null | grep -q "^State: *on" && break; sleep 0.2; done
 check "the service's tunnel is on" bash -c "wine '$stage/bin/pinholectl.exe' status | grep -q '^State: *on'"
 check "requests go through the service" through "$port"
+check "the service logs to ProgramData\\Pinhole\\logs" grep -q "access client=" "$pd/logs/pinhole-agent.log"
+check "... with no password" bash -c "[ -s '$pd/logs/pinhole-agent.log' ] && ! grep -qF -- '$password' '$pd/logs/pinhole-agent.log'"
+check "... and no GLib warnings or criticals" bash -c "! grep -E ' (critical|warning) GLib' '$pd/logs/pinhole-agent.log'"
+out=$(ctl logs -n 3 2>&1); rc=$?
+check "pinholectl logs -n 3 shows its last 3 lines" [ $rc -eq 0 ] && [ "$(grep -c . <<<"$out")" -eq 3 ]
 check "the service's credentials are not in clear" bash -c "! grep -qF -- '$password' '$pd/state/credentials'"
 check "--stop-service" wine "$agent_exe" --stop-service
 check "sc query: STOPPED" bash -c "wine sc query pinhole-agent | grep -q 'STATE.*STOPPED'"

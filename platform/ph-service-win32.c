@@ -95,7 +95,8 @@ event_log_sink (GLogLevelFlags flags, const char *domain, const char *message)
   if (wline == NULL)
     return;
   strings[0] = wline;
-  ReportEventW (svc.event_source, type, 0, 0, NULL, 1, 0, (LPCWSTR *) strings, NULL);
+  /* Event 1 is "%1" in the agent's message table (agent/pinhole-agent-events.mc). */
+  ReportEventW (svc.event_source, type, 0, 1, NULL, 1, 0, (LPCWSTR *) strings, NULL);
 }
 
 /* --- running under the SCM --- */
@@ -334,9 +335,8 @@ open_manager (DWORD access, GError **error)
 }
 
 static void
-register_event_source (void)
+register_event_source (const wchar_t *exe)
 {
-  g_autofree char *exe = NULL;
   HKEY key;
   DWORD types = EVENTLOG_ERROR_TYPE | EVENTLOG_WARNING_TYPE | EVENTLOG_INFORMATION_TYPE;
 
@@ -348,6 +348,8 @@ register_event_source (void)
       return;
     }
   RegSetValueExW (key, L"TypesSupported", 0, REG_DWORD, (const BYTE *) &types, sizeof types);
+  RegSetValueExW (key, L"EventMessageFile", 0, REG_SZ, (const BYTE *) exe,
+                  (DWORD) ((wcslen (exe) + 1) * sizeof (wchar_t)));
   RegCloseKey (key);
 }
 
@@ -412,7 +414,7 @@ ph_service_install (const char *args, GError **error)
     g_debug ("no restart-on-failure: %lu", GetLastError ());
   CloseServiceHandle (service);
   CloseServiceHandle (scm);
-  register_event_source ();
+  register_event_source (exe);
   return TRUE;
 }
 

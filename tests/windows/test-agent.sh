@@ -151,6 +151,9 @@ mkdir -p "$pd"
 write_config "$pd/pinhole.conf" "$port"
 check "--install-service" wine "$agent_exe" --install-service
 check "--install-service again (an upgrade) is fine" wine "$agent_exe" --install-service
+evkey='HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\Pinhole Agent'
+check "the Event Log source names the agent's message table" \
+  bash -c "wine reg query '$evkey' /v EventMessageFile | grep -qi 'pinhole-agent.exe'"
 check "--start-service waits for RUNNING" wine "$agent_exe" --start-service
 check "sc query: RUNNING" bash -c "wine sc query pinhole-agent | grep -q 'STATE.*RUNNING'"
 out=$(printf '%s\n' "$password" | ctl set-credentials alice --password-stdin 2>&1); rc=$?
@@ -169,6 +172,7 @@ check "--stop-service" wine "$agent_exe" --stop-service
 check "sc query: STOPPED" bash -c "wine sc query pinhole-agent | grep -q 'STATE.*STOPPED'"
 check "--start-service again keeps the credentials" bash -c "wine '$agent_exe' --start-service >/dev/null && wine '$stage/bin/pinholectl.exe' status | grep -q 'Credentials stored: *yes'"
 check "--uninstall-service (stops it first)" wine "$agent_exe" --uninstall-service
+check "the Event Log source is gone" bash -c "! wine reg query '$evkey' >/dev/null 2>&1"
 check "sc query: no such service" bash -c "! wine sc query pinhole-agent >/dev/null 2>&1"
 check "--uninstall-service when absent is fine" wine "$agent_exe" --uninstall-service
 

@@ -34,6 +34,12 @@ ph_control_pipe_peer_role (GDBusConnection *connection)
   return GPOINTER_TO_INT (g_object_get_data (G_OBJECT (connection), ROLE_KEY));
 }
 
+void
+ph_control_pipe_set_peer_role (GDBusConnection *connection, PhPeerRole role)
+{
+  g_object_set_data (G_OBJECT (connection), ROLE_KEY, GINT_TO_POINTER (role));
+}
+
 static void
 set_win32_error (GError **error, DWORD code, const char *what)
 {
@@ -199,7 +205,7 @@ connection_ready (GObject *source, GAsyncResult *result, gpointer data)
   server = g_object_get_data (G_OBJECT (stream), "ph-server");
   g_hash_table_remove (server->connecting, stream);
   role = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (stream), ROLE_KEY));
-  g_object_set_data (G_OBJECT (connection), ROLE_KEY, GINT_TO_POINTER (role));
+  ph_control_pipe_set_peer_role (connection, role);
   g_debug ("control client connected (%s)", role == PH_PEER_ROLE_ADMIN ? "admin" : "user");
   server->accept (connection, role, server->user_data);
   g_dbus_connection_start_message_processing (connection);

@@ -23,11 +23,15 @@ typedef enum
 {
   PH_PEER_ROLE_NONE = 0,
   PH_PEER_ROLE_USER,  /* an interactive user: may read and toggle */
-  PH_PEER_ROLE_ADMIN, /* SYSTEM, an elevated administrator, or the agent's own user */
+  PH_PEER_ROLE_ADMIN, /* SYSTEM, an elevated administrator, or the agent's own user (a
+                       * console agent's user could edit its files anyway) */
 } PhPeerRole;
 
 /* The role the server found for @connection; NONE for a connection not from a server. */
 PhPeerRole ph_control_pipe_peer_role (GDBusConnection *connection);
+
+/* The server sets it before @accept runs; a transport that vets clients another way may too. */
+void ph_control_pipe_set_peer_role (GDBusConnection *connection, PhPeerRole role);
 
 typedef void (*PhControlPipeAccept) (GDBusConnection *connection, PhPeerRole role,
                                      gpointer user_data);

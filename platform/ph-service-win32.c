@@ -144,6 +144,8 @@ ph_service_secure_directory (const char *dir, gboolean users_read)
   PSECURITY_DESCRIPTOR sd = NULL;
   PACL dacl = NULL;
   BOOL present = FALSE, defaulted = FALSE;
+  BYTE admins[SECURITY_MAX_SID_SIZE];
+  DWORD admins_len = sizeof admins;
   DWORD rc;
 
   if (g_mkdir_with_parents (dir, 0700) != 0)
@@ -160,11 +162,25 @@ ph_service_secure_directory (const char *dir, gboolean users_read)
       g_warning ("cannot build the DACL for %s", dir);
       return FALSE;
     }
-  /* Protected: ProgramData's inherited "users may create files" no longer applies. The
-   * inheritable entries reach what is inside already, too. */
-  rc = SetNamedSecurityInfoW (wdir, SE_FILE_OBJECT,
-                              DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
-                              NULL, NULL, dacl, NULL);
+  /* Protected: ProgramData's inherited "users may create files" no longer applies. The whole
+   * tree is reset, owners included: a file a user made before the service secured the
+   * directory would otherwise stay theirs, and an owner may always rewrite its DACL. */
+  if (!CreateWellKnownSid (WinBuiltinAdministratorsSid, NULL, admins, &admins_len))
+    admins_len = 0;
+  rc = TreeResetNamedSecurityInfoW (wdir, SE_FILE_OBJECT,
+                                    DACL_SECURITY_INFORMATION
+                                        | PROTECTED_DACL_SECURITY_INFORMATION
+                                        | (admins_len ? OWNER_SECURITY_INFORMATION : 0),
+                                    admins_len ? (PSID) admins : NULL, NULL, dacl, NULL, FALSE,
+                                    NULL, ProgressInvokeNever, NULL);
+  if (rc != ERROR_SUCCESS)
+    {
+      /* Wine has no TreeResetNamedSecurityInfo: the directory's own DACL, inherited below. */
+      g_debug ("TreeResetNamedSecurityInfo: error %lu; setting the directory's DACL", rc);
+      rc = SetNamedSecurityInfoW (wdir, SE_FILE_OBJECT,
+                                  DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
+                                  NULL, NULL, dacl, NULL);
+    }
   LocalFree (sd);
   if (rc != ERROR_SUCCESS)
     {

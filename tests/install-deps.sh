@@ -27,9 +27,10 @@ packages=(
 )
 # --windows: also what the Windows build and its tests under Wine need (tests/windows/):
 # mingw-w64 (the libraries themselves come from installer/windows/build-deps.sh), 64-bit Wine
-# and its fonts, NSIS, and the X tools that find and shoot the tray's windows.
+# and its fonts, NSIS with rsvg-convert and icotool for the installer's icon
+# (installer/nsis/build-installer.sh), and the X tools that find and shoot the tray's windows.
 if [ "${1:-}" = --windows ]; then
-  packages+=(mingw-w64 wine wine64 fonts-wine nsis x11-utils xdotool)
+  packages+=(mingw-w64 wine wine64 fonts-wine nsis librsvg2-bin icoutils x11-utils xdotool)
 fi
 
 sudo=

@@ -9,6 +9,8 @@
 #   3. its unit tests under Wine (meson test, exe_wrapper wine)
 #   4. test-tunnel.c against pinhole-agent.exe under Wine and real stunnel + Squid
 #   5. test-agent.sh: the console agent on its named pipe, the SCM service's lifecycle
+#   6. test-installer.sh: the NSIS installer built from that build, installed, used, upgraded
+#      and removed under Wine
 #
 # Prints one "windows: N passed, M failed" line, which run-all.sh adds to its count.
 set -uo pipefail
@@ -52,6 +54,8 @@ tunnel ()
 }
 step tunnel tunnel
 step agent bash tests/windows/test-agent.sh "$winbuild" "$linuxbuild"
+step installer env PH_WIN_BUILDDIR="$winbuild" PH_TEST_ORIGIN="$linuxbuild/tests/cloud/ph-test-origin" \
+  bash tests/windows/test-installer.sh
 
 wineserver -k 2>/dev/null
 echo "windows: $passed passed, $failed failed in $(( $(date +%s) - started ))s"

@@ -423,8 +423,9 @@ main (int argc, char **argv)
 #ifdef G_OS_WIN32
   g_option_context_set_description (
       ctx, "With --config FILE alone the agent runs standalone from that file, with no control\n"
-           "interface. Otherwise it is the service: configured from %ProgramData%\\Pinhole,\n"
-           "controlled over the named pipe " PH_CONTROL_PIPE_DEFAULT ".\n");
+           "interface. Otherwise it does the service's work (in this console unless started by\n"
+           "the SCM with --service): configured from %ProgramData%\\Pinhole, controlled over\n"
+           "the named pipe " PH_CONTROL_PIPE_DEFAULT ".\n");
   /* The command line as UTF-16 gave it, not in the ANSI code page. */
   if (!g_option_context_parse_strv (ctx, &args, &error))
 #else
@@ -523,7 +524,9 @@ main (int argc, char **argv)
        * administrators can read. */
       setup->secrets = ph_secret_store_new_dpapi (secrets_path, TRUE);
     }
-  if (system_mode && !console_mode && ph_service_dispatch (run_agent, &agent, &code))
+  /* Only --service (the command the SCM is given) asks the SCM: Windows answers at once when
+   * the process is not a service, but Wine's dispatcher waits forever. */
+  if (service_mode && ph_service_dispatch (run_agent, &agent, &code))
     ;
   else
     code = run_agent (&agent);

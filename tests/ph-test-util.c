@@ -1,10 +1,13 @@
 /* ph-test-util.c: see ph-test-util.h. */
 #include "ph-test-util.h"
 
+#ifdef G_OS_UNIX
 #include <signal.h>
+#endif
 #include <string.h>
 #include <glib/gstdio.h>
 
+#ifdef G_OS_UNIX
 static gboolean
 name_has_owner (GDBusConnection *connection, const char *name)
 {
@@ -96,6 +99,8 @@ ph_test_keyring_stop (GSubprocess *daemon)
   g_subprocess_wait (daemon, NULL, NULL);
   g_object_unref (daemon);
 }
+
+#endif
 
 void
 ph_test_remove_tree (const char *path)

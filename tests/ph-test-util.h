@@ -11,8 +11,10 @@ G_BEGIN_DECLS
 /* Starts gnome-keyring-daemon with HOME and the XDG directories under @root and a login
  * keyring unlocked by a password on its stdin, the way a PAM login does; waits until it owns
  * org.freedesktop.secrets on the session bus. NULL with a message in @error if it did not. */
+#ifdef G_OS_UNIX
 GSubprocess *ph_test_keyring_start (const char *root, GError **error);
 void ph_test_keyring_stop (GSubprocess *daemon);
+#endif
 
 /* Removes @path and everything below it (not following links). */
 void ph_test_remove_tree (const char *path);

@@ -9,6 +9,7 @@
 #include "ph-daemon.h"
 #include "ph-dbus-service.h"
 #include "ph-error.h"
+#include "ph-test-util.h"
 
 #include <windows.h>
 #include <glib/gstdio.h>
@@ -23,23 +24,6 @@ typedef struct
   GPtrArray *roles; /* of GINT_TO_POINTER (PhPeerRole), one per accepted client */
   PhPeerRole demote_to; /* NONE: keep the role the server found */
 } Fixture;
-
-static void
-remove_tree (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
 
 static void
 on_client (GDBusConnection *connection, PhPeerRole role, gpointer data)
@@ -99,7 +83,7 @@ fixture_tear_down (Fixture *f, gconstpointer data)
   while (g_main_context_iteration (NULL, FALSE))
     ;
   g_ptr_array_unref (f->roles);
-  remove_tree (f->dir);
+  ph_test_remove_tree (f->dir);
   g_free (f->dir);
   g_free (f->pipe);
 }

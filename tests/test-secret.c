@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <glib/gstdio.h>
-#ifdef G_OS_UNIX
 #include "ph-test-util.h"
+#ifdef G_OS_UNIX
 #include <unistd.h>
 #else
 #include <windows.h>
@@ -17,24 +17,6 @@
 #include <aclapi.h>
 #include <sddl.h>
 
-/* ph-test-util.c also drives gnome-keyring-daemon with Unix signals and is not built for
- * Windows; this is its ph_test_remove_tree(). */
-static void
-ph_test_remove_tree (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
-        ph_test_remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
 #endif
 
 typedef struct

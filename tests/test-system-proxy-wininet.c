@@ -6,6 +6,7 @@
  * exe_wrapper) and on Windows; where Wine's WinINet stores less than Windows', the assertion says
  * so and checks what Wine does. The whole Internet Settings tree is put back after each case. */
 #include "ph-system-proxy.h"
+#include "ph-test-util.h"
 #include "ph-system-proxy-private.h"
 #include "ph-error.h"
 
@@ -47,25 +48,6 @@ running_under_wine (void)
   HMODULE ntdll = GetModuleHandleW (L"ntdll.dll");
 
   return ntdll != NULL && GetProcAddress (ntdll, "wine_get_version") != NULL;
-}
-
-/* ph-test-util.c drives gnome-keyring-daemon with Unix signals and is not built for Windows;
- * this is its ph_test_remove_tree(). */
-static void
-remove_tree (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
 }
 
 /* --- a registry tree, kept to be put back --- */
@@ -664,7 +646,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
 {
   reg_restore (INTERNET_SETTINGS, saved_settings);
   reg_restore (POLICIES, saved_policies);
-  remove_tree (f->dir);
+  ph_test_remove_tree (f->dir);
   g_free (f->journal);
   g_free (f->dir);
 }

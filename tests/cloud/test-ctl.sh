@@ -15,63 +15,8 @@ CLOUD_SCRIPT=$SRCDIR/tests/cloud/pinhole-cloud.sh
 tmp=""
 bus_pid=""
 agent_pid=""
-tests_run=0
-tests_failed=0
-
-# ---- TAP ----
-
-pass ()
-{
-  tests_run=$((tests_run + 1))
-  echo "ok $tests_run - $1"
-}
-
-fail ()
-{
-  local what=$1 line
-  shift
-  tests_run=$((tests_run + 1))
-  tests_failed=$((tests_failed + 1))
-  echo "not ok $tests_run - $what"
-  for line in "$@"; do
-    printf '%s\n' "$line" | sed 's/^/#   /'
-  done
-}
-
-# verdict DESCRIPTION [DETAIL...]: passes when the command just before succeeded.
-verdict ()
-{
-  local status=$?
-  if ((status == 0)); then
-    pass "$1"
-  else
-    fail "$@"
-  fi
-}
-
-skip ()
-{
-  tests_run=$((tests_run + 1))
-  echo "ok $tests_run - $1 # SKIP $2"
-}
-
-# A whole-test skip, or a failure under CI where every peer must be there.
-skip_all ()
-{
-  if [[ ${CI:-} == true ]]; then
-    echo "Bail out! $1 (required under CI=true)"
-    exit 1
-  fi
-  echo "1..0 # SKIP $1"
-  exit 0
-}
-
-bail ()
-{
-  echo "Bail out! $1"
-  dump_logs
-  exit 1
-}
+# shellcheck source=tests/tap.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../tap.sh"
 
 dump_logs ()
 {
@@ -559,6 +504,4 @@ json_check "a restart keeps Enabled off, the pin and the settings" "d['enabled']
   and d['upstream'] == '127.0.0.1:$PH_CLOUD_TLS_PORT'"
 stop_agent
 
-echo "1..$tests_run"
-((tests_failed == 0)) || dump_logs
-exit $((tests_failed > 0))
+tap_done

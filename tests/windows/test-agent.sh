@@ -17,17 +17,11 @@ linuxbuild=$(cd "${2:?usage: test-agent.sh WINBUILD LINUXBUILD}" && pwd)
 # shellcheck source=tests/windows/env.sh
 source "$here/env.sh" 2>/dev/null
 
-n=0
-failed=0
-ok () { n=$((n + 1)); echo "ok $n - $*"; }
-fail () { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check () { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
-bail () { echo "Bail out! $*"; exit 1; }
+# shellcheck source=tests/tap.sh
+source "$root/tests/tap.sh"
 
 for tool in wine wineserver curl stunnel4 squid; do
-  command -v "$tool" >/dev/null || command -v "${tool%4}" >/dev/null || {
-    [ "${CI:-}" = true ] && bail "$tool is missing"
-    echo "1..0 # SKIP $tool is missing"; exit 0; }
+  command -v "$tool" >/dev/null || command -v "${tool%4}" >/dev/null || skip_all "$tool is missing"
 done
 
 work=$(mktemp -d /tmp/pinhole-win-agent.XXXXXX)
@@ -47,6 +41,15 @@ cleanup ()
   [ -n "${PH_TEST_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
+dump_logs ()
+{
+  local f
+  for f in "$work"/*.log "$pd/logs/pinhole-agent.log"; do
+    [ -s "$f" ] || continue
+    echo "# ----- $f (last 30 lines) -----"
+    tail -n 30 "$f" | sed 's/^/# /'
+  done
+}
 
 # The installed layout, with the libraries beside the programs as the installer puts them: the
 # SCM starts the service with no WINEPATH.
@@ -166,7 +169,7 @@ check "the service logs to ProgramData\\Pinhole\\logs" grep -q "access client=" 
 check "... with no password" bash -c "[ -s '$pd/logs/pinhole-agent.log' ] && ! grep -qF -- '$password' '$pd/logs/pinhole-agent.log'"
 check "... and no GLib warnings or criticals" bash -c "! grep -E ' (critical|warning) GLib' '$pd/logs/pinhole-agent.log'"
 out=$(ctl logs -n 3 2>&1); rc=$?
-check "pinholectl logs -n 3 shows its last 3 lines" [ $rc -eq 0 ] && [ "$(grep -c . <<<"$out")" -eq 3 ]
+check "pinholectl logs -n 3 shows its last 3 lines" test "$rc:$(grep -c . <<<"$out")" = "0:3"
 check "the service's credentials are not in clear" bash -c "! grep -qF -- '$password' '$pd/state/credentials'"
 check "--stop-service" wine "$agent_exe" --stop-service
 check "sc query: STOPPED" bash -c "wine sc query pinhole-agent | grep -q 'STATE.*STOPPED'"
@@ -176,5 +179,4 @@ check "the Event Log source is gone" bash -c "! wine reg query '$evkey' >/dev/nu
 check "sc query: no such service" bash -c "! wine sc query pinhole-agent >/dev/null 2>&1"
 check "--uninstall-service when absent is fine" wine "$agent_exe" --uninstall-service
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done

@@ -21,70 +21,9 @@ set -uo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cloud_script=$top/tests/cloud/pinhole-cloud.sh
 tmp=""
-tests_run=0
-tests_failed=0
-step_start=0
-
-# ---- TAP ----
-
-pass ()
-{
-  tests_run=$((tests_run + 1))
-  echo "ok $tests_run - $1 ($(elapsed))"
-}
-
-fail ()
-{
-  local what=$1 line
-  shift
-  tests_run=$((tests_run + 1))
-  tests_failed=$((tests_failed + 1))
-  echo "not ok $tests_run - $what ($(elapsed))"
-  for line in "$@"; do
-    printf '%s\n' "$line" | sed 's/^/#   /'
-  done
-}
-
-# check DESCRIPTION COMMAND...: one assertion, passing when COMMAND succeeds; timed on its own.
-check ()
-{
-  local what=$1 out
-  shift
-  step_start=$(date +%s.%N)
-  if out=$("$@" 2>&1); then
-    pass "$what"
-  else
-    fail "$what" "$out"
-  fi
-}
-
-begin ()
-{
-  step_start=$(date +%s.%N)
-  echo "# $1"
-}
-
-elapsed ()
-{
-  awk -v a="$step_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1fs", b - a }'
-}
-
-skip_all ()
-{
-  if [[ ${CI:-} == true ]]; then
-    echo "Bail out! $1 (required under CI=true)"
-    exit 1
-  fi
-  echo "1..0 # SKIP $1"
-  exit 0
-}
-
-bail ()
-{
-  echo "Bail out! $1"
-  dump_logs
-  exit 1
-}
+TAP_TIMED=1
+# shellcheck source=tests/tap.sh
+source "$top/tests/tap.sh"
 
 dump_logs ()
 {
@@ -442,8 +381,4 @@ check "/PURGE removes %ProgramData%\\Pinhole" absent "$pd"
 check "no files left under Program Files\\Pinhole after /PURGE" absent "$pf"
 check "sc query: no service after /PURGE" service_absent
 
-echo "1..$tests_run"
-if ((tests_failed > 0)); then
-  dump_logs
-  exit 1
-fi
+tap_done

@@ -18,6 +18,7 @@
 #include "ph-build-config.h"
 #include "ph-agent1-generated.h"
 #include "ph-error.h"
+#include "ph-paths.h"
 #include "ph-wipe.h"
 
 #include <errno.h>
@@ -30,7 +31,6 @@
 #include <glib/gi18n.h>
 #ifdef G_OS_WIN32
 #include "ph-control-pipe.h"
-#include "ph-paths.h"
 #include "ph-service.h"
 #include <io.h>
 #include <windows.h>
@@ -2166,12 +2166,7 @@ main (int argc, char **argv)
   };
 
   setlocale (LC_ALL, "");
-#ifdef G_OS_WIN32
-  bindtextdomain (GETTEXT_PACKAGE, ph_paths_localedir ());
-#else
-  bindtextdomain (GETTEXT_PACKAGE, PH_LOCALEDIR);
-#endif
-  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  ph_paths_bind_textdomain (GETTEXT_PACKAGE);
   textdomain (GETTEXT_PACKAGE);
   g_set_prgname ("pinholectl");
   /* Registers org.pinhole.Error.* so that the agent's errors come back as PH_ERROR codes. */

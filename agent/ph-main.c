@@ -415,8 +415,7 @@ main (int argc, char **argv)
    * language; numbers stay C so that access lines parse the same anywhere. */
   setlocale (LC_ALL, "");
   setlocale (LC_NUMERIC, "C");
-  bindtextdomain (GETTEXT_PACKAGE, ph_paths_localedir ());
-  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  ph_paths_bind_textdomain (GETTEXT_PACKAGE);
   textdomain (GETTEXT_PACKAGE);
 
   g_option_context_add_main_entries (ctx, entries, NULL);

@@ -30,7 +30,8 @@ struct _PhSettingsWindow
   GtkWidget *apply_button;
   GtkWidget *close_button;
 
-  GHashTable *loaded; /* key -> value as last read, to send only changes */
+  GHashTable *loaded;    /* key -> value as last read, to send only changes */
+  gboolean absent_shown; /* the message says that the agent is not running */
 };
 
 G_DEFINE_TYPE (PhSettingsWindow, ph_settings_window, GTK_TYPE_WINDOW)
@@ -85,6 +86,15 @@ port_of_listeners (const char *value)
   return g_strdup (colon ? colon + 1 : "");
 }
 
+/* What @key's entry shows for @value ("" for none): listeners are edited as their port. */
+static char *
+entry_text_for (const char *key, const char *value)
+{
+  if (value == NULL)
+    return g_strdup ("");
+  return g_str_equal (key, "listener.address") ? port_of_listeners (value) : g_strdup (value);
+}
+
 static char *
 listeners_for_port (const char *old, const char *port)
 {
@@ -128,39 +138,51 @@ ph_settings_window_refresh (PhSettingsWindow *self)
   GVariantIter iter;
   const char *key, *value, *fallback;
   gboolean locked, any_locked = FALSE;
+  g_autoptr (GHashTable) previous = NULL;
 
   gtk_widget_set_sensitive (self->apply_button, agent != NULL);
   if (agent == NULL)
     {
       show_message (self, _ ("The Pinhole agent is not running."));
+      self->absent_shown = TRUE;
       return;
     }
+  /* The agent came (back): its absence is no longer the news. */
+  if (self->absent_shown)
+    show_message (self, NULL);
+  self->absent_shown = FALSE;
   if (!ph_agent1_call_list_settings_sync (agent, &settings, NULL, &error))
     {
       g_dbus_error_strip_remote_error (error);
       show_message (self, error->message);
       return;
     }
-  g_hash_table_remove_all (self->loaded);
+  /* What the entries showed from the last read, to tell the user's typing from it. */
+  previous = g_steal_pointer (&self->loaded);
+  self->loaded = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_variant_iter_init (&iter, settings);
   while (g_variant_iter_next (&iter, "(&s&sb&s)", &key, &value, &locked, &fallback))
     {
       GtkWidget *widget = ph_settings_window_get_widget (self, key);
+      g_autofree char *shown = NULL;
+      g_autofree char *shown_before = NULL;
+      const char *before = g_hash_table_lookup (previous, key);
+
       g_hash_table_insert (self->loaded, g_strdup (key), g_strdup (value));
       if (widget == NULL)
         continue;
       any_locked |= locked;
       set_locked (self, widget, locked);
-      /* Keep what the user is typing. */
-      if (!GTK_IS_ENTRY (widget) || gtk_widget_has_focus (widget))
+      if (!GTK_IS_ENTRY (widget))
         continue;
-      if (g_str_equal (key, "listener.address"))
-        {
-          g_autofree char *port = port_of_listeners (value);
-          gtk_entry_set_text (GTK_ENTRY (widget), port);
-        }
-      else
-        gtk_entry_set_text (GTK_ENTRY (widget), value);
+      shown = entry_text_for (key, value);
+      shown_before = entry_text_for (key, before);
+      /* Keep what the user is typing: a focused entry that no longer shows the last value
+       * read. (Focus alone is not enough: the window may get it before the agent answers.) */
+      if (gtk_widget_has_focus (widget)
+          && g_strcmp0 (gtk_entry_get_text (GTK_ENTRY (widget)), shown_before) != 0)
+        continue;
+      gtk_entry_set_text (GTK_ENTRY (widget), shown);
     }
   gtk_widget_set_visible (self->locked_note, any_locked);
 

@@ -1,30 +1,34 @@
-/* ph-tray-app.c: the tray application: follows org.pinhole.Agent1 on the
- * bus, shows its state in the icon and menu, notifies once per problem,
- * and points the system proxy at the agent while the tunnel is on,
- * putting it back on off, on quit, at session end and after a crash. */
+/* ph-tray-app.c: the tray application: follows org.pinhole.Agent1 (on the
+ * bus, or on the agent's pipe on Windows), shows its state in the icon and
+ * menu, notifies once per problem, and points the system proxy at the agent
+ * while the tunnel is on, putting it back on off, on quit, at session end
+ * and after a crash. */
 #define G_LOG_DOMAIN "pinhole-tray"
 
 #include "ph-build-config.h"
+#include "ph-agent-watch.h"
+#include "ph-paths.h"
 #include "ph-settings-window.h"
 #include "ph-system-proxy.h"
 #include "ph-tray-app.h"
 #include "ph-tray-icon.h"
+#include "ph-tray-session.h"
 
 #include <errno.h>
 #include <stdlib.h>
-#include <glib-unix.h>
 #include <glib/gi18n.h>
 
-#define AGENT_NAME "org.pinhole.Agent"
 #define AGENT_PATH "/org/pinhole/Agent1"
 
 struct _PhTrayApp
 {
   GtkApplication parent;
 
-  GBusType bus_type;
-  gboolean bus_forced;
-  guint watch_id;
+  GBusType bus_type; /* G_BUS_TYPE_NONE: the system service if it runs, else the session's */
+  PhAgentWatch *watch;
+  PhTraySession *session;
+  gboolean open_settings; /* --settings */
+  gboolean ending;        /* the session ends: the system proxy is back and stays so */
   PhAgent1 *agent;
   GCancellable *cancellable;
 
@@ -84,6 +88,20 @@ ph_tray_app_save_prefs (PhTrayApp *app, gboolean set_system_proxy, const char *c
 
 /* ---- the system proxy ---- */
 
+/* This user's journal: $XDG_STATE_HOME/pinhole on Linux, %LOCALAPPDATA%\Pinhole on Windows
+ * (GLib's user state directory there), where folders are capitalised. */
+static char *
+journal_path (void)
+{
+#ifdef G_OS_WIN32
+  const char *dir = "Pinhole";
+#else
+  const char *dir = "pinhole";
+#endif
+
+  return g_build_filename (g_get_user_state_dir (), dir, "system-proxy.journal", NULL);
+}
+
 static void
 system_proxy_restore (PhTrayApp *app)
 {
@@ -109,7 +127,7 @@ system_proxy_follow (PhTrayApp *app)
   const char *colon;
   guint64 port = 0;
 
-  if (app->system_proxy == NULL)
+  if (app->system_proxy == NULL || app->ending)
     return;
   listeners = app->agent ? ph_agent1_get_listeners (app->agent) : NULL;
   if (app->agent == NULL || !ph_agent1_get_enabled (app->agent) || listeners == NULL
@@ -313,18 +331,19 @@ proxy_ready (GObject *source, GAsyncResult *result, gpointer data)
   g_application_release (G_APPLICATION (app));
 }
 
+/* @name: NULL on the agent's pipe (Windows), which is a peer-to-peer connection. */
 static void
-on_agent_appeared (GDBusConnection *connection, const char *name, const char *owner, gpointer data)
+on_agent_appeared (GDBusConnection *connection, const char *name, gpointer data)
 {
   PhTrayApp *app = data;
 
   g_application_hold (G_APPLICATION (app));
-  ph_agent1_proxy_new (connection, G_DBUS_PROXY_FLAGS_NONE, AGENT_NAME, AGENT_PATH,
-                       app->cancellable, proxy_ready, app);
+  ph_agent1_proxy_new (connection, G_DBUS_PROXY_FLAGS_NONE, name, AGENT_PATH, app->cancellable,
+                       proxy_ready, app);
 }
 
 static void
-on_agent_vanished (GDBusConnection *connection, const char *name, gpointer data)
+on_agent_vanished (gpointer data)
 {
   PhTrayApp *app = data;
 
@@ -530,25 +549,48 @@ build_menu (PhTrayApp *app)
   gtk_widget_hide (app->trust_item);
 }
 
-static gboolean
-on_signal (gpointer data)
+static void
+session_quit (gpointer data)
 {
   g_application_quit (G_APPLICATION (data));
-  return G_SOURCE_CONTINUE;
 }
+
+static void
+session_end (gpointer data)
+{
+  PhTrayApp *app = data;
+
+  app->ending = TRUE;
+  system_proxy_restore (app);
+  g_application_quit (G_APPLICATION (app));
+}
+
+static void
+session_show (gpointer data)
+{
+  action_settings (NULL, NULL, data);
+}
+
+static const PhTraySessionHandlers session_handlers = {
+  .quit = session_quit,
+  .end_session = session_end,
+  .show = session_show,
+};
 
 static void
 ph_tray_app_startup (GApplication *gapp)
 {
   PhTrayApp *app = PH_TRAY_APP (gapp);
-  g_autofree char *state_dir = g_build_filename (g_get_user_state_dir (), "pinhole", NULL);
-  g_autofree char *journal = g_build_filename (state_dir, "system-proxy.journal", NULL);
+  g_autofree char *journal = journal_path ();
+  g_autofree char *icons = g_build_filename (ph_paths_datadir (), "icons", NULL);
   g_autoptr (GError) error = NULL;
   gboolean restored = FALSE;
   const char *kind = g_getenv ("PH_TRAY_ICON");
 
   G_APPLICATION_CLASS (ph_tray_app_parent_class)->startup (gapp);
-  gtk_icon_theme_append_search_path (gtk_icon_theme_get_default (), PH_DATADIR "/icons");
+  gtk_icon_theme_append_search_path (gtk_icon_theme_get_default (), icons);
+  /* Where there is no SVG loader (Windows), the icons are PNGs in the resource. */
+  gtk_icon_theme_add_resource_path (gtk_icon_theme_get_default (), "/org/pinhole/Tray/icons");
 
   /* A journal here means the last run did not put the proxy back. */
   app->system_proxy = ph_system_proxy_new (journal);
@@ -565,28 +607,8 @@ ph_tray_app_startup (GApplication *gapp)
   g_message ("tray icon: %s", ph_tray_icon_get_kind (app->icon));
   update (app);
 
-  g_unix_signal_add (SIGTERM, on_signal, app);
-  g_unix_signal_add (SIGINT, on_signal, app);
-  g_unix_signal_add (SIGHUP, on_signal, app);
-
-  if (!app->bus_forced)
-    {
-      /* The system service if it runs, else a per-user agent. */
-      g_autoptr (GDBusConnection) system = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, NULL);
-      g_autoptr (GVariant) reply = NULL;
-      gboolean owned = FALSE;
-
-      if (system != NULL)
-        reply = g_dbus_connection_call_sync (system, "org.freedesktop.DBus",
-                                             "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                             "NameHasOwner", g_variant_new ("(s)", AGENT_NAME),
-                                             G_VARIANT_TYPE ("(b)"), 0, 1000, NULL, NULL);
-      if (reply != NULL)
-        g_variant_get (reply, "(b)", &owned);
-      app->bus_type = owned ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION;
-    }
-  app->watch_id = g_bus_watch_name (app->bus_type, AGENT_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
-                                    on_agent_appeared, on_agent_vanished, app, NULL);
+  app->session = ph_tray_session_new (&session_handlers, app);
+  app->watch = ph_agent_watch_new (app->bus_type, on_agent_appeared, on_agent_vanished, app);
   /* The tray lives without windows. */
   g_application_hold (gapp);
 }
@@ -597,7 +619,7 @@ ph_tray_app_activate (GApplication *gapp)
   /* A second start: show where the user can act. */
   static gboolean first = TRUE;
 
-  if (!first)
+  if (!first || PH_TRAY_APP (gapp)->open_settings)
     action_settings (NULL, NULL, gapp);
   first = FALSE;
 }
@@ -608,14 +630,34 @@ ph_tray_app_shutdown (GApplication *gapp)
   PhTrayApp *app = PH_TRAY_APP (gapp);
 
   system_proxy_restore (app);
-  if (app->watch_id != 0)
-    g_bus_unwatch_name (app->watch_id);
-  app->watch_id = 0;
+  g_clear_pointer (&app->watch, ph_agent_watch_free);
+  g_clear_pointer (&app->session, ph_tray_session_free);
   g_cancellable_cancel (app->cancellable);
   if (app->settings != NULL)
     gtk_widget_destroy (GTK_WIDGET (app->settings));
   g_clear_pointer (&app->icon, ph_tray_icon_free);
   G_APPLICATION_CLASS (ph_tray_app_parent_class)->shutdown (gapp);
+}
+
+/* --restore-proxy: what the uninstaller runs, with no tray running. */
+static int
+restore_proxy (void)
+{
+  g_autofree char *journal = journal_path ();
+  g_autoptr (PhSystemProxy) system_proxy = ph_system_proxy_new (journal);
+  g_autoptr (GError) error = NULL;
+  gboolean restored = FALSE;
+
+  if (!ph_system_proxy_recover (system_proxy, &restored, &error))
+    {
+      g_printerr ("%s\n", error->message);
+      return 1;
+    }
+  if (restored)
+    g_print ("%s\n", _ ("The system proxy setting left by a previous run was put back."));
+  else
+    g_print ("%s\n", _ ("Nothing to put back: the system proxy setting is not Pinhole's."));
+  return 0;
 }
 
 static int
@@ -628,15 +670,17 @@ ph_tray_app_handle_local_options (GApplication *gapp, GVariantDict *options)
       g_print ("pinhole-tray %s\n", PH_VERSION);
       return 0;
     }
+  if (g_variant_dict_contains (options, "restore-proxy"))
+    return restore_proxy ();
   if (g_variant_dict_contains (options, "session"))
-    {
-      app->bus_type = G_BUS_TYPE_SESSION;
-      app->bus_forced = TRUE;
-    }
+    app->bus_type = G_BUS_TYPE_SESSION;
   if (g_variant_dict_contains (options, "system"))
+    app->bus_type = G_BUS_TYPE_SYSTEM;
+  app->open_settings = g_variant_dict_contains (options, "settings");
+  if (!ph_tray_session_claim_instance ())
     {
-      app->bus_type = G_BUS_TYPE_SYSTEM;
-      app->bus_forced = TRUE;
+      g_message ("a tray runs already in this session: asked it to show its settings");
+      return 0;
     }
   return -1;
 }
@@ -674,12 +718,18 @@ static void
 ph_tray_app_init (PhTrayApp *app)
 {
   const GOptionEntry options[] = {
+#ifdef G_OS_UNIX /* Windows has one agent, on its pipe, and no bus to choose. */
     { "session", 0, 0, G_OPTION_ARG_NONE, NULL, N_ ("Use the per-user agent (session bus)"), NULL },
     { "system", 0, 0, G_OPTION_ARG_NONE, NULL, N_ ("Use the system service (system bus)"), NULL },
+#endif
+    { "settings", 0, 0, G_OPTION_ARG_NONE, NULL, N_ ("Open the settings window"), NULL },
+    { "restore-proxy", 0, 0, G_OPTION_ARG_NONE, NULL,
+      N_ ("Put back the system proxy setting that a previous run left, and exit"), NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, NULL, N_ ("Print the version and exit"), NULL },
     { NULL },
   };
 
+  app->bus_type = G_BUS_TYPE_NONE;
   app->cancellable = g_cancellable_new ();
   app->prefs = g_key_file_new ();
   app->prefs_path = g_build_filename (g_get_user_config_dir (), "pinhole", "tray.conf", NULL);
@@ -691,7 +741,7 @@ PhTrayApp *
 ph_tray_app_new (void)
 {
   return g_object_new (PH_TYPE_TRAY_APP, "application-id", "org.pinhole.Tray", "flags",
-                       G_APPLICATION_DEFAULT_FLAGS, "register-session", TRUE, NULL);
+                       ph_tray_session_get_app_flags (), "register-session", TRUE, NULL);
 }
 
 PhTrayApp *
@@ -700,7 +750,6 @@ ph_tray_app_new_for_bus (GBusType bus_type)
   PhTrayApp *app = ph_tray_app_new ();
 
   app->bus_type = bus_type;
-  app->bus_forced = TRUE;
   return app;
 }
 

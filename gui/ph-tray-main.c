@@ -1,5 +1,6 @@
 /* ph-tray-main.c: pinhole-tray's entry point. */
 #include "ph-build-config.h"
+#include "ph-paths.h"
 #include "ph-tray-app.h"
 
 #include <locale.h>
@@ -11,8 +12,7 @@ main (int argc, char **argv)
   g_autoptr (PhTrayApp) app = NULL;
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, PH_LOCALEDIR);
-  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  ph_paths_bind_textdomain (GETTEXT_PACKAGE);
   textdomain (GETTEXT_PACKAGE);
   app = ph_tray_app_new ();
   return g_application_run (G_APPLICATION (app), argc, argv);

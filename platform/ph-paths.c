@@ -2,6 +2,8 @@
 #include "ph-build-config.h"
 #include "ph-paths.h"
 
+#include <libintl.h>
+
 #ifdef G_OS_WIN32
 #include <windows.h>
 #include <shlobj.h>
@@ -68,6 +70,15 @@ ph_paths_localedir (void)
   ONCE_PATH (dir, g_build_filename (install_root (), "share", "locale", NULL));
 }
 
+void
+ph_paths_bind_textdomain (const char *domain)
+{
+  g_autofree gunichar2 *wdir = g_utf8_to_utf16 (ph_paths_localedir (), -1, NULL, NULL, NULL);
+
+  wbindtextdomain (domain, (const wchar_t *) wdir);
+  bind_textdomain_codeset (domain, "UTF-8");
+}
+
 #else
 
 const char *
@@ -92,6 +103,13 @@ const char *
 ph_paths_localedir (void)
 {
   return PH_LOCALEDIR;
+}
+
+void
+ph_paths_bind_textdomain (const char *domain)
+{
+  bindtextdomain (domain, PH_LOCALEDIR);
+  bind_textdomain_codeset (domain, "UTF-8");
 }
 
 #endif

@@ -99,12 +99,15 @@ Var PH_UPGRADE     ; 1 when a Pinhole is installed already
 
 ; --- shared by installer and uninstaller ------------------------------------------------------
 
-; Every user's tray goes, so that its executable and GTK's DLLs can be replaced or removed. A tray
-; that did not get to restore a user's system proxy does so from its journal when it next starts
-; (or through --restore-proxy below).
+; Every user's tray goes, so that its executable and GTK's DLLs can be replaced or removed. Asked
+; first (WM_CLOSE: the tray puts the user's system proxy back and quits), then forced; a tray that
+; did not get to restore does so from its journal when it next starts (or --restore-proxy below).
 !macro PH_CLOSE_TRAY
   ${If} ${FileExists} "${PH_TRAY}"
     DetailPrint "$(PhClosingTray)"
+    nsExec::ExecToLog '"$SYSDIR\taskkill.exe" /IM pinhole-tray.exe'
+    Pop $0
+    Sleep 2000
     nsExec::ExecToLog '"$SYSDIR\taskkill.exe" /F /IM pinhole-tray.exe'
     Pop $0
     ; TerminateProcess returns before the process has let go of its files.

@@ -1,0 +1,373 @@
+#!/usr/bin/env bash
+# test-tray-wine.sh BUILDDIR: the Windows tray (pinhole-tray.exe of a cross-build made with
+# PH_WIN_GTK=1) under Wine, on an Xvfb display of its own, in English and in Simplified Chinese.
+# The real pinhole-agent.exe runs in the console against a real cloud end (stunnel + Squid on
+# loopback, tests/cloud/pinhole-cloud.sh) on a private pipe, with the tunnel on, so that the
+# window shows real values and the tray points WinINet's proxy at the agent.
+#
+# Checks what a machine can check: the settings window (--settings) appears with its title in
+# the language asked for; the tray's log has no critical; it keeps running; it sets the system
+# proxy (journal first) and puts it back when it quits as asked (WM_CLOSE, as taskkill and
+# installers send) and when the session ends (WM_ENDSESSION); after a kill, --restore-proxy puts
+# it back and exits 0; a second start exits at once and makes the first show its settings.
+# Screenshots (PNG) and logs go to BUILDDIR/tests/windows/artifacts/: a person looks at them.
+# Prints TAP (tests/tap.sh).
+# The settings window is shot twice: without an agent, and with it (settings-*-agent.png: the
+# agent's values, the pins in DejaVu Sans Mono, which wine-fonts.sh registers).
+# Without stunnel or Squid (or with PH_TRAY_NO_AGENT=1) the tray runs without an agent.
+# PH_TRAY_SETTLE: seconds given to a window to draw before its screenshot (3).
+#
+#   bash tests/windows/test-tray-wine.sh /tmp/bw     (after PH_WIN_GTK=1 cross-build.sh /tmp/bw)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+builddir=$(cd "${1:?usage: test-tray-wine.sh BUILDDIR}" && pwd)
+out="$builddir/tests/windows"
+artifacts="$out/artifacts"
+stage="$out/stage"
+# A prefix of this test's own, whose fonts are exactly those of wine-fonts.sh; everything here
+# (taskkill, wineserver -k) acts on it alone.
+export WINEPREFIX="$out/wine-prefix"
+
+say () { echo "# $*"; }
+# shellcheck source=tests/tap.sh
+source "$root/tests/tap.sh"
+dump_logs ()
+{
+  local f
+  for f in "$artifacts"/tray-*.log "$artifacts"/agent.log; do
+    [ -f "$f" ] || continue
+    echo "# --- $(basename "$f") (end)"
+    grep -v '^$' "$f" | tail -n 15 | sed 's/^/#   /'
+  done
+}
+
+# --- tools: installed from Debian when missing -------------------------------------------------
+need=()
+command -v Xvfb >/dev/null || need+=(xvfb)
+command -v xwininfo >/dev/null || need+=(x11-utils)
+command -v import >/dev/null || need+=(imagemagick)
+command -v wine >/dev/null || need+=(wine wine64)
+command -v fc-scan >/dev/null || need+=(fontconfig)
+[ -f /usr/share/wine/fonts/tahoma.ttf ] || need+=(fonts-wine)
+[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need+=(fonts-noto-cjk)
+if [ ${#need[@]} -gt 0 ]; then
+  say "installing ${need[*]}"
+  sudo=
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need[@]}" >&2
+fi
+
+# --- the Windows tree, as the installer lays it out: bin\ beside share\locale ------------------
+[ -f "$builddir/gui/pinhole-tray.exe" ] || skip_all "no gui/pinhole-tray.exe in $builddir (PH_WIN_GTK=1)"
+rm -rf "$stage" "$artifacts"
+mkdir -p "$artifacts"
+meson install -C "$builddir" --destdir "$stage" --no-rebuild >"$artifacts/install.log" 2>&1
+tray="$stage/bin/pinhole-tray.exe"
+
+# --- the display ------------------------------------------------------------------------------
+# Xvfb picks a free display and writes its number to -displayfd.
+rm -f "$out/display"
+Xvfb -displayfd 3 -screen 0 1280x1024x24 -nolisten tcp 3>"$out/display" 2>"$artifacts/xvfb.log" &
+xvfb_pid=$!
+for ((i = 0; i < 100; i++)); do
+  [ -s "$out/display" ] && break
+  sleep 0.1
+done
+[ -s "$out/display" ] || bail "Xvfb did not start (see xvfb.log)"
+sleep 0.2 # the number's newline
+export DISPLAY=":$(head -1 "$out/display")"
+cleanup ()
+{
+  wine taskkill /F /IM pinhole-tray.exe >/dev/null 2>&1 || true
+  [ -n "${agent_pid:-}" ] && kill -INT "$agent_pid" 2>/dev/null
+  [ -d "${work:-}/cloud" ] && bash "$root/tests/cloud/pinhole-cloud.sh" stop "$work/cloud" >/dev/null 2>&1
+  wineserver -k 2>/dev/null || true
+  kill "$xvfb_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+export PH_WIN_GTK=1
+# shellcheck source=tests/windows/env.sh
+source "$root/tests/windows/env.sh" 2>/dev/null
+# shellcheck source=tests/windows/wine-fonts.sh
+source "$root/tests/windows/wine-fonts.sh"
+
+# Wine's desktop process (explorer.exe) keeps the display it started with: one started above
+# (wineboot, regedit) without the display would leave the tray with no windows at all.
+wineserver -k 2>/dev/null || true
+wineserver -w
+# GDK loads Wine's wintab32 for tablets, whose hidden window answers FALSE to
+# WM_QUERYENDSESSION and so cancels every end of session: no tablet input here.
+export GDK_WIN32_TABLET_INPUT_API=none
+say "Xvfb on $DISPLAY, Wine prefix $WINEPREFIX"
+
+# --- helpers ----------------------------------------------------------------------------------
+tray_pid=
+
+# start_tray LOG ENV... -- ARGS...: the tray in the background, its stderr in LOG.
+start_tray ()
+{
+  local log=$1
+  shift
+  local envs=()
+  while [ "$1" != -- ]; do
+    envs+=("$1")
+    shift
+  done
+  shift
+  env "${envs[@]}" wine "$tray" "$@" >"$log" 2>&1 &
+  tray_pid=$!
+}
+
+# wait_window TITLE SECONDS: prints the id of a viewable window named TITLE once there is one.
+# (xwininfo, not xdotool's regular expressions, which miss UTF-8 titles.)
+wait_window ()
+{
+  local i id
+  for ((i = 0; i < $2 * 4; i++)); do
+    for id in $(xwininfo -root -tree 2>/dev/null | grep -F "\"$1\": (" | awk '{ print $1 }'); do
+      if xwininfo -id "$id" 2>/dev/null | grep -q 'Map State: IsViewable'; then
+        echo "$id"
+        return 0
+      fi
+    done
+    sleep 0.25
+  done
+  return 1
+}
+
+# The process started with wine is the Windows process itself.
+tray_running () { kill -0 "$tray_pid" 2>/dev/null; }
+
+wait_exit ()
+{
+  local i
+  for ((i = 0; i < $1 * 4; i++)); do
+    tray_running || { wait "$tray_pid" 2>/dev/null || true; return 0; }
+    sleep 0.25
+  done
+  return 1
+}
+
+no_criticals ()
+{
+  if grep -n 'CRITICAL' "$1" >&2; then
+    fail "$2: criticals in $(basename "$1")"
+  else
+    pass "$2: no critical in the log"
+  fi
+}
+
+# --- the settings window, in each language ------------------------------------------------------
+# libintl under Wine: LANG works (Wine also takes its Windows locale from it); see the LC_ALL
+# case below.
+# The translated title, from the catalogue itself.
+title_zh=$(awk '/^msgid "Pinhole Settings"$/ { getline; sub(/^msgstr "/, ""); sub(/"$/, ""); print }' \
+  "$root/po/zh_CN.po")
+
+settings_runs () # SUFFIX: of the artifacts' names
+{
+  local run name title lang log id
+  for run in "en|Pinhole Settings|LANG=en_US.UTF-8" "zh_CN|$title_zh|LANG=zh_CN.UTF-8" \
+    "zh_CN-lc_all|$title_zh|LC_ALL=zh_CN.UTF-8"; do
+    IFS='|' read -r name title lang <<<"$run"
+    name=$name$1
+    log="$artifacts/tray-$name.log"
+    start_tray "$log" "$lang" -- --settings
+    if ! id=$(wait_window "$title" 60); then
+      fail "$name: no window named '$title' (windows: $(xwininfo -root -tree | grep -c '"' || true))"
+      xwininfo -root -tree >"$artifacts/windows-$name.txt" 2>&1 || true
+      import -window root "$artifacts/screen-$name.png" || true
+      wine taskkill /F /IM pinhole-tray.exe >/dev/null 2>&1 || true
+      wait_exit 10 || true
+      continue
+    fi
+    pass "$name: settings window '$title' ($id)"
+    # Let it draw, then keep running a while: no crash, no exit.
+    sleep "${PH_TRAY_SETTLE:-3}"
+    import -window "$id" "$artifacts/settings-$name.png"
+    import -window root "$artifacts/screen-$name.png"
+    pass "$name: screenshot $artifacts/settings-$name.png"
+    sleep 2
+    if tray_running; then
+      pass "$name: still running"
+    else
+      fail "$name: the tray exited"
+    fi
+    if [ -n "$agent" ]; then
+      if wait_for 20 proxy_is_ours && [ -s "$journal" ]; then
+        pass "$name: the system proxy points at the agent, journal written"
+      else
+        fail "$name: the system proxy was not set (ProxyServer '$(reg_value ProxyServer)')"
+      fi
+    fi
+    # Closed as taskkill and installers do: WM_CLOSE to its windows.
+    wine taskkill /IM pinhole-tray.exe >/dev/null 2>&1 || true
+    if wait_exit 15 && grep -q 'asked to close' "$log"; then
+      pass "$name: quit on WM_CLOSE"
+      if [ -n "$agent" ]; then
+        if proxy_is_back; then
+          pass "$name: the system proxy is back, the journal gone"
+        else
+          fail "$name: the system proxy was not put back"
+        fi
+      fi
+    else
+      fail "$name: did not quit on WM_CLOSE"
+      wine taskkill /F /IM pinhole-tray.exe >/dev/null 2>&1 || true
+      wait_exit 10 || true
+    fi
+    no_criticals "$log" "$name"
+  done
+}
+
+# The window without an agent first: GDK under Wine does not repaint a window that grows while
+# it is shown, and the window grows when the agent's values arrive (the values are there, the
+# screenshot of the runs with the agent shows part of them): these are the screenshots to read.
+agent=
+settings_runs ""
+
+# --- the agent and the cloud end -----------------------------------------------------------------
+export PINHOLE_CONTROL_PIPE='\\.\pipe\pinhole-tray-test-'$$
+work="$out/work"
+rm -rf "$work"
+mkdir -p "$work/md" "$work/state"
+chmod 755 "$work" # Squid runs as its own user and reads the cloud directory
+agent=
+agent_pid=
+port=
+if [ "${PH_TRAY_NO_AGENT:-0}" != 1 ] && [ -f "$stage/bin/pinhole-agent.exe" ] \
+  && command -v stunnel4 >/dev/null && command -v squid >/dev/null; then
+  if bash "$root/tests/cloud/pinhole-cloud.sh" start "$work/cloud" >"$artifacts/cloud.log" 2>&1; then
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    bash "$root/tests/cloud/pinhole-cloud.sh" agent-config "$work/cloud" "$work/agent.conf" "$port"
+    wine "$stage/bin/pinhole-agent.exe" --console --config "$work/agent.conf" \
+      --managed-dir "$work/md" --state-dir "$work/state" >"$artifacts/agent.log" 2>&1 &
+    agent_pid=$!
+    for ((i = 0; i < 100; i++)); do
+      wine "$stage/bin/pinholectl.exe" enable >/dev/null 2>&1 && break
+      sleep 0.3
+    done
+    for ((i = 0; i < 100; i++)); do
+      wine "$stage/bin/pinholectl.exe" status 2>/dev/null | tr -d '\r' >"$artifacts/agent-status.txt"
+      grep -q '^State: *on' "$artifacts/agent-status.txt" && break
+      sleep 0.3
+    done
+    if grep -q '^State: *on' "$artifacts/agent-status.txt"; then
+      agent=1
+      pass "agent: on, listening on 127.0.0.1:$port"
+    else
+      fail "agent: not on (see agent.log, agent-status.txt)"
+    fi
+  else
+    fail "the cloud end did not start (see cloud.log)"
+  fi
+else
+  say "no agent: stunnel, Squid or pinhole-agent.exe missing, or PH_TRAY_NO_AGENT=1"
+fi
+
+# --- the system proxy: WinINet's values in the registry, the tray's journal --------------------
+inet='HKCU\Software\Microsoft\Windows\CurrentVersion\Internet Settings'
+journal="$WINEPREFIX/drive_c/users/$(id -un)/AppData/Local/Pinhole/system-proxy.journal"
+reg_value () # NAME: the value's data, or nothing
+{
+  wine reg query "$inet" /v "$1" 2>/dev/null | tr -d '\r' | awk -v n="$1" '$1 == n { print $3 }'
+}
+proxy_is_ours () { [ "$(reg_value ProxyEnable)" = 0x1 ] && reg_value ProxyServer | grep -q "127.0.0.1:$port"; }
+proxy_is_back () { [ "$(reg_value ProxyEnable)" != 0x1 ] && [ ! -e "$journal" ]; }
+wait_for () # SECONDS COMMAND...
+{
+  local i n=$(($1 * 2))
+  shift
+  for ((i = 0; i < n; i++)); do
+    "$@" && return 0
+    sleep 0.5
+  done
+  return 1
+}
+# Wine's default: no proxy.
+wine reg add "$inet" /v ProxyEnable /t REG_DWORD /d 0 /f >/dev/null 2>&1
+rm -f "$journal"
+
+settings_runs "-agent"
+
+# --- one tray per session: a second start shows the first one's settings ------------------------
+log="$artifacts/tray-single.log"
+start_tray "$log" LANG=en_US.UTF-8 --
+sleep 6
+if wait_window 'Pinhole Settings' 0 >/dev/null || wait_window 'Pinhole Settings' 1 >/dev/null; then
+  fail "single: the settings window opened without --settings"
+fi
+if LANG=en_US.UTF-8 timeout 60 wine "$tray" >"$artifacts/tray-second.log" 2>&1; then
+  pass "second start: exited 0"
+else
+  fail "second start: exit status $?"
+fi
+if wait_window 'Pinhole Settings' 30 >/dev/null; then
+  pass "second start: the first tray showed its settings window"
+else
+  fail "second start: no settings window"
+fi
+if tray_running; then pass "single: the first tray still runs"; else fail "single: the first tray is gone"; fi
+
+# --- the end of the session: WM_QUERYENDSESSION, WM_ENDSESSION ---------------------------------
+if [ -n "$agent" ]; then
+  if wait_for 20 proxy_is_ours; then
+    pass "end of session: before it, the system proxy points at the agent"
+  else
+    fail "end of session: the system proxy was not set before it"
+  fi
+fi
+wineboot --end-session >/dev/null 2>&1 || true
+if wait_exit 20 && grep -q 'the session is ending' "$log"; then
+  pass "end of session: the tray saw it and quit"
+  if [ -n "$agent" ]; then
+    if proxy_is_back; then
+      pass "end of session: the system proxy is back, the journal gone"
+    else
+      fail "end of session: the system proxy was not put back"
+    fi
+  fi
+else
+  fail "end of session: not seen (see tray-single.log)"
+  wine taskkill /F /IM pinhole-tray.exe >/dev/null 2>&1 || true
+  wait_exit 10 || true
+fi
+no_criticals "$log" single
+
+# --- --restore-proxy, as the uninstaller runs it ----------------------------------------------
+if [ -n "$agent" ]; then
+  # A tray killed outright (taskkill /F, as the installer does) leaves the proxy and its journal.
+  start_tray "$artifacts/tray-killed.log" LANG=en_US.UTF-8 --
+  if wait_for 30 proxy_is_ours && [ -s "$journal" ]; then
+    wine taskkill /F /IM pinhole-tray.exe >/dev/null 2>&1 || true
+    wait_exit 15 || true
+    if proxy_is_ours && [ -s "$journal" ]; then
+      pass "killed: the proxy and the journal are left"
+    else
+      fail "killed: expected the proxy and the journal to be left"
+    fi
+  else
+    fail "killed: the tray did not set the system proxy"
+  fi
+fi
+if wine "$tray" --restore-proxy >"$artifacts/restore-proxy.log" 2>&1; then
+  pass "--restore-proxy: exit 0 ($(tr -d '\r' <"$artifacts/restore-proxy.log" | head -1))"
+else
+  fail "--restore-proxy: exit status $?"
+fi
+if [ -n "$agent" ]; then
+  if proxy_is_back; then
+    pass "--restore-proxy: the system proxy is back, the journal gone"
+  else
+    fail "--restore-proxy: the system proxy was not put back"
+  fi
+  if wine "$tray" --restore-proxy >"$artifacts/restore-proxy-again.log" 2>&1 \
+    && grep -q 'Nothing to put back' "$artifacts/restore-proxy-again.log"; then
+    pass "--restore-proxy again: nothing to do, exit 0"
+  else
+    fail "--restore-proxy again"
+  fi
+fi
+
+say "artifacts: $artifacts"
+tap_done

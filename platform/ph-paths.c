@@ -73,9 +73,11 @@ ph_paths_localedir (void)
 void
 ph_paths_bind_textdomain (const char *domain)
 {
-  g_autofree gunichar2 *wdir = g_utf8_to_utf16 (ph_paths_localedir (), -1, NULL, NULL, NULL);
+  /* In the ANSI code page, or its 8.3 short name where the code page cannot spell it. (libintl's
+   * wbindtextdomain found the catalogue in some runs under Wine and not in others.) */
+  g_autofree char *dir = g_win32_locale_filename_from_utf8 (ph_paths_localedir ());
 
-  wbindtextdomain (domain, (const wchar_t *) wdir);
+  bindtextdomain (domain, dir != NULL ? dir : ph_paths_localedir ());
   bind_textdomain_codeset (domain, "UTF-8");
 }
 

@@ -18,9 +18,8 @@ const char *ph_paths_datadir (void);
 /* Message catalogues: /usr/share/locale; <install dir>\share\locale. */
 const char *ph_paths_localedir (void);
 
-/* bindtextdomain (@domain, ph_paths_localedir ()) and UTF-8 output: on Windows through
- * wbindtextdomain, since bindtextdomain takes the ANSI code page and the install directory may
- * hold any character. */
+/* bindtextdomain (@domain, ph_paths_localedir ()) and UTF-8 output. On Windows bindtextdomain
+ * takes the ANSI code page, and the install directory may hold any character. */
 void ph_paths_bind_textdomain (const char *domain);
 
 G_END_DECLS

@@ -6,6 +6,7 @@
  * exe_wrapper) and on Windows; where Wine's WinINet stores less than Windows', the assertion says
  * so and checks what Wine does. The whole Internet Settings tree is put back after each case. */
 #include "ph-system-proxy.h"
+#include "ph-test-system-proxy.h"
 #include "ph-test-util.h"
 #include "ph-system-proxy-private.h"
 #include "ph-error.h"
@@ -651,40 +652,6 @@ fixture_teardown (Fixture *f, gconstpointer data)
   g_free (f->dir);
 }
 
-static void
-enable_ok (PhSystemProxy *sp, const char *host, guint port)
-{
-  g_autoptr (GError) error = NULL;
-
-  g_assert_true (ph_system_proxy_enable (sp, host, port, bypass, &error));
-  g_assert_no_error (error);
-  g_assert_true (ph_system_proxy_is_enabled (sp));
-}
-
-static void
-disable_ok (PhSystemProxy *sp)
-{
-  g_autoptr (GError) error = NULL;
-
-  g_assert_true (ph_system_proxy_disable (sp, &error));
-  g_assert_no_error (error);
-  g_assert_false (ph_system_proxy_is_enabled (sp));
-}
-
-static void
-recover_ok (const char *journal, gboolean expect_restored)
-{
-  g_autoptr (PhSystemProxy) sp = ph_system_proxy_new (journal);
-  g_autoptr (GError) error = NULL;
-  gboolean restored = !expect_restored;
-
-  g_assert_true (ph_system_proxy_recover (sp, &restored, &error));
-  g_assert_no_error (error);
-  g_assert_cmpint (restored, ==, expect_restored);
-  g_assert_false (ph_system_proxy_is_enabled (sp));
-  g_assert_false (g_file_test (journal, G_FILE_TEST_EXISTS));
-}
-
 /* --- cases --- */
 
 static void
@@ -713,7 +680,7 @@ test_round_trip (Fixture *f, gconstpointer data)
   backends = ph_system_proxy_get_backends (sp);
   g_assert_cmpstr (backends[0], ==, "wininet");
   g_assert_null (backends[1]);
-  enable_ok (sp, "127.0.0.1", 3128);
+  enable_ok (sp, "127.0.0.1", 3128, bypass);
   assert_pinhole ("127.0.0.1", 3128, untouched);
 
   /* The journal names the LAN's keys (no dial-up or VPN entry here: Wine has none), the
@@ -757,12 +724,12 @@ test_foreign_change (Fixture *f, gconstpointer data)
   preset_corporate_pac ();
   flags_before = g_strdup_printf ("0x%lx", (gulong) query_flags ());
   sp = ph_system_proxy_new (f->journal);
-  enable_ok (sp, "127.0.0.1", 3128);
+  enable_ok (sp, "127.0.0.1", 3128, bypass);
   /* Another program points the proxy elsewhere while Pinhole is on. */
   api_set_server ("their.example:3128");
   /* The tray asks again whenever the agent's state changes: the same values write nothing,
    * so their change stays. */
-  enable_ok (sp, "127.0.0.1", 3128);
+  enable_ok (sp, "127.0.0.1", 3128, bypass);
   {
     g_autofree char *still = query_string (INTERNET_PER_CONN_PROXY_SERVER);
     g_assert_cmpstr (still, ==, "their.example:3128");
@@ -801,8 +768,8 @@ test_enable_twice (Fixture *f, gconstpointer data)
   before = proxy_snapshot ();
   untouched = wine_untouched ();
   sp = ph_system_proxy_new (f->journal);
-  enable_ok (sp, "127.0.0.1", 3128);
-  enable_ok (sp, "127.0.0.1", 3129);
+  enable_ok (sp, "127.0.0.1", 3128, bypass);
+  enable_ok (sp, "127.0.0.1", 3129, bypass);
   assert_pinhole ("127.0.0.1", 3129, untouched);
   disable_ok (sp);
   after = proxy_snapshot ();
@@ -819,7 +786,7 @@ test_ipv6_host (Fixture *f, gconstpointer data)
   g_autofree char *after = NULL;
 
   sp = ph_system_proxy_new (f->journal);
-  enable_ok (sp, "::1", 3128);
+  enable_ok (sp, "::1", 3128, bypass);
   assert_pinhole ("[::1]", 3128, untouched);
   disable_ok (sp);
   after = proxy_snapshot ();

@@ -4,6 +4,7 @@
  * the exact previous values, someone else's change, enable twice, a journal that cannot be
  * written, and a kill -9 between enable and disable. */
 #include "ph-system-proxy.h"
+#include "ph-test-system-proxy.h"
 #include "ph-test-util.h"
 #include "ph-error.h"
 
@@ -330,26 +331,6 @@ fixture_teardown (Fixture *f, gconstpointer data)
   g_free (f->dir);
 }
 
-static void
-enable_ok (PhSystemProxy *sp, const char *host, guint port)
-{
-  g_autoptr (GError) error = NULL;
-
-  g_assert_true (ph_system_proxy_enable (sp, host, port, bypass, &error));
-  g_assert_no_error (error);
-  g_assert_true (ph_system_proxy_is_enabled (sp));
-}
-
-static void
-disable_ok (PhSystemProxy *sp)
-{
-  g_autoptr (GError) error = NULL;
-
-  g_assert_true (ph_system_proxy_disable (sp, &error));
-  g_assert_no_error (error);
-  g_assert_false (ph_system_proxy_is_enabled (sp));
-}
-
 static gboolean
 uses_backend (PhSystemProxy *sp, const char *name)
 {
@@ -401,7 +382,7 @@ test_gnome_round_trip (Fixture *f, gconstpointer data)
   sp = ph_system_proxy_new (f->journal);
   g_assert_true (uses_backend (sp, "gnome"));
   g_assert_false (ph_system_proxy_is_enabled (sp));
-  enable_ok (sp, "127.0.0.1", 3128);
+  enable_ok (sp, "127.0.0.1", 3128, bypass);
   gnome_assert_pinhole ("'127.0.0.1'", "3128");
   /* Credentials for the old proxy are not sent to Pinhole; its PAC URL is left alone. */
   auth = gnome_get ("http", "use-authentication");
@@ -433,12 +414,12 @@ test_gnome_foreign_change (Fixture *f, gconstpointer data)
     return;
   gnome_preset_corporate ();
   sp = ph_system_proxy_new (f->journal);
-  enable_ok (sp, "127.0.0.1", 3128);
+  enable_ok (sp, "127.0.0.1", 3128, bypass);
   /* Someone edits the ignore list in GNOME Settings while Pinhole is on. */
   gnome_set ("", "ignore-hosts", "['their.example']");
   /* The tray asks again whenever the agent's state changes: the same
    * values write nothing, so their edit stays. */
-  enable_ok (sp, "127.0.0.1", 3128);
+  enable_ok (sp, "127.0.0.1", 3128, bypass);
   {
     g_autofree char *still = gnome_get ("", "ignore-hosts");
     g_assert_cmpstr (still, ==, "['their.example']");
@@ -471,8 +452,8 @@ test_gnome_enable_twice (Fixture *f, gconstpointer data)
   gnome_preset_corporate ();
   before = gnome_snapshot ();
   sp = ph_system_proxy_new (f->journal);
-  enable_ok (sp, "127.0.0.1", 3128);
-  enable_ok (sp, "127.0.0.1", 3129);
+  enable_ok (sp, "127.0.0.1", 3128, bypass);
+  enable_ok (sp, "127.0.0.1", 3129, bypass);
   gnome_assert_pinhole ("'127.0.0.1'", "3129");
 
   /* As if a crash had come after the journal's update and before the port's: the key still
@@ -526,20 +507,6 @@ run_child_and_kill (const char *journal)
   g_assert_true (g_subprocess_get_if_signaled (child));
   g_assert_cmpint (g_subprocess_get_term_sig (child), ==, SIGKILL);
   g_assert_true (g_file_test (journal, G_FILE_TEST_EXISTS));
-}
-
-static void
-recover_ok (const char *journal, gboolean expect_restored)
-{
-  g_autoptr (PhSystemProxy) sp = ph_system_proxy_new (journal);
-  g_autoptr (GError) error = NULL;
-  gboolean restored = !expect_restored;
-
-  g_assert_true (ph_system_proxy_recover (sp, &restored, &error));
-  g_assert_no_error (error);
-  g_assert_cmpint (restored, ==, expect_restored);
-  g_assert_false (ph_system_proxy_is_enabled (sp));
-  g_assert_false (g_file_test (journal, G_FILE_TEST_EXISTS));
 }
 
 static void
@@ -630,7 +597,7 @@ test_kde_round_trip (Fixture *f, gconstpointer data)
 
   sp = ph_system_proxy_new (f->journal);
   g_assert_true (uses_backend (sp, "kde"));
-  enable_ok (sp, "127.0.0.1", 3128);
+  enable_ok (sp, "127.0.0.1", 3128, bypass);
   kde_assert_pinhole ("http://127.0.0.1 3128");
   assert_journal_private (f->journal);
 
@@ -662,7 +629,7 @@ test_kde_foreign_change (Fixture *f, gconstpointer data)
     return;
   kde_preset_corporate ();
   sp = ph_system_proxy_new (f->journal);
-  enable_ok (sp, "127.0.0.1", 3128);
+  enable_ok (sp, "127.0.0.1", 3128, bypass);
   kde_set ("Proxy Settings", "NoProxyFor", "their.example");
 
   g_test_expect_message ("pinhole-system-proxy", G_LOG_LEVEL_MESSAGE,
@@ -690,8 +657,8 @@ test_kde_enable_twice (Fixture *f, gconstpointer data)
   kde_preset_corporate ();
   before = kde_snapshot ();
   sp = ph_system_proxy_new (f->journal);
-  enable_ok (sp, "127.0.0.1", 3128);
-  enable_ok (sp, "127.0.0.1", 3129);
+  enable_ok (sp, "127.0.0.1", 3128, bypass);
+  enable_ok (sp, "127.0.0.1", 3129, bypass);
   kde_assert_pinhole ("http://127.0.0.1 3129");
   disable_ok (sp);
   after = kde_snapshot ();
@@ -709,7 +676,7 @@ test_ipv6_host (Fixture *f, gconstpointer data)
   if (!require (have_gnome (), "the " SCHEMA " schema (gsettings-desktop-schemas)"))
     return;
   sp = ph_system_proxy_new (f->journal);
-  enable_ok (sp, "::1", 3128);
+  enable_ok (sp, "::1", 3128, bypass);
   gnome_assert_pinhole ("'[::1]'", "3128");
   if (uses_backend (sp, "kde"))
     kde_assert_pinhole ("http://[::1] 3128");

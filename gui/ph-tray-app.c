@@ -213,6 +213,10 @@ notify_problem (PhTrayApp *app, const char *name, const char *message)
     return;
   g_free (app->notified);
   app->notified = g_steal_pointer (&condition);
+#ifdef G_OS_WIN32
+  /* A balloon; clicking it opens Settings, where the key can be trusted too. */
+  ph_tray_session_notify (app->session, title, message, TRUE);
+#else
   n = g_notification_new (title);
   g_notification_set_body (n, message);
   g_notification_set_priority (n, G_NOTIFICATION_PRIORITY_HIGH);
@@ -221,6 +225,7 @@ notify_problem (PhTrayApp *app, const char *name, const char *message)
   else
     g_notification_add_button (n, _ ("Settings…"), "app.settings");
   g_application_send_notification (G_APPLICATION (app), "problem", n);
+#endif
   app->notifications++;
 }
 
@@ -280,7 +285,11 @@ update_full (PhTrayApp *app, gboolean counters_only)
   else if (state != NULL && g_str_equal (state, "on"))
     {
       g_clear_pointer (&app->notified, g_free);
+#ifdef G_OS_WIN32
+      ph_tray_session_withdraw (app->session);
+#else
       g_application_withdraw_notification (G_APPLICATION (app), "problem");
+#endif
     }
   if (counters_only)
     return;
@@ -365,10 +374,14 @@ call_done (GObject *source, GAsyncResult *result, gpointer data)
 
   if (reply == NULL)
     {
-      g_autoptr (GNotification) n = g_notification_new (_ ("Pinhole"));
       g_dbus_error_strip_remote_error (error);
+#ifdef G_OS_WIN32
+      ph_tray_session_notify (app->session, _ ("Pinhole"), error->message, FALSE);
+#else
+      g_autoptr (GNotification) n = g_notification_new (_ ("Pinhole"));
       g_notification_set_body (n, error->message);
       g_application_send_notification (G_APPLICATION (app), "call", n);
+#endif
       app->notifications++;
     }
 }

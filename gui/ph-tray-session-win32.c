@@ -7,11 +7,15 @@
 #include "ph-tray-session.h"
 
 #include <windows.h>
+#include <shellapi.h>
 
 /* Installers and the second start find the running tray by this class. */
 #define WINDOW_CLASS L"PinholeTray"
 #define INSTANCE_MUTEX L"Local\\org.pinhole.Tray"
 #define WM_PH_SHOW (WM_APP + 1)
+/* The balloons' own notification-area icon tells the window about them with this message. */
+#define WM_PH_BALLOON (WM_APP + 2)
+#define BALLOON_ICON_ID 1
 
 /* How long a console's close, logoff or shutdown event waits for the main thread to put things
  * back: Windows ends the process 5 seconds after CTRL_CLOSE_EVENT anyway. */
@@ -23,6 +27,7 @@ struct _PhTraySession
   gpointer user_data;
   HWND hwnd;
   gboolean ended;
+  gboolean balloon_icon; /* added to the notification area */
 };
 
 /* The console handler runs on a thread of its own and has no argument: the session is global,
@@ -66,6 +71,20 @@ window_proc (HWND hwnd, UINT message, WPARAM wparam, LPARAM lparam)
         return 0;
       case WM_PH_SHOW:
         session->handlers.show (session->user_data);
+        return 0;
+      case WM_PH_BALLOON:
+        switch (LOWORD (lparam))
+          {
+            case NIN_BALLOONUSERCLICK:
+              ph_tray_session_withdraw (session);
+              session->handlers.show (session->user_data);
+              break;
+            case NIN_BALLOONTIMEOUT:
+              ph_tray_session_withdraw (session);
+              break;
+            default:
+              break;
+          }
         return 0;
       default:
         return DefWindowProcW (hwnd, message, wparam, lparam);
@@ -158,11 +177,68 @@ ph_tray_session_new (const PhTraySessionHandlers *handlers, gpointer user_data)
   return session;
 }
 
+/* Copies @text into a fixed NOTIFYICONDATA field of @len characters, cut if need be. */
+static void
+copy_utf16 (wchar_t *field, gsize len, const char *text)
+{
+  g_autofree gunichar2 *w = g_utf8_to_utf16 (text != NULL ? text : "", -1, NULL, NULL, NULL);
+
+  if (w == NULL)
+    {
+      field[0] = 0;
+      return;
+    }
+  wcsncpy (field, (const wchar_t *) w, len - 1);
+  field[len - 1] = 0;
+}
+
+void
+ph_tray_session_notify (PhTraySession *session, const char *title, const char *body,
+                        gboolean warning)
+{
+  NOTIFYICONDATAW nid = { 0 };
+
+  if (session->hwnd == NULL)
+    return;
+  nid.cbSize = sizeof nid;
+  nid.hWnd = session->hwnd;
+  nid.uID = BALLOON_ICON_ID;
+  nid.uFlags = NIF_MESSAGE | NIF_ICON | NIF_TIP | NIF_INFO;
+  nid.uCallbackMessage = WM_PH_BALLOON;
+  nid.hIcon = LoadIconW (NULL, warning ? (LPCWSTR) IDI_WARNING : (LPCWSTR) IDI_INFORMATION);
+  nid.dwInfoFlags = warning ? NIIF_WARNING : NIIF_INFO;
+  copy_utf16 (nid.szTip, G_N_ELEMENTS (nid.szTip), "Pinhole");
+  copy_utf16 (nid.szInfoTitle, G_N_ELEMENTS (nid.szInfoTitle), title);
+  copy_utf16 (nid.szInfo, G_N_ELEMENTS (nid.szInfo), body);
+  if (!Shell_NotifyIconW (session->balloon_icon ? NIM_MODIFY : NIM_ADD, &nid))
+    {
+      g_message ("cannot show a notification: %s", title);
+      return;
+    }
+  session->balloon_icon = TRUE;
+  g_message ("notification: %s", title);
+}
+
+void
+ph_tray_session_withdraw (PhTraySession *session)
+{
+  NOTIFYICONDATAW nid = { 0 };
+
+  if (!session->balloon_icon)
+    return;
+  nid.cbSize = sizeof nid;
+  nid.hWnd = session->hwnd;
+  nid.uID = BALLOON_ICON_ID;
+  Shell_NotifyIconW (NIM_DELETE, &nid);
+  session->balloon_icon = FALSE;
+}
+
 void
 ph_tray_session_free (PhTraySession *session)
 {
   if (session == NULL)
     return;
+  ph_tray_session_withdraw (session);
   SetConsoleCtrlHandler (console_handler, FALSE);
   console_session = NULL;
   if (session->hwnd != NULL)

@@ -34,4 +34,13 @@ GApplicationFlags ph_tray_session_get_app_flags (void);
  * Always TRUE on Unix. */
 gboolean ph_tray_session_claim_instance (void);
 
+#ifdef G_OS_WIN32
+/* A balloon (a toast on Windows 10 and later) from a notification-area icon of its own, as GLib
+ * has no Windows backend for GNotification; clicking it shows the settings window (the show
+ * handler). A second call replaces the first; withdraw removes it. */
+void ph_tray_session_notify (PhTraySession *session, const char *title, const char *body,
+                             gboolean warning);
+void ph_tray_session_withdraw (PhTraySession *session);
+#endif
+
 G_END_DECLS

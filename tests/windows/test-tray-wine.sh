@@ -322,6 +322,26 @@ else
 fi
 if tray_running; then pass "single: the first tray still runs"; else fail "single: the first tray is gone"; fi
 
+# --- a problem is notified: a balloon (GLib has no Windows GNotification backend) --------------
+if [ -n "$agent" ]; then
+  ctl () { wine "$stage/bin/pinholectl.exe" "$@" 2>/dev/null | tr -d '\r'; }
+  tls_port=$(sed -n 's/^PH_CLOUD_TLS_PORT=//p' "$work/cloud/cloud.env")
+  ctl set upstream.port 9 >/dev/null
+  if wait_for 30 grep -q 'notification: The cloud proxy cannot be reached' "$log"; then
+    pass "notification: the balloon for an unreachable cloud proxy was posted (Shell_NotifyIcon; Wine does not draw it here)"
+  else
+    fail "notification: none for an unreachable cloud proxy"
+  fi
+  sleep 1
+  import -window root "$artifacts/screen-notification.png" || true
+  ctl set upstream.port "$tls_port" >/dev/null
+  if wait_for 30 bash -c "wine '$stage/bin/pinholectl.exe' status 2>/dev/null | grep -q '^State: *on'"; then
+    pass "notification: the tunnel is back on"
+  else
+    fail "notification: the tunnel did not come back"
+  fi
+fi
+
 # --- the end of the session: WM_QUERYENDSESSION, WM_ENDSESSION ---------------------------------
 if [ -n "$agent" ]; then
   if wait_for 20 proxy_is_ours; then

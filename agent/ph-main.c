@@ -169,8 +169,9 @@ session_secrets (const char *state_dir)
 static gboolean
 start_control (PhAgent *agent, GError **error)
 {
-  agent->service = ph_dbus_service_new (
-      agent->daemon, agent->setup.mode == PH_DAEMON_MODE_SYSTEM ? PH_AUTH_POLKIT : PH_AUTH_SAME_USER);
+  agent->service = ph_dbus_service_new (agent->daemon, agent->setup.mode == PH_DAEMON_MODE_SYSTEM
+                                                           ? PH_AUTH_POLKIT
+                                                           : PH_AUTH_SAME_USER);
   agent->owner_id
       = g_bus_own_name (agent->bus_type, PH_DBUS_NAME, G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
                         on_bus_acquired, on_name_acquired, on_name_lost, agent, NULL);
@@ -238,8 +239,8 @@ stop_control (PhAgent *agent)
 
   g_clear_pointer (&agent->pipe, ph_control_pipe_server_free);
   if (agent->service != NULL)
-    connections = g_dbus_interface_skeleton_get_connections (
-        G_DBUS_INTERFACE_SKELETON (agent->service));
+    connections
+        = g_dbus_interface_skeleton_get_connections (G_DBUS_INTERFACE_SKELETON (agent->service));
   if (connections != NULL)
     g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (agent->service));
   g_list_free_full (connections, g_object_unref);
@@ -364,10 +365,11 @@ main (int argc, char **argv)
   g_autofree char *state_dir = NULL;
   g_autofree char *user_path = NULL;
   g_autofree char *secrets_path = NULL;
-  g_autofree char *config_help = g_strdup_printf ("Configuration file (default: %s%s)",
-                                                  ph_paths_sysconfdir (), G_DIR_SEPARATOR_S "pinhole.conf");
-  g_autofree char *managed_help = g_strdup_printf ("IT-managed drop-ins (default: %s%s)",
-                                                   ph_paths_sysconfdir (), G_DIR_SEPARATOR_S "managed.d");
+  g_autofree char *config_help
+      = g_strdup_printf ("Configuration file (default: %s%s)", ph_paths_sysconfdir (),
+                         G_DIR_SEPARATOR_S "pinhole.conf");
+  g_autofree char *managed_help = g_strdup_printf (
+      "IT-managed drop-ins (default: %s%s)", ph_paths_sysconfdir (), G_DIR_SEPARATOR_S "managed.d");
   gboolean system_mode = FALSE, session_mode = FALSE;
   gboolean check_only = FALSE;
   gboolean version = FALSE;
@@ -386,8 +388,8 @@ main (int argc, char **argv)
       "Register the " PH_SERVICE_NAME " service (automatic start)", NULL },
     { "uninstall-service", 0, 0, G_OPTION_ARG_NONE, &uninstall,
       "Stop and remove the " PH_SERVICE_NAME " service", NULL },
-    { "start-service", 0, 0, G_OPTION_ARG_NONE, &start,
-      "Start the service and wait until it runs", NULL },
+    { "start-service", 0, 0, G_OPTION_ARG_NONE, &start, "Start the service and wait until it runs",
+      NULL },
     { "stop-service", 0, 0, G_OPTION_ARG_NONE, &stop,
       "Stop the service and wait until it has stopped", NULL },
 #else

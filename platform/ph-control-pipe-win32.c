@@ -71,8 +71,8 @@ struct _PhControlPipeServer
   GMainContext *context;
   char *guid;
   PSECURITY_DESCRIPTOR sd;
-  HANDLE pending;     /* the instance the listener waits on */
-  HANDLE stop_event;  /* set by free() */
+  HANDLE pending;    /* the instance the listener waits on */
+  HANDLE stop_event; /* set by free() */
   GThread *thread;
   PSID own_sid;
   GCancellable *cancellable;
@@ -221,8 +221,7 @@ accepted_cb (gpointer data)
   GIOStream *stream = stream_for_handle (accepted->pipe);
 
   g_signal_connect (observer, "allow-mechanism", G_CALLBACK (allow_mechanism), server);
-  g_signal_connect (observer, "authorize-authenticated-peer", G_CALLBACK (authorize_peer),
-                    server);
+  g_signal_connect (observer, "authorize-authenticated-peer", G_CALLBACK (authorize_peer), server);
   g_object_set_data (G_OBJECT (stream), "ph-server", server);
   g_hash_table_add (server->connecting, g_object_ref (stream));
   g_dbus_connection_new (stream, server->guid,
@@ -243,8 +242,7 @@ create_instance (PhControlPipeServer *server, gboolean first, GError **error)
   /* FILE_FLAG_FIRST_PIPE_INSTANCE below is the guard against a second agent (or a squatter
    * that made the pipe first); Wine does not enforce it, so ask first whether the name is
    * served: only "not found" means it is free. */
-  if (first && !WaitNamedPipeW (server->wname, 1) ? GetLastError () != ERROR_FILE_NOT_FOUND
-                                                  : first)
+  if (first && (WaitNamedPipeW (server->wname, 1) || GetLastError () != ERROR_FILE_NOT_FOUND))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
                    "%s is in use: is another pinhole-agent running?", server->name);

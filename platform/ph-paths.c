@@ -40,10 +40,10 @@ program_data (void)
   return (const char *) dir;
 }
 
-#define ONCE_PATH(var, expr)                                                                   \
-  static gsize var;                                                                            \
-  if (g_once_init_enter (&var))                                                                \
-    g_once_init_leave (&var, (gsize) (expr));                                                  \
+#define ONCE_PATH(var, expr)                                                                       \
+  static gsize var;                                                                                \
+  if (g_once_init_enter (&var))                                                                    \
+    g_once_init_leave (&var, (gsize) (expr));                                                      \
   return (const char *) var
 
 const char *

@@ -25,7 +25,7 @@
 #define LOG_ROTATE_BYTES (10 * 1024 * 1024)
 
 #define WAIT_STATE_MS 30000
-#define EVENT_LOG_KEY                                                                          \
+#define EVENT_LOG_KEY                                                                              \
   L"SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\" PH_SERVICE_DISPLAY_NAME_W
 #define PH_SERVICE_NAME_W L"" PH_SERVICE_NAME
 #define PH_SERVICE_DISPLAY_NAME_W L"" PH_SERVICE_DISPLAY_NAME
@@ -82,8 +82,8 @@ event_log_sink (GLogLevelFlags flags, const char *domain, const char *message)
 
   /* Access lines and debugging belong in the console, not in the system's log. */
   if (svc.event_source == NULL || g_strcmp0 (domain, "access") == 0
-      || (flags & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING
-                   | G_LOG_LEVEL_MESSAGE))
+      || (flags
+          & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE))
              == 0)
     return;
   if (flags & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
@@ -122,18 +122,18 @@ control_handler (DWORD control, DWORD event_type, LPVOID event_data, LPVOID cont
 {
   switch (control)
     {
-    case SERVICE_CONTROL_STOP:
-    case SERVICE_CONTROL_SHUTDOWN:
-      set_status (SERVICE_STOP_PENDING, 0, WAIT_STATE_MS);
-      g_main_context_invoke (NULL, invoke_stop, NULL);
-      return NO_ERROR;
-    case SERVICE_CONTROL_PARAMCHANGE:
-      g_main_context_invoke (NULL, invoke_reload, NULL);
-      return NO_ERROR;
-    case SERVICE_CONTROL_INTERROGATE:
-      return NO_ERROR;
-    default:
-      return ERROR_CALL_NOT_IMPLEMENTED;
+      case SERVICE_CONTROL_STOP:
+      case SERVICE_CONTROL_SHUTDOWN:
+        set_status (SERVICE_STOP_PENDING, 0, WAIT_STATE_MS);
+        g_main_context_invoke (NULL, invoke_stop, NULL);
+        return NO_ERROR;
+      case SERVICE_CONTROL_PARAMCHANGE:
+        g_main_context_invoke (NULL, invoke_reload, NULL);
+        return NO_ERROR;
+      case SERVICE_CONTROL_INTERROGATE:
+        return NO_ERROR;
+      default:
+        return ERROR_CALL_NOT_IMPLEMENTED;
     }
 }
 
@@ -168,8 +168,7 @@ ph_service_secure_directory (const char *dir, gboolean users_read)
   if (!CreateWellKnownSid (WinBuiltinAdministratorsSid, NULL, admins, &admins_len))
     admins_len = 0;
   rc = TreeResetNamedSecurityInfoW (wdir, SE_FILE_OBJECT,
-                                    DACL_SECURITY_INFORMATION
-                                        | PROTECTED_DACL_SECURITY_INFORMATION
+                                    DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION
                                         | (admins_len ? OWNER_SECURITY_INFORMATION : 0),
                                     admins_len ? (PSID) admins : NULL, NULL, dacl, NULL, FALSE,
                                     NULL, ProgressInvokeNever, NULL);
@@ -304,16 +303,16 @@ console_handler (DWORD event)
 {
   switch (event)
     {
-    case CTRL_C_EVENT:
-    case CTRL_BREAK_EVENT:
-    case CTRL_CLOSE_EVENT:
-      g_main_context_invoke (NULL, invoke_stop, NULL);
-      /* For CTRL_CLOSE_EVENT the process ends when this returns: give the drain a moment. */
-      if (event == CTRL_CLOSE_EVENT)
-        Sleep (2000);
-      return TRUE;
-    default:
-      return FALSE;
+      case CTRL_C_EVENT:
+      case CTRL_BREAK_EVENT:
+      case CTRL_CLOSE_EVENT:
+        g_main_context_invoke (NULL, invoke_stop, NULL);
+        /* For CTRL_CLOSE_EVENT the process ends when this returns: give the drain a moment. */
+        if (event == CTRL_CLOSE_EVENT)
+          Sleep (2000);
+        return TRUE;
+      default:
+        return FALSE;
     }
 }
 
@@ -335,9 +334,9 @@ set_win32_error (GError **error, const char *what)
   DWORD code = GetLastError ();
   g_autofree char *msg = g_win32_error_message (code);
 
-  g_set_error (error, PH_ERROR, code == ERROR_ACCESS_DENIED ? PH_ERROR_PERMISSION_DENIED
-                                                            : PH_ERROR_FAILED,
-               "%s: %s", what, msg);
+  g_set_error (error, PH_ERROR,
+               code == ERROR_ACCESS_DENIED ? PH_ERROR_PERMISSION_DENIED : PH_ERROR_FAILED, "%s: %s",
+               what, msg);
 }
 
 static SC_HANDLE
@@ -380,9 +379,8 @@ ph_service_install (const char *args, GError **error)
   SERVICE_DESCRIPTIONW description
       = { (LPWSTR) L"Carries this computer's web traffic through a pinned TLS connection to "
                    L"the organisation's cloud proxy." };
-  SC_ACTION restart[3] = { { SC_ACTION_RESTART, 5000 },
-                           { SC_ACTION_RESTART, 30000 },
-                           { SC_ACTION_NONE, 0 } };
+  SC_ACTION restart[3]
+      = { { SC_ACTION_RESTART, 5000 }, { SC_ACTION_RESTART, 30000 }, { SC_ACTION_NONE, 0 } };
   SERVICE_FAILURE_ACTIONSW failure = { 86400, NULL, NULL, 3, restart };
   SC_HANDLE scm, service;
 

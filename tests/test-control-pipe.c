@@ -21,7 +21,7 @@ typedef struct
   PhDaemon *daemon;
   PhDBusService *service;
   PhControlPipeServer *server;
-  GPtrArray *roles; /* of GINT_TO_POINTER (PhPeerRole), one per accepted client */
+  GPtrArray *roles;     /* of GINT_TO_POINTER (PhPeerRole), one per accepted client */
   PhPeerRole demote_to; /* NONE: keep the role the server found */
 } Fixture;
 
@@ -151,10 +151,9 @@ restricted_token (void)
   SID_AND_ATTRIBUTES disable = { admins, 0 };
 
   g_assert_true (CreateWellKnownSid (WinBuiltinAdministratorsSid, NULL, admins, &len));
-  g_assert_true (OpenProcessToken (GetCurrentProcess (),
-                                   TOKEN_DUPLICATE | TOKEN_QUERY | TOKEN_IMPERSONATE
-                                       | TOKEN_ASSIGN_PRIMARY,
-                                   &self));
+  g_assert_true (OpenProcessToken (
+      GetCurrentProcess (),
+      TOKEN_DUPLICATE | TOKEN_QUERY | TOKEN_IMPERSONATE | TOKEN_ASSIGN_PRIMARY, &self));
   if (!CreateRestrictedToken (self, 0, 1, &disable, 0, NULL, 0, NULL, &restricted))
     restricted = NULL;
   CloseHandle (self);
@@ -192,8 +191,8 @@ agent_on (GDBusConnection *connection)
   GAsyncResult *result = NULL;
   PhAgent1 *agent;
 
-  ph_agent1_proxy_new (connection, G_DBUS_PROXY_FLAGS_NONE, NULL, PH_DBUS_PATH, NULL,
-                       proxy_done, &result);
+  ph_agent1_proxy_new (connection, G_DBUS_PROXY_FLAGS_NONE, NULL, PH_DBUS_PATH, NULL, proxy_done,
+                       &result);
   while (result == NULL)
     g_main_context_iteration (NULL, TRUE);
   agent = ph_agent1_proxy_new_finish (result, &error);
@@ -358,8 +357,8 @@ static void
 test_in_use (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (PhControlPipeServer) second = ph_control_pipe_server_new (f->pipe, on_client, f,
-                                                                       &error);
+  g_autoptr (PhControlPipeServer) second
+      = ph_control_pipe_server_new (f->pipe, on_client, f, &error);
 
   g_assert_null (second);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE);

@@ -19,6 +19,7 @@
 #define CONNECT_TIMEOUT_MS 5000
 #define ROLE_KEY "ph-peer-role"
 #define HANDLE_KEY "ph-pipe-handle"
+#define SERVER_KEY "ph-server"
 
 const char *
 ph_control_pipe_name (void)
@@ -75,9 +76,30 @@ struct _PhControlPipeServer
   HANDLE stop_event; /* set by free() */
   GThread *thread;
   PSID own_sid;
-  GCancellable *cancellable;
-  GHashTable *connecting; /* of GIOStream *: handshakes under way */
+  GCancellable *cancellable; /* the handshakes under way */
+  gint closed;               /* free() was called: clients still arriving are turned away */
 };
+
+/* The server is reference-counted (g_atomic_rc_box): a client on its way to the main context
+ * or in its handshake keeps it, so that free() may come at any time. */
+static void
+server_clear (PhControlPipeServer *server)
+{
+  g_clear_object (&server->cancellable);
+  if (server->sd != NULL)
+    LocalFree (server->sd);
+  g_main_context_unref (server->context);
+  g_free (server->own_sid);
+  g_free (server->guid);
+  g_free (server->wname);
+  g_free (server->name);
+}
+
+static void
+server_release (gpointer server)
+{
+  g_atomic_rc_box_release_full (server, (GDestroyNotify) server_clear);
+}
 
 typedef struct
 {
@@ -195,15 +217,14 @@ connection_ready (GObject *source, GAsyncResult *result, gpointer data)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         g_message ("a control client's handshake failed: %s", error->message);
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        {
-          server = g_object_get_data (G_OBJECT (stream), "ph-server");
-          g_hash_table_remove (server->connecting, stream);
-        }
       return;
     }
-  server = g_object_get_data (G_OBJECT (stream), "ph-server");
-  g_hash_table_remove (server->connecting, stream);
+  server = g_object_get_data (G_OBJECT (stream), SERVER_KEY);
+  if (g_atomic_int_get (&server->closed))
+    {
+      g_dbus_connection_close (connection, NULL, NULL, NULL);
+      return;
+    }
   role = GPOINTER_TO_INT (g_object_get_data (G_OBJECT (stream), ROLE_KEY));
   ph_control_pipe_set_peer_role (connection, role);
   g_debug ("control client connected (%s)", role == PH_PEER_ROLE_ADMIN ? "admin" : "user");
@@ -217,13 +238,22 @@ accepted_cb (gpointer data)
 {
   Accepted *accepted = data;
   PhControlPipeServer *server = accepted->server;
-  g_autoptr (GDBusAuthObserver) observer = g_dbus_auth_observer_new ();
-  GIOStream *stream = stream_for_handle (accepted->pipe);
+  g_autoptr (GDBusAuthObserver) observer = NULL;
+  GIOStream *stream;
 
+  if (g_atomic_int_get (&server->closed))
+    {
+      CloseHandle (accepted->pipe);
+      server_release (server);
+      g_free (accepted);
+      return G_SOURCE_REMOVE;
+    }
+  observer = g_dbus_auth_observer_new ();
+  stream = stream_for_handle (accepted->pipe);
+  /* The stream keeps the server (Accepted's reference) for the handshake and its end. */
+  g_object_set_data_full (G_OBJECT (stream), SERVER_KEY, server, server_release);
   g_signal_connect (observer, "allow-mechanism", G_CALLBACK (allow_mechanism), server);
   g_signal_connect (observer, "authorize-authenticated-peer", G_CALLBACK (authorize_peer), server);
-  g_object_set_data (G_OBJECT (stream), "ph-server", server);
-  g_hash_table_add (server->connecting, g_object_ref (stream));
   g_dbus_connection_new (stream, server->guid,
                          G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_SERVER
                              | G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_ALLOW_ANONYMOUS
@@ -303,7 +333,7 @@ listen_thread (gpointer data)
         {
           Accepted *accepted = g_new0 (Accepted, 1);
 
-          accepted->server = server;
+          accepted->server = g_atomic_rc_box_acquire (server);
           accepted->pipe = server->pending;
           g_main_context_invoke (server->context, accepted_cb, accepted);
         }
@@ -339,7 +369,7 @@ ph_control_pipe_server_new (const char *name, PhControlPipeAccept accept, gpoint
                             GError **error)
 {
   g_autoptr (GError) local = NULL;
-  PhControlPipeServer *server = g_new0 (PhControlPipeServer, 1);
+  PhControlPipeServer *server = g_atomic_rc_box_new0 (PhControlPipeServer);
   g_autofree char *sddl = NULL;
   g_autofree gunichar2 *wsddl = NULL;
   char *own = NULL;
@@ -352,7 +382,6 @@ ph_control_pipe_server_new (const char *name, PhControlPipeAccept accept, gpoint
   server->guid = g_dbus_generate_guid ();
   server->own_sid = current_user_sid ();
   server->cancellable = g_cancellable_new ();
-  server->connecting = g_hash_table_new_full (NULL, NULL, g_object_unref, NULL);
 
   /* SYSTEM and Administrators: full access. Interactive users and the agent's own user: read
    * and write but not FILE_CREATE_PIPE_INSTANCE (0x12019b is FILE_GENERIC_READ |
@@ -388,27 +417,19 @@ ph_control_pipe_server_free (PhControlPipeServer *server)
 {
   if (server == NULL)
     return;
+  g_atomic_int_set (&server->closed, TRUE);
   if (server->thread != NULL)
     {
       SetEvent (server->stop_event);
       g_thread_join (server->thread);
     }
+  /* Handshakes under way end with CANCELLED and drop their client. */
   g_cancellable_cancel (server->cancellable);
   if (server->pending != NULL)
     CloseHandle (server->pending);
   if (server->stop_event != NULL)
     CloseHandle (server->stop_event);
-  /* Handshakes under way hold their stream; cancelling them closes it. */
-  g_hash_table_unref (server->connecting);
-  g_clear_object (&server->cancellable);
-  if (server->sd != NULL)
-    LocalFree (server->sd);
-  g_main_context_unref (server->context);
-  g_free (server->own_sid);
-  g_free (server->guid);
-  g_free (server->wname);
-  g_free (server->name);
-  g_free (server);
+  server_release (server);
 }
 
 /* --- client --- */

@@ -137,6 +137,30 @@ control_handler (DWORD control, DWORD event_type, LPVOID event_data, LPVOID cont
     }
 }
 
+/* Administrators own @path and everything below it. Only owners change: a DACL that protects
+ * itself (the stored credentials', the log directory's) is left as it is. */
+static void
+reset_owners (const char *path, PSID admins)
+{
+  g_autofree gunichar2 *wpath = g_utf8_to_utf16 (path, -1, NULL, NULL, NULL);
+  g_autoptr (GDir) dir = NULL;
+  const char *name;
+  DWORD rc;
+
+  rc = SetNamedSecurityInfoW (wpath, SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION, admins, NULL, NULL,
+                              NULL);
+  if (rc != ERROR_SUCCESS)
+    g_message ("cannot give %s to Administrators: error %lu", path, rc);
+  if (!g_file_test (path, G_FILE_TEST_IS_DIR) || g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+    return;
+  dir = g_dir_open (path, 0, NULL);
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      reset_owners (child, admins);
+    }
+}
+
 gboolean
 ph_service_secure_directory (const char *dir, gboolean users_read)
 {
@@ -162,30 +186,22 @@ ph_service_secure_directory (const char *dir, gboolean users_read)
       g_warning ("cannot build the DACL for %s", dir);
       return FALSE;
     }
-  /* Protected: ProgramData's inherited "users may create files" no longer applies. The whole
-   * tree is reset, owners included: a file a user made before the service secured the
-   * directory would otherwise stay theirs, and an owner may always rewrite its DACL. */
-  if (!CreateWellKnownSid (WinBuiltinAdministratorsSid, NULL, admins, &admins_len))
-    admins_len = 0;
-  rc = TreeResetNamedSecurityInfoW (wdir, SE_FILE_OBJECT,
-                                    DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION
-                                        | (admins_len ? OWNER_SECURITY_INFORMATION : 0),
-                                    admins_len ? (PSID) admins : NULL, NULL, dacl, NULL, FALSE,
-                                    NULL, ProgressInvokeNever, NULL);
-  if (rc != ERROR_SUCCESS)
-    {
-      /* Wine has no TreeResetNamedSecurityInfo: the directory's own DACL, inherited below. */
-      g_debug ("TreeResetNamedSecurityInfo: error %lu; setting the directory's DACL", rc);
-      rc = SetNamedSecurityInfoW (wdir, SE_FILE_OBJECT,
-                                  DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
-                                  NULL, NULL, dacl, NULL);
-    }
+  /* Protected: ProgramData's inherited "users may create files" no longer applies. What is
+   * inside inherits it, except what protects its own DACL: the credentials (SYSTEM and
+   * Administrators only) and the logs must not become readable by Users. A file a user made
+   * here before would still be theirs, and an owner may always rewrite its DACL: owners are
+   * reset over the whole tree. (Not TreeResetNamedSecurityInfo: it replaces protected DACLs.) */
+  rc = SetNamedSecurityInfoW (wdir, SE_FILE_OBJECT,
+                              DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION, NULL,
+                              NULL, dacl, NULL);
   LocalFree (sd);
   if (rc != ERROR_SUCCESS)
     {
       g_warning ("cannot restrict %s to administrators: error %lu", dir, rc);
       return FALSE;
     }
+  if (CreateWellKnownSid (WinBuiltinAdministratorsSid, NULL, admins, &admins_len))
+    reset_owners (dir, admins);
   return TRUE;
 }
 

@@ -118,7 +118,9 @@ ctl enable >/dev/null 2>&1
 for _ in $(seq 1 50); do ctl status 2>/dev/null | grep -q "^State: *on" && break; sleep 0.2; done
 check "the tunnel is on" bash -c "wine '$stage/bin/pinholectl.exe' status | grep -q '^State: *on'"
 check "requests go through the tunnel" through "$port"
-check "the credentials file holds no clear password" bash -c "! grep -qF -- '$password' '$work/state/credentials'"
+# (A missing file would pass a bare "! grep": the file must be there and hold an entry.)
+check "the credentials file holds no clear password" \
+  bash -c "grep -q alice '$work/state/credentials' && ! grep -qF -- '$password' '$work/state/credentials'"
 check "the log holds no password" bash -c "! grep -qF -- '$password' '$work/console.log'"
 
 ctl disable >/dev/null 2>&1; rc=$?
@@ -170,7 +172,8 @@ check "... with no password" bash -c "[ -s '$pd/logs/pinhole-agent.log' ] && ! g
 check "... and no GLib warnings or criticals" bash -c "! grep -E ' (critical|warning) GLib' '$pd/logs/pinhole-agent.log'"
 out=$(ctl logs -n 3 2>&1); rc=$?
 check "pinholectl logs -n 3 shows its last 3 lines" test "$rc:$(grep -c . <<<"$out")" = "0:3"
-check "the service's credentials are not in clear" bash -c "! grep -qF -- '$password' '$pd/state/credentials'"
+check "the service's credentials are not in clear" \
+  bash -c "grep -q alice '$pd/state/credentials' && ! grep -qF -- '$password' '$pd/state/credentials'"
 check "--stop-service" wine "$agent_exe" --stop-service
 check "sc query: STOPPED" bash -c "wine sc query pinhole-agent | grep -q 'STATE.*STOPPED'"
 check "--start-service again keeps the credentials" bash -c "wine '$agent_exe' --start-service >/dev/null && wine '$stage/bin/pinholectl.exe' status | grep -q 'Credentials stored: *yes'"

@@ -12,6 +12,7 @@
 #include "ph-log.h"
 #include "ph-paths.h"
 #include "ph-secret.h"
+#include "ph-server.h"
 #include "ph-service.h"
 
 #include <locale.h>
@@ -50,18 +51,24 @@ typedef struct
 
 #ifdef G_OS_UNIX
 /* Each tunnel holds two descriptors and the default soft limit is often
- * 1024; running out makes accept() fail over and over. */
+ * 1024. The limit that results bounds the clients served at once. */
 static void
 raise_fd_limit (void)
 {
   struct rlimit rl;
 
-  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+  if (getrlimit (RLIMIT_NOFILE, &rl) != 0)
+    return;
+  if (rl.rlim_cur < rl.rlim_max)
     {
-      rl.rlim_cur = rl.rlim_max;
+      rlim_t want = rl.rlim_max;
+      rl.rlim_cur = want;
       if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
         g_debug ("could not raise the descriptor limit");
+      getrlimit (RLIMIT_NOFILE, &rl);
     }
+  ph_server_set_fd_limit (
+      rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > G_MAXUINT ? G_MAXUINT : (guint) rl.rlim_cur);
 }
 #endif
 
@@ -158,7 +165,9 @@ session_secrets (const char *state_dir)
 
   if (g_strcmp0 (g_getenv ("PH_SECRET_STORE"), "file") != 0)
     {
-      store = ph_secret_store_new_service (&error);
+      /* A service without a usable collection (no login keyring, nobody to
+       * prompt) falls back to the same file, and says so once. */
+      store = ph_secret_store_new_service_with_fallback (path, &error);
       if (store != NULL)
         return store;
       g_message ("no Secret Service (%s); credentials go to %s", error->message, path);

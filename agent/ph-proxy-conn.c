@@ -5,7 +5,14 @@
  *     └──────────── keep-alive ◄──────┘
  *
  * Nothing is written upstream before the upstream stream exists, and it
- * exists only once verified (ph-tls.c). */
+ * exists only once verified (ph-tls.c).
+ *
+ * Lifetime: the server's table holds one reference while the connection is
+ * open, and closing drops it. Every entry from the main loop (a socket
+ * wait, a pipe's callback, the upstream's callback, the server's calls)
+ * holds one more for its whole duration, so code that closes the
+ * connection, directly or through a callback it triggers, can go on
+ * looking at it. */
 #define G_LOG_DOMAIN "pinhole-conn"
 
 #include "ph-proxy-conn.h"
@@ -16,6 +23,11 @@
 #include "ph-relay.h"
 
 #include <string.h>
+
+/* Interim (1xx) responses passed on before a final one. Real origins send
+ * one 100 or 103, and a WebDAV 102 every few seconds of a long operation;
+ * past this the origin is flooding, not informing. */
+#define MAX_INTERIM_RESPONSES 32
 
 typedef enum
 {
@@ -52,7 +64,13 @@ struct _PhProxyConn
   gboolean request_sent;
   gboolean response_done;
   gboolean keep_alive;
-  gboolean up_reused; /* conn->up served an earlier request of this client */
+  gboolean up_reused;   /* conn->up served an earlier request of this client */
+  gint64 up_idle_us;    /* since when conn->up waits for this client's next request */
+  guint n_interim;      /* interim responses passed on for this request */
+  gboolean final_waits; /* a final head waits in uin for interim ones to go out */
+  PhHttpResponse *held; /* a 407 waiting for the proxy's word on our credentials */
+  gsize held_len;
+  gboolean auth_checked; /* this request's 407 is known to be the origin's */
 
   gint64 started_us;
   gint64 deadline_us; /* head or response; 0 when none */
@@ -65,6 +83,7 @@ static void conn_read_head (PhProxyConn *conn);
 static void conn_read_response (PhProxyConn *conn);
 static void conn_finish_request (PhProxyConn *conn);
 static void conn_get_upstream (PhProxyConn *conn);
+static void interim_sent (PhPipe *pipe, GError *error, gpointer data);
 
 PhProxyConn *
 ph_proxy_conn_ref (PhProxyConn *conn)
@@ -86,6 +105,7 @@ ph_proxy_conn_unref (PhProxyConn *conn)
   g_clear_pointer (&conn->uin, g_byte_array_unref);
   g_clear_pointer (&conn->req, ph_http_request_free);
   g_clear_pointer (&conn->resp, ph_http_response_free);
+  g_clear_pointer (&conn->held, ph_http_response_free);
   g_clear_object (&conn->cancellable);
   g_clear_pointer (&conn->upstream, ph_upstream_unref);
   ph_config_unref (conn->config);
@@ -171,12 +191,17 @@ ph_proxy_conn_get_live_bytes (PhProxyConn *conn, guint64 *up, guint64 *down)
 void
 ph_proxy_conn_close (PhProxyConn *conn)
 {
+  g_autoptr (PhProxyConn) hold = ph_proxy_conn_ref (conn);
+
   conn_close_full (conn, FALSE);
 }
 
 static void
 refusal_sent (PhPipe *pipe, GError *error, gpointer data)
 {
+  g_autoptr (PhProxyConn) hold = ph_proxy_conn_ref (data);
+
+  g_clear_error (&error);
   ph_proxy_conn_close (data);
 }
 
@@ -185,6 +210,7 @@ static void
 conn_refuse (PhProxyConn *conn, guint status, const char *kind, const char *message)
 {
   g_autoptr (GString) resp = ph_http_build_error (status, kind, message);
+  g_autoptr (GBytes) pending = NULL;
 
   if (conn->state == CONN_CLOSED)
     return;
@@ -198,8 +224,13 @@ conn_refuse (PhProxyConn *conn, guint status, const char *kind, const char *mess
   drop_source (&conn->up_wait);
   g_clear_pointer (&conn->up, ph_stream_free);
   conn_release_tunnel (conn);
+  /* Interim heads not yet out go first: the answer must not cut one. */
+  if (conn->u2c.done == interim_sent && conn->u2c.len > 0)
+    pending = g_bytes_new (conn->u2c.buf + conn->u2c.off, conn->u2c.len);
   ph_pipe_clear (&conn->u2c);
   ph_pipe_init (&conn->u2c, NULL, conn->client, refusal_sent, conn);
+  if (pending != NULL)
+    ph_pipe_push (&conn->u2c, g_bytes_get_data (pending, NULL), g_bytes_get_size (pending));
   ph_pipe_push (&conn->u2c, resp->str, resp->len);
   ph_pipe_start (&conn->u2c, PH_PIPE_FLUSH);
 }
@@ -250,6 +281,7 @@ static gboolean
 client_readable_cb (GSocket *socket, GIOCondition cond, gpointer data)
 {
   PhProxyConn *conn = data;
+  g_autoptr (PhProxyConn) hold = ph_proxy_conn_ref (conn);
 
   g_clear_pointer (&conn->client_wait, g_source_unref);
   conn_read_head (conn);
@@ -284,6 +316,7 @@ static void
 tunnel_pipe_done (PhPipe *pipe, GError *error, gpointer data)
 {
   PhProxyConn *conn = data;
+  g_autoptr (PhProxyConn) hold = ph_proxy_conn_ref (conn);
 
   if (error != NULL)
     {
@@ -325,6 +358,7 @@ static void
 response_pipe_done (PhPipe *pipe, GError *error, gpointer data)
 {
   PhProxyConn *conn = data;
+  g_autoptr (PhProxyConn) hold = ph_proxy_conn_ref (conn);
 
   if (error != NULL)
     {
@@ -341,6 +375,7 @@ static void
 request_pipe_done (PhPipe *pipe, GError *error, gpointer data)
 {
   PhProxyConn *conn = data;
+  g_autoptr (PhProxyConn) hold = ph_proxy_conn_ref (conn);
 
   if (error != NULL)
     {
@@ -356,6 +391,11 @@ request_pipe_done (PhPipe *pipe, GError *error, gpointer data)
       return;
     }
   conn->request_sent = TRUE;
+  /* The answer is awaited from the moment the request is all out: an
+   * upload slower than response-timeout is not a silent proxy. While it
+   * goes, the idle timeout watches it. */
+  if (conn->state == CONN_EXCHANGE && conn->resp == NULL)
+    conn->deadline_us = g_get_monotonic_time () + (gint64) conn->config->response_timeout_ms * 1000;
   if (conn->req->kind == PH_HTTP_CONNECT)
     return; /* the response decides what happens next */
   conn_finish_request (conn);
@@ -382,11 +422,15 @@ conn_finish_request (PhProxyConn *conn)
       ph_proxy_conn_close (conn);
       return;
     }
-  /* Ready for the next request on this client connection. */
+  /* Ready for the next request on this client connection. The upstream
+   * connection kept for it keeps its tunnel slot (max-tunnels bounds
+   * every connection to the cloud proxy) until another request needs the
+   * slot more. */
   if (conn->resp != NULL && !conn->resp->keep_alive)
     g_clear_pointer (&conn->up, ph_stream_free);
   else if (conn->up != NULL)
     ph_upstream_save_session (conn->upstream, conn->up);
+  conn->up_idle_us = g_get_monotonic_time ();
   g_clear_pointer (&conn->req, ph_http_request_free);
   g_clear_pointer (&conn->resp, ph_http_response_free);
   ph_pipe_clear (&conn->c2u);
@@ -394,7 +438,8 @@ conn_finish_request (PhProxyConn *conn)
   ph_pipe_init (&conn->c2u, NULL, NULL, NULL, NULL);
   ph_pipe_init (&conn->u2c, NULL, NULL, NULL, NULL);
   conn->logged = FALSE;
-  conn_release_tunnel (conn);
+  if (conn->up == NULL)
+    conn_release_tunnel (conn);
   conn->state = CONN_HEAD;
   conn->status = 0;
   conn->request_sent = conn->response_done = FALSE;
@@ -407,13 +452,117 @@ static gboolean
 up_readable_cb (GSocket *socket, GIOCondition cond, gpointer data)
 {
   PhProxyConn *conn = data;
+  g_autoptr (PhProxyConn) hold = ph_proxy_conn_ref (conn);
 
   g_clear_pointer (&conn->up_wait, g_source_unref);
   conn_read_response (conn);
   return G_SOURCE_REMOVE;
 }
 
-/* A response head from the cloud proxy has arrived. */
+/* Whether a final answer is the cloud proxy refusing our credentials. Only
+ * the proxy answers a CONNECT, so a 407 there is its own, and so is a 401
+ * (tinyproxy 1.11 answers wrong proxy credentials with 401 and
+ * WWW-Authenticate). An http:// request's 407 may be the origin's: any web
+ * page can send one, and taking it for the proxy's would let any web site
+ * switch the tunnel off for every user; Squid answers a plain request's
+ * failed sign-in with 407 too. So such a 407 is held while the proxy is
+ * asked with a CONNECT of our own (conn_check_auth). */
+static gboolean
+response_rejects_credentials (PhProxyConn *conn, const PhHttpResponse *resp)
+{
+  return conn->req->kind == PH_HTTP_CONNECT && (resp->status == 407 || resp->status == 401);
+}
+
+static void conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len);
+
+static void
+auth_checked (gboolean rejected, gpointer data)
+{
+  PhProxyConn *conn = data;
+  PhHttpResponse *resp = g_steal_pointer (&conn->held);
+
+  if (conn->state != CONN_EXCHANGE || resp == NULL)
+    {
+      g_clear_pointer (&resp, ph_http_response_free);
+      ph_proxy_conn_unref (conn);
+      return;
+    }
+  if (rejected)
+    {
+      ph_http_response_free (resp);
+      conn_refuse_auth (conn);
+    }
+  else
+    {
+      /* The origin's own 407: it goes to the client as it is. */
+      conn->auth_checked = TRUE;
+      conn_handle_response (conn, resp, conn->held_len);
+    }
+  ph_proxy_conn_unref (conn);
+}
+
+/* A 407 to an http:// request: is it the proxy's? The answer waits, its
+ * bytes unread, until the proxy has said. */
+static void
+conn_check_auth (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
+{
+  g_autofree char *authority = NULL;
+
+  conn->held = resp;
+  conn->held_len = head_len;
+  conn->deadline_us = 0; /* the check has a timeout of its own, and answers */
+  /* 443: the port every proxy lets CONNECT reach (Squid's SSL_ports). */
+  authority
+      = g_strdup_printf (strchr (conn->req->host, ':') ? "[%s]:443" : "%s:443", conn->req->host);
+  ph_upstream_check_auth_async (conn->upstream, authority, auth_checked, ph_proxy_conn_ref (conn));
+}
+
+static void
+interim_sent (PhPipe *pipe, GError *error, gpointer data)
+{
+  PhProxyConn *conn = data;
+  g_autoptr (PhProxyConn) hold = ph_proxy_conn_ref (conn);
+
+  if (error != NULL)
+    {
+      conn_pipe_failed (conn, pipe, error);
+      return;
+    }
+  if (conn->final_waits)
+    {
+      conn->final_waits = FALSE;
+      conn_read_response (conn);
+    }
+}
+
+/* An interim response (100 Continue, 102, 103) goes to the client through
+ * the response pipe, in order and whatever the client's pace. FALSE when
+ * the connection ended. */
+static gboolean
+conn_pass_interim (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
+{
+  g_autoptr (GString) interim = NULL;
+
+  if (++conn->n_interim > MAX_INTERIM_RESPONSES)
+    {
+      g_autofree char *msg = g_strdup_printf (
+          "the origin sent more than %d interim (1xx) responses", MAX_INTERIM_RESPONSES);
+      ph_http_response_free (resp);
+      conn_refuse (conn, 502, "upstream-protocol", msg);
+      return FALSE;
+    }
+  interim = ph_http_response_build_forward (resp, TRUE);
+  ph_http_response_free (resp);
+  g_byte_array_remove_range (conn->uin, 0, head_len);
+  /* 102 Processing says the origin is still at work. */
+  conn->deadline_us = g_get_monotonic_time () + (gint64) conn->config->response_timeout_ms * 1000;
+  ph_pipe_push (&conn->u2c, interim->str, interim->len);
+  if (!conn->u2c.running)
+    ph_pipe_start (&conn->u2c, PH_PIPE_FLUSH);
+  return conn->state == CONN_EXCHANGE;
+}
+
+/* A final response head from the cloud proxy has arrived. */
 static void
 conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
 {
@@ -423,11 +572,16 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
   PhBodyMode mode;
 
   ph_upstream_save_session (conn->upstream, conn->up);
-  if (resp->status == 407)
+  if (response_rejects_credentials (conn, resp))
     {
       ph_http_response_free (resp);
       ph_upstream_set_auth_rejected (conn->upstream);
       conn_refuse_auth (conn);
+      return;
+    }
+  if (resp->status == 407 && conn->req->kind == PH_HTTP_ABSOLUTE && !conn->auth_checked)
+    {
+      conn_check_auth (conn, resp, head_len);
       return;
     }
   if (conn->req->kind == PH_HTTP_CONNECT && resp->status >= 200 && resp->status < 300)
@@ -438,20 +592,8 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
       g_byte_array_set_size (conn->uin, 0);
       return;
     }
-  if (resp->status < 200)
+  if (resp->status == 101)
     {
-      /* 100 Continue and friends go to the client; the final head follows. */
-      if (resp->status != 101)
-        {
-          g_autoptr (GString) interim = ph_http_response_build_forward (resp, TRUE);
-          ph_http_response_free (resp);
-          g_byte_array_remove_range (conn->uin, 0, head_len);
-          /* Small and rare: written with the final head if the socket is full. */
-          if (!g_socket_send (conn->client->socket, interim->str, interim->len, NULL, NULL))
-            g_debug ("%s: could not pass on an interim response", conn->peer);
-          conn_read_response (conn);
-          return;
-        }
       ph_http_response_free (resp);
       conn_refuse (conn, 502, "upstream-protocol", "the cloud proxy switched protocols");
       return;
@@ -476,6 +618,8 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
 
   conn->state = CONN_EXCHANGE;
   conn->deadline_us = 0;
+  /* Interim responses before it are all out (conn_read_response waits). */
+  ph_pipe_clear (&conn->u2c);
   ph_pipe_init (&conn->u2c, conn->up, conn->client, response_pipe_done, conn);
   ph_pipe_set_body (&conn->u2c, mode, MAX (resp->content_length, 0));
   ph_pipe_push (&conn->u2c, head->str, head->len);
@@ -494,12 +638,14 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
   ph_pipe_start (&conn->u2c, PH_PIPE_BODY);
 }
 
+/* Reads response heads until a final one: interim ones are passed on in a
+ * loop (never by recursion: an origin decides how many come). */
 static void
 conn_read_response (PhProxyConn *conn)
 {
   guint8 buf[16384];
 
-  for (;;)
+  while (conn->state == CONN_EXCHANGE)
     {
       g_autoptr (GError) error = NULL;
       PhHttpResponse *resp = NULL;
@@ -512,8 +658,22 @@ conn_read_response (PhProxyConn *conn)
         {
           pr = ph_http_response_parse ((const char *) conn->uin->data, conn->uin->len, NULL, &resp,
                                        &head_len, &reason);
+          if (pr == PH_HTTP_PARSE_DONE && resp->status < 200 && resp->status != 101)
+            {
+              if (!conn_pass_interim (conn, resp, head_len))
+                return;
+              continue;
+            }
           if (pr == PH_HTTP_PARSE_DONE)
             {
+              if (conn->u2c.running)
+                {
+                  /* Interim heads are still going out: the final one
+                   * follows them (interim_sent). */
+                  ph_http_response_free (resp);
+                  conn->final_waits = TRUE;
+                  return;
+                }
               conn_handle_response (conn, resp, head_len);
               return;
             }
@@ -536,8 +696,8 @@ conn_read_response (PhProxyConn *conn)
           conn->up_wait = ph_stream_wait (conn->up, FALSE, up_readable_cb, conn);
           return;
         }
-      if (conn->up_reused && conn->uin->len == 0 && conn->req->content_length <= 0
-          && !conn->req->chunked)
+      if (conn->up_reused && conn->uin->len == 0 && conn->n_interim == 0
+          && conn->req->content_length <= 0 && !conn->req->chunked)
         {
           /* The proxy closed a kept-alive connection just as we reused it:
            * nothing was answered and nothing is lost by sending it again. */
@@ -566,11 +726,15 @@ conn_send_request (PhProxyConn *conn)
   g_autoptr (GString) head = NULL;
 
   conn->state = CONN_EXCHANGE;
-  conn->deadline_us = g_get_monotonic_time () + (gint64) conn->config->response_timeout_ms * 1000;
+  conn->deadline_us = 0; /* response-timeout runs once the request is out */
+  conn->n_interim = 0;
+  conn->final_waits = FALSE;
+  conn->auth_checked = FALSE;
+  conn->up_idle_us = 0;
   if (conn->uin == NULL)
     conn->uin = g_byte_array_new ();
   ph_pipe_init (&conn->c2u, conn->client, conn->up, request_pipe_done, conn);
-  ph_pipe_init (&conn->u2c, NULL, conn->client, NULL, NULL);
+  ph_pipe_init (&conn->u2c, NULL, conn->client, interim_sent, conn);
 
   if (conn->req->kind == PH_HTTP_CONNECT)
     {
@@ -670,6 +834,14 @@ conn_dispatch (PhProxyConn *conn)
 static void
 conn_get_upstream (PhProxyConn *conn)
 {
+  /* A kept-alive connection the proxy has closed meanwhile (Apache after
+   * 5 s idle, nghttpx after 60 s, Squid after 2 min) would swallow the
+   * request: a body cannot be sent again, so look before writing. */
+  if (conn->up != NULL && !ph_stream_is_idle_open (conn->up))
+    {
+      g_debug ("%s: the kept-alive upstream connection was closed; taking another", conn->peer);
+      g_clear_pointer (&conn->up, ph_stream_free);
+    }
   conn->up_reused = conn->up != NULL;
   if (conn->up == NULL)
     conn->up = ph_upstream_take_warm (conn->upstream);
@@ -780,12 +952,32 @@ ph_proxy_conn_new (PhServer *server, GSocketConnection *connection)
 void
 ph_proxy_conn_start (PhProxyConn *conn)
 {
+  g_autoptr (PhProxyConn) hold = ph_proxy_conn_ref (conn);
+
   conn_read_head (conn);
+}
+
+gint64
+ph_proxy_conn_get_idle_upstream_since (PhProxyConn *conn)
+{
+  if (conn->state != CONN_HEAD || conn->up == NULL || !conn->holds_tunnel)
+    return 0;
+  return conn->up_idle_us;
+}
+
+void
+ph_proxy_conn_drop_idle_upstream (PhProxyConn *conn)
+{
+  g_return_if_fail (conn->state == CONN_HEAD);
+  g_debug ("%s: giving up its idle upstream connection for another client", conn->peer);
+  g_clear_pointer (&conn->up, ph_stream_free);
+  conn_release_tunnel (conn);
 }
 
 void
 ph_proxy_conn_check_timeouts (PhProxyConn *conn, gint64 now)
 {
+  g_autoptr (PhProxyConn) hold = ph_proxy_conn_ref (conn);
   guint64 bytes;
 
   switch (conn->state)
@@ -836,6 +1028,8 @@ ph_proxy_conn_check_timeouts (PhProxyConn *conn, gint64 now)
 gboolean
 ph_proxy_conn_close_if_idle (PhProxyConn *conn)
 {
+  g_autoptr (PhProxyConn) hold = ph_proxy_conn_ref (conn);
+
   if (conn->state != CONN_HEAD || conn->cin->len > 0)
     return FALSE;
   ph_proxy_conn_close (conn);

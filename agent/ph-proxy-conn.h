@@ -18,7 +18,13 @@ void ph_proxy_conn_check_timeouts (PhProxyConn *conn, gint64 now_us);
 /* Closes the connection now if it waits for a request; TRUE if it did. */
 gboolean ph_proxy_conn_close_if_idle (PhProxyConn *conn);
 void ph_proxy_conn_close (PhProxyConn *conn);
+/* When the upstream connection this client keeps between requests became
+ * idle, or 0 when it keeps none; dropping it gives its tunnel slot back. */
+gint64 ph_proxy_conn_get_idle_upstream_since (PhProxyConn *conn);
+void ph_proxy_conn_drop_idle_upstream (PhProxyConn *conn);
 /* Bytes of the exchange or tunnel under way, not yet in the server's totals. */
 void ph_proxy_conn_get_live_bytes (PhProxyConn *conn, guint64 *up, guint64 *down);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhProxyConn, ph_proxy_conn_unref)
 
 G_END_DECLS

@@ -1,5 +1,6 @@
-/* ph-server.c: listeners, admission (allow-list, tunnel limit), the
- * timeout sweep, reload and drain. */
+/* ph-server.c: listeners, admission (allow-list, connection and tunnel
+ * limits derived from the descriptor limit), the timeout sweep, reload and
+ * drain. */
 #define G_LOG_DOMAIN "pinhole-server"
 
 #include "ph-server.h"
@@ -13,30 +14,108 @@
 #include <string.h>
 
 #define SWEEP_INTERVAL_MS 250
+/* Descriptors kept back from clients: log files, config monitors, the
+ * bus, warm connections, and the one a refused client needs for its 503. */
+#define FD_RESERVE 64
+/* Assumed where the platform has no descriptor limit to tell (Windows
+ * sockets are handles, bounded by memory, not by a table). */
+#define FD_LIMIT_DEFAULT 16384
+#define ACCEPT_BATCH 32
+#define ACCEPT_PAUSE_MIN_MS 50
+#define ACCEPT_PAUSE_MAX_MS 1000
+/* At most one line per problem this often, however fast clients come. */
+#define LIMIT_WARNING_INTERVAL_US (10 * G_USEC_PER_SEC)
+
+static guint fd_limit = FD_LIMIT_DEFAULT;
+
+typedef struct
+{
+  guint suppressed;
+  gint64 last_us;
+} PhRateLimit;
 
 struct _PhServer
 {
   PhConfig *config;
   PhUpstream *upstream;
-  GSocketService *service;
+  GPtrArray *listeners;      /* of GSocket, listening and non-blocking */
+  GPtrArray *accept_sources; /* of GSource, one per listener while accepting */
+  GSource *accept_pause;
+  guint pause_ms;
+  guint max_connections;
+  PhRateLimit accept_warning;
+  PhRateLimit full_warning;
   GHashTable *conns; /* set of PhProxyConn*, owning a ref */
   GSource *sweep;
   gboolean draining;
   PhServerStats stats;
-  GPtrArray *bound; /* of GSocketAddress, what the service listens on */
+  GPtrArray *bound; /* of GSocketAddress, what the listeners listen on */
   PhUpstreamNotify notify;
   gpointer notify_data;
 };
 
-static gboolean
-on_incoming (GSocketService *service, GSocketConnection *connection, GObject *source, gpointer data)
+void
+ph_server_set_fd_limit (guint limit)
 {
-  PhServer *server = data;
+  fd_limit = limit;
+}
+
+/* Each client may need two descriptors: its own and its upstream's. */
+static guint
+server_max_connections (PhConfig *config)
+{
+  guint reserve = FD_RESERVE + config->warm;
+
+  return fd_limit > reserve + 2 ? (fd_limit - reserve) / 2 : 1;
+}
+
+/* TRUE when a line may be written now; counts the ones it holds back. */
+static gboolean
+rate_limit_pass (PhRateLimit *rl, guint *suppressed)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  if (rl->last_us != 0 && now - rl->last_us < LIMIT_WARNING_INTERVAL_US)
+    {
+      rl->suppressed++;
+      return FALSE;
+    }
+  rl->last_us = now;
+  *suppressed = rl->suppressed;
+  rl->suppressed = 0;
+  return TRUE;
+}
+
+/* Over the connection limit: a fast, clear answer instead of a hang. The
+ * descriptor it takes comes from the reserve and is given back at once. */
+static void
+server_refuse_full (PhServer *server, GSocket *socket)
+{
+  g_autoptr (GString) resp = ph_http_build_error (
+      503, "too-many-connections", "the proxy has too many client connections; try again shortly");
+  char drain[4096];
+  guint suppressed = 0;
+
+  /* Unread request bytes would turn the close into a reset that can
+   * overtake the answer. */
+  g_socket_receive_with_blocking (socket, drain, sizeof drain, FALSE, NULL, NULL);
+  g_socket_send_with_blocking (socket, resp->str, resp->len, FALSE, NULL, NULL);
+  g_socket_shutdown (socket, FALSE, TRUE, NULL);
+  if (rate_limit_pass (&server->full_warning, &suppressed))
+    g_warning ("too many client connections (limit %u): new clients are refused with 503 "
+               "(%u more refused since the last message)",
+               server->max_connections, suppressed);
+}
+
+static void
+server_admit (PhServer *server, GSocket *socket)
+{
+  g_autoptr (GSocketConnection) connection = g_socket_connection_factory_create_connection (socket);
   g_autoptr (GSocketAddress) remote = g_socket_connection_get_remote_address (connection, NULL);
   PhProxyConn *conn;
 
   if (server->draining)
-    return TRUE;
+    return;
   if (G_IS_INET_SOCKET_ADDRESS (remote)
       && !ph_config_allows_client (
           server->config, g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote))))
@@ -45,14 +124,105 @@ on_incoming (GSocketService *service, GSocketConnection *connection, GObject *so
           403, "forbidden", "this client's network is not in [listener] allow=");
       g_autofree char *ip = g_inet_address_to_string (
           g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
-      g_socket_send (g_socket_connection_get_socket (connection), resp->str, resp->len, NULL, NULL);
+      g_socket_send_with_blocking (socket, resp->str, resp->len, FALSE, NULL, NULL);
       g_message ("refused client %s: not in [listener] allow=", ip);
-      return TRUE;
+      return;
+    }
+  if (g_hash_table_size (server->conns) >= server->max_connections)
+    {
+      server_refuse_full (server, socket);
+      return;
     }
   conn = ph_proxy_conn_new (server, connection);
   g_hash_table_add (server->conns, conn);
+  /* Starting may close it, which drops the table's reference. */
+  ph_proxy_conn_ref (conn);
   ph_proxy_conn_start (conn);
-  return TRUE;
+  ph_proxy_conn_unref (conn);
+}
+
+static void server_resume_accepting (PhServer *server);
+
+static gboolean
+accept_pause_done_cb (gpointer data)
+{
+  PhServer *server = data;
+
+  g_clear_pointer (&server->accept_pause, g_source_unref);
+  server_resume_accepting (server);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+server_stop_accepting (PhServer *server)
+{
+  for (guint i = 0; server->accept_sources != NULL && i < server->accept_sources->len; i++)
+    g_source_destroy (g_ptr_array_index (server->accept_sources, i));
+  g_clear_pointer (&server->accept_sources, g_ptr_array_unref);
+  if (server->accept_pause != NULL)
+    {
+      g_source_destroy (server->accept_pause);
+      g_clear_pointer (&server->accept_pause, g_source_unref);
+    }
+}
+
+/* accept() failed for want of descriptors (or anything else that would
+ * fail again at once): stop asking for a while instead of spinning, and
+ * wait longer each time it happens again. */
+static void
+server_pause_accepting (PhServer *server, const GError *error)
+{
+  guint suppressed = 0;
+
+  server_stop_accepting (server);
+  server->pause_ms = server->pause_ms == 0 ? ACCEPT_PAUSE_MIN_MS
+                                           : MIN (server->pause_ms * 2, ACCEPT_PAUSE_MAX_MS);
+  if (rate_limit_pass (&server->accept_warning, &suppressed))
+    g_warning ("cannot accept new clients: %s; pausing for %u ms (%u more since the last "
+               "message; %u clients connected)",
+               error->message, server->pause_ms, suppressed, g_hash_table_size (server->conns));
+  server->accept_pause = g_timeout_source_new (server->pause_ms);
+  g_source_set_callback (server->accept_pause, accept_pause_done_cb, server, NULL);
+  g_source_attach (server->accept_pause, NULL);
+}
+
+static gboolean
+listener_ready_cb (GSocket *listener, GIOCondition cond, gpointer data)
+{
+  PhServer *server = data;
+
+  for (guint i = 0; i < ACCEPT_BATCH && server->accept_sources != NULL; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GSocket) socket = g_socket_accept (listener, NULL, &error);
+
+      if (socket == NULL)
+        {
+          if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            server_pause_accepting (server, error);
+          break;
+        }
+      server->pause_ms = 0;
+      server_admit (server, socket);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+server_resume_accepting (PhServer *server)
+{
+  if (server->accept_sources != NULL || server->accept_pause != NULL || server->draining)
+    return;
+  server->accept_sources = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
+  for (guint i = 0; server->listeners != NULL && i < server->listeners->len; i++)
+    {
+      GSource *source
+          = g_socket_create_source (g_ptr_array_index (server->listeners, i), G_IO_IN, NULL);
+      g_source_set_callback (source, (GSourceFunc) (void (*) (void)) listener_ready_cb, server,
+                             NULL);
+      g_source_attach (source, NULL);
+      g_ptr_array_add (server->accept_sources, source);
+    }
 }
 
 void
@@ -79,11 +249,11 @@ sweep_cb (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
-static GSocketService *
-bind_listeners (PhConfig *config, GPtrArray *bound, GError **error)
+/* Binds and listens on every address of @config: a GSocket each, in @out,
+ * and the addresses in @bound. */
+static gboolean
+bind_listeners (PhConfig *config, GPtrArray *out, GPtrArray *bound, GError **error)
 {
-  g_autoptr (GSocketService) service = g_socket_service_new ();
-
   for (guint i = 0; i < config->listen->len; i++)
     {
       GInetSocketAddress *want = g_ptr_array_index (config->listen, i);
@@ -118,47 +288,37 @@ bind_listeners (PhConfig *config, GPtrArray *bound, GError **error)
           /* TRANSLATORS: the first %s is an address:port, the second the system's reason. */
           g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("cannot listen on %s: %s"), text,
                        local->message);
-          return NULL;
+          return FALSE;
         }
-      if (!g_socket_listener_add_socket (G_SOCKET_LISTENER (service), sock, NULL, error))
-        return NULL;
+      g_socket_set_blocking (sock, FALSE);
       got = g_socket_get_local_address (sock, NULL);
       g_ptr_array_add (bound, g_steal_pointer (&got));
+      g_ptr_array_add (out, g_steal_pointer (&sock));
     }
   if (bound->len == 0)
     {
       g_set_error_literal (error, PH_ERROR, PH_ERROR_FAILED, _ ("no listener could be bound"));
-      return NULL;
+      return FALSE;
     }
-  return g_steal_pointer (&service);
+  return TRUE;
 }
 
 /* Stops listening; the ports are free again when this returns. */
 static void
-service_close (GSocketService *service)
+server_close_listeners (PhServer *server)
 {
-  g_socket_service_stop (service);
-  g_socket_listener_close (G_SOCKET_LISTENER (service));
+  server_stop_accepting (server);
+  for (guint i = 0; server->listeners != NULL && i < server->listeners->len; i++)
+    g_socket_close (g_ptr_array_index (server->listeners, i), NULL);
+  g_clear_pointer (&server->listeners, g_ptr_array_unref);
 }
 
+/* Takes @listeners and @bound (logging the addresses) and accepts on them. */
 static void
-server_drop_service (PhServer *server)
+server_take_listeners (PhServer *server, GPtrArray *listeners, GPtrArray *bound)
 {
-  if (server->service == NULL)
-    return;
-  service_close (server->service);
-  g_signal_handlers_disconnect_by_data (server->service, server);
-  g_clear_object (&server->service);
-}
-
-/* Takes @service and logs the addresses in @bound, which it frees. */
-static void
-server_take_service (PhServer *server, GSocketService *service, GPtrArray *bound)
-{
-  server_drop_service (server);
-  server->service = service;
-  g_signal_connect (service, "incoming", G_CALLBACK (on_incoming), server);
-  g_socket_service_start (service);
+  server_close_listeners (server);
+  server->listeners = listeners;
   for (guint i = 0; i < bound->len; i++)
     {
       g_autofree char *text
@@ -167,6 +327,18 @@ server_take_service (PhServer *server, GSocketService *service, GPtrArray *bound
     }
   g_clear_pointer (&server->bound, g_ptr_array_unref);
   server->bound = bound;
+  server->pause_ms = 0;
+  server_resume_accepting (server);
+}
+
+static void
+server_set_limits (PhServer *server, PhConfig *config)
+{
+  guint max = server_max_connections (config);
+
+  if (max != server->max_connections)
+    g_message ("connection limit %u (descriptor limit %u)", max, fd_limit);
+  server->max_connections = max;
 }
 
 PhServer *
@@ -174,10 +346,10 @@ ph_server_new (PhConfig *config, GError **error)
 {
   PhServer *server;
   g_autoptr (GPtrArray) bound = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr (GSocketService) service = bind_listeners (config, bound, error);
+  g_autoptr (GPtrArray) listeners = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr (PhUpstream) upstream = NULL;
 
-  if (service == NULL)
+  if (!bind_listeners (config, listeners, bound, error))
     return NULL;
   upstream = ph_upstream_new (config, error);
   if (upstream == NULL)
@@ -187,7 +359,8 @@ ph_server_new (PhConfig *config, GError **error)
   server->upstream = g_steal_pointer (&upstream);
   server->conns = g_hash_table_new_full (g_direct_hash, g_direct_equal,
                                          (GDestroyNotify) ph_proxy_conn_unref, NULL);
-  server_take_service (server, g_steal_pointer (&service), g_steal_pointer (&bound));
+  server_set_limits (server, config);
+  server_take_listeners (server, g_steal_pointer (&listeners), g_steal_pointer (&bound));
   server->sweep = g_timeout_source_new (SWEEP_INTERVAL_MS);
   g_source_set_callback (server->sweep, sweep_cb, server, NULL);
   g_source_attach (server->sweep, NULL);
@@ -210,7 +383,7 @@ ph_server_free (PhServer *server)
     ph_proxy_conn_close (g_ptr_array_index (list, i));
   g_source_destroy (server->sweep);
   g_source_unref (server->sweep);
-  server_drop_service (server);
+  server_close_listeners (server);
   ph_upstream_set_notify (server->upstream, NULL, NULL);
   ph_upstream_shutdown (server->upstream);
   ph_upstream_unref (server->upstream);
@@ -226,23 +399,22 @@ ph_server_reload (PhServer *server, PhConfig *config, GError **error)
   if (!ph_config_same_listeners (server->config, config))
     {
       g_autoptr (GPtrArray) bound = g_ptr_array_new_with_free_func (g_object_unref);
-      GSocketService *service;
+      g_autoptr (GPtrArray) listeners = g_ptr_array_new_with_free_func (g_object_unref);
 
       /* Let go of the old ports first: the new list may reuse one. */
-      service_close (server->service);
-      service = bind_listeners (config, bound, error);
-      if (service == NULL)
+      server_close_listeners (server);
+      if (!bind_listeners (config, listeners, bound, error))
         {
           g_autoptr (GPtrArray) old = g_ptr_array_new_with_free_func (g_object_unref);
+          g_autoptr (GPtrArray) old_bound = g_ptr_array_new_with_free_func (g_object_unref);
           g_autoptr (GError) again = NULL;
-          GSocketService *back = bind_listeners (server->config, old, &again);
-          if (back != NULL)
-            server_take_service (server, back, g_steal_pointer (&old));
+          if (bind_listeners (server->config, old, old_bound, &again))
+            server_take_listeners (server, g_steal_pointer (&old), g_steal_pointer (&old_bound));
           else
             g_warning ("could not listen again on the old addresses: %s", again->message);
           return FALSE;
         }
-      server_take_service (server, service, g_steal_pointer (&bound));
+      server_take_listeners (server, g_steal_pointer (&listeners), g_steal_pointer (&bound));
     }
   if (!ph_config_same_upstream (server->config, config)
       || !ph_config_same_credentials (server->config, config)
@@ -267,6 +439,7 @@ ph_server_reload (PhServer *server, PhConfig *config, GError **error)
     }
   ph_config_unref (server->config);
   server->config = ph_config_ref (config);
+  server_set_limits (server, config);
   ph_log_set_level (config->log_level);
   return TRUE;
 }
@@ -282,7 +455,7 @@ ph_server_drain (PhServer *server)
   if (server->draining)
     return;
   server->draining = TRUE;
-  service_close (server->service);
+  server_close_listeners (server);
   g_ptr_array_set_size (server->bound, 0);
   ph_upstream_set_notify (server->upstream, NULL, NULL);
   ph_upstream_shutdown (server->upstream);
@@ -354,9 +527,38 @@ ph_server_get_upstream (PhServer *server)
   return server->upstream;
 }
 
+/* At the limit, the upstream connection that a client has kept idle the
+ * longest is given up for a request that needs one now. */
+static gboolean
+server_reclaim_idle_upstream (PhServer *server)
+{
+  PhProxyConn *oldest = NULL;
+  gint64 oldest_us = G_MAXINT64;
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, server->conns);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    {
+      gint64 since = ph_proxy_conn_get_idle_upstream_since (key);
+      if (since != 0 && since < oldest_us)
+        {
+          oldest = key;
+          oldest_us = since;
+        }
+    }
+  if (oldest == NULL)
+    return FALSE;
+  ph_proxy_conn_drop_idle_upstream (oldest);
+  return TRUE;
+}
+
 gboolean
 ph_server_acquire_tunnel (PhServer *server)
 {
+  if (server->stats.tunnels >= server->config->max_tunnels
+      && !server_reclaim_idle_upstream (server))
+    return FALSE;
   if (server->stats.tunnels >= server->config->max_tunnels)
     return FALSE;
   server->stats.tunnels++;

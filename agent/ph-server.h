@@ -22,6 +22,9 @@ typedef struct
   guint64 bytes_down;
 } PhServerStats;
 
+/* The process's descriptor limit, which bounds the client connections
+ * served at once (each may hold two); call before ph_server_new(). */
+void ph_server_set_fd_limit (guint limit);
 /* Binds every listener of @config; fails if any cannot be bound. */
 PhServer *ph_server_new (PhConfig *config, GError **error);
 void ph_server_free (PhServer *server);
@@ -38,6 +41,8 @@ void ph_server_set_upstream_notify (PhServer *server, PhUpstreamNotify notify, g
 
 /* For connections. */
 PhUpstream *ph_server_get_upstream (PhServer *server);
+/* A slot for one upstream connection (max-tunnels), taken from an idle
+ * kept-alive connection of another client if need be. */
 gboolean ph_server_acquire_tunnel (PhServer *server);
 void ph_server_release_tunnel (PhServer *server);
 void ph_server_account (PhServer *server, guint64 up, guint64 down);

@@ -46,6 +46,15 @@ socket_status (GError *local, GError **error)
   return PH_IO_ERROR;
 }
 
+gboolean
+ph_stream_is_idle_open (PhStream *s)
+{
+  guint8 byte;
+  gsize n = 0;
+
+  return ph_stream_read (s, &byte, 1, &n, NULL) == PH_IO_AGAIN;
+}
+
 PhIoStatus
 ph_stream_read (PhStream *s, guint8 *buf, gsize len, gsize *n, GError **error)
 {

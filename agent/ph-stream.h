@@ -37,6 +37,11 @@ PhIoStatus ph_stream_writev (PhStream *stream, GOutputVector *vectors, guint n_v
                              GError **error);
 /* Reads one decrypted TLS record without copying it (TLS streams only). */
 PhIoStatus ph_stream_read_packet (PhStream *stream, gnutls_packet_t *packet, GError **error);
+/* Whether an idle connection is still usable: nothing to read (a TLS 1.3
+ * ticket is consumed and does not count), no end, no error. A kept-alive
+ * connection is checked before reuse: servers close idle ones (Apache
+ * after 5 s) and a request written into a closing one is lost. */
+gboolean ph_stream_is_idle_open (PhStream *stream);
 /* Half-closes: close_notify for TLS, then a TCP FIN. */
 PhIoStatus ph_stream_shutdown_write (PhStream *stream, GError **error);
 /* Ends the connection so the peer sees a reset, not a clean end. */

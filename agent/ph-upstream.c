@@ -6,6 +6,7 @@
 #include "ph-wipe.h"
 #include "ph-log.h"
 #include "ph-tls.h"
+#include "ph-http.h"
 
 #include <string.h>
 #include <glib/gi18n.h>
@@ -19,6 +20,9 @@
  * 5.2-5.9 ms to 3.5-3.7 ms; longer delays empty the pool under bursts. */
 #define REFILL_DELAY_MS 10
 #define BACKOFF_MAX_MS 30000
+/* A check that found the credentials taken holds this long: an origin
+ * that answers 407 again and again costs the proxy one CONNECT. */
+#define AUTH_CONFIRMED_US (30 * G_USEC_PER_SEC)
 
 typedef struct
 {
@@ -50,7 +54,16 @@ struct _PhUpstream
   GError *last_error;
   gboolean ever_connected;
   PhTlsContext *inspector;
+
+  GPtrArray *auth_waiters;  /* of PhAuthWaiter*, while a check runs */
+  gint64 auth_confirmed_us; /* when the proxy last took the credentials */
 };
+
+typedef struct
+{
+  PhUpstreamCheckFunc func;
+  gpointer user_data;
+} PhAuthWaiter;
 
 static void pool_refill (PhUpstream *up);
 
@@ -165,7 +178,7 @@ ph_upstream_set_auth_rejected (PhUpstream *up)
   up->auth_rejected = TRUE;
   if (up->notify != NULL)
     up->notify (up, PH_UPSTREAM_AUTH_CHANGED, up->notify_data);
-  g_warning ("the cloud proxy %s rejected the credentials of user “%s” (407); they will not be "
+  g_warning ("the cloud proxy %s rejected the credentials of user “%s”; they will not be "
              "sent again until the credentials or the configuration change",
              up->name, up->config->username ? up->config->username : "");
 }
@@ -408,10 +421,7 @@ ph_upstream_dup_seen_pin (PhUpstream *up)
 static gboolean
 warm_probe (PhWarm *w)
 {
-  guint8 byte;
-  gsize n = 0;
-
-  return ph_stream_read (w->stream, &byte, 1, &n, NULL) == PH_IO_AGAIN;
+  return ph_stream_is_idle_open (w->stream);
 }
 
 static gboolean
@@ -548,4 +558,223 @@ ph_upstream_take_warm (PhUpstream *up)
     }
   pool_refill_later (up);
   return stream;
+}
+
+/* ---- is a 407 to an http:// request the proxy's? ---- */
+
+typedef struct
+{
+  PhUpstream *up;
+  PhStream *stream;
+  GString *out;
+  gsize out_off;
+  GByteArray *in;
+  GSource *wait;
+  GSource *timeout;
+  GCancellable *cancellable;
+  gboolean connecting; /* the connect callback is still to come */
+  gboolean done;       /* the waiters have their answer */
+} PhAuthCheck;
+
+static void
+auth_check_free (PhAuthCheck *c)
+{
+  g_clear_pointer (&c->stream, ph_stream_free);
+  ph_wipe (c->out->str, c->out->len);
+  g_string_free (c->out, TRUE);
+  g_byte_array_unref (c->in);
+  g_object_unref (c->cancellable);
+  ph_upstream_unref (c->up);
+  g_free (c);
+}
+
+static void
+auth_check_finish (PhAuthCheck *c, gboolean rejected, const char *why)
+{
+  PhUpstream *up = c->up;
+  g_autoptr (GPtrArray) waiters = g_steal_pointer (&up->auth_waiters);
+  g_autoptr (PhUpstream) hold = ph_upstream_ref (up);
+
+  g_debug ("credential check with %s: %s", up->name, why);
+  c->done = TRUE;
+  if (c->wait != NULL)
+    {
+      g_source_destroy (c->wait);
+      g_clear_pointer (&c->wait, g_source_unref);
+    }
+  if (c->timeout != NULL)
+    {
+      g_source_destroy (c->timeout);
+      g_clear_pointer (&c->timeout, g_source_unref);
+    }
+  g_cancellable_cancel (c->cancellable);
+  if (!c->connecting)
+    auth_check_free (c);
+  if (rejected)
+    ph_upstream_set_auth_rejected (up);
+  else if (g_str_has_prefix (why, "taken"))
+    up->auth_confirmed_us = g_get_monotonic_time ();
+  for (guint i = 0; waiters != NULL && i < waiters->len; i++)
+    {
+      PhAuthWaiter *w = g_ptr_array_index (waiters, i);
+      w->func (rejected, w->user_data);
+    }
+}
+
+static gboolean auth_check_io_cb (GSocket *socket, GIOCondition cond, gpointer data);
+
+/* Writes the CONNECT, then reads the answer's head. */
+static void
+auth_check_run (PhAuthCheck *c)
+{
+  for (;;)
+    {
+      guint8 buf[4096];
+      gsize n = 0;
+      PhIoStatus st;
+
+      if (c->out_off < c->out->len)
+        {
+          st = ph_stream_write (c->stream, (const guint8 *) c->out->str + c->out_off,
+                                c->out->len - c->out_off, &n, NULL);
+          if (st == PH_IO_OK)
+            {
+              c->out_off += n;
+              continue;
+            }
+          if (st == PH_IO_AGAIN)
+            {
+              c->wait = ph_stream_wait (c->stream, TRUE, auth_check_io_cb, c);
+              return;
+            }
+          auth_check_finish (c, FALSE, "the connection failed while asking");
+          return;
+        }
+      if (c->in->len > 0)
+        {
+          PhHttpResponse *resp = NULL;
+          gsize head_len = 0;
+          PhHttpParseResult pr = ph_http_response_parse ((const char *) c->in->data, c->in->len,
+                                                         NULL, &resp, &head_len, NULL);
+          if (pr == PH_HTTP_PARSE_DONE)
+            {
+              gboolean rejected = resp->status == 407 || resp->status == 401;
+              g_autofree char *why = g_strdup_printf (
+                  "%s (CONNECT answered %u)", rejected ? "rejected" : "taken", resp->status);
+              ph_http_response_free (resp);
+              auth_check_finish (c, rejected, why);
+              return;
+            }
+          if (pr == PH_HTTP_PARSE_ERROR)
+            {
+              auth_check_finish (c, FALSE, "a malformed answer");
+              return;
+            }
+        }
+      st = ph_stream_read (c->stream, buf, sizeof buf, &n, NULL);
+      if (st == PH_IO_OK)
+        {
+          g_byte_array_append (c->in, buf, n);
+          continue;
+        }
+      if (st == PH_IO_AGAIN)
+        {
+          c->wait = ph_stream_wait (c->stream, FALSE, auth_check_io_cb, c);
+          return;
+        }
+      auth_check_finish (c, FALSE, "no answer");
+      return;
+    }
+}
+
+static gboolean
+auth_check_io_cb (GSocket *socket, GIOCondition cond, gpointer data)
+{
+  PhAuthCheck *c = data;
+
+  g_clear_pointer (&c->wait, g_source_unref);
+  auth_check_run (c);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+auth_check_timeout_cb (gpointer data)
+{
+  PhAuthCheck *c = data;
+
+  g_clear_pointer (&c->timeout, g_source_unref);
+  auth_check_finish (c, FALSE, "no answer in time");
+  return G_SOURCE_REMOVE;
+}
+
+static void
+auth_check_connected (PhStream *stream, GError *error, gpointer data)
+{
+  PhAuthCheck *c = data;
+
+  c->connecting = FALSE;
+  if (c->done)
+    {
+      /* Timed out or shut down meanwhile. */
+      g_clear_pointer (&stream, ph_stream_free);
+      g_clear_error (&error);
+      auth_check_free (c);
+      return;
+    }
+  if (stream == NULL)
+    {
+      g_autofree char *why = g_strdup_printf ("no connection: %s", error->message);
+      g_error_free (error);
+      auth_check_finish (c, FALSE, why);
+      return;
+    }
+  c->stream = stream;
+  auth_check_run (c);
+}
+
+void
+ph_upstream_check_auth_async (PhUpstream *up, const char *authority, PhUpstreamCheckFunc func,
+                              gpointer user_data)
+{
+  PhAuthWaiter *w;
+  PhAuthCheck *c;
+
+  if (up->auth_rejected)
+    {
+      func (TRUE, user_data);
+      return;
+    }
+  if (up->auth_confirmed_us != 0
+      && g_get_monotonic_time () - up->auth_confirmed_us < AUTH_CONFIRMED_US)
+    {
+      func (FALSE, user_data);
+      return;
+    }
+  w = g_new0 (PhAuthWaiter, 1);
+  w->func = func;
+  w->user_data = user_data;
+  if (up->auth_waiters != NULL)
+    {
+      g_ptr_array_add (up->auth_waiters, w);
+      return;
+    }
+  up->auth_waiters = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (up->auth_waiters, w);
+
+  c = g_new0 (PhAuthCheck, 1);
+  c->up = ph_upstream_ref (up);
+  c->in = g_byte_array_new ();
+  c->out = g_string_new (NULL);
+  c->cancellable = g_cancellable_new ();
+  c->connecting = TRUE;
+  g_string_printf (c->out, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", authority, authority);
+  if (up->proxy_auth != NULL)
+    g_string_append_printf (c->out, "Proxy-Authorization: %s\r\n", up->proxy_auth);
+  g_string_append (c->out, "\r\n");
+  c->timeout
+      = g_timeout_source_new (up->config->connect_timeout_ms + up->config->handshake_timeout_ms
+                              + up->config->response_timeout_ms);
+  g_source_set_callback (c->timeout, auth_check_timeout_cb, c, NULL);
+  g_source_attach (c->timeout, NULL);
+  ph_upstream_connect_async (up, c->cancellable, auth_check_connected, c);
 }

@@ -63,7 +63,7 @@ PhSecretFileStore *ph_secret_file_store_new (gsize size, const char *path, char 
 void ph_secret_wipe (void *buf, gsize len);
 
 #ifdef PH_HAVE_LIBSECRET
-PhSecretStore *ph_secret_store_new_libsecret (void);
+PhSecretStore *ph_secret_store_new_libsecret (const char *fallback_path);
 #endif
 
 G_END_DECLS

@@ -19,8 +19,17 @@ PhSecretStore *ph_secret_store_new_file (const char *path);
 PhSecretStore *ph_secret_store_new_dpapi (const char *path, gboolean machine_scope);
 #endif
 
-/* The per-user store: the Secret Service over the session bus (libsecret). NULL with an error
- * when Pinhole was built without libsecret. */
+/* The per-user store: the Secret Service over the session bus (libsecret), in its default
+ * collection. Where it has none and cannot make one, because that needs a prompt nobody can
+ * answer (no login keyring in an SSH session, a minimal desktop, a test bus), the passwords go
+ * to the file store at @fallback_path instead (as ph_secret_store_new_file() makes it), and the
+ * log says so once. Lookups read that file after the Secret Service, so that what an earlier
+ * run put there is found. NULL with an error when Pinhole was built without libsecret. */
+PhSecretStore *ph_secret_store_new_service_with_fallback (const char *fallback_path,
+                                                          GError **error);
+
+/* The same, falling back to the session agent's default file,
+ * $XDG_STATE_HOME/pinhole/credentials. */
 PhSecretStore *ph_secret_store_new_service (GError **error);
 
 void ph_secret_store_free (PhSecretStore *store);

@@ -7,7 +7,7 @@ packages=(
   # build
   gcc meson ninja-build pkg-config libglib2.0-dev libgnutls28-dev clang-format
   # the real peers the tests run against, and their tools
-  stunnel4 squid apache2-utils gnutls-bin openssl curl python3 iproute2 procps
+  stunnel4 squid tinyproxy apache2-utils gnutls-bin openssl curl python3 iproute2 procps
   # fuzzing (libFuzzer) and sanitizers
   clang libclang-rt-14-dev
   # control plane: bus, secrets

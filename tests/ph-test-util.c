@@ -26,6 +26,12 @@ name_has_owner (GDBusConnection *connection, const char *name)
 GSubprocess *
 ph_test_keyring_start (const char *root, GError **error)
 {
+  return ph_test_keyring_start_full (root, TRUE, error);
+}
+
+GSubprocess *
+ph_test_keyring_start_full (const char *root, gboolean login_keyring, GError **error)
+{
   static const struct
   {
     const char *var, *sub;
@@ -40,6 +46,8 @@ ph_test_keyring_start (const char *root, GError **error)
       G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
   g_autoptr (GDBusConnection) connection = NULL;
   g_autoptr (GSubprocess) daemon = NULL;
+  const char *argv[]
+      = { "gnome-keyring-daemon", "--foreground", "--components=secrets", NULL, NULL };
   GOutputStream *in;
   gint64 deadline;
 
@@ -57,13 +65,15 @@ ph_test_keyring_start (const char *root, GError **error)
   connection = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, error);
   if (connection == NULL)
     return NULL;
-  daemon = g_subprocess_launcher_spawn (launcher, error, "gnome-keyring-daemon", "--foreground",
-                                        "--unlock", "--components=secrets", NULL);
+  /* --unlock makes the login keyring (or opens it) with the password read from stdin. */
+  argv[3] = login_keyring ? "--unlock" : NULL;
+  daemon = g_subprocess_launcher_spawnv (launcher, argv, error);
   if (daemon == NULL)
     return NULL;
   in = g_subprocess_get_stdin_pipe (daemon);
-  if (!g_output_stream_write_all (in, PH_TEST_KEYRING_PASSWORD, strlen (PH_TEST_KEYRING_PASSWORD),
-                                  NULL, NULL, error)
+  if ((login_keyring
+       && !g_output_stream_write_all (in, PH_TEST_KEYRING_PASSWORD,
+                                      strlen (PH_TEST_KEYRING_PASSWORD), NULL, NULL, error))
       || !g_output_stream_close (in, NULL, error))
     return NULL;
 

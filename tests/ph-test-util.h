@@ -13,6 +13,10 @@ G_BEGIN_DECLS
  * org.freedesktop.secrets on the session bus. NULL with a message in @error if it did not. */
 #ifdef G_OS_UNIX
 GSubprocess *ph_test_keyring_start (const char *root, GError **error);
+/* The same; without @login_keyring no password is given, so there is no login keyring (nor any
+ * other collection on disk), as in a session that PAM did not unlock: an SSH login, a bare
+ * test bus. */
+GSubprocess *ph_test_keyring_start_full (const char *root, gboolean login_keyring, GError **error);
 void ph_test_keyring_stop (GSubprocess *daemon);
 #endif
 

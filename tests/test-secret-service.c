@@ -1,5 +1,6 @@
 /* test-secret-service.c: the Secret Service store of platform/ph-secret.h against a real
- * gnome-keyring-daemon on a private bus, with HOME and the XDG directories in a temp dir. */
+ * gnome-keyring-daemon on a private bus, with HOME and the XDG directories in a temp dir; with
+ * a login keyring, and without one (where the store falls back to a private file). */
 #include "ph-secret.h"
 #include "ph-test-secret.h"
 #include "ph-error.h"
@@ -7,6 +8,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
@@ -20,6 +22,8 @@ static struct
   char *broken;  /* present but not working: always a failure */
   char *root;
   char *keyring_dir;
+  /* Where the store falls back to: the session agent's default, under XDG_STATE_HOME. */
+  char *fallback_path;
   GTestDBus *bus;
   GDBusConnection *connection;
   GSubprocess *daemon;
@@ -36,7 +40,10 @@ under_ci (void)
 static void
 isolate_home (const char *root)
 {
+  g_autofree char *state = g_build_filename (root, "state", NULL);
+
   g_setenv ("HOME", root, TRUE);
+  g_setenv ("XDG_STATE_HOME", state, TRUE);
   g_unsetenv ("GNOME_KEYRING_CONTROL");
   g_unsetenv ("DISPLAY");
   g_unsetenv ("WAYLAND_DISPLAY");
@@ -44,47 +51,58 @@ isolate_home (const char *root)
 }
 
 static gboolean
-start_keyring (void)
+start_keyring (gboolean login_keyring)
 {
   g_autoptr (GError) error = NULL;
 
-  env.daemon = ph_test_keyring_start (env.root, &error);
+  env.daemon = ph_test_keyring_start_full (env.root, login_keyring, &error);
   if (env.daemon == NULL)
     env.broken = g_strdup (error->message);
   return env.daemon != NULL;
 }
 
-static gboolean
-environment_up (void)
+/* What these tests need and this machine lacks; NULL when nothing is missing. */
+static char *
+missing_prerequisite (void)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (PhSecretStore) probe = NULL;
   const char *const tools[] = { "dbus-daemon", "gnome-keyring-daemon" };
 
-  if (env.tried)
-    return env.missing == NULL && env.broken == NULL;
-  env.tried = TRUE;
-
-  probe = ph_secret_store_new_service (&error);
+  /* Not ph_secret_store_new_service(): its default path would fix GLib's idea of
+   * XDG_STATE_HOME before isolate_home() has moved it. The path is never used. */
+  probe = ph_secret_store_new_service_with_fallback ("unused", &error);
   if (probe == NULL)
-    {
-      env.missing = g_strdup (error->message);
-      return FALSE;
-    }
+    return g_strdup (error->message);
   for (guint i = 0; i < G_N_ELEMENTS (tools); i++)
     {
       g_autofree char *found = g_find_program_in_path (tools[i]);
       if (found == NULL)
-        {
-          env.missing = g_strdup_printf ("%s is not installed", tools[i]);
-          return FALSE;
-        }
+        return g_strdup_printf ("%s is not installed", tools[i]);
     }
+  return NULL;
+}
+
+/* A private bus and gnome-keyring-daemon, with or without a login keyring; once per process,
+ * since libsecret keeps its connection to the first Secret Service it met. */
+static gboolean
+environment_up (gboolean login_keyring)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (env.tried)
+    return env.missing == NULL && env.broken == NULL;
+  env.tried = TRUE;
+
+  env.missing = missing_prerequisite ();
+  if (env.missing != NULL)
+    return FALSE;
 
   env.root = g_dir_make_tmp ("pinhole-keyring-XXXXXX", &error);
   g_assert_no_error (error);
   isolate_home (env.root);
   env.keyring_dir = g_build_filename (env.root, "data", "keyrings", NULL);
+  env.fallback_path = g_build_filename (env.root, "state", "pinhole", "credentials", NULL);
 
   env.bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   g_test_dbus_up (env.bus);
@@ -93,7 +111,7 @@ environment_up (void)
   /* The bus goes away before this process ends; that must not end it early. */
   g_dbus_connection_set_exit_on_close (env.connection, FALSE);
 
-  return start_keyring ();
+  return start_keyring (login_keyring);
 }
 
 static void
@@ -108,26 +126,61 @@ environment_down (void)
     ph_test_remove_tree (env.root);
 }
 
-/* Each test starts with this: FALSE means it has been skipped or failed already. */
+/* Skips the test for @missing, or fails it under CI. */
+static void
+skip_unless_ci (const char *missing)
+{
+  if (under_ci ())
+    g_test_fail_printf ("%s (required when CI=true)", missing);
+  else
+    g_test_skip (missing);
+}
+
+/* Where the store falls back to: the session agent's default, or its --state-dir @state_dir
+ * (under the test's root). */
+static char *
+fallback_path (const char *state_dir)
+{
+  if (state_dir == NULL)
+    return g_strdup (env.fallback_path);
+  return g_build_filename (env.root, state_dir, "credentials", NULL);
+}
+
+/* The store as the session agent opens it, with the fallback_path() of @state_dir. */
 static PhSecretStore *
-service_store (void)
+open_service (const char *state_dir)
 {
   g_autoptr (GError) error = NULL;
+  g_autofree char *path = fallback_path (state_dir);
   PhSecretStore *store;
 
-  if (!environment_up ())
+  if (state_dir == NULL)
+    store = ph_secret_store_new_service (&error);
+  else
+    store = ph_secret_store_new_service_with_fallback (path, &error);
+  g_assert_no_error (error);
+  return store;
+}
+
+/* Each test starts with this: NULL means it has been skipped or failed already. */
+static PhSecretStore *
+service_store_in (gboolean login_keyring, const char *state_dir)
+{
+  if (!environment_up (login_keyring))
     {
       if (env.broken != NULL)
         g_test_fail_printf ("%s", env.broken);
-      else if (under_ci ())
-        g_test_fail_printf ("%s (required when CI=true)", env.missing);
       else
-        g_test_skip (env.missing);
+        skip_unless_ci (env.missing);
       return NULL;
     }
-  store = ph_secret_store_new_service (&error);
-  g_assert_no_error (error);
-  return store;
+  return open_service (state_dir);
+}
+
+static PhSecretStore *
+service_store (void)
+{
+  return service_store_in (TRUE, NULL);
 }
 
 static void
@@ -167,6 +220,10 @@ test_round_trip (void)
   g_assert_no_error (error);
   g_assert_true (ph_secret_store_clear (store, "[2001:db8::1]:8443", &error));
   g_assert_no_error (error);
+
+  /* With a login keyring there is nothing to fall back from. */
+  g_assert_false (g_file_test (env.fallback_path, G_FILE_TEST_EXISTS));
+  g_assert_cmpstr (ph_secret_store_describe (store), ==, "Secret Service");
 }
 
 static gboolean
@@ -257,6 +314,128 @@ test_not_in_clear (void)
   g_assert_no_error (error);
 }
 
+/* What the store logged, seen by a handler on its log domain. */
+typedef struct
+{
+  const char *fallback_path;
+  guint fallbacks; /* messages that name the fallback file */
+} LogCounts;
+
+static void
+count_log (const char *domain, GLogLevelFlags level, const char *message, gpointer data)
+{
+  LogCounts *counts = data;
+
+  if (strstr (message, counts->fallback_path) != NULL)
+    counts->fallbacks++;
+  if (strstr (message, PROBE_PASSWORD) != NULL || strstr (message, "probe-Zq7") != NULL)
+    g_test_fail_printf ("a log message holds the password: %s", message);
+  g_log_default_handler (domain, level, message, NULL);
+}
+
+/* Fails if a keyring file was written under @dir: the store must not have made a collection
+ * on disk that the tests then miss. */
+static void
+assert_no_keyring_file (const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    if (g_str_has_suffix (name, ".keyring"))
+      g_test_fail_printf ("%s/%s was written", dir, name);
+}
+
+/* gnome-keyring-daemon without a login keyring and nobody to prompt: an SSH session. The
+ * default alias names no collection and creating one needs a prompt that cannot be shown, so
+ * the store falls back to the session agent's private file, says so once, and reads from it.
+ * @data: the agent's --state-dir, or NULL for its default. */
+static void
+no_login_keyring (gconstpointer data)
+{
+  const char *state_dir = data;
+  g_autoptr (PhSecretStore) store = service_store_in (FALSE, state_dir);
+  g_autoptr (PhSecretStore) again = NULL;
+  g_autoptr (PhSecretStore) file = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *description = NULL;
+  LogCounts counts = { 0 };
+  GStatBuf st;
+  gboolean saved;
+  guint handler;
+
+  if (store == NULL)
+    return;
+  path = fallback_path (state_dir);
+  counts.fallback_path = path;
+  handler = g_log_set_handler ("pinhole-secret", G_LOG_LEVEL_MASK | G_LOG_FLAG_FATAL, count_log,
+                               &counts);
+
+  assert_lookup (store, "proxy.example.com:443", "alice", NULL);
+  /* The Secret Service's error, if any, says more than a FALSE would. */
+  saved = ph_secret_store_save (store, "proxy.example.com:443", "alice", PROBE_PASSWORD, &error);
+  g_assert_no_error (error);
+  g_assert_true (saved);
+  g_assert_cmpuint (counts.fallbacks, ==, 1);
+  /* The daemon's "stored in ..." message names the file, as it does without a Secret Service. */
+  description = g_strdup_printf ("file %s", path);
+  g_assert_cmpstr (ph_secret_store_describe (store), ==, description);
+  save_ok (store, "proxy.example.com:443", "bob", "bob-pw");
+  save_ok (store, "[2001:db8::1]:8443", "alice", "alice-v6");
+  save_ok (store, "proxy.example.com:443", "alice", PROBE_PASSWORD);
+  assert_lookup (store, "proxy.example.com:443", "alice", PROBE_PASSWORD);
+  assert_lookup (store, "proxy.example.com:443", "bob", "bob-pw");
+  assert_lookup (store, "proxy.example.com:443", "carol", NULL);
+  g_assert_cmpuint (counts.fallbacks, ==, 1);
+
+  /* It went to the file, a private one, and nowhere else. */
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 07777, ==, 0600);
+  g_assert_true (S_ISREG (st.st_mode));
+  if (state_dir != NULL)
+    g_assert_false (g_file_test (env.fallback_path, G_FILE_TEST_EXISTS));
+  file = ph_secret_store_new_file (path);
+  assert_lookup (file, "proxy.example.com:443", "alice", PROBE_PASSWORD);
+  assert_lookup (file, "[2001:db8::1]:8443", "alice", "alice-v6");
+  assert_no_keyring_file (env.keyring_dir);
+
+  /* The next run of the agent finds what this one stored, and clears it there. */
+  again = open_service (state_dir);
+  assert_lookup (again, "proxy.example.com:443", "alice", PROBE_PASSWORD);
+  assert_lookup (again, "[2001:db8::1]:8443", "alice", "alice-v6");
+  g_assert_true (ph_secret_store_clear (again, "proxy.example.com:443", &error));
+  g_assert_no_error (error);
+  assert_lookup (again, "proxy.example.com:443", "alice", NULL);
+  assert_lookup (file, "proxy.example.com:443", "bob", NULL);
+  assert_lookup (again, "[2001:db8::1]:8443", "alice", "alice-v6");
+  g_assert_cmpuint (counts.fallbacks, ==, 1);
+
+  g_log_remove_handler ("pinhole-secret", handler);
+}
+
+/* In a process of its own: libsecret keeps the first Secret Service it meets, and the other
+ * cases' has a login keyring. */
+static void
+test_no_login_keyring (gconstpointer data)
+{
+  g_autofree char *missing = NULL;
+
+  if (g_test_subprocess ())
+    {
+      no_login_keyring (data);
+      return;
+    }
+  missing = missing_prerequisite ();
+  if (missing != NULL)
+    {
+      skip_unless_ci (missing);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -266,6 +445,9 @@ main (int argc, char **argv)
 
   g_test_add_func ("/pinhole/secret/service-round-trip", test_round_trip);
   g_test_add_func ("/pinhole/secret/service-not-in-clear", test_not_in_clear);
+  g_test_add_data_func ("/pinhole/secret/service-no-login-keyring", NULL, test_no_login_keyring);
+  g_test_add_data_func ("/pinhole/secret/service-no-login-keyring-state-dir", "agent-state",
+                        test_no_login_keyring);
 
   status = g_test_run ();
   environment_down ();

@@ -865,8 +865,10 @@ ph_tunnel_wrong_password (PhTestCloud *cloud)
     }
   ph_stop_agent (agent);
   g_unlink (pw_path);
-  /* One attempt, one 407: the agent does not keep trying a rejected password. */
-  g_assert_cmpuint (ph_settled_access_lines (cloud, "/407 ") - before, ==, 1);
+  /* Two 407s: the plain GET's, and the CONNECT with which the agent asked the proxy whether
+   * that 407 was its own (an origin's is not). Then the agent does not keep trying a rejected
+   * password. */
+  g_assert_cmpuint (ph_settled_access_lines (cloud, "/407 ") - before, ==, 2);
 }
 
 static gboolean ph_wait_status (PhTestAgent *agent, const char *request, int status,
@@ -1494,6 +1496,265 @@ ph_tunnel_log_redaction (PhTestCloud *cloud)
   g_assert_cmpuint (scanned, >, 0);
 }
 
+/* --- hardening regressions: upstream connections held, reused, timed and refused --- */
+
+/* ESTABLISHED TCP connections from this machine to 127.0.0.1:@port (the agent's to the cloud). */
+static guint
+ph_connections_to (guint16 port)
+{
+  g_autofree char *text = NULL;
+  g_auto (GStrv) lines = NULL;
+  g_autofree char *want = g_strdup_printf (":%04X", port);
+  guint n = 0;
+
+  g_assert_true (g_file_get_contents ("/proc/net/tcp", &text, NULL, NULL));
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 1; lines[i] != NULL; i++)
+    {
+      g_auto (GStrv) f = g_strsplit_set (g_strstrip (lines[i]), " ", -1);
+      GPtrArray *fields = g_ptr_array_new ();
+
+      for (guint j = 0; f[j] != NULL; j++)
+        if (*f[j] != '\0')
+          g_ptr_array_add (fields, f[j]);
+      /* sl local rem st: the remote end is the cloud's port, and the state ESTABLISHED. */
+      if (fields->len > 3 && g_str_has_suffix (g_ptr_array_index (fields, 2), want)
+          && g_strcmp0 (g_ptr_array_index (fields, 3), "01") == 0)
+        n++;
+      g_ptr_array_unref (fields);
+    }
+  return n;
+}
+
+static char *
+ph_sha256_hex (const guint8 *data, gsize len)
+{
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, data, len);
+}
+
+/* Reads a response with a Content-Length body on @conn; returns the head, the body in *@body. */
+static char *
+ph_read_response (PhTestConn *conn, char **body, guint timeout_ms)
+{
+  g_autofree char *head = ph_test_conn_read_head (conn, timeout_ms);
+  g_autofree char *length = head != NULL ? ph_test_head_header (head, "Content-Length") : NULL;
+  g_autoptr (GByteArray) data = g_byte_array_new ();
+
+  if (length != NULL)
+    ph_test_conn_read_body (conn, g_ascii_strtoull (length, NULL, 10), data, timeout_ms);
+  *body = g_strndup ((const char *) data->data, data->len);
+  return g_steal_pointer (&head);
+}
+
+/* max-tunnels bounds every connection to the cloud proxy, idle kept-alive ones included: a
+ * client that keeps its connection open after a plain request keeps its upstream connection and
+ * its slot, until another client needs the slot. (200 idle keep-alive clients once held 202 TLS
+ * connections with max-tunnels=20.) */
+static void
+ph_tunnel_max_tunnels_keepalive (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = NULL;
+  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+  g_autoptr (GPtrArray) conns = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_test_conn_free);
+  guint held = G_MAXUINT;
+
+  g_key_file_set_integer (kf, "tunnel", "max-tunnels", 3);
+  g_key_file_set_integer (kf, "upstream", "warm", 0);
+  agent = ph_test_agent_start (cloud, "max-tunnels-keepalive", kf);
+  for (guint i = 0; i < 10; i++)
+    {
+      PhTestConn *conn = ph_test_conn_new (agent->port);
+      g_autofree char *body = NULL;
+      g_autofree char *head = NULL;
+
+      g_ptr_array_add (conns, conn);
+      ph_test_conn_send (conn, get, -1);
+      head = ph_read_response (conn, &body, 15000);
+      g_assert_cmpint (ph_test_head_status (head), ==, 200);
+      g_assert_cmpstr (body, ==, "hello\n");
+    }
+  /* Given-up connections close from the agent's side at once. */
+  for (guint i = 0; i < 40 && (held = ph_connections_to (cloud->tls_port)) > 3; i++)
+    g_usleep (50 * 1000);
+  g_test_message ("%u upstream connections for 10 kept-alive clients, max-tunnels=3", held);
+  g_assert_cmpuint (held, <=, 3);
+  g_assert_cmpuint (held, >=, 1);
+
+  /* The first client's upstream connection was given up; its next request gets another. */
+  for (guint i = 0; i < 2; i++)
+    {
+      PhTestConn *conn = g_ptr_array_index (conns, i * 9);
+      g_autofree char *body = NULL;
+      g_autofree char *head = NULL;
+
+      ph_test_conn_send (conn, get, -1);
+      head = ph_read_response (conn, &body, 15000);
+      g_assert_cmpint (ph_test_head_status (head), ==, 200);
+      g_assert_cmpstr (body, ==, "hello\n");
+    }
+  g_assert_cmpuint (ph_connections_to (cloud->tls_port), <=, 3);
+  g_ptr_array_set_size (conns, 0);
+  ph_stop_agent (agent);
+}
+
+/* A GET, a pause longer than the cloud proxy's keep-alive timeout, then a POST on the same
+ * client connection: the agent must see that the kept-alive upstream connection was closed and
+ * take a fresh one, for a fixed-length body and a chunked one (neither can be sent twice). */
+static void
+ph_tunnel_idle_upstream_post (PhTestCloud *shared)
+{
+  g_autoptr (PhTestCloud) cloud
+      = ph_test_cloud_new ("PH_CLOUD_ORIGIN=1", "PH_CLOUD_SQUID_IDLE=5", NULL);
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "idle-upstream-post", kf);
+  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+  g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
+  g_autofree char *body = NULL;
+  g_autofree char *head = NULL;
+  guint8 data[100000];
+
+  ph_test_pattern_fill (data, sizeof data, 7);
+  ph_test_conn_send (conn, get, -1);
+  head = ph_read_response (conn, &body, 15000);
+  g_assert_cmpint (ph_test_head_status (head), ==, 200);
+
+  for (guint round = 0; round < 2; round++)
+    {
+      gboolean chunked = round == 1;
+      g_autofree char *sha = ph_sha256_hex (data, sizeof data);
+      g_autofree char *expected = g_strdup_printf ("%s %zu\n", sha, sizeof data);
+      g_autofree char *post = g_strdup_printf (
+          "POST http://127.0.0.1:%u/sha256 HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n%s\r\n",
+          cloud->origin_http_port, cloud->origin_http_port,
+          chunked ? "Transfer-Encoding: chunked\r\n" : "Content-Length: 100000\r\n");
+
+      /* Squid closes idle client connections after 5 s; stunnel then closes ours. */
+      g_usleep (6500 * 1000);
+      g_clear_pointer (&head, g_free);
+      g_clear_pointer (&body, g_free);
+      ph_test_conn_send (conn, post, -1);
+      if (chunked)
+        {
+          for (gsize off = 0; off < sizeof data; off += 30000)
+            {
+              gsize n = MIN (30000, sizeof data - off);
+              g_autofree char *size = g_strdup_printf ("%zx\r\n", n);
+
+              ph_test_conn_send (conn, size, -1);
+              ph_test_conn_send (conn, data + off, n);
+              ph_test_conn_send (conn, "\r\n", 2);
+            }
+          ph_test_conn_send (conn, "0\r\n\r\n", -1);
+        }
+      else
+        ph_test_conn_send (conn, data, sizeof data);
+      head = ph_read_response (conn, &body, 15000);
+      if (ph_test_head_status (head) != 200)
+        g_printerr ("# %s POST after an idle pause: %s%s\n", chunked ? "chunked" : "fixed-length",
+                    head ? head : "(no answer)\n", body);
+      g_assert_cmpint (ph_test_head_status (head), ==, 200);
+      g_assert_cmpstr (body, ==, expected);
+    }
+  ph_stop_agent (agent);
+}
+
+/* An http:// upload slower than response-timeout is not a silent proxy: the clock starts once the
+ * request is all sent. */
+static void
+ph_tunnel_slow_upload (PhTestCloud *cloud)
+{
+  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
+  g_autoptr (PhTestAgent) agent = NULL;
+  g_autoptr (PhTestConn) conn = NULL;
+  g_autofree char *post = g_strdup_printf (
+      "POST http://127.0.0.1:%u/sha256 HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nContent-Length: 100000\r\n"
+      "\r\n",
+      cloud->origin_http_port, cloud->origin_http_port);
+  g_autofree char *body = NULL;
+  g_autofree char *head = NULL;
+  g_autofree char *sha = NULL;
+  g_autofree char *expected = NULL;
+  guint8 data[100000];
+  gint64 start;
+
+  g_key_file_set_string (kf, "upstream", "response-timeout", "2s");
+  agent = ph_test_agent_start (cloud, "slow-upload", kf);
+  ph_test_pattern_fill (data, sizeof data, 3);
+  sha = ph_sha256_hex (data, sizeof data);
+  expected = g_strdup_printf ("%s %zu\n", sha, sizeof data);
+  conn = ph_test_conn_new (agent->port);
+  start = g_get_monotonic_time ();
+  ph_test_conn_send (conn, post, -1);
+  /* 5 s for the body, in five parts: more than twice the response timeout. */
+  for (gsize off = 0; off < sizeof data; off += 20000)
+    {
+      g_usleep (1000 * 1000);
+      ph_test_conn_send (conn, data + off, 20000);
+    }
+  head = ph_read_response (conn, &body, 15000);
+  if (ph_test_head_status (head) != 200)
+    g_printerr ("# slow upload: %s%s\n", head ? head : "(no answer)\n", body);
+  g_assert_cmpint (ph_test_head_status (head), ==, 200);
+  g_assert_cmpstr (body, ==, expected);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 5 * G_USEC_PER_SEC);
+  ph_stop_agent (agent);
+}
+
+/* tinyproxy (1.11) answers a CONNECT with wrong credentials with 401 and WWW-Authenticate: only
+ * the proxy answers a CONNECT, so that is a rejection of the credentials, not a site's login. */
+static void
+ph_tunnel_proxy_401 (PhTestCloud *shared)
+{
+  g_autoptr (PhTestCloud) cloud = NULL;
+  g_autoptr (GKeyFile) kf = NULL;
+  g_autoptr (PhTestAgent) agent = NULL;
+  g_autofree char *authority = NULL;
+  g_autofree char *connect = NULL;
+  g_autofree char *pw_path = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (!g_file_test ("/usr/bin/tinyproxy", G_FILE_TEST_IS_EXECUTABLE))
+    {
+      if (g_strcmp0 (g_getenv ("CI"), "true") == 0)
+        g_error ("tinyproxy is not installed (tests/install-deps.sh installs it)");
+      g_test_skip ("tinyproxy is not installed");
+      return;
+    }
+  cloud = ph_test_cloud_new ("PH_CLOUD_ORIGIN=1", "PH_CLOUD_PROXY=tinyproxy", NULL);
+  authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
+  connect = ph_connect_request (authority);
+
+  /* The right password: tinyproxy tunnels. */
+  kf = ph_test_agent_config (cloud);
+  agent = ph_test_agent_start (cloud, "tinyproxy", kf);
+  {
+    g_autofree char *head = ph_exchange (agent->port, connect, NULL, 15000);
+    g_assert_cmpint (ph_test_head_status (head), ==, 200);
+  }
+  ph_stop_agent (agent);
+  g_clear_pointer (&agent, ph_test_agent_free);
+
+  /* A wrong one: 502 auth-rejected, never tinyproxy's 401 (a browser would ask for a site login
+   * on every page), and the next request is refused without sending it again. */
+  pw_path = g_build_filename (cloud->dir, "wrong-password", NULL);
+  g_file_set_contents_full (pw_path, "not-the-password", -1, G_FILE_SET_CONTENTS_NONE, 0600,
+                            &error);
+  g_assert_no_error (error);
+  g_key_file_set_string (kf, "upstream", "password-file", pw_path);
+  agent = ph_test_agent_start (cloud, "tinyproxy-wrong", kf);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *body = NULL;
+      g_autofree char *head = ph_exchange (agent->port, connect, &body, 15000);
+
+      ph_assert_refusal (head, body, 502, "auth-rejected");
+      g_assert_null (strstr (head, "WWW-Authenticate"));
+    }
+  g_assert_true (ph_test_agent_wait_log (agent, "rejected the credentials", 1, 5000));
+  ph_stop_agent (agent);
+}
+
 static const PhTunnelCase ph_cases[] = {
   { "/pinhole/tunnel/connect-https", ph_tunnel_connect_https },
   { "/pinhole/tunnel/plain-get", ph_tunnel_plain_get },
@@ -1517,6 +1778,10 @@ static const PhTunnelCase ph_cases[] = {
   { "/pinhole/tunnel/head-timeout", ph_tunnel_head_timeout },
   { "/pinhole/tunnel/malformed", ph_tunnel_malformed },
   { "/pinhole/tunnel/max-tunnels", ph_tunnel_max_tunnels },
+  { "/pinhole/tunnel/max-tunnels-keepalive", ph_tunnel_max_tunnels_keepalive },
+  { "/pinhole/tunnel/idle-upstream-post", ph_tunnel_idle_upstream_post },
+  { "/pinhole/tunnel/slow-upload", ph_tunnel_slow_upload },
+  { "/pinhole/tunnel/proxy-401", ph_tunnel_proxy_401 },
   { "/pinhole/tunnel/check-config", ph_tunnel_check_config },
   { "/pinhole/tunnel/reload", ph_tunnel_reload, TRUE },
   { "/pinhole/tunnel/sigterm", ph_tunnel_sigterm },

@@ -911,10 +911,27 @@ conn_read_head (PhProxyConn *conn)
           return;
         }
       if (conn->cin->len > 0)
-        g_debug ("%s: closed in the middle of a request head", conn->peer);
+        {
+          g_debug ("%s: closed in the middle of a request head", conn->peer);
+          conn_log (conn, "client-closed");
+        }
       ph_proxy_conn_close (conn);
       return;
     }
+}
+
+char *
+ph_peer_to_string (GSocketAddress *address)
+{
+  GInetSocketAddress *isa;
+  g_autofree char *ip = NULL;
+
+  if (!G_IS_INET_SOCKET_ADDRESS (address))
+    return g_strdup ("local");
+  isa = G_INET_SOCKET_ADDRESS (address);
+  ip = g_inet_address_to_string (g_inet_socket_address_get_address (isa));
+  return g_strdup_printf (strchr (ip, ':') ? "[%s]:%u" : "%s:%u", ip,
+                          g_inet_socket_address_get_port (isa));
 }
 
 PhProxyConn *
@@ -936,15 +953,7 @@ ph_proxy_conn_new (PhServer *server, GSocketConnection *connection)
   conn->deadline_us = conn->started_us + (gint64) conn->config->head_timeout_ms * 1000;
   ph_pipe_init (&conn->c2u, NULL, NULL, NULL, NULL);
   ph_pipe_init (&conn->u2c, NULL, NULL, NULL, NULL);
-  if (G_IS_INET_SOCKET_ADDRESS (remote))
-    {
-      GInetSocketAddress *isa = G_INET_SOCKET_ADDRESS (remote);
-      g_autofree char *ip = g_inet_address_to_string (g_inet_socket_address_get_address (isa));
-      conn->peer = g_strdup_printf (strchr (ip, ':') ? "[%s]:%u" : "%s:%u", ip,
-                                    g_inet_socket_address_get_port (isa));
-    }
-  else
-    conn->peer = g_strdup ("local");
+  conn->peer = ph_peer_to_string (remote);
   ph_socket_set_nodelay (conn->client->socket);
   return conn;
 }

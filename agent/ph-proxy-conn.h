@@ -8,6 +8,8 @@
 
 G_BEGIN_DECLS
 
+/* "ip:port" or "[ip6]:port" of a client, as access lines name it. */
+char *ph_peer_to_string (GSocketAddress *address);
 PhProxyConn *ph_proxy_conn_new (PhServer *server, GSocketConnection *connection);
 /* Starts reading; the server must hold the connection before. */
 void ph_proxy_conn_start (PhProxyConn *conn);

@@ -6,6 +6,7 @@
 #include "ph-server.h"
 #include "ph-error.h"
 #include "ph-http.h"
+#include "ph-log.h"
 #include "ph-proxy-conn.h"
 #include "ph-stream.h"
 
@@ -89,7 +90,7 @@ rate_limit_pass (PhRateLimit *rl, guint *suppressed)
 /* Over the connection limit: a fast, clear answer instead of a hang. The
  * descriptor it takes comes from the reserve and is given back at once. */
 static void
-server_refuse_full (PhServer *server, GSocket *socket)
+server_refuse_full (PhServer *server, GSocket *socket, const char *peer)
 {
   g_autoptr (GString) resp = ph_http_build_error (
       503, "too-many-connections", "the proxy has too many client connections; try again shortly");
@@ -101,6 +102,7 @@ server_refuse_full (PhServer *server, GSocket *socket)
   g_socket_receive_with_blocking (socket, drain, sizeof drain, FALSE, NULL, NULL);
   g_socket_send_with_blocking (socket, resp->str, resp->len, FALSE, NULL, NULL);
   g_socket_shutdown (socket, FALSE, TRUE, NULL);
+  ph_log_access (peer, "-", "-", 503, 0, 0, 0, "too-many-connections");
   if (rate_limit_pass (&server->full_warning, &suppressed))
     g_warning ("too many client connections (limit %u): new clients are refused with 503 "
                "(%u more refused since the last message)",
@@ -130,7 +132,8 @@ server_admit (PhServer *server, GSocket *socket)
     }
   if (g_hash_table_size (server->conns) >= server->max_connections)
     {
-      server_refuse_full (server, socket);
+      g_autofree char *peer = ph_peer_to_string (remote);
+      server_refuse_full (server, socket, peer);
       return;
     }
   conn = ph_proxy_conn_new (server, connection);

@@ -12,8 +12,10 @@
 #include <gnutls/x509.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -63,6 +65,66 @@ ph_test_free_port (void)
   bound = g_socket_get_local_address (sock, &error);
   g_assert_no_error (error);
   return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+int
+ph_test_listen_queue (guint16 port)
+{
+  g_autofree char *text = NULL;
+  char want[16];
+
+  /* For a listening socket the rx_queue column is its accept queue. The table can hold many
+   * thousands of lines on a busy machine: scanned in place, without an allocation per line,
+   * which a sanitizer build makes slow. */
+  if (!g_file_get_contents ("/proc/net/tcp", &text, NULL, NULL))
+    return -1;
+  g_snprintf (want, sizeof want, "0100007F:%04X", port);
+  for (const char *line = strchr (text, '\n'); line != NULL; line = strchr (line + 1, '\n'))
+    {
+      char local[32], state[8];
+      unsigned int tx = 0, rx = 0;
+
+      if (sscanf (line + 1, "%*s %31s %*s %7s %x:%x", local, state, &tx, &rx) == 4
+          && strcmp (local, want) == 0 && strcmp (state, "0A") == 0)
+        return (int) rx;
+    }
+  return -1;
+}
+
+double
+ph_test_proc_cpu_seconds (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
+  g_autofree char *stat = NULL;
+  g_auto (GStrv) fields = NULL;
+  const char *end;
+
+  if (pid <= 0 || !g_file_get_contents (path, &stat, NULL, NULL))
+    return -1;
+  /* After "pid (comm) ": state is field 3, utime and stime are fields 14 and 15. */
+  end = strrchr (stat, ')');
+  if (end == NULL)
+    return -1;
+  fields = g_strsplit (end + 2, " ", -1);
+  if (g_strv_length (fields) < 13)
+    return -1;
+  return (double) (g_ascii_strtoull (fields[11], NULL, 10)
+                   + g_ascii_strtoull (fields[12], NULL, 10))
+         / (double) sysconf (_SC_CLK_TCK);
+}
+
+int
+ph_test_proc_fd_count (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/fd", (int) pid);
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  int n = 0;
+
+  if (dir == NULL)
+    return -1;
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
 }
 
 gboolean
@@ -325,6 +387,83 @@ ph_test_cloud_access_log_lines (PhTestCloud *cloud, const char *needle)
   return n;
 }
 
+/* FALSE for a pid that is gone or a zombie: the cloud's daemons are reparented to PID 1, which
+ * may be slow to reap them. */
+static gboolean
+ph_test_pid_alive (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
+  g_autofree char *stat = NULL;
+  const char *end;
+
+  if (pid <= 0 || !g_file_get_contents (path, &stat, NULL, NULL))
+    return FALSE;
+  end = strrchr (stat, ')');
+  return end == NULL || end[1] == '\0' || end[2] != 'Z';
+}
+
+GPid
+ph_test_cloud_stunnel_pid (PhTestCloud *cloud)
+{
+  g_autofree char *path = g_build_filename (cloud->dir, "stunnel.pid", NULL);
+  g_autofree char *text = NULL;
+  GPid pid;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return 0;
+  pid = (GPid) g_ascii_strtoll (text, NULL, 10);
+  return ph_test_pid_alive (pid) ? pid : 0;
+}
+
+void
+ph_test_cloud_kill_stunnel (PhTestCloud *cloud, int signum)
+{
+  GPid pid = ph_test_cloud_stunnel_pid (cloud);
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  g_assert_cmpint (pid, >, 0);
+  g_assert_cmpint (kill (pid, signum), ==, 0);
+  while (ph_test_pid_alive (pid))
+    {
+      if (g_get_monotonic_time () > deadline)
+        g_error ("stunnel (pid %d) still runs 10 s after signal %d", (int) pid, signum);
+      g_usleep (5 * 1000);
+    }
+}
+
+void
+ph_test_cloud_restart_stunnel (PhTestCloud *cloud)
+{
+  g_autoptr (GSubprocessLauncher) launcher = ph_test_launcher (G_SUBPROCESS_FLAGS_STDERR_MERGE);
+  g_autoptr (GSubprocess) proc = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *stunnel = ph_test_find_tool ("PH_STUNNEL", "/usr/bin/stunnel4");
+  g_autofree char *conf = g_build_filename (cloud->dir, "stunnel.conf", NULL);
+  g_autofree char *log = g_build_filename (cloud->dir, "stunnel-restarted.log", NULL);
+  g_autofree char *pid_path = g_build_filename (cloud->dir, "stunnel.pid", NULL);
+  gint64 deadline = g_get_monotonic_time () + 15 * G_USEC_PER_SEC;
+
+  g_assert_nonnull (stunnel);
+  g_subprocess_launcher_set_stdout_file_path (launcher, log);
+  proc = g_subprocess_launcher_spawn (launcher, &error, stunnel, conf, NULL);
+  g_assert_no_error (error);
+  /* Where pinhole-cloud.sh's stop looks for it. */
+  g_file_set_contents (pid_path, g_subprocess_get_identifier (proc), -1, &error);
+  g_assert_no_error (error);
+  while (ph_test_listen_queue (cloud->tls_port) < 0)
+    {
+      g_autofree char *text = NULL;
+
+      if (g_get_monotonic_time () > deadline || g_subprocess_get_identifier (proc) == NULL)
+        {
+          g_file_get_contents (log, &text, NULL, NULL);
+          g_error ("restarted stunnel does not listen on 127.0.0.1:%u; its log:\n%s",
+                   cloud->tls_port, text != NULL ? text : "");
+        }
+      g_usleep (10 * 1000);
+    }
+}
+
 static void
 ph_test_run_quietly (const char *const *argv)
 {
@@ -422,9 +561,23 @@ ph_test_agent_running (PhTestAgent *agent)
   return FALSE;
 }
 
+static void
+ph_test_agent_child_setup (gpointer user_data)
+{
+  guint max_fds = GPOINTER_TO_UINT (user_data);
+
+  ph_test_child_setup (NULL);
+  if (max_fds > 0)
+    {
+      struct rlimit rl = { .rlim_cur = max_fds, .rlim_max = max_fds };
+
+      setrlimit (RLIMIT_NOFILE, &rl);
+    }
+}
+
 /* Starts the agent on agent->config_path; TRUE once it logs that it listens on agent->port. */
 static gboolean
-ph_test_agent_spawn (PhTestAgent *agent, const char *stdout_path)
+ph_test_agent_spawn (PhTestAgent *agent, const char *stdout_path, guint max_fds)
 {
   g_autoptr (GSubprocessLauncher) launcher = ph_test_launcher (G_SUBPROCESS_FLAGS_NONE);
   g_autoptr (GError) error = NULL;
@@ -433,6 +586,9 @@ ph_test_agent_spawn (PhTestAgent *agent, const char *stdout_path)
 
   g_subprocess_launcher_set_stderr_file_path (launcher, agent->log_path);
   g_subprocess_launcher_set_stdout_file_path (launcher, stdout_path);
+  if (max_fds > 0)
+    g_subprocess_launcher_set_child_setup (launcher, ph_test_agent_child_setup,
+                                           GUINT_TO_POINTER (max_fds), NULL);
   agent->proc = g_subprocess_launcher_spawn (launcher, &error, g_getenv ("PH_AGENT"), "--config",
                                              agent->config_path, NULL);
   g_assert_no_error (error);
@@ -450,8 +606,8 @@ ph_test_agent_spawn (PhTestAgent *agent, const char *stdout_path)
   return FALSE;
 }
 
-PhTestAgent *
-ph_test_agent_start (PhTestCloud *cloud, const char *name, GKeyFile *config)
+static PhTestAgent *
+ph_test_agent_start_full (PhTestCloud *cloud, const char *name, GKeyFile *config, guint max_fds)
 {
   g_autoptr (PhTestAgent) agent = g_new0 (PhTestAgent, 1);
   g_autofree char *dir = g_build_filename (cloud->dir, "agents", NULL);
@@ -484,7 +640,7 @@ ph_test_agent_start (PhTestCloud *cloud, const char *name, GKeyFile *config)
 
       agent->port = ph_test_config_port (config);
       ph_test_agent_write_config (agent, config);
-      if (ph_test_agent_spawn (agent, stdout_path))
+      if (ph_test_agent_spawn (agent, stdout_path, max_fds))
         return g_steal_pointer (&agent);
       log = ph_test_agent_log (agent);
       /* The free port picked for the listener may have been taken since: try another. */
@@ -503,6 +659,37 @@ ph_test_agent_start (PhTestCloud *cloud, const char *name, GKeyFile *config)
       g_error ("agent %s did not log `listening on …:%u` within %d ms; its log:\n%s", agent->name,
                agent->port, PH_TEST_AGENT_READY_MS, log);
     }
+}
+
+PhTestAgent *
+ph_test_agent_start (PhTestCloud *cloud, const char *name, GKeyFile *config)
+{
+  return ph_test_agent_start_full (cloud, name, config, 0);
+}
+
+PhTestAgent *
+ph_test_agent_start_with_fd_limit (PhTestCloud *cloud, const char *name, GKeyFile *config,
+                                   guint max_fds)
+{
+  g_assert_cmpuint (max_fds, >, 0);
+  return ph_test_agent_start_full (cloud, name, config, max_fds);
+}
+
+gboolean
+ph_test_agent_is_running (PhTestAgent *agent)
+{
+  return ph_test_agent_running (agent);
+}
+
+GPid
+ph_test_agent_get_pid (PhTestAgent *agent)
+{
+  const char *id;
+
+  if (!ph_test_agent_running (agent))
+    return 0;
+  id = g_subprocess_get_identifier (agent->proc);
+  return id != NULL ? (GPid) g_ascii_strtoll (id, NULL, 10) : 0;
 }
 
 void
@@ -583,10 +770,16 @@ ph_test_agent_free (PhTestAgent *agent)
 {
   if (agent == NULL)
     return;
-  if (agent->proc != NULL && ph_test_agent_running (agent))
+  /* SIGTERM, not SIGKILL: the agent's clean exit is part of every test, and in the sanitizer
+   * build it is where LeakSanitizer looks. A crash, or a report at exit (abort_on_error), fails
+   * the test that was running; a test that stopped the agent itself checked the status. */
+  if (agent->proc != NULL && ph_test_agent_running (agent) && ph_test_agent_stop (agent) != 0)
     {
-      g_subprocess_force_exit (agent->proc);
-      g_subprocess_wait (agent->proc, NULL, NULL);
+      g_autofree char *log = ph_test_agent_log (agent);
+
+      g_printerr ("# agent %s did not exit 0 on SIGTERM (status %d); its log:\n%s\n", agent->name,
+                  agent->exit_status, log);
+      g_test_fail ();
     }
   g_clear_object (&agent->proc);
   g_free (agent->name);
@@ -661,21 +854,31 @@ ph_test_curl_free (PhTestCurl *curl)
 /* --- raw client --- */
 
 PhTestConn *
-ph_test_conn_new (guint16 port)
+ph_test_conn_try_new (guint16 port, GError **error)
 {
   g_autoptr (PhTestConn) conn = g_new0 (PhTestConn, 1);
   g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
   g_autoptr (GSocketAddress) address = g_inet_socket_address_new (lo, port);
-  g_autoptr (GError) error = NULL;
 
   conn->pending = g_byte_array_new ();
   conn->socket
-      = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
-  g_assert_no_error (error);
+      = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, error);
+  if (conn->socket == NULL)
+    return NULL;
   g_socket_set_timeout (conn->socket, 30);
-  g_socket_connect (conn->socket, address, NULL, &error);
-  g_assert_no_error (error);
+  if (!g_socket_connect (conn->socket, address, NULL, error))
+    return NULL;
   return g_steal_pointer (&conn);
+}
+
+PhTestConn *
+ph_test_conn_new (guint16 port)
+{
+  g_autoptr (GError) error = NULL;
+  PhTestConn *conn = ph_test_conn_try_new (port, &error);
+
+  g_assert_no_error (error);
+  return conn;
 }
 
 gboolean
@@ -727,7 +930,10 @@ ph_test_conn_read_head (PhTestConn *conn, guint timeout_ms)
 
   for (;;)
     {
-      const guint8 *end = memmem (conn->pending->data, conn->pending->len, "\r\n\r\n", 4);
+      /* An empty GByteArray's data is NULL, which memmem must not get. */
+      const guint8 *end = conn->pending->len == 0
+                              ? NULL
+                              : memmem (conn->pending->data, conn->pending->len, "\r\n\r\n", 4);
 
       if (end != NULL)
         {
@@ -788,6 +994,53 @@ ph_test_conn_free (PhTestConn *conn)
   g_clear_object (&conn->socket);
   g_byte_array_unref (conn->pending);
   g_free (conn);
+}
+
+PhTestConnEnd
+ph_test_conn_wait_end (PhTestConn *conn, guint timeout_ms, guint64 *n_read)
+{
+  gint64 deadline = g_get_monotonic_time () + timeout_ms * G_TIME_SPAN_MILLISECOND;
+  guint8 buf[64 * 1024];
+  guint64 total = 0;
+  PhTestConnEnd end = PH_TEST_CONN_TIMEOUT;
+
+  while (!conn->eof)
+    {
+      gint64 left_us = deadline - g_get_monotonic_time ();
+      gssize n;
+
+      if (left_us <= 0
+          || !g_socket_condition_timed_wait (conn->socket, G_IO_IN, left_us, NULL, NULL))
+        break;
+      /* recv(2) itself, for errno: GLib folds a reset and an orderly close together. */
+      n = recv (g_socket_get_fd (conn->socket), buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0)
+        {
+          if (conn->pending->len < sizeof buf)
+            g_byte_array_append (conn->pending, buf,
+                                 (guint) MIN ((gsize) n, sizeof buf - conn->pending->len));
+          total += (guint64) n;
+          continue;
+        }
+      if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        continue;
+      conn->eof = TRUE;
+      end = n == 0 ? PH_TEST_CONN_EOF : PH_TEST_CONN_RESET;
+    }
+  if (n_read != NULL)
+    *n_read = total;
+  return end;
+}
+
+void
+ph_test_conn_abort (PhTestConn *conn)
+{
+  struct linger lg = { 1, 0 };
+
+  if (conn == NULL)
+    return;
+  setsockopt (g_socket_get_fd (conn->socket), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  ph_test_conn_free (conn);
 }
 
 int
@@ -907,7 +1160,7 @@ ph_test_recorder_answer (gnutls_session_t session, GByteArray *stream, gboolean 
 
       if (*tunneling)
         return;
-      end = memmem (stream->data, stream->len, "\r\n\r\n", 4);
+      end = stream->len == 0 ? NULL : memmem (stream->data, stream->len, "\r\n\r\n", 4);
       if (end == NULL)
         return;
       head_len = (gsize) (end - stream->data) + 4;

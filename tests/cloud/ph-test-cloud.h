@@ -30,6 +30,34 @@ ph_test_pattern_fill (guint8 *buf, gsize len, guint64 offset)
 /* Hex SHA-256 of the first @len pattern bytes, computed locally. */
 char *ph_test_pattern_sha256 (guint64 len);
 
+/* What ph-test-origin's /interim/N sends N times before its 200 (code 100, or 102 and 103 with
+ * ?code=), and that 200's body; and the body of its /status/N. */
+static inline const char *
+ph_test_interim_head (guint code)
+{
+  switch (code)
+    {
+      case 102:
+        return "HTTP/1.1 102 Processing\r\n\r\n";
+      case 103:
+        return "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n";
+      default:
+        return "HTTP/1.1 100 Continue\r\n\r\n";
+    }
+}
+
+static inline char *
+ph_test_interim_body (guint64 n)
+{
+  return g_strdup_printf ("the final answer after %" G_GUINT64_FORMAT " interim responses\n", n);
+}
+
+static inline char *
+ph_test_status_body (guint status)
+{
+  return g_strdup_printf ("status %u from the origin\n", status);
+}
+
 /* --- the cloud end: pinhole-cloud.sh start/stop in a fresh temp dir --- */
 
 typedef struct
@@ -69,6 +97,13 @@ PhTestCloud *ph_test_cloud_attach (const char *dir);
 const char *ph_test_cloud_get (PhTestCloud *cloud, const char *key);
 /* Lines in Squid's access log so far that contain @needle (all lines when NULL). */
 guint ph_test_cloud_access_log_lines (PhTestCloud *cloud, const char *needle);
+/* The pid recorded for the cloud's stunnel, 0 when it is not running. */
+GPid ph_test_cloud_stunnel_pid (PhTestCloud *cloud);
+/* Sends @signum to the cloud's stunnel and waits (bounded) until it is gone. */
+void ph_test_cloud_kill_stunnel (PhTestCloud *cloud, int signum);
+/* Starts stunnel again with the cloud's configuration (same port, key and Squid) and waits until
+ * it listens; the cloud's stop ends it as usual. */
+void ph_test_cloud_restart_stunnel (PhTestCloud *cloud);
 void ph_test_cloud_free (PhTestCloud *cloud);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhTestCloud, ph_test_cloud_free)
 
@@ -90,6 +125,13 @@ typedef struct
 GKeyFile *ph_test_agent_config (PhTestCloud *cloud);
 /* Writes @config next to the cloud, starts the agent and waits for its `listening on` line. */
 PhTestAgent *ph_test_agent_start (PhTestCloud *cloud, const char *name, GKeyFile *config);
+/* The same, with the agent's descriptor limit (soft and hard, so it cannot raise it) set to
+ * @max_fds before it runs. */
+PhTestAgent *ph_test_agent_start_with_fd_limit (PhTestCloud *cloud, const char *name,
+                                                GKeyFile *config, guint max_fds);
+gboolean ph_test_agent_is_running (PhTestAgent *agent);
+/* The agent's process id; 0 once it has exited. */
+GPid ph_test_agent_get_pid (PhTestAgent *agent);
 void ph_test_agent_write_config (PhTestAgent *agent, GKeyFile *config);
 void ph_test_agent_signal (PhTestAgent *agent, int signum);
 /* SIGTERM and wait (bounded); returns the exit status, or -1 if it had to be killed. */
@@ -128,6 +170,8 @@ typedef struct
 } PhTestConn;
 
 PhTestConn *ph_test_conn_new (guint16 port);
+/* The same, returning NULL and an error when the connection cannot be made. */
+PhTestConn *ph_test_conn_try_new (guint16 port, GError **error);
 gboolean ph_test_conn_send (PhTestConn *conn, const void *data, gssize len);
 /* Reads a response head (up to and including the blank line); NULL on EOF/timeout. */
 char *ph_test_conn_read_head (PhTestConn *conn, guint timeout_ms);
@@ -136,6 +180,18 @@ char *ph_test_conn_read_head (PhTestConn *conn, guint timeout_ms);
 gsize ph_test_conn_read_body (PhTestConn *conn, gsize len, GByteArray *into, guint timeout_ms);
 /* Reads until EOF, returning everything; FALSE in *closed on timeout. */
 GBytes *ph_test_conn_read_to_eof (PhTestConn *conn, guint timeout_ms, gboolean *closed);
+typedef enum
+{
+  PH_TEST_CONN_TIMEOUT, /* still open when the time was up */
+  PH_TEST_CONN_EOF,     /* an orderly close (FIN) */
+  PH_TEST_CONN_RESET,   /* a reset (or another receive error) */
+} PhTestConnEnd;
+
+/* Reads until the connection ends or @timeout_ms pass, and counts what it read in *@n_read when
+ * not NULL; of that, what fits in 64 KiB of pending bytes is kept there, the rest discarded. */
+PhTestConnEnd ph_test_conn_wait_end (PhTestConn *conn, guint timeout_ms, guint64 *n_read);
+/* Closes with SO_LINGER 0, so the peer gets a reset, and frees @conn. */
+void ph_test_conn_abort (PhTestConn *conn);
 void ph_test_conn_free (PhTestConn *conn);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhTestConn, ph_test_conn_free)
 
@@ -171,5 +227,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhTestRecorder, ph_test_recorder_free)
 guint16 ph_test_free_port (void);
 /* TRUE if @haystack (binary) contains @needle. */
 gboolean ph_test_bytes_contain (GBytes *haystack, const char *needle);
+/* The accept queue of the IPv4 loopback listener on @port (connections the kernel completed
+ * that nobody accepted yet), or -1 when nothing listens there. */
+int ph_test_listen_queue (guint16 port);
+/* CPU time (user + system) that process @pid has used, in seconds; negative when it is gone. */
+double ph_test_proc_cpu_seconds (GPid pid);
+/* How many descriptors process @pid has open; -1 when that cannot be read. */
+int ph_test_proc_fd_count (GPid pid);
 
 G_END_DECLS

@@ -1,5 +1,6 @@
 /* ph-test-origin.c: a small, fast HTTP/1.1 origin server (plain and TLS) for the integration
- * tests and benchmarks: bulk bytes, chunked bodies, upload hashing, header echo, resets. */
+ * tests and benchmarks: bulk bytes, chunked bodies, upload hashing, header echo, resets, interim
+ * responses and arbitrary statuses. */
 
 #define _GNU_SOURCE /* accept4, MSG_MORE */
 
@@ -563,6 +564,79 @@ ph_origin_serve_reset (PhOriginConn *conn, PhOriginRequest *req, guint64 len)
   setsockopt (conn->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 }
 
+/* N interim heads (100 by default, ?code=102 or ?code=103), then a 200: what a server that
+ * answers "still working" too often looks like to a proxy. */
+static gboolean
+ph_origin_serve_interim (PhOriginConn *conn, PhOriginRequest *req, guint64 n)
+{
+  guint code = ph_origin_query_has (req->query, "code=102")   ? 102
+               : ph_origin_query_has (req->query, "code=103") ? 103
+                                                              : 100;
+  const char *interim = ph_test_interim_head (code);
+  g_autoptr (GString) batch = g_string_new (NULL);
+  g_autofree char *body = ph_test_interim_body (n);
+
+  for (guint64 i = 0; i < n; i++)
+    {
+      g_string_append (batch, interim);
+      /* In batches: a client that gives up early must not make this buffer it all. */
+      if (batch->len >= 16 * 1024 || i + 1 == n)
+        {
+          if (!ph_origin_send_str (conn, batch->str, TRUE))
+            return FALSE;
+          g_string_truncate (batch, 0);
+        }
+    }
+  return ph_origin_send_simple (conn, req, "200 OK", body);
+}
+
+static const char *
+ph_origin_reason (guint64 status)
+{
+  switch (status)
+    {
+      case 200:
+        return "OK";
+      case 401:
+        return "Unauthorized";
+      case 403:
+        return "Forbidden";
+      case 407:
+        return "Proxy Authentication Required";
+      case 500:
+        return "Internal Server Error";
+      case 503:
+        return "Service Unavailable";
+      default:
+        return "Status";
+    }
+}
+
+/* Any final status, with a body naming it; ?challenge=1 adds the authentication challenge a
+ * 401 or 407 usually carries, to see what a proxy on the way makes of it. */
+static gboolean
+ph_origin_serve_status (PhOriginConn *conn, PhOriginRequest *req, guint64 status)
+{
+  gboolean challenge = ph_origin_query_has (req->query, "challenge=1");
+  g_autofree char *line = NULL;
+  g_autofree char *extra = NULL;
+  g_autofree char *body = ph_test_status_body ((guint) status);
+
+  if (status < 200 || status > 599)
+    return ph_origin_send_simple (conn, req, "400 Bad Request", "status must be 200-599\n");
+  line = g_strdup_printf ("%" G_GUINT64_FORMAT " %s", status, ph_origin_reason (status));
+  extra = g_strdup_printf ("X-Origin-Status: %" G_GUINT64_FORMAT "\r\n%s"
+                           "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n",
+                           status,
+                           !challenge      ? ""
+                           : status == 407 ? "Proxy-Authenticate: Basic realm=\"origin\"\r\n"
+                           : status == 401 ? "WWW-Authenticate: Basic realm=\"origin\"\r\n"
+                                           : "",
+                           strlen (body));
+  return ph_origin_send_head (conn, req, line, extra, TRUE)
+         && ph_origin_send_str (conn, body, FALSE);
+}
+
 /* Drains a request body nobody asked for, so the next request on the connection parses. */
 static gboolean
 ph_origin_skip_body (PhOriginConn *conn, PhOriginRequest *req)
@@ -601,6 +675,10 @@ ph_origin_serve (PhOriginConn *conn, PhOriginRequest *req)
     return ph_origin_serve_bytes (conn, req, n) && req->keep_alive;
   if (is_get && ph_origin_parse_count (req->path, "/chunked/", &n))
     return ph_origin_serve_chunked (conn, req, n) && req->keep_alive;
+  if (is_get && ph_origin_parse_count (req->path, "/interim/", &n))
+    return ph_origin_serve_interim (conn, req, n) && req->keep_alive;
+  if (is_get && ph_origin_parse_count (req->path, "/status/", &n))
+    return ph_origin_serve_status (conn, req, n) && req->keep_alive;
   if (is_get && ph_origin_parse_count (req->path, "/reset/", &n))
     {
       ph_origin_serve_reset (conn, req, n);

@@ -250,7 +250,7 @@ drain_poll_cb (gpointer data)
         {
           if (stats.connections > 0)
             g_message ("closing %u tunnels still open after the drain period", stats.connections);
-          g_ptr_array_remove_index (d->draining, i - 1);
+          g_ptr_array_steal_index (d->draining, i - 1);
           server_retire (d, server);
         }
     }
@@ -510,7 +510,9 @@ ph_daemon_class_init (PhDaemonClass *klass)
 static void
 ph_daemon_init (PhDaemon *d)
 {
-  d->draining = g_ptr_array_new ();
+  /* A daemon freed while servers drain frees them too (their sweeps would
+   * run on otherwise). */
+  d->draining = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_server_free);
   d->monitors = g_ptr_array_new_with_free_func (g_object_unref);
   d->started = d->state_since = g_get_monotonic_time ();
 }

@@ -971,7 +971,8 @@ ph_config_same_upstream (const PhConfig *a, const PhConfig *b)
     return FALSE;
   if ((a->pins ? a->pins->len : 0) != (b->pins ? b->pins->len : 0))
     return FALSE;
-  return a->pins == NULL
+  /* An empty GArray's data may be NULL, which memcmp must not get even for 0 bytes. */
+  return a->pins == NULL || a->pins->len == 0
          || memcmp (a->pins->data, b->pins->data, a->pins->len * sizeof (PhPin)) == 0;
 }
 

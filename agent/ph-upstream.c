@@ -456,6 +456,7 @@ pool_connect_done (PhStream *stream, GError *error, gpointer data)
     {
       if (stream != NULL)
         ph_stream_free (stream);
+      g_clear_error (&error);
       ph_upstream_unref (up);
       return;
     }

@@ -335,7 +335,10 @@ proxy_ready (GObject *source, GAsyncResult *result, gpointer data)
   g_clear_object (&app->agent);
   app->agent = agent;
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (agent), G_MAXINT);
-  g_signal_connect (agent, "g-properties-changed", G_CALLBACK (on_agent_changed), app);
+  /* After: the generated proxy's own handler (run last) drops its cached copies of the changed
+   * properties, such as the TrustedPins array whose strings point into the value just replaced;
+   * before it, ph_agent1_get_trusted_pins() returns freed memory. */
+  g_signal_connect_after (agent, "g-properties-changed", G_CALLBACK (on_agent_changed), app);
   update (app);
   g_application_release (G_APPLICATION (app));
 }

@@ -42,12 +42,22 @@ service_lookup (PhSecretStore *store, const char *upstream, const char *username
 {
   PhServiceStore *self = (PhServiceStore *) store;
   g_autoptr (GError) local_error = NULL;
-  char *found;
+  g_autoptr (GHashTable) attributes = secret_attributes_build (
+      &password_schema, "upstream", upstream, "username", username, NULL);
+  const char *text = NULL;
+  SecretValue *value = NULL;
+  GList *items;
 
-  found = secret_password_lookup_sync (&password_schema, NULL, &local_error, "upstream", upstream,
-                                       "username", username, NULL);
+  /* Not secret_password_lookup_sync(): libsecret 0.20's lookup keeps a reference to the
+   * GetSecrets reply, and so the password in it, until the process ends (LeakSanitizer in the
+   * sanitizer build, tests/sanitizers/). A search that unlocks and loads the secret of the first
+   * item, which is what that lookup does, keeps nothing. */
+  items = secret_service_search_sync (NULL, &password_schema, attributes,
+                                      SECRET_SEARCH_UNLOCK | SECRET_SEARCH_LOAD_SECRETS, NULL,
+                                      &local_error);
   if (local_error != NULL)
     {
+      g_list_free_full (items, g_object_unref);
       /* libsecret's errors (D-Bus, a locked or missing collection) never carry the secret. */
       g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
                    /* TRANSLATORS: the Secret Service is the desktop's password store (GNOME
@@ -55,12 +65,20 @@ service_lookup (PhSecretStore *store, const char *upstream, const char *username
                    _ ("Secret Service: cannot look up the password: %s"), local_error->message);
       return FALSE;
     }
-  if (found == NULL)
-    return ph_secret_store_lookup (self->fallback, upstream, username, password, error);
+  if (items != NULL)
+    value = secret_item_get_secret (items->data);
+  g_list_free_full (items, g_object_unref);
+  if (value != NULL)
+    text = secret_value_get_text (value);
+  if (text == NULL)
+    {
+      g_clear_pointer (&value, secret_value_unref);
+      return ph_secret_store_lookup (self->fallback, upstream, username, password, error);
+    }
   /* Copied into g_malloc() memory so that one ph_secret_free() fits every store; libsecret's
-   * own copy is wiped by secret_password_free(). */
-  *password = g_strdup (found);
-  secret_password_free (found);
+   * own copy is wiped when the value goes. */
+  *password = g_strdup (text);
+  secret_value_unref (value);
   return TRUE;
 }
 

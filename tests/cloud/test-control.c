@@ -56,6 +56,14 @@ die_with_parent (gpointer data)
   prctl (PR_SET_PDEATHSIG, SIGTERM);
 }
 
+static gboolean
+agent_on_bus (Fx *fx)
+{
+  g_autofree char *owner = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (fx->proxy));
+
+  return owner != NULL && ph_agent1_get_state (fx->proxy) != NULL;
+}
+
 /* Starts the agent for this fixture's user and waits for it on the bus. */
 static void
 agent_start_full (Fx *fx, const char *mode, gboolean secret_service)
@@ -87,8 +95,7 @@ agent_start_full (Fx *fx, const char *mode, gboolean secret_service)
       = ph_agent1_proxy_new_for_bus_sync (G_BUS_TYPE_SESSION, G_DBUS_PROXY_FLAGS_NONE,
                                           "org.pinhole.Agent", "/org/pinhole/Agent1", NULL, &error);
   g_assert_no_error (error);
-  while (g_dbus_proxy_get_name_owner (G_DBUS_PROXY (fx->proxy)) == NULL
-         || ph_agent1_get_state (fx->proxy) == NULL)
+  while (!agent_on_bus (fx))
     {
       g_assert_cmpint (g_get_monotonic_time (), <, deadline);
       g_main_context_iteration (NULL, FALSE);

@@ -89,13 +89,18 @@ wait_state ()
 }
 
 # The agent is started with this environment and nothing more, so that /proc/PID/environ
-# shows exactly what it got.
+# shows exactly what it got; and, in the sanitizer build, the sanitizers' options
+# (tests/sanitizers/run-test.sh), so that its reports land where the runner looks.
 start_agent ()
 {
+  local -a san=() v
+  for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS G_SLICE; do
+    [[ -n ${!v:-} ]] && san+=("$v=${!v}")
+  done
   env -i PATH="$PATH" HOME="$tmp/home" XDG_CONFIG_HOME="$tmp/config" \
     XDG_STATE_HOME="$tmp/state" XDG_RUNTIME_DIR="$tmp/runtime" \
     DBUS_SESSION_BUS_ADDRESS="$bus_address" DBUS_SYSTEM_BUS_ADDRESS="$no_system_bus" \
-    PH_SECRET_STORE=file G_DEBUG=fatal-criticals \
+    PH_SECRET_STORE=file G_DEBUG="${G_DEBUG:-fatal-criticals}" "${san[@]}" \
     "$AGENT" --session --config "$tmp/system.conf" --managed-dir "$tmp/managed.d" \
     >"$tmp/agent.out" 2>>"$tmp/agent.log" </dev/null &
   agent_pid=$!
@@ -116,8 +121,11 @@ agent_alive ()
   bail "pinhole-agent exited (status $?) before the '$1' tests"
 }
 
+# Sets $agent_status: the agent's exit status after SIGTERM (0 when it shut down cleanly; a
+# crash or a sanitizer's report at exit is not 0).
 stop_agent ()
 {
+  agent_status=0
   [[ -n $agent_pid ]] || return 0
   kill -TERM "$agent_pid" 2>/dev/null
   local i
@@ -127,7 +135,20 @@ stop_agent ()
   done
   kill -KILL "$agent_pid" 2>/dev/null
   wait "$agent_pid" 2>/dev/null
+  agent_status=$?
   agent_pid=""
+}
+
+# stop_agent, as a test: the agent exits 0 on SIGTERM.
+stop_agent_ok ()
+{
+  stop_agent
+  if ((agent_status == 0)); then
+    pass "pinhole-agent exits 0 on SIGTERM ($1)"
+  else
+    fail "pinhole-agent exits 0 on SIGTERM ($1)" "exit status $agent_status" \
+      "$(tail -n 40 "$tmp/agent.log")"
+  fi
 }
 
 cleanup ()
@@ -495,13 +516,13 @@ fi
 
 # ---- a restart keeps the switch and the settings ----
 
-stop_agent
+stop_agent_ok "before a restart"
 expect_rc 3 "after the agent exits: not reachable (3)" --session status
 start_agent || bail "pinhole-agent --session did not come back"
 expect_rc 0 "status after a restart" --session status --json
 json_check "a restart keeps Enabled off, the pin and the settings" "d['enabled'] is False
   and d['state'] == 'off' and d['trusted_pins'] == [pin] and d['username'] == '$PH_CLOUD_USER'
   and d['upstream'] == '127.0.0.1:$PH_CLOUD_TLS_PORT'"
-stop_agent
+stop_agent_ok "at the end"
 
 tap_done

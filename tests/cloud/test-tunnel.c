@@ -146,6 +146,15 @@ ph_wait_access (PhTestAgent *agent, const char *const *fields, guint timeout_ms)
   return NULL;
 }
 
+/* ph_wait_access, asserting the line came. */
+static void
+ph_assert_access (PhTestAgent *agent, const char *const *fields, guint timeout_ms)
+{
+  g_autofree char *line = ph_wait_access (agent, fields, timeout_ms);
+
+  g_assert_nonnull (line);
+}
+
 static guint64
 ph_access_field (const char *line, const char *field)
 {
@@ -782,7 +791,7 @@ ph_tunnel_pin_mismatch_cloud (PhTestCloud *cloud)
         g_printerr ("# body lacks the seen pin %s: %s\n", cloud->pin, body);
       g_assert_nonnull (strstr (body, cloud->pin));
     }
-  g_assert_nonnull (ph_wait_access (agent, (const char *[]){ "error=pin-mismatch", NULL }, 5000));
+  ph_assert_access (agent, (const char *[]){ "error=pin-mismatch", NULL }, 5000);
   ph_stop_agent (agent);
   /* Nothing got past stunnel: not even a connection reached Squid. */
   g_assert_cmpuint (ph_settled_access_lines (cloud, NULL), ==, before);
@@ -922,7 +931,7 @@ ph_tunnel_upstream_down (PhTestCloud *cloud)
 
       ph_assert_refusal (head, body, 502, "upstream-tcp");
     }
-  g_assert_nonnull (ph_wait_access (agent, (const char *[]){ "error=upstream-tcp", NULL }, 5000));
+  ph_assert_access (agent, (const char *[]){ "error=upstream-tcp", NULL }, 5000);
   ph_stop_agent (agent);
 }
 
@@ -1024,8 +1033,7 @@ ph_tunnel_client_vanishes (PhTestCloud *cloud)
     g_assert_cmpint (ph_test_head_status (head), ==, 200);
     g_assert_cmpuint (ph_test_conn_read_body (conn, 1 << 20, NULL, 15000), ==, 1 << 20);
   }
-  g_assert_nonnull (
-      ph_wait_access (agent, (const char *[]){ "method=CONNECT", target, NULL }, 10000));
+  ph_assert_access (agent, (const char *[]){ "method=CONNECT", target, NULL }, 10000);
   ph_assert_hello_via (agent, cloud);
 
   /* In a plain request. */
@@ -1038,7 +1046,7 @@ ph_tunnel_client_vanishes (PhTestCloud *cloud)
     g_assert_cmpint (ph_test_head_status (head), ==, 200);
     g_assert_cmpuint (ph_test_conn_read_body (conn, 1 << 20, NULL, 15000), ==, 1 << 20);
   }
-  g_assert_nonnull (ph_wait_access (agent, (const char *[]){ "method=GET", NULL }, 10000));
+  ph_assert_access (agent, (const char *[]){ "method=GET", NULL }, 10000);
   ph_assert_hello_via (agent, cloud);
   ph_stop_agent (agent);
 }
@@ -1137,7 +1145,7 @@ ph_tunnel_malformed (PhTestCloud *cloud)
       ph_assert_refusal (head, NULL, cases[i].status, cases[i].kind);
       rest = ph_test_conn_read_to_eof (conn, 5000, &closed);
       g_assert_true (closed);
-      g_assert_nonnull (ph_wait_access (agent, (const char *[]){ kind, NULL }, 5000));
+      ph_assert_access (agent, (const char *[]){ kind, NULL }, 5000);
     }
   /* Still serving. */
   ph_assert_hello_via (agent, cloud);

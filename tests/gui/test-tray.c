@@ -172,16 +172,20 @@ start_display (void)
 static gboolean
 agent_on_bus (gconstpointer unused)
 {
-  return g_dbus_proxy_get_name_owner (G_DBUS_PROXY (env.proxy)) != NULL
-         && ph_agent1_get_state (env.proxy) != NULL;
+  g_autofree char *owner = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (env.proxy));
+
+  return owner != NULL && ph_agent1_get_state (env.proxy) != NULL;
 }
 
-static void
-agent_call_ok (gboolean ok, GError *error)
-{
-  g_assert_no_error (error);
-  g_assert_true (ok);
-}
+/* A macro, so that @error is read after @call set it (arguments have no order). */
+#define agent_call_ok(call, error)                                                                 \
+  G_STMT_START                                                                                     \
+  {                                                                                                \
+    gboolean ok_ = (call);                                                                         \
+    g_assert_no_error (error);                                                                     \
+    g_assert_true (ok_);                                                                           \
+  }                                                                                                \
+  G_STMT_END
 
 static void
 setup_agent (void)
@@ -298,9 +302,13 @@ env_up (void)
   return TRUE;
 }
 
-static void
+/* Stops the helpers and the agent; FALSE if the agent did not exit 0 on SIGTERM (a crash, or
+ * a sanitizer's report at its exit), with its log on stderr. */
+static gboolean
 env_down (void)
 {
+  gboolean agent_ok = TRUE;
+
   if (env.app != NULL)
     {
       /* Runs the shutdown the main loop would. */
@@ -312,12 +320,24 @@ env_down (void)
       GSubprocess *p = g_ptr_array_index (env.procs, i - 1);
       g_subprocess_send_signal (p, SIGTERM);
       g_subprocess_wait (p, NULL, NULL);
+      if (p == env.agent
+          && !(g_subprocess_get_if_exited (p) && g_subprocess_get_exit_status (p) == 0))
+        {
+          g_autofree char *log_path = g_build_filename (env.dir, "agent.log", NULL);
+          g_autofree char *log = NULL;
+
+          g_file_get_contents (log_path, &log, NULL, NULL);
+          g_printerr ("# pinhole-agent did not exit 0 on SIGTERM (wait status %d); its log:\n%s\n",
+                      g_subprocess_get_status (p), log ? log : "");
+          agent_ok = FALSE;
+        }
     }
   g_clear_object (&env.proxy);
   g_clear_object (&env.gnome_proxy);
   if (env.bus != NULL)
     g_test_dbus_stop (env.bus);
   g_clear_pointer (&env.cloud, ph_test_cloud_free);
+  return agent_ok;
 }
 
 /* --- the real binary: quit and kill -9 --- */
@@ -416,6 +436,8 @@ test_quit_and_crash (void)
   g_assert_true (wait_until (tray_on_bus, NULL));
   activate_remote ("quit");
   g_assert_true (g_subprocess_wait (tray, NULL, &error));
+  g_assert_true (g_subprocess_get_if_exited (tray));
+  g_assert_cmpint (g_subprocess_get_exit_status (tray), ==, 0);
   assert_corporate_pac ();
   g_assert_false (g_file_test (journal, G_FILE_TEST_EXISTS));
   g_clear_object (&tray);
@@ -824,7 +846,8 @@ main (int argc, char **argv)
   g_test_add_func ("/pinhole/tray/settings", test_settings);
   g_test_add_func ("/pinhole/tray/menu", test_menu);
   ret = g_test_run ();
-  env_down ();
+  if (!env_down ())
+    ret = 1;
   ph_test_remove_tree (env.dir);
   return ret;
 }

@@ -49,10 +49,22 @@ socket_status (GError *local, GError **error)
 gboolean
 ph_stream_is_idle_open (PhStream *s)
 {
-  guint8 byte;
-  gsize n = 0;
+  /* GnuTLS consumes a TLS 1.3 ticket and says AGAIN, while a close_notify
+   * or a FIN may wait right behind it: read on while the socket has more.
+   * Servers send two tickets or so; a flood of records is not idle. */
+  for (guint pass = 0; pass < 8; pass++)
+    {
+      guint8 byte;
+      gsize n = 0;
 
-  return ph_stream_read (s, &byte, 1, &n, NULL) == PH_IO_AGAIN;
+      if (ph_stream_read (s, &byte, 1, &n, NULL) != PH_IO_AGAIN)
+        return FALSE;
+      if (s->session == NULL
+          || (gnutls_record_check_pending (s->session) == 0
+              && (g_socket_condition_check (s->socket, G_IO_IN) & (G_IO_IN | G_IO_HUP)) == 0))
+        return TRUE;
+    }
+  return FALSE;
 }
 
 PhIoStatus

@@ -3,7 +3,7 @@
 #define G_LOG_DOMAIN "pinhole-stream"
 
 #include "ph-stream.h"
-#include "ph-tls.h"
+#include "ph-tls-util.h"
 
 /* The socket options below are the core's only direct socket calls;
  * GLib's header brings the right system headers on every platform. */

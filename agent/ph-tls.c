@@ -1,5 +1,5 @@
 /* ph-tls.c: GnuTLS behind the core. Every GnuTLS code becomes a GError in
- * ph_tls_set_error(); verification runs inside the handshake, so a server
+ * ph_tls_set_error() (ph-tls-util.c); verification runs inside the handshake, so a server
  * that fails it never receives a byte of application data. */
 #define G_LOG_DOMAIN "pinhole-tls"
 
@@ -28,36 +28,6 @@ struct _PhTlsContext
   PhPin seen;
   gboolean have_seen;
 };
-
-gboolean
-ph_tls_set_error (GError **error, int ret, PhError code, const char *what)
-{
-  const char *detail = gnutls_strerror (ret);
-
-  switch (ret)
-    {
-      case GNUTLS_E_PREMATURE_TERMINATION:
-      case GNUTLS_E_PULL_ERROR:
-      case GNUTLS_E_PUSH_ERROR:
-        detail = _ ("the connection was closed or reset");
-        break;
-      case GNUTLS_E_UNSUPPORTED_VERSION_PACKET:
-      case GNUTLS_E_NO_PRIORITIES_WERE_SET:
-      case GNUTLS_E_INSUFFICIENT_CREDENTIALS:
-        detail = _ ("no common TLS version or cipher (TLS 1.2 or newer is required)");
-        break;
-      case GNUTLS_E_UNEXPECTED_PACKET_LENGTH:
-      case GNUTLS_E_UNEXPECTED_PACKET:
-        detail = _ ("the server does not speak TLS on this port");
-        break;
-      default:
-        break;
-    }
-  /* TRANSLATORS: what failed, e.g. "TLS handshake with the cloud proxy", then why, e.g. "the
-   * server does not speak TLS on this port" */
-  g_set_error (error, PH_ERROR, code, _ ("%s: %s"), what, detail);
-  return FALSE;
-}
 
 static PhTlsContext *
 context_new (const PhConfig *config, gboolean inspector, GError **error)

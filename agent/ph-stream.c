@@ -46,12 +46,31 @@ socket_status (GError *local, GError **error)
   return PH_IO_ERROR;
 }
 
+/* What the socket holds unread: AGAIN when nothing, OK when bytes, EOF at
+ * the end or on an error. A peek, so GnuTLS still reads what is there. */
+static PhIoStatus
+socket_peek (GSocket *socket)
+{
+  guint8 byte;
+  GInputVector vec = { &byte, 1 };
+  gint flags = G_SOCKET_MSG_PEEK;
+  g_autoptr (GError) error = NULL;
+  gssize r = g_socket_receive_message (socket, NULL, &vec, 1, NULL, NULL, &flags, NULL, &error);
+
+  if (r > 0)
+    return PH_IO_OK;
+  if (r < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return PH_IO_AGAIN;
+  return PH_IO_EOF;
+}
+
 gboolean
 ph_stream_is_idle_open (PhStream *s)
 {
   /* GnuTLS consumes a TLS 1.3 ticket and says AGAIN, while a close_notify
-   * or a FIN may wait right behind it: read on while the socket has more.
-   * Servers send two tickets or so; a flood of records is not idle. */
+   * or a FIN may wait right behind it in the socket: read on while it
+   * holds more. Servers send two tickets or so; a
+   * flood of records is not idle. */
   for (guint pass = 0; pass < 8; pass++)
     {
       guint8 byte;
@@ -59,10 +78,19 @@ ph_stream_is_idle_open (PhStream *s)
 
       if (ph_stream_read (s, &byte, 1, &n, NULL) != PH_IO_AGAIN)
         return FALSE;
-      if (s->session == NULL
-          || (gnutls_record_check_pending (s->session) == 0
-              && (g_socket_condition_check (s->socket, G_IO_IN) & (G_IO_IN | G_IO_HUP)) == 0))
+      if (s->session == NULL)
         return TRUE;
+      if (gnutls_record_check_pending (s->session) > 0)
+        continue;
+      switch (socket_peek (s->socket))
+        {
+          case PH_IO_AGAIN:
+            return TRUE;
+          case PH_IO_OK:
+            continue;
+          default:
+            return FALSE;
+        }
     }
   return FALSE;
 }

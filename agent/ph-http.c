@@ -14,11 +14,11 @@ const PhHttpLimits ph_http_default_limits = {
   .max_headers = 100,
 };
 
-/* tchar of RFC 9110 §5.6.2 */
+/* tchar of RFC 9110 §5.6.2; strchr() would also find the terminating NUL */
 static gboolean
 is_tchar (guchar c)
 {
-  return g_ascii_isalnum (c) || strchr ("!#$%&'*+-.^_`|~", c) != NULL;
+  return g_ascii_isalnum (c) || (c != '\0' && strchr ("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 static gboolean
@@ -27,7 +27,7 @@ is_token (const char *s, gsize len)
   if (len == 0)
     return FALSE;
   for (gsize i = 0; i < len; i++)
-    if (s[i] == '\0' || !is_tchar (s[i]))
+    if (!is_tchar (s[i]))
       return FALSE;
   return TRUE;
 }
@@ -117,9 +117,12 @@ joined_values (GArray *headers, const char *name)
 gboolean
 ph_http_header_is_hop_by_hop (GArray *headers, const char *name)
 {
+  /* "Close" is no field but a reserved name (RFC 9110 §18.4): sent beside
+   * the "Connection: close" the agent writes, it would be named by it and
+   * be hop-by-hop at the next hop (found by fuzz-http-response). */
   static const char *const fixed[] = {
-    "Connection",        "Proxy-Connection", "Keep-Alive",          "TE",
-    "Transfer-Encoding", "Upgrade",          "Proxy-Authorization", "Proxy-Authenticate",
+    "Connection", "Proxy-Connection",    "Keep-Alive",         "TE",    "Transfer-Encoding",
+    "Upgrade",    "Proxy-Authorization", "Proxy-Authenticate", "Close",
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (fixed); i++)
@@ -133,11 +136,14 @@ ph_http_header_is_hop_by_hop (GArray *headers, const char *name)
 static int
 next_line (const char *buf, gsize len, gsize *pos, const char **line, gsize *line_len)
 {
-  const char *start = buf + *pos;
-  const char *lf = memchr (start, '\n', len - *pos);
-  const char *cr;
+  const char *start, *lf, *cr;
   gsize n;
 
+  /* Nothing yet: and memchr() is not given an empty (perhaps NULL) buffer. */
+  if (*pos >= len)
+    return 0;
+  start = buf + *pos;
+  lf = memchr (start, '\n', len - *pos);
   if (lf == NULL)
     {
       /* A CR not followed by LF is malformed as soon as we see it. */
@@ -230,6 +236,7 @@ parse_framing (GArray *headers, guint minor, gboolean is_request, gint64 *conten
 {
   gint64 cl = -1;
   gboolean has_te = FALSE;
+  gboolean any_coding = FALSE;
 
   *chunked = FALSE;
   for (guint i = 0; i < headers->len; i++)
@@ -245,6 +252,7 @@ parse_framing (GArray *headers, guint minor, gboolean is_request, gint64 *conten
               const char *coding = g_strstrip (items[j]);
               if (*coding == '\0')
                 continue;
+              any_coding = TRUE;
               if (*chunked)
                 return fail (e, 400, "transfer coding after chunked");
               if (g_ascii_strcasecmp (coding, "chunked") == 0)
@@ -278,6 +286,10 @@ parse_framing (GArray *headers, guint minor, gboolean is_request, gint64 *conten
     return fail (e, 400, "Transfer-Encoding in an HTTP/1.0 request");
   if (has_te && is_request && !*chunked)
     return fail (e, 400, "Transfer-Encoding without chunked as the final coding");
+  /* Found by fuzz-http-response: "Transfer-Encoding: ," voided Content-Length
+   * and went to the client as a coding that is none. */
+  if (has_te && !any_coding)
+    return fail (e, 400, "Transfer-Encoding names no transfer coding");
   /* A response with both: Transfer-Encoding wins (RFC 9112 §6.3). */
   *content_length = has_te ? -1 : cl;
   return PH_HTTP_PARSE_DONE;
@@ -716,29 +728,67 @@ ph_http_build_error (guint status, const char *kind, const char *message)
   return out;
 }
 
+/* The chunked framing of RFC 9112 §7.1, one state per place in the grammar:
+ *
+ *   chunked-body = *chunk last-chunk trailer-section CRLF
+ *   chunk        = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
+ *   last-chunk   = 1*("0") [ chunk-ext ] CRLF
+ *   chunk-ext    = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+ *   chunk-ext-name = token,  chunk-ext-val = token / quoted-string
+ *
+ * The body is relayed verbatim, so whatever passes here must be read the
+ * same way by the cloud proxy (Squid) and the origin. Where the RFC leaves
+ * room, the choice is the strict one:
+ * - whitespace after the size or after an extension only as BWS before a
+ *   ";" (or, after a name, before "="): "5 \r\n" and "5;a \r\n" are refused,
+ *   as Squid refuses "5 \r\n";
+ * - CRLF only: a bare LF or CR ends nothing and is refused, in the size line
+ *   as in the trailers (§7.1 has no leniency like §2.2's for start lines);
+ * - at most CHUNK_SIZE_DIGITS hex digits, leading zeros included, so the
+ *   size cannot overflow 64 bits;
+ * - a size line of at most CHUNK_LINE_MAX bytes before its CR, extensions
+ *   included; each trailer field line the same, and the whole trailer
+ *   section (its final CRLF included) at most CHUNK_TRAILER_MAX bytes;
+ * - trailer fields as parse_fields() takes head fields: a token, ":", then
+ *   field-value characters; no whitespace before the colon, no obs-fold. */
 enum
 {
-  CH_SIZE,
-  CH_SIZE_BWS,
-  CH_EXT,
+  CH_SIZE,            /* 1*HEXDIG */
+  CH_EXT_BWS,         /* BWS that only a ";" may end */
+  CH_EXT_NAME_BWS,    /* after ";": BWS, then a name */
+  CH_EXT_NAME,        /* chunk-ext-name */
+  CH_EXT_NAME_END,    /* BWS after a name: "=" or ";" follows */
+  CH_EXT_VAL_BWS,     /* after "=": BWS, then a value */
+  CH_EXT_TOKEN,       /* chunk-ext-val as a token */
+  CH_EXT_QUOTED,      /* inside a quoted-string */
+  CH_EXT_QUOTED_PAIR, /* after a backslash in a quoted-string */
+  CH_EXT_QUOTED_END,  /* after the closing quote */
   CH_SIZE_LF,
   CH_DATA,
   CH_DATA_CR,
   CH_DATA_LF,
-  CH_TRAILER,
-  CH_TRAILER_LINE,
+  CH_TRAILER, /* a field line starts, or the final CRLF */
+  CH_TRAILER_NAME,
+  CH_TRAILER_VALUE,
   CH_TRAILER_LF,
   CH_END_LF,
 };
 
+/* 15 hex digits: 2^60 bytes is more than any body, and no overflow check
+ * is needed while shifting. */
+#define CHUNK_SIZE_DIGITS 15
+/* Extensions are ignored by everyone in practice; a line this long is an
+ * attack on a buffer somewhere, not a message. */
 #define CHUNK_LINE_MAX 4096
+/* As much as a whole head may be (ph_http_default_limits.max_head). */
+#define CHUNK_TRAILER_MAX (64 * 1024)
 
 void
 ph_body_scanner_init (PhBodyScanner *s, PhBodyMode mode, guint64 length)
 {
   memset (s, 0, sizeof *s);
   s->mode = mode;
-  s->remaining = length;
+  s->remaining = mode == PH_BODY_CHUNKED ? 0 : length;
   s->state = CH_SIZE;
   s->done = mode == PH_BODY_NONE || (mode == PH_BODY_LENGTH && length == 0);
 }
@@ -752,6 +802,90 @@ hex_value (guchar c)
   if (c >= 'a' && c <= 'f')
     return c - 'a' + 10;
   return -1;
+}
+
+static gboolean
+is_bws (guchar c)
+{
+  return c == ' ' || c == '\t';
+}
+
+/* One byte of a chunk-size or last-chunk line; returns the next state, or
+ * -1 if @c cannot come here. */
+static int
+size_line_step (PhBodyScanner *s, guchar c)
+{
+  int v;
+
+  switch (s->state)
+    {
+      case CH_SIZE:
+        v = hex_value (c);
+        if (v >= 0)
+          {
+            /* Digits come first: line_len counts them. */
+            if (s->line_len >= CHUNK_SIZE_DIGITS)
+              return -1;
+            s->remaining = (s->remaining << 4) | (guint) v;
+            return CH_SIZE;
+          }
+        if (s->line_len == 0)
+          return -1; /* no digit yet */
+        if (c == '\r')
+          return CH_SIZE_LF;
+        if (c == ';')
+          return CH_EXT_NAME_BWS;
+        return is_bws (c) ? CH_EXT_BWS : -1;
+      case CH_EXT_BWS:
+        if (c == ';')
+          return CH_EXT_NAME_BWS;
+        return is_bws (c) ? CH_EXT_BWS : -1;
+      case CH_EXT_NAME_BWS:
+        if (is_tchar (c))
+          return CH_EXT_NAME;
+        return is_bws (c) ? CH_EXT_NAME_BWS : -1;
+      case CH_EXT_NAME:
+        if (is_tchar (c))
+          return CH_EXT_NAME;
+        /* What may follow a name. */
+        G_GNUC_FALLTHROUGH;
+      case CH_EXT_NAME_END:
+        if (c == '=')
+          return CH_EXT_VAL_BWS;
+        if (c == ';')
+          return CH_EXT_NAME_BWS;
+        if (c == '\r' && s->state == CH_EXT_NAME)
+          return CH_SIZE_LF;
+        return is_bws (c) ? CH_EXT_NAME_END : -1;
+      case CH_EXT_VAL_BWS:
+        if (c == '"')
+          return CH_EXT_QUOTED;
+        if (is_tchar (c))
+          return CH_EXT_TOKEN;
+        return is_bws (c) ? CH_EXT_VAL_BWS : -1;
+      case CH_EXT_TOKEN:
+        if (is_tchar (c))
+          return CH_EXT_TOKEN;
+        /* What may follow a value. */
+        G_GNUC_FALLTHROUGH;
+      case CH_EXT_QUOTED_END:
+        if (c == ';')
+          return CH_EXT_NAME_BWS;
+        if (c == '\r')
+          return CH_SIZE_LF;
+        return is_bws (c) ? CH_EXT_BWS : -1;
+      case CH_EXT_QUOTED:
+        /* qdtext: HTAB, SP, VCHAR but DQUOTE and "\", obs-text */
+        if (c == '"')
+          return CH_EXT_QUOTED_END;
+        if (c == '\\')
+          return CH_EXT_QUOTED_PAIR;
+        return is_value_char (c) ? CH_EXT_QUOTED : -1;
+      case CH_EXT_QUOTED_PAIR:
+        return is_value_char (c) ? CH_EXT_QUOTED : -1;
+      default:
+        g_assert_not_reached ();
+    }
 }
 
 gssize
@@ -792,48 +926,28 @@ ph_body_scanner_feed (PhBodyScanner *s, const guint8 *data, gsize len)
           continue;
         }
       i++;
+      if (s->state >= CH_TRAILER && ++s->trailer_len > CHUNK_TRAILER_MAX)
+        return -1;
       switch (s->state)
         {
           case CH_SIZE:
+          case CH_EXT_BWS:
+          case CH_EXT_NAME_BWS:
+          case CH_EXT_NAME:
+          case CH_EXT_NAME_END:
+          case CH_EXT_VAL_BWS:
+          case CH_EXT_TOKEN:
+          case CH_EXT_QUOTED:
+          case CH_EXT_QUOTED_PAIR:
+          case CH_EXT_QUOTED_END:
             {
-              int v = hex_value (c);
-              if (v >= 0)
-                {
-                  if (++s->line_len > 15)
-                    return -1; /* would overflow */
-                  s->remaining = (s->remaining << 4) | (guint) v;
-                }
-              else if (s->line_len == 0)
+              int next = size_line_step (s, c);
+
+              if (next < 0 || (c != '\r' && ++s->line_len > CHUNK_LINE_MAX))
                 return -1;
-              else if (c == '\r')
-                s->state = CH_SIZE_LF;
-              else if (c == ';')
-                s->state = CH_EXT;
-              else if (c == ' ' || c == '\t')
-                s->state = CH_SIZE_BWS;
-              else
-                return -1;
+              s->state = next;
               break;
             }
-          case CH_SIZE_BWS:
-            /* chunk-ext = *( BWS ";" ... ): only whitespace before ";" */
-            if (++s->line_len > CHUNK_LINE_MAX)
-              return -1;
-            if (c == ';')
-              s->state = CH_EXT;
-            else if (c == '\r')
-              s->state = CH_SIZE_LF;
-            else if (c != ' ' && c != '\t')
-              return -1;
-            break;
-          case CH_EXT:
-            if (++s->line_len > CHUNK_LINE_MAX)
-              return -1;
-            if (c == '\r')
-              s->state = CH_SIZE_LF;
-            else if (!is_value_char (c))
-              return -1;
-            break;
           case CH_SIZE_LF:
             if (c != '\n')
               return -1;
@@ -855,20 +969,31 @@ ph_body_scanner_feed (PhBodyScanner *s, const guint8 *data, gsize len)
           case CH_TRAILER:
             if (c == '\r')
               s->state = CH_END_LF;
-            else if (c == ' ' || c == '\t' || !is_tchar (c))
-              return -1;
-            else
+            else if (is_tchar (c))
               {
                 s->line_len = 1;
-                s->state = CH_TRAILER_LINE;
+                s->state = CH_TRAILER_NAME;
               }
+            else
+              return -1;
             break;
-          case CH_TRAILER_LINE:
+          case CH_TRAILER_NAME:
+          case CH_TRAILER_VALUE:
+            if (c == '\r' && s->state == CH_TRAILER_VALUE)
+              {
+                s->state = CH_TRAILER_LF;
+                break;
+              }
             if (++s->line_len > CHUNK_LINE_MAX)
               return -1;
-            if (c == '\r')
-              s->state = CH_TRAILER_LF;
-            else if (!is_value_char (c))
+            if (s->state == CH_TRAILER_VALUE)
+              {
+                if (!is_value_char (c))
+                  return -1;
+              }
+            else if (c == ':')
+              s->state = CH_TRAILER_VALUE;
+            else if (!is_tchar (c))
               return -1;
             break;
           case CH_TRAILER_LF:

@@ -85,7 +85,8 @@ gboolean ph_http_response_has_body (const PhHttpResponse *resp, const char *meth
 const char *ph_http_header_get (GArray *headers, const char *name);
 guint ph_http_header_count (GArray *headers, const char *name);
 /* Whether @name is hop-by-hop for this message: the fixed list of RFC 9110
- * §7.6.1, or named in @headers' Connection field. */
+ * §7.6.1 and the reserved "Close" (§18.4), or named in @headers' Connection
+ * field. */
 gboolean ph_http_header_is_hop_by_hop (GArray *headers, const char *name);
 
 /* Serialises a request head for the upstream proxy: absolute-form target,
@@ -112,6 +113,7 @@ typedef struct
   guint64 remaining; /* LENGTH: body bytes; CHUNKED: bytes of current chunk data */
   int state;         /* CHUNKED: position in the chunk grammar */
   guint line_len;    /* CHUNKED: bytes in the current size/trailer line */
+  guint trailer_len; /* CHUNKED: bytes of the trailer section so far */
   gboolean done;
 } PhBodyScanner;
 

@@ -417,6 +417,7 @@ test_request_head_too_large (void)
       parse_request (exact, strlen (exact), &limits, &req, &consumed, &status, &reason), ==,
       PH_HTTP_PARSE_DONE);
   g_assert_cmpuint (consumed, ==, limits.max_head);
+  g_clear_pointer (&req, ph_http_request_free);
 
   g_assert_cmpint (parse_request (over, strlen (over), &limits, &req, &consumed, &status, &reason),
                    ==, PH_HTTP_PARSE_ERROR);
@@ -484,7 +485,8 @@ test_hop_by_hop (void)
       "GET http://h/ HTTP/1.1\r\nHost: h\r\nConnection: X-Private , x-other\r\n\r\n");
   const char *fixed[] = {
     "Connection", "Keep-Alive",          "Proxy-Connection",   "TE",         "Transfer-Encoding",
-    "Upgrade",    "Proxy-Authorization", "Proxy-Authenticate", "keep-alive", "PROXY-AUTHORIZATION"
+    "Upgrade",    "Proxy-Authorization", "Proxy-Authenticate", "keep-alive", "PROXY-AUTHORIZATION",
+    "Close",
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (fixed); i++)
@@ -766,6 +768,9 @@ static const BadMessage bad_responses[] = {
   { "obs-fold", BYTES ("HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\n\r\n") },
   { "name-space", BYTES ("HTTP/1.1 200 OK\r\nX A: b\r\n\r\n") },
   { "value-nul", BYTES ("HTTP/1.1 200 OK\r\nX-A: a\0b\r\n\r\n") },
+  /* Found by fuzz-http-response: a Transfer-Encoding naming no coding. */
+  { "te-empty", BYTES ("HTTP/1.1 200 OK\r\nTransfer-Encoding:\r\nContent-Length: 5\r\n\r\n") },
+  { "te-only-commas", BYTES ("HTTP/1.1 200 OK\r\nTransfer-Encoding: , \r\n\r\n") },
 };
 
 static void
@@ -809,6 +814,72 @@ test_response_forward (void)
   g_assert_false (out_close->keep_alive);
   g_assert_cmpstr (ph_http_header_get (out_close->headers, "Connection"), ==, "close");
   g_assert_cmpstr (fwd_interim->str, ==, "HTTP/1.1 100 Continue\r\n\r\n");
+}
+
+/* Found by fuzz-http-response: a field named "close" went to the client
+ * beside the agent's "Connection: close", which names it: the client, or
+ * the agent reading its own head again, took it for hop-by-hop. */
+static void
+test_response_forward_close_field (void)
+{
+  g_autoptr (PhHttpResponse) resp
+      = parse_response_ok ("HTTP/1.1 200 OK\r\nclose: :0h2c\r\nTE: tileep-a=5\r\n"
+                           "PrUpgrade: h1c\r\nCont: etL-ne 0\r\n\r\n");
+
+  for (int keep_alive = 0; keep_alive <= 1; keep_alive++)
+    {
+      g_autoptr (GString) fwd = ph_http_response_build_forward (resp, keep_alive);
+      g_autoptr (PhHttpResponse) out = parse_response_ok (fwd->str);
+      g_autoptr (GString) again = ph_http_response_build_forward (out, keep_alive);
+
+      g_assert_cmpuint (ph_http_header_count (out->headers, "Close"), ==, 0);
+      g_assert_cmpuint (ph_http_header_count (out->headers, "TE"), ==, 0);
+      g_assert_cmpstr (ph_http_header_get (out->headers, "PrUpgrade"), ==, "h1c");
+      /* Forwarding what was forwarded changes nothing. */
+      g_assert_cmpstr (again->str, ==, fwd->str);
+    }
+}
+
+/* 1000 interim heads back to back, as a cloud proxy once sent them: each
+ * parses as one head of its own, forwarded whole, and the final head after
+ * them is found where it starts. */
+static void
+test_response_interim_many (void)
+{
+  g_autoptr (GString) stream = g_string_new (NULL);
+  gsize pos = 0;
+  guint interim = 0;
+
+  for (guint i = 0; i < 1000; i++)
+    g_string_append (stream, "HTTP/1.1 100 Continue\r\n\r\n");
+  g_string_append (stream, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+  for (;;)
+    {
+      g_autoptr (PhHttpResponse) resp = NULL;
+      g_autoptr (GString) fwd = NULL;
+      g_autofree char *reason = NULL;
+      gsize consumed = 0;
+
+      g_assert_cmpint (
+          parse_response (stream->str + pos, stream->len - pos, &resp, &consumed, &reason), ==,
+          PH_HTTP_PARSE_DONE);
+      if (resp == NULL)
+        return;
+      pos += consumed;
+      if (resp->status >= 200)
+        {
+          g_assert_cmpuint (resp->status, ==, 200);
+          g_assert_cmpint (resp->content_length, ==, 5);
+          break;
+        }
+      g_assert_cmpuint (consumed, ==, strlen ("HTTP/1.1 100 Continue\r\n\r\n"));
+      g_assert_false (ph_http_response_has_body (resp, "POST"));
+      fwd = ph_http_response_build_forward (resp, TRUE);
+      g_assert_cmpstr (fwd->str, ==, "HTTP/1.1 100 Continue\r\n\r\n");
+      interim++;
+    }
+  g_assert_cmpuint (interim, ==, 1000);
+  g_assert_cmpstr (stream->str + pos, ==, "hello");
 }
 
 /* The body is relayed verbatim, so the head passed to the client must frame
@@ -1008,12 +1079,13 @@ static const ChunkedCase chunked_cases[] = {
 /* A pipelined request after the body: it must not be counted as body. */
 #define NEXT_MESSAGE "GET http://h/ HTTP/1.1\r\n"
 
+/* A valid body is accepted whole, whatever the split, and not one byte of
+ * the message after it. */
 static void
-test_body_chunked (gconstpointer data)
+check_chunked_accepted (const char *body)
 {
-  const ChunkedCase *c = data;
-  gsize body_len = strlen (c->body);
-  g_autofree char *stream = g_strconcat (c->body, NEXT_MESSAGE, NULL);
+  gsize body_len = strlen (body);
+  g_autofree char *stream = g_strconcat (body, NEXT_MESSAGE, NULL);
   gsize len = strlen (stream);
   PhBodyScanner s;
   gsize total = 0;
@@ -1029,6 +1101,11 @@ test_body_chunked (gconstpointer data)
     {
       gssize n = ph_body_scanner_feed (&s, (const guint8 *) stream + i, 1);
 
+      if (n < 0)
+        {
+          g_test_fail_printf ("refused at byte %zu", i);
+          return;
+        }
       g_assert_cmpint (n, ==, i < body_len ? 1 : 0);
       g_assert_cmpint (s.done, ==, i + 1 >= body_len);
       total += n;
@@ -1047,6 +1124,8 @@ test_body_chunked (gconstpointer data)
           gssize n = ph_body_scanner_feed (&s, (const guint8 *) stream + pos, piece);
 
           g_assert_cmpint (n, >=, 0);
+          if (n < 0)
+            return;
           g_assert_cmpint (n, <=, piece);
           if ((gsize) n < piece)
             g_assert_true (s.done);
@@ -1055,6 +1134,14 @@ test_body_chunked (gconstpointer data)
       g_assert_true (s.done);
       g_assert_cmpuint (pos, ==, body_len);
     }
+}
+
+static void
+test_body_chunked (gconstpointer data)
+{
+  const ChunkedCase *c = data;
+
+  check_chunked_accepted (c->body);
 }
 
 static const BadMessage bad_chunked[] = {
@@ -1080,23 +1167,24 @@ static const BadMessage bad_chunked[] = {
   { "trailer-control-byte", BYTES ("0\r\nX-A: \x01\r\n\r\n") },
   { "trailer-folded", BYTES ("0\r\n folded\r\n\r\n") },
   { "end-cr-without-lf", BYTES ("0\r\n\rX") },
+  /* strchr() took the NUL for a tchar: a field line could start with one. */
+  { "trailer-nul-name", BYTES ("0\r\n\0: b\r\n\r\n") },
+  { "extension-nul-name", BYTES ("5;\0\r\nhello\r\n0\r\n\r\n") },
 };
 
 /* Fed split at every position, a malformed body fails whatever the split. */
 static void
-test_body_chunked_malformed (gconstpointer data)
+check_chunked_refused (const char *body, gsize len)
 {
-  const BadMessage *c = data;
-
-  for (gsize split = 0; split <= c->len; split++)
+  for (gsize split = 0; split <= len; split++)
     {
       PhBodyScanner s;
       gssize a, b = 0;
 
       ph_body_scanner_init (&s, PH_BODY_CHUNKED, 0);
-      a = ph_body_scanner_feed (&s, (const guint8 *) c->head, split);
+      a = ph_body_scanner_feed (&s, (const guint8 *) body, split);
       if (a >= 0 && !s.done)
-        b = ph_body_scanner_feed (&s, (const guint8 *) c->head + split, c->len - split);
+        b = ph_body_scanner_feed (&s, (const guint8 *) body + split, len - split);
       if (a >= 0 && b >= 0)
         {
           g_test_fail_printf ("split at %zu: accepted (%zd + %zd bytes, done=%d)", split, a, b,
@@ -1105,6 +1193,110 @@ test_body_chunked_malformed (gconstpointer data)
         }
       g_assert_false (s.done);
     }
+}
+
+static void
+test_body_chunked_malformed (gconstpointer data)
+{
+  const BadMessage *c = data;
+
+  check_chunked_refused (c->head, c->len);
+}
+
+/* RFC 9112 §7.1 line by line, as strict as the cloud proxy (Squid) or
+ * stricter: a line the agent lets through and the next hop reads otherwise
+ * is a way to smuggle a request past one of them. */
+typedef struct
+{
+  const char *name;
+  const char *body;
+  gboolean accepted;
+} ChunkLine;
+
+/* After a chunk-size line for 5 bytes. */
+#define HELLO_LAST "hello\r\n0\r\n\r\n"
+
+static const ChunkLine chunk_lines[] = {
+  /* chunk-size */
+  { "size-lower-hex", "a\r\n0123456789\r\n0\r\n\r\n", TRUE },
+  { "size-space", "5 \r\n" HELLO_LAST, FALSE },
+  { "size-tab", "5\t\r\n" HELLO_LAST, FALSE },
+  { "size-spaces", "5   \r\n" HELLO_LAST, FALSE },
+  { "size-leading-space", " 5\r\n" HELLO_LAST, FALSE },
+  { "size-bare-lf", "5\nhello\r\n0\r\n\r\n", FALSE },
+  { "size-cr-cr-lf", "5\r\r\n" HELLO_LAST, FALSE },
+  { "size-vertical-tab", "5\v;a\r\n" HELLO_LAST, FALSE },
+  /* chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ) */
+  { "ext-name", "5;a\r\n" HELLO_LAST, TRUE },
+  { "ext-token", "5;a=b\r\n" HELLO_LAST, TRUE },
+  { "ext-token-chars", "5;!#$%&'*+-.^_`|~09AZaz=!#$%&'*+-.^_`|~09AZaz\r\n" HELLO_LAST, TRUE },
+  { "ext-quoted", "5;a=\"x\"\r\n" HELLO_LAST, TRUE },
+  { "ext-quoted-empty", "5;a=\"\"\r\n" HELLO_LAST, TRUE },
+  { "ext-quoted-pair-quote", "5;a=\"x\\\"y\"\r\n" HELLO_LAST, TRUE },
+  { "ext-quoted-pair-backslash", "5;a=\"\\\\\"\r\n" HELLO_LAST, TRUE },
+  { "ext-quoted-separators", "5;a=\"x;y=z, (w)\t\"\r\n" HELLO_LAST, TRUE },
+  { "ext-quoted-obs-text", "5;a=\"caf\xc3\xa9\"\r\n" HELLO_LAST, TRUE },
+  { "ext-several", "5;a=1;b;c=\"2\"\r\n" HELLO_LAST, TRUE },
+  { "ext-bws", "5 ; a = 1 ;\tb\t=\t\"2\" ; c\r\n" HELLO_LAST, TRUE },
+  { "ext-tab-after-size", "5\t;a\r\n" HELLO_LAST, TRUE },
+  { "ext-unterminated-quote", "5;a=\"x\r\n" HELLO_LAST, FALSE },
+  { "ext-quote-ends-in-pair", "5;a=\"x\\\"\r\n" HELLO_LAST, FALSE },
+  { "ext-empty-value", "5;a=\r\n" HELLO_LAST, FALSE },
+  { "ext-empty-value-then-ext", "5;a=;b\r\n" HELLO_LAST, FALSE },
+  { "ext-empty", "5;\r\n" HELLO_LAST, FALSE },
+  { "ext-empty-twice", "5;;\r\n" HELLO_LAST, FALSE },
+  { "ext-empty-between", "5;a;;b\r\n" HELLO_LAST, FALSE },
+  { "ext-no-name", "5;=b\r\n" HELLO_LAST, FALSE },
+  { "ext-space-at-end", "5;a \r\n" HELLO_LAST, FALSE },
+  { "ext-space-after-token", "5;a=b \r\n" HELLO_LAST, FALSE },
+  { "ext-space-after-quoted", "5;a=\"b\" \r\n" HELLO_LAST, FALSE },
+  { "ext-space-in-name", "5;a b\r\n" HELLO_LAST, FALSE },
+  { "ext-space-in-token", "5;a=b c\r\n" HELLO_LAST, FALSE },
+  { "ext-separator-in-name", "5;a/b\r\n" HELLO_LAST, FALSE },
+  { "ext-separator-in-token", "5;a=b,c\r\n" HELLO_LAST, FALSE },
+  { "ext-two-equals", "5;a=b=c\r\n" HELLO_LAST, FALSE },
+  { "ext-junk-after-quoted", "5;a=\"b\"c\r\n" HELLO_LAST, FALSE },
+  { "ext-quote-in-token", "5;a=b\"c\"\r\n" HELLO_LAST, FALSE },
+  { "ext-quoted-name", "5;\"a\"=b\r\n" HELLO_LAST, FALSE },
+  { "ext-obs-text-name", "5;caf\xc3\xa9\r\n" HELLO_LAST, FALSE },
+  { "ext-quoted-control", "5;a=\"\x01\"\r\n" HELLO_LAST, FALSE },
+  { "ext-quoted-del", "5;a=\"\x7f\"\r\n" HELLO_LAST, FALSE },
+  { "ext-quoted-pair-control", "5;a=\"\\\x01\"\r\n" HELLO_LAST, FALSE },
+  { "ext-quoted-pair-cr", "5;a=\"\\\r\"\r\n" HELLO_LAST, FALSE },
+  { "ext-quoted-bare-lf", "5;a=\"\n\"\r\n" HELLO_LAST, FALSE },
+  { "ext-bare-lf", "5;a\nhello\r\n0\r\n\r\n", FALSE },
+  { "ext-bare-cr", "5;a\rb\r\n" HELLO_LAST, FALSE },
+  /* last-chunk = 1*("0") [ chunk-ext ] CRLF */
+  { "last-ext", "0;a=\"b\";c\r\n\r\n", TRUE },
+  { "last-zeros", "000\r\n\r\n", TRUE },
+  { "last-space", "0 \r\n\r\n", FALSE },
+  { "last-ext-unterminated-quote", "0;a=\"\r\n\r\n", FALSE },
+  { "last-ext-empty-value", "0;a=\r\n\r\n", FALSE },
+  { "last-bare-lf", "0\n\r\n", FALSE },
+  /* trailer-section = *( field-line CRLF ), field-line as in a head */
+  { "trailer-empty-value", "0\r\nX-A:\r\n\r\n", TRUE },
+  { "trailer-ows", "0\r\nX-A: \t b c \t\r\n\r\n", TRUE },
+  { "trailer-obs-text", "0\r\nX-A: caf\xc3\xa9\r\n\r\n", TRUE },
+  { "trailer-colon-in-value", "0\r\nX-A: b:c\r\n\r\n", TRUE },
+  { "trailer-no-colon", "0\r\nX-A\r\n\r\n", FALSE },
+  { "trailer-space-before-colon", "0\r\nX-A : b\r\n\r\n", FALSE },
+  { "trailer-space-in-name", "0\r\nX A: b\r\n\r\n", FALSE },
+  { "trailer-empty-name", "0\r\n: b\r\n\r\n", FALSE },
+  { "trailer-separator-in-name", "0\r\nX(A): b\r\n\r\n", FALSE },
+  { "trailer-bare-lf-end", "0\r\nX-A: b\r\n\n", FALSE },
+  { "trailer-bare-cr", "0\r\nX-A: b\rc\r\n\r\n", FALSE },
+  { "trailer-value-control", "0\r\nX-A: b\x01\r\n\r\n", FALSE },
+};
+
+static void
+test_body_chunk_line (gconstpointer data)
+{
+  const ChunkLine *c = data;
+
+  if (c->accepted)
+    check_chunked_accepted (c->body);
+  else
+    check_chunked_refused (c->body, strlen (c->body));
 }
 
 static void
@@ -1121,6 +1313,61 @@ test_body_chunked_long_lines (void)
   ph_body_scanner_init (&s, PH_BODY_CHUNKED, 0);
   g_assert_cmpint (ph_body_scanner_feed (&s, (const guint8 *) long_trailer, strlen (long_trailer)),
                    ==, -1);
+}
+
+/* Refused at byte @at exactly: fed whole, and fed one byte at a time. */
+static void
+check_chunked_refused_at (const char *body, gsize at)
+{
+  PhBodyScanner s;
+  gsize i;
+
+  ph_body_scanner_init (&s, PH_BODY_CHUNKED, 0);
+  g_assert_cmpint (ph_body_scanner_feed (&s, (const guint8 *) body, strlen (body)), ==, -1);
+  ph_body_scanner_init (&s, PH_BODY_CHUNKED, 0);
+  for (i = 0; body[i] != '\0'; i++)
+    if (ph_body_scanner_feed (&s, (const guint8 *) body + i, 1) < 0)
+      break;
+  g_assert_cmpuint (i, ==, at);
+}
+
+/* The limits exactly: CHUNK_LINE_MAX bytes before a line's CR, and
+ * 64 KiB for the trailer section with its final CRLF. */
+static void
+test_body_chunked_limits (void)
+{
+  g_autofree char *name_ok = g_strnfill (4096 - 2, 'e');
+  g_autofree char *line_ok = g_strdup_printf ("5;%s\r\nhello\r\n0\r\n\r\n", name_ok);
+  g_autofree char *line_over = g_strdup_printf ("5;%se\r\nhello\r\n0\r\n\r\n", name_ok);
+  g_autofree char *value_ok = g_strnfill (4096 - 5, 'v');
+  g_autofree char *trailer_ok = g_strdup_printf ("0\r\nX-A: %s\r\n\r\n", value_ok);
+  g_autofree char *trailer_over = g_strdup_printf ("0\r\nX-A: %sv\r\n\r\n", value_ok);
+  g_autoptr (GString) section = g_string_new ("0\r\n");
+  gsize left = 64 * 1024 - 2;
+
+  check_chunked_accepted (line_ok);
+  check_chunked_refused_at (line_over, 4096);
+  check_chunked_accepted (trailer_ok);
+  check_chunked_refused_at (trailer_over, 3 + 4096);
+
+  /* Lines of at most 4000 bytes filling the section to the byte. */
+  while (left > 0)
+    {
+      gsize n = MIN (left, 4000);
+
+      if (left - n > 0 && left - n < 8)
+        n -= 8;
+      g_string_append (section, "X-A: ");
+      for (gsize i = 0; i < n - 7; i++)
+        g_string_append_c (section, 'p');
+      g_string_append (section, "\r\n");
+      left -= n;
+    }
+  g_string_append (section, "\r\n");
+  g_assert_cmpuint (section->len, ==, 3 + 64 * 1024);
+  check_chunked_accepted (section->str);
+  g_string_insert_c (section, 8, 'p');
+  check_chunked_refused_at (section->str, 3 + 64 * 1024);
 }
 
 static void
@@ -1177,6 +1424,8 @@ main (int argc, char **argv)
   ADD_TABLE ("/pinhole/http/response/incomplete", valid_responses, test_response_incomplete);
   ADD_TABLE ("/pinhole/http/response/malformed", bad_responses, test_response_malformed);
   g_test_add_func ("/pinhole/http/response/forward", test_response_forward);
+  g_test_add_func ("/pinhole/http/response/forward-close-field", test_response_forward_close_field);
+  g_test_add_func ("/pinhole/http/response/interim-many", test_response_interim_many);
   ADD_TABLE ("/pinhole/http/response/forward-framing", response_framing,
              test_response_forward_framing);
 
@@ -1187,7 +1436,9 @@ main (int argc, char **argv)
   g_test_add_func ("/pinhole/http/body/length", test_body_length);
   ADD_TABLE ("/pinhole/http/body/chunked", chunked_cases, test_body_chunked);
   ADD_TABLE ("/pinhole/http/body/chunked-malformed", bad_chunked, test_body_chunked_malformed);
+  ADD_TABLE ("/pinhole/http/body/chunk-line", chunk_lines, test_body_chunk_line);
   g_test_add_func ("/pinhole/http/body/chunked-long-lines", test_body_chunked_long_lines);
+  g_test_add_func ("/pinhole/http/body/chunked-limits", test_body_chunked_limits);
 
   return g_test_run ();
 }

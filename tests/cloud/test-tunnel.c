@@ -1615,13 +1615,17 @@ ph_tunnel_idle_upstream_post (PhTestCloud *shared)
   g_autoptr (PhTestCloud) cloud
       = ph_test_cloud_new ("PH_CLOUD_ORIGIN=1", "PH_CLOUD_SQUID_IDLE=5", NULL);
   g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "idle-upstream-post", kf);
+  g_autoptr (PhTestAgent) agent = NULL;
   g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
-  g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
+  g_autoptr (PhTestConn) conn = NULL;
   g_autofree char *body = NULL;
   g_autofree char *head = NULL;
   guint8 data[100000];
 
+  /* No warm connections: the only connection to the cloud is the kept-alive one. */
+  g_key_file_set_integer (kf, "upstream", "warm", 0);
+  agent = ph_test_agent_start (cloud, "idle-upstream-post", kf);
+  conn = ph_test_conn_new (agent->port);
   ph_test_pattern_fill (data, sizeof data, 7);
   ph_test_conn_send (conn, get, -1);
   head = ph_read_response (conn, &body, 15000);
@@ -1637,8 +1641,18 @@ ph_tunnel_idle_upstream_post (PhTestCloud *shared)
           cloud->origin_http_port, cloud->origin_http_port,
           chunked ? "Transfer-Encoding: chunked\r\n" : "Content-Length: 100000\r\n");
 
-      /* Squid closes idle client connections after 5 s; stunnel then closes ours. */
-      g_usleep (6500 * 1000);
+      /* Squid closes idle client connections after 5 s (its timer runs about once a second)
+       * and stunnel then closes ours: wait until it has, so that what is tested is the agent
+       * noticing, not the race of a close with a request written at that moment. */
+      {
+        gint64 idle_start = g_get_monotonic_time ();
+
+        while (ph_connections_to (cloud->tls_port) > 0
+               && g_get_monotonic_time () - idle_start < 20 * G_USEC_PER_SEC)
+          g_usleep (100 * 1000);
+        g_assert_cmpuint (ph_connections_to (cloud->tls_port), ==, 0);
+        g_assert_cmpint (g_get_monotonic_time () - idle_start, >=, 4 * G_USEC_PER_SEC);
+      }
       g_clear_pointer (&head, g_free);
       g_clear_pointer (&body, g_free);
       ph_test_conn_send (conn, post, -1);

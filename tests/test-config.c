@@ -1,4 +1,4 @@
-/* test-config.c: unit tests for agent/ph-config.h: defaults, every kind of
+/* test-config.c: unit tests for agent/core/ph-config.h: defaults, every kind of
  * problem reported as FILE:LINE: [group] key: message, and the helpers. */
 #include "ph-config.h"
 #include "ph-error.h"

@@ -1,4 +1,4 @@
-/* test-http.c: unit tests for agent/ph-http.h, the strict request/response
+/* test-http.c: unit tests for agent/core/ph-http.h, the strict request/response
  * head parser, the forwarded-head rewriting and the body framer. */
 #include "ph-http.h"
 

@@ -1,4 +1,4 @@
-/* test-listener.c: unit tests for agent/ph-server.h on loopback, with no cloud proxy (its port
+/* test-listener.c: unit tests for agent/core/ph-server.h on loopback, with no cloud proxy (its port
  * refuses): the refusals a client sees, the head timeout, the connection limit, the allow-list,
  * drain and reload. */
 #include "ph-server.h"

@@ -1,4 +1,4 @@
-/* test-relay.c: unit tests for agent/ph-relay.h over socket pairs, without TLS: what each mode
+/* test-relay.c: unit tests for agent/core/ph-relay.h over socket pairs, without TLS: what each mode
  * relays, half-close, back-pressure through the one buffer, framing and the byte counters. */
 #include "ph-relay.h"
 #include "ph-error.h"

@@ -1,4 +1,4 @@
-/* test-tls.c: unit tests for agent/ph-tls.h against an in-process loopback TLS server with
+/* test-tls.c: unit tests for agent/core/ph-tls.h against an in-process loopback TLS server with
  * certificates the test makes: pins, CA verification, SNI, resumption, alerts, time limits. */
 #include "ph-tls.h"
 #include "ph-config.h"

@@ -1,4 +1,4 @@
-/* test-upstream.c: unit tests for agent/ph-upstream.h against an in-process loopback TLS
+/* test-upstream.c: unit tests for agent/core/ph-upstream.h against an in-process loopback TLS
  * server: verified connections, the warm pool, backoff, health state and the credential check. */
 #include "ph-upstream.h"
 #include "ph-config.h"

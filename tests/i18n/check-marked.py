@@ -61,7 +61,7 @@ USER_CALLS = {
     'g_menu_item_new': 1,
 }
 CLI_CALLS = {'g_print': 1, 'g_printerr': 1}
-CLI_FILES = {'agent/ph-ctl.c'}
+CLI_FILES = {'agent/ctl/ph-ctl.c'}
 
 STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 PRINTF = re.compile(r"%(?:\d+\$)?[-+ #0']*(?:\d+|\*)?(?:\.(?:\d+|\*))?"

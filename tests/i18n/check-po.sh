@@ -134,11 +134,11 @@ fi
 make_tree() {
   local t=$tmp/tree
   rm -rf "$t"
-  mkdir -p "$t/po" "$t/agent" "$t/gui" "$t/platform" "$t/tests/i18n"
+  mkdir -p "$t/po" "$t/agent/ctl" "$t/gui" "$t/platform" "$t/tests/i18n"
   printf '# none\n' >"$t/tests/i18n/unmarked-allowed.txt"
   printf 'zh_CN\n' >"$t/po/LINGUAS"
-  printf 'agent/ph-ctl.c\ngui/ph-window.ui\n' >"$t/po/POTFILES"
-  cat >"$t/agent/ph-ctl.c" <<'EOF'
+  printf 'agent/ctl/ph-ctl.c\ngui/ph-window.ui\n' >"$t/po/POTFILES"
+  cat >"$t/agent/ctl/ph-ctl.c" <<'EOF'
 #include <glib/gi18n.h>
 
 static void
@@ -211,11 +211,11 @@ fi
 echo "passes: the unbroken self-test tree"
 
 make_tree
-sed -i 's/_ ("Hello")/_ ("Hello, world")/' "$tmp/tree/agent/ph-ctl.c"
+sed -i 's/_ ("Hello")/_ ("Hello, world")/' "$tmp/tree/agent/ctl/ph-ctl.c"
 expect_failure "a changed string" 'msgid "Hello, world"'
 
 make_tree
-printf 'static const char *s = N_ ("A string nobody has translated");\n' >>"$tmp/tree/agent/ph-ctl.c"
+printf 'static const char *s = N_ ("A string nobody has translated");\n' >>"$tmp/tree/agent/ctl/ph-ctl.c"
 expect_failure "a new string without a translation" 'untranslated: msgid "A string nobody'
 
 make_tree
@@ -240,7 +240,7 @@ expect_failure "a file with marked strings missing from POTFILES" \
   "ph-other.c has translatable strings but is not listed"
 
 make_tree
-printf 'gui/ph-window.ui\nagent/ph-ctl.c\n' >"$tmp/tree/po/POTFILES"
+printf 'gui/ph-window.ui\nagent/ctl/ph-ctl.c\n' >"$tmp/tree/po/POTFILES"
 expect_failure "POTFILES out of order" "not sorted"
 
 make_tree
@@ -258,15 +258,15 @@ set_up (GtkWidget *window, GtkWidget *label, gboolean on)
   gtk_widget_set_tooltip_text (label, "%s: %u");
 }
 EOF
-printf 'agent/ph-ctl.c\ngui/ph-window.c\ngui/ph-window.ui\n' >"$tmp/tree/po/POTFILES"
+printf 'agent/ctl/ph-ctl.c\ngui/ph-window.c\ngui/ph-window.ui\n' >"$tmp/tree/po/POTFILES"
 expect_failure "a bare literal given to gtk_window_set_title" 'gtk_window_set_title shows "Bare title"'
 expect_failure "a bare literal in a ?: given to gtk_label_set_text" 'gtk_label_set_text shows "Bare label"'
 
 make_tree
 sed -i 's/g_print ("%s\\n", _ ("Hello"));/g_print ("%s\\n", _ ("Hello")); g_printerr ("Bare message\\n");/' \
-  "$tmp/tree/agent/ph-ctl.c"
+  "$tmp/tree/agent/ctl/ph-ctl.c"
 expect_failure "a bare g_printerr message in pinholectl" 'g_printerr shows "Bare message'
-printf 'agent/ph-ctl.c|Bare message\\n\n' >>"$tmp/tree/tests/i18n/unmarked-allowed.txt"
+printf 'agent/ctl/ph-ctl.c|Bare message\\n\n' >>"$tmp/tree/tests/i18n/unmarked-allowed.txt"
 if out=$(check_tree "$tmp/tree" "$tmp/work-allowed" 2>&1); then
   echo "passes: the same message once the allow-list names it"
 else

@@ -1,10 +1,9 @@
-/* ph-paths.c: see ph-paths.h. */
+/* ph-paths-win32.c: ph-paths.h on Windows (meson picks this file). */
 #include "ph-build-config.h"
 #include "ph-paths.h"
 
 #include <libintl.h>
 
-#ifdef G_OS_WIN32
 #include <windows.h>
 #include <shlobj.h>
 
@@ -80,38 +79,3 @@ ph_paths_bind_textdomain (const char *domain)
   bindtextdomain (domain, dir != NULL ? dir : ph_paths_localedir ());
   bind_textdomain_codeset (domain, "UTF-8");
 }
-
-#else
-
-const char *
-ph_paths_sysconfdir (void)
-{
-  return PH_SYSCONFDIR;
-}
-
-const char *
-ph_paths_localstatedir (void)
-{
-  return PH_LOCALSTATEDIR;
-}
-
-const char *
-ph_paths_datadir (void)
-{
-  return PH_INSTALL_DATADIR;
-}
-
-const char *
-ph_paths_localedir (void)
-{
-  return PH_LOCALEDIR;
-}
-
-void
-ph_paths_bind_textdomain (const char *domain)
-{
-  bindtextdomain (domain, PH_LOCALEDIR);
-  bind_textdomain_codeset (domain, "UTF-8");
-}
-
-#endif

@@ -1,0 +1,37 @@
+/* ph-paths-unix.c: ph-paths.h on Linux and other Unix systems (meson picks this file): the
+ * directories the build was configured with. */
+#include "ph-build-config.h"
+#include "ph-paths.h"
+
+#include <libintl.h>
+
+const char *
+ph_paths_sysconfdir (void)
+{
+  return PH_SYSCONFDIR;
+}
+
+const char *
+ph_paths_localstatedir (void)
+{
+  return PH_LOCALSTATEDIR;
+}
+
+const char *
+ph_paths_datadir (void)
+{
+  return PH_INSTALL_DATADIR;
+}
+
+const char *
+ph_paths_localedir (void)
+{
+  return PH_LOCALEDIR;
+}
+
+void
+ph_paths_bind_textdomain (const char *domain)
+{
+  bindtextdomain (domain, PH_LOCALEDIR);
+  bind_textdomain_codeset (domain, "UTF-8");
+}

@@ -4,6 +4,7 @@
 
 #include "ph-config.h"
 #include "ph-error.h"
+#include "ph-file.h"
 #include "ph-wipe.h"
 
 #include <errno.h>
@@ -556,17 +557,8 @@ read_password_file (const char *path, char **out, GError **error)
                    g_strerror (errno));
       return FALSE;
     }
-#ifndef G_OS_WIN32 /* Windows keeps secrets in DPAPI; see platform/. */
-  if ((st.st_mode & 077) != 0)
-    {
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
-                   /* TRANSLATORS: the password file's path, then its mode in octal;
-                    * "chmod 600" is a command: keep it */
-                   _ ("“%s” is readable by group or others (mode %03o); run chmod 600 on it"), path,
-                   (unsigned) (st.st_mode & 0777));
-      return FALSE;
-    }
-#endif
+  if (!ph_file_check_private (path, &st, error))
+    return FALSE;
   if (!g_file_get_contents (path, &contents, &len, error))
     return FALSE;
   while (len > 0 && (contents[len - 1] == '\n' || contents[len - 1] == '\r'))

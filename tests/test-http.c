@@ -1025,35 +1025,35 @@ test_body_length (void)
   const guint8 *data = (const guint8 *) "helloGET http://next/ HTTP/1.1\r\n";
 
   ph_body_scanner_init (&s, PH_BODY_LENGTH, 5);
-  g_assert_false (s.done);
+  g_assert_false (ph_body_scanner_is_done (&s));
   g_assert_cmpint (ph_body_scanner_feed (&s, data, 3), ==, 3);
-  g_assert_false (s.done);
+  g_assert_false (ph_body_scanner_is_done (&s));
   g_assert_cmpint (ph_body_scanner_feed (&s, data + 3, 20), ==, 2);
-  g_assert_true (s.done);
+  g_assert_true (ph_body_scanner_is_done (&s));
   g_assert_cmpint (ph_body_scanner_feed (&s, data + 5, 10), ==, 0);
 
   ph_body_scanner_init (&s, PH_BODY_LENGTH, 5);
   g_assert_cmpint (ph_body_scanner_feed (&s, data, strlen ((const char *) data)), ==, 5);
-  g_assert_true (s.done);
+  g_assert_true (ph_body_scanner_is_done (&s));
 
   ph_body_scanner_init (&s, PH_BODY_LENGTH, 0);
-  g_assert_true (s.done);
+  g_assert_true (ph_body_scanner_is_done (&s));
   g_assert_cmpint (ph_body_scanner_feed (&s, data, 4), ==, 0);
 
   ph_body_scanner_init (&s, PH_BODY_NONE, 0);
-  g_assert_true (s.done);
+  g_assert_true (ph_body_scanner_is_done (&s));
   g_assert_cmpint (ph_body_scanner_feed (&s, data, 4), ==, 0);
 
   ph_body_scanner_init (&s, PH_BODY_UNTIL_CLOSE, 0);
-  g_assert_false (s.done);
+  g_assert_false (ph_body_scanner_is_done (&s));
   g_assert_cmpint (ph_body_scanner_feed (&s, data, 4), ==, 4);
   g_assert_cmpint (ph_body_scanner_feed (&s, data, 9), ==, 9);
-  g_assert_false (s.done);
+  g_assert_false (ph_body_scanner_is_done (&s));
 
   /* Large lengths are not truncated to 32 bits. */
   ph_body_scanner_init (&s, PH_BODY_LENGTH, G_GUINT64_CONSTANT (0x100000003));
   g_assert_cmpint (ph_body_scanner_feed (&s, data, 4), ==, 4);
-  g_assert_false (s.done);
+  g_assert_false (ph_body_scanner_is_done (&s));
   g_assert_cmpuint (s.remaining, ==, G_GUINT64_CONSTANT (0xFFFFFFFF));
 }
 
@@ -1093,7 +1093,7 @@ check_chunked_accepted (const char *body)
   /* All at once. */
   ph_body_scanner_init (&s, PH_BODY_CHUNKED, 0);
   g_assert_cmpint (ph_body_scanner_feed (&s, (const guint8 *) stream, len), ==, body_len);
-  g_assert_true (s.done);
+  g_assert_true (ph_body_scanner_is_done (&s));
 
   /* Byte by byte: the same boundary, and no byte of the next message. */
   ph_body_scanner_init (&s, PH_BODY_CHUNKED, 0);
@@ -1107,7 +1107,7 @@ check_chunked_accepted (const char *body)
           return;
         }
       g_assert_cmpint (n, ==, i < body_len ? 1 : 0);
-      g_assert_cmpint (s.done, ==, i + 1 >= body_len);
+      g_assert_cmpint (ph_body_scanner_is_done (&s), ==, i + 1 >= body_len);
       total += n;
     }
   g_assert_cmpuint (total, ==, body_len);
@@ -1118,7 +1118,7 @@ check_chunked_accepted (const char *body)
       gsize pos = 0;
 
       ph_body_scanner_init (&s, PH_BODY_CHUNKED, 0);
-      while (pos < len && !s.done)
+      while (pos < len && !ph_body_scanner_is_done (&s))
         {
           gsize piece = MIN (len - pos, (gsize) g_test_rand_int_range (1, 9));
           gssize n = ph_body_scanner_feed (&s, (const guint8 *) stream + pos, piece);
@@ -1128,10 +1128,10 @@ check_chunked_accepted (const char *body)
             return;
           g_assert_cmpint (n, <=, piece);
           if ((gsize) n < piece)
-            g_assert_true (s.done);
+            g_assert_true (ph_body_scanner_is_done (&s));
           pos += n;
         }
-      g_assert_true (s.done);
+      g_assert_true (ph_body_scanner_is_done (&s));
       g_assert_cmpuint (pos, ==, body_len);
     }
 }
@@ -1183,15 +1183,15 @@ check_chunked_refused (const char *body, gsize len)
 
       ph_body_scanner_init (&s, PH_BODY_CHUNKED, 0);
       a = ph_body_scanner_feed (&s, (const guint8 *) body, split);
-      if (a >= 0 && !s.done)
+      if (a >= 0 && !ph_body_scanner_is_done (&s))
         b = ph_body_scanner_feed (&s, (const guint8 *) body + split, len - split);
       if (a >= 0 && b >= 0)
         {
           g_test_fail_printf ("split at %zu: accepted (%zd + %zd bytes, done=%d)", split, a, b,
-                              s.done);
+                              ph_body_scanner_is_done (&s));
           return;
         }
-      g_assert_false (s.done);
+      g_assert_false (ph_body_scanner_is_done (&s));
     }
 }
 

@@ -17,11 +17,11 @@ typedef struct
   PhStream *src, *dst;
   GSocket *src_sock, *dst_sock;
   GSocket *writer, *reader;
-  PhPipe pipe;
+  PhPipe *pipe;
   gboolean done;
   GError *error;
   /* A second pipe, dst to src, for the tunnel's other direction. */
-  PhPipe back;
+  PhPipe *back;
   gboolean back_done;
   GError *back_error;
 } Fixture;
@@ -60,13 +60,15 @@ fixture_setup (Fixture *f, gconstpointer data)
   g_socket_set_blocking (f->reader, FALSE);
   f->src = stream_new (f->src_sock);
   f->dst = stream_new (f->dst_sock);
+  f->pipe = ph_pipe_new ();
+  f->back = ph_pipe_new ();
 }
 
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  ph_pipe_clear (&f->pipe);
-  ph_pipe_clear (&f->back);
+  g_clear_pointer (&f->pipe, ph_pipe_free);
+  g_clear_pointer (&f->back, ph_pipe_free);
   g_clear_pointer (&f->src, ph_stream_free);
   g_clear_pointer (&f->dst, ph_stream_free);
   g_clear_object (&f->src_sock);
@@ -269,14 +271,14 @@ test_raw_transfer_half_close (Fixture *f, gconstpointer data)
   gboolean eof = FALSE;
   gint64 start = g_get_monotonic_time ();
 
-  ph_pipe_init (&f->pipe, f->src, f->dst, pipe_done, f);
-  ph_pipe_init (&f->back, f->dst, f->src, back_done, f);
+  ph_pipe_init (f->pipe, f->src, f->dst, pipe_done, f);
+  ph_pipe_init (f->back, f->dst, f->src, back_done, f);
   g_source_set_callback (wsrc, G_SOURCE_FUNC (transfer_write_cb), &t, NULL);
   g_source_set_callback (rsrc, G_SOURCE_FUNC (transfer_read_cb), &t, NULL);
   g_source_attach (wsrc, NULL);
   g_source_attach (rsrc, NULL);
-  ph_pipe_start (&f->pipe, PH_PIPE_RAW);
-  ph_pipe_start (&f->back, PH_PIPE_RAW);
+  ph_pipe_start (f->pipe, PH_PIPE_RAW);
+  ph_pipe_start (f->back, PH_PIPE_RAW);
 
   g_assert_true (iterate_until (&t.reader_eof));
   g_assert_true (iterate_until (&f->done));
@@ -285,15 +287,15 @@ test_raw_transfer_half_close (Fixture *f, gconstpointer data)
   g_test_message ("64 MiB relayed in %.2fs", (g_get_monotonic_time () - start) / 1e6);
   g_assert_cmpuint (t.received, ==, t.total);
   g_assert_no_error (f->error);
-  g_assert_cmpuint (f->pipe.bytes, ==, t.total);
-  g_assert_false (f->pipe.write_failed);
+  g_assert_cmpuint (ph_pipe_get_bytes (f->pipe), ==, t.total);
+  g_assert_false (ph_pipe_get_write_failed (f->pipe));
   /* Half-closed, not closed: the destination's side still talks back. */
   g_assert_false (f->back_done);
   write_all (f->reader, "reply", 5);
   g_assert_true (g_socket_shutdown (f->reader, FALSE, TRUE, NULL));
   g_assert_true (iterate_until (&f->back_done));
   g_assert_no_error (f->back_error);
-  g_assert_cmpuint (f->back.bytes, ==, 5);
+  g_assert_cmpuint (ph_pipe_get_bytes (f->back), ==, 5);
   reply = read_available (f->writer, &eof);
   assert_bytes (reply, "reply");
   g_assert_true (eof);
@@ -308,15 +310,15 @@ test_raw_pushed_head_not_counted (Fixture *f, gconstpointer data)
   g_autoptr (GByteArray) got = NULL;
   gboolean eof = FALSE;
 
-  ph_pipe_init (&f->pipe, f->src, f->dst, pipe_done, f);
-  ph_pipe_push (&f->pipe, head, strlen (head));
-  g_assert_true (ph_pipe_push_body (&f->pipe, (const guint8 *) "early", 5));
+  ph_pipe_init (f->pipe, f->src, f->dst, pipe_done, f);
+  ph_pipe_push (f->pipe, head, strlen (head));
+  g_assert_true (ph_pipe_push_body (f->pipe, (const guint8 *) "early", 5));
   write_all (f->writer, "later", 5);
   g_assert_true (g_socket_shutdown (f->writer, FALSE, TRUE, NULL));
-  ph_pipe_start (&f->pipe, PH_PIPE_RAW);
+  ph_pipe_start (f->pipe, PH_PIPE_RAW);
   g_assert_true (iterate_until (&f->done));
   g_assert_no_error (f->error);
-  g_assert_cmpuint (f->pipe.bytes, ==, 10);
+  g_assert_cmpuint (ph_pipe_get_bytes (f->pipe), ==, 10);
   got = read_available (f->reader, &eof);
   assert_bytes (got, "HTTP/1.1 200 Connection established\r\n\r\nearlylater");
   g_assert_true (eof);
@@ -346,8 +348,8 @@ test_raw_back_pressure (Fixture *f, gconstpointer data)
   gboolean eof = FALSE;
   gint64 deadline;
 
-  ph_pipe_init (&f->pipe, f->src, f->dst, pipe_done, f);
-  ph_pipe_start (&f->pipe, PH_PIPE_RAW);
+  ph_pipe_init (f->pipe, f->src, f->dst, pipe_done, f);
+  ph_pipe_start (f->pipe, PH_PIPE_RAW);
   fill_until_stuck (f, &sent, total);
   g_assert_cmpuint (sent, <, total);
 
@@ -360,7 +362,7 @@ test_raw_back_pressure (Fixture *f, gconstpointer data)
   g_assert_cmpuint (in_src, >, 0);
   g_assert_cmpuint (held, >, 0);
   g_assert_cmpuint (held, <=, PIPE_BUF_SIZE);
-  g_assert_cmpuint (f->pipe.bytes, ==, in_dst);
+  g_assert_cmpuint (ph_pipe_get_bytes (f->pipe), ==, in_dst);
   g_assert_false (f->done);
 
   /* Stuck means stuck: time passing changes nothing. */
@@ -369,7 +371,7 @@ test_raw_back_pressure (Fixture *f, gconstpointer data)
     if (!g_main_context_iteration (NULL, FALSE))
       g_usleep (1000);
   g_assert_cmpuint (g_socket_get_available_bytes (f->src_sock), ==, in_src);
-  g_assert_cmpuint (f->pipe.bytes, ==, in_dst);
+  g_assert_cmpuint (ph_pipe_get_bytes (f->pipe), ==, in_dst);
 
   /* The destination reads: everything written arrives, in order. */
   deadline = g_get_monotonic_time () + WAIT_US;
@@ -382,7 +384,7 @@ test_raw_back_pressure (Fixture *f, gconstpointer data)
   g_assert_cmpuint (received, ==, sent);
   g_assert_false (eof);
   g_assert_cmpuint (g_socket_get_available_bytes (f->src_sock), ==, 0);
-  g_assert_cmpuint (f->pipe.bytes, ==, sent);
+  g_assert_cmpuint (ph_pipe_get_bytes (f->pipe), ==, sent);
 }
 
 /* A destination that is gone fails the pipe on the write side. */
@@ -390,14 +392,14 @@ static void
 test_raw_write_error (Fixture *f, gconstpointer data)
 {
   g_assert_true (g_socket_close (f->reader, NULL));
-  ph_pipe_init (&f->pipe, f->src, f->dst, pipe_done, f);
+  ph_pipe_init (f->pipe, f->src, f->dst, pipe_done, f);
   write_all (f->writer, "nobody reads this", 17);
-  ph_pipe_start (&f->pipe, PH_PIPE_RAW);
+  ph_pipe_start (f->pipe, PH_PIPE_RAW);
   g_assert_true (iterate_until (&f->done));
   g_assert_nonnull (f->error);
-  g_assert_true (f->pipe.write_failed);
-  g_assert_true (f->pipe.finished);
-  g_assert_cmpuint (f->pipe.bytes, ==, 0);
+  g_assert_true (ph_pipe_get_write_failed (f->pipe));
+  g_assert_true (ph_pipe_is_finished (f->pipe));
+  g_assert_cmpuint (ph_pipe_get_bytes (f->pipe), ==, 0);
 }
 
 /* A source that ends with bytes still unsent: all of them go before the half-close. */
@@ -407,17 +409,17 @@ test_raw_eof_after_data (Fixture *f, gconstpointer data)
   g_autoptr (GByteArray) got = NULL;
   gboolean eof = FALSE;
 
-  ph_pipe_init (&f->pipe, f->src, f->dst, pipe_done, f);
+  ph_pipe_init (f->pipe, f->src, f->dst, pipe_done, f);
   write_all (f->writer, "last words", 10);
   g_assert_true (g_socket_shutdown (f->writer, FALSE, TRUE, NULL));
-  ph_pipe_start (&f->pipe, PH_PIPE_RAW);
+  ph_pipe_start (f->pipe, PH_PIPE_RAW);
   g_assert_true (iterate_until (&f->done));
   g_assert_no_error (f->error);
-  g_assert_false (f->pipe.write_failed);
+  g_assert_false (ph_pipe_get_write_failed (f->pipe));
   got = read_available (f->reader, &eof);
   assert_bytes (got, "last words");
   g_assert_true (eof);
-  g_assert_true (f->dst->write_shut);
+  g_assert_true (ph_stream_is_write_shut (f->dst));
 }
 
 /* ---- FLUSH ---- */
@@ -434,9 +436,9 @@ test_flush (Fixture *f, gconstpointer data)
   gint64 deadline = g_get_monotonic_time () + WAIT_US;
 
   pattern_fill (buf, 0, len);
-  ph_pipe_init (&f->pipe, NULL, f->dst, pipe_done, f);
-  ph_pipe_push (&f->pipe, buf, len);
-  ph_pipe_start (&f->pipe, PH_PIPE_FLUSH);
+  ph_pipe_init (f->pipe, NULL, f->dst, pipe_done, f);
+  ph_pipe_push (f->pipe, buf, len);
+  ph_pipe_start (f->pipe, PH_PIPE_FLUSH);
   while ((!f->done || received < len) && g_get_monotonic_time () < deadline)
     {
       gsize got = pattern_read (f->reader, &received, &eof);
@@ -447,8 +449,8 @@ test_flush (Fixture *f, gconstpointer data)
   g_assert_no_error (f->error);
   g_assert_cmpuint (received, ==, len);
   g_assert_false (eof);
-  g_assert_false (f->dst->write_shut);
-  g_assert_cmpuint (f->pipe.bytes, ==, 0);
+  g_assert_false (ph_stream_is_write_shut (f->dst));
+  g_assert_cmpuint (ph_pipe_get_bytes (f->pipe), ==, 0);
 }
 
 /* ---- BODY ---- */
@@ -504,36 +506,36 @@ test_body (Fixture *f, gconstpointer data)
   g_autofree char *want = NULL;
   gboolean eof = FALSE;
 
-  ph_pipe_init (&f->pipe, f->src, f->dst, pipe_done, f);
+  ph_pipe_init (f->pipe, f->src, f->dst, pipe_done, f);
   if (c->with_overflow)
-    f->pipe.overflow = overflow;
-  ph_pipe_set_body (&f->pipe, c->mode, c->length);
-  ph_pipe_push (&f->pipe, head, strlen (head));
+    ph_pipe_set_overflow (f->pipe, overflow);
+  ph_pipe_set_body (f->pipe, c->mode, c->length);
+  ph_pipe_push (f->pipe, head, strlen (head));
   if (c->ahead != NULL)
-    g_assert_cmpint (ph_pipe_push_body (&f->pipe, (const guint8 *) c->ahead, strlen (c->ahead)), ==,
+    g_assert_cmpint (ph_pipe_push_body (f->pipe, (const guint8 *) c->ahead, strlen (c->ahead)), ==,
                      c->ahead_ok);
   if (!c->ahead_ok)
     return; /* the caller answers 400/502 and never starts the pipe */
   write_all (f->writer, c->wire, strlen (c->wire));
   if (c->close_source)
     g_assert_true (g_socket_shutdown (f->writer, FALSE, TRUE, NULL));
-  ph_pipe_start (&f->pipe, PH_PIPE_BODY);
+  ph_pipe_start (f->pipe, PH_PIPE_BODY);
   g_assert_true (iterate_until (&f->done));
 
   if (c->error_code < 0)
     g_assert_no_error (f->error);
   else
     g_assert_error (f->error, PH_ERROR, c->error_code);
-  g_assert_false (f->pipe.write_failed);
+  g_assert_false (ph_pipe_get_write_failed (f->pipe));
   want = g_strconcat (head, c->out, NULL);
   got = read_available (f->reader, &eof);
   assert_bytes (got, want);
   /* A body never ends the destination: the connection may carry the next message. */
   g_assert_false (eof);
-  g_assert_false (f->dst->write_shut);
-  g_assert_cmpuint (f->pipe.bytes, ==, strlen (c->out));
+  g_assert_false (ph_stream_is_write_shut (f->dst));
+  g_assert_cmpuint (ph_pipe_get_bytes (f->pipe), ==, strlen (c->out));
   g_assert_cmpmem (overflow->data, overflow->len, c->rest, strlen (c->rest));
-  g_assert_cmpint (f->pipe.overran, ==, c->overran);
+  g_assert_cmpint (ph_pipe_get_overran (f->pipe), ==, c->overran);
 }
 
 #define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)

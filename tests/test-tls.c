@@ -452,10 +452,12 @@ ticket_arrived (gpointer data)
   guint8 byte;
   gsize n = 0;
 
-  if (gnutls_protocol_get_version (w->stream->session) != GNUTLS_TLS1_3)
+  if (gnutls_protocol_get_version (ph_stream_get_session (w->stream)) != GNUTLS_TLS1_3)
     return TRUE;
   ph_stream_read (w->stream, &byte, 1, &n, NULL);
-  return (gnutls_session_get_flags (w->stream->session) & GNUTLS_SFLAGS_SESSION_TICKET) != 0;
+  return (gnutls_session_get_flags (ph_stream_get_session (w->stream))
+          & GNUTLS_SFLAGS_SESSION_TICKET)
+         != 0;
 }
 
 static void
@@ -474,7 +476,7 @@ test_resumption (void)
   handshake (ctx, server, 5000, NULL, &r);
   g_assert_no_error (r.error);
   g_assert (r.stream != NULL);
-  g_assert_false (gnutls_session_is_resumed (r.stream->session));
+  g_assert_false (gnutls_session_is_resumed (ph_stream_get_session (r.stream)));
   /* Closed before the server has read our Finished, ours would be a failed handshake. */
   wait_server (server, 1, 0);
   w.stream = r.stream;
@@ -485,7 +487,7 @@ test_resumption (void)
   handshake (ctx, server, 5000, NULL, &r);
   g_assert_no_error (r.error);
   g_assert_nonnull (r.stream);
-  g_assert_true (r.stream && gnutls_session_is_resumed (r.stream->session));
+  g_assert_true (r.stream && gnutls_session_is_resumed (ph_stream_get_session (r.stream)));
   wait_server (server, 2, 0);
   ph_test_tls_server_get_counts (server, &counts);
   g_assert_cmpuint (counts.handshakes, ==, 2);
@@ -495,7 +497,7 @@ test_resumption (void)
   /* A context that saved nothing does a full handshake. */
   handshake (fresh, server, 5000, NULL, &r);
   g_assert_no_error (r.error);
-  g_assert_false (r.stream && gnutls_session_is_resumed (r.stream->session));
+  g_assert_false (r.stream && gnutls_session_is_resumed (ph_stream_get_session (r.stream)));
   wait_server (server, 3, 0);
   ph_test_tls_server_get_counts (server, &counts);
   g_assert_cmpuint (counts.handshakes, ==, 3);

@@ -231,7 +231,7 @@ test_connect (Fixture *f, gconstpointer data)
   connect_sync (f, NULL, &r);
   g_assert_no_error (r.error);
   g_assert (r.stream != NULL);
-  g_assert_nonnull (r.stream->session);
+  g_assert_nonnull (ph_stream_get_session (r.stream));
   g_assert_cmpuint (stream_connection_id (r.stream), ==, 1);
   g_assert_cmpuint (counts_of (f).handshakes, ==, 1);
   sni = ph_test_tls_server_dup_last_sni (f->server);
@@ -391,7 +391,7 @@ test_warm_resumes (Fixture *f, gconstpointer data)
   ph_test_iterate_for (200);
   connect_sync (f, NULL, &r);
   g_assert_no_error (r.error);
-  g_assert_true (r.stream && gnutls_session_is_resumed (r.stream->session));
+  g_assert_true (r.stream && gnutls_session_is_resumed (ph_stream_get_session (r.stream)));
   g_assert_true (wait_handshakes (f, 2));
   g_assert_cmpuint (counts_of (f).resumed, ==, 1);
   result_clear (&r);

@@ -1013,3 +1013,15 @@ ph_body_scanner_feed (PhBodyScanner *s, const guint8 *data, gsize len)
     }
   return i;
 }
+
+gboolean
+ph_body_scanner_is_done (const PhBodyScanner *s)
+{
+  return s->done;
+}
+
+PhBodyMode
+ph_body_scanner_get_mode (const PhBodyScanner *s)
+{
+  return s->mode;
+}

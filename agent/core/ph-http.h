@@ -121,6 +121,9 @@ void ph_body_scanner_init (PhBodyScanner *s, PhBodyMode mode, guint64 length);
 /* Consumes up to @len bytes of body; returns how many belong to the body
  * (the rest is the next message), or -1 on malformed chunked framing. */
 gssize ph_body_scanner_feed (PhBodyScanner *s, const guint8 *data, gsize len);
+/* The scanner's fields are its own; its users (the relay, the tests) ask. */
+gboolean ph_body_scanner_is_done (const PhBodyScanner *s);
+PhBodyMode ph_body_scanner_get_mode (const PhBodyScanner *s);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhHttpRequest, ph_http_request_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhHttpResponse, ph_http_response_free)

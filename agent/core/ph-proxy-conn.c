@@ -58,8 +58,9 @@ struct _PhProxyConn
   GSource *up_wait;
   PhHttpRequest *req;
   PhHttpResponse *resp;
-  PhPipe c2u;
-  PhPipe u2c;
+  PhPipe *c2u;
+  PhPipe *u2c;
+  gboolean u2c_interim; /* u2c passes interim heads (interim_sent) */
   gboolean holds_tunnel;
   gboolean request_sent;
   gboolean response_done;
@@ -97,8 +98,8 @@ ph_proxy_conn_unref (PhProxyConn *conn)
 {
   if (!g_atomic_int_dec_and_test (&conn->ref))
     return;
-  ph_pipe_clear (&conn->c2u);
-  ph_pipe_clear (&conn->u2c);
+  g_clear_pointer (&conn->c2u, ph_pipe_free);
+  g_clear_pointer (&conn->u2c, ph_pipe_free);
   g_clear_pointer (&conn->client, ph_stream_free);
   g_clear_pointer (&conn->up, ph_stream_free);
   g_clear_pointer (&conn->cin, g_byte_array_unref);
@@ -111,6 +112,16 @@ ph_proxy_conn_unref (PhProxyConn *conn)
   ph_config_unref (conn->config);
   g_free (conn->peer);
   g_free (conn);
+}
+
+/* Sets up the client-bound pipe; whether it passes interim heads is kept
+ * because a refusal must not cut one in half (conn_refuse). */
+static void
+conn_u2c_init (PhProxyConn *conn, PhStream *src, PhStream *dst, PhPipeDoneFunc done,
+               gpointer user_data)
+{
+  conn->u2c_interim = done == interim_sent;
+  ph_pipe_init (conn->u2c, src, dst, done, user_data);
 }
 
 static void
@@ -126,7 +137,7 @@ drop_source (GSource **source)
 static guint64
 conn_bytes (PhProxyConn *conn)
 {
-  return conn->c2u.bytes + conn->u2c.bytes;
+  return ph_pipe_get_bytes (conn->c2u) + ph_pipe_get_bytes (conn->u2c);
 }
 
 static const char *
@@ -146,8 +157,9 @@ conn_log (PhProxyConn *conn, const char *error_kind)
 
   conn->logged = TRUE;
   ph_log_access (conn->peer, conn->req ? conn->req->method : "-", conn_target (conn), conn->status,
-                 conn->c2u.bytes, conn->u2c.bytes, now - conn->started_us, error_kind);
-  ph_server_account (conn->server, conn->c2u.bytes, conn->u2c.bytes);
+                 ph_pipe_get_bytes (conn->c2u), ph_pipe_get_bytes (conn->u2c),
+                 now - conn->started_us, error_kind);
+  ph_server_account (conn->server, ph_pipe_get_bytes (conn->c2u), ph_pipe_get_bytes (conn->u2c));
 }
 
 static void
@@ -169,8 +181,8 @@ conn_close_full (PhProxyConn *conn, gboolean abort)
     return;
   conn->state = CONN_CLOSED;
   g_cancellable_cancel (conn->cancellable);
-  ph_pipe_stop (&conn->c2u);
-  ph_pipe_stop (&conn->u2c);
+  ph_pipe_stop (conn->c2u);
+  ph_pipe_stop (conn->u2c);
   drop_source (&conn->client_wait);
   drop_source (&conn->up_wait);
   if (abort && conn->client != NULL)
@@ -184,8 +196,8 @@ conn_close_full (PhProxyConn *conn, gboolean abort)
 void
 ph_proxy_conn_get_live_bytes (PhProxyConn *conn, guint64 *up, guint64 *down)
 {
-  *up = conn->logged ? 0 : conn->c2u.bytes;
-  *down = conn->logged ? 0 : conn->u2c.bytes;
+  *up = conn->logged ? 0 : ph_pipe_get_bytes (conn->c2u);
+  *down = conn->logged ? 0 : ph_pipe_get_bytes (conn->u2c);
 }
 
 void
@@ -218,21 +230,21 @@ conn_refuse (PhProxyConn *conn, guint status, const char *kind, const char *mess
   conn_log (conn, kind);
   conn->state = CONN_CLOSING;
   conn->deadline_us = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
-  ph_pipe_stop (&conn->c2u);
-  ph_pipe_stop (&conn->u2c);
+  ph_pipe_stop (conn->c2u);
+  ph_pipe_stop (conn->u2c);
   drop_source (&conn->client_wait);
   drop_source (&conn->up_wait);
   g_clear_pointer (&conn->up, ph_stream_free);
   conn_release_tunnel (conn);
   /* Interim heads not yet out go first: the answer must not cut one. */
-  if (conn->u2c.done == interim_sent && conn->u2c.len > 0)
-    pending = g_bytes_new (conn->u2c.buf + conn->u2c.off, conn->u2c.len);
-  ph_pipe_clear (&conn->u2c);
-  ph_pipe_init (&conn->u2c, NULL, conn->client, refusal_sent, conn);
+  if (conn->u2c_interim)
+    pending = ph_pipe_dup_pending (conn->u2c);
+  ph_pipe_clear (conn->u2c);
+  conn_u2c_init (conn, NULL, conn->client, refusal_sent, conn);
   if (pending != NULL)
-    ph_pipe_push (&conn->u2c, g_bytes_get_data (pending, NULL), g_bytes_get_size (pending));
-  ph_pipe_push (&conn->u2c, resp->str, resp->len);
-  ph_pipe_start (&conn->u2c, PH_PIPE_FLUSH);
+    ph_pipe_push (conn->u2c, g_bytes_get_data (pending, NULL), g_bytes_get_size (pending));
+  ph_pipe_push (conn->u2c, resp->str, resp->len);
+  ph_pipe_start (conn->u2c, PH_PIPE_FLUSH);
 }
 
 static void
@@ -296,7 +308,7 @@ client_readable_cb (GSocket *socket, GIOCondition cond, gpointer data)
 static gboolean
 pipe_failed_on_client (PhProxyConn *conn, PhPipe *pipe)
 {
-  return (pipe == &conn->u2c) == pipe->write_failed;
+  return (pipe == conn->u2c) == ph_pipe_get_write_failed (pipe);
 }
 
 static void
@@ -323,7 +335,7 @@ tunnel_pipe_done (PhPipe *pipe, GError *error, gpointer data)
       conn_pipe_failed (conn, pipe, error);
       return;
     }
-  if (conn->c2u.finished && conn->u2c.finished)
+  if (ph_pipe_is_finished (conn->c2u) && ph_pipe_is_finished (conn->u2c))
     {
       conn_log (conn, NULL);
       ph_proxy_conn_close (conn);
@@ -338,20 +350,20 @@ conn_start_tunnel (PhProxyConn *conn, const guint8 *extra, gsize extra_len)
   conn->state = CONN_TUNNEL;
   conn->deadline_us = 0;
   conn->status = 200;
-  ph_pipe_init (&conn->u2c, conn->up, conn->client, tunnel_pipe_done, conn);
-  ph_pipe_push (&conn->u2c, established, strlen (established));
+  conn_u2c_init (conn, conn->up, conn->client, tunnel_pipe_done, conn);
+  ph_pipe_push (conn->u2c, established, strlen (established));
   if (extra_len > 0)
-    ph_pipe_push_body (&conn->u2c, extra, extra_len);
-  ph_pipe_init (&conn->c2u, conn->client, conn->up, tunnel_pipe_done, conn);
+    ph_pipe_push_body (conn->u2c, extra, extra_len);
+  ph_pipe_init (conn->c2u, conn->client, conn->up, tunnel_pipe_done, conn);
   if (conn->cin->len > 0)
     {
       /* The client spoke early (e.g. a TLS ClientHello right after CONNECT). */
-      ph_pipe_push_body (&conn->c2u, conn->cin->data, conn->cin->len);
+      ph_pipe_push_body (conn->c2u, conn->cin->data, conn->cin->len);
       g_byte_array_set_size (conn->cin, 0);
     }
-  ph_pipe_start (&conn->u2c, PH_PIPE_RAW);
+  ph_pipe_start (conn->u2c, PH_PIPE_RAW);
   if (conn->state == CONN_TUNNEL)
-    ph_pipe_start (&conn->c2u, PH_PIPE_RAW);
+    ph_pipe_start (conn->c2u, PH_PIPE_RAW);
 }
 
 static void
@@ -365,7 +377,7 @@ response_pipe_done (PhPipe *pipe, GError *error, gpointer data)
       conn_pipe_failed (conn, pipe, error);
       return;
     }
-  if (pipe->overran)
+  if (ph_pipe_get_overran (pipe))
     conn->keep_alive = FALSE;
   conn->response_done = TRUE;
   conn_finish_request (conn);
@@ -381,7 +393,7 @@ request_pipe_done (PhPipe *pipe, GError *error, gpointer data)
     {
       gboolean bad_body = g_error_matches (error, PH_ERROR, PH_ERROR_BAD_REQUEST);
       g_debug ("%s: request to %s: %s", conn->peer, conn_target (conn), error->message);
-      if (bad_body && !conn->u2c.running)
+      if (bad_body && !ph_pipe_is_running (conn->u2c))
         {
           conn_refuse (conn, 400, "bad-request", error->message);
           g_error_free (error);
@@ -433,10 +445,10 @@ conn_finish_request (PhProxyConn *conn)
   conn->up_idle_us = g_get_monotonic_time ();
   g_clear_pointer (&conn->req, ph_http_request_free);
   g_clear_pointer (&conn->resp, ph_http_response_free);
-  ph_pipe_clear (&conn->c2u);
-  ph_pipe_clear (&conn->u2c);
-  ph_pipe_init (&conn->c2u, NULL, NULL, NULL, NULL);
-  ph_pipe_init (&conn->u2c, NULL, NULL, NULL, NULL);
+  ph_pipe_clear (conn->c2u);
+  ph_pipe_clear (conn->u2c);
+  ph_pipe_init (conn->c2u, NULL, NULL, NULL, NULL);
+  conn_u2c_init (conn, NULL, NULL, NULL, NULL);
   conn->logged = FALSE;
   if (conn->up == NULL)
     conn_release_tunnel (conn);
@@ -556,9 +568,9 @@ conn_pass_interim (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
   g_byte_array_remove_range (conn->uin, 0, head_len);
   /* 102 Processing says the origin is still at work. */
   conn->deadline_us = g_get_monotonic_time () + (gint64) conn->config->response_timeout_ms * 1000;
-  ph_pipe_push (&conn->u2c, interim->str, interim->len);
-  if (!conn->u2c.running)
-    ph_pipe_start (&conn->u2c, PH_PIPE_FLUSH);
+  ph_pipe_push (conn->u2c, interim->str, interim->len);
+  if (!ph_pipe_is_running (conn->u2c))
+    ph_pipe_start (conn->u2c, PH_PIPE_FLUSH);
   return conn->state == CONN_EXCHANGE;
 }
 
@@ -619,11 +631,11 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
   conn->state = CONN_EXCHANGE;
   conn->deadline_us = 0;
   /* Interim responses before it are all out (conn_read_response waits). */
-  ph_pipe_clear (&conn->u2c);
-  ph_pipe_init (&conn->u2c, conn->up, conn->client, response_pipe_done, conn);
-  ph_pipe_set_body (&conn->u2c, mode, MAX (resp->content_length, 0));
-  ph_pipe_push (&conn->u2c, head->str, head->len);
-  if (extra_len > 0 && !ph_pipe_push_body (&conn->u2c, extra, extra_len))
+  ph_pipe_clear (conn->u2c);
+  conn_u2c_init (conn, conn->up, conn->client, response_pipe_done, conn);
+  ph_pipe_set_body (conn->u2c, mode, MAX (resp->content_length, 0));
+  ph_pipe_push (conn->u2c, head->str, head->len);
+  if (extra_len > 0 && !ph_pipe_push_body (conn->u2c, extra, extra_len))
     {
       conn_refuse (conn, 502, "upstream-protocol", "malformed chunked body from the cloud proxy");
       return;
@@ -635,7 +647,7 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
       conn->request_sent = TRUE;
       conn->keep_alive = FALSE;
     }
-  ph_pipe_start (&conn->u2c, PH_PIPE_BODY);
+  ph_pipe_start (conn->u2c, PH_PIPE_BODY);
 }
 
 /* Reads response heads until a final one: interim ones are passed on in a
@@ -666,7 +678,7 @@ conn_read_response (PhProxyConn *conn)
             }
           if (pr == PH_HTTP_PARSE_DONE)
             {
-              if (conn->u2c.running)
+              if (ph_pipe_is_running (conn->u2c))
                 {
                   /* Interim heads are still going out: the final one
                    * follows them (interim_sent). */
@@ -702,8 +714,8 @@ conn_read_response (PhProxyConn *conn)
           /* The proxy closed a kept-alive connection just as we reused it:
            * nothing was answered and nothing is lost by sending it again. */
           g_debug ("%s: reused upstream connection was closed; retrying", conn->peer);
-          ph_pipe_clear (&conn->c2u);
-          ph_pipe_init (&conn->c2u, NULL, NULL, NULL, NULL);
+          ph_pipe_clear (conn->c2u);
+          ph_pipe_init (conn->c2u, NULL, NULL, NULL, NULL);
           g_clear_pointer (&conn->up, ph_stream_free);
           conn_get_upstream (conn);
           return;
@@ -733,8 +745,8 @@ conn_send_request (PhProxyConn *conn)
   conn->up_idle_us = 0;
   if (conn->uin == NULL)
     conn->uin = g_byte_array_new ();
-  ph_pipe_init (&conn->c2u, conn->client, conn->up, request_pipe_done, conn);
-  ph_pipe_init (&conn->u2c, NULL, conn->client, interim_sent, conn);
+  ph_pipe_init (conn->c2u, conn->client, conn->up, request_pipe_done, conn);
+  conn_u2c_init (conn, NULL, conn->client, interim_sent, conn);
 
   if (conn->req->kind == PH_HTTP_CONNECT)
     {
@@ -744,9 +756,9 @@ conn_send_request (PhProxyConn *conn)
       if (auth != NULL)
         g_string_append_printf (head, "Proxy-Authorization: %s\r\n", auth);
       g_string_append (head, "\r\n");
-      ph_pipe_push (&conn->c2u, head->str, head->len);
+      ph_pipe_push (conn->c2u, head->str, head->len);
       ph_wipe (head->str, head->len);
-      ph_pipe_start (&conn->c2u, PH_PIPE_FLUSH);
+      ph_pipe_start (conn->c2u, PH_PIPE_FLUSH);
     }
   else
     {
@@ -754,22 +766,22 @@ conn_send_request (PhProxyConn *conn)
                         : conn->req->content_length > 0 ? PH_BODY_LENGTH
                                                         : PH_BODY_NONE;
       head = ph_http_request_build_forward (conn->req, auth);
-      ph_pipe_set_body (&conn->c2u, mode, MAX (conn->req->content_length, 0));
-      conn->c2u.overflow = conn->cin; /* pipelined requests stay for later */
-      ph_pipe_push (&conn->c2u, head->str, head->len);
+      ph_pipe_set_body (conn->c2u, mode, MAX (conn->req->content_length, 0));
+      ph_pipe_set_overflow (conn->c2u, conn->cin); /* pipelined requests stay for later */
+      ph_pipe_push (conn->c2u, head->str, head->len);
       ph_wipe (head->str, head->len);
       if (conn->cin->len > 0)
         {
           g_autoptr (GByteArray) ahead = g_byte_array_new ();
           g_byte_array_append (ahead, conn->cin->data, conn->cin->len);
           g_byte_array_set_size (conn->cin, 0);
-          if (!ph_pipe_push_body (&conn->c2u, ahead->data, ahead->len))
+          if (!ph_pipe_push_body (conn->c2u, ahead->data, ahead->len))
             {
               conn_refuse (conn, 400, "bad-request", "malformed chunked request body");
               return;
             }
         }
-      ph_pipe_start (&conn->c2u, PH_PIPE_BODY);
+      ph_pipe_start (conn->c2u, PH_PIPE_BODY);
     }
   if (conn->state == CONN_EXCHANGE)
     conn_read_response (conn);
@@ -951,10 +963,10 @@ ph_proxy_conn_new (PhServer *server, GSocketConnection *connection)
   conn->started_us = g_get_monotonic_time ();
   /* Until a first byte, an open connection is idle, not a slow head. */
   conn->deadline_us = conn->started_us + (gint64) conn->config->head_timeout_ms * 1000;
-  ph_pipe_init (&conn->c2u, NULL, NULL, NULL, NULL);
-  ph_pipe_init (&conn->u2c, NULL, NULL, NULL, NULL);
+  conn->c2u = ph_pipe_new ();
+  conn->u2c = ph_pipe_new ();
   conn->peer = ph_peer_to_string (remote);
-  ph_socket_set_nodelay (conn->client->socket);
+  ph_socket_set_nodelay (ph_stream_get_socket (conn->client));
   return conn;
 }
 
@@ -1001,7 +1013,7 @@ ph_proxy_conn_check_timeouts (PhProxyConn *conn, gint64 now)
           }
         return;
       case CONN_EXCHANGE:
-        if (conn->deadline_us != 0 && now > conn->deadline_us && !conn->u2c.running)
+        if (conn->deadline_us != 0 && now > conn->deadline_us && !ph_pipe_is_running (conn->u2c))
           {
             g_autoptr (GError) error = g_error_new (PH_ERROR, PH_ERROR_TIMEOUT,
                                                     "the cloud proxy did not answer within %.1fs",

@@ -10,6 +10,35 @@
 
 #define PIPE_BUF_SIZE (64 * 1024)
 #define FREE_BUFS_MAX 16
+#define PH_PIPE_MAX_PACKETS 8
+
+struct _PhPipe
+{
+  PhStream *src;
+  PhStream *dst;
+  PhPipeMode mode;
+  PhBodyScanner scanner;
+  GByteArray *overflow; /* receives bytes read past the body (may be NULL) */
+
+  guint8 *buf;
+  gsize cap, off, len;
+  /* A tunnel from TLS relays GnuTLS's decrypted records as they are,
+   * without copying them into buf. */
+  gnutls_packet_t packets[PH_PIPE_MAX_PACKETS];
+  guint n_packets;
+  gsize packet_off; /* bytes of packets[0] already written */
+  GSource *wait;
+  gboolean src_eof;
+  gboolean running;
+  gboolean finished;
+  gboolean overran;      /* bytes past the body arrived and no overflow took them */
+  gboolean write_failed; /* the error, if any, was on dst, not src */
+  guint64 bytes;         /* payload bytes written to dst (pushed heads excluded) */
+  gsize head_pending;
+
+  PhPipeDoneFunc done;
+  gpointer user_data;
+};
 
 /* Main-thread only, like everything in the core. */
 static GSList *free_bufs;
@@ -60,6 +89,68 @@ ph_pipe_init (PhPipe *p, PhStream *src, PhStream *dst, PhPipeDoneFunc done, gpoi
   p->done = done;
   p->user_data = user_data;
   ph_body_scanner_init (&p->scanner, PH_BODY_NONE, 0);
+}
+
+PhPipe *
+ph_pipe_new (void)
+{
+  PhPipe *p = g_new (PhPipe, 1);
+
+  ph_pipe_init (p, NULL, NULL, NULL, NULL);
+  return p;
+}
+
+void
+ph_pipe_free (PhPipe *p)
+{
+  if (p == NULL)
+    return;
+  ph_pipe_clear (p);
+  g_free (p);
+}
+
+void
+ph_pipe_set_overflow (PhPipe *p, GByteArray *overflow)
+{
+  p->overflow = overflow;
+}
+
+guint64
+ph_pipe_get_bytes (PhPipe *p)
+{
+  return p->bytes;
+}
+
+gboolean
+ph_pipe_is_running (PhPipe *p)
+{
+  return p->running;
+}
+
+gboolean
+ph_pipe_is_finished (PhPipe *p)
+{
+  return p->finished;
+}
+
+gboolean
+ph_pipe_get_overran (PhPipe *p)
+{
+  return p->overran;
+}
+
+gboolean
+ph_pipe_get_write_failed (PhPipe *p)
+{
+  return p->write_failed;
+}
+
+GBytes *
+ph_pipe_dup_pending (PhPipe *p)
+{
+  if (p->len == 0)
+    return NULL;
+  return g_bytes_new (p->buf + p->off, p->len);
 }
 
 static void
@@ -272,7 +363,7 @@ pipe_run (PhPipe *p)
 {
   GError *error = NULL;
 
-  if (p->mode == PH_PIPE_RAW && p->src->session != NULL && p->len == 0 && !p->src_eof
+  if (p->mode == PH_PIPE_RAW && ph_stream_get_session (p->src) != NULL && p->len == 0 && !p->src_eof
       && !pipe_run_packets (p))
     return;
 
@@ -306,14 +397,16 @@ pipe_run (PhPipe *p)
           return;
         }
 
-      if (p->mode == PH_PIPE_FLUSH || (p->mode == PH_PIPE_BODY && p->scanner.done))
+      if (p->mode == PH_PIPE_FLUSH
+          || (p->mode == PH_PIPE_BODY && ph_body_scanner_is_done (&p->scanner)))
         {
           pipe_finish (p, NULL);
           return;
         }
       if (p->src_eof)
         {
-          if (p->mode == PH_PIPE_BODY && p->scanner.mode != PH_BODY_UNTIL_CLOSE)
+          if (p->mode == PH_PIPE_BODY
+              && ph_body_scanner_get_mode (&p->scanner) != PH_BODY_UNTIL_CLOSE)
             {
               pipe_finish (p, g_error_new_literal (PH_ERROR, PH_ERROR_UPSTREAM_PROTOCOL,
                                                    "connection closed in the middle of a body"));
@@ -355,8 +448,9 @@ pipe_run (PhPipe *p)
                   return;
                 }
               p->len += body_len;
-              if (p->src->session != NULL && body_len == n && p->cap - p->len >= 16384
-                  && !(p->mode == PH_PIPE_BODY && p->scanner.done))
+              if (ph_stream_get_session (p->src) != NULL && body_len == n
+                  && p->cap - p->len >= 16384
+                  && !(p->mode == PH_PIPE_BODY && ph_body_scanner_is_done (&p->scanner)))
                 continue;
               break;
             }

@@ -15,40 +15,15 @@ typedef enum
   PH_PIPE_RAW,   /* relay until the source ends, then half-close */
 } PhPipeMode;
 
-#define PH_PIPE_MAX_PACKETS 8
-
+/* One owner (a connection, a test): new and free. ph_pipe_init() sets it up for the next
+ * message; ph_pipe_clear() lets go of what it holds. */
 typedef struct _PhPipe PhPipe;
 /* @error is NULL when the pipe finished cleanly. */
 typedef void (*PhPipeDoneFunc) (PhPipe *pipe, GError *error, gpointer user_data);
 
-struct _PhPipe
-{
-  PhStream *src;
-  PhStream *dst;
-  PhPipeMode mode;
-  PhBodyScanner scanner;
-  GByteArray *overflow; /* receives bytes read past the body (may be NULL) */
-
-  guint8 *buf;
-  gsize cap, off, len;
-  /* A tunnel from TLS relays GnuTLS's decrypted records as they are,
-   * without copying them into buf. */
-  gnutls_packet_t packets[PH_PIPE_MAX_PACKETS];
-  guint n_packets;
-  gsize packet_off; /* bytes of packets[0] already written */
-  GSource *wait;
-  gboolean src_eof;
-  gboolean running;
-  gboolean finished;
-  gboolean overran;      /* bytes past the body arrived and no overflow took them */
-  gboolean write_failed; /* the error, if any, was on dst, not src */
-  guint64 bytes;         /* payload bytes written to dst (pushed heads excluded) */
-  gsize head_pending;
-
-  PhPipeDoneFunc done;
-  gpointer user_data;
-};
-
+/* A pipe with no streams, stopped. */
+PhPipe *ph_pipe_new (void);
+void ph_pipe_free (PhPipe *pipe);
 void ph_pipe_init (PhPipe *pipe, PhStream *src, PhStream *dst, PhPipeDoneFunc done,
                    gpointer user_data);
 /* Queues @len bytes to write before anything read from the source. */
@@ -62,5 +37,21 @@ gboolean ph_pipe_push_body (PhPipe *pipe, const guint8 *data, gsize len);
 void ph_pipe_start (PhPipe *pipe, PhPipeMode mode);
 void ph_pipe_stop (PhPipe *pipe);
 void ph_pipe_clear (PhPipe *pipe);
+
+/* Receives bytes read past the body (the next pipelined request); without one they make the
+ * pipe overrun. Not owned; NULL to drop. */
+void ph_pipe_set_overflow (PhPipe *pipe, GByteArray *overflow);
+/* Payload bytes written to the destination (pushed heads excluded). */
+guint64 ph_pipe_get_bytes (PhPipe *pipe);
+gboolean ph_pipe_is_running (PhPipe *pipe);
+gboolean ph_pipe_is_finished (PhPipe *pipe);
+/* Bytes past the body arrived and no overflow took them. */
+gboolean ph_pipe_get_overran (PhPipe *pipe);
+/* Whether the error, if any, was on the destination rather than the source. */
+gboolean ph_pipe_get_write_failed (PhPipe *pipe);
+/* The bytes queued and not yet written, or NULL when none. */
+GBytes *ph_pipe_dup_pending (PhPipe *pipe);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhPipe, ph_pipe_free)
 
 G_END_DECLS

@@ -9,6 +9,14 @@
  * GLib's header brings the right system headers on every platform. */
 #include <gio/gnetworking.h>
 
+struct _PhStream
+{
+  GSocketConnection *connection; /* keeps the socket alive */
+  GSocket *socket;
+  gnutls_session_t session; /* NULL for a plain stream; owned */
+  gboolean write_shut;
+};
+
 PhStream *
 ph_stream_new (GSocketConnection *connection, gnutls_session_t session)
 {
@@ -32,6 +40,24 @@ ph_stream_free (PhStream *s)
   g_socket_close (s->socket, NULL);
   g_object_unref (s->connection);
   g_free (s);
+}
+
+GSocket *
+ph_stream_get_socket (PhStream *s)
+{
+  return s->socket;
+}
+
+gnutls_session_t
+ph_stream_get_session (PhStream *s)
+{
+  return s->session;
+}
+
+gboolean
+ph_stream_is_write_shut (PhStream *s)
+{
+  return s->write_shut;
 }
 
 static PhIoStatus

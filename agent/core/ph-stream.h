@@ -15,17 +15,18 @@ typedef enum
   PH_IO_ERROR,
 } PhIoStatus;
 
-typedef struct
-{
-  GSocketConnection *connection; /* keeps the socket alive */
-  GSocket *socket;
-  gnutls_session_t session; /* NULL for a plain stream; owned */
-  gboolean write_shut;
-} PhStream;
+/* One owner (a connection, a pool entry, a pipe's user): new and free. */
+typedef struct _PhStream PhStream;
 
 /* Takes a reference on @connection; takes ownership of @session. */
 PhStream *ph_stream_new (GSocketConnection *connection, gnutls_session_t session);
 void ph_stream_free (PhStream *stream);
+
+GSocket *ph_stream_get_socket (PhStream *stream);
+/* The TLS session, still owned by @stream; NULL for a plain stream. */
+gnutls_session_t ph_stream_get_session (PhStream *stream);
+/* Whether ph_stream_shutdown_write() has sent our end. */
+gboolean ph_stream_is_write_shut (PhStream *stream);
 
 PhIoStatus ph_stream_read (PhStream *stream, guint8 *buf, gsize len, gsize *n, GError **error);
 /* Never waits: OK with *n bytes taken (possibly fewer than @len), or AGAIN.

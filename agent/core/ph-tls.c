@@ -142,7 +142,7 @@ ph_tls_context_unref (PhTlsContext *ctx)
 void
 ph_tls_context_save_session (PhTlsContext *ctx, PhStream *stream)
 {
-  gnutls_session_t s = stream->session;
+  gnutls_session_t s = ph_stream_get_session (stream);
   gnutls_datum_t data = { NULL, 0 };
 
   /* In TLS 1.3 a session is resumable only once a ticket has arrived. */
@@ -218,12 +218,14 @@ handshake_finish (PhHandshake *hs, GError *error)
     }
   if (error == NULL)
     {
+      gnutls_session_t session = hs->session;
+
       gnutls_session_set_ptr (hs->session, NULL);
       stream = ph_stream_new (hs->connection, g_steal_pointer (&hs->session));
       g_debug ("TLS with %s ready (%s, %s, %s)", hs->ctx->server_name,
-               gnutls_protocol_get_name (gnutls_protocol_get_version (stream->session)),
-               gnutls_cipher_get_name (gnutls_cipher_get (stream->session)),
-               gnutls_session_is_resumed (stream->session) ? "resumed" : "full handshake");
+               gnutls_protocol_get_name (gnutls_protocol_get_version (session)),
+               gnutls_cipher_get_name (gnutls_cipher_get (session)),
+               gnutls_session_is_resumed (session) ? "resumed" : "full handshake");
     }
   hs->func (stream, error, hs->user_data);
   handshake_free (hs);

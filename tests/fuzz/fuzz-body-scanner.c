@@ -38,7 +38,7 @@ scan (PhBodyMode mode, guint64 length, const guint8 *body, gsize len, guint32 se
   guint32 state = seed | 1;
 
   ph_body_scanner_init (&s, mode, length);
-  while (o.used < len && !s.done)
+  while (o.used < len && !ph_body_scanner_is_done (&s))
     {
       gsize piece = max_piece == 0 ? len - o.used : 1 + next_rand (&state) % max_piece;
       gssize n;
@@ -53,12 +53,12 @@ scan (PhBodyMode mode, guint64 length, const guint8 *body, gsize len, guint32 se
       g_assert_cmpint (n, <=, piece);
       /* Short only at the end of the body. */
       if ((gsize) n < piece)
-        g_assert_true (s.done);
+        g_assert_true (ph_body_scanner_is_done (&s));
       o.used += n;
     }
-  o.done = s.done;
+  o.done = ph_body_scanner_is_done (&s);
   /* Once done, nothing more is body. */
-  g_assert_cmpint (s.done ? ph_body_scanner_feed (&s, body, len) : 0, ==, 0);
+  g_assert_cmpint (ph_body_scanner_is_done (&s) ? ph_body_scanner_feed (&s, body, len) : 0, ==, 0);
   return o;
 }
 

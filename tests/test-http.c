@@ -533,7 +533,8 @@ test_forward_hop_by_hop (void)
                           "Accept: */*\r\n"
                           "X-Keep: yes\r\n"
                           "\r\n");
-  g_autoptr (GString) fwd = ph_http_request_build_forward (req, "Basic dXA6c2VjcmV0");
+  g_autoptr (GString) fwd
+      = ph_http_request_build_forward (req, "Proxy-Authorization: Basic dXA6c2VjcmV0\r\n");
   g_autoptr (PhHttpRequest) out = reparse_forward (fwd);
   const char *dropped[]
       = { "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Upgrade", "X-Private" };
@@ -617,7 +618,8 @@ test_forward_framing (gconstpointer data)
 {
   const FramingCase *c = data;
   g_autoptr (PhHttpRequest) req = parse_request_ok (c->head);
-  g_autoptr (GString) fwd = ph_http_request_build_forward (req, "Basic eDp5");
+  g_autoptr (GString) fwd
+      = ph_http_request_build_forward (req, "Proxy-Authorization: Basic eDp5\r\n");
   g_autoptr (PhHttpRequest) out = reparse_forward (fwd);
 
   g_assert_cmpint (out->content_length, ==, req->content_length);

@@ -632,7 +632,7 @@ append_fields (GString *out, GArray *headers, gboolean skip_host)
 }
 
 GString *
-ph_http_request_build_forward (const PhHttpRequest *req, const char *proxy_auth)
+ph_http_request_build_forward (const PhHttpRequest *req, const char *extra_fields)
 {
   GString *out = g_string_sized_new (512);
 
@@ -643,8 +643,8 @@ ph_http_request_build_forward (const PhHttpRequest *req, const char *proxy_auth)
     g_string_append (out, "Transfer-Encoding: chunked\r\n");
   else if (req->content_length >= 0)
     g_string_append_printf (out, "Content-Length: %" G_GINT64_FORMAT "\r\n", req->content_length);
-  if (proxy_auth != NULL)
-    g_string_append_printf (out, "Proxy-Authorization: %s\r\n", proxy_auth);
+  if (extra_fields != NULL)
+    g_string_append (out, extra_fields);
   if (req->minor == 0 && req->keep_alive)
     g_string_append (out, "Connection: keep-alive\r\n");
   g_string_append (out, "\r\n");

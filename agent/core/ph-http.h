@@ -90,8 +90,10 @@ guint ph_http_header_count (GArray *headers, const char *name);
 gboolean ph_http_header_is_hop_by_hop (GArray *headers, const char *name);
 
 /* Serialises a request head for the upstream proxy: absolute-form target,
- * hop-by-hop fields dropped, @proxy_auth (may be NULL) added. */
-GString *ph_http_request_build_forward (const PhHttpRequest *req, const char *proxy_auth);
+ * hop-by-hop fields dropped, @extra_fields (complete "Name: value\r\n"
+ * lines of the forwarder's own, e.g. the proxy's credentials; may be NULL)
+ * added after the message's fields. */
+GString *ph_http_request_build_forward (const PhHttpRequest *req, const char *extra_fields);
 /* Serialises a response head for the client, hop-by-hop fields dropped. */
 GString *ph_http_response_build_forward (const PhHttpResponse *resp, gboolean keep_alive);
 /* A complete refusal: status line, text body of one line, Connection: close. */

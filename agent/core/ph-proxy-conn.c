@@ -471,20 +471,6 @@ up_readable_cb (GSocket *socket, GIOCondition cond, gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* Whether a final answer is the cloud proxy refusing our credentials. Only
- * the proxy answers a CONNECT, so a 407 there is its own, and so is a 401
- * (tinyproxy 1.11 answers wrong proxy credentials with 401 and
- * WWW-Authenticate). An http:// request's 407 may be the origin's: any web
- * page can send one, and taking it for the proxy's would let any web site
- * switch the tunnel off for every user; Squid answers a plain request's
- * failed sign-in with 407 too. So such a 407 is held while the proxy is
- * asked with a CONNECT of our own (conn_check_auth). */
-static gboolean
-response_rejects_credentials (PhProxyConn *conn, const PhHttpResponse *resp)
-{
-  return conn->req->kind == PH_HTTP_CONNECT && (resp->status == 407 || resp->status == 401);
-}
-
 static void conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len);
 
 static void
@@ -584,14 +570,14 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
   PhBodyMode mode;
 
   ph_upstream_save_session (conn->upstream, conn->up);
-  if (response_rejects_credentials (conn, resp))
+  if (ph_upstream_answer_rejects_credentials (conn->req, resp))
     {
       ph_http_response_free (resp);
       ph_upstream_set_auth_rejected (conn->upstream);
       conn_refuse_auth (conn);
       return;
     }
-  if (resp->status == 407 && conn->req->kind == PH_HTTP_ABSOLUTE && !conn->auth_checked)
+  if (!conn->auth_checked && ph_upstream_answer_needs_auth_check (conn->req, resp))
     {
       conn_check_auth (conn, resp, head_len);
       return;
@@ -655,58 +641,44 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
 static void
 conn_read_response (PhProxyConn *conn)
 {
-  guint8 buf[16384];
-
   while (conn->state == CONN_EXCHANGE)
     {
       g_autoptr (GError) error = NULL;
       PhHttpResponse *resp = NULL;
       g_autofree char *reason = NULL;
-      gsize n = 0, head_len = 0;
-      PhIoStatus st;
-      PhHttpParseResult pr;
+      gsize head_len = 0;
 
-      if (conn->uin->len > 0)
+      switch (ph_upstream_read_answer (conn->up, conn->uin, &resp, &head_len, &reason, &error))
         {
-          pr = ph_http_response_parse ((const char *) conn->uin->data, conn->uin->len, NULL, &resp,
-                                       &head_len, &reason);
-          if (pr == PH_HTTP_PARSE_DONE && resp->status < 200 && resp->status != 101)
-            {
-              if (!conn_pass_interim (conn, resp, head_len))
-                return;
-              continue;
-            }
-          if (pr == PH_HTTP_PARSE_DONE)
-            {
-              if (ph_pipe_is_running (conn->u2c))
-                {
-                  /* Interim heads are still going out: the final one
-                   * follows them (interim_sent). */
-                  ph_http_response_free (resp);
-                  conn->final_waits = TRUE;
+          case PH_UPSTREAM_ANSWER_HEAD:
+            if (resp->status < 200 && resp->status != 101)
+              {
+                if (!conn_pass_interim (conn, resp, head_len))
                   return;
-                }
-              conn_handle_response (conn, resp, head_len);
-              return;
-            }
-          if (pr == PH_HTTP_PARSE_ERROR)
+                continue;
+              }
+            if (ph_pipe_is_running (conn->u2c))
+              {
+                /* Interim heads are still going out: the final one
+                 * follows them (interim_sent). */
+                ph_http_response_free (resp);
+                conn->final_waits = TRUE;
+                return;
+              }
+            conn_handle_response (conn, resp, head_len);
+            return;
+          case PH_UPSTREAM_ANSWER_MALFORMED:
             {
               g_autofree char *msg
                   = g_strdup_printf ("the cloud proxy sent a malformed response: %s", reason);
               conn_refuse (conn, 502, "upstream-protocol", msg);
               return;
             }
-        }
-      st = ph_stream_read (conn->up, buf, sizeof buf, &n, &error);
-      if (st == PH_IO_OK)
-        {
-          g_byte_array_append (conn->uin, buf, n);
-          continue;
-        }
-      if (st == PH_IO_AGAIN)
-        {
-          conn->up_wait = ph_stream_wait (conn->up, FALSE, up_readable_cb, conn);
-          return;
+          case PH_UPSTREAM_ANSWER_AGAIN:
+            conn->up_wait = ph_stream_wait (conn->up, FALSE, up_readable_cb, conn);
+            return;
+          case PH_UPSTREAM_ANSWER_CLOSED:
+            break;
         }
       if (conn->up_reused && conn->uin->len == 0 && conn->n_interim == 0
           && conn->req->content_length <= 0 && !conn->req->chunked)
@@ -720,11 +692,6 @@ conn_read_response (PhProxyConn *conn)
           conn_get_upstream (conn);
           return;
         }
-      if (st == PH_IO_EOF)
-        g_set_error (&error, PH_ERROR, PH_ERROR_UPSTREAM_PROTOCOL,
-                     "the cloud proxy closed the connection without answering");
-      else
-        g_prefix_error (&error, "waiting for the cloud proxy's answer: ");
       conn_refuse_error (conn, error);
       return;
     }
@@ -734,7 +701,6 @@ conn_read_response (PhProxyConn *conn)
 static void
 conn_send_request (PhProxyConn *conn)
 {
-  const char *auth = ph_upstream_get_proxy_auth (conn->upstream);
   g_autoptr (GString) head = NULL;
 
   conn->state = CONN_EXCHANGE;
@@ -748,14 +714,9 @@ conn_send_request (PhProxyConn *conn)
   ph_pipe_init (conn->c2u, conn->client, conn->up, request_pipe_done, conn);
   conn_u2c_init (conn, NULL, conn->client, interim_sent, conn);
 
+  head = ph_upstream_build_request (conn->upstream, conn->req);
   if (conn->req->kind == PH_HTTP_CONNECT)
     {
-      head = g_string_new (NULL);
-      g_string_printf (head, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", conn->req->authority,
-                       conn->req->authority);
-      if (auth != NULL)
-        g_string_append_printf (head, "Proxy-Authorization: %s\r\n", auth);
-      g_string_append (head, "\r\n");
       ph_pipe_push (conn->c2u, head->str, head->len);
       ph_wipe (head->str, head->len);
       ph_pipe_start (conn->c2u, PH_PIPE_FLUSH);
@@ -765,7 +726,6 @@ conn_send_request (PhProxyConn *conn)
       PhBodyMode mode = conn->req->chunked              ? PH_BODY_CHUNKED
                         : conn->req->content_length > 0 ? PH_BODY_LENGTH
                                                         : PH_BODY_NONE;
-      head = ph_http_request_build_forward (conn->req, auth);
       ph_pipe_set_body (conn->c2u, mode, MAX (conn->req->content_length, 0));
       ph_pipe_set_overflow (conn->c2u, conn->cin); /* pipelined requests stay for later */
       ph_pipe_push (conn->c2u, head->str, head->len);

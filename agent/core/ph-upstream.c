@@ -1,4 +1,6 @@
-/* ph-upstream.c: connections to the cloud proxy and the warm pool. */
+/* ph-upstream.c: connections to the cloud proxy, the warm pool, and the
+ * exchange with the proxy: its request heads (the only place that writes
+ * Proxy-Authorization), its answers, and whether it takes our credentials. */
 #define G_LOG_DOMAIN "pinhole-upstream"
 
 #include "ph-upstream.h"
@@ -158,8 +160,10 @@ ph_upstream_get_name (PhUpstream *up)
   return up->name;
 }
 
-const char *
-ph_upstream_get_proxy_auth (PhUpstream *up)
+/* "Basic …" or NULL when no username is configured, or once the proxy has
+ * rejected these credentials. */
+static const char *
+upstream_get_proxy_auth (PhUpstream *up)
 {
   return up->auth_rejected ? NULL : up->proxy_auth;
 }
@@ -561,6 +565,103 @@ ph_upstream_take_warm (PhUpstream *up)
   return stream;
 }
 
+/* ---- the exchange ---- */
+
+static void
+append_credentials (PhUpstream *up, GString *out)
+{
+  const char *auth = upstream_get_proxy_auth (up);
+
+  if (auth != NULL)
+    g_string_append_printf (out, "Proxy-Authorization: %s\r\n", auth);
+}
+
+static GString *
+build_connect (PhUpstream *up, const char *authority)
+{
+  GString *head = g_string_new (NULL);
+
+  g_string_printf (head, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", authority, authority);
+  append_credentials (up, head);
+  g_string_append (head, "\r\n");
+  return head;
+}
+
+GString *
+ph_upstream_build_request (PhUpstream *up, const PhHttpRequest *req)
+{
+  g_autoptr (GString) fields = NULL;
+  GString *head;
+
+  if (req->kind == PH_HTTP_CONNECT)
+    return build_connect (up, req->authority);
+  fields = g_string_new (NULL);
+  append_credentials (up, fields);
+  head = ph_http_request_build_forward (req, fields->len > 0 ? fields->str : NULL);
+  ph_wipe (fields->str, fields->len);
+  return head;
+}
+
+PhUpstreamAnswer
+ph_upstream_read_answer (PhStream *stream, GByteArray *in, PhHttpResponse **resp, gsize *head_len,
+                         char **reason, GError **error)
+{
+  guint8 buf[16384];
+
+  for (;;)
+    {
+      g_autoptr (GError) local = NULL;
+      gsize n = 0;
+      PhIoStatus st;
+
+      if (in->len > 0)
+        {
+          PhHttpParseResult pr = ph_http_response_parse ((const char *) in->data, in->len, NULL,
+                                                         resp, head_len, reason);
+          if (pr == PH_HTTP_PARSE_DONE)
+            return PH_UPSTREAM_ANSWER_HEAD;
+          if (pr == PH_HTTP_PARSE_ERROR)
+            return PH_UPSTREAM_ANSWER_MALFORMED;
+        }
+      st = ph_stream_read (stream, buf, sizeof buf, &n, &local);
+      if (st == PH_IO_OK)
+        {
+          g_byte_array_append (in, buf, n);
+          continue;
+        }
+      if (st == PH_IO_AGAIN)
+        return PH_UPSTREAM_ANSWER_AGAIN;
+      if (st == PH_IO_EOF)
+        g_set_error (error, PH_ERROR, PH_ERROR_UPSTREAM_PROTOCOL,
+                     "the cloud proxy closed the connection without answering");
+      else
+        {
+          g_prefix_error (&local, "waiting for the cloud proxy's answer: ");
+          g_propagate_error (error, g_steal_pointer (&local));
+        }
+      return PH_UPSTREAM_ANSWER_CLOSED;
+    }
+}
+
+/* Only the proxy answers a CONNECT, so a 407 there is its own, and so is a
+ * 401 (tinyproxy 1.11 answers wrong proxy credentials with 401 and
+ * WWW-Authenticate). An http:// request's 407 may be the origin's: any web
+ * page can send one, and taking it for the proxy's would let any web site
+ * switch the tunnel off for every user; Squid answers a plain request's
+ * failed sign-in with 407 too. So such a 407 is held while the proxy is
+ * asked with a CONNECT of our own (ph_upstream_check_auth_async). */
+gboolean
+ph_upstream_answer_rejects_credentials (const PhHttpRequest *req, const PhHttpResponse *resp)
+{
+  return req->kind == PH_HTTP_CONNECT && (resp->status == 407 || resp->status == 401);
+}
+
+gboolean
+ph_upstream_answer_needs_auth_check (const PhHttpRequest *req, const PhHttpResponse *resp)
+{
+  return req->kind == PH_HTTP_ABSOLUTE && resp->status == 407;
+}
+
 /* ---- is a 407 to an http:// request the proxy's? ---- */
 
 typedef struct
@@ -630,7 +731,8 @@ auth_check_run (PhAuthCheck *c)
 {
   for (;;)
     {
-      guint8 buf[4096];
+      PhHttpResponse *resp = NULL;
+      gsize head_len = 0;
       gsize n = 0;
       PhIoStatus st;
 
@@ -651,13 +753,9 @@ auth_check_run (PhAuthCheck *c)
           auth_check_finish (c, FALSE, "the connection failed while asking");
           return;
         }
-      if (c->in->len > 0)
+      switch (ph_upstream_read_answer (c->stream, c->in, &resp, &head_len, NULL, NULL))
         {
-          PhHttpResponse *resp = NULL;
-          gsize head_len = 0;
-          PhHttpParseResult pr = ph_http_response_parse ((const char *) c->in->data, c->in->len,
-                                                         NULL, &resp, &head_len, NULL);
-          if (pr == PH_HTTP_PARSE_DONE)
+          case PH_UPSTREAM_ANSWER_HEAD:
             {
               gboolean rejected = resp->status == 407 || resp->status == 401;
               g_autofree char *why = g_strdup_printf (
@@ -666,22 +764,14 @@ auth_check_run (PhAuthCheck *c)
               auth_check_finish (c, rejected, why);
               return;
             }
-          if (pr == PH_HTTP_PARSE_ERROR)
-            {
-              auth_check_finish (c, FALSE, "a malformed answer");
-              return;
-            }
-        }
-      st = ph_stream_read (c->stream, buf, sizeof buf, &n, NULL);
-      if (st == PH_IO_OK)
-        {
-          g_byte_array_append (c->in, buf, n);
-          continue;
-        }
-      if (st == PH_IO_AGAIN)
-        {
-          c->wait = ph_stream_wait (c->stream, FALSE, auth_check_io_cb, c);
-          return;
+          case PH_UPSTREAM_ANSWER_MALFORMED:
+            auth_check_finish (c, FALSE, "a malformed answer");
+            return;
+          case PH_UPSTREAM_ANSWER_AGAIN:
+            c->wait = ph_stream_wait (c->stream, FALSE, auth_check_io_cb, c);
+            return;
+          case PH_UPSTREAM_ANSWER_CLOSED:
+            break;
         }
       auth_check_finish (c, FALSE, "no answer");
       return;
@@ -765,13 +855,9 @@ ph_upstream_check_auth_async (PhUpstream *up, const char *authority, PhUpstreamC
   c = g_new0 (PhAuthCheck, 1);
   c->up = ph_upstream_ref (up);
   c->in = g_byte_array_new ();
-  c->out = g_string_new (NULL);
+  c->out = build_connect (up, authority);
   c->cancellable = g_cancellable_new ();
   c->connecting = TRUE;
-  g_string_printf (c->out, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", authority, authority);
-  if (up->proxy_auth != NULL)
-    g_string_append_printf (c->out, "Proxy-Authorization: %s\r\n", up->proxy_auth);
-  g_string_append (c->out, "\r\n");
   c->timeout
       = g_timeout_source_new (up->config->connect_timeout_ms + up->config->handshake_timeout_ms
                               + up->config->response_timeout_ms);

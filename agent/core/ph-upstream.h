@@ -1,11 +1,13 @@
 /* ph-upstream.h: the one cloud proxy: verified TLS connections to it (a
  * few kept warm so a handshake is rarely on a request's path), the
- * Proxy-Authorization it is sent, and what it last said of it. */
+ * exchange with it (the CONNECT or absolute-form request with its
+ * Proxy-Authorization, and the answer), and what it last said of it. */
 #pragma once
 
 #include <gio/gio.h>
 
 #include "ph-config.h"
+#include "ph-http.h"
 #include "ph-stream.h"
 #include "ph-tls.h"
 
@@ -27,9 +29,36 @@ typedef void (*PhUpstreamFunc) (PhStream *stream, GError *error, gpointer user_d
 void ph_upstream_connect_async (PhUpstream *up, GCancellable *cancellable, PhUpstreamFunc func,
                                 gpointer user_data);
 
-/* "Basic …" or NULL when no username is configured. NULL also once the
- * proxy has rejected these credentials: they are not sent again. */
-const char *ph_upstream_get_proxy_auth (PhUpstream *up);
+/* ---- the exchange: the one place the proxy's request heads are written
+ * (and so the one writer of Proxy-Authorization) and its answers read ---- */
+
+/* The head that asks the proxy for @req: "CONNECT host:port" for a tunnel,
+ * the request in absolute form (hop-by-hop fields dropped) for http://.
+ * Proxy-Authorization ("Basic …") goes with it when a username is
+ * configured and the proxy has not rejected these credentials (they are
+ * not sent again). The head holds the credential: ph_wipe() it once sent. */
+GString *ph_upstream_build_request (PhUpstream *up, const PhHttpRequest *req);
+
+typedef enum
+{
+  PH_UPSTREAM_ANSWER_HEAD,      /* a response head: *resp, and *head_len bytes of @in */
+  PH_UPSTREAM_ANSWER_AGAIN,     /* wait until @stream is readable (ph_stream_wait) */
+  PH_UPSTREAM_ANSWER_MALFORMED, /* *reason says how */
+  PH_UPSTREAM_ANSWER_CLOSED,    /* ended or failed before a head; @error says which */
+} PhUpstreamAnswer;
+
+/* Reads the proxy's next response head (interim or final) from @stream,
+ * gathering its bytes in @in; whatever follows the head stays in @in. */
+PhUpstreamAnswer ph_upstream_read_answer (PhStream *stream, GByteArray *in, PhHttpResponse **resp,
+                                          gsize *head_len, char **reason, GError **error);
+/* Whether @resp, the final answer to @req, is the proxy refusing our
+ * credentials outright (only for a CONNECT; see the .c for why). */
+gboolean ph_upstream_answer_rejects_credentials (const PhHttpRequest *req,
+                                                 const PhHttpResponse *resp);
+/* Whether it may be, which only the proxy can tell: a 407 to an http://
+ * request (ph_upstream_check_auth_async). */
+gboolean ph_upstream_answer_needs_auth_check (const PhHttpRequest *req, const PhHttpResponse *resp);
+
 gboolean ph_upstream_get_auth_rejected (PhUpstream *up);
 void ph_upstream_set_auth_rejected (PhUpstream *up);
 void ph_upstream_clear_auth_rejected (PhUpstream *up);

@@ -45,7 +45,9 @@ check_refusal (guint status, const char *reason)
 static void
 check_forward (const PhHttpRequest *req, const char *proxy_auth)
 {
-  g_autoptr (GString) fwd = ph_http_request_build_forward (req, proxy_auth);
+  g_autofree char *extra
+      = proxy_auth ? g_strdup_printf ("Proxy-Authorization: %s\r\n", proxy_auth) : NULL;
+  g_autoptr (GString) fwd = ph_http_request_build_forward (req, extra);
   g_autoptr (PhHttpRequest) out = NULL;
   g_autofree char *reason = NULL;
   gsize consumed = 0;

@@ -7,9 +7,10 @@
  * Nothing is written upstream before the upstream stream exists, and it
  * exists only once verified (ph-tls.c).
  *
- * Lifetime: the server's table holds one reference while the connection is
+ * Lifetime (g_atomic_rc_box, like every shared object of the engine): the
+ * owner (the listener's table) holds one reference while the connection is
  * open, and closing drops it. Every entry from the main loop (a socket
- * wait, a pipe's callback, the upstream's callback, the server's calls)
+ * wait, a pipe's callback, the upstream's callback, the owner's calls)
  * holds one more for its whole duration, so code that closes the
  * connection, directly or through a callback it triggers, can go on
  * looking at it. */
@@ -21,6 +22,7 @@
 #include "ph-http.h"
 #include "ph-log.h"
 #include "ph-relay.h"
+#include "ph-route.h"
 
 #include <string.h>
 
@@ -41,9 +43,10 @@ typedef enum
 
 struct _PhProxyConn
 {
-  gint ref;
-  PhServer *server;
+  const PhProxyConnOwner *owner;
+  gpointer owner_data;
   PhConfig *config;
+  PhRouter *router;
   PhUpstream *upstream;
   PhStream *client;
   PhStream *up;
@@ -89,15 +92,12 @@ static void interim_sent (PhPipe *pipe, GError *error, gpointer data);
 PhProxyConn *
 ph_proxy_conn_ref (PhProxyConn *conn)
 {
-  g_atomic_int_inc (&conn->ref);
-  return conn;
+  return g_atomic_rc_box_acquire (conn);
 }
 
-void
-ph_proxy_conn_unref (PhProxyConn *conn)
+static void
+conn_clear (PhProxyConn *conn)
 {
-  if (!g_atomic_int_dec_and_test (&conn->ref))
-    return;
   g_clear_pointer (&conn->c2u, ph_pipe_free);
   g_clear_pointer (&conn->u2c, ph_pipe_free);
   g_clear_pointer (&conn->client, ph_stream_free);
@@ -109,13 +109,17 @@ ph_proxy_conn_unref (PhProxyConn *conn)
   g_clear_pointer (&conn->held, ph_http_response_free);
   g_clear_object (&conn->cancellable);
   g_clear_pointer (&conn->upstream, ph_upstream_unref);
+  g_clear_pointer (&conn->router, ph_router_unref);
   ph_config_unref (conn->config);
   g_free (conn->peer);
-  g_free (conn);
 }
 
-/* Sets up the client-bound pipe; whether it passes interim heads is kept
- * because a refusal must not cut one in half (conn_refuse). */
+void
+ph_proxy_conn_unref (PhProxyConn *conn)
+{
+  g_atomic_rc_box_release_full (conn, (GDestroyNotify) conn_clear);
+}
+
 static void
 conn_u2c_init (PhProxyConn *conn, PhStream *src, PhStream *dst, PhPipeDoneFunc done,
                gpointer user_data)
@@ -159,7 +163,8 @@ conn_log (PhProxyConn *conn, const char *error_kind)
   ph_log_access (conn->peer, conn->req ? conn->req->method : "-", conn_target (conn), conn->status,
                  ph_pipe_get_bytes (conn->c2u), ph_pipe_get_bytes (conn->u2c),
                  now - conn->started_us, error_kind);
-  ph_server_account (conn->server, ph_pipe_get_bytes (conn->c2u), ph_pipe_get_bytes (conn->u2c));
+  conn->owner->account (conn->owner_data, ph_pipe_get_bytes (conn->c2u),
+                        ph_pipe_get_bytes (conn->u2c));
 }
 
 static void
@@ -168,7 +173,7 @@ conn_release_tunnel (PhProxyConn *conn)
   if (conn->holds_tunnel)
     {
       conn->holds_tunnel = FALSE;
-      ph_server_release_tunnel (conn->server);
+      conn->owner->release_tunnel (conn->owner_data);
     }
 }
 
@@ -190,7 +195,7 @@ conn_close_full (PhProxyConn *conn, gboolean abort)
   g_clear_pointer (&conn->client, ph_stream_free);
   g_clear_pointer (&conn->up, ph_stream_free);
   conn_release_tunnel (conn);
-  ph_server_connection_closed (conn->server, conn);
+  conn->owner->closed (conn->owner_data, conn);
 }
 
 void
@@ -429,7 +434,7 @@ conn_finish_request (PhProxyConn *conn)
       return;
     }
   conn_log (conn, NULL);
-  if (!conn->keep_alive || ph_server_is_draining (conn->server))
+  if (!conn->keep_alive || conn->owner->is_draining (conn->owner_data))
     {
       ph_proxy_conn_close (conn);
       return;
@@ -775,12 +780,22 @@ static void
 conn_dispatch (PhProxyConn *conn)
 {
   PhHttpRequest *req = conn->req;
+  g_autoptr (PhRoute) route = NULL;
 
   if (req->kind == PH_HTTP_ORIGIN)
     {
       conn_refuse (conn, 405, "method-not-allowed",
                    "this is a proxy: send absolute-form requests (http://host/path) or CONNECT");
       return;
+    }
+  /* The route decides what carries the request before anything is taken
+   * for it; today that is always the cloud proxy (conn->upstream). */
+  route = ph_router_route (conn->router, req->kind == PH_HTTP_ABSOLUTE ? "http" : NULL, req->host,
+                           req->port);
+  switch (ph_route_get_kind (route))
+    {
+      case PH_ROUTE_PROXY:
+        break;
     }
   if (ph_upstream_get_auth_rejected (conn->upstream))
     {
@@ -789,7 +804,7 @@ conn_dispatch (PhProxyConn *conn)
     }
   if (!conn->holds_tunnel)
     {
-      if (!ph_server_acquire_tunnel (conn->server))
+      if (!conn->owner->acquire_tunnel (conn->owner_data))
         {
           conn_refuse (conn, 503, "too-many-tunnels",
                        "too many tunnels open at once; try again shortly");
@@ -907,15 +922,17 @@ ph_peer_to_string (GSocketAddress *address)
 }
 
 PhProxyConn *
-ph_proxy_conn_new (PhServer *server, GSocketConnection *connection)
+ph_proxy_conn_new (GSocketConnection *connection, PhConfig *config, PhRouter *router,
+                   PhUpstream *upstream, const PhProxyConnOwner *owner, gpointer owner_data)
 {
-  PhProxyConn *conn = g_new0 (PhProxyConn, 1);
+  PhProxyConn *conn = g_atomic_rc_box_new0 (PhProxyConn);
   g_autoptr (GSocketAddress) remote = g_socket_connection_get_remote_address (connection, NULL);
 
-  conn->ref = 1;
-  conn->server = server;
-  conn->config = ph_config_ref (ph_server_get_config (server));
-  conn->upstream = ph_upstream_ref (ph_server_get_upstream (server));
+  conn->owner = owner;
+  conn->owner_data = owner_data;
+  conn->config = ph_config_ref (config);
+  conn->router = ph_router_ref (router);
+  conn->upstream = ph_upstream_ref (upstream);
   conn->client = ph_stream_new (connection, NULL);
   conn->cancellable = g_cancellable_new ();
   conn->cin = g_byte_array_new ();

@@ -4,14 +4,40 @@
 
 #include <gio/gio.h>
 
-#include "ph-server.h"
+#include "ph-config.h"
+#include "ph-route.h"
+#include "ph-upstream.h"
 
 G_BEGIN_DECLS
 
+/* Reference-counted: the owner (the listener) holds one while it is open. */
+typedef struct _PhProxyConn PhProxyConn;
+
+/* What a connection asks of the listener that accepted it and owns it.
+ * The listener hands these over at creation, so the connection never sees
+ * the listener's type: the listener uses the connection, not the reverse. */
+typedef struct
+{
+  /* A slot for one upstream connection (max-tunnels), taken from an idle
+   * kept-alive connection of another client if need be. */
+  gboolean (*acquire_tunnel) (gpointer owner);
+  void (*release_tunnel) (gpointer owner);
+  /* One exchange's or tunnel's bytes, once, as its access line is written. */
+  void (*account) (gpointer owner, guint64 up, guint64 down);
+  /* Whether to close after this exchange rather than wait for another. */
+  gboolean (*is_draining) (gpointer owner);
+  /* The connection has closed: the owner drops its reference. */
+  void (*closed) (gpointer owner, PhProxyConn *conn);
+} PhProxyConnOwner;
+
 /* "ip:port" or "[ip6]:port" of a client, as access lines name it. */
 char *ph_peer_to_string (GSocketAddress *address);
-PhProxyConn *ph_proxy_conn_new (PhServer *server, GSocketConnection *connection);
-/* Starts reading; the server must hold the connection before. */
+/* A connection served under @config, routed by @router; @upstream carries
+ * its PROXY routes. @owner (static) and @owner_data outlive it. */
+PhProxyConn *ph_proxy_conn_new (GSocketConnection *connection, PhConfig *config, PhRouter *router,
+                                PhUpstream *upstream, const PhProxyConnOwner *owner,
+                                gpointer owner_data);
+/* Starts reading; the owner must hold the connection before. */
 void ph_proxy_conn_start (PhProxyConn *conn);
 PhProxyConn *ph_proxy_conn_ref (PhProxyConn *conn);
 void ph_proxy_conn_unref (PhProxyConn *conn);

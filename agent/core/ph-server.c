@@ -8,6 +8,7 @@
 #include "ph-http.h"
 #include "ph-log.h"
 #include "ph-proxy-conn.h"
+#include "ph-route.h"
 #include "ph-stream.h"
 
 #include <errno.h>
@@ -38,6 +39,7 @@ typedef struct
 struct _PhServer
 {
   PhConfig *config;
+  PhRouter *router;
   PhUpstream *upstream;
   GPtrArray *listeners;      /* of GSocket, listening and non-blocking */
   GPtrArray *accept_sources; /* of GSource, one per listener while accepting */
@@ -109,6 +111,8 @@ server_refuse_full (PhServer *server, GSocket *socket, const char *peer)
                server->max_connections, suppressed);
 }
 
+static const PhProxyConnOwner server_conn_owner;
+
 static void
 server_admit (PhServer *server, GSocket *socket)
 {
@@ -136,7 +140,8 @@ server_admit (PhServer *server, GSocket *socket)
       server_refuse_full (server, socket, peer);
       return;
     }
-  conn = ph_proxy_conn_new (server, connection);
+  conn = ph_proxy_conn_new (connection, server->config, server->router, server->upstream,
+                            &server_conn_owner, server);
   g_hash_table_add (server->conns, conn);
   /* Starting may close it, which drops the table's reference. */
   ph_proxy_conn_ref (conn);
@@ -228,9 +233,11 @@ server_resume_accepting (PhServer *server)
     }
 }
 
-void
-ph_server_connection_closed (PhServer *server, PhProxyConn *conn)
+static void
+server_connection_closed (gpointer owner, PhProxyConn *conn)
 {
+  PhServer *server = owner;
+
   g_hash_table_remove (server->conns, conn);
 }
 
@@ -359,6 +366,7 @@ ph_server_new (PhConfig *config, GError **error)
     return NULL;
   server = g_new0 (PhServer, 1);
   server->config = ph_config_ref (config);
+  server->router = ph_router_new (config);
   server->upstream = g_steal_pointer (&upstream);
   server->conns = g_hash_table_new_full (g_direct_hash, g_direct_equal,
                                          (GDestroyNotify) ph_proxy_conn_unref, NULL);
@@ -390,6 +398,7 @@ ph_server_free (PhServer *server)
   ph_upstream_set_notify (server->upstream, NULL, NULL);
   ph_upstream_shutdown (server->upstream);
   ph_upstream_unref (server->upstream);
+  ph_router_unref (server->router);
   ph_config_unref (server->config);
   g_hash_table_unref (server->conns);
   g_clear_pointer (&server->bound, g_ptr_array_unref);
@@ -442,6 +451,8 @@ ph_server_reload (PhServer *server, PhConfig *config, GError **error)
     }
   ph_config_unref (server->config);
   server->config = ph_config_ref (config);
+  ph_router_unref (server->router);
+  server->router = ph_router_new (config);
   server_set_limits (server, config);
   ph_log_set_level (config->log_level);
   return TRUE;
@@ -556,9 +567,11 @@ server_reclaim_idle_upstream (PhServer *server)
   return TRUE;
 }
 
-gboolean
-ph_server_acquire_tunnel (PhServer *server)
+static gboolean
+server_acquire_tunnel (gpointer owner)
 {
+  PhServer *server = owner;
+
   if (server->stats.tunnels >= server->config->max_tunnels
       && !server_reclaim_idle_upstream (server))
     return FALSE;
@@ -568,17 +581,35 @@ ph_server_acquire_tunnel (PhServer *server)
   return TRUE;
 }
 
-void
-ph_server_release_tunnel (PhServer *server)
+static void
+server_release_tunnel (gpointer owner)
 {
+  PhServer *server = owner;
+
   g_return_if_fail (server->stats.tunnels > 0);
   server->stats.tunnels--;
 }
 
-void
-ph_server_account (PhServer *server, guint64 up, guint64 down)
+static void
+server_account (gpointer owner, guint64 up, guint64 down)
 {
+  PhServer *server = owner;
+
   server->stats.total_requests++;
   server->stats.bytes_up += up;
   server->stats.bytes_down += down;
 }
+
+static gboolean
+server_is_draining (gpointer owner)
+{
+  return ph_server_is_draining (owner);
+}
+
+static const PhProxyConnOwner server_conn_owner = {
+  .acquire_tunnel = server_acquire_tunnel,
+  .release_tunnel = server_release_tunnel,
+  .account = server_account,
+  .is_draining = server_is_draining,
+  .closed = server_connection_closed,
+};

@@ -10,8 +10,8 @@
 
 G_BEGIN_DECLS
 
+/* One owner (the daemon, a test): new and free. */
 typedef struct _PhServer PhServer;
-typedef struct _PhProxyConn PhProxyConn;
 
 typedef struct
 {
@@ -39,14 +39,8 @@ GStrv ph_server_dup_addresses (PhServer *server);
 /* Set on the current upstream and every one a reload makes. */
 void ph_server_set_upstream_notify (PhServer *server, PhUpstreamNotify notify, gpointer user_data);
 
-/* For connections. */
+/* The cloud proxy that new connections use (the control adapter watches it). */
 PhUpstream *ph_server_get_upstream (PhServer *server);
-/* A slot for one upstream connection (max-tunnels), taken from an idle
- * kept-alive connection of another client if need be. */
-gboolean ph_server_acquire_tunnel (PhServer *server);
-void ph_server_release_tunnel (PhServer *server);
-void ph_server_account (PhServer *server, guint64 up, guint64 down);
-void ph_server_connection_closed (PhServer *server, PhProxyConn *conn);
 gboolean ph_server_is_draining (PhServer *server);
 
 G_END_DECLS

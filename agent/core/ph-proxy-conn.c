@@ -4,8 +4,11 @@
  *     ▲   └─http://─►              (request pipe, response head, body pipe)
  *     └──────────── keep-alive ◄──────┘
  *
- * Nothing is written upstream before the upstream stream exists, and it
- * exists only once verified (ph-tls.c).
+ * Each request is routed (ph-route) before a tunnel slot or an upstream
+ * connection is taken for it. What is said to the cloud proxy and how its
+ * answer is read are ph-upstream's; this file moves those bytes and the
+ * client's. Nothing is written upstream before the upstream stream exists,
+ * and it exists only once verified (ph-tls.c).
  *
  * Lifetime (g_atomic_rc_box, like every shared object of the engine): the
  * owner (the listener's table) holds one reference while the connection is
@@ -53,7 +56,7 @@ struct _PhProxyConn
   char *peer;
   GCancellable *cancellable;
   PhConnState state;
-  gboolean logged; /* this exchange's bytes are in the server's totals */
+  gboolean logged; /* this exchange's bytes are in the owner's totals */
 
   GByteArray *cin; /* client bytes read and not used yet */
   GByteArray *uin; /* upstream bytes of a response head */

@@ -1,5 +1,6 @@
-/* ph-proxy-conn.h: one client connection: its request heads, the
- * upstream exchange for each, and the tunnel or forwarded messages. */
+/* ph-proxy-conn.h: one client connection: its request heads, the route
+ * and the upstream exchange for each (ph-route, ph-upstream), and the
+ * tunnel or forwarded messages. */
 #pragma once
 
 #include <gio/gio.h>
@@ -50,7 +51,7 @@ void ph_proxy_conn_close (PhProxyConn *conn);
  * idle, or 0 when it keeps none; dropping it gives its tunnel slot back. */
 gint64 ph_proxy_conn_get_idle_upstream_since (PhProxyConn *conn);
 void ph_proxy_conn_drop_idle_upstream (PhProxyConn *conn);
-/* Bytes of the exchange or tunnel under way, not yet in the server's totals. */
+/* Bytes of the exchange or tunnel under way, not yet in the owner's totals. */
 void ph_proxy_conn_get_live_bytes (PhProxyConn *conn, guint64 *up, guint64 *down);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhProxyConn, ph_proxy_conn_unref)

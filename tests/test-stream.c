@@ -242,11 +242,23 @@ test_plain_abort (Pair *p, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
   char buf[16];
+  gssize r;
 
   ph_stream_abort (p->stream);
   g_clear_pointer (&p->stream, ph_stream_free);
   g_assert_true (g_socket_condition_timed_wait (p->peer, G_IO_IN, WAIT_US, NULL, NULL));
-  g_assert_cmpint (g_socket_receive (p->peer, buf, sizeof buf, NULL, &error), <, 0);
+  r = g_socket_receive (p->peer, buf, sizeof buf, NULL, &error);
+#ifdef G_OS_WIN32
+  /* Wine 8 (where the Windows build is tested) ends such a socket with a FIN: it passes
+   * SO_LINGER to the Unix socket, but the reset never shows. Not known for real Windows;
+   * reported as incomplete rather than passed or hidden. */
+  if (r == 0)
+    {
+      g_test_incomplete ("the peer saw a clean end, not a reset");
+      return;
+    }
+#endif
+  g_assert_cmpint (r, <, 0);
   g_assert_nonnull (error);
   g_test_message ("the peer saw: %s", error->message);
 }

@@ -578,6 +578,64 @@ upstream_with_credentials (Fixture *f)
   upstream_new (f, ph_test_cert_get_pin (t.good), 0, extra);
 }
 
+static PhHttpRequest *
+parse_request (const char *text)
+{
+  PhHttpRequest *req = NULL;
+  gsize consumed = 0;
+  guint status = 0;
+
+  g_assert_cmpint (
+      ph_http_request_parse (text, strlen (text), NULL, &req, &consumed, &status, NULL), ==,
+      PH_HTTP_PARSE_DONE);
+  g_assert_cmpuint (consumed, ==, strlen (text));
+  return req;
+}
+
+/* The heads the proxy is sent: a tunnel's CONNECT and an http:// request in absolute form,
+ * each with our Proxy-Authorization and never the client's. */
+static void
+test_request_heads (Fixture *f, gconstpointer data)
+{
+  g_autofree char *auth = expected_auth ();
+  g_autoptr (PhHttpRequest) tunnel
+      = parse_request ("CONNECT [2001:db8::1]:8443 HTTP/1.1\r\nHost: [2001:db8::1]:8443\r\n"
+                       "Proxy-Authorization: Basic Y2xpZW50OnNlY3JldA==\r\n\r\n");
+  g_autoptr (PhHttpRequest) plain
+      = parse_request ("POST http://origin.test/form HTTP/1.1\r\nHost: origin.test\r\n"
+                       "Proxy-Authorization: Basic Y2xpZW50OnNlY3JldA==\r\n"
+                       "Content-Length: 3\r\n\r\n");
+  g_autoptr (GString) connect_head = NULL;
+  g_autoptr (GString) plain_head = NULL;
+  g_autoptr (PhHttpRequest) connect_sent = NULL;
+  g_autoptr (PhHttpRequest) plain_sent = NULL;
+
+  upstream_with_credentials (f);
+  connect_head = ph_upstream_build_request (f->up, tunnel);
+  g_assert_true (g_str_has_prefix (connect_head->str, "CONNECT [2001:db8::1]:8443 HTTP/1.1\r\n"));
+  g_assert_null (strstr (connect_head->str, "Y2xpZW50OnNlY3JldA"));
+  connect_sent = parse_request (connect_head->str);
+  g_assert_cmpstr (ph_http_header_get (connect_sent->headers, "Host"), ==, "[2001:db8::1]:8443");
+  g_assert_cmpuint (ph_http_header_count (connect_sent->headers, "Proxy-Authorization"), ==, 1);
+  g_assert_cmpstr (ph_http_header_get (connect_sent->headers, "Proxy-Authorization"), ==, auth);
+
+  plain_head = ph_upstream_build_request (f->up, plain);
+  g_assert_true (g_str_has_prefix (plain_head->str, "POST http://origin.test/form HTTP/1.1\r\n"));
+  g_assert_null (strstr (plain_head->str, "Y2xpZW50OnNlY3JldA"));
+  plain_sent = parse_request (plain_head->str);
+  g_assert_cmpint (plain_sent->content_length, ==, 3);
+  g_assert_cmpuint (ph_http_header_count (plain_sent->headers, "Proxy-Authorization"), ==, 1);
+  g_assert_cmpstr (ph_http_header_get (plain_sent->headers, "Proxy-Authorization"), ==, auth);
+}
+
+/* Without a username, nothing is sent for credentials. */
+static void
+test_request_heads_anonymous (Fixture *f, gconstpointer data)
+{
+  upstream_new (f, ph_test_cert_get_pin (t.good), 0, "");
+  g_assert_null (dup_sent_auth (f->up));
+}
+
 static void
 test_auth_rejected (Fixture *f, gconstpointer data)
 {
@@ -593,7 +651,7 @@ test_auth_rejected (Fixture *f, gconstpointer data)
   g_assert_false (ph_upstream_get_auth_rejected (f->up));
 
   ph_test_tls_server_set_connect_status (f->server, 407);
-  ph_upstream_check_auth_async (f->up, "origin.test:80", check_cb, &c);
+  ph_upstream_check_auth_async (f->up, "origin.test", check_cb, &c);
   g_assert_true (ph_test_iterate_until (check_done, &c, 10000));
   g_assert_cmpuint (c.calls, ==, 1);
   g_assert_true (c.rejected);
@@ -604,12 +662,12 @@ test_auth_rejected (Fixture *f, gconstpointer data)
   /* The proxy itself was asked, with the configured credentials. */
   request = ph_test_tls_server_dup_last_request (f->server);
   g_assert_nonnull (request);
-  g_assert_true (request && g_str_has_prefix (request, "CONNECT origin.test:80 HTTP/1.1\r\n"));
+  g_assert_true (request && g_str_has_prefix (request, "CONNECT origin.test:443 HTTP/1.1\r\n"));
   g_assert_nonnull (request ? strstr (request, header) : NULL);
   g_assert_cmpuint (counts_of (f).accepted, ==, 1);
 
   /* Known rejected: answered without asking again. */
-  ph_upstream_check_auth_async (f->up, "origin.test:80", check_cb, &again);
+  ph_upstream_check_auth_async (f->up, "origin.test", check_cb, &again);
   ph_test_iterate_for (200);
   g_assert_cmpuint (again.calls, ==, 1);
   g_assert_true (again.rejected);
@@ -633,8 +691,8 @@ test_auth_taken (Fixture *f, gconstpointer data)
   ph_test_tls_server_set_connect_status (f->server, 200);
 
   /* Two at once share one check. */
-  ph_upstream_check_auth_async (f->up, "origin.test:80", check_cb, &a);
-  ph_upstream_check_auth_async (f->up, "origin.test:80", check_cb, &b);
+  ph_upstream_check_auth_async (f->up, "origin.test", check_cb, &a);
+  ph_upstream_check_auth_async (f->up, "origin.test", check_cb, &b);
   g_assert_true (ph_test_iterate_until (check_done, &a, 10000));
   g_assert_true (ph_test_iterate_until (check_done, &b, 1000));
   g_assert_cmpuint (a.calls, ==, 1);
@@ -650,7 +708,7 @@ test_auth_taken (Fixture *f, gconstpointer data)
   g_assert_nonnull (request ? strstr (request, auth) : NULL);
 
   /* Within 30 s the answer holds: no new connection. */
-  ph_upstream_check_auth_async (f->up, "other.test:80", check_cb, &later);
+  ph_upstream_check_auth_async (f->up, "other.test", check_cb, &later);
   ph_test_iterate_for (200);
   g_assert_cmpuint (later.calls, ==, 1);
   g_assert_false (later.rejected);
@@ -733,6 +791,8 @@ main (int argc, char **argv)
   ADD ("/pinhole/upstream/status-history", test_status_history);
   ADD ("/pinhole/upstream/auth-rejected", test_auth_rejected);
   ADD ("/pinhole/upstream/auth-taken", test_auth_taken);
+  ADD ("/pinhole/upstream/request-heads", test_request_heads);
+  ADD ("/pinhole/upstream/request-heads-anonymous", test_request_heads_anonymous);
   ADD ("/pinhole/upstream/shutdown", test_shutdown);
   ret = g_test_run ();
 

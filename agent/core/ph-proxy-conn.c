@@ -512,15 +512,11 @@ auth_checked (gboolean rejected, gpointer data)
 static void
 conn_check_auth (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
 {
-  g_autofree char *authority = NULL;
-
   conn->held = resp;
   conn->held_len = head_len;
   conn->deadline_us = 0; /* the check has a timeout of its own, and answers */
-  /* 443: the port every proxy lets CONNECT reach (Squid's SSL_ports). */
-  authority
-      = g_strdup_printf (strchr (conn->req->host, ':') ? "[%s]:443" : "%s:443", conn->req->host);
-  ph_upstream_check_auth_async (conn->upstream, authority, auth_checked, ph_proxy_conn_ref (conn));
+  ph_upstream_check_auth_async (conn->upstream, conn->req->host, auth_checked,
+                                ph_proxy_conn_ref (conn));
 }
 
 static void

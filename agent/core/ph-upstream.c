@@ -824,9 +824,10 @@ auth_check_connected (PhStream *stream, GError *error, gpointer data)
 }
 
 void
-ph_upstream_check_auth_async (PhUpstream *up, const char *authority, PhUpstreamCheckFunc func,
+ph_upstream_check_auth_async (PhUpstream *up, const char *host, PhUpstreamCheckFunc func,
                               gpointer user_data)
 {
+  g_autofree char *authority = NULL;
   PhAuthWaiter *w;
   PhAuthCheck *c;
 
@@ -855,6 +856,8 @@ ph_upstream_check_auth_async (PhUpstream *up, const char *authority, PhUpstreamC
   c = g_new0 (PhAuthCheck, 1);
   c->up = ph_upstream_ref (up);
   c->in = g_byte_array_new ();
+  /* 443: the port every proxy lets CONNECT reach (Squid's SSL_ports). */
+  authority = g_strdup_printf (strchr (host, ':') ? "[%s]:443" : "%s:443", host);
   c->out = build_connect (up, authority);
   c->cancellable = g_cancellable_new ();
   c->connecting = TRUE;

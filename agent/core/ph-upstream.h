@@ -64,11 +64,12 @@ void ph_upstream_set_auth_rejected (PhUpstream *up);
 void ph_upstream_clear_auth_rejected (PhUpstream *up);
 typedef void (*PhUpstreamCheckFunc) (gboolean rejected, gpointer user_data);
 /* Asks the proxy itself whether it takes the credentials, with a CONNECT
- * to @authority: a 407 to an http:// request may be the origin's, while
- * only the proxy answers a CONNECT. One check runs at a time and its
- * waiters share the answer; a check that found them taken holds 30 s.
- * A rejection is recorded as by ph_upstream_set_auth_rejected(). */
-void ph_upstream_check_auth_async (PhUpstream *up, const char *authority, PhUpstreamCheckFunc func,
+ * to port 443 of @host (the origin whose 407 is in question; without
+ * brackets): a 407 to an http:// request may be the origin's, while only
+ * the proxy answers a CONNECT. One check runs at a time and its waiters
+ * share the answer; a check that found them taken holds 30 s. A rejection
+ * is recorded as by ph_upstream_set_auth_rejected(). */
+void ph_upstream_check_auth_async (PhUpstream *up, const char *host, PhUpstreamCheckFunc func,
                                    gpointer user_data);
 /* Call after reading from a used connection, so its TLS session resumes. */
 void ph_upstream_save_session (PhUpstream *up, PhStream *stream);

@@ -15,8 +15,8 @@ typedef enum
   PH_PIPE_RAW,   /* relay until the source ends, then half-close */
 } PhPipeMode;
 
-/* One owner (a connection, a test): new and free. ph_pipe_init() sets it up for the next
- * message; ph_pipe_clear() lets go of what it holds. */
+/* One owner (a connection, a test): new and free. ph_pipe_init() sets it up afresh for the
+ * next message, forgetting what it held: ph_pipe_clear() first lets go of that. */
 typedef struct _PhPipe PhPipe;
 /* @error is NULL when the pipe finished cleanly. */
 typedef void (*PhPipeDoneFunc) (PhPipe *pipe, GError *error, gpointer user_data);

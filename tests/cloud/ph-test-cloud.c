@@ -1,11 +1,14 @@
 /* ph-test-cloud.c: the integration-test fixture: runs pinhole-cloud.sh, the real agent binary
- * and curl as subprocesses, and offers a raw HTTP client and a recording TLS endpoint. */
+ * and curl as subprocesses, each case of a test binary in a subprocess of its own around one
+ * shared cloud end, checks agents' logs for the password, and offers a raw HTTP client and a
+ * recording TLS endpoint. */
 
 #define _GNU_SOURCE /* memmem */
 
 #include "ph-test-cloud.h"
 
 #include <errno.h>
+#include <glib/gstdio.h>
 #include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
@@ -289,6 +292,7 @@ ph_test_cloud_new_valist (const char *dir, const char *first_env, va_list ap)
 
   cloud->owned = TRUE;
   cloud->script = ph_test_cloud_script ();
+  cloud->agent_logs = g_ptr_array_new_with_free_func (g_free);
   if (dir != NULL)
     {
       g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
@@ -358,6 +362,7 @@ ph_test_cloud_attach (const char *dir)
 
   cloud->dir = g_strdup (dir);
   cloud->script = ph_test_cloud_script ();
+  cloud->agent_logs = g_ptr_array_new_with_free_func (g_free);
   if (!ph_test_cloud_load_env (cloud, &error))
     g_error ("cannot attach to the cloud end in %s: %s", dir, error->message);
   return g_steal_pointer (&cloud);
@@ -384,6 +389,80 @@ ph_test_cloud_access_log_lines (PhTestCloud *cloud, const char *needle)
       if (lines[i][0] != '\0' && (needle == NULL || strstr (lines[i], needle) != NULL))
         n++;
     }
+  return n;
+}
+
+guint
+ph_test_cloud_settled_access_log_lines (PhTestCloud *cloud, const char *needle)
+{
+  guint n = ph_test_cloud_access_log_lines (cloud, needle);
+
+  /* Settled: the same count for 300 ms, at most a second in all. */
+  for (guint i = 0; i < 10; i++)
+    {
+      guint now;
+
+      g_usleep (100 * 1000);
+      now = ph_test_cloud_access_log_lines (cloud, needle);
+      if (now == n && i >= 3)
+        break;
+      n = now;
+    }
+  return n;
+}
+
+static void
+ph_test_assert_password_absent (const char *what, const char *text, const char *user,
+                                const char *password, const char *whose)
+{
+  g_autofree char *b64 = g_base64_encode ((const guchar *) password, strlen (password));
+  g_autofree char *pair = g_strconcat (user, ":", password, NULL);
+  g_autofree char *token = g_base64_encode ((const guchar *) pair, strlen (pair));
+  const struct
+  {
+    const char *form;
+    const char *what;
+  } forms[] = {
+    { password, "as it is" },
+    { b64, "in base64" },
+    { token, "in the Basic token of user:password" },
+  };
+
+  g_assert_cmpuint (strlen (password), >, 0);
+  for (gsize i = 0; i < G_N_ELEMENTS (forms); i++)
+    {
+      /* Which form and where, never the secret itself. */
+      if (strstr (text, forms[i].form) != NULL)
+        g_printerr ("# %s holds %s password %s\n", what, whose, forms[i].what);
+      g_assert_null (strstr (text, forms[i].form));
+    }
+}
+
+void
+ph_test_cloud_assert_redacted (PhTestCloud *cloud, const char *what, const char *text,
+                               const char *other_password)
+{
+  ph_test_assert_password_absent (what, text, cloud->user, cloud->password, "the cloud's");
+  if (other_password != NULL)
+    ph_test_assert_password_absent (what, text, cloud->user, other_password, "the other");
+}
+
+guint
+ph_test_cloud_assert_agents_redacted (PhTestCloud *cloud, const char *other_password)
+{
+  guint n = cloud->agent_logs->len;
+
+  for (guint i = 0; i < n; i++)
+    {
+      const char *path = g_ptr_array_index (cloud->agent_logs, i);
+      g_autofree char *text = NULL;
+      g_autoptr (GError) error = NULL;
+
+      g_file_get_contents (path, &text, NULL, &error);
+      g_assert_no_error (error);
+      ph_test_cloud_assert_redacted (cloud, path, text, other_password);
+    }
+  g_ptr_array_set_size (cloud->agent_logs, 0);
   return n;
 }
 
@@ -501,9 +580,71 @@ ph_test_cloud_free (PhTestCloud *cloud)
     memset (cloud->password, 0, strlen (cloud->password));
   g_free (cloud->password);
   g_clear_pointer (&cloud->env, g_hash_table_unref);
+  g_clear_pointer (&cloud->agent_logs, g_ptr_array_unref);
   g_free (cloud->dir);
   g_free (cloud->script);
   g_free (cloud);
+}
+
+/* --- a test binary's cases, each in a subprocess of its own, around one shared cloud end --- */
+
+static PhTestCloud *ph_test_shared;
+
+gboolean
+ph_test_case_runs_here (void)
+{
+  return g_test_subprocess () || g_getenv ("PH_TEST_NO_FORK") != NULL;
+}
+
+PhTestCloud *
+ph_test_shared_cloud (void)
+{
+  const char *dir = g_getenv ("PH_TEST_CLOUD_DIR");
+
+  g_assert_nonnull (dir); /* ph_test_run_cases sets it */
+  if (ph_test_shared == NULL)
+    ph_test_shared = g_test_subprocess () ? ph_test_cloud_attach (dir)
+                                          : ph_test_cloud_new_in (dir, "PH_CLOUD_ORIGIN=1", NULL);
+  return ph_test_shared;
+}
+
+gboolean
+ph_test_case_fork (guint timeout_s)
+{
+  if (ph_test_case_runs_here ())
+    return TRUE;
+  g_test_trap_subprocess (NULL, (guint64) timeout_s * G_USEC_PER_SEC,
+                          G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+  return FALSE;
+}
+
+int
+ph_test_run_cases (void)
+{
+  g_autofree char *dir = NULL;
+  int ret;
+
+  if (g_test_subprocess ())
+    {
+      ret = g_test_run ();
+      g_clear_pointer (&ph_test_shared, ph_test_cloud_free);
+      return ret;
+    }
+  /* Set before any thread exists (the cases' subprocesses inherit it); the cloud end itself
+   * starts with the first case that needs it. */
+  dir = g_dir_make_tmp ("pinhole-cloud-XXXXXX", NULL);
+  g_assert_nonnull (dir);
+  g_setenv ("PH_TEST_CLOUD_DIR", dir, TRUE);
+  /* A failed case is reported and the others still run. */
+  g_test_set_nonfatal_assertions ();
+  ret = g_test_run ();
+  if (ph_test_shared == NULL)
+    g_rmdir (dir); /* no case got as far as starting the cloud end */
+  else if (ret != 0)
+    ph_test_shared->keep = TRUE;
+  g_clear_pointer (&ph_test_shared, ph_test_cloud_free);
+  return ret;
 }
 
 /* --- the agent --- */
@@ -611,7 +752,6 @@ ph_test_agent_start_full (PhTestCloud *cloud, const char *name, GKeyFile *config
 {
   g_autoptr (PhTestAgent) agent = g_new0 (PhTestAgent, 1);
   g_autofree char *dir = g_build_filename (cloud->dir, "agents", NULL);
-  g_autofree char *stdout_path = NULL;
 
   g_assert_nonnull (g_getenv ("PH_AGENT"));
   g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
@@ -629,18 +769,21 @@ ph_test_agent_start_full (PhTestCloud *cloud, const char *name, GKeyFile *config
 
           agent->name = g_strdup (base);
           agent->config_path = g_build_filename (dir, conf_name, NULL);
-          stdout_path = g_build_filename (dir, out_name, NULL);
+          agent->stdout_path = g_build_filename (dir, out_name, NULL);
           break;
         }
       g_clear_pointer (&agent->log_path, g_free);
     }
+  /* For ph_test_cloud_assert_agents_redacted. */
+  g_ptr_array_add (cloud->agent_logs, g_strdup (agent->log_path));
+  g_ptr_array_add (cloud->agent_logs, g_strdup (agent->stdout_path));
   for (guint attempt = 1;; attempt++)
     {
       g_autofree char *log = NULL;
 
       agent->port = ph_test_config_port (config);
       ph_test_agent_write_config (agent, config);
-      if (ph_test_agent_spawn (agent, stdout_path, max_fds))
+      if (ph_test_agent_spawn (agent, agent->stdout_path, max_fds))
         return g_steal_pointer (&agent);
       log = ph_test_agent_log (agent);
       /* The free port picked for the listener may have been taken since: try another. */
@@ -766,6 +909,116 @@ ph_test_agent_proxy_url (PhTestAgent *agent)
 }
 
 void
+ph_test_agent_print_log (PhTestAgent *agent, const char *why)
+{
+  g_autofree char *log = ph_test_agent_log (agent);
+  g_autofree char *state = NULL;
+
+  if (ph_test_agent_is_running (agent))
+    state = g_strdup ("is running");
+  else if (g_subprocess_get_if_signaled (agent->proc))
+    state
+        = g_strdup_printf ("was killed by signal %d (%s)", g_subprocess_get_term_sig (agent->proc),
+                           g_strsignal (g_subprocess_get_term_sig (agent->proc)));
+  else
+    state = g_strdup_printf ("exited with status %d", agent->exit_status);
+  g_printerr ("# %s; agent %s %s; its log:\n%s\n", why, agent->name, state, log);
+}
+
+void
+ph_test_agent_stop_ok (PhTestAgent *agent)
+{
+  int status = ph_test_agent_stop (agent);
+
+  if (status != 0)
+    ph_test_agent_print_log (agent, "the agent did not exit 0 on SIGTERM");
+  g_assert_cmpint (status, ==, 0);
+}
+
+GPtrArray *
+ph_test_agent_access_lines (PhTestAgent *agent, const char *const *fields)
+{
+  g_autofree char *log = ph_test_agent_log (agent);
+  g_auto (GStrv) lines = g_strsplit (log, "\n", -1);
+  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      gboolean all;
+
+      /* The Windows agent ends its lines with CRLF: the last field ends at the CR. */
+      g_strchomp (lines[i]);
+      all = strstr (lines[i], "access client=") != NULL;
+      for (guint f = 0; all && fields[f] != NULL; f++)
+        {
+          g_autofree char *spaced = g_strconcat (" ", fields[f], NULL);
+          const char *hit = strstr (lines[i], spaced);
+          char after;
+
+          while (hit != NULL && (after = hit[strlen (spaced)]) != '\0' && after != ' ')
+            hit = strstr (hit + 1, spaced);
+          all = hit != NULL;
+        }
+      if (all)
+        g_ptr_array_add (out, g_strdup (lines[i]));
+    }
+  return out;
+}
+
+guint
+ph_test_agent_wait_access (PhTestAgent *agent, const char *const *fields, guint count,
+                           guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + timeout_ms * G_TIME_SPAN_MILLISECOND;
+
+  for (;;)
+    {
+      g_autoptr (GPtrArray) lines = ph_test_agent_access_lines (agent, fields);
+
+      if (lines->len >= count || g_get_monotonic_time () >= deadline)
+        return lines->len;
+      g_usleep (20 * 1000);
+    }
+}
+
+void
+ph_test_agent_assert_access (PhTestAgent *agent, const char *const *fields, guint count,
+                             guint timeout_ms)
+{
+  guint n = ph_test_agent_wait_access (agent, fields, count, timeout_ms);
+
+  if (n < count)
+    {
+      g_autofree char *want = g_strjoinv (" ", (char **) fields);
+      g_autofree char *why = g_strdup_printf ("%u access lines with [%s], want %u", n, want, count);
+
+      ph_test_agent_print_log (agent, why);
+    }
+  g_assert_cmpuint (n, >=, count);
+}
+
+void
+ph_test_assert_refusal (PhTestAgent *agent, const char *head, const char *body, int status,
+                        const char *kind)
+{
+  g_autofree char *error_kind = ph_test_head_header (head, "X-Pinhole-Error");
+  g_autofree char *connection = ph_test_head_header (head, "Connection");
+
+  if (head == NULL || ph_test_head_status (head) != status || g_strcmp0 (error_kind, kind) != 0)
+    {
+      g_printerr ("# expected %d %s, got:\n%s%s\n", status, kind, head ? head : "(no response)\n",
+                  body ? body : "");
+      ph_test_agent_print_log (agent, "unexpected answer");
+    }
+  g_assert_nonnull (head);
+  g_assert_cmpint (ph_test_head_status (head), ==, status);
+  g_assert_cmpstr (error_kind, ==, kind);
+  g_assert_cmpstr (connection, ==, "close");
+  if (body != NULL)
+    g_assert_cmpuint (strlen (body), >, 0);
+}
+
+void
 ph_test_agent_free (PhTestAgent *agent)
 {
   if (agent == NULL)
@@ -785,6 +1038,7 @@ ph_test_agent_free (PhTestAgent *agent)
   g_free (agent->name);
   g_free (agent->config_path);
   g_free (agent->log_path);
+  g_free (agent->stdout_path);
   g_free (agent);
 }
 
@@ -1066,6 +1320,56 @@ ph_test_head_header (const char *head, const char *name)
         return g_strdup (g_strstrip (lines[i] + name_len + 1));
     }
   return NULL;
+}
+
+/* --- requests through the agent --- */
+
+char *
+ph_test_get_request (guint16 port, const char *path)
+{
+  return g_strdup_printf ("GET http://127.0.0.1:%u%s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n", port,
+                          path, port);
+}
+
+char *
+ph_test_connect_request (guint16 port)
+{
+  return g_strdup_printf ("CONNECT 127.0.0.1:%u HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n", port,
+                          port);
+}
+
+char *
+ph_test_exchange (guint16 agent_port, const char *request, char **body, gint64 *elapsed_ms,
+                  guint timeout_ms)
+{
+  g_autoptr (PhTestConn) conn = ph_test_conn_new (agent_port);
+  g_autoptr (GByteArray) data = g_byte_array_new ();
+  g_autofree char *head = NULL;
+  g_autofree char *length = NULL;
+  gint64 start = g_get_monotonic_time ();
+
+  ph_test_conn_send (conn, request, -1);
+  head = ph_test_conn_read_head (conn, timeout_ms);
+  if (elapsed_ms != NULL)
+    *elapsed_ms = (g_get_monotonic_time () - start) / 1000;
+  length = ph_test_head_header (head, "Content-Length");
+  if (head == NULL || (g_str_has_prefix (request, "CONNECT ") && ph_test_head_status (head) == 200))
+    {
+      /* nothing more to read */
+    }
+  else if (length != NULL)
+    {
+      ph_test_conn_read_body (conn, g_ascii_strtoull (length, NULL, 10), data, timeout_ms);
+    }
+  else
+    {
+      g_autoptr (GBytes) rest = ph_test_conn_read_to_eof (conn, timeout_ms, NULL);
+
+      g_byte_array_append (data, g_bytes_get_data (rest, NULL), (guint) g_bytes_get_size (rest));
+    }
+  if (body != NULL)
+    *body = g_strndup ((const char *) data->data, data->len);
+  return g_steal_pointer (&head);
 }
 
 /* --- the recording TLS endpoint --- */

@@ -1,6 +1,6 @@
 /* ph-test-cloud.h: test fixture around pinhole-cloud.sh (stunnel + Squid + origin), the real
- * pinhole-agent binary, curl, raw sockets and a recording TLS endpoint; plus the origin's pattern.
- */
+ * pinhole-agent binary, curl, raw sockets and a recording TLS endpoint; a runner for cases in
+ * subprocesses around a shared cloud end; plus the origin's pattern. */
 
 #pragma once
 
@@ -80,6 +80,7 @@ typedef struct
   const char *squid_access_log;
   const char *origin_ca;
   char *password;
+  GPtrArray *agent_logs; /* the log and stdout of each agent this process started on it */
 } PhTestCloud;
 
 /* Checks that stunnel4, squid, curl and the agent binary are there. On a miss: under CI=true
@@ -97,6 +98,9 @@ PhTestCloud *ph_test_cloud_attach (const char *dir);
 const char *ph_test_cloud_get (PhTestCloud *cloud, const char *key);
 /* Lines in Squid's access log so far that contain @needle (all lines when NULL). */
 guint ph_test_cloud_access_log_lines (PhTestCloud *cloud, const char *needle);
+/* The same once Squid's log has settled: it logs a connection a moment after it ends, those that
+ * end before a request too, so a baseline taken at once could miss what came just before. */
+guint ph_test_cloud_settled_access_log_lines (PhTestCloud *cloud, const char *needle);
 /* The pid recorded for the cloud's stunnel, 0 when it is not running. */
 GPid ph_test_cloud_stunnel_pid (PhTestCloud *cloud);
 /* Sends @signum to the cloud's stunnel and waits (bounded) until it is gone. */
@@ -104,8 +108,35 @@ void ph_test_cloud_kill_stunnel (PhTestCloud *cloud, int signum);
 /* Starts stunnel again with the cloud's configuration (same port, key and Squid) and waits until
  * it listens; the cloud's stop ends it as usual. */
 void ph_test_cloud_restart_stunnel (PhTestCloud *cloud);
+/* Asserts that @text (from @what, which a failure names) holds the cloud's password in none of
+ * the forms a leak would take: as it is, in base64, or in the Basic token of user:password; nor,
+ * when @other_password is not NULL, that password in those forms (an agent given a wrong password
+ * must hide it just as well). */
+void ph_test_cloud_assert_redacted (PhTestCloud *cloud, const char *what, const char *text,
+                                    const char *other_password);
+/* The same for the log and the stdout of every agent this process started on @cloud since the
+ * last call (each agent stopped first, so its log is whole); returns how many files it read. */
+guint ph_test_cloud_assert_agents_redacted (PhTestCloud *cloud, const char *other_password);
 void ph_test_cloud_free (PhTestCloud *cloud);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhTestCloud, ph_test_cloud_free)
+
+/* --- a test binary's cases, each in a subprocess of its own, around one shared cloud end --- */
+
+/* Runs the cases registered so far; what main returns. In the main process: makes the shared
+ * cloud end's directory (PH_TEST_CLOUD_DIR, for the cases' subprocesses), lets a failed case be
+ * reported while the others still run, and at the end stops the shared cloud end (its files kept
+ * for a post-mortem when a case failed). In a case's subprocess: runs that case. */
+int ph_test_run_cases (void);
+/* The shared cloud end (stunnel + Squid + the origin): started in the main process by the first
+ * case that asks, so that it outlives the cases' subprocesses; attached to in a subprocess. */
+PhTestCloud *ph_test_shared_cloud (void);
+/* TRUE where a case's body runs: in its subprocess, or in the main process when PH_TEST_NO_FORK
+ * is set (a case in one process, for a debugger). */
+gboolean ph_test_case_runs_here (void);
+/* For a case's test function. In the main process: runs the case again in a subprocess (so one
+ * failure does not hide the others, and a hang is cut after @timeout_s), asserts that it passed
+ * and returns FALSE. Where the case runs (ph_test_case_runs_here): TRUE, run the body. */
+gboolean ph_test_case_fork (guint timeout_s);
 
 /* --- the agent under test (binary from $PH_AGENT) --- */
 
@@ -116,6 +147,7 @@ typedef struct
   char *name;
   char *config_path;
   char *log_path;
+  char *stdout_path;
   guint16 port;
   gboolean exited;
   int exit_status;
@@ -141,6 +173,24 @@ char *ph_test_agent_log (PhTestAgent *agent);
 gboolean ph_test_agent_wait_log (PhTestAgent *agent, const char *needle, guint count,
                                  guint timeout_ms);
 char *ph_test_agent_proxy_url (PhTestAgent *agent);
+/* Prints @why, whether the agent runs (or how it ended) and its log, for a failure to explain. */
+void ph_test_agent_print_log (PhTestAgent *agent, const char *why);
+/* ph_test_agent_stop, asserting a clean exit (status 0); the log is printed when it was not. */
+void ph_test_agent_stop_ok (PhTestAgent *agent);
+/* The agent's access lines that carry every one of @fields, whole fields ("status=50" does not
+ * match "status=503"). */
+GPtrArray *ph_test_agent_access_lines (PhTestAgent *agent, const char *const *fields);
+/* Waits (bounded) until at least @count access lines carry all of @fields; returns how many do. */
+guint ph_test_agent_wait_access (PhTestAgent *agent, const char *const *fields, guint count,
+                                 guint timeout_ms);
+/* ph_test_agent_wait_access, asserting they came; the log is printed when they did not. */
+void ph_test_agent_assert_access (PhTestAgent *agent, const char *const *fields, guint count,
+                                  guint timeout_ms);
+/* The refusal form of CONTRACT.md, as far as every refusal has it: @status, X-Pinhole-Error
+ * @kind, Connection: close, and a body when @body is not NULL. Prints the answer and the agent's
+ * log when it is not that. */
+void ph_test_assert_refusal (PhTestAgent *agent, const char *head, const char *body, int status,
+                             const char *kind);
 void ph_test_agent_free (PhTestAgent *agent);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhTestAgent, ph_test_agent_free)
 
@@ -198,6 +248,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhTestConn, ph_test_conn_free)
 int ph_test_head_status (const char *head);
 /* First value of header @name (case-insensitive) in @head, or NULL. */
 char *ph_test_head_header (const char *head, const char *name);
+
+/* --- requests through the agent, on a raw connection --- */
+
+/* GET http://127.0.0.1:@port@path, with its Host field. */
+char *ph_test_get_request (guint16 port, const char *path);
+/* CONNECT 127.0.0.1:@port, with its Host field. */
+char *ph_test_connect_request (guint16 port);
+/* One request on a fresh connection to @agent_port: returns the response head (NULL if none came)
+ * and, in *@body, its body (by Content-Length, else up to EOF; none after a 200 to a CONNECT);
+ * in *@elapsed_ms the time to the head. @body and @elapsed_ms may be NULL. */
+char *ph_test_exchange (guint16 agent_port, const char *request, char **body, gint64 *elapsed_ms,
+                        guint timeout_ms);
 
 /* --- a TLS endpoint that records what reaches it --- */
 

@@ -33,10 +33,6 @@ typedef struct
   void (*func) (PhTestCloud *cloud);
 } PhFaultCase;
 
-/* Started by the first case and shared by all; each case runs in its own subprocess and finds
- * it through PH_TEST_CLOUD_DIR. */
-static PhTestCloud *ph_cloud;
-
 /* ------------------------------------------------------------------------------------------ */
 /* A fault server: a TCP relay to the real stunnel that can, per new connection, misbehave.   */
 
@@ -511,128 +507,10 @@ ph_ms_since (gint64 start_us)
   return (g_get_monotonic_time () - start_us) / 1000;
 }
 
-static char *
-ph_get_request (guint16 port, const char *path)
-{
-  return g_strdup_printf ("GET http://127.0.0.1:%u%s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n", port,
-                          path, port);
-}
-
-static char *
-ph_connect_request (guint16 port)
-{
-  return g_strdup_printf ("CONNECT 127.0.0.1:%u HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n", port,
-                          port);
-}
-
-/* One request on a fresh connection: the response head (NULL if none came), the body in *@body
- * (by Content-Length, else up to EOF; none after a 200 to CONNECT), the time to the head. */
-static char *
-ph_exchange (guint16 agent_port, const char *request, char **body, gint64 *elapsed_ms,
-             guint timeout_ms)
-{
-  g_autoptr (PhTestConn) conn = ph_test_conn_new (agent_port);
-  g_autoptr (GByteArray) data = g_byte_array_new ();
-  g_autofree char *head = NULL;
-  g_autofree char *length = NULL;
-  gint64 start = g_get_monotonic_time ();
-
-  ph_test_conn_send (conn, request, -1);
-  head = ph_test_conn_read_head (conn, timeout_ms);
-  if (elapsed_ms != NULL)
-    *elapsed_ms = ph_ms_since (start);
-  length = ph_test_head_header (head, "Content-Length");
-  if (head == NULL || (g_str_has_prefix (request, "CONNECT ") && ph_test_head_status (head) == 200))
-    {
-      /* nothing more to read */
-    }
-  else if (length != NULL)
-    {
-      ph_test_conn_read_body (conn, g_ascii_strtoull (length, NULL, 10), data, timeout_ms);
-    }
-  else
-    {
-      g_autoptr (GBytes) rest = ph_test_conn_read_to_eof (conn, timeout_ms, NULL);
-
-      g_byte_array_append (data, g_bytes_get_data (rest, NULL), (guint) g_bytes_get_size (rest));
-    }
-  if (body != NULL)
-    *body = g_strndup ((const char *) data->data, data->len);
-  return g_steal_pointer (&head);
-}
-
-static void
-ph_print_log (PhTestAgent *agent, const char *why)
-{
-  g_autofree char *log = ph_test_agent_log (agent);
-  g_autofree char *state = NULL;
-
-  if (ph_test_agent_is_running (agent))
-    state = g_strdup ("is running");
-  else if (g_subprocess_get_if_signaled (agent->proc))
-    state
-        = g_strdup_printf ("was killed by signal %d (%s)", g_subprocess_get_term_sig (agent->proc),
-                           g_strsignal (g_subprocess_get_term_sig (agent->proc)));
-  else
-    state = g_strdup_printf ("exited with status %d", agent->exit_status);
-  g_printerr ("# %s; agent %s %s; its log:\n%s\n", why, agent->name, state, log);
-}
-
-/* The refusal form of CONTRACT.md: status, X-Pinhole-Error, text body, Connection: close. */
-static void
-ph_assert_refusal (PhTestAgent *agent, const char *head, const char *body, int status,
-                   const char *kind)
-{
-  g_autofree char *error_kind = ph_test_head_header (head, "X-Pinhole-Error");
-  g_autofree char *connection = ph_test_head_header (head, "Connection");
-
-  if (head == NULL || ph_test_head_status (head) != status || g_strcmp0 (error_kind, kind) != 0)
-    {
-      g_printerr ("# expected %d %s, got:\n%s%s\n", status, kind, head ? head : "(no response)\n",
-                  body ? body : "");
-      ph_print_log (agent, "unexpected answer");
-    }
-  g_assert_nonnull (head);
-  g_assert_cmpint (ph_test_head_status (head), ==, status);
-  g_assert_cmpstr (error_kind, ==, kind);
-  g_assert_cmpstr (connection, ==, "close");
-  if (body != NULL)
-    g_assert_cmpuint (strlen (body), >, 0);
-}
-
-/* The agent's access lines that carry every one of @fields (whole fields: "status=50" does not
- * match "status=503"). */
-static GPtrArray *
-ph_access_lines (PhTestAgent *agent, const char *const *fields)
-{
-  g_autofree char *log = ph_test_agent_log (agent);
-  g_auto (GStrv) lines = g_strsplit (log, "\n", -1);
-  GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
-
-  for (guint i = 0; lines[i] != NULL; i++)
-    {
-      gboolean all = strstr (lines[i], "access client=") != NULL;
-
-      for (guint f = 0; all && fields[f] != NULL; f++)
-        {
-          g_autofree char *spaced = g_strconcat (" ", fields[f], NULL);
-          const char *hit = strstr (lines[i], spaced);
-          char after;
-
-          while (hit != NULL && (after = hit[strlen (spaced)]) != '\0' && after != ' ')
-            hit = strstr (hit + 1, spaced);
-          all = hit != NULL;
-        }
-      if (all)
-        g_ptr_array_add (out, g_strdup (lines[i]));
-    }
-  return out;
-}
-
 static guint
 ph_count_access (PhTestAgent *agent, const char *const *fields)
 {
-  g_autoptr (GPtrArray) lines = ph_access_lines (agent, fields);
+  g_autoptr (GPtrArray) lines = ph_test_agent_access_lines (agent, fields);
 
   return lines->len;
 }
@@ -641,7 +519,7 @@ ph_count_access (PhTestAgent *agent, const char *const *fields)
 static void
 ph_assert_access_no_error (PhTestAgent *agent, const char *const *fields)
 {
-  g_autoptr (GPtrArray) lines = ph_access_lines (agent, fields);
+  g_autoptr (GPtrArray) lines = ph_test_agent_access_lines (agent, fields);
 
   g_assert_cmpuint (lines->len, >, 0);
   for (guint i = 0; i < lines->len; i++)
@@ -650,25 +528,6 @@ ph_assert_access_no_error (PhTestAgent *agent, const char *const *fields)
         g_printerr ("# logged as an error: %s\n", (char *) g_ptr_array_index (lines, i));
       g_assert_null (strstr (g_ptr_array_index (lines, i), " error="));
     }
-}
-
-/* Waits until at least @count access lines carry all of @fields. */
-static void
-ph_assert_access (PhTestAgent *agent, const char *const *fields, guint count, guint timeout_ms)
-{
-  gint64 deadline = g_get_monotonic_time () + timeout_ms * G_TIME_SPAN_MILLISECOND;
-  guint n;
-
-  while ((n = ph_count_access (agent, fields)) < count && g_get_monotonic_time () < deadline)
-    g_usleep (20 * 1000);
-  if (n < count)
-    {
-      g_autofree char *want = g_strjoinv (" ", (char **) fields);
-      g_autofree char *why = g_strdup_printf ("%u access lines with [%s], want %u", n, want, count);
-
-      ph_print_log (agent, why);
-    }
-  g_assert_cmpuint (n, >=, count);
 }
 
 /* The agent did not crash or complain about itself. */
@@ -680,7 +539,7 @@ ph_assert_healthy (PhTestAgent *agent)
   const char *const bad[] = { "critical", "assertion", "g_array", "double free", "segmentation" };
 
   if (!ph_test_agent_is_running (agent))
-    ph_print_log (agent, "the agent died");
+    ph_test_agent_print_log (agent, "the agent died");
   g_assert_true (ph_test_agent_is_running (agent));
   for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
     {
@@ -688,7 +547,7 @@ ph_assert_healthy (PhTestAgent *agent)
         {
           g_autofree char *why = g_strdup_printf ("the agent's log mentions “%s”", bad[i]);
 
-          ph_print_log (agent, why);
+          ph_test_agent_print_log (agent, why);
         }
       g_assert_null (strstr (lower, bad[i]));
     }
@@ -698,16 +557,16 @@ ph_assert_healthy (PhTestAgent *agent)
 static void
 ph_assert_serves (PhTestAgent *agent, PhTestCloud *cloud)
 {
-  g_autofree char *request = ph_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *request = ph_test_get_request (cloud->origin_http_port, "/hello");
   g_autofree char *body = NULL;
   gint64 ms = 0;
-  g_autofree char *head = ph_exchange (agent->port, request, &body, &ms, 10000);
+  g_autofree char *head = ph_test_exchange (agent->port, request, &body, &ms, 10000);
 
   if (ph_test_head_status (head) != 200 || g_strcmp0 (body, "hello\n") != 0)
     {
       g_printerr ("# GET /hello after the fault: %s%s\n", head ? head : "(no response)\n",
                   body ? body : "");
-      ph_print_log (agent, "not serving after the fault");
+      ph_test_agent_print_log (agent, "not serving after the fault");
     }
   g_assert_cmpint (ph_test_head_status (head), ==, 200);
   g_assert_cmpstr (body, ==, "hello\n");
@@ -718,28 +577,18 @@ ph_assert_serves (PhTestAgent *agent, PhTestCloud *cloud)
 static void
 ph_assert_serves_after_reload (PhTestAgent *agent, PhTestCloud *cloud)
 {
-  g_autofree char *request = ph_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *request = ph_test_get_request (cloud->origin_http_port, "/hello");
   gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
 
   while (g_get_monotonic_time () < deadline)
     {
-      g_autofree char *head = ph_exchange (agent->port, request, NULL, NULL, 5000);
+      g_autofree char *head = ph_test_exchange (agent->port, request, NULL, NULL, 5000);
 
       if (ph_test_head_status (head) == 200)
         break;
       g_usleep (100 * 1000);
     }
   ph_assert_serves (agent, cloud);
-}
-
-static void
-ph_stop_agent (PhTestAgent *agent)
-{
-  int status = ph_test_agent_stop (agent);
-
-  if (status != 0)
-    ph_print_log (agent, "the agent did not exit 0 on SIGTERM");
-  g_assert_cmpint (status, ==, 0);
 }
 
 /* A config for an agent behind the fault server: no warm pool, so each request makes its own
@@ -768,14 +617,15 @@ ph_assert_refused (PhTestAgent *agent, const char *request, int status, const ch
   guint logged = ph_count_access (agent, fields);
   g_autofree char *body = NULL;
   gint64 ms = 0;
-  g_autofree char *head = ph_exchange (agent->port, request, &body, &ms, (guint) max_ms + 10000);
+  g_autofree char *head
+      = ph_test_exchange (agent->port, request, &body, &ms, (guint) max_ms + 10000);
 
   g_test_message ("%s: %d %s after %" G_GINT64_FORMAT " ms", connect ? "CONNECT" : "GET",
                   ph_test_head_status (head), kind, ms);
-  ph_assert_refusal (agent, head, body, status, kind);
+  ph_test_assert_refusal (agent, head, body, status, kind);
   g_assert_cmpint (ms, <=, max_ms);
   g_assert_cmpint (ms, >=, min_ms);
-  ph_assert_access (agent, fields, logged + 1, 3000);
+  ph_test_agent_assert_access (agent, fields, logged + 1, 3000);
 }
 
 /* The same for a GET and a CONNECT. */
@@ -783,8 +633,8 @@ static void
 ph_assert_both_refused (PhTestAgent *agent, PhTestCloud *cloud, int status, const char *kind,
                         gint64 min_ms, gint64 max_ms)
 {
-  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
-  g_autofree char *connect = ph_connect_request (cloud->origin_https_port);
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_https_port);
 
   ph_assert_refused (agent, get, status, kind, min_ms, max_ms);
   ph_assert_refused (agent, connect, status, kind, min_ms, max_ms);
@@ -795,7 +645,7 @@ static PhTestConn *
 ph_open_tunnel (PhTestAgent *agent, PhTestCloud *cloud)
 {
   g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
-  g_autofree char *connect = ph_connect_request (cloud->origin_http_port);
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
   g_autofree char *inner = g_strdup_printf ("GET /hello HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n",
                                             cloud->origin_http_port);
   g_autofree char *established = NULL;
@@ -805,7 +655,7 @@ ph_open_tunnel (PhTestAgent *agent, PhTestCloud *cloud)
   ph_test_conn_send (conn, connect, -1);
   established = ph_test_conn_read_head (conn, 10000);
   if (ph_test_head_status (established) != 200)
-    ph_print_log (agent, "a tunnel did not open");
+    ph_test_agent_print_log (agent, "a tunnel did not open");
   g_assert_cmpint (ph_test_head_status (established), ==, 200);
   ph_test_conn_send (conn, inner, -1);
   head = ph_test_conn_read_head (conn, 10000);
@@ -832,7 +682,7 @@ ph_faults_refused (PhTestCloud *cloud)
   /* The cloud proxy comes back on the same port: served without a reload. */
   back = ph_fault_new (cloud, port, PH_FAULT_FORWARD);
   ph_assert_serves (agent, cloud);
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
 }
 
 /* A name that cannot resolve. A label longer than 63 bytes makes the resolver fail on this
@@ -854,7 +704,7 @@ ph_faults_unresolvable (PhTestCloud *cloud)
   ph_test_agent_write_config (agent, kf);
   ph_test_agent_signal (agent, SIGHUP);
   ph_assert_serves_after_reload (agent, cloud);
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
 }
 
 /* The agent's TCP connection to the cloud proxy is reset in the middle of a download: the
@@ -866,8 +716,8 @@ ph_faults_upstream_reset (PhTestCloud *cloud)
   g_autoptr (GKeyFile) kf = ph_fault_config (cloud, fault);
   g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "upstream-reset", kf);
   g_autofree char *path = g_strdup_printf ("/bytes/%" G_GUINT64_FORMAT, PH_BIG_BODY);
-  g_autofree char *get = ph_get_request (cloud->origin_http_port, path);
-  g_autofree char *connect = ph_connect_request (cloud->origin_http_port);
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, path);
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
   g_autofree char *inner = g_strdup_printf ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n", path,
                                             cloud->origin_http_port);
 
@@ -910,19 +760,20 @@ ph_faults_upstream_reset (PhTestCloud *cloud)
                                                 : "still open",
                       got, ph_ms_since (start));
       if (end != PH_TEST_CONN_RESET)
-        ph_print_log (agent, "the cut transfer did not end with a reset");
+        ph_test_agent_print_log (agent, "the cut transfer did not end with a reset");
       g_assert_cmpint (end, ==, PH_TEST_CONN_RESET);
       g_assert_cmpuint (got, <, PH_BIG_BODY);
       g_assert_cmpint (ph_ms_since (start), <, 5000);
       g_assert_cmpuint (ph_fault_get_resets (fault), ==, resets + 1);
     }
-  ph_assert_access (agent, (const char *[]){ "method=CONNECT", "error=upstream-reset", NULL }, 1,
-                    3000);
-  ph_assert_access (agent, (const char *[]){ "method=GET", "error=upstream-reset", NULL }, 1, 3000);
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ "method=CONNECT", "error=upstream-reset", NULL }, 1, 3000);
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ "method=GET", "error=upstream-reset", NULL }, 1, 3000);
 
   ph_fault_set_mode (fault, PH_FAULT_FORWARD);
   ph_assert_serves (agent, cloud);
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
 }
 
 /* stunnel killed with 50 tunnels open: every client sees its connection end promptly, and once
@@ -952,20 +803,20 @@ ph_faults_cloud_killed (PhTestCloud *unused)
         {
           g_autofree char *why = g_strdup_printf ("tunnel %u still open 3 s after stunnel died", i);
 
-          ph_print_log (agent, why);
+          ph_test_agent_print_log (agent, why);
         }
       g_assert_cmpint (end, !=, PH_TEST_CONN_TIMEOUT);
     }
   slowest = ph_ms_since (start);
   g_test_message ("all %u tunnels ended within %" G_GINT64_FORMAT " ms", n_tunnels, slowest);
   /* Logged while the clients still hold their ends: it was the cloud side that broke. */
-  ph_assert_access (agent, (const char *[]){ "method=CONNECT", "error=upstream-reset", NULL },
-                    n_tunnels, 3000);
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ "method=CONNECT", "error=upstream-reset", NULL }, n_tunnels, 3000);
   g_ptr_array_set_size (tunnels, 0);
 
   ph_test_cloud_restart_stunnel (cloud);
   ph_assert_serves (agent, cloud);
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -977,8 +828,8 @@ ph_faults_no_tls (PhTestCloud *cloud)
   g_autoptr (PhFault) fault = ph_fault_new (cloud, 0, PH_FAULT_NO_TLS);
   g_autoptr (GKeyFile) kf = ph_fault_config (cloud, fault);
   g_autoptr (PhTestAgent) agent = NULL;
-  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
-  g_autofree char *connect = ph_connect_request (cloud->origin_https_port);
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_https_port);
 
   g_key_file_set_string (kf, "upstream", "handshake-timeout", "1s");
   agent = ph_test_agent_start (cloud, "no-tls", kf);
@@ -986,7 +837,8 @@ ph_faults_no_tls (PhTestCloud *cloud)
     {
       g_autofree char *body = NULL;
       gint64 ms = 0;
-      g_autofree char *head = ph_exchange (agent->port, i == 0 ? get : connect, &body, &ms, 10000);
+      g_autofree char *head
+          = ph_test_exchange (agent->port, i == 0 ? get : connect, &body, &ms, 10000);
       g_autofree char *kind = ph_test_head_header (head, "X-Pinhole-Error");
       int status = ph_test_head_status (head);
       g_autofree char *field = g_strconcat ("error=", kind ? kind : "?", NULL);
@@ -995,19 +847,19 @@ ph_faults_no_tls (PhTestCloud *cloud)
                       kind ? kind : "-", ms);
       /* Either is right for a handshake that never completes; nothing else is. */
       if (status == 504)
-        ph_assert_refusal (agent, head, body, 504, "upstream-timeout");
+        ph_test_assert_refusal (agent, head, body, 504, "upstream-timeout");
       else
-        ph_assert_refusal (agent, head, body, 502, "upstream-tls");
+        ph_test_assert_refusal (agent, head, body, 502, "upstream-tls");
       /* handshake-timeout=1s; the agent checks its timers every 250 ms */
       g_assert_cmpint (ms, >=, 900);
       g_assert_cmpint (ms, <, 2500);
-      ph_assert_access (agent,
-                        (const char *[]){ i == 0 ? "method=GET" : "method=CONNECT", field, NULL },
-                        1, 3000);
+      ph_test_agent_assert_access (
+          agent, (const char *[]){ i == 0 ? "method=GET" : "method=CONNECT", field, NULL }, 1,
+          3000);
     }
   ph_fault_set_mode (fault, PH_FAULT_FORWARD);
   ph_assert_serves (agent, cloud);
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
 }
 
 static void
@@ -1022,7 +874,7 @@ ph_faults_silence (PhTestCloud *cloud)
   ph_assert_both_refused (agent, cloud, 504, "upstream-timeout", 900, 2500);
   ph_fault_set_mode (fault, PH_FAULT_FORWARD);
   ph_assert_serves (agent, cloud);
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
 }
 
 static void
@@ -1037,10 +889,10 @@ ph_faults_tls_alert (PhTestCloud *cloud)
   /* ...and in place of the answer, after a good handshake. */
   ph_fault_set_mode (fault, PH_FAULT_LATE_ALERT);
   ph_assert_both_refused (agent, cloud, 502, "upstream-tls", 0, PH_FAST_MS);
-  ph_assert_access (agent, (const char *[]){ "error=upstream-tls", NULL }, 4, 3000);
+  ph_test_agent_assert_access (agent, (const char *[]){ "error=upstream-tls", NULL }, 4, 3000);
   ph_fault_set_mode (fault, PH_FAULT_FORWARD);
   ph_assert_serves (agent, cloud);
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
 }
 
 static void
@@ -1053,7 +905,7 @@ ph_faults_garbage (PhTestCloud *cloud)
   ph_assert_both_refused (agent, cloud, 502, "upstream-protocol", 0, PH_FAST_MS);
   ph_fault_set_mode (fault, PH_FAULT_FORWARD);
   ph_assert_serves (agent, cloud);
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
 }
 
 /* The agent is pinned to the cloud's key and meets another: refused, naming the key it saw,
@@ -1065,7 +917,7 @@ ph_faults_pin_mismatch (PhTestCloud *cloud)
   g_autoptr (PhFault) fault = ph_fault_new (cloud, 0, PH_FAULT_FORWARD);
   g_autoptr (GKeyFile) kf = ph_fault_config (cloud, fault);
   g_autoptr (PhTestAgent) agent = NULL;
-  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
   g_autoptr (GBytes) plain = NULL;
 
   ph_fault_set_target (fault, ph_test_recorder_get_port (impostor));
@@ -1073,9 +925,9 @@ ph_faults_pin_mismatch (PhTestCloud *cloud)
   ph_assert_both_refused (agent, cloud, 502, "pin-mismatch", 0, PH_FAST_MS);
   {
     g_autofree char *body = NULL;
-    g_autofree char *head = ph_exchange (agent->port, get, &body, NULL, 10000);
+    g_autofree char *head = ph_test_exchange (agent->port, get, &body, NULL, 10000);
 
-    ph_assert_refusal (agent, head, body, 502, "pin-mismatch");
+    ph_test_assert_refusal (agent, head, body, 502, "pin-mismatch");
     if (strstr (body, ph_test_recorder_get_pin (impostor)) == NULL)
       g_printerr ("# the body does not name the pin seen (%s): %s\n",
                   ph_test_recorder_get_pin (impostor), body);
@@ -1086,30 +938,11 @@ ph_faults_pin_mismatch (PhTestCloud *cloud)
 
   ph_fault_set_target (fault, cloud->tls_port);
   ph_assert_serves (agent, cloud);
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Answers from the cloud proxy and from origins                                              */
-
-/* Squid's log settles a moment after a request: lines with @needle once two reads agree. */
-static guint
-ph_settled_squid_lines (PhTestCloud *cloud, const char *needle)
-{
-  guint n = ph_test_cloud_access_log_lines (cloud, needle);
-
-  for (guint i = 0; i < 10; i++)
-    {
-      guint now;
-
-      g_usleep (100 * 1000);
-      now = ph_test_cloud_access_log_lines (cloud, needle);
-      if (now == n && i >= 2)
-        break;
-      n = now;
-    }
-  return n;
-}
 
 /* The cloud proxy answers 407 to a wrong password: auth-rejected; and the requests after it are
  * refused by the agent itself, the password not sent again (Squid sees no new attempt) until
@@ -1121,8 +954,8 @@ ph_faults_proxy_407 (PhTestCloud *cloud)
   g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
   g_autoptr (PhTestAgent) agent = NULL;
   g_autoptr (GError) error = NULL;
-  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
-  g_autofree char *connect = ph_connect_request (cloud->origin_https_port);
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_https_port);
   const char *needle = "/407 ";
   guint before, first, after;
 
@@ -1130,13 +963,13 @@ ph_faults_proxy_407 (PhTestCloud *cloud)
                             &error);
   g_assert_no_error (error);
   g_key_file_set_string (kf, "upstream", "password-file", pw_path);
-  before = ph_settled_squid_lines (cloud, needle);
+  before = ph_test_cloud_settled_access_log_lines (cloud, needle);
   agent = ph_test_agent_start (cloud, "proxy-407", kf);
   ph_assert_refused (agent, get, 502, "auth-rejected", 0, 2000);
-  first = ph_settled_squid_lines (cloud, needle);
+  first = ph_test_cloud_settled_access_log_lines (cloud, needle);
   ph_assert_refused (agent, connect, 502, "auth-rejected", 0, PH_FAST_MS);
   ph_assert_refused (agent, get, 502, "auth-rejected", 0, PH_FAST_MS);
-  after = ph_settled_squid_lines (cloud, needle);
+  after = ph_test_cloud_settled_access_log_lines (cloud, needle);
   g_test_message ("Squid answered 407 %u times to the first request, %u times after",
                   first - before, after - first);
   g_assert_cmpuint (first - before, >=, 1);
@@ -1146,7 +979,7 @@ ph_faults_proxy_407 (PhTestCloud *cloud)
   g_assert_no_error (error);
   ph_test_agent_signal (agent, SIGHUP);
   ph_assert_serves_after_reload (agent, cloud);
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
   g_unlink (pw_path);
 }
 
@@ -1163,10 +996,10 @@ ph_faults_origin_407 (PhTestCloud *cloud)
 
   for (gsize i = 0; i < G_N_ELEMENTS (paths); i++)
     {
-      g_autofree char *request = ph_get_request (cloud->origin_http_port, paths[i]);
+      g_autofree char *request = ph_test_get_request (cloud->origin_http_port, paths[i]);
       g_autofree char *body = NULL;
       gint64 ms = 0;
-      g_autofree char *head = ph_exchange (agent->port, request, &body, &ms, 10000);
+      g_autofree char *head = ph_test_exchange (agent->port, request, &body, &ms, 10000);
       g_autofree char *kind = ph_test_head_header (head, "X-Pinhole-Error");
       g_autofree char *origin_status = ph_test_head_header (head, "X-Origin-Status");
       g_autofree char *server = ph_test_head_header (head, "Server");
@@ -1174,7 +1007,7 @@ ph_faults_origin_407 (PhTestCloud *cloud)
       g_test_message ("%s:\n%s%s", paths[i], head ? head : "(no response)\n", body ? body : "");
       if (head == NULL
           || !g_str_has_prefix (head, "HTTP/1.1 407 Proxy Authentication Required\r\n"))
-        ph_print_log (agent, "the origin's 407 did not come through");
+        ph_test_agent_print_log (agent, "the origin's 407 did not come through");
       g_assert_nonnull (head);
       g_assert_true (g_str_has_prefix (head, "HTTP/1.1 407 Proxy Authentication Required\r\n"));
       g_assert_null (kind);
@@ -1182,14 +1015,15 @@ ph_faults_origin_407 (PhTestCloud *cloud)
       g_assert_cmpstr (server, ==, "ph-test-origin");
       g_assert_cmpstr (body, ==, expected_body);
       g_assert_cmpint (ms, <, PH_FAST_MS);
-      ph_assert_access (agent, (const char *[]){ "method=GET", "status=407", NULL }, i + 1, 3000);
+      ph_test_agent_assert_access (agent, (const char *[]){ "method=GET", "status=407", NULL },
+                                   i + 1, 3000);
       ph_assert_access_no_error (agent, (const char *[]){ "method=GET", "status=407", NULL });
       /* The next request, on a new connection, still goes through. */
       ph_assert_serves (agent, cloud);
     }
   g_assert_cmpuint (ph_count_access (agent, (const char *[]){ "error=auth-rejected", NULL }), ==,
                     0);
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
 }
 
 static void
@@ -1201,7 +1035,7 @@ ph_assert_passed_on (PhTestAgent *agent, const char *head, const char *body, int
   g_autofree char *length = ph_test_head_header (head, "Content-Length");
 
   if (ph_test_head_status (head) != status || kind != NULL)
-    ph_print_log (agent, "the cloud proxy's answer was not passed on");
+    ph_test_agent_print_log (agent, "the cloud proxy's answer was not passed on");
   g_assert_cmpint (ph_test_head_status (head), ==, status);
   g_assert_null (kind);
   if (squid_error != NULL)
@@ -1225,8 +1059,8 @@ ph_faults_proxy_403_503 (PhTestCloud *cloud)
       = g_strdup_printf ("GET http://127.0.0.1:%u/hello HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
                          "Via: 1.1 %s (squid)\r\n\r\n",
                          cloud->origin_http_port, cloud->origin_http_port, cloud->server_name);
-  g_autofree char *connect_closed = ph_connect_request (closed);
-  g_autofree char *get_closed = ph_get_request (closed, "/hello");
+  g_autofree char *connect_closed = ph_test_connect_request (closed);
+  g_autofree char *get_closed = ph_test_get_request (closed, "/hello");
   const struct
   {
     const char *request;
@@ -1243,17 +1077,18 @@ ph_faults_proxy_403_503 (PhTestCloud *cloud)
     {
       g_autofree char *body = NULL;
       gint64 ms = 0;
-      g_autofree char *head = ph_exchange (agent->port, cases[i].request, &body, &ms, 10000);
+      g_autofree char *head = ph_test_exchange (agent->port, cases[i].request, &body, &ms, 10000);
       g_autofree char *status = g_strdup_printf ("status=%d", cases[i].status);
 
       g_test_message ("%s %d after %" G_GINT64_FORMAT " ms", cases[i].method, cases[i].status, ms);
       ph_assert_passed_on (agent, head, body, cases[i].status, cases[i].squid_error);
       g_assert_cmpint (ms, <, 2000);
-      ph_assert_access (agent, (const char *[]){ cases[i].method, status, NULL }, 1, 3000);
+      ph_test_agent_assert_access (agent, (const char *[]){ cases[i].method, status, NULL }, 1,
+                                   3000);
       ph_assert_access_no_error (agent, (const char *[]){ cases[i].method, status, NULL });
       ph_assert_serves (agent, cloud);
     }
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
 }
 
 /* A cloud proxy that refuses a CONNECT itself (403) or cannot serve it (503): what it said
@@ -1270,7 +1105,7 @@ ph_faults_proxy_refuses_connect (PhTestCloud *cloud)
   g_autoptr (PhFault) fault = ph_fault_new (cloud, 0, PH_FAULT_ANSWER);
   g_autoptr (GKeyFile) kf = ph_fault_config (cloud, fault);
   g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "proxy-refuses-connect", kf);
-  g_autofree char *connect = ph_connect_request (cloud->origin_https_port);
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_https_port);
 
   for (gsize i = 0; i < G_N_ELEMENTS (answers); i++)
     {
@@ -1282,7 +1117,7 @@ ph_faults_proxy_refuses_connect (PhTestCloud *cloud)
       g_autofree char *status = NULL;
 
       ph_fault_set_answer (fault, answers[i], 0);
-      head = ph_exchange (agent->port, connect, &body, NULL, 10000);
+      head = ph_test_exchange (agent->port, connect, &body, NULL, 10000);
       g_test_message ("the proxy sent:\n%sthe client got:\n%s%s", answers[i],
                       head ? head : "(nothing)\n", body ? body : "");
       ph_assert_passed_on (agent, head, body, i == 0 ? 403 : 503, NULL);
@@ -1301,12 +1136,13 @@ ph_faults_proxy_refuses_connect (PhTestCloud *cloud)
         }
       g_assert_cmpstr (body, ==, sent_body);
       status = g_strdup_printf ("status=%d", i == 0 ? 403 : 503);
-      ph_assert_access (agent, (const char *[]){ "method=CONNECT", status, NULL }, 1, 3000);
+      ph_test_agent_assert_access (agent, (const char *[]){ "method=CONNECT", status, NULL }, 1,
+                                   3000);
       ph_assert_access_no_error (agent, (const char *[]){ "method=CONNECT", status, NULL });
     }
   ph_fault_set_mode (fault, PH_FAULT_FORWARD);
   ph_assert_serves (agent, cloud);
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
 }
 
 /* Interim (1xx) responses: passed on exactly, up to a cap; past it, 502 upstream-protocol and
@@ -1337,7 +1173,7 @@ ph_faults_interim (PhTestCloud *cloud)
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       g_autofree char *path = g_strdup_printf ("/interim/%u?code=%u", cases[i].n, cases[i].code);
-      g_autofree char *request = ph_get_request (cloud->origin_http_port, path);
+      g_autofree char *request = ph_test_get_request (cloud->origin_http_port, path);
       g_autofree char *expected_body = ph_test_interim_body (cases[i].n);
       const char *interim = ph_test_interim_head (cases[i].code);
       g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
@@ -1364,13 +1200,13 @@ ph_faults_interim (PhTestCloud *cloud)
       g_test_message ("%s: %u interim heads, then %d, %" G_GINT64_FORMAT " ms", path, seen,
                       ph_test_head_status (final), ph_ms_since (start));
       if (final == NULL)
-        ph_print_log (agent, "no final answer after the interim responses");
+        ph_test_agent_print_log (agent, "no final answer after the interim responses");
       g_assert_nonnull (final);
       if (cases[i].passes)
         {
           g_autofree char *length = ph_test_head_header (final, "Content-Length");
           g_autoptr (GByteArray) body = g_byte_array_new ();
-          g_autofree char *next = ph_get_request (cloud->origin_http_port, "/hello");
+          g_autofree char *next = ph_test_get_request (cloud->origin_http_port, "/hello");
           g_autofree char *again = NULL;
 
           g_assert_cmpuint (seen, ==, cases[i].n);
@@ -1386,18 +1222,18 @@ ph_faults_interim (PhTestCloud *cloud)
       else
         {
           g_assert_cmpuint (seen, <=, PH_INTERIM_CAP);
-          ph_assert_refusal (agent, final, NULL, 502, "upstream-protocol");
+          ph_test_assert_refusal (agent, final, NULL, 502, "upstream-protocol");
           g_assert_cmpint (ph_test_conn_wait_end (conn, 3000, NULL), !=, PH_TEST_CONN_TIMEOUT);
           refused++;
         }
       g_assert_cmpint (ph_ms_since (start), <, 3000);
       ph_assert_healthy (agent);
     }
-  ph_assert_access (agent,
-                    (const char *[]){ "method=GET", "status=502", "error=upstream-protocol", NULL },
-                    refused, 3000);
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ "method=GET", "status=502", "error=upstream-protocol", NULL },
+      refused, 3000);
   ph_assert_serves (agent, cloud);
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1436,7 +1272,7 @@ ph_reset_once (PhTestAgent *agent, PhTestCloud *cloud, PhResetStage stage, guint
 
       /* Give a dying agent the moment it needs to be seen as dead. */
       g_usleep (200 * 1000);
-      ph_print_log (agent, why);
+      ph_test_agent_print_log (agent, why);
       g_assert_not_reached ();
     }
   switch (stage)
@@ -1465,14 +1301,14 @@ ph_reset_once (PhTestAgent *agent, PhTestCloud *cloud, PhResetStage stage, guint
         }
       case PH_RESET_CONNECT_WAIT:
         {
-          g_autofree char *connect = ph_connect_request (cloud->origin_http_port);
+          g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
 
           ph_test_conn_send (conn, connect, -1);
           break;
         }
       case PH_RESET_TUNNEL_RELAY:
         {
-          g_autofree char *connect = ph_connect_request (cloud->origin_http_port);
+          g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
           g_autofree char *inner = g_strdup_printf ("GET %s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n",
                                                     bytes, cloud->origin_http_port);
           g_autofree char *established = NULL;
@@ -1481,7 +1317,7 @@ ph_reset_once (PhTestAgent *agent, PhTestCloud *cloud, PhResetStage stage, guint
           ph_test_conn_send (conn, connect, -1);
           established = ph_test_conn_read_head (conn, 10000);
           if (ph_test_head_status (established) != 200)
-            ph_print_log (agent, "a tunnel did not open");
+            ph_test_agent_print_log (agent, "a tunnel did not open");
           g_assert_cmpint (ph_test_head_status (established), ==, 200);
           ph_test_conn_send (conn, inner, -1);
           head = ph_test_conn_read_head (conn, 10000);
@@ -1491,13 +1327,13 @@ ph_reset_once (PhTestAgent *agent, PhTestCloud *cloud, PhResetStage stage, guint
         }
       case PH_RESET_PLAIN_RELAY:
         {
-          g_autofree char *get = ph_get_request (cloud->origin_http_port, bytes);
+          g_autofree char *get = ph_test_get_request (cloud->origin_http_port, bytes);
           g_autofree char *head = NULL;
 
           ph_test_conn_send (conn, get, -1);
           head = ph_test_conn_read_head (conn, 10000);
           if (ph_test_head_status (head) != 200)
-            ph_print_log (agent, "a download did not start");
+            ph_test_agent_print_log (agent, "a download did not start");
           g_assert_cmpint (ph_test_head_status (head), ==, 200);
           g_assert_cmpuint (ph_test_conn_read_body (conn, 64 * 1024, NULL, 10000), ==, 64 * 1024);
           break;
@@ -1538,10 +1374,10 @@ ph_faults_client_resets (PhTestCloud *cloud)
       ph_assert_healthy (agent);
       /* Every reset in the middle of a transfer is logged as the client's doing. */
       if (stage == PH_RESET_TUNNEL_RELAY || stage == PH_RESET_PLAIN_RELAY)
-        ph_assert_access (agent, closed, before + rounds, 5000);
+        ph_test_agent_assert_access (agent, closed, before + rounds, 5000);
     }
   ph_assert_serves (agent, cloud);
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
 
   /* A cloud proxy slow to answer makes "waiting for the answer" certain, for a CONNECT and for
    * a plain request. */
@@ -1549,12 +1385,13 @@ ph_faults_client_resets (PhTestCloud *cloud)
   slow_agent = ph_test_agent_start (cloud, "client-resets-waiting", slow_kf);
   for (guint i = 0; i < 2 * rounds; i++)
     {
-      g_autofree char *request = i % 2 == 0 ? ph_connect_request (cloud->origin_http_port)
-                                            : ph_get_request (cloud->origin_http_port, "/hello");
+      g_autofree char *request = i % 2 == 0
+                                     ? ph_test_connect_request (cloud->origin_http_port)
+                                     : ph_test_get_request (cloud->origin_http_port, "/hello");
       PhTestConn *conn;
 
       if (!ph_test_agent_is_running (slow_agent))
-        ph_print_log (slow_agent, "the agent died");
+        ph_test_agent_print_log (slow_agent, "the agent died");
       g_assert_true (ph_test_agent_is_running (slow_agent));
       conn = ph_test_conn_new (slow_agent->port);
       ph_test_conn_send (conn, request, -1);
@@ -1566,7 +1403,7 @@ ph_faults_client_resets (PhTestCloud *cloud)
   ph_fault_set_answer (slow, NULL, 0);
   ph_fault_set_mode (slow, PH_FAULT_FORWARD);
   ph_assert_serves (slow_agent, cloud);
-  ph_stop_agent (slow_agent);
+  ph_test_agent_stop_ok (slow_agent);
 }
 
 static guint
@@ -1579,7 +1416,7 @@ ph_parse_connection_limit (PhTestAgent *agent)
 
   if (!g_regex_match (re, log, 0, &match))
     {
-      ph_print_log (agent, "no “connection limit N” line at startup");
+      ph_test_agent_print_log (agent, "no “connection limit N” line at startup");
       return 0;
     }
   number = g_match_info_fetch (match, 1);
@@ -1609,7 +1446,7 @@ ph_faults_fd_limit (PhTestCloud *cloud)
   g_autoptr (PhTestAgent) agent = NULL;
   g_autoptr (GPtrArray) held = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_test_conn_free);
   g_autoptr (GPtrArray) idle = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_test_conn_free);
-  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
   g_autofree char *log_before = NULL;
   g_autofree char *log_after = NULL;
   guint limit, refused = 0, closed = 0, silent = 0, warnings;
@@ -1652,7 +1489,7 @@ ph_faults_fd_limit (PhTestCloud *cloud)
             closed++;
             continue;
           }
-        ph_assert_refusal (agent, head, NULL, 503, "too-many-connections");
+        ph_test_assert_refusal (agent, head, NULL, 503, "too-many-connections");
         refused++;
       }
     }
@@ -1679,7 +1516,7 @@ ph_faults_fd_limit (PhTestCloud *cloud)
                         head != NULL ? "answered" : "closed", ph_ms_since (start));
         if (head != NULL)
           {
-            ph_assert_refusal (agent, head, NULL, 503, "too-many-connections");
+            ph_test_assert_refusal (agent, head, NULL, 503, "too-many-connections");
             g_assert_cmpint (ph_ms_since (start), <, PH_FAST_MS);
           }
       }
@@ -1690,7 +1527,7 @@ ph_faults_fd_limit (PhTestCloud *cloud)
         g_test_message ("the client over the limit: no answer in 2 s; accept queue %d -> %d",
                         queue_before, queue_now);
         if (queue_now <= 0)
-          ph_print_log (agent, "a client was accepted and left hanging");
+          ph_test_agent_print_log (agent, "a client was accepted and left hanging");
         g_assert_cmpint (queue_now, >, 0);
       }
 
@@ -1715,23 +1552,24 @@ ph_faults_fd_limit (PhTestCloud *cloud)
   for (;;)
     {
       g_autofree char *body = NULL;
-      g_autofree char *head = ph_exchange (agent->port, get, &body, NULL, 3000);
+      g_autofree char *head = ph_test_exchange (agent->port, get, &body, NULL, 3000);
 
       if (ph_test_head_status (head) == 200 && g_strcmp0 (body, "hello\n") == 0)
         break;
       if (g_get_monotonic_time () > deadline)
         {
-          ph_print_log (agent, "not serving 5 s after the clients left");
+          ph_test_agent_print_log (agent, "not serving 5 s after the clients left");
           g_assert_not_reached ();
         }
       g_usleep (100 * 1000);
     }
-  ph_assert_access (agent, (const char *[]){ "method=GET", "status=200", NULL }, 1, 3000);
+  ph_test_agent_assert_access (agent, (const char *[]){ "method=GET", "status=200", NULL }, 1,
+                               3000);
   ph_assert_serves (agent, cloud);
   /* The limit it works to, told at startup; each client may need two descriptors. */
   g_assert_cmpuint (limit, >, 0);
   g_assert_cmpuint (2 * limit, <, max_fds);
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
 }
 
 /* 1,000 clients that send part of a head and then nothing do not hold up a normal one. */
@@ -1744,7 +1582,7 @@ ph_faults_slow_clients (PhTestCloud *cloud)
   g_autoptr (GPtrArray) slow = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_test_conn_free);
   g_autofree char *part = g_strdup_printf ("GET http://127.0.0.1:%u/hello HTTP/1.1\r\nHost: 127.0",
                                            cloud->origin_http_port);
-  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
   GPid pid = ph_test_agent_get_pid (agent);
   gint64 deadline;
   int fds = 0;
@@ -1767,7 +1605,7 @@ ph_faults_slow_clients (PhTestCloud *cloud)
     {
       g_autofree char *body = NULL;
       gint64 ms = 0;
-      g_autofree char *head = ph_exchange (agent->port, get, &body, &ms, 10000);
+      g_autofree char *head = ph_test_exchange (agent->port, get, &body, &ms, 10000);
 
       g_test_message ("a normal client among %u slow ones: %d after %" G_GINT64_FORMAT " ms",
                       n_slow, ph_test_head_status (head), ms);
@@ -1775,11 +1613,12 @@ ph_faults_slow_clients (PhTestCloud *cloud)
       g_assert_cmpstr (body, ==, "hello\n");
       g_assert_cmpint (ms, <, 2000);
     }
-  ph_assert_access (agent, (const char *[]){ "method=GET", "status=200", NULL }, 3, 3000);
+  ph_test_agent_assert_access (agent, (const char *[]){ "method=GET", "status=200", NULL }, 3,
+                               3000);
   ph_assert_healthy (agent);
   g_ptr_array_set_size (slow, 0);
   ph_assert_serves (agent, cloud);
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1808,36 +1647,20 @@ static void
 ph_faults_run (gconstpointer data)
 {
   const PhFaultCase *fc = data;
-  const char *dir = g_getenv ("PH_TEST_CLOUD_DIR");
+  PhTestCloud *cloud;
 
-  if (g_test_subprocess ())
-    {
-      g_autoptr (PhTestCloud) cloud = ph_test_cloud_attach (dir);
-
-      fc->func (cloud);
-      return;
-    }
   if (!ph_test_require_tools ())
     return;
-  if (ph_cloud == NULL)
-    ph_cloud = ph_test_cloud_new_in (dir, "PH_CLOUD_ORIGIN=1", NULL);
-  /* PH_TEST_NO_FORK=1 runs the case in this process, for a debugger. */
-  if (g_getenv ("PH_TEST_NO_FORK") != NULL)
-    {
-      fc->func (ph_cloud);
-      return;
-    }
-  g_test_trap_subprocess (NULL, PH_CASE_TIMEOUT_S * G_USEC_PER_SEC,
-                          G_TEST_SUBPROCESS_INHERIT_STDERR);
-  g_test_trap_assert_passed ();
+  /* Started here, before the case's subprocess, which attaches to it. */
+  cloud = ph_test_shared_cloud ();
+  if (ph_test_case_fork (PH_CASE_TIMEOUT_S))
+    fc->func (cloud);
 }
 
 int
 main (int argc, char **argv)
 {
-  g_autofree char *dir = NULL;
   struct rlimit rl;
-  int ret;
 
   /* A thousand slow clients and then some: this process needs the descriptors too. */
   if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
@@ -1852,19 +1675,5 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   for (gsize i = 0; i < G_N_ELEMENTS (ph_cases); i++)
     g_test_add_data_func (ph_cases[i].path, &ph_cases[i], ph_faults_run);
-  if (g_test_subprocess ())
-    return g_test_run ();
-
-  dir = g_dir_make_tmp ("pinhole-cloud-XXXXXX", NULL);
-  g_assert_nonnull (dir);
-  g_setenv ("PH_TEST_CLOUD_DIR", dir, TRUE);
-  /* A failed case is reported and the others still run. */
-  g_test_set_nonfatal_assertions ();
-  ret = g_test_run ();
-  if (ph_cloud == NULL)
-    g_rmdir (dir);
-  else if (ret != 0)
-    ph_cloud->keep = TRUE;
-  g_clear_pointer (&ph_cloud, ph_test_cloud_free);
-  return ret;
+  return ph_test_run_cases ();
 }

@@ -1,5 +1,6 @@
 /* test-tunnel.c: integration tests of the real pinhole-agent binary against a real cloud end
- * (stunnel + Squid with Basic auth) and the test origin, all on loopback. */
+ * (stunnel + Squid with Basic auth) and the test origin, all on loopback; each case in a
+ * subprocess of its own, set up by one fixture from its line in a table. */
 
 #include <glib/gstdio.h>
 #include <string.h>
@@ -11,16 +12,58 @@
 #define PH_100MB ((guint64) 100 * 1000 * 1000)
 #define PH_CASE_TIMEOUT_S 180
 
+/* A password the cloud end does not take; no agent's log may hold it either. */
+#define PH_WRONG_PASSWORD "not-the-password"
+
+/* The cloud end a case runs against. */
+typedef enum
+{
+  PH_TUNNEL_CLOUD_SHARED,     /* the binary's, shared by the cases (ph_test_shared_cloud) */
+  PH_TUNNEL_CLOUD_SQUID_IDLE, /* its own, whose Squid closes idle client connections after 5 s */
+  PH_TUNNEL_CLOUD_TINYPROXY,  /* its own, with tinyproxy in Squid's place */
+} PhTunnelCloud;
+
+/* How far the fixture takes the case's agent. */
+typedef enum
+{
+  PH_TUNNEL_AGENT_STARTED, /* fx->agent runs with fx->config */
+  PH_TUNNEL_AGENT_CONFIG,  /* fx->config is ready; the case starts the agent (ph_tunnel_start)
+                            * once it has taken a baseline or made the peer it points at */
+  PH_TUNNEL_AGENT_NONE,
+} PhTunnelAgent;
+
+/* One key over ph_test_agent_config's; a value as the file would have it. */
 typedef struct
 {
-  const char *path;
-  void (*func) (PhTestCloud *cloud);
-  gboolean needs_sighup; /* skipped against the Windows agent (PH_AGENT_OS=windows) */
+  const char *group;
+  const char *key;
+  const char *value;
+} PhTunnelSetting;
+
+typedef struct _PhTunnelFixture PhTunnelFixture;
+
+typedef struct
+{
+  const char *name; /* /pinhole/tunnel/NAME, and the name of the case's agent */
+  void (*func) (PhTunnelFixture *fx);
+  PhTunnelCloud cloud;
+  PhTunnelAgent agent;
+  PhTunnelSetting settings[3]; /* ends at the first without a group */
+  gboolean wrong_password;     /* the agent reads PH_WRONG_PASSWORD from a file of the case's */
+  gboolean needs_sighup;       /* skipped against the Windows agent (PH_AGENT_OS=windows) */
 } PhTunnelCase;
 
-/* Started by the first case and shared by all: each case runs in its own subprocess (so one
- * failure does not hide the others) and finds the cloud through PH_TEST_CLOUD_DIR. */
-static PhTestCloud *ph_cloud;
+struct _PhTunnelFixture
+{
+  const PhTunnelCase *tc;
+  gboolean skipped;
+  PhTestCloud *cloud;     /* the shared cloud end, or own_cloud */
+  PhTestCloud *own_cloud; /* the case's own, stopped in teardown */
+  GKeyFile *config;
+  PhTestAgent *agent;
+  char *proxy;         /* the agent as a proxy URL, for curl -x */
+  char *password_file; /* the case's own (ph_tunnel_write_password), removed in teardown */
+};
 
 /* --- helpers --- */
 
@@ -39,120 +82,35 @@ ph_url (const char *scheme, guint16 port, const char *path)
   return g_strdup_printf ("%s://127.0.0.1:%u%s", scheme, port, path);
 }
 
-/* A request through the agent, on a fresh connection; returns the response head and, in
- * *@body, the body (by Content-Length, else up to EOF). */
-static char *
-ph_exchange (guint16 agent_port, const char *request, char **body, guint timeout_ms)
-{
-  g_autoptr (PhTestConn) conn = ph_test_conn_new (agent_port);
-  g_autofree char *head = NULL;
-  g_autofree char *length = NULL;
-  g_autoptr (GByteArray) data = g_byte_array_new ();
-
-  ph_test_conn_send (conn, request, -1);
-  head = ph_test_conn_read_head (conn, timeout_ms);
-  if (head != NULL)
-    length = ph_test_head_header (head, "Content-Length");
-  /* An established tunnel has no body to read. */
-  if (g_str_has_prefix (request, "CONNECT ") && ph_test_head_status (head) == 200)
-    {
-      /* nothing more to read */
-    }
-  else if (head != NULL && length != NULL)
-    {
-      ph_test_conn_read_body (conn, g_ascii_strtoull (length, NULL, 10), data, timeout_ms);
-    }
-  else if (head != NULL)
-    {
-      g_autoptr (GBytes) rest = ph_test_conn_read_to_eof (conn, timeout_ms, NULL);
-
-      g_byte_array_append (data, g_bytes_get_data (rest, NULL), (guint) g_bytes_get_size (rest));
-    }
-  if (body != NULL)
-    *body = g_strndup ((const char *) data->data, data->len);
-  return g_steal_pointer (&head);
-}
-
-static char *
-ph_connect_request (const char *authority)
-{
-  return g_strdup_printf ("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", authority, authority);
-}
-
-static char *
-ph_get_request (guint16 origin_port, const char *path)
-{
-  return g_strdup_printf ("GET http://127.0.0.1:%u%s HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n",
-                          origin_port, path, origin_port);
-}
-
-/* Checks the refusal form of CONTRACT.md. */
+/* The refusal form of CONTRACT.md, its text body's Content-Type included. */
 static void
-ph_assert_refusal (const char *head, const char *body, int status, const char *kind)
+ph_assert_refusal (PhTestAgent *agent, const char *head, const char *body, int status,
+                   const char *kind)
 {
-  g_autofree char *error_kind = NULL;
   g_autofree char *content_type = NULL;
-  g_autofree char *connection = NULL;
 
-  if (head == NULL)
-    g_error ("expected a %d %s refusal, got no response head", status, kind);
-  if (ph_test_head_status (head) != status)
-    g_printerr ("# unexpected response:\n%s%s\n", head, body != NULL ? body : "");
-  g_assert_cmpint (ph_test_head_status (head), ==, status);
-  error_kind = ph_test_head_header (head, "X-Pinhole-Error");
-  g_assert_cmpstr (error_kind, ==, kind);
+  ph_test_assert_refusal (agent, head, body, status, kind);
   content_type = ph_test_head_header (head, "Content-Type");
   g_assert_cmpstr (content_type, ==, "text/plain; charset=utf-8");
-  connection = ph_test_head_header (head, "Connection");
-  g_assert_cmpstr (connection, ==, "close");
-  if (body != NULL)
-    g_assert_cmpuint (strlen (body), >, 0);
 }
 
 /* Waits for an access line with all of @fields (e.g. "method=CONNECT", "status=200") and
- * returns it. */
+ * returns it; NULL, with the agent's log printed, when none came. */
 static char *
 ph_wait_access (PhTestAgent *agent, const char *const *fields, guint timeout_ms)
 {
-  gint64 deadline = g_get_monotonic_time () + timeout_ms * G_TIME_SPAN_MILLISECOND;
+  g_autoptr (GPtrArray) lines = NULL;
 
-  do
+  if (ph_test_agent_wait_access (agent, fields, 1, timeout_ms) == 0)
     {
-      g_autofree char *log = ph_test_agent_log (agent);
-      g_auto (GStrv) lines = g_strsplit (log, "\n", -1);
+      g_autofree char *want = g_strjoinv (" ", (char **) fields);
+      g_autofree char *why = g_strdup_printf ("no access line with [%s]", want);
 
-      for (guint i = 0; lines[i] != NULL; i++)
-        {
-          gboolean all = strstr (lines[i], "access client=") != NULL;
-
-          for (guint f = 0; all && fields[f] != NULL; f++)
-            {
-              g_autofree char *spaced = g_strconcat (" ", fields[f], NULL);
-
-              all = strstr (lines[i], spaced) != NULL;
-            }
-          if (all)
-            return g_strdup (lines[i]);
-        }
-      g_usleep (20 * 1000);
+      ph_test_agent_print_log (agent, why);
+      return NULL;
     }
-  while (g_get_monotonic_time () < deadline);
-  {
-    g_autofree char *log = ph_test_agent_log (agent);
-    g_autofree char *want = g_strjoinv (" ", (char **) fields);
-
-    g_printerr ("# no access line with [%s]; agent log:\n%s\n", want, log);
-  }
-  return NULL;
-}
-
-/* ph_wait_access, asserting the line came. */
-static void
-ph_assert_access (PhTestAgent *agent, const char *const *fields, guint timeout_ms)
-{
-  g_autofree char *line = ph_wait_access (agent, fields, timeout_ms);
-
-  g_assert_nonnull (line);
+  lines = ph_test_agent_access_lines (agent, fields);
+  return g_strdup (g_ptr_array_index (lines, 0));
 }
 
 static guint64
@@ -275,20 +233,6 @@ ph_head_count_field (const char *head, const char *name)
 }
 
 static void
-ph_stop_agent (PhTestAgent *agent)
-{
-  int status = ph_test_agent_stop (agent);
-
-  if (status != 0)
-    {
-      g_autofree char *log = ph_test_agent_log (agent);
-
-      g_printerr ("# agent %s exit status %d after SIGTERM; log:\n%s\n", agent->name, status, log);
-    }
-  g_assert_cmpint (status, ==, 0);
-}
-
-static void
 ph_assert_hello_via (PhTestAgent *agent, PhTestCloud *cloud)
 {
   g_autofree char *proxy = ph_test_agent_proxy_url (agent);
@@ -299,8 +243,6 @@ ph_assert_hello_via (PhTestAgent *agent, PhTestCloud *cloud)
   g_assert_cmpstr (c->out_str, ==, "hello\n");
 }
 
-/* --- cases --- */
-
 /* PH_AGENT_OS=windows: PH_AGENT is the Windows agent under Wine (tests/windows/wine-agent.sh),
  * which has no Unix signals beyond the stop that Wine turns into a console Ctrl-C. */
 static gboolean
@@ -309,12 +251,142 @@ agent_is_windows (void)
   return g_strcmp0 (g_getenv ("PH_AGENT_OS"), "windows") == 0;
 }
 
-static void
-ph_tunnel_connect_https (PhTestCloud *cloud)
+/* --- the fixture: what a case's line in ph_cases asks for, and a redaction check after --- */
+
+/* Starts the case's agent (named after the case) with fx->config. */
+static PhTestAgent *
+ph_tunnel_start (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "connect-https", kf);
-  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  g_assert_null (fx->agent);
+  fx->agent = ph_test_agent_start (fx->cloud, fx->tc->name, fx->config);
+  fx->proxy = ph_test_agent_proxy_url (fx->agent);
+  return fx->agent;
+}
+
+/* Points fx->config at a password file of the case's own, holding @password. */
+static void
+ph_tunnel_write_password (PhTunnelFixture *fx, const char *password)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (fx->password_file == NULL)
+    fx->password_file = ph_scratch_path (fx->cloud, "password");
+  g_file_set_contents_full (fx->password_file, password, -1, G_FILE_SET_CONTENTS_NONE, 0600,
+                            &error);
+  g_assert_no_error (error);
+  g_key_file_set_string (fx->config, "upstream", "password-file", fx->password_file);
+}
+
+/* In the main process: whether the case can run here; a skip (or, under CI=true, a failure)
+ * when it cannot. */
+static gboolean
+ph_tunnel_may_run (const PhTunnelCase *tc)
+{
+  if (!ph_test_require_tools ())
+    return FALSE;
+  if (tc->needs_sighup && agent_is_windows ())
+    {
+      g_test_skip ("the Windows agent has no SIGHUP; its service reloads on the SCM's "
+                   "parameter change and on file changes");
+      return FALSE;
+    }
+  if (tc->cloud == PH_TUNNEL_CLOUD_TINYPROXY
+      && !g_file_test ("/usr/bin/tinyproxy", G_FILE_TEST_IS_EXECUTABLE))
+    {
+      if (g_strcmp0 (g_getenv ("CI"), "true") == 0)
+        g_test_fail_printf ("tinyproxy is not installed (tests/install-deps.sh installs it)");
+      else
+        g_test_skip ("tinyproxy is not installed");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+ph_tunnel_setup (PhTunnelFixture *fx, gconstpointer data)
+{
+  const PhTunnelCase *tc = data;
+
+  fx->tc = tc;
+  if (!g_test_subprocess ())
+    {
+      if (!ph_tunnel_may_run (tc))
+        {
+          fx->skipped = TRUE;
+          return;
+        }
+      /* Here, so that it outlives the case's subprocess, which attaches to it. */
+      if (tc->cloud == PH_TUNNEL_CLOUD_SHARED)
+        ph_test_shared_cloud ();
+    }
+  if (!ph_test_case_runs_here ())
+    return; /* the rest in the case's subprocess */
+
+  switch (tc->cloud)
+    {
+      case PH_TUNNEL_CLOUD_SHARED:
+        fx->cloud = ph_test_shared_cloud ();
+        break;
+      case PH_TUNNEL_CLOUD_SQUID_IDLE:
+        fx->own_cloud = ph_test_cloud_new ("PH_CLOUD_ORIGIN=1", "PH_CLOUD_SQUID_IDLE=5", NULL);
+        fx->cloud = fx->own_cloud;
+        break;
+      case PH_TUNNEL_CLOUD_TINYPROXY:
+        fx->own_cloud = ph_test_cloud_new ("PH_CLOUD_ORIGIN=1", "PH_CLOUD_PROXY=tinyproxy", NULL);
+        fx->cloud = fx->own_cloud;
+        break;
+    }
+  if (tc->agent == PH_TUNNEL_AGENT_NONE)
+    return;
+  fx->config = ph_test_agent_config (fx->cloud);
+  for (gsize i = 0; i < G_N_ELEMENTS (tc->settings) && tc->settings[i].group != NULL; i++)
+    g_key_file_set_value (fx->config, tc->settings[i].group, tc->settings[i].key,
+                          tc->settings[i].value);
+  if (tc->wrong_password)
+    ph_tunnel_write_password (fx, PH_WRONG_PASSWORD);
+  if (tc->agent == PH_TUNNEL_AGENT_STARTED)
+    ph_tunnel_start (fx);
+}
+
+static void
+ph_tunnel_test (PhTunnelFixture *fx, gconstpointer data)
+{
+  if (fx->skipped || !ph_test_case_fork (PH_CASE_TIMEOUT_S))
+    return;
+  fx->tc->func (fx);
+}
+
+static void
+ph_tunnel_teardown (PhTunnelFixture *fx, gconstpointer data)
+{
+  guint n_logs;
+
+  if (fx->skipped || !ph_test_case_runs_here ())
+    return;
+  /* A clean exit on SIGTERM, as for every agent (a case that stopped it already checked; this
+   * only reads the status again); and stopped before its log is read, so the log is whole. */
+  if (fx->agent != NULL)
+    ph_test_agent_stop_ok (fx->agent);
+  g_clear_pointer (&fx->agent, ph_test_agent_free);
+  /* Every agent this case started, whichever case runs and whatever ran before it. */
+  n_logs = ph_test_cloud_assert_agents_redacted (fx->cloud, PH_WRONG_PASSWORD);
+  g_test_message ("redaction: no password in the %u log files of this case's agents", n_logs);
+  if (fx->password_file != NULL)
+    g_unlink (fx->password_file);
+  g_free (fx->password_file);
+  g_free (fx->proxy);
+  g_clear_pointer (&fx->config, g_key_file_unref);
+  g_clear_pointer (&fx->own_cloud, ph_test_cloud_free);
+}
+
+/* --- cases --- */
+
+static void
+ph_tunnel_connect_https (PhTunnelFixture *fx)
+{
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  const char *proxy = fx->proxy;
   g_autofree char *url = ph_url ("https", cloud->origin_https_port, "/hello");
   g_autofree char *by_name
       = g_strdup_printf ("https://localhost:%u/hello", cloud->origin_https_port);
@@ -358,15 +430,14 @@ ph_tunnel_connect_https (PhTestCloud *cloud)
   g_clear_pointer (&line, g_free);
   line = ph_wait_access (agent, (const char *[]){ "method=CONNECT", name_target, NULL }, 5000);
   g_assert_nonnull (line);
-  ph_stop_agent (agent);
 }
 
 static void
-ph_tunnel_plain_get (PhTestCloud *cloud)
+ph_tunnel_plain_get (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "plain-get", kf);
-  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  const char *proxy = fx->proxy;
   g_autofree char *url = ph_url ("http", cloud->origin_http_port, "/hello");
   g_autofree char *missing = ph_url ("http", cloud->origin_http_port, "/no-such-thing");
   g_autofree char *line = NULL;
@@ -384,25 +455,23 @@ ph_tunnel_plain_get (PhTestCloud *cloud)
 
   line = ph_wait_access (agent, (const char *[]){ "method=GET", "status=200", NULL }, 5000);
   g_assert_nonnull (line);
-  ph_stop_agent (agent);
 }
 
 /* The cloud proxy's own answers (here Squid's 503 for a target that
  * refuses connections) reach the client as they are, not as a 502. */
 static void
-ph_tunnel_proxy_answers (PhTestCloud *cloud)
+ph_tunnel_proxy_answers (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "proxy-answers", kf);
+  PhTestAgent *agent = fx->agent;
   guint16 closed = ph_test_free_port ();
-  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", closed);
-  g_autofree char *connect = ph_connect_request (authority);
-  g_autofree char *get = ph_get_request (closed, "/hello");
+  g_autofree char *connect = ph_test_connect_request (closed);
+  g_autofree char *get = ph_test_get_request (closed, "/hello");
 
   for (guint i = 0; i < 2; i++)
     {
       g_autofree char *body = NULL;
-      g_autofree char *head = ph_exchange (agent->port, i == 0 ? connect : get, &body, 15000);
+      g_autofree char *head
+          = ph_test_exchange (agent->port, i == 0 ? connect : get, &body, NULL, 15000);
       g_autofree char *kind = NULL;
 
       g_assert_nonnull (head);
@@ -412,15 +481,13 @@ ph_tunnel_proxy_answers (PhTestCloud *cloud)
       g_assert_nonnull (body);
       g_assert_nonnull (strstr (body, "squid"));
     }
-  ph_stop_agent (agent);
 }
 
 static void
-ph_tunnel_chunked_post (PhTestCloud *cloud)
+ph_tunnel_chunked_post (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "chunked-post", kf);
-  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  PhTestCloud *cloud = fx->cloud;
+  const char *proxy = fx->proxy;
   g_autofree char *url = ph_url ("http", cloud->origin_http_port, "/sha256");
   g_autofree char *path = ph_scratch_path (cloud, "chunked-post.bin");
   g_autofree char *at_path = g_strconcat ("@", path, NULL);
@@ -440,15 +507,13 @@ ph_tunnel_chunked_post (PhTestCloud *cloud)
   ph_assert_curl_ok (c);
   g_assert_cmpstr (c->out_str, ==, expected);
   g_unlink (path);
-  ph_stop_agent (agent);
 }
 
 static void
-ph_tunnel_expect_continue (PhTestCloud *cloud)
+ph_tunnel_expect_continue (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "expect-continue", kf);
-  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  PhTestCloud *cloud = fx->cloud;
+  const char *proxy = fx->proxy;
   g_autofree char *url = ph_url ("http", cloud->origin_http_port, "/sha256");
   g_autofree char *path = ph_scratch_path (cloud, "expect.bin");
   g_autofree char *at_path = g_strconcat ("@", path, NULL);
@@ -468,19 +533,18 @@ ph_tunnel_expect_continue (PhTestCloud *cloud)
   g_assert_nonnull (strstr (c->err, "< HTTP/1.1 100 Continue"));
   g_assert_cmpint (g_get_monotonic_time () - start, <, 10 * G_USEC_PER_SEC);
   g_unlink (path);
-  ph_stop_agent (agent);
 }
 
 /* A client that does not wait for "200 Connection established" before
  * speaking (optimistic clients, pipelined CONNECT): its first bytes must
  * reach the origin, not be dropped with the CONNECT head. */
 static void
-ph_tunnel_early_data (PhTestCloud *cloud)
+ph_tunnel_early_data (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "early-data", kf);
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
   g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
-  g_autofree char *connect = ph_connect_request (authority);
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
   g_autofree char *both
       = g_strdup_printf ("%sGET /hello HTTP/1.1\r\nHost: %s\r\n\r\n", connect, authority);
   g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
@@ -497,17 +561,18 @@ ph_tunnel_early_data (PhTestCloud *cloud)
   g_assert_cmpint (ph_test_head_status (head), ==, 200);
   g_assert_cmpuint (ph_test_conn_read_body (conn, 6, body, 10000), ==, 6);
   g_assert_cmpmem (body->data, body->len, "hello\n", 6);
-  ph_stop_agent (agent);
+  /* Stopped while the client still holds its tunnel: the agent drains it and exits 0. */
+  ph_test_agent_stop_ok (agent);
 }
 
 static void
-ph_tunnel_keep_alive (PhTestCloud *cloud)
+ph_tunnel_keep_alive (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "keep-alive", kf);
-  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  const char *proxy = fx->proxy;
   g_autofree char *url = ph_url ("http", cloud->origin_http_port, "/hello");
-  g_autofree char *request = ph_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *request = ph_test_get_request (cloud->origin_http_port, "/hello");
   g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
   g_autoptr (GSocketAddress) local = g_socket_get_local_address (conn->socket, NULL);
   g_autofree char *client = g_strdup_printf (
@@ -544,7 +609,8 @@ ph_tunnel_keep_alive (PhTestCloud *cloud)
     connects += (guint) g_ascii_strtoull (counts[i], NULL, 10);
   g_assert_cmpstr (c->out_str, ==, "hello\n1\nhello\n0\nhello\n0\n");
   g_assert_cmpuint (connects, ==, 1);
-  ph_stop_agent (agent);
+  /* Stopped while the client still holds its kept-alive connection. */
+  ph_test_agent_stop_ok (agent);
 }
 
 static void
@@ -564,11 +630,10 @@ ph_assert_no_field (const char *head, const char *name)
 }
 
 static void
-ph_tunnel_hop_by_hop (PhTestCloud *cloud)
+ph_tunnel_hop_by_hop (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "hop-by-hop", kf);
-  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  PhTestCloud *cloud = fx->cloud;
+  const char *proxy = fx->proxy;
   g_autofree char *url = ph_url ("http", cloud->origin_http_port, "/headers");
   g_autoptr (PhTestRecorder) rec = ph_test_recorder_new (PH_TEST_RECORDER_PROXY_OK);
   g_autoptr (GKeyFile) rec_kf = ph_test_agent_config (cloud);
@@ -590,7 +655,7 @@ ph_tunnel_hop_by_hop (PhTestCloud *cloud)
 
   /* End to end: what the origin sees behind agent, stunnel and Squid. */
   g_ptr_array_add (args, "-x");
-  g_ptr_array_add (args, proxy);
+  g_ptr_array_add (args, (gpointer) proxy);
   for (gsize i = 0; i < G_N_ELEMENTS (headers); i++)
     g_ptr_array_add (args, (gpointer) headers[i]);
   g_ptr_array_add (args, url);
@@ -627,16 +692,15 @@ ph_tunnel_hop_by_hop (PhTestCloud *cloud)
   ph_assert_no_field (c->out_str, "X-Secret");
   g_assert_true (ph_head_has_field (c->out_str, "X-Kept"));
   g_assert_true (ph_head_has_field (c->out_str, "Host"));
-  ph_stop_agent (rec_agent);
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (rec_agent);
 }
 
 static void
-ph_tunnel_bulk_download (PhTestCloud *cloud)
+ph_tunnel_bulk_download (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "bulk-download", kf);
-  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  const char *proxy = fx->proxy;
   g_autofree char *path_part = g_strdup_printf ("/bytes/%" G_GUINT64_FORMAT, PH_100MB);
   g_autofree char *url = ph_url ("http", cloud->origin_http_port, path_part);
   g_autofree char *out = ph_scratch_path (cloud, "download.bin");
@@ -661,15 +725,14 @@ ph_tunnel_bulk_download (PhTestCloud *cloud)
                          5000);
   g_assert_nonnull (line);
   g_assert_cmpuint (ph_access_field (line, "down"), >=, PH_100MB);
-  ph_stop_agent (agent);
 }
 
 static void
-ph_tunnel_bulk_upload (PhTestCloud *cloud)
+ph_tunnel_bulk_upload (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "bulk-upload", kf);
-  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  const char *proxy = fx->proxy;
   g_autofree char *url = ph_url ("http", cloud->origin_http_port, "/sha256");
   g_autofree char *path = ph_scratch_path (cloud, "upload.bin");
   g_autofree char *sha = ph_write_random_file (path, PH_100MB);
@@ -690,34 +753,14 @@ ph_tunnel_bulk_upload (PhTestCloud *cloud)
                          5000);
   g_assert_nonnull (line);
   g_assert_cmpuint (ph_access_field (line, "up"), >=, PH_100MB);
-  ph_stop_agent (agent);
-}
-
-/* Squid logs connections that end before a request too: give it time to log what earlier
- * cases left behind before taking a baseline. */
-static guint
-ph_settled_access_lines (PhTestCloud *cloud, const char *needle)
-{
-  guint n = ph_test_cloud_access_log_lines (cloud, needle);
-
-  for (guint i = 0; i < 10; i++)
-    {
-      guint now;
-
-      g_usleep (100 * 1000);
-      now = ph_test_cloud_access_log_lines (cloud, needle);
-      if (now == n && i >= 3)
-        break;
-      n = now;
-    }
-  return n;
 }
 
 /* verify=ca and pin+ca: the chain and the name are checked; the cloud's
  * self-signed certificate is trusted only when given as ca-file. */
 static void
-ph_tunnel_verify_ca (PhTestCloud *cloud)
+ph_tunnel_verify_ca (PhTunnelFixture *fx)
 {
+  PhTestCloud *cloud = fx->cloud;
   static const struct
   {
     const char *verify;
@@ -732,7 +775,7 @@ ph_tunnel_verify_ca (PhTestCloud *cloud)
     { "ca", TRUE, "other-name.test", 502, "upstream-tls" },
     { "pin+ca", FALSE, NULL, 502, "upstream-tls" },
   };
-  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
@@ -748,7 +791,7 @@ ph_tunnel_verify_ca (PhTestCloud *cloud)
       if (cases[i].server_name != NULL)
         g_key_file_set_string (kf, "upstream", "server-name", cases[i].server_name);
       agent = ph_test_agent_start (cloud, name, kf);
-      head = ph_exchange (agent->port, get, &body, 15000);
+      head = ph_test_exchange (agent->port, get, &body, NULL, 15000);
       g_test_message ("verify=%s ca-file=%d server-name=%s: %s", cases[i].verify, cases[i].ca_file,
                       cases[i].server_name ? cases[i].server_name : "-", body ? body : "(none)");
       if (cases[i].kind == NULL)
@@ -759,53 +802,53 @@ ph_tunnel_verify_ca (PhTestCloud *cloud)
         }
       else
         {
-          ph_assert_refusal (head, body, cases[i].status, cases[i].kind);
+          ph_assert_refusal (agent, head, body, cases[i].status, cases[i].kind);
           g_assert_nonnull (strstr (body, "not trusted"));
         }
-      ph_stop_agent (agent);
+      ph_test_agent_stop_ok (agent);
     }
 }
 
 static void
-ph_tunnel_pin_mismatch_cloud (PhTestCloud *cloud)
+ph_tunnel_pin_mismatch_cloud (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = NULL;
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = NULL;
   g_autofree char *wrong_pin = ph_random_pin ();
-  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
-  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_https_port);
-  g_autofree char *connect = ph_connect_request (authority);
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_https_port);
   guint before;
 
-  before = ph_settled_access_lines (cloud, NULL);
-  g_key_file_set_string (kf, "upstream", "pins", wrong_pin);
-  agent = ph_test_agent_start (cloud, "pin-mismatch-cloud", kf);
+  /* Before the agent starts: its warm connections must not reach Squid either. */
+  before = ph_test_cloud_settled_access_log_lines (cloud, NULL);
+  g_key_file_set_string (fx->config, "upstream", "pins", wrong_pin);
+  agent = ph_tunnel_start (fx);
   for (guint i = 0; i < 2; i++)
     {
       g_autofree char *body = NULL;
-      g_autofree char *head = ph_exchange (agent->port, i == 0 ? get : connect, &body, 15000);
+      g_autofree char *head
+          = ph_test_exchange (agent->port, i == 0 ? get : connect, &body, NULL, 15000);
 
-      ph_assert_refusal (head, body, 502, "pin-mismatch");
+      ph_assert_refusal (agent, head, body, 502, "pin-mismatch");
       /* The body names the key the server really has. */
       if (strstr (body, cloud->pin) == NULL)
         g_printerr ("# body lacks the seen pin %s: %s\n", cloud->pin, body);
       g_assert_nonnull (strstr (body, cloud->pin));
     }
-  ph_assert_access (agent, (const char *[]){ "error=pin-mismatch", NULL }, 5000);
-  ph_stop_agent (agent);
+  ph_test_agent_assert_access (agent, (const char *[]){ "error=pin-mismatch", NULL }, 1, 5000);
+  ph_test_agent_stop_ok (agent);
   /* Nothing got past stunnel: not even a connection reached Squid. */
-  g_assert_cmpuint (ph_settled_access_lines (cloud, NULL), ==, before);
+  g_assert_cmpuint (ph_test_cloud_settled_access_log_lines (cloud, NULL), ==, before);
 }
 
 static void
-ph_tunnel_pin_mismatch_recorder (PhTestCloud *cloud)
+ph_tunnel_pin_mismatch_recorder (PhTunnelFixture *fx)
 {
+  PhTestCloud *cloud = fx->cloud;
   g_autoptr (PhTestRecorder) rec = ph_test_recorder_new (PH_TEST_RECORDER_SILENT);
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = NULL;
-  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
-  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_https_port);
-  g_autofree char *connect = ph_connect_request (authority);
+  PhTestAgent *agent = NULL;
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_https_port);
   g_autofree char *token = ph_basic_token (cloud->user, cloud->password);
   g_autofree char *password_b64
       = g_base64_encode ((const guchar *) cloud->password, strlen (cloud->password));
@@ -813,17 +856,18 @@ ph_tunnel_pin_mismatch_recorder (PhTestCloud *cloud)
   g_autoptr (GBytes) plain = NULL;
 
   /* Pinned to the real cloud key, pointed at an impostor. */
-  g_key_file_set_integer (kf, "upstream", "port", ph_test_recorder_get_port (rec));
-  agent = ph_test_agent_start (cloud, "pin-mismatch-recorder", kf);
+  g_key_file_set_integer (fx->config, "upstream", "port", ph_test_recorder_get_port (rec));
+  agent = ph_tunnel_start (fx);
   for (guint i = 0; i < 4; i++)
     {
       g_autofree char *body = NULL;
-      g_autofree char *head = ph_exchange (agent->port, i % 2 == 0 ? get : connect, &body, 15000);
+      g_autofree char *head
+          = ph_test_exchange (agent->port, i % 2 == 0 ? get : connect, &body, NULL, 15000);
 
-      ph_assert_refusal (head, body, 502, "pin-mismatch");
+      ph_assert_refusal (agent, head, body, 502, "pin-mismatch");
       g_assert_nonnull (strstr (body, ph_test_recorder_get_pin (rec)));
     }
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
   g_usleep (200 * 1000);
 
   raw = ph_test_recorder_get_raw (rec);
@@ -842,42 +886,35 @@ ph_tunnel_pin_mismatch_recorder (PhTestCloud *cloud)
 }
 
 static void
-ph_tunnel_wrong_password (PhTestCloud *cloud)
+ph_tunnel_wrong_password (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = NULL;
-  g_autofree char *pw_path = ph_scratch_path (cloud, "wrong-password");
-  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
-  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
-  g_autofree char *connect = ph_connect_request (authority);
-  g_autoptr (GError) error = NULL;
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = NULL;
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
   guint before;
 
-  g_file_set_contents_full (pw_path, "not-the-password", -1, G_FILE_SET_CONTENTS_NONE, 0600,
-                            &error);
-  g_assert_no_error (error);
-  g_key_file_set_string (kf, "upstream", "password-file", pw_path);
-  before = ph_settled_access_lines (cloud, "/407 ");
-  agent = ph_test_agent_start (cloud, "wrong-password", kf);
+  before = ph_test_cloud_settled_access_log_lines (cloud, "/407 ");
+  agent = ph_tunnel_start (fx);
   for (guint i = 0; i < 2; i++)
     {
       g_autofree char *body = NULL;
-      g_autofree char *head = ph_exchange (agent->port, i == 0 ? get : connect, &body, 15000);
+      g_autofree char *head
+          = ph_test_exchange (agent->port, i == 0 ? get : connect, &body, NULL, 15000);
       g_autofree char *lower = NULL;
 
-      ph_assert_refusal (head, body, 502, "auth-rejected");
+      ph_assert_refusal (agent, head, body, 502, "auth-rejected");
       lower = g_ascii_strdown (body, -1);
       if (strstr (lower, "reject") == NULL || strstr (lower, "credential") == NULL)
         g_printerr ("# body does not explain the rejection: %s\n", body);
       g_assert_nonnull (strstr (lower, "reject"));
       g_assert_nonnull (strstr (lower, "credential"));
     }
-  ph_stop_agent (agent);
-  g_unlink (pw_path);
+  ph_test_agent_stop_ok (agent);
   /* Two 407s: the plain GET's, and the CONNECT with which the agent asked the proxy whether
    * that 407 was its own (an origin's is not). Then the agent does not keep trying a rejected
    * password. */
-  g_assert_cmpuint (ph_settled_access_lines (cloud, "/407 ") - before, ==, 2);
+  g_assert_cmpuint (ph_test_cloud_settled_access_log_lines (cloud, "/407 ") - before, ==, 2);
 }
 
 static gboolean ph_wait_status (PhTestAgent *agent, const char *request, int status,
@@ -886,68 +923,56 @@ static gboolean ph_wait_status (PhTestAgent *agent, const char *request, int sta
 /* After a 407 the agent holds back; a reload with the password fixed in
  * the same file sends credentials again, and they work. */
 static void
-ph_tunnel_wrong_password_fixed (PhTestCloud *cloud)
+ph_tunnel_wrong_password_fixed (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = NULL;
-  g_autofree char *pw_path = ph_scratch_path (cloud, "fixed-password");
-  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
   g_autofree char *body = NULL;
   g_autofree char *head = NULL;
-  g_autoptr (GError) error = NULL;
 
-  g_file_set_contents_full (pw_path, "not-the-password", -1, G_FILE_SET_CONTENTS_NONE, 0600,
-                            &error);
-  g_assert_no_error (error);
-  g_key_file_set_string (kf, "upstream", "password-file", pw_path);
-  agent = ph_test_agent_start (cloud, "wrong-password-fixed", kf);
-  head = ph_exchange (agent->port, get, &body, 15000);
-  ph_assert_refusal (head, body, 502, "auth-rejected");
+  head = ph_test_exchange (agent->port, get, &body, NULL, 15000);
+  ph_assert_refusal (agent, head, body, 502, "auth-rejected");
 
-  g_file_set_contents_full (pw_path, cloud->password, -1, G_FILE_SET_CONTENTS_NONE, 0600, &error);
-  g_assert_no_error (error);
+  ph_tunnel_write_password (fx, cloud->password);
   ph_test_agent_signal (agent, SIGHUP);
   g_assert_true (ph_wait_status (agent, get, 200, NULL));
   ph_assert_hello_via (agent, cloud);
-  ph_stop_agent (agent);
-  g_unlink (pw_path);
 }
 
 static void
-ph_tunnel_upstream_down (PhTestCloud *cloud)
+ph_tunnel_upstream_down (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = NULL;
-  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
-  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
-  g_autofree char *connect = ph_connect_request (authority);
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = NULL;
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
 
-  g_key_file_set_integer (kf, "upstream", "port", ph_test_free_port ());
-  agent = ph_test_agent_start (cloud, "upstream-down", kf);
+  g_key_file_set_integer (fx->config, "upstream", "port", ph_test_free_port ());
+  agent = ph_tunnel_start (fx);
   for (guint i = 0; i < 2; i++)
     {
       g_autofree char *body = NULL;
-      g_autofree char *head = ph_exchange (agent->port, i == 0 ? get : connect, &body, 15000);
+      g_autofree char *head
+          = ph_test_exchange (agent->port, i == 0 ? get : connect, &body, NULL, 15000);
 
-      ph_assert_refusal (head, body, 502, "upstream-tcp");
+      ph_assert_refusal (agent, head, body, 502, "upstream-tcp");
     }
-  ph_assert_access (agent, (const char *[]){ "error=upstream-tcp", NULL }, 5000);
-  ph_stop_agent (agent);
+  ph_test_agent_assert_access (agent, (const char *[]){ "error=upstream-tcp", NULL }, 1, 5000);
 }
 
 static void
-ph_tunnel_upstream_slow (PhTestCloud *cloud)
+ph_tunnel_upstream_slow (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = NULL;
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = NULL;
   g_autoptr (GSocket) tarpit = NULL;
   g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
   g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
   g_autoptr (GSocketAddress) bound = NULL;
   g_autoptr (GError) error = NULL;
-  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
-  g_autofree char *connect = ph_connect_request (authority);
-  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
 
   /* The kernel completes TCP handshakes for a listening socket nobody accepts from, so the
    * agent connects fine and then waits for a TLS answer that never comes. */
@@ -961,31 +986,32 @@ ph_tunnel_upstream_slow (PhTestCloud *cloud)
   bound = g_socket_get_local_address (tarpit, &error);
   g_assert_no_error (error);
 
-  g_key_file_set_integer (kf, "upstream", "port",
+  g_key_file_set_integer (fx->config, "upstream", "port",
                           g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
-  g_key_file_set_string (kf, "upstream", "handshake-timeout", "1s");
-  agent = ph_test_agent_start (cloud, "upstream-slow", kf);
+  agent = ph_tunnel_start (fx);
   for (guint i = 0; i < 2; i++)
     {
       g_autofree char *body = NULL;
       gint64 start = g_get_monotonic_time ();
-      g_autofree char *head = ph_exchange (agent->port, i == 0 ? connect : get, &body, 15000);
+      g_autofree char *head
+          = ph_test_exchange (agent->port, i == 0 ? connect : get, &body, NULL, 15000);
       gint64 elapsed = g_get_monotonic_time () - start;
 
       g_test_message ("504 after %.2f s", (double) elapsed / G_USEC_PER_SEC);
-      ph_assert_refusal (head, body, 504, "upstream-timeout");
+      ph_assert_refusal (agent, head, body, 504, "upstream-timeout");
       /* handshake-timeout=1s, plus slack for a loaded machine */
       g_assert_cmpint (elapsed, <, 3 * G_USEC_PER_SEC);
     }
-  ph_stop_agent (agent);
+  /* Stopped while the tarpit still holds the agent's connections. */
+  ph_test_agent_stop_ok (agent);
 }
 
 static void
-ph_tunnel_upstream_reset (PhTestCloud *cloud)
+ph_tunnel_upstream_reset (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "upstream-reset", kf);
-  g_autofree char *proxy = ph_test_agent_proxy_url (agent);
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  const char *proxy = fx->proxy;
   g_autofree char *url = ph_url ("http", cloud->origin_http_port, "/reset/1000000");
 
   for (guint i = 0; i < 2; i++)
@@ -1003,20 +1029,19 @@ ph_tunnel_upstream_reset (PhTestCloud *cloud)
       g_assert_cmpuint (g_ascii_strtoull (c->out_str, NULL, 10), <, 1000000000);
       ph_assert_hello_via (agent, cloud);
     }
-  ph_stop_agent (agent);
 }
 
 static void
-ph_tunnel_client_vanishes (PhTestCloud *cloud)
+ph_tunnel_client_vanishes (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "client-vanishes", kf);
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
   g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
-  g_autofree char *connect = ph_connect_request (authority);
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
   g_autofree char *inner = g_strdup_printf (
       "GET /bytes/%" G_GUINT64_FORMAT " HTTP/1.1\r\nHost: %s\r\n\r\n", PH_100MB, authority);
   g_autofree char *path_part = g_strdup_printf ("/bytes/%" G_GUINT64_FORMAT, PH_100MB);
-  g_autofree char *get = ph_get_request (cloud->origin_http_port, path_part);
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, path_part);
   g_autofree char *target = g_strdup_printf ("target=%s", authority);
 
   /* In a tunnel. */
@@ -1033,7 +1058,7 @@ ph_tunnel_client_vanishes (PhTestCloud *cloud)
     g_assert_cmpint (ph_test_head_status (head), ==, 200);
     g_assert_cmpuint (ph_test_conn_read_body (conn, 1 << 20, NULL, 15000), ==, 1 << 20);
   }
-  ph_assert_access (agent, (const char *[]){ "method=CONNECT", target, NULL }, 10000);
+  ph_test_agent_assert_access (agent, (const char *[]){ "method=CONNECT", target, NULL }, 1, 10000);
   ph_assert_hello_via (agent, cloud);
 
   /* In a plain request. */
@@ -1046,24 +1071,20 @@ ph_tunnel_client_vanishes (PhTestCloud *cloud)
     g_assert_cmpint (ph_test_head_status (head), ==, 200);
     g_assert_cmpuint (ph_test_conn_read_body (conn, 1 << 20, NULL, 15000), ==, 1 << 20);
   }
-  ph_assert_access (agent, (const char *[]){ "method=GET", NULL }, 10000);
+  ph_test_agent_assert_access (agent, (const char *[]){ "method=GET", NULL }, 1, 10000);
   ph_assert_hello_via (agent, cloud);
-  ph_stop_agent (agent);
 }
 
 static void
-ph_tunnel_head_timeout (PhTestCloud *cloud)
+ph_tunnel_head_timeout (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = NULL;
+  PhTestAgent *agent = fx->agent;
   g_autoptr (PhTestConn) conn = NULL;
   g_autofree char *head = NULL;
   g_autoptr (GBytes) rest = NULL;
   gboolean closed = FALSE;
   gint64 start, elapsed;
 
-  g_key_file_set_string (kf, "tunnel", "head-timeout", "1");
-  agent = ph_test_agent_start (cloud, "head-timeout", kf);
   conn = ph_test_conn_new (agent->port);
   start = g_get_monotonic_time ();
   ph_test_conn_send (conn, "GET http://x/ HTTP/1.1\r\nHost: x\r\n", -1);
@@ -1071,11 +1092,10 @@ ph_tunnel_head_timeout (PhTestCloud *cloud)
   elapsed = g_get_monotonic_time () - start;
   g_test_message ("408 after %.2f s", (double) elapsed / G_USEC_PER_SEC);
   rest = ph_test_conn_read_to_eof (conn, 5000, &closed);
-  ph_assert_refusal (head, NULL, 408, "head-timeout");
+  ph_assert_refusal (agent, head, NULL, 408, "head-timeout");
   g_assert_cmpint (elapsed, >=, 800 * G_TIME_SPAN_MILLISECOND);
   g_assert_cmpint (elapsed, <, 4 * G_USEC_PER_SEC);
   g_assert_true (closed);
-  ph_stop_agent (agent);
 }
 
 typedef struct
@@ -1105,8 +1125,10 @@ ph_malformed_request (const PhMalformedCase *mc, guint16 port)
 }
 
 static void
-ph_tunnel_malformed (PhTestCloud *cloud)
+ph_tunnel_malformed (PhTunnelFixture *fx)
 {
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
   const PhMalformedCase cases[] = {
     { "content-length and transfer-encoding",
       "POST http://127.0.0.1:{P}/sha256 HTTP/1.1\r\nHost: 127.0.0.1:{P}\r\nContent-Length: 5\r\n"
@@ -1125,8 +1147,6 @@ ph_tunnel_malformed (PhTestCloud *cloud)
       "GET http://127.0.0.1:{P}/hello HTTP/1.1\r\nHost: 127.0.0.1:{P}\r\nX-Big: {BIG}\r\n\r\n", 431,
       "headers-too-large" },
   };
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "malformed", kf);
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
@@ -1142,30 +1162,26 @@ ph_tunnel_malformed (PhTestCloud *cloud)
       head = ph_test_conn_read_head (conn, 10000);
       if (head == NULL || ph_test_head_status (head) != cases[i].status)
         g_printerr ("# case `%s` answered:\n%s\n", cases[i].name, head ?: "(nothing)");
-      ph_assert_refusal (head, NULL, cases[i].status, cases[i].kind);
+      ph_assert_refusal (agent, head, NULL, cases[i].status, cases[i].kind);
       rest = ph_test_conn_read_to_eof (conn, 5000, &closed);
       g_assert_true (closed);
-      ph_assert_access (agent, (const char *[]){ kind, NULL }, 5000);
+      ph_test_agent_assert_access (agent, (const char *[]){ kind, NULL }, 1, 5000);
     }
   /* Still serving. */
   ph_assert_hello_via (agent, cloud);
-  ph_stop_agent (agent);
 }
 
 static void
-ph_tunnel_max_tunnels (PhTestCloud *cloud)
+ph_tunnel_max_tunnels (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = NULL;
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
   g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
-  g_autofree char *connect = ph_connect_request (authority);
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
   g_autofree char *inner = g_strdup_printf ("GET /hello HTTP/1.1\r\nHost: %s\r\n\r\n", authority);
   g_autoptr (PhTestConn) first = NULL;
   g_autofree char *head = NULL;
   gboolean reopened = FALSE;
-
-  g_key_file_set_integer (kf, "tunnel", "max-tunnels", 1);
-  agent = ph_test_agent_start (cloud, "max-tunnels", kf);
 
   first = ph_test_conn_new (agent->port);
   ph_test_conn_send (first, connect, -1);
@@ -1179,23 +1195,22 @@ ph_tunnel_max_tunnels (PhTestCloud *cloud)
 
   {
     g_autofree char *body = NULL;
-    g_autofree char *refused = ph_exchange (agent->port, connect, &body, 15000);
+    g_autofree char *refused = ph_test_exchange (agent->port, connect, &body, NULL, 15000);
 
-    ph_assert_refusal (refused, body, 503, "too-many-tunnels");
+    ph_assert_refusal (agent, refused, body, 503, "too-many-tunnels");
   }
 
   /* Closing the first tunnel frees its slot. */
   g_clear_pointer (&first, ph_test_conn_free);
   for (guint attempt = 0; attempt < 50 && !reopened; attempt++)
     {
-      g_autofree char *again = ph_exchange (agent->port, connect, NULL, 15000);
+      g_autofree char *again = ph_test_exchange (agent->port, connect, NULL, NULL, 15000);
 
       reopened = ph_test_head_status (again) == 200;
       if (!reopened)
         g_usleep (100 * 1000);
     }
   g_assert_true (reopened);
-  ph_stop_agent (agent);
 }
 
 /* --check-config: each case swaps one line of a good file and names the line and key that
@@ -1247,8 +1262,9 @@ ph_check_config_text (PhTestCloud *cloud, const char *password_file, const PhChe
   return g_strjoinv ("\n", lines);
 }
 
+/* Runs the agent's --check-config on @path; its output never shows the password either. */
 static PhTestCurl *
-ph_run_check_config (const char *path)
+ph_run_check_config (PhTestCloud *cloud, const char *path)
 {
   /* Reuses the curl result type: exit status plus both outputs. */
   g_autoptr (PhTestCurl) run = g_new0 (PhTestCurl, 1);
@@ -1262,12 +1278,14 @@ ph_run_check_config (const char *path)
   g_assert_no_error (error);
   run->exit_status = g_subprocess_get_if_exited (proc) ? g_subprocess_get_exit_status (proc) : -1;
   run->err = g_strdup ("");
+  ph_test_cloud_assert_redacted (cloud, "--check-config's output", run->out_str, PH_WRONG_PASSWORD);
   return g_steal_pointer (&run);
 }
 
 static void
-ph_tunnel_check_config (PhTestCloud *cloud)
+ph_tunnel_check_config (PhTunnelFixture *fx)
 {
+  PhTestCloud *cloud = fx->cloud;
   const PhCheckCase cases[] = {
     { "good", 0, NULL, NULL, FALSE },
     { "syntax error", 18, "this line is neither a group nor a key", NULL, FALSE },
@@ -1306,7 +1324,7 @@ ph_tunnel_check_config (PhTestCloud *cloud)
         continue;
       g_file_set_contents (path, text, -1, &error);
       g_assert_no_error (error);
-      run = ph_run_check_config (path);
+      run = ph_run_check_config (cloud, path);
       g_test_message ("check-config %s: exit %d:\n%s", cc->name, run->exit_status, run->out_str);
       if (cc->line == 0 && !cc->loose_password_file)
         {
@@ -1345,7 +1363,7 @@ ph_tunnel_check_config (PhTestCloud *cloud)
     g_string_replace (both, "verify=pin", "verify=sometimes", 1);
     g_file_set_contents (path, both->str, -1, &error);
     g_assert_no_error (error);
-    run = ph_run_check_config (path);
+    run = ph_run_check_config (cloud, path);
     if (strstr (run->out_str, first) == NULL || strstr (run->out_str, second) == NULL)
       g_printerr ("# two problems, output:\n%s\n", run->out_str);
     g_assert_cmpint (run->exit_status, !=, 0);
@@ -1374,7 +1392,7 @@ ph_wait_status (PhTestAgent *agent, const char *request, int status, const char 
   for (guint attempt = 0; attempt < 50; attempt++)
     {
       g_autofree char *body = NULL;
-      g_autofree char *head = ph_exchange (agent->port, request, &body, 15000);
+      g_autofree char *head = ph_test_exchange (agent->port, request, &body, NULL, 15000);
       g_autofree char *error_kind = ph_test_head_header (head, "X-Pinhole-Error");
 
       if (ph_test_head_status (head) == status && g_strcmp0 (error_kind, kind) == 0)
@@ -1388,11 +1406,12 @@ ph_wait_status (PhTestAgent *agent, const char *request, int status, const char 
 }
 
 static void
-ph_tunnel_reload (PhTestCloud *cloud)
+ph_tunnel_reload (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "reload", kf);
-  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  GKeyFile *kf = fx->config;
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
   g_autofree char *wrong_pin = ph_random_pin ();
   g_autoptr (GError) error = NULL;
   guint warnings;
@@ -1427,16 +1446,14 @@ ph_tunnel_reload (PhTestCloud *cloud)
   ph_test_agent_signal (agent, SIGHUP);
   g_assert_true (ph_wait_status (agent, get, 200, NULL));
   ph_assert_hello_via (agent, cloud);
-  ph_stop_agent (agent);
 }
 
 static void
-ph_tunnel_sigterm (PhTestCloud *cloud)
+ph_tunnel_sigterm (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = ph_test_agent_start (cloud, "sigterm", kf);
-  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
-  g_autofree char *connect = ph_connect_request (authority);
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
   g_autoptr (PhTestConn) held = ph_test_conn_new (agent->port);
   g_autofree char *head = NULL;
   gint64 start;
@@ -1453,26 +1470,21 @@ ph_tunnel_sigterm (PhTestCloud *cloud)
   g_assert_cmpint (status, ==, 0);
 }
 
+/* Each case checks its own agents' logs in its teardown; this one runs an agent at its chattiest
+ * with both kinds of requests, and then reads every agent log of the run so far, all cases'. */
 static void
-ph_tunnel_log_redaction (PhTestCloud *cloud)
+ph_tunnel_log_redaction (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = NULL;
-  g_autofree char *proxy = NULL;
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  const char *proxy = fx->proxy;
   g_autofree char *url = ph_url ("http", cloud->origin_http_port, "/hello");
   g_autofree char *dir = g_build_filename (cloud->dir, "agents", NULL);
-  g_autofree char *token = ph_basic_token (cloud->user, cloud->password);
-  g_autofree char *password_b64
-      = g_base64_encode ((const guchar *) cloud->password, strlen (cloud->password));
   g_autoptr (GDir) logs = NULL;
   g_autoptr (GError) error = NULL;
   const char *name;
   guint scanned = 0;
 
-  /* At the chattiest level, with both kinds of requests. */
-  g_key_file_set_string (kf, "log", "level", "debug");
-  agent = ph_test_agent_start (cloud, "log-redaction", kf);
-  proxy = ph_test_agent_proxy_url (agent);
   {
     g_autoptr (PhTestCurl) c = ph_test_curl ("-x", proxy, url, NULL);
     g_autoptr (PhTestCurl) t = ph_test_curl ("-x", proxy, "-p", url, NULL);
@@ -1480,7 +1492,7 @@ ph_tunnel_log_redaction (PhTestCloud *cloud)
     ph_assert_curl_ok (c);
     ph_assert_curl_ok (t);
   }
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
 
   /* Every agent log this run produced, all cases. */
   logs = g_dir_open (dir, 0, &error);
@@ -1495,9 +1507,7 @@ ph_tunnel_log_redaction (PhTestCloud *cloud)
       path = g_build_filename (dir, name, NULL);
       g_file_get_contents (path, &text, NULL, &error);
       g_assert_no_error (error);
-      if (strstr (text, cloud->password) != NULL || strstr (text, token) != NULL
-          || strstr (text, password_b64) != NULL)
-        g_error ("%s contains the password or its base64", path);
+      ph_test_cloud_assert_redacted (cloud, path, text, PH_WRONG_PASSWORD);
       scanned++;
     }
   g_test_message ("%u agent logs scanned", scanned);
@@ -1559,17 +1569,14 @@ ph_read_response (PhTestConn *conn, char **body, guint timeout_ms)
  * its slot, until another client needs the slot. (200 idle keep-alive clients once held 202 TLS
  * connections with max-tunnels=20.) */
 static void
-ph_tunnel_max_tunnels_keepalive (PhTestCloud *cloud)
+ph_tunnel_max_tunnels_keepalive (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = NULL;
-  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
   g_autoptr (GPtrArray) conns = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_test_conn_free);
   guint held = G_MAXUINT;
 
-  g_key_file_set_integer (kf, "tunnel", "max-tunnels", 3);
-  g_key_file_set_integer (kf, "upstream", "warm", 0);
-  agent = ph_test_agent_start (cloud, "max-tunnels-keepalive", kf);
   for (guint i = 0; i < 10; i++)
     {
       PhTestConn *conn = ph_test_conn_new (agent->port);
@@ -1602,29 +1609,22 @@ ph_tunnel_max_tunnels_keepalive (PhTestCloud *cloud)
       g_assert_cmpstr (body, ==, "hello\n");
     }
   g_assert_cmpuint (ph_connections_to (cloud->tls_port), <=, 3);
-  g_ptr_array_set_size (conns, 0);
-  ph_stop_agent (agent);
 }
 
 /* A GET, a pause longer than the cloud proxy's keep-alive timeout, then a POST on the same
  * client connection: the agent must see that the kept-alive upstream connection was closed and
  * take a fresh one, for a fixed-length body and a chunked one (neither can be sent twice). */
 static void
-ph_tunnel_idle_upstream_post (PhTestCloud *shared)
+ph_tunnel_idle_upstream_post (PhTunnelFixture *fx)
 {
-  g_autoptr (PhTestCloud) cloud
-      = ph_test_cloud_new ("PH_CLOUD_ORIGIN=1", "PH_CLOUD_SQUID_IDLE=5", NULL);
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = NULL;
-  g_autofree char *get = ph_get_request (cloud->origin_http_port, "/hello");
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
   g_autoptr (PhTestConn) conn = NULL;
   g_autofree char *body = NULL;
   g_autofree char *head = NULL;
   guint8 data[100000];
 
-  /* No warm connections: the only connection to the cloud is the kept-alive one. */
-  g_key_file_set_integer (kf, "upstream", "warm", 0);
-  agent = ph_test_agent_start (cloud, "idle-upstream-post", kf);
   conn = ph_test_conn_new (agent->port);
   ph_test_pattern_fill (data, sizeof data, 7);
   ph_test_conn_send (conn, get, -1);
@@ -1678,16 +1678,17 @@ ph_tunnel_idle_upstream_post (PhTestCloud *shared)
       g_assert_cmpint (ph_test_head_status (head), ==, 200);
       g_assert_cmpstr (body, ==, expected);
     }
-  ph_stop_agent (agent);
+  /* Stopped while the client still holds its connection. */
+  ph_test_agent_stop_ok (agent);
 }
 
 /* An http:// upload slower than response-timeout is not a silent proxy: the clock starts once the
  * request is all sent. */
 static void
-ph_tunnel_slow_upload (PhTestCloud *cloud)
+ph_tunnel_slow_upload (PhTunnelFixture *fx)
 {
-  g_autoptr (GKeyFile) kf = ph_test_agent_config (cloud);
-  g_autoptr (PhTestAgent) agent = NULL;
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
   g_autoptr (PhTestConn) conn = NULL;
   g_autofree char *post = g_strdup_printf (
       "POST http://127.0.0.1:%u/sha256 HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nContent-Length: 100000\r\n"
@@ -1700,8 +1701,6 @@ ph_tunnel_slow_upload (PhTestCloud *cloud)
   guint8 data[100000];
   gint64 start;
 
-  g_key_file_set_string (kf, "upstream", "response-timeout", "2s");
-  agent = ph_test_agent_start (cloud, "slow-upload", kf);
   ph_test_pattern_fill (data, sizeof data, 3);
   sha = ph_sha256_hex (data, sizeof data);
   expected = g_strdup_printf ("%s %zu\n", sha, sizeof data);
@@ -1720,155 +1719,94 @@ ph_tunnel_slow_upload (PhTestCloud *cloud)
   g_assert_cmpint (ph_test_head_status (head), ==, 200);
   g_assert_cmpstr (body, ==, expected);
   g_assert_cmpint (g_get_monotonic_time () - start, >=, 5 * G_USEC_PER_SEC);
-  ph_stop_agent (agent);
+  /* Stopped while the client still holds its connection. */
+  ph_test_agent_stop_ok (agent);
 }
 
 /* tinyproxy (1.11) answers a CONNECT with wrong credentials with 401 and WWW-Authenticate: only
  * the proxy answers a CONNECT, so that is a rejection of the credentials, not a site's login. */
 static void
-ph_tunnel_proxy_401 (PhTestCloud *shared)
+ph_tunnel_proxy_401 (PhTunnelFixture *fx)
 {
-  g_autoptr (PhTestCloud) cloud = NULL;
-  g_autoptr (GKeyFile) kf = NULL;
+  PhTestCloud *cloud = fx->cloud;
   g_autoptr (PhTestAgent) agent = NULL;
-  g_autofree char *authority = NULL;
-  g_autofree char *connect = NULL;
-  g_autofree char *pw_path = NULL;
-  g_autoptr (GError) error = NULL;
-
-  if (!g_file_test ("/usr/bin/tinyproxy", G_FILE_TEST_IS_EXECUTABLE))
-    {
-      if (g_strcmp0 (g_getenv ("CI"), "true") == 0)
-        g_error ("tinyproxy is not installed (tests/install-deps.sh installs it)");
-      g_test_skip ("tinyproxy is not installed");
-      return;
-    }
-  cloud = ph_test_cloud_new ("PH_CLOUD_ORIGIN=1", "PH_CLOUD_PROXY=tinyproxy", NULL);
-  authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
-  connect = ph_connect_request (authority);
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
 
   /* The right password: tinyproxy tunnels. */
-  kf = ph_test_agent_config (cloud);
-  agent = ph_test_agent_start (cloud, "tinyproxy", kf);
   {
-    g_autofree char *head = ph_exchange (agent->port, connect, NULL, 15000);
+    g_autofree char *head = ph_test_exchange (fx->agent->port, connect, NULL, NULL, 15000);
     g_assert_cmpint (ph_test_head_status (head), ==, 200);
   }
-  ph_stop_agent (agent);
-  g_clear_pointer (&agent, ph_test_agent_free);
+  ph_test_agent_stop_ok (fx->agent);
 
   /* A wrong one: 502 auth-rejected, never tinyproxy's 401 (a browser would ask for a site login
    * on every page), and the next request is refused without sending it again. */
-  pw_path = g_build_filename (cloud->dir, "wrong-password", NULL);
-  g_file_set_contents_full (pw_path, "not-the-password", -1, G_FILE_SET_CONTENTS_NONE, 0600,
-                            &error);
-  g_assert_no_error (error);
-  g_key_file_set_string (kf, "upstream", "password-file", pw_path);
-  agent = ph_test_agent_start (cloud, "tinyproxy-wrong", kf);
+  ph_tunnel_write_password (fx, PH_WRONG_PASSWORD);
+  agent = ph_test_agent_start (cloud, "proxy-401-wrong-password", fx->config);
   for (guint i = 0; i < 2; i++)
     {
       g_autofree char *body = NULL;
-      g_autofree char *head = ph_exchange (agent->port, connect, &body, 15000);
+      g_autofree char *head = ph_test_exchange (agent->port, connect, &body, NULL, 15000);
 
-      ph_assert_refusal (head, body, 502, "auth-rejected");
+      ph_assert_refusal (agent, head, body, 502, "auth-rejected");
       g_assert_null (strstr (head, "WWW-Authenticate"));
     }
   g_assert_true (ph_test_agent_wait_log (agent, "rejected the credentials", 1, 5000));
-  ph_stop_agent (agent);
+  ph_test_agent_stop_ok (agent);
 }
 
+/* Every case gets a started agent on the shared cloud end unless its line says otherwise. */
 static const PhTunnelCase ph_cases[] = {
-  { "/pinhole/tunnel/connect-https", ph_tunnel_connect_https },
-  { "/pinhole/tunnel/plain-get", ph_tunnel_plain_get },
-  { "/pinhole/tunnel/proxy-answers", ph_tunnel_proxy_answers },
-  { "/pinhole/tunnel/chunked-post", ph_tunnel_chunked_post },
-  { "/pinhole/tunnel/expect-continue", ph_tunnel_expect_continue },
-  { "/pinhole/tunnel/keep-alive", ph_tunnel_keep_alive },
-  { "/pinhole/tunnel/hop-by-hop", ph_tunnel_hop_by_hop },
-  { "/pinhole/tunnel/bulk-download", ph_tunnel_bulk_download },
-  { "/pinhole/tunnel/bulk-upload", ph_tunnel_bulk_upload },
-  { "/pinhole/tunnel/verify-ca", ph_tunnel_verify_ca },
-  { "/pinhole/tunnel/pin-mismatch-cloud", ph_tunnel_pin_mismatch_cloud },
-  { "/pinhole/tunnel/pin-mismatch-recorder", ph_tunnel_pin_mismatch_recorder },
-  { "/pinhole/tunnel/early-data", ph_tunnel_early_data },
-  { "/pinhole/tunnel/wrong-password", ph_tunnel_wrong_password },
-  { "/pinhole/tunnel/wrong-password-fixed", ph_tunnel_wrong_password_fixed, TRUE },
-  { "/pinhole/tunnel/upstream-down", ph_tunnel_upstream_down },
-  { "/pinhole/tunnel/upstream-slow", ph_tunnel_upstream_slow },
-  { "/pinhole/tunnel/upstream-reset", ph_tunnel_upstream_reset },
-  { "/pinhole/tunnel/client-vanishes", ph_tunnel_client_vanishes },
-  { "/pinhole/tunnel/head-timeout", ph_tunnel_head_timeout },
-  { "/pinhole/tunnel/malformed", ph_tunnel_malformed },
-  { "/pinhole/tunnel/max-tunnels", ph_tunnel_max_tunnels },
-  { "/pinhole/tunnel/max-tunnels-keepalive", ph_tunnel_max_tunnels_keepalive },
-  { "/pinhole/tunnel/idle-upstream-post", ph_tunnel_idle_upstream_post },
-  { "/pinhole/tunnel/slow-upload", ph_tunnel_slow_upload },
-  { "/pinhole/tunnel/proxy-401", ph_tunnel_proxy_401 },
-  { "/pinhole/tunnel/check-config", ph_tunnel_check_config },
-  { "/pinhole/tunnel/reload", ph_tunnel_reload, TRUE },
-  { "/pinhole/tunnel/sigterm", ph_tunnel_sigterm },
-  /* last: scans the logs of every agent above */
-  { "/pinhole/tunnel/log-redaction", ph_tunnel_log_redaction },
+  { "connect-https", ph_tunnel_connect_https },
+  { "plain-get", ph_tunnel_plain_get },
+  { "proxy-answers", ph_tunnel_proxy_answers },
+  { "chunked-post", ph_tunnel_chunked_post },
+  { "expect-continue", ph_tunnel_expect_continue },
+  { "keep-alive", ph_tunnel_keep_alive },
+  { "hop-by-hop", ph_tunnel_hop_by_hop },
+  { "bulk-download", ph_tunnel_bulk_download },
+  { "bulk-upload", ph_tunnel_bulk_upload },
+  { "verify-ca", ph_tunnel_verify_ca, .agent = PH_TUNNEL_AGENT_NONE },
+  { "pin-mismatch-cloud", ph_tunnel_pin_mismatch_cloud, .agent = PH_TUNNEL_AGENT_CONFIG },
+  { "pin-mismatch-recorder", ph_tunnel_pin_mismatch_recorder, .agent = PH_TUNNEL_AGENT_CONFIG },
+  { "early-data", ph_tunnel_early_data },
+  { "wrong-password", ph_tunnel_wrong_password, .agent = PH_TUNNEL_AGENT_CONFIG,
+    .wrong_password = TRUE },
+  { "wrong-password-fixed", ph_tunnel_wrong_password_fixed, .wrong_password = TRUE,
+    .needs_sighup = TRUE },
+  { "upstream-down", ph_tunnel_upstream_down, .agent = PH_TUNNEL_AGENT_CONFIG },
+  { "upstream-slow", ph_tunnel_upstream_slow, .agent = PH_TUNNEL_AGENT_CONFIG,
+    .settings = { { "upstream", "handshake-timeout", "1s" } } },
+  { "upstream-reset", ph_tunnel_upstream_reset },
+  { "client-vanishes", ph_tunnel_client_vanishes },
+  { "head-timeout", ph_tunnel_head_timeout, .settings = { { "tunnel", "head-timeout", "1" } } },
+  { "malformed", ph_tunnel_malformed },
+  { "max-tunnels", ph_tunnel_max_tunnels, .settings = { { "tunnel", "max-tunnels", "1" } } },
+  { "max-tunnels-keepalive", ph_tunnel_max_tunnels_keepalive,
+    .settings = { { "tunnel", "max-tunnels", "3" }, { "upstream", "warm", "0" } } },
+  /* No warm connections: the only connection to the cloud is the kept-alive one. */
+  { "idle-upstream-post", ph_tunnel_idle_upstream_post, .cloud = PH_TUNNEL_CLOUD_SQUID_IDLE,
+    .settings = { { "upstream", "warm", "0" } } },
+  { "slow-upload", ph_tunnel_slow_upload,
+    .settings = { { "upstream", "response-timeout", "2s" } } },
+  { "proxy-401", ph_tunnel_proxy_401, .cloud = PH_TUNNEL_CLOUD_TINYPROXY },
+  { "check-config", ph_tunnel_check_config, .agent = PH_TUNNEL_AGENT_NONE },
+  { "reload", ph_tunnel_reload, .needs_sighup = TRUE },
+  { "sigterm", ph_tunnel_sigterm },
+  /* last: reads the logs of every agent above */
+  { "log-redaction", ph_tunnel_log_redaction, .settings = { { "log", "level", "debug" } } },
 };
-
-static void
-ph_tunnel_run (gconstpointer data)
-{
-  const PhTunnelCase *tc = data;
-  const char *dir = g_getenv ("PH_TEST_CLOUD_DIR");
-
-  if (g_test_subprocess ())
-    {
-      g_autoptr (PhTestCloud) cloud = ph_test_cloud_attach (dir);
-
-      tc->func (cloud);
-      return;
-    }
-  if (!ph_test_require_tools ())
-    return;
-  if (tc->needs_sighup && agent_is_windows ())
-    {
-      g_test_skip ("the Windows agent has no SIGHUP; its service reloads on the SCM's "
-                   "parameter change and on file changes");
-      return;
-    }
-  if (ph_cloud == NULL)
-    ph_cloud = ph_test_cloud_new_in (dir, "PH_CLOUD_ORIGIN=1", NULL);
-  /* PH_TEST_NO_FORK=1 runs the case in this process, for a debugger. */
-  if (g_getenv ("PH_TEST_NO_FORK") != NULL)
-    {
-      tc->func (ph_cloud);
-      return;
-    }
-  g_test_trap_subprocess (NULL, PH_CASE_TIMEOUT_S * G_USEC_PER_SEC,
-                          G_TEST_SUBPROCESS_INHERIT_STDERR);
-  g_test_trap_assert_passed ();
-}
 
 int
 main (int argc, char **argv)
 {
-  g_autofree char *dir = NULL;
-  int ret;
-
   g_test_init (&argc, &argv, NULL);
   for (gsize i = 0; i < G_N_ELEMENTS (ph_cases); i++)
-    g_test_add_data_func (ph_cases[i].path, &ph_cases[i], ph_tunnel_run);
-  if (g_test_subprocess ())
-    return g_test_run ();
+    {
+      g_autofree char *path = g_strconcat ("/pinhole/tunnel/", ph_cases[i].name, NULL);
 
-  /* The cases' subprocesses find the cloud end through the environment, which must be set
-   * before any thread exists; the cloud itself starts with the first case that runs. */
-  dir = g_dir_make_tmp ("pinhole-cloud-XXXXXX", NULL);
-  g_assert_nonnull (dir);
-  g_setenv ("PH_TEST_CLOUD_DIR", dir, TRUE);
-  /* A failed case is reported and the others still run. */
-  g_test_set_nonfatal_assertions ();
-  ret = g_test_run ();
-  if (ph_cloud == NULL)
-    g_rmdir (dir); /* no case got as far as starting the cloud end */
-  else if (ret != 0)
-    ph_cloud->keep = TRUE;
-  g_clear_pointer (&ph_cloud, ph_test_cloud_free);
-  return ret;
+      g_test_add (path, PhTunnelFixture, &ph_cases[i], ph_tunnel_setup, ph_tunnel_test,
+                  ph_tunnel_teardown);
+    }
+  return ph_test_run_cases ();
 }

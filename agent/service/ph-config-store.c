@@ -9,7 +9,6 @@
 #include "ph-error.h"
 
 #include <errno.h>
-#include <glib/gstdio.h>
 #include <glib/gi18n.h>
 
 /* Editors write a file in several steps (a temporary file, a rename, a chmod): the last event
@@ -23,6 +22,7 @@ struct _PhConfigStore
   char *system_path, *user_path, *managed_dir, *writable_path;
   gboolean system_required;
 
+  gboolean watching;
   GPtrArray *monitors; /* of GFileMonitor */
   GSource *settle_source;
 };
@@ -175,8 +175,9 @@ watch_path (PhConfigStore *self, const char *path, gboolean directory)
 void
 ph_config_store_watch (PhConfigStore *self)
 {
-  if (self->monitors->len > 0)
+  if (self->watching)
     return;
+  self->watching = TRUE;
   watch_path (self, self->system_path, FALSE);
   watch_path (self, self->user_path, FALSE);
   watch_path (self, self->managed_dir, TRUE);

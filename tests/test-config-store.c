@@ -355,8 +355,6 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  /* Messages on stderr: stdout carries TAP. */
-  g_log_writer_default_set_use_stderr (TRUE);
 
   ADD ("/pinhole/config-store/layers", test_layers, NULL);
   ADD ("/pinhole/config-store/missing-system-file", test_missing_system_file, NULL);

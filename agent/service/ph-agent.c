@@ -235,7 +235,7 @@ ph_agent_run (const PhDaemonSetup *setup, const PhAgentPlatform *platform, gpoin
     g_main_loop_run (loop);
 
   if (agent.service != NULL)
-    platform->stop_control (&agent, agent.service, data);
+    platform->stop_control (agent.service, data);
   g_clear_object (&agent.service);
   g_clear_object (&agent.daemon);
   g_message ("stopped");

@@ -22,7 +22,7 @@ typedef struct
    * bus name comes). NULL and @error: the agent cannot run. */
   PhDBusService *(*start_control) (PhAgent *agent, PhDaemon *daemon, gpointer data, GError **error);
   /* Takes @service off everywhere it was served; the run then drops it. */
-  void (*stop_control) (PhAgent *agent, PhDBusService *service, gpointer data);
+  void (*stop_control) (PhDBusService *service, gpointer data);
   /* Says why the agent cannot run, where its service manager shows it. */
   void (*report_fatal) (const GError *error, gpointer data);
 } PhAgentPlatform;

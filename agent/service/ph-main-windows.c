@@ -71,7 +71,7 @@ start_control (PhAgent *agent, PhDaemon *daemon, gpointer data, GError **error)
 }
 
 static void
-stop_control (PhAgent *agent, PhDBusService *service, gpointer data)
+stop_control (PhDBusService *service, gpointer data)
 {
   PhPipeControl *control = data;
   GList *connections;

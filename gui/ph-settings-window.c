@@ -202,12 +202,12 @@ ph_settings_window_refresh (PhSettingsWindow *self)
   gtk_entry_set_placeholder_text (
       GTK_ENTRY (self->password),
       ph_agent1_get_credentials_stored (agent) ? _ ("Stored; type to replace") : _ ("Not stored"));
-  bypass = ph_tray_app_dup_bypass (self->app);
+  bypass = ph_tray_prefs_dup_bypass (ph_tray_app_get_prefs (self->app));
   bypass_text = g_strjoinv (", ", bypass);
   if (!gtk_widget_has_focus (self->bypass))
     gtk_entry_set_text (GTK_ENTRY (self->bypass), bypass_text);
   gtk_switch_set_active (GTK_SWITCH (self->system_proxy),
-                         ph_tray_app_get_set_system_proxy (self->app));
+                         ph_tray_prefs_get_set_system_proxy (ph_tray_app_get_prefs (self->app)));
 }
 
 /* Sends @key = @value if it changed; FALSE with the agent's reason shown. */
@@ -284,8 +284,9 @@ ph_settings_window_apply (PhSettingsWindow *self)
         g_strv_builder_add (bypass_clean, item);
     }
   bypass_list = g_strv_builder_end (bypass_clean);
-  if (!ph_tray_app_save_prefs (self->app, gtk_switch_get_active (GTK_SWITCH (self->system_proxy)),
-                               (const char *const *) bypass_list, &error))
+  if (!ph_tray_prefs_save (ph_tray_app_get_prefs (self->app),
+                           gtk_switch_get_active (GTK_SWITCH (self->system_proxy)),
+                           (const char *const *) bypass_list, &error))
     {
       show_message (self, error->message);
       return FALSE;

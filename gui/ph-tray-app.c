@@ -1,21 +1,18 @@
 /* ph-tray-app.c: the tray application: follows org.pinhole.Agent1 (on the
  * bus, or on the agent's pipe on Windows), shows its state in the icon and
- * menu, notifies once per problem, and points the system proxy at the agent
- * while the tunnel is on, putting it back on off, on quit, at session end
- * and after a crash. */
+ * menu, notifies once per problem, and has the system proxy follow the
+ * tunnel (ph-tray-proxy.c) as its preferences (ph-tray-prefs.c) say. */
 #define G_LOG_DOMAIN "pinhole-tray"
 
 #include "ph-build-config.h"
 #include "ph-agent-watch.h"
 #include "ph-paths.h"
 #include "ph-settings-window.h"
-#include "ph-system-proxy.h"
 #include "ph-tray-app.h"
 #include "ph-tray-icon.h"
+#include "ph-tray-proxy.h"
 #include "ph-tray-session.h"
 
-#include <errno.h>
-#include <stdlib.h>
 #include <glib/gi18n.h>
 
 #define AGENT_PATH "/org/pinhole/Agent1"
@@ -28,7 +25,6 @@ struct _PhTrayApp
   PhAgentWatch *watch;
   PhTraySession *session;
   gboolean open_settings; /* --settings */
-  gboolean ending;        /* the session ends: the system proxy is back and stays so */
   PhAgent1 *agent;
   GCancellable *cancellable;
 
@@ -39,125 +35,14 @@ struct _PhTrayApp
   char *status_text;
   PhSettingsWindow *settings;
 
-  PhSystemProxy *system_proxy;
-  GKeyFile *prefs;
-  char *prefs_path;
+  PhTrayProxy *proxy; /* from startup to finalize */
+  PhTrayPrefs *prefs;
 
   char *notified; /* the condition last notified, so each is said once */
   guint notifications;
 };
 
 G_DEFINE_TYPE (PhTrayApp, ph_tray_app, GTK_TYPE_APPLICATION)
-
-static PhTrayApp *exiting_app; /* for the atexit() safety net */
-
-/* ---- preferences ---- */
-
-gboolean
-ph_tray_app_get_set_system_proxy (PhTrayApp *app)
-{
-  g_autoptr (GError) error = NULL;
-  gboolean value = g_key_file_get_boolean (app->prefs, "tray", "system-proxy", &error);
-
-  return error != NULL ? TRUE : value;
-}
-
-GStrv
-ph_tray_app_dup_bypass (PhTrayApp *app)
-{
-  GStrv list = g_key_file_get_string_list (app->prefs, "tray", "bypass", NULL, NULL);
-  return list != NULL ? list : g_new0 (char *, 1);
-}
-
-gboolean
-ph_tray_app_save_prefs (PhTrayApp *app, gboolean set_system_proxy, const char *const *bypass,
-                        GError **error)
-{
-  g_autofree char *dir = g_path_get_dirname (app->prefs_path);
-
-  g_key_file_set_boolean (app->prefs, "tray", "system-proxy", set_system_proxy);
-  g_key_file_set_string_list (app->prefs, "tray", "bypass", bypass,
-                              bypass ? g_strv_length ((GStrv) bypass) : 0);
-  if (g_mkdir_with_parents (dir, 0700) != 0)
-    {
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), _ ("Cannot create %s"), dir);
-      return FALSE;
-    }
-  return g_key_file_save_to_file (app->prefs, app->prefs_path, error);
-}
-
-/* ---- the system proxy ---- */
-
-/* This user's journal: $XDG_STATE_HOME/pinhole on Linux, %LOCALAPPDATA%\Pinhole on Windows
- * (GLib's user state directory there), where folders are capitalised. */
-static char *
-journal_path (void)
-{
-#ifdef G_OS_WIN32
-  const char *dir = "Pinhole";
-#else
-  const char *dir = "pinhole";
-#endif
-
-  return g_build_filename (g_get_user_state_dir (), dir, "system-proxy.journal", NULL);
-}
-
-static void
-system_proxy_restore (PhTrayApp *app)
-{
-  g_autoptr (GError) error = NULL;
-
-  if (app->system_proxy == NULL || !ph_system_proxy_is_enabled (app->system_proxy))
-    return;
-  if (!ph_system_proxy_disable (app->system_proxy, &error))
-    g_warning ("could not restore the system proxy: %s", error->message);
-  else
-    g_message ("system proxy restored");
-}
-
-/* While the tunnel is switched on (even in error: the agent then answers
- * with an explanation), applications go through it. */
-static void
-system_proxy_follow (PhTrayApp *app)
-{
-  const char *const *listeners;
-  g_auto (GStrv) bypass = NULL;
-  g_autoptr (GStrvBuilder) all = NULL;
-  g_autoptr (GError) error = NULL;
-  const char *colon;
-  guint64 port = 0;
-
-  if (app->system_proxy == NULL || app->ending)
-    return;
-  listeners = app->agent ? ph_agent1_get_listeners (app->agent) : NULL;
-  if (app->agent == NULL || !ph_agent1_get_enabled (app->agent) || listeners == NULL
-      || listeners[0] == NULL || !ph_tray_app_get_set_system_proxy (app))
-    {
-      system_proxy_restore (app);
-      return;
-    }
-  colon = strrchr (listeners[0], ':');
-  if (colon == NULL || !g_ascii_string_to_unsigned (colon + 1, 10, 1, 65535, &port, NULL))
-    return;
-  all = g_strv_builder_new ();
-  g_strv_builder_add_many (all, "localhost", "127.0.0.0/8", "::1", NULL);
-  bypass = ph_tray_app_dup_bypass (app);
-  g_strv_builder_addv (all, (const char **) bypass);
-  {
-    g_auto (GStrv) list = g_strv_builder_end (all);
-    if (!ph_system_proxy_enable (app->system_proxy, "127.0.0.1", (guint) port,
-                                 (const char *const *) list, &error))
-      g_warning ("could not set the system proxy: %s", error->message);
-  }
-}
-
-static void
-restore_at_exit (void)
-{
-  /* GTK exits the process when the display goes away at session end. */
-  if (exiting_app != NULL)
-    system_proxy_restore (exiting_app);
-}
 
 /* ---- state ---- */
 
@@ -191,7 +76,6 @@ pin_needs_trust (PhTrayApp *app)
 static void
 notify_problem (PhTrayApp *app, const char *name, const char *message)
 {
-  g_autoptr (GNotification) n = NULL;
   const char *title = NULL;
   g_autofree char *condition = NULL;
 
@@ -213,19 +97,14 @@ notify_problem (PhTrayApp *app, const char *name, const char *message)
     return;
   g_free (app->notified);
   app->notified = g_steal_pointer (&condition);
-#ifdef G_OS_WIN32
-  /* A balloon; clicking it opens Settings, where the key can be trusted too. */
-  ph_tray_session_notify (app->session, title, message, TRUE);
-#else
-  n = g_notification_new (title);
-  g_notification_set_body (n, message);
-  g_notification_set_priority (n, G_NOTIFICATION_PRIORITY_HIGH);
+  /* Where notifications have no buttons (Windows), clicking one opens Settings, where the key
+   * can be trusted too. */
   if (pin_needs_trust (app))
-    g_notification_add_button (n, _ ("Trust Key…"), "app.trust-key");
+    ph_tray_session_notify (app->session, G_APPLICATION (app), "problem", title, message, TRUE,
+                            _ ("Trust Key…"), "app.trust-key");
   else
-    g_notification_add_button (n, _ ("Settings…"), "app.settings");
-  g_application_send_notification (G_APPLICATION (app), "problem", n);
-#endif
+    ph_tray_session_notify (app->session, G_APPLICATION (app), "problem", title, message, TRUE,
+                            _ ("Settings…"), "app.settings");
   app->notifications++;
 }
 
@@ -285,15 +164,12 @@ update_full (PhTrayApp *app, gboolean counters_only)
   else if (state != NULL && g_str_equal (state, "on"))
     {
       g_clear_pointer (&app->notified, g_free);
-#ifdef G_OS_WIN32
-      ph_tray_session_withdraw (app->session);
-#else
-      g_application_withdraw_notification (G_APPLICATION (app), "problem");
-#endif
+      ph_tray_session_withdraw (app->session, G_APPLICATION (app), "problem");
     }
   if (counters_only)
     return;
-  system_proxy_follow (app);
+  if (app->proxy != NULL)
+    ph_tray_proxy_follow (app->proxy, app->agent, app->prefs);
   if (app->settings != NULL)
     ph_settings_window_refresh (app->settings);
 }
@@ -378,13 +254,8 @@ call_done (GObject *source, GAsyncResult *result, gpointer data)
   if (reply == NULL)
     {
       g_dbus_error_strip_remote_error (error);
-#ifdef G_OS_WIN32
-      ph_tray_session_notify (app->session, _ ("Pinhole"), error->message, FALSE);
-#else
-      g_autoptr (GNotification) n = g_notification_new (_ ("Pinhole"));
-      g_notification_set_body (n, error->message);
-      g_application_send_notification (G_APPLICATION (app), "call", n);
-#endif
+      ph_tray_session_notify (app->session, G_APPLICATION (app), "call", _ ("Pinhole"),
+                              error->message, FALSE, NULL, NULL);
       app->notifications++;
     }
 }
@@ -576,8 +447,7 @@ session_end (gpointer data)
 {
   PhTrayApp *app = data;
 
-  app->ending = TRUE;
-  system_proxy_restore (app);
+  ph_tray_proxy_end_session (app->proxy);
   g_application_quit (G_APPLICATION (app));
 }
 
@@ -597,10 +467,7 @@ static void
 ph_tray_app_startup (GApplication *gapp)
 {
   PhTrayApp *app = PH_TRAY_APP (gapp);
-  g_autofree char *journal = journal_path ();
   g_autofree char *icons = g_build_filename (ph_paths_datadir (), "icons", NULL);
-  g_autoptr (GError) error = NULL;
-  gboolean restored = FALSE;
   const char *kind = g_getenv ("PH_TRAY_ICON");
 
   G_APPLICATION_CLASS (ph_tray_app_parent_class)->startup (gapp);
@@ -608,14 +475,8 @@ ph_tray_app_startup (GApplication *gapp)
   /* Where there is no SVG loader (Windows), the icons are PNGs in the resource. */
   gtk_icon_theme_add_resource_path (gtk_icon_theme_get_default (), "/org/pinhole/Tray/icons");
 
-  /* A journal here means the last run did not put the proxy back. */
-  app->system_proxy = ph_system_proxy_new (journal);
-  if (!ph_system_proxy_recover (app->system_proxy, &restored, &error))
-    g_warning ("could not restore the system proxy left by the last run: %s", error->message);
-  else if (restored)
-    g_message ("restored the system proxy left set by a previous run");
-  exiting_app = app;
-  atexit (restore_at_exit);
+  /* What a previous run left set goes back first. */
+  app->proxy = ph_tray_proxy_new ();
 
   g_action_map_add_action_entries (G_ACTION_MAP (app), actions, G_N_ELEMENTS (actions), app);
   build_menu (app);
@@ -645,7 +506,8 @@ ph_tray_app_shutdown (GApplication *gapp)
 {
   PhTrayApp *app = PH_TRAY_APP (gapp);
 
-  system_proxy_restore (app);
+  if (app->proxy != NULL)
+    ph_tray_proxy_restore (app->proxy);
   g_clear_pointer (&app->watch, ph_agent_watch_free);
   g_clear_pointer (&app->session, ph_tray_session_free);
   g_cancellable_cancel (app->cancellable);
@@ -653,27 +515,6 @@ ph_tray_app_shutdown (GApplication *gapp)
     gtk_widget_destroy (GTK_WIDGET (app->settings));
   g_clear_pointer (&app->icon, ph_tray_icon_free);
   G_APPLICATION_CLASS (ph_tray_app_parent_class)->shutdown (gapp);
-}
-
-/* --restore-proxy: what the uninstaller runs, with no tray running. */
-static int
-restore_proxy (void)
-{
-  g_autofree char *journal = journal_path ();
-  g_autoptr (PhSystemProxy) system_proxy = ph_system_proxy_new (journal);
-  g_autoptr (GError) error = NULL;
-  gboolean restored = FALSE;
-
-  if (!ph_system_proxy_recover (system_proxy, &restored, &error))
-    {
-      g_printerr ("%s\n", error->message);
-      return 1;
-    }
-  if (restored)
-    g_print ("%s\n", _ ("The system proxy setting left by a previous run was put back."));
-  else
-    g_print ("%s\n", _ ("Nothing to put back: the system proxy setting is not Pinhole's."));
-  return 0;
 }
 
 static int
@@ -687,7 +528,7 @@ ph_tray_app_handle_local_options (GApplication *gapp, GVariantDict *options)
       return 0;
     }
   if (g_variant_dict_contains (options, "restore-proxy"))
-    return restore_proxy ();
+    return ph_tray_proxy_restore_left ();
   if (g_variant_dict_contains (options, "session"))
     app->bus_type = G_BUS_TYPE_SESSION;
   if (g_variant_dict_contains (options, "system"))
@@ -706,13 +547,10 @@ ph_tray_app_finalize (GObject *object)
 {
   PhTrayApp *app = PH_TRAY_APP (object);
 
-  if (exiting_app == app)
-    exiting_app = NULL;
   g_clear_object (&app->agent);
   g_clear_object (&app->cancellable);
-  g_clear_pointer (&app->system_proxy, ph_system_proxy_free);
-  g_key_file_unref (app->prefs);
-  g_free (app->prefs_path);
+  g_clear_pointer (&app->proxy, ph_tray_proxy_free);
+  g_clear_pointer (&app->prefs, ph_tray_prefs_free);
   g_free (app->status_text);
   g_free (app->notified);
   G_OBJECT_CLASS (ph_tray_app_parent_class)->finalize (object);
@@ -734,10 +572,6 @@ static void
 ph_tray_app_init (PhTrayApp *app)
 {
   const GOptionEntry options[] = {
-#ifdef G_OS_UNIX /* Windows has one agent, on its pipe, and no bus to choose. */
-    { "session", 0, 0, G_OPTION_ARG_NONE, NULL, N_ ("Use the per-user agent (session bus)"), NULL },
-    { "system", 0, 0, G_OPTION_ARG_NONE, NULL, N_ ("Use the system service (system bus)"), NULL },
-#endif
     { "settings", 0, 0, G_OPTION_ARG_NONE, NULL, N_ ("Open the settings window"), NULL },
     { "restore-proxy", 0, 0, G_OPTION_ARG_NONE, NULL,
       N_ ("Put back the system proxy setting that a previous run left, and exit"), NULL },
@@ -747,9 +581,9 @@ ph_tray_app_init (PhTrayApp *app)
 
   app->bus_type = G_BUS_TYPE_NONE;
   app->cancellable = g_cancellable_new ();
-  app->prefs = g_key_file_new ();
-  app->prefs_path = g_build_filename (g_get_user_config_dir (), "pinhole", "tray.conf", NULL);
-  g_key_file_load_from_file (app->prefs, app->prefs_path, G_KEY_FILE_KEEP_COMMENTS, NULL);
+  app->prefs = ph_tray_prefs_new ();
+  /* --session and --system where there is a bus to choose. */
+  g_application_add_main_option_entries (G_APPLICATION (app), ph_tray_session_get_options ());
   g_application_add_main_option_entries (G_APPLICATION (app), options);
 }
 
@@ -773,6 +607,12 @@ PhAgent1 *
 ph_tray_app_get_agent (PhTrayApp *app)
 {
   return app->agent;
+}
+
+PhTrayPrefs *
+ph_tray_app_get_prefs (PhTrayApp *app)
+{
+  return app->prefs;
 }
 
 const char *

@@ -6,6 +6,7 @@
 #include <gtk/gtk.h>
 
 #include "ph-agent1-generated.h"
+#include "ph-tray-prefs.h"
 
 G_BEGIN_DECLS
 
@@ -18,11 +19,8 @@ PhTrayApp *ph_tray_app_new_for_bus (GBusType bus_type);
 
 /* The agent, or NULL while it is not on the bus. */
 PhAgent1 *ph_tray_app_get_agent (PhTrayApp *app);
-/* The tray's own preferences (tray.conf): "system-proxy" (boolean), "bypass" (list). */
-gboolean ph_tray_app_get_set_system_proxy (PhTrayApp *app);
-GStrv ph_tray_app_dup_bypass (PhTrayApp *app);
-gboolean ph_tray_app_save_prefs (PhTrayApp *app, gboolean set_system_proxy,
-                                 const char *const *bypass, GError **error);
+/* The tray's own preferences (tray.conf). */
+PhTrayPrefs *ph_tray_app_get_prefs (PhTrayApp *app);
 
 /* For tests: the icon shown, the menu's status line, the settings window. */
 const char *ph_tray_app_get_icon_name (PhTrayApp *app);

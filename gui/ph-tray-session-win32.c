@@ -1,7 +1,8 @@
 /* ph-tray-session-win32.c: the tray's hidden top-level window, which Windows tells when the
  * session ends (WM_QUERYENDSESSION, WM_ENDSESSION) and which taskkill and installers close
- * (WM_CLOSE); console events for a tray started from a console; and one tray per session with a
- * named mutex, a second start asking the first to show its settings window. */
+ * (WM_CLOSE); console events for a tray started from a console; one tray per session with a
+ * named mutex, a second start asking the first to show its settings window; and the balloons
+ * that tell the user things, from a notification-area icon of that window's. */
 #define G_LOG_DOMAIN "pinhole-tray"
 
 #include "ph-tray-session.h"
@@ -36,6 +37,8 @@ static PhTraySession *console_session;
 static GMutex console_lock;
 static GCond console_cond;
 static gboolean console_done;
+
+static void balloon_withdraw (PhTraySession *session);
 
 static void
 end_session (PhTraySession *session)
@@ -76,11 +79,11 @@ window_proc (HWND hwnd, UINT message, WPARAM wparam, LPARAM lparam)
         switch (LOWORD (lparam))
           {
             case NIN_BALLOONUSERCLICK:
-              ph_tray_session_withdraw (session);
+              balloon_withdraw (session);
               session->handlers.show (session->user_data);
               break;
             case NIN_BALLOONTIMEOUT:
-              ph_tray_session_withdraw (session);
+              balloon_withdraw (session);
               break;
             default:
               break;
@@ -192,9 +195,8 @@ copy_utf16 (wchar_t *field, gsize len, const char *text)
   field[len - 1] = 0;
 }
 
-void
-ph_tray_session_notify (PhTraySession *session, const char *title, const char *body,
-                        gboolean warning)
+static void
+balloon_show (PhTraySession *session, const char *title, const char *body, gboolean warning)
 {
   NOTIFYICONDATAW nid = { 0 };
 
@@ -219,8 +221,8 @@ ph_tray_session_notify (PhTraySession *session, const char *title, const char *b
   g_message ("notification: %s", title);
 }
 
-void
-ph_tray_session_withdraw (PhTraySession *session)
+static void
+balloon_withdraw (PhTraySession *session)
 {
   NOTIFYICONDATAW nid = { 0 };
 
@@ -238,7 +240,7 @@ ph_tray_session_free (PhTraySession *session)
 {
   if (session == NULL)
     return;
-  ph_tray_session_withdraw (session);
+  balloon_withdraw (session);
   SetConsoleCtrlHandler (console_handler, FALSE);
   console_session = NULL;
   if (session->hwnd != NULL)
@@ -281,4 +283,32 @@ ph_tray_session_claim_instance (void)
   if (other != NULL)
     PostMessageW (other, WM_PH_SHOW, 0, 0);
   return FALSE;
+}
+
+const GOptionEntry *
+ph_tray_session_get_options (void)
+{
+  static const GOptionEntry none[] = { { NULL } };
+
+  return none;
+}
+
+char *
+ph_tray_session_dup_state_dir (void)
+{
+  return g_build_filename (g_get_user_state_dir (), "Pinhole", NULL);
+}
+
+void
+ph_tray_session_notify (PhTraySession *session, GApplication *app, const char *id,
+                        const char *title, const char *body, gboolean urgent,
+                        const char *button_label, const char *button_action)
+{
+  balloon_show (session, title, body, urgent);
+}
+
+void
+ph_tray_session_withdraw (PhTraySession *session, GApplication *app, const char *id)
+{
+  balloon_withdraw (session);
 }

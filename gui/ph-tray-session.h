@@ -1,7 +1,9 @@
-/* ph-tray-session.h: how the system tells the tray to go, per platform: SIGTERM, SIGINT and
- * SIGHUP on Unix; on Windows the end of the session (WM_QUERYENDSESSION/WM_ENDSESSION),
- * WM_CLOSE (taskkill, installers) and console events, seen by a hidden top-level window; and one
- * tray per session on Windows, where GApplication's uniqueness (D-Bus) is not available. */
+/* ph-tray-session.h: the tray and the platform's login session. How the system tells the tray
+ * to go: SIGTERM, SIGINT and SIGHUP on Unix; on Windows the end of the session
+ * (WM_QUERYENDSESSION/WM_ENDSESSION), WM_CLOSE (taskkill, installers) and console events, seen by
+ * a hidden top-level window. One tray per session on Windows, where GApplication's uniqueness
+ * (D-Bus) is not available. And what else differs for the tray per platform: how it tells the
+ * user things outside its windows, where it keeps its state, the options only one platform has. */
 #pragma once
 
 #include <gio/gio.h>
@@ -34,13 +36,26 @@ GApplicationFlags ph_tray_session_get_app_flags (void);
  * Always TRUE on Unix. */
 gboolean ph_tray_session_claim_instance (void);
 
-#ifdef G_OS_WIN32
-/* A balloon (a toast on Windows 10 and later) from a notification-area icon of its own, as GLib
- * has no Windows backend for GNotification; clicking it shows the settings window (the show
- * handler). A second call replaces the first; withdraw removes it. */
-void ph_tray_session_notify (PhTraySession *session, const char *title, const char *body,
-                             gboolean warning);
-void ph_tray_session_withdraw (PhTraySession *session);
-#endif
+/* The options only this platform has, to add to the tray's own: --session and --system on
+ * Unix, where the agent may be the system service or a per-user one; none on Windows, which has
+ * one agent, on its pipe. NULL-terminated; the strings are marked with N_(). */
+const GOptionEntry *ph_tray_session_get_options (void);
+
+/* The folder of this user's tray state: $XDG_STATE_HOME/pinhole on Unix, %LOCALAPPDATA%\Pinhole
+ * on Windows (GLib's user state directory there), where folders are capitalised. */
+char *ph_tray_session_dup_state_dir (void);
+
+/* Tells the user, outside any window. Unix: a GNotification of @app, @id naming it (a second
+ * one with the same @id replaces it), at high priority when @urgent, with a button
+ * (@button_label, running the action @button_action) when given. Windows, where GLib has no
+ * GNotification backend: a balloon (a toast on Windows 10 and later) from a notification-area
+ * icon of its own, a warning when @urgent; there is one balloon (a second replaces the first),
+ * and clicking it shows the settings window (the show handler), which offers what the button
+ * would. */
+void ph_tray_session_notify (PhTraySession *session, GApplication *app, const char *id,
+                             const char *title, const char *body, gboolean urgent,
+                             const char *button_label, const char *button_action);
+/* Takes back the notification @id (on Windows: the balloon, whichever it is). */
+void ph_tray_session_withdraw (PhTraySession *session, GApplication *app, const char *id);
 
 G_END_DECLS

@@ -1,9 +1,10 @@
 /* ph-daemon.c: the service around the tunnel core: the on/off switch and
- * the state it shows, configuration layers applied live from watched files
- * and from the control interface, credentials from the secret store. */
+ * the state it shows, the configuration store's files applied live (watched,
+ * or changed over the control interface), credentials from the secret store. */
 #define G_LOG_DOMAIN "pinhole-daemon"
 
 #include "ph-build-config.h"
+#include "ph-config-store.h"
 #include "ph-daemon.h"
 #include "ph-error.h"
 #include "ph-server.h"
@@ -14,7 +15,6 @@
 #include <glib/gstdio.h>
 #include <glib/gi18n.h>
 
-#define RELOAD_DELAY_MS 300
 #define COUNTER_INTERVAL_MS 1000
 #define DISABLE_DRAIN_US (5 * G_USEC_PER_SEC)
 
@@ -23,7 +23,8 @@ struct _PhDaemon
   GObject parent;
 
   PhDaemonMode mode;
-  char *system_path, *user_path, *managed_dir, *state_dir;
+  PhConfigStore *store;
+  char *state_dir;
   PhSecretStore *secrets;
 
   PhConfig *config;     /* the last good one, password filled in */
@@ -43,8 +44,6 @@ struct _PhDaemon
   guint64 upstream_connects, upstream_failures;
   PhServerStats last_stats;
 
-  GPtrArray *monitors; /* of GFileMonitor */
-  GSource *reload_source;
   GSource *counter_source;
 };
 
@@ -317,18 +316,12 @@ upstream_key (const PhConfig *config)
                           config->port);
 }
 
-static GPtrArray *
-layers_new (PhDaemon *d)
-{
-  return ph_config_layers_new (d->system_path, d->user_path, d->managed_dir);
-}
-
 /* The configuration on disk, with the stored password when no
  * password-file supplies one. */
 static PhConfig *
-load_config (PhDaemon *d, GPtrArray *layers, GError **error)
+load_config (PhDaemon *d, GError **error)
 {
-  g_autoptr (PhConfig) config = ph_config_load_layers (layers, error);
+  g_autoptr (PhConfig) config = ph_config_store_load (d->store, error);
   g_autofree char *key = NULL;
   g_autoptr (GError) local = NULL;
 
@@ -364,9 +357,8 @@ apply_config (PhDaemon *d, PhConfig *config, GError **error)
 static gboolean
 reload_now (PhDaemon *d, GError **error)
 {
-  g_autoptr (GPtrArray) layers = layers_new (d);
   g_autoptr (GError) local = NULL;
-  g_autoptr (PhConfig) config = load_config (d, layers, &local);
+  g_autoptr (PhConfig) config = load_config (d, &local);
 
   if (config == NULL || !apply_config (d, config, &local))
     {
@@ -391,55 +383,11 @@ ph_daemon_reload (PhDaemon *d, GError **error)
   return reload_now (d, error);
 }
 
-static gboolean
-reload_cb (gpointer data)
-{
-  PhDaemon *d = data;
-
-  g_clear_pointer (&d->reload_source, g_source_unref);
-  reload_now (d, NULL);
-  return G_SOURCE_REMOVE;
-}
-
-/* Editors write a file in several steps: wait for them to settle. */
+/* A watched file changed and settled. */
 static void
-on_file_changed (GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEvent event,
-                 gpointer data)
+on_store_changed (PhConfigStore *store, gpointer data)
 {
-  PhDaemon *d = data;
-
-  if (event == G_FILE_MONITOR_EVENT_ATTRIBUTE_CHANGED || event == G_FILE_MONITOR_EVENT_PRE_UNMOUNT
-      || event == G_FILE_MONITOR_EVENT_UNMOUNTED)
-    return;
-  if (d->reload_source != NULL)
-    {
-      g_source_destroy (d->reload_source);
-      g_source_unref (d->reload_source);
-    }
-  d->reload_source = g_timeout_source_new (RELOAD_DELAY_MS);
-  g_source_set_callback (d->reload_source, reload_cb, d, NULL);
-  g_source_attach (d->reload_source, NULL);
-}
-
-static void
-watch_path (PhDaemon *d, const char *path, gboolean directory)
-{
-  g_autoptr (GFile) file = NULL;
-  g_autoptr (GError) error = NULL;
-  GFileMonitor *monitor;
-
-  if (path == NULL)
-    return;
-  file = g_file_new_for_path (path);
-  monitor = directory ? g_file_monitor_directory (file, G_FILE_MONITOR_WATCH_MOVES, NULL, &error)
-                      : g_file_monitor_file (file, G_FILE_MONITOR_WATCH_MOVES, NULL, &error);
-  if (monitor == NULL)
-    {
-      g_warning ("changes to %s will need a reload: %s", path, error->message);
-      return;
-    }
-  g_signal_connect (monitor, "changed", G_CALLBACK (on_file_changed), d);
-  g_ptr_array_add (d->monitors, monitor);
+  reload_now (data, NULL);
 }
 
 /* ---- counters ---- */
@@ -467,12 +415,9 @@ ph_daemon_finalize (GObject *object)
 {
   PhDaemon *d = PH_DAEMON (object);
 
-  for (guint i = 0; i < d->monitors->len; i++)
-    g_file_monitor_cancel (g_ptr_array_index (d->monitors, i));
-  g_ptr_array_unref (d->monitors);
-  if (d->reload_source != NULL)
-    g_source_destroy (d->reload_source);
-  g_clear_pointer (&d->reload_source, g_source_unref);
+  if (d->store != NULL)
+    g_signal_handlers_disconnect_by_data (d->store, d);
+  g_clear_object (&d->store);
   if (d->counter_source != NULL)
     g_source_destroy (d->counter_source);
   g_clear_pointer (&d->counter_source, g_source_unref);
@@ -487,9 +432,6 @@ ph_daemon_finalize (GObject *object)
   g_clear_error (&d->start_error);
   g_clear_error (&d->problem);
   g_clear_pointer (&d->secrets, ph_secret_store_free);
-  g_free (d->system_path);
-  g_free (d->user_path);
-  g_free (d->managed_dir);
   g_free (d->state_dir);
   g_free (d->seen_pin);
   G_OBJECT_CLASS (ph_daemon_parent_class)->finalize (object);
@@ -513,7 +455,6 @@ ph_daemon_init (PhDaemon *d)
   /* A daemon freed while servers drain frees them too (their sweeps would
    * run on otherwise). */
   d->draining = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_server_free);
-  d->monitors = g_ptr_array_new_with_free_func (g_object_unref);
   d->started = d->state_since = g_get_monotonic_time ();
 }
 
@@ -528,22 +469,26 @@ PhDaemon *
 ph_daemon_new (const PhDaemonSetup *setup, GError **error)
 {
   g_autoptr (PhDaemon) d = g_object_new (PH_TYPE_DAEMON, NULL);
-  g_autoptr (GPtrArray) layers = NULL;
   g_autoptr (PhConfig) config = NULL;
   g_autoptr (GError) local = NULL;
   gboolean standalone = setup->mode == PH_DAEMON_MODE_STANDALONE;
+  PhConfigStoreSetup store_setup = {
+    .system_path = setup->system_path,
+    .user_path = setup->user_path,
+    .managed_dir = setup->managed_dir,
+    /* A standalone agent never writes its --config file. */
+    .writable_path = standalone                              ? NULL
+                     : setup->mode == PH_DAEMON_MODE_SESSION ? setup->user_path
+                                                             : setup->system_path,
+    .system_required = standalone,
+  };
 
   d->mode = setup->mode;
-  d->system_path = g_strdup (setup->system_path);
-  d->user_path = g_strdup (setup->user_path);
-  d->managed_dir = g_strdup (setup->managed_dir);
+  d->store = ph_config_store_new (&store_setup);
   d->state_dir = g_strdup (setup->state_dir);
   d->secrets = setup->secrets;
 
-  layers = layers_new (d);
-  if (standalone && layers->len > 0)
-    ((PhConfigFile *) g_ptr_array_index (layers, 0))->optional = FALSE;
-  config = load_config (d, layers, &local);
+  config = load_config (d, &local);
   if (config == NULL)
     {
       if (standalone)
@@ -576,9 +521,8 @@ ph_daemon_new (const PhDaemonSetup *setup, GError **error)
 
   if (setup->watch)
     {
-      watch_path (d, d->system_path, FALSE);
-      watch_path (d, d->user_path, FALSE);
-      watch_path (d, d->managed_dir, TRUE);
+      g_signal_connect (d->store, "changed", G_CALLBACK (on_store_changed), d);
+      ph_config_store_watch (d->store);
     }
   d->counter_source = g_timeout_source_new (COUNTER_INTERVAL_MS);
   g_source_set_callback (d->counter_source, counter_cb, d, NULL);
@@ -651,41 +595,26 @@ ph_daemon_shutdown (PhDaemon *d, guint timeout_ms, GSourceFunc done, gpointer us
 
 /* ---- settings ---- */
 
-static const char *
-writable_path (PhDaemon *d)
-{
-  return d->mode == PH_DAEMON_MODE_SESSION ? d->user_path : d->system_path;
-}
-
 static gboolean
 check_unlocked (PhDaemon *d, const char *key, GError **error)
 {
+  const char *managed_dir = ph_config_store_get_managed_dir (d->store);
+
   if (!ph_config_is_locked (d->config, key))
     return TRUE;
   g_set_error (error, PH_ERROR, PH_ERROR_LOCKED,
                /* TRANSLATORS: a setting such as upstream.host, then the folder
                 * of the administrator's drop-in files */
                _ ("%s is set by your administrator (in %s) and cannot be changed here"), key,
-               d->managed_dir ? d->managed_dir : "managed.d");
+               managed_dir ? managed_dir : "managed.d");
   return FALSE;
 }
 
 gboolean
 ph_daemon_set_setting (PhDaemon *d, const char *key, const char *value, GError **error)
 {
-  const char *path = writable_path (d);
-  g_autofree char *old = NULL;
-  g_autofree char *data = NULL;
-  g_autoptr (GPtrArray) layers = NULL;
-  g_autoptr (PhConfig) check = NULL;
-  g_autoptr (GError) local = NULL;
-  g_autofree char *dir = NULL;
+  const char *path = ph_config_store_get_writable_path (d->store);
 
-  if (!ph_config_has_key (key))
-    {
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING, _ ("unknown setting “%s”"), key);
-      return FALSE;
-    }
   if (!check_unlocked (d, key, error))
     return FALSE;
   /* The agent would read whatever file this names and send it to the
@@ -699,59 +628,16 @@ ph_daemon_set_setting (PhDaemon *d, const char *key, const char *value, GError *
                    key);
       return FALSE;
     }
-  if (*value != '\0' && !ph_config_check_value (key, value, error))
-    return FALSE;
-  if (path == NULL || d->mode == PH_DAEMON_MODE_STANDALONE)
+  if (path == NULL)
     {
       g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
                    /* TRANSLATORS: %s is the path of the configuration file */
                    _ ("a standalone agent does not change its configuration file; edit %s"),
-                   d->system_path);
+                   ph_config_store_get_system_path (d->store));
       return FALSE;
     }
-  if (!g_file_get_contents (path, &old, NULL, &local)
-      && !g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-    {
-      /* TRANSLATORS: a file's path, then why */
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("cannot read %s: %s"), path,
-                   local->message);
-      return FALSE;
-    }
-  g_clear_error (&local);
-  data = ph_config_edit (old, key, *value ? value : NULL, error);
-  if (data == NULL)
+  if (!ph_config_store_set_value (d->store, key, value, error))
     return FALSE;
-
-  /* The whole configuration, with this change, must load. */
-  layers = layers_new (d);
-  for (guint i = 0; i < layers->len; i++)
-    {
-      PhConfigFile *file = g_ptr_array_index (layers, i);
-      if (g_strcmp0 (file->path, path) == 0)
-        file->data = g_strdup (data);
-    }
-  check = ph_config_load_layers (layers, &local);
-  if (check == NULL)
-    {
-      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING, "%s", local->message);
-      return FALSE;
-    }
-
-  dir = g_path_get_dirname (path);
-  if (g_mkdir_with_parents (dir, 0755) != 0)
-    {
-      /* TRANSLATORS: a folder's path, then why */
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("cannot create %s: %s"), dir,
-                   g_strerror (errno));
-      return FALSE;
-    }
-  if (!g_file_set_contents_full (path, data, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, &local))
-    {
-      /* TRANSLATORS: a file's path, then why */
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, _ ("cannot save %s: %s"), path,
-                   local->message);
-      return FALSE;
-    }
   g_message ("%s set to “%s” in %s", key, value, path);
   return reload_now (d, error);
 }

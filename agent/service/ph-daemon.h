@@ -1,6 +1,6 @@
 /* ph-daemon.h: the agent as a service, with no transport: on/off and its
- * state, the layered configuration and the files behind it, stored
- * credentials, pins. The D-Bus adapter and the mains drive it. */
+ * state, the configuration in force (from ph-config-store.h's files),
+ * stored credentials, pins. The D-Bus adapter and the mains drive it. */
 #pragma once
 
 #include <gio/gio.h>

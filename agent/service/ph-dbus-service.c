@@ -1,20 +1,15 @@
 /* ph-dbus-service.c: org.pinhole.Agent1 over D-Bus. Method calls are
- * authorized (same user, or polkit on the system bus) before they reach
- * the daemon; its errors keep their org.pinhole.Error name on the wire. */
+ * authorized (ph-dbus-auth.h: same user or polkit on a bus, the pipe's
+ * role on Windows) before they reach the daemon; its errors keep their
+ * org.pinhole.Error name on the wire. */
 #define G_LOG_DOMAIN "pinhole-dbus"
 
 #include "ph-build-config.h"
+#include "ph-dbus-auth.h"
 #include "ph-dbus-service.h"
 #include "ph-error.h"
-#include "ph-service.h"
-#ifdef G_OS_WIN32
-#include "ph-control-pipe.h"
-#endif
 
 #include <glib/gi18n.h>
-
-#define POLKIT_TOGGLE "org.pinhole.agent.toggle"
-#define POLKIT_CONFIGURE "org.pinhole.agent.configure"
 
 struct _PhDBusService
 {
@@ -72,7 +67,6 @@ typedef struct
 {
   PhDBusService *self;
   GDBusMethodInvocation *invocation;
-  const char *action;
   PhHandler handler;
 } PhAuthCall;
 
@@ -99,121 +93,28 @@ deny (PhAuthCall *call, const char *why)
                                          _ ("not authorized: %s"), why);
 }
 
-#ifdef G_OS_UNIX
 static void
-polkit_done (GObject *source, GAsyncResult *result, gpointer data)
+auth_done (const char *why, gpointer data)
 {
   g_autoptr (PhAuthCall) call = data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply
-      = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
-  gboolean authorized = FALSE, challenge = FALSE;
 
-  if (reply == NULL)
-    {
-      g_dbus_error_strip_remote_error (error);
-      /* TRANSLATORS: polkit is the name of the system's authorization service */
-      g_autofree char *why = g_strdup_printf (_ ("polkit could not decide (%s)"), error->message);
-      deny (call, why);
-      return;
-    }
-  g_variant_get (reply, "((bb@a{ss}))", &authorized, &challenge, NULL);
-  if (!authorized)
-    {
-      deny (call,
-            challenge ? _ ("authentication is required") : _ ("the policy does not allow it"));
-      return;
-    }
-  call->handler (call->self, call->invocation);
+  if (why != NULL)
+    deny (call, why);
+  else
+    call->handler (call->self, call->invocation);
 }
-
-static void
-uid_done (GObject *source, GAsyncResult *result, gpointer data)
-{
-  g_autoptr (PhAuthCall) call = data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GVariant) reply
-      = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
-  guint32 uid = G_MAXUINT32;
-  GVariantBuilder subject;
-  GDBusConnection *connection;
-  GVariant *args;
-
-  if (reply == NULL)
-    {
-      deny (call, _ ("the caller's user could not be found"));
-      return;
-    }
-  g_variant_get (reply, "(u)", &uid);
-  if (ph_service_uid_is_self_or_root (uid))
-    {
-      call->handler (call->self, call->invocation);
-      return;
-    }
-  if (call->self->auth == PH_AUTH_SAME_USER)
-    {
-      deny (call, _ ("the caller is another user"));
-      return;
-    }
-  /* Built before the call: C evaluates arguments in no set order, and the
-   * last one takes @call. */
-  g_variant_builder_init (&subject, G_VARIANT_TYPE ("a{sv}"));
-  g_variant_builder_add (
-      &subject, "{sv}", "name",
-      g_variant_new_string (g_dbus_method_invocation_get_sender (call->invocation)));
-  args = g_variant_new ("((sa{sv})sa{ss}us)", "system-bus-name", &subject, call->action, NULL,
-                        1 /* AllowUserInteraction */, "");
-  connection = g_dbus_method_invocation_get_connection (call->invocation);
-  g_dbus_connection_call (connection, "org.freedesktop.PolicyKit1",
-                          "/org/freedesktop/PolicyKit1/Authority",
-                          "org.freedesktop.PolicyKit1.Authority", "CheckAuthorization", args,
-                          G_VARIANT_TYPE ("((bba{ss}))"), G_DBUS_CALL_FLAGS_NONE, G_MAXINT, NULL,
-                          polkit_done, g_steal_pointer (&call));
-}
-
-#endif
 
 /* Runs @handler once the caller may do @action. */
 static gboolean
 authorize (PhDBusService *self, GDBusMethodInvocation *invocation, const char *action,
            PhHandler handler)
 {
-  const char *sender = g_dbus_method_invocation_get_sender (invocation);
-
-  if (self->auth == PH_AUTH_PEER)
-    {
-#ifdef G_OS_WIN32
-      /* The pipe told who the client is: users may toggle, administrators do the rest. */
-      PhPeerRole role
-          = ph_control_pipe_peer_role (g_dbus_method_invocation_get_connection (invocation));
-
-      if (role != PH_PEER_ROLE_ADMIN
-          && !(role == PH_PEER_ROLE_USER && g_strcmp0 (action, POLKIT_TOGGLE) == 0))
-        {
-          PhAuthCall denied = { .self = self, .invocation = invocation };
-
-          deny (&denied, _ ("this needs an administrator"));
-          return TRUE;
-        }
-#endif
-      return handler (self, invocation);
-    }
-  if (sender == NULL)
-    return handler (self, invocation);
-#ifdef G_OS_UNIX
   PhAuthCall *call = g_new0 (PhAuthCall, 1);
 
   call->self = g_object_ref (self);
   call->invocation = g_object_ref (invocation);
-  call->action = action;
   call->handler = handler;
-  g_dbus_connection_call (g_dbus_method_invocation_get_connection (invocation),
-                          "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                          "GetConnectionUnixUser", g_variant_new ("(s)", sender),
-                          G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL, uid_done, call);
-#else
-  g_assert_not_reached ();
-#endif
+  ph_dbus_auth_check (self->auth, invocation, action, auth_done, call);
   return TRUE;
 }
 
@@ -308,45 +209,47 @@ do_set_setting (PhDBusService *self, GDBusMethodInvocation *invocation)
 static gboolean
 handle_enable (PhAgent1 *object, GDBusMethodInvocation *invocation)
 {
-  return authorize (PH_DBUS_SERVICE (object), invocation, POLKIT_TOGGLE, do_enable);
+  return authorize (PH_DBUS_SERVICE (object), invocation, PH_AUTH_ACTION_TOGGLE, do_enable);
 }
 
 static gboolean
 handle_disable (PhAgent1 *object, GDBusMethodInvocation *invocation)
 {
-  return authorize (PH_DBUS_SERVICE (object), invocation, POLKIT_TOGGLE, do_disable);
+  return authorize (PH_DBUS_SERVICE (object), invocation, PH_AUTH_ACTION_TOGGLE, do_disable);
 }
 
 static gboolean
 handle_reload (PhAgent1 *object, GDBusMethodInvocation *invocation)
 {
-  return authorize (PH_DBUS_SERVICE (object), invocation, POLKIT_CONFIGURE, do_reload);
+  return authorize (PH_DBUS_SERVICE (object), invocation, PH_AUTH_ACTION_CONFIGURE, do_reload);
 }
 
 static gboolean
 handle_trust_pin (PhAgent1 *object, GDBusMethodInvocation *invocation, const char *pin)
 {
-  return authorize (PH_DBUS_SERVICE (object), invocation, POLKIT_CONFIGURE, do_trust_pin);
+  return authorize (PH_DBUS_SERVICE (object), invocation, PH_AUTH_ACTION_CONFIGURE, do_trust_pin);
 }
 
 static gboolean
 handle_set_credentials (PhAgent1 *object, GDBusMethodInvocation *invocation, const char *username,
                         const char *password)
 {
-  return authorize (PH_DBUS_SERVICE (object), invocation, POLKIT_CONFIGURE, do_set_credentials);
+  return authorize (PH_DBUS_SERVICE (object), invocation, PH_AUTH_ACTION_CONFIGURE,
+                    do_set_credentials);
 }
 
 static gboolean
 handle_clear_credentials (PhAgent1 *object, GDBusMethodInvocation *invocation)
 {
-  return authorize (PH_DBUS_SERVICE (object), invocation, POLKIT_CONFIGURE, do_clear_credentials);
+  return authorize (PH_DBUS_SERVICE (object), invocation, PH_AUTH_ACTION_CONFIGURE,
+                    do_clear_credentials);
 }
 
 static gboolean
 handle_set_setting (PhAgent1 *object, GDBusMethodInvocation *invocation, const char *key,
                     const char *value)
 {
-  return authorize (PH_DBUS_SERVICE (object), invocation, POLKIT_CONFIGURE, do_set_setting);
+  return authorize (PH_DBUS_SERVICE (object), invocation, PH_AUTH_ACTION_CONFIGURE, do_set_setting);
 }
 
 static gboolean

@@ -5,15 +5,9 @@
 
 #include "ph-agent1-generated.h"
 #include "ph-daemon.h"
+#include "ph-dbus-auth.h"
 
 G_BEGIN_DECLS
-
-typedef enum
-{
-  PH_AUTH_SAME_USER, /* session bus: only the agent's own user */
-  PH_AUTH_POLKIT,    /* system bus: root, else polkit per action */
-  PH_AUTH_PEER,      /* a private connection the transport already vetted */
-} PhAuthMode;
 
 #define PH_TYPE_DBUS_SERVICE (ph_dbus_service_get_type ())
 G_DECLARE_FINAL_TYPE (PhDBusService, ph_dbus_service, PH, DBUS_SERVICE, PhAgent1Skeleton)

@@ -205,8 +205,8 @@ static const PhSecretStoreVTable service_vtable = {
 };
 
 /* Connects lazily: the session bus or the keyring may come up after the agent. */
-PhSecretStore *
-ph_secret_store_new_libsecret (const char *fallback_path)
+static PhSecretStore *
+new_libsecret (const char *fallback_path)
 {
   PhServiceStore *self = g_new0 (PhServiceStore, 1);
 
@@ -215,4 +215,24 @@ ph_secret_store_new_libsecret (const char *fallback_path)
   self->fallback = ph_secret_store_new_file (fallback_path);
   self->other_description = g_strdup (ph_secret_store_describe (self->fallback));
   return &self->parent;
+}
+
+PhSecretStore *
+ph_secret_store_new_service (GError **error)
+{
+  /* The session agent's default state directory, where it keeps the same file when there is
+   * no Secret Service at all. */
+  g_autofree char *path
+      = g_build_filename (g_get_user_state_dir (), "pinhole", "credentials", NULL);
+
+  return ph_secret_store_new_service_with_fallback (path, error);
+}
+
+PhSecretStore *
+ph_secret_store_new_service_with_fallback (const char *fallback_path, GError **error)
+{
+  g_return_val_if_fail (fallback_path != NULL && *fallback_path != '\0', NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  return new_libsecret (fallback_path);
 }

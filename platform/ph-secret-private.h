@@ -62,8 +62,4 @@ PhSecretFileStore *ph_secret_file_store_new (gsize size, const char *path, char 
 /* Overwrites @len bytes at @buf in a way the compiler may not drop. */
 void ph_secret_wipe (void *buf, gsize len);
 
-#ifdef PH_HAVE_LIBSECRET
-PhSecretStore *ph_secret_store_new_libsecret (const char *fallback_path);
-#endif
-
 G_END_DECLS

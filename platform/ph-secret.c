@@ -26,34 +26,6 @@ ph_secret_free (char *password)
   g_free (password);
 }
 
-PhSecretStore *
-ph_secret_store_new_service (GError **error)
-{
-  /* The session agent's default state directory, where it keeps the same file when there is
-   * no Secret Service at all. */
-  g_autofree char *path
-      = g_build_filename (g_get_user_state_dir (), "pinhole", "credentials", NULL);
-
-  return ph_secret_store_new_service_with_fallback (path, error);
-}
-
-PhSecretStore *
-ph_secret_store_new_service_with_fallback (const char *fallback_path, GError **error)
-{
-  g_return_val_if_fail (fallback_path != NULL && *fallback_path != '\0', NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-#ifdef PH_HAVE_LIBSECRET
-  return ph_secret_store_new_libsecret (fallback_path);
-#else
-  g_set_error_literal (error, PH_ERROR, PH_ERROR_FAILED,
-                       /* TRANSLATORS: the Secret Service is the desktop's password store
-                        * (GNOME Keyring, KWallet); libsecret is a library's name */
-                       _ ("Pinhole was built without Secret Service support (libsecret)"));
-  return NULL;
-#endif
-}
-
 void
 ph_secret_store_free (PhSecretStore *store)
 {

@@ -16,8 +16,26 @@ typedef struct
   char *value;
 } PhProxyWrite;
 
-PhProxyWrite *ph_proxy_write_new (const char *key, const char *value);
-void ph_proxy_write_free (PhProxyWrite *write);
+/* Inline, so that a backend needs nothing from ph-system-proxy.c (which needs the backends). */
+static inline PhProxyWrite *
+ph_proxy_write_new (const char *key, const char *value)
+{
+  PhProxyWrite *write = g_new0 (PhProxyWrite, 1);
+
+  write->key = g_strdup (key);
+  write->value = g_strdup (value);
+  return write;
+}
+
+static inline void
+ph_proxy_write_free (PhProxyWrite *write)
+{
+  if (write == NULL)
+    return;
+  g_free (write->key);
+  g_free (write->value);
+  g_free (write);
+}
 
 typedef struct
 {

@@ -34,26 +34,6 @@ struct _PhSystemProxy
   char *applied;
 };
 
-PhProxyWrite *
-ph_proxy_write_new (const char *key, const char *value)
-{
-  PhProxyWrite *write = g_new0 (PhProxyWrite, 1);
-
-  write->key = g_strdup (key);
-  write->value = g_strdup (value);
-  return write;
-}
-
-void
-ph_proxy_write_free (PhProxyWrite *write)
-{
-  if (write == NULL)
-    return;
-  g_free (write->key);
-  g_free (write->value);
-  g_free (write);
-}
-
 static void
 backend_free (gpointer data)
 {

@@ -5,6 +5,7 @@
 
 #include "ph-agent1-generated.h"
 #include "ph-daemon.h"
+#include "ph-names.h"
 
 G_BEGIN_DECLS
 
@@ -19,8 +20,5 @@ typedef enum
 G_DECLARE_FINAL_TYPE (PhDBusService, ph_dbus_service, PH, DBUS_SERVICE, PhAgent1Skeleton)
 
 PhDBusService *ph_dbus_service_new (PhDaemon *daemon, PhAuthMode auth);
-
-#define PH_DBUS_NAME "org.pinhole.Agent"
-#define PH_DBUS_PATH "/org/pinhole/Agent1"
 
 G_END_DECLS

@@ -119,9 +119,9 @@ on_bus_acquired (GDBusConnection *connection, const char *name, gpointer data)
   g_autoptr (GError) error = NULL;
 
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (agent->service), connection,
-                                         PH_DBUS_PATH, &error))
+                                         PH_AGENT_OBJECT_PATH, &error))
     {
-      g_warning ("cannot export %s: %s", PH_DBUS_PATH, error->message);
+      g_warning ("cannot export %s: %s", PH_AGENT_OBJECT_PATH, error->message);
       agent->exit_code = 1;
       g_main_loop_quit (agent->loop);
     }
@@ -182,7 +182,7 @@ start_control (PhAgent *agent, GError **error)
                                                            ? PH_AUTH_POLKIT
                                                            : PH_AUTH_SAME_USER);
   agent->owner_id
-      = g_bus_own_name (agent->bus_type, PH_DBUS_NAME, G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
+      = g_bus_own_name (agent->bus_type, PH_AGENT_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
                         on_bus_acquired, on_name_acquired, on_name_lost, agent, NULL);
   return TRUE;
 }
@@ -220,9 +220,9 @@ on_client (GDBusConnection *connection, PhPeerRole role, gpointer data)
   g_autoptr (GError) error = NULL;
 
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (agent->service), connection,
-                                         PH_DBUS_PATH, &error))
+                                         PH_AGENT_OBJECT_PATH, &error))
     {
-      g_warning ("cannot export %s to a client: %s", PH_DBUS_PATH, error->message);
+      g_warning ("cannot export %s to a client: %s", PH_AGENT_OBJECT_PATH, error->message);
       g_dbus_connection_close (connection, NULL, NULL, NULL);
       return;
     }

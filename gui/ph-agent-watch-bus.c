@@ -1,10 +1,12 @@
 /* ph-agent-watch-bus.c: the agent on D-Bus (Linux): its well-known name on the system bus
- * (the system service) or on the session bus (a per-user agent). */
+ * (the system service) or on the session bus (a per-user agent), chosen as ph-client chooses. */
 #define G_LOG_DOMAIN "pinhole-tray"
 
 #include "ph-agent-watch.h"
+#include "ph-client.h"
 
-#define AGENT_NAME "org.pinhole.Agent"
+/* The bus may take this long to say whether the agent is there before the tray starts. */
+#define PICK_TIMEOUT_MS 1000
 
 struct _PhAgentWatch
 {
@@ -30,24 +32,6 @@ on_vanished (GDBusConnection *connection, const char *name, gpointer data)
   watch->vanished (watch->user_data);
 }
 
-/* The system service if it runs, else a per-user agent. */
-static GBusType
-pick_bus (void)
-{
-  g_autoptr (GDBusConnection) system = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, NULL);
-  g_autoptr (GVariant) reply = NULL;
-  gboolean owned = FALSE;
-
-  if (system != NULL)
-    reply = g_dbus_connection_call_sync (system, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                         "org.freedesktop.DBus", "NameHasOwner",
-                                         g_variant_new ("(s)", AGENT_NAME), G_VARIANT_TYPE ("(b)"),
-                                         G_DBUS_CALL_FLAGS_NONE, 1000, NULL, NULL);
-  if (reply != NULL)
-    g_variant_get (reply, "(b)", &owned);
-  return owned ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION;
-}
-
 PhAgentWatch *
 ph_agent_watch_new (GBusType bus_type, PhAgentAppearedFunc appeared, PhAgentVanishedFunc vanished,
                     gpointer user_data)
@@ -57,9 +41,12 @@ ph_agent_watch_new (GBusType bus_type, PhAgentAppearedFunc appeared, PhAgentVani
   watch->appeared = appeared;
   watch->vanished = vanished;
   watch->user_data = user_data;
+  /* The system service if it runs or the bus can start it (as pinholectl decides), else a
+   * per-user agent. The name is watched, not started: the tray follows the agent's life. */
   if (bus_type == G_BUS_TYPE_NONE)
-    bus_type = pick_bus ();
-  watch->watch_id = g_bus_watch_name (bus_type, AGENT_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
+    bus_type = ph_client_agent_on_bus (G_BUS_TYPE_SYSTEM, PICK_TIMEOUT_MS) ? G_BUS_TYPE_SYSTEM
+                                                                           : G_BUS_TYPE_SESSION;
+  watch->watch_id = g_bus_watch_name (bus_type, PH_AGENT_BUS_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
                                       on_appeared, on_vanished, watch, NULL);
   return watch;
 }

@@ -1,9 +1,10 @@
-/* ph-agent-watch-pipe.c: the agent on its named pipe (Windows): connect, and when nothing
- * listens or the connection closes, try again every 2 seconds. */
+/* ph-agent-watch-pipe.c: the agent on its named pipe (Windows), reached through ph-client:
+ * connect, and when nothing listens or the connection closes, try again every 2 seconds. */
 #define G_LOG_DOMAIN "pinhole-tray"
 
 #include "ph-agent-watch.h"
-#include "ph-control-pipe.h"
+#include "ph-client.h"
+#include "ph-control-pipe-client.h"
 
 #define RETRY_SECONDS 2
 
@@ -59,7 +60,7 @@ on_connected (GObject *source, GAsyncResult *result, gpointer data)
 {
   g_autoptr (GCancellable) cancellable = data;
   g_autoptr (GError) error = NULL;
-  GDBusConnection *connection = ph_control_pipe_connect_finish (result, &error);
+  GDBusConnection *connection = ph_client_connect_finish (result, NULL, &error);
   PhAgentWatch *watch = g_object_get_data (G_OBJECT (cancellable), "ph-agent-watch");
 
   if (watch == NULL)
@@ -69,9 +70,10 @@ on_connected (GObject *source, GAsyncResult *result, gpointer data)
     }
   if (connection == NULL)
     {
-      /* NOT_FOUND is the agent not running: the usual case, not worth a line each time. */
+      /* The agent not running is the usual case, not worth a line each time; the message names
+       * the pipe. */
       if (!watch->logged)
-        g_message ("no agent on %s: %s", ph_control_pipe_name (), error->message);
+        g_message ("no agent: %s", error->message);
       watch->logged = TRUE;
       if (!watch->told)
         watch->vanished (watch->user_data);
@@ -95,8 +97,9 @@ on_connected (GObject *source, GAsyncResult *result, gpointer data)
 static void
 try_connect (PhAgentWatch *watch)
 {
-  ph_control_pipe_connect_async (ph_control_pipe_name (), watch->cancellable, on_connected,
-                                 g_object_ref (watch->cancellable));
+  /* On Windows the default place is the pipe; there is no bus to choose. */
+  ph_client_connect_async (G_BUS_TYPE_NONE, NULL, watch->cancellable, on_connected,
+                           g_object_ref (watch->cancellable));
 }
 
 PhAgentWatch *

@@ -6,6 +6,7 @@
 
 #include "ph-build-config.h"
 #include "ph-agent-watch.h"
+#include "ph-client.h"
 #include "ph-paths.h"
 #include "ph-settings-window.h"
 #include "ph-tray-app.h"
@@ -14,8 +15,6 @@
 #include "ph-tray-session.h"
 
 #include <glib/gi18n.h>
-
-#define AGENT_PATH "/org/pinhole/Agent1"
 
 struct _PhTrayApp
 {
@@ -199,7 +198,7 @@ proxy_ready (GObject *source, GAsyncResult *result, gpointer data)
 {
   PhTrayApp *app = data;
   g_autoptr (GError) error = NULL;
-  PhAgent1 *agent = ph_agent1_proxy_new_finish (result, &error);
+  PhAgent1 *agent = ph_client_proxy_new_finish (result, &error);
 
   if (agent == NULL)
     {
@@ -226,8 +225,8 @@ on_agent_appeared (GDBusConnection *connection, const char *name, gpointer data)
   PhTrayApp *app = data;
 
   g_application_hold (G_APPLICATION (app));
-  ph_agent1_proxy_new (connection, G_DBUS_PROXY_FLAGS_NONE, name, AGENT_PATH, app->cancellable,
-                       proxy_ready, app);
+  ph_client_proxy_new (connection, name, G_DBUS_PROXY_FLAGS_NONE, app->cancellable, proxy_ready,
+                       app);
 }
 
 static void

@@ -1,4 +1,5 @@
-/* ph-control-pipe-win32.c: org.pinhole.Agent1 over \\.\pipe\pinhole-agent.
+/* ph-control-pipe-win32.c: org.pinhole.Agent1 over \\.\pipe\pinhole-agent, the server
+ * (the client half is agent/common/ph-control-pipe-client-win32.c).
  *
  * The server keeps one pipe instance waiting in a listener thread. A client that connects is
  * handed to GDBus as a server-side, peer-to-peer connection; the D-Bus handshake accepts only
@@ -16,18 +17,9 @@
 #include <gio/gwin32outputstream.h>
 
 #define PIPE_BUFFER 65536
-#define CONNECT_TIMEOUT_MS 5000
 #define ROLE_KEY "ph-peer-role"
 #define HANDLE_KEY "ph-pipe-handle"
 #define SERVER_KEY "ph-server"
-
-const char *
-ph_control_pipe_name (void)
-{
-  const char *name = g_getenv ("PINHOLE_CONTROL_PIPE");
-
-  return name != NULL && *name != '\0' ? name : PH_CONTROL_PIPE_DEFAULT;
-}
 
 PhPeerRole
 ph_control_pipe_peer_role (GDBusConnection *connection)
@@ -430,75 +422,4 @@ ph_control_pipe_server_free (PhControlPipeServer *server)
   if (server->stop_event != NULL)
     CloseHandle (server->stop_event);
   server_release (server);
-}
-
-/* --- client --- */
-
-GDBusConnection *
-ph_control_pipe_connect_sync (const char *name, GCancellable *cancellable, GError **error)
-{
-  g_autofree gunichar2 *wname = g_utf8_to_utf16 (name, -1, NULL, NULL, NULL);
-  g_autoptr (GIOStream) stream = NULL;
-  gint64 deadline = g_get_monotonic_time () + CONNECT_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
-  HANDLE pipe;
-
-  for (;;)
-    {
-      DWORD code;
-
-      /* Identification only: the agent may learn who we are, not act as us. */
-      pipe = CreateFileW (wname, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
-                          FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
-                          NULL);
-      if (pipe != INVALID_HANDLE_VALUE)
-        break;
-      code = GetLastError ();
-      if (code == ERROR_FILE_NOT_FOUND)
-        {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                       "no pinhole-agent is listening on %s", name);
-          return NULL;
-        }
-      /* Every instance is taken: the listener is making the next one. */
-      if (code != ERROR_PIPE_BUSY || g_get_monotonic_time () > deadline)
-        {
-          set_win32_error (error, code, name);
-          return NULL;
-        }
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
-        return NULL;
-      WaitNamedPipeW (wname, 200);
-    }
-  stream = stream_for_handle (pipe);
-  return g_dbus_connection_new_sync (stream, NULL, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT,
-                                     NULL, cancellable, error);
-}
-
-static void
-connect_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
-{
-  GError *error = NULL;
-  GDBusConnection *connection = ph_control_pipe_connect_sync (data, cancellable, &error);
-
-  if (connection != NULL)
-    g_task_return_pointer (task, connection, g_object_unref);
-  else
-    g_task_return_error (task, error);
-}
-
-void
-ph_control_pipe_connect_async (const char *name, GCancellable *cancellable,
-                               GAsyncReadyCallback callback, gpointer user_data)
-{
-  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
-
-  g_task_set_source_tag (task, ph_control_pipe_connect_async);
-  g_task_set_task_data (task, g_strdup (name), g_free);
-  g_task_run_in_thread (task, connect_thread);
-}
-
-GDBusConnection *
-ph_control_pipe_connect_finish (GAsyncResult *result, GError **error)
-{
-  return g_task_propagate_pointer (G_TASK (result), error);
 }

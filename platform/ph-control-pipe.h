@@ -1,7 +1,6 @@
-/* ph-control-pipe.h: the control interface (org.pinhole.Agent1) on Windows: peer-to-peer
- * D-Bus over the named pipe \\.\pipe\pinhole-agent, one private GDBusConnection per client.
- * There is no bus and no bus name: a client makes its PhAgent1Proxy with a NULL name on the
- * connection this returns.
+/* ph-control-pipe.h: the control interface (org.pinhole.Agent1) on Windows, server side:
+ * peer-to-peer D-Bus over the named pipe \\.\pipe\pinhole-agent, one private GDBusConnection
+ * per client. The client half is agent/common/ph-control-pipe-client.h.
  *
  * The pipe is created with a DACL that admits SYSTEM, Administrators and interactive users
  * only, and PIPE_REJECT_REMOTE_CLIENTS. The server works out each client's role from the
@@ -11,13 +10,10 @@
 
 #include <gio/gio.h>
 
+/* The pipe's name and the client half (pinholectl and the tray connect through ph-client). */
+#include "ph-control-pipe-client.h"
+
 G_BEGIN_DECLS
-
-#define PH_CONTROL_PIPE_DEFAULT "\\\\.\\pipe\\pinhole-agent"
-
-/* The pipe's name: $PINHOLE_CONTROL_PIPE if set (tests run agents side by side), else
- * PH_CONTROL_PIPE_DEFAULT. */
-const char *ph_control_pipe_name (void);
 
 typedef enum
 {
@@ -44,13 +40,6 @@ typedef struct _PhControlPipeServer PhControlPipeServer;
 PhControlPipeServer *ph_control_pipe_server_new (const char *name, PhControlPipeAccept accept,
                                                  gpointer user_data, GError **error);
 void ph_control_pipe_server_free (PhControlPipeServer *server);
-
-/* Client side. G_IO_ERROR_NOT_FOUND when no agent listens. */
-GDBusConnection *ph_control_pipe_connect_sync (const char *name, GCancellable *cancellable,
-                                               GError **error);
-void ph_control_pipe_connect_async (const char *name, GCancellable *cancellable,
-                                    GAsyncReadyCallback callback, gpointer user_data);
-GDBusConnection *ph_control_pipe_connect_finish (GAsyncResult *result, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhControlPipeServer, ph_control_pipe_server_free)
 

@@ -4,8 +4,8 @@
 set -euo pipefail
 
 packages=(
-  # build
-  gcc meson ninja-build pkg-config libglib2.0-dev libgnutls28-dev clang-format
+  # build (json-glib: pinholectl's --json)
+  gcc meson ninja-build pkg-config libglib2.0-dev libgnutls28-dev libjson-glib-dev clang-format
   # the real peers the tests run against, and their tools
   stunnel4 squid tinyproxy apache2-utils gnutls-bin openssl curl python3 iproute2 procps
   # fuzzing (libFuzzer) and sanitizers

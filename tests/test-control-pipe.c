@@ -35,7 +35,7 @@ on_client (GDBusConnection *connection, PhPeerRole role, gpointer data)
   if (f->demote_to != PH_PEER_ROLE_NONE)
     ph_control_pipe_set_peer_role (connection, f->demote_to);
   g_assert_true (g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (f->service),
-                                                   connection, PH_DBUS_PATH, &error));
+                                                   connection, PH_AGENT_OBJECT_PATH, &error));
   g_assert_no_error (error);
 }
 
@@ -191,8 +191,8 @@ agent_on (GDBusConnection *connection)
   GAsyncResult *result = NULL;
   PhAgent1 *agent;
 
-  ph_agent1_proxy_new (connection, G_DBUS_PROXY_FLAGS_NONE, NULL, PH_DBUS_PATH, NULL, proxy_done,
-                       &result);
+  ph_agent1_proxy_new (connection, G_DBUS_PROXY_FLAGS_NONE, NULL, PH_AGENT_OBJECT_PATH, NULL,
+                       proxy_done, &result);
   while (result == NULL)
     g_main_context_iteration (NULL, TRUE);
   agent = ph_agent1_proxy_new_finish (result, &error);

@@ -6,6 +6,7 @@
 #include "ph-agent1-generated.h"
 #include "ph-daemon.h"
 #include "ph-dbus-auth.h"
+#include "ph-names.h"
 
 G_BEGIN_DECLS
 
@@ -13,8 +14,5 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (PhDBusService, ph_dbus_service, PH, DBUS_SERVICE, PhAgent1Skeleton)
 
 PhDBusService *ph_dbus_service_new (PhDaemon *daemon, PhAuthMode auth);
-
-#define PH_DBUS_NAME "org.pinhole.Agent"
-#define PH_DBUS_PATH "/org/pinhole/Agent1"
 
 G_END_DECLS

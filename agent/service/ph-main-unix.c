@@ -55,9 +55,9 @@ on_bus_acquired (GDBusConnection *connection, const char *name, gpointer data)
   g_autoptr (GError) error = NULL;
 
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (control->service), connection,
-                                         PH_DBUS_PATH, &error))
+                                         PH_AGENT_OBJECT_PATH, &error))
     {
-      g_warning ("cannot export %s: %s", PH_DBUS_PATH, error->message);
+      g_warning ("cannot export %s: %s", PH_AGENT_OBJECT_PATH, error->message);
       ph_agent_fail (control->agent);
     }
 }
@@ -97,7 +97,7 @@ start_control (PhAgent *agent, PhDaemon *daemon, gpointer data, GError **error)
   control->service = ph_dbus_service_new (
       daemon, control->mode == PH_DAEMON_MODE_SYSTEM ? PH_AUTH_POLKIT : PH_AUTH_SAME_USER);
   control->owner_id
-      = g_bus_own_name (control->bus_type, PH_DBUS_NAME, G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
+      = g_bus_own_name (control->bus_type, PH_AGENT_BUS_NAME, G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
                         on_bus_acquired, on_name_acquired, on_name_lost, control, NULL);
   return control->service;
 }

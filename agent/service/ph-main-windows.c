@@ -44,9 +44,9 @@ on_client (GDBusConnection *connection, PhPeerRole role, gpointer data)
   g_autoptr (GError) error = NULL;
 
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (control->service), connection,
-                                         PH_DBUS_PATH, &error))
+                                         PH_AGENT_OBJECT_PATH, &error))
     {
-      g_warning ("cannot export %s to a client: %s", PH_DBUS_PATH, error->message);
+      g_warning ("cannot export %s to a client: %s", PH_AGENT_OBJECT_PATH, error->message);
       g_dbus_connection_close (connection, NULL, NULL, NULL);
       return;
     }

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "ph-agent1-generated.h"
 #include "ph-error.h"
+#include "ph-names.h"
 #include "ph-test-cloud.h"
 #include "ph-test-util.h"
 
@@ -93,7 +94,7 @@ agent_start_full (Fx *fx, const char *mode, gboolean secret_service)
 
   fx->proxy
       = ph_agent1_proxy_new_for_bus_sync (G_BUS_TYPE_SESSION, G_DBUS_PROXY_FLAGS_NONE,
-                                          "org.pinhole.Agent", "/org/pinhole/Agent1", NULL, &error);
+                                          PH_AGENT_BUS_NAME, PH_AGENT_OBJECT_PATH, NULL, &error);
   g_assert_no_error (error);
   while (!agent_on_bus (fx))
     {

@@ -6,6 +6,7 @@
 #include "ph-build-config.h"
 #include "ph-agent1-generated.h"
 #include "ph-error.h"
+#include "ph-names.h"
 #include "ph-settings-window.h"
 #include "ph-test-cloud.h"
 #include "ph-test-util.h"
@@ -202,7 +203,7 @@ setup_agent (void)
   env.agent = spawn ("agent.log", argv);
   env.proxy
       = ph_agent1_proxy_new_for_bus_sync (G_BUS_TYPE_SESSION, G_DBUS_PROXY_FLAGS_NONE,
-                                          "org.pinhole.Agent", "/org/pinhole/Agent1", NULL, &error);
+                                          PH_AGENT_BUS_NAME, PH_AGENT_OBJECT_PATH, NULL, &error);
   g_assert_no_error (error);
   g_assert_true (wait_until (agent_on_bus, NULL));
   env.port = ph_test_free_port ();

@@ -1,0 +1,634 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ph-ctl-commands.c: pinholectl's commands, each one call (or two) on org.pinhole.Agent1 through
+ * ph-client, printed for people or as JSON. */
+#define G_LOG_DOMAIN "pinhole-ctl"
+
+#include "ph-ctl.h"
+#include "ph-client.h"
+#include "ph-ctl-output.h"
+#include "ph-tty.h"
+#include "ph-wipe.h"
+
+#include <string.h>
+#include <glib/gi18n.h>
+
+/* FetchUpstreamPin waits for the agent's own connect and handshake timeouts (10 s each by
+ * default), which D-Bus's 25 s default cuts close. */
+#define CALL_TIMEOUT_MS (60 * 1000)
+
+/* Long enough for any proxy password; the buffer lives on the stack so that it can be wiped,
+ * which a growing heap string could not promise. */
+#define PASSWORD_MAX 1024
+
+void
+ph_ctl_clear (PhCtl *ctl)
+{
+  g_clear_object (&ctl->agent);
+  g_clear_pointer (&ctl->address, g_free);
+}
+
+gboolean
+ph_ctl_connect (PhCtl *ctl, GError **error)
+{
+  GBusType bus_type = G_BUS_TYPE_NONE;
+
+  if (ctl->agent != NULL)
+    return TRUE;
+  if (ctl->system)
+    bus_type = G_BUS_TYPE_SYSTEM;
+  else if (ctl->session)
+    bus_type = G_BUS_TYPE_SESSION;
+  /* Properties are fetched by "status" itself, so that a failure to read them is reported
+   * instead of showing empty values. */
+  ctl->agent = ph_client_get_agent_sync (bus_type, ctl->address,
+                                         G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES
+                                             | G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
+                                         NULL, error);
+  if (ctl->agent == NULL)
+    return FALSE;
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (ctl->agent), CALL_TIMEOUT_MS);
+  return TRUE;
+}
+
+gboolean
+ph_ctl_load_properties (PhCtl *ctl, GError **error)
+{
+  return ph_client_load_properties_sync (ctl->agent, NULL, error);
+}
+
+/* ---- status ---- */
+
+static void
+print_status_json (PhAgent1 *agent, const char *error_name, const char *error_message)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  ph_json_add_string (b, "version", ph_agent1_get_version (agent));
+  ph_json_add_string (b, "mode", ph_agent1_get_mode (agent));
+  ph_json_add_string (b, "state", ph_agent1_get_state (agent));
+  json_builder_set_member_name (b, "enabled");
+  json_builder_add_boolean_value (b, ph_agent1_get_enabled (agent));
+  json_builder_set_member_name (b, "last_error");
+  json_builder_begin_object (b);
+  ph_json_add_string (b, "name", error_name);
+  ph_json_add_string (b, "message", error_message);
+  json_builder_end_object (b);
+  ph_json_add_string (b, "upstream", ph_agent1_get_upstream (agent));
+  ph_json_add_strv (b, "listeners", ph_agent1_get_listeners (agent));
+  json_builder_set_member_name (b, "active_tunnels");
+  json_builder_add_int_value (b, ph_agent1_get_active_tunnels (agent));
+  json_builder_set_member_name (b, "bytes_up");
+  json_builder_add_int_value (b, (gint64) ph_agent1_get_bytes_up (agent));
+  json_builder_set_member_name (b, "bytes_down");
+  json_builder_add_int_value (b, (gint64) ph_agent1_get_bytes_down (agent));
+  ph_json_add_string (b, "seen_pin", ph_agent1_get_seen_pin (agent));
+  ph_json_add_strv (b, "trusted_pins", ph_agent1_get_trusted_pins (agent));
+  ph_json_add_string (b, "username", ph_agent1_get_username (agent));
+  json_builder_set_member_name (b, "credentials_stored");
+  json_builder_add_boolean_value (b, ph_agent1_get_credentials_stored (agent));
+  ph_json_add_strv (b, "locked_keys", ph_agent1_get_locked_keys (agent));
+  json_builder_end_object (b);
+  ph_json_print (b);
+}
+
+static void
+print_status_human (PhAgent1 *agent, const char *error_name, const char *error_message)
+{
+  g_auto (PhRows) rows = { 0 };
+  g_autoptr (GString) out = g_string_new (NULL);
+  const char *seen_pin = ph_agent1_get_seen_pin (agent);
+  const char *const *trusted = ph_agent1_get_trusted_pins (agent);
+  const char *upstream = ph_agent1_get_upstream (agent);
+  const char *username = ph_agent1_get_username (agent);
+  guint tunnels = ph_agent1_get_active_tunnels (agent);
+  g_autofree char *listeners = ph_join_or_none (ph_agent1_get_listeners (agent), ", ");
+  g_autofree char *locked = ph_join_or_none (ph_agent1_get_locked_keys (agent), ", ");
+  g_autofree char *trusted_text = ph_join_or_none (trusted, "\n");
+  g_autofree char *up = g_format_size (ph_agent1_get_bytes_up (agent));
+  g_autofree char *down = g_format_size (ph_agent1_get_bytes_down (agent));
+  g_autofree char *mode = NULL;
+  g_autofree char *tunnels_text = NULL;
+  g_autofree char *traffic = NULL;
+  g_autofree char *seen = NULL;
+
+  ph_rows_init (&rows, 0);
+  /* State names are the contract's own words (off, connecting, on, error). */
+  ph_rows_add (&rows, _ ("State:"), ph_agent1_get_state (agent));
+  /* TRANSLATORS: "session (agent 0.1.0)": how the agent runs and its version */
+  mode = g_strdup_printf (_ ("%s (agent %s)"), ph_or_empty (ph_agent1_get_mode (agent)),
+                          ph_or_empty (ph_agent1_get_version (agent)));
+  ph_rows_add (&rows, _ ("Mode:"), mode);
+  ph_rows_add (&rows, _ ("Upstream:"),
+               upstream != NULL && *upstream != '\0' ? upstream
+                                                     /* TRANSLATORS: no cloud proxy set */
+                                                     : _ ("not configured"));
+  ph_rows_add (&rows, _ ("Listeners:"), listeners);
+  tunnels_text = g_strdup_printf (ngettext ("%u open", "%u open", tunnels), tunnels);
+  ph_rows_add (&rows, _ ("Tunnels:"), tunnels_text);
+  /* TRANSLATORS: bytes carried, e.g. "1.2 MB up, 35.0 MB down" */
+  traffic = g_strdup_printf (_ ("%s up, %s down"), up, down);
+  ph_rows_add (&rows, _ ("Traffic:"), traffic);
+  if (seen_pin == NULL || *seen_pin == '\0')
+    /* TRANSLATORS: no TLS handshake with the cloud proxy yet */
+    seen = g_strdup (_ ("none yet"));
+  else if (trusted != NULL && g_strv_contains (trusted, seen_pin))
+    seen = g_strdup_printf (_ ("%s (trusted)"), seen_pin);
+  else
+    seen = g_strdup_printf (_ ("%s (NOT trusted)"), seen_pin);
+  ph_rows_add (&rows, _ ("Seen pin:"), seen);
+  ph_rows_add (&rows, _ ("Trusted pins:"), trusted_text);
+  ph_rows_add (&rows, _ ("User:"),
+               username != NULL && *username != '\0' ? username
+                                                     /* TRANSLATORS: no proxy user name */
+                                                     : _ ("none"));
+  ph_rows_add (&rows, _ ("Credentials stored:"),
+               ph_yes_no (ph_agent1_get_credentials_stored (agent)));
+  ph_rows_add (&rows, _ ("Locked keys:"), locked);
+  if (*error_name != '\0' || *error_message != '\0')
+    {
+      g_autofree char *message = g_strstrip (g_strdup (error_message));
+      /* TRANSLATORS: the agent's error message, then the D-Bus error name */
+      g_autofree char *text = g_strdup_printf (_ ("%s (%s)"), message, error_name);
+
+      ph_rows_add (&rows, _ ("Last error:"), text);
+    }
+  ph_rows_print (&rows, out);
+  g_print ("%s", out->str);
+}
+
+gboolean
+ph_ctl_cmd_status (PhCtl *ctl, char **args, GError **error)
+{
+  const char *error_name = "";
+  const char *error_message = "";
+  GVariant *last_error;
+
+  if (!ph_ctl_connect (ctl, error) || !ph_ctl_load_properties (ctl, error))
+    return FALSE;
+  last_error = ph_agent1_get_last_error (ctl->agent);
+  if (last_error != NULL && g_variant_is_of_type (last_error, G_VARIANT_TYPE ("(ss)")))
+    g_variant_get (last_error, "(&s&s)", &error_name, &error_message);
+  if (ctl->json)
+    print_status_json (ctl->agent, error_name, error_message);
+  else
+    print_status_human (ctl->agent, error_name, error_message);
+  return TRUE;
+}
+
+/* ---- switches ---- */
+
+gboolean
+ph_ctl_cmd_enable (PhCtl *ctl, char **args, GError **error)
+{
+  return ph_ctl_connect (ctl, error) && ph_agent1_call_enable_sync (ctl->agent, NULL, error);
+}
+
+gboolean
+ph_ctl_cmd_disable (PhCtl *ctl, char **args, GError **error)
+{
+  return ph_ctl_connect (ctl, error) && ph_agent1_call_disable_sync (ctl->agent, NULL, error);
+}
+
+gboolean
+ph_ctl_cmd_reload (PhCtl *ctl, char **args, GError **error)
+{
+  return ph_ctl_connect (ctl, error) && ph_agent1_call_reload_sync (ctl->agent, NULL, error);
+}
+
+/* ---- pins ---- */
+
+/* One certificate of FetchUpstreamPin's chain, as rows. */
+static void
+describe_certificate (PhRows *rows, GVariant *cert, gboolean full)
+{
+  g_autofree char *validity
+      = ph_format_validity (ph_dict_int64 (cert, "not-before"), ph_dict_int64 (cert, "not-after"));
+
+  ph_rows_add (rows, _ ("Subject:"), ph_dict_string (cert, "subject"));
+  ph_rows_add (rows, _ ("Issuer:"), ph_dict_string (cert, "issuer"));
+  ph_rows_add (rows, _ ("Valid:"), validity);
+  if (full)
+    {
+      ph_rows_add (rows, _ ("Pin:"), ph_dict_string (cert, "pin"));
+      ph_rows_add (rows, _ ("SHA-256:"), ph_dict_string (cert, "sha256-fingerprint"));
+    }
+}
+
+static char *
+describe_server (GVariant *info)
+{
+  const char *host = ph_dict_string (info, "host");
+  const char *server_name = ph_dict_string (info, "server-name");
+  const char *protocol = ph_dict_string (info, "protocol");
+
+  /* TRANSLATORS: "127.0.0.1:443 (name proxy.example.com, TLS1.3)" */
+  return g_strdup_printf (_ ("%s (name %s, %s)"), host, server_name, protocol);
+}
+
+static char *
+describe_ca (GVariant *info)
+{
+  const char *problem = ph_dict_string (info, "ca-problem");
+
+  g_autofree char *why = g_strstrip (g_strdup (problem));
+
+  if (ph_dict_boolean (info, "ca-trusted"))
+    return g_strdup (_ ("yes"));
+  if (*why == '\0')
+    return g_strdup (_ ("no"));
+  /* TRANSLATORS: "no: " and why the CA store does not accept the certificate */
+  return g_strdup_printf (_ ("no: %s"), why);
+}
+
+gboolean
+ph_ctl_cmd_pin_show (PhCtl *ctl, char **args, GError **error)
+{
+  g_autofree char *pin = NULL;
+  g_autoptr (GVariant) chain = NULL;
+  g_autoptr (GVariant) info = NULL;
+
+  if (!ph_ctl_connect (ctl, error)
+      || !ph_agent1_call_fetch_upstream_pin_sync (ctl->agent, &pin, &chain, &info, NULL, error))
+    return FALSE;
+
+  if (ctl->json)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+
+      json_builder_begin_object (b);
+      ph_json_add_string (b, "pin", pin);
+      json_builder_set_member_name (b, "chain");
+      ph_json_add_variant (b, chain);
+      json_builder_set_member_name (b, "info");
+      ph_json_add_variant (b, info);
+      json_builder_end_object (b);
+      ph_json_print (b);
+    }
+  else
+    {
+      g_auto (PhRows) rows = { 0 };
+      g_autoptr (GString) out = g_string_new (NULL);
+      g_autofree char *server = describe_server (info);
+      g_autofree char *ca = describe_ca (info);
+      gsize n = g_variant_n_children (chain);
+      gboolean pin_trusted = ph_dict_boolean (info, "pin-trusted");
+
+      ph_rows_init (&rows, 0);
+      ph_rows_add (&rows, _ ("Cloud proxy:"), server);
+      ph_rows_add (&rows, _ ("Pin:"), pin);
+      ph_rows_add (&rows, _ ("Already trusted:"), ph_yes_no (pin_trusted));
+      ph_rows_add (&rows, _ ("CA-trusted:"), ca);
+      ph_rows_print (&rows, out);
+      for (gsize i = 0; i < n; i++)
+        {
+          g_autoptr (GVariant) cert = g_variant_get_child_value (chain, i);
+          g_auto (PhRows) cert_rows = { 0 };
+
+          g_string_append_c (out, '\n');
+          if (i == 0)
+            /* TRANSLATORS: the first certificate of the chain, the server's own */
+            g_string_append_printf (out, _ ("Certificate %u (the server's own):\n"), (guint) i + 1);
+          else
+            g_string_append_printf (out, _ ("Certificate %u:\n"), (guint) i + 1);
+          ph_rows_init (&cert_rows, 2);
+          describe_certificate (&cert_rows, cert, TRUE);
+          ph_rows_print (&cert_rows, out);
+        }
+      if (!pin_trusted)
+        {
+          g_string_append_c (out, '\n');
+          g_string_append (out, _ ("To trust this key: pinholectl pin trust"));
+          g_string_append_c (out, '\n');
+        }
+      g_print ("%s", out->str);
+    }
+  return TRUE;
+}
+
+/* The certificate in @chain whose key has @pin, if the server sent one. */
+static GVariant *
+chain_find_pin (GVariant *chain, const char *pin)
+{
+  gsize n = chain != NULL ? g_variant_n_children (chain) : 0;
+
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr (GVariant) cert = g_variant_get_child_value (chain, i);
+
+      if (g_strcmp0 (ph_dict_string (cert, "pin"), pin) == 0)
+        return g_steal_pointer (&cert);
+    }
+  return NULL;
+}
+
+gboolean
+ph_ctl_cmd_pin_trust (PhCtl *ctl, char **args, GError **error)
+{
+  const char *given = args[0];
+  g_autofree char *fetched = NULL;
+  g_autoptr (GVariant) chain = NULL;
+  g_autoptr (GVariant) info = NULL;
+  g_autoptr (GVariant) cert = NULL;
+  g_autoptr (GError) fetch_error = NULL;
+  g_autoptr (GString) details = g_string_new (NULL);
+  g_autoptr (PhTty) tty = NULL;
+  g_auto (PhRows) rows = { 0 };
+  const char *pin;
+
+  /* Refuse before contacting anyone: there is nobody to confirm with. */
+  if (!ctl->yes)
+    {
+      g_autoptr (GError) tty_error = NULL;
+
+      tty = ph_tty_open (&tty_error);
+      if (tty == NULL)
+        {
+          g_set_error (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE,
+                       _ ("%s; see the key with “pinholectl pin show” and trust it with "
+                          "“pinholectl pin trust --yes”"),
+                       tty_error->message);
+          return FALSE;
+        }
+    }
+
+  if (!ph_ctl_connect (ctl, error))
+    return FALSE;
+
+  /* With a pin given (say, the next key of a rotation) the server need not present it, or even
+   * be reachable: then there is less to show. */
+  if (!ph_agent1_call_fetch_upstream_pin_sync (ctl->agent, &fetched, &chain, &info, NULL,
+                                               &fetch_error))
+    {
+      if (given == NULL)
+        {
+          g_propagate_error (error, g_steal_pointer (&fetch_error));
+          return FALSE;
+        }
+      g_dbus_error_strip_remote_error (fetch_error);
+    }
+  pin = given != NULL ? given : fetched;
+  cert = chain_find_pin (chain, pin);
+
+  if (info != NULL)
+    {
+      g_autofree char *server = describe_server (info);
+
+      /* TRANSLATORS: %s is "127.0.0.1:443 (name proxy.example.com, TLS1.3)" */
+      g_string_append_printf (details, _ ("The cloud proxy %s presents this key:\n"), server);
+    }
+  else
+    {
+      g_string_append (details, _ ("This key will be trusted:"));
+      g_string_append_c (details, '\n');
+    }
+  ph_rows_init (&rows, 2);
+  ph_rows_add (&rows, _ ("Pin:"), pin);
+  if (cert != NULL)
+    describe_certificate (&rows, cert, FALSE);
+  if (info != NULL)
+    {
+      g_autofree char *ca = describe_ca (info);
+
+      ph_rows_add (&rows, _ ("CA-trusted:"), ca);
+    }
+  ph_rows_print (&rows, details);
+  if (fetch_error != NULL)
+    g_string_append_printf (details, _ ("The cloud proxy could not be asked for its key: %s\n"),
+                            fetch_error->message);
+  else if (cert == NULL)
+    g_string_append (details, _ ("The cloud proxy does not present this key now.\n"));
+  g_print ("%s", details->str);
+
+  if (info != NULL && g_strcmp0 (pin, fetched) == 0 && ph_dict_boolean (info, "pin-trusted"))
+    {
+      g_print ("%s\n", _ ("This key is already trusted."));
+      return TRUE;
+    }
+
+  if (!ctl->yes)
+    {
+      gboolean yes = FALSE;
+      gboolean ok;
+
+      /* The user must see what they confirm even when stdout goes elsewhere. */
+      ok = (ph_tty_stdout_is_terminal () || ph_tty_write (tty, details->str, error))
+           /* TRANSLATORS: keep "[y/N]": y accepts, anything else (or Enter) declines */
+           && ph_tty_confirm (tty, _ ("Trust this key? [y/N]"), &yes, error);
+      g_clear_pointer (&tty, ph_tty_close);
+      if (!ok)
+        return FALSE;
+      if (!yes)
+        {
+          g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_FAILED,
+                               _ ("not trusted: the question was not answered with yes"));
+          return FALSE;
+        }
+    }
+
+  if (!ph_agent1_call_trust_pin_sync (ctl->agent, pin, NULL, error))
+    return FALSE;
+  /* TRANSLATORS: %s is the pin, "sha256//…" */
+  g_print (_ ("Trusted %s.\n"), pin);
+  return TRUE;
+}
+
+/* ---- credentials ---- */
+
+/* Reads the password into @buf (PASSWORD_MAX bytes) and @confirm, and sends it; the caller
+ * wipes both whatever happens. */
+static gboolean
+set_credentials_with (PhCtl *ctl, const char *username, char *buf, char *confirm, GError **error)
+{
+  gsize len = 0;
+
+  if (ctl->password_stdin)
+    {
+      if (!ph_tty_read_stdin_line (buf, PASSWORD_MAX, &len, error))
+        {
+          g_prefix_error (error, _ ("reading the password from standard input: "));
+          return FALSE;
+        }
+    }
+  else
+    {
+      g_autoptr (PhTty) tty = NULL;
+      g_autofree char *prompt = NULL;
+      gsize confirm_len = 0;
+      gboolean ok;
+
+      tty = ph_tty_open (error);
+      if (tty == NULL)
+        {
+          g_prefix_error (error, "%s",
+                          _ ("use --password-stdin to read the password from a pipe: "));
+          return FALSE;
+        }
+      /* TRANSLATORS: %s is the proxy user name */
+      prompt = g_strdup_printf (_ ("Password for %s: "), username);
+      ok = ph_tty_read_secret (tty, prompt, buf, PASSWORD_MAX, &len, error)
+           && ph_tty_read_secret (tty, _ ("Repeat the password: "), confirm, PASSWORD_MAX,
+                                  &confirm_len, error);
+      g_clear_pointer (&tty, ph_tty_close);
+      if (!ok)
+        return FALSE;
+      if (len != confirm_len || memcmp (buf, confirm, len) != 0)
+        {
+          g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE,
+                               _ ("the passwords do not match"));
+          return FALSE;
+        }
+    }
+  if (len == 0)
+    {
+      g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE,
+                           _ ("the password is empty; to remove the stored password use "
+                              "“pinholectl clear-credentials”"));
+      return FALSE;
+    }
+  if (!g_utf8_validate (buf, (gssize) len, NULL))
+    {
+      g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE,
+                           _ ("the password is not valid UTF-8"));
+      return FALSE;
+    }
+  return ph_agent1_call_set_credentials_sync (ctl->agent, username, buf, NULL, error);
+}
+
+gboolean
+ph_ctl_cmd_set_credentials (PhCtl *ctl, char **args, GError **error)
+{
+  char buf[PASSWORD_MAX];
+  char confirm[PASSWORD_MAX];
+  gboolean ok;
+
+  if (*args[0] == '\0')
+    {
+      g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE, _ ("the user name is empty"));
+      return FALSE;
+    }
+  /* Connect first, so that nobody types a password for an agent that is not there. */
+  if (!ph_ctl_connect (ctl, error))
+    return FALSE;
+  ok = set_credentials_with (ctl, args[0], buf, confirm, error);
+  ph_wipe (buf, sizeof buf);
+  ph_wipe (confirm, sizeof confirm);
+  if (ok)
+    /* TRANSLATORS: %s is the proxy user name */
+    g_print (_ ("Credentials for %s stored.\n"), args[0]);
+  return ok;
+}
+
+gboolean
+ph_ctl_cmd_clear_credentials (PhCtl *ctl, char **args, GError **error)
+{
+  return ph_ctl_connect (ctl, error)
+         && ph_agent1_call_clear_credentials_sync (ctl->agent, NULL, error);
+}
+
+/* ---- settings ---- */
+
+gboolean
+ph_ctl_cmd_get (PhCtl *ctl, char **args, GError **error)
+{
+  g_autofree char *value = NULL;
+  gboolean locked = FALSE;
+
+  if (!ph_ctl_connect (ctl, error)
+      || !ph_agent1_call_get_setting_sync (ctl->agent, args[0], &value, &locked, NULL, error))
+    return FALSE;
+  if (ctl->json)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+
+      json_builder_begin_object (b);
+      ph_json_add_string (b, "key", args[0]);
+      ph_json_add_string (b, "value", value);
+      json_builder_set_member_name (b, "locked");
+      json_builder_add_boolean_value (b, locked);
+      json_builder_end_object (b);
+      ph_json_print (b);
+    }
+  else
+    {
+      /* Only the value, so that scripts can use $(pinholectl get KEY). */
+      g_print ("%s\n", value);
+    }
+  return TRUE;
+}
+
+gboolean
+ph_ctl_cmd_set (PhCtl *ctl, char **args, GError **error)
+{
+  return ph_ctl_connect (ctl, error)
+         && ph_agent1_call_set_setting_sync (ctl->agent, args[0], args[1], NULL, error);
+}
+
+gboolean
+ph_ctl_cmd_settings (PhCtl *ctl, char **args, GError **error)
+{
+  g_autoptr (GVariant) settings = NULL;
+  GVariantIter iter;
+  const char *key;
+  const char *value;
+  const char *default_value;
+  gboolean locked;
+
+  if (!ph_ctl_connect (ctl, error)
+      || !ph_agent1_call_list_settings_sync (ctl->agent, &settings, NULL, error))
+    return FALSE;
+
+  if (ctl->json)
+    {
+      g_autoptr (JsonBuilder) b = json_builder_new ();
+
+      json_builder_begin_array (b);
+      g_variant_iter_init (&iter, settings);
+      while (g_variant_iter_next (&iter, "(&s&sb&s)", &key, &value, &locked, &default_value))
+        {
+          json_builder_begin_object (b);
+          ph_json_add_string (b, "key", key);
+          ph_json_add_string (b, "value", value);
+          ph_json_add_string (b, "default", default_value);
+          json_builder_set_member_name (b, "locked");
+          json_builder_add_boolean_value (b, locked);
+          json_builder_end_object (b);
+        }
+      json_builder_end_array (b);
+      ph_json_print (b);
+    }
+  else
+    {
+      g_autoptr (GString) out = g_string_new (NULL);
+      /* TRANSLATORS: column headings of "pinholectl settings" */
+      const char *heading[] = { _ ("KEY"), _ ("VALUE"), _ ("DEFAULT"), _ ("LOCKED") };
+      glong width[3];
+
+      for (guint c = 0; c < 3; c++)
+        width[c] = ph_text_width (heading[c]);
+      g_variant_iter_init (&iter, settings);
+      while (g_variant_iter_next (&iter, "(&s&sb&s)", &key, &value, &locked, &default_value))
+        {
+          width[0] = MAX (width[0], ph_text_width (key));
+          width[1] = MAX (width[1], ph_text_width (value));
+          width[2] = MAX (width[2], ph_text_width (default_value));
+        }
+      for (guint c = 0; c < 4; c++)
+        ph_table_cell (out, heading[c], c < 3 ? width[c] : 0, c == 3);
+      ph_end_line (out, 0);
+      g_variant_iter_init (&iter, settings);
+      while (g_variant_iter_next (&iter, "(&s&sb&s)", &key, &value, &locked, &default_value))
+        {
+          gsize start = out->len;
+
+          ph_table_cell (out, key, width[0], FALSE);
+          ph_table_cell (out, value, width[1], FALSE);
+          ph_table_cell (out, default_value, width[2], FALSE);
+          /* TRANSLATORS: in the LOCKED column of a key set by IT; unlocked keys show nothing */
+          ph_table_cell (out, locked ? _ ("locked") : "", 0, TRUE);
+          ph_end_line (out, start);
+        }
+      g_print ("%s", out->str);
+    }
+  return TRUE;
+}

@@ -1,0 +1,265 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ph-ctl-output.c: pinholectl's printing: text rows and tables for people, JSON for scripts. */
+#define G_LOG_DOMAIN "pinhole-ctl"
+
+#include "ph-ctl-output.h"
+
+#include <glib/gi18n.h>
+
+/* ---- text ---- */
+
+/* A count of characters would misalign CJK translations, which take two columns each. */
+glong
+ph_text_width (const char *text)
+{
+  glong width = 0;
+
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      if (g_unichar_iszerowidth (c))
+        continue;
+      width += g_unichar_iswide (c) ? 2 : 1;
+    }
+  return width;
+}
+
+void
+ph_end_line (GString *out, gsize start)
+{
+  while (out->len > start && out->str[out->len - 1] == ' ')
+    g_string_truncate (out, out->len - 1);
+  g_string_append_c (out, '\n');
+}
+
+void
+ph_rows_init (PhRows *rows, guint indent)
+{
+  rows->cells = g_ptr_array_new_with_free_func (g_free);
+  rows->indent = indent;
+}
+
+void
+ph_rows_add (PhRows *rows, const char *label, const char *value)
+{
+  g_ptr_array_add (rows->cells, g_strdup (label));
+  g_ptr_array_add (rows->cells, g_strdup (value != NULL ? value : ""));
+}
+
+void
+ph_rows_print (PhRows *rows, GString *out)
+{
+  glong width = 0;
+
+  for (guint i = 0; i < rows->cells->len; i += 2)
+    width = MAX (width, ph_text_width (rows->cells->pdata[i]));
+  for (guint i = 0; i < rows->cells->len; i += 2)
+    {
+      const char *label = rows->cells->pdata[i];
+      g_auto (GStrv) lines = g_strsplit (rows->cells->pdata[i + 1], "\n", -1);
+
+      for (guint l = 0; lines[l] != NULL; l++)
+        {
+          glong pad = width + 2 - (l == 0 ? ph_text_width (label) : 0);
+          gsize start = out->len;
+
+          g_string_append_printf (out, "%*s%s%*s%s", (int) rows->indent, "", l == 0 ? label : "",
+                                  (int) pad, "", lines[l]);
+          ph_end_line (out, start);
+        }
+    }
+  g_ptr_array_set_size (rows->cells, 0);
+}
+
+void
+ph_rows_clear (PhRows *rows)
+{
+  g_clear_pointer (&rows->cells, g_ptr_array_unref);
+}
+
+void
+ph_table_cell (GString *out, const char *text, glong width, gboolean last)
+{
+  g_string_append (out, text);
+  if (!last)
+    g_string_append_printf (out, "%*s", (int) (width - ph_text_width (text) + 2), "");
+}
+
+const char *
+ph_or_empty (const char *value)
+{
+  return value != NULL ? value : "";
+}
+
+const char *
+ph_yes_no (gboolean value)
+{
+  return value ? _ ("yes") : _ ("no");
+}
+
+char *
+ph_join_or_none (const char *const *values, const char *separator)
+{
+  if (values == NULL || values[0] == NULL)
+    /* TRANSLATORS: shown for an empty list (no listeners, no locked keys) */
+    return g_strdup (_ ("none"));
+  return g_strjoinv (separator, (char **) values);
+}
+
+static char *
+format_time (gint64 unix_time)
+{
+  g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (unix_time);
+
+  if (dt == NULL)
+    return g_strdup_printf ("%" G_GINT64_FORMAT, unix_time);
+  return g_date_time_format (dt, "%Y-%m-%d %H:%M:%S UTC");
+}
+
+char *
+ph_format_validity (gint64 not_before, gint64 not_after)
+{
+  g_autofree char *from = format_time (not_before);
+  g_autofree char *to = format_time (not_after);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  if (now > not_after)
+    /* TRANSLATORS: a certificate's validity; the dates are "2025-01-31 12:00:00 UTC" */
+    return g_strdup_printf (_ ("%s to %s (expired)"), from, to);
+  if (now < not_before)
+    return g_strdup_printf (_ ("%s to %s (not yet valid)"), from, to);
+  return g_strdup_printf (_ ("%s to %s"), from, to);
+}
+
+const char *
+ph_dict_string (GVariant *dict, const char *key)
+{
+  const char *value = NULL;
+
+  if (dict == NULL || !g_variant_lookup (dict, key, "&s", &value))
+    return "";
+  return value;
+}
+
+gboolean
+ph_dict_boolean (GVariant *dict, const char *key)
+{
+  gboolean value = FALSE;
+
+  if (dict != NULL)
+    g_variant_lookup (dict, key, "b", &value);
+  return value;
+}
+
+gint64
+ph_dict_int64 (GVariant *dict, const char *key)
+{
+  gint64 value = 0;
+
+  if (dict != NULL)
+    g_variant_lookup (dict, key, "x", &value);
+  return value;
+}
+
+/* ---- JSON ---- */
+
+void
+ph_json_add_string (JsonBuilder *builder, const char *member, const char *value)
+{
+  json_builder_set_member_name (builder, member);
+  json_builder_add_string_value (builder, value != NULL ? value : "");
+}
+
+void
+ph_json_add_strv (JsonBuilder *builder, const char *member, const char *const *values)
+{
+  json_builder_set_member_name (builder, member);
+  json_builder_begin_array (builder);
+  for (guint i = 0; values != NULL && values[i] != NULL; i++)
+    json_builder_add_string_value (builder, values[i]);
+  json_builder_end_array (builder);
+}
+
+/* JSON numbers are gint64 in json-glib: an unsigned 64-bit value above G_MAXINT64 (no counter
+ * gets there) would wrap. */
+void
+ph_json_add_variant (JsonBuilder *builder, GVariant *value)
+{
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_VARIANT))
+    {
+      g_autoptr (GVariant) inner = g_variant_get_variant (value);
+
+      ph_json_add_variant (builder, inner);
+    }
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
+    json_builder_add_boolean_value (builder, g_variant_get_boolean (value));
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE_STRING)
+           || g_variant_is_of_type (value, G_VARIANT_TYPE_OBJECT_PATH)
+           || g_variant_is_of_type (value, G_VARIANT_TYPE_SIGNATURE))
+    json_builder_add_string_value (builder, g_variant_get_string (value, NULL));
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE_BYTE))
+    json_builder_add_int_value (builder, g_variant_get_byte (value));
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE_UINT16))
+    json_builder_add_int_value (builder, g_variant_get_uint16 (value));
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32))
+    json_builder_add_int_value (builder, g_variant_get_uint32 (value));
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE_UINT64))
+    json_builder_add_int_value (builder, (gint64) g_variant_get_uint64 (value));
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT16))
+    json_builder_add_int_value (builder, g_variant_get_int16 (value));
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT32))
+    json_builder_add_int_value (builder, g_variant_get_int32 (value));
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
+    json_builder_add_int_value (builder, g_variant_get_int64 (value));
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
+    json_builder_add_double_value (builder, g_variant_get_double (value));
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE ("a{s*}")))
+    {
+      GVariantIter iter;
+      const char *key;
+      GVariant *item;
+
+      json_builder_begin_object (builder);
+      g_variant_iter_init (&iter, value);
+      while (g_variant_iter_next (&iter, "{&s@*}", &key, &item))
+        {
+          /* D-Bus dictionary keys are "kebab-case"; JSON keys are snake_case. */
+          g_autofree char *snake = g_strdelimit (g_strdup (key), "-", '_');
+
+          json_builder_set_member_name (builder, snake);
+          ph_json_add_variant (builder, item);
+          g_variant_unref (item);
+        }
+      json_builder_end_object (builder);
+    }
+  else if (g_variant_is_container (value))
+    {
+      GVariantIter iter;
+      GVariant *item;
+
+      json_builder_begin_array (builder);
+      g_variant_iter_init (&iter, value);
+      while ((item = g_variant_iter_next_value (&iter)) != NULL)
+        {
+          ph_json_add_variant (builder, item);
+          g_variant_unref (item);
+        }
+      json_builder_end_array (builder);
+    }
+  else
+    json_builder_add_null_value (builder);
+}
+
+void
+ph_json_print (JsonBuilder *builder)
+{
+  g_autoptr (JsonNode) root = json_builder_get_root (builder);
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  g_autofree char *text = NULL;
+
+  g_assert (root != NULL);
+  json_generator_set_root (generator, root);
+  text = json_generator_to_data (generator, NULL);
+  g_print ("%s\n", text);
+}

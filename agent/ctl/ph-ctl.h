@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ph-ctl.h: pinholectl's state and its commands, between the entry point and command table
+ * (ph-ctl-main.c), the commands (ph-ctl-commands.c) and what differs per platform (ph-ctl-unix.c,
+ * ph-ctl-win32.c). */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "ph-agent1-generated.h"
+#include "ph-ctl-exit.h"
+
+G_BEGIN_DECLS
+
+/* Which options a command accepts beyond the global ones. */
+typedef enum
+{
+  PH_CTL_OPT_JSON = 1 << 0,
+  PH_CTL_OPT_YES = 1 << 1,
+  PH_CTL_OPT_PASSWORD_STDIN = 1 << 2,
+  PH_CTL_OPT_LINES = 1 << 3,
+  PH_CTL_OPT_FOLLOW = 1 << 4,
+} PhCtlOpt;
+
+typedef struct
+{
+  /* global options */
+  gboolean system;
+  gboolean session;
+  char *address;
+  gboolean version;
+  /* command options */
+  gboolean json;
+  gboolean yes;
+  gboolean password_stdin;
+  int lines;
+  gboolean follow;
+
+  PhAgent1 *agent;
+  int exit_status; /* set by commands that pass on another program's status */
+} PhCtl;
+
+void ph_ctl_clear (PhCtl *ctl);
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (PhCtl, ph_ctl_clear)
+
+/* Finds the agent as --help says (--system, --session, --address, or the default) and makes
+ * ctl->agent, once. */
+gboolean ph_ctl_connect (PhCtl *ctl, GError **error);
+/* Fetches the agent's properties, so that a failure to read them is reported instead of
+ * showing empty values. */
+gboolean ph_ctl_load_properties (PhCtl *ctl, GError **error);
+
+/* The commands: @args are the command's own arguments. */
+gboolean ph_ctl_cmd_status (PhCtl *ctl, char **args, GError **error);
+gboolean ph_ctl_cmd_enable (PhCtl *ctl, char **args, GError **error);
+gboolean ph_ctl_cmd_disable (PhCtl *ctl, char **args, GError **error);
+gboolean ph_ctl_cmd_reload (PhCtl *ctl, char **args, GError **error);
+gboolean ph_ctl_cmd_pin_show (PhCtl *ctl, char **args, GError **error);
+gboolean ph_ctl_cmd_pin_trust (PhCtl *ctl, char **args, GError **error);
+gboolean ph_ctl_cmd_set_credentials (PhCtl *ctl, char **args, GError **error);
+gboolean ph_ctl_cmd_clear_credentials (PhCtl *ctl, char **args, GError **error);
+gboolean ph_ctl_cmd_get (PhCtl *ctl, char **args, GError **error);
+gboolean ph_ctl_cmd_set (PhCtl *ctl, char **args, GError **error);
+gboolean ph_ctl_cmd_settings (PhCtl *ctl, char **args, GError **error);
+
+/* Per platform. */
+
+/* The agent's log: the systemd journal, or the Windows service's log file. */
+gboolean ph_ctl_cmd_logs (PhCtl *ctl, char **args, GError **error);
+/* The options that choose a bus (--system, --session), ended by an empty entry; none where the
+ * agent has no bus. */
+const GOptionEntry *ph_ctl_bus_options (PhCtl *ctl);
+/* The command line, in UTF-8 where the platform hands it over in another encoding. */
+char **ph_ctl_get_arguments (int argc, char **argv);
+
+/* How many lines "logs" shows without -n. */
+#define PH_CTL_DEFAULT_LOG_LINES 50
+
+G_END_DECLS

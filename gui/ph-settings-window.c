@@ -14,7 +14,8 @@ struct _PhSettingsWindow
 {
   GtkWindow parent;
 
-  PhTrayApp *app; /* unowned: the app outlives its windows */
+  PhAgent1 *agent;    /* NULL while there is no agent */
+  PhTrayPrefs *prefs; /* unowned: the application outlives its windows */
   GtkWidget *locked_note;
   GtkWidget *upstream_host;
   GtkWidget *upstream_port;
@@ -128,7 +129,7 @@ set_locked (PhSettingsWindow *self, GtkWidget *widget, gboolean locked)
 void
 ph_settings_window_refresh (PhSettingsWindow *self)
 {
-  PhAgent1 *agent = ph_tray_app_get_agent (self->app);
+  PhAgent1 *agent = self->agent;
   g_autoptr (GVariant) settings = NULL;
   g_autoptr (GError) error = NULL;
   g_auto (GStrv) bypass = NULL;
@@ -202,12 +203,12 @@ ph_settings_window_refresh (PhSettingsWindow *self)
   gtk_entry_set_placeholder_text (
       GTK_ENTRY (self->password),
       ph_agent1_get_credentials_stored (agent) ? _ ("Stored; type to replace") : _ ("Not stored"));
-  bypass = ph_tray_prefs_dup_bypass (ph_tray_app_get_prefs (self->app));
+  bypass = ph_tray_prefs_dup_bypass (self->prefs);
   bypass_text = g_strjoinv (", ", bypass);
   if (!gtk_widget_has_focus (self->bypass))
     gtk_entry_set_text (GTK_ENTRY (self->bypass), bypass_text);
   gtk_switch_set_active (GTK_SWITCH (self->system_proxy),
-                         ph_tray_prefs_get_set_system_proxy (ph_tray_app_get_prefs (self->app)));
+                         ph_tray_prefs_get_set_system_proxy (self->prefs));
 }
 
 /* Sends @key = @value if it changed; FALSE with the agent's reason shown. */
@@ -234,7 +235,7 @@ send_setting (PhSettingsWindow *self, PhAgent1 *agent, const char *key, const ch
 gboolean
 ph_settings_window_apply (PhSettingsWindow *self)
 {
-  PhAgent1 *agent = ph_tray_app_get_agent (self->app);
+  PhAgent1 *agent = self->agent;
   const char *host = gtk_entry_get_text (GTK_ENTRY (self->upstream_host));
   const char *port = gtk_entry_get_text (GTK_ENTRY (self->upstream_port));
   const char *user = gtk_entry_get_text (GTK_ENTRY (self->username));
@@ -284,7 +285,7 @@ ph_settings_window_apply (PhSettingsWindow *self)
         g_strv_builder_add (bypass_clean, item);
     }
   bypass_list = g_strv_builder_end (bypass_clean);
-  if (!ph_tray_prefs_save (ph_tray_app_get_prefs (self->app),
+  if (!ph_tray_prefs_save (self->prefs,
                            gtk_switch_get_active (GTK_SWITCH (self->system_proxy)),
                            (const char *const *) bypass_list, &error))
     {
@@ -311,6 +312,7 @@ ph_settings_window_finalize (GObject *object)
 {
   PhSettingsWindow *self = PH_SETTINGS_WINDOW (object);
 
+  g_clear_object (&self->agent);
   g_hash_table_unref (self->loaded);
   G_OBJECT_CLASS (ph_settings_window_parent_class)->finalize (object);
 }
@@ -351,10 +353,18 @@ ph_settings_window_init (PhSettingsWindow *self)
 }
 
 PhSettingsWindow *
-ph_settings_window_new (PhTrayApp *app)
+ph_settings_window_new (GtkApplication *application, PhTrayPrefs *prefs)
 {
-  PhSettingsWindow *self = g_object_new (PH_TYPE_SETTINGS_WINDOW, "application", app, NULL);
+  PhSettingsWindow *self = g_object_new (PH_TYPE_SETTINGS_WINDOW, "application", application,
+                                         NULL);
 
-  self->app = app;
+  self->prefs = prefs;
   return self;
+}
+
+void
+ph_settings_window_set_agent (PhSettingsWindow *self, PhAgent1 *agent)
+{
+  g_return_if_fail (PH_IS_SETTINGS_WINDOW (self));
+  g_set_object (&self->agent, agent);
 }

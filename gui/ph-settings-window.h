@@ -4,14 +4,21 @@
  * in place. */
 #pragma once
 
-#include "ph-tray-app.h"
+#include <gtk/gtk.h>
+
+#include "ph-agent1-generated.h"
+#include "ph-tray-prefs.h"
 
 G_BEGIN_DECLS
 
 #define PH_TYPE_SETTINGS_WINDOW (ph_settings_window_get_type ())
 G_DECLARE_FINAL_TYPE (PhSettingsWindow, ph_settings_window, PH, SETTINGS_WINDOW, GtkWindow)
 
-PhSettingsWindow *ph_settings_window_new (PhTrayApp *app);
+/* @prefs: the tray's preferences, which outlive the window (the application owns both). */
+PhSettingsWindow *ph_settings_window_new (GtkApplication *application, PhTrayPrefs *prefs);
+/* The agent the window reads from and writes to; NULL while there is none. The application
+ * sets it whenever the agent comes or goes, before it asks for a refresh. */
+void ph_settings_window_set_agent (PhSettingsWindow *self, PhAgent1 *agent);
 /* Reads every value from the agent again. */
 void ph_settings_window_refresh (PhSettingsWindow *self);
 /* Sends what changed; FALSE with the agent's message shown when it refused. */

@@ -170,7 +170,10 @@ update_full (PhTrayApp *app, gboolean counters_only)
   if (app->proxy != NULL)
     ph_tray_proxy_follow (app->proxy, app->agent, app->prefs);
   if (app->settings != NULL)
-    ph_settings_window_refresh (app->settings);
+    {
+      ph_settings_window_set_agent (app->settings, app->agent);
+      ph_settings_window_refresh (app->settings);
+    }
 }
 
 static void
@@ -281,9 +284,10 @@ action_settings (GSimpleAction *action, GVariant *parameter, gpointer data)
 
   if (app->settings == NULL)
     {
-      app->settings = ph_settings_window_new (app);
+      app->settings = ph_settings_window_new (GTK_APPLICATION (app), app->prefs);
       g_object_add_weak_pointer (G_OBJECT (app->settings), (gpointer *) &app->settings);
     }
+  ph_settings_window_set_agent (app->settings, app->agent);
   ph_settings_window_refresh (app->settings);
   gtk_window_present (GTK_WINDOW (app->settings));
 }

@@ -293,7 +293,8 @@ conn_refuse_auth (PhProxyConn *conn)
   g_autofree char *msg = g_strdup_printf (
       "the cloud proxy %s rejected the credentials of user “%s”; Pinhole will not send them again "
       "until they are changed",
-      ph_upstream_get_name (conn->upstream), conn->config->username ? conn->config->username : "");
+      ph_upstream_get_name (conn->upstream),
+      ph_config_get_username (conn->config) ? ph_config_get_username (conn->config) : "");
   conn_refuse (conn, 502, "auth-rejected", msg);
 }
 
@@ -415,7 +416,8 @@ request_pipe_done (PhPipe *pipe, GError *error, gpointer data)
    * upload slower than response-timeout is not a silent proxy. While it
    * goes, the idle timeout watches it. */
   if (conn->state == CONN_EXCHANGE && conn->resp == NULL)
-    conn->deadline_us = g_get_monotonic_time () + (gint64) conn->config->response_timeout_ms * 1000;
+    conn->deadline_us = g_get_monotonic_time ()
+                        + (gint64) ph_config_get_response_timeout_ms (conn->config) * 1000;
   if (conn->req->kind == PH_HTTP_CONNECT)
     return; /* the response decides what happens next */
   conn_finish_request (conn);
@@ -464,7 +466,8 @@ conn_finish_request (PhProxyConn *conn)
   conn->status = 0;
   conn->request_sent = conn->response_done = FALSE;
   conn->started_us = g_get_monotonic_time ();
-  conn->deadline_us = conn->started_us + (gint64) conn->config->idle_timeout_ms * 1000;
+  conn->deadline_us
+      = conn->started_us + (gint64) ph_config_get_idle_timeout_ms (conn->config) * 1000;
   conn_read_head (conn);
 }
 
@@ -557,7 +560,8 @@ conn_pass_interim (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
   ph_http_response_free (resp);
   g_byte_array_remove_range (conn->uin, 0, head_len);
   /* 102 Processing says the origin is still at work. */
-  conn->deadline_us = g_get_monotonic_time () + (gint64) conn->config->response_timeout_ms * 1000;
+  conn->deadline_us
+      = g_get_monotonic_time () + (gint64) ph_config_get_response_timeout_ms (conn->config) * 1000;
   ph_pipe_push (conn->u2c, interim->str, interim->len);
   if (!ph_pipe_is_running (conn->u2c))
     ph_pipe_start (conn->u2c, PH_PIPE_FLUSH);
@@ -886,7 +890,8 @@ conn_read_head (PhProxyConn *conn)
             {
               /* The head timer starts with the head's first byte. */
               conn->started_us = g_get_monotonic_time ();
-              conn->deadline_us = conn->started_us + (gint64) conn->config->head_timeout_ms * 1000;
+              conn->deadline_us
+                  = conn->started_us + (gint64) ph_config_get_head_timeout_ms (conn->config) * 1000;
             }
           g_byte_array_append (conn->cin, buf, n);
           continue;
@@ -938,7 +943,8 @@ ph_proxy_conn_new (GSocketConnection *connection, PhConfig *config, PhRouter *ro
   conn->state = CONN_HEAD;
   conn->started_us = g_get_monotonic_time ();
   /* Until a first byte, an open connection is idle, not a slow head. */
-  conn->deadline_us = conn->started_us + (gint64) conn->config->head_timeout_ms * 1000;
+  conn->deadline_us
+      = conn->started_us + (gint64) ph_config_get_head_timeout_ms (conn->config) * 1000;
   conn->c2u = ph_pipe_new ();
   conn->u2c = ph_pipe_new ();
   conn->peer = ph_peer_to_string (remote);
@@ -991,9 +997,9 @@ ph_proxy_conn_check_timeouts (PhProxyConn *conn, gint64 now)
       case CONN_EXCHANGE:
         if (conn->deadline_us != 0 && now > conn->deadline_us && !ph_pipe_is_running (conn->u2c))
           {
-            g_autoptr (GError) error = g_error_new (PH_ERROR, PH_ERROR_TIMEOUT,
-                                                    "the cloud proxy did not answer within %.1fs",
-                                                    conn->config->response_timeout_ms / 1000.0);
+            g_autoptr (GError) error = g_error_new (
+                PH_ERROR, PH_ERROR_TIMEOUT, "the cloud proxy did not answer within %.1fs",
+                ph_config_get_response_timeout_ms (conn->config) / 1000.0);
             conn_refuse_error (conn, error);
             return;
           }
@@ -1005,9 +1011,10 @@ ph_proxy_conn_check_timeouts (PhProxyConn *conn, gint64 now)
             conn->seen_bytes = bytes;
             conn->seen_us = now;
           }
-        else if (now - conn->seen_us > (gint64) conn->config->idle_timeout_ms * 1000)
+        else if (now - conn->seen_us > (gint64) ph_config_get_idle_timeout_ms (conn->config) * 1000)
           {
-            g_debug ("%s: idle for %us, closing", conn->peer, conn->config->idle_timeout_ms / 1000);
+            g_debug ("%s: idle for %us, closing", conn->peer,
+                     ph_config_get_idle_timeout_ms (conn->config) / 1000);
             conn_log (conn, "idle-timeout");
             ph_proxy_conn_close (conn);
           }

@@ -67,7 +67,7 @@ ph_server_set_fd_limit (guint limit)
 static guint
 server_max_connections (PhConfig *config)
 {
-  guint reserve = FD_RESERVE + config->warm;
+  guint reserve = FD_RESERVE + ph_config_get_warm (config);
 
   return fd_limit > reserve + 2 ? (fd_limit - reserve) / 2 : 1;
 }
@@ -264,9 +264,9 @@ sweep_cb (gpointer data)
 static gboolean
 bind_listeners (PhConfig *config, GPtrArray *out, GPtrArray *bound, GError **error)
 {
-  for (guint i = 0; i < config->listen->len; i++)
+  for (guint i = 0; i < ph_config_get_listen (config)->len; i++)
     {
-      GInetSocketAddress *want = g_ptr_array_index (config->listen, i);
+      GInetSocketAddress *want = g_ptr_array_index (ph_config_get_listen (config), i);
       GSocketFamily family = g_socket_address_get_family (G_SOCKET_ADDRESS (want));
       g_autoptr (GSocket) sock = NULL;
       g_autoptr (GSocketAddress) got = NULL;
@@ -286,7 +286,7 @@ bind_listeners (PhConfig *config, GPtrArray *out, GPtrArray *bound, GError **err
       if (sock == NULL)
         {
           /* A machine without IPv6 still serves on IPv4 loopback. */
-          if (family == G_SOCKET_FAMILY_IPV6 && config->listen->len > 1
+          if (family == G_SOCKET_FAMILY_IPV6 && ph_config_get_listen (config)->len > 1
               && (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED)
                   || g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)
                   || g_str_has_suffix (local->message, g_strerror (EADDRNOTAVAIL))
@@ -375,7 +375,7 @@ ph_server_new (PhConfig *config, GError **error)
   server->sweep = g_timeout_source_new (SWEEP_INTERVAL_MS);
   g_source_set_callback (server->sweep, sweep_cb, server, NULL);
   g_source_attach (server->sweep, NULL);
-  ph_log_set_level (config->log_level);
+  ph_log_set_level (ph_config_get_log_level (config));
   return server;
 }
 
@@ -430,9 +430,11 @@ ph_server_reload (PhServer *server, PhConfig *config, GError **error)
     }
   if (!ph_config_same_upstream (server->config, config)
       || !ph_config_same_credentials (server->config, config)
-      || server->config->warm != config->warm
-      || server->config->connect_timeout_ms != config->connect_timeout_ms
-      || server->config->handshake_timeout_ms != config->handshake_timeout_ms)
+      || ph_config_get_warm (server->config) != ph_config_get_warm (config)
+      || ph_config_get_connect_timeout_ms (server->config)
+             != ph_config_get_connect_timeout_ms (config)
+      || ph_config_get_handshake_timeout_ms (server->config)
+             != ph_config_get_handshake_timeout_ms (config))
     {
       g_autoptr (PhUpstream) upstream = ph_upstream_new (config, error);
       if (upstream == NULL)
@@ -454,7 +456,7 @@ ph_server_reload (PhServer *server, PhConfig *config, GError **error)
   ph_router_unref (server->router);
   server->router = ph_router_new (config);
   server_set_limits (server, config);
-  ph_log_set_level (config->log_level);
+  ph_log_set_level (ph_config_get_log_level (config));
   return TRUE;
 }
 
@@ -572,10 +574,10 @@ server_acquire_tunnel (gpointer owner)
 {
   PhServer *server = owner;
 
-  if (server->stats.tunnels >= server->config->max_tunnels
+  if (server->stats.tunnels >= ph_config_get_max_tunnels (server->config)
       && !server_reclaim_idle_upstream (server))
     return FALSE;
-  if (server->stats.tunnels >= server->config->max_tunnels)
+  if (server->stats.tunnels >= ph_config_get_max_tunnels (server->config))
     return FALSE;
   server->stats.tunnels++;
   return TRUE;

@@ -41,21 +41,22 @@ context_new (const PhConfig *config, gboolean inspector, GError **error)
   if (ret < 0)
     /* TRANSLATORS: what failed; a colon and the reason follow */
     return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, _ ("TLS credentials")), NULL;
-  if (config->verify != PH_VERIFY_PIN || ctx->inspector)
+  if (ph_config_get_verify (config) != PH_VERIFY_PIN || ctx->inspector)
     {
       ret = gnutls_certificate_set_x509_system_trust (ctx->creds);
       if (ret <= 0)
         g_warning ("no system CA certificates could be loaded (%s)",
                    ret < 0 ? gnutls_strerror (ret) : "none found");
-      if (config->ca_file != NULL)
+      if (ph_config_get_ca_file (config) != NULL)
         {
-          ret = gnutls_certificate_set_x509_trust_file (ctx->creds, config->ca_file,
+          ret = gnutls_certificate_set_x509_trust_file (ctx->creds, ph_config_get_ca_file (config),
                                                         GNUTLS_X509_FMT_PEM);
           if (ret < 0)
             {
               /* TRANSLATORS: what failed, then a colon and the reason; ca-file is the
                * setting's name: keep it; %s is its path */
-              g_autofree char *what = g_strdup_printf (_ ("loading ca-file %s"), config->ca_file);
+              g_autofree char *what
+                  = g_strdup_printf (_ ("loading ca-file %s"), ph_config_get_ca_file (config));
               return ph_tls_set_error (error, ret, PH_ERROR_INVALID_CONFIG, what), NULL;
             }
         }
@@ -66,11 +67,11 @@ context_new (const PhConfig *config, gboolean inspector, GError **error)
      * and the reason follow */
     return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, _ ("TLS priorities")), NULL;
 
-  ctx->verify = config->verify;
+  ctx->verify = ph_config_get_verify (config);
   ctx->pins = g_array_new (FALSE, FALSE, sizeof (PhPin));
-  if (config->pins != NULL)
-    g_array_append_vals (ctx->pins, config->pins->data, config->pins->len);
-  ctx->server_name = g_strdup (config->server_name);
+  for (guint i = 0; i < ph_config_get_n_pins (config); i++)
+    g_array_append_vals (ctx->pins, ph_config_get_pin (config, i), 1);
+  ctx->server_name = g_strdup (ph_config_get_server_name (config));
   /* SNI carries names only (RFC 6066 §3). */
   ctx->send_sni = !g_hostname_is_ip_address (ctx->server_name);
   return g_steal_pointer (&ctx);

@@ -75,8 +75,8 @@ ph_upstream_new (PhConfig *config, GError **error)
   g_autoptr (PhUpstream) up = g_atomic_rc_box_new0 (PhUpstream);
 
   up->config = ph_config_ref (config);
-  up->name = g_strdup_printf (strchr (config->host, ':') ? "[%s]:%u" : "%s:%u", config->host,
-                              config->port);
+  up->name = g_strdup_printf (strchr (ph_config_get_host (config), ':') ? "[%s]:%u" : "%s:%u",
+                              ph_config_get_host (config), ph_config_get_port (config));
   g_queue_init (&up->warm);
   up->cancellable = g_cancellable_new ();
   up->client = g_socket_client_new ();
@@ -84,12 +84,13 @@ ph_upstream_new (PhConfig *config, GError **error)
   up->tls = ph_tls_context_new (config, error);
   if (up->tls == NULL)
     return NULL;
-  if (config->username != NULL && config->password != NULL)
+  if (ph_config_get_username (config) != NULL && ph_config_get_password (config) != NULL)
     {
-      g_autofree char *pair = g_strconcat (config->username, ":", config->password, NULL);
+      g_autofree char *pair = g_strconcat (ph_config_get_username (config), ":",
+                                           ph_config_get_password (config), NULL);
       g_autofree char *b64 = g_base64_encode ((const guchar *) pair, strlen (pair));
       up->proxy_auth = g_strconcat ("Basic ", b64, NULL);
-      ph_log_add_secret (config->password);
+      ph_log_add_secret (ph_config_get_password (config));
       ph_log_add_secret (b64);
       ph_wipe (pair, strlen (pair));
     }
@@ -184,7 +185,8 @@ ph_upstream_set_auth_rejected (PhUpstream *up)
     up->notify (up, PH_UPSTREAM_AUTH_CHANGED, up->notify_data);
   g_warning ("the cloud proxy %s rejected the credentials of user “%s”; they will not be "
              "sent again until the credentials or the configuration change",
-             up->name, up->config->username ? up->config->username : "");
+             up->name,
+             ph_config_get_username (up->config) ? ph_config_get_username (up->config) : "");
 }
 
 void
@@ -304,11 +306,12 @@ tcp_done (GObject *source, GAsyncResult *result, gpointer data)
     {
       GError *error;
       if (c->timed_out)
-        error = g_error_new (PH_ERROR, PH_ERROR_TIMEOUT,
-                             /* TRANSLATORS: the cloud proxy's host:port, then the time
-                              * allowed in seconds ("s") */
-                             _ ("the cloud proxy %s did not accept a TCP connection within %.1fs"),
-                             c->up->name, c->up->config->connect_timeout_ms / 1000.0);
+        error
+            = g_error_new (PH_ERROR, PH_ERROR_TIMEOUT,
+                           /* TRANSLATORS: the cloud proxy's host:port, then the time
+                            * allowed in seconds ("s") */
+                           _ ("the cloud proxy %s did not accept a TCP connection within %.1fs"),
+                           c->up->name, ph_config_get_connect_timeout_ms (c->up->config) / 1000.0);
       else if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         error = g_steal_pointer (&local);
       else
@@ -322,12 +325,13 @@ tcp_done (GObject *source, GAsyncResult *result, gpointer data)
   ph_socket_set_nodelay (g_socket_connection_get_socket (conn));
   if (c->inspect_func != NULL)
     {
-      ph_tls_inspect_async (c->up->inspector, conn, c->up->config->handshake_timeout_ms,
-                            c->cancellable, inspect_done, c);
+      ph_tls_inspect_async (c->up->inspector, conn,
+                            ph_config_get_handshake_timeout_ms (c->up->config), c->cancellable,
+                            inspect_done, c);
       return;
     }
-  ph_tls_handshake_async (c->up->tls, conn, c->up->config->handshake_timeout_ms, c->cancellable,
-                          handshake_done, c);
+  ph_tls_handshake_async (c->up->tls, conn, ph_config_get_handshake_timeout_ms (c->up->config),
+                          c->cancellable, handshake_done, c);
 }
 
 static void
@@ -344,11 +348,12 @@ connect_start (PhConnect *c, PhUpstream *up, GCancellable *cancellable)
   c->cancellable = cancellable ? g_object_ref (cancellable) : g_cancellable_new ();
   c->chain_id = g_cancellable_connect (c->cancellable, G_CALLBACK (chain_cancel),
                                        g_object_ref (c->timeout_cancel), g_object_unref);
-  c->timeout_source = g_timeout_source_new (up->config->connect_timeout_ms);
+  c->timeout_source = g_timeout_source_new (ph_config_get_connect_timeout_ms (up->config));
   g_source_set_callback (c->timeout_source, connect_timeout_cb, c, NULL);
   g_source_attach (c->timeout_source, NULL);
-  g_socket_client_connect_to_host_async (up->client, up->config->host, up->config->port,
-                                         c->timeout_cancel, tcp_done, c);
+  g_socket_client_connect_to_host_async (up->client, ph_config_get_host (up->config),
+                                         ph_config_get_port (up->config), c->timeout_cancel,
+                                         tcp_done, c);
 }
 
 void
@@ -497,7 +502,7 @@ pool_connect_done (PhStream *stream, GError *error, gpointer data)
 static void
 pool_fill_now (PhUpstream *up)
 {
-  while (!up->shut && up->warm.length + up->warm_pending < up->config->warm)
+  while (!up->shut && up->warm.length + up->warm_pending < ph_config_get_warm (up->config))
     {
       up->warm_pending++;
       ph_upstream_connect_async (up, up->cancellable, pool_connect_done, ph_upstream_ref (up));
@@ -861,9 +866,9 @@ ph_upstream_check_auth_async (PhUpstream *up, const char *host, PhUpstreamCheckF
   c->out = build_connect (up, authority);
   c->cancellable = g_cancellable_new ();
   c->connecting = TRUE;
-  c->timeout
-      = g_timeout_source_new (up->config->connect_timeout_ms + up->config->handshake_timeout_ms
-                              + up->config->response_timeout_ms);
+  c->timeout = g_timeout_source_new (ph_config_get_connect_timeout_ms (up->config)
+                                     + ph_config_get_handshake_timeout_ms (up->config)
+                                     + ph_config_get_response_timeout_ms (up->config));
   g_source_set_callback (c->timeout, auth_check_timeout_cb, c, NULL);
   g_source_attach (c->timeout, NULL);
   ph_upstream_connect_async (up, c->cancellable, auth_check_connected, c);

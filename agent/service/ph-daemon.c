@@ -104,15 +104,16 @@ current_problem (PhDaemon *d, GError **owned)
       *owned = g_error_new (PH_ERROR, PH_ERROR_AUTH_REJECTED,
                             /* TRANSLATORS: %s is the proxy user name */
                             _ ("the cloud proxy rejected the password for “%s”"),
-                            d->config->username ? d->config->username : "");
+                            ph_config_get_username (d->config) ? ph_config_get_username (d->config)
+                                                               : "");
       return *owned;
     }
-  if (d->config->username != NULL && d->config->password == NULL)
+  if (ph_config_get_username (d->config) != NULL && ph_config_get_password (d->config) == NULL)
     {
       *owned = g_error_new (PH_ERROR, PH_ERROR_NO_CREDENTIALS,
                             /* TRANSLATORS: %s is the proxy user name */
                             _ ("no password is stored for “%s”: set the credentials"),
-                            d->config->username);
+                            ph_config_get_username (d->config));
       return *owned;
     }
   return NULL;
@@ -300,7 +301,7 @@ start_server (PhDaemon *d, GError **error)
   if (d->server == NULL)
     return FALSE;
   ph_server_set_upstream_notify (d->server, upstream_notify, d);
-  if (d->config->warm == 0)
+  if (ph_config_get_warm (d->config) == 0)
     ph_upstream_connect_async (ph_server_get_upstream (d->server), NULL, probe_done, NULL);
   return TRUE;
 }
@@ -310,10 +311,10 @@ start_server (PhDaemon *d, GError **error)
 static char *
 upstream_key (const PhConfig *config)
 {
-  if (config->host == NULL)
+  if (ph_config_get_host (config) == NULL)
     return NULL;
-  return g_strdup_printf (strchr (config->host, ':') ? "[%s]:%u" : "%s:%u", config->host,
-                          config->port);
+  return g_strdup_printf (strchr (ph_config_get_host (config), ':') ? "[%s]:%u" : "%s:%u",
+                          ph_config_get_host (config), ph_config_get_port (config));
 }
 
 /* The configuration on disk, with the stored password when no
@@ -328,9 +329,16 @@ load_config (PhDaemon *d, GError **error)
   if (config == NULL)
     return NULL;
   key = upstream_key (config);
-  if (config->password == NULL && config->username != NULL && key != NULL && d->secrets != NULL
-      && !ph_secret_store_lookup (d->secrets, key, config->username, &config->password, &local))
-    g_warning ("cannot read the stored password: %s", local->message);
+  if (ph_config_get_password (config) == NULL && ph_config_get_username (config) != NULL
+      && key != NULL && d->secrets != NULL)
+    {
+      char *password = NULL;
+      if (!ph_secret_store_lookup (d->secrets, key, ph_config_get_username (config), &password,
+                                   &local))
+        g_warning ("cannot read the stored password: %s", local->message);
+      else if (password != NULL)
+        ph_config_take_password (config, password);
+    }
   return g_steal_pointer (&config);
 }
 
@@ -344,7 +352,7 @@ apply_config (PhDaemon *d, PhConfig *config, GError **error)
     return FALSE;
   g_clear_pointer (&d->config, ph_config_unref);
   d->config = ph_config_ref (config);
-  ph_log_set_level (config->log_level);
+  ph_log_set_level (ph_config_get_log_level (config));
   if (d->enabled && d->server == NULL && ph_config_get_unready_reason (config) == NULL)
     {
       g_autoptr (GError) local = NULL;
@@ -507,7 +515,7 @@ ph_daemon_new (const PhDaemonSetup *setup, GError **error)
       return NULL;
     }
   d->config = ph_config_ref (config);
-  ph_log_set_level (config->log_level);
+  ph_log_set_level (ph_config_get_log_level (config));
   d->enabled = standalone ? TRUE : load_enabled (d);
   if (d->enabled && ph_config_get_unready_reason (config) == NULL && !start_server (d, &local))
     {
@@ -659,8 +667,7 @@ ph_daemon_trust_pin (PhDaemon *d, const char *pin, GError **error)
     return FALSE;
   canonical = ph_pin_to_string (&parsed);
   value = g_string_new (ph_config_get_value (d->config, "upstream.pins"));
-  if (d->config->pins != NULL
-      && ph_pin_matches_any (&parsed, (PhPin *) d->config->pins->data, d->config->pins->len))
+  if (ph_config_has_pin (d->config, &parsed))
     return TRUE;
   if (value->len > 0)
     g_string_append (value, ";");
@@ -680,7 +687,7 @@ check_store (PhDaemon *d, char **key, GError **error)
                            _ ("this agent has no secret store; use upstream.password-file"));
       return FALSE;
     }
-  if (d->config->password_file != NULL)
+  if (ph_config_get_password_file (d->config) != NULL)
     {
       g_set_error_literal (error, PH_ERROR, PH_ERROR_FAILED,
                            _ ("upstream.password-file is set and takes precedence; unset it "
@@ -714,7 +721,7 @@ ph_daemon_set_credentials (PhDaemon *d, const char *username, const char *passwo
                            _ ("a password is not empty and has no line break"));
       return FALSE;
     }
-  if (g_strcmp0 (d->config->username, username) != 0
+  if (g_strcmp0 (ph_config_get_username (d->config), username) != 0
       && !check_unlocked (d, "upstream.username", error))
     return FALSE;
   if (!check_store (d, &key, error))
@@ -722,7 +729,7 @@ ph_daemon_set_credentials (PhDaemon *d, const char *username, const char *passwo
   if (!ph_secret_store_save (d->secrets, key, username, password, error))
     return FALSE;
   g_message ("credentials for “%s” stored in %s", username, ph_secret_store_describe (d->secrets));
-  if (g_strcmp0 (d->config->username, username) != 0)
+  if (g_strcmp0 (ph_config_get_username (d->config), username) != 0)
     return ph_daemon_set_setting (d, "upstream.username", username, error);
   return reload_now (d, error);
 }
@@ -851,9 +858,9 @@ ph_daemon_dup_trusted_pins (PhDaemon *d)
 {
   g_autoptr (GStrvBuilder) out = g_strv_builder_new ();
 
-  for (guint i = 0; d->config->pins != NULL && i < d->config->pins->len; i++)
+  for (guint i = 0; i < ph_config_get_n_pins (d->config); i++)
     {
-      g_autofree char *pin = ph_pin_to_string (&g_array_index (d->config->pins, PhPin, i));
+      g_autofree char *pin = ph_pin_to_string (ph_config_get_pin (d->config, i));
       g_strv_builder_add (out, pin);
     }
   return g_strv_builder_end (out);
@@ -880,7 +887,7 @@ ph_daemon_get_seen_pin (PhDaemon *d)
 gboolean
 ph_daemon_get_credentials_stored (PhDaemon *d)
 {
-  return d->config->password != NULL;
+  return ph_config_get_password (d->config) != NULL;
 }
 
 void

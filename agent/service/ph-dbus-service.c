@@ -54,7 +54,8 @@ sync_properties (PhDBusService *self)
   ph_agent1_set_bytes_down (iface, stats.bytes_down);
   ph_agent1_set_seen_pin (iface, ph_daemon_get_seen_pin (d));
   ph_agent1_set_trusted_pins (iface, (const char *const *) pins);
-  ph_agent1_set_username (iface, config->username ? config->username : "");
+  ph_agent1_set_username (iface,
+                          ph_config_get_username (config) ? ph_config_get_username (config) : "");
   ph_agent1_set_credentials_stored (iface, ph_daemon_get_credentials_stored (d));
   ph_agent1_set_locked_keys (iface, (const char *const *) locked);
 }
@@ -346,13 +347,11 @@ inspect_done (GObject *source, GAsyncResult *result, gpointer data)
     {
       PhPin parsed;
       pin = ((PhCertInfo *) g_ptr_array_index (inspection->chain, 0))->pin;
-      pin_trusted
-          = config->pins != NULL && ph_pin_parse (pin, &parsed, NULL)
-            && ph_pin_matches_any (&parsed, (PhPin *) config->pins->data, config->pins->len);
+      pin_trusted = ph_pin_parse (pin, &parsed, NULL) && ph_config_has_pin (config, &parsed);
     }
   g_variant_dict_init (&info, NULL);
-  g_variant_dict_insert (&info, "host", "s", config->host);
-  g_variant_dict_insert (&info, "server-name", "s", config->server_name);
+  g_variant_dict_insert (&info, "host", "s", ph_config_get_host (config));
+  g_variant_dict_insert (&info, "server-name", "s", ph_config_get_server_name (config));
   g_variant_dict_insert (&info, "protocol", "s", inspection->protocol);
   g_variant_dict_insert (&info, "ca-trusted", "b", inspection->ca_trusted);
   g_variant_dict_insert (&info, "ca-problem", "s", inspection->ca_problem);

@@ -598,8 +598,8 @@ ph_upstream_build_request (PhUpstream *up, const PhHttpRequest *req)
   g_autoptr (GString) fields = NULL;
   GString *head;
 
-  if (req->kind == PH_HTTP_CONNECT)
-    return build_connect (up, req->authority);
+  if (ph_http_request_get_kind (req) == PH_HTTP_CONNECT)
+    return build_connect (up, ph_http_request_get_authority (req));
   fields = g_string_new (NULL);
   append_credentials (up, fields);
   head = ph_http_request_build_forward (req, fields->len > 0 ? fields->str : NULL);
@@ -658,13 +658,16 @@ ph_upstream_read_answer (PhStream *stream, GByteArray *in, PhHttpResponse **resp
 gboolean
 ph_upstream_answer_rejects_credentials (const PhHttpRequest *req, const PhHttpResponse *resp)
 {
-  return req->kind == PH_HTTP_CONNECT && (resp->status == 407 || resp->status == 401);
+  return ph_http_request_get_kind (req) == PH_HTTP_CONNECT
+         && (ph_http_response_get_status (resp) == 407
+             || ph_http_response_get_status (resp) == 401);
 }
 
 gboolean
 ph_upstream_answer_needs_auth_check (const PhHttpRequest *req, const PhHttpResponse *resp)
 {
-  return req->kind == PH_HTTP_ABSOLUTE && resp->status == 407;
+  return ph_http_request_get_kind (req) == PH_HTTP_ABSOLUTE
+         && ph_http_response_get_status (resp) == 407;
 }
 
 /* ---- is a 407 to an http:// request the proxy's? ---- */
@@ -762,9 +765,11 @@ auth_check_run (PhAuthCheck *c)
         {
           case PH_UPSTREAM_ANSWER_HEAD:
             {
-              gboolean rejected = resp->status == 407 || resp->status == 401;
-              g_autofree char *why = g_strdup_printf (
-                  "%s (CONNECT answered %u)", rejected ? "rejected" : "taken", resp->status);
+              gboolean rejected = ph_http_response_get_status (resp) == 407
+                                  || ph_http_response_get_status (resp) == 401;
+              g_autofree char *why
+                  = g_strdup_printf ("%s (CONNECT answered %u)", rejected ? "rejected" : "taken",
+                                     ph_http_response_get_status (resp));
               ph_http_response_free (resp);
               auth_check_finish (c, rejected, why);
               return;

@@ -633,7 +633,7 @@ test_inspect (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (PhTlsContext) ctx = ph_tls_context_new_inspector (cfg, &error);
   PhTestTlsCounts counts;
-  PhCertInfo *info;
+  const PhCertInfo *info;
   Result r = { 0 };
 
   g_assert_no_error (error);
@@ -641,16 +641,16 @@ test_inspect (void)
   inspect (ctx, server, &r);
   g_assert_no_error (r.error);
   g_assert (r.inspection != NULL);
-  g_assert_cmpuint (r.inspection->chain->len, >=, 1);
-  info = g_ptr_array_index (r.inspection->chain, 0);
-  g_assert_cmpstr (info->pin, ==, ph_test_cert_get_pin (t.good));
-  g_assert_nonnull (strstr (info->subject, "CN=" SERVER_NAME));
-  g_assert_nonnull (strstr (info->issuer, "CN=Pinhole Test CA"));
-  g_assert_cmpint (info->not_after, >, g_get_real_time () / G_USEC_PER_SEC);
-  g_assert_cmpuint (strlen (info->sha256), ==, 64);
-  g_assert_true (r.inspection->ca_trusted);
-  g_assert_cmpstr (r.inspection->ca_problem, ==, "");
-  g_assert_cmpstr (r.inspection->protocol, ==, "TLS1.3");
+  g_assert_cmpuint (ph_tls_inspection_get_n_certs (r.inspection), >=, 1);
+  info = ph_tls_inspection_get_cert (r.inspection, 0);
+  g_assert_cmpstr (ph_cert_info_get_pin (info), ==, ph_test_cert_get_pin (t.good));
+  g_assert_nonnull (strstr (ph_cert_info_get_subject (info), "CN=" SERVER_NAME));
+  g_assert_nonnull (strstr (ph_cert_info_get_issuer (info), "CN=Pinhole Test CA"));
+  g_assert_cmpint (ph_cert_info_get_not_after (info), >, g_get_real_time () / G_USEC_PER_SEC);
+  g_assert_cmpuint (strlen (ph_cert_info_get_sha256 (info)), ==, 64);
+  g_assert_true (ph_tls_inspection_get_ca_trusted (r.inspection));
+  g_assert_cmpstr (ph_tls_inspection_get_ca_problem (r.inspection), ==, "");
+  g_assert_cmpstr (ph_tls_inspection_get_protocol (r.inspection), ==, "TLS1.3");
   assert_seen_pin (ctx, ph_test_cert_get_pin (t.good));
   /* Nothing is ever sent over an inspector's connection. */
   wait_server (server, 0, 1);
@@ -661,10 +661,10 @@ test_inspect (void)
   inspect (ctx, server, &r);
   g_assert_no_error (r.error);
   g_assert (r.inspection != NULL);
-  info = g_ptr_array_index (r.inspection->chain, 0);
-  g_assert_cmpstr (info->pin, ==, ph_test_cert_get_pin (t.self_signed));
-  g_assert_false (r.inspection->ca_trusted);
-  g_assert_cmpstr (r.inspection->ca_problem, !=, "");
+  info = ph_tls_inspection_get_cert (r.inspection, 0);
+  g_assert_cmpstr (ph_cert_info_get_pin (info), ==, ph_test_cert_get_pin (t.self_signed));
+  g_assert_false (ph_tls_inspection_get_ca_trusted (r.inspection));
+  g_assert_cmpstr (ph_tls_inspection_get_ca_problem (r.inspection), !=, "");
   result_clear (&r);
 }
 

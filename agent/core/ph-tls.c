@@ -97,6 +97,23 @@ ph_tls_context_get_seen_pin (PhTlsContext *ctx, PhPin *pin)
   return ctx->have_seen;
 }
 
+struct _PhCertInfo
+{
+  char *pin;
+  char *subject;
+  char *issuer;
+  gint64 not_before, not_after; /* Unix time */
+  char *sha256;                 /* hex of the DER */
+};
+
+struct _PhTlsInspection
+{
+  GPtrArray *chain; /* of PhCertInfo, the server's own first */
+  gboolean ca_trusted;
+  char *ca_problem;
+  char *protocol;
+};
+
 static void
 cert_info_free (PhCertInfo *info)
 {
@@ -114,6 +131,73 @@ ph_tls_inspection_free (PhTlsInspection *inspection)
   g_free (inspection->ca_problem);
   g_free (inspection->protocol);
   g_free (inspection);
+}
+
+guint
+ph_tls_inspection_get_n_certs (const PhTlsInspection *inspection)
+{
+  return inspection->chain->len;
+}
+
+const PhCertInfo *
+ph_tls_inspection_get_cert (const PhTlsInspection *inspection, guint i)
+{
+  g_return_val_if_fail (i < inspection->chain->len, NULL);
+  return g_ptr_array_index (inspection->chain, i);
+}
+
+gboolean
+ph_tls_inspection_get_ca_trusted (const PhTlsInspection *inspection)
+{
+  return inspection->ca_trusted;
+}
+
+const char *
+ph_tls_inspection_get_ca_problem (const PhTlsInspection *inspection)
+{
+  return inspection->ca_problem;
+}
+
+const char *
+ph_tls_inspection_get_protocol (const PhTlsInspection *inspection)
+{
+  return inspection->protocol;
+}
+
+const char *
+ph_cert_info_get_pin (const PhCertInfo *info)
+{
+  return info->pin;
+}
+
+const char *
+ph_cert_info_get_subject (const PhCertInfo *info)
+{
+  return info->subject;
+}
+
+const char *
+ph_cert_info_get_issuer (const PhCertInfo *info)
+{
+  return info->issuer;
+}
+
+gint64
+ph_cert_info_get_not_before (const PhCertInfo *info)
+{
+  return info->not_before;
+}
+
+gint64
+ph_cert_info_get_not_after (const PhCertInfo *info)
+{
+  return info->not_after;
+}
+
+const char *
+ph_cert_info_get_sha256 (const PhCertInfo *info)
+{
+  return info->sha256;
 }
 
 static void

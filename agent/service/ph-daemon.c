@@ -760,13 +760,13 @@ inspect_done (PhTlsInspection *inspection, GError *error, gpointer data)
       g_task_return_error (task, error);
       return;
     }
-  if (inspection->chain->len > 0)
+  if (ph_tls_inspection_get_n_certs (inspection) > 0)
     {
-      PhCertInfo *own = g_ptr_array_index (inspection->chain, 0);
-      if (g_strcmp0 (own->pin, d->seen_pin) != 0)
+      const char *pin = ph_cert_info_get_pin (ph_tls_inspection_get_cert (inspection, 0));
+      if (g_strcmp0 (pin, d->seen_pin) != 0)
         {
           g_free (d->seen_pin);
-          d->seen_pin = g_strdup (own->pin);
+          d->seen_pin = g_strdup (pin);
           emit_changed (d);
         }
     }

@@ -221,10 +221,7 @@ run_for (guint ms)
 static guint
 server_connections (Fixture *f)
 {
-  PhServerStats stats;
-
-  ph_server_get_stats (f->server, &stats);
-  return stats.connections;
+  return ph_server_get_n_connections (f->server);
 }
 
 /* Runs the server until it holds @n client connections. */

@@ -51,7 +51,10 @@ struct _PhServer
   GHashTable *conns; /* set of PhProxyConn*, owning a ref */
   GSource *sweep;
   gboolean draining;
-  PhServerStats stats;
+  guint tunnels;
+  guint64 total_requests;
+  guint64 bytes_up; /* of connections gone; open ones count in get_bytes_* */
+  guint64 bytes_down;
   GPtrArray *bound; /* of GSocketAddress, what the listeners listen on */
   PhUpstreamNotify notify;
   gpointer notify_data;
@@ -488,23 +491,59 @@ ph_server_is_draining (PhServer *server)
   return server->draining;
 }
 
-void
-ph_server_get_stats (PhServer *server, PhServerStats *stats)
+guint
+ph_server_get_n_connections (PhServer *server)
+{
+  return g_hash_table_size (server->conns);
+}
+
+guint
+ph_server_get_n_tunnels (PhServer *server)
+{
+  return server->tunnels;
+}
+
+guint64
+ph_server_get_total_requests (PhServer *server)
+{
+  return server->total_requests;
+}
+
+/* Long tunnels count as they go, not only when they end. */
+static void
+live_bytes (PhServer *server, guint64 *up, guint64 *down)
 {
   GHashTableIter iter;
   gpointer key;
 
-  *stats = server->stats;
-  stats->connections = g_hash_table_size (server->conns);
-  /* Long tunnels count as they go, not only when they end. */
+  *up = server->bytes_up;
+  *down = server->bytes_down;
   g_hash_table_iter_init (&iter, server->conns);
   while (g_hash_table_iter_next (&iter, &key, NULL))
     {
-      guint64 up = 0, down = 0;
-      ph_proxy_conn_get_live_bytes (key, &up, &down);
-      stats->bytes_up += up;
-      stats->bytes_down += down;
+      guint64 u = 0, d = 0;
+      ph_proxy_conn_get_live_bytes (key, &u, &d);
+      *up += u;
+      *down += d;
     }
+}
+
+guint64
+ph_server_get_bytes_up (PhServer *server)
+{
+  guint64 up, down;
+
+  live_bytes (server, &up, &down);
+  return up;
+}
+
+guint64
+ph_server_get_bytes_down (PhServer *server)
+{
+  guint64 up, down;
+
+  live_bytes (server, &up, &down);
+  return down;
 }
 
 PhConfig *
@@ -574,12 +613,12 @@ server_acquire_tunnel (gpointer owner)
 {
   PhServer *server = owner;
 
-  if (server->stats.tunnels >= ph_config_get_max_tunnels (server->config)
+  if (server->tunnels >= ph_config_get_max_tunnels (server->config)
       && !server_reclaim_idle_upstream (server))
     return FALSE;
-  if (server->stats.tunnels >= ph_config_get_max_tunnels (server->config))
+  if (server->tunnels >= ph_config_get_max_tunnels (server->config))
     return FALSE;
-  server->stats.tunnels++;
+  server->tunnels++;
   return TRUE;
 }
 
@@ -588,8 +627,8 @@ server_release_tunnel (gpointer owner)
 {
   PhServer *server = owner;
 
-  g_return_if_fail (server->stats.tunnels > 0);
-  server->stats.tunnels--;
+  g_return_if_fail (server->tunnels > 0);
+  server->tunnels--;
 }
 
 static void
@@ -597,9 +636,9 @@ server_account (gpointer owner, guint64 up, guint64 down)
 {
   PhServer *server = owner;
 
-  server->stats.total_requests++;
-  server->stats.bytes_up += up;
-  server->stats.bytes_down += down;
+  server->total_requests++;
+  server->bytes_up += up;
+  server->bytes_down += down;
 }
 
 static gboolean

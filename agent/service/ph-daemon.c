@@ -18,6 +18,26 @@
 #define COUNTER_INTERVAL_MS 1000
 #define DISABLE_DRAIN_US (5 * G_USEC_PER_SEC)
 
+/* A server's counters at one moment, summed over servers. */
+typedef struct
+{
+  guint connections;
+  guint tunnels;
+  guint64 requests;
+  guint64 bytes_up;
+  guint64 bytes_down;
+} ServerCounts;
+
+static void
+server_counts_add (ServerCounts *counts, PhServer *server)
+{
+  counts->connections += ph_server_get_n_connections (server);
+  counts->tunnels += ph_server_get_n_tunnels (server);
+  counts->requests += ph_server_get_total_requests (server);
+  counts->bytes_up += ph_server_get_bytes_up (server);
+  counts->bytes_down += ph_server_get_bytes_down (server);
+}
+
 struct _PhDaemon
 {
   GObject parent;
@@ -42,7 +62,7 @@ struct _PhDaemon
   GError *problem;                           /* what the state "error" is about */
   guint64 base_requests, base_up, base_down; /* of servers gone */
   guint64 upstream_connects, upstream_failures;
-  PhServerStats last_stats;
+  ServerCounts last_counts;
 
   GSource *counter_source;
 };
@@ -225,12 +245,9 @@ save_enabled (PhDaemon *d)
 static void
 server_retire (PhDaemon *d, PhServer *server)
 {
-  PhServerStats stats;
-
-  ph_server_get_stats (server, &stats);
-  d->base_requests += stats.total_requests;
-  d->base_up += stats.bytes_up;
-  d->base_down += stats.bytes_down;
+  d->base_requests += ph_server_get_total_requests (server);
+  d->base_up += ph_server_get_bytes_up (server);
+  d->base_down += ph_server_get_bytes_down (server);
   ph_server_free (server);
 }
 
@@ -243,13 +260,12 @@ drain_poll_cb (gpointer data)
   for (guint i = d->draining->len; i > 0; i--)
     {
       PhServer *server = g_ptr_array_index (d->draining, i - 1);
-      PhServerStats stats;
+      guint connections = ph_server_get_n_connections (server);
 
-      ph_server_get_stats (server, &stats);
-      if (stats.connections == 0 || late)
+      if (connections == 0 || late)
         {
-          if (stats.connections > 0)
-            g_message ("closing %u tunnels still open after the drain period", stats.connections);
+          if (connections > 0)
+            g_message ("closing %u tunnels still open after the drain period", connections);
           g_ptr_array_steal_index (d->draining, i - 1);
           server_retire (d, server);
         }
@@ -404,13 +420,13 @@ static gboolean
 counter_cb (gpointer data)
 {
   PhDaemon *d = data;
-  PhServerStats stats = { 0 };
+  ServerCounts counts = { 0 };
 
   if (d->server != NULL)
-    ph_server_get_stats (d->server, &stats);
-  if (memcmp (&stats, &d->last_stats, sizeof stats) != 0)
+    server_counts_add (&counts, d->server);
+  if (memcmp (&counts, &d->last_counts, sizeof counts) != 0)
     {
-      d->last_stats = stats;
+      d->last_counts = counts;
       emit_changed (d);
     }
   return G_SOURCE_CONTINUE;
@@ -893,22 +909,15 @@ ph_daemon_get_credentials_stored (PhDaemon *d)
 void
 ph_daemon_get_stats (PhDaemon *d, PhDaemonStats *stats)
 {
-  PhServerStats now = { 0 };
+  ServerCounts now = { 0 };
   gint64 t = g_get_monotonic_time ();
 
   if (d->server != NULL)
-    ph_server_get_stats (d->server, &now);
+    server_counts_add (&now, d->server);
   for (guint i = 0; i < d->draining->len; i++)
-    {
-      PhServerStats more;
-      ph_server_get_stats (g_ptr_array_index (d->draining, i), &more);
-      now.connections += more.connections;
-      now.total_requests += more.total_requests;
-      now.bytes_up += more.bytes_up;
-      now.bytes_down += more.bytes_down;
-    }
+    server_counts_add (&now, g_ptr_array_index (d->draining, i));
   stats->connections = now.connections;
-  stats->requests = d->base_requests + now.total_requests;
+  stats->requests = d->base_requests + now.requests;
   stats->bytes_up = d->base_up + now.bytes_up;
   stats->bytes_down = d->base_down + now.bytes_down;
   stats->uptime_seconds = (t - d->started) / G_USEC_PER_SEC;

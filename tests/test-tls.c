@@ -208,11 +208,11 @@ stream_request (PhStream *stream, const char *request)
 static void
 assert_seen_pin (PhTlsContext *ctx, const char *expected)
 {
-  PhPin seen;
+  g_autoptr (PhPin) seen = NULL;
   g_autofree char *text = NULL;
 
-  g_assert_true (ph_tls_context_get_seen_pin (ctx, &seen));
-  text = ph_pin_to_string (&seen);
+  g_assert_true ((seen = ph_tls_context_dup_seen_pin (ctx)) != NULL);
+  text = ph_pin_to_string (seen);
   g_assert_cmpstr (text, ==, expected);
 }
 
@@ -228,11 +228,11 @@ test_pin_match (void)
                     ph_test_tls_server_get_port (server), ph_test_cert_get_pin (t.good));
   g_autoptr (PhTlsContext) ctx = context_new (cfg);
   g_autofree char *answer = NULL;
-  PhPin unused;
+  g_autoptr (PhPin) unused = NULL;
   Result r = { 0 };
 
   g_assert_cmpint (ph_config_get_verify (cfg), ==, PH_VERIFY_PIN);
-  g_assert_false (ph_tls_context_get_seen_pin (ctx, &unused));
+  g_assert_false ((unused = ph_tls_context_dup_seen_pin (ctx)) != NULL);
   handshake (ctx, server, 5000, NULL, &r);
   g_assert_no_error (r.error);
   g_assert_nonnull (r.stream);

@@ -20,7 +20,7 @@ struct _PhConfig
   char *host;
   guint port;
   char *server_name;
-  GArray *pins; /* of PhPin */
+  GPtrArray *pins; /* of PhPin */
   PhVerifyMode verify;
   char *ca_file;
   char *username;
@@ -371,16 +371,16 @@ static gboolean
 parse_pins (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
 {
   g_auto (GStrv) items = split_list (value);
-  g_autoptr (GArray) pins = g_array_new (FALSE, TRUE, sizeof (PhPin));
+  g_autoptr (GPtrArray) pins = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_pin_free);
 
   for (guint i = 0; items[i] != NULL; i++)
     {
-      PhPin pin;
-      if (!ph_pin_parse (items[i], &pin, error))
+      PhPin *pin = ph_pin_parse (items[i], error);
+      if (pin == NULL)
         return FALSE;
-      g_array_append_val (pins, pin);
+      g_ptr_array_add (pins, pin);
     }
-  g_clear_pointer (&cfg->pins, g_array_unref);
+  g_clear_pointer (&cfg->pins, g_ptr_array_unref);
   cfg->pins = g_steal_pointer (&pins);
   return TRUE;
 }
@@ -431,7 +431,7 @@ config_clear (PhConfig *cfg)
   g_clear_pointer (&cfg->allow, g_ptr_array_unref);
   g_clear_pointer (&cfg->host, g_free);
   g_clear_pointer (&cfg->server_name, g_free);
-  g_clear_pointer (&cfg->pins, g_array_unref);
+  g_clear_pointer (&cfg->pins, g_ptr_array_unref);
   g_clear_pointer (&cfg->ca_file, g_free);
   g_clear_pointer (&cfg->username, g_free);
   g_clear_pointer (&cfg->password_file, g_free);
@@ -1075,7 +1075,7 @@ const PhPin *
 ph_config_get_pin (const PhConfig *config, guint i)
 {
   g_return_val_if_fail (i < ph_config_get_n_pins (config), NULL);
-  return &g_array_index (config->pins, PhPin, i);
+  return g_ptr_array_index (config->pins, i);
 }
 
 gboolean
@@ -1083,7 +1083,7 @@ ph_config_has_pin (const PhConfig *config, const PhPin *pin)
 {
   if (config->pins == NULL)
     return FALSE;
-  return ph_pin_matches_any (pin, (const PhPin *) config->pins->data, config->pins->len);
+  return ph_pin_matches_any (pin, (PhPin *const *) config->pins->pdata, config->pins->len);
 }
 
 PhVerifyMode
@@ -1180,9 +1180,10 @@ ph_config_same_upstream (const PhConfig *a, const PhConfig *b)
     return FALSE;
   if ((a->pins ? a->pins->len : 0) != (b->pins ? b->pins->len : 0))
     return FALSE;
-  /* An empty GArray's data may be NULL, which memcmp must not get even for 0 bytes. */
-  return a->pins == NULL || a->pins->len == 0
-         || memcmp (a->pins->data, b->pins->data, a->pins->len * sizeof (PhPin)) == 0;
+  for (guint i = 0; a->pins != NULL && i < a->pins->len; i++)
+    if (!ph_pin_equal (g_ptr_array_index (a->pins, i), g_ptr_array_index (b->pins, i)))
+      return FALSE;
+  return TRUE;
 }
 
 gboolean

@@ -29,8 +29,8 @@ void ph_tls_handshake_async (PhTlsContext *ctx, GSocketConnection *connection, g
                              gpointer user_data);
 
 /* The pin of the certificate the server presented on the last handshake
- * through @ctx, trusted or not. FALSE before any. */
-gboolean ph_tls_context_get_seen_pin (PhTlsContext *ctx, PhPin *pin);
+ * through @ctx, trusted or not. NULL before any. */
+PhPin *ph_tls_context_dup_seen_pin (PhTlsContext *ctx);
 
 /* What a server presented, for a person deciding whether to trust it: its
  * certificates, the server's own first, and what the CA check made of

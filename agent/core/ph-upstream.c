@@ -409,20 +409,13 @@ ph_upstream_get_last_error (PhUpstream *up)
 char *
 ph_upstream_dup_seen_pin (PhUpstream *up)
 {
-  PhPin pin;
+  /* The newer of the two is not known; the verified path is what
+   * traffic uses, so it wins when both have seen one. */
+  g_autoptr (PhPin) pin = ph_tls_context_dup_seen_pin (up->tls);
 
-  if (up->inspector != NULL && ph_tls_context_get_seen_pin (up->inspector, &pin))
-    {
-      PhPin own;
-      /* The newer of the two is not known; the verified path is what
-       * traffic uses, so it wins when both have seen one. */
-      if (ph_tls_context_get_seen_pin (up->tls, &own))
-        return ph_pin_to_string (&own);
-      return ph_pin_to_string (&pin);
-    }
-  if (ph_tls_context_get_seen_pin (up->tls, &pin))
-    return ph_pin_to_string (&pin);
-  return NULL;
+  if (pin == NULL && up->inspector != NULL)
+    pin = ph_tls_context_dup_seen_pin (up->inspector);
+  return pin != NULL ? ph_pin_to_string (pin) : NULL;
 }
 
 /* Readable while idle: a TLS 1.3 session ticket (consumed: still good) or

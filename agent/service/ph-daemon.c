@@ -669,21 +669,22 @@ ph_daemon_set_setting (PhDaemon *d, const char *key, const char *value, GError *
 gboolean
 ph_daemon_trust_pin (PhDaemon *d, const char *pin, GError **error)
 {
-  PhPin parsed;
+  g_autoptr (PhPin) parsed = NULL;
   g_autoptr (GError) local = NULL;
   g_autofree char *canonical = NULL;
   g_autoptr (GString) value = NULL;
 
-  if (!ph_pin_parse (pin, &parsed, &local))
+  parsed = ph_pin_parse (pin, &local);
+  if (parsed == NULL)
     {
       g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING, "%s", local->message);
       return FALSE;
     }
   if (!check_unlocked (d, "upstream.pins", error))
     return FALSE;
-  canonical = ph_pin_to_string (&parsed);
+  canonical = ph_pin_to_string (parsed);
   value = g_string_new (ph_config_get_value (d->config, "upstream.pins"));
-  if (ph_config_has_pin (d->config, &parsed))
+  if (ph_config_has_pin (d->config, parsed))
     return TRUE;
   if (value->len > 0)
     g_string_append (value, ";");

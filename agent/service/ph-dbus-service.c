@@ -345,9 +345,10 @@ inspect_done (GObject *source, GAsyncResult *result, gpointer data)
     }
   if (ph_tls_inspection_get_n_certs (inspection) > 0)
     {
-      PhPin parsed;
+      g_autoptr (PhPin) parsed = NULL;
       pin = ph_cert_info_get_pin (ph_tls_inspection_get_cert (inspection, 0));
-      pin_trusted = ph_pin_parse (pin, &parsed, NULL) && ph_config_has_pin (config, &parsed);
+      parsed = ph_pin_parse (pin, NULL);
+      pin_trusted = parsed != NULL && ph_config_has_pin (config, parsed);
     }
   g_variant_dict_init (&info, NULL);
   g_variant_dict_insert (&info, "host", "s", ph_config_get_host (config));

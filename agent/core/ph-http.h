@@ -6,6 +6,9 @@
 
 G_BEGIN_DECLS
 
+/* The caller's bounds for one parse: a plain value the caller fills in
+ * (often a static const table) and the parser only reads, with no
+ * behaviour of its own, so its fields stay public. */
 typedef struct
 {
   gsize max_head;    /* whole head, request line included */

@@ -134,10 +134,10 @@ test_layers (Fixture *f, gconstpointer data)
   store_start (f, TRUE);
 
   config = load_ok (f);
-  g_assert_cmpstr (config->host, ==, "proxy.example");   /* system */
-  g_assert_cmpuint (config->max_tunnels, ==, 7);         /* user over system */
-  g_assert_cmpuint (config->idle_timeout_ms, ==, 60000); /* the last drop-in */
-  g_assert_cmpuint (config->head_timeout_ms, ==, 9000);  /* the first drop-in */
+  g_assert_cmpstr (ph_config_get_host (config), ==, "proxy.example");   /* system */
+  g_assert_cmpuint (ph_config_get_max_tunnels (config), ==, 7);         /* user over system */
+  g_assert_cmpuint (ph_config_get_idle_timeout_ms (config), ==, 60000); /* the last drop-in */
+  g_assert_cmpuint (ph_config_get_head_timeout_ms (config), ==, 9000);  /* the first drop-in */
   g_assert_cmpstr (ph_config_get_value (config, "upstream.port"), ==, "8443");
   g_assert_true (ph_config_is_locked (config, "tunnel.idle-timeout"));
   g_assert_true (ph_config_is_locked (config, "tunnel.head-timeout"));
@@ -158,7 +158,7 @@ test_missing_system_file (Fixture *f, gconstpointer data)
   g_assert_cmpint (g_unlink (f->system_path), ==, 0);
   store_start (f, TRUE);
   config = load_ok (f);
-  g_assert_null (config->host);
+  g_assert_null (ph_config_get_host (config));
   g_assert_cmpstr (ph_config_get_unready_reason (config), !=, NULL);
   g_clear_object (&f->store);
 
@@ -234,7 +234,7 @@ test_set_value (Fixture *f, gconstpointer data)
   text = read_text (f->user_path);
   g_assert_nonnull (strstr (text, "max-tunnels=12"));
   config = load_ok (f);
-  g_assert_cmpuint (config->max_tunnels, ==, 12);
+  g_assert_cmpuint (ph_config_get_max_tunnels (config), ==, 12);
   system_after = read_text (f->system_path);
   g_assert_cmpstr (system_after, ==, system_before);
 
@@ -338,13 +338,13 @@ test_reload_on_change (Fixture *f, gconstpointer data)
   write_text (f->system_path, edited);
   g_assert_true (wait_changed (f, 1));
   config = load_ok (f);
-  g_assert_cmpuint (config->head_timeout_ms, ==, 11000);
+  g_assert_cmpuint (ph_config_get_head_timeout_ms (config), ==, 11000);
 
   write_text (dropin, "[tunnel]\nmax-tunnels=3\n");
   g_assert_true (wait_changed (f, 2));
   g_clear_pointer (&config, ph_config_unref);
   config = load_ok (f);
-  g_assert_cmpuint (config->max_tunnels, ==, 3);
+  g_assert_cmpuint (ph_config_get_max_tunnels (config), ==, 3);
   g_assert_true (ph_config_is_locked (config, "tunnel.max-tunnels"));
 }
 

@@ -132,8 +132,8 @@ assert_listener (PhConfig *cfg, guint i, const char *address, guint16 port)
   GInetSocketAddress *sa;
   g_autofree char *s = NULL;
 
-  g_assert (i < cfg->listen->len);
-  sa = g_ptr_array_index (cfg->listen, i);
+  g_assert (i < ph_config_get_listen (cfg)->len);
+  sa = g_ptr_array_index (ph_config_get_listen (cfg), i);
   s = g_inet_address_to_string (g_inet_socket_address_get_address (sa));
   g_assert_cmpstr (s, ==, address);
   g_assert_cmpuint (g_inet_socket_address_get_port (sa), ==, port);
@@ -146,27 +146,27 @@ test_defaults (Fixture *f, gconstpointer data)
 {
   g_autoptr (PhConfig) cfg = load_ok (f, "[upstream]\nhost=proxy.example.com\n");
 
-  g_assert_cmpuint (cfg->listen->len, ==, 2);
+  g_assert_cmpuint (ph_config_get_listen (cfg)->len, ==, 2);
   assert_listener (cfg, 0, "127.0.0.1", 3128);
   assert_listener (cfg, 1, "::1", 3128);
-  g_assert_cmpuint (cfg->allow->len, ==, 0);
-  g_assert_cmpstr (cfg->host, ==, "proxy.example.com");
-  g_assert_cmpuint (cfg->port, ==, 443);
-  g_assert_cmpstr (cfg->server_name, ==, "proxy.example.com");
-  g_assert_true (cfg->pins == NULL || cfg->pins->len == 0);
-  g_assert_cmpint (cfg->verify, ==, PH_VERIFY_CA);
-  g_assert_null (cfg->ca_file);
-  g_assert_null (cfg->username);
-  g_assert_null (cfg->password_file);
-  g_assert_null (cfg->password);
-  g_assert_cmpuint (cfg->connect_timeout_ms, ==, 10000);
-  g_assert_cmpuint (cfg->handshake_timeout_ms, ==, 10000);
-  g_assert_cmpuint (cfg->response_timeout_ms, ==, 60000);
-  g_assert_cmpuint (cfg->warm, ==, 2);
-  g_assert_cmpuint (cfg->idle_timeout_ms, ==, 300000);
-  g_assert_cmpuint (cfg->head_timeout_ms, ==, 10000);
-  g_assert_cmpuint (cfg->max_tunnels, ==, 1024);
-  g_assert_cmpint (cfg->log_level, ==, PH_LOG_LEVEL_INFO);
+  g_assert_cmpuint (ph_config_get_allow (cfg)->len, ==, 0);
+  g_assert_cmpstr (ph_config_get_host (cfg), ==, "proxy.example.com");
+  g_assert_cmpuint (ph_config_get_port (cfg), ==, 443);
+  g_assert_cmpstr (ph_config_get_server_name (cfg), ==, "proxy.example.com");
+  g_assert_cmpuint (ph_config_get_n_pins (cfg), ==, 0);
+  g_assert_cmpint (ph_config_get_verify (cfg), ==, PH_VERIFY_CA);
+  g_assert_null (ph_config_get_ca_file (cfg));
+  g_assert_null (ph_config_get_username (cfg));
+  g_assert_null (ph_config_get_password_file (cfg));
+  g_assert_null (ph_config_get_password (cfg));
+  g_assert_cmpuint (ph_config_get_connect_timeout_ms (cfg), ==, 10000);
+  g_assert_cmpuint (ph_config_get_handshake_timeout_ms (cfg), ==, 10000);
+  g_assert_cmpuint (ph_config_get_response_timeout_ms (cfg), ==, 60000);
+  g_assert_cmpuint (ph_config_get_warm (cfg), ==, 2);
+  g_assert_cmpuint (ph_config_get_idle_timeout_ms (cfg), ==, 300000);
+  g_assert_cmpuint (ph_config_get_head_timeout_ms (cfg), ==, 10000);
+  g_assert_cmpuint (ph_config_get_max_tunnels (cfg), ==, 1024);
+  g_assert_cmpint (ph_config_get_log_level (cfg), ==, PH_LOG_LEVEL_INFO);
 }
 
 static void
@@ -195,29 +195,29 @@ test_full (Fixture *f, gconstpointer data)
                                            "level=debug\n",
                                            pin1, pin2);
   g_autoptr (PhConfig) cfg = load_ok (f, text);
-  PhPin expected;
+  g_autoptr (PhPin) expected = NULL;
 
-  g_assert_cmpuint (cfg->listen->len, ==, 2);
+  g_assert_cmpuint (ph_config_get_listen (cfg)->len, ==, 2);
   assert_listener (cfg, 0, "127.0.0.1", 8080);
   assert_listener (cfg, 1, "::1", 8081);
-  g_assert_cmpstr (cfg->host, ==, "2001:db8::5");
-  g_assert_cmpuint (cfg->port, ==, 8443);
-  g_assert_cmpstr (cfg->server_name, ==, "proxy.example.com");
-  g_assert (cfg->pins != NULL && cfg->pins->len == 2);
-  g_assert_true (ph_pin_parse (pin2, &expected, NULL));
-  g_assert_cmpmem (g_array_index (cfg->pins, PhPin, 1).digest, PH_PIN_LEN, expected.digest,
-                   PH_PIN_LEN);
+  g_assert_cmpstr (ph_config_get_host (cfg), ==, "2001:db8::5");
+  g_assert_cmpuint (ph_config_get_port (cfg), ==, 8443);
+  g_assert_cmpstr (ph_config_get_server_name (cfg), ==, "proxy.example.com");
+  g_assert (ph_config_get_n_pins (cfg) == 2);
+  g_assert_true ((expected = ph_pin_parse (pin2, NULL)) != NULL);
+  g_assert_cmpmem (ph_pin_get_digest (ph_config_get_pin (cfg, 1)), PH_PIN_LEN,
+                   ph_pin_get_digest (expected), PH_PIN_LEN);
   /* Pins given and verify= not: the pin alone decides. */
-  g_assert_cmpint (cfg->verify, ==, PH_VERIFY_PIN);
-  g_assert_cmpstr (cfg->ca_file, ==, "/etc/ssl/certs/ca.pem");
-  g_assert_cmpuint (cfg->connect_timeout_ms, ==, 500);
-  g_assert_cmpuint (cfg->handshake_timeout_ms, ==, 2000);
-  g_assert_cmpuint (cfg->response_timeout_ms, ==, 60000);
-  g_assert_cmpuint (cfg->warm, ==, 0);
-  g_assert_cmpuint (cfg->idle_timeout_ms, ==, 3600000);
-  g_assert_cmpuint (cfg->head_timeout_ms, ==, 30000);
-  g_assert_cmpuint (cfg->max_tunnels, ==, 7);
-  g_assert_cmpint (cfg->log_level, ==, PH_LOG_LEVEL_DEBUG);
+  g_assert_cmpint (ph_config_get_verify (cfg), ==, PH_VERIFY_PIN);
+  g_assert_cmpstr (ph_config_get_ca_file (cfg), ==, "/etc/ssl/certs/ca.pem");
+  g_assert_cmpuint (ph_config_get_connect_timeout_ms (cfg), ==, 500);
+  g_assert_cmpuint (ph_config_get_handshake_timeout_ms (cfg), ==, 2000);
+  g_assert_cmpuint (ph_config_get_response_timeout_ms (cfg), ==, 60000);
+  g_assert_cmpuint (ph_config_get_warm (cfg), ==, 0);
+  g_assert_cmpuint (ph_config_get_idle_timeout_ms (cfg), ==, 3600000);
+  g_assert_cmpuint (ph_config_get_head_timeout_ms (cfg), ==, 30000);
+  g_assert_cmpuint (ph_config_get_max_tunnels (cfg), ==, 7);
+  g_assert_cmpint (ph_config_get_log_level (cfg), ==, PH_LOG_LEVEL_DEBUG);
 }
 
 static void
@@ -245,7 +245,7 @@ test_verify_modes (Fixture *f, gconstpointer data)
       if (cases[i].verify != NULL)
         g_string_append_printf (text, "verify=%s\n", cases[i].verify);
       cfg = load_ok (f, text->str);
-      g_assert_cmpint (cfg->verify, ==, cases[i].expected);
+      g_assert_cmpint (ph_config_get_verify (cfg), ==, cases[i].expected);
     }
 }
 
@@ -384,8 +384,8 @@ test_missing_host (Fixture *f, gconstpointer data)
   g_autoptr (PhConfig) cfg = load_ok (f, "# nothing yet\n\n[upstream]\nport=8443\n");
   g_autoptr (PhConfig) ready = load_ok (f, "[upstream]\nhost=h.example\n");
 
-  g_assert_null (cfg->host);
-  g_assert_null (cfg->server_name);
+  g_assert_null (ph_config_get_host (cfg));
+  g_assert_null (ph_config_get_server_name (cfg));
   g_assert_nonnull (strstr (ph_config_get_unready_reason (cfg), "upstream.host"));
   g_assert_null (ph_config_get_unready_reason (ready));
 }
@@ -404,8 +404,8 @@ test_verify_pin_without_pins (Fixture *f, gconstpointer data)
           = g_strdup_printf ("[upstream]\nhost=h.example\n\nverify=%s\n", modes[i]);
       g_autoptr (PhConfig) cfg = load_ok (f, text);
 
-      g_assert_cmpint (cfg->verify, ==, want[i]);
-      g_assert_cmpuint (cfg->pins->len, ==, 0);
+      g_assert_cmpint (ph_config_get_verify (cfg), ==, want[i]);
+      g_assert_cmpuint (ph_config_get_n_pins (cfg), ==, 0);
     }
 }
 
@@ -455,9 +455,9 @@ test_password_file_ok (Fixture *f, gconstpointer data)
           "[upstream]\nhost=h.example\nusername=alice\npassword-file=%s\n", secret);
       g_autoptr (PhConfig) cfg = load_ok (f, text);
 
-      g_assert_cmpstr (cfg->username, ==, "alice");
-      g_assert_cmpstr (cfg->password_file, ==, secret);
-      g_assert_cmpstr (cfg->password, ==, cases[i].password);
+      g_assert_cmpstr (ph_config_get_username (cfg), ==, "alice");
+      g_assert_cmpstr (ph_config_get_password_file (cfg), ==, secret);
+      g_assert_cmpstr (ph_config_get_password (cfg), ==, cases[i].password);
     }
 }
 
@@ -492,8 +492,8 @@ test_username_without_password (Fixture *f, gconstpointer data)
       = g_strdup_printf ("[upstream]\nhost=h.example\npassword-file=%s\n", secret);
   g_autofree char *msg2 = load_bad (f, text2, &path2);
 
-  g_assert_cmpstr (cfg->username, ==, "alice");
-  g_assert_null (cfg->password);
+  g_assert_cmpstr (ph_config_get_username (cfg), ==, "alice");
+  g_assert_null (ph_config_get_password (cfg));
   assert_problem (msg2, path2, 3, "upstream", "username", "password-file=");
   g_assert_cmpuint (count_lines (msg2), ==, 1);
 }
@@ -536,9 +536,9 @@ test_allow (Fixture *f, gconstpointer data)
     { "fe80::1", FALSE, FALSE },
   };
 
-  g_assert_cmpuint (cfg->listen->len, ==, 1);
+  g_assert_cmpuint (ph_config_get_listen (cfg)->len, ==, 1);
   assert_listener (cfg, 0, "0.0.0.0", 3128);
-  g_assert_cmpuint (cfg->allow->len, ==, 2);
+  g_assert_cmpuint (ph_config_get_allow (cfg)->len, ==, 2);
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       g_autoptr (GInetAddress) addr = g_inet_address_new_from_string (cases[i].address);
@@ -726,16 +726,16 @@ test_layers (Fixture *f, gconstpointer data)
   g_assert_cmpuint (layers->len, ==, 4);
   cfg = ph_config_load_layers (layers, &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (cfg->host, ==, "b.example");
-  g_assert_cmpuint (cfg->port, ==, 2000);
-  g_assert_cmpint (cfg->log_level, ==, PH_LOG_LEVEL_DEBUG);
+  g_assert_cmpstr (ph_config_get_host (cfg), ==, "b.example");
+  g_assert_cmpuint (ph_config_get_port (cfg), ==, 2000);
+  g_assert_cmpint (ph_config_get_log_level (cfg), ==, PH_LOG_LEVEL_DEBUG);
   g_assert_cmpstr (ph_config_get_value (cfg, "upstream.host"), ==, "b.example");
   g_assert_cmpstr (ph_config_get_value (cfg, "upstream.port"), ==, "2000");
   g_assert_cmpstr (ph_config_get_value (cfg, "tunnel.idle-timeout"), ==, "300s");
   g_assert_true (ph_config_is_locked (cfg, "upstream.port"));
   g_assert_true (ph_config_is_locked (cfg, "log.level"));
   g_assert_false (ph_config_is_locked (cfg, "upstream.host"));
-  g_assert_cmpuint (g_hash_table_size (cfg->locked), ==, 2);
+  g_assert_cmpuint (ph_config_get_n_locked (cfg), ==, 2);
   g_clear_pointer (&layers, g_ptr_array_unref);
   g_clear_pointer (&cfg, ph_config_unref);
 
@@ -832,7 +832,7 @@ test_edit (Fixture *f, gconstpointer data)
     g_autofree char *path = write_file (f, "edited.conf", fresh, 0644);
     g_autoptr (PhConfig) cfg = ph_config_load (path, &error);
     g_assert_no_error (error);
-    g_assert_cmpstr (cfg->ca_file, ==, "C:\\ca\\corp.pem");
+    g_assert_cmpstr (ph_config_get_ca_file (cfg), ==, "C:\\ca\\corp.pem");
   }
   /* As a Windows administrator types it, without doubling backslashes. */
   {
@@ -840,7 +840,7 @@ test_edit (Fixture *f, gconstpointer data)
         f, "windows.conf", "[upstream]\nca-file=C:\\ProgramData\\Pinhole\\ca.pem\n", 0644);
     g_autoptr (PhConfig) cfg = ph_config_load (path, &error);
     g_assert_no_error (error);
-    g_assert_cmpstr (cfg->ca_file, ==, "C:\\ProgramData\\Pinhole\\ca.pem");
+    g_assert_cmpstr (ph_config_get_ca_file (cfg), ==, "C:\\ProgramData\\Pinhole\\ca.pem");
   }
   g_assert_null (ph_config_edit ("[x]\ny=1\n", "no.such", "1", &error));
   g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING);

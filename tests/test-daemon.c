@@ -295,7 +295,7 @@ test_managed_key_locked (Fixture *f, gconstpointer data)
   guint before;
 
   daemon_start (f, FALSE);
-  g_assert_cmpuint (ph_daemon_get_config (f->daemon)->max_tunnels, ==, 10);
+  g_assert_cmpuint (ph_config_get_max_tunnels (ph_daemon_get_config (f->daemon)), ==, 10);
   locked = ph_daemon_dup_locked_keys (f->daemon);
   g_assert_cmpstrv (locked, ((const char *const[]){ "tunnel.max-tunnels", NULL }));
 
@@ -304,14 +304,14 @@ test_managed_key_locked (Fixture *f, gconstpointer data)
   g_assert_error (error, PH_ERROR, PH_ERROR_LOCKED);
   g_assert_nonnull (strstr (error->message, f->managed_dir));
   g_clear_error (&error);
-  g_assert_cmpuint (ph_daemon_get_config (f->daemon)->max_tunnels, ==, 10);
+  g_assert_cmpuint (ph_config_get_max_tunnels (ph_daemon_get_config (f->daemon)), ==, 10);
   g_assert_true (g_file_get_contents (f->system_path, &text, NULL, NULL));
   g_assert_null (strstr (text, "max-tunnels=20"));
   g_assert_cmpuint (f->changed, ==, before);
 
   g_assert_true (ph_daemon_set_setting (f->daemon, "tunnel.idle-timeout", "60s", &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (ph_daemon_get_config (f->daemon)->idle_timeout_ms, ==, 60000);
+  g_assert_cmpuint (ph_config_get_idle_timeout_ms (ph_daemon_get_config (f->daemon)), ==, 60000);
   g_assert_cmpuint (f->changed, >, before);
   g_clear_pointer (&text, g_free);
   g_assert_true (g_file_get_contents (f->system_path, &text, NULL, NULL));
@@ -333,7 +333,7 @@ test_credentials_file_store (Fixture *f, gconstpointer data)
   g_assert_true (ph_daemon_set_credentials (f->daemon, "alice", password, &error));
   g_assert_no_error (error);
   g_assert_true (ph_daemon_get_credentials_stored (f->daemon));
-  g_assert_cmpstr (ph_daemon_get_config (f->daemon)->username, ==, "alice");
+  g_assert_cmpstr (ph_config_get_username (ph_daemon_get_config (f->daemon)), ==, "alice");
   g_assert_true (g_file_get_contents (f->system_path, &text, NULL, NULL));
   g_assert_nonnull (strstr (text, "username=alice"));
   g_assert_null (strstr (text, password));
@@ -404,7 +404,7 @@ test_bad_config_reload (Fixture *f, gconstpointer data)
 
   /* Nothing of the bad file is in force. */
   g_assert_true (ph_daemon_get_config (f->daemon) == good);
-  g_assert_cmpuint (good->max_tunnels, ==, 10);
+  g_assert_cmpuint (ph_config_get_max_tunnels (good), ==, 10);
   g_assert_cmpint (ph_daemon_get_state (f->daemon), ==, PH_STATE_CONNECTING);
   assert_listening (f, TRUE);
   last = ph_daemon_get_last_error (f->daemon);
@@ -420,7 +420,7 @@ test_bad_config_reload (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_assert_null (ph_daemon_get_last_error (f->daemon));
   if (c->dropin == NULL)
-    g_assert_cmpuint (ph_daemon_get_config (f->daemon)->idle_timeout_ms, ==, 42000);
+    g_assert_cmpuint (ph_config_get_idle_timeout_ms (ph_daemon_get_config (f->daemon)), ==, 42000);
   assert_listening (f, TRUE);
 }
 
@@ -432,15 +432,15 @@ test_watch_applies_edit (Fixture *f, gconstpointer data)
   guint before;
 
   daemon_start (f, TRUE);
-  g_assert_cmpuint (ph_daemon_get_config (f->daemon)->idle_timeout_ms, ==, 300000);
+  g_assert_cmpuint (ph_config_get_idle_timeout_ms (ph_daemon_get_config (f->daemon)), ==, 300000);
   before = f->changed;
   write_system (f, "idle-timeout=77s\n");
   deadline = g_get_monotonic_time () + WAIT_US;
-  while (ph_daemon_get_config (f->daemon)->idle_timeout_ms != 77000
+  while (ph_config_get_idle_timeout_ms (ph_daemon_get_config (f->daemon)) != 77000
          && g_get_monotonic_time () < deadline)
     if (!g_main_context_iteration (NULL, FALSE))
       g_usleep (1000);
-  g_assert_cmpuint (ph_daemon_get_config (f->daemon)->idle_timeout_ms, ==, 77000);
+  g_assert_cmpuint (ph_config_get_idle_timeout_ms (ph_daemon_get_config (f->daemon)), ==, 77000);
   g_assert_cmpuint (f->changed, >, before);
   assert_listening (f, TRUE);
 }

@@ -33,6 +33,24 @@ parse_response (const char *head, gsize len, PhHttpResponse **resp, gsize *consu
   return ph_http_response_parse (copy, len, NULL, resp, consumed, reason);
 }
 
+static const char *
+header_name (const PhHttpHeaders *headers, guint i)
+{
+  const char *name = NULL;
+
+  ph_http_headers_get_nth (headers, i, &name, NULL);
+  return name;
+}
+
+static const char *
+header_value (const PhHttpHeaders *headers, guint i)
+{
+  const char *value = NULL;
+
+  ph_http_headers_get_nth (headers, i, NULL, &value);
+  return value;
+}
+
 /* Parses a head that must be valid, with no bytes after it. */
 static PhHttpRequest *
 parse_request_ok (const char *head)
@@ -145,17 +163,17 @@ test_request_valid (gconstpointer data)
   const ValidRequest *c = data;
   g_autoptr (PhHttpRequest) req = parse_request_ok (c->head);
 
-  g_assert_cmpstr (req->method, ==, c->method);
-  g_assert_cmpint (req->kind, ==, c->kind);
-  g_assert_cmpstr (req->host, ==, c->host);
+  g_assert_cmpstr (ph_http_request_get_method (req), ==, c->method);
+  g_assert_cmpint (ph_http_request_get_kind (req), ==, c->kind);
+  g_assert_cmpstr (ph_http_request_get_host (req), ==, c->host);
   if (c->host != NULL)
-    g_assert_cmpuint (req->port, ==, c->port);
-  g_assert_cmpstr (req->authority, ==, c->authority);
-  g_assert_cmpstr (req->path, ==, c->path);
-  g_assert_cmpuint (req->minor, ==, c->minor);
-  g_assert_cmpint (req->content_length, ==, c->content_length);
-  g_assert_cmpint (req->chunked, ==, c->chunked);
-  g_assert_cmpint (req->keep_alive, ==, c->keep_alive);
+    g_assert_cmpuint (ph_http_request_get_port (req), ==, c->port);
+  g_assert_cmpstr (ph_http_request_get_authority (req), ==, c->authority);
+  g_assert_cmpstr (ph_http_request_get_path (req), ==, c->path);
+  g_assert_cmpuint (ph_http_request_get_minor (req), ==, c->minor);
+  g_assert_cmpint (ph_http_request_get_content_length (req), ==, c->content_length);
+  g_assert_cmpint (ph_http_request_get_chunked (req), ==, c->chunked);
+  g_assert_cmpint (ph_http_request_get_keep_alive (req), ==, c->keep_alive);
 }
 
 /* Every proper prefix of a valid head asks for more; with bytes after the
@@ -196,13 +214,13 @@ test_request_headers (void)
       = parse_request_ok ("GET http://h/ HTTP/1.1\r\nHost: h\r\nX-Empty:\r\nX-Pad: \t a  b \t\r\n"
                           "x-pad: second\r\n\r\n");
 
-  g_assert (req->headers->len == 4);
-  g_assert_cmpstr (g_array_index (req->headers, PhHttpHeader, 2).name, ==, "X-Pad");
+  g_assert (ph_http_headers_get_len (ph_http_request_get_headers (req)) == 4);
+  g_assert_cmpstr (header_name (ph_http_request_get_headers (req), 2), ==, "X-Pad");
   /* Surrounding whitespace goes, inner whitespace stays. */
-  g_assert_cmpstr (ph_http_header_get (req->headers, "x-pad"), ==, "a  b");
-  g_assert_cmpstr (ph_http_header_get (req->headers, "X-EMPTY"), ==, "");
-  g_assert_cmpstr (g_array_index (req->headers, PhHttpHeader, 3).value, ==, "second");
-  g_assert_null (ph_http_header_get (req->headers, "X-Absent"));
+  g_assert_cmpstr (ph_http_header_get (ph_http_request_get_headers (req), "x-pad"), ==, "a  b");
+  g_assert_cmpstr (ph_http_header_get (ph_http_request_get_headers (req), "X-EMPTY"), ==, "");
+  g_assert_cmpstr (header_value (ph_http_request_get_headers (req), 3), ==, "second");
+  g_assert_null (ph_http_header_get (ph_http_request_get_headers (req), "X-Absent"));
 }
 
 /* ---- malformed request heads ---- */
@@ -333,7 +351,8 @@ test_request_malformed (gconstpointer data)
   PhHttpParseResult r = parse_request (c->head, c->len, NULL, &req, &consumed, &status, &reason);
 
   if (r == PH_HTTP_PARSE_DONE)
-    g_test_message ("accepted: method %s target %s", req->method, req->target);
+    g_test_message ("accepted: method %s target %s", ph_http_request_get_method (req),
+                    ph_http_request_get_target (req));
   g_assert_cmpint (r, ==, PH_HTTP_PARSE_ERROR);
   if (r != PH_HTTP_PARSE_ERROR)
     return;
@@ -459,7 +478,7 @@ test_request_too_many_headers (void)
 
   g_assert (parse_request (four, strlen (four), &limits, &req, &consumed, &status, &reason)
             == PH_HTTP_PARSE_DONE);
-  g_assert_cmpuint (req->headers->len, ==, 4);
+  g_assert_cmpuint (ph_http_headers_get_len (ph_http_request_get_headers (req)), ==, 4);
   g_clear_pointer (&req, ph_http_request_free);
 
   g_assert_cmpint (parse_request (five, strlen (five), &limits, &req, &consumed, &status, &reason),
@@ -490,13 +509,13 @@ test_hop_by_hop (void)
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (fixed); i++)
-    g_assert_true (ph_http_header_is_hop_by_hop (req->headers, fixed[i]));
-  g_assert_true (ph_http_header_is_hop_by_hop (req->headers, "x-private"));
-  g_assert_true (ph_http_header_is_hop_by_hop (req->headers, "X-Other"));
-  g_assert_false (ph_http_header_is_hop_by_hop (req->headers, "X-Priv"));
-  g_assert_false (ph_http_header_is_hop_by_hop (req->headers, "Host"));
-  g_assert_false (ph_http_header_is_hop_by_hop (req->headers, "Content-Type"));
-  g_assert_false (ph_http_header_is_hop_by_hop (req->headers, "Trailer"));
+    g_assert_true (ph_http_header_is_hop_by_hop (ph_http_request_get_headers (req), fixed[i]));
+  g_assert_true (ph_http_header_is_hop_by_hop (ph_http_request_get_headers (req), "x-private"));
+  g_assert_true (ph_http_header_is_hop_by_hop (ph_http_request_get_headers (req), "X-Other"));
+  g_assert_false (ph_http_header_is_hop_by_hop (ph_http_request_get_headers (req), "X-Priv"));
+  g_assert_false (ph_http_header_is_hop_by_hop (ph_http_request_get_headers (req), "Host"));
+  g_assert_false (ph_http_header_is_hop_by_hop (ph_http_request_get_headers (req), "Content-Type"));
+  g_assert_false (ph_http_header_is_hop_by_hop (ph_http_request_get_headers (req), "Trailer"));
 }
 
 /* Parses a forwarded head back; it must be one valid request on its own. */
@@ -543,22 +562,25 @@ test_forward_hop_by_hop (void)
   g_assert_true (g_str_has_suffix (fwd->str, "\r\n\r\n"));
   for (gsize i = 0; i < G_N_ELEMENTS (dropped); i++)
     {
-      if (ph_http_header_count (out->headers, dropped[i]) != 0)
+      if (ph_http_header_count (ph_http_request_get_headers (out), dropped[i]) != 0)
         g_test_message ("%s was forwarded", dropped[i]);
-      g_assert_cmpuint (ph_http_header_count (out->headers, dropped[i]), ==, 0);
+      g_assert_cmpuint (ph_http_header_count (ph_http_request_get_headers (out), dropped[i]), ==,
+                        0);
     }
   g_assert_null (strstr (fwd->str, "do-not-forward"));
   g_assert_null (strstr (fwd->str, "Y2xpZW50OnNlY3JldA"));
-  g_assert_cmpuint (ph_http_header_count (out->headers, "Host"), ==, 1);
-  g_assert_cmpstr (ph_http_header_get (out->headers, "Host"), ==, "example.com:8080");
-  g_assert_cmpuint (ph_http_header_count (out->headers, "Proxy-Authorization"), ==, 1);
-  g_assert_cmpstr (ph_http_header_get (out->headers, "Proxy-Authorization"), ==,
-                   "Basic dXA6c2VjcmV0");
-  g_assert_cmpstr (ph_http_header_get (out->headers, "Accept"), ==, "*/*");
-  g_assert_cmpstr (ph_http_header_get (out->headers, "X-Keep"), ==, "yes");
-  g_assert_cmpstr (out->authority, ==, "example.com:8080");
-  g_assert_cmpstr (out->path, ==, "/p?q=1");
-  g_assert_true (out->keep_alive);
+  g_assert_cmpuint (ph_http_header_count (ph_http_request_get_headers (out), "Host"), ==, 1);
+  g_assert_cmpstr (ph_http_header_get (ph_http_request_get_headers (out), "Host"), ==,
+                   "example.com:8080");
+  g_assert_cmpuint (ph_http_header_count (ph_http_request_get_headers (out), "Proxy-Authorization"),
+                    ==, 1);
+  g_assert_cmpstr (ph_http_header_get (ph_http_request_get_headers (out), "Proxy-Authorization"),
+                   ==, "Basic dXA6c2VjcmV0");
+  g_assert_cmpstr (ph_http_header_get (ph_http_request_get_headers (out), "Accept"), ==, "*/*");
+  g_assert_cmpstr (ph_http_header_get (ph_http_request_get_headers (out), "X-Keep"), ==, "yes");
+  g_assert_cmpstr (ph_http_request_get_authority (out), ==, "example.com:8080");
+  g_assert_cmpstr (ph_http_request_get_path (out), ==, "/p?q=1");
+  g_assert_true (ph_http_request_get_keep_alive (out));
 }
 
 static void
@@ -570,10 +592,12 @@ test_forward_no_proxy_auth (void)
   g_autoptr (GString) fwd = ph_http_request_build_forward (req, NULL);
   g_autoptr (PhHttpRequest) out = reparse_forward (fwd);
 
-  g_assert_cmpuint (ph_http_header_count (out->headers, "Proxy-Authorization"), ==, 0);
+  g_assert_cmpuint (ph_http_header_count (ph_http_request_get_headers (out), "Proxy-Authorization"),
+                    ==, 0);
   g_assert_null (strstr (fwd->str, "Y2xpZW50OnNlY3JldA"));
   /* The origin's Host comes from the URL even without one sent. */
-  g_assert_cmpstr (ph_http_header_get (out->headers, "Host"), ==, "example.com");
+  g_assert_cmpstr (ph_http_header_get (ph_http_request_get_headers (out), "Host"), ==,
+                   "example.com");
 }
 
 static void
@@ -588,11 +612,13 @@ test_forward_http10 (void)
   g_autoptr (PhHttpRequest) out_plain = reparse_forward (fwd_plain);
 
   g_assert_true (g_str_has_prefix (fwd_ka->str, "GET http://[::1]:8080/x HTTP/1.0\r\n"));
-  g_assert_cmpstr (ph_http_header_get (out_ka->headers, "Host"), ==, "[::1]:8080");
-  g_assert_true (out_ka->keep_alive);
-  g_assert_cmpuint (ph_http_header_count (out_ka->headers, "Connection"), ==, 1);
-  g_assert_false (out_plain->keep_alive);
-  g_assert_cmpstr (ph_http_header_get (out_plain->headers, "Host"), ==, "h");
+  g_assert_cmpstr (ph_http_header_get (ph_http_request_get_headers (out_ka), "Host"), ==,
+                   "[::1]:8080");
+  g_assert_true (ph_http_request_get_keep_alive (out_ka));
+  g_assert_cmpuint (ph_http_header_count (ph_http_request_get_headers (out_ka), "Connection"), ==,
+                    1);
+  g_assert_false (ph_http_request_get_keep_alive (out_plain));
+  g_assert_cmpstr (ph_http_header_get (ph_http_request_get_headers (out_plain), "Host"), ==, "h");
 }
 
 /* The forwarded head must frame the body exactly as the agent frames it,
@@ -622,11 +648,13 @@ test_forward_framing (gconstpointer data)
       = ph_http_request_build_forward (req, "Proxy-Authorization: Basic eDp5\r\n");
   g_autoptr (PhHttpRequest) out = reparse_forward (fwd);
 
-  g_assert_cmpint (out->content_length, ==, req->content_length);
-  g_assert_cmpint (out->chunked, ==, req->chunked);
-  g_assert_cmpuint (ph_http_header_count (out->headers, "Transfer-Encoding"), ==,
-                    req->chunked ? 1 : 0);
-  g_assert_cmpuint (ph_http_header_count (out->headers, "Proxy-Authorization"), ==, 1);
+  g_assert_cmpint (ph_http_request_get_content_length (out), ==,
+                   ph_http_request_get_content_length (req));
+  g_assert_cmpint (ph_http_request_get_chunked (out), ==, ph_http_request_get_chunked (req));
+  g_assert_cmpuint (ph_http_header_count (ph_http_request_get_headers (out), "Transfer-Encoding"),
+                    ==, ph_http_request_get_chunked (req) ? 1 : 0);
+  g_assert_cmpuint (ph_http_header_count (ph_http_request_get_headers (out), "Proxy-Authorization"),
+                    ==, 1);
 }
 
 /* RFC 9110 §8.6: a sender MUST NOT forward a Content-Length that is not a
@@ -646,8 +674,10 @@ test_forward_duplicate_content_length (void)
       g_autoptr (GString) fwd = ph_http_request_build_forward (req, NULL);
       g_autoptr (PhHttpRequest) out = reparse_forward (fwd);
 
-      g_assert_cmpuint (ph_http_header_count (out->headers, "Content-Length"), ==, 1);
-      g_assert_cmpstr (ph_http_header_get (out->headers, "Content-Length"), ==, "5");
+      g_assert_cmpuint (ph_http_header_count (ph_http_request_get_headers (out), "Content-Length"),
+                        ==, 1);
+      g_assert_cmpstr (ph_http_header_get (ph_http_request_get_headers (out), "Content-Length"), ==,
+                       "5");
     }
 }
 
@@ -706,14 +736,14 @@ test_response_valid (gconstpointer data)
   const ValidResponse *c = data;
   g_autoptr (PhHttpResponse) resp = parse_response_ok (c->head);
 
-  g_assert_cmpuint (resp->minor, ==, c->minor);
-  g_assert_cmpuint (resp->status, ==, c->status);
-  g_assert_cmpstr (resp->reason, ==, c->reason);
-  g_assert_cmpint (resp->content_length, ==, c->content_length);
-  g_assert_cmpint (resp->chunked, ==, c->chunked);
+  g_assert_cmpuint (ph_http_response_get_minor (resp), ==, c->minor);
+  g_assert_cmpuint (ph_http_response_get_status (resp), ==, c->status);
+  g_assert_cmpstr (ph_http_response_get_reason (resp), ==, c->reason);
+  g_assert_cmpint (ph_http_response_get_content_length (resp), ==, c->content_length);
+  g_assert_cmpint (ph_http_response_get_chunked (resp), ==, c->chunked);
   /* Without a body the connection's fate is the caller's to decide. */
   if (c->body_for_get)
-    g_assert_cmpint (resp->keep_alive, ==, c->keep_alive);
+    g_assert_cmpint (ph_http_response_get_keep_alive (resp), ==, c->keep_alive);
   g_assert_cmpint (ph_http_response_has_body (resp, "GET"), ==, c->body_for_get);
   g_assert_cmpint (ph_http_response_has_body (resp, "HEAD"), ==, c->body_for_head);
 }
@@ -785,7 +815,8 @@ test_response_malformed (gconstpointer data)
   PhHttpParseResult r = parse_response (c->head, c->len, &resp, &consumed, &reason);
 
   if (r == PH_HTTP_PARSE_DONE)
-    g_test_message ("accepted: status %u, reason “%s”", resp->status, resp->reason);
+    g_test_message ("accepted: status %u, reason “%s”", ph_http_response_get_status (resp),
+                    ph_http_response_get_reason (resp));
   g_assert_cmpint (r, ==, PH_HTTP_PARSE_ERROR);
   g_assert_null (resp);
   g_assert_nonnull (reason);
@@ -806,15 +837,20 @@ test_response_forward (void)
   g_autoptr (GString) fwd_interim = ph_http_response_build_forward (interim, TRUE);
 
   g_assert_true (g_str_has_prefix (ka->str, "HTTP/1.1 200 OK\r\n"));
-  g_assert_cmpuint (ph_http_header_count (out_ka->headers, "X-Hop"), ==, 0);
-  g_assert_cmpuint (ph_http_header_count (out_ka->headers, "Keep-Alive"), ==, 0);
-  g_assert_cmpuint (ph_http_header_count (out_ka->headers, "Proxy-Authenticate"), ==, 0);
-  g_assert_cmpuint (ph_http_header_count (out_ka->headers, "Connection"), ==, 1);
-  g_assert_cmpstr (ph_http_header_get (out_ka->headers, "Set-Cookie"), ==, "a=b");
-  g_assert_cmpint (out_ka->content_length, ==, 5);
-  g_assert_true (out_ka->keep_alive);
-  g_assert_false (out_close->keep_alive);
-  g_assert_cmpstr (ph_http_header_get (out_close->headers, "Connection"), ==, "close");
+  g_assert_cmpuint (ph_http_header_count (ph_http_response_get_headers (out_ka), "X-Hop"), ==, 0);
+  g_assert_cmpuint (ph_http_header_count (ph_http_response_get_headers (out_ka), "Keep-Alive"), ==,
+                    0);
+  g_assert_cmpuint (
+      ph_http_header_count (ph_http_response_get_headers (out_ka), "Proxy-Authenticate"), ==, 0);
+  g_assert_cmpuint (ph_http_header_count (ph_http_response_get_headers (out_ka), "Connection"), ==,
+                    1);
+  g_assert_cmpstr (ph_http_header_get (ph_http_response_get_headers (out_ka), "Set-Cookie"), ==,
+                   "a=b");
+  g_assert_cmpint (ph_http_response_get_content_length (out_ka), ==, 5);
+  g_assert_true (ph_http_response_get_keep_alive (out_ka));
+  g_assert_false (ph_http_response_get_keep_alive (out_close));
+  g_assert_cmpstr (ph_http_header_get (ph_http_response_get_headers (out_close), "Connection"), ==,
+                   "close");
   g_assert_cmpstr (fwd_interim->str, ==, "HTTP/1.1 100 Continue\r\n\r\n");
 }
 
@@ -834,9 +870,10 @@ test_response_forward_close_field (void)
       g_autoptr (PhHttpResponse) out = parse_response_ok (fwd->str);
       g_autoptr (GString) again = ph_http_response_build_forward (out, keep_alive);
 
-      g_assert_cmpuint (ph_http_header_count (out->headers, "Close"), ==, 0);
-      g_assert_cmpuint (ph_http_header_count (out->headers, "TE"), ==, 0);
-      g_assert_cmpstr (ph_http_header_get (out->headers, "PrUpgrade"), ==, "h1c");
+      g_assert_cmpuint (ph_http_header_count (ph_http_response_get_headers (out), "Close"), ==, 0);
+      g_assert_cmpuint (ph_http_header_count (ph_http_response_get_headers (out), "TE"), ==, 0);
+      g_assert_cmpstr (ph_http_header_get (ph_http_response_get_headers (out), "PrUpgrade"), ==,
+                       "h1c");
       /* Forwarding what was forwarded changes nothing. */
       g_assert_cmpstr (again->str, ==, fwd->str);
     }
@@ -868,10 +905,10 @@ test_response_interim_many (void)
       if (resp == NULL)
         return;
       pos += consumed;
-      if (resp->status >= 200)
+      if (ph_http_response_get_status (resp) >= 200)
         {
-          g_assert_cmpuint (resp->status, ==, 200);
-          g_assert_cmpint (resp->content_length, ==, 5);
+          g_assert_cmpuint (ph_http_response_get_status (resp), ==, 200);
+          g_assert_cmpint (ph_http_response_get_content_length (resp), ==, 5);
           break;
         }
       g_assert_cmpuint (consumed, ==, strlen ("HTTP/1.1 100 Continue\r\n\r\n"));
@@ -924,13 +961,14 @@ test_response_forward_framing (gconstpointer data)
   g_autoptr (PhHttpResponse) resp = parse_response_ok (c->head);
   g_autoptr (GString) fwd = ph_http_response_build_forward (resp, FALSE);
   g_autoptr (PhHttpResponse) out = parse_response_ok (fwd->str);
-  const char *te = ph_http_header_get (out->headers, "Transfer-Encoding");
+  const char *te = ph_http_header_get (ph_http_response_get_headers (out), "Transfer-Encoding");
 
   g_test_message ("forwarded as:\n%s", fwd->str);
-  g_assert_cmpint (out->chunked, ==, c->chunked);
-  g_assert_cmpint (out->content_length, ==, c->content_length);
+  g_assert_cmpint (ph_http_response_get_chunked (out), ==, c->chunked);
+  g_assert_cmpint (ph_http_response_get_content_length (out), ==, c->content_length);
   if (c->chunked)
-    g_assert_cmpuint (ph_http_header_count (out->headers, "Content-Length"), ==, 0);
+    g_assert_cmpuint (ph_http_header_count (ph_http_response_get_headers (out), "Content-Length"),
+                      ==, 0);
   if (c->coding != NULL)
     g_assert_true (te != NULL && strstr (te, c->coding) != NULL);
   else
@@ -981,13 +1019,15 @@ test_build_error (void)
           = g_strdup_printf ("%u %s: something went wrong\n", cases[i].status, cases[i].phrase);
 
       g_assert_true (g_str_has_prefix (answer->str, line));
-      g_assert_cmpuint (resp->status, ==, cases[i].status);
-      g_assert_cmpstr (resp->reason, ==, cases[i].phrase);
-      g_assert_cmpstr (ph_http_header_get (resp->headers, "X-Pinhole-Error"), ==, cases[i].kind);
-      g_assert_cmpstr (ph_http_header_get (resp->headers, "Connection"), ==, "close");
-      g_assert_cmpstr (ph_http_header_get (resp->headers, "Content-Type"), ==,
+      g_assert_cmpuint (ph_http_response_get_status (resp), ==, cases[i].status);
+      g_assert_cmpstr (ph_http_response_get_reason (resp), ==, cases[i].phrase);
+      g_assert_cmpstr (ph_http_header_get (ph_http_response_get_headers (resp), "X-Pinhole-Error"),
+                       ==, cases[i].kind);
+      g_assert_cmpstr (ph_http_header_get (ph_http_response_get_headers (resp), "Connection"), ==,
+                       "close");
+      g_assert_cmpstr (ph_http_header_get (ph_http_response_get_headers (resp), "Content-Type"), ==,
                        "text/plain; charset=utf-8");
-      g_assert_cmpint (resp->content_length, ==, (gint64) body->len);
+      g_assert_cmpint (ph_http_response_get_content_length (resp), ==, (gint64) body->len);
       g_assert_cmpstr (body->str, ==, expected_body);
     }
 }
@@ -1009,9 +1049,10 @@ test_build_error_injection (void)
       g_autoptr (PhHttpResponse) resp = NULL;
       g_autoptr (GString) body = error_body (answer, &resp);
 
-      g_assert_cmpuint (ph_http_header_count (resp->headers, "Set-Cookie"), ==, 0);
-      g_assert_cmpuint (resp->headers->len, ==, 5);
-      g_assert_cmpint (resp->content_length, ==, (gint64) body->len);
+      g_assert_cmpuint (ph_http_header_count (ph_http_response_get_headers (resp), "Set-Cookie"),
+                        ==, 0);
+      g_assert_cmpuint (ph_http_headers_get_len (ph_http_response_get_headers (resp)), ==, 5);
+      g_assert_cmpint (ph_http_response_get_content_length (resp), ==, (gint64) body->len);
       /* One line, ended by its only newline, and no CR anywhere. */
       g_assert_null (strchr (body->str, '\r'));
       g_assert_cmpuint (strcspn (body->str, "\n"), ==, body->len - 1);
@@ -1023,40 +1064,40 @@ test_build_error_injection (void)
 static void
 test_body_length (void)
 {
-  PhBodyScanner s;
+  g_autoptr (PhBodyScanner) s = ph_body_scanner_new (PH_BODY_NONE, 0);
   const guint8 *data = (const guint8 *) "helloGET http://next/ HTTP/1.1\r\n";
 
-  ph_body_scanner_init (&s, PH_BODY_LENGTH, 5);
-  g_assert_false (ph_body_scanner_is_done (&s));
-  g_assert_cmpint (ph_body_scanner_feed (&s, data, 3), ==, 3);
-  g_assert_false (ph_body_scanner_is_done (&s));
-  g_assert_cmpint (ph_body_scanner_feed (&s, data + 3, 20), ==, 2);
-  g_assert_true (ph_body_scanner_is_done (&s));
-  g_assert_cmpint (ph_body_scanner_feed (&s, data + 5, 10), ==, 0);
+  ph_body_scanner_init (s, PH_BODY_LENGTH, 5);
+  g_assert_false (ph_body_scanner_is_done (s));
+  g_assert_cmpint (ph_body_scanner_feed (s, data, 3), ==, 3);
+  g_assert_false (ph_body_scanner_is_done (s));
+  g_assert_cmpint (ph_body_scanner_feed (s, data + 3, 20), ==, 2);
+  g_assert_true (ph_body_scanner_is_done (s));
+  g_assert_cmpint (ph_body_scanner_feed (s, data + 5, 10), ==, 0);
 
-  ph_body_scanner_init (&s, PH_BODY_LENGTH, 5);
-  g_assert_cmpint (ph_body_scanner_feed (&s, data, strlen ((const char *) data)), ==, 5);
-  g_assert_true (ph_body_scanner_is_done (&s));
+  ph_body_scanner_init (s, PH_BODY_LENGTH, 5);
+  g_assert_cmpint (ph_body_scanner_feed (s, data, strlen ((const char *) data)), ==, 5);
+  g_assert_true (ph_body_scanner_is_done (s));
 
-  ph_body_scanner_init (&s, PH_BODY_LENGTH, 0);
-  g_assert_true (ph_body_scanner_is_done (&s));
-  g_assert_cmpint (ph_body_scanner_feed (&s, data, 4), ==, 0);
+  ph_body_scanner_init (s, PH_BODY_LENGTH, 0);
+  g_assert_true (ph_body_scanner_is_done (s));
+  g_assert_cmpint (ph_body_scanner_feed (s, data, 4), ==, 0);
 
-  ph_body_scanner_init (&s, PH_BODY_NONE, 0);
-  g_assert_true (ph_body_scanner_is_done (&s));
-  g_assert_cmpint (ph_body_scanner_feed (&s, data, 4), ==, 0);
+  ph_body_scanner_init (s, PH_BODY_NONE, 0);
+  g_assert_true (ph_body_scanner_is_done (s));
+  g_assert_cmpint (ph_body_scanner_feed (s, data, 4), ==, 0);
 
-  ph_body_scanner_init (&s, PH_BODY_UNTIL_CLOSE, 0);
-  g_assert_false (ph_body_scanner_is_done (&s));
-  g_assert_cmpint (ph_body_scanner_feed (&s, data, 4), ==, 4);
-  g_assert_cmpint (ph_body_scanner_feed (&s, data, 9), ==, 9);
-  g_assert_false (ph_body_scanner_is_done (&s));
+  ph_body_scanner_init (s, PH_BODY_UNTIL_CLOSE, 0);
+  g_assert_false (ph_body_scanner_is_done (s));
+  g_assert_cmpint (ph_body_scanner_feed (s, data, 4), ==, 4);
+  g_assert_cmpint (ph_body_scanner_feed (s, data, 9), ==, 9);
+  g_assert_false (ph_body_scanner_is_done (s));
 
   /* Large lengths are not truncated to 32 bits. */
-  ph_body_scanner_init (&s, PH_BODY_LENGTH, G_GUINT64_CONSTANT (0x100000003));
-  g_assert_cmpint (ph_body_scanner_feed (&s, data, 4), ==, 4);
-  g_assert_false (ph_body_scanner_is_done (&s));
-  g_assert_cmpuint (s.remaining, ==, G_GUINT64_CONSTANT (0xFFFFFFFF));
+  ph_body_scanner_init (s, PH_BODY_LENGTH, G_GUINT64_CONSTANT (0x100000003));
+  g_assert_cmpint (ph_body_scanner_feed (s, data, 4), ==, 4);
+  g_assert_false (ph_body_scanner_is_done (s));
+  g_assert_cmpuint (ph_body_scanner_get_remaining (s), ==, G_GUINT64_CONSTANT (0xFFFFFFFF));
 }
 
 typedef struct
@@ -1089,19 +1130,19 @@ check_chunked_accepted (const char *body)
   gsize body_len = strlen (body);
   g_autofree char *stream = g_strconcat (body, NEXT_MESSAGE, NULL);
   gsize len = strlen (stream);
-  PhBodyScanner s;
+  g_autoptr (PhBodyScanner) s = ph_body_scanner_new (PH_BODY_NONE, 0);
   gsize total = 0;
 
   /* All at once. */
-  ph_body_scanner_init (&s, PH_BODY_CHUNKED, 0);
-  g_assert_cmpint (ph_body_scanner_feed (&s, (const guint8 *) stream, len), ==, body_len);
-  g_assert_true (ph_body_scanner_is_done (&s));
+  ph_body_scanner_init (s, PH_BODY_CHUNKED, 0);
+  g_assert_cmpint (ph_body_scanner_feed (s, (const guint8 *) stream, len), ==, body_len);
+  g_assert_true (ph_body_scanner_is_done (s));
 
   /* Byte by byte: the same boundary, and no byte of the next message. */
-  ph_body_scanner_init (&s, PH_BODY_CHUNKED, 0);
+  ph_body_scanner_init (s, PH_BODY_CHUNKED, 0);
   for (gsize i = 0; i < len; i++)
     {
-      gssize n = ph_body_scanner_feed (&s, (const guint8 *) stream + i, 1);
+      gssize n = ph_body_scanner_feed (s, (const guint8 *) stream + i, 1);
 
       if (n < 0)
         {
@@ -1109,7 +1150,7 @@ check_chunked_accepted (const char *body)
           return;
         }
       g_assert_cmpint (n, ==, i < body_len ? 1 : 0);
-      g_assert_cmpint (ph_body_scanner_is_done (&s), ==, i + 1 >= body_len);
+      g_assert_cmpint (ph_body_scanner_is_done (s), ==, i + 1 >= body_len);
       total += n;
     }
   g_assert_cmpuint (total, ==, body_len);
@@ -1119,21 +1160,21 @@ check_chunked_accepted (const char *body)
     {
       gsize pos = 0;
 
-      ph_body_scanner_init (&s, PH_BODY_CHUNKED, 0);
-      while (pos < len && !ph_body_scanner_is_done (&s))
+      ph_body_scanner_init (s, PH_BODY_CHUNKED, 0);
+      while (pos < len && !ph_body_scanner_is_done (s))
         {
           gsize piece = MIN (len - pos, (gsize) g_test_rand_int_range (1, 9));
-          gssize n = ph_body_scanner_feed (&s, (const guint8 *) stream + pos, piece);
+          gssize n = ph_body_scanner_feed (s, (const guint8 *) stream + pos, piece);
 
           g_assert_cmpint (n, >=, 0);
           if (n < 0)
             return;
           g_assert_cmpint (n, <=, piece);
           if ((gsize) n < piece)
-            g_assert_true (ph_body_scanner_is_done (&s));
+            g_assert_true (ph_body_scanner_is_done (s));
           pos += n;
         }
-      g_assert_true (ph_body_scanner_is_done (&s));
+      g_assert_true (ph_body_scanner_is_done (s));
       g_assert_cmpuint (pos, ==, body_len);
     }
 }
@@ -1180,20 +1221,20 @@ check_chunked_refused (const char *body, gsize len)
 {
   for (gsize split = 0; split <= len; split++)
     {
-      PhBodyScanner s;
+      g_autoptr (PhBodyScanner) s = ph_body_scanner_new (PH_BODY_NONE, 0);
       gssize a, b = 0;
 
-      ph_body_scanner_init (&s, PH_BODY_CHUNKED, 0);
-      a = ph_body_scanner_feed (&s, (const guint8 *) body, split);
-      if (a >= 0 && !ph_body_scanner_is_done (&s))
-        b = ph_body_scanner_feed (&s, (const guint8 *) body + split, len - split);
+      ph_body_scanner_init (s, PH_BODY_CHUNKED, 0);
+      a = ph_body_scanner_feed (s, (const guint8 *) body, split);
+      if (a >= 0 && !ph_body_scanner_is_done (s))
+        b = ph_body_scanner_feed (s, (const guint8 *) body + split, len - split);
       if (a >= 0 && b >= 0)
         {
           g_test_fail_printf ("split at %zu: accepted (%zd + %zd bytes, done=%d)", split, a, b,
-                              ph_body_scanner_is_done (&s));
+                              ph_body_scanner_is_done (s));
           return;
         }
-      g_assert_false (ph_body_scanner_is_done (&s));
+      g_assert_false (ph_body_scanner_is_done (s));
     }
 }
 
@@ -1307,13 +1348,13 @@ test_body_chunked_long_lines (void)
   g_autofree char *ext = g_strnfill (8192, 'e');
   g_autofree char *long_ext = g_strdup_printf ("5;%s\r\nhello\r\n0\r\n\r\n", ext);
   g_autofree char *long_trailer = g_strdup_printf ("0\r\nX-Long: %s\r\n\r\n", ext);
-  PhBodyScanner s;
+  g_autoptr (PhBodyScanner) s = ph_body_scanner_new (PH_BODY_NONE, 0);
 
   /* Bounded lines: the scanner does not wait forever for a CR. */
-  ph_body_scanner_init (&s, PH_BODY_CHUNKED, 0);
-  g_assert_cmpint (ph_body_scanner_feed (&s, (const guint8 *) long_ext, strlen (long_ext)), ==, -1);
-  ph_body_scanner_init (&s, PH_BODY_CHUNKED, 0);
-  g_assert_cmpint (ph_body_scanner_feed (&s, (const guint8 *) long_trailer, strlen (long_trailer)),
+  ph_body_scanner_init (s, PH_BODY_CHUNKED, 0);
+  g_assert_cmpint (ph_body_scanner_feed (s, (const guint8 *) long_ext, strlen (long_ext)), ==, -1);
+  ph_body_scanner_init (s, PH_BODY_CHUNKED, 0);
+  g_assert_cmpint (ph_body_scanner_feed (s, (const guint8 *) long_trailer, strlen (long_trailer)),
                    ==, -1);
 }
 
@@ -1321,14 +1362,14 @@ test_body_chunked_long_lines (void)
 static void
 check_chunked_refused_at (const char *body, gsize at)
 {
-  PhBodyScanner s;
+  g_autoptr (PhBodyScanner) s = ph_body_scanner_new (PH_BODY_NONE, 0);
   gsize i;
 
-  ph_body_scanner_init (&s, PH_BODY_CHUNKED, 0);
-  g_assert_cmpint (ph_body_scanner_feed (&s, (const guint8 *) body, strlen (body)), ==, -1);
-  ph_body_scanner_init (&s, PH_BODY_CHUNKED, 0);
+  ph_body_scanner_init (s, PH_BODY_CHUNKED, 0);
+  g_assert_cmpint (ph_body_scanner_feed (s, (const guint8 *) body, strlen (body)), ==, -1);
+  ph_body_scanner_init (s, PH_BODY_CHUNKED, 0);
   for (i = 0; body[i] != '\0'; i++)
-    if (ph_body_scanner_feed (&s, (const guint8 *) body + i, 1) < 0)
+    if (ph_body_scanner_feed (s, (const guint8 *) body + i, 1) < 0)
       break;
   g_assert_cmpuint (i, ==, at);
 }

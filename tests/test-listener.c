@@ -57,21 +57,22 @@ config_new (Fixture *f, guint16 port, const char *listener_extra)
   g_autoptr (GPtrArray) layers
       = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_config_file_free);
   g_autoptr (GError) error = NULL;
-  PhConfigFile *file = g_new0 (PhConfigFile, 1);
+  PhConfigFile *file = ph_config_file_new ("test-listener.conf", FALSE, FALSE);
   PhConfig *config;
+  g_autofree char *data = NULL;
 
-  file->path = g_strdup ("test-listener.conf");
-  file->data = g_strdup_printf ("[listener]\n"
-                                "address=127.0.0.1:%u\n"
-                                "%s\n"
-                                "[upstream]\n"
-                                "host=127.0.0.1\n"
-                                "port=%u\n"
-                                "pins=" PIN "\n"
-                                "warm=0\n"
-                                "[tunnel]\n"
-                                "head-timeout=300ms\n",
-                                port, listener_extra ? listener_extra : "", f->upstream_port);
+  data = g_strdup_printf ("[listener]\n"
+                          "address=127.0.0.1:%u\n"
+                          "%s\n"
+                          "[upstream]\n"
+                          "host=127.0.0.1\n"
+                          "port=%u\n"
+                          "pins=" PIN "\n"
+                          "warm=0\n"
+                          "[tunnel]\n"
+                          "head-timeout=300ms\n",
+                          port, listener_extra ? listener_extra : "", f->upstream_port);
+  ph_config_file_set_data (file, data);
   g_ptr_array_add (layers, file);
   config = ph_config_load_layers (layers, &error);
   g_assert_no_error (error);
@@ -220,10 +221,7 @@ run_for (guint ms)
 static guint
 server_connections (Fixture *f)
 {
-  PhServerStats stats;
-
-  ph_server_get_stats (f->server, &stats);
-  return stats.connections;
+  return ph_server_get_n_connections (f->server);
 }
 
 /* Runs the server until it holds @n client connections. */

@@ -263,7 +263,8 @@ test_from_certificate (gconstpointer data)
   g_autoptr (GBytes) der = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *ours = NULL;
-  PhPin pin, parsed;
+  g_autoptr (PhPin) pin = NULL;
+  g_autoptr (PhPin) parsed = NULL;
 
   if (openssl == NULL && certtool == NULL)
     {
@@ -276,19 +277,20 @@ test_from_certificate (gconstpointer data)
   der = read_der_certificate (w->cert);
   g_assert_cmpint (certificate_algorithm (der), ==, kt->algorithm);
 
-  g_assert_true (ph_pin_from_der_certificate (g_bytes_get_data (der, NULL), g_bytes_get_size (der),
-                                              &pin, &error));
+  g_assert_true ((pin = ph_pin_new_from_der_certificate (g_bytes_get_data (der, NULL),
+                                                         g_bytes_get_size (der), &error))
+                 != NULL);
   g_assert_no_error (error);
-  ours = ph_pin_to_string (&pin);
+  ours = ph_pin_to_string (pin);
   g_test_message ("our pin: %s", ours);
   g_assert_true (g_str_has_prefix (ours, "sha256//"));
   g_assert_cmpuint (strlen (ours), ==, strlen ("sha256//") + 44);
 
   /* What we print, we read back to the same digest. */
-  g_assert_true (ph_pin_parse (ours, &parsed, &error));
+  g_assert_true ((parsed = ph_pin_parse (ours, &error)) != NULL);
   g_assert_no_error (error);
-  g_assert_cmpmem (parsed.digest, PH_PIN_LEN, pin.digest, PH_PIN_LEN);
-  g_assert_true (ph_pin_matches_any (&pin, &parsed, 1));
+  g_assert_cmpmem (ph_pin_get_digest (parsed), PH_PIN_LEN, ph_pin_get_digest (pin), PH_PIN_LEN);
+  g_assert_true (ph_pin_matches_any (pin, &parsed, 1));
 
   if (openssl != NULL)
     {
@@ -316,7 +318,9 @@ test_pin_is_the_key (void)
   g_autoptr (GBytes) first = NULL;
   g_autoptr (GBytes) same_key = NULL;
   g_autoptr (GBytes) other_key = NULL;
-  PhPin a, b, c;
+  g_autoptr (PhPin) a = NULL;
+  g_autoptr (PhPin) b = NULL;
+  g_autoptr (PhPin) c = NULL;
 
   if (openssl == NULL)
     {
@@ -340,14 +344,17 @@ test_pin_is_the_key (void)
     return;
   other_key = read_der_certificate (w->cert);
 
-  g_assert_true (ph_pin_from_der_certificate (g_bytes_get_data (first, NULL),
-                                              g_bytes_get_size (first), &a, NULL));
-  g_assert_true (ph_pin_from_der_certificate (g_bytes_get_data (same_key, NULL),
-                                              g_bytes_get_size (same_key), &b, NULL));
-  g_assert_true (ph_pin_from_der_certificate (g_bytes_get_data (other_key, NULL),
-                                              g_bytes_get_size (other_key), &c, NULL));
-  g_assert_cmpmem (a.digest, PH_PIN_LEN, b.digest, PH_PIN_LEN);
-  g_assert_false (ph_pin_matches_any (&a, &c, 1));
+  g_assert_true ((a = ph_pin_new_from_der_certificate (g_bytes_get_data (first, NULL),
+                                                       g_bytes_get_size (first), NULL))
+                 != NULL);
+  g_assert_true ((b = ph_pin_new_from_der_certificate (g_bytes_get_data (same_key, NULL),
+                                                       g_bytes_get_size (same_key), NULL))
+                 != NULL);
+  g_assert_true ((c = ph_pin_new_from_der_certificate (g_bytes_get_data (other_key, NULL),
+                                                       g_bytes_get_size (other_key), NULL))
+                 != NULL);
+  g_assert_cmpmem (ph_pin_get_digest (a), PH_PIN_LEN, ph_pin_get_digest (b), PH_PIN_LEN);
+  g_assert_false (ph_pin_matches_any (a, &c, 1));
 }
 
 static void
@@ -368,9 +375,10 @@ test_from_garbage (void)
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       g_autoptr (GError) error = NULL;
-      PhPin pin;
+      g_autoptr (PhPin) pin = NULL;
 
-      g_assert_false (ph_pin_from_der_certificate (cases[i].data, cases[i].len, &pin, &error));
+      g_assert_false ((pin = ph_pin_new_from_der_certificate (cases[i].data, cases[i].len, &error))
+                      != NULL);
       g_assert_error (error, PH_ERROR, PH_ERROR_UPSTREAM_TLS);
     }
 }
@@ -381,21 +389,22 @@ test_parse_valid (void)
   /* 32 bytes of 0x00..0x1f */
   const char *text = "sha256//AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
   const char *all_ones = "sha256////////////////////////////////////////////8=";
-  PhPin pin;
+  g_autoptr (PhPin) pin = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *back = NULL;
 
-  g_assert_true (ph_pin_parse (text, &pin, &error));
+  g_assert_true ((pin = ph_pin_parse (text, &error)) != NULL);
   g_assert_no_error (error);
   for (guint i = 0; i < PH_PIN_LEN; i++)
-    g_assert_cmpuint (pin.digest[i], ==, i);
-  back = ph_pin_to_string (&pin);
+    g_assert_cmpuint (ph_pin_get_digest (pin)[i], ==, i);
+  back = ph_pin_to_string (pin);
   g_assert_cmpstr (back, ==, text);
 
-  g_assert_true (ph_pin_parse (all_ones, &pin, &error));
+  g_clear_pointer (&pin, ph_pin_free);
+  g_assert_true ((pin = ph_pin_parse (all_ones, &error)) != NULL);
   g_assert_no_error (error);
   for (guint i = 0; i < PH_PIN_LEN; i++)
-    g_assert_cmpuint (pin.digest[i], ==, 0xff);
+    g_assert_cmpuint (ph_pin_get_digest (pin)[i], ==, 0xff);
 }
 
 static void
@@ -427,9 +436,9 @@ test_parse_invalid (void)
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       g_autoptr (GError) error = NULL;
-      PhPin pin;
+      g_autoptr (PhPin) pin = NULL;
 
-      if (ph_pin_parse (cases[i], &pin, &error))
+      if ((pin = ph_pin_parse (cases[i], &error)) != NULL)
         g_test_fail_printf ("“%s” was accepted", cases[i]);
       else
         g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG);
@@ -439,34 +448,45 @@ test_parse_invalid (void)
 static void
 test_matches_any (void)
 {
-  PhPin seen, pins[4];
+  PhPin *pins[4];
+  g_autoptr (PhPin) seen = NULL;
 
   for (guint i = 0; i < G_N_ELEMENTS (pins); i++)
-    memset (pins[i].digest, 0x10 * (i + 1), PH_PIN_LEN);
-  memcpy (&seen, &pins[2], sizeof seen);
+    {
+      guint8 digest[PH_PIN_LEN];
+
+      memset (digest, 0x10 * (i + 1), PH_PIN_LEN);
+      pins[i] = ph_pin_new (digest);
+    }
+  seen = ph_pin_copy (pins[2]);
 
   /* None configured: nothing matches. */
-  g_assert_false (ph_pin_matches_any (&seen, NULL, 0));
-  g_assert_false (ph_pin_matches_any (&seen, pins, 0));
+  g_assert_false (ph_pin_matches_any (seen, NULL, 0));
+  g_assert_false (ph_pin_matches_any (seen, pins, 0));
   /* One. */
-  g_assert_true (ph_pin_matches_any (&seen, &pins[2], 1));
-  g_assert_false (ph_pin_matches_any (&seen, &pins[0], 1));
+  g_assert_true (ph_pin_matches_any (seen, &pins[2], 1));
+  g_assert_false (ph_pin_matches_any (seen, &pins[0], 1));
   /* Several: first, middle, last, none. */
-  g_assert_true (ph_pin_matches_any (&seen, &pins[2], 2));
-  g_assert_true (ph_pin_matches_any (&seen, &pins[1], 3));
-  g_assert_true (ph_pin_matches_any (&seen, pins, 3));
-  g_assert_true (ph_pin_matches_any (&seen, pins, 4));
-  g_assert_false (ph_pin_matches_any (&seen, pins, 2));
-  g_assert_false (ph_pin_matches_any (&seen, &pins[3], 1));
+  g_assert_true (ph_pin_matches_any (seen, &pins[2], 2));
+  g_assert_true (ph_pin_matches_any (seen, &pins[1], 3));
+  g_assert_true (ph_pin_matches_any (seen, pins, 3));
+  g_assert_true (ph_pin_matches_any (seen, pins, 4));
+  g_assert_false (ph_pin_matches_any (seen, pins, 2));
+  g_assert_false (ph_pin_matches_any (seen, &pins[3], 1));
 
   /* A single differing bit anywhere is a different pin. */
   for (guint byte = 0; byte < PH_PIN_LEN; byte += 31)
     {
-      PhPin near = seen;
+      guint8 digest[PH_PIN_LEN];
+      g_autoptr (PhPin) near = NULL;
 
-      near.digest[byte] ^= 0x01;
-      g_assert_false (ph_pin_matches_any (&near, pins, 4));
+      memcpy (digest, ph_pin_get_digest (seen), PH_PIN_LEN);
+      digest[byte] ^= 0x01;
+      near = ph_pin_new (digest);
+      g_assert_false (ph_pin_matches_any (near, pins, 4));
     }
+  for (guint i = 0; i < G_N_ELEMENTS (pins); i++)
+    ph_pin_free (pins[i]);
 }
 
 int

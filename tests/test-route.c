@@ -15,16 +15,17 @@ config_new (const char *host, guint port)
   g_autoptr (GPtrArray) layers
       = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_config_file_free);
   g_autoptr (GError) error = NULL;
-  PhConfigFile *file = g_new0 (PhConfigFile, 1);
+  PhConfigFile *file = ph_config_file_new ("test-route.conf", FALSE, FALSE);
   PhConfig *config;
+  g_autofree char *data = NULL;
 
-  file->path = g_strdup ("test-route.conf");
-  file->data = g_strdup_printf ("[upstream]\n"
-                                "host=%s\n"
-                                "port=%u\n"
-                                "pins=" PIN "\n"
-                                "warm=0\n",
-                                host, port);
+  data = g_strdup_printf ("[upstream]\n"
+                          "host=%s\n"
+                          "port=%u\n"
+                          "pins=" PIN "\n"
+                          "warm=0\n",
+                          host, port);
+  ph_config_file_set_data (file, data);
   g_ptr_array_add (layers, file);
   config = ph_config_load_layers (layers, &error);
   g_assert_no_error (error);

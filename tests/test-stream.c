@@ -310,17 +310,18 @@ tls_config_new (guint16 port)
   g_autoptr (GPtrArray) layers
       = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_config_file_free);
   g_autoptr (GError) error = NULL;
-  PhConfigFile *file = g_new0 (PhConfigFile, 1);
+  PhConfigFile *file = ph_config_file_new ("test-stream.conf", FALSE, FALSE);
   PhConfig *config;
+  g_autofree char *data = NULL;
 
-  file->path = g_strdup ("test-stream.conf");
-  file->data = g_strdup_printf ("[upstream]\n"
-                                "host=127.0.0.1\n"
-                                "port=%u\n"
-                                "server-name=" SERVER_NAME "\n"
-                                "pins=%s\n"
-                                "warm=0\n",
-                                port, ph_test_cert_get_pin (t.cert));
+  data = g_strdup_printf ("[upstream]\n"
+                          "host=127.0.0.1\n"
+                          "port=%u\n"
+                          "server-name=" SERVER_NAME "\n"
+                          "pins=%s\n"
+                          "warm=0\n",
+                          port, ph_test_cert_get_pin (t.cert));
+  ph_config_file_set_data (file, data);
   g_ptr_array_add (layers, file);
   config = ph_config_load_layers (layers, &error);
   g_assert_no_error (error);

@@ -208,11 +208,11 @@ stream_request (PhStream *stream, const char *request)
 static void
 assert_seen_pin (PhTlsContext *ctx, const char *expected)
 {
-  PhPin seen;
+  g_autoptr (PhPin) seen = NULL;
   g_autofree char *text = NULL;
 
-  g_assert_true (ph_tls_context_get_seen_pin (ctx, &seen));
-  text = ph_pin_to_string (&seen);
+  g_assert_true ((seen = ph_tls_context_dup_seen_pin (ctx)) != NULL);
+  text = ph_pin_to_string (seen);
   g_assert_cmpstr (text, ==, expected);
 }
 
@@ -228,11 +228,11 @@ test_pin_match (void)
                     ph_test_tls_server_get_port (server), ph_test_cert_get_pin (t.good));
   g_autoptr (PhTlsContext) ctx = context_new (cfg);
   g_autofree char *answer = NULL;
-  PhPin unused;
+  g_autoptr (PhPin) unused = NULL;
   Result r = { 0 };
 
-  g_assert_cmpint (cfg->verify, ==, PH_VERIFY_PIN);
-  g_assert_false (ph_tls_context_get_seen_pin (ctx, &unused));
+  g_assert_cmpint (ph_config_get_verify (cfg), ==, PH_VERIFY_PIN);
+  g_assert_false ((unused = ph_tls_context_dup_seen_pin (ctx)) != NULL);
   handshake (ctx, server, 5000, NULL, &r);
   g_assert_no_error (r.error);
   g_assert_nonnull (r.stream);
@@ -300,7 +300,7 @@ test_pin_rotation (void)
       Result r = { 0 };
 
       g_test_message ("pins=%s", pins);
-      g_assert_cmpuint (cfg->pins->len, ==, g_strv_length ((char **) cases[i].pins));
+      g_assert_cmpuint (ph_config_get_n_pins (cfg), ==, g_strv_length ((char **) cases[i].pins));
       handshake (ctx, server, 5000, NULL, &r);
       if (cases[i].accepted)
         {
@@ -633,7 +633,7 @@ test_inspect (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (PhTlsContext) ctx = ph_tls_context_new_inspector (cfg, &error);
   PhTestTlsCounts counts;
-  PhCertInfo *info;
+  const PhCertInfo *info;
   Result r = { 0 };
 
   g_assert_no_error (error);
@@ -641,16 +641,16 @@ test_inspect (void)
   inspect (ctx, server, &r);
   g_assert_no_error (r.error);
   g_assert (r.inspection != NULL);
-  g_assert_cmpuint (r.inspection->chain->len, >=, 1);
-  info = g_ptr_array_index (r.inspection->chain, 0);
-  g_assert_cmpstr (info->pin, ==, ph_test_cert_get_pin (t.good));
-  g_assert_nonnull (strstr (info->subject, "CN=" SERVER_NAME));
-  g_assert_nonnull (strstr (info->issuer, "CN=Pinhole Test CA"));
-  g_assert_cmpint (info->not_after, >, g_get_real_time () / G_USEC_PER_SEC);
-  g_assert_cmpuint (strlen (info->sha256), ==, 64);
-  g_assert_true (r.inspection->ca_trusted);
-  g_assert_cmpstr (r.inspection->ca_problem, ==, "");
-  g_assert_cmpstr (r.inspection->protocol, ==, "TLS1.3");
+  g_assert_cmpuint (ph_tls_inspection_get_n_certs (r.inspection), >=, 1);
+  info = ph_tls_inspection_get_cert (r.inspection, 0);
+  g_assert_cmpstr (ph_cert_info_get_pin (info), ==, ph_test_cert_get_pin (t.good));
+  g_assert_nonnull (strstr (ph_cert_info_get_subject (info), "CN=" SERVER_NAME));
+  g_assert_nonnull (strstr (ph_cert_info_get_issuer (info), "CN=Pinhole Test CA"));
+  g_assert_cmpint (ph_cert_info_get_not_after (info), >, g_get_real_time () / G_USEC_PER_SEC);
+  g_assert_cmpuint (strlen (ph_cert_info_get_sha256 (info)), ==, 64);
+  g_assert_true (ph_tls_inspection_get_ca_trusted (r.inspection));
+  g_assert_cmpstr (ph_tls_inspection_get_ca_problem (r.inspection), ==, "");
+  g_assert_cmpstr (ph_tls_inspection_get_protocol (r.inspection), ==, "TLS1.3");
   assert_seen_pin (ctx, ph_test_cert_get_pin (t.good));
   /* Nothing is ever sent over an inspector's connection. */
   wait_server (server, 0, 1);
@@ -661,10 +661,10 @@ test_inspect (void)
   inspect (ctx, server, &r);
   g_assert_no_error (r.error);
   g_assert (r.inspection != NULL);
-  info = g_ptr_array_index (r.inspection->chain, 0);
-  g_assert_cmpstr (info->pin, ==, ph_test_cert_get_pin (t.self_signed));
-  g_assert_false (r.inspection->ca_trusted);
-  g_assert_cmpstr (r.inspection->ca_problem, !=, "");
+  info = ph_tls_inspection_get_cert (r.inspection, 0);
+  g_assert_cmpstr (ph_cert_info_get_pin (info), ==, ph_test_cert_get_pin (t.self_signed));
+  g_assert_false (ph_tls_inspection_get_ca_trusted (r.inspection));
+  g_assert_cmpstr (ph_tls_inspection_get_ca_problem (r.inspection), !=, "");
   result_clear (&r);
 }
 

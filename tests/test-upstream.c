@@ -565,8 +565,9 @@ dup_sent_auth (PhUpstream *up)
       ph_http_request_parse (head->str, head->len, NULL, &sent, &consumed, &status, NULL), ==,
       PH_HTTP_PARSE_DONE);
   g_assert_cmpuint (consumed, ==, head->len);
-  g_assert_cmpuint (ph_http_header_count (sent->headers, "Proxy-Authorization"), <=, 1);
-  return g_strdup (ph_http_header_get (sent->headers, "Proxy-Authorization"));
+  g_assert_cmpuint (
+      ph_http_header_count (ph_http_request_get_headers (sent), "Proxy-Authorization"), <=, 1);
+  return g_strdup (ph_http_header_get (ph_http_request_get_headers (sent), "Proxy-Authorization"));
 }
 
 static void
@@ -615,17 +616,26 @@ test_request_heads (Fixture *f, gconstpointer data)
   g_assert_true (g_str_has_prefix (connect_head->str, "CONNECT [2001:db8::1]:8443 HTTP/1.1\r\n"));
   g_assert_null (strstr (connect_head->str, "Y2xpZW50OnNlY3JldA"));
   connect_sent = parse_request (connect_head->str);
-  g_assert_cmpstr (ph_http_header_get (connect_sent->headers, "Host"), ==, "[2001:db8::1]:8443");
-  g_assert_cmpuint (ph_http_header_count (connect_sent->headers, "Proxy-Authorization"), ==, 1);
-  g_assert_cmpstr (ph_http_header_get (connect_sent->headers, "Proxy-Authorization"), ==, auth);
+  g_assert_cmpstr (ph_http_header_get (ph_http_request_get_headers (connect_sent), "Host"), ==,
+                   "[2001:db8::1]:8443");
+  g_assert_cmpuint (
+      ph_http_header_count (ph_http_request_get_headers (connect_sent), "Proxy-Authorization"), ==,
+      1);
+  g_assert_cmpstr (
+      ph_http_header_get (ph_http_request_get_headers (connect_sent), "Proxy-Authorization"), ==,
+      auth);
 
   plain_head = ph_upstream_build_request (f->up, plain);
   g_assert_true (g_str_has_prefix (plain_head->str, "POST http://origin.test/form HTTP/1.1\r\n"));
   g_assert_null (strstr (plain_head->str, "Y2xpZW50OnNlY3JldA"));
   plain_sent = parse_request (plain_head->str);
-  g_assert_cmpint (plain_sent->content_length, ==, 3);
-  g_assert_cmpuint (ph_http_header_count (plain_sent->headers, "Proxy-Authorization"), ==, 1);
-  g_assert_cmpstr (ph_http_header_get (plain_sent->headers, "Proxy-Authorization"), ==, auth);
+  g_assert_cmpint (ph_http_request_get_content_length (plain_sent), ==, 3);
+  g_assert_cmpuint (
+      ph_http_header_count (ph_http_request_get_headers (plain_sent), "Proxy-Authorization"), ==,
+      1);
+  g_assert_cmpstr (
+      ph_http_header_get (ph_http_request_get_headers (plain_sent), "Proxy-Authorization"), ==,
+      auth);
 }
 
 /* Without a username, nothing is sent for credentials. */

@@ -12,6 +12,44 @@
 #include <glib/gstdio.h>
 #include <glib/gi18n.h>
 
+struct _PhConfig
+{
+  GPtrArray *listen; /* of GInetSocketAddress */
+  GPtrArray *allow;  /* of GInetAddressMask */
+
+  char *host;
+  guint port;
+  char *server_name;
+  GPtrArray *pins; /* of PhPin */
+  PhVerifyMode verify;
+  char *ca_file;
+  char *username;
+  char *password_file;
+  char *password; /* read from password_file; wiped on free */
+  guint connect_timeout_ms;
+  guint handshake_timeout_ms;
+  guint response_timeout_ms;
+  guint warm;
+
+  guint idle_timeout_ms;
+  guint head_timeout_ms;
+  guint max_tunnels;
+
+  PhLogLevel log_level;
+
+  /* Where the values came from, for the control interface. */
+  GHashTable *values; /* "group.key" -> the value a file set (after layering) */
+  GHashTable *locked; /* set of "group.key" set by a managed drop-in */
+};
+
+struct _PhConfigFile
+{
+  char *path;
+  char *data;        /* used instead of reading @path when set */
+  gboolean managed;  /* an IT drop-in: the keys it sets are locked */
+  gboolean optional; /* a missing file is an empty layer */
+};
+
 typedef struct _PhKeyDef PhKeyDef;
 typedef gboolean (*PhKeyParse) (PhConfig *cfg, const PhKeyDef *def, const char *value,
                                 GError **error);
@@ -333,16 +371,16 @@ static gboolean
 parse_pins (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
 {
   g_auto (GStrv) items = split_list (value);
-  g_autoptr (GArray) pins = g_array_new (FALSE, TRUE, sizeof (PhPin));
+  g_autoptr (GPtrArray) pins = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_pin_free);
 
   for (guint i = 0; items[i] != NULL; i++)
     {
-      PhPin pin;
-      if (!ph_pin_parse (items[i], &pin, error))
+      PhPin *pin = ph_pin_parse (items[i], error);
+      if (pin == NULL)
         return FALSE;
-      g_array_append_val (pins, pin);
+      g_ptr_array_add (pins, pin);
     }
-  g_clear_pointer (&cfg->pins, g_array_unref);
+  g_clear_pointer (&cfg->pins, g_ptr_array_unref);
   cfg->pins = g_steal_pointer (&pins);
   return TRUE;
 }
@@ -393,7 +431,7 @@ config_clear (PhConfig *cfg)
   g_clear_pointer (&cfg->allow, g_ptr_array_unref);
   g_clear_pointer (&cfg->host, g_free);
   g_clear_pointer (&cfg->server_name, g_free);
-  g_clear_pointer (&cfg->pins, g_array_unref);
+  g_clear_pointer (&cfg->pins, g_ptr_array_unref);
   g_clear_pointer (&cfg->ca_file, g_free);
   g_clear_pointer (&cfg->username, g_free);
   g_clear_pointer (&cfg->password_file, g_free);
@@ -756,8 +794,8 @@ ph_config_file_free (PhConfigFile *file)
   g_free (file);
 }
 
-static PhConfigFile *
-config_file_new (const char *path, gboolean managed, gboolean optional)
+PhConfigFile *
+ph_config_file_new (const char *path, gboolean managed, gboolean optional)
 {
   PhConfigFile *file = g_new0 (PhConfigFile, 1);
 
@@ -765,6 +803,43 @@ config_file_new (const char *path, gboolean managed, gboolean optional)
   file->managed = managed;
   file->optional = optional;
   return file;
+}
+
+void
+ph_config_file_set_data (PhConfigFile *file, const char *data)
+{
+  g_free (file->data);
+  file->data = g_strdup (data);
+}
+
+void
+ph_config_file_set_optional (PhConfigFile *file, gboolean optional)
+{
+  file->optional = optional;
+}
+
+const char *
+ph_config_file_get_path (const PhConfigFile *file)
+{
+  return file->path;
+}
+
+const char *
+ph_config_file_get_data (const PhConfigFile *file)
+{
+  return file->data;
+}
+
+gboolean
+ph_config_file_get_managed (const PhConfigFile *file)
+{
+  return file->managed;
+}
+
+gboolean
+ph_config_file_get_optional (const PhConfigFile *file)
+{
+  return file->optional;
 }
 
 static int
@@ -782,9 +857,9 @@ ph_config_layers_new (const char *system_path, const char *user_path, const char
   const char *name;
 
   if (system_path != NULL)
-    g_ptr_array_add (layers, config_file_new (system_path, FALSE, TRUE));
+    g_ptr_array_add (layers, ph_config_file_new (system_path, FALSE, TRUE));
   if (user_path != NULL)
-    g_ptr_array_add (layers, config_file_new (user_path, FALSE, TRUE));
+    g_ptr_array_add (layers, ph_config_file_new (user_path, FALSE, TRUE));
   if (managed_dir != NULL)
     dir = g_dir_open (managed_dir, 0, NULL);
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
@@ -795,7 +870,7 @@ ph_config_layers_new (const char *system_path, const char *user_path, const char
   for (guint i = 0; i < names->len; i++)
     {
       g_autofree char *path = g_build_filename (managed_dir, g_ptr_array_index (names, i), NULL);
-      g_ptr_array_add (layers, config_file_new (path, TRUE, TRUE));
+      g_ptr_array_add (layers, ph_config_file_new (path, TRUE, TRUE));
     }
   return layers;
 }
@@ -829,7 +904,7 @@ ph_config_load (const char *path, GError **error)
   g_autoptr (GPtrArray) layers
       = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_config_file_free);
 
-  g_ptr_array_add (layers, config_file_new (path, FALSE, FALSE));
+  g_ptr_array_add (layers, ph_config_file_new (path, FALSE, FALSE));
   return ph_config_load_layers (layers, error);
 }
 
@@ -895,6 +970,12 @@ ph_config_is_locked (const PhConfig *config, const char *key)
   return g_hash_table_contains (config->locked, key);
 }
 
+guint
+ph_config_get_n_locked (const PhConfig *config)
+{
+  return g_hash_table_size (config->locked);
+}
+
 gboolean
 ph_config_check_value (const char *key, const char *value, GError **error)
 {
@@ -954,6 +1035,142 @@ ph_config_edit (const char *data, const char *key, const char *value, GError **e
   return g_key_file_to_data (kf, NULL, NULL);
 }
 
+GPtrArray *
+ph_config_get_listen (const PhConfig *config)
+{
+  return config->listen;
+}
+
+GPtrArray *
+ph_config_get_allow (const PhConfig *config)
+{
+  return config->allow;
+}
+
+const char *
+ph_config_get_host (const PhConfig *config)
+{
+  return config->host;
+}
+
+guint
+ph_config_get_port (const PhConfig *config)
+{
+  return config->port;
+}
+
+const char *
+ph_config_get_server_name (const PhConfig *config)
+{
+  return config->server_name;
+}
+
+guint
+ph_config_get_n_pins (const PhConfig *config)
+{
+  return config->pins != NULL ? config->pins->len : 0;
+}
+
+const PhPin *
+ph_config_get_pin (const PhConfig *config, guint i)
+{
+  g_return_val_if_fail (i < ph_config_get_n_pins (config), NULL);
+  return g_ptr_array_index (config->pins, i);
+}
+
+gboolean
+ph_config_has_pin (const PhConfig *config, const PhPin *pin)
+{
+  if (config->pins == NULL)
+    return FALSE;
+  return ph_pin_matches_any (pin, (PhPin *const *) config->pins->pdata, config->pins->len);
+}
+
+PhVerifyMode
+ph_config_get_verify (const PhConfig *config)
+{
+  return config->verify;
+}
+
+const char *
+ph_config_get_ca_file (const PhConfig *config)
+{
+  return config->ca_file;
+}
+
+const char *
+ph_config_get_username (const PhConfig *config)
+{
+  return config->username;
+}
+
+const char *
+ph_config_get_password_file (const PhConfig *config)
+{
+  return config->password_file;
+}
+
+const char *
+ph_config_get_password (const PhConfig *config)
+{
+  return config->password;
+}
+
+void
+ph_config_take_password (PhConfig *config, char *password)
+{
+  g_return_if_fail (config->password == NULL);
+  config->password = password;
+}
+
+guint
+ph_config_get_connect_timeout_ms (const PhConfig *config)
+{
+  return config->connect_timeout_ms;
+}
+
+guint
+ph_config_get_handshake_timeout_ms (const PhConfig *config)
+{
+  return config->handshake_timeout_ms;
+}
+
+guint
+ph_config_get_response_timeout_ms (const PhConfig *config)
+{
+  return config->response_timeout_ms;
+}
+
+guint
+ph_config_get_warm (const PhConfig *config)
+{
+  return config->warm;
+}
+
+guint
+ph_config_get_idle_timeout_ms (const PhConfig *config)
+{
+  return config->idle_timeout_ms;
+}
+
+guint
+ph_config_get_head_timeout_ms (const PhConfig *config)
+{
+  return config->head_timeout_ms;
+}
+
+guint
+ph_config_get_max_tunnels (const PhConfig *config)
+{
+  return config->max_tunnels;
+}
+
+PhLogLevel
+ph_config_get_log_level (const PhConfig *config)
+{
+  return config->log_level;
+}
+
 gboolean
 ph_config_same_upstream (const PhConfig *a, const PhConfig *b)
 {
@@ -963,9 +1180,10 @@ ph_config_same_upstream (const PhConfig *a, const PhConfig *b)
     return FALSE;
   if ((a->pins ? a->pins->len : 0) != (b->pins ? b->pins->len : 0))
     return FALSE;
-  /* An empty GArray's data may be NULL, which memcmp must not get even for 0 bytes. */
-  return a->pins == NULL || a->pins->len == 0
-         || memcmp (a->pins->data, b->pins->data, a->pins->len * sizeof (PhPin)) == 0;
+  for (guint i = 0; a->pins != NULL && i < a->pins->len; i++)
+    if (!ph_pin_equal (g_ptr_array_index (a->pins, i), g_ptr_array_index (b->pins, i)))
+      return FALSE;
+  return TRUE;
 }
 
 gboolean

@@ -16,44 +16,24 @@ typedef enum
   PH_VERIFY_PIN_AND_CA,
 } PhVerifyMode;
 
-typedef struct
-{
-  GPtrArray *listen; /* of GInetSocketAddress */
-  GPtrArray *allow;  /* of GInetAddressMask */
+/* An immutable snapshot, reference-counted: ref and unref. Its fields are
+ * read through the getters below. */
+typedef struct _PhConfig PhConfig;
 
-  char *host;
-  guint port;
-  char *server_name;
-  GArray *pins; /* of PhPin */
-  PhVerifyMode verify;
-  char *ca_file;
-  char *username;
-  char *password_file;
-  char *password; /* read from password_file; wiped on free */
-  guint connect_timeout_ms;
-  guint handshake_timeout_ms;
-  guint response_timeout_ms;
-  guint warm;
+/* One layer of configuration. Later layers win key by key. One owner:
+ * new and free. */
+typedef struct _PhConfigFile PhConfigFile;
 
-  guint idle_timeout_ms;
-  guint head_timeout_ms;
-  guint max_tunnels;
-
-  PhLogLevel log_level;
-
-  /* Where the values came from, for the control interface. */
-  GHashTable *values; /* "group.key" -> the value a file set (after layering) */
-  GHashTable *locked; /* set of "group.key" set by a managed drop-in */
-} PhConfig;
-
-/* One layer of configuration. Later layers win key by key. */
-typedef struct
-{
-  char *path;
-  char *data;        /* used instead of reading @path when set */
-  gboolean managed;  /* an IT drop-in: the keys it sets are locked */
-  gboolean optional; /* a missing file is an empty layer */
-} PhConfigFile;
+/* A layer read from @path; @managed: an IT drop-in, whose keys are locked;
+ * @optional: a missing file is an empty layer. */
+PhConfigFile *ph_config_file_new (const char *path, gboolean managed, gboolean optional);
+/* Uses @data instead of reading the file (the path still names it in messages). */
+void ph_config_file_set_data (PhConfigFile *file, const char *data);
+void ph_config_file_set_optional (PhConfigFile *file, gboolean optional);
+const char *ph_config_file_get_path (const PhConfigFile *file);
+const char *ph_config_file_get_data (const PhConfigFile *file);
+gboolean ph_config_file_get_managed (const PhConfigFile *file);
+gboolean ph_config_file_get_optional (const PhConfigFile *file);
 
 void ph_config_file_free (PhConfigFile *file);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhConfigFile, ph_config_file_free)
@@ -72,6 +52,34 @@ PhConfig *ph_config_load (const char *path, GError **error);
 PhConfig *ph_config_ref (PhConfig *config);
 void ph_config_unref (PhConfig *config);
 
+/* The settings. Strings and arrays belong to @config. */
+GPtrArray *ph_config_get_listen (const PhConfig *config); /* of GInetSocketAddress */
+GPtrArray *ph_config_get_allow (const PhConfig *config);  /* of GInetAddressMask */
+const char *ph_config_get_host (const PhConfig *config);
+guint ph_config_get_port (const PhConfig *config);
+const char *ph_config_get_server_name (const PhConfig *config);
+guint ph_config_get_n_pins (const PhConfig *config);
+const PhPin *ph_config_get_pin (const PhConfig *config, guint i);
+/* Whether @pin is one of the configured pins, in constant time. */
+gboolean ph_config_has_pin (const PhConfig *config, const PhPin *pin);
+PhVerifyMode ph_config_get_verify (const PhConfig *config);
+const char *ph_config_get_ca_file (const PhConfig *config);
+const char *ph_config_get_username (const PhConfig *config);
+const char *ph_config_get_password_file (const PhConfig *config);
+/* Read from the password file; wiped when @config is freed. */
+const char *ph_config_get_password (const PhConfig *config);
+/* Gives @config a password from elsewhere (the secret store) when no
+ * password file supplied one; only before the snapshot is shared. */
+void ph_config_take_password (PhConfig *config, char *password);
+guint ph_config_get_connect_timeout_ms (const PhConfig *config);
+guint ph_config_get_handshake_timeout_ms (const PhConfig *config);
+guint ph_config_get_response_timeout_ms (const PhConfig *config);
+guint ph_config_get_warm (const PhConfig *config);
+guint ph_config_get_idle_timeout_ms (const PhConfig *config);
+guint ph_config_get_head_timeout_ms (const PhConfig *config);
+guint ph_config_get_max_tunnels (const PhConfig *config);
+PhLogLevel ph_config_get_log_level (const PhConfig *config);
+
 gboolean ph_config_same_upstream (const PhConfig *a, const PhConfig *b);
 gboolean ph_config_same_credentials (const PhConfig *a, const PhConfig *b);
 gboolean ph_config_same_listeners (const PhConfig *a, const PhConfig *b);
@@ -87,6 +95,8 @@ const char *ph_config_get_default (const char *key);
 /* The value in force: a file's, else the default. */
 const char *ph_config_get_value (const PhConfig *config, const char *key);
 gboolean ph_config_is_locked (const PhConfig *config, const char *key);
+/* How many keys managed drop-ins lock. */
+guint ph_config_get_n_locked (const PhConfig *config);
 /* Checks @value for @key as a file's value would be checked. */
 gboolean ph_config_check_value (const char *key, const char *value, GError **error);
 /* Sets (or with @value NULL removes) @key in the GKeyFile text @data,

@@ -8,6 +8,60 @@
 #include <string.h>
 #include <gio/gio.h>
 
+struct _PhHttpHeaders
+{
+  GArray *fields; /* of PhHttpHeader */
+};
+
+typedef struct
+{
+  char *name;
+  char *value;
+} PhHttpHeader;
+
+struct _PhHttpRequest
+{
+  char *method;
+  char *target;
+  guint minor; /* HTTP/1.<minor> */
+  PhHttpHeaders headers;
+
+  PhHttpTargetKind kind;
+  char *host; /* without brackets */
+  guint16 port;
+  char *authority; /* host:port as it goes on the wire ([v6]:port) */
+  char *path;      /* absolute-form: path and query, "/" at least */
+
+  gint64 content_length; /* -1: none */
+  gboolean chunked;
+  gboolean keep_alive;
+};
+
+struct _PhHttpResponse
+{
+  guint minor;
+  guint status;
+  char *reason;
+  PhHttpHeaders headers;
+  char *transfer_encoding; /* as received, codings joined; NULL if none */
+
+  gint64 content_length;
+  gboolean chunked;
+  gboolean keep_alive; /* per version and Connection; a body that ends at
+                        * close also ends the connection, which only the
+                        * caller can tell (HEAD, 204, 304) */
+};
+
+struct _PhBodyScanner
+{
+  PhBodyMode mode;
+  guint64 remaining; /* LENGTH: body bytes; CHUNKED: bytes of current chunk data */
+  int state;         /* CHUNKED: position in the chunk grammar */
+  guint line_len;    /* CHUNKED: bytes in the current size/trailer line */
+  guint trailer_len; /* CHUNKED: bytes of the trailer section so far */
+  gboolean done;
+};
+
 const PhHttpLimits ph_http_default_limits = {
   .max_head = 64 * 1024,
   .max_target = 8 * 1024,
@@ -55,8 +109,8 @@ headers_new (void)
   return a;
 }
 
-const char *
-ph_http_header_get (GArray *headers, const char *name)
+static const char *
+header_get (GArray *headers, const char *name)
 {
   for (guint i = 0; i < headers->len; i++)
     {
@@ -67,8 +121,8 @@ ph_http_header_get (GArray *headers, const char *name)
   return NULL;
 }
 
-guint
-ph_http_header_count (GArray *headers, const char *name)
+static guint
+header_count (GArray *headers, const char *name)
 {
   guint n = 0;
   for (guint i = 0; i < headers->len; i++)
@@ -114,8 +168,8 @@ joined_values (GArray *headers, const char *name)
   return out ? g_string_free (out, FALSE) : NULL;
 }
 
-gboolean
-ph_http_header_is_hop_by_hop (GArray *headers, const char *name)
+static gboolean
+header_is_hop_by_hop (GArray *headers, const char *name)
 {
   /* "Close" is no field but a reserved name (RFC 9110 §18.4): sent beside
    * the "Connection: close" the agent writes, it would be named by it and
@@ -460,26 +514,26 @@ request_parse (const char *buf, gsize len, const PhHttpLimits *limits, PhHttpReq
   req->method = g_strndup (line, sp1 - line);
   req->target = g_strndup (sp1 + 1, sp2 - sp1 - 1);
 
-  r = parse_fields (buf, len, &pos, limits, req->headers, e);
+  r = parse_fields (buf, len, &pos, limits, req->headers.fields, e);
   if (r != PH_HTTP_PARSE_DONE)
     return r;
-  if (ph_http_header_count (req->headers, "Host") > 1)
+  if (header_count (req->headers.fields, "Host") > 1)
     return fail (e, 400, "more than one Host header");
-  r = parse_framing (req->headers, req->minor, TRUE, &req->content_length, &req->chunked, e);
+  r = parse_framing (req->headers.fields, req->minor, TRUE, &req->content_length, &req->chunked, e);
   if (r != PH_HTTP_PARSE_DONE)
     return r;
   r = classify_target (req, e);
   if (r != PH_HTTP_PARSE_DONE)
     return r;
   if (req->kind == PH_HTTP_ABSOLUTE && req->minor == 1
-      && ph_http_header_count (req->headers, "Host") == 0)
+      && header_count (req->headers.fields, "Host") == 0)
     return fail (e, 400, "HTTP/1.1 request without a Host header");
   if (req->kind == PH_HTTP_CONNECT && (req->chunked || req->content_length > 0))
     return fail (e, 400, "CONNECT with a body");
   if (req->minor >= 1)
-    req->keep_alive = !header_list_has (req->headers, "Connection", "close");
+    req->keep_alive = !header_list_has (req->headers.fields, "Connection", "close");
   else
-    req->keep_alive = header_list_has (req->headers, "Connection", "keep-alive");
+    req->keep_alive = header_list_has (req->headers.fields, "Connection", "keep-alive");
   *consumed = pos;
   return PH_HTTP_PARSE_DONE;
 }
@@ -492,7 +546,7 @@ ph_http_request_parse (const char *buf, gsize len, const PhHttpLimits *limits, P
   ParseError e = { 0, NULL };
   PhHttpParseResult r;
 
-  req->headers = headers_new ();
+  req->headers.fields = headers_new ();
   req->content_length = -1;
   r = request_parse (buf, len, limits ? limits : &ph_http_default_limits, req, consumed, &e);
   if (r == PH_HTTP_PARSE_DONE)
@@ -512,7 +566,7 @@ ph_http_request_free (PhHttpRequest *req)
     return;
   g_free (req->method);
   g_free (req->target);
-  g_clear_pointer (&req->headers, g_array_unref);
+  g_clear_pointer (&req->headers.fields, g_array_unref);
   g_free (req->host);
   g_free (req->authority);
   g_free (req->path);
@@ -558,7 +612,7 @@ ph_http_response_parse (const char *buf, gsize len, const PhHttpLimits *limits,
       return PH_HTTP_PARSE_ERROR;
     }
   resp = g_new0 (PhHttpResponse, 1);
-  resp->headers = headers_new ();
+  resp->headers.fields = headers_new ();
   resp->minor = line[7] - '0';
   resp->status = (guint) code;
   for (gsize i = 13; i < n; i++)
@@ -569,10 +623,10 @@ ph_http_response_parse (const char *buf, gsize len, const PhHttpLimits *limits,
       }
   resp->reason = n > 13 ? g_strndup (line + 13, n - 13) : g_strdup ("");
 
-  r = parse_fields (buf, len, &pos, limits, resp->headers, &e);
+  r = parse_fields (buf, len, &pos, limits, resp->headers.fields, &e);
   if (r == PH_HTTP_PARSE_DONE)
-    r = parse_framing (resp->headers, resp->minor, FALSE, &resp->content_length, &resp->chunked,
-                       &e);
+    r = parse_framing (resp->headers.fields, resp->minor, FALSE, &resp->content_length,
+                       &resp->chunked, &e);
   if (r == PH_HTTP_PARSE_ERROR)
     {
       *reason = e.reason;
@@ -580,11 +634,11 @@ ph_http_response_parse (const char *buf, gsize len, const PhHttpLimits *limits,
     }
   if (r == PH_HTTP_PARSE_INCOMPLETE)
     return r;
-  resp->transfer_encoding = joined_values (resp->headers, "Transfer-Encoding");
+  resp->transfer_encoding = joined_values (resp->headers.fields, "Transfer-Encoding");
   if (resp->minor >= 1)
-    resp->keep_alive = !header_list_has (resp->headers, "Connection", "close");
+    resp->keep_alive = !header_list_has (resp->headers.fields, "Connection", "close");
   else
-    resp->keep_alive = header_list_has (resp->headers, "Connection", "keep-alive");
+    resp->keep_alive = header_list_has (resp->headers.fields, "Connection", "keep-alive");
   *consumed = pos;
   *out = g_steal_pointer (&resp);
   return PH_HTTP_PARSE_DONE;
@@ -597,7 +651,7 @@ ph_http_response_free (PhHttpResponse *resp)
     return;
   g_free (resp->reason);
   g_free (resp->transfer_encoding);
-  g_clear_pointer (&resp->headers, g_array_unref);
+  g_clear_pointer (&resp->headers.fields, g_array_unref);
   g_free (resp);
 }
 
@@ -623,7 +677,7 @@ append_fields (GString *out, GArray *headers, gboolean skip_host)
       if (g_ascii_strcasecmp (h->name, "Content-Length") == 0
           || g_ascii_strcasecmp (h->name, "Transfer-Encoding") == 0)
         continue;
-      if (ph_http_header_is_hop_by_hop (headers, h->name))
+      if (header_is_hop_by_hop (headers, h->name))
         continue;
       if (skip_host && g_ascii_strcasecmp (h->name, "Host") == 0)
         continue;
@@ -638,7 +692,7 @@ ph_http_request_build_forward (const PhHttpRequest *req, const char *extra_field
 
   g_string_append_printf (out, "%s http://%s%s HTTP/1.%u\r\nHost: %s\r\n", req->method,
                           req->authority, req->path, req->minor, req->authority);
-  append_fields (out, req->headers, TRUE);
+  append_fields (out, req->headers.fields, TRUE);
   if (req->chunked)
     g_string_append (out, "Transfer-Encoding: chunked\r\n");
   else if (req->content_length >= 0)
@@ -657,7 +711,7 @@ ph_http_response_build_forward (const PhHttpResponse *resp, gboolean keep_alive)
   GString *out = g_string_sized_new (512);
 
   g_string_append_printf (out, "HTTP/1.1 %u %s\r\n", resp->status, resp->reason);
-  append_fields (out, resp->headers, FALSE);
+  append_fields (out, resp->headers.fields, FALSE);
   if (resp->transfer_encoding != NULL)
     g_string_append_printf (out, "Transfer-Encoding: %s\r\n", resp->transfer_encoding);
   else if (resp->content_length >= 0)
@@ -777,11 +831,185 @@ enum
 /* 15 hex digits: 2^60 bytes is more than any body, and no overflow check
  * is needed while shifting. */
 #define CHUNK_SIZE_DIGITS 15
+/* ---- getters ---- */
+
+const char *
+ph_http_request_get_method (const PhHttpRequest *req)
+{
+  return req->method;
+}
+
+const char *
+ph_http_request_get_target (const PhHttpRequest *req)
+{
+  return req->target;
+}
+
+guint
+ph_http_request_get_minor (const PhHttpRequest *req)
+{
+  return req->minor;
+}
+
+const PhHttpHeaders *
+ph_http_request_get_headers (const PhHttpRequest *req)
+{
+  return &req->headers;
+}
+
+PhHttpTargetKind
+ph_http_request_get_kind (const PhHttpRequest *req)
+{
+  return req->kind;
+}
+
+const char *
+ph_http_request_get_host (const PhHttpRequest *req)
+{
+  return req->host;
+}
+
+guint16
+ph_http_request_get_port (const PhHttpRequest *req)
+{
+  return req->port;
+}
+
+const char *
+ph_http_request_get_authority (const PhHttpRequest *req)
+{
+  return req->authority;
+}
+
+const char *
+ph_http_request_get_path (const PhHttpRequest *req)
+{
+  return req->path;
+}
+
+gint64
+ph_http_request_get_content_length (const PhHttpRequest *req)
+{
+  return req->content_length;
+}
+
+gboolean
+ph_http_request_get_chunked (const PhHttpRequest *req)
+{
+  return req->chunked;
+}
+
+gboolean
+ph_http_request_get_keep_alive (const PhHttpRequest *req)
+{
+  return req->keep_alive;
+}
+
+guint
+ph_http_response_get_minor (const PhHttpResponse *resp)
+{
+  return resp->minor;
+}
+
+guint
+ph_http_response_get_status (const PhHttpResponse *resp)
+{
+  return resp->status;
+}
+
+const char *
+ph_http_response_get_reason (const PhHttpResponse *resp)
+{
+  return resp->reason;
+}
+
+const PhHttpHeaders *
+ph_http_response_get_headers (const PhHttpResponse *resp)
+{
+  return &resp->headers;
+}
+
+const char *
+ph_http_response_get_transfer_encoding (const PhHttpResponse *resp)
+{
+  return resp->transfer_encoding;
+}
+
+gint64
+ph_http_response_get_content_length (const PhHttpResponse *resp)
+{
+  return resp->content_length;
+}
+
+gboolean
+ph_http_response_get_chunked (const PhHttpResponse *resp)
+{
+  return resp->chunked;
+}
+
+gboolean
+ph_http_response_get_keep_alive (const PhHttpResponse *resp)
+{
+  return resp->keep_alive;
+}
+
+guint
+ph_http_headers_get_len (const PhHttpHeaders *headers)
+{
+  return headers->fields->len;
+}
+
+void
+ph_http_headers_get_nth (const PhHttpHeaders *headers, guint i, const char **name,
+                         const char **value)
+{
+  const PhHttpHeader *h;
+
+  g_return_if_fail (i < headers->fields->len);
+  h = &g_array_index (headers->fields, PhHttpHeader, i);
+  if (name != NULL)
+    *name = h->name;
+  if (value != NULL)
+    *value = h->value;
+}
+
+const char *
+ph_http_header_get (const PhHttpHeaders *headers, const char *name)
+{
+  return header_get (headers->fields, name);
+}
+
+guint
+ph_http_header_count (const PhHttpHeaders *headers, const char *name)
+{
+  return header_count (headers->fields, name);
+}
+
+gboolean
+ph_http_header_is_hop_by_hop (const PhHttpHeaders *headers, const char *name)
+{
+  return header_is_hop_by_hop (headers->fields, name);
+}
+
 /* Extensions are ignored by everyone in practice; a line this long is an
  * attack on a buffer somewhere, not a message. */
 #define CHUNK_LINE_MAX 4096
 /* As much as a whole head may be (ph_http_default_limits.max_head). */
 #define CHUNK_TRAILER_MAX (64 * 1024)
+
+PhBodyScanner *
+ph_body_scanner_new (PhBodyMode mode, guint64 length)
+{
+  PhBodyScanner *s = g_new (PhBodyScanner, 1);
+  ph_body_scanner_init (s, mode, length);
+  return s;
+}
+
+void
+ph_body_scanner_free (PhBodyScanner *s)
+{
+  g_free (s);
+}
 
 void
 ph_body_scanner_init (PhBodyScanner *s, PhBodyMode mode, guint64 length)
@@ -1024,4 +1252,10 @@ PhBodyMode
 ph_body_scanner_get_mode (const PhBodyScanner *s)
 {
   return s->mode;
+}
+
+guint64
+ph_body_scanner_get_remaining (const PhBodyScanner *s)
+{
+  return s->remaining;
 }

@@ -6,6 +6,9 @@
 
 G_BEGIN_DECLS
 
+/* The caller's bounds for one parse: a plain value the caller fills in
+ * (often a static const table) and the parser only reads, with no
+ * behaviour of its own, so its fields stay public. */
 typedef struct
 {
   gsize max_head;    /* whole head, request line included */
@@ -15,11 +18,9 @@ typedef struct
 
 extern const PhHttpLimits ph_http_default_limits;
 
-typedef struct
-{
-  char *name;
-  char *value;
-} PhHttpHeader;
+/* A message's header fields in the order received. They belong to the
+ * message: ph_http_request_get_headers(), ph_http_response_get_headers(). */
+typedef struct _PhHttpHeaders PhHttpHeaders;
 
 typedef enum
 {
@@ -28,38 +29,11 @@ typedef enum
   PH_HTTP_ORIGIN,   /* /path: addressed to the agent itself */
 } PhHttpTargetKind;
 
-typedef struct
-{
-  char *method;
-  char *target;
-  guint minor;     /* HTTP/1.<minor> */
-  GArray *headers; /* of PhHttpHeader */
+/* A parsed request head. One owner: parse and free. */
+typedef struct _PhHttpRequest PhHttpRequest;
 
-  PhHttpTargetKind kind;
-  char *host; /* without brackets */
-  guint16 port;
-  char *authority; /* host:port as it goes on the wire ([v6]:port) */
-  char *path;      /* absolute-form: path and query, "/" at least */
-
-  gint64 content_length; /* -1: none */
-  gboolean chunked;
-  gboolean keep_alive;
-} PhHttpRequest;
-
-typedef struct
-{
-  guint minor;
-  guint status;
-  char *reason;
-  GArray *headers;
-  char *transfer_encoding; /* as received, codings joined; NULL if none */
-
-  gint64 content_length;
-  gboolean chunked;
-  gboolean keep_alive; /* per version and Connection; a body that ends at
-                        * close also ends the connection, which only the
-                        * caller can tell (HEAD, 204, 304) */
-} PhHttpResponse;
+/* A parsed response head. One owner: parse and free. */
+typedef struct _PhHttpResponse PhHttpResponse;
 
 typedef enum
 {
@@ -82,12 +56,45 @@ void ph_http_response_free (PhHttpResponse *resp);
 /* Whether a response to @method with this status carries a body. */
 gboolean ph_http_response_has_body (const PhHttpResponse *resp, const char *method);
 
-const char *ph_http_header_get (GArray *headers, const char *name);
-guint ph_http_header_count (GArray *headers, const char *name);
+/* Getters. Strings belong to the message. */
+const char *ph_http_request_get_method (const PhHttpRequest *req);
+const char *ph_http_request_get_target (const PhHttpRequest *req);
+guint ph_http_request_get_minor (const PhHttpRequest *req); /* HTTP/1.<minor> */
+const PhHttpHeaders *ph_http_request_get_headers (const PhHttpRequest *req);
+PhHttpTargetKind ph_http_request_get_kind (const PhHttpRequest *req);
+const char *ph_http_request_get_host (const PhHttpRequest *req); /* without brackets */
+guint16 ph_http_request_get_port (const PhHttpRequest *req);
+/* host:port as it goes on the wire ([v6]:port). */
+const char *ph_http_request_get_authority (const PhHttpRequest *req);
+/* Absolute-form: path and query, "/" at least. */
+const char *ph_http_request_get_path (const PhHttpRequest *req);
+gint64 ph_http_request_get_content_length (const PhHttpRequest *req); /* -1: none */
+gboolean ph_http_request_get_chunked (const PhHttpRequest *req);
+gboolean ph_http_request_get_keep_alive (const PhHttpRequest *req);
+
+guint ph_http_response_get_minor (const PhHttpResponse *resp);
+guint ph_http_response_get_status (const PhHttpResponse *resp);
+const char *ph_http_response_get_reason (const PhHttpResponse *resp);
+const PhHttpHeaders *ph_http_response_get_headers (const PhHttpResponse *resp);
+/* As received, codings joined; NULL if none. */
+const char *ph_http_response_get_transfer_encoding (const PhHttpResponse *resp);
+gint64 ph_http_response_get_content_length (const PhHttpResponse *resp);
+gboolean ph_http_response_get_chunked (const PhHttpResponse *resp);
+/* Per version and Connection; a body that ends at close also ends the
+ * connection, which only the caller can tell (HEAD, 204, 304). */
+gboolean ph_http_response_get_keep_alive (const PhHttpResponse *resp);
+
+guint ph_http_headers_get_len (const PhHttpHeaders *headers);
+/* The @i-th field: no copies, for loops over every field. */
+void ph_http_headers_get_nth (const PhHttpHeaders *headers, guint i, const char **name,
+                              const char **value);
+/* The first field named @name (case-insensitively), or NULL. */
+const char *ph_http_header_get (const PhHttpHeaders *headers, const char *name);
+guint ph_http_header_count (const PhHttpHeaders *headers, const char *name);
 /* Whether @name is hop-by-hop for this message: the fixed list of RFC 9110
  * §7.6.1 and the reserved "Close" (§18.4), or named in @headers' Connection
  * field. */
-gboolean ph_http_header_is_hop_by_hop (GArray *headers, const char *name);
+gboolean ph_http_header_is_hop_by_hop (const PhHttpHeaders *headers, const char *name);
 
 /* Serialises a request head for the upstream proxy: absolute-form target,
  * hop-by-hop fields dropped, @extra_fields (complete "Name: value\r\n"
@@ -109,15 +116,11 @@ typedef enum
   PH_BODY_UNTIL_CLOSE,
 } PhBodyMode;
 
-typedef struct
-{
-  PhBodyMode mode;
-  guint64 remaining; /* LENGTH: body bytes; CHUNKED: bytes of current chunk data */
-  int state;         /* CHUNKED: position in the chunk grammar */
-  guint line_len;    /* CHUNKED: bytes in the current size/trailer line */
-  guint trailer_len; /* CHUNKED: bytes of the trailer section so far */
-  gboolean done;
-} PhBodyScanner;
+/* One owner (a pipe, a test): new and free; init starts it afresh. */
+typedef struct _PhBodyScanner PhBodyScanner;
+
+PhBodyScanner *ph_body_scanner_new (PhBodyMode mode, guint64 length);
+void ph_body_scanner_free (PhBodyScanner *s);
 
 void ph_body_scanner_init (PhBodyScanner *s, PhBodyMode mode, guint64 length);
 /* Consumes up to @len bytes of body; returns how many belong to the body
@@ -126,8 +129,11 @@ gssize ph_body_scanner_feed (PhBodyScanner *s, const guint8 *data, gsize len);
 /* The scanner's fields are its own; its users (the relay, the tests) ask. */
 gboolean ph_body_scanner_is_done (const PhBodyScanner *s);
 PhBodyMode ph_body_scanner_get_mode (const PhBodyScanner *s);
+/* LENGTH: body bytes still to come; CHUNKED: bytes of the current chunk's data. */
+guint64 ph_body_scanner_get_remaining (const PhBodyScanner *s);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhHttpRequest, ph_http_request_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhHttpResponse, ph_http_response_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhBodyScanner, ph_body_scanner_free)
 
 G_END_DECLS

@@ -13,8 +13,46 @@
 
 #define PIN_PREFIX "sha256//"
 
+struct _PhPin
+{
+  guint8 digest[PH_PIN_LEN];
+};
+
+PhPin *
+ph_pin_new (const guint8 *digest)
+{
+  PhPin *pin = g_new (PhPin, 1);
+
+  memcpy (pin->digest, digest, PH_PIN_LEN);
+  return pin;
+}
+
+PhPin *
+ph_pin_copy (const PhPin *pin)
+{
+  return ph_pin_new (pin->digest);
+}
+
+void
+ph_pin_free (PhPin *pin)
+{
+  g_free (pin);
+}
+
+const guint8 *
+ph_pin_get_digest (const PhPin *pin)
+{
+  return pin->digest;
+}
+
 gboolean
-ph_pin_parse (const char *text, PhPin *pin, GError **error)
+ph_pin_equal (const PhPin *a, const PhPin *b)
+{
+  return gnutls_memcmp (a->digest, b->digest, PH_PIN_LEN) == 0;
+}
+
+PhPin *
+ph_pin_parse (const char *text, GError **error)
 {
   g_autofree guint8 *raw = NULL;
   gsize len = 0;
@@ -26,7 +64,7 @@ ph_pin_parse (const char *text, PhPin *pin, GError **error)
                    /* TRANSLATORS: %s is what the user wrote; sha256//BASE64 is the form of a
                     * pin (keep sha256//; BASE64 stands for the key's hash in base64) */
                    _ ("“%s” is not a pin: expected sha256//BASE64"), text);
-      return FALSE;
+      return NULL;
     }
   b64 = text + strlen (PIN_PREFIX);
   /* g_base64_decode accepts garbage quietly; check the alphabet first. */
@@ -40,7 +78,7 @@ ph_pin_parse (const char *text, PhPin *pin, GError **error)
                    /* TRANSLATORS: %s is what the user wrote; keep sha256// */
                    _ ("“%s” is not a SHA-256 pin: expected 44 base64 characters after sha256//"),
                    text);
-      return FALSE;
+      return NULL;
     }
   raw = g_base64_decode (b64, &len);
   if (len != PH_PIN_LEN)
@@ -48,10 +86,9 @@ ph_pin_parse (const char *text, PhPin *pin, GError **error)
       g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
                    /* TRANSLATORS: the pin the user wrote, then how many bytes it decodes to */
                    _ ("“%s” decodes to %zu bytes, not 32"), text, len);
-      return FALSE;
+      return NULL;
     }
-  memcpy (pin->digest, raw, PH_PIN_LEN);
-  return TRUE;
+  return ph_pin_new (raw);
 }
 
 char *
@@ -61,9 +98,10 @@ ph_pin_to_string (const PhPin *pin)
   return g_strconcat (PIN_PREFIX, b64, NULL);
 }
 
-gboolean
-ph_pin_from_der_certificate (const guint8 *der, gsize len, PhPin *pin, GError **error)
+PhPin *
+ph_pin_new_from_der_certificate (const guint8 *der, gsize len, GError **error)
 {
+  guint8 digest[PH_PIN_LEN];
   g_auto (gnutls_x509_crt_t) crt = NULL;
   g_auto (gnutls_pubkey_t) key = NULL;
   gnutls_datum_t in = { (unsigned char *) der, (unsigned int) len };
@@ -76,22 +114,22 @@ ph_pin_from_der_certificate (const guint8 *der, gsize len, PhPin *pin, GError **
       || (ret = gnutls_pubkey_import_x509 (key, crt, 0)) < 0
       || (ret = gnutls_pubkey_export2 (key, GNUTLS_X509_FMT_DER, &spki)) < 0)
     /* TRANSLATORS: what failed; a colon and the reason follow */
-    return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, _ ("reading the server key"));
+    return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, _ ("reading the server key")), NULL;
 
-  ret = gnutls_hash_fast (GNUTLS_DIG_SHA256, spki.data, spki.size, pin->digest);
+  ret = gnutls_hash_fast (GNUTLS_DIG_SHA256, spki.data, spki.size, digest);
   gnutls_free (spki.data);
   if (ret < 0)
     /* TRANSLATORS: what failed; a colon and the reason follow */
-    return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, _ ("hashing the server key"));
-  return TRUE;
+    return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, _ ("hashing the server key")), NULL;
+  return ph_pin_new (digest);
 }
 
 gboolean
-ph_pin_matches_any (const PhPin *seen, const PhPin *pins, guint n_pins)
+ph_pin_matches_any (const PhPin *seen, PhPin *const *pins, guint n_pins)
 {
   guint found = 0;
 
   for (guint i = 0; i < n_pins; i++)
-    found |= gnutls_memcmp (seen->digest, pins[i].digest, PH_PIN_LEN) == 0;
+    found |= ph_pin_equal (seen, pins[i]);
   return found != 0;
 }

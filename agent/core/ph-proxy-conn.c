@@ -64,6 +64,8 @@ struct _PhProxyConn
   GSource *up_wait;
   PhHttpRequest *req;
   PhHttpResponse *resp;
+  gboolean resp_keep_alive; /* resp leaves the upstream connection open: its
+                             * keep-alive, and a body not ended by close */
   PhPipe *c2u;
   PhPipe *u2c;
   gboolean u2c_interim; /* u2c passes interim heads (interim_sent) */
@@ -152,9 +154,10 @@ conn_target (PhProxyConn *conn)
 {
   if (conn->req == NULL)
     return "-";
-  if (conn->req->kind == PH_HTTP_ABSOLUTE)
-    return conn->req->target;
-  return conn->req->authority ? conn->req->authority : conn->req->target;
+  if (ph_http_request_get_kind (conn->req) == PH_HTTP_ABSOLUTE)
+    return ph_http_request_get_target (conn->req);
+  return ph_http_request_get_authority (conn->req) ? ph_http_request_get_authority (conn->req)
+                                                   : ph_http_request_get_target (conn->req);
 }
 
 static void
@@ -163,9 +166,9 @@ conn_log (PhProxyConn *conn, const char *error_kind)
   gint64 now = g_get_monotonic_time ();
 
   conn->logged = TRUE;
-  ph_log_access (conn->peer, conn->req ? conn->req->method : "-", conn_target (conn), conn->status,
-                 ph_pipe_get_bytes (conn->c2u), ph_pipe_get_bytes (conn->u2c),
-                 now - conn->started_us, error_kind);
+  ph_log_access (conn->peer, conn->req ? ph_http_request_get_method (conn->req) : "-",
+                 conn_target (conn), conn->status, ph_pipe_get_bytes (conn->c2u),
+                 ph_pipe_get_bytes (conn->u2c), now - conn->started_us, error_kind);
   conn->owner->account (conn->owner_data, ph_pipe_get_bytes (conn->c2u),
                         ph_pipe_get_bytes (conn->u2c));
 }
@@ -293,7 +296,8 @@ conn_refuse_auth (PhProxyConn *conn)
   g_autofree char *msg = g_strdup_printf (
       "the cloud proxy %s rejected the credentials of user “%s”; Pinhole will not send them again "
       "until they are changed",
-      ph_upstream_get_name (conn->upstream), conn->config->username ? conn->config->username : "");
+      ph_upstream_get_name (conn->upstream),
+      ph_config_get_username (conn->config) ? ph_config_get_username (conn->config) : "");
   conn_refuse (conn, 502, "auth-rejected", msg);
 }
 
@@ -415,8 +419,9 @@ request_pipe_done (PhPipe *pipe, GError *error, gpointer data)
    * upload slower than response-timeout is not a silent proxy. While it
    * goes, the idle timeout watches it. */
   if (conn->state == CONN_EXCHANGE && conn->resp == NULL)
-    conn->deadline_us = g_get_monotonic_time () + (gint64) conn->config->response_timeout_ms * 1000;
-  if (conn->req->kind == PH_HTTP_CONNECT)
+    conn->deadline_us = g_get_monotonic_time ()
+                        + (gint64) ph_config_get_response_timeout_ms (conn->config) * 1000;
+  if (ph_http_request_get_kind (conn->req) == PH_HTTP_CONNECT)
     return; /* the response decides what happens next */
   conn_finish_request (conn);
 }
@@ -446,7 +451,7 @@ conn_finish_request (PhProxyConn *conn)
    * connection kept for it keeps its tunnel slot (max-tunnels bounds
    * every connection to the cloud proxy) until another request needs the
    * slot more. */
-  if (conn->resp != NULL && !conn->resp->keep_alive)
+  if (conn->resp != NULL && !conn->resp_keep_alive)
     g_clear_pointer (&conn->up, ph_stream_free);
   else if (conn->up != NULL)
     ph_upstream_save_session (conn->upstream, conn->up);
@@ -464,7 +469,8 @@ conn_finish_request (PhProxyConn *conn)
   conn->status = 0;
   conn->request_sent = conn->response_done = FALSE;
   conn->started_us = g_get_monotonic_time ();
-  conn->deadline_us = conn->started_us + (gint64) conn->config->idle_timeout_ms * 1000;
+  conn->deadline_us
+      = conn->started_us + (gint64) ph_config_get_idle_timeout_ms (conn->config) * 1000;
   conn_read_head (conn);
 }
 
@@ -515,7 +521,7 @@ conn_check_auth (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
   conn->held = resp;
   conn->held_len = head_len;
   conn->deadline_us = 0; /* the check has a timeout of its own, and answers */
-  ph_upstream_check_auth_async (conn->upstream, conn->req->host, auth_checked,
+  ph_upstream_check_auth_async (conn->upstream, ph_http_request_get_host (conn->req), auth_checked,
                                 ph_proxy_conn_ref (conn));
 }
 
@@ -557,7 +563,8 @@ conn_pass_interim (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
   ph_http_response_free (resp);
   g_byte_array_remove_range (conn->uin, 0, head_len);
   /* 102 Processing says the origin is still at work. */
-  conn->deadline_us = g_get_monotonic_time () + (gint64) conn->config->response_timeout_ms * 1000;
+  conn->deadline_us
+      = g_get_monotonic_time () + (gint64) ph_config_get_response_timeout_ms (conn->config) * 1000;
   ph_pipe_push (conn->u2c, interim->str, interim->len);
   if (!ph_pipe_is_running (conn->u2c))
     ph_pipe_start (conn->u2c, PH_PIPE_FLUSH);
@@ -586,7 +593,8 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
       conn_check_auth (conn, resp, head_len);
       return;
     }
-  if (conn->req->kind == PH_HTTP_CONNECT && resp->status >= 200 && resp->status < 300)
+  if (ph_http_request_get_kind (conn->req) == PH_HTTP_CONNECT
+      && ph_http_response_get_status (resp) >= 200 && ph_http_response_get_status (resp) < 300)
     {
       ph_http_response_free (resp);
       g_byte_array_remove_range (conn->uin, 0, head_len);
@@ -594,7 +602,7 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
       g_byte_array_set_size (conn->uin, 0);
       return;
     }
-  if (resp->status == 101)
+  if (ph_http_response_get_status (resp) == 101)
     {
       ph_http_response_free (resp);
       conn_refuse (conn, 502, "upstream-protocol", "the cloud proxy switched protocols");
@@ -602,19 +610,20 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
     }
 
   /* A final answer other than a tunnel: it goes to the client as it is. */
-  conn->status = resp->status;
-  if (!ph_http_response_has_body (resp, conn->req->method)
-      || (conn->req->kind == PH_HTTP_CONNECT && resp->status < 300))
+  conn->status = ph_http_response_get_status (resp);
+  if (!ph_http_response_has_body (resp, ph_http_request_get_method (conn->req))
+      || (ph_http_request_get_kind (conn->req) == PH_HTTP_CONNECT
+          && ph_http_response_get_status (resp) < 300))
     mode = PH_BODY_NONE;
-  else if (resp->chunked)
+  else if (ph_http_response_get_chunked (resp))
     mode = PH_BODY_CHUNKED;
-  else if (resp->content_length >= 0)
+  else if (ph_http_response_get_content_length (resp) >= 0)
     mode = PH_BODY_LENGTH;
   else
     mode = PH_BODY_UNTIL_CLOSE;
-  if (mode == PH_BODY_UNTIL_CLOSE)
-    resp->keep_alive = FALSE;
-  conn->keep_alive = conn->keep_alive && resp->keep_alive && conn->req->kind != PH_HTTP_CONNECT;
+  conn->resp_keep_alive = mode != PH_BODY_UNTIL_CLOSE && ph_http_response_get_keep_alive (resp);
+  conn->keep_alive = conn->keep_alive && conn->resp_keep_alive
+                     && ph_http_request_get_kind (conn->req) != PH_HTTP_CONNECT;
   conn->resp = resp;
   head = ph_http_response_build_forward (resp, conn->keep_alive);
 
@@ -623,7 +632,7 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
   /* Interim responses before it are all out (conn_read_response waits). */
   ph_pipe_clear (conn->u2c);
   conn_u2c_init (conn, conn->up, conn->client, response_pipe_done, conn);
-  ph_pipe_set_body (conn->u2c, mode, MAX (resp->content_length, 0));
+  ph_pipe_set_body (conn->u2c, mode, MAX (ph_http_response_get_content_length (resp), 0));
   ph_pipe_push (conn->u2c, head->str, head->len);
   if (extra_len > 0 && !ph_pipe_push_body (conn->u2c, extra, extra_len))
     {
@@ -631,7 +640,7 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
       return;
     }
   g_byte_array_set_size (conn->uin, 0);
-  if (conn->req->kind == PH_HTTP_CONNECT)
+  if (ph_http_request_get_kind (conn->req) == PH_HTTP_CONNECT)
     {
       /* A refused CONNECT: after this answer the connection ends. */
       conn->request_sent = TRUE;
@@ -655,7 +664,8 @@ conn_read_response (PhProxyConn *conn)
       switch (ph_upstream_read_answer (conn->up, conn->uin, &resp, &head_len, &reason, &error))
         {
           case PH_UPSTREAM_ANSWER_HEAD:
-            if (resp->status < 200 && resp->status != 101)
+            if (ph_http_response_get_status (resp) < 200
+                && ph_http_response_get_status (resp) != 101)
               {
                 if (!conn_pass_interim (conn, resp, head_len))
                   return;
@@ -685,7 +695,8 @@ conn_read_response (PhProxyConn *conn)
             break;
         }
       if (conn->up_reused && conn->uin->len == 0 && conn->n_interim == 0
-          && conn->req->content_length <= 0 && !conn->req->chunked)
+          && ph_http_request_get_content_length (conn->req) <= 0
+          && !ph_http_request_get_chunked (conn->req))
         {
           /* The proxy closed a kept-alive connection just as we reused it:
            * nothing was answered and nothing is lost by sending it again. */
@@ -719,7 +730,7 @@ conn_send_request (PhProxyConn *conn)
   conn_u2c_init (conn, NULL, conn->client, interim_sent, conn);
 
   head = ph_upstream_build_request (conn->upstream, conn->req);
-  if (conn->req->kind == PH_HTTP_CONNECT)
+  if (ph_http_request_get_kind (conn->req) == PH_HTTP_CONNECT)
     {
       ph_pipe_push (conn->c2u, head->str, head->len);
       ph_wipe (head->str, head->len);
@@ -727,10 +738,10 @@ conn_send_request (PhProxyConn *conn)
     }
   else
     {
-      PhBodyMode mode = conn->req->chunked              ? PH_BODY_CHUNKED
-                        : conn->req->content_length > 0 ? PH_BODY_LENGTH
-                                                        : PH_BODY_NONE;
-      ph_pipe_set_body (conn->c2u, mode, MAX (conn->req->content_length, 0));
+      PhBodyMode mode = ph_http_request_get_chunked (conn->req)              ? PH_BODY_CHUNKED
+                        : ph_http_request_get_content_length (conn->req) > 0 ? PH_BODY_LENGTH
+                                                                             : PH_BODY_NONE;
+      ph_pipe_set_body (conn->c2u, mode, MAX (ph_http_request_get_content_length (conn->req), 0));
       ph_pipe_set_overflow (conn->c2u, conn->cin); /* pipelined requests stay for later */
       ph_pipe_push (conn->c2u, head->str, head->len);
       ph_wipe (head->str, head->len);
@@ -781,7 +792,7 @@ conn_dispatch (PhProxyConn *conn)
   PhHttpRequest *req = conn->req;
   g_autoptr (PhRoute) route = NULL;
 
-  if (req->kind == PH_HTTP_ORIGIN)
+  if (ph_http_request_get_kind (req) == PH_HTTP_ORIGIN)
     {
       conn_refuse (conn, 405, "method-not-allowed",
                    "this is a proxy: send absolute-form requests (http://host/path) or CONNECT");
@@ -789,8 +800,9 @@ conn_dispatch (PhProxyConn *conn)
     }
   /* The route decides what carries the request before anything is taken
    * for it; today that is always the cloud proxy (conn->upstream). */
-  route = ph_router_route (conn->router, req->kind == PH_HTTP_ABSOLUTE ? "http" : NULL, req->host,
-                           req->port);
+  route = ph_router_route (conn->router,
+                           ph_http_request_get_kind (req) == PH_HTTP_ABSOLUTE ? "http" : NULL,
+                           ph_http_request_get_host (req), ph_http_request_get_port (req));
   switch (ph_route_get_kind (route))
     {
       case PH_ROUTE_PROXY:
@@ -811,7 +823,8 @@ conn_dispatch (PhProxyConn *conn)
         }
       conn->holds_tunnel = TRUE;
     }
-  conn->keep_alive = req->keep_alive && req->kind == PH_HTTP_ABSOLUTE;
+  conn->keep_alive
+      = ph_http_request_get_keep_alive (req) && ph_http_request_get_kind (req) == PH_HTTP_ABSOLUTE;
   conn_get_upstream (conn);
 }
 
@@ -886,7 +899,8 @@ conn_read_head (PhProxyConn *conn)
             {
               /* The head timer starts with the head's first byte. */
               conn->started_us = g_get_monotonic_time ();
-              conn->deadline_us = conn->started_us + (gint64) conn->config->head_timeout_ms * 1000;
+              conn->deadline_us
+                  = conn->started_us + (gint64) ph_config_get_head_timeout_ms (conn->config) * 1000;
             }
           g_byte_array_append (conn->cin, buf, n);
           continue;
@@ -938,7 +952,8 @@ ph_proxy_conn_new (GSocketConnection *connection, PhConfig *config, PhRouter *ro
   conn->state = CONN_HEAD;
   conn->started_us = g_get_monotonic_time ();
   /* Until a first byte, an open connection is idle, not a slow head. */
-  conn->deadline_us = conn->started_us + (gint64) conn->config->head_timeout_ms * 1000;
+  conn->deadline_us
+      = conn->started_us + (gint64) ph_config_get_head_timeout_ms (conn->config) * 1000;
   conn->c2u = ph_pipe_new ();
   conn->u2c = ph_pipe_new ();
   conn->peer = ph_peer_to_string (remote);
@@ -991,9 +1006,9 @@ ph_proxy_conn_check_timeouts (PhProxyConn *conn, gint64 now)
       case CONN_EXCHANGE:
         if (conn->deadline_us != 0 && now > conn->deadline_us && !ph_pipe_is_running (conn->u2c))
           {
-            g_autoptr (GError) error = g_error_new (PH_ERROR, PH_ERROR_TIMEOUT,
-                                                    "the cloud proxy did not answer within %.1fs",
-                                                    conn->config->response_timeout_ms / 1000.0);
+            g_autoptr (GError) error = g_error_new (
+                PH_ERROR, PH_ERROR_TIMEOUT, "the cloud proxy did not answer within %.1fs",
+                ph_config_get_response_timeout_ms (conn->config) / 1000.0);
             conn_refuse_error (conn, error);
             return;
           }
@@ -1005,9 +1020,10 @@ ph_proxy_conn_check_timeouts (PhProxyConn *conn, gint64 now)
             conn->seen_bytes = bytes;
             conn->seen_us = now;
           }
-        else if (now - conn->seen_us > (gint64) conn->config->idle_timeout_ms * 1000)
+        else if (now - conn->seen_us > (gint64) ph_config_get_idle_timeout_ms (conn->config) * 1000)
           {
-            g_debug ("%s: idle for %us, closing", conn->peer, conn->config->idle_timeout_ms / 1000);
+            g_debug ("%s: idle for %us, closing", conn->peer,
+                     ph_config_get_idle_timeout_ms (conn->config) / 1000);
             conn_log (conn, "idle-timeout");
             ph_proxy_conn_close (conn);
           }

@@ -17,7 +17,7 @@ struct _PhPipe
   PhStream *src;
   PhStream *dst;
   PhPipeMode mode;
-  PhBodyScanner scanner;
+  PhBodyScanner *scanner; /* the pipe's own, from new to free; init resets it */
   GByteArray *overflow; /* receives bytes read past the body (may be NULL) */
 
   guint8 *buf;
@@ -83,19 +83,23 @@ pipe_release_buf (PhPipe *p)
 void
 ph_pipe_init (PhPipe *p, PhStream *src, PhStream *dst, PhPipeDoneFunc done, gpointer user_data)
 {
+  PhBodyScanner *scanner = p->scanner;
+
   memset (p, 0, sizeof *p);
+  p->scanner = scanner;
   p->src = src;
   p->dst = dst;
   p->done = done;
   p->user_data = user_data;
-  ph_body_scanner_init (&p->scanner, PH_BODY_NONE, 0);
+  ph_body_scanner_init (p->scanner, PH_BODY_NONE, 0);
 }
 
 PhPipe *
 ph_pipe_new (void)
 {
-  PhPipe *p = g_new (PhPipe, 1);
+  PhPipe *p = g_new0 (PhPipe, 1);
 
+  p->scanner = ph_body_scanner_new (PH_BODY_NONE, 0);
   ph_pipe_init (p, NULL, NULL, NULL, NULL);
   return p;
 }
@@ -106,6 +110,7 @@ ph_pipe_free (PhPipe *p)
   if (p == NULL)
     return;
   ph_pipe_clear (p);
+  ph_body_scanner_free (p->scanner);
   g_free (p);
 }
 
@@ -197,7 +202,7 @@ pipe_frame (PhPipe *p, const guint8 *data, gsize len, gsize *body_len)
       *body_len = len;
       return TRUE;
     }
-  used = ph_body_scanner_feed (&p->scanner, data, len);
+  used = ph_body_scanner_feed (p->scanner, data, len);
   if (used < 0)
     return FALSE;
   if ((gsize) used < len)
@@ -215,7 +220,7 @@ void
 ph_pipe_set_body (PhPipe *p, PhBodyMode mode, guint64 length)
 {
   p->mode = PH_PIPE_BODY;
-  ph_body_scanner_init (&p->scanner, mode, length);
+  ph_body_scanner_init (p->scanner, mode, length);
 }
 
 gboolean
@@ -398,7 +403,7 @@ pipe_run (PhPipe *p)
         }
 
       if (p->mode == PH_PIPE_FLUSH
-          || (p->mode == PH_PIPE_BODY && ph_body_scanner_is_done (&p->scanner)))
+          || (p->mode == PH_PIPE_BODY && ph_body_scanner_is_done (p->scanner)))
         {
           pipe_finish (p, NULL);
           return;
@@ -406,7 +411,7 @@ pipe_run (PhPipe *p)
       if (p->src_eof)
         {
           if (p->mode == PH_PIPE_BODY
-              && ph_body_scanner_get_mode (&p->scanner) != PH_BODY_UNTIL_CLOSE)
+              && ph_body_scanner_get_mode (p->scanner) != PH_BODY_UNTIL_CLOSE)
             {
               pipe_finish (p, g_error_new_literal (PH_ERROR, PH_ERROR_UPSTREAM_PROTOCOL,
                                                    "connection closed in the middle of a body"));
@@ -450,7 +455,7 @@ pipe_run (PhPipe *p)
               p->len += body_len;
               if (ph_stream_get_session (p->src) != NULL && body_len == n
                   && p->cap - p->len >= 16384
-                  && !(p->mode == PH_PIPE_BODY && ph_body_scanner_is_done (&p->scanner)))
+                  && !(p->mode == PH_PIPE_BODY && ph_body_scanner_is_done (p->scanner)))
                 continue;
               break;
             }

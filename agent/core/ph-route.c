@@ -58,8 +58,8 @@ ph_router_new (PhConfig *config)
   PhRouter *router = g_atomic_rc_box_new0 (PhRouter);
 
   router->config = ph_config_ref (config);
-  router->proxy = g_strdup_printf (strchr (config->host, ':') ? "[%s]:%u" : "%s:%u", config->host,
-                                   config->port);
+  router->proxy = g_strdup_printf (strchr (ph_config_get_host (config), ':') ? "[%s]:%u" : "%s:%u",
+                                   ph_config_get_host (config), ph_config_get_port (config));
   return router;
 }
 

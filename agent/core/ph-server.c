@@ -51,7 +51,10 @@ struct _PhServer
   GHashTable *conns; /* set of PhProxyConn*, owning a ref */
   GSource *sweep;
   gboolean draining;
-  PhServerStats stats;
+  guint tunnels;
+  guint64 total_requests;
+  guint64 bytes_up; /* of connections gone; open ones count in get_bytes_* */
+  guint64 bytes_down;
   GPtrArray *bound; /* of GSocketAddress, what the listeners listen on */
   PhUpstreamNotify notify;
   gpointer notify_data;
@@ -67,7 +70,7 @@ ph_server_set_fd_limit (guint limit)
 static guint
 server_max_connections (PhConfig *config)
 {
-  guint reserve = FD_RESERVE + config->warm;
+  guint reserve = FD_RESERVE + ph_config_get_warm (config);
 
   return fd_limit > reserve + 2 ? (fd_limit - reserve) / 2 : 1;
 }
@@ -264,9 +267,9 @@ sweep_cb (gpointer data)
 static gboolean
 bind_listeners (PhConfig *config, GPtrArray *out, GPtrArray *bound, GError **error)
 {
-  for (guint i = 0; i < config->listen->len; i++)
+  for (guint i = 0; i < ph_config_get_listen (config)->len; i++)
     {
-      GInetSocketAddress *want = g_ptr_array_index (config->listen, i);
+      GInetSocketAddress *want = g_ptr_array_index (ph_config_get_listen (config), i);
       GSocketFamily family = g_socket_address_get_family (G_SOCKET_ADDRESS (want));
       g_autoptr (GSocket) sock = NULL;
       g_autoptr (GSocketAddress) got = NULL;
@@ -286,7 +289,7 @@ bind_listeners (PhConfig *config, GPtrArray *out, GPtrArray *bound, GError **err
       if (sock == NULL)
         {
           /* A machine without IPv6 still serves on IPv4 loopback. */
-          if (family == G_SOCKET_FAMILY_IPV6 && config->listen->len > 1
+          if (family == G_SOCKET_FAMILY_IPV6 && ph_config_get_listen (config)->len > 1
               && (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED)
                   || g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)
                   || g_str_has_suffix (local->message, g_strerror (EADDRNOTAVAIL))
@@ -375,7 +378,7 @@ ph_server_new (PhConfig *config, GError **error)
   server->sweep = g_timeout_source_new (SWEEP_INTERVAL_MS);
   g_source_set_callback (server->sweep, sweep_cb, server, NULL);
   g_source_attach (server->sweep, NULL);
-  ph_log_set_level (config->log_level);
+  ph_log_set_level (ph_config_get_log_level (config));
   return server;
 }
 
@@ -430,9 +433,11 @@ ph_server_reload (PhServer *server, PhConfig *config, GError **error)
     }
   if (!ph_config_same_upstream (server->config, config)
       || !ph_config_same_credentials (server->config, config)
-      || server->config->warm != config->warm
-      || server->config->connect_timeout_ms != config->connect_timeout_ms
-      || server->config->handshake_timeout_ms != config->handshake_timeout_ms)
+      || ph_config_get_warm (server->config) != ph_config_get_warm (config)
+      || ph_config_get_connect_timeout_ms (server->config)
+             != ph_config_get_connect_timeout_ms (config)
+      || ph_config_get_handshake_timeout_ms (server->config)
+             != ph_config_get_handshake_timeout_ms (config))
     {
       g_autoptr (PhUpstream) upstream = ph_upstream_new (config, error);
       if (upstream == NULL)
@@ -454,7 +459,7 @@ ph_server_reload (PhServer *server, PhConfig *config, GError **error)
   ph_router_unref (server->router);
   server->router = ph_router_new (config);
   server_set_limits (server, config);
-  ph_log_set_level (config->log_level);
+  ph_log_set_level (ph_config_get_log_level (config));
   return TRUE;
 }
 
@@ -486,23 +491,59 @@ ph_server_is_draining (PhServer *server)
   return server->draining;
 }
 
-void
-ph_server_get_stats (PhServer *server, PhServerStats *stats)
+guint
+ph_server_get_n_connections (PhServer *server)
+{
+  return g_hash_table_size (server->conns);
+}
+
+guint
+ph_server_get_n_tunnels (PhServer *server)
+{
+  return server->tunnels;
+}
+
+guint64
+ph_server_get_total_requests (PhServer *server)
+{
+  return server->total_requests;
+}
+
+/* Long tunnels count as they go, not only when they end. */
+static void
+live_bytes (PhServer *server, guint64 *up, guint64 *down)
 {
   GHashTableIter iter;
   gpointer key;
 
-  *stats = server->stats;
-  stats->connections = g_hash_table_size (server->conns);
-  /* Long tunnels count as they go, not only when they end. */
+  *up = server->bytes_up;
+  *down = server->bytes_down;
   g_hash_table_iter_init (&iter, server->conns);
   while (g_hash_table_iter_next (&iter, &key, NULL))
     {
-      guint64 up = 0, down = 0;
-      ph_proxy_conn_get_live_bytes (key, &up, &down);
-      stats->bytes_up += up;
-      stats->bytes_down += down;
+      guint64 u = 0, d = 0;
+      ph_proxy_conn_get_live_bytes (key, &u, &d);
+      *up += u;
+      *down += d;
     }
+}
+
+guint64
+ph_server_get_bytes_up (PhServer *server)
+{
+  guint64 up, down;
+
+  live_bytes (server, &up, &down);
+  return up;
+}
+
+guint64
+ph_server_get_bytes_down (PhServer *server)
+{
+  guint64 up, down;
+
+  live_bytes (server, &up, &down);
+  return down;
 }
 
 PhConfig *
@@ -572,12 +613,12 @@ server_acquire_tunnel (gpointer owner)
 {
   PhServer *server = owner;
 
-  if (server->stats.tunnels >= server->config->max_tunnels
+  if (server->tunnels >= ph_config_get_max_tunnels (server->config)
       && !server_reclaim_idle_upstream (server))
     return FALSE;
-  if (server->stats.tunnels >= server->config->max_tunnels)
+  if (server->tunnels >= ph_config_get_max_tunnels (server->config))
     return FALSE;
-  server->stats.tunnels++;
+  server->tunnels++;
   return TRUE;
 }
 
@@ -586,8 +627,8 @@ server_release_tunnel (gpointer owner)
 {
   PhServer *server = owner;
 
-  g_return_if_fail (server->stats.tunnels > 0);
-  server->stats.tunnels--;
+  g_return_if_fail (server->tunnels > 0);
+  server->tunnels--;
 }
 
 static void
@@ -595,9 +636,9 @@ server_account (gpointer owner, guint64 up, guint64 down)
 {
   PhServer *server = owner;
 
-  server->stats.total_requests++;
-  server->stats.bytes_up += up;
-  server->stats.bytes_down += down;
+  server->total_requests++;
+  server->bytes_up += up;
+  server->bytes_down += down;
 }
 
 static gboolean

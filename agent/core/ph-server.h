@@ -13,15 +13,6 @@ G_BEGIN_DECLS
 /* One owner (the daemon, a test): new and free. */
 typedef struct _PhServer PhServer;
 
-typedef struct
-{
-  guint connections;
-  guint tunnels;
-  guint64 total_requests;
-  guint64 bytes_up; /* including tunnels still open */
-  guint64 bytes_down;
-} PhServerStats;
-
 /* The process's descriptor limit, which bounds the client connections
  * served at once (each may hold two); call before ph_server_new(). */
 void ph_server_set_fd_limit (guint limit);
@@ -32,7 +23,13 @@ void ph_server_free (PhServer *server);
 gboolean ph_server_reload (PhServer *server, PhConfig *config, GError **error);
 /* Stops accepting and closes idle client connections; busy ones finish. */
 void ph_server_drain (PhServer *server);
-void ph_server_get_stats (PhServer *server, PhServerStats *stats);
+/* The counters: client connections and tunnels open now, requests
+ * finished, and payload bytes, those of tunnels still open included. */
+guint ph_server_get_n_connections (PhServer *server);
+guint ph_server_get_n_tunnels (PhServer *server);
+guint64 ph_server_get_total_requests (PhServer *server);
+guint64 ph_server_get_bytes_up (PhServer *server);
+guint64 ph_server_get_bytes_down (PhServer *server);
 PhConfig *ph_server_get_config (PhServer *server);
 /* The addresses listened on now, as "127.0.0.1:3128" / "[::1]:3128". */
 GStrv ph_server_dup_addresses (PhServer *server);

@@ -20,13 +20,12 @@ struct _PhTlsContext
   gnutls_certificate_credentials_t creds;
   gnutls_priority_t priority;
   PhVerifyMode verify;
-  GArray *pins; /* of PhPin */
+  GPtrArray *pins; /* of PhPin */
   char *server_name;
   gboolean send_sni;
   gnutls_datum_t session_data; /* for resumption; gnutls_free'd */
   gboolean inspector;
-  PhPin seen;
-  gboolean have_seen;
+  PhPin *seen; /* NULL before any handshake got so far */
 };
 
 static PhTlsContext *
@@ -41,21 +40,22 @@ context_new (const PhConfig *config, gboolean inspector, GError **error)
   if (ret < 0)
     /* TRANSLATORS: what failed; a colon and the reason follow */
     return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, _ ("TLS credentials")), NULL;
-  if (config->verify != PH_VERIFY_PIN || ctx->inspector)
+  if (ph_config_get_verify (config) != PH_VERIFY_PIN || ctx->inspector)
     {
       ret = gnutls_certificate_set_x509_system_trust (ctx->creds);
       if (ret <= 0)
         g_warning ("no system CA certificates could be loaded (%s)",
                    ret < 0 ? gnutls_strerror (ret) : "none found");
-      if (config->ca_file != NULL)
+      if (ph_config_get_ca_file (config) != NULL)
         {
-          ret = gnutls_certificate_set_x509_trust_file (ctx->creds, config->ca_file,
+          ret = gnutls_certificate_set_x509_trust_file (ctx->creds, ph_config_get_ca_file (config),
                                                         GNUTLS_X509_FMT_PEM);
           if (ret < 0)
             {
               /* TRANSLATORS: what failed, then a colon and the reason; ca-file is the
                * setting's name: keep it; %s is its path */
-              g_autofree char *what = g_strdup_printf (_ ("loading ca-file %s"), config->ca_file);
+              g_autofree char *what
+                  = g_strdup_printf (_ ("loading ca-file %s"), ph_config_get_ca_file (config));
               return ph_tls_set_error (error, ret, PH_ERROR_INVALID_CONFIG, what), NULL;
             }
         }
@@ -66,11 +66,11 @@ context_new (const PhConfig *config, gboolean inspector, GError **error)
      * and the reason follow */
     return ph_tls_set_error (error, ret, PH_ERROR_UPSTREAM_TLS, _ ("TLS priorities")), NULL;
 
-  ctx->verify = config->verify;
-  ctx->pins = g_array_new (FALSE, FALSE, sizeof (PhPin));
-  if (config->pins != NULL)
-    g_array_append_vals (ctx->pins, config->pins->data, config->pins->len);
-  ctx->server_name = g_strdup (config->server_name);
+  ctx->verify = ph_config_get_verify (config);
+  ctx->pins = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_pin_free);
+  for (guint i = 0; i < ph_config_get_n_pins (config); i++)
+    g_ptr_array_add (ctx->pins, ph_pin_copy (ph_config_get_pin (config, i)));
+  ctx->server_name = g_strdup (ph_config_get_server_name (config));
   /* SNI carries names only (RFC 6066 §3). */
   ctx->send_sni = !g_hostname_is_ip_address (ctx->server_name);
   return g_steal_pointer (&ctx);
@@ -88,13 +88,28 @@ ph_tls_context_new_inspector (const PhConfig *config, GError **error)
   return context_new (config, TRUE, error);
 }
 
-gboolean
-ph_tls_context_get_seen_pin (PhTlsContext *ctx, PhPin *pin)
+PhPin *
+ph_tls_context_dup_seen_pin (PhTlsContext *ctx)
 {
-  if (ctx->have_seen)
-    *pin = ctx->seen;
-  return ctx->have_seen;
+  return ctx->seen != NULL ? ph_pin_copy (ctx->seen) : NULL;
 }
+
+struct _PhCertInfo
+{
+  char *pin;
+  char *subject;
+  char *issuer;
+  gint64 not_before, not_after; /* Unix time */
+  char *sha256;                 /* hex of the DER */
+};
+
+struct _PhTlsInspection
+{
+  GPtrArray *chain; /* of PhCertInfo, the server's own first */
+  gboolean ca_trusted;
+  char *ca_problem;
+  char *protocol;
+};
 
 static void
 cert_info_free (PhCertInfo *info)
@@ -115,6 +130,73 @@ ph_tls_inspection_free (PhTlsInspection *inspection)
   g_free (inspection);
 }
 
+guint
+ph_tls_inspection_get_n_certs (const PhTlsInspection *inspection)
+{
+  return inspection->chain->len;
+}
+
+const PhCertInfo *
+ph_tls_inspection_get_cert (const PhTlsInspection *inspection, guint i)
+{
+  g_return_val_if_fail (i < inspection->chain->len, NULL);
+  return g_ptr_array_index (inspection->chain, i);
+}
+
+gboolean
+ph_tls_inspection_get_ca_trusted (const PhTlsInspection *inspection)
+{
+  return inspection->ca_trusted;
+}
+
+const char *
+ph_tls_inspection_get_ca_problem (const PhTlsInspection *inspection)
+{
+  return inspection->ca_problem;
+}
+
+const char *
+ph_tls_inspection_get_protocol (const PhTlsInspection *inspection)
+{
+  return inspection->protocol;
+}
+
+const char *
+ph_cert_info_get_pin (const PhCertInfo *info)
+{
+  return info->pin;
+}
+
+const char *
+ph_cert_info_get_subject (const PhCertInfo *info)
+{
+  return info->subject;
+}
+
+const char *
+ph_cert_info_get_issuer (const PhCertInfo *info)
+{
+  return info->issuer;
+}
+
+gint64
+ph_cert_info_get_not_before (const PhCertInfo *info)
+{
+  return info->not_before;
+}
+
+gint64
+ph_cert_info_get_not_after (const PhCertInfo *info)
+{
+  return info->not_after;
+}
+
+const char *
+ph_cert_info_get_sha256 (const PhCertInfo *info)
+{
+  return info->sha256;
+}
+
 static void
 context_clear (PhTlsContext *ctx)
 {
@@ -122,7 +204,8 @@ context_clear (PhTlsContext *ctx)
     gnutls_certificate_free_credentials (ctx->creds);
   if (ctx->priority != NULL)
     gnutls_priority_deinit (ctx->priority);
-  g_clear_pointer (&ctx->pins, g_array_unref);
+  g_clear_pointer (&ctx->pins, g_ptr_array_unref);
+  g_clear_pointer (&ctx->seen, ph_pin_free);
   g_free (ctx->server_name);
   gnutls_free (ctx->session_data.data);
 }
@@ -169,8 +252,7 @@ typedef struct
   gpointer user_data;
   PhTlsInspection *inspection;
 
-  PhPin seen;
-  gboolean have_seen;
+  PhPin *seen;
   gboolean pin_failed;
   char *ca_problem;
 } PhHandshake;
@@ -198,6 +280,7 @@ handshake_free (PhHandshake *hs)
   g_clear_object (&hs->connection);
   g_clear_pointer (&hs->inspection, ph_tls_inspection_free);
   ph_tls_context_unref (hs->ctx);
+  g_clear_pointer (&hs->seen, ph_pin_free);
   g_free (hs->ca_problem);
   g_free (hs);
 }
@@ -251,11 +334,9 @@ cert_info_new (const gnutls_datum_t *der)
 {
   PhCertInfo *info = g_new0 (PhCertInfo, 1);
   gnutls_x509_crt_t crt = NULL;
-  PhPin pin;
+  g_autoptr (PhPin) pin = ph_pin_new_from_der_certificate (der->data, der->size, NULL);
 
-  info->pin = ph_pin_from_der_certificate (der->data, der->size, &pin, NULL)
-                  ? ph_pin_to_string (&pin)
-                  : g_strdup ("");
+  info->pin = pin != NULL ? ph_pin_to_string (pin) : g_strdup ("");
   info->sha256 = g_compute_checksum_for_data (G_CHECKSUM_SHA256, der->data, der->size);
   if (gnutls_x509_crt_init (&crt) >= 0
       && gnutls_x509_crt_import (crt, der, GNUTLS_X509_FMT_DER) >= 0)
@@ -325,14 +406,15 @@ verify_cb (gnutls_session_t session)
       hs->ca_problem = g_strdup (_ ("the server sent no certificate"));
       return GNUTLS_E_CERTIFICATE_ERROR;
     }
-  if (!ph_pin_from_der_certificate (certs[0].data, certs[0].size, &hs->seen, &error))
+  g_clear_pointer (&hs->seen, ph_pin_free);
+  hs->seen = ph_pin_new_from_der_certificate (certs[0].data, certs[0].size, &error);
+  if (hs->seen == NULL)
     {
       hs->ca_problem = g_strdup (error->message);
       return GNUTLS_E_CERTIFICATE_ERROR;
     }
-  hs->have_seen = TRUE;
-  hs->ctx->seen = hs->seen;
-  hs->ctx->have_seen = TRUE;
+  g_clear_pointer (&hs->ctx->seen, ph_pin_free);
+  hs->ctx->seen = ph_pin_copy (hs->seen);
 
   if (hs->ctx->inspector)
     {
@@ -340,7 +422,7 @@ verify_cb (gnutls_session_t session)
       return GNUTLS_E_CERTIFICATE_ERROR;
     }
   if (hs->ctx->verify != PH_VERIFY_CA
-      && !ph_pin_matches_any (&hs->seen, (PhPin *) hs->ctx->pins->data, hs->ctx->pins->len))
+      && !ph_pin_matches_any (hs->seen, (PhPin *const *) hs->ctx->pins->pdata, hs->ctx->pins->len))
     {
       hs->pin_failed = TRUE;
       return GNUTLS_E_CERTIFICATE_ERROR;
@@ -374,7 +456,7 @@ handshake_error (PhHandshake *hs, int ret)
 
   if (hs->pin_failed)
     {
-      g_autofree char *seen = ph_pin_to_string (&hs->seen);
+      g_autofree char *seen = ph_pin_to_string (hs->seen);
       g_set_error (&error, PH_ERROR, PH_ERROR_PIN_MISMATCH,
                    /* TRANSLATORS: the cloud proxy's name, then the pin of the key it
                     * presented (sha256//…); pins= is the setting's name: keep it */

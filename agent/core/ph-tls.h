@@ -29,26 +29,31 @@ void ph_tls_handshake_async (PhTlsContext *ctx, GSocketConnection *connection, g
                              gpointer user_data);
 
 /* The pin of the certificate the server presented on the last handshake
- * through @ctx, trusted or not. FALSE before any. */
-gboolean ph_tls_context_get_seen_pin (PhTlsContext *ctx, PhPin *pin);
+ * through @ctx, trusted or not. NULL before any. */
+PhPin *ph_tls_context_dup_seen_pin (PhTlsContext *ctx);
 
-/* What a server presented, for a person deciding whether to trust it. */
-typedef struct
-{
-  char *pin;
-  char *subject;
-  char *issuer;
-  gint64 not_before, not_after; /* Unix time */
-  char *sha256;                 /* hex of the DER */
-} PhCertInfo;
+/* What a server presented, for a person deciding whether to trust it: its
+ * certificates, the server's own first, and what the CA check made of
+ * them. One owner: ph_tls_inspection_free(). */
+typedef struct _PhTlsInspection PhTlsInspection;
+/* One certificate of an inspection; it belongs to the inspection. */
+typedef struct _PhCertInfo PhCertInfo;
 
-typedef struct
-{
-  GPtrArray *chain; /* of PhCertInfo, the server's own first */
-  gboolean ca_trusted;
-  char *ca_problem;
-  char *protocol;
-} PhTlsInspection;
+guint ph_tls_inspection_get_n_certs (const PhTlsInspection *inspection);
+const PhCertInfo *ph_tls_inspection_get_cert (const PhTlsInspection *inspection, guint i);
+gboolean ph_tls_inspection_get_ca_trusted (const PhTlsInspection *inspection);
+/* Why the CA check failed; "" when it passed. */
+const char *ph_tls_inspection_get_ca_problem (const PhTlsInspection *inspection);
+const char *ph_tls_inspection_get_protocol (const PhTlsInspection *inspection);
+
+/* Its pin, "sha256//…". */
+const char *ph_cert_info_get_pin (const PhCertInfo *info);
+const char *ph_cert_info_get_subject (const PhCertInfo *info);
+const char *ph_cert_info_get_issuer (const PhCertInfo *info);
+gint64 ph_cert_info_get_not_before (const PhCertInfo *info); /* Unix time */
+gint64 ph_cert_info_get_not_after (const PhCertInfo *info);  /* Unix time */
+/* Hex of the SHA-256 of the DER. */
+const char *ph_cert_info_get_sha256 (const PhCertInfo *info);
 
 void ph_tls_inspection_free (PhTlsInspection *inspection);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhTlsInspection, ph_tls_inspection_free)

@@ -75,8 +75,8 @@ ph_upstream_new (PhConfig *config, GError **error)
   g_autoptr (PhUpstream) up = g_atomic_rc_box_new0 (PhUpstream);
 
   up->config = ph_config_ref (config);
-  up->name = g_strdup_printf (strchr (config->host, ':') ? "[%s]:%u" : "%s:%u", config->host,
-                              config->port);
+  up->name = g_strdup_printf (strchr (ph_config_get_host (config), ':') ? "[%s]:%u" : "%s:%u",
+                              ph_config_get_host (config), ph_config_get_port (config));
   g_queue_init (&up->warm);
   up->cancellable = g_cancellable_new ();
   up->client = g_socket_client_new ();
@@ -84,12 +84,13 @@ ph_upstream_new (PhConfig *config, GError **error)
   up->tls = ph_tls_context_new (config, error);
   if (up->tls == NULL)
     return NULL;
-  if (config->username != NULL && config->password != NULL)
+  if (ph_config_get_username (config) != NULL && ph_config_get_password (config) != NULL)
     {
-      g_autofree char *pair = g_strconcat (config->username, ":", config->password, NULL);
+      g_autofree char *pair = g_strconcat (ph_config_get_username (config), ":",
+                                           ph_config_get_password (config), NULL);
       g_autofree char *b64 = g_base64_encode ((const guchar *) pair, strlen (pair));
       up->proxy_auth = g_strconcat ("Basic ", b64, NULL);
-      ph_log_add_secret (config->password);
+      ph_log_add_secret (ph_config_get_password (config));
       ph_log_add_secret (b64);
       ph_wipe (pair, strlen (pair));
     }
@@ -184,7 +185,8 @@ ph_upstream_set_auth_rejected (PhUpstream *up)
     up->notify (up, PH_UPSTREAM_AUTH_CHANGED, up->notify_data);
   g_warning ("the cloud proxy %s rejected the credentials of user “%s”; they will not be "
              "sent again until the credentials or the configuration change",
-             up->name, up->config->username ? up->config->username : "");
+             up->name,
+             ph_config_get_username (up->config) ? ph_config_get_username (up->config) : "");
 }
 
 void
@@ -304,11 +306,12 @@ tcp_done (GObject *source, GAsyncResult *result, gpointer data)
     {
       GError *error;
       if (c->timed_out)
-        error = g_error_new (PH_ERROR, PH_ERROR_TIMEOUT,
-                             /* TRANSLATORS: the cloud proxy's host:port, then the time
-                              * allowed in seconds ("s") */
-                             _ ("the cloud proxy %s did not accept a TCP connection within %.1fs"),
-                             c->up->name, c->up->config->connect_timeout_ms / 1000.0);
+        error
+            = g_error_new (PH_ERROR, PH_ERROR_TIMEOUT,
+                           /* TRANSLATORS: the cloud proxy's host:port, then the time
+                            * allowed in seconds ("s") */
+                           _ ("the cloud proxy %s did not accept a TCP connection within %.1fs"),
+                           c->up->name, ph_config_get_connect_timeout_ms (c->up->config) / 1000.0);
       else if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         error = g_steal_pointer (&local);
       else
@@ -322,12 +325,13 @@ tcp_done (GObject *source, GAsyncResult *result, gpointer data)
   ph_socket_set_nodelay (g_socket_connection_get_socket (conn));
   if (c->inspect_func != NULL)
     {
-      ph_tls_inspect_async (c->up->inspector, conn, c->up->config->handshake_timeout_ms,
-                            c->cancellable, inspect_done, c);
+      ph_tls_inspect_async (c->up->inspector, conn,
+                            ph_config_get_handshake_timeout_ms (c->up->config), c->cancellable,
+                            inspect_done, c);
       return;
     }
-  ph_tls_handshake_async (c->up->tls, conn, c->up->config->handshake_timeout_ms, c->cancellable,
-                          handshake_done, c);
+  ph_tls_handshake_async (c->up->tls, conn, ph_config_get_handshake_timeout_ms (c->up->config),
+                          c->cancellable, handshake_done, c);
 }
 
 static void
@@ -344,11 +348,12 @@ connect_start (PhConnect *c, PhUpstream *up, GCancellable *cancellable)
   c->cancellable = cancellable ? g_object_ref (cancellable) : g_cancellable_new ();
   c->chain_id = g_cancellable_connect (c->cancellable, G_CALLBACK (chain_cancel),
                                        g_object_ref (c->timeout_cancel), g_object_unref);
-  c->timeout_source = g_timeout_source_new (up->config->connect_timeout_ms);
+  c->timeout_source = g_timeout_source_new (ph_config_get_connect_timeout_ms (up->config));
   g_source_set_callback (c->timeout_source, connect_timeout_cb, c, NULL);
   g_source_attach (c->timeout_source, NULL);
-  g_socket_client_connect_to_host_async (up->client, up->config->host, up->config->port,
-                                         c->timeout_cancel, tcp_done, c);
+  g_socket_client_connect_to_host_async (up->client, ph_config_get_host (up->config),
+                                         ph_config_get_port (up->config), c->timeout_cancel,
+                                         tcp_done, c);
 }
 
 void
@@ -404,20 +409,13 @@ ph_upstream_get_last_error (PhUpstream *up)
 char *
 ph_upstream_dup_seen_pin (PhUpstream *up)
 {
-  PhPin pin;
+  /* The newer of the two is not known; the verified path is what
+   * traffic uses, so it wins when both have seen one. */
+  g_autoptr (PhPin) pin = ph_tls_context_dup_seen_pin (up->tls);
 
-  if (up->inspector != NULL && ph_tls_context_get_seen_pin (up->inspector, &pin))
-    {
-      PhPin own;
-      /* The newer of the two is not known; the verified path is what
-       * traffic uses, so it wins when both have seen one. */
-      if (ph_tls_context_get_seen_pin (up->tls, &own))
-        return ph_pin_to_string (&own);
-      return ph_pin_to_string (&pin);
-    }
-  if (ph_tls_context_get_seen_pin (up->tls, &pin))
-    return ph_pin_to_string (&pin);
-  return NULL;
+  if (pin == NULL && up->inspector != NULL)
+    pin = ph_tls_context_dup_seen_pin (up->inspector);
+  return pin != NULL ? ph_pin_to_string (pin) : NULL;
 }
 
 /* Readable while idle: a TLS 1.3 session ticket (consumed: still good) or
@@ -497,7 +495,7 @@ pool_connect_done (PhStream *stream, GError *error, gpointer data)
 static void
 pool_fill_now (PhUpstream *up)
 {
-  while (!up->shut && up->warm.length + up->warm_pending < up->config->warm)
+  while (!up->shut && up->warm.length + up->warm_pending < ph_config_get_warm (up->config))
     {
       up->warm_pending++;
       ph_upstream_connect_async (up, up->cancellable, pool_connect_done, ph_upstream_ref (up));
@@ -593,8 +591,8 @@ ph_upstream_build_request (PhUpstream *up, const PhHttpRequest *req)
   g_autoptr (GString) fields = NULL;
   GString *head;
 
-  if (req->kind == PH_HTTP_CONNECT)
-    return build_connect (up, req->authority);
+  if (ph_http_request_get_kind (req) == PH_HTTP_CONNECT)
+    return build_connect (up, ph_http_request_get_authority (req));
   fields = g_string_new (NULL);
   append_credentials (up, fields);
   head = ph_http_request_build_forward (req, fields->len > 0 ? fields->str : NULL);
@@ -653,13 +651,16 @@ ph_upstream_read_answer (PhStream *stream, GByteArray *in, PhHttpResponse **resp
 gboolean
 ph_upstream_answer_rejects_credentials (const PhHttpRequest *req, const PhHttpResponse *resp)
 {
-  return req->kind == PH_HTTP_CONNECT && (resp->status == 407 || resp->status == 401);
+  return ph_http_request_get_kind (req) == PH_HTTP_CONNECT
+         && (ph_http_response_get_status (resp) == 407
+             || ph_http_response_get_status (resp) == 401);
 }
 
 gboolean
 ph_upstream_answer_needs_auth_check (const PhHttpRequest *req, const PhHttpResponse *resp)
 {
-  return req->kind == PH_HTTP_ABSOLUTE && resp->status == 407;
+  return ph_http_request_get_kind (req) == PH_HTTP_ABSOLUTE
+         && ph_http_response_get_status (resp) == 407;
 }
 
 /* ---- is a 407 to an http:// request the proxy's? ---- */
@@ -757,9 +758,11 @@ auth_check_run (PhAuthCheck *c)
         {
           case PH_UPSTREAM_ANSWER_HEAD:
             {
-              gboolean rejected = resp->status == 407 || resp->status == 401;
-              g_autofree char *why = g_strdup_printf (
-                  "%s (CONNECT answered %u)", rejected ? "rejected" : "taken", resp->status);
+              gboolean rejected = ph_http_response_get_status (resp) == 407
+                                  || ph_http_response_get_status (resp) == 401;
+              g_autofree char *why
+                  = g_strdup_printf ("%s (CONNECT answered %u)", rejected ? "rejected" : "taken",
+                                     ph_http_response_get_status (resp));
               ph_http_response_free (resp);
               auth_check_finish (c, rejected, why);
               return;
@@ -861,9 +864,9 @@ ph_upstream_check_auth_async (PhUpstream *up, const char *host, PhUpstreamCheckF
   c->out = build_connect (up, authority);
   c->cancellable = g_cancellable_new ();
   c->connecting = TRUE;
-  c->timeout
-      = g_timeout_source_new (up->config->connect_timeout_ms + up->config->handshake_timeout_ms
-                              + up->config->response_timeout_ms);
+  c->timeout = g_timeout_source_new (ph_config_get_connect_timeout_ms (up->config)
+                                     + ph_config_get_handshake_timeout_ms (up->config)
+                                     + ph_config_get_response_timeout_ms (up->config));
   g_source_set_callback (c->timeout, auth_check_timeout_cb, c, NULL);
   g_source_attach (c->timeout, NULL);
   ph_upstream_connect_async (up, c->cancellable, auth_check_connected, c);

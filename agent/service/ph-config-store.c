@@ -44,7 +44,7 @@ layers_new (PhConfigStore *self)
   GPtrArray *layers = ph_config_layers_new (self->system_path, self->user_path, self->managed_dir);
 
   if (self->system_required && layers->len > 0)
-    ((PhConfigFile *) g_ptr_array_index (layers, 0))->optional = FALSE;
+    ph_config_file_set_optional (g_ptr_array_index (layers, 0), FALSE);
   return layers;
 }
 
@@ -92,8 +92,8 @@ ph_config_store_set_value (PhConfigStore *self, const char *key, const char *val
   for (guint i = 0; i < layers->len; i++)
     {
       PhConfigFile *file = g_ptr_array_index (layers, i);
-      if (g_strcmp0 (file->path, path) == 0)
-        file->data = g_strdup (data);
+      if (g_strcmp0 (ph_config_file_get_path (file), path) == 0)
+        ph_config_file_set_data (file, data);
     }
   check = ph_config_load_layers (layers, &local);
   if (check == NULL)

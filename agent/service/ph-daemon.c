@@ -18,6 +18,26 @@
 #define COUNTER_INTERVAL_MS 1000
 #define DISABLE_DRAIN_US (5 * G_USEC_PER_SEC)
 
+/* A server's counters at one moment, summed over servers. */
+typedef struct
+{
+  guint connections;
+  guint tunnels;
+  guint64 requests;
+  guint64 bytes_up;
+  guint64 bytes_down;
+} ServerCounts;
+
+static void
+server_counts_add (ServerCounts *counts, PhServer *server)
+{
+  counts->connections += ph_server_get_n_connections (server);
+  counts->tunnels += ph_server_get_n_tunnels (server);
+  counts->requests += ph_server_get_total_requests (server);
+  counts->bytes_up += ph_server_get_bytes_up (server);
+  counts->bytes_down += ph_server_get_bytes_down (server);
+}
+
 struct _PhDaemon
 {
   GObject parent;
@@ -42,7 +62,7 @@ struct _PhDaemon
   GError *problem;                           /* what the state "error" is about */
   guint64 base_requests, base_up, base_down; /* of servers gone */
   guint64 upstream_connects, upstream_failures;
-  PhServerStats last_stats;
+  ServerCounts last_counts;
 
   GSource *counter_source;
 };
@@ -104,15 +124,16 @@ current_problem (PhDaemon *d, GError **owned)
       *owned = g_error_new (PH_ERROR, PH_ERROR_AUTH_REJECTED,
                             /* TRANSLATORS: %s is the proxy user name */
                             _ ("the cloud proxy rejected the password for “%s”"),
-                            d->config->username ? d->config->username : "");
+                            ph_config_get_username (d->config) ? ph_config_get_username (d->config)
+                                                               : "");
       return *owned;
     }
-  if (d->config->username != NULL && d->config->password == NULL)
+  if (ph_config_get_username (d->config) != NULL && ph_config_get_password (d->config) == NULL)
     {
       *owned = g_error_new (PH_ERROR, PH_ERROR_NO_CREDENTIALS,
                             /* TRANSLATORS: %s is the proxy user name */
                             _ ("no password is stored for “%s”: set the credentials"),
-                            d->config->username);
+                            ph_config_get_username (d->config));
       return *owned;
     }
   return NULL;
@@ -224,12 +245,9 @@ save_enabled (PhDaemon *d)
 static void
 server_retire (PhDaemon *d, PhServer *server)
 {
-  PhServerStats stats;
-
-  ph_server_get_stats (server, &stats);
-  d->base_requests += stats.total_requests;
-  d->base_up += stats.bytes_up;
-  d->base_down += stats.bytes_down;
+  d->base_requests += ph_server_get_total_requests (server);
+  d->base_up += ph_server_get_bytes_up (server);
+  d->base_down += ph_server_get_bytes_down (server);
   ph_server_free (server);
 }
 
@@ -242,13 +260,12 @@ drain_poll_cb (gpointer data)
   for (guint i = d->draining->len; i > 0; i--)
     {
       PhServer *server = g_ptr_array_index (d->draining, i - 1);
-      PhServerStats stats;
+      guint connections = ph_server_get_n_connections (server);
 
-      ph_server_get_stats (server, &stats);
-      if (stats.connections == 0 || late)
+      if (connections == 0 || late)
         {
-          if (stats.connections > 0)
-            g_message ("closing %u tunnels still open after the drain period", stats.connections);
+          if (connections > 0)
+            g_message ("closing %u tunnels still open after the drain period", connections);
           g_ptr_array_steal_index (d->draining, i - 1);
           server_retire (d, server);
         }
@@ -300,7 +317,7 @@ start_server (PhDaemon *d, GError **error)
   if (d->server == NULL)
     return FALSE;
   ph_server_set_upstream_notify (d->server, upstream_notify, d);
-  if (d->config->warm == 0)
+  if (ph_config_get_warm (d->config) == 0)
     ph_upstream_connect_async (ph_server_get_upstream (d->server), NULL, probe_done, NULL);
   return TRUE;
 }
@@ -310,10 +327,10 @@ start_server (PhDaemon *d, GError **error)
 static char *
 upstream_key (const PhConfig *config)
 {
-  if (config->host == NULL)
+  if (ph_config_get_host (config) == NULL)
     return NULL;
-  return g_strdup_printf (strchr (config->host, ':') ? "[%s]:%u" : "%s:%u", config->host,
-                          config->port);
+  return g_strdup_printf (strchr (ph_config_get_host (config), ':') ? "[%s]:%u" : "%s:%u",
+                          ph_config_get_host (config), ph_config_get_port (config));
 }
 
 /* The configuration on disk, with the stored password when no
@@ -328,9 +345,16 @@ load_config (PhDaemon *d, GError **error)
   if (config == NULL)
     return NULL;
   key = upstream_key (config);
-  if (config->password == NULL && config->username != NULL && key != NULL && d->secrets != NULL
-      && !ph_secret_store_lookup (d->secrets, key, config->username, &config->password, &local))
-    g_warning ("cannot read the stored password: %s", local->message);
+  if (ph_config_get_password (config) == NULL && ph_config_get_username (config) != NULL
+      && key != NULL && d->secrets != NULL)
+    {
+      char *password = NULL;
+      if (!ph_secret_store_lookup (d->secrets, key, ph_config_get_username (config), &password,
+                                   &local))
+        g_warning ("cannot read the stored password: %s", local->message);
+      else if (password != NULL)
+        ph_config_take_password (config, password);
+    }
   return g_steal_pointer (&config);
 }
 
@@ -344,7 +368,7 @@ apply_config (PhDaemon *d, PhConfig *config, GError **error)
     return FALSE;
   g_clear_pointer (&d->config, ph_config_unref);
   d->config = ph_config_ref (config);
-  ph_log_set_level (config->log_level);
+  ph_log_set_level (ph_config_get_log_level (config));
   if (d->enabled && d->server == NULL && ph_config_get_unready_reason (config) == NULL)
     {
       g_autoptr (GError) local = NULL;
@@ -396,13 +420,13 @@ static gboolean
 counter_cb (gpointer data)
 {
   PhDaemon *d = data;
-  PhServerStats stats = { 0 };
+  ServerCounts counts = { 0 };
 
   if (d->server != NULL)
-    ph_server_get_stats (d->server, &stats);
-  if (memcmp (&stats, &d->last_stats, sizeof stats) != 0)
+    server_counts_add (&counts, d->server);
+  if (memcmp (&counts, &d->last_counts, sizeof counts) != 0)
     {
-      d->last_stats = stats;
+      d->last_counts = counts;
       emit_changed (d);
     }
   return G_SOURCE_CONTINUE;
@@ -507,7 +531,7 @@ ph_daemon_new (const PhDaemonSetup *setup, GError **error)
       return NULL;
     }
   d->config = ph_config_ref (config);
-  ph_log_set_level (config->log_level);
+  ph_log_set_level (ph_config_get_log_level (config));
   d->enabled = standalone ? TRUE : load_enabled (d);
   if (d->enabled && ph_config_get_unready_reason (config) == NULL && !start_server (d, &local))
     {
@@ -645,22 +669,22 @@ ph_daemon_set_setting (PhDaemon *d, const char *key, const char *value, GError *
 gboolean
 ph_daemon_trust_pin (PhDaemon *d, const char *pin, GError **error)
 {
-  PhPin parsed;
+  g_autoptr (PhPin) parsed = NULL;
   g_autoptr (GError) local = NULL;
   g_autofree char *canonical = NULL;
   g_autoptr (GString) value = NULL;
 
-  if (!ph_pin_parse (pin, &parsed, &local))
+  parsed = ph_pin_parse (pin, &local);
+  if (parsed == NULL)
     {
       g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING, "%s", local->message);
       return FALSE;
     }
   if (!check_unlocked (d, "upstream.pins", error))
     return FALSE;
-  canonical = ph_pin_to_string (&parsed);
+  canonical = ph_pin_to_string (parsed);
   value = g_string_new (ph_config_get_value (d->config, "upstream.pins"));
-  if (d->config->pins != NULL
-      && ph_pin_matches_any (&parsed, (PhPin *) d->config->pins->data, d->config->pins->len))
+  if (ph_config_has_pin (d->config, parsed))
     return TRUE;
   if (value->len > 0)
     g_string_append (value, ";");
@@ -680,7 +704,7 @@ check_store (PhDaemon *d, char **key, GError **error)
                            _ ("this agent has no secret store; use upstream.password-file"));
       return FALSE;
     }
-  if (d->config->password_file != NULL)
+  if (ph_config_get_password_file (d->config) != NULL)
     {
       g_set_error_literal (error, PH_ERROR, PH_ERROR_FAILED,
                            _ ("upstream.password-file is set and takes precedence; unset it "
@@ -714,7 +738,7 @@ ph_daemon_set_credentials (PhDaemon *d, const char *username, const char *passwo
                            _ ("a password is not empty and has no line break"));
       return FALSE;
     }
-  if (g_strcmp0 (d->config->username, username) != 0
+  if (g_strcmp0 (ph_config_get_username (d->config), username) != 0
       && !check_unlocked (d, "upstream.username", error))
     return FALSE;
   if (!check_store (d, &key, error))
@@ -722,7 +746,7 @@ ph_daemon_set_credentials (PhDaemon *d, const char *username, const char *passwo
   if (!ph_secret_store_save (d->secrets, key, username, password, error))
     return FALSE;
   g_message ("credentials for “%s” stored in %s", username, ph_secret_store_describe (d->secrets));
-  if (g_strcmp0 (d->config->username, username) != 0)
+  if (g_strcmp0 (ph_config_get_username (d->config), username) != 0)
     return ph_daemon_set_setting (d, "upstream.username", username, error);
   return reload_now (d, error);
 }
@@ -753,13 +777,13 @@ inspect_done (PhTlsInspection *inspection, GError *error, gpointer data)
       g_task_return_error (task, error);
       return;
     }
-  if (inspection->chain->len > 0)
+  if (ph_tls_inspection_get_n_certs (inspection) > 0)
     {
-      PhCertInfo *own = g_ptr_array_index (inspection->chain, 0);
-      if (g_strcmp0 (own->pin, d->seen_pin) != 0)
+      const char *pin = ph_cert_info_get_pin (ph_tls_inspection_get_cert (inspection, 0));
+      if (g_strcmp0 (pin, d->seen_pin) != 0)
         {
           g_free (d->seen_pin);
-          d->seen_pin = g_strdup (own->pin);
+          d->seen_pin = g_strdup (pin);
           emit_changed (d);
         }
     }
@@ -851,9 +875,9 @@ ph_daemon_dup_trusted_pins (PhDaemon *d)
 {
   g_autoptr (GStrvBuilder) out = g_strv_builder_new ();
 
-  for (guint i = 0; d->config->pins != NULL && i < d->config->pins->len; i++)
+  for (guint i = 0; i < ph_config_get_n_pins (d->config); i++)
     {
-      g_autofree char *pin = ph_pin_to_string (&g_array_index (d->config->pins, PhPin, i));
+      g_autofree char *pin = ph_pin_to_string (ph_config_get_pin (d->config, i));
       g_strv_builder_add (out, pin);
     }
   return g_strv_builder_end (out);
@@ -880,28 +904,21 @@ ph_daemon_get_seen_pin (PhDaemon *d)
 gboolean
 ph_daemon_get_credentials_stored (PhDaemon *d)
 {
-  return d->config->password != NULL;
+  return ph_config_get_password (d->config) != NULL;
 }
 
 void
 ph_daemon_get_stats (PhDaemon *d, PhDaemonStats *stats)
 {
-  PhServerStats now = { 0 };
+  ServerCounts now = { 0 };
   gint64 t = g_get_monotonic_time ();
 
   if (d->server != NULL)
-    ph_server_get_stats (d->server, &now);
+    server_counts_add (&now, d->server);
   for (guint i = 0; i < d->draining->len; i++)
-    {
-      PhServerStats more;
-      ph_server_get_stats (g_ptr_array_index (d->draining, i), &more);
-      now.connections += more.connections;
-      now.total_requests += more.total_requests;
-      now.bytes_up += more.bytes_up;
-      now.bytes_down += more.bytes_down;
-    }
+    server_counts_add (&now, g_ptr_array_index (d->draining, i));
   stats->connections = now.connections;
-  stats->requests = d->base_requests + now.total_requests;
+  stats->requests = d->base_requests + now.requests;
   stats->bytes_up = d->base_up + now.bytes_up;
   stats->bytes_down = d->base_down + now.bytes_down;
   stats->uptime_seconds = (t - d->started) / G_USEC_PER_SEC;

@@ -54,7 +54,8 @@ sync_properties (PhDBusService *self)
   ph_agent1_set_bytes_down (iface, stats.bytes_down);
   ph_agent1_set_seen_pin (iface, ph_daemon_get_seen_pin (d));
   ph_agent1_set_trusted_pins (iface, (const char *const *) pins);
-  ph_agent1_set_username (iface, config->username ? config->username : "");
+  ph_agent1_set_username (iface,
+                          ph_config_get_username (config) ? ph_config_get_username (config) : "");
   ph_agent1_set_credentials_stored (iface, ph_daemon_get_credentials_stored (d));
   ph_agent1_set_locked_keys (iface, (const char *const *) locked);
 }
@@ -328,34 +329,33 @@ inspect_done (GObject *source, GAsyncResult *result, gpointer data)
       return;
     }
   g_variant_builder_init (&chain, G_VARIANT_TYPE ("aa{sv}"));
-  for (guint i = 0; i < inspection->chain->len; i++)
+  for (guint i = 0; i < ph_tls_inspection_get_n_certs (inspection); i++)
     {
-      PhCertInfo *c = g_ptr_array_index (inspection->chain, i);
+      const PhCertInfo *c = ph_tls_inspection_get_cert (inspection, i);
       GVariantDict cert;
 
       g_variant_dict_init (&cert, NULL);
-      g_variant_dict_insert (&cert, "pin", "s", c->pin);
-      g_variant_dict_insert (&cert, "subject", "s", c->subject);
-      g_variant_dict_insert (&cert, "issuer", "s", c->issuer);
-      g_variant_dict_insert (&cert, "not-before", "x", c->not_before);
-      g_variant_dict_insert (&cert, "not-after", "x", c->not_after);
-      g_variant_dict_insert (&cert, "sha256-fingerprint", "s", c->sha256);
+      g_variant_dict_insert (&cert, "pin", "s", ph_cert_info_get_pin (c));
+      g_variant_dict_insert (&cert, "subject", "s", ph_cert_info_get_subject (c));
+      g_variant_dict_insert (&cert, "issuer", "s", ph_cert_info_get_issuer (c));
+      g_variant_dict_insert (&cert, "not-before", "x", ph_cert_info_get_not_before (c));
+      g_variant_dict_insert (&cert, "not-after", "x", ph_cert_info_get_not_after (c));
+      g_variant_dict_insert (&cert, "sha256-fingerprint", "s", ph_cert_info_get_sha256 (c));
       g_variant_builder_add_value (&chain, g_variant_dict_end (&cert));
     }
-  if (inspection->chain->len > 0)
+  if (ph_tls_inspection_get_n_certs (inspection) > 0)
     {
-      PhPin parsed;
-      pin = ((PhCertInfo *) g_ptr_array_index (inspection->chain, 0))->pin;
-      pin_trusted
-          = config->pins != NULL && ph_pin_parse (pin, &parsed, NULL)
-            && ph_pin_matches_any (&parsed, (PhPin *) config->pins->data, config->pins->len);
+      g_autoptr (PhPin) parsed = NULL;
+      pin = ph_cert_info_get_pin (ph_tls_inspection_get_cert (inspection, 0));
+      parsed = ph_pin_parse (pin, NULL);
+      pin_trusted = parsed != NULL && ph_config_has_pin (config, parsed);
     }
   g_variant_dict_init (&info, NULL);
-  g_variant_dict_insert (&info, "host", "s", config->host);
-  g_variant_dict_insert (&info, "server-name", "s", config->server_name);
-  g_variant_dict_insert (&info, "protocol", "s", inspection->protocol);
-  g_variant_dict_insert (&info, "ca-trusted", "b", inspection->ca_trusted);
-  g_variant_dict_insert (&info, "ca-problem", "s", inspection->ca_problem);
+  g_variant_dict_insert (&info, "host", "s", ph_config_get_host (config));
+  g_variant_dict_insert (&info, "server-name", "s", ph_config_get_server_name (config));
+  g_variant_dict_insert (&info, "protocol", "s", ph_tls_inspection_get_protocol (inspection));
+  g_variant_dict_insert (&info, "ca-trusted", "b", ph_tls_inspection_get_ca_trusted (inspection));
+  g_variant_dict_insert (&info, "ca-problem", "s", ph_tls_inspection_get_ca_problem (inspection));
   g_variant_dict_insert (&info, "pin-trusted", "b", pin_trusted);
   g_dbus_method_invocation_return_value (invocation, g_variant_new ("(s@aa{sv}@a{sv})", pin,
                                                                     g_variant_builder_end (&chain),

@@ -33,18 +33,18 @@ next_rand (guint32 *state)
 static Outcome
 scan (PhBodyMode mode, guint64 length, const guint8 *body, gsize len, guint32 seed, gsize max_piece)
 {
-  PhBodyScanner s;
+  g_autoptr (PhBodyScanner) s = ph_body_scanner_new (PH_BODY_NONE, 0);
   Outcome o = { -1, 0, FALSE };
   guint32 state = seed | 1;
 
-  ph_body_scanner_init (&s, mode, length);
-  while (o.used < len && !ph_body_scanner_is_done (&s))
+  ph_body_scanner_init (s, mode, length);
+  while (o.used < len && !ph_body_scanner_is_done (s))
     {
       gsize piece = max_piece == 0 ? len - o.used : 1 + next_rand (&state) % max_piece;
       gssize n;
 
       piece = MIN (piece, len - o.used);
-      n = ph_body_scanner_feed (&s, body + o.used, piece);
+      n = ph_body_scanner_feed (s, body + o.used, piece);
       if (n < 0)
         {
           o.error_at = o.used;
@@ -53,12 +53,12 @@ scan (PhBodyMode mode, guint64 length, const guint8 *body, gsize len, guint32 se
       g_assert_cmpint (n, <=, piece);
       /* Short only at the end of the body. */
       if ((gsize) n < piece)
-        g_assert_true (ph_body_scanner_is_done (&s));
+        g_assert_true (ph_body_scanner_is_done (s));
       o.used += n;
     }
-  o.done = ph_body_scanner_is_done (&s);
+  o.done = ph_body_scanner_is_done (s);
   /* Once done, nothing more is body. */
-  g_assert_cmpint (ph_body_scanner_is_done (&s) ? ph_body_scanner_feed (&s, body, len) : 0, ==, 0);
+  g_assert_cmpint (ph_body_scanner_is_done (s) ? ph_body_scanner_feed (s, body, len) : 0, ==, 0);
   return o;
 }
 

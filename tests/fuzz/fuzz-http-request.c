@@ -36,8 +36,10 @@ check_refusal (guint status, const char *reason)
   answer = ph_http_build_error (status, "bad-request", reason);
   g_assert_cmpint (ph_http_response_parse (answer->str, answer->len, NULL, &resp, &consumed, &why),
                    ==, PH_HTTP_PARSE_DONE);
-  g_assert_cmpint (resp->content_length, ==, (gint64) (answer->len - consumed));
-  g_assert_cmpuint (ph_http_header_count (resp->headers, "X-Pinhole-Error"), ==, 1);
+  g_assert_cmpint (ph_http_response_get_content_length (resp), ==,
+                   (gint64) (answer->len - consumed));
+  g_assert_cmpuint (ph_http_header_count (ph_http_response_get_headers (resp), "X-Pinhole-Error"),
+                    ==, 1);
 }
 
 /* The head sent upstream must be one valid request that frames the body
@@ -58,20 +60,22 @@ check_forward (const PhHttpRequest *req, const char *proxy_auth)
   if (r != PH_HTTP_PARSE_DONE)
     g_error ("forwarded head refused (%u %s):\n%s", status, reason, fwd->str);
   g_assert_cmpuint (consumed, ==, fwd->len);
-  g_assert_cmpint (out->kind, ==, PH_HTTP_ABSOLUTE);
-  g_assert_cmpstr (out->method, ==, req->method);
-  g_assert_cmpstr (out->host, ==, req->host);
-  g_assert_cmpuint (out->port, ==, req->port);
-  g_assert_cmpstr (out->authority, ==, req->authority);
-  g_assert_cmpstr (out->path, ==, req->path);
-  g_assert_cmpuint (out->minor, ==, req->minor);
-  g_assert_cmpint (out->content_length, ==, req->content_length);
-  g_assert_cmpint (out->chunked, ==, req->chunked);
-  g_assert_cmpuint (ph_http_header_count (out->headers, "Host"), ==, 1);
-  g_assert_cmpuint (ph_http_header_count (out->headers, "Proxy-Authorization"), ==,
-                    proxy_auth != NULL ? 1 : 0);
+  g_assert_cmpint (ph_http_request_get_kind (out), ==, PH_HTTP_ABSOLUTE);
+  g_assert_cmpstr (ph_http_request_get_method (out), ==, ph_http_request_get_method (req));
+  g_assert_cmpstr (ph_http_request_get_host (out), ==, ph_http_request_get_host (req));
+  g_assert_cmpuint (ph_http_request_get_port (out), ==, ph_http_request_get_port (req));
+  g_assert_cmpstr (ph_http_request_get_authority (out), ==, ph_http_request_get_authority (req));
+  g_assert_cmpstr (ph_http_request_get_path (out), ==, ph_http_request_get_path (req));
+  g_assert_cmpuint (ph_http_request_get_minor (out), ==, ph_http_request_get_minor (req));
+  g_assert_cmpint (ph_http_request_get_content_length (out), ==,
+                   ph_http_request_get_content_length (req));
+  g_assert_cmpint (ph_http_request_get_chunked (out), ==, ph_http_request_get_chunked (req));
+  g_assert_cmpuint (ph_http_header_count (ph_http_request_get_headers (out), "Host"), ==, 1);
+  g_assert_cmpuint (ph_http_header_count (ph_http_request_get_headers (out), "Proxy-Authorization"),
+                    ==, proxy_auth != NULL ? 1 : 0);
   if (proxy_auth != NULL)
-    g_assert_cmpstr (ph_http_header_get (out->headers, "Proxy-Authorization"), ==, proxy_auth);
+    g_assert_cmpstr (ph_http_header_get (ph_http_request_get_headers (out), "Proxy-Authorization"),
+                     ==, proxy_auth);
 }
 
 static void
@@ -100,32 +104,34 @@ fuzz_request (const char *buf, gsize len, const PhHttpLimits *limits)
   g_assert_cmpuint (consumed, >, 0);
   g_assert_cmpuint (consumed, <=, len);
   g_assert_cmpuint (consumed, <=, limits->max_head);
-  g_assert_nonnull (req->method);
-  g_assert_nonnull (req->target);
-  g_assert_cmpuint (strlen (req->target), <=, limits->max_target);
-  g_assert_cmpuint (req->minor, <=, 1);
-  g_assert_cmpuint (req->headers->len, <=, limits->max_headers);
-  g_assert_cmpint (req->content_length, >=, -1);
-  g_assert_true (!req->chunked || req->content_length == -1);
-  switch (req->kind)
+  g_assert_nonnull (ph_http_request_get_method (req));
+  g_assert_nonnull (ph_http_request_get_target (req));
+  g_assert_cmpuint (strlen (ph_http_request_get_target (req)), <=, limits->max_target);
+  g_assert_cmpuint (ph_http_request_get_minor (req), <=, 1);
+  g_assert_cmpuint (ph_http_headers_get_len (ph_http_request_get_headers (req)), <=,
+                    limits->max_headers);
+  g_assert_cmpint (ph_http_request_get_content_length (req), >=, -1);
+  g_assert_true (!ph_http_request_get_chunked (req)
+                 || ph_http_request_get_content_length (req) == -1);
+  switch (ph_http_request_get_kind (req))
     {
       case PH_HTTP_CONNECT:
-        g_assert_nonnull (req->host);
-        g_assert_nonnull (req->authority);
-        g_assert_cmpuint (req->port, >, 0);
-        g_assert_false (req->chunked);
-        g_assert_cmpint (req->content_length, <=, 0);
+        g_assert_nonnull (ph_http_request_get_host (req));
+        g_assert_nonnull (ph_http_request_get_authority (req));
+        g_assert_cmpuint (ph_http_request_get_port (req), >, 0);
+        g_assert_false (ph_http_request_get_chunked (req));
+        g_assert_cmpint (ph_http_request_get_content_length (req), <=, 0);
         break;
       case PH_HTTP_ABSOLUTE:
-        g_assert_nonnull (req->host);
-        g_assert_nonnull (req->authority);
-        g_assert_cmpuint (req->port, >, 0);
-        g_assert_true (req->path[0] == '/');
+        g_assert_nonnull (ph_http_request_get_host (req));
+        g_assert_nonnull (ph_http_request_get_authority (req));
+        g_assert_cmpuint (ph_http_request_get_port (req), >, 0);
+        g_assert_true (ph_http_request_get_path (req)[0] == '/');
         check_forward (req, "Basic cGluaG9sZTpmdXp6");
         check_forward (req, NULL);
         break;
       case PH_HTTP_ORIGIN:
-        g_assert_nonnull (req->path);
+        g_assert_nonnull (ph_http_request_get_path (req));
         break;
       default:
         g_assert_not_reached ();
@@ -141,8 +147,9 @@ fuzz_request (const char *buf, gsize len, const PhHttpLimits *limits)
     g_assert_cmpint (ph_http_request_parse (head, consumed, limits, &again, &n, &status, &why), ==,
                      PH_HTTP_PARSE_DONE);
     g_assert_cmpuint (n, ==, consumed);
-    g_assert_cmpint (again->content_length, ==, req->content_length);
-    g_assert_cmpint (again->chunked, ==, req->chunked);
+    g_assert_cmpint (ph_http_request_get_content_length (again), ==,
+                     ph_http_request_get_content_length (req));
+    g_assert_cmpint (ph_http_request_get_chunked (again), ==, ph_http_request_get_chunked (req));
     g_clear_pointer (&again, ph_http_request_free);
     for (gsize cut = consumed - 1;; cut /= 2)
       {
@@ -171,9 +178,10 @@ fuzz_response (const char *buf, gsize len)
   if (r == PH_HTTP_PARSE_INCOMPLETE)
     return;
   g_assert_cmpuint (consumed, <=, len);
-  g_assert_cmpuint (resp->status, >=, 100);
-  g_assert_cmpuint (resp->status, <=, 599);
-  g_assert_true (!resp->chunked || resp->content_length == -1);
+  g_assert_cmpuint (ph_http_response_get_status (resp), >=, 100);
+  g_assert_cmpuint (ph_http_response_get_status (resp), <=, 599);
+  g_assert_true (!ph_http_response_get_chunked (resp)
+                 || ph_http_response_get_content_length (resp) == -1);
   (void) ph_http_response_has_body (resp, "GET");
   (void) ph_http_response_has_body (resp, "HEAD");
 
@@ -189,12 +197,14 @@ fuzz_response (const char *buf, gsize len)
           != PH_HTTP_PARSE_DONE)
         g_error ("forwarded response refused (%s):\n%s", why, fwd->str);
       g_assert_cmpuint (n, ==, fwd->len);
-      g_assert_cmpuint (out->status, ==, resp->status);
-      g_assert_cmpint (out->chunked, ==, resp->chunked);
-      g_assert_cmpint (out->content_length, ==, resp->content_length);
+      g_assert_cmpuint (ph_http_response_get_status (out), ==, ph_http_response_get_status (resp));
+      g_assert_cmpint (ph_http_response_get_chunked (out), ==, ph_http_response_get_chunked (resp));
+      g_assert_cmpint (ph_http_response_get_content_length (out), ==,
+                       ph_http_response_get_content_length (resp));
       /* RFC 9112 §6.3: Content-Length must go when chunked is forwarded. */
-      if (out->chunked)
-        g_assert_cmpuint (ph_http_header_count (out->headers, "Content-Length"), ==, 0);
+      if (ph_http_response_get_chunked (out))
+        g_assert_cmpuint (
+            ph_http_header_count (ph_http_response_get_headers (out), "Content-Length"), ==, 0);
     }
 }
 

@@ -30,6 +30,34 @@ static const char *const hop_by_hop[] = {
   "Upgrade",    "Proxy-Authorization", "Proxy-Authenticate", "Close",
 };
 
+/* One field of a parsed head, as the parser holds it. */
+typedef struct
+{
+  const char *name;
+  const char *value;
+} Field;
+
+static Field
+field_at (const PhHttpHeaders *headers, guint i)
+{
+  Field f;
+
+  ph_http_headers_get_nth (headers, i, &f.name, &f.value);
+  return f;
+}
+
+static const char *
+header_name (const PhHttpHeaders *headers, guint i)
+{
+  return field_at (headers, i).name;
+}
+
+static const char *
+header_value (const PhHttpHeaders *headers, guint i)
+{
+  return field_at (headers, i).value;
+}
+
 static gboolean
 is_framing (const char *name)
 {
@@ -40,16 +68,16 @@ is_framing (const char *name)
 /* Whether a comma-separated list in any @name field holds @item: written
  * here again rather than borrowed from ph-http.c. */
 static gboolean
-list_has (GArray *headers, const char *name, const char *item)
+list_has (const PhHttpHeaders *headers, const char *name, const char *item)
 {
-  for (guint i = 0; i < headers->len; i++)
+  for (guint i = 0; i < ph_http_headers_get_len (headers); i++)
     {
-      const PhHttpHeader *h = &g_array_index (headers, PhHttpHeader, i);
+      Field h = field_at (headers, i);
       g_auto (GStrv) items = NULL;
 
-      if (g_ascii_strcasecmp (h->name, name) != 0)
+      if (g_ascii_strcasecmp (h.name, name) != 0)
         continue;
-      items = g_strsplit (h->value, ",", -1);
+      items = g_strsplit (h.value, ",", -1);
       for (guint j = 0; items[j] != NULL; j++)
         if (g_ascii_strcasecmp (g_strstrip (items[j]), item) == 0)
           return TRUE;
@@ -58,7 +86,7 @@ list_has (GArray *headers, const char *name, const char *item)
 }
 
 static gboolean
-is_hop_by_hop (GArray *headers, const char *name)
+is_hop_by_hop (const PhHttpHeaders *headers, const char *name)
 {
   for (gsize i = 0; i < G_N_ELEMENTS (hop_by_hop); i++)
     if (g_ascii_strcasecmp (name, hop_by_hop[i]) == 0)
@@ -69,18 +97,18 @@ is_hop_by_hop (GArray *headers, const char *name)
 /* What the fields say about framing, read again: -2 when Content-Length
  * values disagree or are not numbers (the parser must have refused). */
 static gint64
-expected_content_length (GArray *headers)
+expected_content_length (const PhHttpHeaders *headers)
 {
   gint64 cl = -1;
 
-  for (guint i = 0; i < headers->len; i++)
+  for (guint i = 0; i < ph_http_headers_get_len (headers); i++)
     {
-      const PhHttpHeader *h = &g_array_index (headers, PhHttpHeader, i);
+      Field h = field_at (headers, i);
       g_auto (GStrv) items = NULL;
 
-      if (g_ascii_strcasecmp (h->name, "Content-Length") != 0)
+      if (g_ascii_strcasecmp (h.name, "Content-Length") != 0)
         continue;
-      items = g_strsplit (h->value, ",", -1);
+      items = g_strsplit (h.value, ",", -1);
       for (guint j = 0; items[j] != NULL; j++)
         {
           const char *v = g_strstrip (items[j]);
@@ -99,20 +127,20 @@ expected_content_length (GArray *headers)
 
 /* The last transfer coding named, or NULL with no Transfer-Encoding. */
 static char *
-last_coding (GArray *headers, gboolean *present)
+last_coding (const PhHttpHeaders *headers, gboolean *present)
 {
   char *last = NULL;
 
   *present = FALSE;
-  for (guint i = 0; i < headers->len; i++)
+  for (guint i = 0; i < ph_http_headers_get_len (headers); i++)
     {
-      const PhHttpHeader *h = &g_array_index (headers, PhHttpHeader, i);
+      Field h = field_at (headers, i);
       g_auto (GStrv) items = NULL;
 
-      if (g_ascii_strcasecmp (h->name, "Transfer-Encoding") != 0)
+      if (g_ascii_strcasecmp (h.name, "Transfer-Encoding") != 0)
         continue;
       *present = TRUE;
-      items = g_strsplit (h->value, ",", -1);
+      items = g_strsplit (h.value, ",", -1);
       for (guint j = 0; items[j] != NULL; j++)
         if (*g_strstrip (items[j]) != '\0')
           {
@@ -126,20 +154,23 @@ last_coding (GArray *headers, gboolean *present)
 static void
 assert_same_response (const PhHttpResponse *a, const PhHttpResponse *b)
 {
-  g_assert_cmpuint (a->minor, ==, b->minor);
-  g_assert_cmpuint (a->status, ==, b->status);
-  g_assert_cmpstr (a->reason, ==, b->reason);
-  g_assert_cmpstr (a->transfer_encoding, ==, b->transfer_encoding);
-  g_assert_cmpint (a->content_length, ==, b->content_length);
-  g_assert_cmpint (a->chunked, ==, b->chunked);
-  g_assert_cmpint (a->keep_alive, ==, b->keep_alive);
-  g_assert_cmpuint (a->headers->len, ==, b->headers->len);
-  for (guint i = 0; i < a->headers->len; i++)
+  g_assert_cmpuint (ph_http_response_get_minor (a), ==, ph_http_response_get_minor (b));
+  g_assert_cmpuint (ph_http_response_get_status (a), ==, ph_http_response_get_status (b));
+  g_assert_cmpstr (ph_http_response_get_reason (a), ==, ph_http_response_get_reason (b));
+  g_assert_cmpstr (ph_http_response_get_transfer_encoding (a), ==,
+                   ph_http_response_get_transfer_encoding (b));
+  g_assert_cmpint (ph_http_response_get_content_length (a), ==,
+                   ph_http_response_get_content_length (b));
+  g_assert_cmpint (ph_http_response_get_chunked (a), ==, ph_http_response_get_chunked (b));
+  g_assert_cmpint (ph_http_response_get_keep_alive (a), ==, ph_http_response_get_keep_alive (b));
+  g_assert_cmpuint (ph_http_headers_get_len (ph_http_response_get_headers (a)), ==,
+                    ph_http_headers_get_len (ph_http_response_get_headers (b)));
+  for (guint i = 0; i < ph_http_headers_get_len (ph_http_response_get_headers (a)); i++)
     {
-      g_assert_cmpstr (g_array_index (a->headers, PhHttpHeader, i).name, ==,
-                       g_array_index (b->headers, PhHttpHeader, i).name);
-      g_assert_cmpstr (g_array_index (a->headers, PhHttpHeader, i).value, ==,
-                       g_array_index (b->headers, PhHttpHeader, i).value);
+      g_assert_cmpstr (header_name (ph_http_response_get_headers (a), i), ==,
+                       header_name (ph_http_response_get_headers (b), i));
+      g_assert_cmpstr (header_value (ph_http_response_get_headers (a), i), ==,
+                       header_value (ph_http_response_get_headers (b), i));
     }
 }
 
@@ -160,28 +191,29 @@ check_refusal (const char *reason)
   answer = ph_http_build_error (502, "upstream-protocol", msg);
   g_assert_cmpint (ph_http_response_parse (answer->str, answer->len, NULL, &resp, &consumed, &why),
                    ==, PH_HTTP_PARSE_DONE);
-  g_assert_cmpint (resp->content_length, ==, (gint64) (answer->len - consumed));
+  g_assert_cmpint (ph_http_response_get_content_length (resp), ==,
+                   (gint64) (answer->len - consumed));
 }
 
 /* The fields as parsed: tokens for names, values trimmed and one line. */
 static void
-check_fields (GArray *headers)
+check_fields (const PhHttpHeaders *headers)
 {
-  for (guint i = 0; i < headers->len; i++)
+  for (guint i = 0; i < ph_http_headers_get_len (headers); i++)
     {
-      const PhHttpHeader *h = &g_array_index (headers, PhHttpHeader, i);
-      gsize vlen = strlen (h->value);
+      Field h = field_at (headers, i);
+      gsize vlen = strlen (h.value);
 
-      g_assert_cmpuint (strlen (h->name), >, 0);
-      for (const char *c = h->name; *c; c++)
+      g_assert_cmpuint (strlen (h.name), >, 0);
+      for (const char *c = h.name; *c; c++)
         g_assert_true (g_ascii_isalnum (*c) || strchr ("!#$%&'*+-.^_`|~", *c) != NULL);
-      for (const char *c = h->value; *c; c++)
+      for (const char *c = h.value; *c; c++)
         g_assert_true (*c == '\t' || (guchar) *c >= 0x20);
-      g_assert_null (strchr (h->value, 0x7f));
+      g_assert_null (strchr (h.value, 0x7f));
       if (vlen > 0)
         {
-          g_assert_true (h->value[0] != ' ' && h->value[0] != '\t');
-          g_assert_true (h->value[vlen - 1] != ' ' && h->value[vlen - 1] != '\t');
+          g_assert_true (h.value[0] != ' ' && h.value[0] != '\t');
+          g_assert_true (h.value[vlen - 1] != ' ' && h.value[vlen - 1] != '\t');
         }
     }
 }
@@ -204,42 +236,49 @@ check_forward (const PhHttpResponse *resp, GArray *e2e, gboolean keep_alive)
       != PH_HTTP_PARSE_DONE)
     g_error ("forwarded response refused (%s):\n%s", why, fwd->str);
   g_assert_cmpuint (n, ==, fwd->len);
-  g_assert_cmpuint (out->minor, ==, 1);
-  g_assert_cmpuint (out->status, ==, resp->status);
-  g_assert_cmpstr (out->reason, ==, resp->reason);
-  g_assert_cmpint (out->chunked, ==, resp->chunked);
-  g_assert_cmpint (out->content_length, ==, resp->content_length);
-  g_assert_cmpstr (out->transfer_encoding, ==, resp->transfer_encoding);
+  g_assert_cmpuint (ph_http_response_get_minor (out), ==, 1);
+  g_assert_cmpuint (ph_http_response_get_status (out), ==, ph_http_response_get_status (resp));
+  g_assert_cmpstr (ph_http_response_get_reason (out), ==, ph_http_response_get_reason (resp));
+  g_assert_cmpint (ph_http_response_get_chunked (out), ==, ph_http_response_get_chunked (resp));
+  g_assert_cmpint (ph_http_response_get_content_length (out), ==,
+                   ph_http_response_get_content_length (resp));
+  g_assert_cmpstr (ph_http_response_get_transfer_encoding (out), ==,
+                   ph_http_response_get_transfer_encoding (resp));
   g_assert_cmpint (ph_http_response_has_body (out, "GET"), ==,
                    ph_http_response_has_body (resp, "GET"));
   /* RFC 9112 §6.3: no Content-Length beside a transfer coding. */
-  g_assert_cmpuint (ph_http_header_count (out->headers, "Transfer-Encoding"), ==,
-                    resp->transfer_encoding != NULL ? 1 : 0);
-  g_assert_cmpuint (ph_http_header_count (out->headers, "Content-Length"), ==,
-                    resp->transfer_encoding == NULL && resp->content_length >= 0 ? 1 : 0);
-  if (resp->status >= 200)
+  g_assert_cmpuint (ph_http_header_count (ph_http_response_get_headers (out), "Transfer-Encoding"),
+                    ==, ph_http_response_get_transfer_encoding (resp) != NULL ? 1 : 0);
+  g_assert_cmpuint (ph_http_header_count (ph_http_response_get_headers (out), "Content-Length"), ==,
+                    ph_http_response_get_transfer_encoding (resp) == NULL
+                            && ph_http_response_get_content_length (resp) >= 0
+                        ? 1
+                        : 0);
+  if (ph_http_response_get_status (resp) >= 200)
     {
-      g_assert_cmpuint (ph_http_header_count (out->headers, "Connection"), ==, 1);
-      g_assert_cmpstr (ph_http_header_get (out->headers, "Connection"), ==,
+      g_assert_cmpuint (ph_http_header_count (ph_http_response_get_headers (out), "Connection"), ==,
+                        1);
+      g_assert_cmpstr (ph_http_header_get (ph_http_response_get_headers (out), "Connection"), ==,
                        keep_alive ? "keep-alive" : "close");
-      g_assert_cmpint (out->keep_alive, ==, keep_alive);
+      g_assert_cmpint (ph_http_response_get_keep_alive (out), ==, keep_alive);
     }
   else
-    g_assert_cmpuint (ph_http_header_count (out->headers, "Connection"), ==, 0);
+    g_assert_cmpuint (ph_http_header_count (ph_http_response_get_headers (out), "Connection"), ==,
+                      0);
 
   /* Every other field is one of @resp's end-to-end fields, all of them in
    * their order. */
-  for (guint i = 0; i < out->headers->len; i++)
+  for (guint i = 0; i < ph_http_headers_get_len (ph_http_response_get_headers (out)); i++)
     {
-      const PhHttpHeader *h = &g_array_index (out->headers, PhHttpHeader, i);
-      const PhHttpHeader *o;
+      Field h = field_at (ph_http_response_get_headers (out), i);
+      Field o;
 
-      if (is_framing (h->name) || g_ascii_strcasecmp (h->name, "Connection") == 0)
+      if (is_framing (h.name) || g_ascii_strcasecmp (h.name, "Connection") == 0)
         continue;
       g_assert_cmpuint (j, <, e2e->len);
-      o = &g_array_index (resp->headers, PhHttpHeader, g_array_index (e2e, guint, j));
-      g_assert_cmpstr (h->name, ==, o->name);
-      g_assert_cmpstr (h->value, ==, o->value);
+      o = field_at (ph_http_response_get_headers (resp), g_array_index (e2e, guint, j));
+      g_assert_cmpstr (h.name, ==, o.name);
+      g_assert_cmpstr (h.value, ==, o.value);
       j++;
     }
   g_assert_cmpuint (j, ==, e2e->len);
@@ -289,44 +328,50 @@ check_head (const char *buf, gsize len, const PhHttpLimits *limits, guint *statu
   g_assert_cmpuint (consumed, <=, len);
   g_assert_cmpuint (consumed, <=, limits->max_head);
   g_assert_true (memcmp (buf + consumed - 4, "\r\n\r\n", 4) == 0);
-  g_assert_cmpuint (resp->status, >=, 100);
-  g_assert_cmpuint (resp->status, <=, 599);
-  g_assert_cmpuint (resp->minor, <=, 9);
-  g_assert_nonnull (resp->reason);
-  g_assert_null (strpbrk (resp->reason, "\r\n"));
-  g_assert_cmpuint (resp->headers->len, <=, limits->max_headers);
-  check_fields (resp->headers);
+  g_assert_cmpuint (ph_http_response_get_status (resp), >=, 100);
+  g_assert_cmpuint (ph_http_response_get_status (resp), <=, 599);
+  g_assert_cmpuint (ph_http_response_get_minor (resp), <=, 9);
+  g_assert_nonnull (ph_http_response_get_reason (resp));
+  g_assert_null (strpbrk (ph_http_response_get_reason (resp), "\r\n"));
+  g_assert_cmpuint (ph_http_headers_get_len (ph_http_response_get_headers (resp)), <=,
+                    limits->max_headers);
+  check_fields (ph_http_response_get_headers (resp));
 
   /* Framing, read again from the fields: conflicting lengths were refused,
    * and a transfer coding overrides any length. */
-  cl = expected_content_length (resp->headers);
-  coding = last_coding (resp->headers, &has_te);
+  cl = expected_content_length (ph_http_response_get_headers (resp));
+  coding = last_coding (ph_http_response_get_headers (resp), &has_te);
   g_assert_cmpint (cl, !=, -2);
-  g_assert_true (!resp->chunked || resp->content_length == -1);
+  g_assert_true (!ph_http_response_get_chunked (resp)
+                 || ph_http_response_get_content_length (resp) == -1);
   if (has_te)
     {
-      g_assert_cmpint (resp->content_length, ==, -1);
-      g_assert_cmpint (resp->chunked, ==,
+      g_assert_cmpint (ph_http_response_get_content_length (resp), ==, -1);
+      g_assert_cmpint (ph_http_response_get_chunked (resp), ==,
                        coding != NULL && g_ascii_strcasecmp (coding, "chunked") == 0);
       /* A Transfer-Encoding that names no coding is refused. */
       g_assert_nonnull (coding);
-      g_assert_nonnull (resp->transfer_encoding);
+      g_assert_nonnull (ph_http_response_get_transfer_encoding (resp));
     }
   else
     {
-      g_assert_false (resp->chunked);
-      g_assert_null (resp->transfer_encoding);
-      g_assert_cmpint (resp->content_length, ==, cl);
+      g_assert_false (ph_http_response_get_chunked (resp));
+      g_assert_null (ph_http_response_get_transfer_encoding (resp));
+      g_assert_cmpint (ph_http_response_get_content_length (resp), ==, cl);
     }
-  if (resp->minor >= 1)
-    g_assert_cmpint (resp->keep_alive, ==, !list_has (resp->headers, "Connection", "close"));
+  if (ph_http_response_get_minor (resp) >= 1)
+    g_assert_cmpint (ph_http_response_get_keep_alive (resp), ==,
+                     !list_has (ph_http_response_get_headers (resp), "Connection", "close"));
   else
-    g_assert_cmpint (resp->keep_alive, ==, list_has (resp->headers, "Connection", "keep-alive"));
+    g_assert_cmpint (ph_http_response_get_keep_alive (resp), ==,
+                     list_has (ph_http_response_get_headers (resp), "Connection", "keep-alive"));
 
   /* RFC 9110 §6.4.1: no body for HEAD, 1xx, 204 and 304, whatever the
    * fields say. */
   {
-    gboolean bodiless = resp->status < 200 || resp->status == 204 || resp->status == 304;
+    gboolean bodiless = ph_http_response_get_status (resp) < 200
+                        || ph_http_response_get_status (resp) == 204
+                        || ph_http_response_get_status (resp) == 304;
 
     g_assert_false (ph_http_response_has_body (resp, "HEAD"));
     g_assert_cmpint (ph_http_response_has_body (resp, "GET"), ==, !bodiless);
@@ -337,11 +382,11 @@ check_head (const char *buf, gsize len, const PhHttpLimits *limits, guint *statu
   {
     g_autoptr (GArray) e2e = g_array_new (FALSE, FALSE, sizeof (guint));
 
-    for (guint i = 0; i < resp->headers->len; i++)
+    for (guint i = 0; i < ph_http_headers_get_len (ph_http_response_get_headers (resp)); i++)
       {
-        const char *name = g_array_index (resp->headers, PhHttpHeader, i).name;
+        const char *name = header_name (ph_http_response_get_headers (resp), i);
 
-        if (!is_framing (name) && !is_hop_by_hop (resp->headers, name))
+        if (!is_framing (name) && !is_hop_by_hop (ph_http_response_get_headers (resp), name))
           g_array_append_val (e2e, i);
       }
     check_forward (resp, e2e, TRUE);
@@ -368,7 +413,7 @@ check_head (const char *buf, gsize len, const PhHttpLimits *limits, guint *statu
           break;
       }
   }
-  *status = resp->status;
+  *status = ph_http_response_get_status (resp);
   return consumed;
 }
 

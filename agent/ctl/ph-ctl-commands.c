@@ -5,6 +5,7 @@
 
 #include "ph-ctl.h"
 #include "ph-client.h"
+#include "ph-ctl-json.h"
 #include "ph-ctl-output.h"
 #include "ph-tty.h"
 #include "ph-wipe.h"
@@ -61,35 +62,46 @@ ph_ctl_load_properties (PhCtl *ctl, GError **error)
 static void
 print_status_json (PhAgent1 *agent, const char *error_name, const char *error_message)
 {
-  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (PhJson) j = ph_json_new ();
 
-  json_builder_begin_object (b);
-  ph_json_add_string (b, "version", ph_agent1_get_version (agent));
-  ph_json_add_string (b, "mode", ph_agent1_get_mode (agent));
-  ph_json_add_string (b, "state", ph_agent1_get_state (agent));
-  json_builder_set_member_name (b, "enabled");
-  json_builder_add_boolean_value (b, ph_agent1_get_enabled (agent));
-  json_builder_set_member_name (b, "last_error");
-  json_builder_begin_object (b);
-  ph_json_add_string (b, "name", error_name);
-  ph_json_add_string (b, "message", error_message);
-  json_builder_end_object (b);
-  ph_json_add_string (b, "upstream", ph_agent1_get_upstream (agent));
-  ph_json_add_strv (b, "listeners", ph_agent1_get_listeners (agent));
-  json_builder_set_member_name (b, "active_tunnels");
-  json_builder_add_int_value (b, ph_agent1_get_active_tunnels (agent));
-  json_builder_set_member_name (b, "bytes_up");
-  json_builder_add_int_value (b, (gint64) ph_agent1_get_bytes_up (agent));
-  json_builder_set_member_name (b, "bytes_down");
-  json_builder_add_int_value (b, (gint64) ph_agent1_get_bytes_down (agent));
-  ph_json_add_string (b, "seen_pin", ph_agent1_get_seen_pin (agent));
-  ph_json_add_strv (b, "trusted_pins", ph_agent1_get_trusted_pins (agent));
-  ph_json_add_string (b, "username", ph_agent1_get_username (agent));
-  json_builder_set_member_name (b, "credentials_stored");
-  json_builder_add_boolean_value (b, ph_agent1_get_credentials_stored (agent));
-  ph_json_add_strv (b, "locked_keys", ph_agent1_get_locked_keys (agent));
-  json_builder_end_object (b);
-  ph_json_print (b);
+  ph_json_begin_object (j);
+  ph_json_set_member (j, "version");
+  ph_json_add_string (j, ph_agent1_get_version (agent));
+  ph_json_set_member (j, "mode");
+  ph_json_add_string (j, ph_agent1_get_mode (agent));
+  ph_json_set_member (j, "state");
+  ph_json_add_string (j, ph_agent1_get_state (agent));
+  ph_json_set_member (j, "enabled");
+  ph_json_add_boolean (j, ph_agent1_get_enabled (agent));
+  ph_json_set_member (j, "last_error");
+  ph_json_begin_object (j);
+  ph_json_set_member (j, "name");
+  ph_json_add_string (j, error_name);
+  ph_json_set_member (j, "message");
+  ph_json_add_string (j, error_message);
+  ph_json_end_object (j);
+  ph_json_set_member (j, "upstream");
+  ph_json_add_string (j, ph_agent1_get_upstream (agent));
+  ph_json_set_member (j, "listeners");
+  ph_json_add_strv (j, ph_agent1_get_listeners (agent));
+  ph_json_set_member (j, "active_tunnels");
+  ph_json_add_int64 (j, ph_agent1_get_active_tunnels (agent));
+  ph_json_set_member (j, "bytes_up");
+  ph_json_add_uint64 (j, ph_agent1_get_bytes_up (agent));
+  ph_json_set_member (j, "bytes_down");
+  ph_json_add_uint64 (j, ph_agent1_get_bytes_down (agent));
+  ph_json_set_member (j, "seen_pin");
+  ph_json_add_string (j, ph_agent1_get_seen_pin (agent));
+  ph_json_set_member (j, "trusted_pins");
+  ph_json_add_strv (j, ph_agent1_get_trusted_pins (agent));
+  ph_json_set_member (j, "username");
+  ph_json_add_string (j, ph_agent1_get_username (agent));
+  ph_json_set_member (j, "credentials_stored");
+  ph_json_add_boolean (j, ph_agent1_get_credentials_stored (agent));
+  ph_json_set_member (j, "locked_keys");
+  ph_json_add_strv (j, ph_agent1_get_locked_keys (agent));
+  ph_json_end_object (j);
+  ph_json_print (j);
 }
 
 static void
@@ -254,16 +266,17 @@ ph_ctl_cmd_pin_show (PhCtl *ctl, char **args, GError **error)
 
   if (ctl->json)
     {
-      g_autoptr (JsonBuilder) b = json_builder_new ();
+      g_autoptr (PhJson) j = ph_json_new ();
 
-      json_builder_begin_object (b);
-      ph_json_add_string (b, "pin", pin);
-      json_builder_set_member_name (b, "chain");
-      ph_json_add_variant (b, chain);
-      json_builder_set_member_name (b, "info");
-      ph_json_add_variant (b, info);
-      json_builder_end_object (b);
-      ph_json_print (b);
+      ph_json_begin_object (j);
+      ph_json_set_member (j, "pin");
+      ph_json_add_string (j, pin);
+      ph_json_set_member (j, "chain");
+      ph_json_add_variant (j, chain);
+      ph_json_set_member (j, "info");
+      ph_json_add_variant (j, info);
+      ph_json_end_object (j);
+      ph_json_print (j);
     }
   else
     {
@@ -539,15 +552,17 @@ ph_ctl_cmd_get (PhCtl *ctl, char **args, GError **error)
     return FALSE;
   if (ctl->json)
     {
-      g_autoptr (JsonBuilder) b = json_builder_new ();
+      g_autoptr (PhJson) j = ph_json_new ();
 
-      json_builder_begin_object (b);
-      ph_json_add_string (b, "key", args[0]);
-      ph_json_add_string (b, "value", value);
-      json_builder_set_member_name (b, "locked");
-      json_builder_add_boolean_value (b, locked);
-      json_builder_end_object (b);
-      ph_json_print (b);
+      ph_json_begin_object (j);
+      ph_json_set_member (j, "key");
+      ph_json_add_string (j, args[0]);
+      ph_json_set_member (j, "value");
+      ph_json_add_string (j, value);
+      ph_json_set_member (j, "locked");
+      ph_json_add_boolean (j, locked);
+      ph_json_end_object (j);
+      ph_json_print (j);
     }
   else
     {
@@ -580,22 +595,25 @@ ph_ctl_cmd_settings (PhCtl *ctl, char **args, GError **error)
 
   if (ctl->json)
     {
-      g_autoptr (JsonBuilder) b = json_builder_new ();
+      g_autoptr (PhJson) j = ph_json_new ();
 
-      json_builder_begin_array (b);
+      ph_json_begin_array (j);
       g_variant_iter_init (&iter, settings);
       while (g_variant_iter_next (&iter, "(&s&sb&s)", &key, &value, &locked, &default_value))
         {
-          json_builder_begin_object (b);
-          ph_json_add_string (b, "key", key);
-          ph_json_add_string (b, "value", value);
-          ph_json_add_string (b, "default", default_value);
-          json_builder_set_member_name (b, "locked");
-          json_builder_add_boolean_value (b, locked);
-          json_builder_end_object (b);
+          ph_json_begin_object (j);
+          ph_json_set_member (j, "key");
+          ph_json_add_string (j, key);
+          ph_json_set_member (j, "value");
+          ph_json_add_string (j, value);
+          ph_json_set_member (j, "default");
+          ph_json_add_string (j, default_value);
+          ph_json_set_member (j, "locked");
+          ph_json_add_boolean (j, locked);
+          ph_json_end_object (j);
         }
-      json_builder_end_array (b);
-      ph_json_print (b);
+      ph_json_end_array (j);
+      ph_json_print (j);
     }
   else
     {

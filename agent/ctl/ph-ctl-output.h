@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* ph-ctl-output.h: how pinholectl prints: aligned label/value rows and tables for people, JSON
- * (json-glib) for scripts, and the small formatting helpers both share. */
+/* ph-ctl-output.h: how pinholectl prints for people: aligned label/value rows and tables, and the
+ * small formatting helpers the commands share (JSON for scripts is ph-ctl-json.h). */
 #pragma once
 
 #include <gio/gio.h>
-#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -43,13 +42,5 @@ char *ph_format_validity (gint64 not_before, gint64 not_after);
 const char *ph_dict_string (GVariant *dict, const char *key);
 gboolean ph_dict_boolean (GVariant *dict, const char *key);
 gint64 ph_dict_int64 (GVariant *dict, const char *key);
-
-/* JSON: a string member (NULL is ""), an array of strings, and any GVariant, dictionaries
- * becoming objects with snake_case keys, so that keys the agent adds later reach scripts too. */
-void ph_json_add_string (JsonBuilder *builder, const char *member, const char *value);
-void ph_json_add_strv (JsonBuilder *builder, const char *member, const char *const *values);
-void ph_json_add_variant (JsonBuilder *builder, GVariant *value);
-/* Prints the document on one line, compact, as scripts have always read it. */
-void ph_json_print (JsonBuilder *builder);
 
 G_END_DECLS

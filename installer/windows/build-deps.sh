@@ -4,8 +4,7 @@
 # source packages into one cached prefix, and prints that prefix's path on
 # standard output (everything else goes to standard error).
 #
-#   stage agent (always): libffi zlib pcre2 libintl glib json-glib gmp nettle libtasn1
-#                         gnutls
+#   stage agent (always): libffi zlib pcre2 libintl glib gmp nettle libtasn1 gnutls
 #   stage gtk   (--gtk):  pixman libpng cairo fribidi harfbuzz pango gdk-pixbuf
 #                         libepoxy libxml2 atk gtk3
 #
@@ -52,11 +51,6 @@ PACKAGES=(
   "libintl    gettext=0.21-12                              dsc  agent"
   # bookworm (12.x point release) carries +deb12u9, newer than -security's u6.
   "glib       glib2.0=2.74.6-2+deb12u9                     dsc  agent"
-  # pinholectl's --json output. bookworm's orig tarball and Debian part
-  # answer 404 here (trixie's 1.10.6+ds-2 too), so this is the upstream
-  # tarball alone; installer/windows/README.md says how to place it when
-  # the archive will not serve it.
-  "json-glib  json-glib=1.6.6-1                            orig agent"
   "gmp        gmp=2:6.2.1+dfsg1-1.1                        dsc  agent"
   "nettle     nettle=3.8.1-2                               dsc  agent"
   "libtasn1   libtasn1-6=4.19.0-2+deb12u1                  dsc  agent"
@@ -439,13 +433,6 @@ build_glib ()
   meson_build -Dtests=false -Dinstalled_tests=false -Dman=false -Dgtk_doc=false \
     -Dnls=enabled -Dselinux=disabled -Dxattr=false -Dlibmount=disabled \
     -Dsysprof=disabled -Dlibelf=disabled -Ddtrace=false -Dsystemtap=false
-}
-
-# The library (and its small json-glib-format/-validate tools); no tests,
-# docs or introspection.
-build_json_glib ()
-{
-  meson_build -Dintrospection=disabled -Dgtk_doc=disabled -Dman=false -Dtests=false
 }
 
 # Debian's orig tarball drops doc/ (GFDL) and its patch drops doc/Makefile

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-agent-watch-bus.c: the agent on D-Bus (Linux): its well-known name on the system bus
  * (the system service) or on the session bus (a per-user agent), chosen as ph-client chooses. */
 #define G_LOG_DOMAIN "pinhole-tray"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-agent-watch-pipe.c: the agent on its named pipe (Windows), reached through ph-client:
  * connect, and when nothing listens or the connection closes, try again every 2 seconds. */
 #define G_LOG_DOMAIN "pinhole-tray"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-agent-watch.h: finds the agent and follows it coming and going, whatever the transport:
  * its bus name on the system or session bus (Linux), or its named pipe (Windows), where there
  * is no bus and the connection is peer to peer. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-settings-window.c: the settings window. Every value comes from the
  * agent and goes back through it, so the agent's validation is the only
  * one and its message is what the user reads. The password field never

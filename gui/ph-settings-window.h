@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-settings-window.h: the settings window (ph-settings-window.ui):
  * values read from the agent, changes sent through SetSetting and
  * SetCredentials, locked keys greyed out, the agent's own refusals shown

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-tray-app.c: the tray application: follows org.pinhole.Agent1 (on the
  * bus, or on the agent's pipe on Windows), shows its state in the icon and
  * menu, notifies once per problem, and has the system proxy follow the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-tray-app.h: pinhole-tray, a single-instance GtkApplication: the icon
  * and menu that follow the agent's state, notifications, the settings
  * window, and the system proxy that it sets and always puts back. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-tray-icon.c: AppIndicator first, GtkStatusIcon as the fallback,
  * chosen at build time (meson option appindicator) and at run time (is a
  * StatusNotifierWatcher there?). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-tray-icon.h: the icon in the panel: an Ayatana AppIndicator
  * (StatusNotifierItem) where a host is running, GtkStatusIcon otherwise. */
 #pragma once

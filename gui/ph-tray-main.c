@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-tray-main.c: pinhole-tray's entry point. */
 #include "ph-build-config.h"
 #include "ph-paths.h"

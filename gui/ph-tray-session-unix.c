@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-tray-session-unix.c: the tray quits on SIGTERM, SIGINT and SIGHUP (the session's end on
  * X11 comes as the display going away, which the tray's atexit() handler covers); it tells the
  * user through the desktop's notification server (GNotification), keeps its state under

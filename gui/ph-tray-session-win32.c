@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-tray-session-win32.c: the tray's hidden top-level window, which Windows tells when the
  * session ends (WM_QUERYENDSESSION, WM_ENDSESSION) and which taskkill and installers close
  * (WM_CLOSE); console events for a tray started from a console; one tray per session with a

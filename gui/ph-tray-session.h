@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-tray-session.h: the tray and the platform's login session. How the system tells the tray
  * to go: SIGTERM, SIGINT and SIGHUP on Unix; on Windows the end of the session
  * (WM_QUERYENDSESSION/WM_ENDSESSION), WM_CLOSE (taskkill, installers) and console events, seen by

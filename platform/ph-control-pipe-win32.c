@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-control-pipe-win32.c: org.pinhole.Agent1 over \\.\pipe\pinhole-agent, the server
  * (the client half is agent/common/ph-control-pipe-client-win32.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-control-pipe.h: the control interface (org.pinhole.Agent1) on Windows, server side:
  * peer-to-peer D-Bus over the named pipe \\.\pipe\pinhole-agent, one private GDBusConnection
  * per client. The client half is agent/common/ph-control-pipe-client.h.

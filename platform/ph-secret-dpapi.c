@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-secret-dpapi.c: the Windows secret store: the key file of ph-secret-file.c with each
  * password encrypted by DPAPI, for the machine (the service as LocalSystem) or for the user who
  * saves it, in a file that only SYSTEM, Administrators and that user may open. */

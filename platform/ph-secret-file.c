@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-secret-file.c: the system service's secret store: a key file that only its owner may
  * read, one group per upstream, username = base64 (password), replaced atomically. Windows
  * keeps DPAPI blobs in the same layout (ph-secret-dpapi.c). */

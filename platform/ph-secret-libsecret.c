@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-secret-libsecret.c: the per-user secret store: the Secret Service (GNOME Keyring, KWallet)
  * over the session bus, through libsecret's synchronous calls, and a private file where the
  * Secret Service has no collection to keep the passwords in. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-secret-private.h: what a secret-store backend implements; only platform/ sees it, so
  * that the agent can never reach past ph-secret.h into one store. */
 #pragma once

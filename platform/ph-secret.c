@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-secret.c: the part of the secret store that every backend shares: dispatch, argument
  * checks, and wiping passwords before their memory goes back to the allocator. */
 #define G_LOG_DOMAIN "pinhole-secret"

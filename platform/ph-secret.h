@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-secret.h: where the proxy password lives: the Secret Service (libsecret) for a
  * per-user agent, a root-only file for the system service. Never a config file. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-service-systemd.c: the sd_notify protocol, one datagram to
  * $NOTIFY_SOCKET, without linking libsystemd. Outside systemd it does
  * nothing. */

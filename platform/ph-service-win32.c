@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-service-win32.c: the agent under the Windows Service Control Manager.
  *
  * StartServiceCtrlDispatcher takes the main thread; the SCM starts ServiceMain on a second

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-service.h: the agent and its service manager: systemd's notify protocol and Unix signals
  * on Linux; the Service Control Manager, console control events and the Event Log on Windows. */
 #pragma once

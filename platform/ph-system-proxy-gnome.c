@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-system-proxy-gnome.c: the system proxy on GNOME (and every desktop whose applications read
  * org.gnome.system.proxy through GSettings: GIO, Chromium, Firefox's "use system proxy").
  * Journal values are GVariant text, so that any previous value, a corporate PAC included, comes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-system-proxy-kde.c: the system proxy on KDE: the [Proxy Settings] group of kioslaverc,
  * read and written through KDE's own kreadconfig/kwriteconfig (5 or 6), so that KConfig's
  * escaping, cascading and locking stay KDE's business. Values are written the way KDE's proxy

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-system-proxy-private.h: what one desktop's proxy backend implements for
  * ph-system-proxy.c. Values cross this line as text in the backend's own notation (GVariant
  * text for GSettings, the literal string for KConfig), so that the journal can hold them. */

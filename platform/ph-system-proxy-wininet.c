@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-system-proxy-wininet.c: the system proxy on Windows: WinINet's per-user settings (what
  * Edge, Chrome, Firefox's "use system proxy settings", WinHTTP's IE configuration and .NET read)
  * for the LAN and for every dial-up/VPN phonebook entry, each of which has settings of its own

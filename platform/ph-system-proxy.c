@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-system-proxy.c: the part of the system-proxy shim that every desktop shares: the journal
  * of previous values, written before any change, and restoring from it on disable, on quit and
  * at the next start after a crash. The backends only read and write single keys. */

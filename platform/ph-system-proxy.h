@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-system-proxy.h: the desktop's proxy setting pointed at Pinhole and always put back:
  * GNOME's org.gnome.system.proxy and KDE's kioslaverc on Linux, WinINet's per-user settings on
  * Windows, with a journal of the previous values written before any change. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # demo.sh: README's first command. Installs what is needed, builds, starts a
 # local demo cloud end (real stunnel server + Squid with Basic auth, a
 # self-signed certificate, loopback ports), writes an agent config pinned to

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # install-deps.sh [--windows]: installs from Debian what Pinhole's build, demo and tests
 # need. The one list; README's commands and .ci/run both use it.
 set -euo pipefail

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-test-secret.h: assertions the secret store tests share (file, DPAPI and Secret Service
  * stores alike). Header-only, so that the Windows build of test-secret needs nothing else. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-test-system-proxy.h: assertions the system-proxy tests share (GNOME and KDE on Linux,
  * WinINet on Windows). Header-only, like ph-test-secret.h. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-test-tls-server.c: certificates made with gnutls_x509_crt_* and a loopback TLS server
  * with a thread per connection, on GSocket so that it also runs under Wine. */
 #include "ph-test-tls-server.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-test-tls-server.h: certificates made in-process with GnuTLS and a small loopback TLS
  * server (a thread per connection) for the unit tests of the TLS client and the upstream pool. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-test-util.c: see ph-test-util.h. */
 #include "ph-test-util.h"
 

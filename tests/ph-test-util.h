@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-test-util.h: helpers several test binaries share: a real gnome-keyring-daemon (Secret
  * Service) on the test's session bus, and removing a temp tree. */
 #pragma once

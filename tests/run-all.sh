@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # run-all.sh: installs what is needed, builds, runs every test (unit and
 # integration against real stunnel + Squid), then again in a build with ASan, UBSan and LSan
 # (PH_SKIP_ASAN=1 leaves it out), then the fuzzers briefly, then the Windows build

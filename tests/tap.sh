@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # tap.sh: TAP output for the shell tests (sourced). Each script defines dump_logs (what to show
 # when it bails out) and ends with tap_done.
 #

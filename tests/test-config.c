@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test-config.c: unit tests for agent/core/ph-config.h: defaults, every kind of
  * problem reported as FILE:LINE: [group] key: message, and the helpers. */
 #include "ph-config.h"

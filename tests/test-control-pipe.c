@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test-control-pipe.c (Windows, under Wine): org.pinhole.Agent1 over the named pipe, in one
  * process: the real daemon and adapter behind ph_control_pipe_server, clients through
  * ph_control_pipe_connect. What a client may do depends on the role the server reads from the

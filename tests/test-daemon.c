@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test-daemon.c: unit tests for agent/service/ph-daemon.h without D-Bus: a system file and a managed.d
  * drop-in in a temp dir, a file secret store, and a cloud proxy that never answers (or refuses). */
 #include "ph-daemon.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test-http.c: unit tests for agent/core/ph-http.h, the strict request/response
  * head parser, the forwarded-head rewriting and the body framer. */
 #include "ph-http.h"

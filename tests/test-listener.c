@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test-listener.c: unit tests for agent/core/ph-server.h on loopback, with no cloud proxy (its port
  * refuses): the refusals a client sees, the head timeout, the connection limit, the allow-list,
  * drain and reload. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test-pin.c: unit tests for agent/ph-pin.h. Pins computed from freshly
  * generated certificates are checked against what openssl and certtool say. */
 #include "ph-pin.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test-relay.c: unit tests for agent/core/ph-relay.h over socket pairs, without TLS: what each mode
  * relays, half-close, back-pressure through the one buffer, framing and the byte counters. */
 #include "ph-relay.h"

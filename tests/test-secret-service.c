@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test-secret-service.c: the Secret Service store of platform/ph-secret.h against a real
  * gnome-keyring-daemon on a private bus, with HOME and the XDG directories in a temp dir; with
  * a login keyring, and without one (where the store falls back to a private file). */

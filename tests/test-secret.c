@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test-secret.c: unit tests for the file store of platform/ph-secret.h: round trips, odd
  * bytes, the file's mode and atomic replacement, and refusing a file others can read; on
  * Windows, the DPAPI store too. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test-system-proxy-wininet.c: the system-proxy shim of platform/ph-system-proxy.h on Windows,
  * checked where applications look: the registry under HKCU's Internet Settings (ProxyEnable,
  * ProxyServer, ProxyOverride, AutoConfigURL and the Connections blobs) and InternetQueryOption.

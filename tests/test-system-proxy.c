@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test-system-proxy.c: the system-proxy shim of platform/ph-system-proxy.h against GNOME's real
  * org.gnome.system.proxy schema (GSettings' keyfile backend, which other processes see too) and
  * KDE's real kwriteconfig/kreadconfig, all in a private XDG_CONFIG_HOME: round trips back to

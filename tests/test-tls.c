@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test-tls.c: unit tests for agent/core/ph-tls.h against an in-process loopback TLS server with
  * certificates the test makes: pins, CA verification, SNI, resumption, alerts, time limits. */
 #include "ph-tls.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test-upstream.c: unit tests for agent/core/ph-upstream.h against an in-process loopback TLS
  * server: verified connections, the warm pool, backoff, health state and the credential check. */
 #include "ph-upstream.h"

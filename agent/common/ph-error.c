@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-error.c: the PH_ERROR domain and its D-Bus error names. */
 #define G_LOG_DOMAIN "pinhole-error"
 

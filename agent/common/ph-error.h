@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-error.h: Pinhole's error domain, shared by the core, the control
  * interface and its clients so that failures keep their kind on the wire. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-log.c: one writer for every log domain of the agent. Lines go to
  * stderr (the journal captures it under systemd); secrets never leave. */
 #define G_LOG_DOMAIN "pinhole-log"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-log.h: the agent's single log writer (level filter, redaction of
  * secrets) and the access-log line. */
 #pragma once

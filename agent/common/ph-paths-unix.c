@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-paths-unix.c: ph-paths.h on Linux and other Unix systems (meson picks this file): the
  * directories the build was configured with. */
 #include "ph-build-config.h"

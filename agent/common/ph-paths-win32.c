@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-paths-win32.c: ph-paths.h on Windows (meson picks this file). */
 #include "ph-build-config.h"
 #include "ph-paths.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-paths.h: where Pinhole's files are. On Linux these are the directories the build was
  * configured with; on Windows the configuration and state are under %ProgramData%\Pinhole and
  * the data and translations are found from the executable's own location (bin\..\share), so

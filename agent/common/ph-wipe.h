@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-wipe.h: clearing memory that held a secret, in a way the compiler must
  * keep although the memory is freed next (explicit_bzero is not portable). */
 #pragma once

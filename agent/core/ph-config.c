@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-config.c: defaults in one table, GKeyFile loading with file:line
  * reporting of every problem, and checks that span several keys. */
 #define G_LOG_DOMAIN "pinhole-config"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-config.h: the agent's configuration, an immutable reference-counted
  * snapshot built from built-in defaults and GKeyFile files, key by key. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-http.c: a strict HTTP/1.1 head parser and body framer. Strict because a
  * proxy that reads a message differently from its next hop can be used to
  * smuggle requests (RFC 9112 §6.3, §11.2): whatever is ambiguous is refused. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-http.h: strict HTTP/1.1 message heads (RFC 9112) and message-body
  * framing for a forwarding proxy. Pure functions over byte buffers: no I/O. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-pin.c: computing and checking SPKI SHA-256 pins with GnuTLS. */
 #define G_LOG_DOMAIN "pinhole-pin"
 

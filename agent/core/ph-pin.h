@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-pin.h: SPKI SHA-256 pins in the curl --pinnedpubkey form
  * ("sha256//BASE64"): parsing, computing from a certificate, matching. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-proxy-conn.c: the life of one client connection.
  *
  *   HEAD ──CONNECT──► UPSTREAM ─► EXCHANGE ─200─► TUNNEL (two raw pipes)

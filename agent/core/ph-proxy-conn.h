@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-proxy-conn.h: one client connection: its request heads, the route
  * and the upstream exchange for each (ph-route, ph-upstream), and the
  * tunnel or forwarded messages. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-relay.c: the byte pump under every tunnel and forwarded message.
  * Buffers exist only while they hold bytes, so an idle tunnel costs no
  * buffer memory; the few free ones are kept for reuse. */

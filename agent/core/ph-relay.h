@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-relay.h: a pipe moves bytes from one stream to another through one
  * bounded buffer: it reads from its source only once the destination has
  * taken everything read before. A tunnel is two pipes. */

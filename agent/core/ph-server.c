@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-server.c: listeners, admission (allow-list, connection and tunnel
  * limits derived from the descriptor limit), the timeout sweep, reload and
  * drain. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-server.h: the listening side of the agent: listeners, the client
  * allow-list, the tunnel limit, timeouts, reload and drain. It knows nothing
  * of D-Bus, signals or services: adapters drive it. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-stream.c: non-blocking reads and writes over plain and TLS sockets,
  * with GnuTLS's "call again" rules kept in one place. */
 #define G_LOG_DOMAIN "pinhole-stream"

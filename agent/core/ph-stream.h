@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-stream.h: a non-blocking byte stream over a GSocket, plain or TLS,
  * driven from the main loop: the relay's view of both ends of a tunnel. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-tls-util.c: the one place GnuTLS codes become GErrors, for every
  * part of the core that calls GnuTLS (handshakes, pins, streams). */
 #define G_LOG_DOMAIN "pinhole-tls"

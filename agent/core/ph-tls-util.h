@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-tls-util.h: GnuTLS glue shared by the core: cleanup functions for
  * GnuTLS handle types and the one place GnuTLS codes become GErrors. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-tls.c: GnuTLS behind the core. Every GnuTLS code becomes a GError in
  * ph_tls_set_error() (ph-tls-util.c); verification runs inside the handshake, so a server
  * that fails it never receives a byte of application data. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-tls.h: the TLS client to the cloud proxy: GnuTLS credentials and
  * priorities shared per upstream, the asynchronous handshake, and the
  * verification (pins, CA, or both) that runs before any byte is written. */

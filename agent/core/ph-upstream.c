@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-upstream.c: connections to the cloud proxy, the warm pool, and the
  * exchange with the proxy: its request heads (the only place that writes
  * Proxy-Authorization), its answers, and whether it takes our credentials. */

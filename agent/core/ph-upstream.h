@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-upstream.h: the one cloud proxy: verified TLS connections to it (a
  * few kept warm so a handshake is rarely on a request's path), the
  * exchange with it (the CONNECT or absolute-form request with its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-daemon.c: the service around the tunnel core: the on/off switch and
  * the state it shows, the configuration store's files applied live (watched,
  * or changed over the control interface), credentials from the secret store. */

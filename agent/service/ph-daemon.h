@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-daemon.h: the agent as a service, with no transport: on/off and its
  * state, the configuration in force (from ph-config-store.h's files),
  * stored credentials, pins. The D-Bus adapter and the mains drive it. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-dbus-service.c: org.pinhole.Agent1 over D-Bus. Method calls are
  * authorized (ph-dbus-auth.h: same user or polkit on a bus, the pipe's
  * role on Windows) before they reach the daemon; its errors keep their

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-dbus-service.h: the one adapter between the daemon and
  * org.pinhole.Agent1: the generated skeleton, the daemon's state mirrored
  * into its properties, and who may call what. */

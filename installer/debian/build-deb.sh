@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # build-deb.sh OUTDIR: builds the pinhole-agent .deb from this work tree and
 # checks it with lintian.
 #

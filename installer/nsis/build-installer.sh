@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # build-installer.sh [--no-tray] [--builddir DIR] [OUTDIR]: builds the Windows installer
 # pinhole-setup-VERSION.exe (VERSION: meson's project version) from this work tree, on Debian 12:
 #

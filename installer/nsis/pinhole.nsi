@@ -1,3 +1,4 @@
+; SPDX-License-Identifier: GPL-2.0-or-later
 ; pinhole.nsi: the Windows installer: Pinhole into Program Files, its configuration into
 ; %ProgramData%\Pinhole, the agent as the service "pinhole-agent" (registered and controlled by
 ; pinhole-agent.exe itself), the tray at every user's logon. Built by build-installer.sh, which

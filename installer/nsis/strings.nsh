@@ -1,3 +1,4 @@
+; SPDX-License-Identifier: GPL-2.0-or-later
 ; strings.nsh: the installer's own messages, in English and Simplified Chinese (MUI2 translates
 ; its pages itself). Variables in a string are filled in when the string is shown.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-bench-client.c — load generator for the Pinhole benchmark.
  * Speaks HTTP proxy protocol (CONNECT and absolute-form) to one proxy from a single
  * non-blocking epoll loop and measures new-tunnel latency and rate, bulk throughput,

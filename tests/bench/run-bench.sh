@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # run-bench.sh: measures the client side of the old chain (local Squid -> stunnel client) and
 # pinhole-agent against ONE cloud end (pinhole-cloud.sh with the test origin), and prints a
 # table of both with the agent/chain ratio and PASS/MISS against the targets.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-test-cloud.c: the integration-test fixture: runs pinhole-cloud.sh, the real agent binary
  * and curl as subprocesses, each case of a test binary in a subprocess of its own around one
  * shared cloud end, checks agents' logs for the password, and offers a raw HTTP client and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-test-cloud.h: test fixture around pinhole-cloud.sh (stunnel + Squid + origin), the real
  * pinhole-agent binary, curl, raw sockets and a recording TLS endpoint; a runner for cases in
  * subprocesses around a shared cloud end; plus the origin's pattern. */

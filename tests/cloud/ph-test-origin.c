@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-test-origin.c: a small, fast HTTP/1.1 origin server (plain and TLS) for the integration
  * tests and benchmarks: bulk bytes, chunked bodies, upload hashing, header echo, resets, interim
  * responses and arbitrary statuses. */

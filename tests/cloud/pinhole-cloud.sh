@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # pinhole-cloud.sh: brings up a throwaway Pinhole cloud end (stunnel in front of Squid with Basic
 # auth, optionally the ph-test-origin server) on loopback, for tests, benchmarks and the demo.
 #

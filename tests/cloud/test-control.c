@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test-control.c: org.pinhole.Agent1 through a real bus (GTestDBus) with
  * the real agent binary in --session mode, against real stunnel + Squid:
  * every method and property, error names, PropertiesChanged, locking by a

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test-ctl.sh: pinholectl end to end, TAP output: the real pinhole-agent in --session mode on a
 # private dbus-daemon, in front of the real cloud end (stunnel + Squid + ph-test-origin).
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test-faults.c: the fault matrix: the real pinhole-agent against a real cloud end (stunnel +
  * Squid, the test origin) and, for faults those cannot make, a small TLS server of the test's
  * own with the cloud's key, all on loopback. Each case checks what the client sees, how fast,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test-tunnel.c: integration tests of the real pinhole-agent binary against a real cloud end
  * (stunnel + Squid with Basic auth) and the test origin, all on loopback; each case in a
  * subprocess of its own, set up by one fixture from its line in a table. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test-deb.sh [PH_TEST_ORIGIN]: the .deb as an administrator meets it. Builds it with
 # installer/debian/build-deb.sh (lintian must report no error), verifies the units, installs it
 # on this machine, checks what landed and with which owners, runs the INSTALLED agent as the

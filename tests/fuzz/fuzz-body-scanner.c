@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz-body-scanner.c: libFuzzer harness for the message-body framer. The
  * end of a body must not depend on how the bytes arrive: the same input fed
  * at once, byte by byte and in random pieces must end at the same place; and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz-http-request.c: libFuzzer harness for the request and response head
  * parsers and for the heads the agent writes from what they accepted. */
 #include "ph-http.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* fuzz-http-response.c: libFuzzer harness for the response head parser, for
  * the head the agent passes to the client and for the body decision, on a
  * stream of heads as the agent reads them: interim heads (100 Continue, 103

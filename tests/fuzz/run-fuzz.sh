@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # run-fuzz.sh SECONDS: builds the libFuzzer harnesses with clang in a build
 # directory of their own and runs each for SECONDS on a scratch copy of its
 # seed corpus. Exits non-zero if any harness crashes; the crashing inputs are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test-tray.c: pinhole-tray in a real X server (Xvfb) with a real tray host
  * (trayer) and notification server (dunst), against the real agent on a
  * private bus (GTestDBus) and real stunnel + Squid. The system proxy is

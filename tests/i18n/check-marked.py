@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """check-marked.py SRCDIR: the source half of tests/i18n/check-po.sh.
 
 Fails when po/POTFILES is unsorted, lists a file that does not exist, or

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # check-po.sh: fails when a translation is stale or incomplete, when
 # po/POTFILES misses a file with translatable strings, or when a user-visible
 # string is not marked for translation (tests/i18n/check-marked.py).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # run-test.sh CMD...: meson's exe_wrapper for the sanitizer build (the 'sanitize' test setup in
 # tests/meson.build, the default when b_sanitize is set). It runs one test with the sanitizer
 # options below and makes the test fail if any process under it -- the test binary, or the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-soak-client.c — the mixed load of the Pinhole soak (tests/soak/run-soak.sh).
  *
  * One single-threaded epoll loop drives a fixed set of workers against one HTTP proxy for a

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # run-soak.sh: a bounded soak of pinhole-agent against a real cloud end.
 #
 #   tests/soak/run-soak.sh SECONDS [--build DIR] [--keep]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # cross-build.sh BUILDDIR [MESON-OPTION...]: builds Pinhole for 64-bit Windows with mingw-w64
 # into BUILDDIR, against the prefix of installer/windows/build-deps.sh (built or reused from
 # its cache). PH_WIN_GTK=1 includes the tray. The tests then run under Wine:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # env.sh: sourced by the Windows build and test scripts. Sets PH_WIN_PREFIX (the cross-built
 # libraries, from installer/windows/build-deps.sh) and a Wine environment in which the
 # cross-built programs run: their DLLs on WINEPATH, a private WINEPREFIX, no Wine debug noise.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # run.sh LINUXBUILD: the Windows part of the test run, called by tests/run-all.sh after the
 # Linux tests (LINUXBUILD is their build directory: the integration tests and the origin server
 # are Linux programs that drive the Windows ones).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test-agent.sh WINBUILD LINUXBUILD: the Windows pinhole-agent.exe and pinholectl.exe under Wine,
 # against a real stunnel + Squid cloud end and origin on loopback (tests/cloud/pinhole-cloud.sh).
 #

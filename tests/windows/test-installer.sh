@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test-installer.sh [SETUP.exe]: the Windows installer end to end under Wine, TAP output. Without
 # SETUP.exe it builds one with installer/nsis/build-installer.sh (PH_WIN_GTK=0: without the tray).
 #

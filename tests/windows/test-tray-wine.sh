@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # test-tray-wine.sh BUILDDIR: the Windows tray (pinhole-tray.exe of a cross-build made with
 # PH_WIN_GTK=1) under Wine, on an Xvfb display of its own, in English and in Simplified Chinese.
 # The real pinhole-agent.exe runs in the console against a real cloud end (stunnel + Squid on

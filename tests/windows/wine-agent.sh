@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # wine-agent.sh: runs the Windows pinhole-agent.exe (PH_WIN_AGENT) under Wine in place of the
 # Linux agent, so that the Linux integration tests (tests/cloud/test-tunnel.c) drive it:
 #   PH_AGENT=tests/windows/wine-agent.sh PH_WIN_AGENT=build-win/agent/pinhole-agent.exe ...

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # wine-fonts.sh: makes fonts visible to GTK's Pango in a Wine prefix, Latin and Chinese. Run it,
 # or source it, with WINEPREFIX set (the prefix is created if needed); idempotent, a stamp in
 # the prefix skips the work when nothing changed.

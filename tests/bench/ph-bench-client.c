@@ -1200,6 +1200,7 @@ ph_bench_run_latency (PhBench *b)
   g_autofree char *kinds = NULL;
   guint attempts = 0;
   g_autoptr (GString) phases = g_string_new (NULL);
+  g_autoptr (GString) phases99 = g_string_new (NULL);
 
   /* failures do not count as samples, but bound the attempts so a broken proxy ends the run */
   while (b->samples_ms->len < b->opt->count && attempts < total * 2 && !b->stop)
@@ -1216,16 +1217,22 @@ ph_bench_run_latency (PhBench *b)
     {
       g_array_sort (b->phase_ms[p], ph_bench_cmp_double);
       if (b->phase_ms[p]->len > 0)
-        g_string_append_printf (phases, "%s%s:%.3f", phases->len ? "," : "",
-                                ph_bench_phase_names[p], ph_bench_percentile (b->phase_ms[p], 50));
+        {
+          g_string_append_printf (phases, "%s%s:%.3f", phases->len ? "," : "",
+                                  ph_bench_phase_names[p],
+                                  ph_bench_percentile (b->phase_ms[p], 50));
+          g_string_append_printf (phases99, "%s%s:%.3f", phases99->len ? "," : "",
+                                  ph_bench_phase_names[p],
+                                  ph_bench_percentile (b->phase_ms[p], 99));
+        }
     }
   summary = ph_bench_latency_summary (b->samples_ms);
   kinds = ph_bench_error_kinds (b);
   g_print ("mode=latency transport=%s samples=%u warmup=%u interval_ms=%g errors=%" G_GUINT64_FORMAT
-           " %s phases_p50_ms=%s error_kinds=%s\n",
+           " %s phases_p50_ms=%s phases_p99_ms=%s error_kinds=%s\n",
            ph_bench_transport_names[b->opt->transport], b->samples_ms->len, b->opt->warmup,
            b->opt->interval_ms, ph_bench_total_errors (b), summary, phases->len ? phases->str : "-",
-           kinds);
+           phases99->len ? phases99->str : "-", kinds);
   return b->samples_ms->len == b->opt->count ? 0 : 1;
 }
 

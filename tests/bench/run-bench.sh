@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # run-bench.sh: measures the client side of the old chain (local Squid -> stunnel client) and
 # pinhole-agent against ONE cloud end (pinhole-cloud.sh with the test origin), and prints a
-# table of both with the agent/chain ratio and PASS/MISS against the targets.
+# table of both with the agent/chain and agent/floor ratios and PASS/MISS against the targets.
 #
 #   tests/bench/run-bench.sh [--quick] [--build DIR] [--out FILE] [--only chain|agent] [--keep]
 #                            [--perf]   (perf record the agent during each bulk run; keeps WORK)
@@ -320,18 +320,22 @@ EOF
   ROOTS=$CHAIN_ROOTS
 }
 
+# start_agent [default]: "default" leaves max-tunnels at the agent's default (the idle-tunnel
+# count row); otherwise it is raised so that every held tunnel fits.
 start_agent ()
 {
-  local dir=$WORK/agent port pid i
+  local dir=$WORK/agent${1:+-$1} port pid i
   mkdir -p "$dir"
   port=$(free_port)
   "$CLOUD_SH" agent-config "$WORK/cloud" "$dir/agent.conf" "$port"
-  # held tunnels must fit under max-tunnels; warm= stays at the agent's default unless asked
-  {
-    echo
-    echo "[tunnel]"
-    echo "max-tunnels=$((HOLD + 1024))"
-  } >>"$dir/agent.conf"
+  # warm= stays at the agent's default unless asked
+  if [[ ${1:-} != default ]]; then
+    {
+      echo
+      echo "[tunnel]"
+      echo "max-tunnels=$((HOLD + 1024))"
+    } >>"$dir/agent.conf"
+  fi
   if [[ -n ${PH_BENCH_WARM:-} ]]; then
     sed -i "s/^\[upstream\]$/[upstream]\nwarm=$PH_BENCH_WARM/" "$dir/agent.conf"
   fi
@@ -425,6 +429,9 @@ measure_hold ()
   wait "$HOLD_PID" 2>/dev/null || true
   HOLD_PID=""
   cat "$out" >>"$RAW"
+  # still open when released: the idle-tunnel count row
+  line=$(grep -m1 '^released' "$out" 2>/dev/null || true)
+  [[ -n $line ]] && R[$p.held_end]=$(kv "$line" still_open)
   log "$p: idle tunnels: ${R[$p.held]:-0} held, RSS ${before:-?} -> ${after:-?} KiB, ${R[$p.rss]} KiB/tunnel"
 }
 
@@ -437,6 +444,7 @@ measure_latency ()
   R[$p.p99]=$(kv "$out" p99_ms)
   R[$p.lat_err]=$(kv "$out" errors)
   R[$p.phases]=$(kv "$out" phases_p50_ms)
+  R[$p.phases99]=$(kv "$out" phases_p99_ms)
   log "$p: latency p50 ${R[$p.p50]:-?} ms p99 ${R[$p.p99]:-?} ms (errors ${R[$p.lat_err]:-?})"
 }
 
@@ -462,6 +470,8 @@ measure_rate ()
   o1=$(cpu_ticks $origin_pid)
   R[$p.rate]=$(kv "$out" tunnels_per_s)
   R[$p.rate_err]=$(kv "$out" errors)
+  R[$p.rate_p50]=$(kv "$out" p50_ms)
+  R[$p.rate_p99]=$(kv "$out" p99_ms)
   started=$(kv "$out" started)
   if [[ -n $started && $started -gt 0 ]]; then
     [[ -n $ROOTS ]] && R[$p.tcpu]=$(calc "($c1 - $c0) * 1000 / $CLK_TCK / $started" 2)
@@ -472,6 +482,63 @@ measure_rate ()
   fi
   log "$p: ${R[$p.rate]:-?} tunnels/s at concurrency $CONCURRENCY (errors ${R[$p.rate_err]:-?});" \
     "CPU ms/tunnel: ${R[$p.cpu_split]:-?}"
+}
+
+# Plain http:// GETs of 1 KiB (absolute form), a new client connection per request (the load
+# generator closes after each response), CONCURRENCY in flight: what a page of plain-HTTP
+# objects costs when nothing reuses the connection to the proxy.
+measure_plain_rate ()
+{
+  local p=$1 out
+  sleep 1
+  out=$(client rate -x "$PROXY" "${AUTH_ARGS[@]}" -o "$ORIGIN_HTTP" -t absolute \
+    -c "$CONCURRENCY" -d "$RATE_SECONDS") || true
+  R[$p.prate]=$(kv "$out" tunnels_per_s)
+  R[$p.prate_p50]=$(kv "$out" p50_ms)
+  R[$p.prate_p99]=$(kv "$out" p99_ms)
+  R[$p.prate_err]=$(kv "$out" errors)
+  log "$p: plain http:// ${R[$p.prate]:-?} requests/s on new connections at concurrency" \
+    "$CONCURRENCY, p50 ${R[$p.prate_p50]:-?} ms p99 ${R[$p.prate_p99]:-?} ms" \
+    "(errors ${R[$p.prate_err]:-?})"
+}
+
+# Idle tunnels the agent holds with its default config (no max-tunnels override): a second
+# agent, started only for this, holds what it can of HOLD; the count is the figure.
+measure_held_default ()
+{
+  local flag=$WORK/release-agent-default out=$WORK/hold-agent-default.out line i
+  if ! start_agent default; then
+    R[agent.held_default]=FAIL
+    return 0
+  fi
+  echo "+ ph-bench-client hold -k $HOLD (agent, default config)" >>"$RAW"
+  "$CLIENT" hold -x "$PROXY" -o "$ORIGIN_HTTP" -t connect-plain -k "$HOLD" --until-file "$flag" \
+    --max-hold 120 --timeout 15 >"$out" 2>>"$RAW" &
+  HOLD_PID=$!
+  line=""
+  for ((i = 0; i < 1200; i++)); do
+    line=$(grep -m1 '^held=' "$out" 2>/dev/null || true)
+    [[ -n $line ]] && break
+    kill -0 "$HOLD_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [[ -n $line ]]; then
+    sleep 2 # tunnels the agent drops after accepting them show up as closed_early
+    R[agent.held_default]=$(($(kv "$line" held)))
+    R[agent.held_default_line]=$line
+  else
+    R[agent.held_default]=FAIL
+  fi
+  touch "$flag"
+  wait "$HOLD_PID" 2>/dev/null || true
+  HOLD_PID=""
+  cat "$out" >>"$RAW"
+  line=$(grep -m1 '^released' "$out" 2>/dev/null || true)
+  # count what was still open when released, if the client said so
+  [[ -n $line ]] && R[agent.held_default]=$(kv "$line" still_open)
+  check_alive agent "hold (default config)"
+  stop_roots $AGENT_ROOTS
+  log "agent (default config): ${R[agent.held_default]} of $HOLD idle tunnels held"
 }
 
 # The floor: the load generator straight to the cloud Squid (Basic auth, no TLS to the cloud,
@@ -485,6 +552,7 @@ run_direct ()
   client latency -x "$PROXY" "${AUTH_ARGS[@]}" -o "$ORIGIN_TLS" -n 20 -w 5 >/dev/null || true
   measure_latency direct
   measure_rate direct
+  measure_plain_rate direct
   AUTH_ARGS=()
 }
 
@@ -560,6 +628,8 @@ run_path ()
   check_alive "$p" latency
   measure_rate "$p"
   check_alive "$p" rate
+  measure_plain_rate "$p"
+  check_alive "$p" "plain rate"
   measure_bulk "$p" tls_down connect-tls "$ORIGIN_TLS"
   measure_bulk "$p" tls_up connect-tls "$ORIGIN_TLS" --upload
   measure_bulk "$p" http_down absolute "$ORIGIN_HTTP"
@@ -577,20 +647,27 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 patch_cloud_squid
 run_direct
 [[ $ONLY != agent ]] && run_path chain
-[[ $ONLY != chain ]] && run_path agent
+if [[ $ONLY != chain ]]; then
+  run_path agent
+  measure_held_default
+fi
 
 # --- the table -----------------------------------------------------------------------------
 
-# row LABEL KEY REF TARGET [FLOOR] ; TARGET is "le:X" or "ge:X" on the agent/chain ratio, "abs:X" on the
-# agent figure (at most X), or "-"
+# row LABEL KEY REF TARGET [AGENT_KEY] ; TARGET is "le:X" or "ge:X" on the agent/chain ratio,
+# "abs:X" on the agent figure (at most X), or "-". AGENT_KEY, when the agent's figure is kept
+# under another key than the chain's. Both ratios come from this run's figures only.
 row ()
 {
-  local label=$1 key=$2 ref=$3 target=$4 c a f ratio="-" verdict="-" kind limit
+  local label=$1 key=$2 ref=$3 target=$4 c a f ratio="-" fratio="-" verdict="-" kind limit
   c=${R[chain.$key]:--}
-  a=${R[agent.$key]:--}
+  a=${R[agent.${5:-$key}]:--}
   f=${R[direct.$key]:--}
   if [[ $c =~ ^[0-9.]+$ && $a =~ ^[0-9.]+$ ]] && awk "BEGIN { exit !($c > 0) }"; then
     ratio=$(calc "$a / $c" 2)
+  fi
+  if [[ $f =~ ^[0-9.]+$ && $a =~ ^[0-9.]+$ ]] && awk "BEGIN { exit !($f > 0) }"; then
+    fratio=$(calc "$a / $f" 2)
   fi
   if [[ $target != - ]]; then
     kind=${target%%:*}
@@ -610,8 +687,8 @@ row ()
     target="${target/ge/ratio>=}"
     target="${target/abs/agent<=}$limit"
   fi
-  printf '%-44s %9s %9s %8s %9s %9s  %-12s %s\n' "$label" "$c" "$a" "$ratio" "$f" "$ref" \
-    "$target" "$verdict"
+  printf '%-48s %9s %9s %8s %9s %8s %9s  %-12s %s\n' "$label" "$c" "$a" "$ratio" "$f" "$fratio" \
+    "$ref" "$target" "$verdict"
 }
 
 {
@@ -622,8 +699,8 @@ row ()
   [[ -n $BUFFER_LINE ]] &&
     echo "both Squids run with '$BUFFER_LINE' (Squid 5.7 upload bug workaround, see README.md)"
   echo
-  printf '%-44s %9s %9s %8s %9s %9s  %-12s %s\n' metric chain agent agent/ch floor chain-ref \
-    target result
+  printf '%-48s %9s %9s %8s %9s %8s %9s  %-12s %s\n' metric chain agent agent/ch floor \
+    agent/fl chain-ref target result
   row "bulk down, HTTPS in CONNECT (MB/s)" tls_down.mbps - -
   row "bulk up, HTTPS in CONNECT (MB/s)" tls_up.mbps - -
   row "bulk down, plain http:// (MB/s)" http_down.mbps - -
@@ -635,21 +712,33 @@ row ()
   row "new tunnel latency p50 (ms)" p50 8.8 le:0.5
   row "new tunnel latency p99 (ms)" p99 - -
   row "new tunnels/s at concurrency $CONCURRENCY" rate 200 ge:2
+  row "new tunnel latency at c=$CONCURRENCY p50 (ms)" rate_p50 - -
+  row "new tunnel latency at c=$CONCURRENCY p99 (ms)" rate_p99 - -
+  row "plain http:// req/s, new conn each, c=$CONCURRENCY" prate - -
+  row "plain http:// latency, new conn, c=$CONCURRENCY p50 (ms)" prate_p50 - -
+  row "plain http:// latency, new conn, c=$CONCURRENCY p99 (ms)" prate_p99 - -
   row "RSS per idle tunnel (KiB)" rss 182 abs:32
+  row "idle tunnels held of $HOLD, default config" held_end - - held_default
   row "client-side CPU ms per new tunnel (rate)" tcpu - -
   echo
-  echo "floor = load generator straight to the cloud Squid (no TLS to the cloud, no client side)"
-  echo "latency p50 by step, ms from connect() (tcp, CONNECT 200, origin TLS done, response head):"
-  echo "  floor ${R[direct.phases]:--}"
-  echo "  chain ${R[chain.phases]:--}"
-  echo "  agent ${R[agent.phases]:--}"
+  echo "floor = load generator straight to the cloud Squid (no TLS to the cloud, no client side);" \
+    "agent/fl = agent / floor"
+  echo "new tunnel latency by step, ms from connect() (tcp, CONNECT 200, origin TLS done," \
+    "response head), p50 | p99:"
+  echo "  floor ${R[direct.phases]:--} | ${R[direct.phases99]:--}"
+  echo "  chain ${R[chain.phases]:--} | ${R[chain.phases99]:--}"
+  echo "  agent ${R[agent.phases]:--} | ${R[agent.phases99]:--}"
   echo "CPU ms per tunnel during the rate test (all tunnels started, incl. warm-up):"
   echo "  floor ${R[direct.cpu_split]:--}"
   echo "  chain ${R[chain.cpu_split]:--}"
   echo "  agent ${R[agent.cpu_split]:--}"
   echo "errors: latency chain=${R[chain.lat_err]:--} agent=${R[agent.lat_err]:--};" \
     "rate chain=${R[chain.rate_err]:--} agent=${R[agent.rate_err]:--};" \
-    "held chain=${R[chain.held]:--} agent=${R[agent.held]:--} of $HOLD"
+    "plain rate floor=${R[direct.prate_err]:--} chain=${R[chain.prate_err]:--}" \
+    "agent=${R[agent.prate_err]:--};" \
+    "held chain=${R[chain.held]:--} agent=${R[agent.held]:--} of $HOLD" \
+    "(agent with max-tunnels=$((HOLD + 1024)));" \
+    "agent at default config: ${R[agent.held_default_line]:--}"
   [[ -n ${R[chain.died]:-} ]] && echo "WARNING: a chain process died during: ${R[chain.died]}"
   [[ -n ${R[agent.died]:-} ]] && echo "WARNING: pinhole-agent died during: ${R[agent.died]}"
   echo "RSS KiB before/with tunnels: chain ${R[chain.rss_before]:--}/${R[chain.rss_after]:--}," \

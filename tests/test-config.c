@@ -166,7 +166,8 @@ test_defaults (Fixture *f, gconstpointer data)
   g_assert_cmpuint (ph_config_get_warm (cfg), ==, 2);
   g_assert_cmpuint (ph_config_get_idle_timeout_ms (cfg), ==, 300000);
   g_assert_cmpuint (ph_config_get_head_timeout_ms (cfg), ==, 10000);
-  g_assert_cmpuint (ph_config_get_max_tunnels (cfg), ==, 1024);
+  g_assert_cmpuint (ph_config_get_max_tunnels (cfg), ==, PH_CONFIG_MAX_TUNNELS_AUTO);
+  g_assert_cmpstr (ph_config_get_value (cfg, "tunnel.max-tunnels"), ==, "auto");
   g_assert_cmpint (ph_config_get_log_level (cfg), ==, PH_LOG_LEVEL_INFO);
 }
 
@@ -343,7 +344,11 @@ test_bad_values (Fixture *f, gconstpointer data)
     { "upstream", "handshake-timeout", "-1", NULL },
     { "upstream", "warm", "65", NULL },
     { "tunnel", "idle-timeout", "500ms", NULL },
-    { "tunnel", "max-tunnels", "0", NULL },
+    { "tunnel", "max-tunnels", "0", "not “auto” or a whole number from 1 to 1000000" },
+    { "tunnel", "max-tunnels", "1000001", NULL },
+    { "tunnel", "max-tunnels", "Auto", NULL },
+    { "tunnel", "max-tunnels", "auto1", NULL },
+    { "tunnel", "max-tunnels", "-5", NULL },
     { "listener", "address", "localhost:3128", "localhost" },
     { "listener", "address", "127.0.0.1", NULL },
     { "listener", "address", "127.0.0.1:0", "not a port" },
@@ -374,6 +379,46 @@ test_bad_values (Fixture *f, gconstpointer data)
       assert_problem (msg, path, upstream ? 3 : 5, cases[i].group, cases[i].key,
                       cases[i].needle ? cases[i].needle : cases[i].value);
       g_assert_cmpuint (count_lines (msg), ==, 1);
+    }
+}
+
+/* max-tunnels is "auto" (the listener derives it from the descriptor limit) or a number, and
+ * the control interface shows what was written. */
+static void
+test_max_tunnels (Fixture *f, gconstpointer data)
+{
+  const struct
+  {
+    const char *value;
+    guint want;
+  } cases[] = {
+    { "auto", PH_CONFIG_MAX_TUNNELS_AUTO },
+    { "1", 1 },
+    { "1024", 1024 },
+    { "20000", 20000 },
+    { "1000000", 1000000 },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *text = g_strdup_printf (
+          "[upstream]\nhost=h.example\n[tunnel]\nmax-tunnels=%s\n", cases[i].value);
+      g_autoptr (PhConfig) cfg = load_ok (f, text);
+      g_autoptr (GError) error = NULL;
+
+      g_assert_cmpuint (ph_config_get_max_tunnels (cfg), ==, cases[i].want);
+      g_assert_cmpstr (ph_config_get_value (cfg, "tunnel.max-tunnels"), ==, cases[i].value);
+      g_assert_true (ph_config_check_value ("tunnel.max-tunnels", cases[i].value, &error));
+      g_assert_no_error (error);
+    }
+  for (gsize i = 0; i < 2; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      const char *bad[] = { "0", "lots" };
+
+      g_assert_false (ph_config_check_value ("tunnel.max-tunnels", bad[i], &error));
+      g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING);
+      g_assert_nonnull (strstr (error->message, "auto"));
     }
 }
 
@@ -866,6 +911,7 @@ main (int argc, char **argv)
   ADD ("/pinhole/config/syntax-problems", test_syntax_problems);
   ADD ("/pinhole/config/key-set-twice", test_key_set_twice);
   ADD ("/pinhole/config/bad-values", test_bad_values);
+  ADD ("/pinhole/config/max-tunnels", test_max_tunnels);
   ADD ("/pinhole/config/missing-host", test_missing_host);
   ADD ("/pinhole/config/verify-pin-without-pins", test_verify_pin_without_pins);
   ADD ("/pinhole/config/password-file-mode", test_password_file_mode);

@@ -53,7 +53,7 @@ bind_loopback (guint16 port, gboolean listen, GError **error)
 }
 
 static PhConfig *
-config_new (Fixture *f, guint16 port, const char *listener_extra)
+config_new_full (Fixture *f, guint16 port, const char *listener_extra, const char *tunnel_extra)
 {
   g_autoptr (GPtrArray) layers
       = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_config_file_free);
@@ -71,14 +71,22 @@ config_new (Fixture *f, guint16 port, const char *listener_extra)
                           "pins=" PIN "\n"
                           "warm=0\n"
                           "[tunnel]\n"
-                          "head-timeout=300ms\n",
-                          port, listener_extra ? listener_extra : "", f->upstream_port);
+                          "head-timeout=300ms\n"
+                          "%s\n",
+                          port, listener_extra ? listener_extra : "", f->upstream_port,
+                          tunnel_extra ? tunnel_extra : "");
   ph_config_file_set_data (file, data);
   g_ptr_array_add (layers, file);
   config = ph_config_load_layers (layers, &error);
   g_assert_no_error (error);
   g_assert (config != NULL);
   return config;
+}
+
+static PhConfig *
+config_new (Fixture *f, guint16 port, const char *listener_extra)
+{
+  return config_new_full (f, port, listener_extra, NULL);
 }
 
 static void
@@ -375,6 +383,49 @@ test_connection_limit (Fixture *f, gconstpointer data)
     }
 }
 
+/* max-tunnels=auto (the default) is the connection limit, (descriptors - 64 - warm) / 2, so
+ * it grows with the descriptor limit; a number is taken as written, also over it (then the
+ * connection limit refuses the clients first), and a reload back to auto derives it again. */
+static void
+test_derived_limits (Fixture *f, gconstpointer data)
+{
+  g_autoptr (PhConfig) numbered = NULL;
+  g_autoptr (PhConfig) over = NULL;
+  g_autoptr (PhConfig) back = NULL;
+  g_autoptr (GError) error = NULL;
+
+  ph_server_set_fd_limit (1024);
+  server_start (f, NULL);
+  g_assert_cmpuint (ph_config_get_max_tunnels (ph_server_get_config (f->server)), ==,
+                    PH_CONFIG_MAX_TUNNELS_AUTO);
+  g_assert_cmpuint (ph_server_get_max_connections (f->server), ==, (1024 - FD_RESERVE) / 2);
+  g_assert_cmpuint (ph_server_get_max_tunnels (f->server), ==, (1024 - FD_RESERVE) / 2);
+  g_clear_pointer (&f->server, ph_server_free);
+
+  /* The limit a raised RLIMIT_NOFILE gives: far past the old default of 1024 tunnels. */
+  ph_server_set_fd_limit (1048576);
+  server_start (f, NULL);
+  g_assert_cmpuint (ph_server_get_max_connections (f->server), ==, (1048576 - FD_RESERVE) / 2);
+  g_assert_cmpuint (ph_server_get_max_tunnels (f->server), ==, (1048576 - FD_RESERVE) / 2);
+
+  numbered = config_new_full (f, f->port, NULL, "max-tunnels=5");
+  g_assert_true (ph_server_reload (f->server, numbered, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (ph_server_get_max_tunnels (f->server), ==, 5);
+  g_assert_cmpuint (ph_server_get_max_connections (f->server), ==, (1048576 - FD_RESERVE) / 2);
+
+  over = config_new_full (f, f->port, NULL, "max-tunnels=1000000");
+  g_assert_true (ph_server_reload (f->server, over, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (ph_server_get_max_tunnels (f->server), ==, 1000000);
+  g_assert_cmpuint (ph_server_get_max_connections (f->server), ==, (1048576 - FD_RESERVE) / 2);
+
+  back = config_new_full (f, f->port, NULL, "max-tunnels=auto");
+  g_assert_true (ph_server_reload (f->server, back, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (ph_server_get_max_tunnels (f->server), ==, (1048576 - FD_RESERVE) / 2);
+}
+
 /* Loopback clients are always served, whatever allow= lists (ph_config_allows_client), so a
  * client outside allow= cannot be made on loopback: this checks that allow= does not shut out
  * the local machine. */
@@ -510,6 +561,7 @@ main (int argc, char **argv)
   ADD ("/pinhole/listener/head-timeout", test_head_timeout);
   ADD ("/pinhole/listener/idle-client-closed", test_idle_client_closed);
   ADD ("/pinhole/listener/connection-limit", test_connection_limit);
+  ADD ("/pinhole/listener/derived-limits", test_derived_limits);
   ADD ("/pinhole/listener/allow-keeps-loopback", test_allow_keeps_loopback);
   ADD ("/pinhole/listener/drain", test_drain);
   ADD ("/pinhole/listener/reload-new-port", test_reload_new_port);

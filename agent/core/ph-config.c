@@ -34,7 +34,7 @@ struct _PhConfig
 
   guint idle_timeout_ms;
   guint head_timeout_ms;
-  guint max_tunnels;
+  guint max_tunnels; /* PH_CONFIG_MAX_TUNNELS_AUTO: the listener derives it */
 
   PhLogLevel log_level;
 
@@ -74,6 +74,7 @@ static gboolean parse_host (PhConfig *, const PhKeyDef *, const char *, GError *
 static gboolean parse_string (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_uint (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_duration (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_uint_or_auto (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_pins (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_verify (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_level (PhConfig *, const PhKeyDef *, const char *, GError **);
@@ -100,7 +101,7 @@ static const PhKeyDef key_defs[] = {
   { "upstream", "warm", "2", parse_uint, FIELD (warm), 0, 64 },
   { "tunnel", "idle-timeout", "300s", parse_duration, FIELD (idle_timeout_ms), 1000, 7 * DAY_MS },
   { "tunnel", "head-timeout", "10s", parse_duration, FIELD (head_timeout_ms), 100, 3600 * 1000 },
-  { "tunnel", "max-tunnels", "1024", parse_uint, FIELD (max_tunnels), 1, 1000000 },
+  { "tunnel", "max-tunnels", "auto", parse_uint_or_auto, FIELD (max_tunnels), 1, 1000000 },
   { "log", "level", "info", parse_level },
 };
 
@@ -313,6 +314,30 @@ parse_uint (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **erro
                    /* TRANSLATORS: the value the user wrote, then the smallest and the
                     * largest allowed */
                    _ ("“%s” is not a whole number from %u to %u"), value, def->min, def->max);
+      return FALSE;
+    }
+  *FIELD_PTR (cfg, def, guint) = (guint) v;
+  return TRUE;
+}
+
+/* A limit that "auto" leaves to whoever knows the resources it costs. */
+static gboolean
+parse_uint_or_auto (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  guint64 v = 0;
+
+  if (g_strcmp0 (value, "auto") == 0)
+    {
+      *FIELD_PTR (cfg, def, guint) = PH_CONFIG_MAX_TUNNELS_AUTO;
+      return TRUE;
+    }
+  if (!g_ascii_string_to_unsigned (value, 10, def->min, def->max, &v, NULL))
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   /* TRANSLATORS: the value the user wrote, then the smallest and the
+                    * largest allowed; keep “auto” as it is, the file takes that word */
+                   _ ("“%s” is not “auto” or a whole number from %u to %u"), value, def->min,
+                   def->max);
       return FALSE;
     }
   *FIELD_PTR (cfg, def, guint) = (guint) v;

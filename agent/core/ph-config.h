@@ -78,6 +78,10 @@ guint ph_config_get_response_timeout_ms (const PhConfig *config);
 guint ph_config_get_warm (const PhConfig *config);
 guint ph_config_get_idle_timeout_ms (const PhConfig *config);
 guint ph_config_get_head_timeout_ms (const PhConfig *config);
+/* max-tunnels=auto: the listener takes its connection limit, which the
+ * descriptor limit sets. */
+#define PH_CONFIG_MAX_TUNNELS_AUTO 0u
+/* The configured number, or PH_CONFIG_MAX_TUNNELS_AUTO. */
 guint ph_config_get_max_tunnels (const PhConfig *config);
 PhLogLevel ph_config_get_log_level (const PhConfig *config);
 

@@ -47,6 +47,7 @@ struct _PhServer
   GSource *accept_pause;
   guint pause_ms;
   guint max_connections;
+  guint max_tunnels; /* max-tunnels, or max_connections when it is auto */
   PhRateLimit accept_warning;
   PhRateLimit full_warning;
   GHashTable *conns; /* set of PhProxyConn*, owning a ref */
@@ -345,14 +346,32 @@ server_take_listeners (PhServer *server, GPtrArray *listeners, GPtrArray *bound)
   server_resume_accepting (server);
 }
 
+/* A tunnel is a client's descriptor and an upstream one, the pair the
+ * connection limit is counted in, so "auto" is that limit: memory (about
+ * 15 KiB a tunnel) runs out long after descriptors do. A number over it
+ * is kept as written: the connection limit refuses the clients first. */
 static void
 server_set_limits (PhServer *server, PhConfig *config)
 {
   guint max = server_max_connections (config);
+  guint configured = ph_config_get_max_tunnels (config);
+  guint tunnels = configured == PH_CONFIG_MAX_TUNNELS_AUTO ? max : configured;
 
-  if (max != server->max_connections)
-    g_message ("connection limit %u (descriptor limit %u)", max, fd_limit);
+  if (max == server->max_connections && tunnels == server->max_tunnels)
+    return;
+  if (configured == PH_CONFIG_MAX_TUNNELS_AUTO)
+    g_message ("connection limit %u (descriptor limit %u); tunnel limit %u "
+               "(max-tunnels=auto: the connection limit)",
+               max, fd_limit, tunnels);
+  else if (configured > max)
+    g_message ("connection limit %u (descriptor limit %u); tunnel limit %u "
+               "(max-tunnels=%u, of which the connection limit lets %u be used)",
+               max, fd_limit, tunnels, configured, max);
+  else
+    g_message ("connection limit %u (descriptor limit %u); tunnel limit %u (max-tunnels=%u)", max,
+               fd_limit, tunnels, configured);
   server->max_connections = max;
+  server->max_tunnels = tunnels;
 }
 
 PhServer *
@@ -504,6 +523,18 @@ ph_server_get_n_tunnels (PhServer *server)
   return server->tunnels;
 }
 
+guint
+ph_server_get_max_connections (PhServer *server)
+{
+  return server->max_connections;
+}
+
+guint
+ph_server_get_max_tunnels (PhServer *server)
+{
+  return server->max_tunnels;
+}
+
 guint64
 ph_server_get_total_requests (PhServer *server)
 {
@@ -614,10 +645,9 @@ server_acquire_tunnel (gpointer owner)
 {
   PhServer *server = owner;
 
-  if (server->tunnels >= ph_config_get_max_tunnels (server->config)
-      && !server_reclaim_idle_upstream (server))
+  if (server->tunnels >= server->max_tunnels && !server_reclaim_idle_upstream (server))
     return FALSE;
-  if (server->tunnels >= ph_config_get_max_tunnels (server->config))
+  if (server->tunnels >= server->max_tunnels)
     return FALSE;
   server->tunnels++;
   return TRUE;

@@ -28,6 +28,10 @@ void ph_server_drain (PhServer *server);
  * finished, and payload bytes, those of tunnels still open included. */
 guint ph_server_get_n_connections (PhServer *server);
 guint ph_server_get_n_tunnels (PhServer *server);
+/* The limits in force: from the descriptor limit, and max-tunnels (or, when
+ * it is auto, the connection limit). */
+guint ph_server_get_max_connections (PhServer *server);
+guint ph_server_get_max_tunnels (PhServer *server);
 guint64 ph_server_get_total_requests (PhServer *server);
 guint64 ph_server_get_bytes_up (PhServer *server);
 guint64 ph_server_get_bytes_down (PhServer *server);

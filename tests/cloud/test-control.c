@@ -783,6 +783,12 @@ test_reload (Fx *fx, gconstpointer data)
   g_assert_nonnull (head);
   g_assert_cmpint (ph_test_head_status (head), ==, 200);
 
+  /* The default: GetSetting says "auto", not the number the agent derived. */
+  {
+    g_autofree char *dflt = get_value (fx, "tunnel.max-tunnels", NULL);
+    g_assert_cmpstr (dflt, ==, "auto");
+  }
+
   broken = g_strconcat (good, "\n[tunnel]\nmax-tunnels=lots\n", NULL);
   g_file_set_contents (fx->user_path, broken, -1, &error);
   g_assert_no_error (error);

@@ -5,6 +5,7 @@
 
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1756,6 +1757,91 @@ ph_tunnel_proxy_401 (PhTunnelFixture *fx)
   ph_test_agent_stop_ok (agent);
 }
 
+/* VmRSS of @agent in KiB, or 0 where /proc cannot tell (the Windows agent under Wine). */
+static guint64
+ph_agent_rss_kib (PhTestAgent *agent)
+{
+  g_autofree char *path
+      = g_strdup_printf ("/proc/%s/status", g_subprocess_get_identifier (agent->proc));
+  g_autofree char *text = NULL;
+  const char *line;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL) || (line = strstr (text, "VmRSS:")) == NULL)
+    return 0;
+  return g_ascii_strtoull (line + strlen ("VmRSS:"), NULL, 10);
+}
+
+/* More tunnels than the old fixed default of 1024, all idle at once: with max-tunnels=auto
+ * the limit follows the agent's descriptor limit, so each CONNECT is answered 200 and every
+ * tunnel still carries a request afterwards. PH_MANY_TUNNELS=N runs it by hand with more (the
+ * cloud end's Squid takes about 8,000: max_filedescriptors 16384). */
+#define PH_MANY_TUNNELS_DEFAULT 2000
+#define PH_MANY_BATCH 50
+
+static void
+ph_tunnel_many_idle_tunnels (PhTunnelFixture *fx)
+{
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
+  g_autofree char *inner = g_strdup_printf ("GET /hello HTTP/1.1\r\nHost: %s\r\n\r\n", authority);
+  g_autoptr (GPtrArray) conns = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_test_conn_free);
+  const char *want = g_getenv ("PH_MANY_TUNNELS");
+  guint n = want != NULL ? (guint) g_ascii_strtoull (want, NULL, 10) : PH_MANY_TUNNELS_DEFAULT;
+  guint64 rss_before, rss_after;
+  struct rlimit rl;
+
+  n = MAX (PH_MANY_BATCH, n - n % PH_MANY_BATCH);
+  g_assert_cmpint (getrlimit (RLIMIT_NOFILE, &rl), ==, 0);
+  if (rl.rlim_cur < n + 256)
+    {
+      g_test_skip ("the descriptor limit is too low for this many tunnels");
+      return;
+    }
+  rss_before = ph_agent_rss_kib (agent);
+  /* In batches: a few dozen handshakes to the cloud at a time, as clients come. */
+  for (guint i = 0; i < n; i += PH_MANY_BATCH)
+    {
+      for (guint j = i; j < i + PH_MANY_BATCH; j++)
+        {
+          PhTestConn *conn = ph_test_conn_new (agent->port);
+
+          g_ptr_array_add (conns, conn);
+          ph_test_conn_send (conn, connect, -1);
+        }
+      for (guint j = i; j < i + PH_MANY_BATCH; j++)
+        {
+          g_autofree char *head = ph_test_conn_read_head (g_ptr_array_index (conns, j), 30000);
+
+          if (ph_test_head_status (head) != 200)
+            g_error ("tunnel %u: %s", j, head ? head : "(no answer)");
+        }
+    }
+  rss_after = ph_agent_rss_kib (agent);
+  /* On stderr: the case runs in a subprocess whose stdout is not kept. */
+  if (rss_before > 0 && rss_after > rss_before)
+    g_printerr ("# %u idle tunnels: agent RSS %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT
+                " KiB, %.1f KiB a tunnel\n",
+                n, rss_before, rss_after, (double) (rss_after - rss_before) / n);
+
+  /* Every one of them still works, the oldest first. */
+  for (guint i = 0; i < conns->len; i++)
+    ph_test_conn_send (g_ptr_array_index (conns, i), inner, -1);
+  for (guint i = 0; i < conns->len; i++)
+    {
+      PhTestConn *conn = g_ptr_array_index (conns, i);
+      g_autofree char *head = ph_test_conn_read_head (conn, 30000);
+
+      g_assert_cmpint (ph_test_head_status (head), ==, 200);
+      g_assert_cmpuint (ph_test_conn_read_body (conn, 6, NULL, 10000), ==, 6);
+    }
+  g_assert_true (
+      ph_test_agent_wait_log (agent, "(max-tunnels=auto: the connection limit)", 1, 5000));
+  g_ptr_array_set_size (conns, 0);
+  ph_assert_hello_via (agent, cloud);
+}
+
 /* Every case gets a started agent on the shared cloud end unless its line says otherwise. */
 static const PhTunnelCase ph_cases[] = {
   { "connect-https", ph_tunnel_connect_https },
@@ -1783,6 +1869,9 @@ static const PhTunnelCase ph_cases[] = {
   { "head-timeout", ph_tunnel_head_timeout, .settings = { { "tunnel", "head-timeout", "1" } } },
   { "malformed", ph_tunnel_malformed },
   { "max-tunnels", ph_tunnel_max_tunnels, .settings = { { "tunnel", "max-tunnels", "1" } } },
+  /* The default, not the fixture's 16. */
+  { "many-idle-tunnels", ph_tunnel_many_idle_tunnels,
+    .settings = { { "tunnel", "max-tunnels", "auto" } } },
   { "max-tunnels-keepalive", ph_tunnel_max_tunnels_keepalive,
     .settings = { { "tunnel", "max-tunnels", "3" }, { "upstream", "warm", "0" } } },
   /* No warm connections: the only connection to the cloud is the kept-alive one. */
@@ -1801,7 +1890,16 @@ static const PhTunnelCase ph_cases[] = {
 int
 main (int argc, char **argv)
 {
+  struct rlimit rl;
+
   g_test_init (&argc, &argv, NULL);
+  /* For many-idle-tunnels: this process holds a client's descriptor per tunnel, and the cloud
+   * end it starts (stunnel, Squid, the origin) inherits the limit. */
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max)
+    {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit (RLIMIT_NOFILE, &rl);
+    }
   for (gsize i = 0; i < G_N_ELEMENTS (ph_cases); i++)
     {
       g_autofree char *path = g_strconcat ("/pinhole/tunnel/", ph_cases[i].name, NULL);

@@ -53,6 +53,7 @@ typedef struct
   PhTunnelSetting settings[3]; /* ends at the first without a group */
   gboolean wrong_password;     /* the agent reads PH_WRONG_PASSWORD from a file of the case's */
   gboolean needs_sighup;       /* skipped against the Windows agent (PH_AGENT_OS=windows) */
+  gboolean linux_agent_only;   /* likewise: see ph_tunnel_may_run() */
 } PhTunnelCase;
 
 struct _PhTunnelFixture
@@ -290,6 +291,15 @@ ph_tunnel_may_run (const PhTunnelCase *tc)
     {
       g_test_skip ("the Windows agent has no SIGHUP; its service reloads on the SCM's "
                    "parameter change and on file changes");
+      return FALSE;
+    }
+  if (tc->linux_agent_only && agent_is_windows ())
+    {
+      /* Measured: Wine's socket layer takes longer than the case's time for the 4,000 sockets
+       * of 2,000 tunnels, and a killed case leaves them on the shared cloud end for the next. The
+       * Windows agent's limit is not derived from a descriptor limit either (there is none). */
+      g_test_skip ("thousands of idle tunnels are a test of the Linux agent's derived limit; "
+                   "under Wine they outlast the case's time");
       return FALSE;
     }
   if (tc->cloud == PH_TUNNEL_CLOUD_TINYPROXY
@@ -1871,7 +1881,7 @@ static const PhTunnelCase ph_cases[] = {
   { "max-tunnels", ph_tunnel_max_tunnels, .settings = { { "tunnel", "max-tunnels", "1" } } },
   /* The default, not the fixture's 16. */
   { "many-idle-tunnels", ph_tunnel_many_idle_tunnels,
-    .settings = { { "tunnel", "max-tunnels", "auto" } } },
+    .settings = { { "tunnel", "max-tunnels", "auto" } }, .linux_agent_only = TRUE },
   { "max-tunnels-keepalive", ph_tunnel_max_tunnels_keepalive,
     .settings = { { "tunnel", "max-tunnels", "3" }, { "upstream", "warm", "0" } } },
   /* No warm connections: the only connection to the cloud is the kept-alive one. */

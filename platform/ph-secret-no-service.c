@@ -10,17 +10,6 @@
 #include <glib/gi18n.h>
 
 PhSecretStore *
-ph_secret_store_new_service (GError **error)
-{
-  /* The session agent's default state directory, where it keeps the same file when there is
-   * no Secret Service at all. */
-  g_autofree char *path
-      = g_build_filename (g_get_user_state_dir (), "pinhole", "credentials", NULL);
-
-  return ph_secret_store_new_service_with_fallback (path, error);
-}
-
-PhSecretStore *
 ph_secret_store_new_service_with_fallback (const char *fallback_path, GError **error)
 {
   g_return_val_if_fail (fallback_path != NULL && *fallback_path != '\0', NULL);

@@ -374,6 +374,19 @@ server_set_limits (PhServer *server, PhConfig *config)
   server->max_tunnels = tunnels;
 }
 
+/* What the server takes from @config, at start and on every reload: the config itself, a router
+ * made from it (connections keep the one they started with), the limits and the log level. */
+static void
+server_use_config (PhServer *server, PhConfig *config)
+{
+  g_clear_pointer (&server->config, ph_config_unref);
+  server->config = ph_config_ref (config);
+  g_clear_pointer (&server->router, ph_router_unref);
+  server->router = ph_router_new (config);
+  server_set_limits (server, config);
+  ph_log_set_level (ph_config_get_log_level (config));
+}
+
 PhServer *
 ph_server_new (PhConfig *config, GError **error)
 {
@@ -388,17 +401,14 @@ ph_server_new (PhConfig *config, GError **error)
   if (upstream == NULL)
     return NULL;
   server = g_new0 (PhServer, 1);
-  server->config = ph_config_ref (config);
-  server->router = ph_router_new (config);
   server->upstream = g_steal_pointer (&upstream);
   server->conns = g_hash_table_new_full (g_direct_hash, g_direct_equal,
                                          (GDestroyNotify) ph_proxy_conn_unref, NULL);
-  server_set_limits (server, config);
+  server_use_config (server, config);
   server_take_listeners (server, g_steal_pointer (&listeners), g_steal_pointer (&bound));
   server->sweep = g_timeout_source_new (SWEEP_INTERVAL_MS);
   g_source_set_callback (server->sweep, sweep_cb, server, NULL);
   g_source_attach (server->sweep, NULL);
-  ph_log_set_level (ph_config_get_log_level (config));
   return server;
 }
 
@@ -474,12 +484,7 @@ ph_server_reload (PhServer *server, PhConfig *config, GError **error)
        * account on the proxy's side. */
       ph_upstream_clear_auth_rejected (server->upstream);
     }
-  ph_config_unref (server->config);
-  server->config = ph_config_ref (config);
-  ph_router_unref (server->router);
-  server->router = ph_router_new (config);
-  server_set_limits (server, config);
-  ph_log_set_level (ph_config_get_log_level (config));
+  server_use_config (server, config);
   return TRUE;
 }
 

@@ -93,5 +93,15 @@ fail=$(( ${fail:-0} + ${timeout:-0} ))
 ok=$(( ${ok:-0} + ${asan_ok:-0} + ${win_ok:-0} ))
 fail=$(( ${fail:-0} + ${asan_fail:-0} + ${win_fail:-0} ))
 skip=$(( ${skip:-0} + ${asan_skip:-0} ))
+# The names of what failed, last, so that the tail of the log says which test to read.
+summaries=("$builddir/test-summary.txt")
+[ -n "${PH_SKIP_ASAN:-}" ] || summaries+=("$asan_builddir/test-summary.txt")
+[ -n "${PH_SKIP_WINDOWS:-}" ] || summaries+=("$builddir/windows-summary.txt")
+for summary in "${summaries[@]}"; do
+  [ -f "$summary" ] || continue
+  grep -E '^[^0-9 ]* *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|ERROR) |^windows: [a-z-]+ FAILED|^windows: 0 passed, 1 failed \(cross' "$summary" \
+    | sed "s|^|failed ($summary): |" || true
+done
+[ "$fuzz_status" -eq 0 ] || echo "failed: the fuzzers (tests/fuzz/run-fuzz.sh, exit $fuzz_status)"
 echo "${ok:-0} passed, ${fail:-0} failed, ${skip:-0} skipped"
 [ "$status" -eq 0 ] && [ "$asan_status" -eq 0 ] && [ "$fuzz_status" -eq 0 ] && [ "$win_status" -eq 0 ]

@@ -163,7 +163,9 @@ test_defaults (Fixture *f, gconstpointer data)
   g_assert_cmpuint (ph_config_get_connect_timeout_ms (cfg), ==, 10000);
   g_assert_cmpuint (ph_config_get_handshake_timeout_ms (cfg), ==, 10000);
   g_assert_cmpuint (ph_config_get_response_timeout_ms (cfg), ==, 60000);
-  g_assert_cmpuint (ph_config_get_warm (cfg), ==, 2);
+  g_assert_cmpuint (ph_config_get_warm (cfg), ==, 8);
+  g_assert_cmpuint (ph_config_get_idle_connections (cfg), ==, 64);
+  g_assert_cmpuint (ph_config_get_idle_lifetime_ms (cfg), ==, 50000);
   g_assert_cmpuint (ph_config_get_idle_timeout_ms (cfg), ==, 300000);
   g_assert_cmpuint (ph_config_get_head_timeout_ms (cfg), ==, 10000);
   g_assert_cmpuint (ph_config_get_max_tunnels (cfg), ==, PH_CONFIG_MAX_TUNNELS_AUTO);
@@ -189,6 +191,8 @@ test_full (Fixture *f, gconstpointer data)
                                            "handshake-timeout=2s\n"
                                            "response-timeout=1min\n"
                                            "warm=0\n"
+                                           "idle-connections=0\n"
+                                           "idle-lifetime=5s\n"
                                            "[tunnel]\n"
                                            "idle-timeout=1h\n"
                                            "head-timeout=30\n"
@@ -216,6 +220,8 @@ test_full (Fixture *f, gconstpointer data)
   g_assert_cmpuint (ph_config_get_handshake_timeout_ms (cfg), ==, 2000);
   g_assert_cmpuint (ph_config_get_response_timeout_ms (cfg), ==, 60000);
   g_assert_cmpuint (ph_config_get_warm (cfg), ==, 0);
+  g_assert_cmpuint (ph_config_get_idle_connections (cfg), ==, 0);
+  g_assert_cmpuint (ph_config_get_idle_lifetime_ms (cfg), ==, 5000);
   g_assert_cmpuint (ph_config_get_idle_timeout_ms (cfg), ==, 3600000);
   g_assert_cmpuint (ph_config_get_head_timeout_ms (cfg), ==, 30000);
   g_assert_cmpuint (ph_config_get_max_tunnels (cfg), ==, 7);
@@ -343,6 +349,10 @@ test_bad_values (Fixture *f, gconstpointer data)
     { "upstream", "connect-timeout", "2d", NULL },
     { "upstream", "handshake-timeout", "-1", NULL },
     { "upstream", "warm", "65", NULL },
+    { "upstream", "idle-connections", "4097", NULL },
+    { "upstream", "idle-connections", "some", NULL },
+    { "upstream", "idle-lifetime", "500ms", NULL },
+    { "upstream", "idle-lifetime", "forever", NULL },
     { "tunnel", "idle-timeout", "500ms", NULL },
     { "tunnel", "max-tunnels", "0", "not “auto” or a whole number from 1 to 1000000" },
     { "tunnel", "max-tunnels", "1000001", NULL },

@@ -31,6 +31,8 @@ struct _PhConfig
   guint handshake_timeout_ms;
   guint response_timeout_ms;
   guint warm;
+  guint idle_connections;
+  guint idle_lifetime_ms;
 
   guint idle_timeout_ms;
   guint head_timeout_ms;
@@ -98,7 +100,12 @@ static const PhKeyDef key_defs[] = {
     DAY_MS },
   { "upstream", "response-timeout", "60s", parse_duration, FIELD (response_timeout_ms), 100,
     DAY_MS },
-  { "upstream", "warm", "2", parse_uint, FIELD (warm), 0, 64 },
+  { "upstream", "warm", "8", parse_uint, FIELD (warm), 0, 64 },
+  { "upstream", "idle-connections", "64", parse_uint, FIELD (idle_connections), 0, 4096 },
+  /* Shorter than Squid's pconn_timeout (1 min) and nghttpx's (1 min), so the proxy rarely closes
+   * one as it is reused; Apache's KeepAliveTimeout (5 s) is shorter, and the idle probe and the
+   * retry rule cover that. */
+  { "upstream", "idle-lifetime", "50s", parse_duration, FIELD (idle_lifetime_ms), 1000, DAY_MS },
   { "tunnel", "idle-timeout", "300s", parse_duration, FIELD (idle_timeout_ms), 1000, 7 * DAY_MS },
   { "tunnel", "head-timeout", "10s", parse_duration, FIELD (head_timeout_ms), 100, 3600 * 1000 },
   { "tunnel", "max-tunnels", "auto", parse_uint_or_auto, FIELD (max_tunnels), 1, 1000000 },
@@ -1171,6 +1178,18 @@ guint
 ph_config_get_warm (const PhConfig *config)
 {
   return config->warm;
+}
+
+guint
+ph_config_get_idle_connections (const PhConfig *config)
+{
+  return config->idle_connections;
+}
+
+guint
+ph_config_get_idle_lifetime_ms (const PhConfig *config)
+{
+  return config->idle_lifetime_ms;
 }
 
 guint

@@ -76,6 +76,9 @@ guint ph_config_get_connect_timeout_ms (const PhConfig *config);
 guint ph_config_get_handshake_timeout_ms (const PhConfig *config);
 guint ph_config_get_response_timeout_ms (const PhConfig *config);
 guint ph_config_get_warm (const PhConfig *config);
+/* The shared pool of kept-alive connections for plain requests: how many, and for how long. */
+guint ph_config_get_idle_connections (const PhConfig *config);
+guint ph_config_get_idle_lifetime_ms (const PhConfig *config);
 guint ph_config_get_idle_timeout_ms (const PhConfig *config);
 guint ph_config_get_head_timeout_ms (const PhConfig *config);
 /* max-tunnels=auto: the listener takes its connection limit, which the

@@ -74,7 +74,10 @@ struct _PhProxyConn
   gboolean request_sent;
   gboolean response_done;
   gboolean keep_alive;
-  gboolean up_reused;   /* conn->up served an earlier request of this client */
+  gboolean up_reused;   /* conn->up served an earlier request (idle pool or this client) */
+  gboolean fresh_only;  /* the request is sent again: on a connection never used before */
+  gboolean bound;       /* the origin signs in per connection (NTLM, Negotiate): conn->up
+                         * stays with this client, never in the shared pool */
   gint64 up_idle_us;    /* since when conn->up waits for this client's next request */
   guint n_interim;      /* interim responses passed on for this request */
   gboolean final_waits; /* a final head waits in uin for interim ones to go out */
@@ -324,10 +327,24 @@ pipe_failed_on_client (PhProxyConn *conn, PhPipe *pipe)
   return (pipe == conn->u2c) == ph_pipe_get_write_failed (pipe);
 }
 
+static void conn_upstream_lost (PhProxyConn *conn, const GError *error);
+
 static void
 conn_pipe_failed (PhProxyConn *conn, PhPipe *pipe, GError *error)
 {
   gboolean client = pipe_failed_on_client (conn, pipe);
+
+  if (!client && pipe == conn->c2u && conn->state == CONN_EXCHANGE && conn->resp == NULL
+      && conn->n_interim == 0 && conn->uin != NULL && conn->uin->len == 0
+      && !ph_pipe_is_running (conn->u2c))
+    {
+      /* Writing the request failed before any answer: the client is told
+       * with a 502 (or the request goes again), not by a reset. */
+      g_debug ("%s: sending %s failed: %s", conn->peer, conn_target (conn), error->message);
+      conn_upstream_lost (conn, error);
+      g_error_free (error);
+      return;
+    }
 
   g_debug ("%s: %s %s ended: %s", conn->peer,
            conn->state == CONN_TUNNEL ? "tunnel to" : "exchange with", conn_target (conn),
@@ -427,6 +444,46 @@ request_pipe_done (PhPipe *pipe, GError *error, gpointer data)
   conn_finish_request (conn);
 }
 
+static gboolean
+auth_is_per_connection (const char *value)
+{
+  return value != NULL
+         && (g_ascii_strncasecmp (value, "NTLM", 4) == 0
+             || g_ascii_strncasecmp (value, "Negotiate", 9) == 0);
+}
+
+/* Whether the origin signs this client in per connection (NTLM and
+ * Negotiate, RFC 4559): its upstream connection then carries that
+ * sign-in through the cloud proxy (Squid pins it), so it must never serve
+ * another client, as a forward proxy keeps such server connections to
+ * their client. */
+static gboolean
+conn_is_bound (PhProxyConn *conn)
+{
+  const PhHttpHeaders *h;
+
+  if (conn->req == NULL)
+    return FALSE;
+  h = ph_http_request_get_headers (conn->req);
+  if (auth_is_per_connection (ph_http_header_get (h, "Authorization")))
+    return TRUE;
+  if (conn->resp == NULL)
+    return FALSE;
+  h = ph_http_response_get_headers (conn->resp);
+  for (guint i = 0; i < ph_http_headers_get_len (h); i++)
+    {
+      const char *name, *value;
+
+      ph_http_headers_get_nth (h, i, &name, &value);
+      if (g_ascii_strcasecmp (name, "WWW-Authenticate") == 0 && auth_is_per_connection (value))
+        return TRUE;
+      if (g_ascii_strcasecmp (name, "Proxy-Support") == 0
+          && strstr (value, "Session-Based-Authentication") != NULL)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 /* Both halves of a forwarded message are done: next request, or close. */
 static void
 conn_finish_request (PhProxyConn *conn)
@@ -448,15 +505,21 @@ conn_finish_request (PhProxyConn *conn)
       ph_proxy_conn_close (conn);
       return;
     }
-  /* Ready for the next request on this client connection. The upstream
-   * connection kept for it keeps its tunnel slot (max-tunnels bounds
-   * every connection to the cloud proxy) until another request needs the
-   * slot more. */
+  /* Ready for the next request on this client connection. A connection
+   * the proxy keeps open goes to the shared idle pool, for any client's
+   * next request; one bound to this client (its origin signs in per
+   * connection) stays here with its tunnel slot (max-tunnels bounds every
+   * connection to the cloud proxy) until another request needs the slot
+   * more. */
+  conn->bound = conn->bound || conn_is_bound (conn);
   if (conn->resp != NULL && !conn->resp_keep_alive)
     g_clear_pointer (&conn->up, ph_stream_free);
+  else if (conn->up != NULL && !conn->bound)
+    ph_upstream_put_idle (conn->upstream, g_steal_pointer (&conn->up));
   else if (conn->up != NULL)
     ph_upstream_save_session (conn->upstream, conn->up);
   conn->up_idle_us = g_get_monotonic_time ();
+  conn->fresh_only = FALSE;
   g_clear_pointer (&conn->req, ph_http_request_free);
   g_clear_pointer (&conn->resp, ph_http_response_free);
   ph_pipe_clear (conn->c2u);
@@ -650,6 +713,67 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
   ph_pipe_start (conn->u2c, PH_PIPE_BODY);
 }
 
+/* Whether the request may be sent again after its connection was lost
+ * before any answer (RFC 9110 §9.2.2): an idempotent method and no body,
+ * since a body already sent is not kept. A CONNECT qualifies too: until
+ * the proxy's 200 nothing of the client's but the head was sent. */
+static gboolean
+conn_request_is_retryable (PhProxyConn *conn)
+{
+  static const char *const idempotent[]
+      = { "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", "CONNECT" };
+  const char *method = ph_http_request_get_method (conn->req);
+
+  if (ph_http_request_get_content_length (conn->req) > 0 || ph_http_request_get_chunked (conn->req))
+    return FALSE;
+  for (gsize i = 0; i < G_N_ELEMENTS (idempotent); i++)
+    if (strcmp (method, idempotent[i]) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* The connection to the proxy ended (or failed) before anything of the
+ * answer to this request came. On a reused connection that is the proxy
+ * closing it as we wrote: the request goes again on a fresh connection if
+ * it may be repeated, once; otherwise the client gets 502, never a
+ * guess. */
+static void
+conn_upstream_lost (PhProxyConn *conn, const GError *error)
+{
+  if (conn->up_reused && !conn->fresh_only && conn_request_is_retryable (conn))
+    {
+      g_debug ("%s: the reused upstream connection closed before answering %s %s; sending it "
+               "again on a fresh one",
+               conn->peer, ph_http_request_get_method (conn->req), conn_target (conn));
+      ph_upstream_count_retry (conn->upstream);
+      drop_source (&conn->up_wait);
+      ph_pipe_clear (conn->c2u);
+      ph_pipe_init (conn->c2u, NULL, NULL, NULL, NULL);
+      ph_pipe_clear (conn->u2c);
+      conn_u2c_init (conn, NULL, NULL, NULL, NULL);
+      g_byte_array_set_size (conn->uin, 0);
+      g_clear_pointer (&conn->up, ph_stream_free);
+      conn->fresh_only = TRUE;
+      conn_get_upstream (conn);
+      return;
+    }
+  if (conn->up_reused)
+    {
+      g_autofree char *msg = g_strdup_printf (
+          "the cloud proxy closed a reused connection before answering; %s %s was not sent again "
+          "since it %s",
+          ph_http_request_get_method (conn->req), conn_target (conn),
+          conn_request_is_retryable (conn) ? "already failed once"
+          : (ph_http_request_get_content_length (conn->req) > 0
+             || ph_http_request_get_chunked (conn->req))
+              ? "has a body that was already sent"
+              : "is not idempotent");
+      conn_refuse (conn, 502, "upstream-reset", msg);
+      return;
+    }
+  conn_refuse_error (conn, error);
+}
+
 /* Reads response heads until a final one: interim ones are passed on in a
  * loop (never by recursion: an origin decides how many come). */
 static void
@@ -695,20 +819,7 @@ conn_read_response (PhProxyConn *conn)
           case PH_UPSTREAM_ANSWER_CLOSED:
             break;
         }
-      if (conn->up_reused && conn->uin->len == 0 && conn->n_interim == 0
-          && ph_http_request_get_content_length (conn->req) <= 0
-          && !ph_http_request_get_chunked (conn->req))
-        {
-          /* The proxy closed a kept-alive connection just as we reused it:
-           * nothing was answered and nothing is lost by sending it again. */
-          g_debug ("%s: reused upstream connection was closed; retrying", conn->peer);
-          ph_pipe_clear (conn->c2u);
-          ph_pipe_init (conn->c2u, NULL, NULL, NULL, NULL);
-          g_clear_pointer (&conn->up, ph_stream_free);
-          conn_get_upstream (conn);
-          return;
-        }
-      conn_refuse_error (conn, error);
+      conn_upstream_lost (conn, error);
       return;
     }
 }
@@ -829,8 +940,9 @@ conn_dispatch (PhProxyConn *conn)
   conn_get_upstream (conn);
 }
 
-/* A plain request may reuse this client's upstream connection; otherwise
- * a warm one, otherwise a new one. */
+/* The connection this client keeps (bound to it), else one from the
+ * shared idle pool, else a warm one, else a new one. A request sent again
+ * takes only a warm or new one. */
 static void
 conn_get_upstream (PhProxyConn *conn)
 {
@@ -843,6 +955,11 @@ conn_get_upstream (PhProxyConn *conn)
       g_clear_pointer (&conn->up, ph_stream_free);
     }
   conn->up_reused = conn->up != NULL;
+  if (conn->up == NULL && !conn->fresh_only)
+    {
+      conn->up = ph_upstream_take_idle (conn->upstream);
+      conn->up_reused = conn->up != NULL;
+    }
   if (conn->up == NULL)
     conn->up = ph_upstream_take_warm (conn->upstream);
   if (conn->up != NULL)

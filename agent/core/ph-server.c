@@ -261,6 +261,7 @@ sweep_cb (gpointer data)
     g_ptr_array_add (list, ph_proxy_conn_ref (key));
   for (guint i = 0; i < list->len; i++)
     ph_proxy_conn_check_timeouts (g_ptr_array_index (list, i), now);
+  ph_upstream_sweep (server->upstream, now);
   return G_SOURCE_CONTINUE;
 }
 
@@ -464,6 +465,8 @@ ph_server_reload (PhServer *server, PhConfig *config, GError **error)
   if (!ph_config_same_upstream (server->config, config)
       || !ph_config_same_credentials (server->config, config)
       || ph_config_get_warm (server->config) != ph_config_get_warm (config)
+      || ph_config_get_idle_connections (server->config) != ph_config_get_idle_connections (config)
+      || ph_config_get_idle_lifetime_ms (server->config) != ph_config_get_idle_lifetime_ms (config)
       || ph_config_get_connect_timeout_ms (server->config)
              != ph_config_get_connect_timeout_ms (config)
       || ph_config_get_handshake_timeout_ms (server->config)
@@ -481,8 +484,10 @@ ph_server_reload (PhServer *server, PhConfig *config, GError **error)
   else
     {
       /* A reload is the operator saying "try again", e.g. after fixing the
-       * account on the proxy's side. */
+       * account on the proxy's side; connections made under the old
+       * configuration are not reused. */
       ph_upstream_clear_auth_rejected (server->upstream);
+      ph_upstream_drop_idle (server->upstream);
     }
   server_use_config (server, config);
   return TRUE;
@@ -620,7 +625,8 @@ ph_server_get_upstream (PhServer *server)
 }
 
 /* At the limit, the upstream connection that a client has kept idle the
- * longest is given up for a request that needs one now. */
+ * longest (one bound to it: see ph-proxy-conn.c) is given up for a
+ * request that needs one now. */
 static gboolean
 server_reclaim_idle_upstream (PhServer *server)
 {
@@ -650,6 +656,11 @@ server_acquire_tunnel (gpointer owner)
 {
   PhServer *server = owner;
 
+  /* Idle connections in the shared pool hold slots too: the oldest goes
+   * first, then a connection a client keeps for itself. */
+  while (server->tunnels + ph_upstream_get_n_idle (server->upstream) >= server->max_tunnels
+         && ph_upstream_drop_oldest_idle (server->upstream))
+    ;
   if (server->tunnels >= server->max_tunnels && !server_reclaim_idle_upstream (server))
     return FALSE;
   if (server->tunnels >= server->max_tunnels)

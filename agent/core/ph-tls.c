@@ -27,6 +27,7 @@ struct _PhTlsContext
   gnutls_datum_t session_data; /* for resumption; gnutls_free'd */
   gboolean inspector;
   PhPin *seen; /* NULL before any handshake got so far */
+  guint64 n_full, n_resumed; /* completed handshakes */
 };
 
 static PhTlsContext *
@@ -87,6 +88,13 @@ PhTlsContext *
 ph_tls_context_new_inspector (const PhConfig *config, GError **error)
 {
   return context_new (config, TRUE, error);
+}
+
+void
+ph_tls_context_get_handshakes (PhTlsContext *ctx, guint64 *full, guint64 *resumed)
+{
+  *full = ctx->n_full;
+  *resumed = ctx->n_resumed;
 }
 
 PhPin *
@@ -306,6 +314,10 @@ handshake_finish (PhHandshake *hs, GError *error)
 
       gnutls_session_set_ptr (hs->session, NULL);
       stream = ph_stream_new (hs->connection, g_steal_pointer (&hs->session));
+      if (gnutls_session_is_resumed (session))
+        hs->ctx->n_resumed++;
+      else
+        hs->ctx->n_full++;
       g_debug ("TLS with %s ready (%s, %s, %s)", hs->ctx->server_name,
                gnutls_protocol_get_name (gnutls_protocol_get_version (session)),
                gnutls_cipher_get_name (gnutls_cipher_get (session)),

@@ -32,6 +32,8 @@ void ph_tls_handshake_async (PhTlsContext *ctx, GSocketConnection *connection, g
 /* The pin of the certificate the server presented on the last handshake
  * through @ctx, trusted or not. NULL before any. */
 PhPin *ph_tls_context_dup_seen_pin (PhTlsContext *ctx);
+/* Handshakes completed with this context, full and resumed. */
+void ph_tls_context_get_handshakes (PhTlsContext *ctx, guint64 *full, guint64 *resumed);
 
 /* What a server presented, for a person deciding whether to trust it: its
  * certificates, the server's own first, and what the CA check made of

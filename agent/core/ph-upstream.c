@@ -23,6 +23,11 @@
  * 5.2-5.9 ms to 3.5-3.7 ms; longer delays empty the pool under bursts. */
 #define REFILL_DELAY_MS 10
 #define BACKOFF_MAX_MS 30000
+/* Warm connections kept when no tunnel is asked for: one for the next
+ * click, one for the click after it. */
+#define WARM_FLOOR 2
+/* A warm connection over the target is closed once this old. */
+#define WARM_TRIM_AGE_US (10 * G_USEC_PER_SEC)
 /* A check that found the credentials taken holds this long: an origin
  * that answers 407 again and again costs the proxy one CONNECT. */
 #define AUTH_CONFIRMED_US (30 * G_USEC_PER_SEC)
@@ -47,6 +52,18 @@ struct _PhUpstream
 
   GQueue warm;        /* of PhWarm* */
   guint warm_pending; /* connects under way for the pool */
+  /* Demand for new connections (warm taken or missed), for the warm pool's
+   * size: a count in the current second and a moving average of earlier
+   * seconds; and how long a connection takes to make (moving average). */
+  gint64 demand_window_us;
+  guint demand_count;
+  double demand_rate;
+  double connect_s;
+
+  GQueue idle; /* of PhWarm*, kept-alive after a plain exchange; the most recent first */
+  PhUpstreamStats stats;
+  GNetworkMonitor *monitor;
+  gulong network_changed_id;
   guint backoff_ms;
   GSource *refill_source;
   GCancellable *cancellable; /* for the pool's own connects */
@@ -69,6 +86,7 @@ typedef struct
 } PhAuthWaiter;
 
 static void pool_refill (PhUpstream *up);
+static void network_changed_cb (GNetworkMonitor *monitor, gboolean available, gpointer data);
 
 PhUpstream *
 ph_upstream_new (PhConfig *config, GError **error)
@@ -79,6 +97,8 @@ ph_upstream_new (PhConfig *config, GError **error)
   up->name = g_strdup_printf (strchr (ph_config_get_host (config), ':') ? "[%s]:%u" : "%s:%u",
                               ph_config_get_host (config), ph_config_get_port (config));
   g_queue_init (&up->warm);
+  g_queue_init (&up->idle);
+  up->demand_window_us = g_get_monotonic_time ();
   up->cancellable = g_cancellable_new ();
   up->client = g_socket_client_new ();
   g_socket_client_set_enable_proxy (up->client, FALSE);
@@ -96,6 +116,10 @@ ph_upstream_new (PhConfig *config, GError **error)
       ph_wipe (pair, strlen (pair));
     }
   up->backoff_ms = BACKOFF_MIN_MS;
+  /* Connections made over a network that is gone are dropped with it. */
+  up->monitor = g_object_ref (g_network_monitor_get_default ());
+  up->network_changed_id
+      = g_signal_connect (up->monitor, "network-changed", G_CALLBACK (network_changed_cb), up);
   pool_refill (up);
   return g_steal_pointer (&up);
 }
@@ -124,6 +148,9 @@ ph_upstream_shutdown (PhUpstream *up)
   up->shut = TRUE;
   g_cancellable_cancel (up->cancellable);
   g_queue_clear_full (&up->warm, (GDestroyNotify) warm_free);
+  g_queue_clear_full (&up->idle, (GDestroyNotify) warm_free);
+  if (up->network_changed_id != 0)
+    g_clear_signal_handler (&up->network_changed_id, up->monitor);
   if (up->refill_source != NULL)
     {
       g_source_destroy (up->refill_source);
@@ -137,6 +164,7 @@ upstream_clear (PhUpstream *up)
   ph_upstream_shutdown (up);
   g_clear_object (&up->cancellable);
   g_clear_object (&up->client);
+  g_clear_object (&up->monitor);
   if (up->tls != NULL)
     ph_tls_context_unref (up->tls);
   ph_config_unref (up->config);
@@ -217,6 +245,7 @@ typedef struct
   PhUpstreamFunc func;
   PhUpstreamInspectFunc inspect_func;
   gpointer user_data;
+  gint64 started_us;
 } PhConnect;
 
 static void
@@ -261,6 +290,13 @@ connect_finish (PhConnect *c, PhStream *stream, GError *error)
       return;
     }
   record_attempt (c->up, error);
+  if (stream != NULL)
+    {
+      double took_s = (double) (g_get_monotonic_time () - c->started_us) / G_USEC_PER_SEC;
+
+      c->up->stats.connects++;
+      c->up->connect_s = c->up->connect_s > 0 ? 0.75 * c->up->connect_s + 0.25 * took_s : took_s;
+    }
   c->func (stream, error, c->user_data);
   connect_free (c);
 }
@@ -345,6 +381,7 @@ static void
 connect_start (PhConnect *c, PhUpstream *up, GCancellable *cancellable)
 {
   c->up = ph_upstream_ref (up);
+  c->started_us = g_get_monotonic_time ();
   c->timeout_cancel = g_cancellable_new ();
   c->cancellable = cancellable ? g_object_ref (cancellable) : g_cancellable_new ();
   c->chain_id = g_cancellable_connect (c->cancellable, G_CALLBACK (chain_cancel),
@@ -493,10 +530,49 @@ pool_connect_done (PhStream *stream, GError *error, gpointer data)
   ph_upstream_unref (up);
 }
 
+/* Demand is counted per second: a request that took a warm connection or
+ * found none. The moving average halves for every second gone by. */
+static void
+demand_roll (PhUpstream *up, gint64 now)
+{
+  gint64 seconds = (now - up->demand_window_us) / G_USEC_PER_SEC;
+
+  if (seconds <= 0)
+    return;
+  up->demand_rate = 0.5 * up->demand_rate + 0.5 * up->demand_count;
+  for (gint64 i = 1; i < seconds && up->demand_rate > 0.01; i++)
+    up->demand_rate *= 0.5;
+  up->demand_count = 0;
+  up->demand_window_us += seconds * G_USEC_PER_SEC;
+}
+
+/* How many warm connections to keep: what arrives while one is made (its
+ * refill delay and connect + handshake time) at the recent rate, twice for
+ * bursts, and WARM_FLOOR when quiet; `warm` is the ceiling. */
+static guint
+warm_target (PhUpstream *up)
+{
+  guint ceiling = ph_config_get_warm (up->config);
+  double rate, need;
+
+  demand_roll (up, g_get_monotonic_time ());
+  rate = MAX (up->demand_rate, (double) up->demand_count);
+  need = 2.0 * rate * (up->connect_s + REFILL_DELAY_MS / 1000.0);
+  return MIN (ceiling, MAX (WARM_FLOOR, (guint) need + 1));
+}
+
+guint
+ph_upstream_get_warm_target (PhUpstream *up)
+{
+  return warm_target (up);
+}
+
 static void
 pool_fill_now (PhUpstream *up)
 {
-  while (!up->shut && up->warm.length + up->warm_pending < ph_config_get_warm (up->config))
+  guint target = warm_target (up);
+
+  while (!up->shut && up->warm.length + up->warm_pending < target)
     {
       up->warm_pending++;
       ph_upstream_connect_async (up, up->cancellable, pool_connect_done, ph_upstream_ref (up));
@@ -554,14 +630,172 @@ ph_upstream_take_warm (PhUpstream *up)
   PhStream *stream = NULL;
   PhWarm *w;
 
+  demand_roll (up, now);
+  up->demand_count++;
   while (stream == NULL && (w = g_queue_pop_head (&up->warm)) != NULL)
     {
       if (now - w->born_us < WARM_MAX_AGE_US && warm_probe (w))
         stream = g_steal_pointer (&w->stream);
       warm_free (w);
     }
+  if (stream != NULL)
+    up->stats.warm_taken++;
+  else
+    up->stats.warm_missed++;
   pool_refill_later (up);
   return stream;
+}
+
+/* ---- the idle pool: kept-alive connections, shared by every client ----
+ *
+ * As a forward proxy keeps its server connections (Squid's pconn): a
+ * plain exchange that leaves its connection open gives it back here, and
+ * the next request of any client takes it before a warm one. An entry is
+ * watched while it waits (the proxy closing it takes it out at once) and
+ * lives idle-lifetime at most, less than the proxies' own timeouts. */
+
+static void
+idle_remove (PhUpstream *up, PhWarm *w)
+{
+  g_queue_remove (&up->idle, w);
+  warm_free (w);
+}
+
+static gboolean
+idle_watch_cb (GSocket *socket, GIOCondition cond, gpointer data)
+{
+  PhWarm *w = data;
+  PhUpstream *up = w->up;
+
+  g_source_unref (g_steal_pointer (&w->watch));
+  if (warm_probe (w))
+    {
+      /* A TLS 1.3 session ticket: keep it for the next handshake. */
+      ph_tls_context_save_session (up->tls, w->stream);
+      w->watch = ph_stream_wait (w->stream, FALSE, idle_watch_cb, w);
+      return G_SOURCE_REMOVE;
+    }
+  g_debug ("idle connection to %s closed by the server", up->name);
+  up->stats.idle_closed++;
+  idle_remove (up, w);
+  return G_SOURCE_REMOVE;
+}
+
+gboolean
+ph_upstream_put_idle (PhUpstream *up, PhStream *stream)
+{
+  PhWarm *w;
+
+  if (up->shut || ph_config_get_idle_connections (up->config) == 0
+      || !ph_stream_is_idle_open (stream))
+    {
+      ph_stream_free (stream);
+      return FALSE;
+    }
+  ph_tls_context_save_session (up->tls, stream);
+  while (up->idle.length >= ph_config_get_idle_connections (up->config))
+    idle_remove (up, g_queue_peek_tail (&up->idle));
+  w = g_new0 (PhWarm, 1);
+  w->stream = stream;
+  w->born_us = g_get_monotonic_time ();
+  w->up = up;
+  w->watch = ph_stream_wait (stream, FALSE, idle_watch_cb, w);
+  g_queue_push_head (&up->idle, w);
+  return TRUE;
+}
+
+PhStream *
+ph_upstream_take_idle (PhUpstream *up)
+{
+  gint64 now = g_get_monotonic_time ();
+  gint64 lifetime_us = (gint64) ph_config_get_idle_lifetime_ms (up->config) * 1000;
+  PhStream *stream = NULL;
+  PhWarm *w;
+
+  while (stream == NULL && (w = g_queue_pop_head (&up->idle)) != NULL)
+    {
+      if (now - w->born_us < lifetime_us && warm_probe (w))
+        stream = g_steal_pointer (&w->stream);
+      warm_free (w);
+    }
+  if (stream != NULL)
+    up->stats.idle_reused++;
+  return stream;
+}
+
+guint
+ph_upstream_get_n_idle (PhUpstream *up)
+{
+  return up->idle.length;
+}
+
+gboolean
+ph_upstream_drop_oldest_idle (PhUpstream *up)
+{
+  if (up->idle.length == 0)
+    return FALSE;
+  idle_remove (up, g_queue_peek_tail (&up->idle));
+  return TRUE;
+}
+
+void
+ph_upstream_drop_idle (PhUpstream *up)
+{
+  if (up->idle.length > 0)
+    g_debug ("dropping %u idle connections to %s", up->idle.length, up->name);
+  g_queue_clear_full (&up->idle, (GDestroyNotify) warm_free);
+}
+
+void
+ph_upstream_sweep (PhUpstream *up, gint64 now)
+{
+  gint64 lifetime_us = (gint64) ph_config_get_idle_lifetime_ms (up->config) * 1000;
+  PhWarm *w;
+
+  while ((w = g_queue_peek_tail (&up->idle)) != NULL && now - w->born_us >= lifetime_us)
+    {
+      up->stats.idle_expired++;
+      idle_remove (up, w);
+    }
+  /* Warm connections over the target (a burst is over) go once old enough
+   * that the next burst is unlikely to be the same one. */
+  while (up->warm.length > warm_target (up) && (w = g_queue_peek_head (&up->warm)) != NULL
+         && now - w->born_us >= WARM_TRIM_AGE_US)
+    {
+      g_queue_pop_head (&up->warm);
+      warm_free (w);
+    }
+}
+
+static void
+network_changed_cb (GNetworkMonitor *monitor, gboolean available, gpointer data)
+{
+  PhUpstream *up = data;
+
+  if (up->shut || (up->idle.length == 0 && up->warm.length == 0))
+    return;
+  g_message ("the network changed: dropping %u idle and %u warm connections to %s",
+             up->idle.length, up->warm.length, up->name);
+  ph_upstream_drop_idle (up);
+  g_queue_clear_full (&up->warm, (GDestroyNotify) warm_free);
+  up->backoff_ms = BACKOFF_MIN_MS;
+  g_clear_pointer (&up->last_pool_error, g_free);
+  pool_refill (up);
+}
+
+void
+ph_upstream_count_retry (PhUpstream *up)
+{
+  up->stats.retries++;
+}
+
+void
+ph_upstream_get_stats (PhUpstream *up, PhUpstreamStats *stats)
+{
+  *stats = up->stats;
+  stats->n_idle = up->idle.length;
+  stats->n_warm = up->warm.length;
+  ph_tls_context_get_handshakes (up->tls, &stats->handshakes_full, &stats->handshakes_resumed);
 }
 
 /* ---- the exchange ---- */

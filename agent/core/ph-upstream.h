@@ -22,8 +22,41 @@ void ph_upstream_unref (PhUpstream *up);
 /* Stops keeping connections warm and closes the idle ones. */
 void ph_upstream_shutdown (PhUpstream *up);
 
-/* A verified connection from the warm pool, or NULL. */
+/* A verified connection from the warm pool, or NULL. The pool's size
+ * follows the demand for new connections, with `warm` as its ceiling. */
 PhStream *ph_upstream_take_warm (PhUpstream *up);
+guint ph_upstream_get_warm_target (PhUpstream *up);
+
+/* The idle pool, shared by every client: a connection whose plain
+ * exchange left it open is given back (TRUE if kept: idle-connections,
+ * still open; else it is closed), and taken again by any request before
+ * a warm one. Entries live idle-lifetime at most and leave the moment the
+ * proxy closes them. Each counts against max-tunnels (the listener drops
+ * the oldest when a tunnel needs its slot). */
+gboolean ph_upstream_put_idle (PhUpstream *up, PhStream *stream);
+PhStream *ph_upstream_take_idle (PhUpstream *up);
+guint ph_upstream_get_n_idle (PhUpstream *up);
+gboolean ph_upstream_drop_oldest_idle (PhUpstream *up);
+/* Closes every idle connection (a reload; the network changed). */
+void ph_upstream_drop_idle (PhUpstream *up);
+/* About once a second: expires idle entries, trims warm ones past a burst. */
+void ph_upstream_sweep (PhUpstream *up, gint64 now_us);
+
+/* Counters since the upstream was made (a table without behaviour). */
+typedef struct
+{
+  guint64 connects;      /* verified connections made (warm pool and requests) */
+  guint64 warm_taken;    /* requests that found a warm connection */
+  guint64 warm_missed;   /* requests that found none and waited for a connect */
+  guint64 idle_reused;   /* requests that took an idle connection */
+  guint64 idle_closed;   /* idle connections the proxy closed */
+  guint64 idle_expired;  /* idle connections past idle-lifetime */
+  guint64 retries;       /* requests sent again after a reused connection closed */
+  guint64 handshakes_full, handshakes_resumed;
+  guint n_idle, n_warm;  /* now */
+} PhUpstreamStats;
+void ph_upstream_get_stats (PhUpstream *up, PhUpstreamStats *stats);
+void ph_upstream_count_retry (PhUpstream *up);
 
 typedef void (*PhUpstreamFunc) (PhStream *stream, GError *error, gpointer user_data);
 /* Connects (happy eyeballs), handshakes and verifies a new connection. */

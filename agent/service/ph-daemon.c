@@ -926,4 +926,7 @@ ph_daemon_get_stats (PhDaemon *d, PhDaemonStats *stats)
   stats->state_seconds = (t - d->state_since) / G_USEC_PER_SEC;
   stats->upstream_connects = d->upstream_connects;
   stats->upstream_failures = d->upstream_failures;
+  memset (&stats->pool, 0, sizeof stats->pool);
+  if (d->server != NULL)
+    ph_upstream_get_stats (ph_server_get_upstream (d->server), &stats->pool);
 }

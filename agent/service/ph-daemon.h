@@ -9,6 +9,7 @@
 #include "ph-config.h"
 #include "ph-secret.h"
 #include "ph-tls.h"
+#include "ph-upstream.h"
 
 G_BEGIN_DECLS
 
@@ -45,6 +46,7 @@ typedef struct
   guint64 bytes_up, bytes_down;
   guint64 uptime_seconds, state_seconds;
   guint64 upstream_connects, upstream_failures;
+  PhUpstreamStats pool; /* of the current upstream (since start or the last upstream change) */
 } PhDaemonStats;
 
 #define PH_TYPE_DAEMON (ph_daemon_get_type ())

@@ -307,6 +307,15 @@ handle_get_statistics (PhAgent1 *object, GDBusMethodInvocation *invocation)
   g_variant_dict_insert (&dict, "state-seconds", "t", stats.state_seconds);
   g_variant_dict_insert (&dict, "upstream-connects", "t", stats.upstream_connects);
   g_variant_dict_insert (&dict, "upstream-failures", "t", stats.upstream_failures);
+  g_variant_dict_insert (&dict, "pool-connects", "t", stats.pool.connects);
+  g_variant_dict_insert (&dict, "pool-idle-reused", "t", stats.pool.idle_reused);
+  g_variant_dict_insert (&dict, "pool-warm-taken", "t", stats.pool.warm_taken);
+  g_variant_dict_insert (&dict, "pool-warm-missed", "t", stats.pool.warm_missed);
+  g_variant_dict_insert (&dict, "pool-retries", "t", stats.pool.retries);
+  g_variant_dict_insert (&dict, "handshakes-full", "t", stats.pool.handshakes_full);
+  g_variant_dict_insert (&dict, "handshakes-resumed", "t", stats.pool.handshakes_resumed);
+  g_variant_dict_insert (&dict, "idle-connections", "u", stats.pool.n_idle);
+  g_variant_dict_insert (&dict, "warm-connections", "u", stats.pool.n_warm);
   ph_agent1_complete_get_statistics (object, invocation, g_variant_dict_end (&dict));
   return TRUE;
 }

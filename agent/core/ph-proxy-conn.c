@@ -500,12 +500,7 @@ conn_finish_request (PhProxyConn *conn)
       return;
     }
   conn_log (conn, NULL);
-  if (!conn->keep_alive || conn->owner->is_draining (conn->owner_data))
-    {
-      ph_proxy_conn_close (conn);
-      return;
-    }
-  /* Ready for the next request on this client connection. A connection
+  /* The upstream connection first, whether or not the client stays: one
    * the proxy keeps open goes to the shared idle pool, for any client's
    * next request; one bound to this client (its origin signs in per
    * connection) stays here with its tunnel slot (max-tunnels bounds every
@@ -518,6 +513,14 @@ conn_finish_request (PhProxyConn *conn)
     ph_upstream_put_idle (conn->upstream, g_steal_pointer (&conn->up));
   else if (conn->up != NULL)
     ph_upstream_save_session (conn->upstream, conn->up);
+  if (conn->up == NULL)
+    conn_release_tunnel (conn);
+  if (!conn->keep_alive || conn->owner->is_draining (conn->owner_data))
+    {
+      ph_proxy_conn_close (conn);
+      return;
+    }
+  /* Ready for the next request on this client connection. */
   conn->up_idle_us = g_get_monotonic_time ();
   conn->fresh_only = FALSE;
   g_clear_pointer (&conn->req, ph_http_request_free);
@@ -527,8 +530,6 @@ conn_finish_request (PhProxyConn *conn)
   ph_pipe_init (conn->c2u, NULL, NULL, NULL, NULL);
   conn_u2c_init (conn, NULL, NULL, NULL, NULL);
   conn->logged = FALSE;
-  if (conn->up == NULL)
-    conn_release_tunnel (conn);
   conn->state = CONN_HEAD;
   conn->status = 0;
   conn->request_sent = conn->response_done = FALSE;

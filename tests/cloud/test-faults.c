@@ -47,6 +47,9 @@ typedef enum
   PH_FAULT_LATE_ALERT, /* TLS, then a fatal alert instead of an answer */
   PH_FAULT_GARBAGE,    /* TLS, then bytes that are not HTTP */
   PH_FAULT_ANSWER,     /* TLS, then each request head answered (after answer_delay_ms) */
+  PH_FAULT_ONE_ANSWER, /* TLS, the first request head answered (kept alive), then the next
+                        * read and the connection closed without a word: a proxy closing a
+                        * kept-alive connection just as it is reused */
 } PhFaultMode;
 
 typedef struct
@@ -260,6 +263,7 @@ ph_fault_tls (PhFaultConn *fc)
   gnutls_session_t session = NULL;
   g_autoptr (GByteArray) in = g_byte_array_new ();
   gboolean tunnel = FALSE;
+  guint answered = 0;
   int ret;
 
   gnutls_init (&session, GNUTLS_SERVER);
@@ -288,6 +292,12 @@ ph_fault_tls (PhFaultConn *fc)
           gboolean connect = in->len >= 8 && memcmp (in->data, "CONNECT ", 8) == 0;
 
           g_byte_array_remove_range (in, 0, (guint) (end - in->data) + 4);
+          if (fc->mode == PH_FAULT_ONE_ANSWER && answered > 0)
+            {
+              ret = -1;
+              break;
+            }
+          answered++;
           if (fc->mode == PH_FAULT_LATE_ALERT)
             {
               gnutls_alert_send (session, GNUTLS_AL_FATAL, GNUTLS_A_INTERNAL_ERROR);
@@ -310,7 +320,8 @@ ph_fault_tls (PhFaultConn *fc)
             break;
         }
     }
-  ph_fault_drain (fc->fd);
+  if (fc->mode != PH_FAULT_ONE_ANSWER)
+    ph_fault_drain (fc->fd);
   gnutls_deinit (session);
 }
 
@@ -345,6 +356,7 @@ ph_fault_conn_thread (gpointer data)
       case PH_FAULT_LATE_ALERT:
       case PH_FAULT_GARBAGE:
       case PH_FAULT_ANSWER:
+      case PH_FAULT_ONE_ANSWER:
         ph_fault_tls (fc);
         break;
     }
@@ -663,6 +675,105 @@ ph_open_tunnel (PhTestAgent *agent, PhTestCloud *cloud)
   g_assert_cmpint (ph_test_head_status (head), ==, 200);
   g_assert_cmpuint (ph_test_conn_read_body (conn, 6, body, 10000), ==, 6);
   return g_steal_pointer (&conn);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The retry rule of the idle pool                                                            */
+
+/* One request on a new client connection; its status, and the answer's body in *@body. */
+static int
+ph_exchange_status (PhTestAgent *agent, const char *request, char **body)
+{
+  g_autofree char *head = ph_test_exchange (agent->port, request, body, NULL, 15000);
+
+  return ph_test_head_status (head);
+}
+
+/* A proxy that closes a kept-alive connection just as the agent reuses it from the idle pool
+ * (RFC 9110 §9.2.2): an idempotent request without a body goes again on a fresh connection and
+ * the client sees only the answer; a request with a body already sent, or a method that is not
+ * idempotent, is not repeated, and the client gets a 502 saying why, not a reset. */
+static void
+ph_faults_reused_closed (PhTestCloud *cloud)
+{
+  g_autoptr (PhFault) fault = ph_fault_new (cloud, 0, PH_FAULT_ONE_ANSWER);
+  g_autoptr (GKeyFile) kf = ph_fault_config (cloud, fault);
+  g_autoptr (PhTestAgent) agent = NULL;
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *post = g_strdup_printf (
+      "POST http://127.0.0.1:%u/sha256 HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nContent-Length: 5\r\n"
+      "\r\nhello",
+      cloud->origin_http_port, cloud->origin_http_port);
+  g_autofree char *empty_post = g_strdup_printf (
+      "POST http://127.0.0.1:%u/hello HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nContent-Length: 0\r\n\r\n",
+      cloud->origin_http_port, cloud->origin_http_port);
+  const char *const retried[] = { "method=GET", "status=200", NULL };
+  guint before;
+
+  g_key_file_set_string (kf, "log", "level", "debug");
+  agent = ph_test_agent_start (cloud, "reused-closed", kf);
+  /* With warm=0 the agent makes one connection at start to see that the cloud answers. */
+  g_assert_true (ph_test_agent_wait_log (agent, "TLS with ", 1, 10000));
+
+  /* A first GET leaves its connection in the idle pool. */
+  {
+    g_autofree char *body = NULL;
+
+    before = ph_fault_get_connections (fault);
+    g_assert_cmpint (ph_exchange_status (agent, get, &body), ==, 200);
+    g_assert_cmpstr (body, ==, "hello\n");
+    g_assert_cmpuint (ph_fault_get_connections (fault), ==, before + 1);
+  }
+  /* The next client's GET takes it; the proxy closes it unanswered; the GET goes again on a
+   * fresh connection, once, and the client sees the 200. */
+  {
+    g_autofree char *body = NULL;
+
+    before = ph_fault_get_connections (fault);
+    g_assert_cmpint (ph_exchange_status (agent, get, &body), ==, 200);
+    g_assert_cmpstr (body, ==, "hello\n");
+    g_assert_cmpuint (ph_fault_get_connections (fault), ==, before + 1);
+    g_assert_true (ph_test_agent_wait_log (agent, "sending it again on a fresh one", 1, 3000));
+    ph_test_agent_assert_access (agent, retried, 2, 3000);
+  }
+  /* A POST with a body takes the pooled connection of that retry: not repeated, 502. */
+  {
+    g_autofree char *head = NULL;
+    g_autofree char *body = NULL;
+
+    before = ph_fault_get_connections (fault);
+    head = ph_test_exchange (agent->port, post, &body, NULL, 15000);
+    ph_test_assert_refusal (agent, head, body, 502, "upstream-reset");
+    g_assert_nonnull (strstr (body, "has a body that was already sent"));
+    g_assert_cmpuint (ph_fault_get_connections (fault), ==, before);
+  }
+  /* A GET fills the pool again (a new connection), then a POST without a body: not idempotent,
+   * not repeated. */
+  {
+    g_autofree char *head = NULL;
+    g_autofree char *body = NULL;
+    g_autofree char *hello = NULL;
+
+    g_assert_cmpint (ph_exchange_status (agent, get, &hello), ==, 200);
+    before = ph_fault_get_connections (fault);
+    head = ph_test_exchange (agent->port, empty_post, &body, NULL, 15000);
+    ph_test_assert_refusal (agent, head, body, 502, "upstream-reset");
+    g_assert_nonnull (strstr (body, "is not idempotent"));
+    g_assert_cmpuint (ph_fault_get_connections (fault), ==, before);
+  }
+  g_assert_cmpuint (ph_test_agent_wait_log (agent, "sending it again on a fresh one", 1, 100), ==,
+                    TRUE);
+  {
+    g_autofree char *log = ph_test_agent_log (agent);
+    const char *first = strstr (log, "sending it again on a fresh one");
+
+    /* Only the GET was sent again. */
+    g_assert_nonnull (first);
+    g_assert_null (strstr (first + 1, "sending it again on a fresh one"));
+  }
+  ph_fault_set_mode (fault, PH_FAULT_FORWARD);
+  ph_assert_serves (agent, cloud);
+  ph_test_agent_stop_ok (agent);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1642,6 +1753,7 @@ static const PhFaultCase ph_cases[] = {
   { "/pinhole/faults/client-resets", ph_faults_client_resets },
   { "/pinhole/faults/fd-limit", ph_faults_fd_limit },
   { "/pinhole/faults/slow-clients", ph_faults_slow_clients },
+  { "/pinhole/faults/reused-closed", ph_faults_reused_closed },
 };
 
 static void

@@ -1852,6 +1852,120 @@ ph_tunnel_many_idle_tunnels (PhTunnelFixture *fx)
   ph_assert_hello_via (agent, cloud);
 }
 
+/* How often @needle occurs in the agent's log. */
+static guint
+ph_agent_log_count (PhTestAgent *agent, const char *needle)
+{
+  g_autofree char *log = ph_test_agent_log (agent);
+  guint n = 0;
+
+  for (const char *p = log; p != NULL && (p = strstr (p, needle)) != NULL; p += strlen (needle))
+    n++;
+  return n;
+}
+
+/* One plain GET on a new client connection, closed by the client after the body, as package
+ * managers and scripts do; @close also says "Connection: close". */
+static void
+ph_get_on_new_connection (PhTestAgent *agent, PhTestCloud *cloud, gboolean close)
+{
+  g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
+  g_autofree char *request
+      = g_strdup_printf ("GET http://127.0.0.1:%u/hello HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n%s\r\n",
+                         cloud->origin_http_port, cloud->origin_http_port,
+                         close ? "Connection: close\r\n" : "");
+  g_autofree char *body = NULL;
+  g_autofree char *head = NULL;
+
+  g_assert_true (ph_test_conn_send (conn, request, -1));
+  head = ph_read_response (conn, &body, 15000);
+  g_assert_cmpint (ph_test_head_status (head), ==, 200);
+  g_assert_cmpstr (body, ==, "hello\n");
+}
+
+/* Plain requests from many client connections, one after another, share one connection to the
+ * cloud proxy (the idle pool), as the seed chain's Squid shares its cache_peer connections:
+ * before the pool every new client connection took a connection of its own, a full TLS
+ * handshake each under load. Warm connections are off, so every connection made shows. */
+static void
+ph_tunnel_idle_pool (PhTunnelFixture *fx)
+{
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  const char *ready = "TLS with ";
+  guint base;
+
+  /* With warm=0 the agent makes one connection at start to see that the cloud answers. */
+  g_assert_true (ph_test_agent_wait_log (agent, ready, 1, 10000));
+  base = ph_agent_log_count (agent, ready);
+  for (guint i = 0; i < 10; i++)
+    ph_get_on_new_connection (agent, cloud, i % 2 == 0);
+  /* One handshake for ten clients, and that connection still open, idle, for the next. */
+  g_assert_cmpuint (ph_agent_log_count (agent, ready), ==, base + 1);
+  for (guint i = 0; i < 40 && ph_connections_to (cloud->tls_port) > 1; i++)
+    g_usleep (50 * 1000);
+  g_assert_cmpuint (ph_connections_to (cloud->tls_port), ==, 1);
+
+  /* A tunnel takes the idle connection too (CONNECT on a kept-alive proxy connection is plain
+   * HTTP/1.1); it is then the tunnel's, and the next plain request needs a new one. */
+  {
+    g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
+    g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
+    g_autofree char *head = NULL;
+
+    ph_test_conn_send (conn, connect, -1);
+    head = ph_test_conn_read_head (conn, 15000);
+    g_assert_cmpint (ph_test_head_status (head), ==, 200);
+    g_assert_cmpuint (ph_agent_log_count (agent, ready), ==, base + 1);
+    ph_get_on_new_connection (agent, cloud, FALSE);
+    g_assert_cmpuint (ph_agent_log_count (agent, ready), ==, base + 2);
+  }
+  /* The tunnel's connection closed with it; the plain one stays idle. */
+  for (guint i = 0; i < 40 && ph_connections_to (cloud->tls_port) > 1; i++)
+    g_usleep (50 * 1000);
+  g_assert_cmpuint (ph_connections_to (cloud->tls_port), ==, 1);
+
+  /* A reload drops what was made under the old configuration. */
+  ph_test_agent_signal (agent, SIGHUP);
+  g_assert_true (ph_test_agent_wait_log (agent, "dropping 1 idle connections", 1, 5000));
+  for (guint i = 0; i < 40 && ph_connections_to (cloud->tls_port) > 0; i++)
+    g_usleep (50 * 1000);
+  g_assert_cmpuint (ph_connections_to (cloud->tls_port), ==, 0);
+  ph_get_on_new_connection (agent, cloud, TRUE);
+  g_assert_cmpuint (ph_agent_log_count (agent, ready), ==, base + 3);
+}
+
+/* The cloud closes an idle pooled connection (this case's Squid after 5 s idle, through
+ * stunnel): the pool lets it go at once, and the next client's request goes on a new
+ * connection without an error. */
+static void
+ph_tunnel_idle_pool_cloud_closes (PhTunnelFixture *fx)
+{
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  gint64 idle_start;
+  guint base;
+
+  g_assert_true (ph_test_agent_wait_log (agent, "TLS with ", 1, 10000));
+  base = ph_agent_log_count (agent, "TLS with ");
+  /* The start-up probe's connection goes at once. */
+  for (guint i = 0; i < 40 && ph_connections_to (cloud->tls_port) > 0; i++)
+    g_usleep (50 * 1000);
+  ph_get_on_new_connection (agent, cloud, TRUE);
+  g_assert_cmpuint (ph_connections_to (cloud->tls_port), ==, 1);
+  idle_start = g_get_monotonic_time ();
+  g_assert_true (
+      ph_test_agent_wait_log (agent, "idle connection to 127.0.0.1", 1, 20000));
+  g_assert_cmpint (g_get_monotonic_time () - idle_start, >=, 4 * G_USEC_PER_SEC);
+  g_assert_cmpuint (ph_agent_log_count (agent, "closed by the server"), >=, 1);
+  for (guint i = 0; i < 40 && ph_connections_to (cloud->tls_port) > 0; i++)
+    g_usleep (50 * 1000);
+  g_assert_cmpuint (ph_connections_to (cloud->tls_port), ==, 0);
+  ph_get_on_new_connection (agent, cloud, FALSE);
+  g_assert_cmpuint (ph_agent_log_count (agent, "TLS with "), ==, base + 2);
+  g_assert_cmpuint (ph_agent_log_count (agent, "error="), ==, 0);
+}
+
 /* Every case gets a started agent on the shared cloud end unless its line says otherwise. */
 static const PhTunnelCase ph_cases[] = {
   { "connect-https", ph_tunnel_connect_https },
@@ -1887,6 +2001,10 @@ static const PhTunnelCase ph_cases[] = {
   /* No warm connections: the only connection to the cloud is the kept-alive one. */
   { "idle-upstream-post", ph_tunnel_idle_upstream_post, .cloud = PH_TUNNEL_CLOUD_SQUID_IDLE,
     .settings = { { "upstream", "warm", "0" } } },
+  { "idle-pool", ph_tunnel_idle_pool, .needs_sighup = TRUE,
+    .settings = { { "upstream", "warm", "0" }, { "log", "level", "debug" } } },
+  { "idle-pool-cloud-closes", ph_tunnel_idle_pool_cloud_closes, .cloud = PH_TUNNEL_CLOUD_SQUID_IDLE,
+    .settings = { { "upstream", "warm", "0" }, { "log", "level", "debug" } } },
   { "slow-upload", ph_tunnel_slow_upload,
     .settings = { { "upstream", "response-timeout", "2s" } } },
   { "proxy-401", ph_tunnel_proxy_401, .cloud = PH_TUNNEL_CLOUD_TINYPROXY },

@@ -1576,10 +1576,10 @@ ph_read_response (PhTestConn *conn, char **body, guint timeout_ms)
   return g_steal_pointer (&head);
 }
 
-/* max-tunnels bounds every connection to the cloud proxy, idle kept-alive ones included: a
- * client that keeps its connection open after a plain request keeps its upstream connection and
- * its slot, until another client needs the slot. (200 idle keep-alive clients once held 202 TLS
- * connections with max-tunnels=20.) */
+/* max-tunnels bounds every connection to the cloud proxy, idle kept-alive ones included: after
+ * a plain request the upstream connection goes to the shared idle pool, whose entries hold slots
+ * until a tunnel needs one (and the pool gives them to the next client before making new ones).
+ * (200 idle keep-alive clients once held 202 TLS connections with max-tunnels=20.) */
 static void
 ph_tunnel_max_tunnels_keepalive (PhTunnelFixture *fx)
 {

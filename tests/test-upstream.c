@@ -217,6 +217,134 @@ stream_connection_id (PhStream *stream)
   return id ? (guint) g_ascii_strtoull (id + strlen ("X-Test-Connection: "), NULL, 10) : 0;
 }
 
+static gboolean
+n_idle_is_zero (gpointer data)
+{
+  return ph_upstream_get_n_idle (((Fixture *) data)->up) == 0;
+}
+
+/* ---- the idle pool ---- */
+
+static PhStream *
+connect_stream (Fixture *f)
+{
+  Result r = { 0 };
+
+  connect_sync (f, NULL, &r);
+  g_assert_no_error (r.error);
+  return g_steal_pointer (&r.stream);
+}
+
+static void
+test_idle_pool (Fixture *f, gconstpointer data)
+{
+  PhStream *a, *b, *c, *x;
+  PhUpstreamStats stats;
+  g_autoptr (PhStream) taken = NULL;
+  gint64 now;
+
+  upstream_new (f, ph_test_cert_get_pin (t.good), 0, "idle-connections=2\nidle-lifetime=1s\n");
+  a = connect_stream (f);
+  b = connect_stream (f);
+  c = connect_stream (f);
+  g_assert_true (ph_upstream_put_idle (f->up, a));
+  g_assert_true (ph_upstream_put_idle (f->up, b));
+  /* Full: the oldest goes. */
+  g_assert_true (ph_upstream_put_idle (f->up, c));
+  g_assert_cmpuint (ph_upstream_get_n_idle (f->up), ==, 2);
+  /* The most recent first: the likeliest to be open still. */
+  taken = ph_upstream_take_idle (f->up);
+  g_assert_true (taken == c);
+  g_clear_pointer (&taken, ph_stream_free);
+  taken = ph_upstream_take_idle (f->up);
+  g_assert_true (taken == b);
+  g_assert_null (ph_upstream_take_idle (f->up));
+  /* A taken connection still works. */
+  g_assert_cmpuint (stream_connection_id (taken), ==, 2);
+  g_clear_pointer (&taken, ph_stream_free);
+
+  /* Past idle-lifetime: the sweep closes it, and take would not hand it out. */
+  x = connect_stream (f);
+  g_assert_true (ph_upstream_put_idle (f->up, x));
+  now = g_get_monotonic_time ();
+  ph_upstream_sweep (f->up, now + 500 * 1000);
+  g_assert_cmpuint (ph_upstream_get_n_idle (f->up), ==, 1);
+  ph_upstream_sweep (f->up, now + 1100 * 1000);
+  g_assert_cmpuint (ph_upstream_get_n_idle (f->up), ==, 0);
+
+  /* The server closes one while it waits: the pool lets it go by itself. */
+  x = connect_stream (f);
+  g_assert_true (ph_upstream_put_idle (f->up, x));
+  ph_test_tls_server_close_connections (f->server, FALSE);
+  g_assert_true (ph_test_iterate_until (n_idle_is_zero, f, 5000));
+
+  /* A reload or a network change empties it. */
+  x = connect_stream (f);
+  g_assert_true (ph_upstream_put_idle (f->up, x));
+  ph_upstream_drop_idle (f->up);
+  g_assert_cmpuint (ph_upstream_get_n_idle (f->up), ==, 0);
+  g_assert_false (ph_upstream_drop_oldest_idle (f->up));
+  x = connect_stream (f);
+  g_assert_true (ph_upstream_put_idle (f->up, x));
+  g_assert_true (ph_upstream_drop_oldest_idle (f->up));
+
+  ph_upstream_get_stats (f->up, &stats);
+  g_assert_cmpuint (stats.connects, ==, 7);
+  g_assert_cmpuint (stats.idle_reused, ==, 2);
+  g_assert_cmpuint (stats.idle_expired, ==, 1);
+  g_assert_cmpuint (stats.idle_closed, ==, 1);
+  g_assert_cmpuint (stats.handshakes_full + stats.handshakes_resumed, ==, 7);
+  /* a, b and c were made before any ticket was read (TLS 1.3 sends it after the handshake);
+   * giving a connection to the pool reads it, so every later one resumes. */
+  g_assert_cmpuint (stats.handshakes_resumed, >=, 4);
+
+  /* Shut down, nothing is kept. */
+  ph_upstream_shutdown (f->up);
+  x = connect_stream (f);
+  g_assert_false (ph_upstream_put_idle (f->up, x));
+}
+
+/* idle-connections=0: nothing is kept. */
+static void
+test_idle_pool_off (Fixture *f, gconstpointer data)
+{
+  upstream_new (f, ph_test_cert_get_pin (t.good), 0, "idle-connections=0\n");
+  g_assert_false (ph_upstream_put_idle (f->up, connect_stream (f)));
+  g_assert_cmpuint (ph_upstream_get_n_idle (f->up), ==, 0);
+  g_assert_null (ph_upstream_take_idle (f->up));
+}
+
+/* The warm pool follows demand: 2 when quiet, up to warm= under a burst, and back down. */
+static void
+test_warm_adaptive (Fixture *f, gconstpointer data)
+{
+  gint64 now;
+  guint high;
+
+  upstream_new (f, ph_test_cert_get_pin (t.good), 8, "");
+  g_assert_true (wait_handshakes (f, 2));
+  ph_test_iterate_for (200);
+  now = g_get_monotonic_time ();
+  g_assert_cmpuint (ph_upstream_get_warm_target (f->up, now), ==, 2);
+  g_assert_cmpuint (counts_of (f).handshakes, ==, 2);
+  /* A burst: 2,000 new tunnels in well under a second. */
+  for (guint i = 0; i < 2000; i++)
+    {
+      PhStream *w = ph_upstream_take_warm (f->up);
+
+      if (w != NULL)
+        ph_stream_free (w);
+    }
+  high = ph_upstream_get_warm_target (f->up, g_get_monotonic_time ());
+  g_test_message ("warm target during the burst: %u", high);
+  g_assert_cmpuint (high, ==, 8);
+  /* It refills to the new target. */
+  g_assert_true (wait_handshakes (f, 2 + 8));
+  /* Quiet again: the moving average halves each second. */
+  now = g_get_monotonic_time ();
+  g_assert_cmpuint (ph_upstream_get_warm_target (f->up, now + 20 * G_USEC_PER_SEC), ==, 2);
+}
+
 /* ---- connections ---- */
 
 static void
@@ -798,6 +926,9 @@ main (int argc, char **argv)
   ADD ("/pinhole/upstream/warm-closed-after-ticket", test_warm_closed_after_ticket);
   ADD ("/pinhole/upstream/warm-resumes", test_warm_resumes);
   ADD ("/pinhole/upstream/backoff", test_backoff);
+  ADD ("/pinhole/upstream/idle-pool", test_idle_pool);
+  ADD ("/pinhole/upstream/idle-pool-off", test_idle_pool_off);
+  ADD ("/pinhole/upstream/warm-adaptive", test_warm_adaptive);
   ADD ("/pinhole/upstream/status-pin-mismatch", test_status_pin_mismatch);
   ADD ("/pinhole/upstream/status-history", test_status_history);
   ADD ("/pinhole/upstream/auth-rejected", test_auth_rejected);

@@ -550,21 +550,27 @@ demand_roll (PhUpstream *up, gint64 now)
  * refill delay and connect + handshake time) at the recent rate, twice for
  * bursts, and WARM_FLOOR when quiet; `warm` is the ceiling. */
 static guint
-warm_target (PhUpstream *up)
+warm_target_at (PhUpstream *up, gint64 now)
 {
   guint ceiling = ph_config_get_warm (up->config);
   double rate, need;
 
-  demand_roll (up, g_get_monotonic_time ());
+  demand_roll (up, now);
   rate = MAX (up->demand_rate, (double) up->demand_count);
   need = 2.0 * rate * (up->connect_s + REFILL_DELAY_MS / 1000.0);
   return MIN (ceiling, MAX (WARM_FLOOR, (guint) need + 1));
 }
 
-guint
-ph_upstream_get_warm_target (PhUpstream *up)
+static guint
+warm_target (PhUpstream *up)
 {
-  return warm_target (up);
+  return warm_target_at (up, g_get_monotonic_time ());
+}
+
+guint
+ph_upstream_get_warm_target (PhUpstream *up, gint64 now_us)
+{
+  return warm_target_at (up, now_us);
 }
 
 static void
@@ -759,7 +765,7 @@ ph_upstream_sweep (PhUpstream *up, gint64 now)
     }
   /* Warm connections over the target (a burst is over) go once old enough
    * that the next burst is unlikely to be the same one. */
-  while (up->warm.length > warm_target (up) && (w = g_queue_peek_head (&up->warm)) != NULL
+  while (up->warm.length > warm_target_at (up, now) && (w = g_queue_peek_head (&up->warm)) != NULL
          && now - w->born_us >= WARM_TRIM_AGE_US)
     {
       g_queue_pop_head (&up->warm);

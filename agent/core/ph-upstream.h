@@ -25,7 +25,8 @@ void ph_upstream_shutdown (PhUpstream *up);
 /* A verified connection from the warm pool, or NULL. The pool's size
  * follows the demand for new connections, with `warm` as its ceiling. */
 PhStream *ph_upstream_take_warm (PhUpstream *up);
-guint ph_upstream_get_warm_target (PhUpstream *up);
+/* How many warm connections it keeps now (@now_us: g_get_monotonic_time()). */
+guint ph_upstream_get_warm_target (PhUpstream *up, gint64 now_us);
 
 /* The idle pool, shared by every client: a connection whose plain
  * exchange left it open is given back (TRUE if kept: idle-connections,

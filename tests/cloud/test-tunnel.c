@@ -3,8 +3,12 @@
  * (stunnel + Squid with Basic auth) and the test origin, all on loopback; each case in a
  * subprocess of its own, set up by one fixture from its line in a table. */
 
+#define _GNU_SOURCE /* unshare */
+
 #include <glib/gstdio.h>
 #include <string.h>
+#include <errno.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -23,6 +27,8 @@ typedef enum
   PH_TUNNEL_CLOUD_SHARED,     /* the binary's, shared by the cases (ph_test_shared_cloud) */
   PH_TUNNEL_CLOUD_SQUID_IDLE, /* its own, whose Squid closes idle client connections after 5 s */
   PH_TUNNEL_CLOUD_TINYPROXY,  /* its own, with tinyproxy in Squid's place */
+  PH_TUNNEL_CLOUD_NETNS,      /* its own, in a network namespace of the case's own (with the
+                               * agent): the case may change that network (root only) */
 } PhTunnelCloud;
 
 /* How far the fixture takes the case's agent. */
@@ -314,6 +320,20 @@ ph_tunnel_may_run (const PhTunnelCase *tc)
   return TRUE;
 }
 
+/* Runs `ip ARGS` (in the case's network namespace), which must succeed. */
+static void
+ph_run_ip (const char *args)
+{
+  g_autofree char *cmd = g_strconcat ("ip ", args, NULL);
+  g_autofree char *err = NULL;
+  g_autoptr (GError) error = NULL;
+  int status = 0;
+
+  if (!g_spawn_command_line_sync (cmd, NULL, &err, &status, &error)
+      || !g_spawn_check_wait_status (status, NULL))
+    g_error ("%s: %s", cmd, error != NULL ? error->message : err);
+}
+
 static void
 ph_tunnel_setup (PhTunnelFixture *fx, gconstpointer data)
 {
@@ -345,6 +365,21 @@ ph_tunnel_setup (PhTunnelFixture *fx, gconstpointer data)
         break;
       case PH_TUNNEL_CLOUD_TINYPROXY:
         fx->own_cloud = ph_test_cloud_new ("PH_CLOUD_ORIGIN=1", "PH_CLOUD_PROXY=tinyproxy", NULL);
+        fx->cloud = fx->own_cloud;
+        break;
+      case PH_TUNNEL_CLOUD_NETNS:
+        /* The case's subprocess moves to a new network namespace, which goes when its last
+         * process (this one, the cloud end, the agent) exits. */
+        if (unshare (CLONE_NEWNET) != 0)
+          {
+            if (g_strcmp0 (g_getenv ("CI"), "true") == 0)
+              g_error ("CI=true and no network namespace: unshare: %s", g_strerror (errno));
+            g_test_skip ("cannot make a network namespace here (needs root)");
+            fx->skipped = TRUE;
+            return;
+          }
+        ph_run_ip ("link set lo up");
+        fx->own_cloud = ph_test_cloud_new ("PH_CLOUD_ORIGIN=1", NULL);
         fx->cloud = fx->own_cloud;
         break;
     }
@@ -1966,6 +2001,38 @@ ph_tunnel_idle_pool_cloud_closes (PhTunnelFixture *fx)
   g_assert_cmpuint (ph_agent_log_count (agent, "error="), ==, 0);
 }
 
+/* The network changes (here: an interface comes up in the case's own namespace): connections
+ * made over the old one are not reused. The idle and warm pools are emptied and refilled, and the
+ * next request goes on a new connection. */
+static void
+ph_tunnel_network_change (PhTunnelFixture *fx)
+{
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  guint base;
+
+  /* The warm pool's two and one idle connection from a plain request. */
+  g_assert_true (ph_test_agent_wait_log (agent, "TLS with ", 2, 10000));
+  ph_get_on_new_connection (agent, cloud, TRUE);
+  for (guint i = 0; i < 100 && ph_connections_to (cloud->tls_port) < 3; i++)
+    g_usleep (50 * 1000);
+  g_assert_cmpuint (ph_connections_to (cloud->tls_port), ==, 3);
+  base = ph_agent_log_count (agent, "TLS with ");
+
+  /* A veth pair, as a cable or a VPN interface coming up: new addresses and routes. */
+  ph_run_ip ("link add ph-test0 type veth peer name ph-test1");
+  ph_run_ip ("addr add 10.213.0.1/24 dev ph-test0");
+  ph_run_ip ("link set ph-test1 up");
+  ph_run_ip ("link set ph-test0 up");
+  g_assert_true (ph_test_agent_wait_log (agent, "the network changed: dropping 1 idle and 2 warm",
+                                         1, 10000));
+  /* The warm pool is made again; the request after takes one of those, not an old one. */
+  g_assert_true (ph_test_agent_wait_log (agent, "TLS with ", base + 2, 10000));
+  ph_get_on_new_connection (agent, cloud, TRUE);
+  g_assert_cmpuint (ph_agent_log_count (agent, "error="), ==, 0);
+  ph_run_ip ("link del ph-test0");
+}
+
 /* Every case gets a started agent on the shared cloud end unless its line says otherwise. */
 static const PhTunnelCase ph_cases[] = {
   { "connect-https", ph_tunnel_connect_https },
@@ -2005,6 +2072,8 @@ static const PhTunnelCase ph_cases[] = {
     .settings = { { "upstream", "warm", "0" }, { "log", "level", "debug" } } },
   { "idle-pool-cloud-closes", ph_tunnel_idle_pool_cloud_closes, .cloud = PH_TUNNEL_CLOUD_SQUID_IDLE,
     .settings = { { "upstream", "warm", "0" }, { "log", "level", "debug" } } },
+  { "network-change", ph_tunnel_network_change, .cloud = PH_TUNNEL_CLOUD_NETNS,
+    .linux_agent_only = TRUE, .settings = { { "upstream", "warm", "2" }, { "log", "level", "debug" } } },
   { "slow-upload", ph_tunnel_slow_upload,
     .settings = { { "upstream", "response-timeout", "2s" } } },
   { "proxy-401", ph_tunnel_proxy_401, .cloud = PH_TUNNEL_CLOUD_TINYPROXY },

@@ -507,7 +507,10 @@ conn_finish_request (PhProxyConn *conn)
    * connection to the cloud proxy) until another request needs the slot
    * more. */
   conn->bound = conn->bound || conn_is_bound (conn);
-  if (conn->resp != NULL && !conn->resp_keep_alive)
+  if ((conn->resp != NULL && !conn->resp_keep_alive)
+      || ph_http_request_get_kind (conn->req) == PH_HTTP_CONNECT)
+    /* Only plain exchanges give their connection back: after a refused
+     * CONNECT a proxy may be in any state (Squid closes it). */
     g_clear_pointer (&conn->up, ph_stream_free);
   else if (conn->up != NULL && !conn->bound)
     ph_upstream_put_idle (conn->upstream, g_steal_pointer (&conn->up));

@@ -163,7 +163,7 @@ test_defaults (Fixture *f, gconstpointer data)
   g_assert_cmpuint (ph_config_get_connect_timeout_ms (cfg), ==, 10000);
   g_assert_cmpuint (ph_config_get_handshake_timeout_ms (cfg), ==, 10000);
   g_assert_cmpuint (ph_config_get_response_timeout_ms (cfg), ==, 60000);
-  g_assert_cmpuint (ph_config_get_warm (cfg), ==, 8);
+  g_assert_cmpuint (ph_config_get_warm (cfg), ==, 2);
   g_assert_cmpuint (ph_config_get_idle_connections (cfg), ==, 64);
   g_assert_cmpuint (ph_config_get_idle_lifetime_ms (cfg), ==, 50000);
   g_assert_cmpuint (ph_config_get_idle_timeout_ms (cfg), ==, 300000);

@@ -100,7 +100,12 @@ static const PhKeyDef key_defs[] = {
     DAY_MS },
   { "upstream", "response-timeout", "60s", parse_duration, FIELD (response_timeout_ms), 100,
     DAY_MS },
-  { "upstream", "warm", "8", parse_uint, FIELD (warm), 0, 64 },
+  /* The ceiling of the warm pool, which follows demand below it. Measured on loopback, 2 cores
+   * (tests/bench, interleaved): ceilings 4 and 8 took new tunnels/s at c=32 from 187-216 down to
+   * 101-161 and sequential new-tunnel p50 from 4.2-4.4 to 5.0-6.2 ms, the extra handshakes
+   * competing for the same CPUs as the tunnels; a cloud proxy far away (a handshake of tens of
+   * ms) is where a higher ceiling pays. */
+  { "upstream", "warm", "2", parse_uint, FIELD (warm), 0, 64 },
   { "upstream", "idle-connections", "64", parse_uint, FIELD (idle_connections), 0, 4096 },
   /* Shorter than Squid's pconn_timeout (1 min) and nghttpx's (1 min), so the proxy rarely closes
    * one as it is reused; Apache's KeepAliveTimeout (5 s) is shorter, and the idle probe and the

@@ -142,9 +142,32 @@ warm_free (PhWarm *w)
   g_free (w);
 }
 
+/* What the pools did, once, when the upstream is done with (a stop, a
+ * reload that changed the cloud proxy): the figures to tune warm= and
+ * idle-connections by, and the share of handshakes that resumed. */
+static void
+log_pool_summary (PhUpstream *up)
+{
+  PhUpstreamStats st;
+
+  ph_upstream_get_stats (up, &st);
+  if (st.connects == 0)
+    return;
+  g_message ("connections to %s: %" G_GUINT64_FORMAT " made, handshakes %" G_GUINT64_FORMAT
+             " resumed of %" G_GUINT64_FORMAT "; requests on an idle pooled connection %"
+             G_GUINT64_FORMAT ", on a warm one %" G_GUINT64_FORMAT ", waiting for a new one %"
+             G_GUINT64_FORMAT ", sent again %" G_GUINT64_FORMAT "; idle ones closed by the "
+             "proxy %" G_GUINT64_FORMAT ", expired %" G_GUINT64_FORMAT,
+             up->name, st.connects, st.handshakes_resumed,
+             st.handshakes_resumed + st.handshakes_full, st.idle_reused, st.warm_taken,
+             st.warm_missed, st.retries, st.idle_closed, st.idle_expired);
+}
+
 void
 ph_upstream_shutdown (PhUpstream *up)
 {
+  if (!up->shut)
+    log_pool_summary (up);
   up->shut = TRUE;
   g_cancellable_cancel (up->cancellable);
   g_queue_clear_full (&up->warm, (GDestroyNotify) warm_free);

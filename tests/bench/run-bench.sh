@@ -639,6 +639,8 @@ run_path ()
     stop_roots $CHAIN_ROOTS
   else
     stop_roots $AGENT_ROOTS
+    # The agent's own account of its connection pools, logged as it stops.
+    R[agent.pools]=$(sed -n 's/.*connections to [^ ]*: //p' "$WORK/agent/agent.log" | tail -1)
   fi
 }
 
@@ -732,6 +734,12 @@ row ()
   echo "  floor ${R[direct.cpu_split]:--}"
   echo "  chain ${R[chain.cpu_split]:--}"
   echo "  agent ${R[agent.cpu_split]:--}"
+  if [[ -n ${R[agent.pools]:-} ]]; then
+    resumed=$(sed -n 's/.*handshakes \([0-9]*\) resumed of \([0-9]*\).*/\1 \2/p' <<<"${R[agent.pools]}")
+    echo "agent's connections to the cloud over its run (its log at stop): ${R[agent.pools]}"
+    [[ -n $resumed ]] && awk -v r="${resumed% *}" -v n="${resumed#* }" \
+      'n > 0 { printf "TLS handshakes of the agent resumed: %.1f%% of %d\n", 100 * r / n, n }'
+  fi
   echo "errors: latency chain=${R[chain.lat_err]:--} agent=${R[agent.lat_err]:--};" \
     "rate chain=${R[chain.rate_err]:--} agent=${R[agent.rate_err]:--};" \
     "plain rate floor=${R[direct.prate_err]:--} chain=${R[chain.prate_err]:--}" \

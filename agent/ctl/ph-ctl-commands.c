@@ -59,9 +59,38 @@ ph_ctl_load_properties (PhCtl *ctl, GError **error)
 
 /* ---- status ---- */
 
+/* The connection pools' counters from GetStatistics, or all 0 when the
+ * agent cannot say (an older agent). */
+typedef struct
+{
+  guint64 made, resumed, full, idle_reused, warm_taken, waited, retried;
+  guint32 idle_now, warm_now;
+} PhPoolCounts;
+
+static void
+get_pool_counts (PhAgent1 *agent, PhPoolCounts *c)
+{
+  g_autoptr (GVariant) stats = NULL;
+
+  memset (c, 0, sizeof *c);
+  if (!ph_agent1_call_get_statistics_sync (agent, &stats, NULL, NULL))
+    return;
+  g_variant_lookup (stats, "pool-connects", "t", &c->made);
+  g_variant_lookup (stats, "handshakes-resumed", "t", &c->resumed);
+  g_variant_lookup (stats, "handshakes-full", "t", &c->full);
+  g_variant_lookup (stats, "pool-idle-reused", "t", &c->idle_reused);
+  g_variant_lookup (stats, "pool-warm-taken", "t", &c->warm_taken);
+  g_variant_lookup (stats, "pool-warm-missed", "t", &c->waited);
+  g_variant_lookup (stats, "pool-retries", "t", &c->retried);
+  g_variant_lookup (stats, "idle-connections", "u", &c->idle_now);
+  g_variant_lookup (stats, "warm-connections", "u", &c->warm_now);
+}
+
 static void
 print_status_json (PhAgent1 *agent, const char *error_name, const char *error_message)
 {
+  PhPoolCounts pool;
+
   g_autoptr (PhJson) j = ph_json_new ();
 
   ph_json_begin_object (j);
@@ -100,6 +129,28 @@ print_status_json (PhAgent1 *agent, const char *error_name, const char *error_me
   ph_json_add_boolean (j, ph_agent1_get_credentials_stored (agent));
   ph_json_set_member (j, "locked_keys");
   ph_json_add_strv (j, ph_agent1_get_locked_keys (agent));
+  get_pool_counts (agent, &pool);
+  ph_json_set_member (j, "cloud_connections");
+  ph_json_begin_object (j);
+  ph_json_set_member (j, "made");
+  ph_json_add_uint64 (j, pool.made);
+  ph_json_set_member (j, "handshakes_resumed");
+  ph_json_add_uint64 (j, pool.resumed);
+  ph_json_set_member (j, "handshakes_full");
+  ph_json_add_uint64 (j, pool.full);
+  ph_json_set_member (j, "requests_on_idle");
+  ph_json_add_uint64 (j, pool.idle_reused);
+  ph_json_set_member (j, "requests_on_warm");
+  ph_json_add_uint64 (j, pool.warm_taken);
+  ph_json_set_member (j, "requests_waiting_for_new");
+  ph_json_add_uint64 (j, pool.waited);
+  ph_json_set_member (j, "requests_sent_again");
+  ph_json_add_uint64 (j, pool.retried);
+  ph_json_set_member (j, "idle_now");
+  ph_json_add_int64 (j, pool.idle_now);
+  ph_json_set_member (j, "warm_now");
+  ph_json_add_int64 (j, pool.warm_now);
+  ph_json_end_object (j);
   ph_json_end_object (j);
   ph_json_print (j);
 }
@@ -123,6 +174,8 @@ print_status_human (PhAgent1 *agent, const char *error_name, const char *error_m
   g_autofree char *tunnels_text = NULL;
   g_autofree char *traffic = NULL;
   g_autofree char *seen = NULL;
+  g_autofree char *pool_text = NULL;
+  PhPoolCounts pool;
 
   ph_rows_init (&rows, 0);
   /* State names are the contract's own words (off, connecting, on, error). */
@@ -157,6 +210,23 @@ print_status_human (PhAgent1 *agent, const char *error_name, const char *error_m
   ph_rows_add (&rows, _ ("Credentials stored:"),
                ph_yes_no (ph_agent1_get_credentials_stored (agent)));
   ph_rows_add (&rows, _ ("Locked keys:"), locked);
+  get_pool_counts (agent, &pool);
+  if (pool.made > 0)
+    {
+      guint64 handshakes = pool.resumed + pool.full;
+      guint percent = handshakes > 0 ? (guint) (100 * pool.resumed / handshakes) : 0;
+
+      g_autofree char *made = g_strdup_printf ("%" G_GUINT64_FORMAT, pool.made);
+      g_autofree char *reused = g_strdup_printf ("%" G_GUINT64_FORMAT, pool.idle_reused);
+
+      /* TRANSLATORS: connections made to the cloud proxy, the share of their TLS handshakes
+       * that resumed a session, and how many requests rode a kept-alive connection, e.g.
+       * "12 made (91% resumed), 340 requests on kept-alive ones" */
+      pool_text = g_strdup_printf (_ ("%s made (%u%% resumed), %s requests on kept-alive ones"),
+                                   made, percent, reused);
+      /* TRANSLATORS: a row label of pinholectl status: connections to the cloud proxy */
+      ph_rows_add (&rows, _ ("Cloud connections:"), pool_text);
+    }
   if (*error_name != '\0' || *error_message != '\0')
     {
       g_autofree char *message = g_strstrip (g_strdup (error_message));

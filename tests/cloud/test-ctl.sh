@@ -460,6 +460,23 @@ for ((i = 0; i < 50; i++)); do
 done
 $counted
 verdict "BytesDown counts the traffic" "$down"
+# A second plain request from another process rides the connection the first left idle.
+body=$(curl -sS --max-time 20 --proxy "http://127.0.0.1:$listen_port" \
+  "http://127.0.0.1:$PH_ORIGIN_HTTP_PORT/bytes/100" 2>&1 | wc -c)
+[[ $body == 100 ]]
+verdict "a second plain request" "got $body bytes"
+expect_rc 0 "status --json with the pools' counters" --session status --json
+json_check "status --json counts connections to the cloud and reuse" '
+  set(d["cloud_connections"]) == {"made", "handshakes_resumed", "handshakes_full",
+    "requests_on_idle", "requests_on_warm", "requests_waiting_for_new", "requests_sent_again",
+    "idle_now", "warm_now"}
+  and d["cloud_connections"]["made"] >= 2
+  and d["cloud_connections"]["handshakes_resumed"] + d["cloud_connections"]["handshakes_full"]
+    == d["cloud_connections"]["made"]
+  and d["cloud_connections"]["requests_on_idle"] >= 1 and d["cloud_connections"]["idle_now"] >= 1'
+expect_rc 0 "status with the pools' counters" --session status
+[[ $out == *"Cloud connections:"*"resumed"*"requests on kept-alive ones"* ]]
+verdict "status shows the cloud connections" "$out"
 
 expect_rc 6 "a bad value while on: 6" --session set listener.address "not an address"
 expect_rc 0 "reload" --session reload

@@ -130,6 +130,19 @@ ph_upstream_ref (PhUpstream *up)
   return g_atomic_rc_box_acquire (up);
 }
 
+/* An entry of the warm or the idle pool, watched by @watch_cb while it waits. */
+static PhWarm *
+pool_entry_new (PhUpstream *up, PhStream *stream, GSocketSourceFunc watch_cb)
+{
+  PhWarm *w = g_new0 (PhWarm, 1);
+
+  w->stream = stream;
+  w->born_us = g_get_monotonic_time ();
+  w->up = up;
+  w->watch = ph_stream_wait (stream, FALSE, watch_cb, w);
+  return w;
+}
+
 static void
 warm_free (PhWarm *w)
 {
@@ -512,7 +525,6 @@ static void
 pool_connect_done (PhStream *stream, GError *error, gpointer data)
 {
   PhUpstream *up = data;
-  PhWarm *w;
 
   up->warm_pending--;
   if (up->shut)
@@ -544,12 +556,7 @@ pool_connect_done (PhStream *stream, GError *error, gpointer data)
       g_clear_pointer (&up->last_pool_error, g_free);
     }
   up->backoff_ms = BACKOFF_MIN_MS;
-  w = g_new0 (PhWarm, 1);
-  w->stream = stream;
-  w->born_us = g_get_monotonic_time ();
-  w->up = up;
-  w->watch = ph_stream_wait (stream, FALSE, warm_watch_cb, w);
-  g_queue_push_tail (&up->warm, w);
+  g_queue_push_tail (&up->warm, pool_entry_new (up, stream, warm_watch_cb));
   ph_upstream_unref (up);
 }
 
@@ -652,21 +659,32 @@ pool_refill_later (PhUpstream *up)
   g_source_attach (up->refill_source, NULL);
 }
 
+/* The first entry of @pool younger than @max_age_us and still open; the
+ * ones before it are closed. */
+static PhStream *
+pool_pop_live (GQueue *pool, gint64 now, gint64 max_age_us)
+{
+  PhStream *stream = NULL;
+  PhWarm *w;
+
+  while (stream == NULL && (w = g_queue_pop_head (pool)) != NULL)
+    {
+      if (now - w->born_us < max_age_us && warm_probe (w))
+        stream = g_steal_pointer (&w->stream);
+      warm_free (w);
+    }
+  return stream;
+}
+
 PhStream *
 ph_upstream_take_warm (PhUpstream *up)
 {
   gint64 now = g_get_monotonic_time ();
-  PhStream *stream = NULL;
-  PhWarm *w;
+  PhStream *stream;
 
   demand_roll (up, now);
   up->demand_count++;
-  while (stream == NULL && (w = g_queue_pop_head (&up->warm)) != NULL)
-    {
-      if (now - w->born_us < WARM_MAX_AGE_US && warm_probe (w))
-        stream = g_steal_pointer (&w->stream);
-      warm_free (w);
-    }
+  stream = pool_pop_live (&up->warm, now, WARM_MAX_AGE_US);
   if (stream != NULL)
     up->stats.warm_taken++;
   else
@@ -713,8 +731,6 @@ idle_watch_cb (GSocket *socket, GIOCondition cond, gpointer data)
 gboolean
 ph_upstream_put_idle (PhUpstream *up, PhStream *stream)
 {
-  PhWarm *w;
-
   if (up->shut || ph_config_get_idle_connections (up->config) == 0
       || !ph_stream_is_idle_open (stream))
     {
@@ -724,12 +740,7 @@ ph_upstream_put_idle (PhUpstream *up, PhStream *stream)
   ph_tls_context_save_session (up->tls, stream);
   while (up->idle.length >= ph_config_get_idle_connections (up->config))
     idle_remove (up, g_queue_peek_tail (&up->idle));
-  w = g_new0 (PhWarm, 1);
-  w->stream = stream;
-  w->born_us = g_get_monotonic_time ();
-  w->up = up;
-  w->watch = ph_stream_wait (stream, FALSE, idle_watch_cb, w);
-  g_queue_push_head (&up->idle, w);
+  g_queue_push_head (&up->idle, pool_entry_new (up, stream, idle_watch_cb));
   return TRUE;
 }
 
@@ -738,15 +749,8 @@ ph_upstream_take_idle (PhUpstream *up)
 {
   gint64 now = g_get_monotonic_time ();
   gint64 lifetime_us = (gint64) ph_config_get_idle_lifetime_ms (up->config) * 1000;
-  PhStream *stream = NULL;
-  PhWarm *w;
+  PhStream *stream = pool_pop_live (&up->idle, now, lifetime_us);
 
-  while (stream == NULL && (w = g_queue_pop_head (&up->idle)) != NULL)
-    {
-      if (now - w->born_us < lifetime_us && warm_probe (w))
-        stream = g_steal_pointer (&w->stream);
-      warm_free (w);
-    }
   if (stream != NULL)
     up->stats.idle_reused++;
   return stream;

@@ -63,14 +63,31 @@ ph_ctl_load_properties (PhCtl *ctl, GError **error)
  * agent cannot say (an older agent). */
 typedef struct
 {
-  guint64 made, resumed, full, idle_reused, warm_taken, waited, retried;
-  guint32 idle_now, warm_now;
+  guint64 made, resumed, full, idle_reused, warm_taken, waited, retried, idle_now, warm_now;
 } PhPoolCounts;
+
+/* Their names in status --json. */
+static const struct
+{
+  const char *name;
+  gsize offset;
+} pool_fields[] = {
+  { "made", G_STRUCT_OFFSET (PhPoolCounts, made) },
+  { "handshakes_resumed", G_STRUCT_OFFSET (PhPoolCounts, resumed) },
+  { "handshakes_full", G_STRUCT_OFFSET (PhPoolCounts, full) },
+  { "requests_on_idle", G_STRUCT_OFFSET (PhPoolCounts, idle_reused) },
+  { "requests_on_warm", G_STRUCT_OFFSET (PhPoolCounts, warm_taken) },
+  { "requests_waiting_for_new", G_STRUCT_OFFSET (PhPoolCounts, waited) },
+  { "requests_sent_again", G_STRUCT_OFFSET (PhPoolCounts, retried) },
+  { "idle_now", G_STRUCT_OFFSET (PhPoolCounts, idle_now) },
+  { "warm_now", G_STRUCT_OFFSET (PhPoolCounts, warm_now) },
+};
 
 static void
 get_pool_counts (PhAgent1 *agent, PhPoolCounts *c)
 {
   g_autoptr (GVariant) stats = NULL;
+  guint32 now = 0;
 
   memset (c, 0, sizeof *c);
   if (!ph_agent1_call_get_statistics_sync (agent, &stats, NULL, NULL))
@@ -82,8 +99,10 @@ get_pool_counts (PhAgent1 *agent, PhPoolCounts *c)
   g_variant_lookup (stats, "pool-warm-taken", "t", &c->warm_taken);
   g_variant_lookup (stats, "pool-warm-missed", "t", &c->waited);
   g_variant_lookup (stats, "pool-retries", "t", &c->retried);
-  g_variant_lookup (stats, "idle-connections", "u", &c->idle_now);
-  g_variant_lookup (stats, "warm-connections", "u", &c->warm_now);
+  if (g_variant_lookup (stats, "idle-connections", "u", &now))
+    c->idle_now = now;
+  if (g_variant_lookup (stats, "warm-connections", "u", &now))
+    c->warm_now = now;
 }
 
 static void
@@ -132,24 +151,11 @@ print_status_json (PhAgent1 *agent, const char *error_name, const char *error_me
   get_pool_counts (agent, &pool);
   ph_json_set_member (j, "cloud_connections");
   ph_json_begin_object (j);
-  ph_json_set_member (j, "made");
-  ph_json_add_uint64 (j, pool.made);
-  ph_json_set_member (j, "handshakes_resumed");
-  ph_json_add_uint64 (j, pool.resumed);
-  ph_json_set_member (j, "handshakes_full");
-  ph_json_add_uint64 (j, pool.full);
-  ph_json_set_member (j, "requests_on_idle");
-  ph_json_add_uint64 (j, pool.idle_reused);
-  ph_json_set_member (j, "requests_on_warm");
-  ph_json_add_uint64 (j, pool.warm_taken);
-  ph_json_set_member (j, "requests_waiting_for_new");
-  ph_json_add_uint64 (j, pool.waited);
-  ph_json_set_member (j, "requests_sent_again");
-  ph_json_add_uint64 (j, pool.retried);
-  ph_json_set_member (j, "idle_now");
-  ph_json_add_int64 (j, pool.idle_now);
-  ph_json_set_member (j, "warm_now");
-  ph_json_add_int64 (j, pool.warm_now);
+  for (gsize i = 0; i < G_N_ELEMENTS (pool_fields); i++)
+    {
+      ph_json_set_member (j, pool_fields[i].name);
+      ph_json_add_uint64 (j, G_STRUCT_MEMBER (guint64, &pool, pool_fields[i].offset));
+    }
   ph_json_end_object (j);
   ph_json_end_object (j);
   ph_json_print (j);

@@ -614,11 +614,13 @@ ph_origin_reason (guint64 status)
 }
 
 /* Any final status, with a body naming it; ?challenge=1 adds the authentication challenge a
- * 401 or 407 usually carries, to see what a proxy on the way makes of it. */
+ * 401 or 407 usually carries, to see what a proxy on the way makes of it; ?challenge=ntlm a 401's
+ * NTLM challenge (a sign-in bound to the connection). */
 static gboolean
 ph_origin_serve_status (PhOriginConn *conn, PhOriginRequest *req, guint64 status)
 {
   gboolean challenge = ph_origin_query_has (req->query, "challenge=1");
+  gboolean ntlm = ph_origin_query_has (req->query, "challenge=ntlm");
   g_autofree char *line = NULL;
   g_autofree char *extra = NULL;
   g_autofree char *body = ph_test_status_body ((guint) status);
@@ -629,7 +631,8 @@ ph_origin_serve_status (PhOriginConn *conn, PhOriginRequest *req, guint64 status
   extra = g_strdup_printf ("X-Origin-Status: %" G_GUINT64_FORMAT "\r\n%s"
                            "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n",
                            status,
-                           !challenge      ? ""
+                           ntlm && status == 401 ? "WWW-Authenticate: NTLM\r\n"
+                           : !challenge          ? ""
                            : status == 407 ? "Proxy-Authenticate: Basic realm=\"origin\"\r\n"
                            : status == 401 ? "WWW-Authenticate: Basic realm=\"origin\"\r\n"
                                            : "",

@@ -1970,6 +1970,49 @@ ph_tunnel_idle_pool (PhTunnelFixture *fx)
   g_assert_cmpuint (ph_agent_log_count (agent, ready), ==, base + 3);
 }
 
+/* An origin that signs in per connection (NTLM): the upstream connection that carried its
+ * challenge stays with its client (Squid pins it to that connection too), and another client's
+ * request never rides it; the client's own next request does. */
+static void
+ph_tunnel_idle_pool_bound (PhTunnelFixture *fx)
+{
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
+  g_autofree char *challenge = ph_test_get_request (cloud->origin_http_port,
+                                                    "/status/401?challenge=ntlm");
+  g_autofree char *hello = ph_test_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *head = NULL;
+  g_autofree char *body = NULL;
+  g_autofree char *scheme = NULL;
+  guint base;
+
+  g_assert_true (ph_test_agent_wait_log (agent, "TLS with ", 1, 10000));
+  base = ph_agent_log_count (agent, "TLS with ");
+  ph_test_conn_send (conn, challenge, -1);
+  head = ph_read_response (conn, &body, 15000);
+  g_assert_cmpint (ph_test_head_status (head), ==, 401);
+  scheme = ph_test_head_header (head, "WWW-Authenticate");
+  g_assert_cmpstr (scheme, ==, "NTLM");
+  g_assert_cmpuint (ph_agent_log_count (agent, "TLS with "), ==, base + 1);
+
+  /* Another client: a connection of its own. */
+  ph_get_on_new_connection (agent, cloud, TRUE);
+  g_assert_cmpuint (ph_agent_log_count (agent, "TLS with "), ==, base + 2);
+
+  /* The first client again, on its kept-alive connection: its bound upstream connection. */
+  g_clear_pointer (&head, g_free);
+  g_clear_pointer (&body, g_free);
+  ph_test_conn_send (conn, hello, -1);
+  head = ph_read_response (conn, &body, 15000);
+  g_assert_cmpint (ph_test_head_status (head), ==, 200);
+  g_assert_cmpstr (body, ==, "hello\n");
+  g_assert_cmpuint (ph_agent_log_count (agent, "TLS with "), ==, base + 2);
+  /* And the other client's connection, now idle in the pool, serves a third client. */
+  ph_get_on_new_connection (agent, cloud, TRUE);
+  g_assert_cmpuint (ph_agent_log_count (agent, "TLS with "), ==, base + 2);
+}
+
 /* The cloud closes an idle pooled connection (this case's Squid after 5 s idle, through
  * stunnel): the pool lets it go at once, and the next client's request goes on a new
  * connection without an error. */
@@ -2069,6 +2112,8 @@ static const PhTunnelCase ph_cases[] = {
   { "idle-upstream-post", ph_tunnel_idle_upstream_post, .cloud = PH_TUNNEL_CLOUD_SQUID_IDLE,
     .settings = { { "upstream", "warm", "0" } } },
   { "idle-pool", ph_tunnel_idle_pool, .needs_sighup = TRUE,
+    .settings = { { "upstream", "warm", "0" }, { "log", "level", "debug" } } },
+  { "idle-pool-bound", ph_tunnel_idle_pool_bound,
     .settings = { { "upstream", "warm", "0" }, { "log", "level", "debug" } } },
   { "idle-pool-cloud-closes", ph_tunnel_idle_pool_cloud_closes, .cloud = PH_TUNNEL_CLOUD_SQUID_IDLE,
     .settings = { { "upstream", "warm", "0" }, { "log", "level", "debug" } } },

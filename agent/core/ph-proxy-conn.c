@@ -744,6 +744,13 @@ conn_request_is_retryable (PhProxyConn *conn)
 static void
 conn_upstream_lost (PhProxyConn *conn, const GError *error)
 {
+  if (conn->uin->len > 0 || conn->n_interim > 0 || conn->resp != NULL)
+    {
+      /* Part of an answer came: whatever happened, it is not a close of
+       * an idle connection, and nothing is sent twice. */
+      conn_refuse_error (conn, error);
+      return;
+    }
   if (conn->up_reused && !conn->fresh_only && conn_request_is_retryable (conn))
     {
       g_debug ("%s: the reused upstream connection closed before answering %s %s; sending it "

@@ -4,14 +4,14 @@
 #define G_LOG_DOMAIN "pinhole-stream"
 
 #include "ph-stream.h"
+#include "ph-ktls.h"
 #include "ph-tls-util.h"
 
 #include <errno.h>
 #include <string.h>
-#include <gnutls/socket.h>
 
 /* The socket options below are the core's only direct socket calls, with
- * ph-ktls.c's probe of the kernel; GLib's header brings the right system
+ * ph-ktls-unix.c's probe of the kernel; GLib's header brings the right system
  * headers on every platform. */
 #include <gio/gnetworking.h>
 
@@ -139,9 +139,8 @@ ph_stream_new (GSocketConnection *connection, gnutls_session_t session)
   s->session = session;
   /* Every call on it must return rather than wait: the main loop waits. */
   g_socket_set_blocking (s->socket, FALSE);
-  /* With kernel TLS, GnuTLS reads the descriptor itself (ph-ktls.c). */
-  s->kernel_rx
-      = session != NULL && (gnutls_transport_is_ktls_enabled (session) & GNUTLS_KTLS_RECV) != 0;
+  /* With kernel TLS, GnuTLS reads the descriptor itself (ph-ktls-unix.c). */
+  s->kernel_rx = session != NULL && (ph_ktls_get_directions (session) & PH_KTLS_RX) != 0;
   if (session != NULL && !s->kernel_rx)
     {
       /* The handshake read exactly what it needed, so nothing is lost by

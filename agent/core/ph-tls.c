@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <string.h>
 #include <glib/gi18n.h>
-#include <gnutls/socket.h>
 
 /* TLS 1.2 or 1.3 only. AES-128-GCM first: it is what AES-NI makes
  * cheapest, and the relay's cost per GiB is mostly this cipher. */
@@ -323,7 +322,7 @@ handshake_finish (PhHandshake *hs, GError *error)
       return;
     }
   if (error == NULL && hs->ctx->ktls == PH_KTLS_ON
-      && gnutls_transport_is_ktls_enabled (hs->session) != GNUTLS_KTLS_DUPLEX)
+      && ph_ktls_get_directions (hs->session) != (PH_KTLS_RX | PH_KTLS_TX))
     error = g_error_new (PH_ERROR, PH_ERROR_UPSTREAM_TLS,
                          /* TRANSLATORS: ktls=on is the setting: keep it; then the TLS
                           * version and the cipher (GnuTLS's names) */
@@ -340,7 +339,7 @@ handshake_finish (PhHandshake *hs, GError *error)
                gnutls_protocol_get_name (gnutls_protocol_get_version (session)),
                gnutls_cipher_get_name (gnutls_cipher_get (session)),
                gnutls_session_is_resumed (session) ? "resumed" : "full handshake",
-               gnutls_transport_is_ktls_enabled (session) != 0 ? ", kernel TLS" : "");
+               ph_ktls_get_directions (session) != PH_KTLS_NONE ? ", kernel TLS" : "");
     }
   hs->func (stream, error, hs->user_data);
   handshake_free (hs);

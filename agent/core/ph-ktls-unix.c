@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* ph-ktls.c: whether kernel TLS can carry the connection to the cloud
+/* ph-ktls-unix.c: whether kernel TLS can carry the connection to the cloud
  * proxy. GnuTLS 3.7 decides it inside the handshake, for every session of
  * the process at once: only when it was built with kTLS, its system
  * configuration says "[global] ktls = true", the session reads and writes
@@ -16,6 +16,7 @@
 #include <gio/gnetworking.h>
 #include <glib/gi18n.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/socket.h>
 
 /* GnuTLS names kTLS among its "hardware-features" when built with it;
  * Debian 12's 3.7.9 says "padlock pkcs11". */
@@ -138,4 +139,17 @@ ph_ktls_get_unavailable_reason (void)
       g_once_init_leave (&once, 1);
     }
   return reason;
+}
+
+PhKtlsDirections
+ph_ktls_get_directions (gnutls_session_t session)
+{
+  gnutls_transport_ktls_enable_flags_t on = gnutls_transport_is_ktls_enabled (session);
+  PhKtlsDirections dirs = PH_KTLS_NONE;
+
+  if (on & GNUTLS_KTLS_RECV)
+    dirs |= PH_KTLS_RX;
+  if (on & GNUTLS_KTLS_SEND)
+    dirs |= PH_KTLS_TX;
+  return dirs;
 }

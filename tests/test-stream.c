@@ -536,7 +536,7 @@ test_tls_wait_read_ahead (Tls *f, gconstpointer data)
           gboolean fired = FALSE;
           g_autoptr (GSource) wait = ph_stream_wait (f->stream, FALSE, flag_set_cb, &fired);
 
-          g_assert_true (ph_test_iterate_until (flag_is_set, &fired, 2000));
+          g_assert_true (ph_test_iterate_until (flag_is_set, &fired, 4000));
           g_source_destroy (wait);
           waits++;
         }

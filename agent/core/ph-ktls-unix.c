@@ -5,7 +5,17 @@
  * configuration says "[global] ktls = true", the session reads and writes
  * through its own descriptor functions (gnutls_transport_set_int), and
  * the kernel has the "tls" TCP upper layer. The agent cannot turn it on
- * for one session; it can tell whether it will happen, and why not. */
+ * for one session; it can tell whether it will happen, and why not.
+ *
+ * Where it does happen (never tried: Debian 12's GnuTLS is built without
+ * it and the development machine's kernel lacks CONFIG_TLS), the stream
+ * keeps GnuTLS's own reads and the relay its copying path; still to do:
+ * GnuTLS 3.7.9 drops TLS 1.3 post-handshake messages on a kTLS session,
+ * so its tickets never arrive (no resumption) and a server's KeyUpdate
+ * would break the connection, and its own automatic rekeying cannot reach
+ * the kernel (GNUTLS_NO_AUTO_REKEY for such sessions); and the gain of
+ * kTLS for a relay is splice() between the two sockets of a tunnel, a
+ * new path in ph-relay.c with a pipe per busy tunnel. */
 #define G_LOG_DOMAIN "pinhole-tls"
 
 #include "ph-ktls.h"

@@ -396,6 +396,15 @@ ready_cb (gpointer data)
   return call->func (call->socket, G_IO_IN, call->data);
 }
 
+static void
+ready_call_free (gpointer data)
+{
+  PhReadyCall *call = data;
+
+  g_object_unref (call->socket);
+  g_free (call);
+}
+
 GSource *
 ph_stream_wait (PhStream *s, gboolean for_write, GSocketSourceFunc func, gpointer data)
 {
@@ -413,12 +422,12 @@ ph_stream_wait (PhStream *s, gboolean for_write, GSocketSourceFunc func, gpointe
        * waiter at once. */
       PhReadyCall *call = g_new (PhReadyCall, 1);
 
-      call->socket = s->socket;
+      call->socket = g_object_ref (s->socket); /* as a socket source holds it */
       call->func = func;
       call->data = data;
       source = g_idle_source_new ();
       g_source_set_priority (source, G_PRIORITY_DEFAULT);
-      g_source_set_callback (source, ready_cb, call, g_free);
+      g_source_set_callback (source, ready_cb, call, ready_call_free);
       g_source_attach (source, NULL);
       return source;
     }

@@ -157,6 +157,7 @@ test_defaults (Fixture *f, gconstpointer data)
   g_assert_cmpuint (ph_config_get_n_pins (cfg), ==, 0);
   g_assert_cmpint (ph_config_get_verify (cfg), ==, PH_VERIFY_CA);
   g_assert_null (ph_config_get_ca_file (cfg));
+  g_assert_cmpint (ph_config_get_ktls (cfg), ==, PH_KTLS_AUTO);
   g_assert_null (ph_config_get_username (cfg));
   g_assert_null (ph_config_get_password_file (cfg));
   g_assert_null (ph_config_get_password (cfg));
@@ -257,6 +258,29 @@ test_verify_modes (Fixture *f, gconstpointer data)
     }
 }
 
+static void
+test_ktls_modes (Fixture *f, gconstpointer data)
+{
+  const struct
+  {
+    const char *value;
+    PhKtlsMode expected;
+  } cases[] = {
+    { "auto", PH_KTLS_AUTO },
+    { "on", PH_KTLS_ON },
+    { "off", PH_KTLS_OFF },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *text
+          = g_strdup_printf ("[upstream]\nhost=h.example\nktls=%s\n", cases[i].value);
+      g_autoptr (PhConfig) cfg = load_ok (f, text);
+
+      g_assert_cmpint (ph_config_get_ktls (cfg), ==, cases[i].expected);
+    }
+}
+
 /* ---- problems, with their lines ---- */
 
 static void
@@ -344,6 +368,8 @@ test_bad_values (Fixture *f, gconstpointer data)
     { "upstream", "server-name", "a/b", NULL },
     { "upstream", "pins", "sha1//AAAAAAAAAAAAAAAAAAAAAAAAAAA=", NULL },
     { "upstream", "verify", "none", NULL },
+    { "upstream", "ktls", "yes", "not one of auto, on, off" },
+    { "upstream", "ktls", "On", NULL },
     { "upstream", "connect-timeout", "x", NULL },
     { "upstream", "connect-timeout", "1ms", NULL },
     { "upstream", "connect-timeout", "2d", NULL },
@@ -917,6 +943,7 @@ main (int argc, char **argv)
   ADD ("/pinhole/config/defaults", test_defaults);
   ADD ("/pinhole/config/full", test_full);
   ADD ("/pinhole/config/verify-modes", test_verify_modes);
+  ADD ("/pinhole/config/ktls-modes", test_ktls_modes);
   ADD ("/pinhole/config/problems-reported-together", test_problems_reported_together);
   ADD ("/pinhole/config/syntax-problems", test_syntax_problems);
   ADD ("/pinhole/config/key-set-twice", test_key_set_twice);

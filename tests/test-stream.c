@@ -492,6 +492,60 @@ test_tls_read_packet (Tls *f, gconstpointer data)
   g_assert_true (g_str_has_prefix (got->str, "HTTP/1.1 200"));
 }
 
+static gboolean
+flag_set_cb (GSocket *socket, GIOCondition cond, gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+flag_is_set (gpointer data)
+{
+  return *(gboolean *) data;
+}
+
+/* The stream reads ahead of GnuTLS: the server's ticket and its answer come in one receive,
+ * GnuTLS stops after the ticket (AGAIN) with the answer still in the stream, and the socket
+ * has nothing more to say. The wait must fire on the bytes at hand. */
+static void
+test_tls_wait_read_ahead (Tls *f, gconstpointer data)
+{
+  g_autoptr (GString) got = g_string_new (NULL);
+  gint64 deadline = g_get_monotonic_time () + WAIT_US;
+  guint waits = 0;
+
+  /* Nothing read since the handshake: the server's tickets are still in the socket, and its
+   * answer lands behind them. */
+  tls_write_all (f->stream, "CONNECT origin.test:443 HTTP/1.1\r\nHost: origin.test:443\r\n\r\n");
+  g_usleep (G_USEC_PER_SEC / 5);
+  while (strstr (got->str, "\r\n\r\n") == NULL)
+    {
+      g_autoptr (GError) error = NULL;
+      guint8 buf[4096];
+      gsize n = 0;
+      PhIoStatus st = ph_stream_read (f->stream, buf, sizeof buf, &n, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpint (st, !=, PH_IO_ERROR);
+      g_assert_cmpint (st, !=, PH_IO_EOF);
+      if (st == PH_IO_OK)
+        g_string_append_len (got, (const char *) buf, n);
+      else
+        {
+          gboolean fired = FALSE;
+          g_autoptr (GSource) wait = ph_stream_wait (f->stream, FALSE, flag_set_cb, &fired);
+
+          g_assert_true (ph_test_iterate_until (flag_is_set, &fired, 4000));
+          g_source_destroy (wait);
+          waits++;
+        }
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+    }
+  g_assert_true (g_str_has_prefix (got->str, "HTTP/1.1 200"));
+  g_test_message ("%u waits", waits);
+}
+
 /* Our close_notify and FIN, then the server's end: stunnel and others close without a
  * close_notify of their own once they have ours, and that is a clean end. */
 static void
@@ -541,6 +595,8 @@ main (int argc, char **argv)
   g_test_add ("/pinhole/stream/tls/idle-closed-after-ticket", Tls, GINT_TO_POINTER (TRUE),
               tls_setup, test_tls_idle_closed, tls_teardown);
   g_test_add ("/pinhole/stream/tls/read-packet", Tls, NULL, tls_setup, test_tls_read_packet,
+              tls_teardown);
+  g_test_add ("/pinhole/stream/tls/wait-read-ahead", Tls, NULL, tls_setup, test_tls_wait_read_ahead,
               tls_teardown);
   g_test_add ("/pinhole/stream/tls/half-close", Tls, NULL, tls_setup, test_tls_half_close,
               tls_teardown);

@@ -3,6 +3,7 @@
  * certificates the test makes: pins, CA verification, SNI, resumption, alerts, time limits. */
 #include "ph-tls.h"
 #include "ph-config.h"
+#include "ph-ktls.h"
 #include "ph-error.h"
 #include "ph-test-tls-server.h"
 
@@ -691,6 +692,73 @@ log_handler (const char *domain, GLogLevelFlags level, const char *message, gpoi
   g_log_default_handler (domain, level, message, data);
 }
 
+/* ---- kernel TLS ([upstream] ktls) ---- */
+
+/* ktls=on where kernel TLS cannot be had is a configuration error that says why; where it
+ * can, every connection runs in the kernel. */
+static void
+test_ktls_on (void)
+{
+  g_autoptr (PhTestTlsServer) server = ph_test_tls_server_new (t.good);
+  g_autoptr (PhConfig) cfg
+      = config_new ("[upstream]\nhost=127.0.0.1\nport=%u\n"
+                    "server-name=" SERVER_NAME "\npins=%s\nktls=on\n",
+                    ph_test_tls_server_get_port (server), ph_test_cert_get_pin (t.good));
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PhTlsContext) ctx = ph_tls_context_new (cfg, &error);
+  const char *why = ph_ktls_get_unavailable_reason ();
+
+  if (why != NULL)
+    {
+      g_test_message ("kernel TLS unavailable here: %s", why);
+      g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG);
+      g_assert_null (ctx);
+      g_assert_nonnull (strstr (error->message, "ktls=on"));
+      g_assert_nonnull (strstr (error->message, why));
+    }
+  else
+    {
+      Result r = { 0 };
+
+      g_assert_no_error (error);
+      handshake (ctx, server, 5000, NULL, &r);
+      g_assert_no_error (r.error);
+      g_assert_nonnull (r.stream);
+      g_assert_false (r.stream && ph_stream_can_read_packets (r.stream));
+      result_clear (&r);
+    }
+}
+
+/* auto never fails for want of kernel TLS, and off keeps GnuTLS's cipher in the process
+ * (a pull function of our own during the handshake); both carry data. */
+static void
+test_ktls_auto_off (void)
+{
+  const char *modes[] = { "auto", "off" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (modes); i++)
+    {
+      g_autoptr (PhTestTlsServer) server = ph_test_tls_server_new (t.good);
+      g_autoptr (PhConfig) cfg = config_new ("[upstream]\nhost=127.0.0.1\nport=%u\n"
+                                             "server-name=" SERVER_NAME "\npins=%s\nktls=%s\n",
+                                             ph_test_tls_server_get_port (server),
+                                             ph_test_cert_get_pin (t.good), modes[i]);
+      g_autoptr (PhTlsContext) ctx = context_new (cfg);
+      g_autofree char *answer = NULL;
+      Result r = { 0 };
+
+      handshake (ctx, server, 5000, NULL, &r);
+      g_assert_no_error (r.error);
+      g_assert_nonnull (r.stream);
+      if (i == 1)
+        g_assert_true (r.stream && ph_stream_can_read_packets (r.stream));
+      answer
+          = r.stream ? stream_request (r.stream, "CONNECT origin.test:443 HTTP/1.1\r\n\r\n") : NULL;
+      g_assert_true (answer && g_str_has_prefix (answer, "HTTP/1.1 200 "));
+      result_clear (&r);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -726,6 +794,8 @@ main (int argc, char **argv)
   g_test_add_func ("/pinhole/tls/handshake-timeout", test_handshake_timeout);
   g_test_add_func ("/pinhole/tls/cancel", test_cancel);
   g_test_add_func ("/pinhole/tls/inspect", test_inspect);
+  g_test_add_func ("/pinhole/tls/ktls-on", test_ktls_on);
+  g_test_add_func ("/pinhole/tls/ktls-auto-off", test_ktls_auto_off);
   ret = g_test_run ();
 
   g_unlink (t.ca_path);

@@ -24,6 +24,7 @@ struct _PhConfig
   GPtrArray *pins; /* of PhPin */
   PhVerifyMode verify;
   char *ca_file;
+  PhKtlsMode ktls;
   char *username;
   char *password_file;
   char *password; /* read from password_file; wiped on free */
@@ -79,6 +80,7 @@ static gboolean parse_duration (PhConfig *, const PhKeyDef *, const char *, GErr
 static gboolean parse_uint_or_auto (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_pins (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_verify (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_ktls (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_level (PhConfig *, const PhKeyDef *, const char *, GError **);
 
 #define DAY_MS (24u * 3600u * 1000u)
@@ -93,6 +95,7 @@ static const PhKeyDef key_defs[] = {
   { "upstream", "pins", "", parse_pins },
   { "upstream", "verify", "", parse_verify },
   { "upstream", "ca-file", "", parse_string, FIELD (ca_file) },
+  { "upstream", "ktls", "auto", parse_ktls },
   { "upstream", "username", "", parse_string, FIELD (username) },
   { "upstream", "password-file", "", parse_string, FIELD (password_file) },
   { "upstream", "connect-timeout", "10s", parse_duration, FIELD (connect_timeout_ms), 100, DAY_MS },
@@ -443,6 +446,26 @@ parse_verify (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **er
                    /* TRANSLATORS: pin, ca and pin+ca are the values upstream.verify takes:
                     * keep them */
                    _ ("“%s” is not one of pin, ca, pin+ca"), value);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+parse_ktls (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  if (g_strcmp0 (value, "auto") == 0)
+    cfg->ktls = PH_KTLS_AUTO;
+  else if (g_strcmp0 (value, "on") == 0)
+    cfg->ktls = PH_KTLS_ON;
+  else if (g_strcmp0 (value, "off") == 0)
+    cfg->ktls = PH_KTLS_OFF;
+  else
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   /* TRANSLATORS: auto, on and off are the values upstream.ktls takes:
+                    * keep them */
+                   _ ("“%s” is not one of auto, on, off"), value);
       return FALSE;
     }
   return TRUE;
@@ -1136,6 +1159,12 @@ ph_config_get_ca_file (const PhConfig *config)
   return config->ca_file;
 }
 
+PhKtlsMode
+ph_config_get_ktls (const PhConfig *config)
+{
+  return config->ktls;
+}
+
 const char *
 ph_config_get_username (const PhConfig *config)
 {
@@ -1226,7 +1255,7 @@ ph_config_same_upstream (const PhConfig *a, const PhConfig *b)
 {
   if (g_strcmp0 (a->host, b->host) != 0 || a->port != b->port
       || g_strcmp0 (a->server_name, b->server_name) != 0 || a->verify != b->verify
-      || g_strcmp0 (a->ca_file, b->ca_file) != 0)
+      || g_strcmp0 (a->ca_file, b->ca_file) != 0 || a->ktls != b->ktls)
     return FALSE;
   if ((a->pins ? a->pins->len : 0) != (b->pins ? b->pins->len : 0))
     return FALSE;

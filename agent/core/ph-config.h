@@ -17,6 +17,14 @@ typedef enum
   PH_VERIFY_PIN_AND_CA,
 } PhVerifyMode;
 
+/* [upstream] ktls: whether the cipher may run in the kernel (ph-ktls.h). */
+typedef enum
+{
+  PH_KTLS_AUTO,
+  PH_KTLS_ON,
+  PH_KTLS_OFF,
+} PhKtlsMode;
+
 /* An immutable snapshot, reference-counted: ref and unref. Its fields are
  * read through the getters below. */
 typedef struct _PhConfig PhConfig;
@@ -65,6 +73,7 @@ const PhPin *ph_config_get_pin (const PhConfig *config, guint i);
 gboolean ph_config_has_pin (const PhConfig *config, const PhPin *pin);
 PhVerifyMode ph_config_get_verify (const PhConfig *config);
 const char *ph_config_get_ca_file (const PhConfig *config);
+PhKtlsMode ph_config_get_ktls (const PhConfig *config);
 const char *ph_config_get_username (const PhConfig *config);
 const char *ph_config_get_password_file (const PhConfig *config);
 /* Read from the password file; wiped when @config is freed. */

@@ -369,7 +369,7 @@ pipe_run (PhPipe *p)
 {
   GError *error = NULL;
 
-  if (p->mode == PH_PIPE_RAW && ph_stream_get_session (p->src) != NULL && p->len == 0 && !p->src_eof
+  if (p->mode == PH_PIPE_RAW && ph_stream_can_read_packets (p->src) && p->len == 0 && !p->src_eof
       && !pipe_run_packets (p))
     return;
 

@@ -26,6 +26,9 @@ void ph_stream_free (PhStream *stream);
 GSocket *ph_stream_get_socket (PhStream *stream);
 /* The TLS session, still owned by @stream; NULL for a plain stream. */
 gnutls_session_t ph_stream_get_session (PhStream *stream);
+/* Whether ph_stream_read_packet() works: TLS that GnuTLS decrypts, not
+ * the kernel (kTLS hands GnuTLS plaintext, which it reads by copying). */
+gboolean ph_stream_can_read_packets (PhStream *stream);
 /* Whether ph_stream_shutdown_write() has sent our end. */
 gboolean ph_stream_is_write_shut (PhStream *stream);
 
@@ -37,7 +40,8 @@ PhIoStatus ph_stream_write (PhStream *stream, const guint8 *buf, gsize len, gsiz
 /* Writes several buffers in one system call (plain streams only). */
 PhIoStatus ph_stream_writev (PhStream *stream, GOutputVector *vectors, guint n_vectors, gsize *n,
                              GError **error);
-/* Reads one decrypted TLS record without copying it (TLS streams only). */
+/* Reads one decrypted TLS record without copying it (when
+ * ph_stream_can_read_packets()). */
 PhIoStatus ph_stream_read_packet (PhStream *stream, gnutls_packet_t *packet, GError **error);
 /* Whether an idle connection is still usable: nothing to read (a TLS 1.3
  * ticket is consumed and does not count), no end, no error. A kept-alive

@@ -6,7 +6,9 @@
 
 #include "ph-tls.h"
 #include "ph-error.h"
+#include "ph-ktls.h"
 
+#include <errno.h>
 #include <string.h>
 #include <glib/gi18n.h>
 
@@ -26,6 +28,7 @@ struct _PhTlsContext
   gboolean send_sni;
   gnutls_datum_t session_data; /* for resumption; gnutls_free'd */
   gboolean inspector;
+  PhKtlsMode ktls;
   PhPin *seen; /* NULL before any handshake got so far */
   guint64 n_full, n_resumed; /* completed handshakes */
 };
@@ -75,6 +78,24 @@ context_new (const PhConfig *config, gboolean inspector, GError **error)
   ctx->server_name = g_strdup (ph_config_get_server_name (config));
   /* SNI carries names only (RFC 6066 §3). */
   ctx->send_sni = !g_hostname_is_ip_address (ctx->server_name);
+  ctx->ktls = ph_config_get_ktls (config);
+  if (!ctx->inspector && ctx->ktls != PH_KTLS_OFF)
+    {
+      const char *why = ph_ktls_get_unavailable_reason ();
+
+      if (why != NULL && ctx->ktls == PH_KTLS_ON)
+        {
+          g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                       /* TRANSLATORS: ktls=on is the setting: keep it; %s says why,
+                        * one or more reasons joined by semicolons */
+                       _ ("ktls=on, but kernel TLS cannot be used: %s"), why);
+          return NULL;
+        }
+      if (why != NULL)
+        g_info ("kernel TLS not used: %s", why);
+      else
+        g_info ("kernel TLS available: GnuTLS hands the cipher of each connection to the kernel");
+    }
   return g_steal_pointer (&ctx);
 }
 
@@ -308,6 +329,14 @@ handshake_finish (PhHandshake *hs, GError *error)
       handshake_free (hs);
       return;
     }
+  if (error == NULL && hs->ctx->ktls == PH_KTLS_ON
+      && ph_ktls_get_directions (hs->session) != (PH_KTLS_RX | PH_KTLS_TX))
+    error = g_error_new (PH_ERROR, PH_ERROR_UPSTREAM_TLS,
+                         /* TRANSLATORS: ktls=on is the setting: keep it; then the TLS
+                          * version and the cipher (GnuTLS's names) */
+                         _ ("ktls=on, but GnuTLS left this connection (%s, %s) out of the kernel"),
+                         gnutls_protocol_get_name (gnutls_protocol_get_version (hs->session)),
+                         gnutls_cipher_get_name (gnutls_cipher_get (hs->session)));
   if (error == NULL)
     {
       gnutls_session_t session = hs->session;
@@ -318,10 +347,11 @@ handshake_finish (PhHandshake *hs, GError *error)
         hs->ctx->n_resumed++;
       else
         hs->ctx->n_full++;
-      g_debug ("TLS with %s ready (%s, %s, %s)", hs->ctx->server_name,
+      g_debug ("TLS with %s ready (%s, %s, %s%s)", hs->ctx->server_name,
                gnutls_protocol_get_name (gnutls_protocol_get_version (session)),
                gnutls_cipher_get_name (gnutls_cipher_get (session)),
-               gnutls_session_is_resumed (session) ? "resumed" : "full handshake");
+               gnutls_session_is_resumed (session) ? "resumed" : "full handshake",
+               ph_ktls_get_directions (session) != PH_KTLS_NONE ? ", kernel TLS" : "");
     }
   hs->func (stream, error, hs->user_data);
   handshake_free (hs);
@@ -490,6 +520,29 @@ handshake_error (PhHandshake *hs, int ret)
 
 static gboolean handshake_io_cb (GSocket *socket, GIOCondition cond, gpointer data);
 
+/* With ktls=off the handshake reads through this instead of GnuTLS's own
+ * recv(): GnuTLS never hands a session with its own pull function to the
+ * kernel, and there is no other way to say no for one session. */
+static ssize_t
+handshake_pull (gnutls_transport_ptr_t ptr, void *data, size_t len)
+{
+  PhHandshake *hs = ptr;
+  g_autoptr (GError) error = NULL;
+  gssize r = g_socket_receive_with_blocking (g_socket_connection_get_socket (hs->connection), data,
+                                             len, FALSE, NULL, &error);
+
+  if (r >= 0)
+    return r;
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    gnutls_transport_set_errno (hs->session, EAGAIN);
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED)
+           || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE))
+    gnutls_transport_set_errno (hs->session, ECONNRESET);
+  else
+    gnutls_transport_set_errno (hs->session, EIO);
+  return -1;
+}
+
 static void
 handshake_step (PhHandshake *hs)
 {
@@ -604,6 +657,11 @@ handshake_start (PhHandshake *hs, PhTlsContext *ctx, GSocketConnection *connecti
   gnutls_session_set_ptr (hs->session, hs);
   gnutls_session_set_verify_function (hs->session, verify_cb);
   gnutls_transport_set_int (hs->session, g_socket_get_fd (socket));
+  if (ctx->ktls == PH_KTLS_OFF)
+    {
+      gnutls_transport_set_ptr2 (hs->session, hs, GINT_TO_POINTER (g_socket_get_fd (socket)));
+      gnutls_transport_set_pull_function (hs->session, handshake_pull);
+    }
   gnutls_handshake_set_timeout (hs->session, 0);
   if (ctx->session_data.data != NULL && !ctx->inspector)
     gnutls_session_set_data (hs->session, ctx->session_data.data, ctx->session_data.size);

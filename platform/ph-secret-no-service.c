@@ -21,4 +21,3 @@ ph_secret_store_new_service_with_fallback (const char *fallback_path, GError **e
                        _ ("Pinhole was built without Secret Service support (libsecret)"));
   return NULL;
 }
-

@@ -19,7 +19,7 @@ struct _PhPipe
   PhStream *dst;
   PhPipeMode mode;
   PhBodyScanner *scanner; /* the pipe's own, from new to free; init resets it */
-  GByteArray *overflow; /* receives bytes read past the body (may be NULL) */
+  GByteArray *overflow;   /* receives bytes read past the body (may be NULL) */
 
   guint8 *buf;
   gsize cap, off, len;

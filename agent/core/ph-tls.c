@@ -29,7 +29,7 @@ struct _PhTlsContext
   gnutls_datum_t session_data; /* for resumption; gnutls_free'd */
   gboolean inspector;
   PhKtlsMode ktls;
-  PhPin *seen; /* NULL before any handshake got so far */
+  PhPin *seen;               /* NULL before any handshake got so far */
   guint64 n_full, n_resumed; /* completed handshakes */
 };
 

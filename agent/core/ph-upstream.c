@@ -166,14 +166,14 @@ log_pool_summary (PhUpstream *up)
   ph_upstream_get_stats (up, &st);
   if (st.connects == 0)
     return;
-  g_message ("connections to %s: %" G_GUINT64_FORMAT " made, handshakes %" G_GUINT64_FORMAT
-             " resumed of %" G_GUINT64_FORMAT "; requests on an idle pooled connection %"
-             G_GUINT64_FORMAT ", on a warm one %" G_GUINT64_FORMAT ", waiting for a new one %"
-             G_GUINT64_FORMAT ", sent again %" G_GUINT64_FORMAT "; idle ones closed by the "
-             "proxy %" G_GUINT64_FORMAT ", expired %" G_GUINT64_FORMAT,
-             up->name, st.connects, st.handshakes_resumed,
-             st.handshakes_resumed + st.handshakes_full, st.idle_reused, st.warm_taken,
-             st.warm_missed, st.retries, st.idle_closed, st.idle_expired);
+  g_message (
+      "connections to %s: %" G_GUINT64_FORMAT " made, handshakes %" G_GUINT64_FORMAT
+      " resumed of %" G_GUINT64_FORMAT "; requests on an idle pooled connection %" G_GUINT64_FORMAT
+      ", on a warm one %" G_GUINT64_FORMAT ", waiting for a new one %" G_GUINT64_FORMAT
+      ", sent again %" G_GUINT64_FORMAT "; idle ones closed by the "
+      "proxy %" G_GUINT64_FORMAT ", expired %" G_GUINT64_FORMAT,
+      up->name, st.connects, st.handshakes_resumed, st.handshakes_resumed + st.handshakes_full,
+      st.idle_reused, st.warm_taken, st.warm_missed, st.retries, st.idle_closed, st.idle_expired);
 }
 
 void
@@ -807,8 +807,8 @@ network_changed_cb (GNetworkMonitor *monitor, gboolean available, gpointer data)
 
   if (up->shut || (up->idle.length == 0 && up->warm.length == 0))
     return;
-  g_message ("the network changed: dropping %u idle and %u warm connections to %s",
-             up->idle.length, up->warm.length, up->name);
+  g_message ("the network changed: dropping %u idle and %u warm connections to %s", up->idle.length,
+             up->warm.length, up->name);
   ph_upstream_drop_idle (up);
   g_queue_clear_full (&up->warm, (GDestroyNotify) warm_free);
   up->backoff_ms = BACKOFF_MIN_MS;

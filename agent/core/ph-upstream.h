@@ -46,15 +46,15 @@ void ph_upstream_sweep (PhUpstream *up, gint64 now_us);
 /* Counters since the upstream was made (a table without behaviour). */
 typedef struct
 {
-  guint64 connects;      /* verified connections made (warm pool and requests) */
-  guint64 warm_taken;    /* requests that found a warm connection */
-  guint64 warm_missed;   /* requests that found none and waited for a connect */
-  guint64 idle_reused;   /* requests that took an idle connection */
-  guint64 idle_closed;   /* idle connections the proxy closed */
-  guint64 idle_expired;  /* idle connections past idle-lifetime */
-  guint64 retries;       /* requests sent again after a reused connection closed */
+  guint64 connects;     /* verified connections made (warm pool and requests) */
+  guint64 warm_taken;   /* requests that found a warm connection */
+  guint64 warm_missed;  /* requests that found none and waited for a connect */
+  guint64 idle_reused;  /* requests that took an idle connection */
+  guint64 idle_closed;  /* idle connections the proxy closed */
+  guint64 idle_expired; /* idle connections past idle-lifetime */
+  guint64 retries;      /* requests sent again after a reused connection closed */
   guint64 handshakes_full, handshakes_resumed;
-  guint n_idle, n_warm;  /* now */
+  guint n_idle, n_warm; /* now */
 } PhUpstreamStats;
 void ph_upstream_get_stats (PhUpstream *up, PhUpstreamStats *stats);
 void ph_upstream_count_retry (PhUpstream *up);

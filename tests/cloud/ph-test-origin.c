@@ -633,9 +633,9 @@ ph_origin_serve_status (PhOriginConn *conn, PhOriginRequest *req, guint64 status
                            status,
                            ntlm && status == 401 ? "WWW-Authenticate: NTLM\r\n"
                            : !challenge          ? ""
-                           : status == 407 ? "Proxy-Authenticate: Basic realm=\"origin\"\r\n"
-                           : status == 401 ? "WWW-Authenticate: Basic realm=\"origin\"\r\n"
-                                           : "",
+                           : status == 407       ? "Proxy-Authenticate: Basic realm=\"origin\"\r\n"
+                           : status == 401       ? "WWW-Authenticate: Basic realm=\"origin\"\r\n"
+                                                 : "",
                            strlen (body));
   return ph_origin_send_head (conn, req, line, extra, TRUE)
          && ph_origin_send_str (conn, body, FALSE);

@@ -1911,7 +1911,8 @@ ph_assert_log_count (PhTestAgent *agent, const char *needle, guint want)
 
   if (got != want)
     {
-      g_autofree char *why = g_strdup_printf ("“%s” %u times in its log, not %u", needle, got, want);
+      g_autofree char *why
+          = g_strdup_printf ("“%s” %u times in its log, not %u", needle, got, want);
 
       ph_test_agent_print_log (agent, why);
     }
@@ -1924,10 +1925,9 @@ static void
 ph_get_on_new_connection (PhTestAgent *agent, PhTestCloud *cloud, gboolean close)
 {
   g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
-  g_autofree char *request
-      = g_strdup_printf ("GET http://127.0.0.1:%u/hello HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n%s\r\n",
-                         cloud->origin_http_port, cloud->origin_http_port,
-                         close ? "Connection: close\r\n" : "");
+  g_autofree char *request = g_strdup_printf (
+      "GET http://127.0.0.1:%u/hello HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n%s\r\n",
+      cloud->origin_http_port, cloud->origin_http_port, close ? "Connection: close\r\n" : "");
   g_autofree char *body = NULL;
   g_autofree char *head = NULL;
 
@@ -1998,8 +1998,8 @@ ph_tunnel_idle_pool_bound (PhTunnelFixture *fx)
   PhTestCloud *cloud = fx->cloud;
   PhTestAgent *agent = fx->agent;
   g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
-  g_autofree char *challenge = ph_test_get_request (cloud->origin_http_port,
-                                                    "/status/401?challenge=ntlm");
+  g_autofree char *challenge
+      = ph_test_get_request (cloud->origin_http_port, "/status/401?challenge=ntlm");
   g_autofree char *hello = ph_test_get_request (cloud->origin_http_port, "/hello");
   g_autofree char *head = NULL;
   g_autofree char *body = NULL;
@@ -2051,8 +2051,7 @@ ph_tunnel_idle_pool_cloud_closes (PhTunnelFixture *fx)
   ph_get_on_new_connection (agent, cloud, TRUE);
   g_assert_cmpuint (ph_connections_to (cloud->tls_port), ==, 1);
   idle_start = g_get_monotonic_time ();
-  g_assert_true (
-      ph_test_agent_wait_log (agent, "idle connection to 127.0.0.1", 1, 20000));
+  g_assert_true (ph_test_agent_wait_log (agent, "idle connection to 127.0.0.1", 1, 20000));
   g_assert_cmpint (g_get_monotonic_time () - idle_start, >=, 4 * G_USEC_PER_SEC);
   g_assert_cmpuint (ph_agent_log_count (agent, "closed by the server"), >=, 1);
   for (guint i = 0; i < 40 && ph_connections_to (cloud->tls_port) > 0; i++)
@@ -2086,8 +2085,8 @@ ph_tunnel_network_change (PhTunnelFixture *fx)
   ph_run_ip ("addr add 10.213.0.1/24 dev ph-test0");
   ph_run_ip ("link set ph-test1 up");
   ph_run_ip ("link set ph-test0 up");
-  g_assert_true (ph_test_agent_wait_log (agent, "the network changed: dropping 1 idle and 2 warm",
-                                         1, 10000));
+  g_assert_true (
+      ph_test_agent_wait_log (agent, "the network changed: dropping 1 idle and 2 warm", 1, 10000));
   /* The warm pool is made again; the request after takes one of those, not an old one. */
   g_assert_true (ph_test_agent_wait_log (agent, "TLS with ", base + 2, 10000));
   ph_get_on_new_connection (agent, cloud, TRUE);
@@ -2138,7 +2137,8 @@ static const PhTunnelCase ph_cases[] = {
   { "idle-pool-cloud-closes", ph_tunnel_idle_pool_cloud_closes, .cloud = PH_TUNNEL_CLOUD_SQUID_IDLE,
     .settings = { { "upstream", "warm", "0" }, { "log", "level", "debug" } } },
   { "network-change", ph_tunnel_network_change, .cloud = PH_TUNNEL_CLOUD_NETNS,
-    .linux_agent_only = TRUE, .settings = { { "upstream", "warm", "2" }, { "log", "level", "debug" } } },
+    .linux_agent_only = TRUE,
+    .settings = { { "upstream", "warm", "2" }, { "log", "level", "debug" } } },
   { "slow-upload", ph_tunnel_slow_upload,
     .settings = { { "upstream", "response-timeout", "2s" } } },
   { "proxy-401", ph_tunnel_proxy_401, .cloud = PH_TUNNEL_CLOUD_TINYPROXY },

@@ -83,24 +83,6 @@ wait_until (gboolean (*check) (gconstpointer), gconstpointer arg)
   return TRUE;
 }
 
-static gboolean
-notifications_owned (gconstpointer unused)
-{
-  g_autoptr (GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL);
-  g_autoptr (GVariant) reply = NULL;
-  gboolean owned = FALSE;
-
-  if (bus == NULL)
-    return FALSE;
-  reply = g_dbus_connection_call_sync (
-      bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner",
-      g_variant_new ("(s)", "org.freedesktop.Notifications"), G_VARIANT_TYPE ("(b)"),
-      G_DBUS_CALL_FLAGS_NONE, 1000, NULL, NULL);
-  if (reply != NULL)
-    g_variant_get (reply, "(b)", &owned);
-  return owned;
-}
-
 /* Lets GTK draw what it was asked to. */
 static void
 settle (guint ms)
@@ -306,10 +288,6 @@ env_up (void)
   start_display ();
   spawn ("trayer.log", trayer);
   spawn ("dunst.log", dunst);
-  /* A notification sent before dunst owns its name is lost, and a test waiting for it fails
-   * (seen once on a loaded machine): wait for the name. */
-  if (!wait_until (notifications_owned, NULL))
-    g_error ("dunst did not take org.freedesktop.Notifications on the test bus");
   env.gnome_proxy = g_settings_new ("org.gnome.system.proxy");
   set_corporate_pac ();
   setup_agent ();

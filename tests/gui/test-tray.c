@@ -18,6 +18,8 @@
 #include <unistd.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
@@ -141,6 +143,21 @@ screenshot (const char *name)
   g_test_message ("screenshot: %s", path);
 }
 
+/* TRUE once the X server on display @n accepts connections on its socket. */
+static gboolean
+x_server_listens (guint n)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  gboolean ok;
+
+  g_snprintf (addr.sun_path, sizeof addr.sun_path, "/tmp/.X11-unix/X%u", n);
+  ok = fd >= 0 && connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0;
+  if (fd >= 0)
+    close (fd);
+  return ok;
+}
+
 /* A display number of our own (not the lowest free one, which the last run
  * may still be letting go of), and Xvfb on it. */
 static void
@@ -169,6 +186,19 @@ start_display (void)
   g_assert_no_error (error);
   g_ptr_array_add (env.procs, xvfb);
   g_setenv ("DISPLAY", display, TRUE);
+  /* A client started before the server listens exits at once ("cannot open display"):
+   * dunst did so on a loaded CI machine, and every notification was then lost. */
+  for (gint64 deadline = g_get_monotonic_time () + WAIT_MS * G_TIME_SPAN_MILLISECOND;
+       !x_server_listens (n);)
+    {
+      g_autofree char *log = NULL;
+      if (g_get_monotonic_time () > deadline || g_subprocess_get_identifier (xvfb) == NULL)
+        {
+          g_file_get_contents (xvfb_log, &log, NULL, NULL);
+          g_error ("Xvfb %s does not accept clients; it said:\n%s", display, log ? log : "");
+        }
+      g_usleep (20 * 1000);
+    }
 }
 
 static gboolean
@@ -247,6 +277,49 @@ assert_corporate_pac (void)
 }
 
 static gboolean
+notifications_owned (gconstpointer unused)
+{
+  g_autoptr (GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, NULL);
+  g_autoptr (GVariant) reply = NULL;
+  gboolean owned = FALSE;
+
+  if (bus == NULL)
+    return FALSE;
+  reply = g_dbus_connection_call_sync (
+      bus, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner",
+      g_variant_new ("(s)", "org.freedesktop.Notifications"), G_VARIANT_TYPE ("(b)"),
+      G_DBUS_CALL_FLAGS_NONE, 1000, NULL, NULL);
+  if (reply != NULL)
+    g_variant_get (reply, "(b)", &owned);
+  return owned;
+}
+
+/* dunst, owning org.freedesktop.Notifications on the test bus: a notification sent before
+ * it does is lost. A dunst that exits is started once more; a second failure shows its log. */
+static void
+start_dunst (const char *const *argv)
+{
+  for (guint attempt = 0;; attempt++)
+    {
+      GSubprocess *dunst = spawn ("dunst.log", argv);
+      g_autofree char *log_path = g_build_filename (env.dir, "dunst.log", NULL);
+      g_autofree char *log = NULL;
+
+      if (wait_until (notifications_owned, NULL))
+        return;
+      g_file_get_contents (log_path, &log, NULL, NULL);
+      /* g_subprocess_get_identifier() is NULL once the process has exited. */
+      if (attempt > 0 || g_subprocess_get_identifier (dunst) != NULL)
+        g_error ("dunst did not take org.freedesktop.Notifications on the test bus (%s); it "
+                 "said:\n%s",
+                 g_subprocess_get_identifier (dunst) == NULL ? "it exited" : "it runs",
+                 log ? log : "");
+      g_printerr ("# dunst exited before taking its name; starting it again. It said:\n%s\n",
+                  log ? log : "");
+    }
+}
+
+static gboolean
 env_up (void)
 {
   const char *tools[] = { "Xvfb", "trayer", "dunst", "import" };
@@ -287,7 +360,7 @@ env_up (void)
   g_test_dbus_up (env.bus);
   start_display ();
   spawn ("trayer.log", trayer);
-  spawn ("dunst.log", dunst);
+  start_dunst (dunst);
   env.gnome_proxy = g_settings_new ("org.gnome.system.proxy");
   set_corporate_pac ();
   setup_agent ();

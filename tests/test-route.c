@@ -62,7 +62,7 @@ test_target (gconstpointer data)
   const TargetCase *c = data;
   g_autoptr (PhConfig) config = config_new ("proxy.example", 443);
   g_autoptr (PhRouter) router = ph_router_new (config);
-  g_autoptr (PhRoute) route = ph_router_route (router, c->scheme, c->host, c->port);
+  g_autoptr (PhRoute) route = ph_router_route (router, c->scheme, c->host, c->port, NULL);
 
   g_assert_nonnull (route);
   g_assert_cmpint (ph_route_get_kind (route), ==, PH_ROUTE_PROXY);
@@ -90,7 +90,7 @@ test_proxy_name (void)
     {
       g_autoptr (PhConfig) config = config_new (cases[i].host, cases[i].port);
       g_autoptr (PhRouter) router = ph_router_new (config);
-      g_autoptr (PhRoute) route = ph_router_route (router, NULL, "example.com", 443);
+      g_autoptr (PhRoute) route = ph_router_route (router, NULL, "example.com", 443, NULL);
 
       g_assert_cmpstr (ph_route_get_proxy (route), ==, cases[i].want);
     }
@@ -110,7 +110,7 @@ test_lifetime (void)
   held = ph_router_ref (router);
   g_assert_true (held == router);
   ph_router_unref (router);
-  route = ph_router_route (held, "http", "example.com", 80);
+  route = ph_router_route (held, "http", "example.com", 80, NULL);
   ph_router_unref (held);
   g_assert_cmpint (ph_route_get_kind (route), ==, PH_ROUTE_PROXY);
   g_assert_cmpstr (ph_route_get_proxy (route), ==, "proxy.example:443");
@@ -126,8 +126,8 @@ test_reload (void)
   g_autoptr (PhConfig) new_config = config_new ("new.example", 8443);
   g_autoptr (PhRouter) old_router = ph_router_new (old_config);
   g_autoptr (PhRouter) new_router = ph_router_new (new_config);
-  g_autoptr (PhRoute) old_route = ph_router_route (old_router, NULL, "example.com", 443);
-  g_autoptr (PhRoute) new_route = ph_router_route (new_router, NULL, "example.com", 443);
+  g_autoptr (PhRoute) old_route = ph_router_route (old_router, NULL, "example.com", 443, NULL);
+  g_autoptr (PhRoute) new_route = ph_router_route (new_router, NULL, "example.com", 443, NULL);
 
   g_assert_cmpstr (ph_route_get_proxy (old_route), ==, "old.example:443");
   g_assert_cmpstr (ph_route_get_proxy (new_route), ==, "new.example:8443");

@@ -6,6 +6,7 @@
 #include "ph-config.h"
 #include "ph-error.h"
 #include "ph-file.h"
+#include "ph-host-list.h"
 #include "ph-wipe.h"
 
 #include <errno.h>
@@ -38,6 +39,15 @@ struct _PhConfig
   guint idle_timeout_ms;
   guint head_timeout_ms;
   guint max_tunnels; /* PH_CONFIG_MAX_TUNNELS_AUTO: the listener derives it */
+
+  PhHostList *direct;
+  PhHostList *block;
+  gboolean resolve_for_cidr;
+  PhUnreachablePolicy when_unreachable;
+  char *portal_check; /* NULL: no captive-portal check */
+  guint portal_minutes;
+  PhPortalPolicy portal;
+  PhSystemProxyMode system_proxy_mode;
 
   PhLogLevel log_level;
 
@@ -82,6 +92,10 @@ static gboolean parse_pins (PhConfig *, const PhKeyDef *, const char *, GError *
 static gboolean parse_verify (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_ktls (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_level (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_host_list (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_bool (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_choice (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_portal_check (PhConfig *, const PhKeyDef *, const char *, GError **);
 
 #define DAY_MS (24u * 3600u * 1000u)
 
@@ -119,7 +133,29 @@ static const PhKeyDef key_defs[] = {
   { "tunnel", "idle-timeout", "300s", parse_duration, FIELD (idle_timeout_ms), 1000, 7 * DAY_MS },
   { "tunnel", "head-timeout", "10s", parse_duration, FIELD (head_timeout_ms), 100, 3600 * 1000 },
   { "tunnel", "max-tunnels", "auto", parse_uint_or_auto, FIELD (max_tunnels), 1, 1000000 },
+  /* Routes (ph-route.h): one direct list for the agent, the PAC and the desktop's exceptions;
+   * a block list; what happens while the cloud proxy cannot be reached; captive portals. */
+  { "route", "direct", "", parse_host_list, FIELD (direct) },
+  { "route", "block", "", parse_host_list, FIELD (block) },
+  { "route", "resolve-for-cidr", "false", parse_bool, FIELD (resolve_for_cidr) },
+  { "route", "when-unreachable", "block", parse_choice, FIELD (when_unreachable) },
+  { "route", "portal-check", "", parse_portal_check },
+  { "route", "portal-minutes", "5", parse_uint, FIELD (portal_minutes), 1, 24 * 60 },
+  { "route", "portal", "allow", parse_choice, FIELD (portal) },
+  /* Read by the tray: the system proxy names the agent (manual) or its PAC (pac). */
+  { "system-proxy", "mode", "manual", parse_choice, FIELD (system_proxy_mode) },
   { "log", "level", "info", parse_level },
+};
+
+/* The words of each choice key, in the order of its enum. */
+static const struct
+{
+  const char *key;
+  const char *words[3];
+} choices[] = {
+  { "route.when-unreachable", { "block", "direct" } },
+  { "route.portal", { "allow", "block" } },
+  { "system-proxy.mode", { "manual", "pac" } },
 };
 
 /* Problems found while loading; all are reported, not just the first.
@@ -487,9 +523,93 @@ parse_level (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **err
   return TRUE;
 }
 
+static gboolean
+parse_host_list (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  PhHostList *list = ph_host_list_parse (value, error);
+  PhHostList **field = FIELD_PTR (cfg, def, PhHostList *);
+
+  if (list == NULL)
+    return FALSE;
+  g_clear_pointer (field, ph_host_list_free);
+  *field = list;
+  return TRUE;
+}
+
+static gboolean
+parse_bool (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  gboolean *field = FIELD_PTR (cfg, def, gboolean);
+
+  if (g_strcmp0 (value, "true") == 0)
+    *field = TRUE;
+  else if (g_strcmp0 (value, "false") == 0)
+    *field = FALSE;
+  else
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   /* TRANSLATORS: true and false are the values the key takes: keep them */
+                   _ ("“%s” is not true or false"), value);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+parse_choice (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  g_autofree char *name = g_strdup_printf ("%s.%s", def->group, def->key);
+  g_autofree char *expected = NULL;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (choices); i++)
+    {
+      if (strcmp (choices[i].key, name) != 0)
+        continue;
+      for (guint w = 0; w < G_N_ELEMENTS (choices[i].words) && choices[i].words[w]; w++)
+        if (g_strcmp0 (value, choices[i].words[w]) == 0)
+          {
+            *FIELD_PTR (cfg, def, int) = (int) w;
+            return TRUE;
+          }
+      expected = g_strjoinv (", ", (char **) choices[i].words);
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   /* TRANSLATORS: %s: the value; %s: the words the key takes, which stay */
+                   _ ("“%s” is not one of %s"), value, expected);
+      return FALSE;
+    }
+  g_return_val_if_reached (FALSE);
+}
+
+/* An http:// URL that a network without a portal answers with 204. */
+static gboolean
+parse_portal_check (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  g_autoptr (GUri) uri = NULL;
+
+  if (*value != '\0')
+    {
+      uri = g_uri_parse (value, G_URI_FLAGS_NONE, NULL);
+      if (uri == NULL || g_strcmp0 (g_uri_get_scheme (uri), "http") != 0
+          || g_uri_get_host (uri) == NULL || *g_uri_get_host (uri) == '\0')
+        {
+          g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                       /* TRANSLATORS: %s is the value of [route] portal-check= */
+                       _ ("“%s” is not an http:// URL (a portal can only answer plain HTTP)"),
+                       value);
+          return FALSE;
+        }
+    }
+  g_clear_pointer (&cfg->portal_check, g_free);
+  cfg->portal_check = *value != '\0' ? g_strdup (value) : NULL;
+  return TRUE;
+}
+
 static void
 config_clear (PhConfig *cfg)
 {
+  g_clear_pointer (&cfg->direct, ph_host_list_free);
+  g_clear_pointer (&cfg->block, ph_host_list_free);
+  g_clear_pointer (&cfg->portal_check, g_free);
   g_clear_pointer (&cfg->listen, g_ptr_array_unref);
   g_clear_pointer (&cfg->allow, g_ptr_array_unref);
   g_clear_pointer (&cfg->host, g_free);
@@ -1165,6 +1285,54 @@ PhKtlsMode
 ph_config_get_ktls (const PhConfig *config)
 {
   return config->ktls;
+}
+
+const PhHostList *
+ph_config_get_direct (const PhConfig *config)
+{
+  return config->direct;
+}
+
+const PhHostList *
+ph_config_get_block (const PhConfig *config)
+{
+  return config->block;
+}
+
+gboolean
+ph_config_get_resolve_for_cidr (const PhConfig *config)
+{
+  return config->resolve_for_cidr;
+}
+
+PhUnreachablePolicy
+ph_config_get_when_unreachable (const PhConfig *config)
+{
+  return config->when_unreachable;
+}
+
+const char *
+ph_config_get_portal_check (const PhConfig *config)
+{
+  return config->portal_check;
+}
+
+guint
+ph_config_get_portal_minutes (const PhConfig *config)
+{
+  return config->portal_minutes;
+}
+
+PhPortalPolicy
+ph_config_get_portal (const PhConfig *config)
+{
+  return config->portal;
+}
+
+PhSystemProxyMode
+ph_config_get_system_proxy_mode (const PhConfig *config)
+{
+  return config->system_proxy_mode;
 }
 
 const char *

@@ -5,6 +5,7 @@
 
 #include <gio/gio.h>
 
+#include "ph-host-list.h"
 #include "ph-log.h"
 #include "ph-pin.h"
 
@@ -24,6 +25,29 @@ typedef enum
   PH_KTLS_ON,
   PH_KTLS_OFF,
 } PhKtlsMode;
+
+/* [route] when-unreachable: while no cloud proxy can be reached (TCP or TLS; never on a pin
+ * mismatch or rejected credentials), requests are refused (block) or go directly. */
+typedef enum
+{
+  PH_UNREACHABLE_BLOCK,
+  PH_UNREACHABLE_DIRECT,
+} PhUnreachablePolicy;
+
+/* [route] portal: behind a captive portal, requests go directly for a while (allow), so the
+ * user can sign in, or stay refused (block). */
+typedef enum
+{
+  PH_PORTAL_ALLOW,
+  PH_PORTAL_BLOCK,
+} PhPortalPolicy;
+
+/* [system-proxy] mode: what the tray sets the desktop's proxy to. */
+typedef enum
+{
+  PH_SYSTEM_PROXY_MANUAL,
+  PH_SYSTEM_PROXY_PAC,
+} PhSystemProxyMode;
 
 /* An immutable snapshot, reference-counted: ref and unref. Its fields are
  * read through the getters below. */
@@ -96,6 +120,17 @@ guint ph_config_get_head_timeout_ms (const PhConfig *config);
 /* The configured number, or PH_CONFIG_MAX_TUNNELS_AUTO. */
 guint ph_config_get_max_tunnels (const PhConfig *config);
 PhLogLevel ph_config_get_log_level (const PhConfig *config);
+/* [route]: the direct and block lists (never NULL; maybe empty), whether names are resolved to
+ * match CIDR rules, the policy while the cloud proxy cannot be reached, and captive portals
+ * (the check URL, NULL when none; minutes of direct access; allow or block). */
+const PhHostList *ph_config_get_direct (const PhConfig *config);
+const PhHostList *ph_config_get_block (const PhConfig *config);
+gboolean ph_config_get_resolve_for_cidr (const PhConfig *config);
+PhUnreachablePolicy ph_config_get_when_unreachable (const PhConfig *config);
+const char *ph_config_get_portal_check (const PhConfig *config);
+guint ph_config_get_portal_minutes (const PhConfig *config);
+PhPortalPolicy ph_config_get_portal (const PhConfig *config);
+PhSystemProxyMode ph_config_get_system_proxy_mode (const PhConfig *config);
 
 gboolean ph_config_same_upstream (const PhConfig *a, const PhConfig *b);
 gboolean ph_config_same_credentials (const PhConfig *a, const PhConfig *b);

@@ -686,13 +686,14 @@ append_fields (GString *out, GArray *headers, gboolean skip_host)
     }
 }
 
-GString *
-ph_http_request_build_forward (const PhHttpRequest *req, const char *extra_fields)
+static GString *
+build_request (const PhHttpRequest *req, const char *extra_fields, gboolean origin_form)
 {
   GString *out = g_string_sized_new (512);
 
-  g_string_append_printf (out, "%s http://%s%s HTTP/1.%u\r\nHost: %s\r\n", req->method,
-                          req->authority, req->path, req->minor, req->authority);
+  g_string_append_printf (out, "%s %s%s%s HTTP/1.%u\r\nHost: %s\r\n", req->method,
+                          origin_form ? "" : "http://", origin_form ? "" : req->authority,
+                          req->path, req->minor, req->authority);
   append_fields (out, req->headers.fields, TRUE);
   if (req->chunked)
     g_string_append (out, "Transfer-Encoding: chunked\r\n");
@@ -704,6 +705,18 @@ ph_http_request_build_forward (const PhHttpRequest *req, const char *extra_field
     g_string_append (out, "Connection: keep-alive\r\n");
   g_string_append (out, "\r\n");
   return out;
+}
+
+GString *
+ph_http_request_build_forward (const PhHttpRequest *req, const char *extra_fields)
+{
+  return build_request (req, extra_fields, FALSE);
+}
+
+GString *
+ph_http_request_build_direct (const PhHttpRequest *req)
+{
+  return build_request (req, NULL, TRUE);
 }
 
 GString *

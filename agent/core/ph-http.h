@@ -102,6 +102,9 @@ gboolean ph_http_header_is_hop_by_hop (const PhHttpHeaders *headers, const char 
  * lines of the forwarder's own, e.g. the proxy's credentials; may be NULL)
  * added after the message's fields. */
 GString *ph_http_request_build_forward (const PhHttpRequest *req, const char *extra_fields);
+/* The same request in origin form ("GET /path HTTP/1.1" with Host), for an origin reached
+ * directly: what build_forward drops (hop-by-hop and proxy fields) is dropped too. */
+GString *ph_http_request_build_direct (const PhHttpRequest *req);
 /* Serialises a response head for the client, hop-by-hop fields dropped. */
 GString *ph_http_response_build_forward (const PhHttpResponse *resp, gboolean keep_alive);
 /* A complete refusal: status line, text body of one line, Connection: close. */

@@ -6,7 +6,13 @@
  *     └──────────── keep-alive ◄──────┘
  *
  * Each request is routed (ph-route) before a tunnel slot or an upstream
- * connection is taken for it. What is said to the cloud proxy and how its
+ * connection is taken for it: through the cloud proxy, directly (the
+ * agent connects to the target; a CONNECT is answered 200 here, an
+ * http:// request goes in origin form), or refused (403). A direct
+ * connection is kept for this client's next request to the same origin,
+ * never put in the shared pool, which holds cloud connections only.
+ * GET /proxy.pac and /wpad.dat, asked of the listener itself, are
+ * answered here with the PAC (ph-pac.c). What is said to the cloud proxy and how its
  * answer is read are ph-upstream's; this file moves those bytes and the
  * client's. Nothing is written upstream before the upstream stream exists,
  * and it exists only once verified (ph-tls.c).
@@ -25,6 +31,7 @@
 #include "ph-wipe.h"
 #include "ph-http.h"
 #include "ph-log.h"
+#include "ph-pac.h"
 #include "ph-relay.h"
 #include "ph-route.h"
 
@@ -51,6 +58,10 @@ struct _PhProxyConn
   gpointer owner_data;
   PhConfig *config;
   PhRouter *router;
+  PhRouteKind route;      /* this request's route (PROXY until decided) */
+  const char *route_name; /* for the access line: "proxy", "direct", "block", "pac"; NULL */
+  char *direct_target;    /* conn->up is a direct connection to this "host:port"; NULL: cloud */
+  char *local;            /* the listener's address this client reached, "host:port" */
   PhUpstream *upstream;
   PhStream *client;
   PhStream *up;
@@ -96,6 +107,9 @@ static void conn_read_head (PhProxyConn *conn);
 static void conn_read_response (PhProxyConn *conn);
 static void conn_finish_request (PhProxyConn *conn);
 static void conn_get_upstream (PhProxyConn *conn);
+static void conn_connect_direct (PhProxyConn *conn);
+static gboolean conn_may_go_direct (PhProxyConn *conn, const GError *error);
+static void conn_send_request (PhProxyConn *conn);
 static void interim_sent (PhPipe *pipe, GError *error, gpointer data);
 
 PhProxyConn *
@@ -120,6 +134,8 @@ conn_clear (PhProxyConn *conn)
   g_clear_pointer (&conn->upstream, ph_upstream_unref);
   g_clear_pointer (&conn->router, ph_router_unref);
   ph_config_unref (conn->config);
+  g_free (conn->direct_target);
+  g_free (conn->local);
   g_free (conn->peer);
 }
 
@@ -172,7 +188,8 @@ conn_log (PhProxyConn *conn, const char *error_kind)
   conn->logged = TRUE;
   ph_log_access (conn->peer, conn->req ? ph_http_request_get_method (conn->req) : "-",
                  conn_target (conn), conn->status, ph_pipe_get_bytes (conn->c2u),
-                 ph_pipe_get_bytes (conn->u2c), now - conn->started_us, error_kind);
+                 ph_pipe_get_bytes (conn->u2c), now - conn->started_us, conn->route_name,
+                 error_kind);
   conn->owner->account (conn->owner_data, ph_pipe_get_bytes (conn->c2u),
                         ph_pipe_get_bytes (conn->u2c));
 }
@@ -232,11 +249,21 @@ refusal_sent (PhPipe *pipe, GError *error, gpointer data)
   ph_proxy_conn_close (data);
 }
 
+static void conn_answer (PhProxyConn *conn, guint status, const char *kind, GString *resp);
+
 /* Answers with a refusal and closes: the one way errors reach a client. */
 static void
 conn_refuse (PhProxyConn *conn, guint status, const char *kind, const char *message)
 {
   g_autoptr (GString) resp = ph_http_build_error (status, kind, message);
+
+  conn_answer (conn, status, kind, resp);
+}
+
+/* Answers with @resp (a whole message the agent wrote) and closes. */
+static void
+conn_answer (PhProxyConn *conn, guint status, const char *kind, GString *resp)
+{
   g_autoptr (GBytes) pending = NULL;
 
   if (conn->state == CONN_CLOSED)
@@ -512,12 +539,17 @@ conn_finish_request (PhProxyConn *conn)
     /* Only plain exchanges give their connection back: after a refused
      * CONNECT a proxy may be in any state (Squid closes it). */
     g_clear_pointer (&conn->up, ph_stream_free);
+  else if (conn->route == PH_ROUTE_DIRECT)
+    ; /* a direct connection stays with this client, for its next request to that origin */
   else if (conn->up != NULL && !conn->bound)
     ph_upstream_put_idle (conn->upstream, g_steal_pointer (&conn->up));
   else if (conn->up != NULL)
     ph_upstream_save_session (conn->upstream, conn->up);
   if (conn->up == NULL)
-    conn_release_tunnel (conn);
+    {
+      conn_release_tunnel (conn);
+      g_clear_pointer (&conn->direct_target, g_free);
+    }
   if (!conn->keep_alive || conn->owner->is_draining (conn->owner_data))
     {
       ph_proxy_conn_close (conn);
@@ -533,6 +565,8 @@ conn_finish_request (PhProxyConn *conn)
   ph_pipe_init (conn->c2u, NULL, NULL, NULL, NULL);
   conn_u2c_init (conn, NULL, NULL, NULL, NULL);
   conn->logged = FALSE;
+  conn->route = PH_ROUTE_PROXY;
+  conn->route_name = NULL;
   conn->state = CONN_HEAD;
   conn->status = 0;
   conn->request_sent = conn->response_done = FALSE;
@@ -648,15 +682,18 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
   g_autoptr (GString) head = NULL;
   PhBodyMode mode;
 
-  ph_upstream_save_session (conn->upstream, conn->up);
-  if (ph_upstream_answer_rejects_credentials (conn->req, resp))
+  if (conn->route == PH_ROUTE_DIRECT)
+    ; /* an origin's own answer: no session, no proxy credentials in play */
+  else if (ph_upstream_save_session (conn->upstream, conn->up),
+           ph_upstream_answer_rejects_credentials (conn->req, resp))
     {
       ph_http_response_free (resp);
       ph_upstream_set_auth_rejected (conn->upstream);
       conn_refuse_auth (conn);
       return;
     }
-  if (!conn->auth_checked && ph_upstream_answer_needs_auth_check (conn->req, resp))
+  if (conn->route != PH_ROUTE_DIRECT && !conn->auth_checked
+      && ph_upstream_answer_needs_auth_check (conn->req, resp))
     {
       conn_check_auth (conn, resp, head_len);
       return;
@@ -765,14 +802,17 @@ conn_upstream_lost (PhProxyConn *conn, const GError *error)
       g_byte_array_set_size (conn->uin, 0);
       g_clear_pointer (&conn->up, ph_stream_free);
       conn->fresh_only = TRUE;
-      conn_get_upstream (conn);
+      if (conn->route == PH_ROUTE_DIRECT)
+        conn_connect_direct (conn);
+      else
+        conn_get_upstream (conn);
       return;
     }
   if (conn->up_reused)
     {
       g_autofree char *msg = g_strdup_printf (
-          "the cloud proxy closed a reused connection before answering; %s %s was not sent again "
-          "since it %s",
+          "%s closed a reused connection before answering; %s %s was not sent again since it %s",
+          conn->route == PH_ROUTE_DIRECT ? "the origin" : "the cloud proxy",
           ph_http_request_get_method (conn->req), conn_target (conn),
           conn_request_is_retryable (conn) ? "already failed once"
           : (ph_http_request_get_content_length (conn->req) > 0
@@ -852,7 +892,8 @@ conn_send_request (PhProxyConn *conn)
   ph_pipe_init (conn->c2u, conn->client, conn->up, request_pipe_done, conn);
   conn_u2c_init (conn, NULL, conn->client, interim_sent, conn);
 
-  head = ph_upstream_build_request (conn->upstream, conn->req);
+  head = conn->route == PH_ROUTE_DIRECT ? ph_http_request_build_direct (conn->req)
+                                        : ph_upstream_build_request (conn->upstream, conn->req);
   if (ph_http_request_get_kind (conn->req) == PH_HTTP_CONNECT)
     {
       ph_pipe_push (conn->c2u, head->str, head->len);
@@ -899,7 +940,14 @@ upstream_ready (PhStream *stream, GError *error, gpointer data)
     }
   if (stream == NULL)
     {
-      conn_refuse_error (conn, error);
+      if (conn_may_go_direct (conn, error))
+        {
+          g_message ("%s: %s; %s goes directly ([route] when-unreachable=direct)", conn->peer,
+                     error->message, conn_target (conn));
+          conn_connect_direct (conn);
+        }
+      else
+        conn_refuse_error (conn, error);
       g_error_free (error);
       ph_proxy_conn_unref (conn);
       return;
@@ -909,29 +957,172 @@ upstream_ready (PhStream *stream, GError *error, gpointer data)
   ph_proxy_conn_unref (conn);
 }
 
+/* Whether a request the cloud proxy could not take goes directly instead: under
+ * when-unreachable=direct, and only when the proxy failed at TCP or TLS. A pin mismatch, a
+ * certificate that is not trusted and rejected credentials are not an unreachable proxy: they
+ * may be an attacker in the way, and never send anything around the tunnel. */
+static gboolean
+conn_may_go_direct (PhProxyConn *conn, const GError *error)
+{
+  if (ph_config_get_when_unreachable (conn->config) != PH_UNREACHABLE_DIRECT
+      || error->domain != PH_ERROR || conn->route != PH_ROUTE_PROXY)
+    return FALSE;
+  switch ((PhError) error->code)
+    {
+      case PH_ERROR_UPSTREAM_UNREACHABLE:
+      case PH_ERROR_TIMEOUT:
+        return TRUE;
+      case PH_ERROR_UPSTREAM_TLS:
+        /* ph-tls.c says so when a CA did not vouch for the certificate. */
+        return strstr (error->message, "is not trusted") == NULL;
+      default:
+        return FALSE;
+    }
+}
+
+/* "host:port" of the request's target, "[v6]:port" for IPv6. */
+static char *
+conn_host_port (PhProxyConn *conn)
+{
+  const char *host = ph_http_request_get_host (conn->req);
+
+  return g_strdup_printf (strchr (host, ':') != NULL ? "[%s]:%u" : "%s:%u", host,
+                          ph_http_request_get_port (conn->req));
+}
+
+static void
+direct_connected (GObject *source, GAsyncResult *result, gpointer data)
+{
+  PhProxyConn *conn = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSocketConnection) sc
+      = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
+
+  if (conn->state != CONN_UPSTREAM)
+    {
+      ph_proxy_conn_unref (conn);
+      return;
+    }
+  if (sc == NULL)
+    {
+      g_autofree char *msg = g_strdup_printf ("cannot connect directly to %s: %s",
+                                              conn->direct_target, error->message);
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+        conn_refuse (conn, 504, "direct-timeout", msg);
+      else
+        conn_refuse (conn, 502, "direct-unreachable", msg);
+      ph_proxy_conn_unref (conn);
+      return;
+    }
+  /* The timeout was the connect's; a socket with one would wake its waits for nothing. */
+  g_socket_set_timeout (g_socket_connection_get_socket (sc), 0);
+  ph_socket_set_nodelay (g_socket_connection_get_socket (sc));
+  conn->up = ph_stream_new (sc, NULL);
+  conn->up_reused = FALSE;
+  if (ph_http_request_get_kind (conn->req) == PH_HTTP_CONNECT)
+    conn_start_tunnel (conn, NULL, 0);
+  else
+    conn_send_request (conn);
+  ph_proxy_conn_unref (conn);
+}
+
+/* Connects to the request's target itself: a name is resolved here, by the system's resolver,
+ * and each of its addresses tried in turn. */
+static void
+conn_connect_direct (PhProxyConn *conn)
+{
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketConnectable) address = g_network_address_new (
+      ph_http_request_get_host (conn->req), ph_http_request_get_port (conn->req));
+
+  conn->route = PH_ROUTE_DIRECT;
+  conn->route_name = "direct";
+  g_clear_pointer (&conn->up, ph_stream_free);
+  g_free (conn->direct_target);
+  conn->direct_target = conn_host_port (conn);
+  g_socket_client_set_enable_proxy (client, FALSE);
+  g_socket_client_set_timeout (
+      client, MAX (1u, (ph_config_get_connect_timeout_ms (conn->config) + 999) / 1000));
+  conn->state = CONN_UPSTREAM;
+  conn->deadline_us = 0; /* the connect has its own */
+  g_socket_client_connect_async (client, address, conn->cancellable, direct_connected,
+                                 ph_proxy_conn_ref (conn));
+}
+
+/* GET /proxy.pac or /wpad.dat asked of the listener: the PAC, naming the address the client
+ * reached the agent on (in gateway mode, the one the other machines see). */
+static gboolean
+conn_serve_pac (PhProxyConn *conn)
+{
+  const char *method = ph_http_request_get_method (conn->req);
+  const char *path = ph_http_request_get_target (conn->req);
+  g_autofree char *pac = NULL;
+  g_autoptr (GString) resp = NULL;
+  gsize path_len = strcspn (path, "?");
+
+  if ((strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0)
+      || !((path_len == 10 && strncmp (path, "/proxy.pac", 10) == 0)
+           || (path_len == 9 && strncmp (path, "/wpad.dat", 9) == 0)))
+    return FALSE;
+  pac = ph_pac_build (conn->config, conn->local);
+  resp = g_string_new (NULL);
+  g_string_append_printf (resp,
+                          "HTTP/1.1 200 OK\r\nContent-Type: " PH_PAC_CONTENT_TYPE
+                          "\r\nContent-Length: %zu\r\nCache-Control: no-cache\r\n"
+                          "Connection: close\r\n\r\n",
+                          strlen (pac));
+  if (strcmp (method, "HEAD") != 0)
+    g_string_append (resp, pac);
+  conn->route_name = "pac";
+  conn_answer (conn, 200, NULL, resp);
+  return TRUE;
+}
+
+/* The route decides what carries the request before anything is taken for it. */
 static void
 conn_dispatch (PhProxyConn *conn)
 {
   PhHttpRequest *req = conn->req;
   g_autoptr (PhRoute) route = NULL;
+  g_autofree char *target = NULL;
 
   if (ph_http_request_get_kind (req) == PH_HTTP_ORIGIN)
     {
-      conn_refuse (conn, 405, "method-not-allowed",
-                   "this is a proxy: send absolute-form requests (http://host/path) or CONNECT");
+      if (!conn_serve_pac (conn))
+        conn_refuse (conn, 405, "method-not-allowed",
+                     "this is a proxy: send absolute-form requests (http://host/path) or "
+                     "CONNECT; GET /proxy.pac is its PAC");
       return;
     }
-  /* The route decides what carries the request before anything is taken
-   * for it; today that is always the cloud proxy (conn->upstream). */
   route = ph_router_route (conn->router,
                            ph_http_request_get_kind (req) == PH_HTTP_ABSOLUTE ? "http" : NULL,
-                           ph_http_request_get_host (req), ph_http_request_get_port (req));
-  switch (ph_route_get_kind (route))
+                           ph_http_request_get_host (req), ph_http_request_get_port (req), NULL);
+  conn->route = ph_route_get_kind (route);
+  conn->route_name = ph_route_kind_to_string (conn->route);
+  target = conn_host_port (conn);
+  /* What this client kept from its last request serves this one only if it goes the same
+   * way: its cloud connection for a cloud request, its direct one to the same origin. */
+  if (conn->up != NULL
+      && (conn->route != PH_ROUTE_DIRECT ? conn->direct_target != NULL
+                                         : g_strcmp0 (conn->direct_target, target) != 0))
+    g_clear_pointer (&conn->up, ph_stream_free);
+  if (conn->up == NULL)
+    g_clear_pointer (&conn->direct_target, g_free);
+  switch (conn->route)
     {
+      case PH_ROUTE_BLOCK:
+        {
+          g_autofree char *why = ph_route_describe (route);
+          g_autofree char *msg = g_strdup_printf ("Pinhole does not carry requests for %s: %s",
+                                                  ph_http_request_get_host (req), why);
+          conn_refuse (conn, 403, "blocked", msg);
+          return;
+        }
+      case PH_ROUTE_DIRECT:
       case PH_ROUTE_PROXY:
         break;
     }
-  if (ph_upstream_get_auth_rejected (conn->upstream))
+  if (conn->route == PH_ROUTE_PROXY && ph_upstream_get_auth_rejected (conn->upstream))
     {
       conn_refuse_auth (conn);
       return;
@@ -948,6 +1139,17 @@ conn_dispatch (PhProxyConn *conn)
     }
   conn->keep_alive
       = ph_http_request_get_keep_alive (req) && ph_http_request_get_kind (req) == PH_HTTP_ABSOLUTE;
+  if (conn->route == PH_ROUTE_DIRECT)
+    {
+      if (conn->up != NULL && ph_stream_is_idle_open (conn->up))
+        {
+          conn->up_reused = TRUE;
+          conn_send_request (conn);
+        }
+      else
+        conn_connect_direct (conn);
+      return;
+    }
   conn_get_upstream (conn);
 }
 
@@ -1086,6 +1288,10 @@ ph_proxy_conn_new (GSocketConnection *connection, PhConfig *config, PhRouter *ro
   conn->c2u = ph_pipe_new ();
   conn->u2c = ph_pipe_new ();
   conn->peer = ph_peer_to_string (remote);
+  {
+    g_autoptr (GSocketAddress) local = g_socket_connection_get_local_address (connection, NULL);
+    conn->local = local != NULL ? ph_peer_to_string (local) : g_strdup ("127.0.0.1:3128");
+  }
   ph_socket_set_nodelay (ph_stream_get_socket (conn->client));
   return conn;
 }

@@ -1078,13 +1078,25 @@ conn_serve_pac (PhProxyConn *conn)
   return TRUE;
 }
 
-/* The route decides what carries the request before anything is taken for it. */
+static void conn_route (PhProxyConn *conn, GList *resolved);
+
+static void
+route_resolved (GObject *source, GAsyncResult *result, gpointer data)
+{
+  PhProxyConn *conn = data;
+  GList *addresses = g_resolver_lookup_by_name_finish (G_RESOLVER (source), result, NULL);
+
+  /* A name the resolver does not know is routed by name: to the cloud proxy. */
+  if (conn->state == CONN_UPSTREAM)
+    conn_route (conn, addresses);
+  g_resolver_free_addresses (addresses);
+  ph_proxy_conn_unref (conn);
+}
+
 static void
 conn_dispatch (PhProxyConn *conn)
 {
   PhHttpRequest *req = conn->req;
-  g_autoptr (PhRoute) route = NULL;
-  g_autofree char *target = NULL;
 
   if (ph_http_request_get_kind (req) == PH_HTTP_ORIGIN)
     {
@@ -1094,9 +1106,31 @@ conn_dispatch (PhProxyConn *conn)
                      "CONNECT; GET /proxy.pac is its PAC");
       return;
     }
-  route = ph_router_route (conn->router,
-                           ph_http_request_get_kind (req) == PH_HTTP_ABSOLUTE ? "http" : NULL,
-                           ph_http_request_get_host (req), ph_http_request_get_port (req), NULL);
+  if (ph_router_wants_addresses (conn->router, ph_http_request_get_host (req)))
+    {
+      /* [route] resolve-for-cidr=true, and only a CIDR rule can decide this name. */
+      g_autoptr (GResolver) resolver = g_resolver_get_default ();
+
+      conn->state = CONN_UPSTREAM;
+      conn->deadline_us = 0; /* the system resolver has its own timeout */
+      g_resolver_lookup_by_name_async (resolver, ph_http_request_get_host (req), conn->cancellable,
+                                       route_resolved, ph_proxy_conn_ref (conn));
+      return;
+    }
+  conn_route (conn, NULL);
+}
+
+/* The route decides what carries the request before anything is taken for it. */
+static void
+conn_route (PhProxyConn *conn, GList *resolved)
+{
+  PhHttpRequest *req = conn->req;
+  g_autoptr (PhRoute) route = NULL;
+  g_autofree char *target = NULL;
+
+  route = ph_router_route (
+      conn->router, ph_http_request_get_kind (req) == PH_HTTP_ABSOLUTE ? "http" : NULL,
+      ph_http_request_get_host (req), ph_http_request_get_port (req), resolved);
   conn->route = ph_route_get_kind (route);
   conn->route_name = ph_route_kind_to_string (conn->route);
   target = conn_host_port (conn);
@@ -1341,9 +1375,10 @@ ph_proxy_conn_check_timeouts (PhProxyConn *conn, gint64 now)
       case CONN_EXCHANGE:
         if (conn->deadline_us != 0 && now > conn->deadline_us && !ph_pipe_is_running (conn->u2c))
           {
-            g_autoptr (GError) error = g_error_new (
-                PH_ERROR, PH_ERROR_TIMEOUT, "the cloud proxy did not answer within %.1fs",
-                ph_config_get_response_timeout_ms (conn->config) / 1000.0);
+            g_autoptr (GError) error
+                = g_error_new (PH_ERROR, PH_ERROR_TIMEOUT, "%s did not answer within %.1fs",
+                               conn->route == PH_ROUTE_DIRECT ? "the origin" : "the cloud proxy",
+                               ph_config_get_response_timeout_ms (conn->config) / 1000.0);
             conn_refuse_error (conn, error);
             return;
           }

@@ -5,10 +5,13 @@
 #   PH_AGENT=tests/windows/wine-agent.sh PH_WIN_AGENT=build-win/agent/pinhole-agent.exe ...
 # The Linux paths the tests pass resolve through Wine's Z: drive. Wine turns SIGINT into the
 # console's CTRL_C_EVENT, which the agent handles as a stop (drain, exit 0): the tests' SIGTERM
-# is passed on as that.
+# is passed on as that. Once in a clean-clone CI run Wine lost it (the agent logged no
+# "stopping" and ran on until killed 15 s later), so it is said again after 11 s: by then an
+# agent that heard the first has drained (10 s at most) and exited, and one that did not
+# stops on the second.
 wine "${PH_WIN_AGENT:?PH_WIN_AGENT names pinhole-agent.exe}" "$@" &
 child=$!
-trap 'kill -INT $child 2>/dev/null' TERM INT
+trap 'kill -INT $child 2>/dev/null; (sleep 11; kill -INT $child 2>/dev/null) &' TERM INT
 while :; do
   wait $child
   status=$?

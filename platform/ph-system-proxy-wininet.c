@@ -63,6 +63,9 @@ static const struct
  * either of which would take precedence over the proxy. The URL of a PAC stays stored, as
  * when someone unticks "Use setup script": putting the flags back turns it on again. */
 #define PINHOLE_FLAGS (PROXY_TYPE_DIRECT | PROXY_TYPE_PROXY)
+/* In PAC mode: the script, direct where it says so (or where it cannot be fetched); no
+ * auto-detection, which would be asked first. The proxy and bypass list stay stored. */
+#define PINHOLE_FLAGS_PAC (PROXY_TYPE_DIRECT | PROXY_TYPE_AUTO_PROXY_URL)
 
 typedef struct
 {
@@ -572,12 +575,22 @@ ph_proxy_wininet_bypass_list (const char *const *bypass)
 
 /* @entry: NULL for the LAN. */
 static void
-plan_connection (GPtrArray *writes, const char *entry, const char *server, const char *bypass)
+plan_connection (GPtrArray *writes, const char *entry, const char *server, const char *bypass,
+                 const char *pac_url)
 {
   g_autofree char *k_bypass = ph_proxy_wininet_key (entry, "bypass");
   g_autofree char *k_server = ph_proxy_wininet_key (entry, "server");
   g_autofree char *k_flags = ph_proxy_wininet_key (entry, "flags");
-  g_autofree char *flags = flags_to_text (PINHOLE_FLAGS);
+  g_autofree char *k_pac = ph_proxy_wininet_key (entry, "autoconfig-url");
+  g_autofree char *flags = flags_to_text (pac_url != NULL ? PINHOLE_FLAGS_PAC : PINHOLE_FLAGS);
+
+  if (pac_url != NULL)
+    {
+      g_ptr_array_add (writes, ph_proxy_write_new (k_pac, pac_url));
+      /* Last, as below. */
+      g_ptr_array_add (writes, ph_proxy_write_new (k_flags, flags));
+      return;
+    }
 
   /* An empty list has no value of its own: unset is what putting back a key that was not set
    * writes. The previous list then still applies, which sends some hosts direct. */
@@ -589,8 +602,8 @@ plan_connection (GPtrArray *writes, const char *entry, const char *server, const
 }
 
 static gboolean
-wininet_plan (PhProxyBackend *backend, const char *host, guint port, const char *const *bypass,
-              GPtrArray *writes, GError **error)
+wininet_plan (PhProxyBackend *backend, const char *host, guint port, const char *pac_url,
+              const char *const *bypass, GPtrArray *writes, GError **error)
 {
   /* One "host:port" for every protocol, as Windows' own settings page writes it: browsers send
    * both http and https to it ("http=…;https=…" would do too, but Wine's WinINet reads back
@@ -602,10 +615,10 @@ wininet_plan (PhProxyBackend *backend, const char *host, guint port, const char 
   if (!check_policies (error))
     return FALSE;
   /* The LAN first, then each phonebook entry, so that the one most in use is set first. */
-  plan_connection (writes, NULL, server, bypass_list);
+  plan_connection (writes, NULL, server, bypass_list, pac_url);
   entries = ras_entries ();
   for (guint i = 0; i < entries->len; i++)
-    plan_connection (writes, g_ptr_array_index (entries, i), server, bypass_list);
+    plan_connection (writes, g_ptr_array_index (entries, i), server, bypass_list, pac_url);
   return TRUE;
 }
 

@@ -451,9 +451,10 @@ apply_writes (PhProxyBackend *backend, GPtrArray *writes, GError **error)
   return backend->vtable->commit (backend, error);
 }
 
-gboolean
-ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port, const char *const *bypass,
-                        GError **error)
+/* enable() and enable_pac(): @pac_url NULL for the manual proxy at @host:@port. */
+static gboolean
+enable_mode (PhSystemProxy *sp, const char *host, guint port, const char *pac_url,
+             const char *const *bypass, GError **error)
 {
   g_autoptr (GKeyFile) journal = NULL;
   g_autoptr (GPtrArray) plans = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
@@ -470,11 +471,21 @@ ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port, const c
   /* Already in place: writing it again would undo a change someone made
    * meanwhile, and cost a journal sync and (KDE) a process per key. */
   bypass_text = g_strjoinv ("\n", (GStrv) bypass);
-  wanted = g_strdup_printf ("%s\n%u\n%s", host, port, bypass_text);
+  wanted = g_strdup_printf ("%s\n%u\n%s\n%s", host, port, pac_url ? pac_url : "", bypass_text);
   if (sp->journal != NULL && g_strcmp0 (wanted, sp->applied) == 0)
     return TRUE;
   if (!check_value ("the proxy host", host, error))
     return FALSE;
+  if (pac_url != NULL
+      && (!check_value ("the PAC URL", pac_url, error)
+          || !(g_str_has_prefix (pac_url, "http://") || g_str_has_prefix (pac_url, "https://"))))
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
+                     "Cannot set the system proxy: the PAC URL “%s” is not an http:// URL",
+                     pac_url);
+      return FALSE;
+    }
   if (port == 0 || port > 65535)
     {
       g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
@@ -531,7 +542,7 @@ ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port, const c
       g_autoptr (GPtrArray) writes
           = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_proxy_write_free);
 
-      if (!backend->vtable->plan (backend, url_host, port, bypass, writes, error))
+      if (!backend->vtable->plan (backend, url_host, port, pac_url, bypass, writes, error))
         return FALSE;
       for (guint j = 0; j < writes->len; j++)
         {
@@ -543,6 +554,10 @@ ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port, const c
         }
       g_ptr_array_add (plans, g_steal_pointer (&writes));
     }
+
+  /* For a person reading it: which mode Pinhole set last. What comes back is each key's
+   * previous value, whatever the mode. */
+  g_key_file_set_string (journal, JOURNAL_GROUP, "mode", pac_url != NULL ? "pac" : "manual");
 
   /* The one step that must come before any change: from here on, whatever happens to this
    * process, the next start knows what to put back. */
@@ -565,6 +580,31 @@ ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port, const c
 
   g_free (sp->applied);
   sp->applied = g_steal_pointer (&wanted);
-  g_message ("system proxy set to %s:%u", url_host, port);
+  if (pac_url != NULL)
+    g_message ("system proxy set to the PAC file %s", pac_url);
+  else
+    g_message ("system proxy set to %s:%u", url_host, port);
   return TRUE;
+}
+
+gboolean
+ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port, const char *const *bypass,
+                        GError **error)
+{
+  return enable_mode (sp, host, port, NULL, bypass, error);
+}
+
+gboolean
+ph_system_proxy_enable_pac (PhSystemProxy *sp, const char *pac_url, const char *const *bypass,
+                            GError **error)
+{
+  g_autoptr (GUri) uri = NULL;
+
+  g_return_val_if_fail (pac_url != NULL, FALSE);
+  /* The host and port only pass enable_mode()'s checks; no backend writes them in this mode. */
+  uri = g_uri_parse (pac_url, G_URI_FLAGS_NONE, NULL);
+  return enable_mode (
+      sp, uri != NULL && g_uri_get_host (uri) != NULL ? g_uri_get_host (uri) : "localhost",
+      uri != NULL && g_uri_get_port (uri) > 0 ? (guint) g_uri_get_port (uri) : 80, pac_url, bypass,
+      error);
 }

@@ -10,7 +10,9 @@
  * (every one is the LAN), stores only ProxyEnable and ProxyServer (no bypass list, no PAC URL, no
  * Connections blob), reads the bypass list from ProxyOverride only while a proxy is on, answers
  * the PAC URL from WPAD detection rather than the setting, reads back only the http part of a
- * "http=…;https=…" server, and reports a proxy that is on without PROXY_TYPE_DIRECT. The code is
+ * "http=…;https=…" server, reports a proxy that is on without PROXY_TYPE_DIRECT, and keeps
+ * PROXY_TYPE_AUTO_PROXY_URL as plain "direct" (which the journal then records as a form of
+ * Pinhole's value, see ph-system-proxy.c). The code is
  * written for Windows; where it evens out an answer of Wine's, it says so. */
 #define G_LOG_DOMAIN "pinhole-system-proxy"
 

@@ -434,18 +434,52 @@ journal_add (GKeyFile *journal, PhProxyBackend *backend, PhProxyWrite *write, GE
   return TRUE;
 }
 
+/* Records @stored as another form of Pinhole's value of @key: what the desktop keeps when it
+ * cannot hold the value as written (Wine's WinINet turns PAC flags into plain "direct"), so
+ * that restore() still knows the key for Pinhole's. */
+static void
+journal_add_alias (GKeyFile *journal, PhProxyBackend *backend, const char *key, const char *stored)
+{
+  g_autofree char *k_earlier = journal_key (key, SUFFIX_SET_EARLIER);
+  g_auto (GStrv) earlier
+      = g_key_file_get_string_list (journal, backend->name, k_earlier, NULL, NULL);
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto (GStrv) list = NULL;
+
+  if (earlier != NULL && g_strv_contains ((const char *const *) earlier, stored))
+    return;
+  if (earlier != NULL)
+    g_strv_builder_addv (builder, (const char **) earlier);
+  g_strv_builder_add (builder, stored);
+  list = g_strv_builder_end (builder);
+  g_key_file_set_string_list (journal, backend->name, k_earlier, (const char *const *) list,
+                              g_strv_length (list));
+}
+
 /* Sets one backend's planned keys. A key that no longer holds what Pinhole set last time was
- * changed meanwhile; enable() was asked for Pinhole's values, so it still sets them. */
+ * changed meanwhile; enable() was asked for Pinhole's values, so it still sets them. Each key
+ * is read back: *@aliased is set when one reads back otherwise (see journal_add_alias()). */
 static gboolean
-apply_writes (PhProxyBackend *backend, GPtrArray *writes, GError **error)
+apply_writes (GKeyFile *journal, PhProxyBackend *backend, GPtrArray *writes, gboolean *aliased,
+              GError **error)
 {
   for (guint i = 0; i < writes->len; i++)
     {
       PhProxyWrite *write = g_ptr_array_index (writes, i);
+      g_autofree char *stored = NULL;
+
       if (!backend->vtable->write (backend, write->key, write->value, error))
         {
           g_prefix_error (error, "Cannot set %s %s: ", backend->name, write->key);
           return FALSE;
+        }
+      if (backend->vtable->read (backend, write->key, &stored, NULL) && stored != NULL
+          && strcmp (stored, write->value) != 0)
+        {
+          g_debug ("%s %s set to %s reads back as %s", backend->name, write->key, write->value,
+                   stored);
+          journal_add_alias (journal, backend, write->key, stored);
+          *aliased = TRUE;
         }
     }
   return backend->vtable->commit (backend, error);
@@ -463,6 +497,7 @@ enable_mode (PhSystemProxy *sp, const char *host, guint port, const char *pac_ur
   g_autofree char *bypass_text = NULL;
   g_autoptr (GError) local = NULL;
   const char *const empty[] = { NULL };
+  gboolean aliased = FALSE;
 
   g_return_val_if_fail (sp != NULL, FALSE);
 
@@ -567,7 +602,12 @@ enable_mode (PhSystemProxy *sp, const char *host, guint port, const char *pac_ur
   sp->journal = g_key_file_ref (journal);
 
   for (guint i = 0; i < sp->backends->len && local == NULL; i++)
-    apply_writes (g_ptr_array_index (sp->backends, i), g_ptr_array_index (plans, i), &local);
+    apply_writes (journal, g_ptr_array_index (sp->backends, i), g_ptr_array_index (plans, i),
+                  &aliased, &local);
+  /* The read-back forms too: without them a restart after a crash would take a key that holds
+   * one for someone else's. */
+  if (local == NULL && aliased)
+    journal_save (sp, journal, &local);
   if (local != NULL)
     {
       g_autoptr (GError) undo = NULL;

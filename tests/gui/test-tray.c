@@ -1070,7 +1070,6 @@ test_captive_portal (void)
   settle (1000);
   g_assert_cmpuint (dunst_count (title), ==, 1);
   g_assert_cmpuint (ph_tray_app_get_notification_count (env.app), ==, sent);
-  screenshot ("captive-portal");
   /* Back to what the agent says. */
   ph_tray_app_show_state (env.app, NULL, NULL);
   g_assert_true (wait_until (icon_is, "pinhole-on"));

@@ -26,8 +26,12 @@ struct _PhSettingsWindow
   GtkWidget *username;
   GtkWidget *password;
   GtkWidget *listener_port;
-  GtkWidget *bypass;
+  GtkWidget *route_direct;
+  GtkWidget *route_block;
+  GtkWidget *when_unreachable;
+  GtkWidget *portal;
   GtkWidget *system_proxy;
+  GtkWidget *system_proxy_mode;
   GtkWidget *message;
   GtkWidget *apply_button;
   GtkWidget *close_button;
@@ -49,7 +53,20 @@ static const struct
   { "upstream.username", G_STRUCT_OFFSET (PhSettingsWindow, username) },
   { "listener.address", G_STRUCT_OFFSET (PhSettingsWindow, listener_port) },
   { "upstream.pins", G_STRUCT_OFFSET (PhSettingsWindow, trust_button) },
+  { "route.direct", G_STRUCT_OFFSET (PhSettingsWindow, route_direct) },
+  { "route.block", G_STRUCT_OFFSET (PhSettingsWindow, route_block) },
+  { "route.when-unreachable", G_STRUCT_OFFSET (PhSettingsWindow, when_unreachable) },
+  { "route.portal", G_STRUCT_OFFSET (PhSettingsWindow, portal) },
+  { "system-proxy.mode", G_STRUCT_OFFSET (PhSettingsWindow, system_proxy_mode) },
 };
+
+enum
+{
+  SIGNAL_APPLIED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
 
 #define FIELD(self, i) (*(GtkWidget **) ((guint8 *) (self) + fields[i].offset))
 
@@ -133,8 +150,6 @@ ph_settings_window_refresh (PhSettingsWindow *self)
   PhAgent1 *agent = self->agent;
   g_autoptr (GVariant) settings = NULL;
   g_autoptr (GError) error = NULL;
-  g_auto (GStrv) bypass = NULL;
-  g_autofree char *bypass_text = NULL;
   const char *const *pins;
   const char *seen;
   GVariantIter iter;
@@ -175,6 +190,14 @@ ph_settings_window_refresh (PhSettingsWindow *self)
         continue;
       any_locked |= locked;
       set_locked (self, widget, locked);
+      /* A choice (route.when-unreachable, system-proxy.mode): its item's id is the value. */
+      if (GTK_IS_COMBO_BOX (widget))
+        {
+          if (g_strcmp0 (before, value) != 0
+              || gtk_combo_box_get_active_id (GTK_COMBO_BOX (widget)) == NULL)
+            gtk_combo_box_set_active_id (GTK_COMBO_BOX (widget), value);
+          continue;
+        }
       if (!GTK_IS_ENTRY (widget))
         continue;
       shown = entry_text_for (key, value);
@@ -204,10 +227,6 @@ ph_settings_window_refresh (PhSettingsWindow *self)
   gtk_entry_set_placeholder_text (
       GTK_ENTRY (self->password),
       ph_agent1_get_credentials_stored (agent) ? _ ("Stored; type to replace") : _ ("Not stored"));
-  bypass = ph_tray_prefs_dup_bypass (self->prefs);
-  bypass_text = g_strjoinv (", ", bypass);
-  if (!gtk_widget_has_focus (self->bypass))
-    gtk_entry_set_text (GTK_ENTRY (self->bypass), bypass_text);
   gtk_switch_set_active (GTK_SWITCH (self->system_proxy),
                          ph_tray_prefs_get_set_system_proxy (self->prefs));
 }
@@ -244,10 +263,10 @@ ph_settings_window_apply (PhSettingsWindow *self)
   const char *listen_port = gtk_entry_get_text (GTK_ENTRY (self->listener_port));
   const char *old_listen = g_hash_table_lookup (self->loaded, "listener.address");
   g_autofree char *old_port = old_listen ? port_of_listeners (old_listen) : NULL;
-  g_auto (GStrv) bypass = g_strsplit_set (gtk_entry_get_text (GTK_ENTRY (self->bypass)), ",;", -1);
-  g_autoptr (GStrvBuilder) bypass_clean = g_strv_builder_new ();
-  g_auto (GStrv) bypass_list = NULL;
   g_autoptr (GError) error = NULL;
+  /* The route and system-proxy keys, in the order they are sent. */
+  static const char *const choices[] = { "route.direct", "route.block", "route.when-unreachable",
+                                         "route.portal", "system-proxy.mode" };
 
   if (agent == NULL)
     return FALSE;
@@ -279,20 +298,30 @@ ph_settings_window_apply (PhSettingsWindow *self)
            && !send_setting (self, agent, "upstream.username", user))
     return FALSE;
 
-  for (guint i = 0; bypass[i] != NULL; i++)
+  for (guint i = 0; i < G_N_ELEMENTS (choices); i++)
     {
-      char *item = g_strstrip (bypass[i]);
-      if (*item != '\0')
-        g_strv_builder_add (bypass_clean, item);
+      GtkWidget *widget = ph_settings_window_get_widget (self, choices[i]);
+      g_autofree char *value = NULL;
+
+      if (!gtk_widget_get_sensitive (widget))
+        continue;
+      if (GTK_IS_COMBO_BOX (widget))
+        value = g_strdup (gtk_combo_box_get_active_id (GTK_COMBO_BOX (widget)));
+      else
+        value = g_strstrip (g_strdup (gtk_entry_get_text (GTK_ENTRY (widget))));
+      if (value != NULL && !send_setting (self, agent, choices[i], value))
+        return FALSE;
     }
-  bypass_list = g_strv_builder_end (bypass_clean);
-  if (!ph_tray_prefs_save (self->prefs,
-                           gtk_switch_get_active (GTK_SWITCH (self->system_proxy)),
-                           (const char *const *) bypass_list, &error))
+
+  if (!ph_tray_prefs_save (self->prefs, gtk_switch_get_active (GTK_SWITCH (self->system_proxy)),
+                           &error))
     {
       show_message (self, error->message);
       return FALSE;
     }
+  /* The system proxy follows route.direct and system-proxy.mode, which change no property of
+   * the agent's. */
+  g_signal_emit (self, signals[SIGNAL_APPLIED], 0);
   return TRUE;
 }
 
@@ -336,12 +365,19 @@ ph_settings_window_class_init (PhSettingsWindowClass *klass)
   BIND (username);
   BIND (password);
   BIND (listener_port);
-  BIND (bypass);
+  BIND (route_direct);
+  BIND (route_block);
+  BIND (when_unreachable);
+  BIND (portal);
   BIND (system_proxy);
+  BIND (system_proxy_mode);
   BIND (message);
   BIND (apply_button);
   BIND (close_button);
 #undef BIND
+  /* After a successful apply. */
+  signals[SIGNAL_APPLIED] = g_signal_new ("applied", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                          0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -356,8 +392,7 @@ ph_settings_window_init (PhSettingsWindow *self)
 PhSettingsWindow *
 ph_settings_window_new (GtkApplication *application, PhTrayPrefs *prefs)
 {
-  PhSettingsWindow *self = g_object_new (PH_TYPE_SETTINGS_WINDOW, "application", application,
-                                         NULL);
+  PhSettingsWindow *self = g_object_new (PH_TYPE_SETTINGS_WINDOW, "application", application, NULL);
 
   self->prefs = prefs;
   return self;

@@ -40,6 +40,9 @@ struct _PhTrayApp
 
   char *notified; /* the condition last notified, so each is said once */
   guint notifications;
+  char *state_override; /* ph_tray_app_show_state(), for tests */
+  char *portal_url_override;
+  guint portal_opened;
 };
 
 G_DEFINE_TYPE (PhTrayApp, ph_tray_app, GTK_TYPE_APPLICATION)
@@ -108,17 +111,53 @@ notify_problem (PhTrayApp *app, const char *name, const char *message)
   app->notifications++;
 }
 
+/* The network holds every connection until the user signs in on its page: said once per
+ * page, with a button that opens it. */
+static void
+notify_portal (PhTrayApp *app, const char *portal_url)
+{
+  g_autofree char *condition = NULL;
+  const char *body;
+  /* TRANSLATORS: notification title, for a hotel or airport network's sign-in page */
+  const char *title = _ ("Sign in to the network");
+
+  condition = g_strconcat ("captive-portal\n", portal_url != NULL ? portal_url : "", NULL);
+  if (g_strcmp0 (condition, app->notified) == 0)
+    return;
+  g_free (app->notified);
+  app->notified = g_steal_pointer (&condition);
+  body = portal_url != NULL && *portal_url != '\0'
+             /* TRANSLATORS: notification body under "Sign in to the network" */
+             ? _ ("This network shows a sign-in page before it lets anything through.")
+             : _ ("This network shows a sign-in page before it lets anything through. Open any "
+                  "web page in your browser to reach it.");
+  if (portal_url != NULL && *portal_url != '\0')
+    ph_tray_session_notify (app->session, G_APPLICATION (app), "problem", title, body, TRUE,
+                            _ ("Open Sign-in Page"), "app.open-portal");
+  else
+    ph_tray_session_notify (app->session, G_APPLICATION (app), "problem", title, body, TRUE, NULL,
+                            NULL);
+  app->notifications++;
+}
+
 /* @counters_only: only ActiveTunnels or the byte counts moved, which happens
  * every second of a transfer: the status line, nothing else. */
 static void
 update_full (PhTrayApp *app, gboolean counters_only)
 {
   const char *state = app->agent ? ph_agent1_get_state (app->agent) : NULL;
+  const char *portal_url = app->agent ? ph_agent1_get_portal_url (app->agent) : NULL;
   const char *message = NULL;
   const char *name = last_error_name (app, &message);
   const char *icon_name = "pinhole-error";
   g_autofree char *text = NULL;
   GAction *toggle;
+
+  if (app->state_override != NULL)
+    {
+      state = app->state_override;
+      portal_url = app->portal_url_override;
+    }
 
   if (state == NULL)
     text = g_strdup (_ ("Pinhole agent is not running"));
@@ -142,6 +181,9 @@ update_full (PhTrayApp *app, gboolean counters_only)
       icon_name = "pinhole-off";
       text = g_strdup (_ ("Tunnel off"));
     }
+  else if (g_str_equal (state, "captive-portal"))
+    /* The error look: nothing passes until the user acts, as with the other problems. */
+    text = g_strdup (_ ("The network needs a sign-in before the tunnel can connect"));
   else
     /* TRANSLATORS: %s is the agent's own explanation. */
     text = g_strdup_printf (_ ("Tunnel error: %s"), message);
@@ -161,6 +203,8 @@ update_full (PhTrayApp *app, gboolean counters_only)
 
   if (state != NULL && g_str_equal (state, "error"))
     notify_problem (app, name, message);
+  else if (state != NULL && g_str_equal (state, "captive-portal"))
+    notify_portal (app, portal_url);
   else if (state != NULL && g_str_equal (state, "on"))
     {
       g_clear_pointer (&app->notified, g_free);
@@ -218,6 +262,8 @@ proxy_ready (GObject *source, GAsyncResult *result, gpointer data)
    * properties, such as the TrustedPins array whose strings point into the value just replaced;
    * before it, ph_agent1_get_trusted_pins() returns freed memory. */
   g_signal_connect_after (agent, "g-properties-changed", G_CALLBACK (on_agent_changed), app);
+  /* Before the system proxy is set from route.direct. */
+  ph_tray_prefs_migrate_bypass (app->prefs, agent);
   update (app);
   g_application_release (G_APPLICATION (app));
 }
@@ -287,6 +333,7 @@ action_settings (GSimpleAction *action, GVariant *parameter, gpointer data)
     {
       app->settings = ph_settings_window_new (GTK_APPLICATION (app), app->prefs);
       g_object_add_weak_pointer (G_OBJECT (app->settings), (gpointer *) &app->settings);
+      g_signal_connect_swapped (app->settings, "applied", G_CALLBACK (update), app);
     }
   ph_settings_window_set_agent (app->settings, app->agent);
   ph_settings_window_refresh (app->settings);
@@ -370,6 +417,22 @@ action_trust_key (GSimpleAction *action, GVariant *parameter, gpointer data)
 }
 
 static void
+action_open_portal (GSimpleAction *action, GVariant *parameter, gpointer data)
+{
+  PhTrayApp *app = data;
+  const char *url = app->agent ? ph_agent1_get_portal_url (app->agent) : NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (app->state_override != NULL)
+    url = app->portal_url_override;
+  if (url == NULL || *url == '\0')
+    return;
+  app->portal_opened++;
+  if (!g_app_info_launch_default_for_uri (url, NULL, &error))
+    g_warning ("cannot open the network's sign-in page %s: %s", url, error->message);
+}
+
+static void
 action_about (GSimpleAction *action, GVariant *parameter, gpointer data)
 {
   const char *authors[] = { "The Pinhole developers", NULL };
@@ -399,6 +462,7 @@ static const GActionEntry actions[] = {
   { "toggle", action_toggle, NULL, "false", NULL },
   { "settings", action_settings },
   { "trust-key", action_trust_key },
+  { "open-portal", action_open_portal },
   { "about", action_about },
   { "quit", action_quit },
   { "show-menu", action_show_menu },
@@ -557,6 +621,8 @@ ph_tray_app_finalize (GObject *object)
   g_clear_pointer (&app->prefs, ph_tray_prefs_free);
   g_free (app->status_text);
   g_free (app->notified);
+  g_free (app->state_override);
+  g_free (app->portal_url_override);
   G_OBJECT_CLASS (ph_tray_app_parent_class)->finalize (object);
 }
 
@@ -647,4 +713,20 @@ guint
 ph_tray_app_get_notification_count (PhTrayApp *app)
 {
   return app->notifications;
+}
+
+void
+ph_tray_app_show_state (PhTrayApp *app, const char *state, const char *portal_url)
+{
+  g_free (app->state_override);
+  g_free (app->portal_url_override);
+  app->state_override = g_strdup (state);
+  app->portal_url_override = g_strdup (portal_url);
+  update_full (app, TRUE);
+}
+
+guint
+ph_tray_app_get_portal_opened (PhTrayApp *app)
+{
+  return app->portal_opened;
 }

@@ -30,4 +30,11 @@ GtkWidget *ph_tray_app_get_menu (PhTrayApp *app);
 GtkWindow *ph_tray_app_get_settings_window (PhTrayApp *app);
 guint ph_tray_app_get_notification_count (PhTrayApp *app);
 
+/* For tests: shows @state (and @portal_url, for "captive-portal") as if the agent said so, in
+ * the icon, the status text and the notifications; NULL goes back to the agent's own state.
+ * The agent's route to a captive portal cannot be made on a test machine's loopback. */
+void ph_tray_app_show_state (PhTrayApp *app, const char *state, const char *portal_url);
+/* How often the sign-in page was opened (app.open-portal). */
+guint ph_tray_app_get_portal_opened (PhTrayApp *app);
+
 G_END_DECLS

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-tray-prefs.c: the tray's tray.conf, a GKeyFile in the user's configuration folder, group
- * [tray]: system-proxy (boolean) and bypass (list). */
+ * [tray]: system-proxy (boolean), and bypass (list) from older trays until it moves to the
+ * agent's route.direct. */
 #define G_LOG_DOMAIN "pinhole-tray"
 
 #include "ph-build-config.h"
@@ -53,19 +54,61 @@ ph_tray_prefs_dup_bypass (PhTrayPrefs *prefs)
   return list != NULL ? list : g_new0 (char *, 1);
 }
 
-gboolean
-ph_tray_prefs_save (PhTrayPrefs *prefs, gboolean set_system_proxy, const char *const *bypass,
-                    GError **error)
+static gboolean
+prefs_write (PhTrayPrefs *prefs, GError **error)
 {
   g_autofree char *dir = g_path_get_dirname (prefs->path);
 
-  g_key_file_set_boolean (prefs->keyfile, "tray", "system-proxy", set_system_proxy);
-  g_key_file_set_string_list (prefs->keyfile, "tray", "bypass", bypass,
-                              bypass ? g_strv_length ((GStrv) bypass) : 0);
   if (g_mkdir_with_parents (dir, 0700) != 0)
     {
       g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), _ ("Cannot create %s"), dir);
       return FALSE;
     }
   return g_key_file_save_to_file (prefs->keyfile, prefs->path, error);
+}
+
+gboolean
+ph_tray_prefs_save (PhTrayPrefs *prefs, gboolean set_system_proxy, GError **error)
+{
+  g_key_file_set_boolean (prefs->keyfile, "tray", "system-proxy", set_system_proxy);
+  return prefs_write (prefs, error);
+}
+
+void
+ph_tray_prefs_migrate_bypass (PhTrayPrefs *prefs, PhAgent1 *agent)
+{
+  g_auto (GStrv) bypass = ph_tray_prefs_dup_bypass (prefs);
+  g_autofree char *value = NULL;
+  g_autofree char *joined = NULL;
+  g_autoptr (GError) error = NULL;
+  gboolean locked = FALSE;
+
+  if (agent == NULL || bypass[0] == NULL)
+    return;
+  if (!ph_agent1_call_get_setting_sync (agent, "route.direct", &value, &locked, NULL, &error))
+    {
+      g_message ("tray.conf's bypass list stays where it is: %s", error->message);
+      return;
+    }
+  if (locked || *g_strstrip (value) != '\0')
+    {
+      g_message ("tray.conf's bypass list is not moved to the agent's [route] direct, which %s; "
+                 "it is still applied to the system proxy",
+                 locked ? "is locked" : "has a value");
+      return;
+    }
+  joined = g_strjoinv (", ", bypass);
+  if (!ph_agent1_call_set_setting_sync (agent, "route.direct", joined, NULL, &error))
+    {
+      g_message ("tray.conf's bypass list stays where it is: the agent refused it as [route] "
+                 "direct: %s",
+                 error->message);
+      return;
+    }
+  g_key_file_remove_key (prefs->keyfile, "tray", "bypass", NULL);
+  if (!prefs_write (prefs, &error))
+    g_warning ("moved tray.conf's bypass list to [route] direct, but cannot rewrite %s: %s",
+               prefs->path, error->message);
+  else
+    g_message ("moved tray.conf's bypass list to the agent's [route] direct: %s", joined);
 }

@@ -20,9 +20,15 @@ PhTrayProxy *ph_tray_proxy_new (void);
 void ph_tray_proxy_free (PhTrayProxy *proxy);
 
 /* Sets the system proxy to @agent's first listener while its tunnel is enabled (even in error:
- * the agent then answers with an explanation), and @prefs says so; else puts it back. @agent:
- * NULL while there is none. */
+ * the agent then answers with an explanation), and @prefs says so; else puts it back. With the
+ * agent's system-proxy.mode=pac, to its PAC file (http://ADDRESS/proxy.pac of its first
+ * loopback listener) rather than to the listener itself. @agent: NULL while there is none. */
 void ph_tray_proxy_follow (PhTrayProxy *proxy, PhAgent1 *agent, PhTrayPrefs *prefs);
+/* The system proxy's exception list for the agent's route.direct (@direct, its text; NULL for
+ * none): localhost and the loopback networks, then each rule the desktop can say without
+ * sending direct more than the agent would (".suffix", addresses, CIDRs); plain names,
+ * "*.suffix" and "<local>" are left to the agent, which sends them direct itself. */
+GStrv ph_tray_proxy_desktop_list (const char *direct);
 /* Puts the system proxy back now, if it is set. */
 void ph_tray_proxy_restore (PhTrayProxy *proxy);
 /* The session ends: puts it back, and from now on leaves it alone. */

@@ -30,6 +30,8 @@ struct _PhTraySession
   HWND hwnd;
   gboolean ended;
   gboolean balloon_icon; /* added to the notification area */
+  GApplication *balloon_app;
+  char *balloon_action; /* the shown balloon's button action ("app.NAME"), run on a click */
 };
 
 /* The console handler runs on a thread of its own and has no argument: the session is global,
@@ -80,8 +82,20 @@ window_proc (HWND hwnd, UINT message, WPARAM wparam, LPARAM lparam)
         switch (LOWORD (lparam))
           {
             case NIN_BALLOONUSERCLICK:
-              balloon_withdraw (session);
-              session->handlers.show (session->user_data);
+              {
+                /* A balloon has no buttons: the click does what the button would. */
+                g_autofree char *action = g_steal_pointer (&session->balloon_action);
+
+                balloon_withdraw (session);
+                if (action != NULL && session->balloon_app != NULL
+                    && g_str_has_prefix (action, "app.")
+                    && g_action_group_has_action (G_ACTION_GROUP (session->balloon_app),
+                                                  action + 4))
+                  g_action_group_activate_action (G_ACTION_GROUP (session->balloon_app), action + 4,
+                                                  NULL);
+                else
+                  session->handlers.show (session->user_data);
+              }
               break;
             case NIN_BALLOONTIMEOUT:
               balloon_withdraw (session);
@@ -249,6 +263,7 @@ ph_tray_session_free (PhTraySession *session)
       SetWindowLongPtrW (session->hwnd, GWLP_USERDATA, 0);
       DestroyWindow (session->hwnd);
     }
+  g_free (session->balloon_action);
   g_free (session);
 }
 
@@ -305,6 +320,9 @@ ph_tray_session_notify (PhTraySession *session, GApplication *app, const char *i
                         const char *title, const char *body, gboolean urgent,
                         const char *button_label, const char *button_action)
 {
+  g_free (session->balloon_action);
+  session->balloon_action = g_strdup (button_action);
+  session->balloon_app = app;
   balloon_show (session, title, body, urgent);
 }
 

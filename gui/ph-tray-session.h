@@ -51,8 +51,7 @@ char *ph_tray_session_dup_state_dir (void);
  * (@button_label, running the action @button_action) when given. Windows, where GLib has no
  * GNotification backend: a balloon (a toast on Windows 10 and later) from a notification-area
  * icon of its own, a warning when @urgent; there is one balloon (a second replaces the first),
- * and clicking it shows the settings window (the show handler), which offers what the button
- * would. */
+ * and clicking it runs @button_action (or, without one, shows the settings window). */
 void ph_tray_session_notify (PhTraySession *session, GApplication *app, const char *id,
                              const char *title, const char *body, gboolean urgent,
                              const char *button_label, const char *button_action);

@@ -16,7 +16,7 @@
 typedef struct
 {
   PhProxyBackend parent;
-  GSettings *root;  /* mode, ignore-hosts, use-same-proxy */
+  GSettings *root;  /* mode, ignore-hosts, use-same-proxy, autoconfig-url */
   GSettings *http;  /* host, port, use-authentication */
   GSettings *https; /* host, port */
 } PhProxyBackendGnome;
@@ -72,12 +72,35 @@ plan_add (GPtrArray *writes, const char *key, GVariant *value)
 }
 
 static gboolean
-gnome_plan (PhProxyBackend *backend, const char *host, guint port, const char *const *bypass,
-            GPtrArray *writes, GError **error)
+check_plan_writable (PhProxyBackendGnome *self, GPtrArray *writes, GError **error)
+{
+  for (guint i = 0; i < writes->len; i++)
+    {
+      PhProxyWrite *write = g_ptr_array_index (writes, i);
+      const char *name;
+      GSettings *settings = settings_for (self, write->key, &name);
+
+      if (!check_writable (settings, name, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+gnome_plan (PhProxyBackend *backend, const char *host, guint port, const char *pac_url,
+            const char *const *bypass, GPtrArray *writes, GError **error)
 {
   PhProxyBackendGnome *self = (PhProxyBackendGnome *) backend;
 
   plan_add (writes, "ignore-hosts", g_variant_new_strv (bypass, -1));
+  if (pac_url != NULL)
+    {
+      /* GLib's resolver asks the PAC (through libproxy's pacrunner) only for hosts that
+       * ignore-hosts leaves to it; the host and port keys stay as they are. */
+      plan_add (writes, "autoconfig-url", g_variant_new_string (pac_url));
+      plan_add (writes, "mode", g_variant_new_string ("auto"));
+      return check_plan_writable (self, writes, error);
+    }
   plan_add (writes, "https.host", g_variant_new_string (host));
   plan_add (writes, "https.port", g_variant_new_int32 ((gint32) port));
   plan_add (writes, "http.host", g_variant_new_string (host));
@@ -91,17 +114,7 @@ gnome_plan (PhProxyBackend *backend, const char *host, guint port, const char *c
     plan_add (writes, "http.use-authentication", g_variant_new_boolean (FALSE));
   /* Last: applications switch to the new host and port only once those are all in place. */
   plan_add (writes, "mode", g_variant_new_string ("manual"));
-
-  for (guint i = 0; i < writes->len; i++)
-    {
-      PhProxyWrite *write = g_ptr_array_index (writes, i);
-      const char *name;
-      GSettings *settings = settings_for (self, write->key, &name);
-
-      if (!check_writable (settings, name, error))
-        return FALSE;
-    }
-  return TRUE;
+  return check_plan_writable (self, writes, error);
 }
 
 static gboolean
@@ -216,7 +229,8 @@ settings_new_checked (GSettingsSchemaSource *source, const char *id, const char 
 PhProxyBackend *
 ph_proxy_backend_gnome_new (void)
 {
-  static const char *const root_keys[] = { "mode", "ignore-hosts", "use-same-proxy", NULL };
+  static const char *const root_keys[]
+      = { "mode", "ignore-hosts", "use-same-proxy", "autoconfig-url", NULL };
   static const char *const http_keys[] = { "host", "port", "use-authentication", NULL };
   static const char *const https_keys[] = { "host", "port", NULL };
   GSettingsSchemaSource *source = g_settings_schema_source_get_default ();

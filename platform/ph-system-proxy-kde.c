@@ -15,6 +15,8 @@
 #define KDE_GROUP "Proxy Settings"
 /* KProtocolManager::ManualProxy. */
 #define KDE_PROXY_TYPE_MANUAL "1"
+/* KProtocolManager::PACProxy: the script at "Proxy Config Script". */
+#define KDE_PROXY_TYPE_PAC "2"
 /* kreadconfig cannot tell an absent key from an empty one, except by printing the default it
  * is given; this one no real setting holds. */
 #define ABSENT "\x01pinhole: no such key\x01"
@@ -114,8 +116,8 @@ kde_write (PhProxyBackend *backend, const char *key, const char *value, GError *
 }
 
 static gboolean
-kde_plan (PhProxyBackend *backend, const char *host, guint port, const char *const *bypass,
-          GPtrArray *writes, GError **error)
+kde_plan (PhProxyBackend *backend, const char *host, guint port, const char *pac_url,
+          const char *const *bypass, GPtrArray *writes, GError **error)
 {
   /* "URL PORT", as KDE's proxy module saves it (KProtocolManager turns the last space into a
    * colon); the scheme is http for both, since Pinhole is a plain HTTP proxy that takes
@@ -125,6 +127,13 @@ kde_plan (PhProxyBackend *backend, const char *host, guint port, const char *con
    * domain or a subnet. */
   g_autofree char *no_proxy = g_strjoinv (",", (char **) bypass);
 
+  if (pac_url != NULL)
+    {
+      /* KIO reads NoProxyFor in manual mode only; the PAC says what goes direct. */
+      g_ptr_array_add (writes, ph_proxy_write_new ("Proxy Config Script", pac_url));
+      g_ptr_array_add (writes, ph_proxy_write_new ("ProxyType", KDE_PROXY_TYPE_PAC));
+      return TRUE;
+    }
   g_ptr_array_add (writes, ph_proxy_write_new ("NoProxyFor", no_proxy));
   /* false: NoProxyFor lists the exceptions, not the only hosts to proxy. */
   g_ptr_array_add (writes, ph_proxy_write_new ("ReversedException", "false"));

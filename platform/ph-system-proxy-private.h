@@ -42,9 +42,11 @@ typedef struct
 {
   /* Appends (PhProxyWrite *) to @writes: the keys to set so that http and https go to
    * @host:@port and @bypass goes direct, in the order to set them (the key that turns the
-   * proxy on last). @host is already in URL form ("[::1]" for IPv6). Changes nothing; fails
-   * when a key cannot be written, so that enable() can stop before it starts. */
-  gboolean (*plan) (PhProxyBackend *backend, const char *host, guint port,
+   * proxy on last). @host is already in URL form ("[::1]" for IPv6). With @pac_url (not
+   * NULL), the desktop's automatic configuration from that URL instead, @host and @port
+   * unused. Changes nothing; fails when a key cannot be written, so that enable() can stop
+   * before it starts. */
+  gboolean (*plan) (PhProxyBackend *backend, const char *host, guint port, const char *pac_url,
                     const char *const *bypass, GPtrArray *writes, GError **error);
   /* *value: the key's current value, NULL when it is not set (a default applies). */
   gboolean (*read) (PhProxyBackend *backend, const char *key, char **value, GError **error);

@@ -10,7 +10,9 @@
  * (every one is the LAN), stores only ProxyEnable and ProxyServer (no bypass list, no PAC URL, no
  * Connections blob), reads the bypass list from ProxyOverride only while a proxy is on, answers
  * the PAC URL from WPAD detection rather than the setting, reads back only the http part of a
- * "http=…;https=…" server, and reports a proxy that is on without PROXY_TYPE_DIRECT. The code is
+ * "http=…;https=…" server, reports a proxy that is on without PROXY_TYPE_DIRECT, and keeps
+ * PROXY_TYPE_AUTO_PROXY_URL as plain "direct" (which the journal then records as a form of
+ * Pinhole's value, see ph-system-proxy.c). The code is
  * written for Windows; where it evens out an answer of Wine's, it says so. */
 #define G_LOG_DOMAIN "pinhole-system-proxy"
 
@@ -63,6 +65,9 @@ static const struct
  * either of which would take precedence over the proxy. The URL of a PAC stays stored, as
  * when someone unticks "Use setup script": putting the flags back turns it on again. */
 #define PINHOLE_FLAGS (PROXY_TYPE_DIRECT | PROXY_TYPE_PROXY)
+/* In PAC mode: the script, direct where it says so (or where it cannot be fetched); no
+ * auto-detection, which would be asked first. The proxy and bypass list stay stored. */
+#define PINHOLE_FLAGS_PAC (PROXY_TYPE_DIRECT | PROXY_TYPE_AUTO_PROXY_URL)
 
 typedef struct
 {
@@ -572,12 +577,22 @@ ph_proxy_wininet_bypass_list (const char *const *bypass)
 
 /* @entry: NULL for the LAN. */
 static void
-plan_connection (GPtrArray *writes, const char *entry, const char *server, const char *bypass)
+plan_connection (GPtrArray *writes, const char *entry, const char *server, const char *bypass,
+                 const char *pac_url)
 {
   g_autofree char *k_bypass = ph_proxy_wininet_key (entry, "bypass");
   g_autofree char *k_server = ph_proxy_wininet_key (entry, "server");
   g_autofree char *k_flags = ph_proxy_wininet_key (entry, "flags");
-  g_autofree char *flags = flags_to_text (PINHOLE_FLAGS);
+  g_autofree char *k_pac = ph_proxy_wininet_key (entry, "autoconfig-url");
+  g_autofree char *flags = flags_to_text (pac_url != NULL ? PINHOLE_FLAGS_PAC : PINHOLE_FLAGS);
+
+  if (pac_url != NULL)
+    {
+      g_ptr_array_add (writes, ph_proxy_write_new (k_pac, pac_url));
+      /* Last, as below. */
+      g_ptr_array_add (writes, ph_proxy_write_new (k_flags, flags));
+      return;
+    }
 
   /* An empty list has no value of its own: unset is what putting back a key that was not set
    * writes. The previous list then still applies, which sends some hosts direct. */
@@ -589,8 +604,8 @@ plan_connection (GPtrArray *writes, const char *entry, const char *server, const
 }
 
 static gboolean
-wininet_plan (PhProxyBackend *backend, const char *host, guint port, const char *const *bypass,
-              GPtrArray *writes, GError **error)
+wininet_plan (PhProxyBackend *backend, const char *host, guint port, const char *pac_url,
+              const char *const *bypass, GPtrArray *writes, GError **error)
 {
   /* One "host:port" for every protocol, as Windows' own settings page writes it: browsers send
    * both http and https to it ("http=…;https=…" would do too, but Wine's WinINet reads back
@@ -602,10 +617,10 @@ wininet_plan (PhProxyBackend *backend, const char *host, guint port, const char 
   if (!check_policies (error))
     return FALSE;
   /* The LAN first, then each phonebook entry, so that the one most in use is set first. */
-  plan_connection (writes, NULL, server, bypass_list);
+  plan_connection (writes, NULL, server, bypass_list, pac_url);
   entries = ras_entries ();
   for (guint i = 0; i < entries->len; i++)
-    plan_connection (writes, g_ptr_array_index (entries, i), server, bypass_list);
+    plan_connection (writes, g_ptr_array_index (entries, i), server, bypass_list, pac_url);
   return TRUE;
 }
 

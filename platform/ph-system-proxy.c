@@ -434,26 +434,61 @@ journal_add (GKeyFile *journal, PhProxyBackend *backend, PhProxyWrite *write, GE
   return TRUE;
 }
 
+/* Records @stored as another form of Pinhole's value of @key: what the desktop keeps when it
+ * cannot hold the value as written (Wine's WinINet turns PAC flags into plain "direct"), so
+ * that restore() still knows the key for Pinhole's. */
+static void
+journal_add_alias (GKeyFile *journal, PhProxyBackend *backend, const char *key, const char *stored)
+{
+  g_autofree char *k_earlier = journal_key (key, SUFFIX_SET_EARLIER);
+  g_auto (GStrv) earlier
+      = g_key_file_get_string_list (journal, backend->name, k_earlier, NULL, NULL);
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto (GStrv) list = NULL;
+
+  if (earlier != NULL && g_strv_contains ((const char *const *) earlier, stored))
+    return;
+  if (earlier != NULL)
+    g_strv_builder_addv (builder, (const char **) earlier);
+  g_strv_builder_add (builder, stored);
+  list = g_strv_builder_end (builder);
+  g_key_file_set_string_list (journal, backend->name, k_earlier, (const char *const *) list,
+                              g_strv_length (list));
+}
+
 /* Sets one backend's planned keys. A key that no longer holds what Pinhole set last time was
- * changed meanwhile; enable() was asked for Pinhole's values, so it still sets them. */
+ * changed meanwhile; enable() was asked for Pinhole's values, so it still sets them. Each key
+ * is read back: *@aliased is set when one reads back otherwise (see journal_add_alias()). */
 static gboolean
-apply_writes (PhProxyBackend *backend, GPtrArray *writes, GError **error)
+apply_writes (GKeyFile *journal, PhProxyBackend *backend, GPtrArray *writes, gboolean *aliased,
+              GError **error)
 {
   for (guint i = 0; i < writes->len; i++)
     {
       PhProxyWrite *write = g_ptr_array_index (writes, i);
+      g_autofree char *stored = NULL;
+
       if (!backend->vtable->write (backend, write->key, write->value, error))
         {
           g_prefix_error (error, "Cannot set %s %s: ", backend->name, write->key);
           return FALSE;
         }
+      if (backend->vtable->read (backend, write->key, &stored, NULL) && stored != NULL
+          && strcmp (stored, write->value) != 0)
+        {
+          g_debug ("%s %s set to %s reads back as %s", backend->name, write->key, write->value,
+                   stored);
+          journal_add_alias (journal, backend, write->key, stored);
+          *aliased = TRUE;
+        }
     }
   return backend->vtable->commit (backend, error);
 }
 
-gboolean
-ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port, const char *const *bypass,
-                        GError **error)
+/* enable() and enable_pac(): @pac_url NULL for the manual proxy at @host:@port. */
+static gboolean
+enable_mode (PhSystemProxy *sp, const char *host, guint port, const char *pac_url,
+             const char *const *bypass, GError **error)
 {
   g_autoptr (GKeyFile) journal = NULL;
   g_autoptr (GPtrArray) plans = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
@@ -462,6 +497,7 @@ ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port, const c
   g_autofree char *bypass_text = NULL;
   g_autoptr (GError) local = NULL;
   const char *const empty[] = { NULL };
+  gboolean aliased = FALSE;
 
   g_return_val_if_fail (sp != NULL, FALSE);
 
@@ -470,11 +506,21 @@ ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port, const c
   /* Already in place: writing it again would undo a change someone made
    * meanwhile, and cost a journal sync and (KDE) a process per key. */
   bypass_text = g_strjoinv ("\n", (GStrv) bypass);
-  wanted = g_strdup_printf ("%s\n%u\n%s", host, port, bypass_text);
+  wanted = g_strdup_printf ("%s\n%u\n%s\n%s", host, port, pac_url ? pac_url : "", bypass_text);
   if (sp->journal != NULL && g_strcmp0 (wanted, sp->applied) == 0)
     return TRUE;
   if (!check_value ("the proxy host", host, error))
     return FALSE;
+  if (pac_url != NULL
+      && (!check_value ("the PAC URL", pac_url, error)
+          || !(g_str_has_prefix (pac_url, "http://") || g_str_has_prefix (pac_url, "https://"))))
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
+                     "Cannot set the system proxy: the PAC URL “%s” is not an http:// URL",
+                     pac_url);
+      return FALSE;
+    }
   if (port == 0 || port > 65535)
     {
       g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
@@ -531,7 +577,7 @@ ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port, const c
       g_autoptr (GPtrArray) writes
           = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_proxy_write_free);
 
-      if (!backend->vtable->plan (backend, url_host, port, bypass, writes, error))
+      if (!backend->vtable->plan (backend, url_host, port, pac_url, bypass, writes, error))
         return FALSE;
       for (guint j = 0; j < writes->len; j++)
         {
@@ -544,6 +590,10 @@ ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port, const c
       g_ptr_array_add (plans, g_steal_pointer (&writes));
     }
 
+  /* For a person reading it: which mode Pinhole set last. What comes back is each key's
+   * previous value, whatever the mode. */
+  g_key_file_set_string (journal, JOURNAL_GROUP, "mode", pac_url != NULL ? "pac" : "manual");
+
   /* The one step that must come before any change: from here on, whatever happens to this
    * process, the next start knows what to put back. */
   if (!journal_save (sp, journal, error))
@@ -552,7 +602,12 @@ ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port, const c
   sp->journal = g_key_file_ref (journal);
 
   for (guint i = 0; i < sp->backends->len && local == NULL; i++)
-    apply_writes (g_ptr_array_index (sp->backends, i), g_ptr_array_index (plans, i), &local);
+    apply_writes (journal, g_ptr_array_index (sp->backends, i), g_ptr_array_index (plans, i),
+                  &aliased, &local);
+  /* The read-back forms too: without them a restart after a crash would take a key that holds
+   * one for someone else's. */
+  if (local == NULL && aliased)
+    journal_save (sp, journal, &local);
   if (local != NULL)
     {
       g_autoptr (GError) undo = NULL;
@@ -565,6 +620,31 @@ ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port, const c
 
   g_free (sp->applied);
   sp->applied = g_steal_pointer (&wanted);
-  g_message ("system proxy set to %s:%u", url_host, port);
+  if (pac_url != NULL)
+    g_message ("system proxy set to the PAC file %s", pac_url);
+  else
+    g_message ("system proxy set to %s:%u", url_host, port);
   return TRUE;
+}
+
+gboolean
+ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port, const char *const *bypass,
+                        GError **error)
+{
+  return enable_mode (sp, host, port, NULL, bypass, error);
+}
+
+gboolean
+ph_system_proxy_enable_pac (PhSystemProxy *sp, const char *pac_url, const char *const *bypass,
+                            GError **error)
+{
+  g_autoptr (GUri) uri = NULL;
+
+  g_return_val_if_fail (pac_url != NULL, FALSE);
+  /* The host and port only pass enable_mode()'s checks; no backend writes them in this mode. */
+  uri = g_uri_parse (pac_url, G_URI_FLAGS_NONE, NULL);
+  return enable_mode (
+      sp, uri != NULL && g_uri_get_host (uri) != NULL ? g_uri_get_host (uri) : "localhost",
+      uri != NULL && g_uri_get_port (uri) > 0 ? (guint) g_uri_get_port (uri) : 80, pac_url, bypass,
+      error);
 }

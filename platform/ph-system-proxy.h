@@ -38,6 +38,15 @@ gboolean ph_system_proxy_recover (PhSystemProxy *sp, gboolean *restored, GError 
 gboolean ph_system_proxy_enable (PhSystemProxy *sp, const char *host, guint port,
                                  const char *const *bypass, GError **error);
 
+/* Like enable(), but points the system proxy at the PAC file at @pac_url (an http:// URL,
+ * e.g. the agent's http://127.0.0.1:3128/proxy.pac): GNOME's mode 'auto' with autoconfig-url,
+ * KDE's ProxyType 2 with "Proxy Config Script", WinINet's PROXY_TYPE_AUTO_PROXY_URL with
+ * INTERNET_PER_CONN_AUTOCONFIG_URL. The journal records the mode and the same previous values:
+ * switching between the two while enabled keeps the original ones, and disable() puts back
+ * every key either mode set. */
+gboolean ph_system_proxy_enable_pac (PhSystemProxy *sp, const char *pac_url,
+                                     const char *const *bypass, GError **error);
+
 /* Puts back the previous values of every key whose current value is still what Pinhole set;
  * keys changed by someone else meanwhile are left as they are. Removes the journal.
  * TRUE when there was nothing to put back. On failure the journal is kept, so that a later

@@ -18,6 +18,30 @@ enable_ok (PhSystemProxy *sp, const char *host, guint port, const char *const *b
 }
 
 static inline void
+enable_pac_ok (PhSystemProxy *sp, const char *url, const char *const *bypass)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (ph_system_proxy_enable_pac (sp, url, bypass, &error));
+  g_assert_no_error (error);
+  g_assert_true (ph_system_proxy_is_enabled (sp));
+}
+
+/* The journal records the mode Pinhole set last. */
+static inline void
+assert_journal_mode (const char *journal, const char *mode)
+{
+  g_autoptr (GKeyFile) kf = g_key_file_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *value = NULL;
+
+  g_assert_true (g_key_file_load_from_file (kf, journal, G_KEY_FILE_NONE, &error));
+  g_assert_no_error (error);
+  value = g_key_file_get_string (kf, "journal", "mode", NULL);
+  g_assert_cmpstr (value, ==, mode);
+}
+
+static inline void
 disable_ok (PhSystemProxy *sp)
 {
   g_autoptr (GError) error = NULL;

@@ -2,8 +2,9 @@
 /* test-system-proxy-wininet.c: the system-proxy shim of platform/ph-system-proxy.h on Windows,
  * checked where applications look: the registry under HKCU's Internet Settings (ProxyEnable,
  * ProxyServer, ProxyOverride, AutoConfigURL and the Connections blobs) and InternetQueryOption.
- * Round trips back to the exact previous values (a PAC included), someone else's change, enable
- * twice, a policy lock, and a process killed between enable and disable. Runs under Wine (meson's
+ * Round trips back to the exact previous values (a PAC included), in manual and in PAC mode
+ * ([system-proxy] mode=pac) and switching between them, someone else's change, enable twice, a
+ * policy lock, and a process killed between enable and disable. Runs under Wine (meson's
  * exe_wrapper) and on Windows; where Wine's WinINet stores less than Windows', the assertion says
  * so and checks what Wine does. The whole Internet Settings tree is put back after each case. */
 #include "ph-system-proxy.h"
@@ -31,6 +32,8 @@
 #define PAC_URL "http://wpad.corp.example/proxy.pac"
 #define CORP_PROXY "proxy.corp.example:8080"
 #define CORP_BYPASS "*.corp.example;<local>"
+/* The agent's PAC, as the tray sets it with [system-proxy] mode=pac. */
+#define AGENT_PAC "http://127.0.0.1:3128/proxy.pac"
 
 static const char *const bypass[]
     = { "localhost", "127.0.0.0/8", "::1", "intranet.corp.example", NULL };
@@ -1060,6 +1063,111 @@ test_keys (void)
     }
 }
 
+/* [system-proxy] mode=pac: the LAN's flags say "use the script at this URL", and the journal
+ * holds what to put back. */
+static void
+assert_pinhole_pac (const char *journal_path, const char *untouched)
+{
+  g_autoptr (GKeyFile) journal = g_key_file_new ();
+  g_autoptr (GError) error = NULL;
+  g_autofree char *flags_set = NULL;
+  g_autofree char *pac_set = NULL;
+  g_autofree char *mode = NULL;
+  g_autofree char *server_set = NULL;
+  DWORD flags = query_flags ();
+
+  g_assert_true (g_key_file_load_from_file (journal, journal_path, G_KEY_FILE_NONE, &error));
+  g_assert_no_error (error);
+  flags_set = g_key_file_get_string (journal, "wininet", "lan.flags.set", NULL);
+  pac_set = g_key_file_get_string (journal, "wininet", "lan.autoconfig-url.set", NULL);
+  server_set = g_key_file_get_string (journal, "wininet", "lan.server.set", NULL);
+  mode = g_key_file_get_string (journal, "journal", "mode", NULL);
+  g_assert_cmpstr (flags_set, ==, "direct|auto-proxy-url");
+  g_assert_cmpstr (pac_set, ==, AGENT_PAC);
+  g_assert_cmpstr (mode, ==, "pac");
+
+  if (running_under_wine ())
+    {
+      g_autofree char *enable = setting ("ProxyEnable");
+      g_autofree char *now = wine_untouched ();
+
+      g_auto (GStrv) aliases
+          = g_key_file_get_string_list (journal, "wininet", "lan.flags.set-earlier", NULL, NULL);
+
+      /* Wine's WinINet keeps no PAC URL and no flag for it: what it stores is the proxy turned
+       * off, and the rest as it was. The journal knows that "direct" read back is Pinhole's, so
+       * that a manual proxy before comes back. */
+      g_assert_cmpstr (enable, ==, "dword:0");
+      g_assert_nonnull (aliases);
+      g_assert_true (g_strv_contains ((const char *const *) aliases, "direct"));
+      g_assert_cmpuint (flags & PROXY_TYPE_PROXY, ==, 0);
+      g_assert_cmpstr (now, ==, untouched);
+    }
+  else
+    {
+      g_autofree char *q_pac = query_string (INTERNET_PER_CONN_AUTOCONFIG_URL);
+      g_autofree char *reg_pac = setting ("AutoConfigURL");
+      g_autofree char *blob = reg_get (CONNECTIONS, L"DefaultConnectionSettings");
+      g_autofree char *expected_blob = g_strdup_printf ("flags=0x5 ");
+
+      g_assert_cmpuint (flags, ==, PROXY_TYPE_DIRECT | PROXY_TYPE_AUTO_PROXY_URL);
+      g_assert_cmpstr (q_pac, ==, AGENT_PAC);
+      g_assert_cmpstr (reg_pac, ==, "sz:" AGENT_PAC);
+      g_assert_nonnull (strstr (blob, expected_blob));
+      g_assert_nonnull (strstr (blob, "pac=" AGENT_PAC));
+    }
+}
+
+static void
+test_pac (Fixture *f, gconstpointer data)
+{
+  const Preset *preset = data;
+  g_autoptr (PhSystemProxy) sp = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *untouched = NULL;
+  g_autofree char *after = NULL;
+
+  if (preset->apply != NULL)
+    preset->apply ();
+  before = proxy_snapshot ();
+  untouched = wine_untouched ();
+  g_test_message ("before:\n%s", before);
+
+  sp = ph_system_proxy_new (f->journal);
+  enable_pac_ok (sp, AGENT_PAC, bypass);
+  assert_pinhole_pac (f->journal, untouched);
+
+  disable_ok (sp);
+  after = proxy_snapshot ();
+  g_assert_cmpstr (after, ==, before);
+  g_assert_false (g_file_test (f->journal, G_FILE_TEST_EXISTS));
+}
+
+/* The mode changes while the tunnel is on: the previous values stay the first ones. */
+static void
+test_pac_switch_mode (Fixture *f, gconstpointer data)
+{
+  g_autoptr (PhSystemProxy) sp = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *untouched = NULL;
+  g_autofree char *after = NULL;
+
+  preset_manual ();
+  before = proxy_snapshot ();
+  untouched = wine_untouched ();
+  sp = ph_system_proxy_new (f->journal);
+  enable_ok (sp, "127.0.0.1", 3128, bypass);
+  assert_pinhole ("127.0.0.1", 3128, untouched);
+  enable_pac_ok (sp, AGENT_PAC, bypass);
+  if (!running_under_wine ())
+    assert_pinhole_pac (f->journal, untouched);
+  enable_ok (sp, "127.0.0.1", 3129, bypass);
+  assert_pinhole ("127.0.0.1", 3129, untouched);
+  disable_ok (sp);
+  after = proxy_snapshot ();
+  g_assert_cmpstr (after, ==, before);
+}
+
 static void
 add_test (const char *path, gconstpointer data, void (*func) (Fixture *, gconstpointer))
 {
@@ -1093,6 +1201,13 @@ main (int argc, char **argv)
           = g_strdup_printf ("/pinhole/system-proxy-wininet/round-trip/%s", presets[i].name);
       add_test (path, &presets[i], test_round_trip);
     }
+  for (guint i = 0; i < G_N_ELEMENTS (presets); i++)
+    {
+      g_autofree char *path
+          = g_strdup_printf ("/pinhole/system-proxy-wininet/pac/%s", presets[i].name);
+      add_test (path, &presets[i], test_pac);
+    }
+  add_test ("/pinhole/system-proxy-wininet/pac-switch-mode", NULL, test_pac_switch_mode);
   add_test ("/pinhole/system-proxy-wininet/foreign-change", NULL, test_foreign_change);
   add_test ("/pinhole/system-proxy-wininet/enable-twice", NULL, test_enable_twice);
   add_test ("/pinhole/system-proxy-wininet/ipv6-host", NULL, test_ipv6_host);

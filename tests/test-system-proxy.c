@@ -22,6 +22,8 @@
 #define SCHEMA "org.gnome.system.proxy"
 #define PAC_URL "http://wpad.corp.example/proxy.pac"
 #define KDE_ABSENT "(absent)"
+/* The agent's PAC, as the tray points the desktop at it with [system-proxy] mode=pac. */
+#define AGENT_PAC "http://127.0.0.1:3128/proxy.pac"
 
 static const char *const bypass[]
     = { "localhost", "127.0.0.0/8", "::1", "intranet.corp.example", NULL };
@@ -469,12 +471,13 @@ test_gnome_enable_twice (Fixture *f, gconstpointer data)
 /* --- the crash: a child enables and is killed with SIGKILL --- */
 
 static int
-child_main (const char *journal)
+child_main (const char *journal, gboolean pac)
 {
   g_autoptr (PhSystemProxy) sp = ph_system_proxy_new (journal);
   g_autoptr (GError) error = NULL;
 
-  if (!ph_system_proxy_enable (sp, "127.0.0.1", 3128, bypass, &error))
+  if (pac ? !ph_system_proxy_enable_pac (sp, AGENT_PAC, bypass, &error)
+          : !ph_system_proxy_enable (sp, "127.0.0.1", 3128, bypass, &error))
     {
       g_printerr ("child: %s\n", error->message);
       return 1;
@@ -486,7 +489,7 @@ child_main (const char *journal)
 }
 
 static void
-run_child_and_kill (const char *journal)
+run_child_and_kill_mode (const char *journal, gboolean pac)
 {
   g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
   g_autoptr (GSubprocess) child = NULL;
@@ -495,7 +498,8 @@ run_child_and_kill (const char *journal)
   g_autoptr (GError) error = NULL;
 
   g_assert_nonnull (self);
-  child = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, self, CHILD_ARG, journal, NULL);
+  child = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, self, CHILD_ARG, journal,
+                            pac ? "pac" : NULL, NULL);
   g_assert_no_error (error);
   lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (child));
   line = g_data_input_stream_read_line_utf8 (lines, NULL, NULL, &error);
@@ -508,6 +512,12 @@ run_child_and_kill (const char *journal)
   g_assert_true (g_subprocess_get_if_signaled (child));
   g_assert_cmpint (g_subprocess_get_term_sig (child), ==, SIGKILL);
   g_assert_true (g_file_test (journal, G_FILE_TEST_EXISTS));
+}
+
+static void
+run_child_and_kill (const char *journal)
+{
+  run_child_and_kill_mode (journal, FALSE);
 }
 
 static void
@@ -666,6 +676,141 @@ test_kde_enable_twice (Fixture *f, gconstpointer data)
   g_assert_cmpstr (after, ==, before);
 }
 
+/* --- PAC mode ([system-proxy] mode=pac) --- */
+
+static void
+gnome_assert_pac (void)
+{
+  g_autofree char *mode = gnome_get ("", "mode");
+  g_autofree char *url = gnome_get ("", "autoconfig-url");
+  g_autofree char *ignore = gnome_get ("", "ignore-hosts");
+
+  g_assert_cmpstr (mode, ==, "'auto'");
+  g_assert_cmpstr (url, ==, "'" AGENT_PAC "'");
+  g_assert_cmpstr (ignore, ==, "['localhost', '127.0.0.0/8', '::1', 'intranet.corp.example']");
+}
+
+static void
+test_gnome_pac (Fixture *f, gconstpointer data)
+{
+  const GnomePreset *preset = data;
+  g_autoptr (PhSystemProxy) sp = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *host = NULL;
+
+  if (!require (have_gnome (), "the " SCHEMA " schema (gsettings-desktop-schemas)"))
+    return;
+  if (preset->preset != NULL)
+    preset->preset ();
+  before = gnome_snapshot ();
+  sp = ph_system_proxy_new (f->journal);
+  enable_pac_ok (sp, AGENT_PAC, bypass);
+  gnome_assert_pac ();
+  /* The manual proxy's keys are not Pinhole's business in this mode. */
+  host = gnome_get ("http", "host");
+  if (preset->preset != NULL)
+    g_assert_cmpstr (host, ==, "'proxy.corp.example'");
+  assert_journal_mode (f->journal, "pac");
+  assert_journal_private (f->journal);
+
+  disable_ok (sp);
+  after = gnome_snapshot ();
+  g_assert_cmpstr (after, ==, before);
+  g_assert_false (g_file_test (f->journal, G_FILE_TEST_EXISTS));
+}
+
+/* The user switches the mode while the tunnel is on: the original values still come back. */
+static void
+test_gnome_switch_mode (Fixture *f, gconstpointer data)
+{
+  g_autoptr (PhSystemProxy) sp = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+
+  if (!require (have_gnome (), "the " SCHEMA " schema (gsettings-desktop-schemas)"))
+    return;
+  gnome_preset_corporate ();
+  before = gnome_snapshot ();
+  sp = ph_system_proxy_new (f->journal);
+  enable_ok (sp, "127.0.0.1", 3128, bypass);
+  gnome_assert_pinhole ("'127.0.0.1'", "3128");
+  assert_journal_mode (f->journal, "manual");
+  enable_pac_ok (sp, AGENT_PAC, bypass);
+  gnome_assert_pac ();
+  assert_journal_mode (f->journal, "pac");
+  enable_ok (sp, "127.0.0.1", 3129, bypass);
+  gnome_assert_pinhole ("'127.0.0.1'", "3129");
+  enable_pac_ok (sp, AGENT_PAC, bypass);
+  disable_ok (sp);
+  after = gnome_snapshot ();
+  g_assert_cmpstr (after, ==, before);
+}
+
+static void
+test_gnome_pac_crash (Fixture *f, gconstpointer data)
+{
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+
+  if (!require (have_gnome (), "the " SCHEMA " schema (gsettings-desktop-schemas)"))
+    return;
+  gnome_preset_corporate ();
+  before = gnome_snapshot ();
+  run_child_and_kill_mode (f->journal, TRUE);
+  /* The child's writes reach this process's view of the keyfile a moment later. */
+  for (gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;;)
+    {
+      g_autofree char *url = gnome_get ("", "autoconfig-url");
+      if (g_strcmp0 (url, "'" AGENT_PAC "'") == 0)
+        break;
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (20 * 1000);
+    }
+  gnome_assert_pac ();
+  recover_ok (f->journal, TRUE);
+  after = gnome_snapshot ();
+  g_assert_cmpstr (after, ==, before);
+}
+
+static void
+test_kde_pac (Fixture *f, gconstpointer data)
+{
+  gboolean preset = GPOINTER_TO_INT (data);
+  g_autoptr (PhSystemProxy) sp = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *type = NULL;
+  g_autofree char *script = NULL;
+
+  if (!require (have_kde (), "kwriteconfig5/kreadconfig5 (libkf5config-bin)"))
+    return;
+  if (preset)
+    kde_preset_corporate ();
+  before = kde_snapshot ();
+  sp = ph_system_proxy_new (f->journal);
+  enable_pac_ok (sp, AGENT_PAC, bypass);
+  type = kde_get ("Proxy Settings", "ProxyType");
+  script = kde_get ("Proxy Settings", "Proxy Config Script");
+  g_assert_cmpstr (type, ==, "2");
+  g_assert_cmpstr (script, ==, AGENT_PAC);
+  assert_journal_mode (f->journal, "pac");
+
+  /* Manual and back to PAC while on; then everything as it was. */
+  enable_ok (sp, "127.0.0.1", 3128, bypass);
+  kde_assert_pinhole ("http://127.0.0.1 3128");
+  enable_pac_ok (sp, AGENT_PAC, bypass);
+  g_free (type);
+  type = kde_get ("Proxy Settings", "ProxyType");
+  g_assert_cmpstr (type, ==, "2");
+
+  disable_ok (sp);
+  after = kde_snapshot ();
+  g_assert_cmpstr (after, ==, before);
+  g_assert_false (g_file_test (f->journal, G_FILE_TEST_EXISTS));
+}
+
 /* --- both --- */
 
 /* An IPv6 listener needs brackets: both desktops paste host and port into one URL. */
@@ -815,8 +960,8 @@ main (int argc, char **argv)
   g_autofree char *dbus_daemon = NULL;
   int status;
 
-  if (argc == 3 && strcmp (argv[1], CHILD_ARG) == 0)
-    return child_main (argv[2]);
+  if ((argc == 3 || argc == 4) && strcmp (argv[1], CHILD_ARG) == 0)
+    return child_main (argv[2], argc == 4 && strcmp (argv[3], "pac") == 0);
 
   /* Before anything reads them: GLib caches the XDG directories and picks the GSettings backend
    * once. keyfile, unlike memory, is seen by the child process and survives its kill -9. */
@@ -856,6 +1001,16 @@ main (int argc, char **argv)
   add_test ("/pinhole/system-proxy/kde/foreign-change", NULL, test_kde_foreign_change);
   add_test ("/pinhole/system-proxy/kde/enable-twice", NULL, test_kde_enable_twice);
   add_test ("/pinhole/system-proxy/kde/crash", NULL, test_kde_crash);
+  for (guint i = 0; i < G_N_ELEMENTS (gnome_presets); i++)
+    {
+      g_autofree char *path
+          = g_strdup_printf ("/pinhole/system-proxy/gnome/pac/%s", gnome_presets[i].name);
+      add_test (path, &gnome_presets[i], test_gnome_pac);
+    }
+  add_test ("/pinhole/system-proxy/gnome/pac-switch-mode", NULL, test_gnome_switch_mode);
+  add_test ("/pinhole/system-proxy/gnome/pac-crash", NULL, test_gnome_pac_crash);
+  add_test ("/pinhole/system-proxy/kde/pac/defaults", GINT_TO_POINTER (FALSE), test_kde_pac);
+  add_test ("/pinhole/system-proxy/kde/pac/corporate-pac", GINT_TO_POINTER (TRUE), test_kde_pac);
   add_test ("/pinhole/system-proxy/ipv6-host", NULL, test_ipv6_host);
   add_test ("/pinhole/system-proxy/journal-first/no-directory",
             GINT_TO_POINTER (JOURNAL_NO_DIRECTORY), test_journal_first);

@@ -12,6 +12,7 @@
 #include "ph-test-cloud.h"
 #include "ph-test-util.h"
 #include "ph-tray-app.h"
+#include "ph-tray-proxy.h"
 
 #include <locale.h>
 #include <signal.h>
@@ -266,12 +267,25 @@ set_corporate_pac (void)
   g_settings_sync ();
 }
 
+static gboolean
+proxy_is_corporate_pac (gconstpointer unused)
+{
+  g_autofree char *url = NULL;
+
+  if (!proxy_mode_is ("auto"))
+    return FALSE;
+  url = g_settings_get_string (env.gnome_proxy, "autoconfig-url");
+  return g_strcmp0 (url, "http://wpad.corp.example/proxy.pac") == 0;
+}
+
 static void
 assert_corporate_pac (void)
 {
   g_autofree char *url = NULL;
 
-  g_assert_true (wait_until (proxy_mode_is, "auto"));
+  /* Both the office's and the agent's PAC are mode 'auto': the URL tells them apart. */
+  wait_until (proxy_is_corporate_pac, NULL);
+  g_assert_true (proxy_mode_is ("auto"));
   url = g_settings_get_string (env.gnome_proxy, "autoconfig-url");
   g_assert_cmpstr (url, ==, "http://wpad.corp.example/proxy.pac");
 }
@@ -788,6 +802,279 @@ test_settings (void)
   gtk_widget_destroy (GTK_WIDGET (window));
 }
 
+/* --- routes and the system proxy's mode --- */
+
+static char *
+agent_setting (const char *key)
+{
+  g_autoptr (GError) error = NULL;
+  char *value = NULL;
+  gboolean locked = FALSE;
+
+  ph_agent1_call_get_setting_sync (env.proxy, key, &value, &locked, NULL, &error);
+  g_assert_no_error (error);
+  return value;
+}
+
+static void
+agent_set (const char *key, const char *value)
+{
+  g_autoptr (GError) error = NULL;
+
+  agent_call_ok (ph_agent1_call_set_setting_sync (env.proxy, key, value, NULL, &error), error);
+}
+
+static gboolean
+ignore_hosts_has (gconstpointer item)
+{
+  g_autofree char *ignore = NULL;
+  g_autofree char *quoted = g_strdup_printf ("'%s'", (const char *) item);
+
+  g_settings_sync ();
+  ignore = settings_get ("org.gnome.system.proxy", "ignore-hosts");
+  return strstr (ignore, quoted) != NULL;
+}
+
+static char *
+agent_pac_url (void)
+{
+  return g_strdup_printf ("http://127.0.0.1:%u/proxy.pac", env.port);
+}
+
+/* GNOME's mode 'auto' with the agent's PAC. */
+static gboolean
+proxy_is_agent_pac (gconstpointer unused)
+{
+  g_autofree char *url = NULL;
+  g_autofree char *want = agent_pac_url ();
+
+  if (!proxy_mode_is ("auto"))
+    return FALSE;
+  url = g_settings_get_string (env.gnome_proxy, "autoconfig-url");
+  return g_strcmp0 (url, want) == 0;
+}
+
+/* The URL the desktop is given is the agent's PAC, served on its listener. */
+static void
+assert_pac_served (void)
+{
+  g_autofree char *url = agent_pac_url ();
+  g_autofree char *out = NULL;
+  g_autoptr (GError) error = NULL;
+  int status = 0;
+  const char *argv[] = { "curl", "-sS", "--noproxy", "*", "--max-time", "10", url, NULL };
+
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, NULL, &status,
+                &error);
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (out, "FindProxyForURL"));
+}
+
+/* [system-proxy] mode=pac: the tray process points GNOME at the agent's PAC, and its quit puts
+ * the corporate PAC back exactly. */
+static void
+test_pac_quit (void)
+{
+  g_autoptr (GSubprocess) tray = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (env.skip)
+    {
+      g_test_skip (env.skip_reason);
+      return;
+    }
+  agent_set ("system-proxy.mode", "pac");
+  tray = g_object_ref (tray_process ());
+  g_assert_true (wait_until (proxy_is_agent_pac, NULL));
+  assert_pac_served ();
+  g_assert_true (wait_until (tray_on_bus, NULL));
+  activate_remote ("quit");
+  g_assert_true (g_subprocess_wait (tray, NULL, &error));
+  g_assert_cmpint (g_subprocess_get_exit_status (tray), ==, 0);
+  assert_corporate_pac ();
+  g_assert_true (wait_until (tray_gone, NULL));
+  agent_set ("system-proxy.mode", "manual");
+  assert_tray_logs_clean ();
+}
+
+/* An older tray.conf's bypass list moves to the agent's route.direct once. */
+static void
+test_migrate_bypass (void)
+{
+  g_autofree char *conf = g_build_filename (env.dir, "pinhole", "tray.conf", NULL);
+  g_autofree char *dir = g_path_get_dirname (conf);
+  g_autofree char *direct = NULL;
+  g_autofree char *text = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (env.skip)
+    {
+      g_test_skip (env.skip_reason);
+      return;
+    }
+  g_assert_null (env.app);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_file_set_contents (
+      conf, "# mine\n[tray]\nsystem-proxy=true\nbypass=.legacy.example;10.9.0.0/16;\n", -1, &error);
+  g_assert_no_error (error);
+  start_app ();
+  g_assert_true (wait_until (ignore_hosts_has, ".legacy.example"));
+  g_assert_true (ignore_hosts_has ("10.9.0.0/16"));
+  direct = agent_setting ("route.direct");
+  g_assert_cmpstr (direct, ==, ".legacy.example, 10.9.0.0/16");
+  g_file_get_contents (conf, &text, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_null (strstr (text, "bypass"));
+  g_assert_nonnull (strstr (text, "# mine"));
+  agent_set ("route.direct", "");
+}
+
+/* What the desktop is given for route.direct: never more than the agent sends direct. */
+static void
+test_desktop_list (void)
+{
+  g_auto (GStrv) list = ph_tray_proxy_desktop_list (
+      "intranet.example.com, .corp.example; *.lab.example <local> 10.0.0.0/8,192.168.1.5 "
+      "[fd00::1] fd00::/8");
+  g_autofree char *joined = g_strjoinv (" ", list);
+
+  g_assert_cmpstr (
+      joined, ==,
+      "localhost 127.0.0.0/8 ::1 .corp.example 10.0.0.0/8 192.168.1.5 fd00::1 fd00::/8");
+}
+
+static gboolean
+combo_insensitive (gconstpointer widget)
+{
+  return !gtk_widget_get_sensitive (GTK_WIDGET (widget));
+}
+
+/* route.direct from the settings window reaches GNOME's ignore-hosts; locked by IT, it shows
+ * greyed out, and IT's list is what the desktop gets. system-proxy.mode from the same window. */
+static void
+test_route_settings (void)
+{
+  g_autofree char *dropin = g_build_filename (env.dir, "managed.d", "60-route.conf", NULL);
+  g_autoptr (GError) error = NULL;
+  GtkWindow *window;
+  GtkWidget *direct, *block, *unreachable, *portal, *mode;
+  g_autofree char *value = NULL;
+
+  if (env.skip)
+    {
+      g_test_skip (env.skip_reason);
+      return;
+    }
+  start_app ();
+  g_assert_true (wait_until (proxy_mode_is, "manual"));
+  g_action_group_activate_action (G_ACTION_GROUP (env.app), "settings", NULL);
+  window = ph_tray_app_get_settings_window (env.app);
+  g_assert_nonnull (window);
+  settle (300);
+  direct = ph_settings_window_get_widget (PH_SETTINGS_WINDOW (window), "route.direct");
+  block = ph_settings_window_get_widget (PH_SETTINGS_WINDOW (window), "route.block");
+  unreachable
+      = ph_settings_window_get_widget (PH_SETTINGS_WINDOW (window), "route.when-unreachable");
+  portal = ph_settings_window_get_widget (PH_SETTINGS_WINDOW (window), "route.portal");
+  mode = ph_settings_window_get_widget (PH_SETTINGS_WINDOW (window), "system-proxy.mode");
+  g_assert_cmpstr (gtk_combo_box_get_active_id (GTK_COMBO_BOX (unreachable)), ==, "block");
+  g_assert_cmpstr (gtk_combo_box_get_active_id (GTK_COMBO_BOX (portal)), ==, "allow");
+  g_assert_cmpstr (gtk_combo_box_get_active_id (GTK_COMBO_BOX (mode)), ==, "manual");
+
+  gtk_entry_set_text (GTK_ENTRY (direct), ".corp.example, 10.0.0.0/8, intranet.example.com");
+  gtk_entry_set_text (GTK_ENTRY (block), "ads.example.com");
+  gtk_combo_box_set_active_id (GTK_COMBO_BOX (unreachable), "direct");
+  g_assert_true (ph_settings_window_apply (PH_SETTINGS_WINDOW (window)));
+  g_assert_true (wait_until (ignore_hosts_has, ".corp.example"));
+  g_assert_true (ignore_hosts_has ("10.0.0.0/8"));
+  g_assert_true (ignore_hosts_has ("localhost"));
+  /* A plain name would mean its subdomains too to GLib: the agent sends it direct itself. */
+  g_assert_false (ignore_hosts_has ("intranet.example.com"));
+  value = agent_setting ("route.direct");
+  g_assert_cmpstr (value, ==, ".corp.example, 10.0.0.0/8, intranet.example.com");
+  g_clear_pointer (&value, g_free);
+  value = agent_setting ("route.block");
+  g_assert_cmpstr (value, ==, "ads.example.com");
+  g_clear_pointer (&value, g_free);
+  value = agent_setting ("route.when-unreachable");
+  g_assert_cmpstr (value, ==, "direct");
+  g_clear_pointer (&value, g_free);
+
+  /* Refused by the agent, with its message, in place. */
+  gtk_entry_set_text (GTK_ENTRY (block), "not a/host/rule");
+  g_assert_false (ph_settings_window_apply (PH_SETTINGS_WINDOW (window)));
+  g_assert_nonnull (ph_settings_window_get_message (PH_SETTINGS_WINDOW (window)));
+  gtk_entry_set_text (GTK_ENTRY (block), "ads.example.com");
+
+  /* IT's list: greyed out, and it is what the desktop gets. */
+  g_file_set_contents (dropin, "[route]\ndirect=.it.example\nportal=block\n", -1, &error);
+  g_assert_no_error (error);
+  g_assert_true (wait_until (key_locked, "route.direct"));
+  g_assert_true (wait_until (widget_insensitive, direct));
+  g_assert_true (wait_until (combo_insensitive, portal));
+  g_assert_true (wait_until (ignore_hosts_has, ".it.example"));
+  g_assert_false (ignore_hosts_has (".corp.example"));
+  g_assert_cmpstr (gtk_entry_get_text (GTK_ENTRY (direct)), ==, ".it.example");
+  g_assert_cmpstr (gtk_combo_box_get_active_id (GTK_COMBO_BOX (portal)), ==, "block");
+  screenshot ("settings-route-locked");
+  /* Apply leaves the locked ones alone. */
+  g_assert_true (ph_settings_window_apply (PH_SETTINGS_WINDOW (window)));
+
+  /* PAC mode from the window: GNOME asks the agent's PAC; manual again, the proxy. */
+  gtk_combo_box_set_active_id (GTK_COMBO_BOX (mode), "pac");
+  g_assert_true (ph_settings_window_apply (PH_SETTINGS_WINDOW (window)));
+  g_assert_true (wait_until (proxy_is_agent_pac, NULL));
+  /* Off puts the corporate PAC back exactly; on, the agent's again. */
+  g_action_group_activate_action (G_ACTION_GROUP (env.app), "toggle", NULL);
+  g_assert_true (wait_until (agent_state_is, "off"));
+  assert_corporate_pac ();
+  g_action_group_activate_action (G_ACTION_GROUP (env.app), "toggle", NULL);
+  g_assert_true (wait_until (agent_state_is, "on"));
+  g_assert_true (wait_until (proxy_is_agent_pac, NULL));
+  gtk_combo_box_set_active_id (GTK_COMBO_BOX (mode), "manual");
+  g_assert_true (ph_settings_window_apply (PH_SETTINGS_WINDOW (window)));
+  g_assert_true (wait_until (proxy_mode_is, "manual"));
+
+  g_assert_cmpint (g_unlink (dropin), ==, 0);
+  g_assert_true (wait_until (key_unlocked, "route.direct"));
+  g_assert_true (wait_until (widget_sensitive, direct));
+  agent_set ("route.direct", "");
+  agent_set ("route.block", "");
+  agent_set ("route.when-unreachable", "block");
+  gtk_widget_destroy (GTK_WIDGET (window));
+}
+
+/* The agent's "captive-portal" state (which a test machine's loopback cannot produce; shown
+ * through the tray's test seam): the error look, a status that says so, one notification. */
+static void
+test_captive_portal (void)
+{
+  const char *title = _ ("Sign in to the network");
+  guint sent;
+
+  if (env.skip)
+    {
+      g_test_skip (env.skip_reason);
+      return;
+    }
+  start_app ();
+  g_assert_true (wait_until (icon_is, "pinhole-on"));
+  ph_tray_app_show_state (env.app, "captive-portal", "http://portal.example/login");
+  g_assert_cmpstr (ph_tray_app_get_icon_name (env.app), ==, "pinhole-error");
+  g_assert_cmpstr (ph_tray_app_get_status_text (env.app), ==,
+                   _ ("The network needs a sign-in before the tunnel can connect"));
+  g_assert_true (wait_until (dunst_has, title));
+  sent = ph_tray_app_get_notification_count (env.app);
+  ph_tray_app_show_state (env.app, "captive-portal", "http://portal.example/login");
+  settle (1000);
+  g_assert_cmpuint (dunst_count (title), ==, 1);
+  g_assert_cmpuint (ph_tray_app_get_notification_count (env.app), ==, sent);
+  /* Back to what the agent says. */
+  ph_tray_app_show_state (env.app, NULL, NULL);
+  g_assert_true (wait_until (icon_is, "pinhole-on"));
+}
+
 static void
 test_menu (void)
 {
@@ -914,11 +1201,17 @@ main (int argc, char **argv)
   g_log_set_writer_func (log_writer, NULL, NULL);
   ph_error_quark ();
   env.skip = !env_up ();
+  g_test_add_func ("/pinhole/tray/desktop-list", test_desktop_list);
   g_test_add_func ("/pinhole/tray/quit-and-crash", test_quit_and_crash);
+  /* The tray processes first: the in-process tray, once started, sets the proxy too. */
+  g_test_add_func ("/pinhole/tray/pac-quit", test_pac_quit);
+  g_test_add_func ("/pinhole/tray/migrate-bypass", test_migrate_bypass);
   g_test_add_func ("/pinhole/tray/toggle", test_toggle);
   g_test_add_func ("/pinhole/tray/error-notifies", test_error_notifies);
   g_test_add_func ("/pinhole/tray/pin-mismatch", test_pin_mismatch);
   g_test_add_func ("/pinhole/tray/settings", test_settings);
+  g_test_add_func ("/pinhole/tray/route-settings", test_route_settings);
+  g_test_add_func ("/pinhole/tray/captive-portal", test_captive_portal);
   g_test_add_func ("/pinhole/tray/menu", test_menu);
   ret = g_test_run ();
   if (!env_down ())

@@ -10,6 +10,7 @@
 #include "ph-error.h"
 
 #include <glib/gi18n.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct
@@ -88,6 +89,16 @@ ph_host_is_address (const char *host)
   return g_hostname_is_ip_address (bare);
 }
 
+/* The length of a CIDR as written: 1 to 3 digits, at most 128 (the family's own bound is
+ * GLib's check). */
+static gboolean
+valid_prefix_length (const char *text)
+{
+  gsize n = strspn (text, "0123456789");
+
+  return n >= 1 && n <= 3 && text[n] == '\0' && atoi (text) <= 128;
+}
+
 static gboolean
 parse_rule (const char *item, PhHostRule *rule, GError **error)
 {
@@ -119,7 +130,11 @@ parse_rule (const char *item, PhHostRule *rule, GError **error)
         }
       else
         addr = strip_brackets (lower);
-      mask = g_inet_address_mask_new_from_string (addr, &local);
+      /* GLib warns (a critical under G_DEBUG=fatal-warnings) rather than fails on a length past
+       * 128: only 1 to 3 digits up to that reach it. */
+      mask = slash != NULL && !valid_prefix_length (slash + 1)
+                 ? NULL
+                 : g_inet_address_mask_new_from_string (addr, &local);
       if (mask == NULL)
         {
           g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,

@@ -307,8 +307,10 @@ def check_chromium(agent, tmp, cloud, listen_port):
         squid = f.read()
     ok(f"origin.pinhole.test:{origin}/headers" in squid, "Squid logged the proxied page",
        squid[-800:])
-    # Everything else Chromium asked for went to the agent by name and was refused there.
-    foreign = [l for l in squid.splitlines() if "origin.pinhole.test" not in l]
+    # Everything else Chromium asked for went to the agent by name and was refused there; the
+    # agent's warm connections that closed unused leave lines without a request.
+    foreign = [l for l in squid.splitlines()
+               if "origin.pinhole.test" not in l and "transaction-end-before-headers" not in l]
     ok(not foreign, "Squid carried nothing but the proxied page", *foreign[:5])
 
 

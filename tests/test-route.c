@@ -277,6 +277,7 @@ test_host_list_parse (void)
     { "[::1]", PH_HOST_RULE_CIDR, "::1" },
     { "<Local>", PH_HOST_RULE_LOCAL, "<local>" },
     { "under_score-host", PH_HOST_RULE_EXACT, "under_score-host" },
+    { "10.0.0.0.", PH_HOST_RULE_CIDR, "10.0.0.0" },
   };
   const struct
   {
@@ -302,6 +303,8 @@ test_host_list_parse (void)
     { "host:8080", "host:8080" },
     { "http://a.example/", "http://a.example/" },
     { "<lan>", "<lan>" },
+    { ".10.0.0.0", ".10.0.0.0" },
+    { "*.192.0.2.1", "*.192.0.2.1" },
     { "a.example;<local>;é.example", "é.example" },
   };
 

@@ -107,6 +107,10 @@ parse_rule (const char *item, PhHostRule *rule, GError **error)
   const char *slash;
 
   memset (rule, 0, sizeof *rule);
+  /* "host." is "host", before anything else: "10.0.0.0." is the address, not a name that an
+   * address request would never match (and a PAC's string compare would). */
+  while (len > 1 && lower[len - 1] == '.')
+    lower[--len] = '\0';
   if (g_strcmp0 (lower, "<local>") == 0)
     {
       rule->kind = PH_HOST_RULE_LOCAL;
@@ -149,16 +153,17 @@ parse_rule (const char *item, PhHostRule *rule, GError **error)
       rule->text = g_inet_address_mask_to_string (mask);
       return TRUE;
     }
-  while (len > 1 && lower[len - 1] == '.')
-    lower[--len] = '\0';
-  if (g_str_has_prefix (lower, "*.") && valid_name (lower + 2))
+  /* A suffix that is an address names no domain: ".10.0.0.0" would match the address itself
+   * in a PAC's string compare but never in the router, which compares addresses as such. */
+  if (g_str_has_prefix (lower, "*.") && valid_name (lower + 2)
+      && !g_hostname_is_ip_address (lower + 2))
     {
       rule->kind = PH_HOST_RULE_UNDER;
       rule->text = g_steal_pointer (&lower);
       rule->suffix = rule->text + 2;
       return TRUE;
     }
-  if (lower[0] == '.' && valid_name (lower + 1))
+  if (lower[0] == '.' && valid_name (lower + 1) && !g_hostname_is_ip_address (lower + 1))
     {
       rule->kind = PH_HOST_RULE_DOMAIN;
       rule->text = g_steal_pointer (&lower);

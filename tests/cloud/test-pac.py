@@ -370,6 +370,13 @@ def main():
         check_pac_table(agent, pac, listen_port)
         check_ctl_route(agent)
         check_chromium(agent, tmp, cloud, listen_port)
+        # Off, nothing listens, and the answer comes from the configuration in force.
+        r = agent.ctl("disable")
+        ok(r.returncode == 0, "pinholectl disable", r.stderr)
+        r = agent.ctl("route", "--json", "http://build.dev.example/")
+        d = json.loads(r.stdout or "{}")
+        ok(d.get("route") == "direct" and d.get("rule") == "*.dev.example",
+           "while off, pinholectl route answers from the configuration", r.stdout, r.stderr)
         ok(agent.proc.poll() is None, "the agent is still running")
     finally:
         agent.stop()

@@ -393,6 +393,26 @@ test_bad_values (Fixture *f, gconstpointer data)
     { "listener", "allow", "10.0.0.0/33", NULL },
     { "listener", "allow", "everyone", NULL },
     { "log", "level", "verbose", NULL },
+    /* Each bad item of a host list is named, whatever stands beside it. */
+    { "route", "direct", "intranet.example, bad_host!", "“bad_host!” is not a host rule" },
+    { "route", "direct", "10.0.0.0/8 10.0.0.0/33", "“10.0.0.0/33” is not an address" },
+    { "route", "direct", "*.", "“*.” is not a host rule" },
+    { "route", "direct", "*.corp.example;[fd00::1", "“[fd00::1”" },
+    { "route", "direct", "fd00::/129", "“fd00::/129”" },
+    { "route", "direct", "<LOCAL> <lan>", "“<lan>”" },
+    { "route", "block", "a..b.example", "“a..b.example”" },
+    { "route", "block", "**.ads.example", "“**.ads.example”" },
+    { "route", "block", "http://ads.example/", "“http://ads.example/”" },
+    { "route", "resolve-for-cidr", "maybe", NULL },
+    { "route", "when-unreachable", "allow", NULL },
+    { "route", "when-unreachable", "Direct", NULL },
+    { "route", "portal-check", "https://portal.example/", NULL },
+    { "route", "portal-check", "portal.example", NULL },
+    { "route", "portal-minutes", "0", NULL },
+    { "route", "portal-minutes", "1441", NULL },
+    { "route", "portal-minutes", "five", NULL },
+    { "route", "portal", "deny", NULL },
+    { "system-proxy", "mode", "auto", NULL },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)

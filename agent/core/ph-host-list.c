@@ -10,6 +10,7 @@
 #include "ph-error.h"
 
 #include <glib/gi18n.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct
@@ -88,6 +89,16 @@ ph_host_is_address (const char *host)
   return g_hostname_is_ip_address (bare);
 }
 
+/* The length of a CIDR as written: 1 to 3 digits, at most 128 (the family's own bound is
+ * GLib's check). */
+static gboolean
+valid_prefix_length (const char *text)
+{
+  gsize n = strspn (text, "0123456789");
+
+  return n >= 1 && n <= 3 && text[n] == '\0' && atoi (text) <= 128;
+}
+
 static gboolean
 parse_rule (const char *item, PhHostRule *rule, GError **error)
 {
@@ -96,6 +107,10 @@ parse_rule (const char *item, PhHostRule *rule, GError **error)
   const char *slash;
 
   memset (rule, 0, sizeof *rule);
+  /* "host." is "host", before anything else: "10.0.0.0." is the address, not a name that an
+   * address request would never match (and a PAC's string compare would). */
+  while (len > 1 && lower[len - 1] == '.')
+    lower[--len] = '\0';
   if (g_strcmp0 (lower, "<local>") == 0)
     {
       rule->kind = PH_HOST_RULE_LOCAL;
@@ -119,7 +134,11 @@ parse_rule (const char *item, PhHostRule *rule, GError **error)
         }
       else
         addr = strip_brackets (lower);
-      mask = g_inet_address_mask_new_from_string (addr, &local);
+      /* GLib warns (a critical under G_DEBUG=fatal-warnings) rather than fails on a length past
+       * 128: only 1 to 3 digits up to that reach it. */
+      mask = slash != NULL && !valid_prefix_length (slash + 1)
+                 ? NULL
+                 : g_inet_address_mask_new_from_string (addr, &local);
       if (mask == NULL)
         {
           g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
@@ -134,16 +153,17 @@ parse_rule (const char *item, PhHostRule *rule, GError **error)
       rule->text = g_inet_address_mask_to_string (mask);
       return TRUE;
     }
-  while (len > 1 && lower[len - 1] == '.')
-    lower[--len] = '\0';
-  if (g_str_has_prefix (lower, "*.") && valid_name (lower + 2))
+  /* A suffix that is an address names no domain: ".10.0.0.0" would match the address itself
+   * in a PAC's string compare but never in the router, which compares addresses as such. */
+  if (g_str_has_prefix (lower, "*.") && valid_name (lower + 2)
+      && !g_hostname_is_ip_address (lower + 2))
     {
       rule->kind = PH_HOST_RULE_UNDER;
       rule->text = g_steal_pointer (&lower);
       rule->suffix = rule->text + 2;
       return TRUE;
     }
-  if (lower[0] == '.' && valid_name (lower + 1))
+  if (lower[0] == '.' && valid_name (lower + 1) && !g_hostname_is_ip_address (lower + 1))
     {
       rule->kind = PH_HOST_RULE_DOMAIN;
       rule->text = g_steal_pointer (&lower);

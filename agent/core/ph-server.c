@@ -594,6 +594,12 @@ ph_server_get_config (PhServer *server)
   return server->config;
 }
 
+PhRouter *
+ph_server_get_router (PhServer *server)
+{
+  return server->router;
+}
+
 GStrv
 ph_server_dup_addresses (PhServer *server)
 {

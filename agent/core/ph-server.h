@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 
 #include "ph-config.h"
+#include "ph-route.h"
 #include "ph-upstream.h"
 
 G_BEGIN_DECLS
@@ -36,6 +37,8 @@ guint64 ph_server_get_total_requests (PhServer *server);
 guint64 ph_server_get_bytes_up (PhServer *server);
 guint64 ph_server_get_bytes_down (PhServer *server);
 PhConfig *ph_server_get_config (PhServer *server);
+/* The rules new connections are routed by (replaced on every reload). */
+PhRouter *ph_server_get_router (PhServer *server);
 /* The addresses listened on now, as "127.0.0.1:3128" / "[::1]:3128". */
 GStrv ph_server_dup_addresses (PhServer *server);
 /* Set on the current upstream and every one a reload makes. */

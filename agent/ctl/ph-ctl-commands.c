@@ -726,3 +726,43 @@ ph_ctl_cmd_settings (PhCtl *ctl, char **args, GError **error)
     }
   return TRUE;
 }
+
+/* ---- route ---- */
+
+gboolean
+ph_ctl_cmd_route (PhCtl *ctl, char **args, GError **error)
+{
+  g_autofree char *route = NULL;
+  g_autofree char *reason = NULL;
+  g_autofree char *rule = NULL;
+  g_autofree char *description = NULL;
+  g_autofree char *why = NULL;
+
+  if (!ph_ctl_connect (ctl, error)
+      || !ph_agent1_call_explain_route_sync (ctl->agent, args[0], &route, &reason, &rule,
+                                             &description, NULL, error))
+    return FALSE;
+  if (ctl->json)
+    {
+      g_autoptr (PhJson) j = ph_json_new ();
+
+      ph_json_begin_object (j);
+      ph_json_set_member (j, "target");
+      ph_json_add_string (j, args[0]);
+      ph_json_set_member (j, "route");
+      ph_json_add_string (j, route);
+      ph_json_set_member (j, "reason");
+      ph_json_add_string (j, reason);
+      ph_json_set_member (j, "rule");
+      ph_json_add_string (j, rule);
+      ph_json_set_member (j, "description");
+      ph_json_add_string (j, description);
+      ph_json_end_object (j);
+      ph_json_print (j);
+      return TRUE;
+    }
+  /* The route's word stays as the access line writes it, for scripts: "direct  (…)". */
+  why = ph_format_route_reason (reason, rule, description);
+  g_print ("%s  (%s)\n", route, why);
+  return TRUE;
+}

@@ -54,6 +54,10 @@ static const PhCtlCommand commands[] = {
     2, 2, ph_ctl_cmd_set },
   { "settings", NULL, "", N_ ("List every setting with its value and default"), PH_CTL_OPT_JSON, 0,
     0, ph_ctl_cmd_settings },
+  /* TRANSLATORS: TARGET is a command-line placeholder */
+  { "route", NULL, N_ ("TARGET"),
+    N_ ("Say which way a URL or host:port would go (proxy, direct, block) and why"),
+    PH_CTL_OPT_JSON, 1, 1, ph_ctl_cmd_route },
   { "logs", NULL, "", N_ ("Show the agent's log from the journal (-n N lines, -f to follow)"),
     PH_CTL_OPT_LINES | PH_CTL_OPT_FOLLOW, 0, 0, ph_ctl_cmd_logs },
 };
@@ -94,7 +98,7 @@ commands_help (void)
   ph_rows_print (&rows, out);
   g_string_append_c (out, '\n');
   g_string_append (out, _ ("Options for the command go after it; --json prints JSON for "
-                           "status, pin show, get and settings. Put -- before a VALUE that "
+                           "status, pin show, get, settings and route. Put -- before a VALUE that "
                            "starts with -."));
   return g_string_free (g_steal_pointer (&out), FALSE);
 }
@@ -268,7 +272,7 @@ main (int argc, char **argv)
       N_ ("ADDRESS") },
     { "version", 0, 0, G_OPTION_ARG_NONE, &ctl.version, N_ ("Print the version and exit"), NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &ctl.json,
-      N_ ("Print JSON (status, pin show, get, settings)"), NULL },
+      N_ ("Print JSON (status, pin show, get, settings, route)"), NULL },
     { "yes", 'y', 0, G_OPTION_ARG_NONE, &ctl.yes,
       N_ ("Do not ask before trusting a key (pin trust)"), NULL },
     { "password-stdin", 0, 0, G_OPTION_ARG_NONE, &ctl.password_stdin,

@@ -161,3 +161,22 @@ ph_dict_int64 (GVariant *dict, const char *key)
     g_variant_lookup (dict, key, "x", &value);
   return value;
 }
+
+char *
+ph_format_route_reason (const char *reason, const char *rule, const char *description)
+{
+  if (g_str_equal (reason, "direct-list"))
+    /* TRANSLATORS: why pinholectl route says "direct"; %s is the rule of [route] direct= */
+    return g_strdup_printf (_ ("direct list: %s"), rule);
+  if (g_str_equal (reason, "block-list"))
+    /* TRANSLATORS: why pinholectl route says "block"; %s is the rule of [route] block= */
+    return g_strdup_printf (_ ("block list: %s"), rule);
+  if (g_str_equal (reason, "default"))
+    /* TRANSLATORS: why pinholectl route says "proxy" */
+    return g_strdup (_ ("no rule matched: through the cloud proxy"));
+  if (g_str_equal (reason, "unreachable"))
+    return g_strdup (_ ("the cloud proxy cannot be reached and [route] when-unreachable=direct"));
+  if (g_str_equal (reason, "captive-portal"))
+    return g_strdup (_ ("a captive portal is in the way and [route] portal=allow"));
+  return g_strdup (description);
+}

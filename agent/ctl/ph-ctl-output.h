@@ -38,6 +38,11 @@ char *ph_join_or_none (const char *const *values, const char *separator);
 /* "2025-01-31 12:00:00 UTC to 2026-01-31 12:00:00 UTC", saying when it has expired. */
 char *ph_format_validity (gint64 not_before, gint64 not_after);
 
+/* Why a route is what it is, from ExplainRoute's @reason and @rule, translated, e.g.
+ * "direct list: *.corp.example"; @description (the agent's English) for a reason it does not
+ * know. */
+char *ph_format_route_reason (const char *reason, const char *rule, const char *description);
+
 /* Members of the agent's a{sv} answers, "" / FALSE / 0 when absent. */
 const char *ph_dict_string (GVariant *dict, const char *key);
 gboolean ph_dict_boolean (GVariant *dict, const char *key);

@@ -62,6 +62,7 @@ gboolean ph_ctl_cmd_clear_credentials (PhCtl *ctl, char **args, GError **error);
 gboolean ph_ctl_cmd_get (PhCtl *ctl, char **args, GError **error);
 gboolean ph_ctl_cmd_set (PhCtl *ctl, char **args, GError **error);
 gboolean ph_ctl_cmd_settings (PhCtl *ctl, char **args, GError **error);
+gboolean ph_ctl_cmd_route (PhCtl *ctl, char **args, GError **error);
 
 /* Per platform. */
 

@@ -856,6 +856,63 @@ ph_daemon_get_config (PhDaemon *d)
   return d->config;
 }
 
+/* @target as a request names it: @scheme "http" for a plain request, NULL for a tunnel. */
+static gboolean
+split_route_target (const char *target, const char **scheme, char **host, guint16 *port)
+{
+  g_autofree char *uri_scheme = NULL;
+  g_autofree char *uri_host = NULL;
+  g_autoptr (GSocketConnectable) address = NULL;
+  const char *name;
+  gint uri_port = -1;
+  gboolean http;
+
+  if (strstr (target, "://") != NULL)
+    {
+      if (!g_uri_split_network (target, G_URI_FLAGS_NONE, &uri_scheme, &uri_host, &uri_port, NULL)
+          || uri_host == NULL || *uri_host == '\0')
+        return FALSE;
+      http = g_ascii_strcasecmp (uri_scheme, "http") == 0;
+      if (!http && g_ascii_strcasecmp (uri_scheme, "https") != 0)
+        return FALSE;
+      *scheme = http ? "http" : NULL;
+      *host = g_steal_pointer (&uri_host);
+      *port = uri_port > 0 ? (guint16) uri_port : http ? 80 : 443;
+      return TRUE;
+    }
+  address = g_network_address_parse (target, 443, NULL);
+  if (address == NULL)
+    return FALSE;
+  name = g_network_address_get_hostname (G_NETWORK_ADDRESS (address));
+  if (name == NULL || *name == '\0' || strchr (name, '/') != NULL)
+    return FALSE;
+  *scheme = NULL;
+  *host = g_strdup (name);
+  *port = g_network_address_get_port (G_NETWORK_ADDRESS (address));
+  return TRUE;
+}
+
+PhRoute *
+ph_daemon_explain_route (PhDaemon *d, const char *target, GError **error)
+{
+  g_autoptr (PhRouter) router = NULL;
+  g_autofree char *host = NULL;
+  const char *scheme = NULL;
+  guint16 port = 0;
+
+  if (!split_route_target (target, &scheme, &host, &port))
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_BAD_REQUEST,
+                   /* TRANSLATORS: %s is what the user asked about; keep the examples as they are */
+                   _ ("“%s” is not a target: give http://host/path, https://host/ or host:port"),
+                   target);
+      return NULL;
+    }
+  router = d->server != NULL ? ph_router_ref (ph_server_get_router (d->server))
+                             : ph_router_new (d->config);
+  return ph_router_route (router, scheme, host, port, NULL);
+}
+
 char *
 ph_daemon_dup_upstream_name (PhDaemon *d)
 {

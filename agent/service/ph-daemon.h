@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 
 #include "ph-config.h"
+#include "ph-route.h"
 #include "ph-secret.h"
 #include "ph-tls.h"
 #include "ph-upstream.h"
@@ -74,6 +75,11 @@ GStrv ph_daemon_dup_locked_keys (PhDaemon *d);
 const char *ph_daemon_get_seen_pin (PhDaemon *d);
 gboolean ph_daemon_get_credentials_stored (PhDaemon *d);
 void ph_daemon_get_stats (PhDaemon *d, PhDaemonStats *stats);
+/* The route a request for @target would take now, by the rules new connections get (the
+ * configuration in force when off): "http://host[:port]/path" is a plain request,
+ * "https://host[:port]/…" a CONNECT to host:443 (or the port), "host:port" ("[v6]:port") a
+ * CONNECT. Like a connection, it resolves no name. BAD_REQUEST for anything else. */
+PhRoute *ph_daemon_explain_route (PhDaemon *d, const char *target, GError **error);
 
 gboolean ph_daemon_enable (PhDaemon *d, GError **error);
 void ph_daemon_disable (PhDaemon *d);

@@ -320,6 +320,30 @@ handle_get_statistics (PhAgent1 *object, GDBusMethodInvocation *invocation)
   return TRUE;
 }
 
+/* Changes nothing and sends nothing: open to every caller, like the other readers. */
+static gboolean
+handle_explain_route (PhAgent1 *object, GDBusMethodInvocation *invocation, const char *target)
+{
+  PhDBusService *self = PH_DBUS_SERVICE (object);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (PhRoute) route = ph_daemon_explain_route (self->daemon, target, &error);
+  g_autofree char *description = NULL;
+  const char *rule;
+
+  if (route == NULL)
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return TRUE;
+    }
+  rule = ph_route_get_rule (route);
+  description = ph_route_describe (route);
+  ph_agent1_complete_explain_route (object, invocation,
+                                    ph_route_kind_to_string (ph_route_get_kind (route)),
+                                    ph_route_reason_to_string (ph_route_get_reason (route)),
+                                    rule != NULL ? rule : "", description);
+  return TRUE;
+}
+
 static void
 inspect_done (GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -396,6 +420,7 @@ ph_dbus_service_iface_init (PhAgent1Iface *iface)
   iface->handle_list_settings = handle_list_settings;
   iface->handle_set_setting = handle_set_setting;
   iface->handle_get_statistics = handle_get_statistics;
+  iface->handle_explain_route = handle_explain_route;
 }
 
 static void

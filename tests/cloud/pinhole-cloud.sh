@@ -12,6 +12,8 @@
 # the origin), PH_CLOUD_TLS_PORT / PH_CLOUD_SQUID_PORT (default: free ports),
 # PH_CLOUD_OWNER_PID (stop everything once that process is gone), PH_CLOUD_START_TIMEOUT (20s),
 # PH_CLOUD_SQUID_IDLE=N (Squid closes idle client connections after N s: client_idle_pconn_timeout),
+# PH_CLOUD_SQUID_HOSTS=FILE (Squid knows only the names in FILE, its hosts_file: its DNS server is
+# then 127.0.0.1, where none answers, so that no lookup leaves the machine),
 # PH_CLOUD_PROXY=tinyproxy (tinyproxy with BasicAuth behind stunnel instead of Squid: it answers
 # a CONNECT with wrong credentials with 401, not 407),
 # PH_STUNNEL, PH_SQUID, PH_SQUID_AUTH_HELPER, PH_TINYPROXY, PH_TEST_ORIGIN (binary paths).
@@ -200,6 +202,8 @@ pinger_enable off
 httpd_suppress_version_string on
 shutdown_lifetime 0 seconds
 ${PH_CLOUD_SQUID_IDLE:+client_idle_pconn_timeout $PH_CLOUD_SQUID_IDLE seconds}
+${PH_CLOUD_SQUID_HOSTS:+hosts_file $PH_CLOUD_SQUID_HOSTS}
+${PH_CLOUD_SQUID_HOSTS:+dns_nameservers 127.0.0.1}
 EOF
 }
 

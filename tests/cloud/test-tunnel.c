@@ -2094,6 +2094,209 @@ ph_tunnel_network_change (PhTunnelFixture *fx)
   ph_run_ip ("link del ph-test0");
 }
 
+/* A second origin on another loopback address (127.0.0.0/8 is all loopback on Linux; the
+ * address is bound explicitly), for a direct CIDR rule that the shared origin on 127.0.0.1 does
+ * not fall under. It answers every request with "second origin" and closes. */
+typedef struct
+{
+  GSocket *socket;
+  GThread *thread;
+  guint16 port;
+  gint stopping;
+  gint served;
+} PhSecondOrigin;
+
+static gpointer
+ph_second_origin_run (gpointer data)
+{
+  PhSecondOrigin *o = data;
+  static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 14\r\nConnection: close\r\n"
+                               "\r\nsecond origin\n";
+
+  while (!g_atomic_int_get (&o->stopping))
+    {
+      g_autoptr (GSocket) client = g_socket_accept (o->socket, NULL, NULL);
+      g_autoptr (GString) head = g_string_new (NULL);
+      char buf[4096];
+      gssize n;
+
+      if (client == NULL || g_atomic_int_get (&o->stopping))
+        break;
+      g_socket_set_timeout (client, 10);
+      while (strstr (head->str, "\r\n\r\n") == NULL
+             && (n = g_socket_receive (client, buf, sizeof buf, NULL, NULL)) > 0)
+        g_string_append_len (head, buf, n);
+      if (strstr (head->str, "\r\n\r\n") != NULL)
+        {
+          /* A short answer goes out whole on loopback. */
+          g_socket_send (client, answer, sizeof answer - 1, NULL, NULL);
+          g_atomic_int_inc (&o->served);
+        }
+      g_socket_close (client, NULL);
+    }
+  return NULL;
+}
+
+static PhSecondOrigin *
+ph_second_origin_new (const char *address)
+{
+  PhSecondOrigin *o = g_new0 (PhSecondOrigin, 1);
+  g_autoptr (GInetAddress) inet = g_inet_address_new_from_string (address);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (inet, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  g_autoptr (GError) error = NULL;
+
+  o->socket
+      = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  g_socket_bind (o->socket, any, TRUE, &error);
+  g_assert_no_error (error);
+  g_socket_listen (o->socket, &error);
+  g_assert_no_error (error);
+  bound = g_socket_get_local_address (o->socket, &error);
+  g_assert_no_error (error);
+  o->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  o->thread = g_thread_new ("second-origin", ph_second_origin_run, o);
+  return o;
+}
+
+static void
+ph_second_origin_free (PhSecondOrigin *o)
+{
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketAddress) bound = g_socket_get_local_address (o->socket, NULL);
+  g_autoptr (GSocketConnection) wake = NULL;
+
+  g_atomic_int_set (&o->stopping, 1);
+  /* accept() returns for this connection and sees the flag. */
+  wake = g_socket_client_connect (client, G_SOCKET_CONNECTABLE (bound), NULL, NULL);
+  g_thread_join (o->thread);
+  g_socket_close (o->socket, NULL);
+  g_object_unref (o->socket);
+  g_free (o);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhSecondOrigin, ph_second_origin_free)
+
+/* One access line with all of @fields, asserted; its route= must be @route. */
+static void
+ph_assert_route (PhTestAgent *agent, const char *method, const char *target, const char *route)
+{
+  g_autofree char *m = g_strconcat ("method=", method, NULL);
+  g_autofree char *t = g_strconcat ("target=", target, NULL);
+  g_autofree char *r = g_strconcat ("route=", route, NULL);
+  g_autofree char *line = ph_wait_access (agent, (const char *[]){ m, t, NULL }, 5000);
+
+  g_assert_nonnull (line);
+  if (strstr (line, r) == NULL)
+    g_error ("%s %s: wanted %s in: %s", method, target, r, line);
+}
+
+/* [route] direct= and block= against the real cloud end: a direct name (localhost, which the
+ * agent resolves itself), a direct CIDR (a second origin on 127.0.0.2), a blocked name, and a
+ * target no rule names (127.0.0.1), each by CONNECT and by plain GET. Squid sees exactly the
+ * tunneled ones; the agent's access lines say which way each went. */
+static void
+ph_tunnel_routes (PhTunnelFixture *fx)
+{
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  const char *proxy = fx->proxy;
+  guint16 http = cloud->origin_http_port, https = cloud->origin_https_port;
+  g_autoptr (PhSecondOrigin) second = ph_second_origin_new ("127.0.0.2");
+  g_autofree char *name_get = g_strdup_printf ("http://localhost:%u/hello", http);
+  g_autofree char *name_https = g_strdup_printf ("https://localhost:%u/hello", https);
+  g_autofree char *name_connect = g_strdup_printf ("localhost:%u", https);
+  g_autofree char *cidr_get = g_strdup_printf ("http://127.0.0.2:%u/x", second->port);
+  g_autofree char *cidr_connect = g_strdup_printf ("127.0.0.2:%u", second->port);
+  g_autofree char *proxied_get = ph_url ("http", http, "/hello");
+  g_autofree char *proxied_https = ph_url ("https", https, "/hello");
+  g_autofree char *proxied_connect = g_strdup_printf ("127.0.0.1:%u", https);
+  g_autofree char *squid_get = g_strdup_printf ("GET %s ", proxied_get);
+  g_autofree char *squid_connect = g_strdup_printf ("CONNECT %s ", proxied_connect);
+  guint squid_all, squid_get_base, squid_connect_base;
+  g_autoptr (PhTestCurl) c = NULL;
+
+  squid_all = ph_test_cloud_settled_access_log_lines (cloud, NULL);
+  squid_get_base = ph_test_cloud_access_log_lines (cloud, squid_get);
+  squid_connect_base = ph_test_cloud_access_log_lines (cloud, squid_connect);
+
+  /* A direct name, by GET and by CONNECT (TLS to the origin, verified, through the agent). */
+  c = ph_test_curl ("-x", proxy, name_get, NULL);
+  ph_assert_curl_ok (c);
+  g_assert_cmpstr (c->out_str, ==, "hello\n");
+  g_clear_pointer (&c, ph_test_curl_free);
+  c = ph_test_curl ("-x", proxy, "--cacert", cloud->origin_ca, name_https, NULL);
+  ph_assert_curl_ok (c);
+  g_assert_cmpstr (c->out_str, ==, "hello\n");
+  g_clear_pointer (&c, ph_test_curl_free);
+
+  /* A direct CIDR, by GET and by CONNECT (-p: curl tunnels plain HTTP). */
+  c = ph_test_curl ("-x", proxy, cidr_get, NULL);
+  ph_assert_curl_ok (c);
+  g_assert_cmpstr (c->out_str, ==, "second origin\n");
+  g_clear_pointer (&c, ph_test_curl_free);
+  c = ph_test_curl ("-x", proxy, "-p", cidr_get, NULL);
+  ph_assert_curl_ok (c);
+  g_assert_cmpstr (c->out_str, ==, "second origin\n");
+  g_clear_pointer (&c, ph_test_curl_free);
+  g_assert_cmpint (g_atomic_int_get (&second->served), ==, 2);
+
+  /* A blocked name, by GET and by CONNECT: refused by the agent, 403 blocked. */
+  {
+    g_autofree char *body = NULL;
+    g_autofree char *head = ph_test_exchange (
+        agent->port,
+        "GET http://ads.blocked.pinhole.test/track HTTP/1.1\r\nHost: ads.blocked.pinhole.test\r\n"
+        "\r\n",
+        &body, NULL, 5000);
+
+    ph_assert_refusal (agent, head, body, 403, "blocked");
+    g_assert_nonnull (strstr (body, "ads.blocked.pinhole.test"));
+  }
+  {
+    g_autofree char *body = NULL;
+    g_autofree char *head = ph_test_exchange (agent->port,
+                                              "CONNECT blocked.pinhole.test:443 HTTP/1.1\r\n"
+                                              "Host: blocked.pinhole.test:443\r\n\r\n",
+                                              &body, NULL, 5000);
+
+    ph_assert_refusal (agent, head, body, 403, "blocked");
+  }
+
+  /* A target no rule names: through the cloud proxy, by GET and by CONNECT. */
+  c = ph_test_curl ("-x", proxy, proxied_get, NULL);
+  ph_assert_curl_ok (c);
+  g_assert_cmpstr (c->out_str, ==, "hello\n");
+  g_clear_pointer (&c, ph_test_curl_free);
+  c = ph_test_curl ("-x", proxy, "--cacert", cloud->origin_ca, proxied_https, NULL);
+  ph_assert_curl_ok (c);
+  g_assert_cmpstr (c->out_str, ==, "hello\n");
+  g_clear_pointer (&c, ph_test_curl_free);
+
+  ph_assert_route (agent, "GET", name_get, "direct");
+  ph_assert_route (agent, "CONNECT", name_connect, "direct");
+  ph_assert_route (agent, "GET", cidr_get, "direct");
+  ph_assert_route (agent, "CONNECT", cidr_connect, "direct");
+  ph_assert_route (agent, "GET", "http://ads.blocked.pinhole.test/track", "block");
+  ph_assert_route (agent, "CONNECT", "blocked.pinhole.test:443", "block");
+  ph_assert_route (agent, "GET", proxied_get, "proxy");
+  ph_assert_route (agent, "CONNECT", proxied_connect, "proxy");
+
+  /* Squid saw the two tunneled requests and nothing else. */
+  g_assert_cmpuint (ph_test_cloud_settled_access_log_lines (cloud, squid_get), ==,
+                    squid_get_base + 1);
+  g_assert_cmpuint (ph_test_cloud_access_log_lines (cloud, squid_connect), ==,
+                    squid_connect_base + 1);
+  g_assert_cmpuint (ph_test_cloud_access_log_lines (cloud, "localhost"), ==, 0);
+  g_assert_cmpuint (ph_test_cloud_access_log_lines (cloud, "127.0.0.2"), ==, 0);
+  g_assert_cmpuint (ph_test_cloud_access_log_lines (cloud, "blocked.pinhole.test"), ==, 0);
+  /* Lines without a request (warm connections that closed unused) may come and go. */
+  g_assert_cmpuint (ph_test_cloud_access_log_lines (cloud, NULL)
+                        - ph_test_cloud_access_log_lines (cloud, "transaction-end-before-headers"),
+                    <=, squid_all + 2);
+}
+
 /* Every case gets a started agent on the shared cloud end unless its line says otherwise. */
 static const PhTunnelCase ph_cases[] = {
   { "connect-https", ph_tunnel_connect_https },
@@ -2142,6 +2345,9 @@ static const PhTunnelCase ph_cases[] = {
   { "slow-upload", ph_tunnel_slow_upload,
     .settings = { { "upstream", "response-timeout", "2s" } } },
   { "proxy-401", ph_tunnel_proxy_401, .cloud = PH_TUNNEL_CLOUD_TINYPROXY },
+  { "routes", ph_tunnel_routes,
+    .settings = { { "route", "direct", "localhost, 127.0.0.2/31" },
+                  { "route", "block", ".blocked.pinhole.test" } } },
   { "check-config", ph_tunnel_check_config, .agent = PH_TUNNEL_AGENT_NONE },
   { "reload", ph_tunnel_reload, .needs_sighup = TRUE },
   { "sigterm", ph_tunnel_sigterm },

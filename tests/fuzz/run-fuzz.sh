@@ -21,7 +21,7 @@ esac
 
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 builddir=${PH_FUZZ_BUILDDIR:-$srcdir/build-fuzz}
-harnesses="http-request body-scanner http-response"
+harnesses="http-request body-scanner http-response host-list"
 
 command -v clang >/dev/null || { echo "run-fuzz.sh: clang is not installed" >&2; exit 1; }
 
@@ -48,10 +48,13 @@ for h in $harnesses; do
   if [ -d "$srcdir/tests/fuzz/corpus/$h" ]; then
     cp "$srcdir/tests/fuzz/corpus/$h"/* "$corpus/"
   fi
+  # A harness's own dictionary (host-list.dict), else the HTTP one.
+  dict=$srcdir/tests/fuzz/$h.dict
+  [ -f "$dict" ] || dict=$srcdir/tests/fuzz/http.dict
   echo "== fuzz-$h: $seconds s"
   if ! "$builddir/tests/fuzz/fuzz-$h" \
       -max_total_time="$seconds" \
-      -dict="$srcdir/tests/fuzz/http.dict" \
+      -dict="$dict" \
       -artifact_prefix="$artifacts/$h/" \
       -print_final_stats=1 \
       "$corpus"; then

@@ -44,12 +44,14 @@ ph_host_list_free (PhHostList *list)
 }
 
 /* A DNS name as a rule may write it: letters, digits, '-' and '_' in labels of 1 to 63,
- * separated by single dots, 253 at most. */
+ * separated by single dots, 253 at most, the last label not all digits (no top-level domain
+ * is: "300.1.1.1" is a mistyped address, not a name). */
 static gboolean
 valid_name (const char *name)
 {
   gsize len = strlen (name);
   gsize label = 0;
+  gboolean digits = TRUE; /* the current label is all digits */
 
   if (len == 0 || len > 253)
     return FALSE;
@@ -60,14 +62,16 @@ valid_name (const char *name)
           if (label == 0)
             return FALSE;
           label = 0;
+          digits = TRUE;
           continue;
         }
       if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_')
         return FALSE;
+      digits = digits && g_ascii_isdigit (*p);
       if (++label > 63)
         return FALSE;
     }
-  return label > 0;
+  return label > 0 && !(digits && strchr (name, '.') != NULL);
 }
 
 /* @text without brackets around an IPv6 address, in a new string. */

@@ -9,6 +9,8 @@ packages=(
   gcc meson ninja-build pkg-config libglib2.0-dev libgnutls28-dev libjson-glib-dev clang-format
   # the real peers the tests run against, and their tools
   stunnel4 squid tinyproxy apache2-utils gnutls-bin openssl curl python3 iproute2 procps
+  # nftables: tests/netns/ keeps the cloud proxy out of reach until the simulated portal lets it
+  nftables
   # fuzzing (libFuzzer) and sanitizers
   clang libclang-rt-14-dev
   # control plane: bus, secrets

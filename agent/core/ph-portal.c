@@ -100,18 +100,61 @@ judge (GTask *task, PhHttpResponse *resp)
                            _ ("the captive-portal check %s answered %u"), check, status);
 }
 
+/* Judges the head in the buffer, or reads more. */
+static void
+parse_buffer (GTask *task)
+{
+  PhPortalCheck *c = g_task_get_task_data (task);
+  PhHttpLimits limits = ph_http_default_limits;
+
+  limits.max_head = PORTAL_MAX_HEAD;
+  for (;;)
+    {
+      g_autoptr (PhHttpResponse) resp = NULL;
+      g_autofree char *reason = NULL;
+      gsize consumed = 0;
+
+      switch (ph_http_response_parse ((const char *) c->buf->data, c->buf->len, &limits, &resp,
+                                      &consumed, &reason))
+        {
+          case PH_HTTP_PARSE_DONE:
+            /* An interim answer (100, 103) is followed by the real one. */
+            if (ph_http_response_get_status (resp) < 200)
+              {
+                g_byte_array_remove_range (c->buf, 0, consumed);
+                continue;
+              }
+            judge (task, resp);
+            g_object_unref (task);
+            return;
+          case PH_HTTP_PARSE_INCOMPLETE:
+            if (c->buf->len < PORTAL_MAX_HEAD)
+              {
+                read_more (task);
+                return;
+              }
+            break;
+          case PH_HTTP_PARSE_ERROR:
+            break;
+        }
+      g_task_return_new_error (task, PH_ERROR, PH_ERROR_FAILED,
+                               /* TRANSLATORS: %s is the host of the captive-portal check URL,
+                                * then what was wrong with its answer */
+                               _ ("the captive-portal check %s answered malformed HTTP: %s"),
+                               g_uri_get_host (c->uri), reason ? reason : "");
+      g_object_unref (task);
+      return;
+    }
+}
+
 static void
 read_done (GObject *source, GAsyncResult *result, gpointer data)
 {
   g_autoptr (GTask) task = data;
   PhPortalCheck *c = g_task_get_task_data (task);
   g_autoptr (GError) error = NULL;
-  g_autoptr (PhHttpResponse) resp = NULL;
-  g_autofree char *reason = NULL;
   g_autoptr (GBytes) bytes
       = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
-  PhHttpLimits limits = ph_http_default_limits;
-  gsize consumed = 0;
 
   if (bytes == NULL)
     {
@@ -121,41 +164,13 @@ read_done (GObject *source, GAsyncResult *result, gpointer data)
   if (g_bytes_get_size (bytes) == 0)
     {
       g_task_return_new_error (task, PH_ERROR, PH_ERROR_FAILED,
-                               /* TRANSLATORS: %s is the captive-portal check URL */
+                               /* TRANSLATORS: %s is the host of the captive-portal check URL */
                                _ ("the captive-portal check %s closed before an answer"),
                                g_uri_get_host (c->uri));
       return;
     }
   g_byte_array_append (c->buf, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
-  limits.max_head = PORTAL_MAX_HEAD;
-  switch (ph_http_response_parse ((const char *) c->buf->data, c->buf->len, &limits, &resp,
-                                  &consumed, &reason))
-    {
-      case PH_HTTP_PARSE_DONE:
-        /* An interim answer (100, 103) is followed by the real one. */
-        if (ph_http_response_get_status (resp) < 200)
-          {
-            g_byte_array_remove_range (c->buf, 0, consumed);
-            read_more (g_steal_pointer (&task));
-            return;
-          }
-        judge (task, resp);
-        return;
-      case PH_HTTP_PARSE_INCOMPLETE:
-        if (c->buf->len < PORTAL_MAX_HEAD)
-          {
-            read_more (g_steal_pointer (&task));
-            return;
-          }
-        break;
-      case PH_HTTP_PARSE_ERROR:
-        break;
-    }
-  g_task_return_new_error (task, PH_ERROR, PH_ERROR_FAILED,
-                           /* TRANSLATORS: %s is the host of the captive-portal check URL, then
-                            * what was wrong with its answer */
-                           _ ("the captive-portal check %s answered malformed HTTP: %s"),
-                           g_uri_get_host (c->uri), reason ? reason : "");
+  parse_buffer (g_steal_pointer (&task));
 }
 
 static void

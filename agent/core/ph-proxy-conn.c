@@ -965,7 +965,9 @@ static gboolean
 conn_may_go_direct (PhProxyConn *conn, const GError *error)
 {
   return ph_config_get_when_unreachable (conn->config) == PH_UNREACHABLE_DIRECT
-         && conn->route == PH_ROUTE_PROXY && ph_upstream_error_is_unreachable (error);
+         && conn->route == PH_ROUTE_PROXY
+         && ph_router_get_fallback (conn->router) != PH_ROUTE_FALLBACK_PORTAL_BLOCK
+         && ph_upstream_error_is_unreachable (error);
 }
 
 /* "host:port" of the request's target, "[v6]:port" for IPv6. */

@@ -327,14 +327,16 @@ update_fallback (PhDaemon *d)
 
   if (d->server == NULL)
     return;
+  if (!unreachable && d->portal_url != NULL)
+    g_message ("the cloud proxy answers again: the captive portal is behind us");
+  else if (d->portal_url != NULL && ph_config_get_portal_check (d->config) == NULL)
+    g_message ("[route] portal-check is unset: the captive portal is no longer watched");
+  if (!unreachable || ph_config_get_portal_check (d->config) == NULL)
+    portal_reset (d);
   if (!unreachable)
-    {
-      if (d->portal_url != NULL)
-        g_message ("the cloud proxy answers again: the captive portal is behind us");
-      portal_reset (d);
-    }
+    want = PH_ROUTE_FALLBACK_NONE;
   else if (d->portal_url != NULL)
-    want = ph_config_get_portal (d->config) == PH_PORTAL_BLOCK ? PH_ROUTE_FALLBACK_NONE
+    want = ph_config_get_portal (d->config) == PH_PORTAL_BLOCK ? PH_ROUTE_FALLBACK_PORTAL_BLOCK
                                                                : PH_ROUTE_FALLBACK_PORTAL;
   else if (ph_config_get_when_unreachable (d->config) == PH_UNREACHABLE_DIRECT)
     want = PH_ROUTE_FALLBACK_UNREACHABLE;
@@ -342,6 +344,8 @@ update_fallback (PhDaemon *d)
     {
       if (want == PH_ROUTE_FALLBACK_NONE)
         g_message ("requests go through the cloud proxy again");
+      else if (want == PH_ROUTE_FALLBACK_PORTAL_BLOCK)
+        g_message ("behind a captive portal nothing goes directly ([route] portal=block)");
       else
         g_message ("requests no rule routes go directly (%s)",
                    ph_route_reason_to_string (want == PH_ROUTE_FALLBACK_PORTAL

@@ -260,8 +260,8 @@ s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])')
 bash "$CLOUD_SCRIPT" agent-config "$tmp/cloud" "$tmp/system.conf" "$listen_port"
-cat >>"$tmp/system.conf" <<EOF
-
+# In the user's file, where pinholectl set writes: an empty value there restores the default.
+cat >"$tmp/config/pinhole/pinhole.conf" <<EOF
 [route]
 portal-check=$CHECK_URL
 portal-minutes=1
@@ -332,6 +332,31 @@ verdict "portal=block: LastError is Blocked" "$error_name: $(status_field last_e
 code=$(inc curl -s -o /dev/null -w '%{http_code}' --max-time 10 -x "$proxy" "$LOGIN_URL")
 [[ $code == 502 && $(access_lines "route=direct") == "$direct_before" ]]
 verdict "portal=block: nothing goes directly" "status $code"
+
+# portal=block wins over when-unreachable=direct: behind a portal nothing goes around.
+ctl --session set route.when-unreachable direct
+verdict "when-unreachable set to direct" "$out $err"
+code=$(inc curl -s -o /dev/null -w '%{http_code}' --max-time 10 -x "$proxy" "$LOGIN_URL")
+[[ $code == 502 && $(access_lines "route=direct") == "$direct_before" ]]
+verdict "portal=block and when-unreachable=direct: still nothing goes directly" "status $code"
+
+# ---- no portal check, when-unreachable=direct ----
+
+ctl --session set route.portal-check ""
+verdict "portal-check unset" "$out $err"
+page=$(inc curl -sS --max-time 10 -x "$proxy" "$LOGIN_URL" 2>&1)
+[[ $page == *"Sign in"* ]]
+verdict "when-unreachable=direct: a request through the agent arrives" "$page"
+wait_state error 20
+verdict "when-unreachable=direct: State is error"
+error_name=$(status_field last_error.name)
+[[ $error_name == org.pinhole.Error.UnreachableDirect ]]
+verdict "when-unreachable=direct: LastError is UnreachableDirect" \
+  "$error_name: $(status_field last_error.message)"
+[[ -z $(status_field portal_url) ]]
+verdict "when-unreachable=direct: PortalUrl is empty"
+[[ $(access_lines "$NET_ADDR:$PORTAL_PORT" "route=direct" "status=200") -ge 2 ]]
+verdict "when-unreachable=direct: it went directly" "$(grep 'access ' "$tmp/agent.log")"
 
 kill -0 "$agent_pid" 2>/dev/null
 verdict "the agent is still running"

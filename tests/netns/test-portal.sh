@@ -82,18 +82,6 @@ wait_state ()
   return 1
 }
 
-# wait_log TEXT SECONDS: the agent's log has a line with TEXT.
-wait_log ()
-{
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    grep -qF -- "$1" "$tmp/agent.log" && return 0
-    sleep 0.1
-  done
-  echo "no log line with '$1'"
-  return 1
-}
-
 # access_lines FIELD...: the agent's access lines with every FIELD.
 access_lines ()
 {

@@ -11,6 +11,8 @@ packages=(
   stunnel4 squid tinyproxy apache2-utils gnutls-bin openssl curl python3 iproute2 procps
   # real PAC engines that read the agent's /proxy.pac (tests/cloud/test-pac.py)
   python3-pacparser chromium
+  # nftables: tests/netns/ keeps the cloud proxy out of reach until the simulated portal lets it
+  nftables
   # fuzzing (libFuzzer) and sanitizers
   clang libclang-rt-14-dev
   # control plane: bus, secrets

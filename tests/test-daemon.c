@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* test-daemon.c: unit tests for agent/service/ph-daemon.h without D-Bus: a system file and a managed.d
- * drop-in in a temp dir, a file secret store, and a cloud proxy that never answers (or refuses). */
+/* test-daemon.c: unit tests for agent/service/ph-daemon.h without D-Bus: a system file and a
+ * managed.d drop-in in a temp dir, a file secret store, and a cloud proxy that never answers (or
+ * refuses). */
 #include "ph-daemon.h"
 #include "ph-error.h"
 #include "ph-test-util.h"
@@ -473,6 +474,101 @@ test_finalize_while_draining (Fixture *f, gconstpointer data)
   g_assert_cmpuint (dispatched, ==, 0);
 }
 
+/* ---- the cloud proxy out of reach ---- */
+
+/* when-unreachable=direct: a refusing proxy puts the agent in "error" with UnreachableDirect. */
+static void
+test_unreachable_direct (Fixture *f, gconstpointer data)
+{
+  const GError *last;
+
+  write_system (f, "[route]\nwhen-unreachable=direct\n");
+  daemon_start (f, FALSE);
+  g_assert_true (wait_state (f, PH_STATE_ERROR));
+  last = ph_daemon_get_last_error (f->daemon);
+  g_assert_error ((GError *) last, PH_ERROR, PH_ERROR_UNREACHABLE_DIRECT);
+  g_assert_nonnull (strstr (last->message, "when-unreachable=direct"));
+  g_assert_cmpstr (ph_daemon_get_portal_url (f->daemon), ==, "");
+  g_assert_cmpstr (ph_error_to_string (PH_ERROR_UNREACHABLE_DIRECT), ==, "unreachable-direct");
+}
+
+/* A portal of the test's own: every request is answered with a redirect to /login. */
+typedef struct
+{
+  GSocket *listener;
+  guint answered;
+} Portal;
+
+static gpointer
+portal_thread (gpointer data)
+{
+  Portal *p = data;
+  GSocket *conn;
+
+  while ((conn = g_socket_accept (p->listener, NULL, NULL)) != NULL)
+    {
+      static const char reply[]
+          = "HTTP/1.1 302 Found\r\nLocation: /login\r\nContent-Length: 0\r\n\r\n";
+      char buf[1024];
+
+      g_socket_receive (conn, buf, sizeof buf, NULL, NULL);
+      g_socket_send (conn, reply, sizeof reply - 1, NULL, NULL);
+      g_socket_close (conn, NULL);
+      g_object_unref (conn);
+      g_atomic_int_inc (&p->answered);
+    }
+  return NULL;
+}
+
+/* A refusing proxy and a portal that redirects the check: State captive-portal, PortalUrl the
+ * redirect's target; portal=allow says no error, portal=block says Blocked. */
+static void
+test_captive_portal (Fixture *f, gconstpointer data)
+{
+  Portal portal = { bind_loopback (0, TRUE), 0 };
+  guint16 port = socket_port (portal.listener);
+  GThread *thread = g_thread_new ("portal", portal_thread, &portal);
+  g_autofree char *route = g_strdup_printf (
+      "[route]\nportal-check=http://127.0.0.1:%u/generate_204\nwhen-unreachable=direct\n", port);
+  g_autofree char *route_block = g_strconcat (route, "portal=block\n", NULL);
+  g_autofree char *login = g_strdup_printf ("http://127.0.0.1:%u/login", port);
+  g_autoptr (GError) error = NULL;
+  const GError *last;
+
+  write_system (f, route);
+  daemon_start (f, FALSE);
+  g_assert_true (wait_state (f, PH_STATE_CAPTIVE_PORTAL));
+  g_assert_cmpint (f->changed_state, ==, PH_STATE_CAPTIVE_PORTAL);
+  g_assert_cmpstr (ph_state_to_string (PH_STATE_CAPTIVE_PORTAL), ==, "captive-portal");
+  g_assert_cmpstr (ph_daemon_get_portal_url (f->daemon), ==, login);
+  g_assert_null (ph_daemon_get_last_error (f->daemon));
+  g_assert_cmpuint (g_atomic_int_get (&portal.answered), >=, 1);
+
+  write_system (f, route_block);
+  g_assert_true (ph_daemon_reload (f->daemon, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (ph_daemon_get_state (f->daemon), ==, PH_STATE_CAPTIVE_PORTAL);
+  last = ph_daemon_get_last_error (f->daemon);
+  g_assert_error ((GError *) last, PH_ERROR, PH_ERROR_BLOCKED);
+  g_assert_nonnull (strstr (last->message, login));
+
+  /* No check any more: the portal is forgotten, when-unreachable=direct applies. */
+  write_system (f, "[route]\nwhen-unreachable=direct\n");
+  g_assert_true (ph_daemon_reload (f->daemon, &error));
+  g_assert_cmpint (ph_daemon_get_state (f->daemon), ==, PH_STATE_ERROR);
+  g_assert_error ((GError *) ph_daemon_get_last_error (f->daemon), PH_ERROR,
+                  PH_ERROR_UNREACHABLE_DIRECT);
+  g_assert_cmpstr (ph_daemon_get_portal_url (f->daemon), ==, "");
+
+  ph_daemon_disable (f->daemon);
+  g_assert_cmpint (ph_daemon_get_state (f->daemon), ==, PH_STATE_OFF);
+  g_assert_cmpstr (ph_daemon_get_portal_url (f->daemon), ==, "");
+  g_socket_shutdown (portal.listener, TRUE, TRUE, NULL);
+  g_socket_close (portal.listener, NULL);
+  g_thread_join (thread);
+  g_object_unref (portal.listener);
+}
+
 #define ADD(path, func, data)                                                                      \
   g_test_add (path, Fixture, data, fixture_setup, func, fixture_teardown)
 
@@ -495,6 +591,8 @@ main (int argc, char **argv)
     }
   ADD ("/pinhole/daemon/watch-applies-edit", test_watch_applies_edit, NULL);
   ADD ("/pinhole/daemon/finalize-while-draining", test_finalize_while_draining, NULL);
+  ADD ("/pinhole/daemon/unreachable-direct", test_unreachable_direct, REFUSING);
+  ADD ("/pinhole/daemon/captive-portal", test_captive_portal, REFUSING);
 
   return g_test_run ();
 }

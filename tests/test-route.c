@@ -409,6 +409,37 @@ test_reload (void)
   g_assert_cmpstr (ph_route_get_proxy (new_route), ==, "new.example:8443");
 }
 
+/* The network's state: under UNREACHABLE and PORTAL unmatched requests go directly, with the
+ * reason; under NONE and PORTAL_BLOCK (a portal under portal=block) to the cloud proxy. */
+static void
+test_fallback (void)
+{
+  static const struct
+  {
+    PhRouteFallback fallback;
+    PhRouteKind kind;
+    PhRouteReason reason;
+  } rows[] = {
+    { PH_ROUTE_FALLBACK_NONE, PH_ROUTE_PROXY, PH_ROUTE_BY_DEFAULT },
+    { PH_ROUTE_FALLBACK_UNREACHABLE, PH_ROUTE_DIRECT, PH_ROUTE_BY_UNREACHABLE },
+    { PH_ROUTE_FALLBACK_PORTAL, PH_ROUTE_DIRECT, PH_ROUTE_BY_PORTAL },
+    { PH_ROUTE_FALLBACK_PORTAL_BLOCK, PH_ROUTE_PROXY, PH_ROUTE_BY_DEFAULT },
+  };
+  g_autoptr (PhConfig) config = config_new ("proxy.example", 443);
+  g_autoptr (PhRouter) router = ph_router_new (config);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (rows); i++)
+    {
+      g_autoptr (PhRoute) route = NULL;
+
+      ph_router_set_fallback (router, rows[i].fallback);
+      g_assert_cmpint (ph_router_get_fallback (router), ==, rows[i].fallback);
+      route = ph_router_route (router, "http", "www.example.com", 80, NULL);
+      g_assert_cmpint (ph_route_get_kind (route), ==, rows[i].kind);
+      g_assert_cmpint (ph_route_get_reason (route), ==, rows[i].reason);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -429,5 +460,6 @@ main (int argc, char **argv)
   g_test_add_func ("/pinhole/route/proxy-name", test_proxy_name);
   g_test_add_func ("/pinhole/route/lifetime", test_lifetime);
   g_test_add_func ("/pinhole/route/reload", test_reload);
+  g_test_add_func ("/pinhole/route/fallback", test_fallback);
   return g_test_run ();
 }

@@ -9,9 +9,22 @@
 /* Order follows PhError. The names are the machine-readable kinds used in
  * X-Pinhole-Error, logs and (with a prefix) D-Bus error names. */
 static const char *const error_names[] = {
-  "failed",         "invalid-config",  "bad-request",       "upstream-tcp",     "upstream-tls",
-  "pin-mismatch",   "auth-rejected",   "upstream-protocol", "upstream-timeout", "locked",
-  "no-credentials", "invalid-setting", "permission-denied", "not-configured",
+  "failed",
+  "invalid-config",
+  "bad-request",
+  "upstream-tcp",
+  "upstream-tls",
+  "pin-mismatch",
+  "auth-rejected",
+  "upstream-protocol",
+  "upstream-timeout",
+  "locked",
+  "no-credentials",
+  "invalid-setting",
+  "permission-denied",
+  "not-configured",
+  "blocked",
+  "unreachable-direct",
 };
 G_STATIC_ASSERT (G_N_ELEMENTS (error_names) == PH_ERROR_LAST);
 
@@ -30,6 +43,8 @@ static const GDBusErrorEntry dbus_entries[] = {
   { PH_ERROR_INVALID_SETTING, "org.pinhole.Error.InvalidSetting" },
   { PH_ERROR_PERMISSION_DENIED, "org.pinhole.Error.PermissionDenied" },
   { PH_ERROR_NOT_CONFIGURED, "org.pinhole.Error.NotConfigured" },
+  { PH_ERROR_BLOCKED, "org.pinhole.Error.Blocked" },
+  { PH_ERROR_UNREACHABLE_DIRECT, "org.pinhole.Error.UnreachableDirect" },
 };
 G_STATIC_ASSERT (G_N_ELEMENTS (dbus_entries) == PH_ERROR_LAST);
 

@@ -25,7 +25,9 @@ typedef enum
   PH_ERROR_INVALID_SETTING,
   PH_ERROR_PERMISSION_DENIED,
   PH_ERROR_NOT_CONFIGURED,
-  PH_ERROR_LAST /*< skip >*/
+  PH_ERROR_BLOCKED,            /* refused by policy: a captive portal under [route] portal=block */
+  PH_ERROR_UNREACHABLE_DIRECT, /* the cloud proxy cannot be reached; requests go directly */
+  PH_ERROR_LAST                /*< skip >*/
 } PhError;
 
 GQuark ph_error_quark (void);

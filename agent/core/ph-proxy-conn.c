@@ -964,20 +964,10 @@ upstream_ready (PhStream *stream, GError *error, gpointer data)
 static gboolean
 conn_may_go_direct (PhProxyConn *conn, const GError *error)
 {
-  if (ph_config_get_when_unreachable (conn->config) != PH_UNREACHABLE_DIRECT
-      || error->domain != PH_ERROR || conn->route != PH_ROUTE_PROXY)
-    return FALSE;
-  switch ((PhError) error->code)
-    {
-      case PH_ERROR_UPSTREAM_UNREACHABLE:
-      case PH_ERROR_TIMEOUT:
-        return TRUE;
-      case PH_ERROR_UPSTREAM_TLS:
-        /* ph-tls.c says so when a CA did not vouch for the certificate. */
-        return strstr (error->message, "is not trusted") == NULL;
-      default:
-        return FALSE;
-    }
+  return ph_config_get_when_unreachable (conn->config) == PH_UNREACHABLE_DIRECT
+         && conn->route == PH_ROUTE_PROXY
+         && ph_router_get_fallback (conn->router) != PH_ROUTE_FALLBACK_PORTAL_BLOCK
+         && ph_upstream_error_is_unreachable (error);
 }
 
 /* "host:port" of the request's target, "[v6]:port" for IPv6. */

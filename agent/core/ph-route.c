@@ -192,6 +192,7 @@ ph_router_route (PhRouter *router, const char *scheme, const char *host, guint16
       case PH_ROUTE_FALLBACK_PORTAL:
         return route_new (PH_ROUTE_DIRECT, PH_ROUTE_BY_PORTAL, NULL, NULL);
       case PH_ROUTE_FALLBACK_NONE:
+      case PH_ROUTE_FALLBACK_PORTAL_BLOCK:
         break;
     }
   return route_new (PH_ROUTE_PROXY, PH_ROUTE_BY_DEFAULT, NULL, router->proxy);

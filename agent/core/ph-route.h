@@ -36,6 +36,9 @@ typedef enum
   PH_ROUTE_FALLBACK_NONE,
   PH_ROUTE_FALLBACK_UNREACHABLE,
   PH_ROUTE_FALLBACK_PORTAL,
+  /* Behind a captive portal under [route] portal=block: requests go to the cloud proxy as under
+   * NONE, and none goes directly when it fails either, when-unreachable=direct or not. */
+  PH_ROUTE_FALLBACK_PORTAL_BLOCK,
 } PhRouteFallback;
 
 /* One request's route: a value with one owner (new and free). */

@@ -41,6 +41,7 @@ struct _PhServer
 {
   PhConfig *config;
   PhRouter *router;
+  PhRouteFallback fallback; /* the network's state, set on each new router */
   PhUpstream *upstream;
   GPtrArray *listeners;      /* of GSocket, listening and non-blocking */
   GPtrArray *accept_sources; /* of GSource, one per listener while accepting */
@@ -384,6 +385,7 @@ server_use_config (PhServer *server, PhConfig *config)
   server->config = ph_config_ref (config);
   g_clear_pointer (&server->router, ph_router_unref);
   server->router = ph_router_new (config);
+  ph_router_set_fallback (server->router, server->fallback);
   server_set_limits (server, config);
   ph_log_set_level (ph_config_get_log_level (config));
 }
@@ -628,6 +630,19 @@ PhUpstream *
 ph_server_get_upstream (PhServer *server)
 {
   return server->upstream;
+}
+
+void
+ph_server_set_route_fallback (PhServer *server, PhRouteFallback fallback)
+{
+  server->fallback = fallback;
+  ph_router_set_fallback (server->router, fallback);
+}
+
+PhRouteFallback
+ph_server_get_route_fallback (PhServer *server)
+{
+  return server->fallback;
 }
 
 /* At the limit, the upstream connection that a client has kept idle the

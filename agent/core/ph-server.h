@@ -44,6 +44,11 @@ GStrv ph_server_dup_addresses (PhServer *server);
 /* Set on the current upstream and every one a reload makes. */
 void ph_server_set_upstream_notify (PhServer *server, PhUpstreamNotify notify, gpointer user_data);
 
+/* The network's state for routing (ph_router_set_fallback): set on the current router and on
+ * every one a reload makes. */
+void ph_server_set_route_fallback (PhServer *server, PhRouteFallback fallback);
+PhRouteFallback ph_server_get_route_fallback (PhServer *server);
+
 /* The cloud proxy that new connections use (the control adapter watches it). */
 PhUpstream *ph_server_get_upstream (PhServer *server);
 gboolean ph_server_is_draining (PhServer *server);

@@ -480,6 +480,24 @@ ph_upstream_get_last_error (PhUpstream *up)
   return up->last_error;
 }
 
+gboolean
+ph_upstream_error_is_unreachable (const GError *error)
+{
+  if (error == NULL || error->domain != PH_ERROR)
+    return FALSE;
+  switch ((PhError) error->code)
+    {
+      case PH_ERROR_UPSTREAM_UNREACHABLE:
+      case PH_ERROR_TIMEOUT:
+        return TRUE;
+      case PH_ERROR_UPSTREAM_TLS:
+        /* ph-tls.c says so when a CA did not vouch for the certificate. */
+        return strstr (error->message, "is not trusted") == NULL;
+      default:
+        return FALSE;
+    }
+}
+
 char *
 ph_upstream_dup_seen_pin (PhUpstream *up)
 {

@@ -125,6 +125,12 @@ void ph_upstream_set_notify (PhUpstream *up, PhUpstreamNotify notify, gpointer u
 gboolean ph_upstream_has_connected (PhUpstream *up);
 /* The error of the last connection attempt, or NULL if it succeeded. */
 const GError *ph_upstream_get_last_error (PhUpstream *up);
+/* Whether @error says the cloud proxy could not be reached (TCP, a timeout, or TLS that failed
+ * before a certificate was judged), as opposed to a proxy that answered and was refused: a pin
+ * mismatch, a certificate no CA vouches for, rejected credentials. Only the first may send
+ * requests around the tunnel ([route] when-unreachable=direct) or start a captive-portal check:
+ * the others may be an attacker in the way. */
+gboolean ph_upstream_error_is_unreachable (const GError *error);
 /* The pin the proxy presented last ("sha256//…"), or NULL before any. */
 char *ph_upstream_dup_seen_pin (PhUpstream *up);
 

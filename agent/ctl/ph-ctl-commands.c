@@ -128,6 +128,8 @@ print_status_json (PhAgent1 *agent, const char *error_name, const char *error_me
   ph_json_set_member (j, "message");
   ph_json_add_string (j, error_message);
   ph_json_end_object (j);
+  ph_json_set_member (j, "portal_url");
+  ph_json_add_string (j, ph_or_empty (ph_agent1_get_portal_url (agent)));
   ph_json_set_member (j, "upstream");
   ph_json_add_string (j, ph_agent1_get_upstream (agent));
   ph_json_set_member (j, "listeners");
@@ -167,6 +169,7 @@ print_status_human (PhAgent1 *agent, const char *error_name, const char *error_m
   g_auto (PhRows) rows = { 0 };
   g_autoptr (GString) out = g_string_new (NULL);
   const char *seen_pin = ph_agent1_get_seen_pin (agent);
+  const char *portal_url = ph_agent1_get_portal_url (agent);
   const char *const *trusted = ph_agent1_get_trusted_pins (agent);
   const char *upstream = ph_agent1_get_upstream (agent);
   const char *username = ph_agent1_get_username (agent);
@@ -184,8 +187,11 @@ print_status_human (PhAgent1 *agent, const char *error_name, const char *error_m
   PhPoolCounts pool;
 
   ph_rows_init (&rows, 0);
-  /* State names are the contract's own words (off, connecting, on, error). */
+  /* State names are the contract's own words (off, connecting, on, error, captive-portal). */
   ph_rows_add (&rows, _ ("State:"), ph_agent1_get_state (agent));
+  if (portal_url != NULL && *portal_url != '\0')
+    /* TRANSLATORS: the captive portal's page, where the user signs in to the network */
+    ph_rows_add (&rows, _ ("Sign in at:"), portal_url);
   /* TRANSLATORS: "session (agent 0.1.0)": how the agent runs and its version */
   mode = g_strdup_printf (_ ("%s (agent %s)"), ph_or_empty (ph_agent1_get_mode (agent)),
                           ph_or_empty (ph_agent1_get_version (agent)));

@@ -8,6 +8,7 @@
 #include "ph-config-store.h"
 #include "ph-daemon.h"
 #include "ph-error.h"
+#include "ph-portal.h"
 #include "ph-server.h"
 #include "ph-upstream.h"
 
@@ -18,6 +19,15 @@
 
 #define COUNTER_INTERVAL_MS 1000
 #define DISABLE_DRAIN_US (5 * G_USEC_PER_SEC)
+/* A captive-portal check that takes longer is taken for no network. */
+#define PORTAL_CHECK_TIMEOUT_MS 5000
+/* Once a check found no portal, the next failure checks again only this much later. */
+#define PORTAL_RECHECK_US (30 * G_USEC_PER_SEC)
+/* While requests go around the cloud proxy (or are refused behind a portal), nothing else may
+ * try it (the warm pool may be off): it is tried from here, after 1 s, doubling up to 15 s, so a
+ * proxy that is back (the user signed in to the portal) turns the state to "on" within 15 s. */
+#define RETRY_MIN_MS 1000
+#define RETRY_MAX_MS 15000
 
 /* A server's counters at one moment, summed over servers. */
 typedef struct
@@ -65,6 +75,15 @@ struct _PhDaemon
   guint64 upstream_connects, upstream_failures;
   ServerCounts last_counts;
 
+  /* The network, while the cloud proxy cannot be reached: a captive portal, and the route
+   * fallback worked out from it by update_fallback(). */
+  GCancellable *portal_cancel; /* a check under way */
+  char *portal_url;            /* behind a captive portal: where to sign in */
+  gint64 portal_checked_us;    /* when the last check started */
+  GSource *portal_timer;       /* portal-minutes after a portal was seen: check again */
+  GSource *retry_source;       /* tries the cloud proxy while requests go around it */
+  guint retry_ms;
+
   GSource *counter_source;
 };
 
@@ -77,7 +96,7 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_TYPE (PhDaemon, ph_daemon, G_TYPE_OBJECT)
 
-static const char *const state_names[] = { "off", "connecting", "on", "error" };
+static const char *const state_names[] = { "off", "connecting", "on", "error", "captive-portal" };
 
 const char *
 ph_state_to_string (PhState state)
@@ -118,6 +137,26 @@ current_problem (PhDaemon *d, GError **owned)
     }
   up = ph_server_get_upstream (d->server);
   err = ph_upstream_get_last_error (up);
+  if (err != NULL && d->portal_url != NULL)
+    {
+      if (ph_config_get_portal (d->config) != PH_PORTAL_BLOCK)
+        return NULL;
+      *owned = g_error_new (PH_ERROR, PH_ERROR_BLOCKED,
+                            /* TRANSLATORS: %s is the captive portal's web page */
+                            _ ("a captive portal is in the way (sign in at %s); requests are "
+                               "refused ([route] portal=block)"),
+                            d->portal_url);
+      return *owned;
+    }
+  if (err != NULL && ph_server_get_route_fallback (d->server) == PH_ROUTE_FALLBACK_UNREACHABLE)
+    {
+      *owned = g_error_new (PH_ERROR, PH_ERROR_UNREACHABLE_DIRECT,
+                            /* TRANSLATORS: %s says why the cloud proxy cannot be reached */
+                            _ ("the cloud proxy cannot be reached (%s); requests go directly "
+                               "([route] when-unreachable=direct)"),
+                            err->message);
+      return *owned;
+    }
   if (err != NULL)
     return err;
   if (ph_upstream_get_auth_rejected (up))
@@ -140,16 +179,210 @@ current_problem (PhDaemon *d, GError **owned)
   return NULL;
 }
 
+/* ---- the network: an unreachable cloud proxy, captive portals ---- */
+
+static void update_state (PhDaemon *d);
+
+static void
+source_clear (GSource **source)
+{
+  if (*source == NULL)
+    return;
+  g_source_destroy (*source);
+  g_clear_pointer (source, g_source_unref);
+}
+
+/* Whether the last attempt on the cloud proxy failed at TCP, TLS or a timeout: the only failure
+ * that may send requests around it or make a portal check. */
+static gboolean
+cloud_unreachable (PhDaemon *d)
+{
+  return d->enabled && d->server != NULL
+         && ph_upstream_error_is_unreachable (
+             ph_upstream_get_last_error (ph_server_get_upstream (d->server)));
+}
+
+static void
+portal_reset (PhDaemon *d)
+{
+  if (d->portal_cancel != NULL)
+    g_cancellable_cancel (d->portal_cancel);
+  g_clear_object (&d->portal_cancel);
+  g_clear_pointer (&d->portal_url, g_free);
+  d->portal_checked_us = 0;
+  source_clear (&d->portal_timer);
+}
+
+static void
+network_reset (PhDaemon *d)
+{
+  portal_reset (d);
+  source_clear (&d->retry_source);
+  d->retry_ms = RETRY_MIN_MS;
+}
+
+static void portal_check_start (PhDaemon *d);
+
+static void probe_done (PhStream *stream, GError *error, gpointer data);
+
+static gboolean
+retry_cb (gpointer data)
+{
+  PhDaemon *d = data;
+
+  g_clear_pointer (&d->retry_source, g_source_unref);
+  d->retry_ms = MIN (d->retry_ms * 2, RETRY_MAX_MS);
+  if (d->server != NULL)
+    ph_upstream_connect_async (ph_server_get_upstream (d->server), NULL, probe_done, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+portal_timer_cb (gpointer data)
+{
+  PhDaemon *d = data;
+
+  g_clear_pointer (&d->portal_timer, g_source_unref);
+  portal_check_start (d);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+portal_check_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  PhDaemon *d = data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *url = NULL;
+  PhPortalResult found = ph_portal_check_finish (result, &url, &error);
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      g_object_unref (d);
+      return;
+    }
+  g_clear_object (&d->portal_cancel);
+  if (found == PH_PORTAL_FOUND)
+    {
+      guint minutes = ph_config_get_portal_minutes (d->config);
+
+      if (g_strcmp0 (url, d->portal_url) != 0)
+        g_message ("a captive portal is in the way: sign in at %s; requests %s", url,
+                   ph_config_get_portal (d->config) == PH_PORTAL_BLOCK
+                       ? "are refused ([route] portal=block)"
+                       : "go directly meanwhile ([route] portal=allow)");
+      g_free (d->portal_url);
+      d->portal_url = g_steal_pointer (&url);
+      source_clear (&d->portal_timer);
+      d->portal_timer = g_timeout_source_new_seconds (MAX (minutes, 1) * 60);
+      g_source_set_callback (d->portal_timer, portal_timer_cb, d, NULL);
+      g_source_attach (d->portal_timer, NULL);
+    }
+  else
+    {
+      if (d->portal_url != NULL)
+        g_message ("the captive portal is gone");
+      if (error != NULL)
+        g_message ("captive-portal check: %s", error->message);
+      g_clear_pointer (&d->portal_url, g_free);
+    }
+  update_state (d);
+  g_object_unref (d);
+}
+
+static void
+portal_check_start (PhDaemon *d)
+{
+  const char *check = ph_config_get_portal_check (d->config);
+
+  if (d->portal_cancel != NULL || check == NULL || *check == '\0')
+    return;
+  g_debug ("checking for a captive portal at %s", check);
+  d->portal_checked_us = g_get_monotonic_time ();
+  d->portal_cancel = g_cancellable_new ();
+  ph_portal_check_async (check, PORTAL_CHECK_TIMEOUT_MS, d->portal_cancel, portal_check_done,
+                         g_object_ref (d));
+}
+
+/* The cloud proxy failed: is a captive portal the reason? Checked once a portal is suspected,
+ * then again portal-minutes after one was seen (its timer), or PORTAL_RECHECK_US after none was. */
+static void
+portal_maybe_check (PhDaemon *d)
+{
+  if (!cloud_unreachable (d) || d->portal_url != NULL)
+    return;
+  if (d->portal_checked_us != 0
+      && g_get_monotonic_time () - d->portal_checked_us < PORTAL_RECHECK_US)
+    return;
+  portal_check_start (d);
+}
+
+/* Where requests no rule routes go, from the facts: around the cloud proxy only while it cannot
+ * be reached, and then only behind a portal under portal=allow, or under when-unreachable=direct.
+ * While they go around it, or a portal refuses them, the cloud proxy is retried from here. */
+static void
+update_fallback (PhDaemon *d)
+{
+  PhRouteFallback want = PH_ROUTE_FALLBACK_NONE;
+  gboolean unreachable = cloud_unreachable (d);
+
+  if (d->server == NULL)
+    return;
+  if (!unreachable && d->portal_url != NULL)
+    g_message ("the cloud proxy answers again: the captive portal is behind us");
+  else if (d->portal_url != NULL && ph_config_get_portal_check (d->config) == NULL)
+    g_message ("[route] portal-check is unset: the captive portal is no longer watched");
+  if (!unreachable || ph_config_get_portal_check (d->config) == NULL)
+    portal_reset (d);
+  if (!unreachable)
+    want = PH_ROUTE_FALLBACK_NONE;
+  else if (d->portal_url != NULL)
+    want = ph_config_get_portal (d->config) == PH_PORTAL_BLOCK ? PH_ROUTE_FALLBACK_PORTAL_BLOCK
+                                                               : PH_ROUTE_FALLBACK_PORTAL;
+  else if (ph_config_get_when_unreachable (d->config) == PH_UNREACHABLE_DIRECT)
+    want = PH_ROUTE_FALLBACK_UNREACHABLE;
+  if (want != ph_server_get_route_fallback (d->server))
+    {
+      if (want == PH_ROUTE_FALLBACK_NONE)
+        g_message ("requests go through the cloud proxy again");
+      else if (want == PH_ROUTE_FALLBACK_PORTAL_BLOCK)
+        g_message ("behind a captive portal nothing goes directly ([route] portal=block)");
+      else
+        g_message ("requests no rule routes go directly (%s)",
+                   ph_route_reason_to_string (want == PH_ROUTE_FALLBACK_PORTAL
+                                                  ? PH_ROUTE_BY_PORTAL
+                                                  : PH_ROUTE_BY_UNREACHABLE));
+      ph_server_set_route_fallback (d->server, want);
+    }
+  if (unreachable && (want != PH_ROUTE_FALLBACK_NONE || d->portal_url != NULL))
+    {
+      if (d->retry_source == NULL)
+        {
+          d->retry_source = g_timeout_source_new (d->retry_ms);
+          g_source_set_callback (d->retry_source, retry_cb, d, NULL);
+          g_source_attach (d->retry_source, NULL);
+        }
+    }
+  else
+    {
+      source_clear (&d->retry_source);
+      d->retry_ms = RETRY_MIN_MS;
+    }
+}
+
 /* Works the state out from the facts; logs and signals a change. */
 static void
 update_state (PhDaemon *d)
 {
   g_autoptr (GError) owned = NULL;
-  const GError *problem = current_problem (d, &owned);
+  const GError *problem;
   PhState state;
 
+  update_fallback (d);
+  problem = current_problem (d, &owned);
   if (!d->enabled)
     state = PH_STATE_OFF;
+  else if (d->portal_url != NULL)
+    state = PH_STATE_CAPTIVE_PORTAL;
   else if (problem != NULL)
     state = PH_STATE_ERROR;
   else if (!ph_upstream_has_connected (ph_server_get_upstream (d->server)))
@@ -187,7 +420,10 @@ upstream_notify (PhUpstream *up, PhUpstreamEvent event, gpointer data)
   if (event == PH_UPSTREAM_CONNECTED)
     d->upstream_connects++;
   else if (event == PH_UPSTREAM_FAILED)
-    d->upstream_failures++;
+    {
+      d->upstream_failures++;
+      portal_maybe_check (d);
+    }
   if (pin != NULL && g_strcmp0 (pin, d->seen_pin) != 0)
     {
       g_free (d->seen_pin);
@@ -283,6 +519,7 @@ stop_server (PhDaemon *d, gint64 drain_us)
 {
   if (d->server == NULL)
     return;
+  network_reset (d);
   ph_server_drain (d->server);
   g_ptr_array_add (d->draining, g_steal_pointer (&d->server));
   d->drain_deadline = g_get_monotonic_time () + drain_us;
@@ -314,6 +551,7 @@ start_server (PhDaemon *d, GError **error)
                    _ (ph_config_get_unready_reason (d->config)));
       return FALSE;
     }
+  network_reset (d);
   d->server = ph_server_new (d->config, error);
   if (d->server == NULL)
     return FALSE;
@@ -449,6 +687,7 @@ ph_daemon_finalize (GObject *object)
   if (d->drain_poll != NULL)
     g_source_destroy (d->drain_poll);
   g_clear_pointer (&d->drain_poll, g_source_unref);
+  network_reset (d);
   if (d->server != NULL)
     ph_server_free (d->server);
   g_ptr_array_unref (d->draining);
@@ -481,6 +720,7 @@ ph_daemon_init (PhDaemon *d)
    * run on otherwise). */
   d->draining = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_server_free);
   d->started = d->state_since = g_get_monotonic_time ();
+  d->retry_ms = RETRY_MIN_MS;
 }
 
 static PhConfig *
@@ -845,9 +1085,15 @@ ph_daemon_get_enabled (PhDaemon *d)
 const GError *
 ph_daemon_get_last_error (PhDaemon *d)
 {
-  if (d->state == PH_STATE_ERROR && d->problem != NULL)
+  if ((d->state == PH_STATE_ERROR || d->state == PH_STATE_CAPTIVE_PORTAL) && d->problem != NULL)
     return d->problem;
   return d->config_error;
+}
+
+const char *
+ph_daemon_get_portal_url (PhDaemon *d)
+{
+  return d->state == PH_STATE_CAPTIVE_PORTAL && d->portal_url != NULL ? d->portal_url : "";
 }
 
 PhConfig *

@@ -27,6 +27,7 @@ typedef enum
   PH_STATE_CONNECTING,
   PH_STATE_ON,
   PH_STATE_ERROR,
+  PH_STATE_CAPTIVE_PORTAL, /* the cloud proxy cannot be reached and a captive portal answered */
 } PhState;
 
 typedef struct
@@ -68,6 +69,8 @@ gboolean ph_daemon_get_enabled (PhDaemon *d);
  * applied, else NULL. */
 const GError *ph_daemon_get_last_error (PhDaemon *d);
 PhConfig *ph_daemon_get_config (PhDaemon *d);
+/* The captive portal's page while the state is captive-portal, else "". */
+const char *ph_daemon_get_portal_url (PhDaemon *d);
 char *ph_daemon_dup_upstream_name (PhDaemon *d);
 GStrv ph_daemon_dup_listeners (PhDaemon *d);
 GStrv ph_daemon_dup_trusted_pins (PhDaemon *d);

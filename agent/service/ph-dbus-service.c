@@ -48,6 +48,7 @@ sync_properties (PhDBusService *self)
   ph_agent1_set_enabled (iface, ph_daemon_get_enabled (d));
   ph_agent1_set_last_error (
       iface, g_variant_new ("(ss)", error_name ? error_name : "", error ? error->message : ""));
+  ph_agent1_set_portal_url (iface, ph_daemon_get_portal_url (d));
   ph_agent1_set_upstream (iface, upstream);
   ph_agent1_set_listeners (iface, (const char *const *) listeners);
   ph_agent1_set_active_tunnels (iface, stats.connections);

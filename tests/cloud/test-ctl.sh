@@ -280,7 +280,7 @@ verdict "status shows state and upstream" "$out"
 expect_rc 0 "status --json" --session status --json
 json_check "status --json has every property" 'all(k in d for k in ("version", "mode", "state",
   "enabled", "last_error", "upstream", "listeners", "active_tunnels", "bytes_up", "bytes_down",
-  "seen_pin", "trusted_pins", "username", "credentials_stored", "locked_keys"))
+  "seen_pin", "trusted_pins", "username", "credentials_stored", "locked_keys", "portal_url"))
   and set(d["last_error"]) == {"name", "message"}'
 json_check "status --json: session mode, nothing configured" 'd["mode"] == "session"
   and d["upstream"] == "" and isinstance(d["bytes_up"], int) and isinstance(d["enabled"], bool)

@@ -122,6 +122,16 @@ ph_wait_access (PhTestAgent *agent, const char *const *fields, guint timeout_ms)
   return g_strdup (g_ptr_array_index (lines, 0));
 }
 
+/* How many access lines have @field. */
+static guint
+ph_access_count (PhTestAgent *agent, const char *field)
+{
+  g_autoptr (GPtrArray) lines
+      = ph_test_agent_access_lines (agent, (const char *const[]){ field, NULL });
+
+  return lines->len;
+}
+
 static guint64
 ph_access_field (const char *line, const char *field)
 {
@@ -1008,6 +1018,91 @@ ph_tunnel_upstream_down (PhTunnelFixture *fx)
       ph_assert_refusal (agent, head, body, 502, "upstream-tcp");
     }
   ph_test_agent_assert_access (agent, (const char *[]){ "error=upstream-tcp", NULL }, 1, 5000);
+}
+
+/* [route] when-unreachable=direct, the cloud proxy's port closed: plain requests go directly to
+ * the origin (route=direct, nothing reaches Squid), and the agent says so: its state is "error"
+ * with UnreachableDirect (the standalone agent logs it as its tunnel error). */
+static void
+ph_tunnel_unreachable_direct (PhTunnelFixture *fx)
+{
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = NULL;
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
+  guint squid_before = ph_test_cloud_settled_access_log_lines (cloud, "/hello");
+
+  g_key_file_set_integer (fx->config, "upstream", "port", ph_test_free_port ());
+  agent = ph_tunnel_start (fx);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *body = NULL;
+      g_autofree char *head = ph_test_exchange (agent->port, get, &body, NULL, 15000);
+
+      if (ph_test_head_status (head) != 200)
+        ph_test_agent_print_log (agent, head ? head : "no answer");
+      g_assert_cmpint (ph_test_head_status (head), ==, 200);
+      g_assert_cmpstr (body, ==, "hello\n");
+    }
+  ph_test_agent_assert_access (agent, (const char *[]){ "route=direct", "status=200", NULL }, 3,
+                               5000);
+  g_assert_cmpuint (ph_access_count (agent, "route=proxy"), ==, 0);
+  g_assert_true (ph_test_agent_wait_log (
+      agent, "requests go directly ([route] when-unreachable=direct)", 1, 10000));
+  g_assert_true (
+      ph_test_agent_wait_log (agent, "tunnel error: the cloud proxy cannot be reached", 1, 10000));
+  g_assert_cmpuint (ph_test_cloud_settled_access_log_lines (cloud, "/hello"), ==, squid_before);
+}
+
+/* when-unreachable=direct, but the cloud proxy answers with another key than the pinned one: that
+ * may be an attacker, never an unreachable proxy. The request is refused (502 pin-mismatch) and
+ * never goes directly, the first or a later one. */
+static void
+ph_tunnel_unreachable_pin_mismatch (PhTunnelFixture *fx)
+{
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = NULL;
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
+  g_autofree char *wrong_pin = ph_random_pin ();
+
+  g_key_file_set_string (fx->config, "upstream", "pins", wrong_pin);
+  agent = ph_tunnel_start (fx);
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autofree char *body = NULL;
+      g_autofree char *head
+          = ph_test_exchange (agent->port, i % 2 == 0 ? get : connect, &body, NULL, 15000);
+
+      ph_assert_refusal (agent, head, body, 502, "pin-mismatch");
+      /* Let the daemon see the failures between requests. */
+      g_usleep (300 * 1000);
+    }
+  ph_test_agent_assert_access (agent, (const char *[]){ "error=pin-mismatch", NULL }, 4, 5000);
+  g_assert_cmpuint (ph_access_count (agent, "route=direct"), ==, 0);
+  g_assert_false (ph_test_agent_wait_log (agent, "goes directly", 1, 100));
+  g_assert_false (ph_test_agent_wait_log (agent, "requests go directly", 1, 100));
+}
+
+/* The default policy (when-unreachable=block): a request the cloud proxy cannot take is refused
+ * with a 502 that says the proxy cannot be reached, and never goes directly. */
+static void
+ph_tunnel_unreachable_block (PhTunnelFixture *fx)
+{
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = NULL;
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *body = NULL;
+  g_autofree char *head = NULL;
+
+  g_key_file_set_integer (fx->config, "upstream", "port", ph_test_free_port ());
+  agent = ph_tunnel_start (fx);
+  head = ph_test_exchange (agent->port, get, &body, NULL, 15000);
+  ph_assert_refusal (agent, head, body, 502, "upstream-tcp");
+  g_assert_nonnull (strstr (body, "cloud proxy"));
+  ph_test_agent_assert_access (agent, (const char *[]){ "route=proxy", "error=upstream-tcp", NULL },
+                               1, 5000);
+  g_assert_cmpuint (ph_access_count (agent, "route=direct"), ==, 0);
+  g_assert_false (ph_test_agent_wait_log (agent, "requests go directly", 1, 2000));
 }
 
 static void
@@ -2317,6 +2412,11 @@ static const PhTunnelCase ph_cases[] = {
   { "wrong-password-fixed", ph_tunnel_wrong_password_fixed, .wrong_password = TRUE,
     .needs_sighup = TRUE },
   { "upstream-down", ph_tunnel_upstream_down, .agent = PH_TUNNEL_AGENT_CONFIG },
+  { "unreachable-direct", ph_tunnel_unreachable_direct, .agent = PH_TUNNEL_AGENT_CONFIG,
+    .settings = { { "route", "when-unreachable", "direct" } } },
+  { "unreachable-pin-mismatch", ph_tunnel_unreachable_pin_mismatch, .agent = PH_TUNNEL_AGENT_CONFIG,
+    .settings = { { "route", "when-unreachable", "direct" } } },
+  { "unreachable-block", ph_tunnel_unreachable_block, .agent = PH_TUNNEL_AGENT_CONFIG },
   { "upstream-slow", ph_tunnel_upstream_slow, .agent = PH_TUNNEL_AGENT_CONFIG,
     .settings = { { "upstream", "handshake-timeout", "1s" } } },
   { "upstream-reset", ph_tunnel_upstream_reset },

@@ -72,7 +72,8 @@ pin_needs_trust (PhTrayApp *app)
   if (seen == NULL || *seen == '\0' || (trusted != NULL && g_strv_contains (trusted, seen)))
     return FALSE;
   return g_str_equal (name, "org.pinhole.Error.PinMismatch")
-         || g_str_equal (name, "org.pinhole.Error.UpstreamTls");
+         || g_str_equal (name, "org.pinhole.Error.UpstreamTls")
+         || g_str_equal (name, "org.pinhole.Error.CertUntrusted");
 }
 
 /* One notification per distinct condition that needs the user. */
@@ -91,7 +92,8 @@ notify_problem (PhTrayApp *app, const char *name, const char *message)
   else if (g_str_equal (name, "org.pinhole.Error.UpstreamUnreachable")
            || g_str_equal (name, "org.pinhole.Error.Timeout"))
     title = _ ("The cloud proxy cannot be reached");
-  else if (g_str_equal (name, "org.pinhole.Error.UpstreamTls"))
+  else if (g_str_equal (name, "org.pinhole.Error.UpstreamTls")
+           || g_str_equal (name, "org.pinhole.Error.CertUntrusted"))
     title = _ ("The cloud proxy's key is not trusted yet");
   if (title == NULL)
     return;

@@ -25,6 +25,7 @@ static const char *const error_names[] = {
   "not-configured",
   "blocked",
   "unreachable-direct",
+  "cert-untrusted",
 };
 G_STATIC_ASSERT (G_N_ELEMENTS (error_names) == PH_ERROR_LAST);
 
@@ -43,6 +44,7 @@ static const GDBusErrorEntry dbus_entries[] = {
   { PH_ERROR_INVALID_SETTING, "org.pinhole.Error.InvalidSetting" },
   { PH_ERROR_PERMISSION_DENIED, "org.pinhole.Error.PermissionDenied" },
   { PH_ERROR_NOT_CONFIGURED, "org.pinhole.Error.NotConfigured" },
+  { PH_ERROR_CERT_UNTRUSTED, "org.pinhole.Error.CertUntrusted" },
   { PH_ERROR_BLOCKED, "org.pinhole.Error.Blocked" },
   { PH_ERROR_UNREACHABLE_DIRECT, "org.pinhole.Error.UnreachableDirect" },
 };

@@ -27,6 +27,7 @@ typedef enum
   PH_ERROR_NOT_CONFIGURED,
   PH_ERROR_BLOCKED,            /* refused by policy: a captive portal under [route] portal=block */
   PH_ERROR_UNREACHABLE_DIRECT, /* the cloud proxy cannot be reached; requests go directly */
+  PH_ERROR_CERT_UNTRUSTED,     /* verify=ca: no trusted CA vouches for the certificate */
   PH_ERROR_LAST                /*< skip >*/
 } PhError;
 

@@ -302,6 +302,7 @@ conn_refuse_error (PhProxyConn *conn, const GError *error)
           kind = "upstream-tcp";
           break;
         case PH_ERROR_UPSTREAM_TLS:
+        case PH_ERROR_CERT_UNTRUSTED:
           kind = "upstream-tls";
           break;
         case PH_ERROR_PIN_MISMATCH:

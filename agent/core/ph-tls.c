@@ -507,7 +507,7 @@ handshake_error (PhHandshake *hs, int ret)
                    hs->ctx->server_name, seen);
     }
   else if (hs->ca_problem != NULL)
-    g_set_error (&error, PH_ERROR, PH_ERROR_UPSTREAM_TLS,
+    g_set_error (&error, PH_ERROR, PH_ERROR_CERT_UNTRUSTED,
                  /* TRANSLATORS: the cloud proxy's name, then why (often GnuTLS's words) */
                  _ ("the certificate of %s is not trusted: %s"), hs->ctx->server_name,
                  hs->ca_problem);

@@ -491,8 +491,9 @@ ph_upstream_error_is_unreachable (const GError *error)
       case PH_ERROR_TIMEOUT:
         return TRUE;
       case PH_ERROR_UPSTREAM_TLS:
-        /* ph-tls.c says so when a CA did not vouch for the certificate. */
-        return strstr (error->message, "is not trusted") == NULL;
+        /* Not PH_ERROR_CERT_UNTRUSTED: a certificate no CA vouches for may be someone in the
+         * way (a code, not the message, which is translated, says so). */
+        return TRUE;
       default:
         return FALSE;
     }

@@ -34,6 +34,7 @@ ph_ctl_exit_for_error (const GError *error)
             return PH_CTL_EXIT_INVALID;
           case PH_ERROR_PIN_MISMATCH:
           case PH_ERROR_UPSTREAM_TLS:
+          case PH_ERROR_CERT_UNTRUSTED:
           case PH_ERROR_UPSTREAM_UNREACHABLE:
           case PH_ERROR_TIMEOUT:
             return PH_CTL_EXIT_UPSTREAM;

@@ -10,7 +10,7 @@
  *   5  locked by the administrator (Locked)
  *   6  invalid setting or unknown key (InvalidSetting, InvalidConfig)
  *   7  the cloud proxy could not be reached or verified
- *      (PinMismatch, UpstreamTls, UpstreamUnreachable, Timeout)
+ *      (PinMismatch, UpstreamTls, CertUntrusted, UpstreamUnreachable, Timeout)
  *   8  not configured (NotConfigured) or no credentials (NoCredentials)
  */
 #pragma once

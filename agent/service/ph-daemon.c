@@ -58,9 +58,10 @@ struct _PhDaemon
   char *state_dir;
   PhSecretStore *secrets;
 
-  PhConfig *config;     /* the last good one, password filled in */
-  GError *config_error; /* why the files on disk are not what runs */
-  GError *start_error;  /* why the listeners are not open while enabled */
+  PhConfig *config;        /* the last good one, password filled in */
+  guint config_generation; /* configurations put in force, for ConfigGeneration */
+  GError *config_error;    /* why the files on disk are not what runs */
+  GError *start_error;     /* why the listeners are not open while enabled */
   gboolean enabled;
   PhServer *server;      /* NULL while off */
   GPtrArray *draining;   /* of PhServer, finishing their tunnels */
@@ -607,6 +608,7 @@ apply_config (PhDaemon *d, PhConfig *config, GError **error)
     return FALSE;
   g_clear_pointer (&d->config, ph_config_unref);
   d->config = ph_config_ref (config);
+  d->config_generation++;
   ph_log_set_level (ph_config_get_log_level (config));
   if (d->enabled && d->server == NULL && ph_config_get_unready_reason (config) == NULL)
     {
@@ -772,6 +774,7 @@ ph_daemon_new (const PhDaemonSetup *setup, GError **error)
       return NULL;
     }
   d->config = ph_config_ref (config);
+  d->config_generation = 1;
   ph_log_set_level (ph_config_get_log_level (config));
   d->enabled = standalone ? TRUE : load_enabled (d);
   if (d->enabled && ph_config_get_unready_reason (config) == NULL && !start_server (d, &local))
@@ -1088,6 +1091,12 @@ ph_daemon_get_last_error (PhDaemon *d)
   if ((d->state == PH_STATE_ERROR || d->state == PH_STATE_CAPTIVE_PORTAL) && d->problem != NULL)
     return d->problem;
   return d->config_error;
+}
+
+guint
+ph_daemon_get_config_generation (PhDaemon *d)
+{
+  return d->config_generation;
 }
 
 const char *

@@ -71,6 +71,8 @@ const GError *ph_daemon_get_last_error (PhDaemon *d);
 PhConfig *ph_daemon_get_config (PhDaemon *d);
 /* The captive portal's page while the state is captive-portal, else "". */
 const char *ph_daemon_get_portal_url (PhDaemon *d);
+/* Counts the configurations put in force: changes whenever a setting may have. */
+guint ph_daemon_get_config_generation (PhDaemon *d);
 char *ph_daemon_dup_upstream_name (PhDaemon *d);
 GStrv ph_daemon_dup_listeners (PhDaemon *d);
 GStrv ph_daemon_dup_trusted_pins (PhDaemon *d);

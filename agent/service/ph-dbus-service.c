@@ -49,6 +49,7 @@ sync_properties (PhDBusService *self)
   ph_agent1_set_last_error (
       iface, g_variant_new ("(ss)", error_name ? error_name : "", error ? error->message : ""));
   ph_agent1_set_portal_url (iface, ph_daemon_get_portal_url (d));
+  ph_agent1_set_config_generation (iface, ph_daemon_get_config_generation (d));
   ph_agent1_set_upstream (iface, upstream);
   ph_agent1_set_listeners (iface, (const char *const *) listeners);
   ph_agent1_set_active_tunnels (iface, stats.connections);

@@ -212,6 +212,12 @@ assert_state (Fx *fx, const char *want)
 }
 
 static gboolean
+generation_is_past (Fx *fx, gconstpointer before)
+{
+  return ph_agent1_get_config_generation (fx->proxy) > GPOINTER_TO_UINT (before);
+}
+
+static gboolean
 seen_pin_is (Fx *fx, gconstpointer want)
 {
   return g_strcmp0 (ph_agent1_get_seen_pin (fx->proxy), want) == 0;
@@ -453,6 +459,7 @@ test_unconfigured (Fx *fx, gconstpointer data)
   gboolean locked = TRUE;
   const char *state = NULL;
   guint64 n = 0;
+  guint generation;
 
   if (fx->skip)
     return;
@@ -506,6 +513,17 @@ test_unconfigured (Fx *fx, gconstpointer data)
   assert_remote_error (error, "org.pinhole.Error.InvalidSetting", "allow=");
   g_clear_error (&error);
   g_assert_false (g_file_test (fx->user_path, G_FILE_TEST_EXISTS));
+
+  /* A setting changed by anyone changes ConfigGeneration, so a client showing settings hears
+   * of it (PropertiesChanged) and reads them again. */
+  generation = ph_agent1_get_config_generation (fx->proxy);
+  g_assert_cmpuint (generation, >=, 1);
+  ph_agent1_call_set_setting_sync (fx->proxy, "route.direct", ".corp.example", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (wait_for (fx, generation_is_past, GUINT_TO_POINTER (generation)));
+  value = get_value (fx, "route.direct", &locked);
+  g_assert_cmpstr (value, ==, ".corp.example");
+  g_clear_pointer (&value, g_free);
 
   ph_agent1_call_list_settings_sync (fx->proxy, &settings, NULL, &error);
   g_assert_no_error (error);

@@ -1001,6 +1001,13 @@ test_route_settings (void)
   g_assert_cmpstr (value, ==, "direct");
   g_clear_pointer (&value, g_free);
 
+  /* Changed elsewhere (pinholectl, a file): ConfigGeneration tells the tray, which follows. */
+  agent_call_ok (ph_agent1_call_set_setting_sync (env.proxy, "route.direct",
+                                                  ".corp.example, 10.0.0.0/8, .lab.example", NULL,
+                                                  &error),
+                 error);
+  g_assert_true (wait_until (ignore_hosts_has, ".lab.example"));
+
   /* Refused by the agent, with its message, in place. */
   gtk_entry_set_text (GTK_ENTRY (block), "not a/host/rule");
   g_assert_false (ph_settings_window_apply (PH_SETTINGS_WINDOW (window)));

@@ -354,8 +354,15 @@ def main():
         config = os.path.join(tmp, "system.conf")
         subprocess.run(["bash", CLOUD, "agent-config", cloud_dir, config, str(listen_port)],
                        check=True)
-        with open(config, "a") as f:
-            f.write(f"\n[route]\ndirect={DIRECT}\nblock={BLOCK}\n")
+        # Three listen addresses: the PAC must name the one each client reached (in gateway
+        # mode, the address the other machines see).
+        with open(config) as f:
+            text = f.read()
+        text = text.replace(f"address=127.0.0.1:{listen_port}",
+                            f"address=127.0.0.1:{listen_port};127.0.0.2:{listen_port};"
+                            f"[::1]:{listen_port}")
+        with open(config, "w") as f:
+            f.write(text + f"\n[route]\ndirect={DIRECT}\nblock={BLOCK}\n")
         agent.start(config)
         if not agent.wait_listening(listen_port):
             print("".join("# " + l for l in open(agent.log_path, errors="replace")))
@@ -368,6 +375,14 @@ def main():
         ok(ctype == "application/x-ns-proxy-autoconfig" and "FindProxyForURL" in pac,
            "the agent serves its PAC at /proxy.pac", ctype)
         check_pac_table(agent, pac, listen_port)
+        for host, named in (("127.0.0.2", f"127.0.0.2:{listen_port}"),
+                            ("[::1]", f"[::1]:{listen_port}")):
+            req = urllib.request.Request(f"http://{host}:{listen_port}/wpad.dat", method="GET")
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(
+                    req, timeout=10) as resp:
+                other = resp.read().decode()
+            ok(f'return "PROXY {named}";' in other and f"127.0.0.1:{listen_port}" not in other,
+               f"/wpad.dat fetched from {host} names the agent at {named}", other[-200:])
         check_ctl_route(agent)
         check_chromium(agent, tmp, cloud, listen_port)
         # Off, nothing listens, and the answer comes from the configuration in force.

@@ -92,6 +92,10 @@ notify_problem (PhTrayApp *app, const char *name, const char *message)
   else if (g_str_equal (name, "org.pinhole.Error.UpstreamUnreachable")
            || g_str_equal (name, "org.pinhole.Error.Timeout"))
     title = _ ("The cloud proxy cannot be reached");
+  else if (g_str_equal (name, "org.pinhole.Error.UnreachableDirect"))
+    /* TRANSLATORS: notification title: [route] when-unreachable=direct is in force, so
+     * requests leave without the tunnel until the cloud proxy answers again */
+    title = _ ("The cloud proxy cannot be reached: requests go directly");
   else if (g_str_equal (name, "org.pinhole.Error.UpstreamTls")
            || g_str_equal (name, "org.pinhole.Error.CertUntrusted"))
     title = _ ("The cloud proxy's key is not trusted yet");

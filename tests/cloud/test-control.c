@@ -521,6 +521,7 @@ test_unconfigured (Fx *fx, gconstpointer data)
   ph_agent1_call_set_setting_sync (fx->proxy, "route.direct", ".corp.example", NULL, &error);
   g_assert_no_error (error);
   g_assert_true (wait_for (fx, generation_is_past, GUINT_TO_POINTER (generation)));
+  g_clear_pointer (&value, g_free);
   value = get_value (fx, "route.direct", &locked);
   g_assert_cmpstr (value, ==, ".corp.example");
   g_clear_pointer (&value, g_free);

@@ -678,6 +678,38 @@ test_error_notifies (void)
   g_assert_true (wait_until (icon_is, "pinhole-on"));
 }
 
+/* Under when-unreachable=direct the tray says that requests leave without the tunnel: a
+ * notification of its own, not the one for a refused tunnel. */
+static void
+test_unreachable_direct_notifies (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *closed = g_strdup_printf ("%u", ph_test_free_port ());
+  g_autofree char *good = g_strdup_printf ("%u", env.cloud->tls_port);
+  const char *title = _ ("The cloud proxy cannot be reached: requests go directly");
+
+  if (env.skip)
+    {
+      g_test_skip (env.skip_reason);
+      return;
+    }
+  start_app ();
+  agent_call_ok (
+      ph_agent1_call_set_setting_sync (env.proxy, "route.when-unreachable", "direct", NULL, &error),
+      error);
+  agent_call_ok (ph_agent1_call_set_setting_sync (env.proxy, "upstream.port", closed, NULL, &error),
+                 error);
+  g_assert_true (wait_until (icon_is, "pinhole-error"));
+  g_assert_true (wait_until (dunst_has, title));
+  g_assert_nonnull (strstr (ph_tray_app_get_status_text (env.app), "when-unreachable=direct"));
+  agent_call_ok (ph_agent1_call_set_setting_sync (env.proxy, "upstream.port", good, NULL, &error),
+                 error);
+  agent_call_ok (
+      ph_agent1_call_set_setting_sync (env.proxy, "route.when-unreachable", "block", NULL, &error),
+      error);
+  g_assert_true (wait_until (icon_is, "pinhole-on"));
+}
+
 static GtkWidget *
 menu_item_for (const char *action)
 {
@@ -1215,6 +1247,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pinhole/tray/migrate-bypass", test_migrate_bypass);
   g_test_add_func ("/pinhole/tray/toggle", test_toggle);
   g_test_add_func ("/pinhole/tray/error-notifies", test_error_notifies);
+  g_test_add_func ("/pinhole/tray/unreachable-direct-notifies", test_unreachable_direct_notifies);
   g_test_add_func ("/pinhole/tray/pin-mismatch", test_pin_mismatch);
   g_test_add_func ("/pinhole/tray/settings", test_settings);
   g_test_add_func ("/pinhole/tray/route-settings", test_route_settings);

@@ -53,6 +53,7 @@ struct _PhServer
   PhRateLimit full_warning;
   GHashTable *conns; /* set of PhProxyConn*, owning a ref */
   GSource *sweep;
+  guint sweeps; /* sweeps run, for what is done every few of them */
   gboolean draining;
   guint tunnels;
   guint64 total_requests;
@@ -200,10 +201,11 @@ server_pause_accepting (PhServer *server, const GError *error)
   g_source_attach (server->accept_pause, NULL);
 }
 
-static gboolean
-listener_ready_cb (GSocket *listener, GIOCondition cond, gpointer data)
+/* Accepts what waits on @listener, a batch at most; how many. */
+static guint
+server_accept_batch (PhServer *server, GSocket *listener)
 {
-  PhServer *server = data;
+  guint n = 0;
 
   for (guint i = 0; i < ACCEPT_BATCH && server->accept_sources != NULL; i++)
     {
@@ -218,8 +220,32 @@ listener_ready_cb (GSocket *listener, GIOCondition cond, gpointer data)
         }
       server->pause_ms = 0;
       server_admit (server, socket);
+      n++;
     }
+  return n;
+}
+
+static gboolean
+listener_ready_cb (GSocket *listener, GIOCondition cond, gpointer data)
+{
+  server_accept_batch (data, listener);
   return G_SOURCE_CONTINUE;
+}
+
+/* Once a second the listeners are tried without waiting for their event: on Windows a socket's
+ * readiness is an edge (FD_ACCEPT, re-armed by the next accept), and under Wine one was lost
+ * twice, after which the agent took no client at all (the CI's max-tunnels case, for minutes).
+ * Where nothing waits this costs one accept() per listener, which fails with EWOULDBLOCK. */
+static void
+server_accept_unannounced (PhServer *server)
+{
+  for (guint i = 0; server->listeners != NULL && i < server->listeners->len; i++)
+    {
+      guint n = server_accept_batch (server, g_ptr_array_index (server->listeners, i));
+
+      if (n > 0)
+        g_debug ("accepted %u client(s) whose arrival the listener's event did not announce", n);
+    }
 }
 
 static void
@@ -263,6 +289,8 @@ sweep_cb (gpointer data)
   for (guint i = 0; i < list->len; i++)
     ph_proxy_conn_check_timeouts (g_ptr_array_index (list, i), now);
   ph_upstream_sweep (server->upstream, now);
+  if (++server->sweeps % (1000 / SWEEP_INTERVAL_MS) == 0)
+    server_accept_unannounced (server);
   return G_SOURCE_CONTINUE;
 }
 

@@ -62,8 +62,6 @@ struct _PhUpstream
 
   GQueue idle; /* of PhWarm*, kept-alive after a plain exchange; the most recent first */
   PhUpstreamStats stats;
-  GNetworkMonitor *monitor;
-  gulong network_changed_id;
   guint backoff_ms;
   GSource *refill_source;
   GCancellable *cancellable; /* for the pool's own connects */
@@ -86,7 +84,6 @@ typedef struct
 } PhAuthWaiter;
 
 static void pool_refill (PhUpstream *up);
-static void network_changed_cb (GNetworkMonitor *monitor, gboolean available, gpointer data);
 
 PhUpstream *
 ph_upstream_new (PhConfig *config, GError **error)
@@ -116,10 +113,6 @@ ph_upstream_new (PhConfig *config, GError **error)
       ph_wipe (pair, strlen (pair));
     }
   up->backoff_ms = BACKOFF_MIN_MS;
-  /* Connections made over a network that is gone are dropped with it. */
-  up->monitor = g_object_ref (g_network_monitor_get_default ());
-  up->network_changed_id
-      = g_signal_connect (up->monitor, "network-changed", G_CALLBACK (network_changed_cb), up);
   pool_refill (up);
   return g_steal_pointer (&up);
 }
@@ -185,8 +178,6 @@ ph_upstream_shutdown (PhUpstream *up)
   g_cancellable_cancel (up->cancellable);
   g_queue_clear_full (&up->warm, (GDestroyNotify) warm_free);
   g_queue_clear_full (&up->idle, (GDestroyNotify) warm_free);
-  if (up->network_changed_id != 0)
-    g_clear_signal_handler (&up->network_changed_id, up->monitor);
   if (up->refill_source != NULL)
     {
       g_source_destroy (up->refill_source);
@@ -200,7 +191,6 @@ upstream_clear (PhUpstream *up)
   ph_upstream_shutdown (up);
   g_clear_object (&up->cancellable);
   g_clear_object (&up->client);
-  g_clear_object (&up->monitor);
   if (up->tls != NULL)
     ph_tls_context_unref (up->tls);
   ph_config_unref (up->config);
@@ -819,14 +809,12 @@ ph_upstream_sweep (PhUpstream *up, gint64 now)
     }
 }
 
-static void
-network_changed_cb (GNetworkMonitor *monitor, gboolean available, gpointer data)
+void
+ph_upstream_network_changed (PhUpstream *up, const char *why)
 {
-  PhUpstream *up = data;
-
-  if (up->shut || (up->idle.length == 0 && up->warm.length == 0))
+  if (up->shut)
     return;
-  g_message ("the network changed: dropping %u idle and %u warm connections to %s", up->idle.length,
+  g_message ("%s: dropping %u idle and %u warm connections to %s", why, up->idle.length,
              up->warm.length, up->name);
   ph_upstream_drop_idle (up);
   g_queue_clear_full (&up->warm, (GDestroyNotify) warm_free);

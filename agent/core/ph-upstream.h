@@ -40,6 +40,11 @@ guint ph_upstream_get_n_idle (PhUpstream *up);
 gboolean ph_upstream_drop_oldest_idle (PhUpstream *up);
 /* Closes every idle connection (a reload; the network changed). */
 void ph_upstream_drop_idle (PhUpstream *up);
+/* The network changed, or the machine resumed (@why says which, for the log): the idle and
+ * warm connections and what is known of the proxies' health were made over a network that may
+ * be gone, so they are dropped, the names are resolved again and the pool refills. Open tunnels
+ * are left alone: one whose socket still works goes on. */
+void ph_upstream_network_changed (PhUpstream *up, const char *why);
 /* About once a second: expires idle entries, trims warm ones past a burst. */
 void ph_upstream_sweep (PhUpstream *up, gint64 now_us);
 

@@ -140,6 +140,46 @@ assert_listener (PhConfig *cfg, guint i, const char *address, guint16 port)
   g_assert_cmpuint (g_inet_socket_address_get_port (sa), ==, port);
 }
 
+/* upstream.host as a list: each entry's port and server name, and what they default to. */
+static void
+test_proxies (Fixture *f, gconstpointer data)
+{
+  g_autoptr (PhConfig) cfg = load_ok (f, "[upstream]\n"
+                                         "host=a.example; b.example:8443 , 192.0.2.7 "
+                                         "server-name=c.example;[2001:db8::9]:444;2001:db8::10\n"
+                                         "port=1443\n"
+                                         "failover=round-robin\n");
+  g_autoptr (PhConfig) named = load_ok (f, "[upstream]\nhost=a.example,b.example\n"
+                                           "server-name=proxy.example\n");
+  g_autoptr (PhConfig) one = load_ok (f, "[upstream]\nhost=a.example\n");
+  g_autofree char *name3 = NULL;
+  g_autofree char *name4 = NULL;
+
+  g_assert_cmpuint (ph_config_get_n_proxies (cfg), ==, 5);
+  g_assert_cmpstr (ph_config_get_host (cfg), ==, "a.example");
+  g_assert_cmpint (ph_config_get_failover (cfg), ==, PH_FAILOVER_ROUND_ROBIN);
+  g_assert_cmpuint (ph_config_get_proxy_port (cfg, 0), ==, 1443);
+  g_assert_cmpstr (ph_config_get_proxy_server_name (cfg, 0), ==, "a.example");
+  g_assert_cmpstr (ph_config_get_proxy_host (cfg, 1), ==, "b.example");
+  g_assert_cmpuint (ph_config_get_proxy_port (cfg, 1), ==, 8443);
+  g_assert_cmpstr (ph_config_get_proxy_host (cfg, 2), ==, "192.0.2.7");
+  g_assert_cmpstr (ph_config_get_proxy_server_name (cfg, 2), ==, "c.example");
+  g_assert_cmpstr (ph_config_get_proxy_host (cfg, 3), ==, "2001:db8::9");
+  g_assert_cmpuint (ph_config_get_proxy_port (cfg, 3), ==, 444);
+  name3 = ph_config_dup_proxy_name (cfg, 3);
+  g_assert_cmpstr (name3, ==, "[2001:db8::9]:444");
+  g_assert_cmpstr (ph_config_get_proxy_host (cfg, 4), ==, "2001:db8::10");
+  name4 = ph_config_dup_proxy_name (cfg, 4);
+  g_assert_cmpstr (name4, ==, "[2001:db8::10]:1443");
+  /* upstream.server-name applies to every entry that names none. */
+  g_assert_cmpstr (ph_config_get_proxy_server_name (named, 0), ==, "proxy.example");
+  g_assert_cmpstr (ph_config_get_proxy_server_name (named, 1), ==, "proxy.example");
+  g_assert_cmpint (ph_config_get_failover (one), ==, PH_FAILOVER_PRIORITY);
+  /* Another list is another upstream; the same one is not. */
+  g_assert_false (ph_config_same_upstream (named, one));
+  g_assert_true (ph_config_same_upstream (one, one));
+}
+
 /* ---- accepted files ---- */
 
 static void
@@ -364,7 +404,12 @@ test_bad_values (Fixture *f, gconstpointer data)
     { "upstream", "port", "65536", NULL },
     { "upstream", "port", "https", NULL },
     { "upstream", "port", "-1", NULL },
-    { "upstream", "host", "proxy example", NULL },
+    { "upstream", "host", "proxy example", "“example” is not an option of a cloud proxy" },
+    { "upstream", "host", "a.example;b/c:443", "“b/c:443” is not a cloud proxy" },
+    { "upstream", "host", "a.example:99999", NULL },
+    { "upstream", "host", "[2001:db8::1", NULL },
+    { "upstream", "host", "a.example sni=b.example", "“sni=b.example” is not an option" },
+    { "upstream", "failover", "random", "not one of priority, round-robin" },
     { "upstream", "server-name", "a/b", NULL },
     { "upstream", "pins", "sha1//AAAAAAAAAAAAAAAAAAAAAAAAAAA=", NULL },
     { "upstream", "verify", "none", NULL },
@@ -874,7 +919,8 @@ test_check_value (Fixture *f, gconstpointer data)
   } cases[] = {
     { "upstream.port", "8443", NULL },
     { "upstream.port", "99999", "upstream.port: " },
-    { "upstream.host", "proxy example", "not a host name" },
+    { "upstream.host", "proxy example", "not an option of a cloud proxy" },
+    { "upstream.host", "a.example:8443, [2001:db8::1]:443 server-name=b.example", NULL },
     { "listener.address", "127.0.0.1:3128;[::1]:3128", NULL },
     { "listener.address", "localhost:3128", "not an IP address" },
     { "upstream.pins", "sha256//short", "SHA-256 pin" },
@@ -983,6 +1029,7 @@ main (int argc, char **argv)
   ADD ("/pinhole/config/layers", test_layers);
   ADD ("/pinhole/config/check-value", test_check_value);
   ADD ("/pinhole/config/edit", test_edit);
+  ADD ("/pinhole/config/proxies", test_proxies);
   g_test_add_func ("/pinhole/config/parse-duration", test_parse_duration);
   g_test_add_func ("/pinhole/config/parse-listen-address", test_parse_listen_address);
 

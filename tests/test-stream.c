@@ -355,7 +355,7 @@ tls_setup (Tls *f, gconstpointer data)
 
   f->server = ph_test_tls_server_new (t.cert);
   config = tls_config_new (ph_test_tls_server_get_port (f->server));
-  f->ctx = ph_tls_context_new (config, &error);
+  f->ctx = ph_tls_context_new (config, NULL, &error);
   g_assert_no_error (error);
   g_socket_client_set_enable_proxy (client, FALSE);
   conn = g_socket_client_connect_to_host (client, "127.0.0.1",

@@ -55,7 +55,7 @@ static PhTlsContext *
 context_new (PhConfig *cfg)
 {
   g_autoptr (GError) error = NULL;
-  PhTlsContext *ctx = ph_tls_context_new (cfg, &error);
+  PhTlsContext *ctx = ph_tls_context_new (cfg, NULL, &error);
 
   g_assert_no_error (error);
   g_assert (ctx != NULL);
@@ -633,7 +633,7 @@ test_inspect (void)
                                          "\npins=%s\nca-file=%s\n",
                                          other, t.ca_path);
   g_autoptr (GError) error = NULL;
-  g_autoptr (PhTlsContext) ctx = ph_tls_context_new_inspector (cfg, &error);
+  g_autoptr (PhTlsContext) ctx = ph_tls_context_new_inspector (cfg, NULL, &error);
   PhTestTlsCounts counts;
   const PhCertInfo *info;
   Result r = { 0 };
@@ -705,7 +705,7 @@ test_ktls_on (void)
                     "server-name=" SERVER_NAME "\npins=%s\nktls=on\n",
                     ph_test_tls_server_get_port (server), ph_test_cert_get_pin (t.good));
   g_autoptr (GError) error = NULL;
-  g_autoptr (PhTlsContext) ctx = ph_tls_context_new (cfg, &error);
+  g_autoptr (PhTlsContext) ctx = ph_tls_context_new (cfg, NULL, &error);
   const char *why = ph_ktls_get_unavailable_reason ();
 
   if (why != NULL)

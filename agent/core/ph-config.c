@@ -19,9 +19,11 @@ struct _PhConfig
   GPtrArray *listen; /* of GInetSocketAddress */
   GPtrArray *allow;  /* of GInetAddressMask */
 
-  char *host;
+  char *host;         /* the first proxy's, for messages and the secret store */
+  GPtrArray *proxies; /* of PhProxyEntry, upstream.host in order; empty: none */
   guint port;
-  char *server_name;
+  char *server_name; /* as set; NULL: each proxy's own name */
+  PhFailover failover;
   GPtrArray *pins; /* of PhPin */
   PhVerifyMode verify;
   char *ca_file;
@@ -64,6 +66,22 @@ struct _PhConfigFile
   gboolean optional; /* a missing file is an empty layer */
 };
 
+/* One entry of upstream.host: "NAME[:PORT] [server-name=NAME]". */
+typedef struct
+{
+  char *host;
+  guint port;        /* 0: upstream.port */
+  char *server_name; /* NULL: upstream.server-name, else host */
+} PhProxyEntry;
+
+static void
+proxy_entry_free (PhProxyEntry *e)
+{
+  g_free (e->host);
+  g_free (e->server_name);
+  g_free (e);
+}
+
 typedef struct _PhKeyDef PhKeyDef;
 typedef gboolean (*PhKeyParse) (PhConfig *cfg, const PhKeyDef *def, const char *value,
                                 GError **error);
@@ -84,6 +102,7 @@ struct _PhKeyDef
 static gboolean parse_listen (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_allow (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_host (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_proxies (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_string (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_uint (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_duration (PhConfig *, const PhKeyDef *, const char *, GError **);
@@ -103,9 +122,10 @@ static gboolean parse_portal_check (PhConfig *, const PhKeyDef *, const char *, 
 static const PhKeyDef key_defs[] = {
   { "listener", "address", "127.0.0.1:3128;[::1]:3128", parse_listen },
   { "listener", "allow", "", parse_allow },
-  { "upstream", "host", "", parse_host, FIELD (host) },
+  { "upstream", "host", "", parse_proxies },
   { "upstream", "port", "443", parse_uint, FIELD (port), 1, 65535 },
   { "upstream", "server-name", "", parse_host, FIELD (server_name) },
+  { "upstream", "failover", "priority", parse_choice, FIELD (failover) },
   { "upstream", "pins", "", parse_pins },
   { "upstream", "verify", "", parse_verify },
   { "upstream", "ca-file", "", parse_string, FIELD (ca_file) },
@@ -153,6 +173,7 @@ static const struct
   const char *key;
   const char *words[3];
 } choices[] = {
+  { "upstream.failover", { "priority", "round-robin" } },
   { "route.when-unreachable", { "block", "direct" } },
   { "route.portal", { "allow", "block" } },
   { "system-proxy.mode", { "manual", "pac" } },
@@ -342,6 +363,95 @@ parse_host (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **erro
     }
   g_free (*field);
   *field = *host ? g_steal_pointer (&host) : NULL;
+  return TRUE;
+}
+
+/* "NAME", "NAME:PORT", "[V6]:PORT" or a bare IPv6 address, into @host and @port (0: none). */
+static gboolean
+split_host_port (const char *text, char **host, guint *port)
+{
+  const char *colon = strrchr (text, ':');
+  guint64 n = 0;
+
+  *port = 0;
+  if (text[0] == '[')
+    {
+      const char *close = strchr (text, ']');
+      if (close == NULL || (close[1] != '\0' && close[1] != ':'))
+        return FALSE;
+      *host = g_strndup (text + 1, close - text - 1);
+      if (close[1] == '\0')
+        return TRUE;
+      colon = close + 1;
+    }
+  else if (colon == NULL || strchr (text, ':') != colon)
+    {
+      /* No port; several colons: an IPv6 address without brackets. */
+      *host = g_strdup (text);
+      return TRUE;
+    }
+  else
+    *host = g_strndup (text, colon - text);
+  if (!g_ascii_string_to_unsigned (colon + 1, 10, 1, 65535, &n, NULL))
+    return FALSE;
+  *port = (guint) n;
+  return TRUE;
+}
+
+/* upstream.host: one or more cloud proxies, ";" or "," between them, each "NAME[:PORT]" with
+ * an optional " server-name=NAME" (otherwise upstream.server-name, else NAME itself). */
+static gboolean
+parse_proxies (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  g_autoptr (GPtrArray) proxies
+      = g_ptr_array_new_with_free_func ((GDestroyNotify) proxy_entry_free);
+  g_auto (GStrv) items = g_regex_split_simple ("[;,]", value, 0, 0);
+
+  for (guint i = 0; items[i] != NULL; i++)
+    {
+      g_autofree char *item = g_strstrip (g_strdup (items[i]));
+      g_auto (GStrv) words = NULL;
+      g_autofree char *host = NULL;
+      PhProxyEntry *e;
+      guint port = 0;
+      guint w = 0;
+
+      if (*item == '\0')
+        continue;
+      words = g_regex_split_simple ("\\s+", item, 0, 0);
+      if (!split_host_port (words[0], &host, &port) || !valid_hostname (host)
+          || (strchr (host, ':') != NULL && !g_hostname_is_ip_address (host)))
+        {
+          g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                       /* TRANSLATORS: %s is one entry of upstream.host */
+                       _ ("“%s” is not a cloud proxy (expected NAME, NAME:PORT or [IPv6]:PORT, "
+                          "optionally followed by server-name=NAME)"),
+                       item);
+          return FALSE;
+        }
+      e = g_new0 (PhProxyEntry, 1);
+      e->host = g_steal_pointer (&host);
+      e->port = port;
+      g_ptr_array_add (proxies, e);
+      for (w = 1; words[w] != NULL; w++)
+        {
+          const char *sni = g_str_has_prefix (words[w], "server-name=") ? words[w] + 12 : NULL;
+          if (sni == NULL || !valid_hostname (sni) || e->server_name != NULL)
+            {
+              g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                           /* TRANSLATORS: %s is a word after a proxy in upstream.host */
+                           _ ("“%s” is not an option of a cloud proxy (expected server-name=NAME)"),
+                           words[w]);
+              return FALSE;
+            }
+          e->server_name = g_strdup (sni);
+        }
+    }
+  g_clear_pointer (&cfg->proxies, g_ptr_array_unref);
+  cfg->proxies = g_steal_pointer (&proxies);
+  g_clear_pointer (&cfg->host, g_free);
+  if (cfg->proxies->len > 0)
+    cfg->host = g_strdup (((PhProxyEntry *) g_ptr_array_index (cfg->proxies, 0))->host);
   return TRUE;
 }
 
@@ -613,6 +723,7 @@ config_clear (PhConfig *cfg)
   g_clear_pointer (&cfg->listen, g_ptr_array_unref);
   g_clear_pointer (&cfg->allow, g_ptr_array_unref);
   g_clear_pointer (&cfg->host, g_free);
+  g_clear_pointer (&cfg->proxies, g_ptr_array_unref);
   g_clear_pointer (&cfg->server_name, g_free);
   g_clear_pointer (&cfg->pins, g_ptr_array_unref);
   g_clear_pointer (&cfg->ca_file, g_free);
@@ -1076,8 +1187,6 @@ ph_config_load_layers (GPtrArray *layers, GError **error)
       g_set_error_literal (error, PH_ERROR, PH_ERROR_INVALID_CONFIG, text->str);
       return NULL;
     }
-  if (cfg->server_name == NULL && cfg->host != NULL)
-    cfg->server_name = g_strdup (cfg->host);
   return g_steal_pointer (&cfg);
 }
 
@@ -1245,7 +1354,57 @@ ph_config_get_port (const PhConfig *config)
 const char *
 ph_config_get_server_name (const PhConfig *config)
 {
-  return config->server_name;
+  return ph_config_get_n_proxies (config) > 0 ? ph_config_get_proxy_server_name (config, 0) : NULL;
+}
+
+guint
+ph_config_get_n_proxies (const PhConfig *config)
+{
+  return config->proxies != NULL ? config->proxies->len : 0;
+}
+
+static const PhProxyEntry *
+proxy_entry (const PhConfig *config, guint i)
+{
+  g_return_val_if_fail (i < ph_config_get_n_proxies (config), NULL);
+  return g_ptr_array_index (config->proxies, i);
+}
+
+const char *
+ph_config_get_proxy_host (const PhConfig *config, guint i)
+{
+  return proxy_entry (config, i)->host;
+}
+
+guint
+ph_config_get_proxy_port (const PhConfig *config, guint i)
+{
+  const PhProxyEntry *e = proxy_entry (config, i);
+
+  return e->port != 0 ? e->port : config->port;
+}
+
+const char *
+ph_config_get_proxy_server_name (const PhConfig *config, guint i)
+{
+  const PhProxyEntry *e = proxy_entry (config, i);
+
+  return e->server_name ? e->server_name : config->server_name ? config->server_name : e->host;
+}
+
+char *
+ph_config_dup_proxy_name (const PhConfig *config, guint i)
+{
+  const char *host = ph_config_get_proxy_host (config, i);
+
+  return g_strdup_printf (strchr (host, ':') ? "[%s]:%u" : "%s:%u", host,
+                          ph_config_get_proxy_port (config, i));
+}
+
+PhFailover
+ph_config_get_failover (const PhConfig *config)
+{
+  return config->failover;
 }
 
 guint
@@ -1423,10 +1582,16 @@ ph_config_get_log_level (const PhConfig *config)
 gboolean
 ph_config_same_upstream (const PhConfig *a, const PhConfig *b)
 {
-  if (g_strcmp0 (a->host, b->host) != 0 || a->port != b->port
-      || g_strcmp0 (a->server_name, b->server_name) != 0 || a->verify != b->verify
-      || g_strcmp0 (a->ca_file, b->ca_file) != 0 || a->ktls != b->ktls)
+  if (ph_config_get_n_proxies (a) != ph_config_get_n_proxies (b) || a->failover != b->failover
+      || a->verify != b->verify || g_strcmp0 (a->ca_file, b->ca_file) != 0 || a->ktls != b->ktls)
     return FALSE;
+  for (guint i = 0; i < ph_config_get_n_proxies (a); i++)
+    if (g_strcmp0 (ph_config_get_proxy_host (a, i), ph_config_get_proxy_host (b, i)) != 0
+        || ph_config_get_proxy_port (a, i) != ph_config_get_proxy_port (b, i)
+        || g_strcmp0 (ph_config_get_proxy_server_name (a, i),
+                      ph_config_get_proxy_server_name (b, i))
+               != 0)
+      return FALSE;
   if ((a->pins ? a->pins->len : 0) != (b->pins ? b->pins->len : 0))
     return FALSE;
   for (guint i = 0; a->pins != NULL && i < a->pins->len; i++)

@@ -42,6 +42,13 @@ typedef enum
   PH_PORTAL_BLOCK,
 } PhPortalPolicy;
 
+/* [upstream] failover: which of several cloud proxies new connections go to. */
+typedef enum
+{
+  PH_FAILOVER_PRIORITY,    /* the first healthy one in upstream.host's order */
+  PH_FAILOVER_ROUND_ROBIN, /* every healthy one in turn */
+} PhFailover;
+
 /* [system-proxy] mode: what the tray sets the desktop's proxy to. */
 typedef enum
 {
@@ -88,9 +95,22 @@ void ph_config_unref (PhConfig *config);
 /* The settings. Strings and arrays belong to @config. */
 GPtrArray *ph_config_get_listen (const PhConfig *config); /* of GInetSocketAddress */
 GPtrArray *ph_config_get_allow (const PhConfig *config);  /* of GInetAddressMask */
+/* The first cloud proxy of upstream.host (NULL when none): the secret store's key and the
+ * one named where a single proxy is meant. */
 const char *ph_config_get_host (const PhConfig *config);
+/* upstream.port: the port of a proxy that names none. */
 guint ph_config_get_port (const PhConfig *config);
+/* The first proxy's server name (NULL when none). */
 const char *ph_config_get_server_name (const PhConfig *config);
+/* Every cloud proxy of upstream.host, in order: its host (a name or an address, IPv6 without
+ * brackets), its port, its server name (SNI and the name checked: its own server-name=, else
+ * upstream.server-name, else its host), and "host:port" ("[v6]:port") for messages. */
+guint ph_config_get_n_proxies (const PhConfig *config);
+const char *ph_config_get_proxy_host (const PhConfig *config, guint i);
+guint ph_config_get_proxy_port (const PhConfig *config, guint i);
+const char *ph_config_get_proxy_server_name (const PhConfig *config, guint i);
+char *ph_config_dup_proxy_name (const PhConfig *config, guint i);
+PhFailover ph_config_get_failover (const PhConfig *config);
 guint ph_config_get_n_pins (const PhConfig *config);
 const PhPin *ph_config_get_pin (const PhConfig *config, guint i);
 /* Whether @pin is one of the configured pins, in constant time. */

@@ -34,7 +34,7 @@ struct _PhTlsContext
 };
 
 static PhTlsContext *
-context_new (const PhConfig *config, gboolean inspector, GError **error)
+context_new (const PhConfig *config, const char *server_name, gboolean inspector, GError **error)
 {
   g_autoptr (PhTlsContext) ctx = g_atomic_rc_box_new0 (PhTlsContext);
   const char *err_pos = NULL;
@@ -75,7 +75,8 @@ context_new (const PhConfig *config, gboolean inspector, GError **error)
   ctx->pins = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_pin_free);
   for (guint i = 0; i < ph_config_get_n_pins (config); i++)
     g_ptr_array_add (ctx->pins, ph_pin_copy (ph_config_get_pin (config, i)));
-  ctx->server_name = g_strdup (ph_config_get_server_name (config));
+  ctx->server_name
+      = g_strdup (server_name != NULL ? server_name : ph_config_get_server_name (config));
   /* SNI carries names only (RFC 6066 §3). */
   ctx->send_sni = !g_hostname_is_ip_address (ctx->server_name);
   ctx->ktls = ph_config_get_ktls (config);
@@ -100,15 +101,15 @@ context_new (const PhConfig *config, gboolean inspector, GError **error)
 }
 
 PhTlsContext *
-ph_tls_context_new (const PhConfig *config, GError **error)
+ph_tls_context_new (const PhConfig *config, const char *server_name, GError **error)
 {
-  return context_new (config, FALSE, error);
+  return context_new (config, server_name, FALSE, error);
 }
 
 PhTlsContext *
-ph_tls_context_new_inspector (const PhConfig *config, GError **error)
+ph_tls_context_new_inspector (const PhConfig *config, const char *server_name, GError **error)
 {
-  return context_new (config, TRUE, error);
+  return context_new (config, server_name, TRUE, error);
 }
 
 void

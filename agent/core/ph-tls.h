@@ -14,7 +14,7 @@ G_BEGIN_DECLS
 
 typedef struct _PhTlsContext PhTlsContext;
 
-PhTlsContext *ph_tls_context_new (const PhConfig *config, GError **error);
+PhTlsContext *ph_tls_context_new (const PhConfig *config, const char *server_name, GError **error);
 PhTlsContext *ph_tls_context_ref (PhTlsContext *ctx);
 void ph_tls_context_unref (PhTlsContext *ctx);
 /* Remembers @stream's session so the next handshake can resume it. */
@@ -63,7 +63,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhTlsInspection, ph_tls_inspection_free)
 
 /* A context that only inspects: its handshakes stop once the server's
  * certificates are in, so nothing is ever sent over them. */
-PhTlsContext *ph_tls_context_new_inspector (const PhConfig *config, GError **error);
+PhTlsContext *ph_tls_context_new_inspector (const PhConfig *config, const char *server_name,
+                                            GError **error);
 
 typedef void (*PhTlsInspectFunc) (PhTlsInspection *inspection, GError *error, gpointer user_data);
 /* Runs an inspector's handshake on @connection; @func owns @inspection. */

@@ -99,7 +99,7 @@ ph_upstream_new (PhConfig *config, GError **error)
   up->cancellable = g_cancellable_new ();
   up->client = g_socket_client_new ();
   g_socket_client_set_enable_proxy (up->client, FALSE);
-  up->tls = ph_tls_context_new (config, error);
+  up->tls = ph_tls_context_new (config, NULL, error);
   if (up->tls == NULL)
     return NULL;
   if (ph_config_get_username (config) != NULL && ph_config_get_password (config) != NULL)
@@ -439,7 +439,7 @@ ph_upstream_inspect_async (PhUpstream *up, GCancellable *cancellable, PhUpstream
   GError *error = NULL;
 
   if (up->inspector == NULL)
-    up->inspector = ph_tls_context_new_inspector (up->config, &error);
+    up->inspector = ph_tls_context_new_inspector (up->config, NULL, &error);
   if (up->inspector == NULL)
     {
       func (NULL, error, user_data);

@@ -87,6 +87,7 @@ struct _PhProxyConn
   gboolean keep_alive;
   gboolean up_reused;   /* conn->up served an earlier request (idle pool or this client) */
   gboolean fresh_only;  /* the request is sent again: on a connection never used before */
+  guint failovers;      /* times it moved on to another cloud proxy that had not answered */
   gboolean bound;       /* the origin signs in per connection (NTLM, Negotiate): conn->up
                          * stays with this client, never in the shared pool */
   gint64 up_idle_us;    /* since when conn->up waits for this client's next request */
@@ -328,7 +329,8 @@ conn_refuse_auth (PhProxyConn *conn)
   g_autofree char *msg = g_strdup_printf (
       "the cloud proxy %s rejected the credentials of user “%s”; Pinhole will not send them again "
       "until they are changed",
-      ph_upstream_get_name (conn->upstream),
+      conn->up != NULL ? ph_upstream_get_stream_proxy_name (conn->upstream, conn->up)
+                       : ph_upstream_get_name (conn->upstream),
       ph_config_get_username (conn->config) ? ph_config_get_username (conn->config) : "");
   conn_refuse (conn, 502, "auth-rejected", msg);
 }
@@ -559,6 +561,7 @@ conn_finish_request (PhProxyConn *conn)
   /* Ready for the next request on this client connection. */
   conn->up_idle_us = g_get_monotonic_time ();
   conn->fresh_only = FALSE;
+  conn->failovers = 0;
   g_clear_pointer (&conn->req, ph_http_request_free);
   g_clear_pointer (&conn->resp, ph_http_response_free);
   ph_pipe_clear (conn->c2u);
@@ -782,6 +785,8 @@ conn_request_is_retryable (PhProxyConn *conn)
 static void
 conn_upstream_lost (PhProxyConn *conn, const GError *error)
 {
+  gboolean lost_new;
+
   if (conn->uin->len > 0 || conn->n_interim > 0 || conn->resp != NULL)
     {
       /* Part of an answer came: whatever happened, it is not a close of
@@ -789,11 +794,23 @@ conn_upstream_lost (PhProxyConn *conn, const GError *error)
       conn_refuse_error (conn, error);
       return;
     }
-  if (conn->up_reused && !conn->fresh_only && conn_request_is_retryable (conn))
+  /* A new connection that closes before it answers is the proxy failing (its TLS end took
+   * the connection, what is behind it did not answer): with several proxies, the request
+   * moves on to the next, and the client sees one answer. */
+  lost_new = !conn->up_reused && conn->route == PH_ROUTE_PROXY && conn->up != NULL
+             && ph_upstream_get_n_proxies (conn->upstream) > 1;
+  if (lost_new)
+    ph_upstream_report_lost (conn->upstream, conn->up);
+  if (((conn->up_reused && !conn->fresh_only)
+       || (lost_new && conn->failovers < ph_upstream_get_n_proxies (conn->upstream)))
+      && conn_request_is_retryable (conn))
     {
-      g_debug ("%s: the reused upstream connection closed before answering %s %s; sending it "
+      if (lost_new)
+        conn->failovers++;
+      g_debug ("%s: the %s upstream connection closed before answering %s %s; sending it "
                "again on a fresh one",
-               conn->peer, ph_http_request_get_method (conn->req), conn_target (conn));
+               conn->peer, lost_new ? "new" : "reused", ph_http_request_get_method (conn->req),
+               conn_target (conn));
       ph_upstream_count_retry (conn->upstream);
       drop_source (&conn->up_wait);
       ph_pipe_clear (conn->c2u);

@@ -41,6 +41,7 @@ struct _PhStream
    * buffer exists only while it holds bytes, so idle streams have none. */
   guint8 *ahead;
   gsize ahead_off, ahead_len;
+  gpointer origin; /* who made it (ph_stream_set_origin); not owned */
 };
 
 /* Main-thread only, like everything in the core. */
@@ -450,4 +451,16 @@ void
 ph_socket_set_v6only (GSocket *socket)
 {
   g_socket_set_option (socket, IPPROTO_IPV6, IPV6_V6ONLY, 1, NULL);
+}
+
+void
+ph_stream_set_origin (PhStream *stream, gpointer origin)
+{
+  stream->origin = origin;
+}
+
+gpointer
+ph_stream_get_origin (PhStream *stream)
+{
+  return stream->origin;
 }

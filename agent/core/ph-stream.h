@@ -61,6 +61,11 @@ GSource *ph_stream_wait (PhStream *stream, gboolean for_write, GSocketSourceFunc
 void ph_socket_set_nodelay (GSocket *socket);
 void ph_socket_set_v6only (GSocket *socket);
 
+/* Which of its peers the maker of a stream connected it to (ph-upstream: the cloud proxy), for
+ * the maker to read back when the stream is handed back; NULL unless set. Not owned. */
+void ph_stream_set_origin (PhStream *stream, gpointer origin);
+gpointer ph_stream_get_origin (PhStream *stream);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhStream, ph_stream_free)
 
 G_END_DECLS

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* ph-upstream.c: connections to the cloud proxy, the warm pool, and the
- * exchange with the proxy: its request heads (the only place that writes
- * Proxy-Authorization), its answers, and whether it takes our credentials. */
+/* ph-upstream.c: connections to the cloud proxies (one or several, with failover), the warm
+ * and idle pools, each proxy's health, and the exchange with a proxy: its request heads (the
+ * only place that writes Proxy-Authorization), its answers, and whether it takes our
+ * credentials. */
 #define G_LOG_DOMAIN "pinhole-upstream"
 
 #include "ph-upstream.h"
@@ -23,6 +24,10 @@
  * 5.2-5.9 ms to 3.5-3.7 ms; longer delays empty the pool under bursts. */
 #define REFILL_DELAY_MS 10
 #define BACKOFF_MAX_MS 30000
+/* A proxy marked down is tried again in the background after this long, doubling up to
+ * DOWN_MAX_MS while it stays down. */
+#define DOWN_MIN_MS 1000
+#define DOWN_MAX_MS 60000
 /* Warm connections kept when no tunnel is asked for: one for the next
  * click, one for the click after it. */
 #define WARM_FLOOR 2
@@ -31,6 +36,25 @@
 /* A check that found the credentials taken holds this long: an origin
  * that answers 407 again and again costs the proxy one CONNECT. */
 #define AUTH_CONFIRMED_US (30 * G_USEC_PER_SEC)
+
+/* One cloud proxy of upstream.host and what is known of it. */
+typedef struct
+{
+  PhUpstream *up; /* unowned: the upstream owns its proxies */
+  guint index;
+  char *name; /* host:port for messages */
+  char *host;
+  guint port;
+  PhTlsContext *tls;
+  PhProxyHealth health;
+  GError *error;      /* its last failure; NULL while up or untried */
+  gint64 retry_at_us; /* down or refused: when the background probe runs (monotonic) */
+  guint down_ms;      /* the next backoff */
+  gboolean probing;
+  gboolean ever_up;
+  GCancellable *cancellable; /* its probe and address lookup */
+  GStrv addresses;
+} PhProxy;
 
 typedef struct
 {
@@ -43,9 +67,9 @@ typedef struct
 struct _PhUpstream
 {
   PhConfig *config;
-  PhTlsContext *tls;
+  GPtrArray *proxies; /* of PhProxy*, upstream.host's order */
+  guint rr_next;      /* round-robin: where the next turn starts */
   GSocketClient *client;
-  char *name; /* host:port for messages */
   char *proxy_auth;
   gboolean auth_rejected;
   gboolean shut;
@@ -84,6 +108,23 @@ typedef struct
 } PhAuthWaiter;
 
 static void pool_refill (PhUpstream *up);
+static void proxy_resolve (PhProxy *p);
+static gboolean warm_watch_cb (GSocket *socket, GIOCondition cond, gpointer data);
+
+static void
+proxy_free (PhProxy *p)
+{
+  if (p->cancellable != NULL)
+    g_cancellable_cancel (p->cancellable);
+  g_clear_object (&p->cancellable);
+  if (p->tls != NULL)
+    ph_tls_context_unref (p->tls);
+  g_free (p->name);
+  g_free (p->host);
+  g_clear_error (&p->error);
+  g_strfreev (p->addresses);
+  g_free (p);
+}
 
 PhUpstream *
 ph_upstream_new (PhConfig *config, GError **error)
@@ -91,17 +132,35 @@ ph_upstream_new (PhConfig *config, GError **error)
   g_autoptr (PhUpstream) up = g_atomic_rc_box_new0 (PhUpstream);
 
   up->config = ph_config_ref (config);
-  up->name = g_strdup_printf (strchr (ph_config_get_host (config), ':') ? "[%s]:%u" : "%s:%u",
-                              ph_config_get_host (config), ph_config_get_port (config));
   g_queue_init (&up->warm);
   g_queue_init (&up->idle);
   up->demand_window_us = g_get_monotonic_time ();
   up->cancellable = g_cancellable_new ();
   up->client = g_socket_client_new ();
   g_socket_client_set_enable_proxy (up->client, FALSE);
-  up->tls = ph_tls_context_new (config, NULL, error);
-  if (up->tls == NULL)
-    return NULL;
+  up->proxies = g_ptr_array_new_with_free_func ((GDestroyNotify) proxy_free);
+  for (guint i = 0; i < ph_config_get_n_proxies (config); i++)
+    {
+      PhProxy *p = g_new0 (PhProxy, 1);
+
+      p->up = up;
+      p->index = i;
+      p->name = ph_config_dup_proxy_name (config, i);
+      p->host = g_strdup (ph_config_get_proxy_host (config, i));
+      p->port = ph_config_get_proxy_port (config, i);
+      p->down_ms = DOWN_MIN_MS;
+      p->cancellable = g_cancellable_new ();
+      g_ptr_array_add (up->proxies, p);
+      p->tls = ph_tls_context_new (config, ph_config_get_proxy_server_name (config, i), error);
+      if (p->tls == NULL)
+        return NULL;
+    }
+  if (up->proxies->len == 0)
+    {
+      g_set_error_literal (error, PH_ERROR, PH_ERROR_NOT_CONFIGURED,
+                           _ ("no cloud proxy is configured: set upstream.host"));
+      return NULL;
+    }
   if (ph_config_get_username (config) != NULL && ph_config_get_password (config) != NULL)
     {
       g_autofree char *pair = g_strconcat (ph_config_get_username (config), ":",
@@ -113,6 +172,9 @@ ph_upstream_new (PhConfig *config, GError **error)
       ph_wipe (pair, strlen (pair));
     }
   up->backoff_ms = BACKOFF_MIN_MS;
+  if (up->proxies->len > 1)
+    for (guint i = 0; i < up->proxies->len; i++)
+      proxy_resolve (g_ptr_array_index (up->proxies, i));
   pool_refill (up);
   return g_steal_pointer (&up);
 }
@@ -148,6 +210,12 @@ warm_free (PhWarm *w)
   g_free (w);
 }
 
+static PhProxy *
+stream_proxy (PhStream *stream)
+{
+  return ph_stream_get_origin (stream);
+}
+
 /* What the pools did, once, when the upstream is done with (a stop, a
  * reload that changed the cloud proxy): the figures to tune warm= and
  * idle-connections by, and the share of handshakes that resumed. */
@@ -159,14 +227,15 @@ log_pool_summary (PhUpstream *up)
   ph_upstream_get_stats (up, &st);
   if (st.connects == 0)
     return;
-  g_message (
-      "connections to %s: %" G_GUINT64_FORMAT " made, handshakes %" G_GUINT64_FORMAT
-      " resumed of %" G_GUINT64_FORMAT "; requests on an idle pooled connection %" G_GUINT64_FORMAT
-      ", on a warm one %" G_GUINT64_FORMAT ", waiting for a new one %" G_GUINT64_FORMAT
-      ", sent again %" G_GUINT64_FORMAT "; idle ones closed by the "
-      "proxy %" G_GUINT64_FORMAT ", expired %" G_GUINT64_FORMAT,
-      up->name, st.connects, st.handshakes_resumed, st.handshakes_resumed + st.handshakes_full,
-      st.idle_reused, st.warm_taken, st.warm_missed, st.retries, st.idle_closed, st.idle_expired);
+  g_message ("connections to %s: %" G_GUINT64_FORMAT " made, handshakes %" G_GUINT64_FORMAT
+             " resumed of %" G_GUINT64_FORMAT
+             "; requests on an idle pooled connection %" G_GUINT64_FORMAT
+             ", on a warm one %" G_GUINT64_FORMAT ", waiting for a new one %" G_GUINT64_FORMAT
+             ", sent again %" G_GUINT64_FORMAT "; idle ones closed by the "
+             "proxy %" G_GUINT64_FORMAT ", expired %" G_GUINT64_FORMAT,
+             ph_upstream_get_name (up), st.connects, st.handshakes_resumed,
+             st.handshakes_resumed + st.handshakes_full, st.idle_reused, st.warm_taken,
+             st.warm_missed, st.retries, st.idle_closed, st.idle_expired);
 }
 
 void
@@ -176,6 +245,8 @@ ph_upstream_shutdown (PhUpstream *up)
     log_pool_summary (up);
   up->shut = TRUE;
   g_cancellable_cancel (up->cancellable);
+  for (guint i = 0; up->proxies != NULL && i < up->proxies->len; i++)
+    g_cancellable_cancel (((PhProxy *) g_ptr_array_index (up->proxies, i))->cancellable);
   g_queue_clear_full (&up->warm, (GDestroyNotify) warm_free);
   g_queue_clear_full (&up->idle, (GDestroyNotify) warm_free);
   if (up->refill_source != NULL)
@@ -191,10 +262,8 @@ upstream_clear (PhUpstream *up)
   ph_upstream_shutdown (up);
   g_clear_object (&up->cancellable);
   g_clear_object (&up->client);
-  if (up->tls != NULL)
-    ph_tls_context_unref (up->tls);
+  g_clear_pointer (&up->proxies, g_ptr_array_unref);
   ph_config_unref (up->config);
-  g_free (up->name);
   if (up->proxy_auth != NULL)
     ph_wipe (up->proxy_auth, strlen (up->proxy_auth));
   g_free (up->proxy_auth);
@@ -210,10 +279,254 @@ ph_upstream_unref (PhUpstream *up)
   g_atomic_rc_box_release_full (up, (GDestroyNotify) upstream_clear);
 }
 
+/* ---- the proxies' health, and which one a new connection goes to ---- */
+
+static PhProxy *
+proxy_at (PhUpstream *up, guint i)
+{
+  return g_ptr_array_index (up->proxies, i);
+}
+
+static gboolean
+proxy_usable (PhProxy *p)
+{
+  return p->health == PH_PROXY_UP || p->health == PH_PROXY_UNKNOWN;
+}
+
+/* The proxy new connections go to, skipping those in @tried (a bit per index): under priority
+ * the first usable one, under round-robin the next usable one in turn. When none is usable (all
+ * down or refused) and @tried is empty, the one whose retry comes first: with nothing to fail
+ * over to, a request's own attempt is the quickest way to learn it is back (and a lone proxy
+ * behaves as it would without failover). NULL when nothing is left to try. */
+static PhProxy *
+select_proxy (PhUpstream *up, guint64 tried, gboolean take_turn)
+{
+  guint n = up->proxies->len;
+  PhProxy *best = NULL;
+
+  for (guint k = 0; k < n; k++)
+    {
+      guint i = ph_config_get_failover (up->config) == PH_FAILOVER_ROUND_ROBIN
+                    ? (up->rr_next + k) % n
+                    : k;
+      PhProxy *p = proxy_at (up, i);
+
+      if ((tried & (G_GUINT64_CONSTANT (1) << i)) != 0 || !proxy_usable (p))
+        continue;
+      if (take_turn && ph_config_get_failover (up->config) == PH_FAILOVER_ROUND_ROBIN)
+        up->rr_next = (i + 1) % n;
+      return p;
+    }
+  if (tried != 0)
+    return NULL;
+  for (guint i = 0; i < n; i++)
+    if (best == NULL || proxy_at (up, i)->retry_at_us < best->retry_at_us)
+      best = proxy_at (up, i);
+  return best;
+}
+
+/* The proxy in use: the one a new connection would go to now (round-robin: the next). */
+static PhProxy *
+proxy_in_use (PhUpstream *up)
+{
+  return select_proxy (up, 0, FALSE);
+}
+
 const char *
 ph_upstream_get_name (PhUpstream *up)
 {
-  return up->name;
+  return proxy_in_use (up)->name;
+}
+
+static void
+upstream_notify (PhUpstream *up, PhUpstreamEvent event)
+{
+  if (up->notify != NULL)
+    up->notify (up, event, up->notify_data);
+}
+
+/* Closes the pooled connections to @p (or, with @p NULL, to proxies after @first under
+ * priority: the first one is back). */
+static void
+pool_drop_where (PhUpstream *up, GQueue *pool, PhProxy *p, guint after)
+{
+  for (GList *l = pool->head; l != NULL;)
+    {
+      PhWarm *w = l->data;
+      PhProxy *wp = stream_proxy (w->stream);
+      GList *next = l->next;
+
+      if (p != NULL ? wp == p : wp->index > after)
+        {
+          g_queue_delete_link (pool, l);
+          warm_free (w);
+        }
+      l = next;
+    }
+}
+
+static void
+proxy_set_health (PhProxy *p, PhProxyHealth health, const GError *error)
+{
+  PhUpstream *up = p->up;
+  PhProxyHealth was = p->health;
+  gint64 now = g_get_monotonic_time ();
+
+  g_clear_error (&p->error);
+  if (error != NULL)
+    p->error = g_error_copy (error);
+  p->health = health;
+  if (health == PH_PROXY_UP)
+    {
+      p->ever_up = TRUE;
+      p->retry_at_us = 0;
+      p->down_ms = DOWN_MIN_MS;
+    }
+  else if (health == PH_PROXY_DOWN || health == PH_PROXY_REFUSED)
+    {
+      /* Another failure while down (a request's last resort) does not push the probe back. */
+      if (was != health || p->retry_at_us == 0)
+        {
+          p->retry_at_us = now + (gint64) p->down_ms * 1000;
+          p->down_ms = MIN (p->down_ms * 2, DOWN_MAX_MS);
+        }
+    }
+  else
+    {
+      p->retry_at_us = 0;
+      p->down_ms = DOWN_MIN_MS;
+    }
+  if (was == health)
+    return;
+  if (up->proxies->len > 1)
+    {
+      if (health == PH_PROXY_UP && was != PH_PROXY_UNKNOWN)
+        g_message ("cloud proxy %s is up again", p->name);
+      else if (health == PH_PROXY_DOWN)
+        g_warning ("cloud proxy %s is down (%s); new connections go to the others, and it is "
+                   "tried again in the background",
+                   p->name, error ? error->message : "?");
+      else if (health == PH_PROXY_REFUSED)
+        g_warning ("cloud proxy %s refused: %s", p->name, error ? error->message : "?");
+    }
+  if (health == PH_PROXY_DOWN || health == PH_PROXY_REFUSED)
+    {
+      pool_drop_where (up, &up->warm, p, 0);
+      pool_drop_where (up, &up->idle, p, 0);
+    }
+  else if (health == PH_PROXY_UP && ph_config_get_failover (up->config) == PH_FAILOVER_PRIORITY
+           && proxy_in_use (up) == p)
+    {
+      /* The first healthy proxy is back: new tunnels go to it, not to what was kept warm for
+       * the one that stood in for it. */
+      pool_drop_where (up, &up->warm, NULL, p->index);
+      pool_drop_where (up, &up->idle, NULL, p->index);
+      pool_refill (up);
+    }
+  upstream_notify (up, PH_UPSTREAM_HEALTH_CHANGED);
+}
+
+/* Whether @error is the proxy failing (down) rather than refusing us (a configuration
+ * problem), or neither (cancelled). */
+static void
+proxy_record (PhProxy *p, const GError *error)
+{
+  if (error == NULL)
+    proxy_set_health (p, PH_PROXY_UP, NULL);
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  else if (ph_upstream_error_is_unreachable (error))
+    proxy_set_health (p, PH_PROXY_DOWN, error);
+  else
+    proxy_set_health (p, PH_PROXY_REFUSED, error);
+}
+
+guint
+ph_upstream_get_n_proxies (PhUpstream *up)
+{
+  return up->proxies->len;
+}
+
+const char *
+ph_upstream_get_proxy_name (PhUpstream *up, guint i)
+{
+  return proxy_at (up, i)->name;
+}
+
+PhProxyHealth
+ph_upstream_get_proxy_health (PhUpstream *up, guint i)
+{
+  return proxy_at (up, i)->health;
+}
+
+gboolean
+ph_upstream_get_proxy_in_use (PhUpstream *up, guint i)
+{
+  PhProxy *p = proxy_at (up, i);
+
+  if (ph_config_get_failover (up->config) == PH_FAILOVER_ROUND_ROBIN && proxy_usable (p))
+    return TRUE;
+  return proxy_in_use (up) == p;
+}
+
+gint64
+ph_upstream_get_proxy_retry_at (PhUpstream *up, guint i)
+{
+  PhProxy *p = proxy_at (up, i);
+
+  if (p->retry_at_us == 0)
+    return 0;
+  return g_get_real_time () + (p->retry_at_us - g_get_monotonic_time ());
+}
+
+const GError *
+ph_upstream_get_proxy_error (PhUpstream *up, guint i)
+{
+  return proxy_at (up, i)->error;
+}
+
+const char *const *
+ph_upstream_get_proxy_addresses (PhUpstream *up, guint i)
+{
+  return (const char *const *) proxy_at (up, i)->addresses;
+}
+
+static void
+resolved (GObject *source, GAsyncResult *result, gpointer data)
+{
+  PhProxy *p = data;
+  g_autoptr (GError) error = NULL;
+  GList *list = g_resolver_lookup_by_name_finish (G_RESOLVER (source), result, &error);
+  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  for (GList *l = list; l != NULL; l = l->next)
+    {
+      g_autofree char *text = g_inet_address_to_string (l->data);
+      g_strv_builder_add (b, text);
+    }
+  g_resolver_free_addresses (list);
+  g_strfreev (p->addresses);
+  p->addresses = g_strv_builder_end (b);
+  if (error != NULL)
+    g_debug ("resolving %s: %s", p->name, error->message);
+  upstream_notify (p->up, PH_UPSTREAM_HEALTH_CHANGED);
+}
+
+/* Looks the proxy's name up, for Upstreams: connections resolve it each time themselves. */
+static void
+proxy_resolve (PhProxy *p)
+{
+  g_autoptr (GResolver) resolver = g_resolver_get_default ();
+
+  if (g_hostname_is_ip_address (p->host))
+    {
+      g_strfreev (p->addresses);
+      p->addresses = g_strsplit (p->host, "\n", -1);
+      return;
+    }
+  g_resolver_lookup_by_name_async (resolver, p->host, p->cancellable, resolved, p);
 }
 
 /* "Basic …" or NULL when no username is configured, or once the proxy has
@@ -236,11 +549,10 @@ ph_upstream_set_auth_rejected (PhUpstream *up)
   if (up->auth_rejected)
     return;
   up->auth_rejected = TRUE;
-  if (up->notify != NULL)
-    up->notify (up, PH_UPSTREAM_AUTH_CHANGED, up->notify_data);
+  upstream_notify (up, PH_UPSTREAM_AUTH_CHANGED);
   g_warning ("the cloud proxy %s rejected the credentials of user “%s”; they will not be "
              "sent again until the credentials or the configuration change",
-             up->name,
+             ph_upstream_get_name (up),
              ph_config_get_username (up->config) ? ph_config_get_username (up->config) : "");
 }
 
@@ -248,21 +560,48 @@ void
 ph_upstream_clear_auth_rejected (PhUpstream *up)
 {
   if (up->auth_rejected)
-    g_message ("credentials for %s will be sent again", up->name);
+    g_message ("credentials for %s will be sent again", ph_upstream_get_name (up));
   up->auth_rejected = FALSE;
-  if (up->notify != NULL)
-    up->notify (up, PH_UPSTREAM_AUTH_CHANGED, up->notify_data);
+  upstream_notify (up, PH_UPSTREAM_AUTH_CHANGED);
 }
 
 void
 ph_upstream_save_session (PhUpstream *up, PhStream *stream)
 {
-  ph_tls_context_save_session (up->tls, stream);
+  PhProxy *p = stream_proxy (stream);
+
+  if (p != NULL)
+    ph_tls_context_save_session (p->tls, stream);
+}
+
+void
+ph_upstream_report_lost (PhUpstream *up, PhStream *stream)
+{
+  PhProxy *p = stream_proxy (stream);
+  g_autoptr (GError) error = NULL;
+
+  if (p == NULL || p->up != up)
+    return;
+  error = g_error_new (PH_ERROR, PH_ERROR_UPSTREAM_UNREACHABLE,
+                       /* TRANSLATORS: the cloud proxy's host:port */
+                       _ ("the cloud proxy %s closed a new connection without answering"), p->name);
+  proxy_set_health (p, PH_PROXY_DOWN, error);
+}
+
+const char *
+ph_upstream_get_stream_proxy_name (PhUpstream *up, PhStream *stream)
+{
+  PhProxy *p = stream_proxy (stream);
+
+  return p != NULL ? p->name : ph_upstream_get_name (up);
 }
 
 typedef struct
 {
   PhUpstream *up;
+  PhProxy *proxy;            /* the one this attempt goes to */
+  guint64 tried;             /* proxies tried, a bit per index */
+  gboolean fixed;            /* this proxy only: a probe, an inspection */
   GCancellable *cancellable; /* the caller's, chained to our timeout */
   GCancellable *timeout_cancel;
   GSource *timeout_source;
@@ -275,17 +614,25 @@ typedef struct
 } PhConnect;
 
 static void
-connect_free (PhConnect *c)
+connect_reset (PhConnect *c)
 {
   if (c->timeout_source != NULL)
     {
       g_source_destroy (c->timeout_source);
-      g_source_unref (c->timeout_source);
+      g_clear_pointer (&c->timeout_source, g_source_unref);
     }
   if (c->chain_id != 0)
     g_cancellable_disconnect (c->cancellable, c->chain_id);
-  g_clear_object (&c->cancellable);
+  c->chain_id = 0;
   g_clear_object (&c->timeout_cancel);
+  c->timed_out = FALSE;
+}
+
+static void
+connect_free (PhConnect *c)
+{
+  connect_reset (c);
+  g_clear_object (&c->cancellable);
   ph_upstream_unref (c->up);
   g_free (c);
 }
@@ -293,7 +640,7 @@ connect_free (PhConnect *c)
 /* Keeps the result of a real attempt for the health watcher. A cancelled
  * attempt says nothing about the proxy. */
 static void
-record_attempt (PhUpstream *up, const GError *error)
+record_attempt (PhUpstream *up, PhProxy *p, const GError *error)
 {
   if (error != NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
@@ -302,26 +649,44 @@ record_attempt (PhUpstream *up, const GError *error)
     up->last_error = g_error_copy (error);
   else
     up->ever_connected = TRUE;
-  if (up->notify != NULL)
-    up->notify (up, error ? PH_UPSTREAM_FAILED : PH_UPSTREAM_CONNECTED, up->notify_data);
+  proxy_record (p, error);
+  upstream_notify (up, error ? PH_UPSTREAM_FAILED : PH_UPSTREAM_CONNECTED);
 }
+
+static void connect_attempt (PhConnect *c);
 
 static void
 connect_finish (PhConnect *c, PhStream *stream, GError *error)
 {
+  PhProxy *next;
+
   if (c->inspect_func != NULL)
     {
       c->inspect_func (NULL, error, c->user_data);
       connect_free (c);
       return;
     }
-  record_attempt (c->up, error);
+  record_attempt (c->up, c->proxy, error);
   if (stream != NULL)
     {
       double took_s = (double) (g_get_monotonic_time () - c->started_us) / G_USEC_PER_SEC;
 
+      ph_stream_set_origin (stream, c->proxy);
       c->up->stats.connects++;
       c->up->connect_s = c->up->connect_s > 0 ? 0.75 * c->up->connect_s + 0.25 * took_s : took_s;
+    }
+  /* A proxy that cannot be reached hands the attempt to the next one: the caller sees one
+   * answer. One that refused us (a pin mismatch, an untrusted certificate) does not: that is a
+   * configuration problem, and failing over would hide it. */
+  else if (!c->fixed && !c->up->shut && ph_upstream_error_is_unreachable (error)
+           && (next = select_proxy (c->up, c->tried, TRUE)) != NULL)
+    {
+      g_debug ("%s; trying %s", error->message, next->name);
+      g_error_free (error);
+      c->proxy = next;
+      connect_reset (c);
+      connect_attempt (c);
+      return;
     }
   c->func (stream, error, c->user_data);
   connect_free (c);
@@ -369,18 +734,18 @@ tcp_done (GObject *source, GAsyncResult *result, gpointer data)
     {
       GError *error;
       if (c->timed_out)
-        error
-            = g_error_new (PH_ERROR, PH_ERROR_TIMEOUT,
-                           /* TRANSLATORS: the cloud proxy's host:port, then the time
-                            * allowed in seconds ("s") */
-                           _ ("the cloud proxy %s did not accept a TCP connection within %.1fs"),
-                           c->up->name, ph_config_get_connect_timeout_ms (c->up->config) / 1000.0);
+        error = g_error_new (PH_ERROR, PH_ERROR_TIMEOUT,
+                             /* TRANSLATORS: the cloud proxy's host:port, then the time
+                              * allowed in seconds ("s") */
+                             _ ("the cloud proxy %s did not accept a TCP connection within %.1fs"),
+                             c->proxy->name,
+                             ph_config_get_connect_timeout_ms (c->up->config) / 1000.0);
       else if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         error = g_steal_pointer (&local);
       else
         error = g_error_new (PH_ERROR, PH_ERROR_UPSTREAM_UNREACHABLE,
                              /* TRANSLATORS: the cloud proxy's host:port, then why */
-                             _ ("cannot reach the cloud proxy %s over TCP: %s"), c->up->name,
+                             _ ("cannot reach the cloud proxy %s over TCP: %s"), c->proxy->name,
                              local->message);
       connect_finish (c, NULL, error);
       return;
@@ -393,7 +758,7 @@ tcp_done (GObject *source, GAsyncResult *result, gpointer data)
                             inspect_done, c);
       return;
     }
-  ph_tls_handshake_async (c->up->tls, conn, ph_config_get_handshake_timeout_ms (c->up->config),
+  ph_tls_handshake_async (c->proxy->tls, conn, ph_config_get_handshake_timeout_ms (c->up->config),
                           c->cancellable, handshake_done, c);
 }
 
@@ -404,20 +769,28 @@ chain_cancel (GCancellable *cancellable, gpointer data)
 }
 
 static void
-connect_start (PhConnect *c, PhUpstream *up, GCancellable *cancellable)
+connect_attempt (PhConnect *c)
 {
-  c->up = ph_upstream_ref (up);
+  c->tried |= G_GUINT64_CONSTANT (1) << c->proxy->index;
   c->started_us = g_get_monotonic_time ();
   c->timeout_cancel = g_cancellable_new ();
-  c->cancellable = cancellable ? g_object_ref (cancellable) : g_cancellable_new ();
   c->chain_id = g_cancellable_connect (c->cancellable, G_CALLBACK (chain_cancel),
                                        g_object_ref (c->timeout_cancel), g_object_unref);
-  c->timeout_source = g_timeout_source_new (ph_config_get_connect_timeout_ms (up->config));
+  c->timeout_source = g_timeout_source_new (ph_config_get_connect_timeout_ms (c->up->config));
   g_source_set_callback (c->timeout_source, connect_timeout_cb, c, NULL);
   g_source_attach (c->timeout_source, NULL);
-  g_socket_client_connect_to_host_async (up->client, ph_config_get_host (up->config),
-                                         ph_config_get_port (up->config), c->timeout_cancel,
-                                         tcp_done, c);
+  g_socket_client_connect_to_host_async (c->up->client, c->proxy->host, c->proxy->port,
+                                         c->timeout_cancel, tcp_done, c);
+}
+
+static void
+connect_start (PhConnect *c, PhUpstream *up, PhProxy *proxy, GCancellable *cancellable)
+{
+  c->up = ph_upstream_ref (up);
+  c->cancellable = cancellable ? g_object_ref (cancellable) : g_cancellable_new ();
+  c->fixed = proxy != NULL;
+  c->proxy = proxy != NULL ? proxy : select_proxy (up, 0, TRUE);
+  connect_attempt (c);
 }
 
 void
@@ -428,7 +801,7 @@ ph_upstream_connect_async (PhUpstream *up, GCancellable *cancellable, PhUpstream
 
   c->func = func;
   c->user_data = user_data;
-  connect_start (c, up, cancellable);
+  connect_start (c, up, NULL, cancellable);
 }
 
 void
@@ -448,7 +821,7 @@ ph_upstream_inspect_async (PhUpstream *up, GCancellable *cancellable, PhUpstream
     }
   c->inspect_func = func;
   c->user_data = user_data;
-  connect_start (c, up, cancellable);
+  connect_start (c, up, proxy_at (up, 0), cancellable);
 }
 
 void
@@ -464,10 +837,21 @@ ph_upstream_has_connected (PhUpstream *up)
   return up->ever_connected;
 }
 
+/* What the agent's state reports: a proxy that refused us (a configuration problem) even while
+ * others carry the traffic; else, when no proxy is up, the last failure; else nothing. */
 const GError *
 ph_upstream_get_last_error (PhUpstream *up)
 {
-  return up->last_error;
+  gboolean any_up = FALSE;
+
+  for (guint i = 0; i < up->proxies->len; i++)
+    {
+      PhProxy *p = proxy_at (up, i);
+      if (p->health == PH_PROXY_REFUSED && p->error != NULL)
+        return p->error;
+      any_up |= p->health == PH_PROXY_UP;
+    }
+  return any_up ? NULL : up->last_error;
 }
 
 gboolean
@@ -494,11 +878,51 @@ ph_upstream_dup_seen_pin (PhUpstream *up)
 {
   /* The newer of the two is not known; the verified path is what
    * traffic uses, so it wins when both have seen one. */
-  g_autoptr (PhPin) pin = ph_tls_context_dup_seen_pin (up->tls);
+  g_autoptr (PhPin) pin = NULL;
 
+  for (guint i = 0; i < up->proxies->len && pin == NULL; i++)
+    pin = ph_tls_context_dup_seen_pin (proxy_at (up, i)->tls);
   if (pin == NULL && up->inspector != NULL)
     pin = ph_tls_context_dup_seen_pin (up->inspector);
   return pin != NULL ? ph_pin_to_string (pin) : NULL;
+}
+
+/* ---- the background probe of a proxy that is down or refused ---- */
+
+static void
+probe_done (PhStream *stream, GError *error, gpointer data)
+{
+  PhProxy *p = data;
+  PhUpstream *up = p->up;
+
+  p->probing = FALSE;
+  /* Up again: the connection that proved it waits for a tunnel, if tunnels go there. */
+  if (stream != NULL && !up->shut && ph_upstream_get_proxy_in_use (up, p->index))
+    g_queue_push_tail (&up->warm, pool_entry_new (up, g_steal_pointer (&stream), warm_watch_cb));
+  g_clear_pointer (&stream, ph_stream_free);
+  g_clear_error (&error);
+  ph_upstream_unref (up);
+}
+
+/* Tries each down or refused proxy whose time has come, outside any request. */
+static void
+probe_due (PhUpstream *up, gint64 now)
+{
+  for (guint i = 0; i < up->proxies->len; i++)
+    {
+      PhProxy *p = proxy_at (up, i);
+      PhConnect *c;
+
+      if (p->probing || proxy_usable (p) || p->retry_at_us > now)
+        continue;
+      g_debug ("probing cloud proxy %s", p->name);
+      p->probing = TRUE;
+      c = g_new0 (PhConnect, 1);
+      c->func = probe_done;
+      c->user_data = p;
+      ph_upstream_ref (up);
+      connect_start (c, up, p, p->cancellable);
+    }
 }
 
 /* Readable while idle: a TLS 1.3 session ticket (consumed: still good) or
@@ -517,12 +941,13 @@ warm_watch_cb (GSocket *socket, GIOCondition cond, gpointer data)
 
   if (warm_probe (w))
     {
-      ph_tls_context_save_session (up->tls, w->stream);
+      ph_upstream_save_session (up, w->stream);
       g_source_unref (w->watch);
       w->watch = ph_stream_wait (w->stream, FALSE, warm_watch_cb, w);
       return G_SOURCE_REMOVE;
     }
-  g_debug ("warm connection to %s closed by the server", up->name);
+  g_debug ("warm connection to %s closed by the server",
+           ph_upstream_get_stream_proxy_name (up, w->stream));
   g_queue_remove (&up->warm, w);
   g_source_unref (g_steal_pointer (&w->watch));
   warm_free (w);
@@ -561,7 +986,7 @@ pool_connect_done (PhStream *stream, GError *error, gpointer data)
     }
   if (up->last_pool_error != NULL)
     {
-      g_message ("cloud proxy %s reachable again", up->name);
+      g_message ("cloud proxy %s reachable again", ph_upstream_get_stream_proxy_name (up, stream));
       g_clear_pointer (&up->last_pool_error, g_free);
     }
   up->backoff_ms = BACKOFF_MIN_MS;
@@ -727,11 +1152,12 @@ idle_watch_cb (GSocket *socket, GIOCondition cond, gpointer data)
   if (warm_probe (w))
     {
       /* A TLS 1.3 session ticket: keep it for the next handshake. */
-      ph_tls_context_save_session (up->tls, w->stream);
+      ph_upstream_save_session (up, w->stream);
       w->watch = ph_stream_wait (w->stream, FALSE, idle_watch_cb, w);
       return G_SOURCE_REMOVE;
     }
-  g_debug ("idle connection to %s closed by the server", up->name);
+  g_debug ("idle connection to %s closed by the server",
+           ph_upstream_get_stream_proxy_name (up, w->stream));
   up->stats.idle_closed++;
   idle_remove (up, w);
   return G_SOURCE_REMOVE;
@@ -746,7 +1172,7 @@ ph_upstream_put_idle (PhUpstream *up, PhStream *stream)
       ph_stream_free (stream);
       return FALSE;
     }
-  ph_tls_context_save_session (up->tls, stream);
+  ph_upstream_save_session (up, stream);
   while (up->idle.length >= ph_config_get_idle_connections (up->config))
     idle_remove (up, g_queue_peek_tail (&up->idle));
   g_queue_push_head (&up->idle, pool_entry_new (up, stream, idle_watch_cb));
@@ -784,7 +1210,7 @@ void
 ph_upstream_drop_idle (PhUpstream *up)
 {
   if (up->idle.length > 0)
-    g_debug ("dropping %u idle connections to %s", up->idle.length, up->name);
+    g_debug ("dropping %u idle connections", up->idle.length);
   g_queue_clear_full (&up->idle, (GDestroyNotify) warm_free);
 }
 
@@ -794,6 +1220,8 @@ ph_upstream_sweep (PhUpstream *up, gint64 now)
   gint64 lifetime_us = (gint64) ph_config_get_idle_lifetime_ms (up->config) * 1000;
   PhWarm *w;
 
+  if (!up->shut)
+    probe_due (up, now);
   while ((w = g_queue_peek_tail (&up->idle)) != NULL && now - w->born_us >= lifetime_us)
     {
       up->stats.idle_expired++;
@@ -814,12 +1242,34 @@ ph_upstream_network_changed (PhUpstream *up, const char *why)
 {
   if (up->shut)
     return;
-  g_message ("%s: dropping %u idle and %u warm connections to %s", why, up->idle.length,
-             up->warm.length, up->name);
+  g_message ("%s: dropping %u idle and %u warm connections, forgetting what is known of the "
+             "cloud proxies, resolving their names again",
+             why, up->idle.length, up->warm.length);
   ph_upstream_drop_idle (up);
   g_queue_clear_full (&up->warm, (GDestroyNotify) warm_free);
   up->backoff_ms = BACKOFF_MIN_MS;
   g_clear_pointer (&up->last_pool_error, g_free);
+  if (up->refill_source != NULL)
+    {
+      g_source_destroy (up->refill_source);
+      g_clear_pointer (&up->refill_source, g_source_unref);
+    }
+  for (guint i = 0; i < up->proxies->len; i++)
+    {
+      PhProxy *p = proxy_at (up, i);
+
+      g_cancellable_cancel (p->cancellable);
+      g_object_unref (p->cancellable);
+      p->cancellable = g_cancellable_new ();
+      p->probing = FALSE;
+      p->health = PH_PROXY_UNKNOWN;
+      g_clear_error (&p->error);
+      p->retry_at_us = 0;
+      p->down_ms = DOWN_MIN_MS;
+      if (up->proxies->len > 1)
+        proxy_resolve (p);
+    }
+  upstream_notify (up, PH_UPSTREAM_HEALTH_CHANGED);
   pool_refill (up);
 }
 
@@ -835,7 +1285,15 @@ ph_upstream_get_stats (PhUpstream *up, PhUpstreamStats *stats)
   *stats = up->stats;
   stats->n_idle = up->idle.length;
   stats->n_warm = up->warm.length;
-  ph_tls_context_get_handshakes (up->tls, &stats->handshakes_full, &stats->handshakes_resumed);
+  stats->handshakes_full = stats->handshakes_resumed = 0;
+  for (guint i = 0; i < up->proxies->len; i++)
+    {
+      guint64 full = 0, resumed = 0;
+
+      ph_tls_context_get_handshakes (proxy_at (up, i)->tls, &full, &resumed);
+      stats->handshakes_full += full;
+      stats->handshakes_resumed += resumed;
+    }
 }
 
 /* ---- the exchange ---- */
@@ -973,7 +1431,7 @@ auth_check_finish (PhAuthCheck *c, gboolean rejected, const char *why)
   g_autoptr (GPtrArray) waiters = g_steal_pointer (&up->auth_waiters);
   g_autoptr (PhUpstream) hold = ph_upstream_ref (up);
 
-  g_debug ("credential check with %s: %s", up->name, why);
+  g_debug ("credential check with %s: %s", ph_upstream_get_name (up), why);
   c->done = TRUE;
   if (c->wait != NULL)
     {

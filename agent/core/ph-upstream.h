@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* ph-upstream.h: the one cloud proxy: verified TLS connections to it (a
- * few kept warm so a handshake is rarely on a request's path), the
- * exchange with it (the CONNECT or absolute-form request with its
- * Proxy-Authorization, and the answer), and what it last said of it. */
+/* ph-upstream.h: the cloud proxies of upstream.host: verified TLS connections to them (a few
+ * kept warm so a handshake is rarely on a request's path), which one a connection goes to
+ * (failover=priority|round-robin, each proxy's health, a background probe of the ones that are
+ * down), the exchange with a proxy (the CONNECT or absolute-form request with its
+ * Proxy-Authorization, and the answer), and what they last said. */
 #pragma once
 
 #include <gio/gio.h>
@@ -113,14 +114,43 @@ void ph_upstream_check_auth_async (PhUpstream *up, const char *host, PhUpstreamC
                                    gpointer user_data);
 /* Call after reading from a used connection, so its TLS session resumes. */
 void ph_upstream_save_session (PhUpstream *up, PhStream *stream);
+/* The proxy in use ("host:port"): the one the next new connection goes to. */
 const char *ph_upstream_get_name (PhUpstream *up);
 
 typedef enum
 {
-  PH_UPSTREAM_CONNECTED,    /* a connection was made and verified */
-  PH_UPSTREAM_FAILED,       /* a connection attempt failed: see get_last_error */
-  PH_UPSTREAM_AUTH_CHANGED, /* the proxy rejected the credentials, or they may be tried again */
+  PH_UPSTREAM_CONNECTED,      /* a connection was made and verified */
+  PH_UPSTREAM_FAILED,         /* a connection attempt failed: see get_last_error */
+  PH_UPSTREAM_AUTH_CHANGED,   /* the proxy rejected the credentials, or they may be tried again */
+  PH_UPSTREAM_HEALTH_CHANGED, /* a proxy went up, down or was refused; its addresses changed */
 } PhUpstreamEvent;
+
+/* ---- several proxies: each one's health ---- */
+
+typedef enum
+{
+  PH_PROXY_UNKNOWN, /* not tried yet (or since the network changed) */
+  PH_PROXY_UP,      /* its last connection was made and verified */
+  PH_PROXY_DOWN,    /* TCP, TLS or a timeout failed: skipped, probed in the background */
+  PH_PROXY_REFUSED, /* it answered but was refused (pin, certificate): a configuration problem */
+} PhProxyHealth;
+
+guint ph_upstream_get_n_proxies (PhUpstream *up);
+const char *ph_upstream_get_proxy_name (PhUpstream *up, guint i);
+PhProxyHealth ph_upstream_get_proxy_health (PhUpstream *up, guint i);
+/* Whether new tunnels go to it now (priority: the first usable; round-robin: every usable). */
+gboolean ph_upstream_get_proxy_in_use (PhUpstream *up, guint i);
+/* While down or refused: when the background probe tries it (g_get_real_time); else 0. */
+gint64 ph_upstream_get_proxy_retry_at (PhUpstream *up, guint i);
+/* Its last failure, NULL while up or untried. */
+const GError *ph_upstream_get_proxy_error (PhUpstream *up, guint i);
+/* The addresses its name last resolved to (NULL before the lookup). */
+const char *const *ph_upstream_get_proxy_addresses (PhUpstream *up, guint i);
+/* A connection from this upstream closed before it answered its first request: its proxy is
+ * down (the TLS end took it, but what is behind it did not answer). */
+void ph_upstream_report_lost (PhUpstream *up, PhStream *stream);
+/* The name of the proxy @stream goes to. */
+const char *ph_upstream_get_stream_proxy_name (PhUpstream *up, PhStream *stream);
 
 typedef void (*PhUpstreamNotify) (PhUpstream *up, PhUpstreamEvent event, gpointer user_data);
 /* Tells whoever watches the agent's health (the control adapter) how the
@@ -128,7 +158,9 @@ typedef void (*PhUpstreamNotify) (PhUpstream *up, PhUpstreamEvent event, gpointe
 void ph_upstream_set_notify (PhUpstream *up, PhUpstreamNotify notify, gpointer user_data);
 /* Whether any connection was ever made and verified. */
 gboolean ph_upstream_has_connected (PhUpstream *up);
-/* The error of the last connection attempt, or NULL if it succeeded. */
+/* The problem to report: a proxy that refused us (a configuration problem: a pin mismatch, a
+ * certificate no CA vouches for), even while others carry the traffic; else, while no proxy is
+ * up, the error of the last connection attempt; else NULL. */
 const GError *ph_upstream_get_last_error (PhUpstream *up);
 /* Whether @error says the cloud proxy could not be reached (TCP, a timeout, or TLS that failed
  * before a certificate was judged), as opposed to a proxy that answered and was refused: a pin

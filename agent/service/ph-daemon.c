@@ -158,6 +158,27 @@ current_problem (PhDaemon *d, GError **owned)
                             err->message);
       return *owned;
     }
+  if (err != NULL && ph_upstream_get_n_proxies (up) > 1)
+    {
+      /* Several proxies: say which one, and whether traffic goes on through the others. */
+      for (guint i = 0; i < ph_upstream_get_n_proxies (up); i++)
+        if (ph_upstream_get_proxy_error (up, i) == err)
+          {
+            gboolean others = FALSE;
+            for (guint j = 0; j < ph_upstream_get_n_proxies (up); j++)
+              others |= ph_upstream_get_proxy_health (up, j) == PH_PROXY_UP;
+            *owned = g_error_new (err->domain, err->code,
+                                  others
+                                      /* TRANSLATORS: a cloud proxy's host:port, then what is
+                                       * wrong with it */
+                                      ? _ ("cloud proxy %s: %s; requests go through the others")
+                                      /* TRANSLATORS: a cloud proxy's host:port, then what is
+                                       * wrong with it */
+                                      : _ ("cloud proxy %s: %s"),
+                                  ph_upstream_get_proxy_name (up, i), err->message);
+            return *owned;
+          }
+    }
   if (err != NULL)
     return err;
   if (ph_upstream_get_auth_rejected (up))
@@ -1171,8 +1192,65 @@ ph_daemon_explain_route (PhDaemon *d, const char *target, GError **error)
 char *
 ph_daemon_dup_upstream_name (PhDaemon *d)
 {
-  char *key = upstream_key (d->config);
+  char *key;
+
+  if (d->server != NULL)
+    return g_strdup (ph_upstream_get_name (ph_server_get_upstream (d->server)));
+  key = upstream_key (d->config);
   return key ? key : g_strdup ("");
+}
+
+static const char *
+proxy_health_to_string (PhProxyHealth health)
+{
+  switch (health)
+    {
+      case PH_PROXY_UP:
+        return "up";
+      case PH_PROXY_DOWN:
+        return "down";
+      case PH_PROXY_REFUSED:
+        return "refused";
+      case PH_PROXY_UNKNOWN:
+      default:
+        return "unknown";
+    }
+}
+
+GVariant *
+ph_daemon_dup_upstreams (PhDaemon *d)
+{
+  GVariantBuilder list;
+  PhUpstream *up = d->server != NULL ? ph_server_get_upstream (d->server) : NULL;
+  guint n = up != NULL ? ph_upstream_get_n_proxies (up) : ph_config_get_n_proxies (d->config);
+
+  g_variant_builder_init (&list, G_VARIANT_TYPE ("aa{sv}"));
+  for (guint i = 0; i < n; i++)
+    {
+      GVariantDict entry;
+      const GError *error = up != NULL ? ph_upstream_get_proxy_error (up, i) : NULL;
+      const char *const *addresses = up != NULL ? ph_upstream_get_proxy_addresses (up, i) : NULL;
+      g_autofree char *error_name = error != NULL ? g_dbus_error_encode_gerror (error) : NULL;
+      g_autofree char *name = ph_config_dup_proxy_name (d->config, i);
+      const char *none[] = { NULL };
+
+      g_variant_dict_init (&entry, NULL);
+      g_variant_dict_insert (&entry, "name", "s", up != NULL ? ph_upstream_get_proxy_name (up, i) : name);
+      g_variant_dict_insert (&entry, "state", "s",
+                             proxy_health_to_string (up != NULL ? ph_upstream_get_proxy_health (up, i)
+                                                                : PH_PROXY_UNKNOWN));
+      g_variant_dict_insert (&entry, "in-use", "b",
+                             up != NULL && ph_upstream_get_proxy_in_use (up, i));
+      g_variant_dict_insert (&entry, "retry-at", "x",
+                             up != NULL ? ph_upstream_get_proxy_retry_at (up, i) / G_USEC_PER_SEC
+                                        : 0);
+      g_variant_dict_insert (&entry, "error", "s", error_name ? error_name : "");
+      g_variant_dict_insert (&entry, "error-message", "s", error ? error->message : "");
+      g_variant_dict_insert_value (&entry, "addresses",
+                                   g_variant_new_strv (addresses ? addresses : none, -1));
+      g_variant_builder_add_value (&list, g_variant_dict_end (&entry));
+    }
+  return g_variant_ref_sink (g_variant_builder_end (&list));
 }
 
 GStrv

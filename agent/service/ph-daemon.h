@@ -73,7 +73,10 @@ PhConfig *ph_daemon_get_config (PhDaemon *d);
 const char *ph_daemon_get_portal_url (PhDaemon *d);
 /* Counts the configurations put in force: changes whenever a setting may have. */
 guint ph_daemon_get_config_generation (PhDaemon *d);
+/* The cloud proxy in use ("host:port"), "" when none is configured. */
 char *ph_daemon_dup_upstream_name (PhDaemon *d);
+/* Each cloud proxy's health, as the Upstreams property gives it (aa{sv}). */
+GVariant *ph_daemon_dup_upstreams (PhDaemon *d);
 GStrv ph_daemon_dup_listeners (PhDaemon *d);
 GStrv ph_daemon_dup_trusted_pins (PhDaemon *d);
 GStrv ph_daemon_dup_locked_keys (PhDaemon *d);

@@ -35,6 +35,7 @@ sync_properties (PhDBusService *self)
   PhConfig *config = ph_daemon_get_config (d);
   const GError *error = ph_daemon_get_last_error (d);
   g_autofree char *upstream = ph_daemon_dup_upstream_name (d);
+  g_autoptr (GVariant) upstreams = ph_daemon_dup_upstreams (d);
   g_auto (GStrv) listeners = ph_daemon_dup_listeners (d);
   g_auto (GStrv) pins = ph_daemon_dup_trusted_pins (d);
   g_auto (GStrv) locked = ph_daemon_dup_locked_keys (d);
@@ -51,6 +52,7 @@ sync_properties (PhDBusService *self)
   ph_agent1_set_portal_url (iface, ph_daemon_get_portal_url (d));
   ph_agent1_set_config_generation (iface, ph_daemon_get_config_generation (d));
   ph_agent1_set_upstream (iface, upstream);
+  ph_agent1_set_upstreams (iface, upstreams);
   ph_agent1_set_listeners (iface, (const char *const *) listeners);
   ph_agent1_set_active_tunnels (iface, stats.connections);
   ph_agent1_set_bytes_up (iface, stats.bytes_up);

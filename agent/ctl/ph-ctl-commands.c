@@ -105,6 +105,86 @@ get_pool_counts (PhAgent1 *agent, PhPoolCounts *c)
     c->warm_now = now;
 }
 
+/* The Upstreams property: each cloud proxy's health, as JSON objects. */
+static void
+add_upstreams_json (PhJson *j, PhAgent1 *agent)
+{
+  GVariant *list = ph_agent1_get_upstreams (agent);
+  GVariantIter iter;
+  GVariant *entry;
+
+  ph_json_begin_array (j);
+  if (list != NULL)
+    {
+      g_variant_iter_init (&iter, list);
+      while ((entry = g_variant_iter_next_value (&iter)) != NULL)
+        {
+          g_autofree const char **addresses = NULL;
+
+          g_variant_lookup (entry, "addresses", "^a&s", &addresses);
+          ph_json_begin_object (j);
+          ph_json_set_member (j, "name");
+          ph_json_add_string (j, ph_dict_string (entry, "name"));
+          ph_json_set_member (j, "state");
+          ph_json_add_string (j, ph_dict_string (entry, "state"));
+          ph_json_set_member (j, "in_use");
+          ph_json_add_boolean (j, ph_dict_boolean (entry, "in-use"));
+          ph_json_set_member (j, "retry_at");
+          ph_json_add_int64 (j, ph_dict_int64 (entry, "retry-at"));
+          ph_json_set_member (j, "error");
+          ph_json_add_string (j, ph_dict_string (entry, "error"));
+          ph_json_set_member (j, "error_message");
+          ph_json_add_string (j, ph_dict_string (entry, "error-message"));
+          ph_json_set_member (j, "addresses");
+          ph_json_add_strv (j, addresses);
+          ph_json_end_object (j);
+          g_variant_unref (entry);
+        }
+    }
+  ph_json_end_array (j);
+}
+
+/* One line per cloud proxy: "NAME  up (in use)", "NAME  down, tried again at 10:42:03: why". */
+static char *
+format_upstreams (PhAgent1 *agent)
+{
+  GVariant *list = ph_agent1_get_upstreams (agent);
+  g_autoptr (GString) out = g_string_new (NULL);
+  GVariantIter iter;
+  GVariant *entry;
+
+  if (list == NULL)
+    return NULL;
+  g_variant_iter_init (&iter, list);
+  while ((entry = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      const char *state = ph_dict_string (entry, "state");
+      const char *message = ph_dict_string (entry, "error-message");
+      gint64 retry_at = ph_dict_int64 (entry, "retry-at");
+      g_autofree char *when = NULL;
+
+      if (out->len > 0)
+        g_string_append_c (out, '\n');
+      /* The state is the contract's word (up, down, refused, unknown). */
+      g_string_append_printf (out, "%s  %s", ph_dict_string (entry, "name"), state);
+      if (ph_dict_boolean (entry, "in-use"))
+        /* TRANSLATORS: after a cloud proxy's state: new tunnels go to it */
+        g_string_append (out, _ (" (in use)"));
+      if (retry_at > 0)
+        {
+          g_autoptr (GDateTime) t = g_date_time_new_from_unix_local (retry_at);
+          when = g_date_time_format (t, "%H:%M:%S");
+          /* TRANSLATORS: when a cloud proxy that is down is tried again, e.g. ", retry at
+           * 10:42:03" */
+          g_string_append_printf (out, _ (", retry at %s"), when);
+        }
+      if (message != NULL && *message != '\0')
+        g_string_append_printf (out, ": %s", message);
+      g_variant_unref (entry);
+    }
+  return out->len > 0 ? g_strdup (out->str) : NULL;
+}
+
 static void
 print_status_json (PhAgent1 *agent, const char *error_name, const char *error_message)
 {
@@ -132,6 +212,8 @@ print_status_json (PhAgent1 *agent, const char *error_name, const char *error_me
   ph_json_add_string (j, ph_or_empty (ph_agent1_get_portal_url (agent)));
   ph_json_set_member (j, "upstream");
   ph_json_add_string (j, ph_agent1_get_upstream (agent));
+  ph_json_set_member (j, "upstreams");
+  add_upstreams_json (j, agent);
   ph_json_set_member (j, "listeners");
   ph_json_add_strv (j, ph_agent1_get_listeners (agent));
   ph_json_set_member (j, "active_tunnels");
@@ -184,6 +266,7 @@ print_status_human (PhAgent1 *agent, const char *error_name, const char *error_m
   g_autofree char *traffic = NULL;
   g_autofree char *seen = NULL;
   g_autofree char *pool_text = NULL;
+  g_autofree char *upstreams = NULL;
   PhPoolCounts pool;
 
   ph_rows_init (&rows, 0);
@@ -200,6 +283,10 @@ print_status_human (PhAgent1 *agent, const char *error_name, const char *error_m
                upstream != NULL && *upstream != '\0' ? upstream
                                                      /* TRANSLATORS: no cloud proxy set */
                                                      : _ ("not configured"));
+  upstreams = format_upstreams (agent);
+  if (upstreams != NULL)
+    /* TRANSLATORS: a row label of pinholectl status: each cloud proxy and its health */
+    ph_rows_add (&rows, _ ("Cloud proxies:"), upstreams);
   ph_rows_add (&rows, _ ("Listeners:"), listeners);
   tunnels_text = g_strdup_printf (ngettext ("%u open", "%u open", tunnels), tunnels);
   ph_rows_add (&rows, _ ("Tunnels:"), tunnels_text);

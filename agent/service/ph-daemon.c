@@ -1235,10 +1235,12 @@ ph_daemon_dup_upstreams (PhDaemon *d)
       const char *none[] = { NULL };
 
       g_variant_dict_init (&entry, NULL);
-      g_variant_dict_insert (&entry, "name", "s", up != NULL ? ph_upstream_get_proxy_name (up, i) : name);
+      g_variant_dict_insert (&entry, "name", "s",
+                             up != NULL ? ph_upstream_get_proxy_name (up, i) : name);
       g_variant_dict_insert (&entry, "state", "s",
-                             proxy_health_to_string (up != NULL ? ph_upstream_get_proxy_health (up, i)
-                                                                : PH_PROXY_UNKNOWN));
+                             proxy_health_to_string (up != NULL
+                                                         ? ph_upstream_get_proxy_health (up, i)
+                                                         : PH_PROXY_UNKNOWN));
       g_variant_dict_insert (&entry, "in-use", "b",
                              up != NULL && ph_upstream_get_proxy_in_use (up, i));
       g_variant_dict_insert (&entry, "retry-at", "x",

@@ -279,7 +279,7 @@ expect_rc 0 "status" --session status
 verdict "status shows state and upstream" "$out"
 expect_rc 0 "status --json" --session status --json
 json_check "status --json has every property" 'all(k in d for k in ("version", "mode", "state",
-  "enabled", "last_error", "upstream", "listeners", "active_tunnels", "bytes_up", "bytes_down",
+  "enabled", "last_error", "upstream", "upstreams", "listeners", "active_tunnels", "bytes_up", "bytes_down",
   "seen_pin", "trusted_pins", "username", "credentials_stored", "locked_keys", "portal_url"))
   and set(d["last_error"]) == {"name", "message"}'
 json_check "status --json: session mode, nothing configured" 'd["mode"] == "session"
@@ -477,6 +477,29 @@ json_check "status --json counts connections to the cloud and reuse" '
 expect_rc 0 "status with the pools' counters" --session status
 [[ $out == *"Cloud connections:"*"resumed"*"requests on kept-alive ones"* ]]
 verdict "status shows the cloud connections" "$out"
+
+# ---- two cloud proxies, the first one's port closed: it is down, the second is in use ----
+
+dead_port=$(free_port)
+expect_rc 0 "set two cloud proxies" --session set upstream.host \
+  "127.0.0.1:$dead_port; 127.0.0.1:$PH_CLOUD_TLS_PORT"
+body=$(curl -sS --max-time 20 --proxy "http://127.0.0.1:$listen_port" \
+  "http://127.0.0.1:$PH_ORIGIN_HTTP_PORT/bytes/300" 2>&1 | wc -c)
+[[ $body == 300 ]]
+verdict "a request fails over from the closed port to the second proxy" "got $body bytes"
+expect_rc 0 "status --json with two proxies" --session status --json
+json_check "Upstreams: the first down with its error and retry time, the second up and in use" "
+  [u['name'] for u in d['upstreams']] == ['127.0.0.1:$dead_port', '127.0.0.1:$PH_CLOUD_TLS_PORT']
+  and d['upstreams'][0]['state'] == 'down' and d['upstreams'][0]['in_use'] is False
+  and d['upstreams'][0]['error'] == 'org.pinhole.Error.UpstreamUnreachable'
+  and d['upstreams'][0]['retry_at'] > 0
+  and d['upstreams'][1]['state'] == 'up' and d['upstreams'][1]['in_use'] is True
+  and d['upstreams'][1]['addresses'] == ['127.0.0.1']
+  and d['upstream'] == '127.0.0.1:$PH_CLOUD_TLS_PORT' and d['state'] == 'on'"
+expect_rc 0 "status with two proxies" --session status
+[[ $out == *"Cloud proxies:"*"127.0.0.1:$dead_port  down, retry at "*"127.0.0.1:$PH_CLOUD_TLS_PORT  up (in use)"* ]]
+verdict "status shows each proxy's health" "$out"
+expect_rc 0 "back to one cloud proxy" --session set upstream.host 127.0.0.1
 
 expect_rc 6 "a bad value while on: 6" --session set listener.address "not an address"
 expect_rc 0 "reload" --session reload

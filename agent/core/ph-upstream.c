@@ -384,8 +384,9 @@ proxy_set_health (PhProxy *p, PhProxyHealth health, const GError *error)
     }
   else if (health == PH_PROXY_DOWN || health == PH_PROXY_REFUSED)
     {
-      /* Another failure while down (a request's last resort) does not push the probe back. */
-      if (was != health || p->retry_at_us == 0)
+      /* A failure of the probe that was due schedules the next one, further off; a request's
+       * own attempt while a probe is scheduled (its last resort) does not push that back. */
+      if (was != health || p->retry_at_us <= now)
         {
           p->retry_at_us = now + (gint64) p->down_ms * 1000;
           p->down_ms = MIN (p->down_ms * 2, DOWN_MAX_MS);
@@ -602,6 +603,7 @@ typedef struct
   PhProxy *proxy;            /* the one this attempt goes to */
   guint64 tried;             /* proxies tried, a bit per index */
   gboolean fixed;            /* this proxy only: a probe, an inspection */
+  gboolean probe;            /* the background probe: a success is not yet the proxy up */
   GCancellable *cancellable; /* the caller's, chained to our timeout */
   GCancellable *timeout_cancel;
   GSource *timeout_source;
@@ -666,7 +668,8 @@ connect_finish (PhConnect *c, PhStream *stream, GError *error)
       connect_free (c);
       return;
     }
-  record_attempt (c->up, c->proxy, error);
+  if (!c->probe || stream == NULL)
+    record_attempt (c->up, c->proxy, error);
   if (stream != NULL)
     {
       double took_s = (double) (g_get_monotonic_time () - c->started_us) / G_USEC_PER_SEC;
@@ -889,19 +892,157 @@ ph_upstream_dup_seen_pin (PhUpstream *up)
 
 /* ---- the background probe of a proxy that is down or refused ---- */
 
-static void
-probe_done (PhStream *stream, GError *error, gpointer data)
+/* A TLS end that takes connections may have nothing behind it (stunnel up, Squid down): a
+ * proxy is up once it answers a request. The probe asks for a tunnel to its own name's port 443
+ * without credentials; any answer (200, 403, 407, 503) says the proxy is there. */
+typedef struct
 {
-  PhProxy *p = data;
-  PhUpstream *up = p->up;
+  PhProxy *p;
+  PhUpstream *up; /* a reference */
+  PhStream *stream;
+  GString *out;
+  gsize out_off;
+  GByteArray *in;
+  GSource *wait;
+  GSource *timeout;
+} PhProbe;
 
-  p->probing = FALSE;
-  /* Up again: the connection that proved it waits for a tunnel, if tunnels go there. */
-  if (stream != NULL && !up->shut && ph_upstream_get_proxy_in_use (up, p->index))
-    g_queue_push_tail (&up->warm, pool_entry_new (up, g_steal_pointer (&stream), warm_watch_cb));
-  g_clear_pointer (&stream, ph_stream_free);
-  g_clear_error (&error);
-  ph_upstream_unref (up);
+static void
+probe_free (PhProbe *pr)
+{
+  if (pr->wait != NULL)
+    {
+      g_source_destroy (pr->wait);
+      g_source_unref (pr->wait);
+    }
+  if (pr->timeout != NULL)
+    {
+      g_source_destroy (pr->timeout);
+      g_source_unref (pr->timeout);
+    }
+  g_clear_pointer (&pr->stream, ph_stream_free);
+  g_string_free (pr->out, TRUE);
+  g_byte_array_unref (pr->in);
+  pr->p->probing = FALSE;
+  ph_upstream_unref (pr->up);
+  g_free (pr);
+}
+
+static void
+probe_finish (PhProbe *pr, guint status, const char *why)
+{
+  PhProxy *p = pr->p;
+
+  if (!pr->up->shut)
+    {
+      if (status != 0)
+        {
+          g_debug ("probe of %s: answered %u", p->name, status);
+          proxy_set_health (p, PH_PROXY_UP, NULL);
+        }
+      else
+        {
+          g_autoptr (GError) error
+              = g_error_new (PH_ERROR, PH_ERROR_UPSTREAM_UNREACHABLE,
+                             /* TRANSLATORS: the cloud proxy's host:port, then why */
+                             _ ("the cloud proxy %s took a TLS connection but answered no "
+                                "request (%s)"),
+                             p->name, why);
+          g_debug ("probe of %s: %s", p->name, error->message);
+          proxy_set_health (p, PH_PROXY_DOWN, error);
+        }
+    }
+  probe_free (pr);
+}
+
+static gboolean probe_io_cb (GSocket *socket, GIOCondition cond, gpointer data);
+
+static void
+probe_run (PhProbe *pr)
+{
+  for (;;)
+    {
+      PhHttpResponse *resp = NULL;
+      gsize head_len = 0;
+      gsize n = 0;
+      guint status;
+
+      if (pr->out_off < pr->out->len)
+        {
+          PhIoStatus st = ph_stream_write (pr->stream, (const guint8 *) pr->out->str + pr->out_off,
+                                           pr->out->len - pr->out_off, &n, NULL);
+          if (st == PH_IO_OK)
+            {
+              pr->out_off += n;
+              continue;
+            }
+          if (st == PH_IO_AGAIN)
+            {
+              pr->wait = ph_stream_wait (pr->stream, TRUE, probe_io_cb, pr);
+              return;
+            }
+          probe_finish (pr, 0, "the connection failed");
+          return;
+        }
+      switch (ph_upstream_read_answer (pr->stream, pr->in, &resp, &head_len, NULL, NULL))
+        {
+          case PH_UPSTREAM_ANSWER_HEAD:
+            status = ph_http_response_get_status (resp);
+            ph_http_response_free (resp);
+            probe_finish (pr, status, NULL);
+            return;
+          case PH_UPSTREAM_ANSWER_AGAIN:
+            pr->wait = ph_stream_wait (pr->stream, FALSE, probe_io_cb, pr);
+            return;
+          case PH_UPSTREAM_ANSWER_MALFORMED:
+            probe_finish (pr, 0, "a malformed answer");
+            return;
+          case PH_UPSTREAM_ANSWER_CLOSED:
+          default:
+            probe_finish (pr, 0, "it closed the connection");
+            return;
+        }
+    }
+}
+
+static gboolean
+probe_io_cb (GSocket *socket, GIOCondition cond, gpointer data)
+{
+  PhProbe *pr = data;
+
+  g_clear_pointer (&pr->wait, g_source_unref);
+  probe_run (pr);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+probe_timeout_cb (gpointer data)
+{
+  PhProbe *pr = data;
+
+  g_clear_pointer (&pr->timeout, g_source_unref);
+  probe_finish (pr, 0, "no answer in time");
+  return G_SOURCE_REMOVE;
+}
+
+static void
+probe_connected (PhStream *stream, GError *error, gpointer data)
+{
+  PhProbe *pr = data;
+
+  if (stream == NULL)
+    {
+      /* Recorded as any attempt is (down, or refused). */
+      g_clear_error (&error);
+      probe_free (pr);
+      return;
+    }
+  pr->stream = stream;
+  pr->timeout
+      = g_timeout_source_new (MIN (ph_config_get_response_timeout_ms (pr->up->config), 10000));
+  g_source_set_callback (pr->timeout, probe_timeout_cb, pr, NULL);
+  g_source_attach (pr->timeout, NULL);
+  probe_run (pr);
 }
 
 /* Tries each down or refused proxy whose time has come, outside any request. */
@@ -912,15 +1053,25 @@ probe_due (PhUpstream *up, gint64 now)
     {
       PhProxy *p = proxy_at (up, i);
       PhConnect *c;
+      PhProbe *pr;
 
       if (p->probing || proxy_usable (p) || p->retry_at_us > now)
         continue;
       g_debug ("probing cloud proxy %s", p->name);
       p->probing = TRUE;
+      pr = g_new0 (PhProbe, 1);
+      pr->p = p;
+      pr->up = ph_upstream_ref (up);
+      pr->in = g_byte_array_new ();
+      pr->out = g_string_new (NULL);
+      g_string_printf (pr->out,
+                       strchr (p->host, ':') ? "CONNECT [%s]:443 HTTP/1.1\r\nHost: [%s]:443\r\n\r\n"
+                                             : "CONNECT %s:443 HTTP/1.1\r\nHost: %s:443\r\n\r\n",
+                       p->host, p->host);
       c = g_new0 (PhConnect, 1);
-      c->func = probe_done;
-      c->user_data = p;
-      ph_upstream_ref (up);
+      c->func = probe_connected;
+      c->user_data = pr;
+      c->probe = TRUE;
       connect_start (c, up, p, p->cancellable);
     }
 }

@@ -8,6 +8,7 @@
 #include "ph-test-cloud.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PH_CASE_TIMEOUT_S 240
@@ -275,6 +276,43 @@ test_pin_mismatch_one (void)
   fixture_stop (&f);
 }
 
+/* The first cloud end's Squid dies and its stunnel stays: TLS still works there, but nothing
+ * answers. Requests move on to the second without the client seeing it, the first is marked
+ * down, and its background probe (which asks for a tunnel, not just a handshake) does not take
+ * it for up again. */
+static void
+test_nothing_behind_tls (void)
+{
+  Fixture f = { 0 };
+  g_autofree char *pid_path = NULL;
+  g_autofree char *pid_text = NULL;
+  g_autofree char *down = NULL;
+  g_autofree char *up_again = NULL;
+
+  if (!ph_test_require_tools () || !ph_test_case_fork (PH_CASE_TIMEOUT_S))
+    return;
+  fixture_start (&f, "priority", FALSE, TRUE);
+  assert_get (&f, 6000);
+  pid_path = g_build_filename (f.a->dir, "squid.pid", NULL);
+  g_assert_true (g_file_get_contents (pid_path, &pid_text, NULL, NULL));
+  g_assert_cmpint (kill ((pid_t) atoi (pid_text), SIGKILL), ==, 0);
+  g_usleep (200 * 1000);
+  for (guint i = 1; i <= 12; i++)
+    {
+      assert_get (&f, 6000 + i);
+      assert_tunnel (&f);
+    }
+  down = g_strdup_printf ("cloud proxy %s is down", f.name_a);
+  g_assert_true (ph_test_agent_wait_log (f.agent, down, 1, 5000));
+  /* Probes at 1, 2 and 4 s find a handshake and no answer. */
+  g_assert_true (
+      ph_test_agent_wait_log (f.agent, "took a TLS connection but answered no request", 2, 10000));
+  up_again = g_strdup_printf ("cloud proxy %s is up again", f.name_a);
+  g_assert_false (ph_test_agent_wait_log (f.agent, up_again, 1, 1));
+  g_assert_cmpuint (ph_test_cloud_settled_access_log_lines (f.b, "/bytes/60"), >=, 9);
+  fixture_stop (&f);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -283,5 +321,6 @@ main (int argc, char **argv)
   g_test_add_func ("/pinhole/failover/round-robin", test_round_robin);
   g_test_add_func ("/pinhole/failover/under-load-and-back", test_failover_load);
   g_test_add_func ("/pinhole/failover/pin-mismatch-one", test_pin_mismatch_one);
+  g_test_add_func ("/pinhole/failover/nothing-behind-tls", test_nothing_behind_tls);
   return ph_test_run_cases ();
 }

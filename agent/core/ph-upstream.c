@@ -51,6 +51,7 @@ typedef struct
   gint64 retry_at_us; /* down or refused: when the background probe runs (monotonic) */
   guint down_ms;      /* the next backoff */
   gboolean probing;
+  struct _PhProbe *probe; /* the probe's exchange, once it has a connection */
   gboolean ever_up;
   GCancellable *cancellable; /* its probe and address lookup */
   GStrv addresses;
@@ -110,6 +111,7 @@ typedef struct
 static void pool_refill (PhUpstream *up);
 static void proxy_resolve (PhProxy *p);
 static gboolean warm_watch_cb (GSocket *socket, GIOCondition cond, gpointer data);
+static void probe_free (struct _PhProbe *pr);
 
 static void
 proxy_free (PhProxy *p)
@@ -246,7 +248,13 @@ ph_upstream_shutdown (PhUpstream *up)
   up->shut = TRUE;
   g_cancellable_cancel (up->cancellable);
   for (guint i = 0; up->proxies != NULL && i < up->proxies->len; i++)
-    g_cancellable_cancel (((PhProxy *) g_ptr_array_index (up->proxies, i))->cancellable);
+    {
+      PhProxy *p = g_ptr_array_index (up->proxies, i);
+
+      g_cancellable_cancel (p->cancellable);
+      if (p->probe != NULL)
+        probe_free (p->probe);
+    }
   g_queue_clear_full (&up->warm, (GDestroyNotify) warm_free);
   g_queue_clear_full (&up->idle, (GDestroyNotify) warm_free);
   if (up->refill_source != NULL)
@@ -895,7 +903,7 @@ ph_upstream_dup_seen_pin (PhUpstream *up)
 /* A TLS end that takes connections may have nothing behind it (stunnel up, Squid down): a
  * proxy is up once it answers a request. The probe asks for a tunnel to its own name's port 443
  * without credentials; any answer (200, 403, 407, 503) says the proxy is there. */
-typedef struct
+typedef struct _PhProbe
 {
   PhProxy *p;
   PhUpstream *up; /* a reference */
@@ -924,6 +932,7 @@ probe_free (PhProbe *pr)
   g_string_free (pr->out, TRUE);
   g_byte_array_unref (pr->in);
   pr->p->probing = FALSE;
+  pr->p->probe = NULL;
   ph_upstream_unref (pr->up);
   g_free (pr);
 }
@@ -1412,6 +1421,8 @@ ph_upstream_network_changed (PhUpstream *up, const char *why)
       g_cancellable_cancel (p->cancellable);
       g_object_unref (p->cancellable);
       p->cancellable = g_cancellable_new ();
+      if (p->probe != NULL)
+        probe_free (p->probe);
       p->probing = FALSE;
       p->health = PH_PROXY_UNKNOWN;
       g_clear_error (&p->error);

@@ -109,6 +109,7 @@ typedef struct
 } PhAuthWaiter;
 
 static void pool_refill (PhUpstream *up);
+static void pool_refill_later (PhUpstream *up);
 static void proxy_resolve (PhProxy *p);
 static gboolean warm_watch_cb (GSocket *socket, GIOCondition cond, gpointer data);
 static void probe_free (struct _PhProbe *pr);
@@ -440,6 +441,11 @@ proxy_set_health (PhProxy *p, PhProxyHealth health, const GError *error)
 static void
 proxy_record (PhProxy *p, const GError *error)
 {
+  /* A handshake is not a proxy that answers (stunnel up, Squid down): once marked down or
+   * refused, only its probe brings it back; unless nothing else is usable, when a request's
+   * own connection is the best news there is. */
+  if (error == NULL && !proxy_usable (p) && select_proxy (p->up, 0, FALSE) != p)
+    return;
   if (error == NULL)
     proxy_set_health (p, PH_PROXY_UP, NULL);
   else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -1150,6 +1156,14 @@ pool_connect_done (PhStream *stream, GError *error, gpointer data)
       g_clear_pointer (&up->last_pool_error, g_free);
     }
   up->backoff_ms = BACKOFF_MIN_MS;
+  if (!ph_upstream_get_proxy_in_use (up, stream_proxy (stream)->index))
+    {
+      /* Its proxy went down (or another is first again) while it was made. */
+      ph_stream_free (stream);
+      pool_refill_later (up);
+      ph_upstream_unref (up);
+      return;
+    }
   g_queue_push_tail (&up->warm, pool_entry_new (up, stream, warm_watch_cb));
   ph_upstream_unref (up);
 }

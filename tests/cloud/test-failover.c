@@ -308,6 +308,8 @@ test_nothing_behind_tls (void)
   g_assert_true (
       ph_test_agent_wait_log (f.agent, "took a TLS connection but answered no request", 2, 10000));
   up_again = g_strdup_printf ("cloud proxy %s is up again", f.name_a);
+  if (ph_test_agent_wait_log (f.agent, up_again, 1, 1))
+    ph_test_agent_print_log (f.agent, "up again");
   g_assert_false (ph_test_agent_wait_log (f.agent, up_again, 1, 1));
   g_assert_cmpuint (ph_test_cloud_settled_access_log_lines (f.b, "/bytes/60"), >=, 9);
   fixture_stop (&f);

@@ -377,6 +377,213 @@ test_connect (Fixture *f, gconstpointer data)
   result_clear (&r);
 }
 
+/* ---- several proxies ---- */
+
+/* An upstream over @hosts ("127.0.0.1:PORT; …"), sharing @pin, with @failover. */
+static void
+upstream_new_hosts (Fixture *f, const char *hosts, const char *pin, const char *failover)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr (PhConfig) cfg = NULL;
+
+  text = g_strdup_printf ("[upstream]\nhost=%s\nserver-name=" SERVER_NAME "\npins=%s\nwarm=0\n"
+                          "failover=%s\nconnect-timeout=2s\nhandshake-timeout=2s\n",
+                          hosts, pin, failover);
+  path = g_strdup_printf ("%s/pinhole-%u.conf", t.dir, ++config_serial);
+  g_file_set_contents (path, text, -1, &error);
+  g_assert_no_error (error);
+  cfg = ph_config_load (path, &error);
+  g_assert_no_error (error);
+  g_unlink (path);
+  f->up = ph_upstream_new (cfg, &error);
+  g_assert_no_error (error);
+  ph_upstream_set_notify (f->up, on_event, f);
+}
+
+/* A loopback port nothing listens on (free a moment ago). */
+static guint16
+closed_port (void)
+{
+  g_autoptr (GSocket) sock
+      = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+
+  g_assert_true (g_socket_bind (sock, any, FALSE, NULL));
+  bound = g_socket_get_local_address (sock, NULL);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+typedef struct
+{
+  PhTestTlsServer *server;
+  guint n;
+} ServerWait;
+
+static gboolean
+server_handshakes_reached (gpointer data)
+{
+  ServerWait *w = data;
+  PhTestTlsCounts counts;
+
+  ph_test_tls_server_get_counts (w->server, &counts);
+  return counts.handshakes >= w->n;
+}
+
+/* The handshakes @server completed, once it has counted @expected (or 2 s passed: the server
+ * counts a moment after the client is done). */
+static guint
+handshakes_of (PhTestTlsServer *server, guint expected)
+{
+  ServerWait w = { server, expected };
+  PhTestTlsCounts counts;
+
+  ph_test_iterate_until (server_handshakes_reached, &w, 2000);
+  ph_test_iterate_for (50);
+  ph_test_tls_server_get_counts (server, &counts);
+  return counts.handshakes;
+}
+
+/* priority: a closed port is marked down and the connect moves on to the next proxy, which is
+ * then in use; the one after it is not touched. A network change forgets it all. */
+static void
+test_proxies_priority (Fixture *f, gconstpointer data)
+{
+  g_autoptr (PhTestTlsServer) second = ph_test_tls_server_new (t.good);
+  guint16 closed = closed_port ();
+  g_autofree char *hosts = g_strdup_printf ("127.0.0.1:%u; 127.0.0.1:%u; 127.0.0.1:%u", closed,
+                                            ph_test_tls_server_get_port (f->server),
+                                            ph_test_tls_server_get_port (second));
+  g_autofree char *in_use
+      = g_strdup_printf ("127.0.0.1:%u", ph_test_tls_server_get_port (f->server));
+  Result r = { 0 };
+
+  upstream_new_hosts (f, hosts, ph_test_cert_get_pin (t.good), "priority");
+  g_test_expect_message ("pinhole-upstream", G_LOG_LEVEL_WARNING, "cloud proxy * is down *");
+  g_assert_cmpuint (ph_upstream_get_n_proxies (f->up), ==, 3);
+  for (guint i = 0; i < 3; i++)
+    g_assert_cmpint (ph_upstream_get_proxy_health (f->up, i), ==, PH_PROXY_UNKNOWN);
+  for (guint i = 0; i < 2; i++)
+    {
+      connect_sync (f, NULL, &r);
+      g_assert_no_error (r.error);
+      g_assert_cmpuint (stream_connection_id (r.stream), ==, i + 1);
+    }
+  g_assert_cmpuint (handshakes_of (second, 0), ==, 0);
+  g_assert_cmpint (ph_upstream_get_proxy_health (f->up, 0), ==, PH_PROXY_DOWN);
+  g_assert_error (ph_upstream_get_proxy_error (f->up, 0), PH_ERROR, PH_ERROR_UPSTREAM_UNREACHABLE);
+  g_assert_cmpint (ph_upstream_get_proxy_retry_at (f->up, 0), >, g_get_real_time ());
+  g_assert_false (ph_upstream_get_proxy_in_use (f->up, 0));
+  g_assert_cmpint (ph_upstream_get_proxy_health (f->up, 1), ==, PH_PROXY_UP);
+  g_assert_true (ph_upstream_get_proxy_in_use (f->up, 1));
+  g_assert_false (ph_upstream_get_proxy_in_use (f->up, 2));
+  g_assert_cmpstr (ph_upstream_get_name (f->up), ==, in_use);
+  /* One proxy down while another carries the traffic is no problem of the agent's. */
+  g_assert_null (ph_upstream_get_last_error (f->up));
+  g_assert_cmpuint (count_events (f, PH_UPSTREAM_FAILED), ==, 1);
+  g_test_assert_expected_messages ();
+
+  ph_upstream_network_changed (f->up, "test");
+  for (guint i = 0; i < 3; i++)
+    {
+      g_assert_cmpint (ph_upstream_get_proxy_health (f->up, i), ==, PH_PROXY_UNKNOWN);
+      g_assert_null (ph_upstream_get_proxy_error (f->up, i));
+      g_assert_cmpint (ph_upstream_get_proxy_retry_at (f->up, i), ==, 0);
+    }
+  result_clear (&r);
+}
+
+/* round-robin: new connections take turns. */
+static void
+test_proxies_round_robin (Fixture *f, gconstpointer data)
+{
+  g_autoptr (PhTestTlsServer) second = ph_test_tls_server_new (t.good);
+  g_autofree char *hosts
+      = g_strdup_printf ("127.0.0.1:%u, 127.0.0.1:%u", ph_test_tls_server_get_port (f->server),
+                         ph_test_tls_server_get_port (second));
+  Result r = { 0 };
+
+  upstream_new_hosts (f, hosts, ph_test_cert_get_pin (t.good), "round-robin");
+  for (guint i = 0; i < 6; i++)
+    {
+      connect_sync (f, NULL, &r);
+      g_assert_no_error (r.error);
+    }
+  g_assert_cmpuint (handshakes_of (f->server, 3), ==, 3);
+  g_assert_cmpuint (handshakes_of (second, 3), ==, 3);
+  g_assert_true (ph_upstream_get_proxy_in_use (f->up, 0));
+  g_assert_true (ph_upstream_get_proxy_in_use (f->up, 1));
+  result_clear (&r);
+}
+
+/* A key that is not pinned is not failed over: the connect fails with it, the proxy is refused
+ * and reported even once the next one carries the traffic. */
+static void
+test_proxies_refused (Fixture *f, gconstpointer data)
+{
+  g_autoptr (PhTestTlsServer) wrong = ph_test_tls_server_new (t.other);
+  g_autofree char *hosts
+      = g_strdup_printf ("127.0.0.1:%u; 127.0.0.1:%u", ph_test_tls_server_get_port (wrong),
+                         ph_test_tls_server_get_port (f->server));
+  Result r = { 0 };
+
+  upstream_new_hosts (f, hosts, ph_test_cert_get_pin (t.good), "priority");
+  g_test_expect_message ("pinhole-upstream", G_LOG_LEVEL_WARNING, "cloud proxy * refused: *");
+  connect_sync (f, NULL, &r);
+  g_test_assert_expected_messages ();
+  g_assert_error (r.error, PH_ERROR, PH_ERROR_PIN_MISMATCH);
+  g_assert_cmpuint (handshakes_of (f->server, 0), ==, 0);
+  g_assert_cmpint (ph_upstream_get_proxy_health (f->up, 0), ==, PH_PROXY_REFUSED);
+  connect_sync (f, NULL, &r);
+  g_assert_no_error (r.error);
+  g_assert_cmpuint (handshakes_of (f->server, 1), ==, 1);
+  g_assert_error (ph_upstream_get_last_error (f->up), PH_ERROR, PH_ERROR_PIN_MISMATCH);
+  result_clear (&r);
+}
+
+static gboolean
+first_up (gpointer data)
+{
+  Fixture *f = data;
+
+  ph_upstream_sweep (f->up, g_get_monotonic_time ());
+  return ph_upstream_get_proxy_health (f->up, 0) == PH_PROXY_UP;
+}
+
+/* A proxy that went down is probed in the background (a CONNECT, answered) and, under
+ * priority, in use again once it answers. */
+static void
+test_proxies_probe (Fixture *f, gconstpointer data)
+{
+  g_autoptr (PhTestTlsServer) second = ph_test_tls_server_new (t.good);
+  g_autofree char *hosts
+      = g_strdup_printf ("127.0.0.1:%u; 127.0.0.1:%u", ph_test_tls_server_get_port (f->server),
+                         ph_test_tls_server_get_port (second));
+  PhTestTlsCounts before;
+  Result r = { 0 };
+
+  upstream_new_hosts (f, hosts, ph_test_cert_get_pin (t.good), "priority");
+  ph_test_tls_server_stop (f->server);
+  g_test_expect_message ("pinhole-upstream", G_LOG_LEVEL_WARNING, "cloud proxy * is down *");
+  connect_sync (f, NULL, &r);
+  g_test_assert_expected_messages ();
+  g_assert_no_error (r.error);
+  g_assert_cmpuint (handshakes_of (second, 1), ==, 1);
+  g_assert_cmpint (ph_upstream_get_proxy_health (f->up, 0), ==, PH_PROXY_DOWN);
+  g_assert_true (ph_upstream_get_proxy_in_use (f->up, 1));
+  ph_test_tls_server_start (f->server);
+  ph_test_tls_server_get_counts (f->server, &before);
+  g_assert_true (ph_test_iterate_until (first_up, f, 5000));
+  /* The probe asked for a tunnel, without credentials. */
+  g_assert_cmpuint (counts_of (f).requests, ==, before.requests + 1);
+  g_assert_true (ph_upstream_get_proxy_in_use (f->up, 0));
+  g_assert_false (ph_upstream_get_proxy_in_use (f->up, 1));
+  result_clear (&r);
+}
+
 /* ---- the warm pool ---- */
 
 static void
@@ -939,6 +1146,10 @@ main (int argc, char **argv)
   ADD ("/pinhole/upstream/request-heads", test_request_heads);
   ADD ("/pinhole/upstream/request-heads-anonymous", test_request_heads_anonymous);
   ADD ("/pinhole/upstream/shutdown", test_shutdown);
+  ADD ("/pinhole/upstream/proxies-priority", test_proxies_priority);
+  ADD ("/pinhole/upstream/proxies-round-robin", test_proxies_round_robin);
+  ADD ("/pinhole/upstream/proxies-refused", test_proxies_refused);
+  ADD ("/pinhole/upstream/proxies-probe", test_proxies_probe);
   ret = g_test_run ();
 
   g_unlink (t.password_path);

@@ -24,10 +24,6 @@
  * 5.2-5.9 ms to 3.5-3.7 ms; longer delays empty the pool under bursts. */
 #define REFILL_DELAY_MS 10
 #define BACKOFF_MAX_MS 30000
-/* A proxy marked down is tried again in the background after this long, doubling up to
- * DOWN_MAX_MS while it stays down. */
-#define DOWN_MIN_MS 1000
-#define DOWN_MAX_MS 60000
 /* Warm connections kept when no tunnel is asked for: one for the next
  * click, one for the click after it. */
 #define WARM_FLOOR 2
@@ -36,26 +32,6 @@
 /* A check that found the credentials taken holds this long: an origin
  * that answers 407 again and again costs the proxy one CONNECT. */
 #define AUTH_CONFIRMED_US (30 * G_USEC_PER_SEC)
-
-/* One cloud proxy of upstream.host and what is known of it. */
-typedef struct
-{
-  PhUpstream *up; /* unowned: the upstream owns its proxies */
-  guint index;
-  char *name; /* host:port for messages */
-  char *host;
-  guint port;
-  PhTlsContext *tls;
-  PhProxyHealth health;
-  GError *error;      /* its last failure; NULL while up or untried */
-  gint64 retry_at_us; /* down or refused: when the background probe runs (monotonic) */
-  guint down_ms;      /* the next backoff */
-  gboolean probing;
-  struct _PhProbe *probe; /* the probe's exchange, once it has a connection */
-  gboolean ever_up;
-  GCancellable *cancellable; /* its probe and address lookup */
-  GStrv addresses;
-} PhProxy;
 
 typedef struct
 {
@@ -69,6 +45,8 @@ struct _PhUpstream
 {
   PhConfig *config;
   GPtrArray *proxies; /* of PhProxy*, upstream.host's order */
+  GPtrArray *probes;  /* of PhProbe*, by a proxy's index: its probe's exchange, or NULL */
+  guint64 probing;    /* proxies whose probe runs, a bit per index */
   guint rr_next;      /* round-robin: where the next turn starts */
   GSocketClient *client;
   char *proxy_auth;
@@ -110,24 +88,10 @@ typedef struct
 
 static void pool_refill (PhUpstream *up);
 static void pool_refill_later (PhUpstream *up);
-static void proxy_resolve (PhProxy *p);
 static gboolean warm_watch_cb (GSocket *socket, GIOCondition cond, gpointer data);
-static void probe_free (struct _PhProbe *pr);
-
-static void
-proxy_free (PhProxy *p)
-{
-  if (p->cancellable != NULL)
-    g_cancellable_cancel (p->cancellable);
-  g_clear_object (&p->cancellable);
-  if (p->tls != NULL)
-    ph_tls_context_unref (p->tls);
-  g_free (p->name);
-  g_free (p->host);
-  g_clear_error (&p->error);
-  g_strfreev (p->addresses);
-  g_free (p);
-}
+typedef struct _PhProbe PhProbe;
+static void probe_free (PhProbe *pr);
+static void proxy_changed (PhProxy *p, PhProxyHealth was, gpointer data);
 
 PhUpstream *
 ph_upstream_new (PhConfig *config, GError **error)
@@ -141,22 +105,16 @@ ph_upstream_new (PhConfig *config, GError **error)
   up->cancellable = g_cancellable_new ();
   up->client = g_socket_client_new ();
   g_socket_client_set_enable_proxy (up->client, FALSE);
-  up->proxies = g_ptr_array_new_with_free_func ((GDestroyNotify) proxy_free);
+  up->proxies = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_proxy_free);
+  up->probes = g_ptr_array_new ();
   for (guint i = 0; i < ph_config_get_n_proxies (config); i++)
     {
-      PhProxy *p = g_new0 (PhProxy, 1);
+      PhProxy *p = ph_proxy_new (config, i, proxy_changed, up, error);
 
-      p->up = up;
-      p->index = i;
-      p->name = ph_config_dup_proxy_name (config, i);
-      p->host = g_strdup (ph_config_get_proxy_host (config, i));
-      p->port = ph_config_get_proxy_port (config, i);
-      p->down_ms = DOWN_MIN_MS;
-      p->cancellable = g_cancellable_new ();
-      g_ptr_array_add (up->proxies, p);
-      p->tls = ph_tls_context_new (config, ph_config_get_proxy_server_name (config, i), error);
-      if (p->tls == NULL)
+      if (p == NULL)
         return NULL;
+      g_ptr_array_add (up->proxies, p);
+      g_ptr_array_add (up->probes, NULL);
     }
   if (up->proxies->len == 0)
     {
@@ -177,7 +135,7 @@ ph_upstream_new (PhConfig *config, GError **error)
   up->backoff_ms = BACKOFF_MIN_MS;
   if (up->proxies->len > 1)
     for (guint i = 0; i < up->proxies->len; i++)
-      proxy_resolve (g_ptr_array_index (up->proxies, i));
+      ph_proxy_resolve (g_ptr_array_index (up->proxies, i));
   pool_refill (up);
   return g_steal_pointer (&up);
 }
@@ -252,9 +210,9 @@ ph_upstream_shutdown (PhUpstream *up)
     {
       PhProxy *p = g_ptr_array_index (up->proxies, i);
 
-      g_cancellable_cancel (p->cancellable);
-      if (p->probe != NULL)
-        probe_free (p->probe);
+      g_cancellable_cancel (ph_proxy_get_cancellable (p));
+      if (g_ptr_array_index (up->probes, i) != NULL)
+        probe_free (g_ptr_array_index (up->probes, i));
     }
   g_queue_clear_full (&up->warm, (GDestroyNotify) warm_free);
   g_queue_clear_full (&up->idle, (GDestroyNotify) warm_free);
@@ -272,6 +230,7 @@ upstream_clear (PhUpstream *up)
   g_clear_object (&up->cancellable);
   g_clear_object (&up->client);
   g_clear_pointer (&up->proxies, g_ptr_array_unref);
+  g_clear_pointer (&up->probes, g_ptr_array_unref);
   ph_config_unref (up->config);
   if (up->proxy_auth != NULL)
     ph_wipe (up->proxy_auth, strlen (up->proxy_auth));
@@ -299,7 +258,7 @@ proxy_at (PhUpstream *up, guint i)
 static gboolean
 proxy_usable (PhProxy *p)
 {
-  return p->health == PH_PROXY_UP || p->health == PH_PROXY_UNKNOWN;
+  return ph_proxy_is_usable (p);
 }
 
 /* The proxy new connections go to, skipping those in @tried (a bit per index): under priority
@@ -329,7 +288,7 @@ select_proxy (PhUpstream *up, guint64 tried, gboolean take_turn)
   if (tried != 0)
     return NULL;
   for (guint i = 0; i < n; i++)
-    if (best == NULL || proxy_at (up, i)->retry_at_us < best->retry_at_us)
+    if (best == NULL || ph_proxy_get_retry_at (proxy_at (up, i)) < ph_proxy_get_retry_at (best))
       best = proxy_at (up, i);
   return best;
 }
@@ -344,7 +303,7 @@ proxy_in_use (PhUpstream *up)
 const char *
 ph_upstream_get_name (PhUpstream *up)
 {
-  return proxy_in_use (up)->name;
+  return ph_proxy_get_name (proxy_in_use (up));
 }
 
 static void
@@ -365,7 +324,7 @@ pool_drop_where (PhUpstream *up, GQueue *pool, PhProxy *p, guint after)
       PhProxy *wp = stream_proxy (w->stream);
       GList *next = l->next;
 
-      if (p != NULL ? wp == p : wp->index > after)
+      if (p != NULL ? wp == p : ph_proxy_get_index (wp) > after)
         {
           g_queue_delete_link (pool, l);
           warm_free (w);
@@ -374,63 +333,39 @@ pool_drop_where (PhUpstream *up, GQueue *pool, PhProxy *p, guint after)
     }
 }
 
+/* A proxy's health changed (or its addresses: @was is its health now): logged when there are
+ * several, the pools follow, and the watcher is told. */
 static void
-proxy_set_health (PhProxy *p, PhProxyHealth health, const GError *error)
+proxy_changed (PhProxy *p, PhProxyHealth was, gpointer data)
 {
-  PhUpstream *up = p->up;
-  PhProxyHealth was = p->health;
-  gint64 now = g_get_monotonic_time ();
+  PhUpstream *up = data;
+  PhProxyHealth health = ph_proxy_get_health (p);
+  const GError *error = ph_proxy_get_error (p);
 
-  g_clear_error (&p->error);
-  if (error != NULL)
-    p->error = g_error_copy (error);
-  p->health = health;
-  if (health == PH_PROXY_UP)
-    {
-      p->ever_up = TRUE;
-      p->retry_at_us = 0;
-      p->down_ms = DOWN_MIN_MS;
-    }
-  else if (health == PH_PROXY_DOWN || health == PH_PROXY_REFUSED)
-    {
-      /* A failure of the probe that was due schedules the next one, further off; a request's
-       * own attempt while a probe is scheduled (its last resort) does not push that back. */
-      if (was != health || p->retry_at_us <= now)
-        {
-          p->retry_at_us = now + (gint64) p->down_ms * 1000;
-          p->down_ms = MIN (p->down_ms * 2, DOWN_MAX_MS);
-        }
-    }
-  else
-    {
-      p->retry_at_us = 0;
-      p->down_ms = DOWN_MIN_MS;
-    }
-  if (was == health)
-    return;
-  if (up->proxies->len > 1)
+  if (was != health && up->proxies->len > 1)
     {
       if (health == PH_PROXY_UP && was != PH_PROXY_UNKNOWN)
-        g_message ("cloud proxy %s is up again", p->name);
+        g_message ("cloud proxy %s is up again", ph_proxy_get_name (p));
       else if (health == PH_PROXY_DOWN)
         g_warning ("cloud proxy %s is down (%s); new connections go to the others, and it is "
                    "tried again in the background",
-                   p->name, error ? error->message : "?");
+                   ph_proxy_get_name (p), error ? error->message : "?");
       else if (health == PH_PROXY_REFUSED)
-        g_warning ("cloud proxy %s refused: %s", p->name, error ? error->message : "?");
+        g_warning ("cloud proxy %s refused: %s", ph_proxy_get_name (p),
+                   error ? error->message : "?");
     }
-  if (health == PH_PROXY_DOWN || health == PH_PROXY_REFUSED)
+  if (was != health && (health == PH_PROXY_DOWN || health == PH_PROXY_REFUSED))
     {
       pool_drop_where (up, &up->warm, p, 0);
       pool_drop_where (up, &up->idle, p, 0);
     }
-  else if (health == PH_PROXY_UP && ph_config_get_failover (up->config) == PH_FAILOVER_PRIORITY
-           && proxy_in_use (up) == p)
+  else if (was != health && health == PH_PROXY_UP
+           && ph_config_get_failover (up->config) == PH_FAILOVER_PRIORITY && proxy_in_use (up) == p)
     {
       /* The first healthy proxy is back: new tunnels go to it, not to what was kept warm for
        * the one that stood in for it. */
-      pool_drop_where (up, &up->warm, NULL, p->index);
-      pool_drop_where (up, &up->idle, NULL, p->index);
+      pool_drop_where (up, &up->warm, NULL, ph_proxy_get_index (p));
+      pool_drop_where (up, &up->idle, NULL, ph_proxy_get_index (p));
       pool_refill (up);
     }
   upstream_notify (up, PH_UPSTREAM_HEALTH_CHANGED);
@@ -439,21 +374,21 @@ proxy_set_health (PhProxy *p, PhProxyHealth health, const GError *error)
 /* Whether @error is the proxy failing (down) rather than refusing us (a configuration
  * problem), or neither (cancelled). */
 static void
-proxy_record (PhProxy *p, const GError *error)
+proxy_record (PhUpstream *up, PhProxy *p, const GError *error)
 {
   /* A handshake is not a proxy that answers (stunnel up, Squid down): once marked down or
    * refused, only its probe brings it back; unless nothing else is usable, when a request's
    * own connection is the best news there is. */
-  if (error == NULL && !proxy_usable (p) && select_proxy (p->up, 0, FALSE) != p)
+  if (error == NULL && !proxy_usable (p) && select_proxy (up, 0, FALSE) != p)
     return;
   if (error == NULL)
-    proxy_set_health (p, PH_PROXY_UP, NULL);
+    ph_proxy_set_health (p, PH_PROXY_UP, NULL);
   else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
   else if (ph_upstream_error_is_unreachable (error))
-    proxy_set_health (p, PH_PROXY_DOWN, error);
+    ph_proxy_set_health (p, PH_PROXY_DOWN, error);
   else
-    proxy_set_health (p, PH_PROXY_REFUSED, error);
+    ph_proxy_set_health (p, PH_PROXY_REFUSED, error);
 }
 
 guint
@@ -465,13 +400,13 @@ ph_upstream_get_n_proxies (PhUpstream *up)
 const char *
 ph_upstream_get_proxy_name (PhUpstream *up, guint i)
 {
-  return proxy_at (up, i)->name;
+  return ph_proxy_get_name (proxy_at (up, i));
 }
 
 PhProxyHealth
 ph_upstream_get_proxy_health (PhUpstream *up, guint i)
 {
-  return proxy_at (up, i)->health;
+  return ph_proxy_get_health (proxy_at (up, i));
 }
 
 gboolean
@@ -487,61 +422,23 @@ ph_upstream_get_proxy_in_use (PhUpstream *up, guint i)
 gint64
 ph_upstream_get_proxy_retry_at (PhUpstream *up, guint i)
 {
-  PhProxy *p = proxy_at (up, i);
+  gint64 at = ph_proxy_get_retry_at (proxy_at (up, i));
 
-  if (p->retry_at_us == 0)
+  if (at == 0)
     return 0;
-  return g_get_real_time () + (p->retry_at_us - g_get_monotonic_time ());
+  return g_get_real_time () + (at - g_get_monotonic_time ());
 }
 
 const GError *
 ph_upstream_get_proxy_error (PhUpstream *up, guint i)
 {
-  return proxy_at (up, i)->error;
+  return ph_proxy_get_error (proxy_at (up, i));
 }
 
 const char *const *
 ph_upstream_get_proxy_addresses (PhUpstream *up, guint i)
 {
-  return (const char *const *) proxy_at (up, i)->addresses;
-}
-
-static void
-resolved (GObject *source, GAsyncResult *result, gpointer data)
-{
-  PhProxy *p = data;
-  g_autoptr (GError) error = NULL;
-  GList *list = g_resolver_lookup_by_name_finish (G_RESOLVER (source), result, &error);
-  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
-
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  for (GList *l = list; l != NULL; l = l->next)
-    {
-      g_autofree char *text = g_inet_address_to_string (l->data);
-      g_strv_builder_add (b, text);
-    }
-  g_resolver_free_addresses (list);
-  g_strfreev (p->addresses);
-  p->addresses = g_strv_builder_end (b);
-  if (error != NULL)
-    g_debug ("resolving %s: %s", p->name, error->message);
-  upstream_notify (p->up, PH_UPSTREAM_HEALTH_CHANGED);
-}
-
-/* Looks the proxy's name up, for Upstreams: connections resolve it each time themselves. */
-static void
-proxy_resolve (PhProxy *p)
-{
-  g_autoptr (GResolver) resolver = g_resolver_get_default ();
-
-  if (g_hostname_is_ip_address (p->host))
-    {
-      g_strfreev (p->addresses);
-      p->addresses = g_strsplit (p->host, "\n", -1);
-      return;
-    }
-  g_resolver_lookup_by_name_async (resolver, p->host, p->cancellable, resolved, p);
+  return ph_proxy_get_addresses (proxy_at (up, i));
 }
 
 /* "Basic …" or NULL when no username is configured, or once the proxy has
@@ -586,7 +483,7 @@ ph_upstream_save_session (PhUpstream *up, PhStream *stream)
   PhProxy *p = stream_proxy (stream);
 
   if (p != NULL)
-    ph_tls_context_save_session (p->tls, stream);
+    ph_tls_context_save_session (ph_proxy_get_tls (p), stream);
 }
 
 void
@@ -595,12 +492,14 @@ ph_upstream_report_lost (PhUpstream *up, PhStream *stream)
   PhProxy *p = stream_proxy (stream);
   g_autoptr (GError) error = NULL;
 
-  if (p == NULL || p->up != up)
+  if (p == NULL || ph_proxy_get_index (p) >= up->proxies->len
+      || proxy_at (up, ph_proxy_get_index (p)) != p)
     return;
   error = g_error_new (PH_ERROR, PH_ERROR_UPSTREAM_UNREACHABLE,
                        /* TRANSLATORS: the cloud proxy's host:port */
-                       _ ("the cloud proxy %s closed a new connection without answering"), p->name);
-  proxy_set_health (p, PH_PROXY_DOWN, error);
+                       _ ("the cloud proxy %s closed a new connection without answering"),
+                       ph_proxy_get_name (p));
+  ph_proxy_set_health (p, PH_PROXY_DOWN, error);
 }
 
 const char *
@@ -608,7 +507,7 @@ ph_upstream_get_stream_proxy_name (PhUpstream *up, PhStream *stream)
 {
   PhProxy *p = stream_proxy (stream);
 
-  return p != NULL ? p->name : ph_upstream_get_name (up);
+  return p != NULL ? ph_proxy_get_name (p) : ph_upstream_get_name (up);
 }
 
 typedef struct
@@ -665,7 +564,7 @@ record_attempt (PhUpstream *up, PhProxy *p, const GError *error)
     up->last_error = g_error_copy (error);
   else
     up->ever_connected = TRUE;
-  proxy_record (p, error);
+  proxy_record (up, p, error);
   upstream_notify (up, error ? PH_UPSTREAM_FAILED : PH_UPSTREAM_CONNECTED);
 }
 
@@ -698,7 +597,7 @@ connect_finish (PhConnect *c, PhStream *stream, GError *error)
   else if (!c->fixed && !c->up->shut && ph_upstream_error_is_unreachable (error)
            && (next = select_proxy (c->up, c->tried, TRUE)) != NULL)
     {
-      g_debug ("%s; trying %s", error->message, next->name);
+      g_debug ("%s; trying %s", error->message, ph_proxy_get_name (next));
       g_error_free (error);
       c->proxy = next;
       connect_reset (c);
@@ -755,15 +654,15 @@ tcp_done (GObject *source, GAsyncResult *result, gpointer data)
                              /* TRANSLATORS: the cloud proxy's host:port, then the time
                               * allowed in seconds ("s") */
                              _ ("the cloud proxy %s did not accept a TCP connection within %.1fs"),
-                             c->proxy->name,
+                             ph_proxy_get_name (c->proxy),
                              ph_config_get_connect_timeout_ms (c->up->config) / 1000.0);
       else if (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         error = g_steal_pointer (&local);
       else
         error = g_error_new (PH_ERROR, PH_ERROR_UPSTREAM_UNREACHABLE,
                              /* TRANSLATORS: the cloud proxy's host:port, then why */
-                             _ ("cannot reach the cloud proxy %s over TCP: %s"), c->proxy->name,
-                             local->message);
+                             _ ("cannot reach the cloud proxy %s over TCP: %s"),
+                             ph_proxy_get_name (c->proxy), local->message);
       connect_finish (c, NULL, error);
       return;
     }
@@ -775,8 +674,9 @@ tcp_done (GObject *source, GAsyncResult *result, gpointer data)
                             inspect_done, c);
       return;
     }
-  ph_tls_handshake_async (c->proxy->tls, conn, ph_config_get_handshake_timeout_ms (c->up->config),
-                          c->cancellable, handshake_done, c);
+  ph_tls_handshake_async (ph_proxy_get_tls (c->proxy), conn,
+                          ph_config_get_handshake_timeout_ms (c->up->config), c->cancellable,
+                          handshake_done, c);
 }
 
 static void
@@ -788,7 +688,7 @@ chain_cancel (GCancellable *cancellable, gpointer data)
 static void
 connect_attempt (PhConnect *c)
 {
-  c->tried |= G_GUINT64_CONSTANT (1) << c->proxy->index;
+  c->tried |= G_GUINT64_CONSTANT (1) << ph_proxy_get_index (c->proxy);
   c->started_us = g_get_monotonic_time ();
   c->timeout_cancel = g_cancellable_new ();
   c->chain_id = g_cancellable_connect (c->cancellable, G_CALLBACK (chain_cancel),
@@ -796,8 +696,9 @@ connect_attempt (PhConnect *c)
   c->timeout_source = g_timeout_source_new (ph_config_get_connect_timeout_ms (c->up->config));
   g_source_set_callback (c->timeout_source, connect_timeout_cb, c, NULL);
   g_source_attach (c->timeout_source, NULL);
-  g_socket_client_connect_to_host_async (c->up->client, c->proxy->host, c->proxy->port,
-                                         c->timeout_cancel, tcp_done, c);
+  g_socket_client_connect_to_host_async (c->up->client, ph_proxy_get_host (c->proxy),
+                                         ph_proxy_get_port (c->proxy), c->timeout_cancel, tcp_done,
+                                         c);
 }
 
 static void
@@ -864,9 +765,9 @@ ph_upstream_get_last_error (PhUpstream *up)
   for (guint i = 0; i < up->proxies->len; i++)
     {
       PhProxy *p = proxy_at (up, i);
-      if (p->health == PH_PROXY_REFUSED && p->error != NULL)
-        return p->error;
-      any_up |= p->health == PH_PROXY_UP;
+      if (ph_proxy_get_health (p) == PH_PROXY_REFUSED && ph_proxy_get_error (p) != NULL)
+        return ph_proxy_get_error (p);
+      any_up |= ph_proxy_get_health (p) == PH_PROXY_UP;
     }
   return any_up ? NULL : up->last_error;
 }
@@ -898,7 +799,7 @@ ph_upstream_dup_seen_pin (PhUpstream *up)
   g_autoptr (PhPin) pin = NULL;
 
   for (guint i = 0; i < up->proxies->len && pin == NULL; i++)
-    pin = ph_tls_context_dup_seen_pin (proxy_at (up, i)->tls);
+    pin = ph_tls_context_dup_seen_pin (ph_proxy_get_tls (proxy_at (up, i)));
   if (pin == NULL && up->inspector != NULL)
     pin = ph_tls_context_dup_seen_pin (up->inspector);
   return pin != NULL ? ph_pin_to_string (pin) : NULL;
@@ -909,7 +810,7 @@ ph_upstream_dup_seen_pin (PhUpstream *up)
 /* A TLS end that takes connections may have nothing behind it (stunnel up, Squid down): a
  * proxy is up once it answers a request. The probe asks for a tunnel to its own name's port 443
  * without credentials; any answer (200, 403, 407, 503) says the proxy is there. */
-typedef struct _PhProbe
+struct _PhProbe
 {
   PhProxy *p;
   PhUpstream *up; /* a reference */
@@ -919,7 +820,7 @@ typedef struct _PhProbe
   GByteArray *in;
   GSource *wait;
   GSource *timeout;
-} PhProbe;
+};
 
 static void
 probe_free (PhProbe *pr)
@@ -937,8 +838,9 @@ probe_free (PhProbe *pr)
   g_clear_pointer (&pr->stream, ph_stream_free);
   g_string_free (pr->out, TRUE);
   g_byte_array_unref (pr->in);
-  pr->p->probing = FALSE;
-  pr->p->probe = NULL;
+  pr->up->probing &= ~(G_GUINT64_CONSTANT (1) << ph_proxy_get_index (pr->p));
+  if (g_ptr_array_index (pr->up->probes, ph_proxy_get_index (pr->p)) == pr)
+    g_ptr_array_index (pr->up->probes, ph_proxy_get_index (pr->p)) = NULL;
   ph_upstream_unref (pr->up);
   g_free (pr);
 }
@@ -952,8 +854,8 @@ probe_finish (PhProbe *pr, guint status, const char *why)
     {
       if (status != 0)
         {
-          g_debug ("probe of %s: answered %u", p->name, status);
-          proxy_set_health (p, PH_PROXY_UP, NULL);
+          g_debug ("probe of %s: answered %u", ph_proxy_get_name (p), status);
+          ph_proxy_set_health (p, PH_PROXY_UP, NULL);
         }
       else
         {
@@ -962,9 +864,9 @@ probe_finish (PhProbe *pr, guint status, const char *why)
                              /* TRANSLATORS: the cloud proxy's host:port, then why */
                              _ ("the cloud proxy %s took a TLS connection but answered no "
                                 "request (%s)"),
-                             p->name, why);
-          g_debug ("probe of %s: %s", p->name, error->message);
-          proxy_set_health (p, PH_PROXY_DOWN, error);
+                             ph_proxy_get_name (p), why);
+          g_debug ("probe of %s: %s", ph_proxy_get_name (p), error->message);
+          ph_proxy_set_health (p, PH_PROXY_DOWN, error);
         }
     }
   probe_free (pr);
@@ -1070,24 +972,27 @@ probe_due (PhUpstream *up, gint64 now)
       PhConnect *c;
       PhProbe *pr;
 
-      if (p->probing || proxy_usable (p) || p->retry_at_us > now)
+      const char *host = ph_proxy_get_host (p);
+      guint64 bit = G_GUINT64_CONSTANT (1) << i;
+
+      if ((up->probing & bit) != 0 || proxy_usable (p) || ph_proxy_get_retry_at (p) > now)
         continue;
-      g_debug ("probing cloud proxy %s", p->name);
-      p->probing = TRUE;
+      g_debug ("probing cloud proxy %s", ph_proxy_get_name (p));
+      up->probing |= bit;
       pr = g_new0 (PhProbe, 1);
       pr->p = p;
       pr->up = ph_upstream_ref (up);
       pr->in = g_byte_array_new ();
       pr->out = g_string_new (NULL);
       g_string_printf (pr->out,
-                       strchr (p->host, ':') ? "CONNECT [%s]:443 HTTP/1.1\r\nHost: [%s]:443\r\n\r\n"
-                                             : "CONNECT %s:443 HTTP/1.1\r\nHost: %s:443\r\n\r\n",
-                       p->host, p->host);
+                       strchr (host, ':') ? "CONNECT [%s]:443 HTTP/1.1\r\nHost: [%s]:443\r\n\r\n"
+                                          : "CONNECT %s:443 HTTP/1.1\r\nHost: %s:443\r\n\r\n",
+                       host, host);
       c = g_new0 (PhConnect, 1);
       c->func = probe_connected;
       c->user_data = pr;
       c->probe = TRUE;
-      connect_start (c, up, p, p->cancellable);
+      connect_start (c, up, p, ph_proxy_get_cancellable (p));
     }
 }
 
@@ -1156,7 +1061,7 @@ pool_connect_done (PhStream *stream, GError *error, gpointer data)
       g_clear_pointer (&up->last_pool_error, g_free);
     }
   up->backoff_ms = BACKOFF_MIN_MS;
-  if (!ph_upstream_get_proxy_in_use (up, stream_proxy (stream)->index))
+  if (!ph_upstream_get_proxy_in_use (up, ph_proxy_get_index (stream_proxy (stream))))
     {
       /* Its proxy went down (or another is first again) while it was made. */
       ph_stream_free (stream);
@@ -1430,21 +1335,11 @@ ph_upstream_network_changed (PhUpstream *up, const char *why)
     }
   for (guint i = 0; i < up->proxies->len; i++)
     {
-      PhProxy *p = proxy_at (up, i);
-
-      g_cancellable_cancel (p->cancellable);
-      g_object_unref (p->cancellable);
-      p->cancellable = g_cancellable_new ();
-      if (p->probe != NULL)
-        probe_free (p->probe);
-      p->probing = FALSE;
-      p->health = PH_PROXY_UNKNOWN;
-      g_clear_error (&p->error);
-      p->retry_at_us = 0;
-      p->down_ms = DOWN_MIN_MS;
-      if (up->proxies->len > 1)
-        proxy_resolve (p);
+      if (g_ptr_array_index (up->probes, i) != NULL)
+        probe_free (g_ptr_array_index (up->probes, i));
+      ph_proxy_forget (proxy_at (up, i));
     }
+  up->probing = 0;
   upstream_notify (up, PH_UPSTREAM_HEALTH_CHANGED);
   pool_refill (up);
 }
@@ -1466,7 +1361,7 @@ ph_upstream_get_stats (PhUpstream *up, PhUpstreamStats *stats)
     {
       guint64 full = 0, resumed = 0;
 
-      ph_tls_context_get_handshakes (proxy_at (up, i)->tls, &full, &resumed);
+      ph_tls_context_get_handshakes (ph_proxy_get_tls (proxy_at (up, i)), &full, &resumed);
       stats->handshakes_full += full;
       stats->handshakes_resumed += resumed;
     }

@@ -10,6 +10,7 @@
 
 #include "ph-config.h"
 #include "ph-http.h"
+#include "ph-proxy.h"
 #include "ph-stream.h"
 #include "ph-tls.h"
 
@@ -126,14 +127,6 @@ typedef enum
 } PhUpstreamEvent;
 
 /* ---- several proxies: each one's health ---- */
-
-typedef enum
-{
-  PH_PROXY_UNKNOWN, /* not tried yet (or since the network changed) */
-  PH_PROXY_UP,      /* its last connection was made and verified */
-  PH_PROXY_DOWN,    /* TCP, TLS or a timeout failed: skipped, probed in the background */
-  PH_PROXY_REFUSED, /* it answered but was refused (pin, certificate): a configuration problem */
-} PhProxyHealth;
 
 guint ph_upstream_get_n_proxies (PhUpstream *up);
 const char *ph_upstream_get_proxy_name (PhUpstream *up, guint i);

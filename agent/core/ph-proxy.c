@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ph-proxy.c: one cloud proxy's state: name, TLS context, health and backoff, addresses. */
+#define G_LOG_DOMAIN "pinhole-upstream"
+
+#include "ph-proxy.h"
+
+#include <string.h>
+
+/* A proxy marked down is tried again in the background after this long, doubling up to
+ * DOWN_MAX_MS while it stays down. */
+#define DOWN_MIN_MS 1000
+#define DOWN_MAX_MS 60000
+
+struct _PhProxy
+{
+  guint index;
+  char *name;
+  char *host;
+  guint port;
+  PhTlsContext *tls;
+  PhProxyHealth health;
+  GError *error;
+  gint64 retry_at_us;
+  guint down_ms;
+  GStrv addresses;
+  GCancellable *cancellable;
+  PhProxyChanged changed;
+  gpointer changed_data;
+};
+
+PhProxy *
+ph_proxy_new (PhConfig *config, guint index, PhProxyChanged changed, gpointer user_data,
+              GError **error)
+{
+  PhProxy *p = g_new0 (PhProxy, 1);
+
+  p->index = index;
+  p->name = ph_config_dup_proxy_name (config, index);
+  p->host = g_strdup (ph_config_get_proxy_host (config, index));
+  p->port = ph_config_get_proxy_port (config, index);
+  p->down_ms = DOWN_MIN_MS;
+  p->cancellable = g_cancellable_new ();
+  p->changed = changed;
+  p->changed_data = user_data;
+  p->tls = ph_tls_context_new (config, ph_config_get_proxy_server_name (config, index), error);
+  if (p->tls == NULL)
+    {
+      ph_proxy_free (p);
+      return NULL;
+    }
+  return p;
+}
+
+void
+ph_proxy_free (PhProxy *p)
+{
+  g_cancellable_cancel (p->cancellable);
+  g_clear_object (&p->cancellable);
+  if (p->tls != NULL)
+    ph_tls_context_unref (p->tls);
+  g_free (p->name);
+  g_free (p->host);
+  g_clear_error (&p->error);
+  g_strfreev (p->addresses);
+  g_free (p);
+}
+
+guint
+ph_proxy_get_index (const PhProxy *p)
+{
+  return p->index;
+}
+
+const char *
+ph_proxy_get_name (const PhProxy *p)
+{
+  return p->name;
+}
+
+const char *
+ph_proxy_get_host (const PhProxy *p)
+{
+  return p->host;
+}
+
+guint
+ph_proxy_get_port (const PhProxy *p)
+{
+  return p->port;
+}
+
+PhTlsContext *
+ph_proxy_get_tls (const PhProxy *p)
+{
+  return p->tls;
+}
+
+PhProxyHealth
+ph_proxy_get_health (const PhProxy *p)
+{
+  return p->health;
+}
+
+gboolean
+ph_proxy_is_usable (const PhProxy *p)
+{
+  return p->health == PH_PROXY_UP || p->health == PH_PROXY_UNKNOWN;
+}
+
+const GError *
+ph_proxy_get_error (const PhProxy *p)
+{
+  return p->error;
+}
+
+gint64
+ph_proxy_get_retry_at (const PhProxy *p)
+{
+  return p->retry_at_us;
+}
+
+GCancellable *
+ph_proxy_get_cancellable (const PhProxy *p)
+{
+  return p->cancellable;
+}
+
+const char *const *
+ph_proxy_get_addresses (const PhProxy *p)
+{
+  return (const char *const *) p->addresses;
+}
+
+void
+ph_proxy_set_health (PhProxy *p, PhProxyHealth health, const GError *error)
+{
+  PhProxyHealth was = p->health;
+  gint64 now = g_get_monotonic_time ();
+
+  g_clear_error (&p->error);
+  if (error != NULL)
+    p->error = g_error_copy (error);
+  p->health = health;
+  if (health == PH_PROXY_DOWN || health == PH_PROXY_REFUSED)
+    {
+      /* A failure of the probe that was due schedules the next one, further off; a request's
+       * own attempt while a probe is scheduled (its last resort) does not push that back. */
+      if (was != health || p->retry_at_us <= now)
+        {
+          p->retry_at_us = now + (gint64) p->down_ms * 1000;
+          p->down_ms = MIN (p->down_ms * 2, DOWN_MAX_MS);
+        }
+    }
+  else
+    {
+      p->retry_at_us = 0;
+      p->down_ms = DOWN_MIN_MS;
+    }
+  if (was != health)
+    p->changed (p, was, p->changed_data);
+}
+
+static void
+resolved (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  GList *list = g_resolver_lookup_by_name_finish (G_RESOLVER (source), result, &error);
+  g_autoptr (GStrvBuilder) b = NULL;
+  PhProxy *p = data;
+
+  /* Cancelled: @p may be gone. */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  b = g_strv_builder_new ();
+  for (GList *l = list; l != NULL; l = l->next)
+    {
+      g_autofree char *text = g_inet_address_to_string (l->data);
+      g_strv_builder_add (b, text);
+    }
+  g_resolver_free_addresses (list);
+  g_strfreev (p->addresses);
+  p->addresses = g_strv_builder_end (b);
+  if (error != NULL)
+    g_debug ("resolving %s: %s", p->name, error->message);
+  p->changed (p, p->health, p->changed_data);
+}
+
+void
+ph_proxy_resolve (PhProxy *p)
+{
+  g_autoptr (GResolver) resolver = NULL;
+
+  if (g_hostname_is_ip_address (p->host))
+    {
+      const char *one[] = { p->host, NULL };
+
+      g_strfreev (p->addresses);
+      p->addresses = g_strdupv ((char **) one);
+      return;
+    }
+  resolver = g_resolver_get_default ();
+  g_resolver_lookup_by_name_async (resolver, p->host, p->cancellable, resolved, p);
+}
+
+void
+ph_proxy_forget (PhProxy *p)
+{
+  g_cancellable_cancel (p->cancellable);
+  g_object_unref (p->cancellable);
+  p->cancellable = g_cancellable_new ();
+  p->health = PH_PROXY_UNKNOWN;
+  g_clear_error (&p->error);
+  p->retry_at_us = 0;
+  p->down_ms = DOWN_MIN_MS;
+  ph_proxy_resolve (p);
+}

@@ -122,9 +122,10 @@ exit_codes_help (void)
             "  6  invalid setting or unknown key\n"
             "  7  the cloud proxy could not be reached or verified\n"
             "  8  not configured, or no credentials stored\n"
-            "doctor: 0 when every step passed, else by the first step that failed: 7 for DNS,\n"
-            "  TCP and TLS, 8 for missing credentials, 1 for others (a rejected password, the "
-            "URL)\n"
+            "\n"
+            "doctor exits 0 when every step passed, else by the first step that failed:\n"
+            "  7 for DNS, TCP and TLS, 8 for missing credentials, 1 for the others (a\n"
+            "  rejected password, a refused probe, the URL).\n"
             "\n"
             "Passwords are never taken from the command line or the environment.");
 }
@@ -280,7 +281,7 @@ main (int argc, char **argv)
       N_ ("ADDRESS") },
     { "version", 0, 0, G_OPTION_ARG_NONE, &ctl.version, N_ ("Print the version and exit"), NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &ctl.json,
-      N_ ("Print JSON (status, pin show, get, settings, route)"), NULL },
+      N_ ("Print JSON (status, pin show, get, settings, route, doctor)"), NULL },
     { "yes", 'y', 0, G_OPTION_ARG_NONE, &ctl.yes,
       N_ ("Do not ask before trusting a key (pin trust)"), NULL },
     { "password-stdin", 0, 0, G_OPTION_ARG_NONE, &ctl.password_stdin,

@@ -380,6 +380,16 @@ ctl --session doctor --json
 verdict "no cloud proxy configured: NotConfigured, exit 8" "rc $rc" "$err"
 stop_agent
 
+# The text form: a line per step with its result, the advice under a failed one.
+grep -qE '^  TCP +FAILED +TCP port [0-9]+ is probably blocked by a firewall' "$tmp/doctor-text.log" &&
+  grep -qE '^ +Ask your IT department to allow outgoing TCP [0-9]+ to 127\.0\.0\.1' \
+    "$tmp/doctor-text.log" &&
+  grep -qE '^  Target +skipped +an earlier step failed' "$tmp/doctor-text.log" &&
+  grep -qE '^  TLS +FAILED +a TLS-inspecting device is in the path' "$tmp/doctor-text.log" &&
+  grep -qxF 'The cloud proxy works.' "$tmp/doctor-text.log"
+verdict "the text form: one line per step, the advice under it, the summary" \
+  "$(cat "$tmp/doctor-text.log")"
+
 ! grep -qF -e "$password" -e "$wrong_password" -e "$basic_b64" "$tmp/agent.log"
 verdict "the agent's log holds no password"
 

@@ -145,9 +145,6 @@ step_ok (PhProbe *p, char *verdict)
   step_set (p, "ok", "ok", verdict, NULL);
 }
 
-/* A cancellable for the current step, cancelled with the run or after @timeout_ms (0: never). */
-static void timer_start (PhProbe *p, guint timeout_ms);
-
 static gboolean
 timer_fired (gpointer data)
 {
@@ -179,6 +176,7 @@ timer_stop (PhProbe *p)
   g_clear_object (&p->cancel);
 }
 
+/* A cancellable for the current step, cancelled with the run or after @timeout_ms (0: never). */
 static void
 timer_start (PhProbe *p, guint timeout_ms)
 {

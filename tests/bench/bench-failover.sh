@@ -54,12 +54,7 @@ BENCH_TAG=bench-failover
 # shellcheck source=tests/bench/bench-lib.sh
 source "$SCRIPT_DIR/bench-lib.sh"
 
-[[ -x $PH_TEST_ORIGIN ]] || die "no test origin at $PH_TEST_ORIGIN (ninja -C build, or set PH_TEST_ORIGIN)"
-[[ $ONLY == chain || -x $AGENT ]] || die "no agent at $AGENT (build it, set PH_AGENT, or --only chain)"
-for bin in squid stunnel4 python3 ss curl; do
-  command -v $bin >/dev/null || die "$bin not found"
-done
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+bench_require
 bench_init ph-bench-failover
 
 # --- the two cloud ends --------------------------------------------------------------------
@@ -205,8 +200,8 @@ row ()
     row "$m kill -> last failure ends (100% again) (ms)" $mode.back_to_100_ms -
     row "$m in flight at the kill" $mode.in_flight_at_kill -
     row "$m requests failed" $mode.failed 0
-    row "$m   of them tunnels up (200) before the kill, cut" $mode.failed_cut -
-    row "$m   of them others (not up before the kill)" $mode.failed_other 0
+    row "$m   of them cut: the cloud end had answered" $mode.failed_cut -
+    row "$m   of them others" $mode.failed_other 0
     row "$m plain GETs answered twice" $mode.twice 0
   done
   echo

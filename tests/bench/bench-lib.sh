@@ -27,6 +27,19 @@ die ()
   exit 1
 }
 
+# The origin, the agent (unless ONLY is chain) and the tools are there; the fd limit is raised
+# (thousands of tunnels need fds in every hop; children inherit the limit).
+bench_require ()
+{
+  local bin
+  [[ -x $PH_TEST_ORIGIN ]] || die "no test origin at $PH_TEST_ORIGIN (ninja -C build, or set PH_TEST_ORIGIN)"
+  [[ ${ONLY:-} == chain || -x $AGENT ]] || die "no agent at $AGENT (build it, set PH_AGENT, or --only chain)"
+  for bin in squid stunnel4 python3 ss curl; do
+    command -v $bin >/dev/null || die "$bin not found"
+  done
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+}
+
 # bench_init [PREFIX]: makes WORK, /tmp/PREFIX.XXXXXX (and RAW, where the raw output of every
 # client run goes) and arms the clean-up.
 bench_init ()

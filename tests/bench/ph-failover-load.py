@@ -201,13 +201,11 @@ def main():
     last_fail_end = max((r[3] for r in during), default=None)
     in_flight = [r for r in records if r[2] <= t_kill < r[3]]
     kinds = collections.Counter("%s:%s" % (r[0], r[4]) for r in during)
-    # tunnels the cloud end had answered 200 before the kill, cut with it: no client side can
-    # move a tunnel whose bytes already went through (the rest it should have saved)
-    cut = [r for r in during if r[6] is not None and r[6] <= t_kill]
 
     # answered twice: a plain GET's unique path in both cloud Squids' logs, or twice in one
     sent = {r[5] for r in records if r[0] == "plain"}
     seen = collections.Counter()
+    answered_n = set()  # plain GETs a cloud Squid answered 200
     per_log = {}
     for spec in a.access_log:
         name, rest = spec.split("=", 1)
@@ -222,10 +220,17 @@ def main():
                     if m and int(m.group(1)) in sent:
                         seen[int(m.group(1))] += 1
                         count += 1
+                        if re.search(r" [A-Z_]+/200 ", line):
+                            answered_n.add(int(m.group(1)))
         except OSError:
             pass
         per_log[name] = count
     twice = sorted(n for n, c in seen.items() if c > 1)
+    # cut: the cloud end had answered (a tunnel's 200 reached the client; a plain GET is in a
+    # cloud Squid's log with 200) and died while the answer was under way: no client side can
+    # move those. The other failures are the ones a second proxy should have saved.
+    cut = [r for r in during
+           if r[4].startswith("tunnel-broken-") or (r[0] == "plain" and r[5] in answered_n)]
     unseen_ok = sum(1 for r in records if r[0] == "plain" and r[4] == "ok" and r[5] not in seen)
 
     def fmt(v):

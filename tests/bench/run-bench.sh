@@ -73,14 +73,7 @@ BENCH_TAG=run-bench
 source "$SCRIPT_DIR/bench-lib.sh"
 
 [[ -x $CLIENT ]] || die "no load generator at $CLIENT (ninja -C build, or set PH_BENCH_CLIENT)"
-[[ -x $PH_TEST_ORIGIN ]] || die "no test origin at $PH_TEST_ORIGIN (ninja -C build, or set PH_TEST_ORIGIN)"
-[[ $ONLY == chain || -x $AGENT ]] || die "no agent at $AGENT (build it, set PH_AGENT, or --only chain)"
-for bin in squid stunnel4 python3 ss curl; do
-  command -v $bin >/dev/null || die "$bin not found"
-done
-
-# Thousands of held tunnels need fds in every hop; children inherit this limit.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+bench_require
 (($(ulimit -n) >= 4 * HOLD + 512)) || log "warning: ulimit -n is $(ulimit -n), low for $HOLD tunnels"
 
 bench_init ph-bench

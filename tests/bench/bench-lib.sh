@@ -71,7 +71,7 @@ bench_cleanup ()
   for dir in "${CLOUD_DIRS[@]}"; do
     "$CLOUD_SH" stop "$dir" >/dev/null 2>&1
   done
-  if ((KEEP || rc != 0)); then
+  if ((${KEEP:-0} || rc != 0)); then
     log "work dir kept: $WORK"
   else
     rm -rf "$WORK"
@@ -117,6 +117,7 @@ start_cloud ()
 # deployed) per cloud end, and a local Squid with each of them as a cache_peer parent (the
 # first one `default`, the others after it in Squid's own order), Basic login, never_direct.
 # Every cloud end takes the credentials of PH_CLOUD_USER / PH_CLOUD_PASSWORD_FILE.
+# shellcheck disable=SC2034 # PROXY and ROOTS are for the sourcing script
 start_chain ()
 {
   local dir=$WORK/chain squid_port stunnel_port user_line="" password pid i=0 cloud_port
@@ -194,6 +195,7 @@ EOF
 
 # launch_agent DIR PORT: pinhole-agent with DIR/agent.conf, listening on 127.0.0.1:PORT, its
 # log in DIR/agent.log; sets PROXY and ROOTS.
+# shellcheck disable=SC2034 # PROXY and ROOTS are for the sourcing script
 launch_agent ()
 {
   local dir=$1 port=$2 pid i

@@ -66,91 +66,17 @@ CONCURRENCY=${PH_BENCH_CONCURRENCY:-32}
 CLIENT=${PH_BENCH_CLIENT:-$BUILD_DIR/tests/bench/ph-bench-client}
 AGENT=${PH_AGENT:-$BUILD_DIR/agent/pinhole-agent}
 export PH_TEST_ORIGIN=${PH_TEST_ORIGIN:-$BUILD_DIR/tests/cloud/ph-test-origin}
-CLOUD_SH=$SRC_DIR/tests/cloud/pinhole-cloud.sh
 OUT=${OUT:-$BUILD_DIR/bench-results.txt}
 CLK_TCK=$(getconf CLK_TCK)
-
-log ()
-{
-  echo "run-bench: $*" >&2
-}
-
-die ()
-{
-  log "$*"
-  exit 1
-}
+BENCH_TAG=run-bench
+# shellcheck source=tests/bench/bench-lib.sh
+source "$SCRIPT_DIR/bench-lib.sh"
 
 [[ -x $CLIENT ]] || die "no load generator at $CLIENT (ninja -C build, or set PH_BENCH_CLIENT)"
-[[ -x $PH_TEST_ORIGIN ]] || die "no test origin at $PH_TEST_ORIGIN (ninja -C build, or set PH_TEST_ORIGIN)"
-[[ $ONLY == chain || -x $AGENT ]] || die "no agent at $AGENT (build it, set PH_AGENT, or --only chain)"
-for bin in squid stunnel4 python3 ss curl; do
-  command -v $bin >/dev/null || die "$bin not found"
-done
-
-# Thousands of held tunnels need fds in every hop; children inherit this limit.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+bench_require
 (($(ulimit -n) >= 4 * HOLD + 512)) || log "warning: ulimit -n is $(ulimit -n), low for $HOLD tunnels"
 
-WORK=$(mktemp -d /tmp/ph-bench.XXXXXX)
-chmod 0711 "$WORK" # squid runs as proxy and must traverse it
-RAW=$WORK/raw.log
-PIDS=()      # our long-running processes, stopped in reverse order on exit
-HOLD_PID=""  # a hold client still running
-CLOUD_UP=0
-CHAIN_ROOTS=""
-AGENT_ROOTS=""
-
-cleanup ()
-{
-  local rc=$? i pid
-  trap - EXIT INT TERM
-  [[ -n $HOLD_PID ]] && kill -TERM "$HOLD_PID" 2>/dev/null
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-    pid=${PIDS[i]}
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}" $HOLD_PID; do
-    for ((i = 0; i < 50; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  done
-  ((CLOUD_UP)) && "$CLOUD_SH" stop "$WORK/cloud" >/dev/null 2>&1
-  if ((KEEP || rc != 0)); then
-    log "work dir kept: $WORK"
-  else
-    rm -rf "$WORK"
-  fi
-  exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port ()
-{
-  python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
-wait_port ()
-{
-  local port=$1 pid=$2 what=$3 i
-  for ((i = 0; i < 200; i++)); do
-    ss -Hltn "sport = :$port" 2>/dev/null | grep -qF "127.0.0.1:$port " && return 0
-    kill -0 "$pid" 2>/dev/null || {
-      log "$what exited before listening on $port"
-      return 1
-    }
-    sleep 0.1
-  done
-  log "$what did not listen on 127.0.0.1:$port"
-  return 1
-}
+bench_init ph-bench
 
 # PIDs of the given processes and all their descendants.
 tree_pids ()
@@ -225,9 +151,7 @@ client ()
 # --- the cloud end -------------------------------------------------------------------------
 
 log "starting the cloud end (stunnel + squid + origin) in $WORK/cloud"
-PH_CLOUD_ORIGIN=1 PH_CLOUD_OWNER_PID=$$ "$CLOUD_SH" start "$WORK/cloud" 2>>"$RAW" ||
-  die "pinhole-cloud.sh start failed (see $RAW)"
-CLOUD_UP=1
+start_cloud "$WORK/cloud" PH_CLOUD_ORIGIN=1
 # shellcheck disable=SC1091
 source "$WORK/cloud/cloud.env"
 ORIGIN_TLS=127.0.0.1:$PH_ORIGIN_HTTPS_PORT
@@ -256,79 +180,11 @@ patch_cloud_squid ()
   fi
 }
 
-start_chain ()
-{
-  local dir=$WORK/chain squid_port stunnel_port user_line="" password pid
-  mkdir -p "$dir/logs"
-  chmod 0711 "$dir"
-  squid_port=$(free_port)
-  stunnel_port=$(free_port)
-  password=$(<"$PH_CLOUD_PASSWORD_FILE")
-  cat >"$dir/stunnel.conf" <<EOF
-; the chain's stunnel client: TLS to the cloud stunnel, no verification (as deployed)
-foreground = yes
-pid =
-debug = notice
-socket = l:TCP_NODELAY=1
-socket = r:TCP_NODELAY=1
-
-[cloud]
-client = yes
-accept = 127.0.0.1:$stunnel_port
-connect = 127.0.0.1:$PH_CLOUD_TLS_PORT
-verify = 0
-EOF
-  if [[ $(id -u) == 0 ]]; then
-    user_line="cache_effective_user proxy"
-    chown proxy: "$dir/logs"
-  fi
-  cat >"$dir/squid.conf" <<EOF
-# the chain's local Squid: everything to the stunnel client as parent, Basic login, no cache
-http_port 127.0.0.1:$squid_port
-visible_hostname pinhole-bench-chain
-$user_line
-max_filedescriptors 16384
-acl localhost src 127.0.0.1/32 ::1
-http_access allow localhost
-http_access deny all
-cache_peer 127.0.0.1 parent $stunnel_port 0 no-query no-digest default login=$PH_CLOUD_USER:$password
-never_direct allow all
-cache deny all
-cache_mem 8 MB
-$BUFFER_LINE
-pid_filename $dir/logs/squid.pid
-access_log stdio:$dir/logs/access.log
-cache_log $dir/logs/cache.log
-cache_store_log none
-netdb_filename none
-coredump_dir $dir/logs
-logfile_rotate 0
-pinger_enable off
-shutdown_lifetime 0 seconds
-EOF
-  [[ $(id -u) == 0 ]] && chgrp proxy "$dir/squid.conf" && chmod 0640 "$dir/squid.conf"
-
-  stunnel4 "$dir/stunnel.conf" >"$dir/stunnel.log" 2>&1 </dev/null &
-  pid=$!
-  PIDS+=("$pid")
-  CHAIN_ROOTS="$pid"
-  wait_port "$stunnel_port" "$pid" "stunnel client" || die "see $dir/stunnel.log"
-
-  # --foreground: the master stays our child, its worker (kid) is its child
-  squid --foreground -f "$dir/squid.conf" >"$dir/squid.out" 2>&1 </dev/null &
-  pid=$!
-  PIDS+=("$pid")
-  CHAIN_ROOTS+=" $pid"
-  wait_port "$squid_port" "$pid" "local squid" || die "see $dir/squid.out and $dir/logs/cache.log"
-  PROXY=127.0.0.1:$squid_port
-  ROOTS=$CHAIN_ROOTS
-}
-
 # start_agent [default]: "default" leaves max-tunnels at the agent's default (the idle-tunnel
 # count row); otherwise it is raised so that every held tunnel fits.
 start_agent ()
 {
-  local dir=$WORK/agent${1:+-$1} port pid i
+  local dir=$WORK/agent${1:+-$1} port
   mkdir -p "$dir"
   port=$(free_port)
   "$CLOUD_SH" agent-config "$WORK/cloud" "$dir/agent.conf" "$port"
@@ -343,42 +199,7 @@ start_agent ()
   if [[ -n ${PH_BENCH_WARM:-} ]]; then
     sed -i "s/^\[upstream\]$/[upstream]\nwarm=$PH_BENCH_WARM/" "$dir/agent.conf"
   fi
-  "$AGENT" --config "$dir/agent.conf" >"$dir/agent.out" 2>"$dir/agent.log" </dev/null &
-  pid=$!
-  PIDS+=("$pid")
-  AGENT_ROOTS=$pid
-  for ((i = 0; i < 200; i++)); do
-    grep -q "listening on" "$dir/agent.log" 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || {
-      tail -n 20 "$dir/agent.log" >&2
-      log "pinhole-agent exited at start"
-      return 1
-    }
-    sleep 0.1
-  done
-  wait_port "$port" "$pid" pinhole-agent || return 1
-  PROXY=127.0.0.1:$port
-  ROOTS=$AGENT_ROOTS
-}
-
-stop_roots ()
-{
-  local pid i
-  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "$@"; do
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  # forget them, so the exit trap never signals a recycled PID
-  local keep=() p
-  for p in "${PIDS[@]}"; do
-    [[ " $* " == *" $p "* ]] || keep+=("$p")
-  done
-  PIDS=("${keep[@]}")
+  launch_agent "$dir" "$port"
 }
 
 # --- measurements --------------------------------------------------------------------------
@@ -616,7 +437,7 @@ run_path ()
   local p=$1
   log "=== $p ==="
   if [[ $p == chain ]]; then
-    start_chain
+    start_chain "$PH_CLOUD_TLS_PORT"
   elif ! start_agent; then
     R[$p.died]="start "
     return 0

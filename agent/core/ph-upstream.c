@@ -183,20 +183,25 @@ stream_proxy (PhStream *stream)
 static void
 log_pool_summary (PhUpstream *up)
 {
+  g_autoptr (GString) names = NULL;
   PhUpstreamStats st;
 
   ph_upstream_get_stats (up, &st);
   if (st.connects == 0)
     return;
-  g_message ("connections to %s: %" G_GUINT64_FORMAT " made, handshakes %" G_GUINT64_FORMAT
-             " resumed of %" G_GUINT64_FORMAT
-             "; requests on an idle pooled connection %" G_GUINT64_FORMAT
-             ", on a warm one %" G_GUINT64_FORMAT ", waiting for a new one %" G_GUINT64_FORMAT
-             ", sent again %" G_GUINT64_FORMAT "; idle ones closed by the "
-             "proxy %" G_GUINT64_FORMAT ", expired %" G_GUINT64_FORMAT,
-             ph_upstream_get_name (up), st.connects, st.handshakes_resumed,
-             st.handshakes_resumed + st.handshakes_full, st.idle_reused, st.warm_taken,
-             st.warm_missed, st.retries, st.idle_closed, st.idle_expired);
+  /* The counts are of every proxy's connections. */
+  names = g_string_new (NULL);
+  for (guint i = 0; i < up->proxies->len; i++)
+    g_string_append_printf (names, "%s%s", i > 0 ? ", " : "",
+                            ph_proxy_get_name (g_ptr_array_index (up->proxies, i)));
+  g_message (
+      "connections to %s: %" G_GUINT64_FORMAT " made, handshakes %" G_GUINT64_FORMAT
+      " resumed of %" G_GUINT64_FORMAT "; requests on an idle pooled connection %" G_GUINT64_FORMAT
+      ", on a warm one %" G_GUINT64_FORMAT ", waiting for a new one %" G_GUINT64_FORMAT
+      ", sent again %" G_GUINT64_FORMAT "; idle ones closed by the "
+      "proxy %" G_GUINT64_FORMAT ", expired %" G_GUINT64_FORMAT,
+      names->str, st.connects, st.handshakes_resumed, st.handshakes_resumed + st.handshakes_full,
+      st.idle_reused, st.warm_taken, st.warm_missed, st.retries, st.idle_closed, st.idle_expired);
 }
 
 void

@@ -50,6 +50,7 @@ struct _PhConfig
   guint portal_minutes;
   PhPortalPolicy portal;
   PhSystemProxyMode system_proxy_mode;
+  char *doctor_target; /* "host:port" ("[v6]:port"); NULL: each proxy's own name:443 */
 
   PhLogLevel log_level;
 
@@ -115,6 +116,7 @@ static gboolean parse_host_list (PhConfig *, const PhKeyDef *, const char *, GEr
 static gboolean parse_bool (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_choice (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_portal_check (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_doctor_target (PhConfig *, const PhKeyDef *, const char *, GError **);
 
 #define DAY_MS (24u * 3600u * 1000u)
 
@@ -164,6 +166,8 @@ static const PhKeyDef key_defs[] = {
   { "route", "portal", "allow", parse_choice, FIELD (portal) },
   /* Read by the tray: the system proxy names the agent (manual) or its PAC (pac). */
   { "system-proxy", "mode", "manual", parse_choice, FIELD (system_proxy_mode) },
+  /* The doctor's authentication probe (ph-doctor.h): a CONNECT the proxy allows. */
+  { "doctor", "target", "", parse_doctor_target },
   { "log", "level", "info", parse_level },
 };
 
@@ -714,12 +718,35 @@ parse_portal_check (PhConfig *cfg, const PhKeyDef *def, const char *value, GErro
   return TRUE;
 }
 
+/* [doctor] target: HOST:PORT ([IPv6]:PORT), kept in authority form. */
+static gboolean
+parse_doctor_target (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  g_autofree char *host = NULL;
+  guint port = 0;
+
+  g_clear_pointer (&cfg->doctor_target, g_free);
+  if (*value == '\0')
+    return TRUE;
+  if (!split_host_port (value, &host, &port) || port == 0 || *host == '\0' || !valid_hostname (host)
+      || (strchr (host, ':') != NULL && !g_hostname_is_ip_address (host)))
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   /* TRANSLATORS: %s is the value of [doctor] target= */
+                   _ ("“%s” is not a HOST:PORT (or [IPv6]:PORT)"), value);
+      return FALSE;
+    }
+  cfg->doctor_target = g_strdup_printf (strchr (host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+  return TRUE;
+}
+
 static void
 config_clear (PhConfig *cfg)
 {
   g_clear_pointer (&cfg->direct, ph_host_list_free);
   g_clear_pointer (&cfg->block, ph_host_list_free);
   g_clear_pointer (&cfg->portal_check, g_free);
+  g_clear_pointer (&cfg->doctor_target, g_free);
   g_clear_pointer (&cfg->listen, g_ptr_array_unref);
   g_clear_pointer (&cfg->allow, g_ptr_array_unref);
   g_clear_pointer (&cfg->host, g_free);
@@ -1474,6 +1501,12 @@ const char *
 ph_config_get_portal_check (const PhConfig *config)
 {
   return config->portal_check;
+}
+
+const char *
+ph_config_get_doctor_target (const PhConfig *config)
+{
+  return config->doctor_target;
 }
 
 guint

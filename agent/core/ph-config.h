@@ -151,6 +151,9 @@ const char *ph_config_get_portal_check (const PhConfig *config);
 guint ph_config_get_portal_minutes (const PhConfig *config);
 PhPortalPolicy ph_config_get_portal (const PhConfig *config);
 PhSystemProxyMode ph_config_get_system_proxy_mode (const PhConfig *config);
+/* [doctor] target: where the doctor's authentication probe CONNECTs, "host:port" ("[v6]:port"),
+ * or NULL for each cloud proxy's own name, port 443. */
+const char *ph_config_get_doctor_target (const PhConfig *config);
 
 gboolean ph_config_same_upstream (const PhConfig *a, const PhConfig *b);
 gboolean ph_config_same_credentials (const PhConfig *a, const PhConfig *b);

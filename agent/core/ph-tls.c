@@ -140,6 +140,7 @@ struct _PhTlsInspection
   gboolean ca_trusted;
   char *ca_problem;
   char *protocol;
+  char *cipher;
 };
 
 static void
@@ -158,6 +159,7 @@ ph_tls_inspection_free (PhTlsInspection *inspection)
   g_clear_pointer (&inspection->chain, g_ptr_array_unref);
   g_free (inspection->ca_problem);
   g_free (inspection->protocol);
+  g_free (inspection->cipher);
   g_free (inspection);
 }
 
@@ -190,6 +192,12 @@ const char *
 ph_tls_inspection_get_protocol (const PhTlsInspection *inspection)
 {
   return inspection->protocol;
+}
+
+const char *
+ph_tls_inspection_get_cipher (const PhTlsInspection *inspection)
+{
+  return inspection->cipher;
 }
 
 const char *
@@ -415,6 +423,8 @@ inspect_peer (gnutls_session_t session, PhTlsContext *ctx, const gnutls_datum_t 
     g_ptr_array_add (inspection->chain, cert_info_new (&certs[i]));
   inspection->protocol
       = g_strdup (gnutls_protocol_get_name (gnutls_protocol_get_version (session)));
+  /* The server chose it in its hello, before its certificate. */
+  inspection->cipher = g_strdup (gnutls_cipher_get_name (gnutls_cipher_get (session)));
   ret = gnutls_certificate_verify_peers3 (session, ctx->server_name, &status);
   inspection->ca_trusted = ret >= 0 && status == 0;
   if (!inspection->ca_trusted)

@@ -48,6 +48,8 @@ gboolean ph_tls_inspection_get_ca_trusted (const PhTlsInspection *inspection);
 /* Why the CA check failed; "" when it passed. */
 const char *ph_tls_inspection_get_ca_problem (const PhTlsInspection *inspection);
 const char *ph_tls_inspection_get_protocol (const PhTlsInspection *inspection);
+/* The cipher the server chose (GnuTLS's name, e.g. "AES-256-GCM"). */
+const char *ph_tls_inspection_get_cipher (const PhTlsInspection *inspection);
 
 /* Its pin, "sha256//…". */
 const char *ph_cert_info_get_pin (const PhCertInfo *info);

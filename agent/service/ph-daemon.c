@@ -7,6 +7,7 @@
 #include "ph-build-config.h"
 #include "ph-config-store.h"
 #include "ph-daemon.h"
+#include "ph-doctor.h"
 #include "ph-error.h"
 #include "ph-portal.h"
 #include "ph-server.h"
@@ -1061,6 +1062,45 @@ ph_daemon_inspect_async (PhDaemon *d, GCancellable *cancellable, GAsyncReadyCall
 
 PhTlsInspection *
 ph_daemon_inspect_finish (PhDaemon *d, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ---- the doctor ---- */
+
+static void
+diagnose_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GTask) task = data;
+  GError *error = NULL;
+  GVariant *report = ph_doctor_run_finish (result, &error);
+
+  if (report == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, report, (GDestroyNotify) g_variant_unref);
+}
+
+void
+ph_daemon_diagnose_async (PhDaemon *d, const char *url, GCancellable *cancellable,
+                          GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (d, cancellable, callback, user_data);
+
+  if (ph_config_get_unready_reason (d->config) != NULL)
+    {
+      g_task_return_new_error (task, PH_ERROR, PH_ERROR_NOT_CONFIGURED, "%s",
+                               _ (ph_config_get_unready_reason (d->config)));
+      return;
+    }
+  /* The configuration in force, with the stored password; connections of its own, so the
+   * tunnel's pools and health are left as they are, on or off. */
+  g_message ("diagnosing the cloud proxies");
+  ph_doctor_run_async (d->config, url, cancellable, diagnose_done, g_steal_pointer (&task));
+}
+
+GVariant *
+ph_daemon_diagnose_finish (PhDaemon *d, GAsyncResult *result, GError **error)
 {
   return g_task_propagate_pointer (G_TASK (result), error);
 }

@@ -99,6 +99,12 @@ void ph_daemon_inspect_async (PhDaemon *d, GCancellable *cancellable, GAsyncRead
                               gpointer user_data);
 PhTlsInspection *ph_daemon_inspect_finish (PhDaemon *d, GAsyncResult *result, GError **error);
 
+/* Runs the doctor (ph-doctor.h) on the configuration in force, tunnel on or off, outside the
+ * tunnel's pools; NOT_CONFIGURED without a cloud proxy. The report is an a{sv}. */
+void ph_daemon_diagnose_async (PhDaemon *d, const char *url, GCancellable *cancellable,
+                               GAsyncReadyCallback callback, gpointer user_data);
+GVariant *ph_daemon_diagnose_finish (PhDaemon *d, GAsyncResult *result, GError **error);
+
 /* Stops accepting, lets open tunnels finish for up to @timeout_ms, then
  * calls @done. For shutdown. */
 void ph_daemon_shutdown (PhDaemon *d, guint timeout_ms, GSourceFunc done, gpointer user_data);

@@ -409,6 +409,32 @@ handle_fetch_upstream_pin (PhAgent1 *object, GDBusMethodInvocation *invocation)
 }
 
 static void
+diagnose_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GDBusMethodInvocation) invocation = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) report = ph_daemon_diagnose_finish (PH_DAEMON (source), result, &error);
+
+  if (report == NULL)
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return;
+    }
+  g_dbus_method_invocation_return_value (invocation, g_variant_new ("(@a{sv})", report));
+}
+
+/* Changes nothing and sends no secret but the proxy's own credentials to the proxy: open to
+ * every caller, like the readers, so that a user can see why the tunnel fails. */
+static gboolean
+handle_diagnose (PhAgent1 *object, GDBusMethodInvocation *invocation, const char *url)
+{
+  PhDBusService *self = PH_DBUS_SERVICE (object);
+
+  ph_daemon_diagnose_async (self->daemon, url, NULL, diagnose_done, g_object_ref (invocation));
+  return TRUE;
+}
+
+static void
 ph_dbus_service_iface_init (PhAgent1Iface *iface)
 {
   iface->handle_enable = handle_enable;
@@ -423,6 +449,7 @@ ph_dbus_service_iface_init (PhAgent1Iface *iface)
   iface->handle_set_setting = handle_set_setting;
   iface->handle_get_statistics = handle_get_statistics;
   iface->handle_explain_route = handle_explain_route;
+  iface->handle_diagnose = handle_diagnose;
 }
 
 static void

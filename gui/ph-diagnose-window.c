@@ -26,12 +26,14 @@ struct _PhDiagnoseWindow
   GHashTable *steps; /* "N/step" -> its verdict GtkLabel (with "status" and "advice" data) */
   guint n_proxies;
   guint copied_id;
+  GtkWidget *first_failed; /* the box of the first cloud proxy with a failed step, if any */
 
   GtkWidget *url_entry;
   GtkWidget *spinner;
   GtkWidget *run_button;
   GtkWidget *summary;
   GtkWidget *message;
+  GtkWidget *scroller;
   GtkWidget *results;
   GtkWidget *copy_button;
   GtkWidget *close_button;
@@ -82,26 +84,49 @@ status_word (const char *status)
   return _ ("Skipped");
 }
 
+/* A symbolic icon takes its widget's colour: green, amber, red, grey, as the themes' own
+ * success, warning and error colours (Adwaita's, which GTK 3 names only for some widgets). */
+static GtkCssProvider *
+status_colours (void)
+{
+  static GtkCssProvider *provider;
+
+  if (provider == NULL)
+    {
+      provider = gtk_css_provider_new ();
+      gtk_css_provider_load_from_data (provider,
+                                       ".ph-ok { color: #26a269; }\n"
+                                       ".ph-warning { color: #e5a50a; }\n"
+                                       ".ph-failed { color: #c01c28; }\n"
+                                       ".ph-skipped { color: alpha(currentColor, 0.55); }\n",
+                                       -1, NULL);
+    }
+  return provider;
+}
+
 /* A themed icon for @status, or a plain mark where the theme has none (a bare Windows or X
  * server). */
 static GtkWidget *
 status_image (const char *status)
 {
-  const char *icon = "action-unavailable-symbolic", *mark = "–", *style = "dim-label";
+  const char *icon = "action-unavailable-symbolic", *mark = "–", *style = "ph-skipped";
   GtkWidget *widget;
+  GtkStyleContext *context;
 
   if (g_str_equal (status, "ok"))
-    icon = "emblem-ok-symbolic", mark = "✔", style = NULL;
+    icon = "emblem-ok-symbolic", mark = "✔", style = "ph-ok";
   else if (g_str_equal (status, "warning"))
-    icon = "dialog-warning-symbolic", mark = "⚠", style = "warning";
+    icon = "dialog-warning-symbolic", mark = "⚠", style = "ph-warning";
   else if (g_str_equal (status, "failed"))
-    icon = "dialog-error-symbolic", mark = "✖", style = "error";
+    icon = "dialog-error-symbolic", mark = "✖", style = "ph-failed";
   if (gtk_icon_theme_has_icon (gtk_icon_theme_get_default (), icon))
     widget = gtk_image_new_from_icon_name (icon, GTK_ICON_SIZE_LARGE_TOOLBAR);
   else
     widget = gtk_label_new (mark);
-  if (style != NULL)
-    gtk_style_context_add_class (gtk_widget_get_style_context (widget), style);
+  context = gtk_widget_get_style_context (widget);
+  gtk_style_context_add_class (context, style);
+  gtk_style_context_add_provider (context, GTK_STYLE_PROVIDER (status_colours ()),
+                                  GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
   gtk_widget_set_valign (widget, GTK_ALIGN_START);
   gtk_widget_set_tooltip_text (widget, status_word (status));
   return widget;
@@ -164,6 +189,7 @@ clear_results (PhDiagnoseWindow *self)
     gtk_widget_destroy (l->data);
   g_hash_table_remove_all (self->steps);
   self->n_proxies = 0;
+  self->first_failed = NULL;
 }
 
 static GtkWidget *
@@ -234,6 +260,35 @@ add_step (PhDiagnoseWindow *self, GtkWidget *grid, guint proxy, guint row, GVari
   g_hash_table_insert (self->steps, g_strdup_printf ("%u/%s", proxy, name), verdict_label);
 }
 
+static gboolean
+proxy_failed (GVariant *steps)
+{
+  const char *status;
+
+  if (steps == NULL)
+    return FALSE;
+  for (gsize i = 0; i < g_variant_n_children (steps); i++)
+    {
+      g_autoptr (GVariant) step = g_variant_get_child_value (steps, i);
+      if (g_variant_lookup (step, "status", "&s", &status) && g_str_equal (status, "failed"))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* The list grew (a report came in, its labels wrapped, the window was resized): the first cloud
+ * proxy that failed is scrolled into view, the one the user has to act on. */
+static void
+on_results_changed (GtkAdjustment *adjustment, PhDiagnoseWindow *self)
+{
+  int y = 0;
+
+  if (self->first_failed == NULL
+      || !gtk_widget_translate_coordinates (self->first_failed, self->results, 0, 0, NULL, &y))
+    return;
+  gtk_adjustment_set_value (adjustment, y);
+}
+
 static void
 add_proxy (PhDiagnoseWindow *self, GVariant *proxy)
 {
@@ -285,6 +340,8 @@ add_proxy (PhDiagnoseWindow *self, GVariant *proxy)
     }
   gtk_container_add (GTK_CONTAINER (self->results), box);
   gtk_widget_show_all (box);
+  if (self->first_failed == NULL && proxy_failed (steps))
+    self->first_failed = box;
   self->n_proxies++;
 }
 
@@ -331,6 +388,8 @@ set_running (PhDiagnoseWindow *self, gboolean running)
   gtk_widget_set_sensitive (self->url_entry, !running);
 }
 
+static gboolean copied_done (gpointer data);
+
 static void
 diagnose_done (GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -374,6 +433,11 @@ ph_diagnose_window_run (PhDiagnoseWindow *self, const char *url)
   clear_results (self);
   g_clear_pointer (&self->report, g_variant_unref);
   gtk_widget_set_sensitive (self->copy_button, FALSE);
+  if (self->copied_id != 0)
+    {
+      g_source_remove (self->copied_id);
+      copied_done (self);
+    }
   gtk_label_set_text (GTK_LABEL (self->summary),
                       _ ("Checking each cloud proxy; this can take up to half a minute…"));
   set_running (self, TRUE);
@@ -596,6 +660,7 @@ ph_diagnose_window_class_init (PhDiagnoseWindowClass *klass)
   BIND (run_button);
   BIND (summary);
   BIND (message);
+  BIND (scroller);
   BIND (results);
   BIND (copy_button);
   BIND (close_button);
@@ -612,6 +677,8 @@ ph_diagnose_window_init (PhDiagnoseWindow *self)
   g_signal_connect (self->run_button, "clicked", G_CALLBACK (on_run), self);
   g_signal_connect (self->copy_button, "clicked", G_CALLBACK (on_copy), self);
   g_signal_connect (self->close_button, "clicked", G_CALLBACK (on_close), self);
+  g_signal_connect (gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (self->scroller)),
+                    "changed", G_CALLBACK (on_results_changed), self);
   gtk_widget_grab_default (self->run_button);
   gtk_widget_set_sensitive (self->run_button, FALSE);
 }

@@ -132,7 +132,8 @@ status_image (const char *status)
   return widget;
 }
 
-/* One value of a step's details, as text: lists joined, times as local dates. */
+/* One value of a step's details, as text: lists joined, times as dates (ISO 8601: the report
+ * goes to IT, who may read another locale's dates the other way round). */
 static char *
 detail_text (const char *key, GVariant *value)
 {
@@ -149,7 +150,7 @@ detail_text (const char *key, GVariant *value)
     {
       g_autoptr (GDateTime) t = g_date_time_new_from_unix_local (g_variant_get_int64 (value));
       if (t != NULL)
-        return g_date_time_format (t, "%x");
+        return g_date_time_format (t, "%Y-%m-%d");
     }
   return g_variant_print (value, FALSE);
 }
@@ -246,7 +247,10 @@ add_step (PhDiagnoseWindow *self, GtkWidget *grid, guint proxy, guint row, GVari
     }
   /* TRANSLATORS: how long a step took, in milliseconds */
   ms_text = g_strdup_printf (_ ("%u ms"), ms);
-  time = gtk_label_new (g_str_equal (status, "skipped") ? "" : ms_text);
+  /* A step that did not run took no time worth showing. */
+  if (g_str_equal (status, "skipped"))
+    g_clear_pointer (&ms_text, g_free);
+  time = gtk_label_new (ms_text);
   gtk_widget_set_valign (time, GTK_ALIGN_START);
   gtk_style_context_add_class (gtk_widget_get_style_context (time), "dim-label");
 

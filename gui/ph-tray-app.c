@@ -194,10 +194,13 @@ ph_tray_app_format_upstream (GVariant *upstream)
 
 /* "Cloud proxy: NAME" (the ones new tunnels go to: one under failover=priority, every healthy
  * one under round-robin), and with several, a submenu with each one's health. From Upstreams;
- * an agent that has no Upstreams names its one proxy in Upstream. */
+ * an agent that has no Upstreams names its one proxy in Upstream. Neither while the tunnel is
+ * off: then no proxy is in use. */
 static void
-update_upstreams (PhTrayApp *app)
+update_upstreams (PhTrayApp *app, const char *state)
 {
+  gboolean shown = state != NULL && !g_str_equal (state, "off");
+
   g_autoptr (GVariant) upstreams = app->agent ? ph_agent1_dup_upstreams (app->agent) : NULL;
   const char *upstream = app->agent ? ph_agent1_get_upstream (app->agent) : NULL;
   g_autoptr (GPtrArray) in_use = g_ptr_array_new ();
@@ -209,7 +212,13 @@ update_upstreams (PhTrayApp *app)
   if (upstreams != NULL && app->upstreams_shown != NULL
       && g_variant_equal (upstreams, app->upstreams_shown)
       && g_strcmp0 (g_object_get_data (G_OBJECT (app->upstream_item), "upstream"), upstream) == 0)
-    return;
+    {
+      gtk_widget_set_visible (app->upstream_item,
+                              shown
+                                  && *gtk_menu_item_get_label (GTK_MENU_ITEM (app->upstream_item)));
+      gtk_widget_set_visible (app->upstreams_item, shown && n > 1);
+      return;
+    }
   g_clear_pointer (&app->upstreams_shown, g_variant_unref);
   if (upstreams != NULL)
     app->upstreams_shown = g_variant_ref (upstreams);
@@ -232,7 +241,7 @@ update_upstreams (PhTrayApp *app)
     }
   gtk_widget_show_all (submenu);
   gtk_menu_item_set_submenu (GTK_MENU_ITEM (app->upstreams_item), submenu);
-  gtk_widget_set_visible (app->upstreams_item, n > 1);
+  gtk_widget_set_visible (app->upstreams_item, shown && n > 1);
 
   g_ptr_array_add (in_use, NULL);
   joined = g_strjoinv (", ", (char **) in_use->pdata);
@@ -246,7 +255,7 @@ update_upstreams (PhTrayApp *app)
   else if (upstream != NULL && *upstream != '\0')
     label = g_strdup_printf (_ ("Cloud proxy: %s"), upstream);
   gtk_menu_item_set_label (GTK_MENU_ITEM (app->upstream_item), label ? label : "");
-  gtk_widget_set_visible (app->upstream_item, label != NULL);
+  gtk_widget_set_visible (app->upstream_item, shown && label != NULL);
 }
 
 /* @counters_only: only ActiveTunnels or the byte counts moved, which happens
@@ -321,7 +330,7 @@ update_full (PhTrayApp *app, gboolean counters_only)
     }
   if (counters_only)
     return;
-  update_upstreams (app);
+  update_upstreams (app, state);
   if (app->proxy != NULL)
     ph_tray_proxy_follow (app->proxy, app->agent, app->prefs);
   if (app->settings != NULL)

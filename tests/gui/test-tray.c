@@ -1249,6 +1249,13 @@ test_cloud_proxy_menu (void)
   several = menu_item_named ("cloud-proxies");
   g_assert_nonnull (several);
   g_assert_false (gtk_widget_get_visible (several));
+  /* Off: no cloud proxy is in use. */
+  g_action_group_activate_action (G_ACTION_GROUP (env.app), "toggle", NULL);
+  g_assert_true (wait_until (icon_is, "pinhole-off"));
+  g_assert_false (gtk_widget_get_visible (menu_item_named ("cloud-proxy")));
+  g_action_group_activate_action (G_ACTION_GROUP (env.app), "toggle", NULL);
+  g_assert_true (wait_until (icon_is, "pinhole-on"));
+  g_assert_true (wait_until (menu_item_says, want));
 }
 
 /* Every button inside @widget, in the order of the widget tree. */
@@ -1259,6 +1266,29 @@ collect_buttons (GtkWidget *widget, GList **out)
     *out = g_list_append (*out, widget);
   if (GTK_IS_CONTAINER (widget))
     gtk_container_forall (GTK_CONTAINER (widget), (GtkCallback) collect_buttons, out);
+}
+
+/* The "Cloud proxies" submenu says what the agent's Upstreams says: one line per cloud proxy,
+ * shown when there are several. */
+static gboolean
+proxies_menu_matches_agent (gconstpointer unused)
+{
+  g_autoptr (GVariant) upstreams = ph_agent1_dup_upstreams (env.proxy);
+  gsize n = upstreams ? g_variant_n_children (upstreams) : 0;
+  GtkWidget *item = menu_item_named ("cloud-proxies");
+  GtkWidget *submenu = gtk_menu_item_get_submenu (GTK_MENU_ITEM (item));
+  g_autoptr (GList) lines = submenu ? gtk_container_get_children (GTK_CONTAINER (submenu)) : NULL;
+
+  if (gtk_widget_get_visible (item) != (n > 1) || g_list_length (lines) != n)
+    return FALSE;
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr (GVariant) entry = g_variant_get_child_value (upstreams, i);
+      g_autofree char *want = ph_tray_app_format_upstream (entry);
+      if (g_strcmp0 (gtk_menu_item_get_label (g_list_nth_data (lines, i)), want) != 0)
+        return FALSE;
+    }
+  return TRUE;
 }
 
 static gboolean
@@ -1371,6 +1401,7 @@ test_diagnose (void)
       g_assert_cmpstr (verdict, !=, "");
     }
   text = ph_diagnose_window_get_report_text (window);
+  g_test_message ("the report as copied:\n%s", text);
   g_assert_nonnull (strstr (text, ph_diagnose_window_get_summary (window)));
   g_assert_nonnull (strstr (text, ph_diagnose_window_get_step (window, 0, "tls", NULL, NULL)));
   /* Nothing secret in it. */
@@ -1438,6 +1469,8 @@ test_diagnose (void)
   ph_diagnose_window_get_step (window, 1, "tls", &status, NULL);
   g_assert_cmpstr (status, ==, "skipped");
   screenshot ("diagnose-two-proxies");
+  /* The menu's health lines follow Upstreams, however many it lists. */
+  g_assert_true (wait_until (proxies_menu_matches_agent, NULL));
   agent_set ("upstream.host", "127.0.0.1");
 
   gtk_widget_destroy (GTK_WIDGET (window));

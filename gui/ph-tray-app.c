@@ -469,7 +469,9 @@ action_diagnose (GSimpleAction *action, GVariant *parameter, gpointer data)
   if (app->diagnose == NULL)
     {
       app->diagnose = ph_diagnose_window_new (GTK_APPLICATION (app));
-      g_object_add_weak_pointer (G_OBJECT (app->diagnose), (gpointer *) &app->diagnose);
+      /* On destroy, not finalize: a diagnosis in flight holds the window until its reply. */
+      g_signal_connect (app->diagnose, "destroy", G_CALLBACK (gtk_widget_destroyed),
+                        &app->diagnose);
     }
   ph_diagnose_window_set_agent (app->diagnose, app->agent);
   gtk_window_present (GTK_WINDOW (app->diagnose));

@@ -1475,6 +1475,14 @@ test_diagnose (void)
 
   gtk_widget_destroy (GTK_WIDGET (window));
   g_assert_null (ph_tray_app_get_diagnose_window (env.app));
+
+  /* Closed while the agent works: the reply finds no window, and a new one can be opened. */
+  g_action_group_activate_action (G_ACTION_GROUP (env.app), "diagnose", NULL);
+  window = PH_DIAGNOSE_WINDOW (ph_tray_app_get_diagnose_window (env.app));
+  ph_diagnose_window_run (window, url);
+  gtk_widget_destroy (GTK_WIDGET (window));
+  g_assert_null (ph_tray_app_get_diagnose_window (env.app));
+  settle (1000);
   agent_set ("doctor.target", "");
 }
 

@@ -458,6 +458,11 @@ test_bad_values (Fixture *f, gconstpointer data)
     { "route", "portal-minutes", "five", NULL },
     { "route", "portal", "deny", NULL },
     { "system-proxy", "mode", "auto", NULL },
+    { "doctor", "target", "probe.example", "not a HOST:PORT" },
+    { "doctor", "target", "probe.example:0", NULL },
+    { "doctor", "target", "probe.example:65536", NULL },
+    { "doctor", "target", "bad_host!:443", NULL },
+    { "doctor", "target", "fd00::1:443:x", NULL },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -481,6 +486,34 @@ test_bad_values (Fixture *f, gconstpointer data)
                       cases[i].needle ? cases[i].needle : cases[i].value);
       g_assert_cmpuint (count_lines (msg), ==, 1);
     }
+}
+
+/* [doctor] target: the doctor's probe, kept in authority form; empty means each proxy's own
+ * name. */
+static void
+test_doctor_target (Fixture *f, gconstpointer data)
+{
+  const struct
+  {
+    const char *value;
+    const char *want;
+  } cases[] = {
+    { "", NULL },
+    { "probe.example:443", "probe.example:443" },
+    { "10.0.0.1:8443", "10.0.0.1:8443" },
+    { "[fd00::1]:443", "[fd00::1]:443" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *text
+          = g_strdup_printf ("[upstream]\nhost=h.example\n[doctor]\ntarget=%s\n", cases[i].value);
+      g_autoptr (PhConfig) cfg = load_ok (f, text);
+
+      g_assert_cmpstr (ph_config_get_doctor_target (cfg), ==, cases[i].want);
+      g_assert_cmpstr (ph_config_get_value (cfg, "doctor.target"), ==, cases[i].value);
+    }
+  g_assert_cmpstr (ph_config_get_default ("doctor.target"), ==, "");
 }
 
 /* max-tunnels is "auto" (the listener derives it from the descriptor limit) or a number, and
@@ -1030,6 +1063,7 @@ main (int argc, char **argv)
   ADD ("/pinhole/config/check-value", test_check_value);
   ADD ("/pinhole/config/edit", test_edit);
   ADD ("/pinhole/config/proxies", test_proxies);
+  ADD ("/pinhole/config/doctor-target", test_doctor_target);
   g_test_add_func ("/pinhole/config/parse-duration", test_parse_duration);
   g_test_add_func ("/pinhole/config/parse-listen-address", test_parse_listen_address);
 

@@ -818,6 +818,15 @@ auth_done (PhProbe *p, PhHttpResponse *resp, const char *why)
                     : g_strdup_printf (_ ("the cloud proxy took a CONNECT to %s without "
                                           "credentials (%u)"),
                                        probe, status));
+  else if (status == 502 || status == 503 || status == 504)
+    /* Squid checks the credentials before it forwards: they were taken. */
+    step_set (p, "warning", "ok",
+              /* TRANSLATORS: a host:port, the HTTP status and its reason phrase */
+              g_strdup_printf (_ ("the cloud proxy took the credentials, but could not reach "
+                                  "the probe target %s: %u %s"),
+                               probe, status, ph_http_response_get_reason (resp)),
+              g_strdup (_ ("Set [doctor] target= to a HOST:PORT the cloud proxy can reach, so "
+                           "that this check is complete.")));
   else if ((status == 407 || status == 401)
            && (user == NULL || ph_config_get_password (config) == NULL))
     step_fail (p, "no-credentials",
@@ -944,7 +953,7 @@ probe_next (PhProbe *p)
 
   if (g_strcmp0 (p->steps[done].status, "failed") == 0)
     {
-      skip_rest (p, done + 1, _ ("skipped: an earlier step failed"));
+      skip_rest (p, done + 1, _ ("an earlier step failed"));
       run_probe_finished (p->run);
       return;
     }
@@ -962,7 +971,7 @@ probe_next (PhProbe *p)
       case STEP_AUTH:
         if (p->run->target_head == NULL)
           {
-            skip_rest (p, STEP_TARGET, _ ("skipped: no URL was given"));
+            skip_rest (p, STEP_TARGET, _ ("no URL was given"));
             run_probe_finished (p->run);
             return;
           }
@@ -1011,28 +1020,32 @@ run_free (PhDoctorRun *run)
   g_free (run);
 }
 
+/* Builders, not dictionaries, so that the keys keep the contract's order on the wire and in
+ * pinholectl's JSON. */
 static GVariant *
 step_to_variant (PhProbe *p, PhStepId id)
 {
   PhStep *s = &p->steps[id];
-  GVariantDict d;
+  GVariantBuilder b;
 
-  g_variant_dict_init (&d, NULL);
-  g_variant_dict_insert (&d, "step", "s", step_names[id]);
-  g_variant_dict_insert (&d, "status", "s", s->status ? s->status : "skipped");
-  g_variant_dict_insert (&d, "code", "s", s->code ? s->code : "skipped");
-  g_variant_dict_insert (&d, "verdict", "s", s->verdict ? s->verdict : "");
-  g_variant_dict_insert (&d, "advice", "s", s->advice ? s->advice : "");
-  g_variant_dict_insert (&d, "ms", "u", s->ms);
-  g_variant_dict_insert_value (&d, "details", g_variant_dict_end (s->details));
-  return g_variant_dict_end (&d);
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "step", g_variant_new_string (step_names[id]));
+  g_variant_builder_add (&b, "{sv}", "status",
+                         g_variant_new_string (s->status ? s->status : "skipped"));
+  g_variant_builder_add (&b, "{sv}", "code", g_variant_new_string (s->code ? s->code : "skipped"));
+  g_variant_builder_add (&b, "{sv}", "verdict",
+                         g_variant_new_string (s->verdict ? s->verdict : ""));
+  g_variant_builder_add (&b, "{sv}", "advice", g_variant_new_string (s->advice ? s->advice : ""));
+  g_variant_builder_add (&b, "{sv}", "ms", g_variant_new_uint32 (s->ms));
+  g_variant_builder_add (&b, "{sv}", "details", g_variant_dict_end (s->details));
+  return g_variant_builder_end (&b);
 }
 
 static GVariant *
 run_report (PhDoctorRun *run)
 {
   GVariantBuilder proxies;
-  GVariantDict report;
+  GVariantBuilder report;
   gboolean ok = TRUE;
   gboolean warned = FALSE;
   g_autofree char *summary = NULL;
@@ -1042,7 +1055,7 @@ run_report (PhDoctorRun *run)
     {
       PhProbe *p = g_ptr_array_index (run->probes, i);
       GVariantBuilder steps;
-      GVariantDict d;
+      GVariantBuilder d;
 
       g_variant_builder_init (&steps, G_VARIANT_TYPE ("aa{sv}"));
       for (PhStepId id = 0; id < N_STEPS; id++)
@@ -1057,13 +1070,13 @@ run_report (PhDoctorRun *run)
               summary = g_strdup_printf ("%s: %s", p->name, p->steps[id].verdict);
             }
         }
-      g_variant_dict_init (&d, NULL);
-      g_variant_dict_insert (&d, "name", "s", p->name);
-      g_variant_dict_insert (&d, "host", "s", p->host);
-      g_variant_dict_insert (&d, "port", "u", p->port);
-      g_variant_dict_insert (&d, "server-name", "s", p->server_name);
-      g_variant_dict_insert_value (&d, "steps", g_variant_builder_end (&steps));
-      g_variant_builder_add_value (&proxies, g_variant_dict_end (&d));
+      g_variant_builder_init (&d, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&d, "{sv}", "name", g_variant_new_string (p->name));
+      g_variant_builder_add (&d, "{sv}", "host", g_variant_new_string (p->host));
+      g_variant_builder_add (&d, "{sv}", "port", g_variant_new_uint32 (p->port));
+      g_variant_builder_add (&d, "{sv}", "server-name", g_variant_new_string (p->server_name));
+      g_variant_builder_add (&d, "{sv}", "steps", g_variant_builder_end (&steps));
+      g_variant_builder_add_value (&proxies, g_variant_builder_end (&d));
     }
   if (ok)
     summary = g_strdup (run->probes->len == 1
@@ -1071,13 +1084,13 @@ run_report (PhDoctorRun *run)
                                       : _ ("The cloud proxy works."))
                             : (warned ? _ ("All cloud proxies work; see the warnings.")
                                       : _ ("All cloud proxies work.")));
-  g_variant_dict_init (&report, NULL);
-  g_variant_dict_insert (&report, "version", "u", (guint32) PH_DOCTOR_VERSION);
-  g_variant_dict_insert (&report, "ok", "b", ok);
-  g_variant_dict_insert (&report, "summary", "s", summary);
-  g_variant_dict_insert (&report, "url", "s", run->url);
-  g_variant_dict_insert_value (&report, "proxies", g_variant_builder_end (&proxies));
-  return g_variant_ref_sink (g_variant_dict_end (&report));
+  g_variant_builder_init (&report, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&report, "{sv}", "version", g_variant_new_uint32 (PH_DOCTOR_VERSION));
+  g_variant_builder_add (&report, "{sv}", "ok", g_variant_new_boolean (ok));
+  g_variant_builder_add (&report, "{sv}", "summary", g_variant_new_string (summary));
+  g_variant_builder_add (&report, "{sv}", "url", g_variant_new_string (run->url));
+  g_variant_builder_add (&report, "{sv}", "proxies", g_variant_builder_end (&proxies));
+  return g_variant_ref_sink (g_variant_builder_end (&report));
 }
 
 static void

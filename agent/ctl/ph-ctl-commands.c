@@ -772,3 +772,127 @@ ph_ctl_cmd_route (PhCtl *ctl, char **args, GError **error)
   g_print ("%s  (%s)\n", route, why);
   return TRUE;
 }
+
+/* ---- doctor ---- */
+
+/* Every step runs with its own timeouts on the agent's side, the proxies side by side: a DNS
+ * lookup (10 s), TCP to each address (5 s), TLS (10 s), and two exchanges of up to 30 s. */
+#define DIAGNOSE_TIMEOUT_MS (150 * 1000)
+
+static const char *
+step_label (const char *step)
+{
+  if (g_strcmp0 (step, "dns") == 0)
+    return _ ("DNS");
+  if (g_strcmp0 (step, "tcp") == 0)
+    return _ ("TCP");
+  if (g_strcmp0 (step, "tls") == 0)
+    return _ ("TLS");
+  if (g_strcmp0 (step, "auth") == 0)
+    /* TRANSLATORS: a step of "pinholectl doctor": signing in to the cloud proxy */
+    return _ ("Sign-in");
+  if (g_strcmp0 (step, "target") == 0)
+    /* TRANSLATORS: a step of "pinholectl doctor": the URL given, fetched through the proxy */
+    return _ ("Target");
+  return step;
+}
+
+static const char *
+step_status_word (const char *status)
+{
+  if (g_strcmp0 (status, "ok") == 0)
+    /* TRANSLATORS: a step's result in "pinholectl doctor" */
+    return _ ("ok");
+  if (g_strcmp0 (status, "warning") == 0)
+    /* TRANSLATORS: a step's result in "pinholectl doctor" */
+    return _ ("warning");
+  if (g_strcmp0 (status, "failed") == 0)
+    /* TRANSLATORS: a step's result in "pinholectl doctor", in capitals to stand out */
+    return _ ("FAILED");
+  /* TRANSLATORS: a step's result in "pinholectl doctor" */
+  return _ ("skipped");
+}
+
+static void
+pad_to (GString *out, const char *text, glong width)
+{
+  g_string_append (out, text);
+  for (glong w = ph_text_width (text); w < width; w++)
+    g_string_append_c (out, ' ');
+}
+
+/* One block per cloud proxy: its name, then a line per step (what, result, verdict) with the
+ * advice under the verdict; the summary last. */
+static char *
+format_diagnosis (GVariant *report)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_autoptr (GVariant) proxies
+      = g_variant_lookup_value (report, "proxies", G_VARIANT_TYPE ("aa{sv}"));
+  const char *steps_all[] = { "dns", "tcp", "tls", "auth", "target" };
+  const char *words_all[] = { "ok", "warning", "failed", "skipped" };
+  glong w_label = 0, w_word = 0;
+  gsize n = proxies ? g_variant_n_children (proxies) : 0;
+
+  for (guint i = 0; i < G_N_ELEMENTS (steps_all); i++)
+    w_label = MAX (w_label, ph_text_width (step_label (steps_all[i])));
+  for (guint i = 0; i < G_N_ELEMENTS (words_all); i++)
+    w_word = MAX (w_word, ph_text_width (step_status_word (words_all[i])));
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr (GVariant) proxy = g_variant_get_child_value (proxies, i);
+      g_autoptr (GVariant) steps
+          = g_variant_lookup_value (proxy, "steps", G_VARIANT_TYPE ("aa{sv}"));
+      gsize n_steps = steps ? g_variant_n_children (steps) : 0;
+
+      g_string_append_printf (out, "%s\n", ph_dict_string (proxy, "name"));
+      for (gsize s = 0; s < n_steps; s++)
+        {
+          g_autoptr (GVariant) step = g_variant_get_child_value (steps, s);
+          const char *advice = ph_dict_string (step, "advice");
+          const char *status = ph_dict_string (step, "status");
+
+          g_string_append (out, "  ");
+          pad_to (out, step_label (ph_dict_string (step, "step")), w_label + 2);
+          pad_to (out, step_status_word (status), w_word + 2);
+          g_string_append (out, ph_dict_string (step, "verdict"));
+          g_string_append_c (out, '\n');
+          if (*advice != '\0')
+            {
+              for (glong w = 0; w < 2 + w_label + 2 + w_word + 2; w++)
+                g_string_append_c (out, ' ');
+              g_string_append_printf (out, "%s\n", advice);
+            }
+        }
+      g_string_append_c (out, '\n');
+    }
+  g_string_append_printf (out, "%s\n", ph_dict_string (report, "summary"));
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+gboolean
+ph_ctl_cmd_doctor (PhCtl *ctl, char **args, GError **error)
+{
+  g_autoptr (GVariant) report = NULL;
+
+  if (!ph_ctl_connect (ctl, error))
+    return FALSE;
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (ctl->agent), DIAGNOSE_TIMEOUT_MS);
+  if (!ph_agent1_call_diagnose_sync (ctl->agent, args[0] != NULL ? args[0] : "", &report, NULL,
+                                     error))
+    return FALSE;
+  if (ctl->json)
+    {
+      g_autoptr (PhJson) j = ph_json_new ();
+
+      ph_json_add_variant (j, report);
+      ph_json_print (j);
+    }
+  else
+    {
+      g_autofree char *text = format_diagnosis (report);
+      g_print ("%s", text);
+    }
+  ctl->exit_status = ph_ctl_exit_for_diagnosis (report);
+  return TRUE;
+}

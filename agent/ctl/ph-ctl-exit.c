@@ -52,3 +52,39 @@ ph_ctl_exit_for_error (const GError *error)
     }
   return PH_CTL_EXIT_FAILED;
 }
+
+PhCtlExit
+ph_ctl_exit_for_diagnosis (GVariant *report)
+{
+  g_autoptr (GVariant) proxies = NULL;
+  gboolean ok = FALSE;
+
+  if (g_variant_lookup (report, "ok", "b", &ok) && ok)
+    return PH_CTL_EXIT_OK;
+  proxies = g_variant_lookup_value (report, "proxies", G_VARIANT_TYPE ("aa{sv}"));
+  for (gsize i = 0; proxies != NULL && i < g_variant_n_children (proxies); i++)
+    {
+      g_autoptr (GVariant) proxy = g_variant_get_child_value (proxies, i);
+      g_autoptr (GVariant) steps
+          = g_variant_lookup_value (proxy, "steps", G_VARIANT_TYPE ("aa{sv}"));
+
+      for (gsize s = 0; steps != NULL && s < g_variant_n_children (steps); s++)
+        {
+          g_autoptr (GVariant) step = g_variant_get_child_value (steps, s);
+          const char *name = "", *status = "", *code = "";
+
+          g_variant_lookup (step, "step", "&s", &name);
+          g_variant_lookup (step, "status", "&s", &status);
+          g_variant_lookup (step, "code", "&s", &code);
+          if (g_strcmp0 (status, "failed") != 0)
+            continue;
+          if (g_strcmp0 (name, "dns") == 0 || g_strcmp0 (name, "tcp") == 0
+              || g_strcmp0 (name, "tls") == 0)
+            return PH_CTL_EXIT_UPSTREAM;
+          if (g_strcmp0 (name, "auth") == 0 && g_strcmp0 (code, "no-credentials") == 0)
+            return PH_CTL_EXIT_NOT_CONFIGURED;
+          return PH_CTL_EXIT_FAILED;
+        }
+    }
+  return PH_CTL_EXIT_FAILED;
+}

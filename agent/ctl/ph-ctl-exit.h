@@ -12,6 +12,10 @@
  *   7  the cloud proxy could not be reached or verified
  *      (PinMismatch, UpstreamTls, CertUntrusted, UpstreamUnreachable, Timeout)
  *   8  not configured (NotConfigured) or no credentials (NoCredentials)
+ *
+ * doctor: 0 when the report is ok; else by the first step that failed (proxies in order): dns,
+ * tcp, tls 7 (as UpstreamUnreachable, Timeout, PinMismatch); auth no-credentials 8 (as
+ * NoCredentials); auth rejected 1 (as AuthRejected), and the other auth and target failures 1.
  */
 #pragma once
 
@@ -46,5 +50,7 @@ GQuark ph_ctl_error_quark (void);
 /* The exit status for @error, which ph_client_error_convert has seen if it came from the
  * agent. */
 PhCtlExit ph_ctl_exit_for_error (const GError *error);
+/* The exit status for Diagnose's @report (a{sv}, version 1). */
+PhCtlExit ph_ctl_exit_for_diagnosis (GVariant *report);
 
 G_END_DECLS

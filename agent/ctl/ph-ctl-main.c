@@ -58,6 +58,10 @@ static const PhCtlCommand commands[] = {
   { "route", NULL, N_ ("TARGET"),
     N_ ("Say which way a URL or host:port would go (proxy, direct, block) and why"),
     PH_CTL_OPT_JSON, 1, 1, ph_ctl_cmd_route },
+  /* TRANSLATORS: URL is a command-line placeholder */
+  { "doctor", NULL, N_ ("[URL]"),
+    N_ ("Check each cloud proxy step by step (DNS, TCP, TLS, sign-in, and URL if given)"),
+    PH_CTL_OPT_JSON, 0, 1, ph_ctl_cmd_doctor },
   { "logs", NULL, "", N_ ("Show the agent's log from the journal (-n N lines, -f to follow)"),
     PH_CTL_OPT_LINES | PH_CTL_OPT_FOLLOW, 0, 0, ph_ctl_cmd_logs },
 };
@@ -97,9 +101,10 @@ commands_help (void)
     }
   ph_rows_print (&rows, out);
   g_string_append_c (out, '\n');
-  g_string_append (out, _ ("Options for the command go after it; --json prints JSON for "
-                           "status, pin show, get, settings and route. Put -- before a VALUE that "
-                           "starts with -."));
+  g_string_append (
+      out, _ ("Options for the command go after it; --json prints JSON for "
+              "status, pin show, get, settings, route and doctor. Put -- before a VALUE that "
+              "starts with -."));
   return g_string_free (g_steal_pointer (&out), FALSE);
 }
 
@@ -117,6 +122,10 @@ exit_codes_help (void)
             "  6  invalid setting or unknown key\n"
             "  7  the cloud proxy could not be reached or verified\n"
             "  8  not configured, or no credentials stored\n"
+            "\n"
+            "doctor exits 0 when every step passed, else by the first step that failed:\n"
+            "  7 for DNS, TCP and TLS, 8 for missing credentials, 1 for the others (a\n"
+            "  rejected password, a refused probe, the URL).\n"
             "\n"
             "Passwords are never taken from the command line or the environment.");
 }
@@ -272,7 +281,7 @@ main (int argc, char **argv)
       N_ ("ADDRESS") },
     { "version", 0, 0, G_OPTION_ARG_NONE, &ctl.version, N_ ("Print the version and exit"), NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &ctl.json,
-      N_ ("Print JSON (status, pin show, get, settings, route)"), NULL },
+      N_ ("Print JSON (status, pin show, get, settings, route, doctor)"), NULL },
     { "yes", 'y', 0, G_OPTION_ARG_NONE, &ctl.yes,
       N_ ("Do not ask before trusting a key (pin trust)"), NULL },
     { "password-stdin", 0, 0, G_OPTION_ARG_NONE, &ctl.password_stdin,

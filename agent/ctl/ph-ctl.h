@@ -63,6 +63,8 @@ gboolean ph_ctl_cmd_get (PhCtl *ctl, char **args, GError **error);
 gboolean ph_ctl_cmd_set (PhCtl *ctl, char **args, GError **error);
 gboolean ph_ctl_cmd_settings (PhCtl *ctl, char **args, GError **error);
 gboolean ph_ctl_cmd_route (PhCtl *ctl, char **args, GError **error);
+/* Diagnose: the report for people, or as JSON; the exit status follows its first failure. */
+gboolean ph_ctl_cmd_doctor (PhCtl *ctl, char **args, GError **error);
 
 /* Per platform. */
 

@@ -14,6 +14,8 @@
 # PH_CLOUD_SQUID_IDLE=N (Squid closes idle client connections after N s: client_idle_pconn_timeout),
 # PH_CLOUD_SQUID_HOSTS=FILE (Squid knows only the names in FILE, its hosts_file: its DNS server is
 # then 127.0.0.1, where none answers, so that no lookup leaves the machine),
+# PH_CLOUD_CERT / PH_CLOUD_KEY (stunnel presents this certificate and key instead of a fresh
+# self-signed one: a TLS-inspecting device's, say; PH_CLOUD_PIN is then its pin),
 # PH_CLOUD_PROXY=tinyproxy (tinyproxy with BasicAuth behind stunnel instead of Squid: it answers
 # a CONNECT with wrong credentials with 401, not 407),
 # PH_STUNNEL, PH_SQUID, PH_SQUID_AUTH_HELPER, PH_TINYPROXY, PH_TEST_ORIGIN (binary paths).
@@ -125,11 +127,20 @@ spki_pin ()
     openssl dgst -sha256 -binary | base64
 }
 
+# 90 days: longer than the doctor's 30-day expiry warning.
 make_certs ()
 {
   local dir=$1
+  if [[ -n ${PH_CLOUD_CERT:-} || -n ${PH_CLOUD_KEY:-} ]]; then
+    [[ -r ${PH_CLOUD_CERT:-} && -r ${PH_CLOUD_KEY:-} ]] ||
+      die "PH_CLOUD_CERT and PH_CLOUD_KEY must both name readable files"
+    cp "$PH_CLOUD_CERT" "$dir/cloud-cert.pem"
+    cp "$PH_CLOUD_KEY" "$dir/cloud-key.pem"
+    chmod 600 "$dir/cloud-key.pem"
+    return
+  fi
   openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$dir/cloud-key.pem" -out "$dir/cloud-cert.pem" -days 30 -subj "/CN=$SERVER_NAME" \
+    -keyout "$dir/cloud-key.pem" -out "$dir/cloud-cert.pem" -days 90 -subj "/CN=$SERVER_NAME" \
     -addext "subjectAltName=DNS:$SERVER_NAME,IP:127.0.0.1" \
     -addext "extendedKeyUsage=serverAuth" 2>/dev/null || die "openssl could not make the cloud cert"
   chmod 600 "$dir/cloud-key.pem"

@@ -1471,6 +1471,17 @@ test_diagnose (void)
   screenshot ("diagnose-two-proxies");
   /* The menu's health lines follow Upstreams, however many it lists. */
   g_assert_true (wait_until (proxies_menu_matches_agent, NULL));
+  {
+    GtkWidget *menu = ph_tray_app_get_menu (env.app);
+    GtkWidget *several = menu_item_named ("cloud-proxies");
+
+    g_action_group_activate_action (G_ACTION_GROUP (env.app), "show-menu", NULL);
+    settle (300);
+    if (gtk_widget_get_visible (several))
+      gtk_menu_shell_select_item (GTK_MENU_SHELL (menu), several);
+    screenshot ("menu-proxies");
+    gtk_menu_popdown (GTK_MENU (menu));
+  }
   agent_set ("upstream.host", "127.0.0.1");
 
   gtk_widget_destroy (GTK_WIDGET (window));

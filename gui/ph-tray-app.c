@@ -200,13 +200,13 @@ static void
 update_upstreams (PhTrayApp *app, const char *state)
 {
   gboolean shown = state != NULL && !g_str_equal (state, "off");
-
   g_autoptr (GVariant) upstreams = app->agent ? ph_agent1_dup_upstreams (app->agent) : NULL;
   const char *upstream = app->agent ? ph_agent1_get_upstream (app->agent) : NULL;
   g_autoptr (GPtrArray) in_use = g_ptr_array_new ();
   g_autofree char *label = NULL;
   g_autofree char *joined = NULL;
-  GtkWidget *submenu;
+  GtkWidget *submenu = gtk_menu_item_get_submenu (GTK_MENU_ITEM (app->upstreams_item));
+  g_autoptr (GList) lines = submenu ? gtk_container_get_children (GTK_CONTAINER (submenu)) : NULL;
   gsize n = upstreams ? g_variant_n_children (upstreams) : 0;
 
   if (upstreams != NULL && app->upstreams_shown != NULL
@@ -224,23 +224,33 @@ update_upstreams (PhTrayApp *app, const char *state)
     app->upstreams_shown = g_variant_ref (upstreams);
   g_object_set_data_full (G_OBJECT (app->upstream_item), "upstream", g_strdup (upstream), g_free);
 
-  submenu = gtk_menu_new ();
+  /* The same proxies: their lines change in place, so an open submenu stays open. */
+  if (g_list_length (lines) != n)
+    {
+      submenu = gtk_menu_new ();
+      g_clear_pointer (&lines, g_list_free);
+      for (gsize i = 0; i < n; i++)
+        {
+          GtkWidget *item = gtk_menu_item_new_with_label ("");
+          gtk_widget_set_sensitive (item, FALSE);
+          gtk_menu_shell_append (GTK_MENU_SHELL (submenu), item);
+          lines = g_list_append (lines, item);
+        }
+      gtk_widget_show_all (submenu);
+      gtk_menu_item_set_submenu (GTK_MENU_ITEM (app->upstreams_item), submenu);
+    }
   for (gsize i = 0; i < n; i++)
     {
       g_autoptr (GVariant) entry = g_variant_get_child_value (upstreams, i);
       g_autofree char *line = ph_tray_app_format_upstream (entry);
-      GtkWidget *item = gtk_menu_item_new_with_label (line);
       const char *name = NULL;
       gboolean used = FALSE;
 
-      gtk_widget_set_sensitive (item, FALSE);
-      gtk_menu_shell_append (GTK_MENU_SHELL (submenu), item);
+      gtk_menu_item_set_label (GTK_MENU_ITEM (g_list_nth_data (lines, i)), line);
       if (g_variant_lookup (entry, "in-use", "b", &used) && used
           && g_variant_lookup (entry, "name", "&s", &name))
         g_ptr_array_add (in_use, (gpointer) name);
     }
-  gtk_widget_show_all (submenu);
-  gtk_menu_item_set_submenu (GTK_MENU_ITEM (app->upstreams_item), submenu);
   gtk_widget_set_visible (app->upstreams_item, shown && n > 1);
 
   g_ptr_array_add (in_use, NULL);

@@ -1475,11 +1475,28 @@ test_diagnose (void)
     GtkWidget *menu = ph_tray_app_get_menu (env.app);
     GtkWidget *several = menu_item_named ("cloud-proxies");
 
+    GtkWidget *submenu = gtk_menu_item_get_submenu (GTK_MENU_ITEM (several));
+
     g_action_group_activate_action (G_ACTION_GROUP (env.app), "show-menu", NULL);
     settle (300);
+    /* Opened beside its item as a click would; a popup needs the event that triggered it. */
     if (gtk_widget_get_visible (several))
-      gtk_menu_shell_select_item (GTK_MENU_SHELL (menu), several);
+      {
+        GdkEvent *click = gdk_event_new (GDK_BUTTON_PRESS);
+        GdkSeat *seat = gdk_display_get_default_seat (gdk_display_get_default ());
+
+        click->button.window
+            = g_object_ref (gtk_widget_get_window (gtk_widget_get_toplevel (menu)));
+        click->button.button = 1;
+        click->button.time = GDK_CURRENT_TIME;
+        gdk_event_set_device (click, gdk_seat_get_pointer (seat));
+        gtk_menu_popup_at_widget (GTK_MENU (submenu), several, GDK_GRAVITY_NORTH_WEST,
+                                  GDK_GRAVITY_NORTH_EAST, click);
+        gdk_event_free (click);
+      }
     screenshot ("menu-proxies");
+    if (submenu != NULL)
+      gtk_menu_popdown (GTK_MENU (submenu));
     gtk_menu_popdown (GTK_MENU (menu));
   }
   agent_set ("upstream.host", "127.0.0.1");

@@ -232,12 +232,12 @@ update_upstreams (PhTrayApp *app, const char *state)
       for (gsize i = 0; i < n; i++)
         {
           GtkWidget *item = gtk_menu_item_new_with_label ("");
-          GtkWidget *label = gtk_bin_get_child (GTK_BIN (item));
+          GtkLabel *text = GTK_LABEL (gtk_bin_get_child (GTK_BIN (item)));
 
           /* An error message can be long: wrapped, not a menu as wide as the screen. */
-          gtk_label_set_line_wrap (GTK_LABEL (label), TRUE);
-          gtk_label_set_line_wrap_mode (GTK_LABEL (label), PANGO_WRAP_WORD_CHAR);
-          gtk_label_set_max_width_chars (GTK_LABEL (label), 60);
+          gtk_label_set_line_wrap (text, TRUE);
+          gtk_label_set_line_wrap_mode (text, PANGO_WRAP_WORD_CHAR);
+          gtk_label_set_max_width_chars (text, 60);
           gtk_widget_set_sensitive (item, FALSE);
           gtk_menu_shell_append (GTK_MENU_SHELL (submenu), item);
           lines = g_list_append (lines, item);

@@ -23,7 +23,8 @@
 #define DNS_TIMEOUT_MS 10000
 #define HANDSHAKE_TIMEOUT_CAP_MS 10000
 #define ANSWER_TIMEOUT_CAP_MS 15000
-/* Addresses tried in turn at most, so that a name with many cannot hold the report. */
+/* Addresses tried in turn at most (all are reported), so that a name with many cannot hold the
+ * report. */
 #define MAX_ADDRESSES 4
 #define EXPIRY_WARNING_DAYS 30
 
@@ -87,6 +88,7 @@ struct _PhProbe
   GList *addresses; /* of GInetAddress */
   GList *next_address;
   GInetAddress *reached;
+  guint n_tried;
   gboolean any_timeout, any_refused;
   char *tcp_problem;
 
@@ -143,9 +145,6 @@ step_ok (PhProbe *p, char *verdict)
   step_set (p, "ok", "ok", verdict, NULL);
 }
 
-/* A cancellable for the current step, cancelled with the run or after @timeout_ms (0: never). */
-static void timer_start (PhProbe *p, guint timeout_ms);
-
 static gboolean
 timer_fired (gpointer data)
 {
@@ -177,6 +176,7 @@ timer_stop (PhProbe *p)
   g_clear_object (&p->cancel);
 }
 
+/* A cancellable for the current step, cancelled with the run or after @timeout_ms (0: never). */
 static void
 timer_start (PhProbe *p, guint timeout_ms)
 {
@@ -238,10 +238,7 @@ dns_done (GObject *source, GAsyncResult *result, gpointer data)
       probe_next (p);
       return;
     }
-  for (GList *l = list; l != NULL; l = l->next)
-    if (g_list_length (p->addresses) < MAX_ADDRESSES)
-      p->addresses = g_list_append (p->addresses, g_object_ref (l->data));
-  g_resolver_free_addresses (list);
+  p->addresses = list;
   g_variant_builder_init (&as, G_VARIANT_TYPE_STRING_ARRAY);
   for (GList *l = p->addresses; l != NULL; l = l->next)
     {
@@ -252,8 +249,10 @@ dns_done (GObject *source, GAsyncResult *result, gpointer data)
                                g_variant_builder_end (&as));
   {
     g_autofree char *joined = join_addresses (p);
-    /* TRANSLATORS: a DNS name, then its addresses ("192.0.2.1, 2001:db8::1") */
-    step_ok (p, g_strdup_printf (_ ("%s resolves to %s"), p->host, joined));
+    guint ms = (guint) ((g_get_monotonic_time () - p->started_us) / 1000);
+    /* TRANSLATORS: a DNS name, its addresses ("192.0.2.1, 2001:db8::1"), then the time the
+     * lookup took in milliseconds */
+    step_ok (p, g_strdup_printf (_ ("%s resolves to %s (%u ms)"), p->host, joined, ms));
   }
   probe_next (p);
 }
@@ -301,8 +300,12 @@ tcp_done (GObject *source, GAsyncResult *result, gpointer data)
       a = g_inet_address_to_string (p->reached);
       g_variant_dict_insert (p->steps[STEP_TCP].details, "address", "s", a);
       ph_socket_set_nodelay (g_socket_connection_get_socket (conn));
-      /* TRANSLATORS: a TCP port, then the cloud proxy's name and the address reached */
-      step_ok (p, g_strdup_printf (_ ("TCP port %u is open on %s (%s)"), p->port, p->host, a));
+      if (g_strcmp0 (a, p->host) == 0)
+        /* TRANSLATORS: a TCP port, then the address reached */
+        step_ok (p, g_strdup_printf (_ ("TCP port %u is open on %s"), p->port, a));
+      else
+        /* TRANSLATORS: a TCP port, then the cloud proxy's name and the address reached */
+        step_ok (p, g_strdup_printf (_ ("TCP port %u is open on %s (%s)"), p->port, p->host, a));
       probe_next (p);
       return;
     }
@@ -330,7 +333,7 @@ tcp_try_next (PhProbe *p)
   g_autoptr (GSocketAddress) sa = NULL;
   g_autofree char *addresses = NULL;
 
-  if (p->next_address != NULL)
+  if (p->next_address != NULL && p->n_tried++ < MAX_ADDRESSES)
     {
       timer_start (p, timeout_ms);
       sa = g_inet_socket_address_new (p->next_address->data, p->port);
@@ -997,7 +1000,7 @@ probe_free (PhProbe *p)
       g_free (p->steps[i].advice);
       g_variant_dict_unref (p->steps[i].details);
     }
-  g_list_free_full (p->addresses, g_object_unref);
+  g_resolver_free_addresses (p->addresses);
   g_clear_object (&p->reached);
   g_clear_object (&p->conn);
   g_clear_pointer (&p->tls, ph_tls_context_unref);

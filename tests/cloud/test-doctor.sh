@@ -81,6 +81,7 @@ cleanup ()
   if [[ -n $tmp ]]; then
     bash "$CLOUD_SCRIPT" stop "$tmp/cloud" >/dev/null 2>&1
     bash "$CLOUD_SCRIPT" stop "$tmp/inspector" >/dev/null 2>&1
+    bash "$CLOUD_SCRIPT" stop "$tmp/expiring" >/dev/null 2>&1
     if ((tests_failed == 0)) && [[ -z ${PH_KEEP_TMP:-} ]]; then
       rm -rf "$tmp"
     else
@@ -97,7 +98,8 @@ s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
 
-# write_config HOSTS [EXTRA-UPSTREAM-LINES...]: the agent's configuration for one case: the
+# write_config HOSTS [EXTRA-UPSTREAM-LINES...]: the agent's configuration for one case (verify=
+# $verify, pin by default): the
 # cloud end's pin, alice's password file, a 1 s connect timeout (so a silent port is one in
 # 1 s), and a probe target the cloud end can reach (the origin's HTTPS port).
 write_config ()
@@ -106,7 +108,7 @@ write_config ()
   shift
   {
     printf '[listener]\naddress=127.0.0.1:%s\n\n[upstream]\nhost=%s\n' "$listen_port" "$hosts"
-    printf 'server-name=%s\nverify=pin\nconnect-timeout=1s\n' "$PH_CLOUD_SERVER_NAME"
+    printf 'server-name=%s\nverify=%s\nconnect-timeout=1s\n' "$PH_CLOUD_SERVER_NAME" "${verify:-pin}"
     for line in "$@"; do
       printf '%s\n' "$line"
     done
@@ -261,6 +263,19 @@ pin_b=$(. "$tmp/inspector/cloud.env" && echo "$PH_CLOUD_PIN")
 port_b=$(. "$tmp/inspector/cloud.env" && echo "$PH_CLOUD_TLS_PORT")
 [[ $pin_b != "$pin_a" ]] || bail "the two cloud ends have the same key"
 
+# A cloud end whose certificate ends in 10 days.
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+  -keyout "$tmp/expiring-key.pem" -out "$tmp/expiring-cert.pem" -days 10 \
+  -subj "/CN=$PH_CLOUD_SERVER_NAME" -addext "subjectAltName=DNS:$PH_CLOUD_SERVER_NAME" \
+  2>/dev/null || bail "openssl: expiring cert"
+if ! PH_CLOUD_CERT=$tmp/expiring-cert.pem PH_CLOUD_KEY=$tmp/expiring-key.pem \
+  PH_CLOUD_OWNER_PID=$$ bash "$CLOUD_SCRIPT" start "$tmp/expiring" >"$tmp/expiring.out" 2>&1; then
+  sed 's/^/# /' "$tmp/expiring.out"
+  bail "the expiring cloud end did not start"
+fi
+pin_c=$(. "$tmp/expiring/cloud.env" && echo "$PH_CLOUD_PIN")
+port_c=$(. "$tmp/expiring/cloud.env" && echo "$PH_CLOUD_TLS_PORT")
+
 listen_port=$(free_port)
 closed_port=$(free_port)
 wrong_password=not-$password
@@ -349,6 +364,23 @@ doctor_case "CA-signed interceptor" 7 \
   's["tls"]["code"] == "intercepted" and "inspection CA" in s["tls"]["details"]["issuer"]
    and s["tls"]["details"]["pin"] == "'"$pin_b"'" and "exempt" in s["tls"]["advice"]'
 
+# The other cloud end has its own Squid, with alice's password of its own.
+write_config "127.0.0.1:$port_c" "pins=$pin_c" "username=alice" \
+  "password-file=$tmp/expiring/password"
+doctor_case "certificate ending in 10 days: a warning, not a failure" 0 \
+  'd["ok"] and s["tls"]["status"] == "warning" and s["tls"]["code"] == "expiring"
+   and 8 <= s["tls"]["details"]["days_left"] <= 10 and s["auth"]["code"] == "ok"
+   and "see the warning" in d["summary"]'
+
+# verify=ca: no CA vouches for the cloud's own self-signed certificate; the inspector's CA is
+# not trusted either.
+verify=ca write_config "127.0.0.1:$port_a" "username=alice" "password-file=$PH_CLOUD_PASSWORD_FILE"
+doctor_case "verify=ca, self-signed" 7 \
+  's["tls"]["code"] == "untrusted" and not s["tls"]["details"]["ca_trusted"]'
+verify=ca write_config "127.0.0.1:$port_b" "username=alice" "password-file=$PH_CLOUD_PASSWORD_FILE"
+doctor_case "verify=ca, CA-signed interceptor" 7 \
+  's["tls"]["code"] == "intercepted" and "inspection CA" in s["tls"]["details"]["issuer"]'
+
 # upstream.port= rather than host:port, the form every agent reads the same.
 write_config "127.0.0.1" "port=$port_a" "pins=$pin_a" "username=alice" \
   "password-file=$tmp/wrong-password"
@@ -379,6 +411,16 @@ ctl --session doctor --json
 [[ $rc == 8 ]]
 verdict "no cloud proxy configured: NotConfigured, exit 8" "rc $rc" "$err"
 stop_agent
+
+# The text form: a line per step with its result, the advice under a failed one.
+grep -qE '^  TCP +FAILED +TCP port [0-9]+ is probably blocked by a firewall' "$tmp/doctor-text.log" &&
+  grep -qE '^ +Ask your IT department to allow outgoing TCP [0-9]+ to 127\.0\.0\.1' \
+    "$tmp/doctor-text.log" &&
+  grep -qE '^  Target +skipped +an earlier step failed' "$tmp/doctor-text.log" &&
+  grep -qE '^  TLS +FAILED +a TLS-inspecting device is in the path' "$tmp/doctor-text.log" &&
+  grep -qxF 'The cloud proxy works.' "$tmp/doctor-text.log"
+verdict "the text form: one line per step, the advice under it, the summary" \
+  "$(cat "$tmp/doctor-text.log")"
 
 ! grep -qF -e "$password" -e "$wrong_password" -e "$basic_b64" "$tmp/agent.log"
 verdict "the agent's log holds no password"

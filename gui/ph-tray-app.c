@@ -8,6 +8,7 @@
 #include "ph-build-config.h"
 #include "ph-agent-watch.h"
 #include "ph-client.h"
+#include "ph-diagnose-window.h"
 #include "ph-paths.h"
 #include "ph-settings-window.h"
 #include "ph-tray-app.h"
@@ -32,8 +33,12 @@ struct _PhTrayApp
   GtkWidget *menu;
   GtkWidget *status_item;
   GtkWidget *trust_item;
+  GtkWidget *upstream_item;  /* "Cloud proxy: NAME", the one in use */
+  GtkWidget *upstreams_item; /* "Cloud proxies" ▸ each one's health, when there are several */
+  GVariant *upstreams_shown; /* the Upstreams value the two show, to rebuild only on a change */
   char *status_text;
   PhSettingsWindow *settings;
+  PhDiagnoseWindow *diagnose;
 
   PhTrayProxy *proxy; /* from startup to finalize */
   PhTrayPrefs *prefs;
@@ -146,6 +151,129 @@ notify_portal (PhTrayApp *app, const char *portal_url)
   app->notifications++;
 }
 
+/* ---- the cloud proxies' health ---- */
+
+char *
+ph_tray_app_format_upstream (GVariant *upstream)
+{
+  const char *name = "", *state = "unknown", *message = "";
+  gboolean in_use = FALSE;
+  gint64 retry_at = 0;
+  g_autofree char *when = NULL;
+
+  g_variant_lookup (upstream, "name", "&s", &name);
+  g_variant_lookup (upstream, "state", "&s", &state);
+  g_variant_lookup (upstream, "in-use", "b", &in_use);
+  g_variant_lookup (upstream, "retry-at", "x", &retry_at);
+  g_variant_lookup (upstream, "error-message", "&s", &message);
+  if (retry_at > 0)
+    {
+      g_autoptr (GDateTime) t = g_date_time_new_from_unix_local (retry_at);
+      when = t ? g_date_time_format (t, "%H:%M") : NULL;
+    }
+  if (g_str_equal (state, "up"))
+    return in_use
+               /* TRANSLATORS: a cloud proxy's health in the tray menu; %s is host:port */
+               ? g_strdup_printf (_ ("%s — up (in use)"), name)
+               /* TRANSLATORS: a cloud proxy's health in the tray menu; %s is host:port */
+               : g_strdup_printf (_ ("%s — up"), name);
+  if (g_str_equal (state, "down") && when != NULL)
+    /* TRANSLATORS: a cloud proxy's health in the tray menu: host:port, the time (HH:MM) it is
+     * tried again, and the agent's description of its last failure */
+    return g_strdup_printf (_ ("%s — down, retry at %s: %s"), name, when, message);
+  if (g_str_equal (state, "down"))
+    /* TRANSLATORS: a cloud proxy's health in the tray menu: host:port and the last failure */
+    return g_strdup_printf (_ ("%s — down: %s"), name, message);
+  if (g_str_equal (state, "refused"))
+    /* TRANSLATORS: a cloud proxy's health in the tray menu: it answered but refused us (a key
+     * that is not trusted, a rejected password): host:port and the agent's description */
+    return g_strdup_printf (_ ("%s — refused: %s"), name, message);
+  /* TRANSLATORS: a cloud proxy's health in the tray menu: no connection was tried yet */
+  return g_strdup_printf (_ ("%s — not tried yet"), name);
+}
+
+/* "Cloud proxy: NAME" (the ones new tunnels go to: one under failover=priority, every healthy
+ * one under round-robin), and with several, a submenu with each one's health. From Upstreams;
+ * an agent that has no Upstreams names its one proxy in Upstream. Neither while the tunnel is
+ * off: then no proxy is in use. */
+static void
+update_upstreams (PhTrayApp *app, const char *state)
+{
+  gboolean shown = state != NULL && !g_str_equal (state, "off");
+  g_autoptr (GVariant) upstreams = app->agent ? ph_agent1_dup_upstreams (app->agent) : NULL;
+  const char *upstream = app->agent ? ph_agent1_get_upstream (app->agent) : NULL;
+  g_autoptr (GPtrArray) in_use = g_ptr_array_new ();
+  g_autofree char *label = NULL;
+  g_autofree char *joined = NULL;
+  GtkWidget *submenu = gtk_menu_item_get_submenu (GTK_MENU_ITEM (app->upstreams_item));
+  g_autoptr (GList) lines = submenu ? gtk_container_get_children (GTK_CONTAINER (submenu)) : NULL;
+  gsize n = upstreams ? g_variant_n_children (upstreams) : 0;
+
+  if (upstreams != NULL && app->upstreams_shown != NULL
+      && g_variant_equal (upstreams, app->upstreams_shown)
+      && g_strcmp0 (g_object_get_data (G_OBJECT (app->upstream_item), "upstream"), upstream) == 0)
+    {
+      gtk_widget_set_visible (app->upstream_item,
+                              shown
+                                  && *gtk_menu_item_get_label (GTK_MENU_ITEM (app->upstream_item)));
+      gtk_widget_set_visible (app->upstreams_item, shown && n > 1);
+      return;
+    }
+  g_clear_pointer (&app->upstreams_shown, g_variant_unref);
+  if (upstreams != NULL)
+    app->upstreams_shown = g_variant_ref (upstreams);
+  g_object_set_data_full (G_OBJECT (app->upstream_item), "upstream", g_strdup (upstream), g_free);
+
+  /* The same proxies: their lines change in place, so an open submenu stays open. */
+  if (g_list_length (lines) != n)
+    {
+      submenu = gtk_menu_new ();
+      g_clear_pointer (&lines, g_list_free);
+      for (gsize i = 0; i < n; i++)
+        {
+          GtkWidget *item = gtk_menu_item_new_with_label ("");
+          GtkLabel *text = GTK_LABEL (gtk_bin_get_child (GTK_BIN (item)));
+
+          /* An error message can be long: wrapped, not a menu as wide as the screen. */
+          gtk_label_set_line_wrap (text, TRUE);
+          gtk_label_set_line_wrap_mode (text, PANGO_WRAP_WORD_CHAR);
+          gtk_label_set_max_width_chars (text, 60);
+          gtk_widget_set_sensitive (item, FALSE);
+          gtk_menu_shell_append (GTK_MENU_SHELL (submenu), item);
+          lines = g_list_append (lines, item);
+        }
+      gtk_widget_show_all (submenu);
+      gtk_menu_item_set_submenu (GTK_MENU_ITEM (app->upstreams_item), submenu);
+    }
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr (GVariant) entry = g_variant_get_child_value (upstreams, i);
+      g_autofree char *line = ph_tray_app_format_upstream (entry);
+      const char *name = NULL;
+      gboolean used = FALSE;
+
+      gtk_menu_item_set_label (GTK_MENU_ITEM (g_list_nth_data (lines, i)), line);
+      if (g_variant_lookup (entry, "in-use", "b", &used) && used
+          && g_variant_lookup (entry, "name", "&s", &name))
+        g_ptr_array_add (in_use, (gpointer) name);
+    }
+  gtk_widget_set_visible (app->upstreams_item, shown && n > 1);
+
+  g_ptr_array_add (in_use, NULL);
+  joined = g_strjoinv (", ", (char **) in_use->pdata);
+  if (*joined != '\0')
+    /* TRANSLATORS: tray menu: the cloud proxy (host:port) new tunnels go to; under round-robin
+     * several, separated by commas */
+    label = g_strdup_printf (_ ("Cloud proxy: %s"), joined);
+  else if (n > 0)
+    /* TRANSLATORS: tray menu: every cloud proxy is down or refused */
+    label = g_strdup (_ ("Cloud proxy: none reachable now"));
+  else if (upstream != NULL && *upstream != '\0')
+    label = g_strdup_printf (_ ("Cloud proxy: %s"), upstream);
+  gtk_menu_item_set_label (GTK_MENU_ITEM (app->upstream_item), label ? label : "");
+  gtk_widget_set_visible (app->upstream_item, shown && label != NULL);
+}
+
 /* @counters_only: only ActiveTunnels or the byte counts moved, which happens
  * every second of a transfer: the status line, nothing else. */
 static void
@@ -218,6 +346,7 @@ update_full (PhTrayApp *app, gboolean counters_only)
     }
   if (counters_only)
     return;
+  update_upstreams (app, state);
   if (app->proxy != NULL)
     ph_tray_proxy_follow (app->proxy, app->agent, app->prefs);
   if (app->settings != NULL)
@@ -225,6 +354,8 @@ update_full (PhTrayApp *app, gboolean counters_only)
       ph_settings_window_set_agent (app->settings, app->agent);
       ph_settings_window_refresh (app->settings);
     }
+  if (app->diagnose != NULL)
+    ph_diagnose_window_set_agent (app->diagnose, app->agent);
 }
 
 static void
@@ -344,6 +475,22 @@ action_settings (GSimpleAction *action, GVariant *parameter, gpointer data)
   ph_settings_window_set_agent (app->settings, app->agent);
   ph_settings_window_refresh (app->settings);
   gtk_window_present (GTK_WINDOW (app->settings));
+}
+
+static void
+action_diagnose (GSimpleAction *action, GVariant *parameter, gpointer data)
+{
+  PhTrayApp *app = data;
+
+  if (app->diagnose == NULL)
+    {
+      app->diagnose = ph_diagnose_window_new (GTK_APPLICATION (app));
+      /* On destroy, not finalize: a diagnosis in flight holds the window until its reply. */
+      g_signal_connect (app->diagnose, "destroy", G_CALLBACK (gtk_widget_destroyed),
+                        &app->diagnose);
+    }
+  ph_diagnose_window_set_agent (app->diagnose, app->agent);
+  gtk_window_present (GTK_WINDOW (app->diagnose));
 }
 
 static char *
@@ -467,6 +614,7 @@ action_show_menu (GSimpleAction *action, GVariant *parameter, gpointer data)
 static const GActionEntry actions[] = {
   { "toggle", action_toggle, NULL, "false", NULL },
   { "settings", action_settings },
+  { "diagnose", action_diagnose },
   { "trust-key", action_trust_key },
   { "open-portal", action_open_portal },
   { "about", action_about },
@@ -494,6 +642,14 @@ build_menu (PhTrayApp *app)
   app->status_item = gtk_menu_item_new_with_label ("");
   gtk_widget_set_sensitive (app->status_item, FALSE);
   gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), app->status_item);
+  app->upstream_item = gtk_menu_item_new_with_label ("");
+  gtk_widget_set_name (app->upstream_item, "cloud-proxy");
+  gtk_widget_set_sensitive (app->upstream_item, FALSE);
+  gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), app->upstream_item);
+  /* TRANSLATORS: tray menu: a submenu with the health of each cloud proxy */
+  app->upstreams_item = gtk_menu_item_new_with_mnemonic (_ ("Cloud _Proxies"));
+  gtk_widget_set_name (app->upstreams_item, "cloud-proxies");
+  gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), app->upstreams_item);
   gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), gtk_separator_menu_item_new ());
   toggle = gtk_check_menu_item_new_with_mnemonic (_ ("_Tunnel On"));
   gtk_actionable_set_action_name (GTK_ACTIONABLE (toggle), "app.toggle");
@@ -501,6 +657,7 @@ build_menu (PhTrayApp *app)
   gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), menu_item (_ ("_Settings…"), "app.settings"));
   app->trust_item = menu_item (_ ("Trust Server _Key…"), "app.trust-key");
   gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), app->trust_item);
+  gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), menu_item (_ ("_Diagnose…"), "app.diagnose"));
   gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), gtk_separator_menu_item_new ());
   gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), menu_item (_ ("_About"), "app.about"));
   gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), menu_item (_ ("_Quit"), "app.quit"));
@@ -508,6 +665,8 @@ build_menu (PhTrayApp *app)
   gtk_widget_insert_action_group (app->menu, "app", G_ACTION_GROUP (app));
   gtk_widget_show_all (app->menu);
   gtk_widget_hide (app->trust_item);
+  gtk_widget_hide (app->upstream_item);
+  gtk_widget_hide (app->upstreams_item);
 }
 
 static void
@@ -587,6 +746,8 @@ ph_tray_app_shutdown (GApplication *gapp)
   g_cancellable_cancel (app->cancellable);
   if (app->settings != NULL)
     gtk_widget_destroy (GTK_WIDGET (app->settings));
+  if (app->diagnose != NULL)
+    gtk_widget_destroy (GTK_WIDGET (app->diagnose));
   g_clear_pointer (&app->icon, ph_tray_icon_free);
   G_APPLICATION_CLASS (ph_tray_app_parent_class)->shutdown (gapp);
 }
@@ -625,6 +786,7 @@ ph_tray_app_finalize (GObject *object)
   g_clear_object (&app->cancellable);
   g_clear_pointer (&app->proxy, ph_tray_proxy_free);
   g_clear_pointer (&app->prefs, ph_tray_prefs_free);
+  g_clear_pointer (&app->upstreams_shown, g_variant_unref);
   g_free (app->status_text);
   g_free (app->notified);
   g_free (app->state_override);
@@ -713,6 +875,12 @@ GtkWindow *
 ph_tray_app_get_settings_window (PhTrayApp *app)
 {
   return app->settings ? GTK_WINDOW (app->settings) : NULL;
+}
+
+GtkWindow *
+ph_tray_app_get_diagnose_window (PhTrayApp *app)
+{
+  return app->diagnose ? GTK_WINDOW (app->diagnose) : NULL;
 }
 
 guint

@@ -28,6 +28,7 @@ const char *ph_tray_app_get_icon_name (PhTrayApp *app);
 const char *ph_tray_app_get_status_text (PhTrayApp *app);
 GtkWidget *ph_tray_app_get_menu (PhTrayApp *app);
 GtkWindow *ph_tray_app_get_settings_window (PhTrayApp *app);
+GtkWindow *ph_tray_app_get_diagnose_window (PhTrayApp *app);
 guint ph_tray_app_get_notification_count (PhTrayApp *app);
 
 /* For tests: shows @state (and @portal_url, for "captive-portal") as if the agent said so, in
@@ -36,5 +37,9 @@ guint ph_tray_app_get_notification_count (PhTrayApp *app);
 void ph_tray_app_show_state (PhTrayApp *app, const char *state, const char *portal_url);
 /* How often the sign-in page was opened (app.open-portal). */
 guint ph_tray_app_get_portal_opened (PhTrayApp *app);
+
+/* One cloud proxy's health as the "Cloud proxies" submenu says it, from one dictionary of the
+ * agent's Upstreams ("a.example:443 — down, retry at 10:42: ..."). */
+char *ph_tray_app_format_upstream (GVariant *upstream);
 
 G_END_DECLS

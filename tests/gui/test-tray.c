@@ -3,9 +3,10 @@
  * (trayer) and notification server (dunst), against the real agent on a
  * private bus (GTestDBus) and real stunnel + Squid. The system proxy is
  * GNOME's real schema on GSettings' keyfile backend in a temp dir.
- * Screenshots of the menu and settings window are saved as artifacts. */
+ * Screenshots of the menu, the settings and the diagnosis windows are saved as artifacts. */
 #include "ph-build-config.h"
 #include "ph-agent1-generated.h"
+#include "ph-diagnose-window.h"
 #include "ph-error.h"
 #include "ph-names.h"
 #include "ph-settings-window.h"
@@ -1149,6 +1150,387 @@ test_menu (void)
   gtk_menu_popdown (GTK_MENU (menu));
 }
 
+/* --- the cloud proxies' health and the diagnosis --- */
+
+static GtkWidget *
+menu_item_named (const char *name)
+{
+  g_autoptr (GList) items
+      = gtk_container_get_children (GTK_CONTAINER (ph_tray_app_get_menu (env.app)));
+
+  for (GList *l = items; l != NULL; l = l->next)
+    if (g_strcmp0 (gtk_widget_get_name (l->data), name) == 0)
+      return l->data;
+  return NULL;
+}
+
+static gboolean
+menu_item_says (gconstpointer want)
+{
+  GtkWidget *item = menu_item_named ("cloud-proxy");
+
+  return item != NULL && gtk_widget_get_visible (item)
+         && g_strcmp0 (gtk_menu_item_get_label (GTK_MENU_ITEM (item)), want) == 0;
+}
+
+static GVariant *
+upstream_entry (const char *name, const char *state, gboolean in_use, gint64 retry_at,
+                const char *error, const char *message)
+{
+  g_autoptr (GVariantDict) dict = g_variant_dict_new (NULL);
+  const char *addresses[] = { "127.0.0.1", NULL };
+
+  g_variant_dict_insert (dict, "name", "s", name);
+  g_variant_dict_insert (dict, "state", "s", state);
+  g_variant_dict_insert (dict, "in-use", "b", in_use);
+  g_variant_dict_insert (dict, "retry-at", "x", retry_at);
+  g_variant_dict_insert (dict, "error", "s", error);
+  g_variant_dict_insert (dict, "error-message", "s", message);
+  g_variant_dict_insert_value (dict, "addresses", g_variant_new_strv (addresses, -1));
+  return g_variant_ref_sink (g_variant_dict_end (dict));
+}
+
+/* Each state of an Upstreams entry as the "Cloud proxies" submenu says it. */
+static void
+test_upstream_lines (void)
+{
+  g_autoptr (GDateTime) now = g_date_time_new_now_local ();
+  g_autoptr (GDateTime) at
+      = g_date_time_new_local (g_date_time_get_year (now), g_date_time_get_month (now),
+                               g_date_time_get_day_of_month (now), 10, 42, 0);
+  const char *name = "b.example:443";
+  gint64 t = g_date_time_to_unix (at);
+  struct
+  {
+    const char *state;
+    gboolean in_use;
+    gint64 retry_at;
+    const char *message;
+    char *want;
+  } cases[] = {
+    { "up", TRUE, 0, "", g_strdup_printf (_ ("%s — up (in use)"), name) },
+    { "up", FALSE, 0, "", g_strdup_printf (_ ("%s — up"), name) },
+    { "down", FALSE, t, "connection refused",
+      g_strdup_printf (_ ("%s — down, retry at %s: %s"), name, "10:42", "connection refused") },
+    { "down", FALSE, 0, "connection refused",
+      g_strdup_printf (_ ("%s — down: %s"), name, "connection refused") },
+    { "refused", FALSE, t, "the key is not trusted",
+      g_strdup_printf (_ ("%s — refused: %s"), name, "the key is not trusted") },
+    { "unknown", FALSE, 0, "", g_strdup_printf (_ ("%s — not tried yet"), name) },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (GVariant) entry = upstream_entry (name, cases[i].state, cases[i].in_use,
+                                                   cases[i].retry_at, "", cases[i].message);
+      g_autofree char *line = ph_tray_app_format_upstream (entry);
+
+      g_assert_cmpstr (line, ==, cases[i].want);
+      g_free (cases[i].want);
+    }
+}
+
+/* The menu names the cloud proxy in use; with one, there is no "Cloud proxies" submenu. */
+static void
+test_cloud_proxy_menu (void)
+{
+  g_autofree char *want = NULL;
+  GtkWidget *several;
+
+  if (env.skip)
+    {
+      g_test_skip (env.skip_reason);
+      return;
+    }
+  start_app ();
+  g_assert_true (wait_until (icon_is, "pinhole-on"));
+  want = g_strdup_printf (_ ("Cloud proxy: %s"), ph_agent1_get_upstream (env.proxy));
+  g_assert_true (wait_until (menu_item_says, want));
+  several = menu_item_named ("cloud-proxies");
+  g_assert_nonnull (several);
+  g_assert_false (gtk_widget_get_visible (several));
+  /* Off: no cloud proxy is in use. */
+  g_action_group_activate_action (G_ACTION_GROUP (env.app), "toggle", NULL);
+  g_assert_true (wait_until (icon_is, "pinhole-off"));
+  g_assert_false (gtk_widget_get_visible (menu_item_named ("cloud-proxy")));
+  g_action_group_activate_action (G_ACTION_GROUP (env.app), "toggle", NULL);
+  g_assert_true (wait_until (icon_is, "pinhole-on"));
+  g_assert_true (wait_until (menu_item_says, want));
+}
+
+/* Every button inside @widget, in the order of the widget tree. */
+static void
+collect_buttons (GtkWidget *widget, GList **out)
+{
+  if (GTK_IS_BUTTON (widget))
+    *out = g_list_append (*out, widget);
+  if (GTK_IS_CONTAINER (widget))
+    gtk_container_forall (GTK_CONTAINER (widget), (GtkCallback) collect_buttons, out);
+}
+
+static gboolean
+first_upstream_tried (gconstpointer unused)
+{
+  g_autoptr (GVariant) upstreams = ph_agent1_dup_upstreams (env.proxy);
+  g_autoptr (GVariant) first = NULL;
+  const char *state = "unknown";
+
+  if (upstreams == NULL || g_variant_n_children (upstreams) == 0)
+    return TRUE;
+  first = g_variant_get_child_value (upstreams, 0);
+  g_variant_lookup (first, "state", "&s", &state);
+  return !g_str_equal (state, "unknown");
+}
+
+/* The "Cloud proxies" submenu says what the agent's Upstreams says: one line per cloud proxy,
+ * shown when there are several. */
+static gboolean
+proxies_menu_matches_agent (gconstpointer unused)
+{
+  g_autoptr (GVariant) upstreams = ph_agent1_dup_upstreams (env.proxy);
+  gsize n = upstreams ? g_variant_n_children (upstreams) : 0;
+  GtkWidget *item = menu_item_named ("cloud-proxies");
+  GtkWidget *submenu = gtk_menu_item_get_submenu (GTK_MENU_ITEM (item));
+  g_autoptr (GList) lines = submenu ? gtk_container_get_children (GTK_CONTAINER (submenu)) : NULL;
+
+  if (gtk_widget_get_visible (item) != (n > 1) || g_list_length (lines) != n)
+    return FALSE;
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr (GVariant) entry = g_variant_get_child_value (upstreams, i);
+      g_autofree char *want = ph_tray_app_format_upstream (entry);
+      if (g_strcmp0 (gtk_menu_item_get_label (g_list_nth_data (lines, i)), want) != 0)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+diagnosis_done (gconstpointer window)
+{
+  return !ph_diagnose_window_is_running ((PhDiagnoseWindow *) window);
+}
+
+/* Runs the window's diagnosis of @url and waits for its report. */
+static void
+diagnose_in_window (PhDiagnoseWindow *window, const char *url)
+{
+  gint64 deadline = g_get_monotonic_time () + 90 * G_TIME_SPAN_SECOND;
+
+  ph_diagnose_window_run (window, url);
+  g_assert_true (ph_diagnose_window_is_running (window));
+  while (!diagnosis_done (window))
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (5000);
+    }
+  g_assert_null (ph_diagnose_window_get_message (window));
+}
+
+/* The verdict of @step of the @proxy'th cloud proxy in the agent's own Diagnose (no URL), and
+ * its code in @code. */
+static char *
+agent_step (guint proxy, const char *step, char **code)
+{
+  g_autoptr (GVariant) report = NULL;
+  g_autoptr (GVariant) proxies = NULL;
+  g_autoptr (GVariant) entry = NULL;
+  g_autoptr (GVariant) steps = NULL;
+  g_autoptr (GError) error = NULL;
+
+  agent_call_ok (ph_agent1_call_diagnose_sync (env.proxy, "", &report, NULL, &error), error);
+  proxies = g_variant_lookup_value (report, "proxies", G_VARIANT_TYPE ("aa{sv}"));
+  g_assert_nonnull (proxies);
+  g_assert_cmpuint (g_variant_n_children (proxies), >, proxy);
+  entry = g_variant_get_child_value (proxies, proxy);
+  steps = g_variant_lookup_value (entry, "steps", G_VARIANT_TYPE ("aa{sv}"));
+  g_assert_nonnull (steps);
+  for (gsize i = 0; i < g_variant_n_children (steps); i++)
+    {
+      g_autoptr (GVariant) one = g_variant_get_child_value (steps, i);
+      const char *name = "";
+      char *verdict = NULL;
+
+      g_variant_lookup (one, "step", "&s", &name);
+      if (!g_str_equal (name, step))
+        continue;
+      g_assert_true (g_variant_lookup (one, "code", "s", code));
+      g_assert_true (g_variant_lookup (one, "verdict", "s", &verdict));
+      return verdict;
+    }
+  g_assert_not_reached ();
+}
+
+/* The Diagnose window from the tray's action, against the real agent: every step of a good
+ * cloud end passes, with its verdict shown; a wrong pin fails the TLS step with the agent's
+ * verdict and advice, and the later steps are skipped. Copy Report puts the same on the
+ * clipboard. */
+static void
+test_diagnose (void)
+{
+  static const char *const steps[] = { "dns", "tcp", "tls", "auth", "target" };
+  const char *other = "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u/hello", env.cloud->origin_http_port);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *clip = NULL;
+  g_autofree char *probe = NULL;
+  g_autofree char *hosts = NULL;
+  g_autofree char *want = NULL;
+  g_autofree char *code = NULL;
+  PhDiagnoseWindow *window;
+  const char *status = NULL, *advice = NULL, *verdict;
+
+  if (env.skip)
+    {
+      g_test_skip (env.skip_reason);
+      return;
+    }
+  start_app ();
+  g_assert_true (wait_until (icon_is, "pinhole-on"));
+  /* The sign-in probe goes to the origin (by default it is the proxy's own name:443, where
+   * nothing listens on the loopback). */
+  probe = g_strdup_printf ("127.0.0.1:%u", env.cloud->origin_http_port);
+  agent_set ("doctor.target", probe);
+  g_action_group_activate_action (G_ACTION_GROUP (env.app), "diagnose", NULL);
+  window = PH_DIAGNOSE_WINDOW (ph_tray_app_get_diagnose_window (env.app));
+  g_assert_nonnull (window);
+  settle (300);
+
+  /* All good, with a URL: every step is ok, each with its verdict. */
+  diagnose_in_window (window, url);
+  g_assert_cmpuint (ph_diagnose_window_get_n_proxies (window), ==, 1);
+  g_assert_cmpstr (ph_diagnose_window_get_summary (window), !=, "");
+  for (guint i = 0; i < G_N_ELEMENTS (steps); i++)
+    {
+      verdict = ph_diagnose_window_get_step (window, 0, steps[i], &status, &advice);
+      g_test_message ("%s: %s: %s", steps[i], status, verdict);
+      g_assert_nonnull (verdict);
+      /* The test cloud's certificate is short-lived: the TLS step may warn of its expiry. */
+      if (g_str_equal (steps[i], "tls") && g_str_equal (status, "warning"))
+        g_assert_cmpstr (advice, !=, "");
+      else
+        g_assert_cmpstr (status, ==, "ok");
+      g_assert_cmpstr (verdict, !=, "");
+    }
+  text = ph_diagnose_window_get_report_text (window);
+  g_test_message ("the report as copied:\n%s", text);
+  g_assert_nonnull (strstr (text, ph_diagnose_window_get_summary (window)));
+  g_assert_nonnull (strstr (text, ph_diagnose_window_get_step (window, 0, "tls", NULL, NULL)));
+  /* Nothing secret in it. */
+  ph_test_cloud_assert_redacted (env.cloud, "the diagnosis report", text, NULL);
+  screenshot ("diagnose-ok");
+
+  /* Copy Report: the same text on the clipboard. */
+  {
+    GtkWidget *copy = NULL;
+    g_autoptr (GList) buttons = NULL;
+    collect_buttons (GTK_WIDGET (window), &buttons);
+    for (GList *l = buttons; l != NULL; l = l->next)
+      if (g_strcmp0 (gtk_button_get_label (l->data), _ ("C_opy Report")) == 0)
+        copy = l->data;
+    g_assert_nonnull (copy);
+    g_assert_true (gtk_widget_is_sensitive (copy));
+    gtk_button_clicked (GTK_BUTTON (copy));
+    clip = gtk_clipboard_wait_for_text (gtk_clipboard_get (GDK_SELECTION_CLIPBOARD));
+    g_assert_cmpstr (clip, ==, text);
+  }
+
+  /* A key the agent does not trust: the TLS step fails with the agent's own verdict. */
+  agent_call_ok (ph_agent1_call_set_setting_sync (env.proxy, "upstream.pins", other, NULL, &error),
+                 error);
+  g_assert_true (wait_until (icon_is, "pinhole-error"));
+  diagnose_in_window (window, "");
+  verdict = ph_diagnose_window_get_step (window, 0, "tls", &status, &advice);
+  g_assert_nonnull (verdict);
+  g_assert_cmpstr (status, ==, "failed");
+  g_assert_cmpstr (advice, !=, "");
+  for (guint i = 3; i < G_N_ELEMENTS (steps); i++)
+    {
+      ph_diagnose_window_get_step (window, 0, steps[i], &status, NULL);
+      g_assert_cmpstr (status, ==, "skipped");
+    }
+  /* The agent's verdict for the same problem is what the window shows. */
+  want = agent_step (0, "tls", &code);
+  g_assert_cmpstr (code, ==, "pin-mismatch");
+  g_assert_cmpstr (verdict, ==, want);
+  g_clear_pointer (&want, g_free);
+  g_clear_pointer (&code, g_free);
+  screenshot ("diagnose-failed");
+
+  agent_call_ok (
+      ph_agent1_call_set_setting_sync (env.proxy, "upstream.pins", env.cloud->pin, NULL, &error),
+      error);
+  g_assert_true (wait_until (icon_is, "pinhole-on"));
+
+  /* Two cloud proxies, the first on a closed port: one list of steps each, the first's
+   * connection refused in the agent's words. */
+  hosts = g_strdup_printf ("127.0.0.1:%u, 127.0.0.1", ph_test_free_port ());
+  agent_set ("upstream.host", hosts);
+  diagnose_in_window (window, "");
+  g_assert_cmpuint (ph_diagnose_window_get_n_proxies (window), ==, 2);
+  verdict = ph_diagnose_window_get_step (window, 0, "tcp", &status, &advice);
+  g_assert_cmpstr (status, ==, "failed");
+  g_assert_cmpstr (advice, !=, "");
+  want = agent_step (0, "tcp", &code);
+  g_assert_cmpstr (code, ==, "refused");
+  g_assert_cmpstr (verdict, ==, want);
+  ph_diagnose_window_get_step (window, 0, "tls", &status, NULL);
+  g_assert_cmpstr (status, ==, "skipped");
+  ph_diagnose_window_get_step (window, 1, "tcp", &status, NULL);
+  g_assert_cmpstr (status, ==, "ok");
+  ph_diagnose_window_get_step (window, 1, "auth", &status, NULL);
+  g_assert_cmpstr (status, ==, "ok");
+  screenshot ("diagnose-two-proxies");
+  /* The menu's health lines follow Upstreams, however many it lists (once the agent has
+   * tried the first, to show it down). */
+  wait_until (first_upstream_tried, NULL);
+  g_assert_true (wait_until (proxies_menu_matches_agent, NULL));
+  {
+    GtkWidget *menu = ph_tray_app_get_menu (env.app);
+    GtkWidget *several = menu_item_named ("cloud-proxies");
+
+    GtkWidget *submenu = gtk_menu_item_get_submenu (GTK_MENU_ITEM (several));
+
+    g_action_group_activate_action (G_ACTION_GROUP (env.app), "show-menu", NULL);
+    settle (300);
+    /* Opened beside its item as a click would; a popup needs the event that triggered it. */
+    if (gtk_widget_get_visible (several))
+      {
+        GdkEvent *click = gdk_event_new (GDK_BUTTON_PRESS);
+        GdkSeat *seat = gdk_display_get_default_seat (gdk_display_get_default ());
+
+        click->button.window
+            = g_object_ref (gtk_widget_get_window (gtk_widget_get_toplevel (menu)));
+        click->button.button = 1;
+        click->button.time = GDK_CURRENT_TIME;
+        gdk_event_set_device (click, gdk_seat_get_pointer (seat));
+        gtk_menu_popup_at_widget (GTK_MENU (submenu), several, GDK_GRAVITY_NORTH_WEST,
+                                  GDK_GRAVITY_NORTH_EAST, click);
+        gdk_event_free (click);
+      }
+    screenshot ("menu-proxies");
+    if (submenu != NULL)
+      gtk_menu_popdown (GTK_MENU (submenu));
+    gtk_menu_popdown (GTK_MENU (menu));
+  }
+  agent_set ("upstream.host", "127.0.0.1");
+  g_assert_true (wait_until (icon_is, "pinhole-on"));
+
+  gtk_widget_destroy (GTK_WIDGET (window));
+  g_assert_null (ph_tray_app_get_diagnose_window (env.app));
+
+  /* Closed while the agent works: the reply finds no window, and a new one can be opened. */
+  g_action_group_activate_action (G_ACTION_GROUP (env.app), "diagnose", NULL);
+  window = PH_DIAGNOSE_WINDOW (ph_tray_app_get_diagnose_window (env.app));
+  ph_diagnose_window_run (window, url);
+  gtk_widget_destroy (GTK_WIDGET (window));
+  g_assert_null (ph_tray_app_get_diagnose_window (env.app));
+  settle (1000);
+  agent_set ("doctor.target", "");
+}
+
 /* The tray's icons from the source tree, found as an installed theme is. */
 static void
 install_icons (void)
@@ -1252,6 +1634,9 @@ main (int argc, char **argv)
   g_test_add_func ("/pinhole/tray/settings", test_settings);
   g_test_add_func ("/pinhole/tray/route-settings", test_route_settings);
   g_test_add_func ("/pinhole/tray/captive-portal", test_captive_portal);
+  g_test_add_func ("/pinhole/tray/upstream-lines", test_upstream_lines);
+  g_test_add_func ("/pinhole/tray/cloud-proxy-menu", test_cloud_proxy_menu);
+  g_test_add_func ("/pinhole/tray/diagnose", test_diagnose);
   g_test_add_func ("/pinhole/tray/menu", test_menu);
   ret = g_test_run ();
   if (!env_down ())

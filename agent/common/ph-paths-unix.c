@@ -33,6 +33,10 @@ ph_paths_localedir (void)
 void
 ph_paths_bind_textdomain (const char *domain)
 {
-  bindtextdomain (domain, PH_LOCALEDIR);
+  /* PINHOLE_LOCALEDIR: the catalogues of an uninstalled build (its po/ folder), for tests and
+   * running from the build tree. */
+  const char *dir = g_getenv ("PINHOLE_LOCALEDIR");
+
+  bindtextdomain (domain, dir != NULL && *dir != '\0' ? dir : PH_LOCALEDIR);
   bind_textdomain_codeset (domain, "UTF-8");
 }

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ph-network-watch.c: what both platforms share: the burst filter between the raw events of
+ * ph-network-watch-unix.c / -win32.c and the agent's callback. */
+#define G_LOG_DOMAIN "pinhole-platform"
+
+#include "ph-network-watch-private.h"
+
+/* A route change (a Wi-Fi roam, a VPN coming up) brings a burst of events within tens of
+ * milliseconds; one call for it is enough. The window opens at the first event and is not
+ * stretched by later ones, so a steady stream still gives a call every window, and the first
+ * request after a change waits for nothing (it never waits for this: it dials anyway). */
+#define BURST_MS 300
+
+struct _PhNetworkWatch
+{
+  PhNetworkWatchFunc func;
+  gpointer user_data;
+  PhNetworkSources *sources;
+  GSource *burst; /* the window, while one is open */
+  PhNetworkEvent event;
+  char *detail; /* of the first event of @event's kind in the window */
+  guint n_more; /* the other events in the window */
+};
+
+const char *
+ph_network_event_to_string (PhNetworkEvent event)
+{
+  return event == PH_NETWORK_RESUMED ? "resumed" : "network-changed";
+}
+
+static gboolean
+burst_done (gpointer data)
+{
+  PhNetworkWatch *watch = data;
+  g_autofree char *detail = g_steal_pointer (&watch->detail);
+
+  g_clear_pointer (&watch->burst, g_source_unref);
+  if (watch->n_more > 0)
+    {
+      char *longer = g_strdup_printf ("%s, and %u more", detail, watch->n_more);
+      g_free (detail);
+      detail = longer;
+    }
+  watch->n_more = 0;
+  watch->func (watch->event, detail, watch->user_data);
+  return G_SOURCE_REMOVE;
+}
+
+void
+ph_network_watch_report (PhNetworkWatch *watch, PhNetworkEvent event, const char *detail)
+{
+  g_debug ("network event: %s (%s)", ph_network_event_to_string (event), detail);
+  if (watch->burst == NULL)
+    {
+      watch->event = event;
+      watch->detail = g_strdup (detail);
+      watch->burst = g_timeout_source_new (BURST_MS);
+      g_source_set_callback (watch->burst, burst_done, watch, NULL);
+      g_source_attach (watch->burst, g_main_context_get_thread_default ());
+      return;
+    }
+  if (event == PH_NETWORK_RESUMED && watch->event != PH_NETWORK_RESUMED)
+    {
+      /* Waking up is the stronger news: it is the one to tell. */
+      watch->event = event;
+      g_free (watch->detail);
+      watch->detail = g_strdup (detail);
+    }
+  watch->n_more++;
+}
+
+PhNetworkWatch *
+ph_network_watch_new (PhNetworkWatchFunc func, gpointer user_data)
+{
+  PhNetworkWatch *watch = g_new0 (PhNetworkWatch, 1);
+
+  watch->func = func;
+  watch->user_data = user_data;
+  watch->sources = ph_network_sources_new (watch);
+  return watch;
+}
+
+void
+ph_network_watch_free (PhNetworkWatch *watch)
+{
+  if (watch == NULL)
+    return;
+  ph_network_sources_free (watch->sources);
+  if (watch->burst != NULL)
+    g_source_destroy (watch->burst);
+  g_clear_pointer (&watch->burst, g_source_unref);
+  g_free (watch->detail);
+  g_free (watch);
+}

@@ -15,8 +15,9 @@ typedef enum
   PH_NETWORK_RESUMED, /* the machine woke from sleep (wins over CHANGED in one burst) */
 } PhNetworkEvent;
 
-/* Called in the main context the watch was made in, at most once per burst of events (a route
- * change brings several within milliseconds): @detail is a short text for the log. */
+/* Called in the main context the watch was made in: at once for the first event after a quiet
+ * time, then at most once more per 300 ms for the rest of a burst (a route change brings several
+ * events within milliseconds). @detail is a short text for the log. It must not free the watch. */
 typedef void (*PhNetworkWatchFunc) (PhNetworkEvent event, const char *detail, gpointer user_data);
 
 typedef struct _PhNetworkWatch PhNetworkWatch;

@@ -211,10 +211,13 @@ print(s.getsockname()[1])')
   return 1
 }
 
-# One request through the agent, no retry: prints the body, fails when it does not arrive.
+# nc_hello [SECONDS [CURL_OPTION...]]: one request through the agent, no retry: prints the body,
+# fails when it does not arrive.
 nc_hello ()
 {
-  ina curl -sS --max-time "${1:-10}" -x "$nc_proxy" "http://127.0.0.1:$nc_origin_port/hello"
+  local seconds=${1:-10}
+  shift
+  ina curl -sS --max-time "$seconds" "$@" -x "$nc_proxy" "http://127.0.0.1:$nc_origin_port/hello"
 }
 
 # Takes the agent's address away (its route to the cloud goes with it).

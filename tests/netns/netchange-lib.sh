@@ -33,7 +33,6 @@ ctl ()
   out=$(ina env DBUS_SESSION_BUS_ADDRESS="$nc_bus_address" DBUS_SYSTEM_BUS_ADDRESS="$nc_system_bus" \
     "$CTL" "$@" 2>"$tmp/ctl.err")
   rc=$?
-  err=$(<"$tmp/ctl.err")
   return "$rc"
 }
 

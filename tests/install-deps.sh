@@ -11,8 +11,10 @@ packages=(
   stunnel4 squid tinyproxy apache2-utils gnutls-bin openssl curl python3 iproute2 procps
   # real PAC engines that read the agent's /proxy.pac (tests/cloud/test-pac.py)
   python3-pacparser chromium
-  # nftables: tests/netns/ keeps the cloud proxy out of reach until the simulated portal lets it
-  nftables
+  # nftables: tests/netns/ keeps the cloud proxy out of reach until the simulated portal lets it,
+  # and forwards to a cloud end in another namespace; PyGObject: the fake logind of
+  # tests/netns/test-netchange.sh (Debian's /usr/bin/python3)
+  nftables python3-gi gir1.2-glib-2.0
   # fuzzing (libFuzzer) and sanitizers
   clang libclang-rt-14-dev
   # control plane: bus, secrets

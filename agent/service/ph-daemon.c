@@ -9,6 +9,7 @@
 #include "ph-daemon.h"
 #include "ph-doctor.h"
 #include "ph-error.h"
+#include "ph-network-watch.h"
 #include "ph-portal.h"
 #include "ph-server.h"
 #include "ph-upstream.h"
@@ -85,6 +86,7 @@ struct _PhDaemon
   GSource *portal_timer;       /* portal-minutes after a portal was seen: check again */
   GSource *retry_source;       /* tries the cloud proxy while requests go around it */
   guint retry_ms;
+  PhNetworkWatch *network_watch; /* network changes and wake-ups, while a server runs */
 
   GSource *counter_source;
 };
@@ -543,6 +545,7 @@ stop_server (PhDaemon *d, gint64 drain_us)
   if (d->server == NULL)
     return;
   network_reset (d);
+  g_clear_pointer (&d->network_watch, ph_network_watch_free);
   ph_server_drain (d->server);
   g_ptr_array_add (d->draining, g_steal_pointer (&d->server));
   d->drain_deadline = g_get_monotonic_time () + drain_us;
@@ -564,6 +567,40 @@ probe_done (PhStream *stream, GError *error, gpointer data)
   g_clear_error (&error);
 }
 
+/* The network changed under the agent, or the machine woke up: pooled connections may be dead
+ * and the cloud proxy may be reachable again (or behind a portal now). Open tunnels are left
+ * alone: a socket that still works keeps working. */
+static void
+on_network_event (PhNetworkEvent event, const char *detail, gpointer data)
+{
+  PhDaemon *d = data;
+
+  if (d->server == NULL)
+    return;
+  g_message (event == PH_NETWORK_RESUMED ? "resumed from sleep (%s)" : "network changed (%s)",
+             detail);
+  ph_upstream_network_changed (ph_server_get_upstream (d->server), event == PH_NETWORK_RESUMED
+                                                                       ? "resumed from sleep"
+                                                                       : "network changed");
+  /* A portal seen before may be gone, or a new one in the way: the next failure checks at once,
+   * and one already seen is checked now. */
+  d->portal_checked_us = 0;
+  if (d->portal_url != NULL && d->portal_cancel == NULL)
+    {
+      source_clear (&d->portal_timer);
+      portal_check_start (d);
+    }
+  /* While requests go around the cloud proxy, its next try is now, not after the back-off. */
+  if (d->retry_source != NULL)
+    {
+      source_clear (&d->retry_source);
+      d->retry_ms = RETRY_MIN_MS;
+      ph_upstream_connect_async (ph_server_get_upstream (d->server), NULL, probe_done, NULL);
+    }
+  else if (ph_config_get_warm (d->config) == 0)
+    ph_upstream_connect_async (ph_server_get_upstream (d->server), NULL, probe_done, NULL);
+}
+
 static gboolean
 start_server (PhDaemon *d, GError **error)
 {
@@ -579,6 +616,8 @@ start_server (PhDaemon *d, GError **error)
   if (d->server == NULL)
     return FALSE;
   ph_server_set_upstream_notify (d->server, upstream_notify, d);
+  if (d->network_watch == NULL)
+    d->network_watch = ph_network_watch_new (on_network_event, d);
   if (ph_config_get_warm (d->config) == 0)
     ph_upstream_connect_async (ph_server_get_upstream (d->server), NULL, probe_done, NULL);
   return TRUE;
@@ -712,6 +751,7 @@ ph_daemon_finalize (GObject *object)
     g_source_destroy (d->drain_poll);
   g_clear_pointer (&d->drain_poll, g_source_unref);
   network_reset (d);
+  g_clear_pointer (&d->network_watch, ph_network_watch_free);
   if (d->server != NULL)
     ph_server_free (d->server);
   g_ptr_array_unref (d->draining);

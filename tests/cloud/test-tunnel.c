@@ -2184,7 +2184,7 @@ ph_tunnel_network_change (PhTunnelFixture *fx)
   ph_run_ip ("link set ph-test1 up");
   ph_run_ip ("link set ph-test0 up");
   g_assert_true (
-      ph_test_agent_wait_log (agent, "the network changed: dropping 1 idle and 2 warm", 1, 10000));
+      ph_test_agent_wait_log (agent, "network changed: dropping 1 idle and 2 warm", 1, 10000));
   /* The warm pool is made again; the request after takes one of those, not an old one. */
   g_assert_true (ph_test_agent_wait_log (agent, "TLS with ", base + 2, 10000));
   ph_get_on_new_connection (agent, cloud, TRUE);

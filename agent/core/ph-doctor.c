@@ -6,6 +6,7 @@
 #define G_LOG_DOMAIN "pinhole-doctor"
 
 #include "ph-doctor.h"
+#include "ph-ask.h"
 #include "ph-error.h"
 #include "ph-http.h"
 #include "ph-pin.h"
@@ -97,10 +98,7 @@ struct _PhProbe
 
   /* the exchange with the proxy (auth, target) */
   PhStream *stream;
-  GString *out;
-  gsize out_off;
-  GByteArray *in;
-  GSource *wait;
+  PhAsk *ask;
   PhExchangeFunc exchange_done;
   char *exchange_text; /* the head to send, without credentials */
 };
@@ -563,120 +561,22 @@ exchange_finish (PhProbe *p, PhHttpResponse *resp, const char *why)
   PhExchangeFunc done = p->exchange_done;
 
   timer_stop (p);
-  if (p->wait != NULL)
-    {
-      g_source_destroy (p->wait);
-      g_clear_pointer (&p->wait, g_source_unref);
-    }
+  g_clear_pointer (&p->ask, ph_ask_free);
   g_clear_pointer (&p->stream, ph_stream_free);
   g_clear_object (&p->conn);
-  if (p->out != NULL)
-    {
-      ph_wipe (p->out->str, p->out->len);
-      g_string_free (g_steal_pointer (&p->out), TRUE);
-    }
-  g_clear_pointer (&p->in, g_byte_array_unref);
   g_clear_pointer (&p->exchange_text, g_free);
   p->exchange_done = NULL;
   done (p, resp, why);
   g_clear_pointer (&resp, ph_http_response_free);
 }
 
-static gboolean exchange_io_cb (GSocket *socket, GIOCondition cond, gpointer data);
-
 static void
-exchange_pump (PhProbe *p)
-{
-  for (;;)
-    {
-      PhHttpResponse *resp = NULL;
-      g_autoptr (GError) error = NULL;
-      g_autofree char *reason = NULL;
-      gsize head_len = 0;
-      gsize n = 0;
-      PhIoStatus st;
-
-      if (p->timed_out)
-        {
-          exchange_finish (p, NULL, _ ("no answer in time"));
-          return;
-        }
-      if (p->out != NULL && p->out_off < p->out->len)
-        {
-          st = ph_stream_write (p->stream, (const guint8 *) p->out->str + p->out_off,
-                                p->out->len - p->out_off, &n, &error);
-          if (st == PH_IO_OK)
-            {
-              p->out_off += n;
-              if (p->out_off == p->out->len)
-                {
-                  /* Sent: the credential in it has no more use here. */
-                  ph_wipe (p->out->str, p->out->len);
-                }
-              continue;
-            }
-          if (st == PH_IO_AGAIN)
-            {
-              p->wait = ph_stream_wait (p->stream, TRUE, exchange_io_cb, p);
-              return;
-            }
-          exchange_finish (p, NULL, error ? error->message : _ ("the connection closed"));
-          return;
-        }
-      switch (ph_upstream_read_answer (p->stream, p->in, &resp, &head_len, &reason, &error))
-        {
-          case PH_UPSTREAM_ANSWER_HEAD:
-            if (ph_http_response_get_status (resp) < 200)
-              {
-                /* Interim: the final answer follows. */
-                g_byte_array_remove_range (p->in, 0, head_len);
-                ph_http_response_free (resp);
-                continue;
-              }
-            exchange_finish (p, resp, NULL);
-            return;
-          case PH_UPSTREAM_ANSWER_AGAIN:
-            p->wait = ph_stream_wait (p->stream, FALSE, exchange_io_cb, p);
-            return;
-          case PH_UPSTREAM_ANSWER_MALFORMED:
-            {
-              /* TRANSLATORS: %s says what is wrong with the answer */
-              g_autofree char *why = g_strdup_printf (_ ("a malformed answer: %s"), reason);
-              exchange_finish (p, NULL, why);
-              return;
-            }
-          case PH_UPSTREAM_ANSWER_CLOSED:
-            exchange_finish (p, NULL, error ? error->message : _ ("the connection closed"));
-            return;
-        }
-    }
-}
-
-static gboolean
-exchange_io_cb (GSocket *socket, GIOCondition cond, gpointer data)
+exchange_answered (PhHttpResponse *resp, const char *why, gpointer data)
 {
   PhProbe *p = data;
 
-  g_clear_pointer (&p->wait, g_source_unref);
-  exchange_pump (p);
-  return G_SOURCE_REMOVE;
-}
-
-/* The timer of an exchange wakes the pump, which sees timed_out. */
-static gboolean
-exchange_timer_fired (gpointer data)
-{
-  PhProbe *p = data;
-
-  p->timed_out = TRUE;
-  g_clear_pointer (&p->timer, g_source_unref);
-  if (p->wait != NULL)
-    {
-      g_source_destroy (p->wait);
-      g_clear_pointer (&p->wait, g_source_unref);
-    }
-  exchange_pump (p);
-  return G_SOURCE_REMOVE;
+  p->ask = NULL; /* freed once this returns */
+  exchange_finish (p, resp, why);
 }
 
 static void
@@ -708,15 +608,9 @@ exchange_handshake_done (PhStream *stream, GError *error, gpointer data)
       return;
     }
   /* The one writer of Proxy-Authorization; wiped once sent, and when done. */
-  p->out = ph_upstream_build_request (p->run->up, req);
-  p->out_off = 0;
-  p->in = g_byte_array_new ();
   timeout_ms = capped (ph_config_get_response_timeout_ms (p->run->config), ANSWER_TIMEOUT_CAP_MS);
-  p->timed_out = FALSE;
-  p->timer = g_timeout_source_new (timeout_ms);
-  g_source_set_callback (p->timer, exchange_timer_fired, p, NULL);
-  g_source_attach (p->timer, NULL);
-  exchange_pump (p);
+  p->ask = ph_ask_new (stream, ph_upstream_build_request (p->run->up, req), timeout_ms,
+                       exchange_answered, p);
 }
 
 static void

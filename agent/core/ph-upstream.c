@@ -6,6 +6,7 @@
 #define G_LOG_DOMAIN "pinhole-upstream"
 
 #include "ph-upstream.h"
+#include "ph-ask.h"
 #include "ph-error.h"
 #include "ph-wipe.h"
 #include "ph-log.h"
@@ -820,131 +821,52 @@ struct _PhProbe
   PhProxy *p;
   PhUpstream *up; /* a reference */
   PhStream *stream;
-  GString *out;
-  gsize out_off;
-  GByteArray *in;
-  GSource *wait;
-  GSource *timeout;
+  GString *out; /* the CONNECT, until it is asked */
+  PhAsk *ask;
 };
 
 static void
 probe_free (PhProbe *pr)
 {
-  if (pr->wait != NULL)
-    {
-      g_source_destroy (pr->wait);
-      g_source_unref (pr->wait);
-    }
-  if (pr->timeout != NULL)
-    {
-      g_source_destroy (pr->timeout);
-      g_source_unref (pr->timeout);
-    }
+  guint i = ph_proxy_get_index (pr->p);
+
+  g_clear_pointer (&pr->ask, ph_ask_free);
   g_clear_pointer (&pr->stream, ph_stream_free);
-  g_string_free (pr->out, TRUE);
-  g_byte_array_unref (pr->in);
-  pr->up->probing &= ~(G_GUINT64_CONSTANT (1) << ph_proxy_get_index (pr->p));
-  if (g_ptr_array_index (pr->up->probes, ph_proxy_get_index (pr->p)) == pr)
-    g_ptr_array_index (pr->up->probes, ph_proxy_get_index (pr->p)) = NULL;
+  if (pr->out != NULL)
+    g_string_free (pr->out, TRUE);
+  pr->up->probing &= ~(G_GUINT64_CONSTANT (1) << i);
+  if (g_ptr_array_index (pr->up->probes, i) == pr)
+    g_ptr_array_index (pr->up->probes, i) = NULL;
   ph_upstream_unref (pr->up);
   g_free (pr);
 }
 
 static void
-probe_finish (PhProbe *pr, guint status, const char *why)
+probe_answered (PhHttpResponse *resp, const char *why, gpointer data)
 {
+  PhProbe *pr = data;
   PhProxy *p = pr->p;
 
-  if (!pr->up->shut)
+  pr->ask = NULL; /* freed once this returns */
+  if (!pr->up->shut && resp != NULL)
     {
-      if (status != 0)
-        {
-          g_debug ("probe of %s: answered %u", ph_proxy_get_name (p), status);
-          ph_proxy_set_health (p, PH_PROXY_UP, NULL);
-        }
-      else
-        {
-          g_autoptr (GError) error
-              = g_error_new (PH_ERROR, PH_ERROR_UPSTREAM_UNREACHABLE,
-                             /* TRANSLATORS: the cloud proxy's host:port, then why */
-                             _ ("the cloud proxy %s took a TLS connection but answered no "
-                                "request (%s)"),
-                             ph_proxy_get_name (p), why);
-          g_debug ("probe of %s: %s", ph_proxy_get_name (p), error->message);
-          ph_proxy_set_health (p, PH_PROXY_DOWN, error);
-        }
+      g_debug ("probe of %s: answered %u", ph_proxy_get_name (p),
+               ph_http_response_get_status (resp));
+      ph_proxy_set_health (p, PH_PROXY_UP, NULL);
     }
+  else if (!pr->up->shut)
+    {
+      g_autoptr (GError) error
+          = g_error_new (PH_ERROR, PH_ERROR_UPSTREAM_UNREACHABLE,
+                         /* TRANSLATORS: the cloud proxy's host:port, then why */
+                         _ ("the cloud proxy %s took a TLS connection but answered no "
+                            "request (%s)"),
+                         ph_proxy_get_name (p), why);
+      g_debug ("probe of %s: %s", ph_proxy_get_name (p), error->message);
+      ph_proxy_set_health (p, PH_PROXY_DOWN, error);
+    }
+  g_clear_pointer (&resp, ph_http_response_free);
   probe_free (pr);
-}
-
-static gboolean probe_io_cb (GSocket *socket, GIOCondition cond, gpointer data);
-
-static void
-probe_run (PhProbe *pr)
-{
-  for (;;)
-    {
-      PhHttpResponse *resp = NULL;
-      gsize head_len = 0;
-      gsize n = 0;
-      guint status;
-
-      if (pr->out_off < pr->out->len)
-        {
-          PhIoStatus st = ph_stream_write (pr->stream, (const guint8 *) pr->out->str + pr->out_off,
-                                           pr->out->len - pr->out_off, &n, NULL);
-          if (st == PH_IO_OK)
-            {
-              pr->out_off += n;
-              continue;
-            }
-          if (st == PH_IO_AGAIN)
-            {
-              pr->wait = ph_stream_wait (pr->stream, TRUE, probe_io_cb, pr);
-              return;
-            }
-          probe_finish (pr, 0, "the connection failed");
-          return;
-        }
-      switch (ph_upstream_read_answer (pr->stream, pr->in, &resp, &head_len, NULL, NULL))
-        {
-          case PH_UPSTREAM_ANSWER_HEAD:
-            status = ph_http_response_get_status (resp);
-            ph_http_response_free (resp);
-            probe_finish (pr, status, NULL);
-            return;
-          case PH_UPSTREAM_ANSWER_AGAIN:
-            pr->wait = ph_stream_wait (pr->stream, FALSE, probe_io_cb, pr);
-            return;
-          case PH_UPSTREAM_ANSWER_MALFORMED:
-            probe_finish (pr, 0, "a malformed answer");
-            return;
-          case PH_UPSTREAM_ANSWER_CLOSED:
-          default:
-            probe_finish (pr, 0, "it closed the connection");
-            return;
-        }
-    }
-}
-
-static gboolean
-probe_io_cb (GSocket *socket, GIOCondition cond, gpointer data)
-{
-  PhProbe *pr = data;
-
-  g_clear_pointer (&pr->wait, g_source_unref);
-  probe_run (pr);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-probe_timeout_cb (gpointer data)
-{
-  PhProbe *pr = data;
-
-  g_clear_pointer (&pr->timeout, g_source_unref);
-  probe_finish (pr, 0, "no answer in time");
-  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -960,11 +882,10 @@ probe_connected (PhStream *stream, GError *error, gpointer data)
       return;
     }
   pr->stream = stream;
-  pr->timeout
-      = g_timeout_source_new (MIN (ph_config_get_response_timeout_ms (pr->up->config), 10000));
-  g_source_set_callback (pr->timeout, probe_timeout_cb, pr, NULL);
-  g_source_attach (pr->timeout, NULL);
-  probe_run (pr);
+  g_ptr_array_index (pr->up->probes, ph_proxy_get_index (pr->p)) = pr;
+  pr->ask = ph_ask_new (stream, g_steal_pointer (&pr->out),
+                        MIN (ph_config_get_response_timeout_ms (pr->up->config), 10000),
+                        probe_answered, pr);
 }
 
 /* Tries each down or refused proxy whose time has come, outside any request. */
@@ -987,7 +908,6 @@ probe_due (PhUpstream *up, gint64 now)
       pr = g_new0 (PhProbe, 1);
       pr->p = p;
       pr->up = ph_upstream_ref (up);
-      pr->in = g_byte_array_new ();
       pr->out = g_string_new (NULL);
       g_string_printf (pr->out,
                        strchr (host, ':') ? "CONNECT [%s]:443 HTTP/1.1\r\nHost: [%s]:443\r\n\r\n"
@@ -1478,11 +1398,9 @@ typedef struct
 {
   PhUpstream *up;
   PhStream *stream;
-  GString *out;
-  gsize out_off;
-  GByteArray *in;
-  GSource *wait;
-  GSource *timeout;
+  GString *out; /* the CONNECT, until it is asked */
+  PhAsk *ask;
+  GSource *timeout; /* of the whole check, the connect included */
   GCancellable *cancellable;
   gboolean connecting; /* the connect callback is still to come */
   gboolean done;       /* the waiters have their answer */
@@ -1491,10 +1409,13 @@ typedef struct
 static void
 auth_check_free (PhAuthCheck *c)
 {
+  g_clear_pointer (&c->ask, ph_ask_free);
   g_clear_pointer (&c->stream, ph_stream_free);
-  ph_wipe (c->out->str, c->out->len);
-  g_string_free (c->out, TRUE);
-  g_byte_array_unref (c->in);
+  if (c->out != NULL)
+    {
+      ph_wipe (c->out->str, c->out->len);
+      g_string_free (c->out, TRUE);
+    }
   g_object_unref (c->cancellable);
   ph_upstream_unref (c->up);
   g_free (c);
@@ -1509,11 +1430,6 @@ auth_check_finish (PhAuthCheck *c, gboolean rejected, const char *why)
 
   g_debug ("credential check with %s: %s", ph_upstream_get_name (up), why);
   c->done = TRUE;
-  if (c->wait != NULL)
-    {
-      g_source_destroy (c->wait);
-      g_clear_pointer (&c->wait, g_source_unref);
-    }
   if (c->timeout != NULL)
     {
       g_source_destroy (c->timeout);
@@ -1533,71 +1449,25 @@ auth_check_finish (PhAuthCheck *c, gboolean rejected, const char *why)
     }
 }
 
-static gboolean auth_check_io_cb (GSocket *socket, GIOCondition cond, gpointer data);
-
-/* Writes the CONNECT, then reads the answer's head. */
 static void
-auth_check_run (PhAuthCheck *c)
-{
-  for (;;)
-    {
-      PhHttpResponse *resp = NULL;
-      gsize head_len = 0;
-      gsize n = 0;
-      PhIoStatus st;
-
-      if (c->out_off < c->out->len)
-        {
-          st = ph_stream_write (c->stream, (const guint8 *) c->out->str + c->out_off,
-                                c->out->len - c->out_off, &n, NULL);
-          if (st == PH_IO_OK)
-            {
-              c->out_off += n;
-              continue;
-            }
-          if (st == PH_IO_AGAIN)
-            {
-              c->wait = ph_stream_wait (c->stream, TRUE, auth_check_io_cb, c);
-              return;
-            }
-          auth_check_finish (c, FALSE, "the connection failed while asking");
-          return;
-        }
-      switch (ph_upstream_read_answer (c->stream, c->in, &resp, &head_len, NULL, NULL))
-        {
-          case PH_UPSTREAM_ANSWER_HEAD:
-            {
-              gboolean rejected = ph_http_response_get_status (resp) == 407
-                                  || ph_http_response_get_status (resp) == 401;
-              g_autofree char *why
-                  = g_strdup_printf ("%s (CONNECT answered %u)", rejected ? "rejected" : "taken",
-                                     ph_http_response_get_status (resp));
-              ph_http_response_free (resp);
-              auth_check_finish (c, rejected, why);
-              return;
-            }
-          case PH_UPSTREAM_ANSWER_MALFORMED:
-            auth_check_finish (c, FALSE, "a malformed answer");
-            return;
-          case PH_UPSTREAM_ANSWER_AGAIN:
-            c->wait = ph_stream_wait (c->stream, FALSE, auth_check_io_cb, c);
-            return;
-          case PH_UPSTREAM_ANSWER_CLOSED:
-            break;
-        }
-      auth_check_finish (c, FALSE, "no answer");
-      return;
-    }
-}
-
-static gboolean
-auth_check_io_cb (GSocket *socket, GIOCondition cond, gpointer data)
+auth_check_answered (PhHttpResponse *resp, const char *why, gpointer data)
 {
   PhAuthCheck *c = data;
+  g_autofree char *what = NULL;
+  gboolean rejected;
 
-  g_clear_pointer (&c->wait, g_source_unref);
-  auth_check_run (c);
-  return G_SOURCE_REMOVE;
+  c->ask = NULL; /* freed once this returns */
+  if (resp == NULL)
+    {
+      what = g_strdup_printf ("no answer: %s", why);
+      auth_check_finish (c, FALSE, what);
+      return;
+    }
+  rejected = ph_http_response_get_status (resp) == 407 || ph_http_response_get_status (resp) == 401;
+  what = g_strdup_printf ("%s (CONNECT answered %u)", rejected ? "rejected" : "taken",
+                          ph_http_response_get_status (resp));
+  ph_http_response_free (resp);
+  auth_check_finish (c, rejected, what);
 }
 
 static gboolean
@@ -1632,7 +1502,8 @@ auth_check_connected (PhStream *stream, GError *error, gpointer data)
       return;
     }
   c->stream = stream;
-  auth_check_run (c);
+  c->ask = ph_ask_new (stream, g_steal_pointer (&c->out),
+                       ph_config_get_response_timeout_ms (c->up->config), auth_check_answered, c);
 }
 
 void
@@ -1667,7 +1538,6 @@ ph_upstream_check_auth_async (PhUpstream *up, const char *host, PhUpstreamCheckF
 
   c = g_new0 (PhAuthCheck, 1);
   c->up = ph_upstream_ref (up);
-  c->in = g_byte_array_new ();
   /* 443: the port every proxy lets CONNECT reach (Squid's SSL_ports). */
   authority = g_strdup_printf (strchr (host, ':') ? "[%s]:443" : "%s:443", host);
   c->out = build_connect (up, authority);

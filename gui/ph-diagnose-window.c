@@ -411,10 +411,13 @@ diagnose_done (GObject *source, GAsyncResult *result, gpointer data)
       g_dbus_error_strip_remote_error (error);
       gtk_label_set_text (GTK_LABEL (self->summary), _ ("The diagnosis could not run."));
       show_message (self, error->message);
+      g_message ("diagnosis failed: %s", error->message);
       return;
     }
   report = g_variant_get_child_value (reply, 0);
   show_report (self, report);
+  /* For the tray's log: what the window now shows, and where support would look first. */
+  g_message ("diagnosis done: %s", gtk_label_get_text (GTK_LABEL (self->summary)));
 }
 
 void

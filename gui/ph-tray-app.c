@@ -26,6 +26,7 @@ struct _PhTrayApp
   PhAgentWatch *watch;
   PhTraySession *session;
   gboolean open_settings; /* --settings */
+  gboolean open_diagnose; /* --diagnose: runs once the agent is there */
   PhAgent1 *agent;
   GCancellable *cancellable;
 
@@ -276,6 +277,8 @@ update_upstreams (PhTrayApp *app, const char *state)
 
 /* @counters_only: only ActiveTunnels or the byte counts moved, which happens
  * every second of a transfer: the status line, nothing else. */
+static void diagnose_at_start (PhTrayApp *app);
+
 static void
 update_full (PhTrayApp *app, gboolean counters_only)
 {
@@ -356,6 +359,17 @@ update_full (PhTrayApp *app, gboolean counters_only)
     }
   if (app->diagnose != NULL)
     ph_diagnose_window_set_agent (app->diagnose, app->agent);
+  diagnose_at_start (app);
+}
+
+/* --diagnose: the window's first diagnosis runs as soon as there is an agent to ask. */
+static void
+diagnose_at_start (PhTrayApp *app)
+{
+  if (app->diagnose == NULL || !app->open_diagnose || app->agent == NULL)
+    return;
+  app->open_diagnose = FALSE;
+  ph_diagnose_window_run (app->diagnose, NULL);
 }
 
 static void
@@ -729,7 +743,12 @@ ph_tray_app_activate (GApplication *gapp)
   /* A second start: show where the user can act. */
   static gboolean first = TRUE;
 
-  if (!first || PH_TRAY_APP (gapp)->open_settings)
+  if (first && PH_TRAY_APP (gapp)->open_diagnose)
+    {
+      action_diagnose (NULL, NULL, gapp);
+      diagnose_at_start (PH_TRAY_APP (gapp));
+    }
+  else if (!first || PH_TRAY_APP (gapp)->open_settings)
     action_settings (NULL, NULL, gapp);
   first = FALSE;
 }
@@ -769,6 +788,7 @@ ph_tray_app_handle_local_options (GApplication *gapp, GVariantDict *options)
   if (g_variant_dict_contains (options, "system"))
     app->bus_type = G_BUS_TYPE_SYSTEM;
   app->open_settings = g_variant_dict_contains (options, "settings");
+  app->open_diagnose = g_variant_dict_contains (options, "diagnose");
   if (!ph_tray_session_claim_instance ())
     {
       g_message ("a tray runs already in this session: asked it to show its settings");
@@ -811,6 +831,8 @@ ph_tray_app_init (PhTrayApp *app)
 {
   const GOptionEntry options[] = {
     { "settings", 0, 0, G_OPTION_ARG_NONE, NULL, N_ ("Open the settings window"), NULL },
+    { "diagnose", 0, 0, G_OPTION_ARG_NONE, NULL,
+      N_ ("Open the Diagnose window and diagnose the connection at once"), NULL },
     { "restore-proxy", 0, 0, G_OPTION_ARG_NONE, NULL,
       N_ ("Put back the system proxy setting that a previous run left, and exit"), NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, NULL, N_ ("Print the version and exit"), NULL },

@@ -7,7 +7,7 @@
 # window shows real values and the tray points WinINet's proxy at the agent.
 #
 # Checks what a machine can check: the settings window (--settings) appears with its title in
-# the language asked for; the tray's log has no critical; it keeps running; it sets the system
+# the language asked for; the Diagnose window (--diagnose) shows the agent's report; the tray's log has no critical; it keeps running; it sets the system
 # proxy (journal first) and puts it back when it quits as asked (WM_CLOSE, as taskkill and
 # installers send) and when the session ends (WM_ENDSESSION); after a kill, --restore-proxy puts
 # it back and exits 0; a second start exits at once and makes the first show its settings.
@@ -303,6 +303,38 @@ wine reg add "$inet" /v ProxyEnable /t REG_DWORD /d 0 /f >/dev/null 2>&1
 rm -f "$journal"
 
 settings_runs "-agent"
+
+# --- the Diagnose window (--diagnose runs it at once), in each language ------------------------
+title_diag_zh=$(awk '/^msgid "Diagnose Pinhole"$/ { getline; sub(/^msgstr "/, ""); sub(/"$/, ""); print }' \
+  "$root/po/zh_CN.po")
+if [ -n "$agent" ]; then
+  for run in "en|Diagnose Pinhole|LC_ALL=en_US.UTF-8" "zh_CN|$title_diag_zh|LC_ALL=zh_CN.UTF-8"; do
+    IFS='|' read -r name title lang <<<"$run"
+    log="$artifacts/tray-diagnose-$name.log"
+    start_tray "$log" "$lang" -- --diagnose
+    if ! id=$(wait_window "$title" 60); then
+      fail "diagnose $name: no window named '$title'"
+      import -window root "$artifacts/screen-diagnose-$name.png" || true
+    else
+      pass "diagnose $name: window '$title' ($id)"
+      if wait_for 60 grep -q 'diagnosis done: ' "$log"; then
+        pass "diagnose $name: the agent's report is shown ($(grep -o 'diagnosis done: .*' "$log" | head -1 | tr -d '\r'))"
+      else
+        fail "diagnose $name: no report (see $(basename "$log"))"
+      fi
+      sleep "${PH_TRAY_SETTLE:-3}"
+      import -window "$id" "$artifacts/diagnose-$name.png"
+      pass "diagnose $name: screenshot $artifacts/diagnose-$name.png"
+    fi
+    wine taskkill /IM pinhole-tray.exe >/dev/null 2>&1 || true
+    if ! wait_exit 15; then
+      wine taskkill /F /IM pinhole-tray.exe >/dev/null 2>&1 || true
+      wait_exit 10 || true
+    fi
+    tray_windows_gone 15 || true
+    no_criticals "$log" "diagnose $name"
+  done
+fi
 
 # --- one tray per session: a second start shows the first one's settings ------------------------
 log="$artifacts/tray-single.log"

@@ -9,8 +9,10 @@
 # command there (ph_in=(ip netns exec NS)); ctl and start_agent run through it. The functions
 # set tmp (ph_make_tmp), bus_address and bus_pid (start_session_bus), system_bus_address (the
 # agent's system bus: none unless the caller sets one), agent_pid and agent_status
-# (start_agent, stop_agent), and out, err and rc (ctl).
+# (start_agent, stop_agent), and out, err and rc (ctl). The benchmarks and the soak (no TAP)
+# use free_port only.
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # err, agent_status: for the caller
 
 ph_in=()
 tmp=${tmp:-}
@@ -74,6 +76,7 @@ ph_make_tmp ()
 ph_remove_tmp ()
 {
   [[ -n $tmp ]] || return 0
+  # shellcheck disable=SC2154 # tests_failed: tap.sh
   if ((tests_failed == 0)) && [[ -z ${PH_KEEP_TMP:-} ]]; then
     rm -rf "$tmp"
   else

@@ -36,6 +36,17 @@ dump_logs ()
   dump_files agent.log holder.out logind.out
 }
 
+# wait_grep PATTERN FILE TENTHS: until FILE has a line with PATTERN (a grep pattern).
+wait_grep ()
+{
+  local i
+  for ((i = 0; i < $3; i++)); do
+    grep -q -- "$1" "$2" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 cleanup ()
 {
   stop_pid "$holder_pid"
@@ -100,11 +111,7 @@ if [[ $MODE == resume ]]; then
     "$PYTHON_GI" "$SRCDIR/tests/netns/fake-logind.py" <"$tmp/logind.in" >"$tmp/logind.out" 2>&1 &
   logind_pid=$!
   exec 5>"$tmp/logind.in"
-  for ((i = 0; i < 50; i++)); do
-    grep -q '^owned' "$tmp/logind.out" && break
-    sleep 0.1
-  done
-  grep -q '^owned' "$tmp/logind.out"
+  wait_grep '^owned' "$tmp/logind.out" 50
   verdict_then "the fake logind owns org.freedesktop.login1" cat "$tmp/logind.out"
 
   echo sleep >&5
@@ -172,10 +179,7 @@ ina python3 "$tmp/holder.py" "${nc_proxy##*:}" "$nc_origin_port" <"$tmp/holder.i
   >"$tmp/holder.out" 2>&1 &
 holder_pid=$!
 exec 6>"$tmp/holder.in"
-for ((i = 0; i < 100; i++)); do
-  grep -q '^\(ok\|fail\) 1' "$tmp/holder.out" && break
-  sleep 0.1
-done
+wait_grep '^\(ok\|fail\) 1' "$tmp/holder.out" 100
 grep -q '^ok 1' "$tmp/holder.out"
 verdict_then "a CONNECT tunnel through the agent carries a request" cat "$tmp/holder.out"
 
@@ -192,10 +196,7 @@ verdict_then "the agent logs that change" grep -i 'network' "$tmp/agent.log"
 nc_wait_made $((made + 2)) 5
 verdict_then "and drops its pool: 2 new warm connections" grep -i 'dropping' "$tmp/agent.log"
 echo go >&6
-for ((i = 0; i < 100; i++)); do
-  grep -q '^\(ok\|fail\) 2' "$tmp/holder.out" && break
-  sleep 0.1
-done
+wait_grep '^\(ok\|fail\) 2' "$tmp/holder.out" 100
 grep -q '^ok 2' "$tmp/holder.out"
 verdict_then "the open tunnel still carries a request after it" cat "$tmp/holder.out"
 exec 6>&-

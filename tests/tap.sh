@@ -3,7 +3,11 @@
 # when it bails out) and ends with tap_done.
 #
 #   pass DESC / fail DESC [DETAIL...]      one result; details are printed as # lines
-#   verdict DESC [DETAIL...]               pass or fail by the status of the command just run
+#   verdict DESC [DETAIL...]               pass or fail by the status of the command just run;
+#                                          no $(...) in its arguments: bash sets $? to the
+#                                          status of the last command substitution
+#   verdict_then DESC COMMAND...           the same, with COMMAND's output as the detail (run
+#                                          after the status is taken)
 #   check DESC COMMAND...                  runs COMMAND, passes when it succeeds (its output
 #                                          is the detail when it fails)
 #   skip DESC WHY / skip_all WHY           skip one, or all (a failure under CI=true)
@@ -47,6 +51,15 @@ verdict ()
   else
     fail "$@"
   fi
+}
+
+verdict_then ()
+{
+  local status=$? what=$1 detail
+  shift
+  detail=$("$@" 2>&1)
+  (exit "$status")
+  verdict "$what" "$detail"
 }
 
 check ()

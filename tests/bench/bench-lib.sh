@@ -9,6 +9,10 @@
 # prefix), then calls bench_init. It may set BUFFER_LINE (a line added to the chain's Squid
 # config) and HOLD_PID (a client to stop on exit).
 
+# free_port; start_cloud below, and the benchmarks' start_agent, are their own.
+# shellcheck source=tests/ph-test-lib.sh
+source "$SRC_DIR/tests/ph-test-lib.sh"
+
 CLOUD_SH=$SRC_DIR/tests/cloud/pinhole-cloud.sh
 PIDS=()       # our long-running processes, stopped in reverse order on exit
 CLOUD_DIRS=() # cloud ends started with start_cloud, stopped on exit
@@ -77,14 +81,6 @@ bench_cleanup ()
     rm -rf "$WORK"
   fi
   exit $rc
-}
-
-free_port ()
-{
-  python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
 }
 
 wait_port ()

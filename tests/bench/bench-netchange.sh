@@ -49,7 +49,6 @@ export PH_TEST_ORIGIN=${PH_TEST_ORIGIN:-$BUILD_DIR/tests/cloud/ph-test-origin}
 [[ $(id -u) == 0 ]] || { echo "bench-netchange: needs root" >&2; exit 1; }
 [[ -x $AGENT && -x $CTL ]] || { echo "bench-netchange: build first ($AGENT, $CTL)" >&2; exit 1; }
 
-tmp=""
 # shellcheck source=tests/tap.sh
 source "$SRCDIR/tests/tap.sh"
 # shellcheck source=tests/netns/netchange-lib.sh
@@ -62,17 +61,16 @@ dump_logs ()
 
 trap 'nc_cleanup; [[ -n $tmp ]] && rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/pinhole-bench-netchange.XXXXXX") || exit 1
-chmod 0711 "$tmp"
+ph_make_tmp bench-netchange
 
 nc_setup_network
 nc_start_agent || bail "pinhole-agent did not come up"
-nc_wait_field state on 20 >/dev/null || bail "the tunnel did not come on"
+wait_field state on 20 >/dev/null || bail "the tunnel did not come on"
 
 times=()
 failed=0
 for ((rep = 1; rep <= REPS; rep++)); do
-  nc_wait_field cloud_connections.warm_now 2 20 >/dev/null || bail "the warm pool did not fill"
+  wait_field cloud_connections.warm_now 2 20 >/dev/null || bail "the warm pool did not fill"
   sleep "$SETTLE"
   nc_break
   sleep "$GAP"

@@ -11,32 +11,18 @@ set -uo pipefail
 CTL=${PINHOLECTL:?PINHOLECTL must name the pinholectl binary}
 AGENT=${PH_AGENT:?PH_AGENT must name the pinhole-agent binary}
 SRCDIR=${PH_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-CLOUD_SCRIPT=$SRCDIR/tests/cloud/pinhole-cloud.sh
 
-tmp=""
-bus_pid=""
-agent_pid=""
 # shellcheck source=tests/tap.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../tap.sh"
+# shellcheck source=tests/ph-test-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../ph-test-lib.sh"
 
 dump_logs ()
 {
-  [[ -n $tmp && -s $tmp/agent.log ]] || return 0
-  echo "# ----- agent log (last 40 lines) -----"
-  tail -n 40 "$tmp/agent.log" | sed 's/^/#   /'
+  dump_files agent.log
 }
 
 # ---- running pinholectl ----
-
-# ctl ARGS...: runs pinholectl against the test's bus; sets $rc, $out and $err, returns $rc.
-ctl ()
-{
-  out=$(DBUS_SESSION_BUS_ADDRESS=$bus_address DBUS_SYSTEM_BUS_ADDRESS=$no_system_bus \
-    "$CTL" "$@" 2>"$tmp/ctl.err")
-  rc=$?
-  err=$(<"$tmp/ctl.err")
-  return "$rc"
-}
 
 # expect_rc WANT DESCRIPTION ARGS...: runs pinholectl and checks its exit status.
 expect_rc ()
@@ -69,75 +55,12 @@ if not eval("(" + sys.argv[1] + ")", env):
   fi
 }
 
-status_field ()
-{
-  ctl --session status --json
-  [[ $rc == 0 ]] || return 1
-  printf '%s' "$out" | python3 -c 'import json, sys; v = json.load(sys.stdin)[sys.argv[1]]
-print(json.dumps(v) if isinstance(v, (list, dict, bool)) else v)' "$1"
-}
-
-# wait_state STATE SECONDS: polls the agent until State is STATE.
-wait_state ()
-{
-  local want=$1 seconds=$2 i state=""
-  for ((i = 0; i < seconds * 10; i++)); do
-    state=$(status_field state) && [[ $state == "$want" ]] && return 0
-    sleep 0.1
-  done
-  echo "state stayed '$state'"
-  return 1
-}
-
-# The agent is started with this environment and nothing more, so that /proc/PID/environ
-# shows exactly what it got; and, in the sanitizer build, the sanitizers' options
-# (tests/sanitizers/run-test.sh), so that its reports land where the runner looks.
-start_agent ()
-{
-  local -a san=() v
-  for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS G_SLICE; do
-    [[ -n ${!v:-} ]] && san+=("$v=${!v}")
-  done
-  env -i PATH="$PATH" HOME="$tmp/home" XDG_CONFIG_HOME="$tmp/config" \
-    XDG_STATE_HOME="$tmp/state" XDG_RUNTIME_DIR="$tmp/runtime" \
-    DBUS_SESSION_BUS_ADDRESS="$bus_address" DBUS_SYSTEM_BUS_ADDRESS="$no_system_bus" \
-    PH_SECRET_STORE=file G_DEBUG="${G_DEBUG:-fatal-criticals}" "${san[@]}" \
-    "$AGENT" --session --config "$tmp/system.conf" --managed-dir "$tmp/managed.d" \
-    >"$tmp/agent.out" 2>>"$tmp/agent.log" </dev/null &
-  agent_pid=$!
-  local i
-  for ((i = 0; i < 100; i++)); do
-    ctl --session status && return 0
-    kill -0 "$agent_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  return 1
-}
-
 # Everything after a crash of the agent would fail for that one reason.
 agent_alive ()
 {
   kill -0 "$agent_pid" 2>/dev/null && return 0
   wait "$agent_pid" 2>/dev/null
   bail "pinhole-agent exited (status $?) before the '$1' tests"
-}
-
-# Sets $agent_status: the agent's exit status after SIGTERM (0 when it shut down cleanly; a
-# crash or a sanitizer's report at exit is not 0).
-stop_agent ()
-{
-  agent_status=0
-  [[ -n $agent_pid ]] || return 0
-  kill -TERM "$agent_pid" 2>/dev/null
-  local i
-  for ((i = 0; i < 150; i++)); do
-    kill -0 "$agent_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$agent_pid" 2>/dev/null
-  wait "$agent_pid" 2>/dev/null
-  agent_status=$?
-  agent_pid=""
 }
 
 # stop_agent, as a test: the agent exits 0 on SIGTERM.
@@ -154,24 +77,8 @@ stop_agent_ok ()
 
 cleanup ()
 {
-  stop_agent
-  [[ -n $bus_pid ]] && kill -TERM "$bus_pid" 2>/dev/null
-  if [[ -n $tmp ]]; then
-    bash "$CLOUD_SCRIPT" stop "$tmp/cloud" >/dev/null 2>&1
-    if ((tests_failed == 0)) && [[ -z ${PH_KEEP_TMP:-} ]]; then
-      rm -rf "$tmp"
-    else
-      echo "# files kept in $tmp"
-    fi
-  fi
-}
-
-free_port ()
-{
-  python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
+  ph_cleanup
+  ph_remove_tmp
 }
 
 port_refuses ()
@@ -181,58 +88,18 @@ port_refuses ()
 
 # ---- prerequisites ----
 
-for tool in dbus-daemon python3 curl openssl setsid; do
-  command -v "$tool" >/dev/null || skip_all "$tool not found"
-done
-[[ -x ${PH_STUNNEL:-/usr/bin/stunnel4} ]] || skip_all "stunnel4 not found"
-[[ -x ${PH_SQUID:-/usr/sbin/squid} ]] || skip_all "squid not found"
-[[ -x $CTL ]] || bail "pinholectl not found at $CTL"
-[[ -x $AGENT ]] || bail "pinhole-agent not found at $AGENT"
+ph_require dbus-daemon python3 curl openssl setsid
 
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/pinhole-ctl.XXXXXX") || bail "mktemp failed"
-# Squid runs as proxy when we are root and must reach the cloud dir inside.
-chmod 0711 "$tmp"
-mkdir -p "$tmp/home" "$tmp/config/pinhole" "$tmp/state" "$tmp/runtime"
-chmod 0700 "$tmp/runtime"
+ph_make_tmp ctl
 # The system file and IT's drop-ins are the test's own, not the machine's; IT locks one key.
-mkdir -p "$tmp/managed.d"
 printf '# no system-wide settings\n' >"$tmp/system.conf"
 printf '[tunnel]\nmax-tunnels=512\n' >"$tmp/managed.d/50-it.conf"
-no_system_bus="unix:path=$tmp/no-system-bus"
+start_session_bus
 
-# A bus of our own with the stock session policy but no service activation: nothing outside
-# the test answers on it.
-cat >"$tmp/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir=$tmp</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-EOF
-dbus-daemon --config-file="$tmp/bus.conf" --fork --print-address=3 --print-pid=4 \
-  3>"$tmp/bus.address" 4>"$tmp/bus.pid" || bail "dbus-daemon did not start"
-bus_address=$(head -n 1 "$tmp/bus.address")
-bus_pid=$(head -n 1 "$tmp/bus.pid")
-[[ -n $bus_address && -n $bus_pid ]] || bail "dbus-daemon printed no address"
-
-if ! PH_CLOUD_ORIGIN=1 PH_CLOUD_OWNER_PID=$$ bash "$CLOUD_SCRIPT" start "$tmp/cloud" \
-  >"$tmp/cloud.out" 2>&1; then
-  sed 's/^/# /' "$tmp/cloud.out"
-  bail "the cloud end did not start"
-fi
-# shellcheck disable=SC1091
-source "$tmp/cloud/cloud.env"
+start_cloud
 password=$(<"$PH_CLOUD_PASSWORD_FILE")
 listen_port=$(free_port)
 

@@ -15,87 +15,27 @@ set -uo pipefail
 CTL=${PINHOLECTL:?PINHOLECTL must name the pinholectl binary}
 AGENT=${PH_AGENT:?PH_AGENT must name the pinhole-agent binary}
 SRCDIR=${PH_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-CLOUD_SCRIPT=$SRCDIR/tests/cloud/pinhole-cloud.sh
 
-tmp=""
-bus_pid=""
-agent_pid=""
 silent_pid=""
 # shellcheck source=tests/tap.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../tap.sh"
+# shellcheck source=tests/ph-test-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../ph-test-lib.sh"
 
 dump_logs ()
 {
-  [[ -n $tmp && -s $tmp/agent.log ]] || return 0
-  echo "# ----- agent log (last 40 lines) -----"
-  tail -n 40 "$tmp/agent.log" | sed 's/^/#   /'
-}
-
-# ctl ARGS...: runs pinholectl against the test's bus; sets $rc, $out and $err.
-ctl ()
-{
-  out=$(DBUS_SESSION_BUS_ADDRESS=$bus_address DBUS_SYSTEM_BUS_ADDRESS=$no_system_bus \
-    "$CTL" "$@" 2>"$tmp/ctl.err")
-  rc=$?
-  err=$(<"$tmp/ctl.err")
-  return "$rc"
-}
-
-start_agent ()
-{
-  env -i PATH="$PATH" HOME="$tmp/home" XDG_CONFIG_HOME="$tmp/config" \
-    XDG_STATE_HOME="$tmp/state" XDG_RUNTIME_DIR="$tmp/runtime" \
-    DBUS_SESSION_BUS_ADDRESS="$bus_address" DBUS_SYSTEM_BUS_ADDRESS="$no_system_bus" \
-    PH_SECRET_STORE=file G_DEBUG="${G_DEBUG:-fatal-criticals}" \
-    "$AGENT" --session --config "$tmp/system.conf" \
-    >"$tmp/agent.out" 2>>"$tmp/agent.log" </dev/null &
-  agent_pid=$!
-  local i
-  for ((i = 0; i < 100; i++)); do
-    ctl --session status && return 0
-    kill -0 "$agent_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  return 1
-}
-
-stop_agent ()
-{
-  [[ -n $agent_pid ]] || return 0
-  kill -TERM "$agent_pid" 2>/dev/null
-  local i
-  for ((i = 0; i < 150; i++)); do
-    kill -0 "$agent_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$agent_pid" 2>/dev/null
-  wait "$agent_pid" 2>/dev/null
-  agent_pid=""
+  dump_files agent.log
 }
 
 cleanup ()
 {
-  stop_agent
+  ph_cleanup
   [[ -n $silent_pid ]] && kill "$silent_pid" 2>/dev/null
-  [[ -n $bus_pid ]] && kill -TERM "$bus_pid" 2>/dev/null
   if [[ -n $tmp ]]; then
-    bash "$CLOUD_SCRIPT" stop "$tmp/cloud" >/dev/null 2>&1
     bash "$CLOUD_SCRIPT" stop "$tmp/inspector" >/dev/null 2>&1
     bash "$CLOUD_SCRIPT" stop "$tmp/expiring" >/dev/null 2>&1
-    if ((tests_failed == 0)) && [[ -z ${PH_KEEP_TMP:-} ]]; then
-      rm -rf "$tmp"
-    else
-      echo "# files kept in $tmp"
-    fi
   fi
-}
-
-free_port ()
-{
-  python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
+  ph_remove_tmp
 }
 
 # write_config HOSTS [EXTRA-UPSTREAM-LINES...]: the agent's configuration for one case (verify=
@@ -191,51 +131,16 @@ sys.exit(0 if d["state"] in ("on", "connecting") and "AuthRejected" not in json.
 
 # ---- prerequisites ----
 
-for tool in dbus-daemon python3 openssl; do
-  command -v "$tool" >/dev/null || skip_all "$tool not found"
-done
-[[ -x ${PH_STUNNEL:-/usr/bin/stunnel4} ]] || skip_all "stunnel4 not found"
-[[ -x ${PH_SQUID:-/usr/sbin/squid} ]] || skip_all "squid not found"
-[[ -x $CTL ]] || bail "pinholectl not found at $CTL"
-[[ -x $AGENT ]] || bail "pinhole-agent not found at $AGENT"
+ph_require dbus-daemon python3 openssl
 
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/pinhole-doctor.XXXXXX") || bail "mktemp failed"
-chmod 0711 "$tmp"
-mkdir -p "$tmp/home" "$tmp/config/pinhole" "$tmp/state" "$tmp/runtime"
-chmod 0700 "$tmp/runtime"
-no_system_bus="unix:path=$tmp/no-system-bus"
-
-cat >"$tmp/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir=$tmp</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-EOF
-dbus-daemon --config-file="$tmp/bus.conf" --fork --print-address=3 --print-pid=4 \
-  3>"$tmp/bus.address" 4>"$tmp/bus.pid" || bail "dbus-daemon did not start"
-bus_address=$(head -n 1 "$tmp/bus.address")
-bus_pid=$(head -n 1 "$tmp/bus.pid")
+ph_make_tmp doctor
+start_session_bus
 
 # The cloud end, and its origin.
-if ! PH_CLOUD_ORIGIN=1 PH_CLOUD_OWNER_PID=$$ bash "$CLOUD_SCRIPT" start "$tmp/cloud" \
-  >"$tmp/cloud.out" 2>&1; then
-  sed 's/^/# /' "$tmp/cloud.out"
-  bail "the cloud end did not start"
-fi
-# shellcheck disable=SC1091
-source "$tmp/cloud/cloud.env"
+start_cloud
 pin_a=$PH_CLOUD_PIN
 port_a=$PH_CLOUD_TLS_PORT
 password=$(<"$PH_CLOUD_PASSWORD_FILE")
@@ -419,8 +324,8 @@ grep -qE '^  TCP +FAILED +TCP port [0-9]+ is probably blocked by a firewall' "$t
   grep -qE '^  Target +skipped +an earlier step failed' "$tmp/doctor-text.log" &&
   grep -qE '^  TLS +FAILED +a TLS-inspecting device is in the path' "$tmp/doctor-text.log" &&
   grep -qxF 'The cloud proxy works.' "$tmp/doctor-text.log"
-verdict "the text form: one line per step, the advice under it, the summary" \
-  "$(cat "$tmp/doctor-text.log")"
+verdict_then "the text form: one line per step, the advice under it, the summary" \
+  cat "$tmp/doctor-text.log"
 
 ! grep -qF -e "$password" -e "$wrong_password" -e "$basic_b64" "$tmp/agent.log"
 verdict "the agent's log holds no password"

@@ -23,7 +23,6 @@ AGENT=${PH_AGENT:?PH_AGENT must name the pinhole-agent binary}
 SRCDIR=${PH_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 PYTHON_GI=${PH_PYTHON_GI:-/usr/bin/python3}
 
-tmp=""
 system_bus_pid=""
 logind_pid=""
 holder_pid=""
@@ -34,62 +33,43 @@ source "$(dirname "${BASH_SOURCE[0]}")/netchange-lib.sh"
 
 dump_logs ()
 {
-  [[ -n $tmp ]] || return 0
-  local f
-  for f in agent.log holder.out logind.out; do
-    [[ -s $tmp/$f ]] || continue
-    echo "# ----- $f (last 40 lines) -----"
-    tail -n 40 "$tmp/$f" | sed 's/^/#   /'
-  done
+  dump_files agent.log holder.out logind.out
 }
 
-# verdict_then DESC COMMAND...: verdict on the status of the command just run, with COMMAND's
-# output as the detail (a $(...) in verdict's own arguments would put its own status in $?).
-verdict_then ()
+# wait_grep PATTERN FILE TENTHS: until FILE has a line with PATTERN (a grep pattern).
+wait_grep ()
 {
-  local status=$? what=$1 detail
-  shift
-  detail=$("$@" 2>&1)
-  (exit "$status")
-  verdict "$what" "$detail"
+  local i
+  for ((i = 0; i < $3; i++)); do
+    grep -q -- "$1" "$2" && return 0
+    sleep 0.1
+  done
+  return 1
 }
 
 cleanup ()
 {
-  nc_stop_pid "$holder_pid"
+  stop_pid "$holder_pid"
   nc_cleanup
-  nc_stop_pid "$logind_pid"
+  stop_pid "$logind_pid"
   [[ -n $system_bus_pid ]] && kill -TERM "$system_bus_pid" 2>/dev/null
-  if [[ -n $tmp ]]; then
-    if ((tests_failed == 0)) && [[ -z ${PH_KEEP_TMP:-} ]]; then
-      rm -rf "$tmp"
-    else
-      echo "# files kept in $tmp"
-    fi
-  fi
+  ph_remove_tmp
 }
 
 # ---- prerequisites ----
 
 [[ $MODE == change || $MODE == resume ]] || bail "unknown mode $MODE"
 [[ $(id -u) == 0 ]] || skip_all "needs root (network namespaces and nftables)"
-for tool in ip nft dbus-daemon python3 curl openssl; do
-  command -v "$tool" >/dev/null || skip_all "$tool not found"
-done
-[[ -x ${PH_STUNNEL:-/usr/bin/stunnel4} ]] || skip_all "stunnel4 not found"
-[[ -x ${PH_SQUID:-/usr/sbin/squid} ]] || skip_all "squid not found"
+ph_require ip nft dbus-daemon python3 curl openssl
 if [[ $MODE == resume ]]; then
   "$PYTHON_GI" -c 'import gi; gi.require_version("Gio", "2.0"); from gi.repository import Gio' \
     2>/dev/null || skip_all "$PYTHON_GI has no PyGObject (python3-gi)"
 fi
-[[ -x $CTL ]] || bail "pinholectl not found at $CTL"
-[[ -x $AGENT ]] || bail "pinhole-agent not found at $AGENT"
 
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/pinhole-netchange.XXXXXX") || bail "mktemp failed"
-chmod 0711 "$tmp"
+ph_make_tmp netchange
 
 nc_setup_network
 code=$(ip netns exec "$nc_a" curl -sS -o /dev/null -w '%{http_code}' --max-time 3 -k \
@@ -101,21 +81,7 @@ verdict "the cloud proxy answers at $NC_CLOUD_ADDR:443 across the veth" "got $co
 
 start_system_bus ()
 {
-  cat >"$tmp/system-bus.conf" <<BUS
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$tmp/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-BUS
+  bus_config system "unix:path=$tmp/system_bus_socket" >"$tmp/system-bus.conf"
   dbus-daemon --config-file="$tmp/system-bus.conf" --fork --print-pid=4 4>"$tmp/system-bus.pid" \
     || bail "the private system bus did not start"
   system_bus_pid=$(head -n 1 "$tmp/system-bus.pid")
@@ -129,9 +95,9 @@ else
   nc_start_agent || bail "pinhole-agent --session did not come up"
 fi
 pass "pinhole-agent runs in the agent namespace"
-nc_wait_field state on 20
+wait_field state on 20
 verdict "the tunnel is on"
-nc_wait_field cloud_connections.warm_now 2 20
+wait_field cloud_connections.warm_now 2 20
 verdict "the warm pool is full (2)"
 
 # ---- resume ----
@@ -145,11 +111,7 @@ if [[ $MODE == resume ]]; then
     "$PYTHON_GI" "$SRCDIR/tests/netns/fake-logind.py" <"$tmp/logind.in" >"$tmp/logind.out" 2>&1 &
   logind_pid=$!
   exec 5>"$tmp/logind.in"
-  for ((i = 0; i < 50; i++)); do
-    grep -q '^owned' "$tmp/logind.out" && break
-    sleep 0.1
-  done
-  grep -q '^owned' "$tmp/logind.out"
+  wait_grep '^owned' "$tmp/logind.out" 50
   verdict_then "the fake logind owns org.freedesktop.login1" cat "$tmp/logind.out"
 
   echo sleep >&5
@@ -165,10 +127,10 @@ if [[ $MODE == resume ]]; then
   body=$(nc_hello 10 2>&1)
   [[ $body == hello ]]
   verdict "a request right after it arrives" "$body"
-  nc_wait_field cloud_connections.warm_now 2 10
+  wait_field cloud_connections.warm_now 2 10
   verdict "the warm pool fills again"
   exec 5>&-
-  kill -0 "$nc_agent_pid" 2>/dev/null
+  kill -0 "$agent_pid" 2>/dev/null
   verdict "the agent is still running"
   tap_done
 fi
@@ -217,10 +179,7 @@ ina python3 "$tmp/holder.py" "${nc_proxy##*:}" "$nc_origin_port" <"$tmp/holder.i
   >"$tmp/holder.out" 2>&1 &
 holder_pid=$!
 exec 6>"$tmp/holder.in"
-for ((i = 0; i < 100; i++)); do
-  grep -q '^\(ok\|fail\) 1' "$tmp/holder.out" && break
-  sleep 0.1
-done
+wait_grep '^\(ok\|fail\) 1' "$tmp/holder.out" 100
 grep -q '^ok 1' "$tmp/holder.out"
 verdict_then "a CONNECT tunnel through the agent carries a request" cat "$tmp/holder.out"
 
@@ -237,14 +196,11 @@ verdict_then "the agent logs that change" grep -i 'network' "$tmp/agent.log"
 nc_wait_made $((made + 2)) 5
 verdict_then "and drops its pool: 2 new warm connections" grep -i 'dropping' "$tmp/agent.log"
 echo go >&6
-for ((i = 0; i < 100; i++)); do
-  grep -q '^\(ok\|fail\) 2' "$tmp/holder.out" && break
-  sleep 0.1
-done
+wait_grep '^\(ok\|fail\) 2' "$tmp/holder.out" 100
 grep -q '^ok 2' "$tmp/holder.out"
 verdict_then "the open tunnel still carries a request after it" cat "$tmp/holder.out"
 exec 6>&-
-nc_wait_field cloud_connections.warm_now 2 10
+wait_field cloud_connections.warm_now 2 10
 verdict "the warm pool fills again"
 
 # ---- change: the route goes, and comes back with another address ----
@@ -263,12 +219,12 @@ verdict "the route is back (a new address): the first request arrives, no retry"
 echo "# first request answered $((($(date +%s%N) - start) / 1000000)) ms after the route came back"
 nc_wait_log "network changed (" $((changes + 1)) 5
 verdict_then "the agent logged the new address" grep -i 'network' "$tmp/agent.log"
-nc_wait_field cloud_connections.warm_now 2 10
+wait_field cloud_connections.warm_now 2 10
 verdict "the warm pool fills again, from the new address"
 body=$(nc_hello 10 2>&1)
 [[ $body == hello ]]
 verdict "and the next request arrives too" "$body"
 
-kill -0 "$nc_agent_pid" 2>/dev/null
+kill -0 "$agent_pid" 2>/dev/null
 verdict "the agent is still running"
 tap_done

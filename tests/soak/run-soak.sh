@@ -156,13 +156,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port ()
-{
-  python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
+# free_port
+# shellcheck source=tests/ph-test-lib.sh
+source "$SRC_DIR/tests/ph-test-lib.sh"
 
 alive ()
 {

@@ -104,8 +104,25 @@ status_colours (void)
   return provider;
 }
 
+/* Whether the theme can draw @icon: not only names it (GTK on Windows, without an icon theme,
+ * said it had emblem-ok-symbolic and then drew image-missing). */
+static gboolean
+icon_loads (const char *icon)
+{
+  int size = 24;
+  g_autoptr (GtkIconInfo) info = NULL;
+  g_autoptr (GdkPixbuf) pixbuf = NULL;
+
+  gtk_icon_size_lookup (GTK_ICON_SIZE_LARGE_TOOLBAR, &size, NULL);
+  info = gtk_icon_theme_lookup_icon (gtk_icon_theme_get_default (), icon, size, 0);
+  if (info == NULL)
+    return FALSE;
+  pixbuf = gtk_icon_info_load_icon (info, NULL);
+  return pixbuf != NULL;
+}
+
 /* A themed icon for @status, or a plain mark where the theme has none (a bare Windows or X
- * server). */
+ * server): marks that Segoe UI and Noto Sans CJK both have (not ✔ or ✖). */
 static GtkWidget *
 status_image (const char *status)
 {
@@ -114,12 +131,12 @@ status_image (const char *status)
   GtkStyleContext *context;
 
   if (g_str_equal (status, "ok"))
-    icon = "emblem-ok-symbolic", mark = "✔", style = "ph-ok";
+    icon = "emblem-ok-symbolic", mark = "✓", style = "ph-ok";
   else if (g_str_equal (status, "warning"))
     icon = "dialog-warning-symbolic", mark = "⚠", style = "ph-warning";
   else if (g_str_equal (status, "failed"))
-    icon = "dialog-error-symbolic", mark = "✖", style = "ph-failed";
-  if (gtk_icon_theme_has_icon (gtk_icon_theme_get_default (), icon))
+    icon = "dialog-error-symbolic", mark = "×", style = "ph-failed";
+  if (icon_loads (icon))
     widget = gtk_image_new_from_icon_name (icon, GTK_ICON_SIZE_LARGE_TOOLBAR);
   else
     widget = gtk_label_new (mark);

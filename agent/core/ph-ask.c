@@ -3,7 +3,7 @@
 #define G_LOG_DOMAIN "pinhole-upstream"
 
 #include "ph-ask.h"
-#include "ph-upstream.h"
+#include "ph-error.h"
 #include "ph-wipe.h"
 
 #include <glib/gi18n.h>
@@ -19,6 +19,47 @@ struct _PhAsk
   PhAskFunc func;
   gpointer user_data;
 };
+
+PhAskAnswer
+ph_ask_read_answer (PhStream *stream, GByteArray *in, PhHttpResponse **resp, gsize *head_len,
+                    char **reason, GError **error)
+{
+  guint8 buf[16384];
+
+  for (;;)
+    {
+      g_autoptr (GError) local = NULL;
+      gsize n = 0;
+      PhIoStatus st;
+
+      if (in->len > 0)
+        {
+          PhHttpParseResult pr = ph_http_response_parse ((const char *) in->data, in->len, NULL,
+                                                         resp, head_len, reason);
+          if (pr == PH_HTTP_PARSE_DONE)
+            return PH_ASK_ANSWER_HEAD;
+          if (pr == PH_HTTP_PARSE_ERROR)
+            return PH_ASK_ANSWER_MALFORMED;
+        }
+      st = ph_stream_read (stream, buf, sizeof buf, &n, &local);
+      if (st == PH_IO_OK)
+        {
+          g_byte_array_append (in, buf, n);
+          continue;
+        }
+      if (st == PH_IO_AGAIN)
+        return PH_ASK_ANSWER_AGAIN;
+      if (st == PH_IO_EOF)
+        g_set_error (error, PH_ERROR, PH_ERROR_UPSTREAM_PROTOCOL,
+                     "the cloud proxy closed the connection without answering");
+      else
+        {
+          g_prefix_error (&local, "waiting for the cloud proxy's answer: ");
+          g_propagate_error (error, g_steal_pointer (&local));
+        }
+      return PH_ASK_ANSWER_CLOSED;
+    }
+}
 
 static void
 source_drop (GSource **source)
@@ -81,9 +122,9 @@ ask_pump (PhAsk *ask)
           ask_finish (ask, NULL, error ? error->message : _ ("the connection closed"));
           return;
         }
-      switch (ph_upstream_read_answer (ask->stream, ask->in, &resp, &head_len, &reason, &error))
+      switch (ph_ask_read_answer (ask->stream, ask->in, &resp, &head_len, &reason, &error))
         {
-          case PH_UPSTREAM_ANSWER_HEAD:
+          case PH_ASK_ANSWER_HEAD:
             if (ph_http_response_get_status (resp) < 200)
               {
                 /* Interim: the final answer follows. */
@@ -93,17 +134,17 @@ ask_pump (PhAsk *ask)
               }
             ask_finish (ask, resp, NULL);
             return;
-          case PH_UPSTREAM_ANSWER_AGAIN:
+          case PH_ASK_ANSWER_AGAIN:
             ask->wait = ph_stream_wait (ask->stream, FALSE, ask_io_cb, ask);
             return;
-          case PH_UPSTREAM_ANSWER_MALFORMED:
+          case PH_ASK_ANSWER_MALFORMED:
             {
               /* TRANSLATORS: %s says what is wrong with the answer */
               g_autofree char *why = g_strdup_printf (_ ("a malformed answer: %s"), reason);
               ask_finish (ask, NULL, why);
               return;
             }
-          case PH_UPSTREAM_ANSWER_CLOSED:
+          case PH_ASK_ANSWER_CLOSED:
           default:
             ask_finish (ask, NULL, error ? error->message : _ ("the connection closed"));
             return;

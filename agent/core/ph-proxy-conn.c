@@ -855,9 +855,9 @@ conn_read_response (PhProxyConn *conn)
       g_autofree char *reason = NULL;
       gsize head_len = 0;
 
-      switch (ph_upstream_read_answer (conn->up, conn->uin, &resp, &head_len, &reason, &error))
+      switch (ph_ask_read_answer (conn->up, conn->uin, &resp, &head_len, &reason, &error))
         {
-          case PH_UPSTREAM_ANSWER_HEAD:
+          case PH_ASK_ANSWER_HEAD:
             if (ph_http_response_get_status (resp) < 200
                 && ph_http_response_get_status (resp) != 101)
               {
@@ -875,17 +875,17 @@ conn_read_response (PhProxyConn *conn)
               }
             conn_handle_response (conn, resp, head_len);
             return;
-          case PH_UPSTREAM_ANSWER_MALFORMED:
+          case PH_ASK_ANSWER_MALFORMED:
             {
               g_autofree char *msg
                   = g_strdup_printf ("the cloud proxy sent a malformed response: %s", reason);
               conn_refuse (conn, 502, "upstream-protocol", msg);
               return;
             }
-          case PH_UPSTREAM_ANSWER_AGAIN:
+          case PH_ASK_ANSWER_AGAIN:
             conn->up_wait = ph_stream_wait (conn->up, FALSE, up_readable_cb, conn);
             return;
-          case PH_UPSTREAM_ANSWER_CLOSED:
+          case PH_ASK_ANSWER_CLOSED:
             break;
         }
       conn_upstream_lost (conn, error);

@@ -1329,47 +1329,6 @@ ph_upstream_build_request (PhUpstream *up, const PhHttpRequest *req)
   return head;
 }
 
-PhUpstreamAnswer
-ph_upstream_read_answer (PhStream *stream, GByteArray *in, PhHttpResponse **resp, gsize *head_len,
-                         char **reason, GError **error)
-{
-  guint8 buf[16384];
-
-  for (;;)
-    {
-      g_autoptr (GError) local = NULL;
-      gsize n = 0;
-      PhIoStatus st;
-
-      if (in->len > 0)
-        {
-          PhHttpParseResult pr = ph_http_response_parse ((const char *) in->data, in->len, NULL,
-                                                         resp, head_len, reason);
-          if (pr == PH_HTTP_PARSE_DONE)
-            return PH_UPSTREAM_ANSWER_HEAD;
-          if (pr == PH_HTTP_PARSE_ERROR)
-            return PH_UPSTREAM_ANSWER_MALFORMED;
-        }
-      st = ph_stream_read (stream, buf, sizeof buf, &n, &local);
-      if (st == PH_IO_OK)
-        {
-          g_byte_array_append (in, buf, n);
-          continue;
-        }
-      if (st == PH_IO_AGAIN)
-        return PH_UPSTREAM_ANSWER_AGAIN;
-      if (st == PH_IO_EOF)
-        g_set_error (error, PH_ERROR, PH_ERROR_UPSTREAM_PROTOCOL,
-                     "the cloud proxy closed the connection without answering");
-      else
-        {
-          g_prefix_error (&local, "waiting for the cloud proxy's answer: ");
-          g_propagate_error (error, g_steal_pointer (&local));
-        }
-      return PH_UPSTREAM_ANSWER_CLOSED;
-    }
-}
-
 /* Only the proxy answers a CONNECT, so a 407 there is its own, and so is a
  * 401 (tinyproxy 1.11 answers wrong proxy credentials with 401 and
  * WWW-Authenticate). An http:// request's 407 may be the origin's: any web

@@ -9,6 +9,7 @@
 #include <gio/gio.h>
 
 #include "ph-config.h"
+#include "ph-ask.h"
 #include "ph-http.h"
 #include "ph-proxy.h"
 #include "ph-stream.h"
@@ -81,18 +82,6 @@ void ph_upstream_connect_async (PhUpstream *up, GCancellable *cancellable, PhUps
  * not sent again). The head holds the credential: ph_wipe() it once sent. */
 GString *ph_upstream_build_request (PhUpstream *up, const PhHttpRequest *req);
 
-typedef enum
-{
-  PH_UPSTREAM_ANSWER_HEAD,      /* a response head: *resp, and *head_len bytes of @in */
-  PH_UPSTREAM_ANSWER_AGAIN,     /* wait until @stream is readable (ph_stream_wait) */
-  PH_UPSTREAM_ANSWER_MALFORMED, /* *reason says how */
-  PH_UPSTREAM_ANSWER_CLOSED,    /* ended or failed before a head; @error says which */
-} PhUpstreamAnswer;
-
-/* Reads the proxy's next response head (interim or final) from @stream,
- * gathering its bytes in @in; whatever follows the head stays in @in. */
-PhUpstreamAnswer ph_upstream_read_answer (PhStream *stream, GByteArray *in, PhHttpResponse **resp,
-                                          gsize *head_len, char **reason, GError **error);
 /* Whether @resp, the final answer to @req, is the proxy refusing our
  * credentials outright (only for a CONNECT; see the .c for why). */
 gboolean ph_upstream_answer_rejects_credentials (const PhHttpRequest *req,

@@ -21,7 +21,7 @@ esac
 
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 builddir=${PH_FUZZ_BUILDDIR:-$srcdir/build-fuzz}
-harnesses="http-request body-scanner http-response host-list"
+harnesses="http-request body-scanner http-response host-list sniff"
 
 command -v clang >/dev/null || { echo "run-fuzz.sh: clang is not installed" >&2; exit 1; }
 
@@ -48,7 +48,7 @@ for h in $harnesses; do
   if [ -d "$srcdir/tests/fuzz/corpus/$h" ]; then
     cp "$srcdir/tests/fuzz/corpus/$h"/* "$corpus/"
   fi
-  # A harness's own dictionary (host-list.dict), else the HTTP one.
+  # A harness's own dictionary (host-list.dict, sniff.dict), else the HTTP one.
   dict=$srcdir/tests/fuzz/$h.dict
   [ -f "$dict" ] || dict=$srcdir/tests/fuzz/http.dict
   echo "== fuzz-$h: $seconds s"

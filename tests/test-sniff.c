@@ -8,6 +8,7 @@
  * (tests/fuzz/corpus/sniff/). */
 #include "ph-sniff.h"
 
+#include <errno.h>
 #include <gnutls/gnutls.h>
 #include <string.h>
 
@@ -66,20 +67,31 @@ assert_sniff_incremental (const guint8 *data, gsize len, PhSniffKind want_kind,
 
 /* --- ClientHellos from GnuTLS --- */
 
+/* The memory transport: what the client writes, and nothing to read. */
+typedef struct
+{
+  gnutls_session_t session;
+  GByteArray *out;
+} MemoryTransport;
+
 static ssize_t
 push_to_array (gnutls_transport_ptr_t ptr, const void *data, size_t len)
 {
-  g_byte_array_append (ptr, data, len);
+  MemoryTransport *t = ptr;
+
+  g_byte_array_append (t->out, data, len);
   return len;
 }
 
 static ssize_t
 pull_nothing (gnutls_transport_ptr_t ptr, void *data, size_t len)
 {
+  MemoryTransport *t = ptr;
+
   (void) data;
   (void) len;
-  (void) ptr;
-  errno = EAGAIN;
+  /* Through GnuTLS, not errno: on Windows it would read WSAGetLastError(). */
+  gnutls_transport_set_errno (t->session, EAGAIN);
   return -1;
 }
 
@@ -90,6 +102,7 @@ gnutls_client_hello (const char *priority, const char *server_name)
   GByteArray *out = g_byte_array_new ();
   gnutls_session_t session = NULL;
   gnutls_certificate_credentials_t creds = NULL;
+  MemoryTransport transport;
   int r;
 
   g_assert_cmpint (gnutls_certificate_allocate_credentials (&creds), ==, GNUTLS_E_SUCCESS);
@@ -101,7 +114,9 @@ gnutls_client_hello (const char *priority, const char *server_name)
     g_assert_cmpint (
         gnutls_server_name_set (session, GNUTLS_NAME_DNS, server_name, strlen (server_name)), ==,
         GNUTLS_E_SUCCESS);
-  gnutls_transport_set_ptr (session, out);
+  transport.session = session;
+  transport.out = out;
+  gnutls_transport_set_ptr (session, &transport);
   gnutls_transport_set_push_function (session, push_to_array);
   gnutls_transport_set_pull_function (session, pull_nothing);
   r = gnutls_handshake (session);

@@ -1372,10 +1372,13 @@ conn_read_socks (PhProxyConn *conn)
     return FALSE;
   if (r == PH_SOCKS_ERROR)
     {
+      gboolean socks4_command
+          = conn->socks == PH_SOCKS4 && conn->cin->len >= 2 && conn->cin->data[1] != 1;
+
       conn_answer_socks (conn, 400,
-                         code == PH_SOCKS5_COMMAND_NOT_SUPPORTED ? "socks-command"
-                         : code == PH_SOCKS5_ATYP_NOT_SUPPORTED  ? "socks-address-type"
-                                                                 : "bad-request",
+                         code == PH_SOCKS5_COMMAND_NOT_SUPPORTED || socks4_command ? "socks-command"
+                         : code == PH_SOCKS5_ATYP_NOT_SUPPORTED ? "socks-address-type"
+                                                                : "bad-request",
                          code);
       return TRUE;
     }

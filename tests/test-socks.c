@@ -168,14 +168,18 @@ test_socks4_bounds (void)
     g_byte_array_append (a, (const guint8 *) "h", 1);
   g_assert_cmpint (ph_socks_parse_request (PH_SOCKS4, a->data, a->len, &consumed, &req, &code), ==,
                    PH_SOCKS_ERROR);
-  /* 255 bytes: the longest name there is. */
+  /* 255 bytes: the longest field, but a name is at most 253 (DNS, and an HTTP CONNECT's). */
   g_byte_array_set_size (a, 9 + 255);
   g_assert_cmpint (ph_socks_parse_request (PH_SOCKS4, a->data, a->len, &consumed, &req, &code), ==,
                    PH_SOCKS_MORE);
   g_byte_array_append (a, (const guint8 *) "", 1);
   g_assert_cmpint (ph_socks_parse_request (PH_SOCKS4, a->data, a->len, &consumed, &req, &code), ==,
+                   PH_SOCKS_ERROR);
+  g_byte_array_set_size (a, 9 + 253);
+  g_byte_array_append (a, (const guint8 *) "", 1);
+  g_assert_cmpint (ph_socks_parse_request (PH_SOCKS4, a->data, a->len, &consumed, &req, &code), ==,
                    PH_SOCKS_DONE);
-  g_assert_cmpuint (strlen (req.host), ==, 255);
+  g_assert_cmpuint (strlen (req.host), ==, 253);
 }
 
 static void
@@ -186,14 +190,24 @@ test_socks5_longest_name (void)
   gsize consumed;
   guint8 code;
 
+  /* 255, the most ATYP 3 can carry: a host unreachable, as no host name is that long. */
   g_byte_array_append (a, (const guint8 *) "\x05\x01\x00\x03\xff", 5);
   for (guint i = 0; i < 255; i++)
     g_byte_array_append (a, (const guint8 *) "n", 1);
   g_byte_array_append (a, (const guint8 *) "\x01\xbb", 2);
   g_assert_cmpint (ph_socks_parse_request (PH_SOCKS5, a->data, a->len, &consumed, &req, &code), ==,
+                   PH_SOCKS_ERROR);
+  g_assert_cmpuint (code, ==, PH_SOCKS5_HOST_UNREACHABLE);
+  /* 253: the longest name. */
+  g_byte_array_set_size (a, 0);
+  g_byte_array_append (a, (const guint8 *) "\x05\x01\x00\x03\xfd", 5);
+  for (guint i = 0; i < 253; i++)
+    g_byte_array_append (a, (const guint8 *) "n", 1);
+  g_byte_array_append (a, (const guint8 *) "\x01\xbb", 2);
+  g_assert_cmpint (ph_socks_parse_request (PH_SOCKS5, a->data, a->len, &consumed, &req, &code), ==,
                    PH_SOCKS_DONE);
   g_assert_cmpuint (consumed, ==, a->len);
-  g_assert_cmpuint (strlen (req.host), ==, 255);
+  g_assert_cmpuint (strlen (req.host), ==, 253);
 }
 
 static void

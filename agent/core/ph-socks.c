@@ -42,11 +42,12 @@ ph_socks5_parse_greeting (const guint8 *data, gsize len, gsize *consumed, guint8
   return PH_SOCKS_DONE;
 }
 
-/* A host name of @len bytes: 1 to 255 of letters, digits, '-', '_' and '.'. */
+/* A host name of @len bytes: 1 to 253 (a DNS name's longest text, and what an HTTP CONNECT may
+ * name) of letters, digits, '-', '_' and '.'. */
 static gboolean
 name_is_valid (const guint8 *name, gsize len)
 {
-  if (len == 0 || len > PH_SOCKS_MAX_NAME)
+  if (len == 0 || len > 253)
     return FALSE;
   for (gsize i = 0; i < len; i++)
     if (!g_ascii_isalnum (name[i]) && name[i] != '-' && name[i] != '_' && name[i] != '.')

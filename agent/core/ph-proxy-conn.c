@@ -1325,6 +1325,8 @@ socks_method_sent (PhPipe *pipe, GError *error, gpointer data)
       ph_proxy_conn_close (conn);
       return;
     }
+  if (conn->state != CONN_HEAD)
+    return;
   ph_pipe_clear (conn->u2c);
   conn_u2c_init (conn, NULL, NULL, NULL, NULL);
   conn_read_head (conn);

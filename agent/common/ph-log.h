@@ -31,9 +31,10 @@ gboolean ph_log_level_from_string (const char *str, PhLogLevel *level);
 void ph_log_add_secret (const char *secret);
 
 /* One connection's (or request's) access line. @route is "proxy", "direct" or "block" (NULL:
- * none was decided), @error_kind NULL when it went well. */
+ * none was decided), @error_kind NULL when it went well, @proto "socks5" or "socks4" for a
+ * SOCKS client (the line ends with proto=), NULL for HTTP. */
 void ph_log_access (const char *client, const char *method, const char *target, guint status,
                     guint64 up, guint64 down, gint64 duration_us, const char *route,
-                    const char *error_kind);
+                    const char *error_kind, const char *proto);
 
 G_END_DECLS

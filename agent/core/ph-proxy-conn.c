@@ -12,8 +12,10 @@
  * connection is kept for this client's next request to the same origin,
  * never put in the shared pool, which holds cloud connections only.
  * GET /proxy.pac and /wpad.dat, asked of the listener itself, are
- * answered here with the PAC (ph-pac.c). What is said to the cloud proxy and how its
- * answer is read are ph-upstream's; this file moves those bytes and the
+ * answered here with the PAC (ph-pac.c). A first byte 0x05 or 0x04 is a
+ * SOCKS5 or SOCKS4/4a client (ph-socks.c): its CONNECT becomes the same
+ * request as an HTTP CONNECT, and only the answers differ (SOCKS replies). What is said to the
+ * cloud proxy and how its answer is read are ph-upstream's; this file moves those bytes and the
  * client's. Nothing is written upstream before the upstream stream exists,
  * and it exists only once verified (ph-tls.c).
  *
@@ -34,6 +36,7 @@
 #include "ph-pac.h"
 #include "ph-relay.h"
 #include "ph-route.h"
+#include "ph-socks.h"
 
 #include <string.h>
 
@@ -68,7 +71,10 @@ struct _PhProxyConn
   char *peer;
   GCancellable *cancellable;
   PhConnState state;
-  gboolean logged; /* this exchange's bytes are in the owner's totals */
+  gboolean logged;        /* this exchange's bytes are in the owner's totals */
+  gboolean sniffed;       /* the first byte said whether this is a SOCKS client */
+  PhSocksVersion socks;   /* PH_SOCKS5 or PH_SOCKS4, PH_SOCKS_NONE: HTTP */
+  gboolean socks_greeted; /* SOCKS5: the method reply is out, the request comes next */
 
   GByteArray *cin; /* client bytes read and not used yet */
   GByteArray *uin; /* upstream bytes of a response head */
@@ -190,7 +196,10 @@ conn_log (PhProxyConn *conn, const char *error_kind)
   ph_log_access (conn->peer, conn->req ? ph_http_request_get_method (conn->req) : "-",
                  conn_target (conn), conn->status, ph_pipe_get_bytes (conn->c2u),
                  ph_pipe_get_bytes (conn->u2c), now - conn->started_us, conn->route_name,
-                 error_kind);
+                 error_kind,
+                 conn->socks == PH_SOCKS5   ? "socks5"
+                 : conn->socks == PH_SOCKS4 ? "socks4"
+                                            : NULL);
   conn->owner->account (conn->owner_data, ph_pipe_get_bytes (conn->c2u),
                         ph_pipe_get_bytes (conn->u2c));
 }
@@ -251,6 +260,8 @@ refusal_sent (PhPipe *pipe, GError *error, gpointer data)
 }
 
 static void conn_answer (PhProxyConn *conn, guint status, const char *kind, GString *resp);
+static void conn_answer_bytes (PhProxyConn *conn, guint status, const char *kind,
+                               const guint8 *data, gsize len);
 
 /* Answers with a refusal and closes: the one way errors reach a client. */
 static void
@@ -261,9 +272,51 @@ conn_refuse (PhProxyConn *conn, guint status, const char *kind, const char *mess
   conn_answer (conn, status, kind, resp);
 }
 
-/* Answers with @resp (a whole message the agent wrote) and closes. */
+/* A SOCKS client's failure reply (@code; SOCKS4: rejected), then the connection closes. Nothing
+ * is sent before a SOCKS5 greeting was answered, nor for a head that did not come in time. */
+static void
+conn_answer_socks (PhProxyConn *conn, guint status, const char *kind, guint8 code)
+{
+  guint8 reply[PH_SOCKS5_REPLY_LEN];
+  gsize len = 0;
+
+  if (conn->socks == PH_SOCKS4)
+    {
+      ph_socks4_build_reply (FALSE, reply);
+      len = PH_SOCKS4_REPLY_LEN;
+    }
+  else if (conn->socks_greeted)
+    {
+      ph_socks5_build_reply (code, reply);
+      len = PH_SOCKS5_REPLY_LEN;
+    }
+  if (status == 408)
+    len = 0;
+  if (len == 0)
+    {
+      if (conn->state == CONN_CLOSED)
+        return;
+      conn->status = status;
+      conn_log (conn, kind);
+      ph_proxy_conn_close (conn);
+      return;
+    }
+  conn_answer_bytes (conn, status, kind, reply, len);
+}
+
+/* Answers with @resp (a whole message the agent wrote) and closes; a SOCKS client gets the
+ * SOCKS reply that says the same. */
 static void
 conn_answer (PhProxyConn *conn, guint status, const char *kind, GString *resp)
+{
+  if (conn->socks != PH_SOCKS_NONE)
+    conn_answer_socks (conn, status, kind, ph_socks5_code_for (status, kind, NULL));
+  else
+    conn_answer_bytes (conn, status, kind, (const guint8 *) resp->str, resp->len);
+}
+
+static void
+conn_answer_bytes (PhProxyConn *conn, guint status, const char *kind, const guint8 *data, gsize len)
 {
   g_autoptr (GBytes) pending = NULL;
 
@@ -286,7 +339,7 @@ conn_answer (PhProxyConn *conn, guint status, const char *kind, GString *resp)
   conn_u2c_init (conn, NULL, conn->client, refusal_sent, conn);
   if (pending != NULL)
     ph_pipe_push (conn->u2c, g_bytes_get_data (pending, NULL), g_bytes_get_size (pending));
-  ph_pipe_push (conn->u2c, resp->str, resp->len);
+  ph_pipe_push (conn->u2c, data, len);
   ph_pipe_start (conn->u2c, PH_PIPE_FLUSH);
 }
 
@@ -406,12 +459,24 @@ static void
 conn_start_tunnel (PhProxyConn *conn, const guint8 *extra, gsize extra_len)
 {
   static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+  guint8 socks_reply[PH_SOCKS5_REPLY_LEN];
 
   conn->state = CONN_TUNNEL;
   conn->deadline_us = 0;
   conn->status = 200;
   conn_u2c_init (conn, conn->up, conn->client, tunnel_pipe_done, conn);
-  ph_pipe_push (conn->u2c, established, strlen (established));
+  if (conn->socks == PH_SOCKS5)
+    {
+      ph_socks5_build_reply (PH_SOCKS5_SUCCEEDED, socks_reply);
+      ph_pipe_push (conn->u2c, socks_reply, PH_SOCKS5_REPLY_LEN);
+    }
+  else if (conn->socks == PH_SOCKS4)
+    {
+      ph_socks4_build_reply (TRUE, socks_reply);
+      ph_pipe_push (conn->u2c, socks_reply, PH_SOCKS4_REPLY_LEN);
+    }
+  else
+    ph_pipe_push (conn->u2c, established, strlen (established));
   if (extra_len > 0)
     ph_pipe_push_body (conn->u2c, extra, extra_len);
   ph_pipe_init (conn->c2u, conn->client, conn->up, tunnel_pipe_done, conn);
@@ -665,6 +730,13 @@ conn_pass_interim (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
       conn_refuse (conn, 502, "upstream-protocol", msg);
       return FALSE;
     }
+  if (conn->socks != PH_SOCKS_NONE)
+    {
+      /* A SOCKS client has no use for an HTTP interim head. */
+      ph_http_response_free (resp);
+      g_byte_array_remove_range (conn->uin, 0, head_len);
+      return TRUE;
+    }
   interim = ph_http_response_build_forward (resp, TRUE);
   ph_http_response_free (resp);
   g_byte_array_remove_range (conn->uin, 0, head_len);
@@ -718,6 +790,18 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
       return;
     }
 
+  if (conn->socks != PH_SOCKS_NONE)
+    {
+      /* A refused CONNECT: a SOCKS client gets the code that says why (Squid's X-Squid-Error
+       * tells a refused connection from an unreachable host). */
+      guint status = ph_http_response_get_status (resp);
+      guint8 code = ph_socks5_code_for (
+          status, NULL, ph_http_header_get (ph_http_response_get_headers (resp), "X-Squid-Error"));
+
+      ph_http_response_free (resp);
+      conn_answer_socks (conn, status, NULL, code);
+      return;
+    }
   /* A final answer other than a tunnel: it goes to the client as it is. */
   conn->status = ph_http_response_get_status (resp);
   if (!ph_http_response_has_body (resp, ph_http_request_get_method (conn->req))
@@ -1229,6 +1313,94 @@ conn_get_upstream (PhProxyConn *conn)
 }
 
 static void
+socks_method_sent (PhPipe *pipe, GError *error, gpointer data)
+{
+  PhProxyConn *conn = data;
+  g_autoptr (PhProxyConn) hold = ph_proxy_conn_ref (conn);
+
+  if (error != NULL)
+    {
+      g_error_free (error);
+      conn_log (conn, "client-closed");
+      ph_proxy_conn_close (conn);
+      return;
+    }
+  if (conn->state != CONN_HEAD)
+    return;
+  ph_pipe_clear (conn->u2c);
+  conn_u2c_init (conn, NULL, NULL, NULL, NULL);
+  conn_read_head (conn);
+}
+
+/* A SOCKS client's greeting and request, from what it sent so far. TRUE when the head is dealt
+ * with (dispatched, refused, or the method reply going out), FALSE to read more. */
+static gboolean
+conn_read_socks (PhProxyConn *conn)
+{
+  g_autofree char *head = NULL;
+  g_autofree char *reason = NULL;
+  PhHttpRequest *req = NULL;
+  PhSocksRequest request;
+  PhSocksResult r;
+  gsize consumed = 0;
+  guint status = 0;
+  guint8 code = 0;
+
+  if (conn->socks == PH_SOCKS5 && !conn->socks_greeted)
+    {
+      guint8 method = PH_SOCKS5_NO_ACCEPTABLE_METHODS;
+      guint8 reply[2];
+
+      r = ph_socks5_parse_greeting (conn->cin->data, conn->cin->len, &consumed, &method);
+      if (r == PH_SOCKS_MORE)
+        return FALSE;
+      g_byte_array_remove_range (conn->cin, 0, consumed);
+      ph_socks5_build_method_reply (method, reply);
+      if (r == PH_SOCKS_ERROR || method != PH_SOCKS5_NO_AUTH)
+        {
+          /* Only "no authentication" is offered; the client hears 0xFF and the end. */
+          conn_answer_bytes (conn, 407, "socks-no-method", reply, sizeof reply);
+          return TRUE;
+        }
+      conn->socks_greeted = TRUE;
+      conn_u2c_init (conn, NULL, conn->client, socks_method_sent, conn);
+      ph_pipe_push (conn->u2c, reply, sizeof reply);
+      ph_pipe_start (conn->u2c, PH_PIPE_FLUSH);
+      return TRUE;
+    }
+  r = ph_socks_parse_request (conn->socks, conn->cin->data, conn->cin->len, &consumed, &request,
+                              &code);
+  if (r == PH_SOCKS_MORE)
+    return FALSE;
+  if (r == PH_SOCKS_ERROR)
+    {
+      gboolean socks4_command
+          = conn->socks == PH_SOCKS4 && conn->cin->len >= 2 && conn->cin->data[1] != 1;
+
+      conn_answer_socks (conn, 400,
+                         code == PH_SOCKS5_COMMAND_NOT_SUPPORTED || socks4_command ? "socks-command"
+                         : code == PH_SOCKS5_ATYP_NOT_SUPPORTED ? "socks-address-type"
+                                                                : "bad-request",
+                         code);
+      return TRUE;
+    }
+  g_byte_array_remove_range (conn->cin, 0, consumed);
+  /* The same request as an HTTP CONNECT to host:port, a name left unresolved. */
+  head = ph_socks_request_to_connect (&request);
+  if (ph_http_request_parse (head, strlen (head), &ph_http_default_limits, &req, &consumed, &status,
+                             &reason)
+      != PH_HTTP_PARSE_DONE)
+    {
+      g_clear_pointer (&req, ph_http_request_free);
+      conn_answer_socks (conn, 400, "bad-request", PH_SOCKS5_GENERAL_FAILURE);
+      return TRUE;
+    }
+  conn->req = req;
+  conn_dispatch (conn);
+  return TRUE;
+}
+
+static void
 conn_read_head (PhProxyConn *conn)
 {
   const PhHttpLimits *limits = &ph_http_default_limits;
@@ -1244,7 +1416,17 @@ conn_read_head (PhProxyConn *conn)
       gsize n = 0;
       PhIoStatus st;
 
-      if (conn->cin->len > 0)
+      if (conn->cin->len > 0 && !conn->sniffed)
+        {
+          conn->sniffed = TRUE;
+          conn->socks = ph_socks_detect (conn->cin->data[0]);
+        }
+      if (conn->cin->len > 0 && conn->socks != PH_SOCKS_NONE)
+        {
+          if (conn_read_socks (conn))
+            return;
+        }
+      else if (conn->cin->len > 0)
         {
           PhHttpParseResult pr
               = ph_http_request_parse ((const char *) conn->cin->data, conn->cin->len, limits, &req,
@@ -1283,7 +1465,7 @@ conn_read_head (PhProxyConn *conn)
           conn->client_wait = ph_stream_wait (conn->client, FALSE, client_readable_cb, conn);
           return;
         }
-      if (conn->cin->len > 0)
+      if (conn->cin->len > 0 || conn->socks != PH_SOCKS_NONE)
         {
           g_debug ("%s: closed in the middle of a request head", conn->peer);
           conn_log (conn, "client-closed");
@@ -1374,7 +1556,7 @@ ph_proxy_conn_check_timeouts (PhProxyConn *conn, gint64 now)
       case CONN_HEAD:
         if (conn->deadline_us != 0 && now > conn->deadline_us)
           {
-            if (conn->cin->len > 0)
+            if (conn->cin->len > 0 || conn->socks != PH_SOCKS_NONE)
               conn_refuse (conn, 408, "head-timeout", "the request head did not arrive in time");
             else
               ph_proxy_conn_close (conn);

@@ -111,7 +111,7 @@ server_refuse_full (PhServer *server, GSocket *socket, const char *peer)
   g_socket_receive_with_blocking (socket, drain, sizeof drain, FALSE, NULL, NULL);
   g_socket_send_with_blocking (socket, resp->str, resp->len, FALSE, NULL, NULL);
   g_socket_shutdown (socket, FALSE, TRUE, NULL);
-  ph_log_access (peer, "-", "-", 503, 0, 0, 0, NULL, "too-many-connections");
+  ph_log_access (peer, "-", "-", 503, 0, 0, 0, NULL, "too-many-connections", NULL);
   if (rate_limit_pass (&server->full_warning, &suppressed))
     g_warning ("too many client connections (limit %u): new clients are refused with 503 "
                "(%u more refused since the last message)",

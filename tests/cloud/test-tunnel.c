@@ -2402,6 +2402,331 @@ ph_tunnel_routes (PhTunnelFixture *fx)
 }
 
 /* Every case gets a started agent on the shared cloud end unless its line says otherwise. */
+/* --- SOCKS5 and SOCKS4a on the listener's port --- */
+
+/* Sends @len bytes of SOCKS on a fresh connection to the agent and returns everything that comes
+ * back until the agent closes (asserted, within 15 s). */
+static GBytes *
+ph_socks_exchange (PhTestAgent *agent, const char *bytes, gsize len)
+{
+  g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
+  gboolean closed = FALSE;
+  GBytes *got;
+
+  g_assert_true (ph_test_conn_send (conn, bytes, (gssize) len));
+  got = ph_test_conn_read_to_eof (conn, 15000, &closed);
+  g_assert_true (closed);
+  return got;
+}
+
+#define PH_SOCKS5_HELLO "\x05\x01\x00"
+#define PH_SOCKS5_ACCEPT "\x05\x00"
+
+/* A SOCKS5 exchange (greeting and request at once) answered with @code, then closed. */
+static void
+ph_assert_socks5_code (PhTestAgent *agent, const char *request, gsize len, guint8 code)
+{
+  g_autoptr (GByteArray) send = g_byte_array_new ();
+  g_autoptr (GBytes) got = NULL;
+  guint8 want[12] = { 5, 0, 5, code, 0, 1, 0, 0, 0, 0, 0, 0 };
+
+  g_byte_array_append (send, (const guint8 *) PH_SOCKS5_HELLO, 3);
+  g_byte_array_append (send, (const guint8 *) request, len);
+  got = ph_socks_exchange (agent, (const char *) send->data, send->len);
+  if (g_bytes_get_size (got) != sizeof want)
+    ph_test_agent_print_log (agent, "SOCKS5 reply of the wrong size");
+  g_assert_cmpmem (g_bytes_get_data (got, NULL), g_bytes_get_size (got), want, sizeof want);
+}
+
+/* The SOCKS5 request for CONNECT @name:@port (ATYP 3). */
+static GByteArray *
+ph_socks5_name_request (const char *name, guint16 port)
+{
+  GByteArray *a = g_byte_array_new ();
+  guint8 head[5] = { 5, 1, 0, 3, (guint8) strlen (name) };
+  guint8 p[2] = { port >> 8, port & 0xff };
+
+  g_byte_array_append (a, head, 5);
+  g_byte_array_append (a, (const guint8 *) name, strlen (name));
+  g_byte_array_append (a, p, 2);
+  return a;
+}
+
+/* curl --socks5-hostname, --socks5, --socks4a and --socks4 to the origin's HTTPS; git over
+ * socks5h://. A name goes to Squid as a name (CONNECT localhost:PORT), and every access line
+ * says proto=socks5 or socks4 beside the fields an HTTP CONNECT's has. */
+static void
+ph_tunnel_socks_curl (PhTunnelFixture *fx)
+{
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  g_autofree char *socks = g_strdup_printf ("127.0.0.1:%u", agent->port);
+  g_autofree char *by_name
+      = g_strdup_printf ("https://localhost:%u/hello", cloud->origin_https_port);
+  g_autofree char *by_ip = ph_url ("https", cloud->origin_https_port, "/hello");
+  g_autofree char *squid_name = g_strdup_printf ("CONNECT localhost:%u ", cloud->origin_https_port);
+  g_autofree char *name_target = g_strdup_printf ("target=localhost:%u", cloud->origin_https_port);
+  g_autofree char *ip_target = g_strdup_printf ("target=127.0.0.1:%u", cloud->origin_https_port);
+  g_autofree char *line = NULL;
+  guint squid_base = ph_test_cloud_settled_access_log_lines (cloud, squid_name);
+  static const char *const flags[] = { "--socks5-hostname", "--socks4a", "--socks5", "--socks4" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (flags); i++)
+    {
+      g_autoptr (PhTestCurl) c = ph_test_curl (flags[i], socks, "--cacert", cloud->origin_ca,
+                                               i < 2 ? by_name : by_ip, NULL);
+
+      g_test_message ("curl %s", flags[i]);
+      ph_assert_curl_ok (c);
+      g_assert_cmpstr (c->out_str, ==, "hello\n");
+    }
+  /* The two names reached Squid as names: it resolved them, not the agent. */
+  g_assert_cmpuint (ph_test_cloud_settled_access_log_lines (cloud, squid_name) - squid_base, ==, 2);
+  ph_test_agent_assert_access (agent,
+                               (const char *[]){ "method=CONNECT", name_target, "status=200",
+                                                 "route=proxy", "proto=socks5", NULL },
+                               1, 5000);
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ "method=CONNECT", name_target, "status=200", "proto=socks4", NULL },
+      1, 5000);
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ "method=CONNECT", ip_target, "status=200", "proto=socks5", NULL }, 1,
+      5000);
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ "method=CONNECT", ip_target, "status=200", "proto=socks4", NULL }, 1,
+      5000);
+  line = ph_wait_access (agent, (const char *[]){ name_target, "proto=socks5", NULL }, 5000);
+  g_assert_true (g_regex_match_simple ("access client=127\\.0\\.0\\.1:[0-9]+ method=CONNECT "
+                                       "target=\\S+ status=200 up=[0-9]+ down=[0-9]+ "
+                                       "duration=[0-9.]+s route=proxy( error=\\S+)? proto=socks5$",
+                                       line, 0, 0));
+  g_assert_cmpuint (ph_access_field (line, "down"), >, 6);
+
+  /* git over socks5h://: no git server here, so the origin answers 404, but the tunnel it asked
+   * for went through, by name, TLS verified (GIT_SSL_CAINFO: git's GnuTLS build ignores
+   * -c http.sslCAInfo). */
+  {
+    g_autofree char *proxy = g_strdup_printf ("http.proxy=socks5h://%s", socks);
+    g_autofree char *ca = g_strdup_printf ("http.sslCAInfo=%s", cloud->origin_ca);
+    g_autofree char *repo
+        = g_strdup_printf ("https://localhost:%u/repo.git", cloud->origin_https_port);
+    const char *argv[] = { "git", "-c", proxy, "-c", ca, "ls-remote", repo, NULL };
+    g_autofree char *err = NULL;
+    g_autofree char *git = g_find_program_in_path ("git");
+    g_auto (GStrv) envp
+        = g_environ_setenv (g_get_environ (), "GIT_SSL_CAINFO", cloud->origin_ca, TRUE);
+    int status = 0;
+
+    if (git == NULL)
+      {
+        g_assert_cmpstr (g_getenv ("CI"), !=, "true");
+        g_test_message ("git is not installed: git over socks5h:// not tried");
+        return;
+      }
+    squid_base = ph_test_cloud_settled_access_log_lines (cloud, squid_name);
+    envp = g_environ_unsetenv (envp, "https_proxy");
+    envp = g_environ_unsetenv (envp, "HTTPS_PROXY");
+    envp = g_environ_unsetenv (envp, "all_proxy");
+    envp = g_environ_unsetenv (envp, "ALL_PROXY");
+    g_assert_true (g_spawn_sync (NULL, (char **) argv, envp, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
+                                 &err, &status, NULL));
+    g_test_message ("git ls-remote: %s", err);
+    g_assert_nonnull (strstr (err, "repo.git/' not found"));
+    g_assert_cmpuint (ph_test_cloud_settled_access_log_lines (cloud, squid_name) - squid_base, >=,
+                      1);
+  }
+}
+
+/* A hand-built SOCKS5 client (Python, raw socket): ATYP 3 and ATYP 1 to the origin's plain HTTP
+ * port, the HTTP request sent at once after the SOCKS request (bytes that go through the tunnel
+ * untouched). */
+static void
+ph_tunnel_socks_python (PhTunnelFixture *fx)
+{
+  static const char script[]
+      = "import socket, struct, sys\n"
+        "port, origin = int(sys.argv[1]), int(sys.argv[2])\n"
+        "for atyp, addr in ((3, b'\\x09localhost'), (1, socket.inet_aton('127.0.0.1'))):\n"
+        "    s = socket.create_connection(('127.0.0.1', port), timeout=15)\n"
+        "    s.sendall(b'\\x05\\x01\\x00')\n"
+        "    assert s.recv(2) == b'\\x05\\x00'\n"
+        "    req = b'GET /hello HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n'\n"
+        "    s.sendall(bytes([5, 1, 0, atyp]) + addr + struct.pack('>H', origin) + req)\n"
+        "    reply = b''\n"
+        "    while len(reply) < 10:\n"
+        "        reply += s.recv(10 - len(reply))\n"
+        "    assert reply == b'\\x05\\x00\\x00\\x01' + bytes(6), reply\n"
+        "    data = b''\n"
+        "    while True:\n"
+        "        chunk = s.recv(4096)\n"
+        "        if not chunk:\n"
+        "            break\n"
+        "        data += chunk\n"
+        "    assert data.startswith(b'HTTP/1.') and data.endswith(b'\\r\\n\\r\\nhello\\n'), data\n"
+        "    print('ok', atyp)\n";
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  g_autofree char *port = g_strdup_printf ("%u", agent->port);
+  g_autofree char *origin = g_strdup_printf ("%u", cloud->origin_http_port);
+  const char *argv[] = { "python3", "-c", script, port, origin, NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *name_target = g_strdup_printf ("target=localhost:%u", cloud->origin_http_port);
+  g_autofree char *ip_target = g_strdup_printf ("target=127.0.0.1:%u", cloud->origin_http_port);
+  g_autoptr (GError) error = NULL;
+  int status = 0;
+
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                               &err, &status, &error));
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (status, NULL))
+    {
+      g_printerr ("# python: %s%s\n", out, err);
+      ph_test_agent_print_log (agent, "the Python SOCKS5 client failed");
+    }
+  g_assert_cmpstr (out, ==, "ok 3\nok 1\n");
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ name_target, "status=200", "proto=socks5", NULL }, 1, 5000);
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ ip_target, "status=200", "proto=socks5", NULL }, 1, 5000);
+}
+
+/* What a SOCKS client gets for what the agent does not take: only user/password offered (0xFF),
+ * a bad version, BIND and UDP ASSOCIATE (0x07), an unknown address type (0x08), a name that is
+ * none (0x04), SOCKS4 BIND (0x5B); and a refused connection behind Squid (0x05). */
+static void
+ph_tunnel_socks_malformed (PhTunnelFixture *fx)
+{
+  PhTestAgent *agent = fx->agent;
+  guint16 closed_port = ph_test_free_port ();
+  g_autoptr (GBytes) got = NULL;
+  g_autoptr (GByteArray) refused = ph_socks5_name_request ("localhost", closed_port);
+
+  got = ph_socks_exchange (agent, "\x05\x01\x02", 3);
+  g_assert_cmpmem (g_bytes_get_data (got, NULL), g_bytes_get_size (got), "\x05\xff", 2);
+  g_clear_pointer (&got, g_bytes_unref);
+  got = ph_socks_exchange (agent, "\x05\x02\x01\x02", 4);
+  g_assert_cmpmem (g_bytes_get_data (got, NULL), g_bytes_get_size (got), "\x05\xff", 2);
+  g_clear_pointer (&got, g_bytes_unref);
+
+  ph_assert_socks5_code (agent, "\x04\x01\x00\x01\x7f\x00\x00\x01\x00\x50", 10, 0x01);
+  ph_assert_socks5_code (agent, "\x05\x02\x00\x01\x7f\x00\x00\x01\x00\x50", 10, 0x07);
+  ph_assert_socks5_code (agent, "\x05\x03\x00\x01\x7f\x00\x00\x01\x00\x35", 10, 0x07);
+  ph_assert_socks5_code (agent, "\x05\x01\x00\x09\x7f\x00\x00\x01\x00\x50", 10, 0x08);
+  ph_assert_socks5_code (agent, "\x05\x01\x00\x03\x03\x61 b\x00\x50", 10, 0x04);
+  ph_assert_socks5_code (agent, (const char *) refused->data, refused->len, 0x05);
+
+  got = ph_socks_exchange (agent, "\x04\x02\x00\x50\x7f\x00\x00\x01\x00", 9);
+  g_assert_cmpmem (g_bytes_get_data (got, NULL), g_bytes_get_size (got),
+                   "\x00\x5b\x00\x00\x00\x00\x00\x00", 8);
+
+  ph_test_agent_assert_access (agent, (const char *[]){ "error=socks-no-method", NULL }, 2, 5000);
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ "error=socks-command", "proto=socks5", NULL }, 2, 5000);
+  ph_test_agent_assert_access (agent, (const char *[]){ "error=socks-address-type", NULL }, 1,
+                               5000);
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ "error=socks-command", "proto=socks4", NULL }, 1, 5000);
+  ph_test_agent_assert_access (agent, (const char *[]){ "status=503", "proto=socks5", NULL }, 1,
+                               5000);
+  /* HTTP on the same port is as before. */
+  {
+    g_autofree char *get = ph_test_get_request (fx->cloud->origin_http_port, "/hello");
+    g_autofree char *body = NULL;
+    g_autofree char *head = ph_test_exchange (agent->port, get, &body, NULL, 15000);
+
+    g_assert_cmpint (ph_test_head_status (head), ==, 200);
+    g_assert_cmpstr (body, ==, "hello\n");
+  }
+}
+
+/* A SOCKS head that stops half-way is closed after head-timeout, without a reply to it. */
+static void
+ph_tunnel_socks_head_timeout (PhTunnelFixture *fx)
+{
+  PhTestAgent *agent = fx->agent;
+  static const struct
+  {
+    const char *bytes;
+    gsize len;
+    const char *answer;
+    gsize answer_len;
+  } cases[] = {
+    { "\x05\x01", 2, "", 0 },                                 /* greeting cut */
+    { "\x05\x01\x00\x05\x01\x00", 6, "\x05\x00", 2 },         /* request cut */
+    { "\x04\x01\x00\x50\x00\x00\x00\x01\x00loc", 12, "", 0 }, /* SOCKS4a name cut */
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
+      g_autoptr (GBytes) got = NULL;
+      gboolean closed = FALSE;
+      gint64 start = g_get_monotonic_time (), elapsed;
+
+      ph_test_conn_send (conn, cases[i].bytes, (gssize) cases[i].len);
+      got = ph_test_conn_read_to_eof (conn, 10000, &closed);
+      elapsed = g_get_monotonic_time () - start;
+      g_assert_true (closed);
+      g_assert_cmpmem (g_bytes_get_data (got, NULL), g_bytes_get_size (got), cases[i].answer,
+                       cases[i].answer_len);
+      g_assert_cmpint (elapsed, >=, 800 * G_TIME_SPAN_MILLISECOND);
+      g_assert_cmpint (elapsed, <, 4 * G_USEC_PER_SEC);
+    }
+  ph_test_agent_assert_access (agent, (const char *[]){ "error=head-timeout", NULL }, 3, 5000);
+}
+
+/* Routes apply to SOCKS as to HTTP CONNECT: a blocked name gets 0x02 (not allowed by ruleset),
+ * a direct one is connected by the agent and never reaches Squid. */
+static void
+ph_tunnel_socks_routes (PhTunnelFixture *fx)
+{
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  g_autoptr (GByteArray) blocked = ph_socks5_name_request ("x.blocked.pinhole.test", 443);
+  g_autofree char *socks = g_strdup_printf ("socks5h://127.0.0.1:%u", agent->port);
+  g_autofree char *by_name
+      = g_strdup_printf ("https://localhost:%u/hello", cloud->origin_https_port);
+  g_autofree char *name_target = g_strdup_printf ("target=localhost:%u", cloud->origin_https_port);
+  guint squid_all = ph_test_cloud_settled_access_log_lines (cloud, NULL);
+  g_autoptr (PhTestCurl) c = NULL;
+
+  ph_assert_socks5_code (agent, (const char *) blocked->data, blocked->len, 0x02);
+  ph_test_agent_assert_access (agent,
+                               (const char *[]){ "target=x.blocked.pinhole.test:443", "status=403",
+                                                 "route=block", "error=blocked", "proto=socks5",
+                                                 NULL },
+                               1, 5000);
+  c = ph_test_curl ("-x", socks, "--cacert", cloud->origin_ca, by_name, NULL);
+  ph_assert_curl_ok (c);
+  g_assert_cmpstr (c->out_str, ==, "hello\n");
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ name_target, "status=200", "route=direct", "proto=socks5", NULL }, 1,
+      5000);
+  g_assert_cmpuint (ph_test_cloud_settled_access_log_lines (cloud, NULL), ==, squid_all);
+}
+
+/* The cloud proxy unreachable: a SOCKS5 client gets 0x01 (general failure: the SOCKS server's
+ * own way out is down), a SOCKS4 one 0x5B. */
+static void
+ph_tunnel_socks_upstream_down (PhTunnelFixture *fx)
+{
+  PhTestAgent *agent = NULL;
+  g_autoptr (GByteArray) req = ph_socks5_name_request ("localhost", 443);
+  g_autoptr (GBytes) got = NULL;
+
+  g_key_file_set_integer (fx->config, "upstream", "port", ph_test_free_port ());
+  agent = ph_tunnel_start (fx);
+  ph_assert_socks5_code (agent, (const char *) req->data, req->len, 0x01);
+  got = ph_socks_exchange (agent, "\x04\x01\x01\xbb\x00\x00\x00\x01\x00localhost\x00", 19);
+  g_assert_cmpmem (g_bytes_get_data (got, NULL), g_bytes_get_size (got),
+                   "\x00\x5b\x00\x00\x00\x00\x00\x00", 8);
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ "error=upstream-tcp", "proto=socks5", NULL }, 1, 5000);
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ "error=upstream-tcp", "proto=socks4", NULL }, 1, 5000);
+}
+
 static const PhTunnelCase ph_cases[] = {
   { "connect-https", ph_tunnel_connect_https },
   { "plain-get", ph_tunnel_plain_get },
@@ -2457,6 +2782,15 @@ static const PhTunnelCase ph_cases[] = {
   { "routes", ph_tunnel_routes,
     .settings = { { "route", "direct", "localhost, 127.0.0.2/31" },
                   { "route", "block", ".blocked.pinhole.test" } } },
+  { "socks-curl", ph_tunnel_socks_curl },
+  { "socks-python", ph_tunnel_socks_python },
+  { "socks-malformed", ph_tunnel_socks_malformed },
+  { "socks-head-timeout", ph_tunnel_socks_head_timeout,
+    .settings = { { "tunnel", "head-timeout", "1" } } },
+  { "socks-routes", ph_tunnel_socks_routes,
+    .settings
+    = { { "route", "direct", "localhost" }, { "route", "block", ".blocked.pinhole.test" } } },
+  { "socks-upstream-down", ph_tunnel_socks_upstream_down, .agent = PH_TUNNEL_AGENT_CONFIG },
   { "check-config", ph_tunnel_check_config, .agent = PH_TUNNEL_AGENT_NONE },
   { "reload", ph_tunnel_reload, .needs_sighup = TRUE },
   { "sigterm", ph_tunnel_sigterm },

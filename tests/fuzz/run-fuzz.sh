@@ -21,7 +21,7 @@ esac
 
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 builddir=${PH_FUZZ_BUILDDIR:-$srcdir/build-fuzz}
-harnesses="http-request body-scanner http-response host-list sniff"
+harnesses="http-request body-scanner http-response host-list sniff socks"
 
 command -v clang >/dev/null || { echo "run-fuzz.sh: clang is not installed" >&2; exit 1; }
 

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ph-socks.h: SOCKS5 (RFC 1928) and SOCKS4/4a on the listener's port: a strict parser of what
+ * the client sends before its tunnel (the SOCKS5 greeting, then the request), and the replies.
+ * CONNECT only, without authentication; a name stays a name (never resolved here). */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  PH_SOCKS_NONE = 0,
+  PH_SOCKS4 = 4,
+  PH_SOCKS5 = 5,
+} PhSocksVersion;
+
+typedef enum
+{
+  PH_SOCKS_MORE,  /* a valid prefix: read more */
+  PH_SOCKS_DONE,  /* complete: *consumed bytes were it */
+  PH_SOCKS_ERROR, /* refuse with *reply_code, then close */
+} PhSocksResult;
+
+/* SOCKS5 reply codes (RFC 1928 §6) and the SOCKS4 ones. */
+#define PH_SOCKS5_SUCCEEDED 0x00
+#define PH_SOCKS5_GENERAL_FAILURE 0x01
+#define PH_SOCKS5_NOT_ALLOWED 0x02
+#define PH_SOCKS5_HOST_UNREACHABLE 0x04
+#define PH_SOCKS5_CONNECTION_REFUSED 0x05
+#define PH_SOCKS5_COMMAND_NOT_SUPPORTED 0x07
+#define PH_SOCKS5_ATYP_NOT_SUPPORTED 0x08
+#define PH_SOCKS5_NO_AUTH 0x00
+#define PH_SOCKS5_NO_ACCEPTABLE_METHODS 0xFF
+#define PH_SOCKS4_GRANTED 0x5A
+#define PH_SOCKS4_REJECTED 0x5B
+
+#define PH_SOCKS5_REPLY_LEN 10
+#define PH_SOCKS4_REPLY_LEN 8
+/* Bounds: a SOCKS4 user id and a 4a host name, like a SOCKS5 name, are at most 255 bytes. */
+#define PH_SOCKS_MAX_NAME 255
+
+typedef struct
+{
+  char host[PH_SOCKS_MAX_NAME + 1]; /* a name, a dotted IPv4 or an IPv6 text (no brackets) */
+  guint16 port;
+  gboolean is_name; /* ATYP 3 or SOCKS4a */
+} PhSocksRequest;
+
+/* The version a connection's first byte announces: PH_SOCKS_NONE for anything else (HTTP). */
+PhSocksVersion ph_socks_detect (guint8 first_byte);
+
+/* The SOCKS5 greeting VER NMETHODS METHODS. On DONE, *method is the one chosen: 0x00, or 0xFF
+ * when the client offers no 0x00 (answer it, then close). ERROR: not a SOCKS5 greeting. */
+PhSocksResult ph_socks5_parse_greeting (const guint8 *data, gsize len, gsize *consumed,
+                                        guint8 *method);
+
+/* The request after the greeting (SOCKS5), or the whole of a SOCKS4/4a one. On ERROR,
+ * *reply_code is the code to answer with (SOCKS4: 0x5B). */
+PhSocksResult ph_socks_parse_request (PhSocksVersion version, const guint8 *data, gsize len,
+                                      gsize *consumed, PhSocksRequest *request, guint8 *reply_code);
+
+/* "CONNECT host:port HTTP/1.1" with its Host header, the head an HTTP client would send. */
+char *ph_socks_request_to_connect (const PhSocksRequest *request);
+
+void ph_socks5_build_method_reply (guint8 method, guint8 out[2]);
+/* VER REP RSV ATYP=1 BND.ADDR=0.0.0.0 BND.PORT=0 */
+void ph_socks5_build_reply (guint8 code, guint8 out[PH_SOCKS5_REPLY_LEN]);
+void ph_socks4_build_reply (gboolean granted, guint8 out[PH_SOCKS4_REPLY_LEN]);
+
+/* The SOCKS5 code for what an HTTP CONNECT would have been answered: @status, the agent's error
+ * @kind (NULL when the status is the cloud proxy's), and Squid's X-Squid-Error (or NULL). */
+guint8 ph_socks5_code_for (guint status, const char *kind, const char *squid_error);
+
+G_END_DECLS

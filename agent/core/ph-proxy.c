@@ -212,5 +212,4 @@ ph_proxy_forget (PhProxy *p)
   g_clear_error (&p->error);
   p->retry_at_us = 0;
   p->down_ms = DOWN_MIN_MS;
-  ph_proxy_resolve (p);
 }

@@ -49,7 +49,7 @@ gint64 ph_proxy_get_retry_at (const PhProxy *proxy);
  * after the first failure, doubling to 60 s while it fails; a failure while a probe is already
  * scheduled (a request's own last-resort attempt) does not push that back. */
 void ph_proxy_set_health (PhProxy *proxy, PhProxyHealth health, const GError *error);
-/* Forgets its health and backoff, and resolves its name again (the network changed). */
+/* Forgets its health and backoff and cancels what runs on its behalf (the network changed). */
 void ph_proxy_forget (PhProxy *proxy);
 
 /* Looks its name up (for what is shown: a connection resolves it each time itself). */

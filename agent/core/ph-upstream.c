@@ -1263,6 +1263,10 @@ ph_upstream_network_changed (PhUpstream *up, const char *why)
       if (g_ptr_array_index (up->probes, i) != NULL)
         probe_free (g_ptr_array_index (up->probes, i));
       ph_proxy_forget (proxy_at (up, i));
+      /* Its addresses are only shown with several proxies (a lone one's connections resolve
+       * its name themselves, and a lookup more would be work done twice). */
+      if (up->proxies->len > 1)
+        ph_proxy_resolve (proxy_at (up, i));
     }
   up->probing = 0;
   upstream_notify (up, PH_UPSTREAM_HEALTH_CHANGED);

@@ -18,6 +18,13 @@ struct _PhConfig
 {
   GPtrArray *listen; /* of GInetSocketAddress */
   GPtrArray *allow;  /* of GInetAddressMask */
+  GStrv socks_users; /* names; their passwords are in the secret store */
+
+  GPtrArray *transparent; /* of GInetSocketAddress; empty: no transparent listener */
+  guint mark;             /* on the agent's own outgoing sockets; 0: none */
+  GArray *capture_ports;  /* of guint16 */
+  PhCaptureMode capture;
+  char *capture_interface; /* capture=gateway IFACE */
 
   char *host;         /* the first proxy's, for messages and the secret store */
   GPtrArray *proxies; /* of PhProxyEntry, upstream.host in order; empty: none */
@@ -117,13 +124,23 @@ static gboolean parse_bool (PhConfig *, const PhKeyDef *, const char *, GError *
 static gboolean parse_choice (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_portal_check (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_doctor_target (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_names (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_ports (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_capture (PhConfig *, const PhKeyDef *, const char *, GError **);
 
 #define DAY_MS (24u * 3600u * 1000u)
 
 /* Every key the agent knows, with its default. */
 static const PhKeyDef key_defs[] = {
-  { "listener", "address", "127.0.0.1:3128;[::1]:3128", parse_listen },
+  { "listener", "address", "127.0.0.1:3128;[::1]:3128", parse_listen, FIELD (listen), 1 },
   { "listener", "allow", "", parse_allow },
+  /* SOCKS5 clients that are not on loopback sign in as one of these (RFC 1929). */
+  { "listener", "socks-users", "", parse_names, FIELD (socks_users) },
+  /* The transparent listener (ph-server.h) and the nftables rules that feed it (ph-capture.h). */
+  { "transparent", "address", "", parse_listen, FIELD (transparent), 0 },
+  { "transparent", "mark", "28776", parse_uint, FIELD (mark), 0, G_MAXINT32 },
+  { "transparent", "ports", "80,443", parse_ports },
+  { "transparent", "capture", "off", parse_capture },
   { "upstream", "host", "", parse_proxies },
   { "upstream", "port", "443", parse_uint, FIELD (port), 1, 65535 },
   { "upstream", "server-name", "", parse_host, FIELD (server_name) },
@@ -296,15 +313,15 @@ parse_listen (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **er
         return FALSE;
       g_ptr_array_add (list, sa);
     }
-  if (list->len == 0)
+  if (list->len < def->min)
     {
       g_set_error_literal (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
                            /* TRANSLATORS: said of [listener] address= when it lists none */
                            _ ("needs at least one address"));
       return FALSE;
     }
-  g_clear_pointer (&cfg->listen, g_ptr_array_unref);
-  cfg->listen = g_steal_pointer (&list);
+  g_clear_pointer (FIELD_PTR (cfg, def, GPtrArray *), g_ptr_array_unref);
+  *FIELD_PTR (cfg, def, GPtrArray *) = g_steal_pointer (&list);
   return TRUE;
 }
 
@@ -743,6 +760,10 @@ parse_doctor_target (PhConfig *cfg, const PhKeyDef *def, const char *value, GErr
 static void
 config_clear (PhConfig *cfg)
 {
+  g_clear_pointer (&cfg->socks_users, g_strfreev);
+  g_clear_pointer (&cfg->transparent, g_ptr_array_unref);
+  g_clear_pointer (&cfg->capture_ports, g_array_unref);
+  g_clear_pointer (&cfg->capture_interface, g_free);
   g_clear_pointer (&cfg->direct, ph_host_list_free);
   g_clear_pointer (&cfg->block, ph_host_list_free);
   g_clear_pointer (&cfg->portal_check, g_free);
@@ -799,6 +820,127 @@ find_key (const char *group, const char *key)
     if (g_str_equal (key_defs[i].group, group) && g_str_equal (key_defs[i].key, key))
       return &key_defs[i];
   return NULL;
+}
+
+/* A list of names (user names): letters, digits and . _ - only, at most 255 bytes each. */
+static gboolean
+parse_names (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  g_auto (GStrv) items = split_list (value);
+
+  for (guint i = 0; items[i] != NULL; i++)
+    {
+      gboolean ok = strlen (items[i]) <= 255;
+      for (const char *c = items[i]; ok && *c; c++)
+        ok = g_ascii_isalnum (*c) || *c == '.' || *c == '_' || *c == '-' || *c == '@';
+      if (!ok)
+        {
+          g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                       /* TRANSLATORS: %s is one item of a list of user names */
+                       _ ("“%s” is not a user name (letters, digits, “.”, “_”, “-”, “@”)"),
+                       items[i]);
+          return FALSE;
+        }
+    }
+  g_clear_pointer (FIELD_PTR (cfg, def, GStrv), g_strfreev);
+  *FIELD_PTR (cfg, def, GStrv) = g_steal_pointer (&items);
+  return TRUE;
+}
+
+/* [transparent] ports: TCP ports, at least one. */
+static gboolean
+parse_ports (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  g_auto (GStrv) items = split_list (value);
+  g_autoptr (GArray) ports = g_array_new (FALSE, FALSE, sizeof (guint16));
+
+  for (guint i = 0; items[i] != NULL; i++)
+    {
+      guint64 v = 0;
+      guint16 port;
+      if (!g_ascii_string_to_unsigned (items[i], 10, 1, 65535, &v, NULL))
+        {
+          g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                       /* TRANSLATORS: %s is one item of [transparent] ports= */
+                       _ ("“%s” is not a port (1 to 65535)"), items[i]);
+          return FALSE;
+        }
+      port = (guint16) v;
+      g_array_append_val (ports, port);
+    }
+  if (ports->len == 0)
+    {
+      g_set_error_literal (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                           /* TRANSLATORS: said of [transparent] ports= when it lists none */
+                           _ ("needs at least one port"));
+      return FALSE;
+    }
+  g_clear_pointer (&cfg->capture_ports, g_array_unref);
+  cfg->capture_ports = g_steal_pointer (&ports);
+  return TRUE;
+}
+
+/* [transparent] capture: "off", "local" or "gateway IFACE". */
+static gboolean
+parse_capture (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  g_autofree char *iface = NULL;
+  PhCaptureMode mode;
+
+  if (!ph_capture_mode_parse (value, &mode, &iface))
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                   /* TRANSLATORS: %s is the value; off, local and gateway are words of the file
+                    * (keep them), IFACE is a network interface's name */
+                   _ ("“%s” is not off, local or gateway IFACE"), value);
+      return FALSE;
+    }
+  cfg->capture = mode;
+  g_free (cfg->capture_interface);
+  cfg->capture_interface = g_steal_pointer (&iface);
+  return TRUE;
+}
+
+gboolean
+ph_capture_mode_parse (const char *text, PhCaptureMode *mode, char **iface)
+{
+  g_auto (GStrv) words = g_strsplit_set (text, " \t", -1);
+  g_autoptr (GStrvBuilder) b = g_strv_builder_new ();
+  g_auto (GStrv) w = NULL;
+
+  for (guint i = 0; words[i] != NULL; i++)
+    if (*words[i] != '\0')
+      g_strv_builder_add (b, words[i]);
+  w = g_strv_builder_end (b);
+  *iface = NULL;
+  if (g_strv_length (w) == 1 && g_str_equal (w[0], "off"))
+    *mode = PH_CAPTURE_OFF;
+  else if (g_strv_length (w) == 1 && g_str_equal (w[0], "local"))
+    *mode = PH_CAPTURE_LOCAL;
+  else if (g_strv_length (w) == 2 && g_str_equal (w[0], "gateway")
+           && ph_capture_interface_valid (w[1]))
+    {
+      *mode = PH_CAPTURE_GATEWAY;
+      *iface = g_strdup (w[1]);
+    }
+  else
+    return FALSE;
+  return TRUE;
+}
+
+/* A Linux interface name: 1 to 15 bytes, no "/", blank, quote or control. Checked here because it
+ * goes into an nftables rule. */
+gboolean
+ph_capture_interface_valid (const char *iface)
+{
+  gsize n = strlen (iface);
+
+  if (n == 0 || n > 15 || g_str_equal (iface, ".") || g_str_equal (iface, ".."))
+    return FALSE;
+  for (const char *c = iface; *c; c++)
+    if (!(g_ascii_isalnum (*c) || *c == '-' || *c == '_' || *c == '.' || *c == '@'))
+      return FALSE;
+  return TRUE;
 }
 
 static gboolean
@@ -993,13 +1135,16 @@ check_whole (PhConfig *cfg, GHashTable *origins, PhProblems *p)
         problem_whole (p, origins, "upstream", "password-file", NULL, "%s", error->message);
     }
 
-  for (guint i = 0; i < cfg->listen->len; i++)
+  for (guint i = 0; i < cfg->listen->len + cfg->transparent->len; i++)
     {
-      GInetSocketAddress *sa = g_ptr_array_index (cfg->listen, i);
+      gboolean transparent = i >= cfg->listen->len;
+      GInetSocketAddress *sa = transparent
+                                   ? g_ptr_array_index (cfg->transparent, i - cfg->listen->len)
+                                   : g_ptr_array_index (cfg->listen, i);
       if (!is_loopback_listener (sa) && cfg->allow->len == 0)
         {
           g_autofree char *s = g_inet_address_to_string (g_inet_socket_address_get_address (sa));
-          problem_whole (p, origins, "listener", "address", NULL,
+          problem_whole (p, origins, transparent ? "transparent" : "listener", "address", NULL,
                          /* TRANSLATORS: %s is an IP address the agent listens on;
                           * [listener] allow= is a key of the file: keep it and the example */
                          _ ("%s is not a loopback address and [listener] allow= is empty: list "
@@ -1007,6 +1152,42 @@ check_whole (PhConfig *cfg, GHashTable *origins, PhProblems *p)
                             "allow=192.168.1.0/24)"),
                          s);
         }
+    }
+
+  if (cfg->capture != PH_CAPTURE_OFF)
+    {
+      gboolean loopback = FALSE, other = FALSE;
+
+      for (guint i = 0; i < cfg->transparent->len; i++)
+        {
+          GInetAddress *a
+              = g_inet_socket_address_get_address (g_ptr_array_index (cfg->transparent, i));
+          if (g_inet_address_get_is_any (a))
+            loopback = other = TRUE;
+          else if (g_inet_address_get_is_loopback (a))
+            loopback = TRUE;
+          else
+            other = TRUE;
+        }
+      if (cfg->transparent->len == 0)
+        problem_whole (p, origins, "transparent", "capture", NULL,
+                       /* TRANSLATORS: capture= and address= are keys of the [transparent]
+                        * group: keep them and the example */
+                       _ ("capture= needs a transparent listener: set address= (e.g. "
+                          "address=127.0.0.1:3129)"));
+      else if (cfg->capture == PH_CAPTURE_LOCAL && !loopback)
+        problem_whole (p, origins, "transparent", "capture", NULL,
+                       /* TRANSLATORS: capture=local and address= are words of the file:
+                        * keep them and the example */
+                       _ ("capture=local redirects to loopback, and address= lists no loopback "
+                          "address (e.g. address=127.0.0.1:3129)"));
+      else if (cfg->capture == PH_CAPTURE_GATEWAY && !other)
+        problem_whole (p, origins, "transparent", "capture", NULL,
+                       /* TRANSLATORS: capture=gateway and address= are words of the file:
+                        * keep them and the example */
+                       _ ("capture=gateway redirects the LAN's connections to the interface's "
+                          "own address, and address= lists only loopback (e.g. "
+                          "address=0.0.0.0:3129)"));
     }
 }
 
@@ -1060,9 +1241,10 @@ load_layer (PhConfig *cfg, PhConfigFile *file, GHashTable *origins, PhProblems *
       if (!known_group (groups[g]))
         {
           problem (p, line_of (lines, groups[g], NULL), groups[g], NULL,
-                   /* TRANSLATORS: listener, upstream, tunnel and log are the names of the
-                    * groups: keep them */
-                   _ ("unknown group (known: listener, upstream, tunnel, log)"));
+                   /* TRANSLATORS: the words in parentheses are the names of the groups: keep
+                    * them */
+                   _ ("unknown group (known: listener, transparent, upstream, tunnel, route, "
+                      "system-proxy, doctor, log)"));
           continue;
         }
       keys = g_key_file_get_keys (kf, groups[g], NULL, NULL);
@@ -1639,21 +1821,27 @@ ph_config_same_credentials (const PhConfig *a, const PhConfig *b)
   return g_strcmp0 (a->username, b->username) == 0 && g_strcmp0 (a->password, b->password) == 0;
 }
 
-gboolean
-ph_config_same_listeners (const PhConfig *a, const PhConfig *b)
+static gboolean
+same_addresses (GPtrArray *a, GPtrArray *b)
 {
-  if (a->listen->len != b->listen->len)
+  if (a->len != b->len)
     return FALSE;
-  for (guint i = 0; i < a->listen->len; i++)
+  for (guint i = 0; i < a->len; i++)
     {
-      GInetSocketAddress *x = g_ptr_array_index (a->listen, i);
-      GInetSocketAddress *y = g_ptr_array_index (b->listen, i);
+      GInetSocketAddress *x = g_ptr_array_index (a, i);
+      GInetSocketAddress *y = g_ptr_array_index (b, i);
       if (g_inet_socket_address_get_port (x) != g_inet_socket_address_get_port (y)
           || !g_inet_address_equal (g_inet_socket_address_get_address (x),
                                     g_inet_socket_address_get_address (y)))
         return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+ph_config_same_listeners (const PhConfig *a, const PhConfig *b)
+{
+  return same_addresses (a->listen, b->listen) && same_addresses (a->transparent, b->transparent);
 }
 
 gboolean
@@ -1665,4 +1853,52 @@ ph_config_allows_client (const PhConfig *config, GInetAddress *address)
     if (g_inet_address_mask_matches (g_ptr_array_index (config->allow, i), address))
       return TRUE;
   return FALSE;
+}
+
+const char *const *
+ph_config_get_socks_users (const PhConfig *config)
+{
+  return (const char *const *) config->socks_users;
+}
+
+GPtrArray *
+ph_config_get_transparent (const PhConfig *config)
+{
+  return config->transparent;
+}
+
+guint32
+ph_config_get_mark (const PhConfig *config)
+{
+  return config->mark;
+}
+
+const guint16 *
+ph_config_get_capture_ports (const PhConfig *config, guint *n_ports)
+{
+  *n_ports = config->capture_ports->len;
+  return (const guint16 *) (gpointer) config->capture_ports->data;
+}
+
+PhCaptureMode
+ph_config_get_capture (const PhConfig *config, const char **iface)
+{
+  if (iface != NULL)
+    *iface = config->capture_interface;
+  return config->capture;
+}
+
+const char *
+ph_capture_mode_to_string (PhCaptureMode mode)
+{
+  switch (mode)
+    {
+      case PH_CAPTURE_OFF:
+        return "off";
+      case PH_CAPTURE_LOCAL:
+        return "local";
+      case PH_CAPTURE_GATEWAY:
+        return "gateway";
+    }
+  g_return_val_if_reached ("off");
 }

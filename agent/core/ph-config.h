@@ -56,6 +56,15 @@ typedef enum
   PH_SYSTEM_PROXY_PAC,
 } PhSystemProxyMode;
 
+/* [transparent] capture: which connections the nftables rules send to the transparent
+ * listener (ph-capture.h). */
+typedef enum
+{
+  PH_CAPTURE_OFF,
+  PH_CAPTURE_LOCAL,   /* this machine's own, except the agent's user's */
+  PH_CAPTURE_GATEWAY, /* the ones a LAN interface forwards */
+} PhCaptureMode;
+
 /* An immutable snapshot, reference-counted: ref and unref. Its fields are
  * read through the getters below. */
 typedef struct _PhConfig PhConfig;
@@ -94,7 +103,12 @@ void ph_config_unref (PhConfig *config);
 
 /* The settings. Strings and arrays belong to @config. */
 GPtrArray *ph_config_get_listen (const PhConfig *config); /* of GInetSocketAddress */
-GPtrArray *ph_config_get_allow (const PhConfig *config);  /* of GInetAddressMask */
+const char *const *ph_config_get_socks_users (const PhConfig *config);
+GPtrArray *ph_config_get_transparent (const PhConfig *config); /* of GInetSocketAddress */
+guint32 ph_config_get_mark (const PhConfig *config);           /* 0: none */
+const guint16 *ph_config_get_capture_ports (const PhConfig *config, guint *n_ports);
+PhCaptureMode ph_config_get_capture (const PhConfig *config, const char **iface);
+GPtrArray *ph_config_get_allow (const PhConfig *config); /* of GInetAddressMask */
 /* The first cloud proxy of upstream.host (NULL when none): the secret store's key and the
  * one named where a single proxy is meant. */
 const char *ph_config_get_host (const PhConfig *config);
@@ -180,6 +194,12 @@ char *ph_config_edit (const char *data, const char *key, const char *value, GErr
 
 /* Parsing helpers shared with the tests. */
 gboolean ph_config_parse_duration (const char *text, guint *ms, GError **error);
+/* "off", "local" or "gateway IFACE" (also pinholectl capture's words); @iface is set for
+ * gateway. */
+gboolean ph_capture_mode_parse (const char *text, PhCaptureMode *mode, char **iface);
+gboolean ph_capture_interface_valid (const char *iface);
+const char *ph_capture_mode_to_string (PhCaptureMode mode);
+
 GInetSocketAddress *ph_config_parse_listen_address (const char *text, GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhConfig, ph_config_unref)

@@ -231,18 +231,28 @@ ph_log_set_sink (PhLogSink new_sink)
 void
 ph_log_access (const char *client, const char *method, const char *target, guint status, guint64 up,
                guint64 down, gint64 duration_us, const char *route, const char *error_kind,
-               const char *proto)
+               const char *proto, const char *name, const char *learned, const char *original)
 {
   g_autofree char *status_text = g_strdup_printf ("%u", status);
+  g_autoptr (GString) extra = g_string_new (NULL);
 
-  g_log_structured ("pinhole-access", G_LOG_LEVEL_MESSAGE, "PINHOLE_CLIENT", client,
-                    "PINHOLE_TARGET", target ? target : "-", "PINHOLE_STATUS", status_text,
-                    "PINHOLE_ROUTE", route ? route : "-", "PINHOLE_ERROR",
-                    error_kind ? error_kind : "", "PINHOLE_PROTO", proto ? proto : "http",
-                    "MESSAGE_ID", "6d1c3f3ec1e84e5c9a2f1f1c0b8a7e51", "MESSAGE",
-                    "access client=%s method=%s target=%s status=%u up=%" G_GUINT64_FORMAT
-                    " down=%" G_GUINT64_FORMAT " duration=%.3fs route=%s%s%s%s%s",
-                    client, method ? method : "-", target ? target : "-", status, up, down,
-                    duration_us / 1e6, route ? route : "-", error_kind ? " error=" : "",
-                    error_kind ? error_kind : "", proto ? " proto=" : "", proto ? proto : "");
+  if (proto != NULL)
+    g_string_append_printf (extra, " proto=%s", proto);
+  if (name != NULL)
+    g_string_append_printf (extra, " name=%s", name);
+  if (learned != NULL)
+    g_string_append_printf (extra, " learned=%s", learned);
+  if (original != NULL)
+    g_string_append_printf (extra, " original=%s", original);
+  g_log_structured (
+      "pinhole-access", G_LOG_LEVEL_MESSAGE, "PINHOLE_CLIENT", client, "PINHOLE_TARGET",
+      target ? target : "-", "PINHOLE_STATUS", status_text, "PINHOLE_ROUTE", route ? route : "-",
+      "PINHOLE_ERROR", error_kind ? error_kind : "", "PINHOLE_PROTO", proto ? proto : "http",
+      "PINHOLE_NAME", name ? name : "", "PINHOLE_LEARNED", learned ? learned : "",
+      "PINHOLE_ORIGINAL", original ? original : "", "MESSAGE_ID",
+      "6d1c3f3ec1e84e5c9a2f1f1c0b8a7e51", "MESSAGE",
+      "access client=%s method=%s target=%s status=%u up=%" G_GUINT64_FORMAT
+      " down=%" G_GUINT64_FORMAT " duration=%.3fs route=%s%s%s%s",
+      client, method ? method : "-", target ? target : "-", status, up, down, duration_us / 1e6,
+      route ? route : "-", error_kind ? " error=" : "", error_kind ? error_kind : "", extra->str);
 }

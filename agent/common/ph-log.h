@@ -31,10 +31,13 @@ gboolean ph_log_level_from_string (const char *str, PhLogLevel *level);
 void ph_log_add_secret (const char *secret);
 
 /* One connection's (or request's) access line. @route is "proxy", "direct" or "block" (NULL:
- * none was decided), @error_kind NULL when it went well, @proto "socks5" or "socks4" for a
- * SOCKS client (the line ends with proto=), NULL for HTTP. */
+ * none was decided), @error_kind NULL when it went well, @proto "socks5", "socks4" or
+ * "transparent" (the line then says proto=), NULL for HTTP. A transparent connection's line
+ * also has @name (the name it was going to, NULL: none learned), @learned (how: "sni", "host"
+ * or "ip") and @original (the address it was going to, "ip:port"). */
 void ph_log_access (const char *client, const char *method, const char *target, guint status,
                     guint64 up, guint64 down, gint64 duration_us, const char *route,
-                    const char *error_kind, const char *proto);
+                    const char *error_kind, const char *proto, const char *name,
+                    const char *learned, const char *original);
 
 G_END_DECLS

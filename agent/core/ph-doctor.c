@@ -9,6 +9,7 @@
 #include "ph-ask.h"
 #include "ph-error.h"
 #include "ph-http.h"
+#include "ph-netfilter.h"
 #include "ph-pin.h"
 #include "ph-stream.h"
 #include "ph-tls.h"
@@ -1106,6 +1107,7 @@ ph_doctor_run_async (PhConfig *config, const char *url, GCancellable *cancellabl
   ph_upstream_shutdown (run->up);
   run->client = g_socket_client_new ();
   g_socket_client_set_enable_proxy (run->client, FALSE);
+  ph_netfilter_mark_client (run->client, ph_config_get_mark (run->config));
   run->probes = g_ptr_array_new_with_free_func ((GDestroyNotify) probe_free);
   for (guint i = 0; i < n; i++)
     {

@@ -36,6 +36,8 @@
 #include "ph-pac.h"
 #include "ph-relay.h"
 #include "ph-route.h"
+#include "ph-netfilter.h"
+#include "ph-sniff.h"
 #include "ph-socks.h"
 
 #include <string.h>
@@ -44,6 +46,11 @@
  * one 100 or 103, and a WebDAV 102 every few seconds of a long operation;
  * past this the origin is flooding, not informing. */
 #define MAX_INTERIM_RESPONSES 32
+
+/* How long a transparent client's first bytes are waited for before its connection goes to the
+ * cloud proxy as "ip:port": TLS and HTTP clients speak at once; a protocol whose server speaks
+ * first (SMTP, SSH) sends nothing until then. */
+#define SNIFF_WAIT_MS 1000
 
 typedef enum
 {
@@ -71,10 +78,14 @@ struct _PhProxyConn
   char *peer;
   GCancellable *cancellable;
   PhConnState state;
-  gboolean logged;        /* this exchange's bytes are in the owner's totals */
-  gboolean sniffed;       /* the first byte said whether this is a SOCKS client */
-  PhSocksVersion socks;   /* PH_SOCKS5 or PH_SOCKS4, PH_SOCKS_NONE: HTTP */
-  gboolean socks_greeted; /* SOCKS5: the method reply is out, the request comes next */
+  gboolean logged;              /* this exchange's bytes are in the owner's totals */
+  gboolean sniffed;             /* the first byte said whether this is a SOCKS client */
+  PhSocksVersion socks;         /* PH_SOCKS5 or PH_SOCKS4, PH_SOCKS_NONE: HTTP */
+  gboolean socks_greeted;       /* SOCKS5: the method reply is out, the request comes next */
+  GInetSocketAddress *original; /* transparent: where the client was going; NULL: a proxy client */
+  char *original_text;          /* the same, "ip:port" */
+  PhSniffKind learned;          /* how the transparent client's name was learned */
+  gint64 sniff_deadline_us;     /* transparent: when to stop waiting for a name */
 
   GByteArray *cin; /* client bytes read and not used yet */
   GByteArray *uin; /* upstream bytes of a response head */
@@ -128,6 +139,8 @@ ph_proxy_conn_ref (PhProxyConn *conn)
 static void
 conn_clear (PhProxyConn *conn)
 {
+  g_clear_object (&conn->original);
+  g_clear_pointer (&conn->original_text, g_free);
   g_clear_pointer (&conn->c2u, ph_pipe_free);
   g_clear_pointer (&conn->u2c, ph_pipe_free);
   g_clear_pointer (&conn->client, ph_stream_free);
@@ -193,13 +206,21 @@ conn_log (PhProxyConn *conn, const char *error_kind)
   gint64 now = g_get_monotonic_time ();
 
   conn->logged = TRUE;
-  ph_log_access (conn->peer, conn->req ? ph_http_request_get_method (conn->req) : "-",
-                 conn_target (conn), conn->status, ph_pipe_get_bytes (conn->c2u),
-                 ph_pipe_get_bytes (conn->u2c), now - conn->started_us, conn->route_name,
-                 error_kind,
-                 conn->socks == PH_SOCKS5   ? "socks5"
-                 : conn->socks == PH_SOCKS4 ? "socks4"
-                                            : NULL);
+  ph_log_access (
+      conn->peer, conn->req ? ph_http_request_get_method (conn->req) : "-", conn_target (conn),
+      conn->status, ph_pipe_get_bytes (conn->c2u), ph_pipe_get_bytes (conn->u2c),
+      now - conn->started_us, conn->route_name, error_kind,
+      conn->original != NULL     ? "transparent"
+      : conn->socks == PH_SOCKS5 ? "socks5"
+      : conn->socks == PH_SOCKS4 ? "socks4"
+                                 : NULL,
+      conn->original != NULL && conn->req != NULL && conn->learned != PH_SNIFF_NONE
+          ? ph_http_request_get_host (conn->req)
+          : NULL,
+      conn->original != NULL && conn->req != NULL
+          ? (conn->learned == PH_SNIFF_NONE ? "ip" : ph_sniff_kind_to_string (conn->learned))
+          : NULL,
+      conn->original_text);
   conn->owner->account (conn->owner_data, ph_pipe_get_bytes (conn->c2u),
                         ph_pipe_get_bytes (conn->u2c));
 }
@@ -309,7 +330,17 @@ conn_answer_socks (PhProxyConn *conn, guint status, const char *kind, guint8 cod
 static void
 conn_answer (PhProxyConn *conn, guint status, const char *kind, GString *resp)
 {
-  if (conn->socks != PH_SOCKS_NONE)
+  if (conn->original != NULL)
+    {
+      /* A transparent client did not ask a proxy: no answer of the agent's would make sense to
+       * it, and a reset says "not reachable" the way the network would have. */
+      if (conn->state == CONN_CLOSED)
+        return;
+      conn->status = status;
+      conn_log (conn, kind);
+      conn_close_full (conn, TRUE);
+    }
+  else if (conn->socks != PH_SOCKS_NONE)
     conn_answer_socks (conn, status, kind, ph_socks5_code_for (status, kind, NULL));
   else
     conn_answer_bytes (conn, status, kind, (const guint8 *) resp->str, resp->len);
@@ -465,7 +496,9 @@ conn_start_tunnel (PhProxyConn *conn, const guint8 *extra, gsize extra_len)
   conn->deadline_us = 0;
   conn->status = 200;
   conn_u2c_init (conn, conn->up, conn->client, tunnel_pipe_done, conn);
-  if (conn->socks == PH_SOCKS5)
+  if (conn->original != NULL)
+    ; /* the client thinks it is talking to its server already */
+  else if (conn->socks == PH_SOCKS5)
     {
       ph_socks5_build_reply (PH_SOCKS5_SUCCEEDED, socks_reply);
       ph_pipe_push (conn->u2c, socks_reply, PH_SOCKS5_REPLY_LEN);
@@ -730,9 +763,9 @@ conn_pass_interim (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
       conn_refuse (conn, 502, "upstream-protocol", msg);
       return FALSE;
     }
-  if (conn->socks != PH_SOCKS_NONE)
+  if (conn->socks != PH_SOCKS_NONE || conn->original != NULL)
     {
-      /* A SOCKS client has no use for an HTTP interim head. */
+      /* A SOCKS or transparent client has no use for an HTTP interim head. */
       ph_http_response_free (resp);
       g_byte_array_remove_range (conn->uin, 0, head_len);
       return TRUE;
@@ -790,6 +823,14 @@ conn_handle_response (PhProxyConn *conn, PhHttpResponse *resp, gsize head_len)
       return;
     }
 
+  if (conn->original != NULL)
+    {
+      guint status = ph_http_response_get_status (resp);
+
+      ph_http_response_free (resp);
+      conn_answer (conn, status, "refused-by-proxy", NULL);
+      return;
+    }
   if (conn->socks != PH_SOCKS_NONE)
     {
       /* A refused CONNECT: a SOCKS client gets the code that says why (Squid's X-Squid-Error
@@ -1124,8 +1165,11 @@ static void
 conn_connect_direct (PhProxyConn *conn)
 {
   g_autoptr (GSocketClient) client = g_socket_client_new ();
-  g_autoptr (GSocketConnectable) address = g_network_address_new (
-      ph_http_request_get_host (conn->req), ph_http_request_get_port (conn->req));
+  /* A transparent client's own destination: the address it chose, not the name's again. */
+  g_autoptr (GSocketConnectable) address
+      = conn->original != NULL ? G_SOCKET_CONNECTABLE (g_object_ref (conn->original))
+                               : g_network_address_new (ph_http_request_get_host (conn->req),
+                                                        ph_http_request_get_port (conn->req));
 
   conn->route = PH_ROUTE_DIRECT;
   conn->route_name = "direct";
@@ -1133,6 +1177,7 @@ conn_connect_direct (PhProxyConn *conn)
   g_free (conn->direct_target);
   conn->direct_target = conn_host_port (conn);
   g_socket_client_set_enable_proxy (client, FALSE);
+  ph_netfilter_mark_client (client, ph_config_get_mark (conn->config));
   g_socket_client_set_timeout (
       client, MAX (1u, (ph_config_get_connect_timeout_ms (conn->config) + 999) / 1000));
   conn->state = CONN_UPSTREAM;
@@ -1400,6 +1445,65 @@ conn_read_socks (PhProxyConn *conn)
   return TRUE;
 }
 
+/* A transparent client's first bytes, so far: its name from a TLS ClientHello's SNI or an HTTP
+ * head's Host, and then the same request as an HTTP CONNECT to name:port (ip:port without one).
+ * The bytes stay in cin, to go through untouched. FALSE to read more; @force decides with what
+ * there is (the wait is over, or the client stopped sending). */
+static gboolean
+conn_read_transparent (PhProxyConn *conn, gboolean force)
+{
+  g_autofree char *name = NULL;
+  g_autofree char *head = NULL;
+  g_autofree char *reason = NULL;
+  g_autofree char *ip = NULL;
+  PhSniffKind kind = PH_SNIFF_NONE;
+  PhHttpRequest *req = NULL;
+  gsize consumed = 0;
+  guint status = 0;
+  guint port = g_inet_socket_address_get_port (conn->original);
+
+  if (conn->cin->len > 0
+      && ph_sniff (conn->cin->data, conn->cin->len, &name, &kind) == PH_SNIFF_NEED_MORE)
+    {
+      if (!force && conn->cin->len < PH_SNIFF_MAX_BYTES)
+        return FALSE;
+      g_clear_pointer (&name, g_free);
+      kind = PH_SNIFF_NONE;
+    }
+  if (name != NULL)
+    {
+      head = g_strdup_printf ("CONNECT %s:%u HTTP/1.1\r\nHost: %s:%u\r\n\r\n", name, port, name,
+                              port);
+      if (ph_http_request_parse (head, strlen (head), &ph_http_default_limits, &req, &consumed,
+                                 &status, &reason)
+          != PH_HTTP_PARSE_DONE)
+        {
+          /* A name no CONNECT can carry: the address then. */
+          g_clear_pointer (&req, ph_http_request_free);
+          g_clear_pointer (&head, g_free);
+        }
+    }
+  if (req == NULL)
+    {
+      kind = PH_SNIFF_NONE;
+      head = g_strdup_printf ("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", conn->original_text,
+                              conn->original_text);
+      if (ph_http_request_parse (head, strlen (head), &ph_http_default_limits, &req, &consumed,
+                                 &status, &reason)
+          != PH_HTTP_PARSE_DONE)
+        {
+          g_clear_pointer (&req, ph_http_request_free);
+          conn_answer (conn, 400, "bad-request", NULL);
+          return TRUE;
+        }
+    }
+  conn->learned = kind;
+  conn->req = req;
+  conn->sniff_deadline_us = 0;
+  conn_dispatch (conn);
+  return TRUE;
+}
+
 static void
 conn_read_head (PhProxyConn *conn)
 {
@@ -1421,7 +1525,12 @@ conn_read_head (PhProxyConn *conn)
           conn->sniffed = TRUE;
           conn->socks = ph_socks_detect (conn->cin->data[0]);
         }
-      if (conn->cin->len > 0 && conn->socks != PH_SOCKS_NONE)
+      if (conn->original != NULL)
+        {
+          if (conn->cin->len > 0 && conn_read_transparent (conn, FALSE))
+            return;
+        }
+      else if (conn->cin->len > 0 && conn->socks != PH_SOCKS_NONE)
         {
           if (conn_read_socks (conn))
             return;
@@ -1465,6 +1574,9 @@ conn_read_head (PhProxyConn *conn)
           conn->client_wait = ph_stream_wait (conn->client, FALSE, client_readable_cb, conn);
           return;
         }
+      /* A transparent client that sent something and then shut its side: what it sent goes. */
+      if (conn->original != NULL && conn->cin->len > 0 && conn_read_transparent (conn, TRUE))
+        return;
       if (conn->cin->len > 0 || conn->socks != PH_SOCKS_NONE)
         {
           g_debug ("%s: closed in the middle of a request head", conn->peer);
@@ -1521,6 +1633,21 @@ ph_proxy_conn_new (GSocketConnection *connection, PhConfig *config, PhRouter *ro
 }
 
 void
+ph_proxy_conn_set_transparent (PhProxyConn *conn, GInetSocketAddress *original)
+{
+  g_autofree char *ip = g_inet_address_to_string (g_inet_socket_address_get_address (original));
+
+  g_set_object (&conn->original, original);
+  g_free (conn->original_text);
+  conn->original_text = g_strdup_printf (strchr (ip, ':') ? "[%s]:%u" : "%s:%u", ip,
+                                         g_inet_socket_address_get_port (original));
+  conn->sniffed = TRUE; /* not a SOCKS client: whatever its first byte */
+  conn->sniff_deadline_us = g_get_monotonic_time () + SNIFF_WAIT_MS * 1000;
+  /* No head timeout: the sniff wait decides, then the tunnel's idle timeout. */
+  conn->deadline_us = 0;
+}
+
+void
 ph_proxy_conn_start (PhProxyConn *conn)
 {
   g_autoptr (PhProxyConn) hold = ph_proxy_conn_ref (conn);
@@ -1554,6 +1681,12 @@ ph_proxy_conn_check_timeouts (PhProxyConn *conn, gint64 now)
   switch (conn->state)
     {
       case CONN_HEAD:
+        if (conn->original != NULL && conn->sniff_deadline_us != 0 && now > conn->sniff_deadline_us)
+          {
+            drop_source (&conn->client_wait);
+            conn_read_transparent (conn, TRUE);
+            return;
+          }
         if (conn->deadline_us != 0 && now > conn->deadline_us)
           {
             if (conn->cin->len > 0 || conn->socks != PH_SOCKS_NONE)

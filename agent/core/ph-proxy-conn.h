@@ -40,6 +40,10 @@ PhProxyConn *ph_proxy_conn_new (GSocketConnection *connection, PhConfig *config,
                                 PhUpstream *upstream, const PhProxyConnOwner *owner,
                                 gpointer owner_data);
 /* Starts reading; the owner must hold the connection before. */
+/* Makes @conn a transparent listener's: @original is where the client was going (ph-netfilter.h);
+ * its name is learned from its first bytes (ph-sniff.h), and it is carried like a CONNECT to
+ * name:port, its bytes untouched. Before ph_proxy_conn_start. */
+void ph_proxy_conn_set_transparent (PhProxyConn *conn, GInetSocketAddress *original);
 void ph_proxy_conn_start (PhProxyConn *conn);
 PhProxyConn *ph_proxy_conn_ref (PhProxyConn *conn);
 void ph_proxy_conn_unref (PhProxyConn *conn);

@@ -8,6 +8,7 @@
 #include "ph-error.h"
 #include "ph-http.h"
 #include "ph-log.h"
+#include "ph-netfilter.h"
 #include "ph-proxy-conn.h"
 #include "ph-route.h"
 #include "ph-stream.h"
@@ -59,7 +60,8 @@ struct _PhServer
   guint64 total_requests;
   guint64 bytes_up; /* of connections gone; open ones count in get_bytes_* */
   guint64 bytes_down;
-  GPtrArray *bound; /* of GSocketAddress, what the listeners listen on */
+  GPtrArray *bound;             /* of GSocketAddress, what the listeners listen on */
+  GPtrArray *bound_transparent; /* of GSocketAddress, the transparent ones */
   PhUpstreamNotify notify;
   gpointer notify_data;
 };
@@ -111,7 +113,8 @@ server_refuse_full (PhServer *server, GSocket *socket, const char *peer)
   g_socket_receive_with_blocking (socket, drain, sizeof drain, FALSE, NULL, NULL);
   g_socket_send_with_blocking (socket, resp->str, resp->len, FALSE, NULL, NULL);
   g_socket_shutdown (socket, FALSE, TRUE, NULL);
-  ph_log_access (peer, "-", "-", 503, 0, 0, 0, NULL, "too-many-connections", NULL);
+  ph_log_access (peer, "-", "-", 503, 0, 0, 0, NULL, "too-many-connections", NULL, NULL, NULL,
+                 NULL);
   if (rate_limit_pass (&server->full_warning, &suppressed))
     g_warning ("too many client connections (limit %u): new clients are refused with 503 "
                "(%u more refused since the last message)",
@@ -120,11 +123,16 @@ server_refuse_full (PhServer *server, GSocket *socket, const char *peer)
 
 static const PhProxyConnOwner server_conn_owner;
 
+/* The key of a transparent listener's GSocketAddress (its own, bound address) on its GSocket. */
+#define TRANSPARENT_KEY "ph-transparent-listener"
+
 static void
-server_admit (PhServer *server, GSocket *socket)
+server_admit (PhServer *server, GSocket *listener, GSocket *socket)
 {
   g_autoptr (GSocketConnection) connection = g_socket_connection_factory_create_connection (socket);
   g_autoptr (GSocketAddress) remote = g_socket_connection_get_remote_address (connection, NULL);
+  GSocketAddress *transparent = g_object_get_data (G_OBJECT (listener), TRANSPARENT_KEY);
+  g_autoptr (GInetSocketAddress) original = NULL;
   PhProxyConn *conn;
 
   if (server->draining)
@@ -141,6 +149,21 @@ server_admit (PhServer *server, GSocket *socket)
       g_message ("refused client %s: not in [listener] allow=", ip);
       return;
     }
+  if (transparent != NULL)
+    {
+      g_autoptr (GError) error = NULL;
+
+      original = ph_netfilter_original_destination (socket, transparent, &error);
+      if (original == NULL)
+        {
+          /* Nothing to tell a client that did not know it was talking to a proxy. */
+          g_autofree char *peer = ph_peer_to_string (remote);
+          ph_log_access (peer, "-", "-", 400, 0, 0, 0, NULL, "no-destination", "transparent", NULL,
+                         NULL, NULL);
+          g_debug ("%s: %s", peer, error->message);
+          return;
+        }
+    }
   if (g_hash_table_size (server->conns) >= server->max_connections)
     {
       g_autofree char *peer = ph_peer_to_string (remote);
@@ -149,6 +172,8 @@ server_admit (PhServer *server, GSocket *socket)
     }
   conn = ph_proxy_conn_new (connection, server->config, server->router, server->upstream,
                             &server_conn_owner, server);
+  if (original != NULL)
+    ph_proxy_conn_set_transparent (conn, original);
   g_hash_table_add (server->conns, conn);
   /* Starting may close it, which drops the table's reference. */
   ph_proxy_conn_ref (conn);
@@ -219,7 +244,7 @@ server_accept_batch (PhServer *server, GSocket *listener)
           break;
         }
       server->pause_ms = 0;
-      server_admit (server, socket);
+      server_admit (server, listener, socket);
       n++;
     }
   return n;
@@ -294,14 +319,15 @@ sweep_cb (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
-/* Binds and listens on every address of @config: a GSocket each, in @out,
- * and the addresses in @bound. */
+/* Binds and listens on every address of @want (transparent ones when @transparent): a GSocket
+ * each, in @out; how many in @n_bound. */
 static gboolean
-bind_listeners (PhConfig *config, GPtrArray *out, GPtrArray *bound, GError **error)
+bind_addresses (GPtrArray *want_list, gboolean transparent, GPtrArray *out, guint *n_bound,
+                GError **error)
 {
-  for (guint i = 0; i < ph_config_get_listen (config)->len; i++)
+  for (guint i = 0; i < want_list->len; i++)
     {
-      GInetSocketAddress *want = g_ptr_array_index (ph_config_get_listen (config), i);
+      GInetSocketAddress *want = g_ptr_array_index (want_list, i);
       GSocketFamily family = g_socket_address_get_family (G_SOCKET_ADDRESS (want));
       g_autoptr (GSocket) sock = NULL;
       g_autoptr (GSocketAddress) got = NULL;
@@ -311,6 +337,8 @@ bind_listeners (PhConfig *config, GPtrArray *out, GPtrArray *bound, GError **err
       sock = g_socket_new (family, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &local);
       if (sock != NULL && family == G_SOCKET_FAMILY_IPV6)
         ph_socket_set_v6only (sock);
+      if (sock != NULL && transparent)
+        ph_netfilter_set_transparent (sock);
       if (sock != NULL)
         {
           g_socket_set_listen_backlog (sock, 1024);
@@ -321,7 +349,7 @@ bind_listeners (PhConfig *config, GPtrArray *out, GPtrArray *bound, GError **err
       if (sock == NULL)
         {
           /* A machine without IPv6 still serves on IPv4 loopback. */
-          if (family == G_SOCKET_FAMILY_IPV6 && ph_config_get_listen (config)->len > 1
+          if (family == G_SOCKET_FAMILY_IPV6 && want_list->len > 1
               && (g_error_matches (local, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED)
                   || g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED)
                   || g_str_has_suffix (local->message, g_strerror (EADDRNOTAVAIL))
@@ -337,10 +365,26 @@ bind_listeners (PhConfig *config, GPtrArray *out, GPtrArray *bound, GError **err
         }
       g_socket_set_blocking (sock, FALSE);
       got = g_socket_get_local_address (sock, NULL);
-      g_ptr_array_add (bound, g_steal_pointer (&got));
+      if (transparent)
+        g_object_set_data_full (G_OBJECT (sock), TRANSPARENT_KEY, g_steal_pointer (&got),
+                                g_object_unref);
       g_ptr_array_add (out, g_steal_pointer (&sock));
+      (*n_bound)++;
     }
-  if (bound->len == 0)
+  return TRUE;
+}
+
+/* Binds and listens on every address of @config, ordinary and transparent: a GSocket each, in
+ * @out. */
+static gboolean
+bind_listeners (PhConfig *config, GPtrArray *out, GError **error)
+{
+  guint n = 0, n_transparent = 0;
+
+  if (!bind_addresses (ph_config_get_listen (config), FALSE, out, &n, error)
+      || !bind_addresses (ph_config_get_transparent (config), TRUE, out, &n_transparent, error))
+    return FALSE;
+  if (n == 0)
     {
       g_set_error_literal (error, PH_ERROR, PH_ERROR_FAILED, _ ("no listener could be bound"));
       return FALSE;
@@ -358,20 +402,29 @@ server_close_listeners (PhServer *server)
   g_clear_pointer (&server->listeners, g_ptr_array_unref);
 }
 
-/* Takes @listeners and @bound (logging the addresses) and accepts on them. */
+/* Takes @listeners (logging their addresses) and accepts on them. */
 static void
-server_take_listeners (PhServer *server, GPtrArray *listeners, GPtrArray *bound)
+server_take_listeners (PhServer *server, GPtrArray *listeners)
 {
   server_close_listeners (server);
   server->listeners = listeners;
-  for (guint i = 0; i < bound->len; i++)
-    {
-      g_autofree char *text
-          = g_socket_connectable_to_string (G_SOCKET_CONNECTABLE (g_ptr_array_index (bound, i)));
-      g_message ("listening on %s", text);
-    }
   g_clear_pointer (&server->bound, g_ptr_array_unref);
-  server->bound = bound;
+  g_clear_pointer (&server->bound_transparent, g_ptr_array_unref);
+  server->bound = g_ptr_array_new_with_free_func (g_object_unref);
+  server->bound_transparent = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < listeners->len; i++)
+    {
+      GSocket *sock = g_ptr_array_index (listeners, i);
+      gboolean transparent = g_object_get_data (G_OBJECT (sock), TRANSPARENT_KEY) != NULL;
+      GSocketAddress *got = g_socket_get_local_address (sock, NULL);
+      g_autofree char *text = NULL;
+
+      if (got == NULL)
+        continue;
+      text = g_socket_connectable_to_string (G_SOCKET_CONNECTABLE (got));
+      g_message (transparent ? "listening on %s (transparent)" : "listening on %s", text);
+      g_ptr_array_add (transparent ? server->bound_transparent : server->bound, got);
+    }
   server->pause_ms = 0;
   server_resume_accepting (server);
 }
@@ -422,11 +475,10 @@ PhServer *
 ph_server_new (PhConfig *config, GError **error)
 {
   PhServer *server;
-  g_autoptr (GPtrArray) bound = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr (GPtrArray) listeners = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr (PhUpstream) upstream = NULL;
 
-  if (!bind_listeners (config, listeners, bound, error))
+  if (!bind_listeners (config, listeners, error))
     return NULL;
   upstream = ph_upstream_new (config, error);
   if (upstream == NULL)
@@ -436,7 +488,7 @@ ph_server_new (PhConfig *config, GError **error)
   server->conns = g_hash_table_new_full (g_direct_hash, g_direct_equal,
                                          (GDestroyNotify) ph_proxy_conn_unref, NULL);
   server_use_config (server, config);
-  server_take_listeners (server, g_steal_pointer (&listeners), g_steal_pointer (&bound));
+  server_take_listeners (server, g_steal_pointer (&listeners));
   server->sweep = g_timeout_source_new (SWEEP_INTERVAL_MS);
   g_source_set_callback (server->sweep, sweep_cb, server, NULL);
   g_source_attach (server->sweep, NULL);
@@ -466,6 +518,7 @@ ph_server_free (PhServer *server)
   ph_config_unref (server->config);
   g_hash_table_unref (server->conns);
   g_clear_pointer (&server->bound, g_ptr_array_unref);
+  g_clear_pointer (&server->bound_transparent, g_ptr_array_unref);
   g_free (server);
 }
 
@@ -474,23 +527,21 @@ ph_server_reload (PhServer *server, PhConfig *config, GError **error)
 {
   if (!ph_config_same_listeners (server->config, config))
     {
-      g_autoptr (GPtrArray) bound = g_ptr_array_new_with_free_func (g_object_unref);
       g_autoptr (GPtrArray) listeners = g_ptr_array_new_with_free_func (g_object_unref);
 
       /* Let go of the old ports first: the new list may reuse one. */
       server_close_listeners (server);
-      if (!bind_listeners (config, listeners, bound, error))
+      if (!bind_listeners (config, listeners, error))
         {
           g_autoptr (GPtrArray) old = g_ptr_array_new_with_free_func (g_object_unref);
-          g_autoptr (GPtrArray) old_bound = g_ptr_array_new_with_free_func (g_object_unref);
           g_autoptr (GError) again = NULL;
-          if (bind_listeners (server->config, old, old_bound, &again))
-            server_take_listeners (server, g_steal_pointer (&old), g_steal_pointer (&old_bound));
+          if (bind_listeners (server->config, old, &again))
+            server_take_listeners (server, g_steal_pointer (&old));
           else
             g_warning ("could not listen again on the old addresses: %s", again->message);
           return FALSE;
         }
-      server_take_listeners (server, g_steal_pointer (&listeners), g_steal_pointer (&bound));
+      server_take_listeners (server, g_steal_pointer (&listeners));
     }
   if (!ph_config_same_upstream (server->config, config)
       || !ph_config_same_credentials (server->config, config)
@@ -536,6 +587,7 @@ ph_server_drain (PhServer *server)
   server->draining = TRUE;
   server_close_listeners (server);
   g_ptr_array_set_size (server->bound, 0);
+  g_ptr_array_set_size (server->bound_transparent, 0);
   ph_upstream_set_notify (server->upstream, NULL, NULL);
   ph_upstream_shutdown (server->upstream);
   g_hash_table_iter_init (&iter, server->conns);
@@ -630,20 +682,32 @@ ph_server_get_router (PhServer *server)
   return server->router;
 }
 
-GStrv
-ph_server_dup_addresses (PhServer *server)
+static GStrv
+addresses_to_strv (GPtrArray *bound)
 {
   g_autoptr (GStrvBuilder) out = g_strv_builder_new ();
 
-  for (guint i = 0; server->bound != NULL && i < server->bound->len; i++)
+  for (guint i = 0; bound != NULL && i < bound->len; i++)
     {
-      GInetSocketAddress *sa = g_ptr_array_index (server->bound, i);
+      GInetSocketAddress *sa = g_ptr_array_index (bound, i);
       g_autofree char *ip = g_inet_address_to_string (g_inet_socket_address_get_address (sa));
       g_autofree char *text = g_strdup_printf (strchr (ip, ':') ? "[%s]:%u" : "%s:%u", ip,
                                                g_inet_socket_address_get_port (sa));
       g_strv_builder_add (out, text);
     }
   return g_strv_builder_end (out);
+}
+
+GStrv
+ph_server_dup_addresses (PhServer *server)
+{
+  return addresses_to_strv (server->bound);
+}
+
+GStrv
+ph_server_dup_transparent_addresses (PhServer *server)
+{
+  return addresses_to_strv (server->bound_transparent);
 }
 
 void

@@ -41,6 +41,8 @@ PhConfig *ph_server_get_config (PhServer *server);
 PhRouter *ph_server_get_router (PhServer *server);
 /* The addresses listened on now, as "127.0.0.1:3128" / "[::1]:3128". */
 GStrv ph_server_dup_addresses (PhServer *server);
+/* The transparent listeners' addresses, the same way. */
+GStrv ph_server_dup_transparent_addresses (PhServer *server);
 /* Set on the current upstream and every one a reload makes. */
 void ph_server_set_upstream_notify (PhServer *server, PhUpstreamNotify notify, gpointer user_data);
 

@@ -10,6 +10,7 @@
 #include "ph-error.h"
 #include "ph-wipe.h"
 #include "ph-log.h"
+#include "ph-netfilter.h"
 #include "ph-tls.h"
 #include "ph-http.h"
 
@@ -106,6 +107,8 @@ ph_upstream_new (PhConfig *config, GError **error)
   up->cancellable = g_cancellable_new ();
   up->client = g_socket_client_new ();
   g_socket_client_set_enable_proxy (up->client, FALSE);
+  /* Kept out of the capture rules (ph-netfilter.h) even when the agent's user is not. */
+  ph_netfilter_mark_client (up->client, ph_config_get_mark (config));
   up->proxies = g_ptr_array_new_with_free_func ((GDestroyNotify) ph_proxy_free);
   up->probes = g_ptr_array_new ();
   for (guint i = 0; i < ph_config_get_n_proxies (config); i++)

@@ -40,7 +40,7 @@ ORIGIN_BIN=${PH_TEST_ORIGIN:-$SRCDIR/build/tests/cloud/ph-test-origin}
 
 readonly LAN_NET=10.77.1.0/24 GW_LAN=10.77.1.1 LAN_ADDR=10.77.1.2
 readonly GW_WAN=10.77.2.1 ORIGIN_ADDR=10.77.2.2 CLOUD_ADDR=10.77.2.3
-readonly NAME=origin.test DIRECT_NAME=direct.test LAN_IF=ph-lan
+readonly NAME=origin.test DIRECT_NAME=direct.test BLOCKED_NAME=blocked.test LAN_IF=ph-lan
 readonly OTHER_TABLE=phgw_other
 # The capture's table: Pinhole's own (inet pinhole); the stand-in's without pinholectl capture.
 table_name=pinhole
@@ -197,6 +197,7 @@ ${1:+capture=$1}
 
 [route]
 direct=$DIRECT_NAME
+block=$BLOCKED_NAME
 
 [upstream]
 host=$CLOUD_ADDR
@@ -290,7 +291,7 @@ origin_certs ()
     2>/dev/null || return 1
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
     -keyout "$d/origin-key.pem" -out "$d/origin.csr" -subj "/CN=$NAME" 2>/dev/null || return 1
-  printf '%s\n' "subjectAltName=DNS:$NAME,DNS:$DIRECT_NAME,IP:$ORIGIN_ADDR" \
+  printf '%s\n' "subjectAltName=DNS:$NAME,DNS:$DIRECT_NAME,DNS:$BLOCKED_NAME,IP:$ORIGIN_ADDR" \
     "extendedKeyUsage=serverAuth" "basicConstraints=CA:FALSE" >"$d/origin.ext"
   openssl x509 -req -in "$d/origin.csr" -CA "$d/origin-ca.pem" -CAkey "$d/origin-ca-key.pem" \
     -CAcreateserial -out "$d/origin-cert.pem" -days 2 -extfile "$d/origin.ext" 2>/dev/null ||
@@ -362,7 +363,8 @@ ing sysctl -qw net.ipv4.ip_forward=1 || bail "gw: cannot turn forwarding on"
 # Names: the LAN client and the gateway know them from their hosts files; Squid from its own.
 mkdir -p "/etc/netns/$ns_lan" "/etc/netns/$ns_gw" || bail "cannot make /etc/netns/*"
 for f in "/etc/netns/$ns_lan/hosts" "/etc/netns/$ns_gw/hosts" "$tmp/squid-hosts"; do
-  printf '127.0.0.1 localhost\n%s %s %s\n' "$ORIGIN_ADDR" "$NAME" "$DIRECT_NAME" >"$f"
+  printf '127.0.0.1 localhost\n%s %s %s %s\n' "$ORIGIN_ADDR" "$NAME" "$DIRECT_NAME" \
+    "$BLOCKED_NAME" >"$f"
 done
 chmod 0644 "$tmp/squid-hosts"
 [[ $(inl getent hosts "$NAME") == "$ORIGIN_ADDR"* ]]
@@ -477,8 +479,9 @@ assert_sni ()
   wait_squid "CONNECT $NAME:443 " $((before + 1)) 10
   verdict_then "(a) Squid's access log has CONNECT $NAME:443, the name (the SNI)" \
     cat "$PH_CLOUD_SQUID_ACCESS_LOG"
-  wait_access 5 "client=$LAN_ADDR" "proto=transparent" "name=$NAME" "learned=sni" "route=proxy"
-  verdict_then "(e) the agent's access line: client=$LAN_ADDR proto=transparent name=$NAME learned=sni route=proxy" \
+  wait_access 5 "client=$LAN_ADDR" "proto=transparent" "name=$NAME" "learned=sni" "route=proxy" \
+    "original=$ORIGIN_ADDR:443"
+  verdict_then "(e) the agent's access line: client=$LAN_ADDR proto=transparent name=$NAME learned=sni route=proxy original=$ORIGIN_ADDR:443" \
     grep 'access ' "$tmp/agent.log"
 }
 
@@ -536,6 +539,21 @@ assert_direct ()
   # Squid logs a connection when it ends: one through it after this one shows its log is current.
   sni_via_squid && [[ $(squid_lines "$DIRECT_NAME") == 0 ]]
   verdict_then "(d) $DIRECT_NAME is not in Squid's access log" cat "$PH_CLOUD_SQUID_ACCESS_LOG"
+}
+
+# assert_blocked: a name of [route] block= is reset, as the network would, and never leaves.
+assert_blocked ()
+{
+  local answer
+  answer=$(lan_get "https://$BLOCKED_NAME/hello" 2>&1)
+  [[ $? != 0 && $answer == *reset* ]]
+  verdict "a name of [route] block= is reset" "$answer"
+  wait_access 5 "client=$LAN_ADDR" "proto=transparent" "name=$BLOCKED_NAME" "learned=sni" \
+    "route=block"
+  verdict_then "its access line: client=$LAN_ADDR proto=transparent name=$BLOCKED_NAME learned=sni route=block" \
+    grep 'access ' "$tmp/agent.log"
+  sni_via_squid && [[ $(squid_lines "$BLOCKED_NAME") == 0 ]]
+  verdict_then "$BLOCKED_NAME is not in Squid's access log" cat "$PH_CLOUD_SQUID_ACCESS_LOG"
 }
 
 # assert_capture_off (f): pinholectl capture off removes the table, and only it; the LAN's
@@ -653,6 +671,7 @@ assert_sni
 assert_host
 assert_no_sni
 assert_direct
+assert_blocked
 begin "capture off"
 assert_capture_off
 begin "capture --local"

@@ -113,6 +113,12 @@ EOF
 start_agent || bail "pinhole-agent did not come up"
 grep -q "listening on 127.0.0.1:$tport (transparent)" "$tmp/agent.log"
 verdict_then "the agent listens on the transparent address" cat "$tmp/agent.log"
+ctl --session status
+[[ $out =~ Transparent:\ +127\.0\.0\.1:$tport,\ \[::1\]:$tport ]]
+verdict "pinholectl status shows the transparent listeners" "$out"
+tl=$(status_field transparent_listeners)
+[[ $tl == "[\"127.0.0.1:$tport\", \"[::1]:$tport\"]" ]]
+verdict "and --json has transparent_listeners" "$tl"
 
 inns nft -f - <<NFT || bail "nft could not add the test's redirect rule"
 table inet ph_tp_test {

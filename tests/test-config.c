@@ -1030,6 +1030,115 @@ test_edit (Fixture *f, gconstpointer data)
   g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG);
 }
 
+/* [transparent] and [listener] socks-users: defaults, values, and each key's problems with its
+ * line. */
+static void
+test_transparent (Fixture *f, gconstpointer data)
+{
+  g_autoptr (PhConfig) def = load_ok (f, "[upstream]\nhost=h.example\n");
+  g_autoptr (PhConfig) cfg = NULL;
+  const char *iface = "x";
+  const guint16 *ports;
+  guint n = 0;
+  struct
+  {
+    const char *text;
+    guint line;
+    const char *group, *key, *needle;
+  } bad[] = {
+    { "[transparent]\nports=80,http\n", 2, "transparent", "ports", "“http” is not a port" },
+    { "[transparent]\nports=0\n", 2, "transparent", "ports", "not a port" },
+    { "[transparent]\nports=;\n", 2, "transparent", "ports", "at least one port" },
+    { "[transparent]\ncapture=on\n", 2, "transparent", "capture", "not off, local or gateway" },
+    { "[transparent]\ncapture=gateway\n", 2, "transparent", "capture", "gateway IFACE" },
+    { "[transparent]\naddress=127.0.0.1:3129\ncapture=gateway eth0;x\n", 3, "transparent",
+      "capture", "gateway IFACE" },
+    { "[transparent]\ncapture=gateway eth0/1\n", 2, "transparent", "capture", "gateway" },
+    { "[transparent]\ncapture=local\n", 2, "transparent", "capture",
+      "needs a transparent listener" },
+    { "[transparent]\naddress=0.0.0.0:3129\ncapture=gateway lan0\n", 2, "transparent", "address",
+      "allow=" },
+    { "[listener]\nallow=10.0.0.0/8\n[transparent]\naddress=127.0.0.1:3129\ncapture=gateway "
+      "lan0\n",
+      5, "transparent", "capture", "only loopback" },
+    { "[listener]\nallow=10.0.0.0/8\n[transparent]\naddress=10.0.0.1:3129\ncapture=local\n", 5,
+      "transparent", "capture", "no loopback address" },
+    { "[transparent]\nmark=-1\n", 2, "transparent", "mark", "whole number" },
+    { "[transparent]\naddress=localhost:3129\n", 2, "transparent", "address", "not an IP address" },
+    { "[listener]\nsocks-users=alice,bob smith\n", 2, "listener", "socks-users",
+      "“bob smith” is not a user name" },
+  };
+
+  g_assert_cmpuint (ph_config_get_transparent (def)->len, ==, 0);
+  g_assert_cmpint (ph_config_get_capture (def, &iface), ==, PH_CAPTURE_OFF);
+  g_assert_null (iface);
+  g_assert_cmpuint (ph_config_get_mark (def), ==, 28776);
+  ports = ph_config_get_capture_ports (def, &n);
+  g_assert_cmpuint (n, ==, 2);
+  g_assert_cmpuint (ports[0], ==, 80);
+  g_assert_cmpuint (ports[1], ==, 443);
+  g_assert_true (ph_config_get_socks_users (def) == NULL
+                 || ph_config_get_socks_users (def)[0] == NULL);
+
+  cfg = load_ok (f, "[upstream]\nhost=h.example\n[listener]\nallow=192.168.1.0/24\n"
+                    "socks-users=alice; bob.b@corp\n"
+                    "[transparent]\naddress=0.0.0.0:3129;[::1]:3129\nports=443, 8443\n"
+                    "mark=7\ncapture=gateway   lan0\n");
+  g_assert_cmpuint (ph_config_get_transparent (cfg)->len, ==, 2);
+  g_assert_cmpint (ph_config_get_capture (cfg, &iface), ==, PH_CAPTURE_GATEWAY);
+  g_assert_cmpstr (iface, ==, "lan0");
+  g_assert_cmpuint (ph_config_get_mark (cfg), ==, 7);
+  ports = ph_config_get_capture_ports (cfg, &n);
+  g_assert_cmpuint (n, ==, 2);
+  g_assert_cmpuint (ports[1], ==, 8443);
+  g_assert_cmpstrv (ph_config_get_socks_users (cfg),
+                    ((const char *[]){ "alice", "bob.b@corp", NULL }));
+  g_assert_false (ph_config_same_listeners (def, cfg));
+
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *path = NULL;
+      g_autofree char *text = g_strconcat ("[upstream]\nhost=h.example\n", bad[i].text, NULL);
+      g_autofree char *msg = load_bad (f, text, &path);
+
+      assert_problem (msg, path, bad[i].line + 2, bad[i].group, bad[i].key, bad[i].needle);
+    }
+}
+
+static void
+test_capture_words (void)
+{
+  const char *ok[] = { "off", "local", "gateway eth0", " gateway\tlan-1 ", "gateway br0.10" };
+  const char *bad[] = { "",
+                        "on",
+                        "gateway",
+                        "gateway a b",
+                        "local x",
+                        "gateway ../x",
+                        "gateway abcdefghijklmnop",
+                        "gateway a\"b",
+                        "gateway a;b" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (ok); i++)
+    {
+      g_autofree char *iface = NULL;
+      PhCaptureMode mode;
+      g_assert_true (ph_capture_mode_parse (ok[i], &mode, &iface));
+      g_assert_true ((mode == PH_CAPTURE_GATEWAY) == (iface != NULL));
+      g_assert_cmpstr (ph_capture_mode_to_string (mode), ==,
+                       i == 0   ? "off"
+                       : i == 1 ? "local"
+                                : "gateway");
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *iface = NULL;
+      PhCaptureMode mode;
+      g_assert_false (ph_capture_mode_parse (bad[i], &mode, &iface));
+      g_assert_null (iface);
+    }
+}
+
 #define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
 int
@@ -1064,6 +1173,8 @@ main (int argc, char **argv)
   ADD ("/pinhole/config/edit", test_edit);
   ADD ("/pinhole/config/proxies", test_proxies);
   ADD ("/pinhole/config/doctor-target", test_doctor_target);
+  ADD ("/pinhole/config/transparent", test_transparent);
+  g_test_add_func ("/pinhole/config/capture-words", test_capture_words);
   g_test_add_func ("/pinhole/config/parse-duration", test_parse_duration);
   g_test_add_func ("/pinhole/config/parse-listen-address", test_parse_listen_address);
 

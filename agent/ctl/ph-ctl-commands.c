@@ -216,6 +216,8 @@ print_status_json (PhAgent1 *agent, const char *error_name, const char *error_me
   add_upstreams_json (j, agent);
   ph_json_set_member (j, "listeners");
   ph_json_add_strv (j, ph_agent1_get_listeners (agent));
+  ph_json_set_member (j, "transparent_listeners");
+  ph_json_add_strv (j, ph_agent1_get_transparent_listeners (agent));
   ph_json_set_member (j, "active_tunnels");
   ph_json_add_int64 (j, ph_agent1_get_active_tunnels (agent));
   ph_json_set_member (j, "bytes_up");
@@ -288,6 +290,14 @@ print_status_human (PhAgent1 *agent, const char *error_name, const char *error_m
     /* TRANSLATORS: a row label of pinholectl status: each cloud proxy and its health */
     ph_rows_add (&rows, _ ("Cloud proxies:"), upstreams);
   ph_rows_add (&rows, _ ("Listeners:"), listeners);
+  if (ph_agent1_get_transparent_listeners (agent) != NULL
+      && ph_agent1_get_transparent_listeners (agent)[0] != NULL)
+    {
+      g_autofree char *transparent
+          = g_strjoinv (", ", (char **) ph_agent1_get_transparent_listeners (agent));
+      /* TRANSLATORS: a row label of pinholectl status: the transparent listeners' addresses */
+      ph_rows_add (&rows, _ ("Transparent:"), transparent);
+    }
   tunnels_text = g_strdup_printf (ngettext ("%u open", "%u open", tunnels), tunnels);
   ph_rows_add (&rows, _ ("Tunnels:"), tunnels_text);
   /* TRANSLATORS: bytes carried, e.g. "1.2 MB up, 35.0 MB down" */

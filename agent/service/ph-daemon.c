@@ -1344,6 +1344,14 @@ ph_daemon_dup_listeners (PhDaemon *d)
 }
 
 GStrv
+ph_daemon_dup_transparent_listeners (PhDaemon *d)
+{
+  if (d->server == NULL)
+    return g_new0 (char *, 1);
+  return ph_server_dup_transparent_addresses (d->server);
+}
+
+GStrv
 ph_daemon_dup_trusted_pins (PhDaemon *d)
 {
   g_autoptr (GStrvBuilder) out = g_strv_builder_new ();

@@ -78,6 +78,7 @@ char *ph_daemon_dup_upstream_name (PhDaemon *d);
 /* Each cloud proxy's health, as the Upstreams property gives it (aa{sv}). */
 GVariant *ph_daemon_dup_upstreams (PhDaemon *d);
 GStrv ph_daemon_dup_listeners (PhDaemon *d);
+GStrv ph_daemon_dup_transparent_listeners (PhDaemon *d);
 GStrv ph_daemon_dup_trusted_pins (PhDaemon *d);
 GStrv ph_daemon_dup_locked_keys (PhDaemon *d);
 const char *ph_daemon_get_seen_pin (PhDaemon *d);

@@ -37,6 +37,7 @@ sync_properties (PhDBusService *self)
   g_autofree char *upstream = ph_daemon_dup_upstream_name (d);
   g_autoptr (GVariant) upstreams = ph_daemon_dup_upstreams (d);
   g_auto (GStrv) listeners = ph_daemon_dup_listeners (d);
+  g_auto (GStrv) transparent = ph_daemon_dup_transparent_listeners (d);
   g_auto (GStrv) pins = ph_daemon_dup_trusted_pins (d);
   g_auto (GStrv) locked = ph_daemon_dup_locked_keys (d);
   g_autofree char *error_name = NULL;
@@ -54,6 +55,7 @@ sync_properties (PhDBusService *self)
   ph_agent1_set_upstream (iface, upstream);
   ph_agent1_set_upstreams (iface, upstreams);
   ph_agent1_set_listeners (iface, (const char *const *) listeners);
+  ph_agent1_set_transparent_listeners (iface, (const char *const *) transparent);
   ph_agent1_set_active_tunnels (iface, stats.connections);
   ph_agent1_set_bytes_up (iface, stats.bytes_up);
   ph_agent1_set_bytes_down (iface, stats.bytes_down);

@@ -51,6 +51,7 @@ ns_lan=ph-gw-lan-$$
 ns_gw=ph-gw-gw-$$
 ns_wan=ph-gw-wan-$$
 ns_made=0
+etc_netns_made=0
 origin_pid=""
 tport=""
 # shellcheck source=tests/tap.sh
@@ -91,7 +92,7 @@ cleanup ()
     ip netns del "$ns_wan" 2>/dev/null
   fi
   rm -rf "/etc/netns/$ns_lan" "/etc/netns/$ns_gw"
-  rmdir /etc/netns 2>/dev/null
+  ((etc_netns_made)) && rmdir /etc/netns 2>/dev/null
   ph_remove_tmp
 }
 
@@ -219,11 +220,12 @@ transparent_listening ()
   ing ss -Hltn "sport = :$tport" | grep -q .
 }
 
-# have_capture_command: whether this pinholectl has the capture command.
+# have_capture_command: whether this pinholectl has the capture command (an unknown command is
+# a usage error, exit status 2, that names it).
 have_capture_command ()
 {
   ctl --session capture status
-  [[ $rc == 0 ]]
+  ! [[ $rc == 2 && $err == *capture* ]]
 }
 
 # capture on --gateway IFACE | on --local | off: pinholectl capture on the gateway (ctl runs in
@@ -361,6 +363,7 @@ ip -n "$ns_wan" route add default via "$GW_WAN" || bail "wan: no default route"
 ing sysctl -qw net.ipv4.ip_forward=1 || bail "gw: cannot turn forwarding on"
 
 # Names: the LAN client and the gateway know them from their hosts files; Squid from its own.
+[[ -d /etc/netns ]] || etc_netns_made=1
 mkdir -p "/etc/netns/$ns_lan" "/etc/netns/$ns_gw" || bail "cannot make /etc/netns/*"
 for f in "/etc/netns/$ns_lan/hosts" "/etc/netns/$ns_gw/hosts" "$tmp/squid-hosts"; do
   printf '127.0.0.1 localhost\n%s %s %s %s\n' "$ORIGIN_ADDR" "$NAME" "$DIRECT_NAME" \
@@ -606,6 +609,9 @@ assert_service_rules ()
 {
   local rules_before
   stop_agent
+  # pinholectl capture on/off is kept in the agent's own file, which would win over the system
+  # file's capture=.
+  [[ -e $tmp/config/pinhole/pinhole.conf ]] && sed -i '/^capture=/d' "$tmp/config/pinhole/pinhole.conf"
   write_config "gateway $LAN_IF"
   start_agent || bail "pinhole-agent with capture=gateway did not come up"
   wait_table "$table_name" 10

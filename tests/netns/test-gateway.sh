@@ -3,9 +3,9 @@
 # test-gateway.sh: Pinhole as the office gateway (issue 15), in three network namespaces of the
 # test's own, TAP output.
 #
-#   lan  a client, 10.77.1.2, whose default route is the gateway; it knows origin.test and
-#        direct.test by its hosts file (/etc/netns/NAME/hosts, which ip netns exec mounts over
-#        /etc/hosts), both at 10.77.2.2, an address behind the gateway.
+#   lan  a client, 10.77.1.2, whose default route is the gateway; it knows origin.test,
+#        direct.test and blocked.test by its hosts file (/etc/netns/NAME/hosts, which
+#        ip netns exec mounts over /etc/hosts), all at 10.77.2.2, an address behind the gateway.
 #   gw   the gateway, 10.77.1.1 on the LAN (interface ph-lan) and 10.77.2.1 on the WAN; it
 #        forwards, and runs the real pinhole-agent as root (--session, on a private bus) with a
 #        transparent listener on 0.0.0.0 and the capture rules (pinholectl capture, or
@@ -22,10 +22,12 @@
 #
 # What it shows (the "Done when" of issue 15): a LAN client's HTTPS connection to a name reaches
 # Squid as CONNECT name:443 (the SNI), a plain HTTP one by its Host, a TLS client without SNI as
-# CONNECT ip:port, a name of [route] direct= goes directly; the agent's access line of each names
-# the client, the name, how it was learned and the route; the rules are gone after
-# pinholectl capture off, after the agent stops, and after kill -9 and a restart, and another
-# table is never touched; --local captures another user's curl on the gateway itself.
+# CONNECT ip:port, a name of [route] direct= goes directly (one of block= is reset); the agent's
+# access line of each names the client, the name, how it was learned and the route; the rules are
+# gone after pinholectl capture off, after the agent stops, and after kill -9 and a restart, and
+# another table is never touched; --local captures another user's curl on the gateway itself.
+# Each of these is a function (assert_*); without pinholectl capture in the build, the test puts
+# the same rules in a table of its own (standin_capture) and skips what only the agent can show.
 #
 # Environment (set by tests/netns/meson.build): PH_AGENT, PINHOLECTL, PH_SRCDIR, PH_TEST_ORIGIN.
 # Root only (namespaces, nftables). Without root, or a tool, it is skipped; under CI=true that is

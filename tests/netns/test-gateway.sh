@@ -308,8 +308,10 @@ origin_certs ()
 start_origin ()
 {
   local i line
-  inw "$ORIGIN_BIN" --http-port 0 --https-port 0 --cert "$tmp/origin-cert.pem" \
-    --key "$tmp/origin-key.pem" >"$tmp/origin.out" 2>"$tmp/origin.log" </dev/null &
+  # Not through inw: a function in the background is a subshell, and $! would be its pid.
+  ip netns exec "$ns_wan" "$ORIGIN_BIN" --http-port 0 --https-port 0 \
+    --cert "$tmp/origin-cert.pem" --key "$tmp/origin-key.pem" >"$tmp/origin.out" \
+    2>"$tmp/origin.log" </dev/null &
   origin_pid=$!
   for ((i = 0; i < 100; i++)); do
     line=$(head -n 1 "$tmp/origin.out" 2>/dev/null)

@@ -66,7 +66,7 @@ static void
 capture_rules_free (PhCaptureRules *rules)
 {
   g_free (rules->iface);
-  g_array_unref (rules->ports);
+  g_clear_pointer (&rules->ports, g_array_unref);
   g_free (rules);
 }
 

@@ -68,12 +68,6 @@ check_other ()
   verdict "$1: table inet other is untouched" "was:" "$other_table" "now:" "$now"
 }
 
-# count_lines PATTERN FILE: lines of FILE with PATTERN (fixed string).
-count_lines ()
-{
-  grep -cF -- "$1" "$2"
-}
-
 # ---- prerequisites ----
 
 [[ $(id -u) == 0 ]] || skip_all "needs root (a network namespace and nftables)"

@@ -3,7 +3,9 @@
 # test-capture.sh: [transparent] capture= and pinholectl capture, in a network namespace of the
 # test's own, TAP output. The real agent (--session, as root, on a private bus) puts its nftables
 # rules in the namespace's table "inet pinhole" and must take them out again: after capture off,
-# when the tunnel is switched off, on SIGTERM, and at the next start after kill -9. A table of
+# when the tunnel is switched off, on SIGTERM, and at the next start after kill -9; under
+# capture=local another user's curl reaches the transparent listener and root's (the agent's
+# user here) does not. A table of
 # someone else's ("inet other", made by the test) stays byte for byte what it was throughout. An
 # nft that fails (a stand-in first on the agent's PATH) leaves the agent serving, with nft's
 # message in the Capture property and pinholectl capture status exiting 1. No cloud end: the
@@ -19,7 +21,7 @@ CTL=${PINHOLECTL:?PINHOLECTL must name the pinholectl binary}
 AGENT=${PH_AGENT:?PH_AGENT must name the pinhole-agent binary}
 SRCDIR=${PH_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 
-readonly LAN_IF=ph-lan0
+readonly LAN_IF=ph-lan0 LAN_PEER=10.232.0.99
 ns=ph-capture-$$
 ns_made=0
 # shellcheck source=tests/tap.sh
@@ -71,7 +73,7 @@ check_other ()
 # ---- prerequisites ----
 
 [[ $(id -u) == 0 ]] || skip_all "needs root (a network namespace and nftables)"
-for tool in ip nft dbus-daemon python3; do
+for tool in ip nft dbus-daemon python3 curl setpriv; do
   command -v "$tool" >/dev/null || skip_all "$tool not found"
 done
 [[ -x $CTL ]] || bail "pinholectl not found at $CTL"
@@ -141,6 +143,21 @@ grep -qF "capture rules applied: local, ports 80 443 -> :$transparent_port" "$tm
 verdict_then "the log says what was applied" grep capture "$tmp/agent.log"
 ! grep -qF "left by a previous run" "$tmp/agent.log"
 verdict "nothing was left by a previous run"
+
+# Another user's connection is redirected to the transparent listener; the agent's own user's
+# (root here) is not: it goes out on the LAN interface, where nothing answers.
+inc setpriv --reuid=65534 --regid=65534 --clear-groups \
+  curl -s -o /dev/null --max-time 5 --noproxy '*' "http://$LAN_PEER/capture-probe"
+for ((i = 0; i < 50; i++)); do
+  grep -q "proto=transparent.*original=$LAN_PEER:80" "$tmp/agent.log" && break
+  sleep 0.1
+done
+grep -q "proto=transparent name=$LAN_PEER learned=host original=$LAN_PEER:80" "$tmp/agent.log"
+verdict_then "capture=local: another user's connection to port 80 reaches the transparent listener" \
+  grep 'access ' "$tmp/agent.log"
+inc curl -s -o /dev/null --max-time 2 --noproxy '*' "http://$LAN_PEER/agent-user"
+[[ $(grep -c "original=$LAN_PEER:80" "$tmp/agent.log") == 1 ]]
+verdict "capture=local: the agent's own user's connection is not captured"
 
 ctl --session capture status
 [[ $rc == 0 && $out == *"local, ports 80 443 → :$transparent_port"* ]]

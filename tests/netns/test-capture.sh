@@ -3,11 +3,10 @@
 # test-capture.sh: [transparent] capture= and pinholectl capture, in a network namespace of the
 # test's own, TAP output. The real agent (--session, as root, on a private bus) puts its nftables
 # rules in the namespace's table "inet pinhole" and must take them out again: after capture off,
-# when the tunnel is switched off, on SIGTERM, and at the next start after kill -9; under
-# capture=local another user's curl reaches the transparent listener and root's (the agent's
-# user here) does not. A table of
-# someone else's ("inet other", made by the test) stays byte for byte what it was throughout. An
-# nft that fails (a stand-in first on the agent's PATH) leaves the agent serving, with nft's
+# when the tunnel is switched off, on SIGTERM, and at the next start after kill -9. Under
+# capture=local another user's curl reaches the transparent listener and root's (the agent's user
+# here) does not. A table of someone else's ("inet other", made by the test) stays byte for byte
+# what it was throughout. An nft that fails (a stand-in first on the agent's PATH) leaves the agent serving, with nft's
 # message in the Capture property and pinholectl capture status exiting 1. No cloud end: the
 # upstream is a closed port, which leaves the listeners open (State "error").
 #

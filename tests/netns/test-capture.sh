@@ -6,9 +6,10 @@
 # when the tunnel is switched off, on SIGTERM, and at the next start after kill -9. Under
 # capture=local another user's curl reaches the transparent listener and root's (the agent's user
 # here) does not. A table of someone else's ("inet other", made by the test) stays byte for byte
-# what it was throughout. An nft that fails (a stand-in first on the agent's PATH) leaves the agent serving, with nft's
-# message in the Capture property and pinholectl capture status exiting 1. No cloud end: the
-# upstream is a closed port, which leaves the listeners open (State "error").
+# what it was throughout. An nft that fails (a stand-in first on the agent's PATH) leaves the
+# agent serving, with nft's message in the Capture property and pinholectl capture status
+# exiting 1. No cloud end: the upstream is a closed port, which leaves the listeners open (State
+# "error").
 #
 # Environment (set by tests/netns/meson.build): PH_AGENT, PINHOLECTL, PH_SRCDIR.
 # Root only (a namespace, nftables). Without root, or a tool, it is skipped; under CI=true that is

@@ -12,7 +12,8 @@ packages=(
   # real PAC engines that read the agent's /proxy.pac (tests/cloud/test-pac.py)
   python3-pacparser chromium
   # nftables: tests/netns/ keeps the cloud proxy out of reach until the simulated portal lets it,
-  # and forwards to a cloud end in another namespace; PyGObject: the fake logind of
+  # and forwards to a cloud end in another namespace, and its nft parses and applies the capture
+  # rules (tests/test-capture.c, tests/netns/test-capture.sh); PyGObject: the fake logind of
   # tests/netns/test-netchange.sh (Debian's /usr/bin/python3)
   nftables python3-gi gir1.2-glib-2.0
   # fuzzing (libFuzzer) and sanitizers

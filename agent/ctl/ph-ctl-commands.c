@@ -26,6 +26,7 @@ ph_ctl_clear (PhCtl *ctl)
 {
   g_clear_object (&ctl->agent);
   g_clear_pointer (&ctl->address, g_free);
+  g_clear_pointer (&ctl->gateway, g_free);
 }
 
 gboolean
@@ -185,6 +186,59 @@ format_upstreams (PhAgent1 *agent)
   return out->len > 0 ? g_strdup (out->str) : NULL;
 }
 
+/* The Capture property as a JSON object (snake_case keys); {} from an agent without it. */
+static void
+ph_json_add_capture (PhJson *j, GVariant *capture)
+{
+  if (capture != NULL && g_variant_is_of_type (capture, G_VARIANT_TYPE_VARDICT))
+    ph_json_add_variant (j, capture);
+  else
+    {
+      ph_json_begin_object (j);
+      ph_json_end_object (j);
+    }
+}
+
+/* The Capture property in words: "local, ports 80 443 → :3129", "off", "error: …". */
+static char *
+format_capture (GVariant *capture)
+{
+  const char *mode = ph_dict_string (capture, "mode");
+  const char *iface = ph_dict_string (capture, "interface");
+  const char *failure = ph_dict_string (capture, "error");
+  g_autoptr (GVariant) ports = NULL;
+  guint16 listener_port = 0;
+  GString *out;
+
+  if (*failure != '\0')
+    /* TRANSLATORS: the capture rules could not be put in: nft's message follows */
+    return g_strdup_printf (_ ("error: %s"), failure);
+  if (*mode == '\0' || g_str_equal (mode, "off"))
+    /* TRANSLATORS: no capture rules ([transparent] capture=off) */
+    return g_strdup (_ ("off"));
+  out = g_string_new (mode);
+  if (*iface != '\0')
+    g_string_append_printf (out, " %s", iface);
+  /* TRANSLATORS: before the captured TCP ports, e.g. "local, ports 80 443 → :3129" */
+  g_string_append (out, _ (", ports"));
+  ports = g_variant_lookup_value (capture, "ports", G_VARIANT_TYPE ("aq"));
+  if (ports != NULL)
+    {
+      gsize n = 0;
+      const guint16 *p = g_variant_get_fixed_array (ports, &n, sizeof (guint16));
+
+      for (gsize i = 0; i < n; i++)
+        g_string_append_printf (out, " %u", p[i]);
+    }
+  g_variant_lookup (capture, "listener-port", "q", &listener_port);
+  g_string_append_printf (out, " → :%u", listener_port);
+  if (!ph_dict_boolean (capture, "active"))
+    /* TRANSLATORS: after the capture's mode and ports: the rules are put in only while the
+     * tunnel is on */
+    g_string_append (out, _ (" (not in force: the tunnel is off)"));
+  return g_string_free (out, FALSE);
+}
+
 static void
 print_status_json (PhAgent1 *agent, const char *error_name, const char *error_message)
 {
@@ -234,6 +288,8 @@ print_status_json (PhAgent1 *agent, const char *error_name, const char *error_me
   ph_json_add_boolean (j, ph_agent1_get_credentials_stored (agent));
   ph_json_set_member (j, "locked_keys");
   ph_json_add_strv (j, ph_agent1_get_locked_keys (agent));
+  ph_json_set_member (j, "capture");
+  ph_json_add_capture (j, ph_agent1_get_capture (agent));
   get_pool_counts (agent, &pool);
   ph_json_set_member (j, "cloud_connections");
   ph_json_begin_object (j);
@@ -297,6 +353,12 @@ print_status_human (PhAgent1 *agent, const char *error_name, const char *error_m
           = g_strjoinv (", ", (char **) ph_agent1_get_transparent_listeners (agent));
       /* TRANSLATORS: a row label of pinholectl status: the transparent listeners' addresses */
       ph_rows_add (&rows, _ ("Transparent:"), transparent);
+    }
+  if (ph_agent1_get_capture (agent) != NULL)
+    {
+      g_autofree char *capture = format_capture (ph_agent1_get_capture (agent));
+      /* TRANSLATORS: a row label of pinholectl status: the transparent capture's rules */
+      ph_rows_add (&rows, _ ("Capture:"), capture);
     }
   tunnels_text = g_strdup_printf (ngettext ("%u open", "%u open", tunnels), tunnels);
   ph_rows_add (&rows, _ ("Tunnels:"), tunnels_text);
@@ -385,6 +447,67 @@ gboolean
 ph_ctl_cmd_reload (PhCtl *ctl, char **args, GError **error)
 {
   return ph_ctl_connect (ctl, error) && ph_agent1_call_reload_sync (ctl->agent, NULL, error);
+}
+
+/* ---- capture ---- */
+
+static gboolean
+set_capture (PhCtl *ctl, const char *mode, GError **error)
+{
+  return ph_ctl_connect (ctl, error)
+         && ph_agent1_call_set_capture_sync (ctl->agent, mode, NULL, error);
+}
+
+gboolean
+ph_ctl_cmd_capture_on (PhCtl *ctl, char **args, GError **error)
+{
+  g_autofree char *mode
+      = ctl->gateway != NULL ? g_strdup_printf ("gateway %s", ctl->gateway) : g_strdup ("local");
+
+  return set_capture (ctl, mode, error);
+}
+
+gboolean
+ph_ctl_cmd_capture_off (PhCtl *ctl, char **args, GError **error)
+{
+  return set_capture (ctl, "off", error);
+}
+
+gboolean
+ph_ctl_cmd_capture_status (PhCtl *ctl, char **args, GError **error)
+{
+  GVariant *capture;
+
+  if (!ph_ctl_connect (ctl, error) || !ph_ctl_load_properties (ctl, error))
+    return FALSE;
+  capture = ph_agent1_get_capture (ctl->agent);
+  if (capture == NULL)
+    {
+      g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_FAILED,
+                           _ ("the agent does not say what it captures (an older agent?)"));
+      return FALSE;
+    }
+  if (ctl->json)
+    {
+      g_autoptr (PhJson) j = ph_json_new ();
+
+      ph_json_add_capture (j, capture);
+      ph_json_print (j);
+    }
+  else
+    {
+      g_auto (PhRows) rows = { 0 };
+      g_autoptr (GString) out = g_string_new (NULL);
+      g_autofree char *text = format_capture (capture);
+
+      ph_rows_init (&rows, 0);
+      ph_rows_add (&rows, _ ("Capture:"), text);
+      ph_rows_print (&rows, out);
+      g_print ("%s", out->str);
+    }
+  if (*ph_dict_string (capture, "error") != '\0')
+    ctl->exit_status = PH_CTL_EXIT_FAILED;
+  return TRUE;
 }
 
 /* ---- pins ---- */

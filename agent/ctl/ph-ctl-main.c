@@ -62,6 +62,14 @@ static const PhCtlCommand commands[] = {
   { "doctor", NULL, N_ ("[URL]"),
     N_ ("Check each cloud proxy step by step (DNS, TCP, TLS, sign-in, and URL if given)"),
     PH_CTL_OPT_JSON, 0, 1, ph_ctl_cmd_doctor },
+  /* TRANSLATORS: IFACE is a command-line placeholder (a network interface); keep the options */
+  { "capture", "on", N_ ("--gateway IFACE | --local"),
+    N_ ("Send the LAN's connections (--gateway) or this machine's (--local) to the transparent "
+        "listener"),
+    PH_CTL_OPT_CAPTURE, 0, 0, ph_ctl_cmd_capture_on },
+  { "capture", "off", "", N_ ("Remove the capture rules"), 0, 0, 0, ph_ctl_cmd_capture_off },
+  { "capture", "status", "", N_ ("Show the capture rules' state (exit 1 when they failed)"),
+    PH_CTL_OPT_JSON, 0, 0, ph_ctl_cmd_capture_status },
   { "logs", NULL, "", N_ ("Show the agent's log from the journal (-n N lines, -f to follow)"),
     PH_CTL_OPT_LINES | PH_CTL_OPT_FOLLOW, 0, 0, ph_ctl_cmd_logs },
 };
@@ -101,10 +109,10 @@ commands_help (void)
     }
   ph_rows_print (&rows, out);
   g_string_append_c (out, '\n');
-  g_string_append (
-      out, _ ("Options for the command go after it; --json prints JSON for "
-              "status, pin show, get, settings, route and doctor. Put -- before a VALUE that "
-              "starts with -."));
+  g_string_append (out, _ ("Options for the command go after it; --json prints JSON for "
+                           "status, pin show, get, settings, route, doctor and capture status. Put "
+                           "-- before a VALUE that "
+                           "starts with -."));
   return g_string_free (g_steal_pointer (&out), FALSE);
 }
 
@@ -144,6 +152,8 @@ check_options (PhCtl *ctl, const PhCtlCommand *c, const char *name, GError **err
     { PH_CTL_OPT_PASSWORD_STDIN, ctl->password_stdin, "--password-stdin" },
     { PH_CTL_OPT_LINES, ctl->lines != -1, "-n" },
     { PH_CTL_OPT_FOLLOW, ctl->follow, "--follow" },
+    { PH_CTL_OPT_CAPTURE, ctl->gateway != NULL, "--gateway" },
+    { PH_CTL_OPT_CAPTURE, ctl->local, "--local" },
   };
 
   if ((ctl->system ? 1 : 0) + (ctl->session ? 1 : 0) + (ctl->address != NULL ? 1 : 0) > 1)
@@ -224,6 +234,9 @@ run (PhCtl *ctl, char **args, gboolean *bad_command_line, GError **error)
       if (g_str_equal (args[1], "pin"))
         g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE,
                              _ ("“pin” needs “show” or “trust”"));
+      else if (g_str_equal (args[1], "capture"))
+        g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE,
+                             _ ("“capture” needs “on”, “off” or “status”"));
       else
         g_set_error (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE, _ ("unknown command “%s”"), args[1]);
       return PH_CTL_EXIT_USAGE;
@@ -253,6 +266,12 @@ run (PhCtl *ctl, char **args, gboolean *bad_command_line, GError **error)
     }
   if (!check_options (ctl, command, name, error))
     return PH_CTL_EXIT_USAGE;
+  if (command->func == ph_ctl_cmd_capture_on && (ctl->gateway != NULL) == ctl->local)
+    {
+      g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE,
+                           _ ("capture on needs either --gateway IFACE or --local"));
+      return PH_CTL_EXIT_USAGE;
+    }
 
   *bad_command_line = FALSE;
   ctl->exit_status = PH_CTL_EXIT_OK;
@@ -281,7 +300,7 @@ main (int argc, char **argv)
       N_ ("ADDRESS") },
     { "version", 0, 0, G_OPTION_ARG_NONE, &ctl.version, N_ ("Print the version and exit"), NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &ctl.json,
-      N_ ("Print JSON (status, pin show, get, settings, route, doctor)"), NULL },
+      N_ ("Print JSON (status, pin show, get, settings, route, doctor, capture status)"), NULL },
     { "yes", 'y', 0, G_OPTION_ARG_NONE, &ctl.yes,
       N_ ("Do not ask before trusting a key (pin trust)"), NULL },
     { "password-stdin", 0, 0, G_OPTION_ARG_NONE, &ctl.password_stdin,
@@ -290,6 +309,10 @@ main (int argc, char **argv)
       N_ ("N") },
     { "follow", 'f', 0, G_OPTION_ARG_NONE, &ctl.follow, N_ ("Keep showing new lines (logs)"),
       NULL },
+    { "gateway", 0, 0, G_OPTION_ARG_STRING, &ctl.gateway,
+      N_ ("Capture the connections this LAN interface forwards (capture on)"), N_ ("IFACE") },
+    { "local", 0, 0, G_OPTION_ARG_NONE, &ctl.local,
+      N_ ("Capture this machine's own connections (capture on)"), NULL },
     { NULL },
   };
 

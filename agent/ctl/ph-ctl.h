@@ -19,6 +19,7 @@ typedef enum
   PH_CTL_OPT_PASSWORD_STDIN = 1 << 2,
   PH_CTL_OPT_LINES = 1 << 3,
   PH_CTL_OPT_FOLLOW = 1 << 4,
+  PH_CTL_OPT_CAPTURE = 1 << 5, /* --gateway, --local */
 } PhCtlOpt;
 
 typedef struct
@@ -34,6 +35,8 @@ typedef struct
   gboolean password_stdin;
   int lines;
   gboolean follow;
+  char *gateway;
+  gboolean local;
 
   PhAgent1 *agent;
   int exit_status; /* set by commands that pass on another program's status */
@@ -63,6 +66,11 @@ gboolean ph_ctl_cmd_get (PhCtl *ctl, char **args, GError **error);
 gboolean ph_ctl_cmd_set (PhCtl *ctl, char **args, GError **error);
 gboolean ph_ctl_cmd_settings (PhCtl *ctl, char **args, GError **error);
 gboolean ph_ctl_cmd_route (PhCtl *ctl, char **args, GError **error);
+/* capture on (--gateway IFACE or --local), off, status: SetCapture and the Capture property;
+ * status exits 1 when the rules asked for could not be put in. */
+gboolean ph_ctl_cmd_capture_on (PhCtl *ctl, char **args, GError **error);
+gboolean ph_ctl_cmd_capture_off (PhCtl *ctl, char **args, GError **error);
+gboolean ph_ctl_cmd_capture_status (PhCtl *ctl, char **args, GError **error);
 /* Diagnose: the report for people, or as JSON; the exit status follows its first failure. */
 gboolean ph_ctl_cmd_doctor (PhCtl *ctl, char **args, GError **error);
 

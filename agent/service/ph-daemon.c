@@ -5,6 +5,7 @@
 #define G_LOG_DOMAIN "pinhole-daemon"
 
 #include "ph-build-config.h"
+#include "ph-capture.h"
 #include "ph-config-store.h"
 #include "ph-daemon.h"
 #include "ph-doctor.h"
@@ -51,6 +52,26 @@ server_counts_add (ServerCounts *counts, PhServer *server)
   counts->bytes_down += ph_server_get_bytes_down (server);
 }
 
+/* A set of capture rules: what the configuration asks for, or what is in nftables. */
+typedef struct
+{
+  PhCaptureMode mode;
+  char *iface;   /* gateway */
+  GArray *ports; /* of guint16 */
+  guint16 listener_port;
+  guint32 mark;
+} PhCaptureRules;
+
+static void
+capture_rules_free (PhCaptureRules *rules)
+{
+  g_free (rules->iface);
+  g_clear_pointer (&rules->ports, g_array_unref);
+  g_free (rules);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhCaptureRules, capture_rules_free)
+
 struct _PhDaemon
 {
   GObject parent;
@@ -87,6 +108,11 @@ struct _PhDaemon
   GSource *retry_source;       /* tries the cloud proxy while requests go around it */
   guint retry_ms;
   PhNetworkWatch *network_watch; /* network changes and wake-ups, while a server runs */
+
+  /* [transparent] capture: the rules in nftables (ph-capture.h), there while a server runs and
+   * capture= is not off. @capture_in is what was last put in (OFF: no table of ours). */
+  PhCaptureRules *capture_in;
+  GError *capture_error; /* why the rules wanted are not in */
 
   GSource *counter_source;
 };
@@ -502,6 +528,142 @@ save_enabled (PhDaemon *d)
                error ? error->message : g_strerror (errno));
 }
 
+/* ---- transparent capture ---- */
+
+/* The rules the configuration asks for now: none while no server runs (nothing would answer on
+ * the listener's port) or under capture=off. ph-config.c saw to a transparent address. */
+static PhCaptureRules *
+capture_wanted (PhDaemon *d)
+{
+  g_autoptr (PhCaptureRules) rules = g_new0 (PhCaptureRules, 1);
+  GPtrArray *transparent = ph_config_get_transparent (d->config);
+  const char *iface = NULL;
+  const guint16 *ports;
+  guint n_ports;
+
+  rules->mode = ph_config_get_capture (d->config, &iface);
+  if (d->server == NULL || rules->mode == PH_CAPTURE_OFF || transparent->len == 0)
+    return NULL;
+  rules->iface = g_strdup (iface);
+  ports = ph_config_get_capture_ports (d->config, &n_ports);
+  rules->ports = g_array_sized_new (FALSE, FALSE, sizeof (guint16), n_ports);
+  g_array_append_vals (rules->ports, ports, n_ports);
+  rules->listener_port
+      = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (g_ptr_array_index (transparent, 0)));
+  rules->mark = ph_config_get_mark (d->config);
+  return g_steal_pointer (&rules);
+}
+
+static gboolean
+capture_rules_equal (const PhCaptureRules *a, const PhCaptureRules *b)
+{
+  if (a == NULL || b == NULL)
+    return a == b;
+  return a->mode == b->mode && g_strcmp0 (a->iface, b->iface) == 0
+         && a->listener_port == b->listener_port && a->mark == b->mark
+         && a->ports->len == b->ports->len
+         && memcmp (a->ports->data, b->ports->data, a->ports->len * sizeof (guint16)) == 0;
+}
+
+/* "local, ports 80 443 -> :3129" for the journal. */
+static char *
+capture_describe (const PhCaptureRules *rules)
+{
+  GString *out = g_string_new (ph_capture_mode_to_string (rules->mode));
+
+  if (rules->iface != NULL)
+    g_string_append_printf (out, " %s", rules->iface);
+  g_string_append (out, ", ports");
+  for (guint i = 0; i < rules->ports->len; i++)
+    g_string_append_printf (out, " %u", g_array_index (rules->ports, guint16, i));
+  g_string_append_printf (out, " -> :%u (table %s)", rules->listener_port, PH_CAPTURE_TABLE);
+  return g_string_free (out, FALSE);
+}
+
+static void
+capture_failed (PhDaemon *d, GError *error)
+{
+  g_clear_error (&d->capture_error);
+  /* One domain on the wire: nft's message under org.pinhole.Error.Failed. */
+  d->capture_error = g_error_new_literal (PH_ERROR, PH_ERROR_FAILED, error->message);
+}
+
+/* Puts in, replaces or removes the rules so that they are what the configuration and the server
+ * ask for. A failure leaves the agent serving; it is kept for the Capture property. */
+static void
+capture_sync (PhDaemon *d)
+{
+  g_autoptr (PhCaptureRules) want = capture_wanted (d);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *what = NULL;
+
+  if (capture_rules_equal (want, d->capture_in))
+    {
+      if (d->capture_error != NULL)
+        {
+          g_clear_error (&d->capture_error);
+          emit_changed (d);
+        }
+      return;
+    }
+  if (want == NULL)
+    {
+      what = capture_describe (d->capture_in);
+      if (!ph_capture_remove (&error))
+        {
+          g_warning ("could not remove the capture rules (%s): %s", what, error->message);
+          capture_failed (d, error);
+        }
+      else
+        {
+          g_message ("capture rules removed (were: %s)", what);
+          g_clear_pointer (&d->capture_in, capture_rules_free);
+          g_clear_error (&d->capture_error);
+        }
+      emit_changed (d);
+      return;
+    }
+  what = capture_describe (want);
+  if (!ph_capture_apply (want->iface, (const guint16 *) (gpointer) want->ports->data,
+                         want->ports->len, want->listener_port, want->mark, &error))
+    {
+      g_warning ("could not apply the capture rules (%s): %s", what, error->message);
+      capture_failed (d, error);
+    }
+  else
+    {
+      g_message ("capture rules applied: %s", what);
+      g_clear_pointer (&d->capture_in, capture_rules_free);
+      d->capture_in = g_steal_pointer (&want);
+      g_clear_error (&d->capture_error);
+    }
+  emit_changed (d);
+}
+
+/* At start: a table that is there now was left by a run that could not remove it (a crash, a
+ * kill -9). Only looked for where capture can be meant: the system service, or capture= set. */
+static void
+capture_remove_stale (PhDaemon *d)
+{
+  g_autoptr (GError) error = NULL;
+  gboolean exists = FALSE;
+
+  if (d->mode != PH_DAEMON_MODE_SYSTEM && ph_config_get_capture (d->config, NULL) == PH_CAPTURE_OFF)
+    return;
+  if (!ph_capture_exists (&exists, &error))
+    {
+      g_debug ("cannot look for capture rules left by a previous run: %s", error->message);
+      return;
+    }
+  if (!exists)
+    return;
+  if (!ph_capture_remove (&error))
+    g_warning ("could not remove the capture rules left by a previous run (table %s): %s",
+               PH_CAPTURE_TABLE, error->message);
+  else
+    g_message ("removed capture rules left by a previous run (table %s)", PH_CAPTURE_TABLE);
+}
+
 /* ---- servers ---- */
 
 static void
@@ -548,6 +710,7 @@ stop_server (PhDaemon *d, gint64 drain_us)
   g_clear_pointer (&d->network_watch, ph_network_watch_free);
   ph_server_drain (d->server);
   g_ptr_array_add (d->draining, g_steal_pointer (&d->server));
+  capture_sync (d);
   d->drain_deadline = g_get_monotonic_time () + drain_us;
   if (d->drain_poll == NULL)
     {
@@ -620,6 +783,7 @@ start_server (PhDaemon *d, GError **error)
     d->network_watch = ph_network_watch_new (on_network_event, d);
   if (ph_config_get_warm (d->config) == 0)
     ph_upstream_connect_async (ph_server_get_upstream (d->server), NULL, probe_done, NULL);
+  capture_sync (d);
   return TRUE;
 }
 
@@ -677,6 +841,7 @@ apply_config (PhDaemon *d, PhConfig *config, GError **error)
       if (!start_server (d, &local))
         d->start_error = g_steal_pointer (&local);
     }
+  capture_sync (d);
   return TRUE;
 }
 
@@ -734,6 +899,63 @@ counter_cb (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* ---- capture ---- */
+
+gboolean
+ph_daemon_set_capture (PhDaemon *d, const char *mode, GError **error)
+{
+  PhCaptureMode parsed;
+  g_autofree char *iface = NULL;
+  g_autofree char *value = NULL;
+
+  if (!ph_capture_mode_parse (mode, &parsed, &iface))
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING,
+                   /* TRANSLATORS: %s is what was asked for; off, local and gateway are words of
+                    * the configuration file: keep them */
+                   _ ("“%s” is not a capture mode: off, local or gateway IFACE"), mode);
+      return FALSE;
+    }
+  value = parsed == PH_CAPTURE_GATEWAY
+              ? g_strdup_printf ("%s %s", ph_capture_mode_to_string (parsed), iface)
+              : g_strdup (ph_capture_mode_to_string (parsed));
+  if (!ph_daemon_set_setting (d, "transparent.capture", value, error))
+    return FALSE;
+  if (d->capture_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (d->capture_error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+GVariant *
+ph_daemon_dup_capture (PhDaemon *d)
+{
+  const char *iface = NULL;
+  PhCaptureMode mode = ph_config_get_capture (d->config, &iface);
+  GPtrArray *transparent = ph_config_get_transparent (d->config);
+  const guint16 *ports;
+  guint n_ports;
+  GVariantDict dict;
+
+  ports = ph_config_get_capture_ports (d->config, &n_ports);
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "mode", "s", ph_capture_mode_to_string (mode));
+  g_variant_dict_insert (&dict, "interface", "s", iface != NULL ? iface : "");
+  g_variant_dict_insert_value (
+      &dict, "ports",
+      g_variant_new_fixed_array (G_VARIANT_TYPE_UINT16, ports, n_ports, sizeof (guint16)));
+  g_variant_dict_insert (&dict, "listener-port", "q",
+                         transparent->len > 0 ? g_inet_socket_address_get_port (
+                             G_INET_SOCKET_ADDRESS (g_ptr_array_index (transparent, 0)))
+                                              : (guint16) 0);
+  g_variant_dict_insert (&dict, "active", "b", d->capture_in != NULL);
+  g_variant_dict_insert (&dict, "error", "s",
+                         d->capture_error != NULL ? d->capture_error->message : "");
+  return g_variant_ref_sink (g_variant_dict_end (&dict));
+}
+
 /* ---- object ---- */
 
 static void
@@ -754,6 +976,17 @@ ph_daemon_finalize (GObject *object)
   g_clear_pointer (&d->network_watch, ph_network_watch_free);
   if (d->server != NULL)
     ph_server_free (d->server);
+  /* Freed without a shutdown (a test, a failed start): the rules go too. */
+  if (d->capture_in != NULL)
+    {
+      g_autoptr (GError) error = NULL;
+      if (!ph_capture_remove (&error))
+        g_warning ("could not remove the capture rules: %s", error->message);
+      else
+        g_message ("capture rules removed");
+      g_clear_pointer (&d->capture_in, capture_rules_free);
+    }
+  g_clear_error (&d->capture_error);
   g_ptr_array_unref (d->draining);
   g_clear_pointer (&d->config, ph_config_unref);
   g_clear_error (&d->config_error);
@@ -839,6 +1072,7 @@ ph_daemon_new (const PhDaemonSetup *setup, GError **error)
   d->config_generation = 1;
   ph_log_set_level (ph_config_get_log_level (config));
   d->enabled = standalone ? TRUE : load_enabled (d);
+  capture_remove_stale (d);
   if (d->enabled && ph_config_get_unready_reason (config) == NULL && !start_server (d, &local))
     {
       if (standalone)

@@ -98,6 +98,12 @@ gboolean ph_daemon_trust_pin (PhDaemon *d, const char *pin, GError **error);
 gboolean ph_daemon_set_credentials (PhDaemon *d, const char *username, const char *password,
                                     GError **error);
 gboolean ph_daemon_clear_credentials (PhDaemon *d, GError **error);
+/* Saves [transparent] capture= (@mode: "off", "local" or "gateway IFACE") like SetSetting and
+ * applies it; nft's failure is returned (and kept for the Capture property). */
+gboolean ph_daemon_set_capture (PhDaemon *d, const char *mode, GError **error);
+/* The capture as the Capture property gives it (a{sv}): "mode" (s), "interface" (s), "ports"
+ * (aq), "listener-port" (q), "active" (b: the rules are in nftables), "error" (s). */
+GVariant *ph_daemon_dup_capture (PhDaemon *d);
 
 void ph_daemon_inspect_async (PhDaemon *d, GCancellable *cancellable, GAsyncReadyCallback callback,
                               gpointer user_data);

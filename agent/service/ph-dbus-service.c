@@ -40,6 +40,7 @@ sync_properties (PhDBusService *self)
   g_auto (GStrv) transparent = ph_daemon_dup_transparent_listeners (d);
   g_auto (GStrv) pins = ph_daemon_dup_trusted_pins (d);
   g_auto (GStrv) locked = ph_daemon_dup_locked_keys (d);
+  g_autoptr (GVariant) capture = ph_daemon_dup_capture (d);
   g_autofree char *error_name = NULL;
   PhDaemonStats stats;
 
@@ -65,6 +66,7 @@ sync_properties (PhDBusService *self)
                           ph_config_get_username (config) ? ph_config_get_username (config) : "");
   ph_agent1_set_credentials_stored (iface, ph_daemon_get_credentials_stored (d));
   ph_agent1_set_locked_keys (iface, (const char *const *) locked);
+  ph_agent1_set_capture (iface, capture);
 }
 
 /* ---- authorization ---- */
@@ -212,6 +214,18 @@ do_set_setting (PhDBusService *self, GDBusMethodInvocation *invocation)
   return TRUE;
 }
 
+static gboolean
+do_set_capture (PhDBusService *self, GDBusMethodInvocation *invocation)
+{
+  g_autoptr (GError) error = NULL;
+  const char *mode = NULL;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s)", &mode);
+  gboolean ok = ph_daemon_set_capture (self->daemon, mode, &error);
+  return_result (self, invocation, ok, error);
+  return TRUE;
+}
+
 /* ---- handlers ---- */
 
 static gboolean
@@ -258,6 +272,12 @@ handle_set_setting (PhAgent1 *object, GDBusMethodInvocation *invocation, const c
                     const char *value)
 {
   return authorize (PH_DBUS_SERVICE (object), invocation, PH_AUTH_ACTION_CONFIGURE, do_set_setting);
+}
+
+static gboolean
+handle_set_capture (PhAgent1 *object, GDBusMethodInvocation *invocation, const char *mode)
+{
+  return authorize (PH_DBUS_SERVICE (object), invocation, PH_AUTH_ACTION_CONFIGURE, do_set_capture);
 }
 
 static gboolean
@@ -451,6 +471,7 @@ ph_dbus_service_iface_init (PhAgent1Iface *iface)
   iface->handle_get_setting = handle_get_setting;
   iface->handle_list_settings = handle_list_settings;
   iface->handle_set_setting = handle_set_setting;
+  iface->handle_set_capture = handle_set_capture;
   iface->handle_get_statistics = handle_get_statistics;
   iface->handle_explain_route = handle_explain_route;
   iface->handle_diagnose = handle_diagnose;

@@ -265,6 +265,18 @@ ctl --session status
 [[ $rc == 0 ]]
 verdict "the agent still serves" "$out $err"
 
+# ---- a new address, live ----
+
+tport2=$(free_port inns)
+ctl --session set transparent.address "127.0.0.1:$tport2"
+[[ $rc == 0 ]]
+verdict "transparent.address changed with pinholectl set" "$out $err"
+wait_field transparent_listeners "[\"127.0.0.1:$tport2\"]" 10
+verdict "the agent listens on the new address only"
+inns python3 -c "import socket; socket.create_connection(('127.0.0.1', $tport), 2)" 2>/dev/null
+(($? != 0))
+verdict "the old port is closed"
+
 stop_agent
 ((agent_status == 0))
 verdict "the agent shuts down cleanly" "exit status $agent_status"

@@ -26,8 +26,7 @@
 # access line of each names the client, the name, how it was learned and the route; the rules are
 # gone after pinholectl capture off, after the agent stops, and after kill -9 and a restart, and
 # another table is never touched; --local captures another user's curl on the gateway itself.
-# Each of these is a function (assert_*); without pinholectl capture in the build, the test puts
-# the same rules in a table of its own (standin_capture) and skips what only the agent can show.
+# Each of these is a function (assert_*).
 #
 # Environment (set by tests/netns/meson.build): PH_AGENT, PINHOLECTL, PH_SRCDIR, PH_TEST_ORIGIN.
 # Root only (namespaces, nftables). Without root, or a tool, it is skipped; under CI=true that is
@@ -44,9 +43,6 @@ readonly LAN_NET=10.77.1.0/24 GW_LAN=10.77.1.1 LAN_ADDR=10.77.1.2
 readonly GW_WAN=10.77.2.1 ORIGIN_ADDR=10.77.2.2 CLOUD_ADDR=10.77.2.3
 readonly NAME=origin.test DIRECT_NAME=direct.test BLOCKED_NAME=blocked.test LAN_IF=ph-lan
 readonly OTHER_TABLE=phgw_other
-# The capture's table: Pinhole's own (inet pinhole); the stand-in's without pinholectl capture.
-table_name=pinhole
-have_capture=0
 
 # Unique per run: parallel runs cannot collide.
 ns_lan=ph-gw-lan-$$
@@ -222,66 +218,11 @@ transparent_listening ()
   ing ss -Hltn "sport = :$tport" | grep -q .
 }
 
-# have_capture_command: whether this pinholectl has the capture command (an unknown command is
-# a usage error, exit status 2, that names it).
-have_capture_command ()
-{
-  ctl --session capture status
-  ! [[ $rc == 2 && $err == *capture* ]]
-}
-
 # capture on --gateway IFACE | on --local | off: pinholectl capture on the gateway (ctl runs in
-# its namespace, as root); without that command in this build, the stand-in below.
+# its namespace, as root; the agent runs nft).
 capture ()
 {
-  if ((have_capture)); then
-    ctl --session capture "$@"
-  else
-    standin_capture "$@"
-  fi
-}
-
-# standin_capture on --gateway IFACE | on --local | off: the rules pinholectl capture puts in,
-# in a table of the test's own (table_name), for a build without the command: the gateway's
-# prerouting from the LAN interface; output of every user but the agent's (root), never the
-# agent's marked sockets nor loopback.
-standin_capture ()
-{
-  local mark
-  mark=$(sed -n 's/^mark=//p' "$tmp/system.conf")
-  out="" err=""
-  ing nft delete table inet "$table_name" 2>/dev/null
-  case "$1 ${2:-}" in
-    "on --gateway")
-      err=$(ing nft -f - 2>&1 <<NFT
-table inet $table_name {
-  chain pre {
-    type nat hook prerouting priority dstnat; policy accept;
-    iifname "$3" tcp dport { 80, 443 } redirect to :$tport
-  }
-}
-NFT
-      )
-      ;;
-    "on --local")
-      err=$(ing nft -f - 2>&1 <<NFT
-table inet $table_name {
-  chain out {
-    type nat hook output priority -100; policy accept;
-    meta mark ${mark:-28776} return
-    meta skuid 0 return
-    ip daddr 127.0.0.0/8 return
-    tcp dport { 80, 443 } redirect to :$tport
-  }
-}
-NFT
-      )
-      ;;
-    "off ") ;;
-    *) return 2 ;;
-  esac
-  rc=$?
-  return $rc
+  ctl --session capture "$@"
 }
 
 # origin_certs: a small CA and the origins' certificate for origin.test, direct.test and
@@ -470,9 +411,9 @@ sni_via_squid ()
 capture_gateway_on ()
 {
   capture on --gateway "$LAN_IF"
-  verdict "capture on --gateway $LAN_IF" "$out" "$err"
-  table_exists "$table_name"
-  verdict_then "the table inet $table_name is there" ing nft list ruleset
+  verdict "pinholectl capture on --gateway $LAN_IF" "$out" "$err"
+  table_exists pinhole
+  verdict_then "the table inet pinhole is there" ing nft list ruleset
 }
 
 # assert_sni (a): the LAN client's HTTPS to a name: Squid sees CONNECT name:443.
@@ -569,9 +510,9 @@ assert_capture_off ()
 {
   local body before
   capture off
-  verdict "capture off" "$out" "$err"
-  ! table_exists "$table_name"
-  verdict_then "(f) after capture off the table inet $table_name is gone" ing nft list ruleset
+  verdict "pinholectl capture off" "$out" "$err"
+  ! table_exists pinhole
+  verdict_then "(f) after capture off the table inet pinhole is gone" ing nft list ruleset
   [[ $(other_table) == "$other_before" ]]
   verdict_then "(f) the test's own table is untouched" other_table
   before=$(access_lines "proto=transparent")
@@ -586,7 +527,7 @@ assert_local ()
 {
   local body before
   capture on --local
-  verdict "capture on --local" "$out" "$err"
+  verdict "pinholectl capture on --local" "$out" "$err"
   before=$(squid_lines "CONNECT $NAME:443 ")
   body=$(ing setpriv --reuid=65534 --regid=65534 --clear-groups curl -sS --max-time 10 \
     --noproxy '*' --cacert "$tmp/origin-ca.pem" "https://$NAME/hello" 2>&1)
@@ -600,9 +541,9 @@ assert_local ()
   verdict_then "(g) the agent's access line: client=$GW_WAN proto=transparent name=$NAME learned=sni route=proxy" \
     grep 'access ' "$tmp/agent.log"
   capture off
-  verdict "capture off (--local)" "$out" "$err"
-  ! table_exists "$table_name" && [[ $(other_table) == "$other_before" ]]
-  verdict_then "(f) after capture off (--local) the table inet $table_name is gone, the test's own is untouched" \
+  verdict "pinholectl capture off (--local)" "$out" "$err"
+  ! table_exists pinhole && [[ $(other_table) == "$other_before" ]]
+  verdict_then "(f) after capture off (--local) the table inet pinhole is gone, the test's own is untouched" \
     ing nft list ruleset
 }
 
@@ -618,10 +559,10 @@ assert_service_rules ()
   [[ -e $tmp/config/pinhole/pinhole.conf ]] && sed -i '/^capture=/d' "$tmp/config/pinhole/pinhole.conf"
   write_config "gateway $LAN_IF"
   start_agent || bail "pinhole-agent with capture=gateway did not come up"
-  wait_table "$table_name" 10
+  wait_table pinhole 10
   verdict_then "(f) capture=gateway $LAN_IF: the agent puts the table inet pinhole in" \
     ing nft list ruleset
-  rules_before=$(ing nft list table inet "$table_name" 2>/dev/null | grep -c redirect)
+  rules_before=$(ing nft list table inet pinhole 2>/dev/null | grep -c redirect)
   wait_state on 20 >/dev/null
   sni_via_squid
   verdict "(f) capture=gateway: the LAN's connections are captured"
@@ -629,34 +570,36 @@ assert_service_rules ()
   stop_agent
   [[ $agent_status == 0 ]]
   verdict "(f) the agent stops cleanly on SIGTERM" "exit status $agent_status"
-  ! table_exists "$table_name"
+  ! table_exists pinhole
   verdict_then "(f) after SIGTERM the table inet pinhole is gone" ing nft list ruleset
   [[ $(other_table) == "$other_before" ]]
   verdict_then "(f) the test's own table is untouched" other_table
 
   start_agent || bail "pinhole-agent with capture=gateway did not come up again"
-  wait_table "$table_name" 10
+  wait_table pinhole 10
   verdict "(f) a new start puts the table in again"
   kill -KILL "$agent_pid"
   wait "$agent_pid" 2>/dev/null
   agent_pid=""
-  table_exists "$table_name"
+  table_exists pinhole
   verdict "(f) after kill -9 the table is still there (nobody removed it)"
   # A mark of the stale table: the next start must remove the table, not just flush it.
-  ing nft add chain inet "$table_name" phgw_stale
+  ing nft add chain inet pinhole phgw_stale
   start_agent || bail "pinhole-agent did not come up after kill -9"
-  wait_table "$table_name" 10 && ! ing nft list chain inet "$table_name" phgw_stale >/dev/null 2>&1
+  wait_table pinhole 10 && ! ing nft list chain inet pinhole phgw_stale >/dev/null 2>&1
   verdict_then "(f) the restart after kill -9 removed the stale table and applied a new one" \
     ing nft list ruleset
-  [[ $(ing nft list table inet "$table_name" 2>/dev/null | grep -c redirect) == "$rules_before" ]]
-  verdict_then "(f) with the same rules, not twice" ing nft list table inet "$table_name"
+  grep -qF "removed capture rules left by a previous run" "$tmp/agent.log"
+  verdict_then "(f) and says so in its log" grep capture "$tmp/agent.log"
+  [[ $(ing nft list table inet pinhole 2>/dev/null | grep -c redirect) == "$rules_before" ]]
+  verdict_then "(f) with the same rules, not twice" ing nft list table inet pinhole
   [[ $(other_table) == "$other_before" ]]
   verdict_then "(f) the test's own table is untouched" other_table
   wait_state on 20 >/dev/null
   sni_via_squid
   verdict "(f) after the restart the LAN's connections are captured again"
   stop_agent
-  ! table_exists "$table_name"
+  ! table_exists pinhole
   verdict_then "(f) and the last stop removes the table" ing nft list ruleset
 }
 
@@ -665,15 +608,6 @@ if ! transparent_listening; then
   bail "no transparent listener in this agent: (a)-(g) cannot run"
 fi
 pass "the agent listens on the transparent port $tport"
-
-if have_capture_command; then
-  have_capture=1
-else
-  # Without pinholectl capture in this build: the stand-in's rules, and what only pinholectl
-  # and [transparent] capture= can show is skipped.
-  table_name=phgw_standin
-  echo "# pinholectl capture status: $rc $err: the rules are the test's stand-in"
-fi
 
 begin "capture --gateway"
 capture_gateway_on
@@ -687,11 +621,6 @@ assert_capture_off
 begin "capture --local"
 assert_local
 begin "capture= in the configuration: stop, kill -9, restart"
-if ((have_capture)); then
-  assert_service_rules
-else
-  skip "(f) capture= applied at start, removed at SIGTERM, after kill -9 and a restart" \
-    "pinholectl capture is not in this build"
-fi
+assert_service_rules
 
 tap_done

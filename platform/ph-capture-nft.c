@@ -28,6 +28,10 @@
  *           redirect to :LISTENER
  *     }
  *
+ * Both rules start with "meta nfproto ipv4" (or ipv6) when the transparent listeners take one
+ * family only: a connection of the other is then left alone instead of being sent to a port
+ * where nothing listens.
+ *
  * Connections to the gateway itself (its DNS, its web page) are left alone. The first two lines
  * make the table if it is missing so that the delete cannot fail: an existing table is replaced
  * atomically, and removal is the same two lines alone. */
@@ -57,13 +61,21 @@ iface_ok (const char *iface)
 
 char *
 ph_capture_ruleset (const char *gateway_iface, const guint16 *ports, guint n_ports,
-                    guint16 listener_port, guint32 agent_uid, guint32 mark)
+                    guint16 listener_port, PhCaptureFamilies families, guint32 agent_uid,
+                    guint32 mark)
 {
   g_autoptr (GString) set = g_string_new (NULL);
+  const char *family = "";
   GString *out;
 
   g_return_val_if_fail (n_ports > 0 && listener_port > 0, NULL);
   g_return_val_if_fail (gateway_iface == NULL || iface_ok (gateway_iface), NULL);
+  g_return_val_if_fail ((families & (PH_CAPTURE_IPV4 | PH_CAPTURE_IPV6)) != 0, NULL);
+
+  if (!(families & PH_CAPTURE_IPV6))
+    family = "meta nfproto ipv4 ";
+  else if (!(families & PH_CAPTURE_IPV4))
+    family = "meta nfproto ipv6 ";
 
   for (guint i = 0; i < n_ports; i++)
     g_string_append_printf (set, "%s%u", i > 0 ? ", " : "", ports[i]);
@@ -74,9 +86,9 @@ ph_capture_ruleset (const char *gateway_iface, const guint16 *ports, guint n_por
       g_string_append (out, "  chain prerouting {\n"
                             "    type nat hook prerouting priority dstnat; policy accept;\n");
       g_string_append_printf (out,
-                              "    iifname \"%s\" meta l4proto tcp th dport { %s } "
+                              "    iifname \"%s\" %smeta l4proto tcp th dport { %s } "
                               "fib daddr type != local redirect to :%u\n",
-                              gateway_iface, set->str, listener_port);
+                              gateway_iface, family, set->str, listener_port);
     }
   else
     {
@@ -89,8 +101,8 @@ ph_capture_ruleset (const char *gateway_iface, const guint16 *ports, guint n_por
                               "    ip daddr 127.0.0.0/8 return\n"
                               "    ip6 daddr ::1 return\n"
                               "    fib daddr type local return\n"
-                              "    meta l4proto tcp th dport { %s } redirect to :%u\n",
-                              set->str, listener_port);
+                              "    %smeta l4proto tcp th dport { %s } redirect to :%u\n",
+                              family, set->str, listener_port);
     }
   g_string_append (out, "  }\n}\n");
   return g_string_free (out, FALSE);
@@ -162,19 +174,21 @@ run_nft (const char *const *args, const char *input, char **out, GError **error)
 
 gboolean
 ph_capture_apply (const char *gateway_iface, const guint16 *ports, guint n_ports,
-                  guint16 listener_port, guint32 mark, GError **error)
+                  guint16 listener_port, PhCaptureFamilies families, guint32 mark, GError **error)
 {
   static const char *const args[] = { "-f", "-", NULL };
   g_autofree char *ruleset = NULL;
 
-  if (n_ports == 0 || listener_port == 0 || (gateway_iface != NULL && !iface_ok (gateway_iface)))
+  if (n_ports == 0 || listener_port == 0 || (families & (PH_CAPTURE_IPV4 | PH_CAPTURE_IPV6)) == 0
+      || (gateway_iface != NULL && !iface_ok (gateway_iface)))
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                            /* TRANSLATORS: the capture rules could not be written */
                            _ ("no ports, no listener port or a bad interface name to capture"));
       return FALSE;
     }
-  ruleset = ph_capture_ruleset (gateway_iface, ports, n_ports, listener_port, getuid (), mark);
+  ruleset = ph_capture_ruleset (gateway_iface, ports, n_ports, listener_port, families, getuid (),
+                                mark);
   return run_nft (args, ruleset, NULL, error);
 }
 

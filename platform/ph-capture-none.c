@@ -18,14 +18,15 @@ not_supported (GError **error)
 
 char *
 ph_capture_ruleset (const char *gateway_iface, const guint16 *ports, guint n_ports,
-                    guint16 listener_port, guint32 agent_uid, guint32 mark)
+                    guint16 listener_port, PhCaptureFamilies families, guint32 agent_uid,
+                    guint32 mark)
 {
   return NULL;
 }
 
 gboolean
 ph_capture_apply (const char *gateway_iface, const guint16 *ports, guint n_ports,
-                  guint16 listener_port, guint32 mark, GError **error)
+                  guint16 listener_port, PhCaptureFamilies families, guint32 mark, GError **error)
 {
   return not_supported (error);
 }

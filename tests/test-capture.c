@@ -75,10 +75,12 @@ assert_nft_accepts (const char *ruleset)
     g_error ("nft -c refused the ruleset: %s\n%s", err, ruleset);
 }
 
+#define BOTH (PH_CAPTURE_IPV4 | PH_CAPTURE_IPV6)
+
 static void
 test_local (void)
 {
-  g_autofree char *ruleset = ph_capture_ruleset (NULL, web_ports, 2, 3129, 998, 28776);
+  g_autofree char *ruleset = ph_capture_ruleset (NULL, web_ports, 2, 3129, BOTH, 998, 28776);
 
   g_assert_cmpstr (ruleset, ==, local_want);
   assert_nft_accepts (ruleset);
@@ -87,7 +89,7 @@ test_local (void)
 static void
 test_local_no_mark (void)
 {
-  g_autofree char *ruleset = ph_capture_ruleset (NULL, web_ports, 2, 3129, 0, 0);
+  g_autofree char *ruleset = ph_capture_ruleset (NULL, web_ports, 2, 3129, BOTH, 0, 0);
 
   g_assert_null (strstr (ruleset, "meta mark"));
   g_assert_nonnull (strstr (ruleset, "meta skuid 0 return\n"));
@@ -98,7 +100,7 @@ static void
 test_gateway (void)
 {
   const guint16 one[] = { 8080 };
-  g_autofree char *ruleset = ph_capture_ruleset ("eth1.10", one, 1, 3130, 998, 28776);
+  g_autofree char *ruleset = ph_capture_ruleset ("eth1.10", one, 1, 3130, BOTH, 998, 28776);
 
   g_assert_cmpstr (ruleset, ==, gateway_want);
   assert_nft_accepts (ruleset);
@@ -112,10 +114,25 @@ test_many_ports (void)
 
   for (guint i = 0; i < G_N_ELEMENTS (ports); i++)
     ports[i] = (guint16) (1000 + 7 * i);
-  ruleset = ph_capture_ruleset ("br-lan", ports, G_N_ELEMENTS (ports), 65535, 0, 1);
+  ruleset = ph_capture_ruleset ("br-lan", ports, G_N_ELEMENTS (ports), 65535, BOTH, 0, 1);
   g_assert_nonnull (strstr (ruleset, "{ 1000, 1007, "));
   g_assert_nonnull (strstr (ruleset, ", 1441 } fib daddr type != local redirect to :65535\n"));
   assert_nft_accepts (ruleset);
+}
+
+/* Transparent listeners of one family: only that family's connections are captured. */
+static void
+test_one_family (void)
+{
+  g_autofree char *v4 = ph_capture_ruleset ("lan0", web_ports, 2, 3129, PH_CAPTURE_IPV4, 998, 0);
+  g_autofree char *v6 = ph_capture_ruleset (NULL, web_ports, 2, 3129, PH_CAPTURE_IPV6, 998, 0);
+
+  g_assert_nonnull (strstr (v4, "    iifname \"lan0\" meta nfproto ipv4 meta l4proto tcp th dport "
+                                "{ 80, 443 } fib daddr type != local redirect to :3129\n"));
+  g_assert_nonnull (strstr (
+      v6, "    meta nfproto ipv6 meta l4proto tcp th dport { 80, 443 } redirect to :3129\n"));
+  assert_nft_accepts (v4);
+  assert_nft_accepts (v6);
 }
 
 /* A stand-in nft first on PATH: it keeps its arguments and standard input in the test's directory
@@ -182,11 +199,11 @@ static void
 test_apply (FakeNft *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *want = ph_capture_ruleset (NULL, web_ports, 2, 3129, getuid (), 28776);
+  g_autofree char *want = ph_capture_ruleset (NULL, web_ports, 2, 3129, BOTH, getuid (), 28776);
   g_autofree char *args = NULL;
   g_autofree char *input = NULL;
 
-  g_assert_true (ph_capture_apply (NULL, web_ports, 2, 3129, 28776, &error));
+  g_assert_true (ph_capture_apply (NULL, web_ports, 2, 3129, BOTH, 28776, &error));
   g_assert_no_error (error);
   args = fake_file (f, "args");
   input = fake_file (f, "stdin");
@@ -212,7 +229,7 @@ test_failure (FakeNft *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
-  g_assert_false (ph_capture_apply ("eth0", web_ports, 2, 3129, 0, &error));
+  g_assert_false (ph_capture_apply ("eth0", web_ports, 2, 3129, BOTH, 0, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_FAILED);
   g_assert_cmpstr (
       error->message, ==,
@@ -228,10 +245,10 @@ test_bad_arguments (FakeNft *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
   g_autofree char *args = g_build_filename (f->dir, "args", NULL);
 
-  g_assert_false (ph_capture_apply ("eth0\" accept", web_ports, 2, 3129, 0, &error));
+  g_assert_false (ph_capture_apply ("eth0\" accept", web_ports, 2, 3129, BOTH, 0, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
-  g_assert_false (ph_capture_apply (NULL, web_ports, 0, 3129, 0, &error));
+  g_assert_false (ph_capture_apply (NULL, web_ports, 0, 3129, BOTH, 0, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
   /* nft was not run. */
   g_assert_false (g_file_test (args, G_FILE_TEST_EXISTS));
@@ -269,6 +286,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pinhole/capture/ruleset-local-no-mark", test_local_no_mark);
   g_test_add_func ("/pinhole/capture/ruleset-gateway", test_gateway);
   g_test_add_func ("/pinhole/capture/ruleset-many-ports", test_many_ports);
+  g_test_add_func ("/pinhole/capture/ruleset-one-family", test_one_family);
   g_test_add ("/pinhole/capture/apply", FakeNft, "exit 0", fake_nft_setup, test_apply,
               fake_nft_teardown);
   g_test_add ("/pinhole/capture/remove", FakeNft, "exit 0", fake_nft_setup, test_remove,

@@ -59,6 +59,7 @@ typedef struct
   char *iface;   /* gateway */
   GArray *ports; /* of guint16 */
   guint16 listener_port;
+  PhCaptureFamilies families; /* those the transparent listeners take */
   guint32 mark;
 } PhCaptureRules;
 
@@ -550,6 +551,15 @@ capture_wanted (PhDaemon *d)
   g_array_append_vals (rules->ports, ports, n_ports);
   rules->listener_port
       = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (g_ptr_array_index (transparent, 0)));
+  for (guint i = 0; i < transparent->len; i++)
+    {
+      GInetSocketAddress *sa = g_ptr_array_index (transparent, i);
+      if (g_inet_socket_address_get_port (sa) == rules->listener_port)
+        rules->families
+            |= g_socket_address_get_family (G_SOCKET_ADDRESS (sa)) == G_SOCKET_FAMILY_IPV6
+                   ? PH_CAPTURE_IPV6
+                   : PH_CAPTURE_IPV4;
+    }
   rules->mark = ph_config_get_mark (d->config);
   return g_steal_pointer (&rules);
 }
@@ -560,7 +570,7 @@ capture_rules_equal (const PhCaptureRules *a, const PhCaptureRules *b)
   if (a == NULL || b == NULL)
     return a == b;
   return a->mode == b->mode && g_strcmp0 (a->iface, b->iface) == 0
-         && a->listener_port == b->listener_port && a->mark == b->mark
+         && a->listener_port == b->listener_port && a->families == b->families && a->mark == b->mark
          && a->ports->len == b->ports->len
          && memcmp (a->ports->data, b->ports->data, a->ports->len * sizeof (guint16)) == 0;
 }
@@ -625,7 +635,7 @@ capture_sync (PhDaemon *d)
     }
   what = capture_describe (want);
   if (!ph_capture_apply (want->iface, (const guint16 *) (gpointer) want->ports->data,
-                         want->ports->len, want->listener_port, want->mark, &error))
+                         want->ports->len, want->listener_port, want->families, want->mark, &error))
     {
       g_warning ("could not apply the capture rules (%s): %s", what, error->message);
       capture_failed (d, error);

@@ -134,8 +134,9 @@ pass "the agent runs with [transparent] capture=local"
 rules=$(pinhole_table)
 [[ $rules == *"type nat hook output priority"* && $rules == *"meta skuid 0 return"* \
   && $rules == *"meta mark 0x00007068 return"* && $rules == *"ip daddr 127.0.0.0/8 return"* \
-  && $rules == *"tcp dport { 80, 443 } redirect to :$transparent_port"* ]]
-verdict "capture=local: table inet pinhole has the output rules" "$rules"
+  && $rules == *"meta nfproto ipv4 tcp dport { 80, 443 } redirect to :$transparent_port"* ]]
+verdict "capture=local: table inet pinhole has the output rules (IPv4 only: the listener's)" \
+  "$rules"
 [[ $(tables | grep -c .) == 2 ]]
 verdict_then "only inet pinhole and inet other are there" tables
 check_other "at start"
@@ -196,7 +197,7 @@ verdict_then "capture off is saved in the agent's file" cat "$tmp/config/pinhole
 ctl --session capture on --gateway "$LAN_IF"
 rules=$(pinhole_table)
 [[ $rc == 0 && $rules == *"type nat hook prerouting priority dstnat"* \
-  && $rules == *"iifname \"$LAN_IF\" tcp dport { 80, 443 } fib daddr type != local redirect to :$transparent_port"* \
+  && $rules == *"iifname \"$LAN_IF\" meta nfproto ipv4 tcp dport { 80, 443 } fib daddr type != local redirect to :$transparent_port"* \
   && $rules != *"chain output"* ]]
 verdict "capture on --gateway: a prerouting rule for $LAN_IF" "rc $rc: $err" "$rules"
 check_other "after capture on --gateway"

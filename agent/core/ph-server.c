@@ -126,6 +126,29 @@ static const PhProxyConnOwner server_conn_owner;
 /* The key of a transparent listener's GSocketAddress (its own, bound address) on its GSocket. */
 #define TRANSPARENT_KEY "ph-transparent-listener"
 
+/* Whether @remote may use the agent: loopback, or a network of [listener] allow=. A transparent
+ * listener's client whose connection arrived on a loopback address is this machine's own too
+ * (capture=local): the output hook's redirect makes the destination loopback but leaves the
+ * source the route chose, an address of a network interface; no packet from the network can
+ * reach a loopback address. */
+static gboolean
+server_allows_client (PhServer *server, GSocket *socket, GSocketAddress *remote,
+                      gboolean transparent)
+{
+  g_autoptr (GSocketAddress) local = NULL;
+
+  if (!G_IS_INET_SOCKET_ADDRESS (remote)
+      || ph_config_allows_client (
+          server->config, g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote))))
+    return TRUE;
+  if (!transparent)
+    return FALSE;
+  local = g_socket_get_local_address (socket, NULL);
+  return local != NULL && G_IS_INET_SOCKET_ADDRESS (local)
+         && g_inet_address_get_is_loopback (
+             g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (local)));
+}
+
 static void
 server_admit (PhServer *server, GSocket *listener, GSocket *socket)
 {
@@ -137,15 +160,17 @@ server_admit (PhServer *server, GSocket *listener, GSocket *socket)
 
   if (server->draining)
     return;
-  if (G_IS_INET_SOCKET_ADDRESS (remote)
-      && !ph_config_allows_client (
-          server->config, g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote))))
+  if (!server_allows_client (server, socket, remote, transparent != NULL))
     {
-      g_autoptr (GString) resp = ph_http_build_error (
-          403, "forbidden", "this client's network is not in [listener] allow=");
       g_autofree char *ip = g_inet_address_to_string (
           g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
-      g_socket_send_with_blocking (socket, resp->str, resp->len, FALSE, NULL, NULL);
+      /* A transparent client did not ask a proxy: an HTTP answer would be noise to it. */
+      if (transparent == NULL)
+        {
+          g_autoptr (GString) resp = ph_http_build_error (
+              403, "forbidden", "this client's network is not in [listener] allow=");
+          g_socket_send_with_blocking (socket, resp->str, resp->len, FALSE, NULL, NULL);
+        }
       g_message ("refused client %s: not in [listener] allow=", ip);
       return;
     }
@@ -167,7 +192,11 @@ server_admit (PhServer *server, GSocket *listener, GSocket *socket)
   if (g_hash_table_size (server->conns) >= server->max_connections)
     {
       g_autofree char *peer = ph_peer_to_string (remote);
-      server_refuse_full (server, socket, peer);
+      if (transparent == NULL)
+        server_refuse_full (server, socket, peer);
+      else
+        ph_log_access (peer, "-", "-", 503, 0, 0, 0, NULL, "too-many-connections", "transparent",
+                       NULL, NULL, NULL);
       return;
     }
   conn = ph_proxy_conn_new (connection, server->config, server->router, server->upstream,

@@ -396,6 +396,37 @@ body=$(ing curl -sS --max-time 10 -x "$proxy" --cacert "$tmp/origin-ca.pem" \
 verdict_then "$DIRECT_NAME through the agent's listener goes directly (route=direct)" \
   grep 'access ' "$tmp/agent.log"
 
+# assert_tproxy: TPROXY rules of the test's own instead of a redirect (no NAT: the transparent
+# listener, IP_TRANSPARENT, takes the connection addressed to the origin and the agent reads the
+# original destination from its local address).
+assert_tproxy ()
+{
+  local before_squid before_lines body
+  ing ip rule add fwmark 0x7a lookup 177 && ing ip route add local 0.0.0.0/0 dev lo table 177 &&
+    ing nft -f - <<NFT
+table ip phgw_tproxy {
+  chain pre {
+    type filter hook prerouting priority mangle; policy accept;
+    iifname "$LAN_IF" tcp dport 443 fib daddr type != local meta mark set 0x7a tproxy to :$tport accept
+  }
+}
+NFT
+  verdict "TPROXY rules of the test's own (marked packets routed to lo)"
+  before_squid=$(squid_lines "CONNECT $NAME:443 ")
+  before_lines=$(access_lines "client=$LAN_ADDR" "name=$NAME" "learned=sni" "original=$ORIGIN_ADDR:443")
+  body=$(lan_get "https://$NAME/hello" 2>&1)
+  [[ $body == hello ]]
+  verdict "TPROXY: curl in the LAN reaches https://$NAME/ (TLS verified)" "$body"
+  wait_squid "CONNECT $NAME:443 " $((before_squid + 1)) 10
+  verdict_then "TPROXY: Squid's access log has CONNECT $NAME:443" cat "$PH_CLOUD_SQUID_ACCESS_LOG"
+  (($(access_lines "client=$LAN_ADDR" "name=$NAME" "learned=sni" "original=$ORIGIN_ADDR:443") > before_lines))
+  verdict_then "TPROXY: the access line has the original destination $ORIGIN_ADDR:443" \
+    grep 'access ' "$tmp/agent.log"
+  ing nft delete table ip phgw_tproxy
+  ing ip rule del fwmark 0x7a lookup 177
+  ing ip route del local 0.0.0.0/0 dev lo table 177
+}
+
 # ---- the capture's assertions, each a function ----
 
 # sni_via_squid: one HTTPS request of the LAN client to NAME, and Squid's line for it; no verdict.
@@ -620,6 +651,8 @@ begin "capture off"
 assert_capture_off
 begin "capture --local"
 assert_local
+begin "TPROXY"
+assert_tproxy
 begin "capture= in the configuration: stop, kill -9, restart"
 assert_service_rules
 

@@ -310,6 +310,11 @@ test_choose_method (void)
           ph_socks5_choose_method (cases[i].offers, cases[i].loopback, cases[i].have_users), ==,
           cases[i].method);
     }
+  /* Who must sign in (and so who may not use SOCKS4, which has no password). */
+  g_assert_false (ph_socks_must_sign_in (TRUE, FALSE));
+  g_assert_false (ph_socks_must_sign_in (TRUE, TRUE));
+  g_assert_false (ph_socks_must_sign_in (FALSE, FALSE));
+  g_assert_true (ph_socks_must_sign_in (FALSE, TRUE));
 }
 
 /* RFC 1929's sub-negotiation: whole, a byte at a time, with the request after it, and

@@ -1489,6 +1489,17 @@ conn_read_socks (PhProxyConn *conn)
       return TRUE;
     }
   g_byte_array_remove_range (conn->cin, 0, consumed);
+  if (conn->socks == PH_SOCKS4)
+    {
+      const char *const *users = ph_config_get_socks_users (conn->config);
+
+      /* SOCKS4 has no password to check: where a LAN client must sign in, it is refused. */
+      if (ph_socks_must_sign_in (conn->loopback, users != NULL && users[0] != NULL))
+        {
+          conn_answer_socks (conn, 407, "socks-auth", PH_SOCKS4_REJECTED);
+          return TRUE;
+        }
+    }
   /* The same request as an HTTP CONNECT to host:port, a name left unresolved. */
   head = ph_socks_request_to_connect (&request);
   if (ph_http_request_parse (head, strlen (head), &ph_http_default_limits, &req, &consumed, &status,

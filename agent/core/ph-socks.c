@@ -46,10 +46,16 @@ ph_socks5_parse_greeting (const guint8 *data, gsize len, gsize *consumed, PhSock
   return PH_SOCKS_DONE;
 }
 
+gboolean
+ph_socks_must_sign_in (gboolean loopback, gboolean have_users)
+{
+  return !loopback && have_users;
+}
+
 guint8
 ph_socks5_choose_method (PhSocks5Offers offers, gboolean loopback, gboolean have_users)
 {
-  gboolean must_sign_in = !loopback && have_users;
+  gboolean must_sign_in = ph_socks_must_sign_in (loopback, have_users);
 
   if (!must_sign_in && (offers & PH_SOCKS5_OFFERS_NO_AUTH))
     return PH_SOCKS5_NO_AUTH;

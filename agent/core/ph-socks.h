@@ -86,6 +86,10 @@ PhSocksResult ph_socks5_parse_greeting (const guint8 *data, gsize len, gsize *co
  * listener's allow-list is what limits it then). */
 guint8 ph_socks5_choose_method (PhSocks5Offers offers, gboolean loopback, gboolean have_users);
 
+/* Whether a client must sign in: not on loopback, and there are users. A SOCKS4 client, which has
+ * no password to give, is then refused. */
+gboolean ph_socks_must_sign_in (gboolean loopback, gboolean have_users);
+
 /* RFC 1929's VER ULEN UNAME PLEN PASSWD, after a method reply of 0x02. ERROR: a version other
  * than 1 or an empty name (answer with a failure, then close). */
 PhSocksResult ph_socks5_parse_auth (const guint8 *data, gsize len, gsize *consumed,

@@ -8,7 +8,8 @@
 # at a LAN address, as it sees an office's devices. Shown: pinholectl socks-user add (password
 # from standard input), list and remove against the real agent; with no SOCKS user a LAN client
 # is served as before; with one it must sign in (a right password is let through to Squid, a
-# wrong one gets RFC 1929's failure and error=socks-auth); a loopback client still needs none;
+# wrong one gets RFC 1929's failure and error=socks-auth, a SOCKS4 one, which has no password,
+# is refused); a loopback client still needs none;
 # malformed sub-negotiations get the failure reply and the agent keeps serving; the passwords
 # are loaded again at a restart; and no password is in the agent's log or configuration.
 #
@@ -344,6 +345,16 @@ done
 got=$(raw_socks inl "$GW_ADDR" "050100")
 [[ $got == 05ff ]]
 verdict "a LAN client offering only 00 hears 05 ff" "got $got"
+socks4a="0401$(printf '%04x' "$PH_ORIGIN_HTTP_PORT")00000001$(hex_of alice)00$(hex_of localhost)00"
+socks4_refused=$(access_lines "client=$LAN_ADDR:" "error=socks-auth" "proto=socks4")
+got=$(raw_socks inl "$GW_ADDR" "$socks4a")
+[[ $got == 005b000000000000 ]]
+verdict "a LAN SOCKS4a client, which has no password, is refused (00 5b)" "got $got"
+wait_access $((socks4_refused + 1)) "client=$LAN_ADDR:" "error=socks-auth" "proto=socks4"
+verdict_then "its access line says error=socks-auth proto=socks4" grep 'access ' "$tmp/agent.log"
+got=$(raw_socks ing 127.0.0.1 "$socks4a$get_hello")
+[[ $got == 005a000000000000* && $got == *"$(hex_of $'\r\n\r\nhello\n')" ]]
+verdict "a loopback SOCKS4a client is served" "got ${got:0:40}…"
 socks_curl inl "$GW_ADDR" "alice:$alice_pw"
 [[ $curl_rc == 0 && $curl_out == hello ]]
 verdict "the agent keeps serving after them" "exit $curl_rc: $curl_out"

@@ -437,6 +437,43 @@ if [[ $(id -u) == 0 ]] && command -v runuser >/dev/null && id nobody >/dev/null 
 else
   skip "another user's socks-user add: permission denied (4)" "needs root, runuser and user nobody"
 fi
+# On a terminal: asked twice, not echoed (pinholectl on a pty of its own, as a person types).
+tty_out=$(DBUS_SESSION_BUS_ADDRESS=$bus_address python3 - "$CTL" "$socks_password" <<'PY' 2>&1
+import os, pty, sys, time
+ctl, password = sys.argv[1], sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(ctl, [ctl, "--session", "socks-user", "add", "dave"])
+seen = b""
+def wait_for(text):
+    global seen
+    deadline = time.time() + 15
+    while text not in seen:
+        if time.time() > deadline:
+            raise SystemExit("no %r in %r" % (text, seen))
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+wait_for(b"Password for dave: ")
+os.write(fd, password.encode() + b"\n")
+wait_for(b"Repeat the password: ")
+os.write(fd, password.encode() + b"\n")
+wait_for(b"stored.")
+_, status = os.waitpid(pid, 0)
+print(seen.decode(errors="replace").replace("\r", ""))
+print("exit", os.waitstatus_to_exitcode(status))
+PY
+)
+[[ $tty_out == *"exit 0" && $tty_out == *"SOCKS user dave stored."* && $tty_out != *"$socks_password"* ]]
+verdict "socks-user add on a terminal: asked twice, never echoed" "$tty_out"
+expect_rc 0 "socks-user list after the terminal" --session socks-user list
+[[ $out == $'carol\ndave' ]]
+verdict "socks-user list names carol and dave" "$out"
+expect_rc 0 "socks-user remove dave" --session socks-user remove dave
 expect_rc 0 "socks-user remove carol" --session socks-user remove carol
 expect_rc 0 "socks-user list after remove" --session socks-user list
 [[ -z $out ]]

@@ -439,7 +439,7 @@ else
 fi
 # On a terminal: asked twice, not echoed (pinholectl on a pty of its own, as a person types).
 tty_out=$(DBUS_SESSION_BUS_ADDRESS=$bus_address python3 - "$CTL" "$socks_password" <<'PY' 2>&1
-import os, pty, sys, time
+import os, pty, select, sys, termios, time
 ctl, password = sys.argv[1], sys.argv[2]
 pid, fd = pty.fork()
 if pid == 0:
@@ -447,21 +447,31 @@ if pid == 0:
 seen = b""
 def wait_for(text):
     global seen
-    deadline = time.time() + 15
+    deadline = time.time() + 30
     while text not in seen:
-        if time.time() > deadline:
-            raise SystemExit("no %r in %r" % (text, seen))
+        left = deadline - time.time()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            sys.exit("no %r in %r" % (text, seen))
         try:
             chunk = os.read(fd, 1024)
         except OSError:
-            break
+            chunk = b""
         if not chunk:
-            break
+            sys.exit("the end before %r in %r" % (text, seen))
         seen += chunk
+# Typing only once echo is off: pinholectl turns it off after its prompt, and drops what was
+# typed before (TCSAFLUSH), as getpass does.
+def type_secret():
+    deadline = time.time() + 30
+    while termios.tcgetattr(fd)[3] & termios.ECHO:
+        if time.time() > deadline:
+            sys.exit("echo never turned off")
+        time.sleep(0.01)
+    os.write(fd, password.encode() + b"\n")
 wait_for(b"Password for dave: ")
-os.write(fd, password.encode() + b"\n")
+type_secret()
 wait_for(b"Repeat the password: ")
-os.write(fd, password.encode() + b"\n")
+type_secret()
 wait_for(b"stored.")
 _, status = os.waitpid(pid, 0)
 print(seen.decode(errors="replace").replace("\r", ""))

@@ -78,8 +78,7 @@ machine_root (void)
 static char *
 full_path (const char *path)
 {
-  return machine_root () != NULL ? g_build_filename (machine_root (), path, NULL)
-                                 : g_strdup (path);
+  return machine_root () != NULL ? g_build_filename (machine_root (), path, NULL) : g_strdup (path);
 }
 
 /* systemctl, or NULL when the manager is not to be (or cannot be) asked: under a test root only
@@ -226,7 +225,8 @@ render_environment (const char *current, const char *url, const char *no_proxy)
 
   for (guint v = 0; proxy_vars[v] != NULL; v++)
     {
-      char *line = g_strdup_printf ("%s=%s", proxy_vars[v], var_value (proxy_vars[v], url, no_proxy));
+      char *line
+          = g_strdup_printf ("%s=%s", proxy_vars[v], var_value (proxy_vars[v], url, no_proxy));
       gint first = find_var (lines, proxy_vars[v]);
 
       if (first < 0)
@@ -328,7 +328,9 @@ read_file (const char *path, char **content, GError **error)
   *content = NULL;
   if (g_file_get_contents (path, content, NULL, &local))
     return TRUE;
-  if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+  /* ENOTDIR: something that is not a directory where one of the file's would be. */
+  if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT)
+      || g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOTDIR))
     return TRUE;
   g_propagate_error (error, g_steal_pointer (&local));
   return FALSE;
@@ -349,9 +351,8 @@ write_file (const char *path, const char *content, GError **error)
                    g_strerror (saved));
       return FALSE;
     }
-  return g_file_set_contents_full (path, content, -1,
-                                   G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
-                                   mode, error);
+  return g_file_set_contents_full (
+      path, content, -1, G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE, mode, error);
 }
 
 static gboolean
@@ -506,8 +507,8 @@ journal_save (PhMachineProxy *mp, GKeyFile *journal, GError **error)
       return FALSE;
     }
   if (!g_file_set_contents_full (mp->journal_path, data, -1,
-                                 G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
-                                 0600, error))
+                                 G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE, 0600,
+                                 error))
     {
       g_prefix_error (error, "Cannot write the machine-proxy journal: ");
       return FALSE;
@@ -538,8 +539,7 @@ keep_first_error (GError **first, GError *error)
 /* /etc/environment changed by someone since Pinhole wrote it: each variable whose line still
  * holds one of Pinhole's lines gets its previous line back (or loses it); the rest stays. */
 static char *
-restore_lines (const char *path, const char *current, const char *previous,
-               const char *const *sets)
+restore_lines (const char *path, const char *current, const char *previous, const char *const *sets)
 {
   gboolean final_newline, prev_newline;
   g_autoptr (GPtrArray) lines = split_lines (current, &final_newline);
@@ -559,8 +559,9 @@ restore_lines (const char *path, const char *current, const char *previous,
           gboolean nl;
           g_autoptr (GPtrArray) set_lines = split_lines (sets[s], &nl);
           gint mine = find_var (set_lines, proxy_vars[v]);
-          ours = mine >= 0
-                 && g_str_equal (g_ptr_array_index (set_lines, mine), g_ptr_array_index (lines, at));
+          ours
+              = mine >= 0
+                && g_str_equal (g_ptr_array_index (set_lines, mine), g_ptr_array_index (lines, at));
         }
       if (!ours)
         {
@@ -623,8 +624,7 @@ restore_file (GKeyFile *journal, const PhFileDef *def, gboolean *changed, GError
     }
   if (def->lines)
     {
-      g_autofree char *merged
-          = restore_lines (path, current, previous, (const char *const *) sets);
+      g_autofree char *merged = restore_lines (path, current, previous, (const char *const *) sets);
 
       if (merged == NULL)
         return TRUE;
@@ -652,8 +652,7 @@ manager_environment (GError **error)
     {
       const char *eq = strchr (lines[i], '=');
       if (eq != NULL)
-        g_hash_table_insert (env, g_strndup (lines[i], (gsize) (eq - lines[i])),
-                             g_strdup (eq + 1));
+        g_hash_table_insert (env, g_strndup (lines[i], (gsize) (eq - lines[i])), g_strdup (eq + 1));
     }
   return env;
 }

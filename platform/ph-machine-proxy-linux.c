@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
@@ -472,7 +473,19 @@ journal_load (PhMachineProxy *mp, GKeyFile **journal, GError **error)
   g_autoptr (GKeyFile) kf = g_key_file_new ();
   g_autoptr (GError) local = NULL;
 
+  GStatBuf st;
+
   *journal = NULL;
+  /* The journal says what to write to root's files: one that is not this user's own (written
+   * by the unprivileged service, say, and read by root's ExecStopPost=) is not followed. */
+  if (g_stat (mp->journal_path, &st) == 0 && st.st_uid != geteuid ())
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
+                   "Cannot use the machine-proxy journal %s: it belongs to uid %u, not to this "
+                   "process's %u",
+                   mp->journal_path, (guint) st.st_uid, (guint) geteuid ());
+      return FALSE;
+    }
   if (!g_key_file_load_from_file (kf, mp->journal_path, G_KEY_FILE_NONE, &local))
     {
       if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))

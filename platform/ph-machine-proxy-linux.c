@@ -130,6 +130,14 @@ systemctl (const char *const *args, char **out, GError **error)
 }
 
 static gboolean
+systemctl_path_usable (void)
+{
+  g_autofree char *path = systemctl_path ();
+
+  return path != NULL;
+}
+
+static gboolean
 docker_present (void)
 {
   const char *const args[] = { "show", "-p", "LoadState", "--value", "docker.service", NULL };
@@ -726,23 +734,26 @@ restore_manager (GKeyFile *journal, GError **error)
   return TRUE;
 }
 
-/* After Docker's drop-in changed: systemd reads it again, if Docker is here. Docker itself is
- * not restarted: that would stop its containers (unless live-restore is on); the admin chooses
- * when. */
+/* After a drop-in changed: systemd reads them again. For Docker's, only when Docker is here;
+ * Docker itself is not restarted: that would stop its containers (unless live-restore is on),
+ * so the admin chooses when. For the manager's DefaultEnvironment= (@manager): current systemd
+ * re-reads it at daemon-reload (older versions only when they start), so once the drop-ins are
+ * gone a manager that read them meanwhile (anyone's daemon-reload) forgets Pinhole's values. */
 static void
-docker_reload (void)
+systemd_reload (gboolean docker, gboolean manager)
 {
   const char *const args[] = { "daemon-reload", NULL };
   g_autoptr (GError) error = NULL;
 
-  if (!docker_present ())
+  docker = docker && docker_present ();
+  if (!docker && !(manager && systemctl_path_usable ()))
     {
-      g_debug ("docker.service is not there: no daemon-reload");
+      g_debug ("no daemon-reload: no docker.service, no manager to tell");
       return;
     }
   if (!systemctl (args, NULL, &error))
-    g_warning ("could not reload systemd for Docker's drop-in: %s", error->message);
-  else
+    g_warning ("could not reload systemd after its drop-ins changed: %s", error->message);
+  else if (docker)
     g_message ("Docker's proxy drop-in changed; it applies when Docker restarts "
                "(systemctl restart docker)");
 }
@@ -753,7 +764,7 @@ static gboolean
 restore_groups (GKeyFile *journal, const char *const *keep, GError **error)
 {
   GError *first = NULL;
-  gboolean docker_changed = FALSE;
+  gboolean docker_changed = FALSE, manager_changed = FALSE;
 
   for (gsize i = 0; i < G_N_ELEMENTS (file_defs); i++)
     {
@@ -772,6 +783,8 @@ restore_groups (GKeyFile *journal, const char *const *keep, GError **error)
         }
       if (changed && g_str_equal (def->consumer, "docker"))
         docker_changed = TRUE;
+      if (changed && g_str_equal (def->consumer, "systemd"))
+        manager_changed = TRUE;
       g_key_file_remove_group (journal, group, NULL);
     }
   if (!consumer_in ("systemd", keep) && g_key_file_has_group (journal, MANAGER_GROUP))
@@ -786,8 +799,8 @@ restore_groups (GKeyFile *journal, const char *const *keep, GError **error)
       else
         g_key_file_remove_group (journal, MANAGER_GROUP, NULL);
     }
-  if (docker_changed)
-    docker_reload ();
+  if (manager_changed || docker_changed)
+    systemd_reload (docker_changed, manager_changed);
   if (first != NULL)
     {
       g_propagate_error (error, first);
@@ -1049,7 +1062,7 @@ ph_machine_proxy_apply (PhMachineProxy *mp, const char *const *consumers, guint 
       return FALSE;
     }
   if (docker_changed)
-    docker_reload ();
+    systemd_reload (TRUE, FALSE);
   g_free (mp->applied);
   mp->applied = g_steal_pointer (&wanted);
   g_free (mp->url);

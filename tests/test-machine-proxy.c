@@ -236,6 +236,14 @@ test_round_trip (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_assert_false (ph_machine_proxy_is_applied (mp));
   assert_original (f);
+  /* The manager's variables went back (the old http_proxy set, the rest unset), then a
+   * daemon-reload, so that a manager that re-read the drop-ins forgets them. */
+  g_clear_pointer (&log, g_free);
+  log = state_file (f, "systemctl.log");
+  g_assert_nonnull (strstr (log, "set-environment http_proxy=http://old.example:8080\n"));
+  g_assert_nonnull (strstr (log, "unset-environment https_proxy no_proxy HTTP_PROXY"));
+  g_assert_true (g_str_has_suffix (log, "daemon-reload\n"));
+  g_assert_null (strstr (log, "restart"));
   /* Restoring again: nothing to do. */
   g_assert_true (ph_machine_proxy_restore (mp, &error));
 }

@@ -1048,6 +1048,10 @@ ph_daemon_apply_machine_proxy (PhDaemon *d, GError **error)
                               "agent only while it is on"));
       return FALSE;
     }
+  /* Applied already: put back first (what someone changed meanwhile stays theirs), so that the
+   * files are written again from what they hold now, which is then what goes back at off. */
+  if (ph_machine_proxy_is_applied (d->machine) && !ph_machine_proxy_restore (d->machine, error))
+    return FALSE;
   d->machine_held = FALSE;
   machine_sync (d);
   emit_changed (d);

@@ -302,13 +302,30 @@ check_applied "enable"
 # ---- an admin's change meanwhile ----
 
 sed -i 's|^https_proxy=.*|https_proxy=http://admin.example:3128|' "$root/etc/environment"
+echo "EDITOR=vi" >>"$root/etc/environment"
+ctl --session system-proxy status
+[[ $out == *"environment:"*"someone changed it since"* ]]
+verdict "status: environment was changed by someone since" "$out"
 ctl --session disable
 env_now=$(cat "$root/etc/environment")
 [[ $env_now == *"https_proxy=http://admin.example:3128"* && $env_now != *127.0.0.1* \
-  && $env_now == *"http_proxy=http://old.example:8080"* ]]
-verdict "disable after an admin's edit: their line stays, Pinhole's go" "$env_now"
+  && $env_now == *"http_proxy=http://old.example:8080"* && $env_now == *"EDITOR=vi"* ]]
+verdict "disable after an admin's edit: their lines stay, Pinhole's go" "$env_now"
 grep -q "https_proxy was changed since Pinhole set it; left as it is" "$tmp/agent.log"
 verdict "the log says what was left"
+admin_env=$env_now
+ctl --session enable
+wait_state on 20
+sed -i 's|^https_proxy=.*|https_proxy=http://admin2.example:3128|' "$root/etc/environment"
+ctl --session system-proxy apply
+env_now=$(cat "$root/etc/environment")
+[[ $rc == 0 && $env_now == *"https_proxy=$url"* && $env_now == *"EDITOR=vi"* ]]
+verdict "system-proxy apply rewrites the line changed meanwhile, keeps the admin's others" \
+  "rc $rc: $env_now"
+ctl --session disable
+env_now=$(cat "$root/etc/environment")
+[[ $env_now == "${admin_env/admin.example/admin2.example}" ]]
+verdict "then disable puts back the file as it was at that apply" "$env_now"
 # Back to the original for the rest.
 printf '# site environment\nPATH="/usr/local/bin:/usr/bin:/bin"\nhttp_proxy=http://old.example:8080\nLANG=C.UTF-8' \
   >"$root/etc/environment"

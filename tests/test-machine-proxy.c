@@ -9,6 +9,7 @@
 #include "ph-test-util.h"
 
 #include <string.h>
+#include <unistd.h>
 #include <glib/gstdio.h>
 
 /* Someone's /etc/environment: a comment, a proxy line of their own, no final newline. */
@@ -338,6 +339,44 @@ test_crash (Fixture *f, gconstpointer data)
   assert_original (f);
 }
 
+/* A journal that cannot be read is moved aside and reported; the next apply starts afresh. One
+ * that is not this user's is refused and left where it is. */
+static void
+test_bad_journal (Fixture *f, gconstpointer data)
+{
+  g_autoptr (PhMachineProxy) mp = ph_machine_proxy_new (f->journal);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_path_get_dirname (f->journal);
+  g_autofree char *aside = g_strconcat (f->journal, ".corrupt", NULL);
+  gboolean restored = TRUE;
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (f->journal, "[journal]\nversion=99\n", -1, NULL));
+  g_assert_false (ph_machine_proxy_recover (mp, &restored, &error));
+  g_assert_false (restored);
+  g_assert_nonnull (strstr (error->message, ".corrupt"));
+  g_assert_true (g_file_test (aside, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (f->journal, G_FILE_TEST_EXISTS));
+  g_clear_error (&error);
+  g_assert_true (ph_machine_proxy_apply (mp, all, 3128, DIRECT, &error));
+  g_assert_no_error (error);
+  g_assert_true (ph_machine_proxy_restore (mp, &error));
+  assert_original (f);
+
+  /* Someone else's journal (here: nobody's). */
+  if (geteuid () == 0)
+    {
+      g_autoptr (PhMachineProxy) other = ph_machine_proxy_new (f->journal);
+
+      g_assert_true (g_file_set_contents (f->journal, "[journal]\nversion=1\n", -1, NULL));
+      g_assert_cmpint (chown (f->journal, 65534, 65534), ==, 0);
+      g_assert_false (ph_machine_proxy_recover (other, &restored, &error));
+      g_assert_error (error, PH_ERROR, PH_ERROR_PERMISSION_DENIED);
+      g_assert_true (g_file_test (f->journal, G_FILE_TEST_EXISTS));
+      g_unlink (f->journal);
+    }
+}
+
 /* A consumer taken off the list is restored at the next apply; the others stay. */
 static void
 test_dropped (Fixture *f, gconstpointer data)
@@ -421,6 +460,7 @@ main (int argc, char **argv)
   ADD ("round-trip", test_round_trip);
   ADD ("admin-changed", test_admin_changed);
   ADD ("crash", test_crash);
+  ADD ("bad-journal", test_bad_journal);
   ADD ("dropped", test_dropped);
   ADD ("docker-present", test_docker_present);
   ADD ("write-fails", test_write_fails);

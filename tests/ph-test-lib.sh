@@ -174,7 +174,8 @@ wait_state ()
 #
 # The agent is started with this environment and nothing more, so that /proc/PID/environ shows
 # exactly what it got; and, in the sanitizer build, the sanitizers' options
-# (tests/sanitizers/run-test.sh), so that its reports land where the runner looks.
+# (tests/sanitizers/run-test.sh), so that its reports land where the runner looks; and the
+# caller's array agent_env (VAR=VALUE words), when it sets one.
 start_agent ()
 {
   local -a san=()
@@ -186,7 +187,7 @@ start_agent ()
     XDG_STATE_HOME="$tmp/state" XDG_RUNTIME_DIR="$tmp/runtime" \
     DBUS_SESSION_BUS_ADDRESS="$bus_address" DBUS_SYSTEM_BUS_ADDRESS="$system_bus_address" \
     PH_SECRET_STORE=file G_DEBUG="${G_DEBUG:-fatal-criticals}" "${san[@]}" \
-    "$AGENT" --session --config "$tmp/system.conf" --managed-dir "$tmp/managed.d" \
+    ${agent_env[@]+"${agent_env[@]}"} "$AGENT" --session --config "$tmp/system.conf" --managed-dir "$tmp/managed.d" \
     >"$tmp/agent.out" 2>>"$tmp/agent.log" </dev/null &
   agent_pid=$!
   for ((i = 0; i < 100; i++)); do

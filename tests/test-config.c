@@ -1067,6 +1067,9 @@ test_transparent (Fixture *f, gconstpointer data)
     { "[transparent]\naddress=localhost:3129\n", 2, "transparent", "address", "not an IP address" },
     { "[listener]\nsocks-users=alice,bob smith\n", 2, "listener", "socks-users",
       "“bob smith” is not a user name" },
+    { "[system-proxy]\nmode=pac\nmachine=apt, snap\n", 3, "system-proxy", "machine",
+      "“snap” is not environment, systemd, apt or docker" },
+    { "[system-proxy]\nmachine=winhttp\n", 2, "system-proxy", "machine", "“winhttp”" },
   };
 
   g_assert_cmpuint (ph_config_get_transparent (def)->len, ==, 0);
@@ -1079,6 +1082,7 @@ test_transparent (Fixture *f, gconstpointer data)
   g_assert_cmpuint (ports[1], ==, 443);
   g_assert_true (ph_config_get_socks_users (def) == NULL
                  || ph_config_get_socks_users (def)[0] == NULL);
+  g_assert_cmpstrv (ph_config_get_machine_proxy (def), ((const char *[]){ NULL }));
 
   cfg = load_ok (f, "[upstream]\nhost=h.example\n[listener]\nallow=192.168.1.0/24\n"
                     "socks-users=alice; bob.b@corp\n"
@@ -1094,6 +1098,15 @@ test_transparent (Fixture *f, gconstpointer data)
   g_assert_cmpstrv (ph_config_get_socks_users (cfg),
                     ((const char *[]){ "alice", "bob.b@corp", NULL }));
   g_assert_false (ph_config_same_listeners (def, cfg));
+  g_clear_pointer (&cfg, ph_config_unref);
+
+  /* [system-proxy] machine=: any of the four words, each once, in the table's order. */
+  cfg = load_ok (f, "[upstream]\nhost=h.example\n[system-proxy]\n"
+                    "machine=docker; apt,environment , apt systemd\n");
+  g_assert_cmpstrv (ph_config_get_machine_proxy (cfg),
+                    ((const char *[]){ "environment", "systemd", "apt", "docker", NULL }));
+  g_assert_cmpstr (ph_config_get_value (cfg, "system-proxy.machine"), ==,
+                   "docker; apt,environment , apt systemd");
 
   for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
     {

@@ -59,6 +59,7 @@ struct _PhConfig
   guint portal_minutes;
   PhPortalPolicy portal;
   PhSystemProxyMode system_proxy_mode;
+  GStrv machine_proxy; /* [system-proxy] machine=: consumer names, no repeats; NULL: none */
   char *doctor_target; /* "host:port" ("[v6]:port"); NULL: each proxy's own name:443 */
 
   PhLogLevel log_level;
@@ -129,6 +130,7 @@ static gboolean parse_doctor_target (PhConfig *, const PhKeyDef *, const char *,
 static gboolean parse_names (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_ports (PhConfig *, const PhKeyDef *, const char *, GError **);
 static gboolean parse_capture (PhConfig *, const PhKeyDef *, const char *, GError **);
+static gboolean parse_machine (PhConfig *, const PhKeyDef *, const char *, GError **);
 
 #define DAY_MS (24u * 3600u * 1000u)
 
@@ -185,6 +187,9 @@ static const PhKeyDef key_defs[] = {
   { "route", "portal", "allow", parse_choice, FIELD (portal) },
   /* Read by the tray: the system proxy names the agent (manual) or its PAC (pac). */
   { "system-proxy", "mode", "manual", parse_choice, FIELD (system_proxy_mode) },
+  /* Applied by the system service: the machine-wide consumers pointed at the agent while the
+   * tunnel is on (ph-machine-proxy.h). Opt-in. */
+  { "system-proxy", "machine", "", parse_machine },
   /* The doctor's authentication probe (ph-doctor.h): a CONNECT the proxy allows. */
   { "doctor", "target", "", parse_doctor_target },
   { "log", "level", "info", parse_level },
@@ -764,6 +769,7 @@ config_clear (PhConfig *cfg)
 {
   g_clear_pointer (&cfg->socks_users, g_strfreev);
   g_clear_pointer (&cfg->socks_passwords, g_hash_table_unref);
+  g_clear_pointer (&cfg->machine_proxy, g_strfreev);
   g_clear_pointer (&cfg->transparent, g_ptr_array_unref);
   g_clear_pointer (&cfg->capture_ports, g_array_unref);
   g_clear_pointer (&cfg->capture_interface, g_free);
@@ -880,6 +886,43 @@ parse_ports (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **err
     }
   g_clear_pointer (&cfg->capture_ports, g_array_unref);
   cfg->capture_ports = g_steal_pointer (&ports);
+  return TRUE;
+}
+
+/* The words of [system-proxy] machine= (ph-machine-proxy.h's consumers on Linux). */
+static const char *const machine_words[] = { "environment", "systemd", "apt", "docker", NULL };
+
+/* [system-proxy] machine: a list of machine_words (",", ";" or blanks between), each at most
+ * once. */
+static gboolean
+parse_machine (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **error)
+{
+  g_auto (GStrv) items = g_strsplit_set (value, ";, \t", -1);
+  g_autoptr (GStrvBuilder) out = g_strv_builder_new ();
+  g_autoptr (GPtrArray) seen = g_ptr_array_new ();
+
+  for (guint i = 0; items[i] != NULL; i++)
+    {
+      if (*items[i] == '\0')
+        continue;
+      if (!g_strv_contains (machine_words, items[i]))
+        {
+          g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                       /* TRANSLATORS: %s is one item of [system-proxy] machine=; the four words
+                        * are words of the file (keep them) */
+                       _ ("“%s” is not environment, systemd, apt or docker"), items[i]);
+          return FALSE;
+        }
+      if (g_ptr_array_find_with_equal_func (seen, items[i], g_str_equal, NULL))
+        continue;
+      g_ptr_array_add (seen, items[i]);
+    }
+  /* In the table's order, whatever the file's. */
+  for (guint w = 0; machine_words[w] != NULL; w++)
+    if (g_ptr_array_find_with_equal_func (seen, machine_words[w], g_str_equal, NULL))
+      g_strv_builder_add (out, machine_words[w]);
+  g_clear_pointer (&cfg->machine_proxy, g_strfreev);
+  cfg->machine_proxy = g_strv_builder_end (out);
   return TRUE;
 }
 
@@ -1710,6 +1753,14 @@ PhSystemProxyMode
 ph_config_get_system_proxy_mode (const PhConfig *config)
 {
   return config->system_proxy_mode;
+}
+
+const char *const *
+ph_config_get_machine_proxy (const PhConfig *config)
+{
+  static const char *const none[] = { NULL };
+
+  return config->machine_proxy != NULL ? (const char *const *) config->machine_proxy : none;
 }
 
 const char *

@@ -510,6 +510,116 @@ ph_ctl_cmd_capture_status (PhCtl *ctl, char **args, GError **error)
   return TRUE;
 }
 
+/* ---- system-proxy (the machine-wide consumers) ---- */
+
+/* One consumer of GetMachineProxy in words: "applied: http://127.0.0.1:3128 (/etc/environment)",
+ * "not configured", … */
+static char *
+format_machine_consumer (GVariant *consumer, gboolean tunnel_on, gboolean held)
+{
+  GString *out = g_string_new (NULL);
+  const char *note = ph_dict_string (consumer, "note");
+  g_autofree const char **files = NULL;
+  g_autofree char *joined = NULL;
+
+  g_variant_lookup (consumer, "files", "^a&s", &files);
+  joined = files != NULL ? g_strjoinv (", ", (char **) files) : g_strdup ("");
+  if (ph_dict_boolean (consumer, "applied"))
+    /* TRANSLATORS: a machine-wide consumer points at the agent: the proxy URL, then its files */
+    g_string_append_printf (out, _ ("applied: %s (%s)"), ph_dict_string (consumer, "points-at"),
+                            joined);
+  else if (!ph_dict_boolean (consumer, "configured"))
+    /* TRANSLATORS: a machine-wide consumer that [system-proxy] machine= does not list */
+    g_string_append (out, _ ("not configured"));
+  else if (held)
+    /* TRANSLATORS: configured, but put back by "pinholectl system-proxy restore" */
+    g_string_append (out, _ ("configured, put back by hand (system-proxy apply sets it again)"));
+  else if (!tunnel_on)
+    /* TRANSLATORS: configured; the files are set only while the tunnel is on */
+    g_string_append (out, _ ("configured, not applied: the tunnel is off"));
+  else
+    /* TRANSLATORS: configured and the tunnel is on, yet the files do not hold the agent */
+    g_string_append (out, _ ("configured, not applied"));
+  if (g_str_equal (note, "changed"))
+    /* TRANSLATORS: after a machine-wide consumer's state */
+    g_string_append (out, _ (" — someone changed it since; Pinhole leaves it as it is"));
+  else if (g_str_equal (note, "restart-docker"))
+    /* TRANSLATORS: after docker's state; keep the command */
+    g_string_append (out, _ (" — Docker uses it once restarted (systemctl restart docker); "
+                             "Pinhole does not restart it, which would stop its containers"));
+  else if (g_str_equal (note, "no-docker"))
+    /* TRANSLATORS: after docker's state */
+    g_string_append (out, _ (" — docker.service is not installed; the drop-in applies once it is"));
+  return g_string_free (out, FALSE);
+}
+
+gboolean
+ph_ctl_cmd_system_proxy_status (PhCtl *ctl, char **args, GError **error)
+{
+  g_autoptr (GVariant) status = NULL;
+  g_autoptr (GVariant) consumers = NULL;
+  gboolean tunnel_on, held;
+  const char *failure;
+
+  if (!ph_ctl_connect (ctl, error)
+      || !ph_agent1_call_get_machine_proxy_sync (ctl->agent, &status, NULL, error))
+    return FALSE;
+  consumers = g_variant_lookup_value (status, "consumers", G_VARIANT_TYPE ("aa{sv}"));
+  tunnel_on = ph_dict_boolean (status, "tunnel-on");
+  held = ph_dict_boolean (status, "held");
+  failure = ph_dict_string (status, "error");
+  if (ctl->json)
+    {
+      g_autoptr (PhJson) j = ph_json_new ();
+
+      ph_json_add_variant (j, status);
+      ph_json_print (j);
+    }
+  else
+    {
+      g_auto (PhRows) rows = { 0 };
+      g_autoptr (GString) out = g_string_new (NULL);
+      GVariantIter iter;
+      GVariant *one;
+
+      ph_rows_init (&rows, 0);
+      if (consumers != NULL)
+        {
+          g_variant_iter_init (&iter, consumers);
+          while ((one = g_variant_iter_next_value (&iter)) != NULL)
+            {
+              g_autofree char *label = g_strconcat (ph_dict_string (one, "name"), ":", NULL);
+              g_autofree char *text = format_machine_consumer (one, tunnel_on, held);
+
+              ph_rows_add (&rows, label, text);
+              g_variant_unref (one);
+            }
+        }
+      if (*failure != '\0')
+        /* TRANSLATORS: a row label of pinholectl system-proxy status */
+        ph_rows_add (&rows, _ ("Error:"), failure);
+      ph_rows_print (&rows, out);
+      g_print ("%s", out->str);
+    }
+  if (*failure != '\0')
+    ctl->exit_status = PH_CTL_EXIT_FAILED;
+  return TRUE;
+}
+
+gboolean
+ph_ctl_cmd_system_proxy_apply (PhCtl *ctl, char **args, GError **error)
+{
+  return ph_ctl_connect (ctl, error)
+         && ph_agent1_call_apply_machine_proxy_sync (ctl->agent, NULL, error);
+}
+
+gboolean
+ph_ctl_cmd_system_proxy_restore (PhCtl *ctl, char **args, GError **error)
+{
+  return ph_ctl_connect (ctl, error)
+         && ph_agent1_call_restore_machine_proxy_sync (ctl->agent, NULL, error);
+}
+
 /* ---- pins ---- */
 
 /* One certificate of FetchUpstreamPin's chain, as rows. */

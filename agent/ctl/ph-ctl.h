@@ -74,6 +74,11 @@ gboolean ph_ctl_cmd_route (PhCtl *ctl, char **args, GError **error);
 gboolean ph_ctl_cmd_capture_on (PhCtl *ctl, char **args, GError **error);
 gboolean ph_ctl_cmd_capture_off (PhCtl *ctl, char **args, GError **error);
 gboolean ph_ctl_cmd_capture_status (PhCtl *ctl, char **args, GError **error);
+/* system-proxy status [--json], apply, restore: the machine-wide consumers ([system-proxy]
+ * machine=) through GetMachineProxy, ApplyMachineProxy and RestoreMachineProxy. */
+gboolean ph_ctl_cmd_system_proxy_status (PhCtl *ctl, char **args, GError **error);
+gboolean ph_ctl_cmd_system_proxy_apply (PhCtl *ctl, char **args, GError **error);
+gboolean ph_ctl_cmd_system_proxy_restore (PhCtl *ctl, char **args, GError **error);
 /* Diagnose: the report for people, or as JSON; the exit status follows its first failure. */
 gboolean ph_ctl_cmd_doctor (PhCtl *ctl, char **args, GError **error);
 

@@ -9,6 +9,7 @@
 #include "ph-config-store.h"
 #include "ph-error.h"
 #include "ph-log.h"
+#include "ph-machine-proxy.h"
 #include "ph-paths.h"
 #include "ph-service.h"
 
@@ -59,6 +60,9 @@ ph_agent_options_add (PhAgentOptions *options, GOptionContext *context)
       "Where the on/off state and (system mode) credentials are kept", "DIR" },
     { "check-config", 0, 0, G_OPTION_ARG_NONE, &options->check_only,
       "Check the configuration, print every problem, and exit", NULL },
+    { "restore-machine-proxy", 0, 0, G_OPTION_ARG_NONE, &options->restore_machine,
+      "Put back the machine-wide proxy consumers a run left set, and exit (package removal)",
+      NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &options->version, "Print the version and exit", NULL },
     { NULL },
   };
@@ -120,6 +124,28 @@ ph_agent_init_log (void)
 {
   ph_log_init ();
   ph_error_quark ();
+}
+
+int
+ph_agent_restore_machine_proxy (const PhDaemonSetup *setup)
+{
+  const char *dir = setup->state_dir != NULL
+                        ? setup->state_dir
+                        : (ph_service_get_state_directory () ?: ph_paths_localstatedir ());
+  g_autofree char *journal = g_build_filename (dir, "machine-proxy.journal", NULL);
+  g_autoptr (PhMachineProxy) machine = ph_machine_proxy_new (journal);
+  g_autoptr (GError) error = NULL;
+  gboolean restored = FALSE;
+
+  if (!ph_machine_proxy_recover (machine, &restored, &error))
+    {
+      fprintf (stderr, "pinhole-agent: %s\n", error->message);
+      return 1;
+    }
+  g_message (restored ? "machine-wide proxy consumers put back from %s"
+                      : "nothing to put back: no machine-proxy journal at %s",
+             journal);
+  return 0;
 }
 
 int

@@ -36,6 +36,7 @@ typedef struct
 {
   char *config_path, *managed_dir, *state_dir;
   gboolean check_only, version;
+  gboolean restore_machine; /* --restore-machine-proxy */
   /* Kept for the option context and the setup that point into them. */
   char *user_path, *config_help, *managed_help;
 } PhAgentOptions;
@@ -56,6 +57,10 @@ int ph_agent_print_version (void);
 void ph_agent_init_log (void);
 /* --check-config: every problem of @setup's configuration on stderr; the exit code. */
 int ph_agent_check_config (const PhDaemonSetup *setup);
+/* --restore-machine-proxy: puts back the machine-wide proxy consumers from the journal in
+ * @setup's state directory (the system service's when none is given), without a running
+ * service, for the package's removal; exit status 0 when nothing is left to put back. */
+int ph_agent_restore_machine_proxy (const PhDaemonSetup *setup);
 
 /* Runs the daemon made from @setup (which gives it its secret store) until it is told to stop,
  * draining open tunnels first; the exit code. */

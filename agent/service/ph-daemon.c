@@ -6,6 +6,7 @@
 
 #include "ph-build-config.h"
 #include "ph-capture.h"
+#include "ph-machine-proxy.h"
 #include "ph-config-store.h"
 #include "ph-daemon.h"
 #include "ph-doctor.h"
@@ -114,6 +115,14 @@ struct _PhDaemon
    * capture= is not off. @capture_in is what was last put in (OFF: no table of ours). */
   PhCaptureRules *capture_in;
   GError *capture_error; /* why the rules wanted are not in */
+
+  /* [system-proxy] machine=: the machine-wide consumers (ph-machine-proxy.h), pointed at the
+   * listener while a server runs; NULL without a state directory (standalone), where no journal
+   * could be kept. @machine_held: put back by hand (RestoreMachineProxy) until the next
+   * ApplyMachineProxy or tunnel on. */
+  PhMachineProxy *machine;
+  gboolean machine_held;
+  GError *machine_error; /* why the consumers asked for are not pointed at the agent */
 
   GSource *counter_source;
 };
@@ -676,6 +685,57 @@ capture_remove_stale (PhDaemon *d)
 
 /* ---- servers ---- */
 
+/* ---- machine-wide consumers ---- */
+
+/* The port that 127.0.0.1 reaches: a loopback or wildcard IPv4 listener's, 0 when none. */
+static guint
+machine_port (PhDaemon *d)
+{
+  GPtrArray *listen = ph_config_get_listen (d->config);
+
+  for (guint i = 0; listen != NULL && i < listen->len; i++)
+    {
+      GInetSocketAddress *sa = g_ptr_array_index (listen, i);
+      GInetAddress *address = g_inet_socket_address_get_address (sa);
+
+      if (g_inet_address_get_family (address) == G_SOCKET_FAMILY_IPV4
+          && (g_inet_address_get_is_loopback (address) || g_inet_address_get_is_any (address)))
+        return g_inet_socket_address_get_port (sa);
+    }
+  return 0;
+}
+
+/* Points the consumers [system-proxy] machine= lists at the listener while a server runs (and
+ * they are not held back by hand); puts them back otherwise. */
+static void
+machine_sync (PhDaemon *d)
+{
+  const char *const *wanted = ph_config_get_machine_proxy (d->config);
+  g_autoptr (GError) error = NULL;
+  guint port = machine_port (d);
+
+  if (d->machine == NULL)
+    return;
+  if (d->server != NULL && wanted[0] != NULL && !d->machine_held && port != 0)
+    {
+      if (!ph_machine_proxy_apply (d->machine, wanted, port,
+                                   ph_config_get_value (d->config, "route.direct"), &error))
+        g_warning ("could not point the machine-wide proxy consumers at the agent: %s",
+                   error->message);
+    }
+  else if (ph_machine_proxy_is_applied (d->machine)
+           && !ph_machine_proxy_restore (d->machine, &error))
+    g_warning ("could not put back the machine-wide proxy consumers: %s", error->message);
+  else if (d->server != NULL && wanted[0] != NULL && port == 0)
+    error = g_error_new_literal (PH_ERROR, PH_ERROR_INVALID_CONFIG,
+                                 /* TRANSLATORS: [system-proxy] machine= and [listener] address=
+                                  * are the file's words */
+                                 _ ("[system-proxy] machine= needs a [listener] address on "
+                                    "127.0.0.1 or 0.0.0.0"));
+  g_clear_error (&d->machine_error);
+  d->machine_error = g_steal_pointer (&error);
+}
+
 static void
 server_retire (PhDaemon *d, PhServer *server)
 {
@@ -721,6 +781,7 @@ stop_server (PhDaemon *d, gint64 drain_us)
   ph_server_drain (d->server);
   g_ptr_array_add (d->draining, g_steal_pointer (&d->server));
   capture_sync (d);
+  machine_sync (d);
   d->drain_deadline = g_get_monotonic_time () + drain_us;
   if (d->drain_poll == NULL)
     {
@@ -794,6 +855,7 @@ start_server (PhDaemon *d, GError **error)
   if (ph_config_get_warm (d->config) == 0)
     ph_upstream_connect_async (ph_server_get_upstream (d->server), NULL, probe_done, NULL);
   capture_sync (d);
+  machine_sync (d);
   return TRUE;
 }
 
@@ -888,6 +950,7 @@ apply_config (PhDaemon *d, PhConfig *config, GError **error)
         d->start_error = g_steal_pointer (&local);
     }
   capture_sync (d);
+  machine_sync (d);
   return TRUE;
 }
 
@@ -1002,6 +1065,76 @@ ph_daemon_dup_capture (PhDaemon *d)
   return g_variant_ref_sink (g_variant_dict_end (&dict));
 }
 
+/* ---- machine-wide consumers, by hand ---- */
+
+gboolean
+ph_daemon_apply_machine_proxy (PhDaemon *d, GError **error)
+{
+  if (d->machine == NULL || ph_config_get_machine_proxy (d->config)[0] == NULL)
+    {
+      g_set_error_literal (error, PH_ERROR, PH_ERROR_NOT_CONFIGURED,
+                           /* TRANSLATORS: [system-proxy] machine= is the file's words */
+                           _ ("no machine-wide consumer is configured ([system-proxy] machine=)"));
+      return FALSE;
+    }
+  if (d->server == NULL)
+    {
+      g_set_error_literal (error, PH_ERROR, PH_ERROR_FAILED,
+                           _ ("the tunnel is off: the machine-wide consumers are pointed at the "
+                              "agent only while it is on"));
+      return FALSE;
+    }
+  /* Applied already: put back first (what someone changed meanwhile stays theirs), so that the
+   * files are written again from what they hold now, which is then what goes back at off. */
+  if (ph_machine_proxy_is_applied (d->machine) && !ph_machine_proxy_restore (d->machine, error))
+    return FALSE;
+  d->machine_held = FALSE;
+  machine_sync (d);
+  emit_changed (d);
+  if (d->machine_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (d->machine_error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+ph_daemon_restore_machine_proxy (PhDaemon *d, GError **error)
+{
+  if (d->machine == NULL)
+    return TRUE;
+  d->machine_held = TRUE;
+  machine_sync (d);
+  emit_changed (d);
+  if (d->machine_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (d->machine_error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+GVariant *
+ph_daemon_dup_machine_proxy (PhDaemon *d)
+{
+  GVariantDict dict;
+  g_autoptr (GVariant) consumers = NULL;
+  const char *const *wanted = ph_config_get_machine_proxy (d->config);
+
+  if (d->machine != NULL)
+    consumers = ph_machine_proxy_dup_status (d->machine, wanted);
+  else
+    consumers = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARDICT, NULL, 0));
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert_value (&dict, "consumers", consumers);
+  g_variant_dict_insert (&dict, "held", "b", d->machine_held);
+  g_variant_dict_insert (&dict, "tunnel-on", "b", d->server != NULL);
+  g_variant_dict_insert (&dict, "error", "s",
+                         d->machine_error != NULL ? d->machine_error->message : "");
+  return g_variant_ref_sink (g_variant_dict_end (&dict));
+}
+
 /* ---- object ---- */
 
 static void
@@ -1033,6 +1166,15 @@ ph_daemon_finalize (GObject *object)
       g_clear_pointer (&d->capture_in, capture_rules_free);
     }
   g_clear_error (&d->capture_error);
+  /* The service stops (or a test frees it): the consumers go back. */
+  if (d->machine != NULL && ph_machine_proxy_is_applied (d->machine))
+    {
+      g_autoptr (GError) error = NULL;
+      if (!ph_machine_proxy_restore (d->machine, &error))
+        g_warning ("could not put back the machine-wide proxy consumers: %s", error->message);
+    }
+  g_clear_pointer (&d->machine, ph_machine_proxy_free);
+  g_clear_error (&d->machine_error);
   g_ptr_array_unref (d->draining);
   g_clear_pointer (&d->config, ph_config_unref);
   g_clear_error (&d->config_error);
@@ -1119,6 +1261,23 @@ ph_daemon_new (const PhDaemonSetup *setup, GError **error)
   ph_log_set_level (ph_config_get_log_level (config));
   d->enabled = standalone ? TRUE : load_enabled (d);
   capture_remove_stale (d);
+  if (d->state_dir != NULL)
+    {
+      g_autofree char *journal = g_build_filename (d->state_dir, "machine-proxy.journal", NULL);
+      gboolean restored = FALSE;
+
+      /* A journal here: the last run ended without putting them back (kill -9, a crash). */
+      d->machine = ph_machine_proxy_new (journal);
+      if (!ph_machine_proxy_recover (d->machine, &restored, &local))
+        {
+          g_warning ("could not put back the machine-wide proxy consumers left by a previous "
+                     "run: %s",
+                     local->message);
+          g_clear_error (&local);
+        }
+      else if (restored)
+        g_message ("put back the machine-wide proxy consumers left by a previous run");
+    }
   if (d->enabled && ph_config_get_unready_reason (config) == NULL && !start_server (d, &local))
     {
       if (standalone)
@@ -1151,6 +1310,7 @@ ph_daemon_enable (PhDaemon *d, GError **error)
       update_state (d);
       return FALSE;
     }
+  d->machine_held = FALSE;
   if (!d->enabled)
     {
       d->enabled = TRUE;

@@ -110,6 +110,15 @@ gboolean ph_daemon_set_socks_user (PhDaemon *d, const char *name, const char *pa
                                    GError **error);
 gboolean ph_daemon_remove_socks_user (PhDaemon *d, const char *name, GError **error);
 
+/* [system-proxy] machine=, by hand: apply() points the configured consumers at the agent again
+ * (fails while the tunnel is off or none is configured); restore() puts them back and keeps
+ * them so until apply() or the tunnel's next Enable. */
+gboolean ph_daemon_apply_machine_proxy (PhDaemon *d, GError **error);
+gboolean ph_daemon_restore_machine_proxy (PhDaemon *d, GError **error);
+/* "consumers" (aa{sv}, ph_machine_proxy_dup_status()), "held" (b, restored by hand),
+ * "tunnel-on" (b), "error" (s, why they are not as configured; "" when they are). */
+GVariant *ph_daemon_dup_machine_proxy (PhDaemon *d);
+
 void ph_daemon_inspect_async (PhDaemon *d, GCancellable *cancellable, GAsyncReadyCallback callback,
                               gpointer user_data);
 PhTlsInspection *ph_daemon_inspect_finish (PhDaemon *d, GAsyncResult *result, GError **error);

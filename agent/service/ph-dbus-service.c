@@ -250,6 +250,26 @@ do_set_capture (PhDBusService *self, GDBusMethodInvocation *invocation)
   return TRUE;
 }
 
+static gboolean
+do_apply_machine_proxy (PhDBusService *self, GDBusMethodInvocation *invocation)
+{
+  g_autoptr (GError) error = NULL;
+  gboolean ok = ph_daemon_apply_machine_proxy (self->daemon, &error);
+
+  return_result (self, invocation, ok, error);
+  return TRUE;
+}
+
+static gboolean
+do_restore_machine_proxy (PhDBusService *self, GDBusMethodInvocation *invocation)
+{
+  g_autoptr (GError) error = NULL;
+  gboolean ok = ph_daemon_restore_machine_proxy (self->daemon, &error);
+
+  return_result (self, invocation, ok, error);
+  return TRUE;
+}
+
 /* ---- handlers ---- */
 
 static gboolean
@@ -318,6 +338,29 @@ static gboolean
 handle_set_capture (PhAgent1 *object, GDBusMethodInvocation *invocation, const char *mode)
 {
   return authorize (PH_DBUS_SERVICE (object), invocation, PH_AUTH_ACTION_CONFIGURE, do_set_capture);
+}
+
+static gboolean
+handle_apply_machine_proxy (PhAgent1 *object, GDBusMethodInvocation *invocation)
+{
+  return authorize (PH_DBUS_SERVICE (object), invocation, PH_AUTH_ACTION_CONFIGURE,
+                    do_apply_machine_proxy);
+}
+
+static gboolean
+handle_restore_machine_proxy (PhAgent1 *object, GDBusMethodInvocation *invocation)
+{
+  return authorize (PH_DBUS_SERVICE (object), invocation, PH_AUTH_ACTION_CONFIGURE,
+                    do_restore_machine_proxy);
+}
+
+static gboolean
+handle_get_machine_proxy (PhAgent1 *object, GDBusMethodInvocation *invocation)
+{
+  g_autoptr (GVariant) status = ph_daemon_dup_machine_proxy (PH_DBUS_SERVICE (object)->daemon);
+
+  ph_agent1_complete_get_machine_proxy (object, invocation, status);
+  return TRUE;
 }
 
 static gboolean
@@ -514,6 +557,9 @@ ph_dbus_service_iface_init (PhAgent1Iface *iface)
   iface->handle_list_settings = handle_list_settings;
   iface->handle_set_setting = handle_set_setting;
   iface->handle_set_capture = handle_set_capture;
+  iface->handle_apply_machine_proxy = handle_apply_machine_proxy;
+  iface->handle_restore_machine_proxy = handle_restore_machine_proxy;
+  iface->handle_get_machine_proxy = handle_get_machine_proxy;
   iface->handle_get_statistics = handle_get_statistics;
   iface->handle_explain_route = handle_explain_route;
   iface->handle_diagnose = handle_diagnose;

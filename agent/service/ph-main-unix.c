@@ -195,6 +195,8 @@ main (int argc, char **argv)
   control.bus_type = system_mode ? G_BUS_TYPE_SYSTEM : G_BUS_TYPE_SESSION;
   if (options.check_only)
     return ph_agent_check_config (&setup);
+  if (options.restore_machine)
+    return ph_agent_restore_machine_proxy (&setup);
 
   signal (SIGPIPE, SIG_IGN);
   raise_fd_limit ();

@@ -205,6 +205,8 @@ main (int argc, char **argv)
       &options, system_mode ? PH_DAEMON_MODE_SYSTEM : PH_DAEMON_MODE_STANDALONE, &setup);
   if (options.check_only)
     return ph_agent_check_config (&setup);
+  if (options.restore_machine)
+    return ph_agent_restore_machine_proxy (&setup);
 
   gnutls_global_init ();
   if (system_mode)

@@ -443,10 +443,33 @@ expect_eq "owner of pinhole.conf after the reinstall" "$(stat -c %U /etc/pinhole
 
 step "purge removes config, state and credentials, keeps IT's drop-ins"
 [[ -e /etc/pinhole/managed.d/50-test.conf ]] || printf '[log]\nlevel=info\n' >/etc/pinhole/managed.d/50-test.conf
-apt-get purge -y -q pinhole-agent </dev/null >"$tmp/purge.log" 2>&1 || {
+# The machine-wide consumers a stopped (or killed) service left applied: prerm puts them back from
+# the journal while the binary is there. Under a temporary root ($PINHOLE_MACHINE_ROOT, which
+# apt-get and dpkg pass on to the maintainer scripts), so that this machine's files are not
+# touched: an /etc/environment Pinhole edited and an apt.conf.d file it made.
+mroot=$tmp/machine-root
+mkdir -p "$mroot/etc/apt/apt.conf.d"
+env_before=$'# site\nLANG=C.UTF-8'
+env_pinhole=$'# site\nLANG=C.UTF-8\nhttp_proxy=http://127.0.0.1:3128\n'
+apt_pinhole=$'Acquire::http::Proxy "http://127.0.0.1:3128/";\n'
+printf '%s' "$env_pinhole" >"$mroot/etc/environment"
+printf '%s' "$apt_pinhole" >"$mroot/etc/apt/apt.conf.d/80pinhole-proxy"
+{
+  printf '[journal]\nversion=1\n\n[file:/etc/environment]\nconsumer=environment\n'
+  printf 'previous=%s\nset=%s;\n\n' "$(printf '%s' "$env_before" | base64 -w0)" \
+    "$(printf '%s' "$env_pinhole" | base64 -w0)"
+  printf '[file:/etc/apt/apt.conf.d/80pinhole-proxy]\nconsumer=apt\nset=%s;\n' \
+    "$(printf '%s' "$apt_pinhole" | base64 -w0)"
+} >/var/lib/pinhole/machine-proxy.journal
+chmod 0600 /var/lib/pinhole/machine-proxy.journal
+PINHOLE_MACHINE_ROOT=$mroot apt-get purge -y -q pinhole-agent </dev/null >"$tmp/purge.log" 2>&1 || {
   cat "$tmp/purge.log" >&2
   fail "apt-get purge failed"
 }
+[[ $(cat "$mroot/etc/environment"; echo x) == "${env_before}x" ]] \
+  || fail "prerm did not put /etc/environment back: $(cat "$mroot/etc/environment")"
+[[ ! -e $mroot/etc/apt/apt.conf.d/80pinhole-proxy ]] \
+  || fail "prerm did not remove the apt.conf.d file Pinhole made"
 installed=0
 for f in /etc/pinhole/pinhole.conf /var/lib/pinhole "$agent" "$unit" /etc/pinhole/managed.d/README; do
   [[ ! -e $f ]] || fail "$f is still there after purge"

@@ -70,6 +70,14 @@ static const PhCtlCommand commands[] = {
   { "capture", "off", "", N_ ("Remove the capture rules"), 0, 0, 0, ph_ctl_cmd_capture_off },
   { "capture", "status", "", N_ ("Show the capture rules' state (exit 1 when they failed)"),
     PH_CTL_OPT_JSON, 0, 0, ph_ctl_cmd_capture_status },
+  { "connections", NULL, "",
+    N_ ("List the open connections: client, target, route, cloud proxy, bytes, age"),
+    PH_CTL_OPT_JSON, 0, 0, ph_ctl_cmd_connections },
+  /* TRANSLATORS: FILE and LOGFILE are command-line placeholders */
+  { "report", NULL, N_ ("FILE [LOGFILE]"),
+    N_ ("Write a support report (status, settings, connections, doctor, log; no secrets) to "
+        "FILE"),
+    0, 1, 2, ph_ctl_cmd_report },
   { "logs", NULL, "", N_ ("Show the agent's log from the journal (-n N lines, -f to follow)"),
     PH_CTL_OPT_LINES | PH_CTL_OPT_FOLLOW, 0, 0, ph_ctl_cmd_logs },
 };
@@ -110,7 +118,7 @@ commands_help (void)
   ph_rows_print (&rows, out);
   g_string_append_c (out, '\n');
   g_string_append (out, _ ("Options for the command go after it; --json prints JSON for "
-                           "status, pin show, get, settings, route, doctor and capture status. Put "
+                           "status, pin show, get, settings, route, doctor, capture status and connections. Put "
                            "-- before a VALUE that "
                            "starts with -."));
   return g_string_free (g_steal_pointer (&out), FALSE);

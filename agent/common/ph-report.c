@@ -11,7 +11,6 @@
 
 /* Diagnose takes each cloud proxy's steps in turn, each bounded by the agent. */
 #define REPORT_DIAGNOSE_TIMEOUT_MS (120 * 1000)
-#define REPORT_CALL_TIMEOUT_MS (10 * 1000)
 
 char *
 ph_report_redact (const char *text)
@@ -202,7 +201,6 @@ ph_report_build (PhAgent1 *agent, const char *log, const char *log_note)
   g_autofree char *when = g_date_time_format_iso8601 (now);
   g_autofree char *redacted = NULL;
 
-  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (agent), REPORT_CALL_TIMEOUT_MS);
   g_string_append_printf (out,
                           "Pinhole support report\n"
                           "written: %s\n"

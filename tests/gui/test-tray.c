@@ -340,7 +340,7 @@ start_dunst (const char *const *argv)
 static gboolean
 env_up (void)
 {
-  const char *tools[] = { "Xvfb", "trayer", "dunst", "import" };
+  const char *tools[] = { "Xvfb", "trayer", "dunst", "import", "xwininfo" };
   g_autoptr (GError) error = NULL;
   g_autofree char *schema = NULL;
   GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
@@ -557,6 +557,45 @@ test_quit_and_crash (void)
   ph_agent1_call_enable_sync (env.proxy, NULL, &error);
   g_assert_no_error (error);
   g_assert_true (wait_until (agent_state_is, "on"));
+  assert_tray_logs_clean ();
+}
+
+/* A top-level window titled @title is on the X server (xwininfo lists it). */
+static gboolean
+x_window_titled (gconstpointer title)
+{
+  const char *argv[] = { "xwininfo", "-root", "-tree", NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *quoted = g_strdup_printf ("\"%s\"", (const char *) title);
+
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+                     NULL, NULL, &out, NULL, NULL, NULL))
+    return FALSE;
+  return strstr (out, quoted) != NULL;
+}
+
+/* pinhole-tray --connections opens the Connections window at start, as --diagnose does its. */
+static void
+test_connections_option (void)
+{
+  const char *argv[] = { g_getenv ("PH_TRAY"), "--session", "--connections", NULL };
+  g_autoptr (GSubprocess) tray = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (env.skip)
+    {
+      g_test_skip (env.skip_reason);
+      return;
+    }
+  tray = g_object_ref (spawn ("tray-process-connections.log", argv));
+  g_assert_true (wait_until (tray_on_bus, NULL));
+  g_assert_true (wait_until (x_window_titled, _ ("Pinhole Connections")));
+  activate_remote ("quit");
+  g_assert_true (g_subprocess_wait (tray, NULL, &error));
+  g_assert_true (g_subprocess_get_if_exited (tray));
+  g_assert_cmpint (g_subprocess_get_exit_status (tray), ==, 0);
+  g_assert_true (wait_until (tray_gone, NULL));
+  g_assert_false (x_window_titled (_ ("Pinhole Connections")));
   assert_tray_logs_clean ();
 }
 
@@ -1795,6 +1834,7 @@ main (int argc, char **argv)
   env.skip = !env_up ();
   g_test_add_func ("/pinhole/tray/desktop-list", test_desktop_list);
   g_test_add_func ("/pinhole/tray/quit-and-crash", test_quit_and_crash);
+  g_test_add_func ("/pinhole/tray/connections-option", test_connections_option);
   /* The tray processes first: the in-process tray, once started, sets the proxy too. */
   g_test_add_func ("/pinhole/tray/pac-quit", test_pac_quit);
   g_test_add_func ("/pinhole/tray/migrate-bypass", test_migrate_bypass);

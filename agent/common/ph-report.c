@@ -56,23 +56,67 @@ section (GString *out, const char *title)
   g_string_append_printf (out, "\n== %s ==\n", title);
 }
 
-/* One "key: value" line per member of an a{sv}, values in GVariant text. */
+static void append_dict (GString *out, GVariant *dict, guint indent);
+
+/* "key: value" in GVariant text (a string as it is); a dictionary, or a list of them (the
+ * doctor's proxies and steps, the cloud proxies' health), one member a line, indented below. */
 static void
-append_dict (GString *out, GVariant *dict, const char *indent)
+append_value (GString *out, guint indent, const char *key, GVariant *value)
 {
+  g_autoptr (GVariant) inner = NULL;
+
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_VARIANT))
+    value = inner = g_variant_get_variant (value);
+  g_string_append_printf (out, "%*s%s:", (int) indent, "", key);
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_VARDICT))
+    {
+      g_string_append_c (out, '\n');
+      append_dict (out, value, indent + 2);
+    }
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE ("aa{sv}")))
+    {
+      g_string_append_c (out, '\n');
+      for (gsize i = 0; i < g_variant_n_children (value); i++)
+        {
+          g_autoptr (GVariant) item = g_variant_get_child_value (value, i);
+          g_autofree char *label = g_strdup_printf ("[%" G_GSIZE_FORMAT "]", i);
+
+          append_value (out, indent + 2, label, item);
+        }
+    }
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+    g_string_append_printf (out, " %s\n", g_variant_get_string (value, NULL));
+  else
+    {
+      g_autofree char *text = g_variant_print (value, FALSE);
+
+      g_string_append_printf (out, " %s\n", text);
+    }
+}
+
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(char *const *) a, *(char *const *) b);
+}
+
+/* Every member of an a{sv}, by key. */
+static void
+append_dict (GString *out, GVariant *dict, guint indent)
+{
+  g_autoptr (GPtrArray) keys = g_ptr_array_new ();
   GVariantIter iter;
   const char *key;
-  GVariant *value;
 
   g_variant_iter_init (&iter, dict);
-  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+  while (g_variant_iter_next (&iter, "{&sv}", &key, NULL))
+    g_ptr_array_add (keys, (gpointer) key);
+  g_ptr_array_sort (keys, compare_strings);
+  for (guint i = 0; i < keys->len; i++)
     {
-      g_autofree char *text = g_variant_is_of_type (value, G_VARIANT_TYPE_STRING)
-                                  ? g_strdup (g_variant_get_string (value, NULL))
-                                  : g_variant_print (value, FALSE);
+      g_autoptr (GVariant) value = g_variant_lookup_value (dict, keys->pdata[i], NULL);
 
-      g_string_append_printf (out, "%s%s: %s\n", indent, key, text);
-      g_variant_unref (value);
+      append_value (out, indent, keys->pdata[i], value);
     }
 }
 
@@ -90,14 +134,9 @@ append_status (GString *out, PhAgent1 *agent)
   for (guint i = 0; names[i] != NULL; i++)
     {
       g_autoptr (GVariant) value = g_dbus_proxy_get_cached_property (G_DBUS_PROXY (agent), names[i]);
-      g_autofree char *text = NULL;
 
-      if (value == NULL)
-        continue;
-      text = g_variant_is_of_type (value, G_VARIANT_TYPE_STRING)
-                 ? g_strdup (g_variant_get_string (value, NULL))
-                 : g_variant_print (value, FALSE);
-      g_string_append_printf (out, "%s: %s\n", names[i], text);
+      if (value != NULL)
+        append_value (out, 0, names[i], value);
     }
 }
 
@@ -117,7 +156,7 @@ append_statistics (GString *out, PhAgent1 *agent)
   if (!ph_agent1_call_get_statistics_sync (agent, &stats, NULL, &error))
     append_error (out, error);
   else
-    append_dict (out, stats, "");
+    append_dict (out, stats, 0);
 }
 
 /* Each key's value and where it comes from: the default, a file (set), or IT's drop-in
@@ -165,11 +204,11 @@ append_connections (GString *out, PhAgent1 *agent)
     }
   g_string_append_printf (out, "open: %" G_GSIZE_FORMAT "\n", g_variant_n_children (conns));
   g_variant_iter_init (&iter, conns);
-  while ((conn = g_variant_iter_next_value (&iter)) != NULL)
+  for (guint i = 0; (conn = g_variant_iter_next_value (&iter)) != NULL; i++)
     {
-      g_autofree char *text = g_variant_print (conn, FALSE);
+      g_autofree char *label = g_strdup_printf ("[%u]", i);
 
-      g_string_append_printf (out, "%s\n", text);
+      append_value (out, 0, label, conn);
       g_variant_unref (conn);
     }
 }
@@ -190,7 +229,7 @@ append_doctor (GString *out, PhAgent1 *agent)
       return;
     }
   g_variant_get (reply, "(@a{sv})", &report);
-  append_dict (out, report, "");
+  append_dict (out, report, 0);
 }
 
 char *

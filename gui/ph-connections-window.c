@@ -27,7 +27,7 @@ struct _PhConnectionsWindow
 {
   GtkWindow parent;
 
-  PhAgent1 *agent; /* NULL while there is none */
+  PhAgent1 *agent;           /* NULL while there is none */
   GCancellable *cancellable; /* of the call in flight; NULL when none */
   guint refresh_id;          /* the once-a-second timer, only while mapped */
   guint n_refreshes;
@@ -127,10 +127,10 @@ fill (PhConnectionsWindow *self, GVariant *conns)
     summary = g_strdup (_ ("No connection is open through Pinhole now."));
   else
     /* TRANSLATORS: above the list of the Connections window */
-    summary = g_strdup_printf (
-        g_dngettext (GETTEXT_PACKAGE, "%u connection open, refreshed every second.",
-                     "%u connections open, refreshed every second.", n),
-        n);
+    summary = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                            "%u connection open, refreshed every second.",
+                                            "%u connections open, refreshed every second.", n),
+                               n);
   show_summary (self, summary);
   self->n_refreshes++;
 }

@@ -12,8 +12,7 @@
 G_BEGIN_DECLS
 
 #define PH_TYPE_CONNECTIONS_WINDOW (ph_connections_window_get_type ())
-G_DECLARE_FINAL_TYPE (PhConnectionsWindow, ph_connections_window, PH, CONNECTIONS_WINDOW,
-                      GtkWindow)
+G_DECLARE_FINAL_TYPE (PhConnectionsWindow, ph_connections_window, PH, CONNECTIONS_WINDOW, GtkWindow)
 
 PhConnectionsWindow *ph_connections_window_new (GtkApplication *application);
 /* The agent to ask; NULL while there is none (the list is then empty and says why). */

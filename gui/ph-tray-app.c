@@ -29,7 +29,8 @@ struct _PhTrayApp
   PhTraySession *session;
   gboolean open_settings; /* --settings */
   gboolean open_diagnose; /* --diagnose: runs once the agent is there */
-  gboolean open_connections; /* --connections */
+  /* --connections */
+  gboolean open_connections;
   PhAgent1 *agent;
   GCancellable *cancellable;
 

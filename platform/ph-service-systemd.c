@@ -91,8 +91,14 @@ char *
 ph_service_read_log (gboolean system, guint lines, GError **error)
 {
   g_autofree char *n = g_strdup_printf ("%u", lines);
-  const char *argv[] = { "journalctl", "--no-pager", "-o",  "short-iso", "-n",
-                         n,            system ? "-u" : "--user-unit", "pinhole-agent.service",
+  const char *argv[] = { "journalctl",
+                         "--no-pager",
+                         "-o",
+                         "short-iso",
+                         "-n",
+                         n,
+                         system ? "-u" : "--user-unit",
+                         "pinhole-agent.service",
                          NULL };
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;

@@ -133,7 +133,8 @@ append_status (GString *out, PhAgent1 *agent)
     }
   for (guint i = 0; names[i] != NULL; i++)
     {
-      g_autoptr (GVariant) value = g_dbus_proxy_get_cached_property (G_DBUS_PROXY (agent), names[i]);
+      g_autoptr (GVariant) value
+          = g_dbus_proxy_get_cached_property (G_DBUS_PROXY (agent), names[i]);
 
       if (value != NULL)
         append_value (out, 0, names[i], value);
@@ -270,7 +271,7 @@ ph_report_write (PhAgent1 *agent, const char *path, const char *log, const char 
 {
   g_autofree char *text = ph_report_build (agent, log, log_note);
 
-  return g_file_set_contents_full (path, text, -1,
-                                   G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_ONLY_EXISTING,
-                                   0600, error);
+  return g_file_set_contents_full (
+      path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_ONLY_EXISTING, 0600,
+      error);
 }

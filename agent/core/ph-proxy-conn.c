@@ -114,7 +114,7 @@ struct _PhProxyConn
   gsize held_len;
   gboolean auth_checked; /* this request's 407 is known to be the origin's */
 
-  gint64 opened_us;  /* accepted: the connection's age */
+  gint64 opened_us; /* accepted: the connection's age */
   gint64 started_us;
   gint64 deadline_us; /* head or response; 0 when none */
   guint64 seen_bytes; /* idle detection */
@@ -313,15 +313,17 @@ ph_proxy_conn_describe (PhProxyConn *conn, gint64 now_us)
                                                     : "http");
   if (conn->original != NULL)
     {
-      g_variant_dict_insert (
-          &dict, "name", "s",
-          conn->req != NULL && conn->learned != PH_SNIFF_NONE ? ph_http_request_get_host (conn->req)
-                                                              : "");
+      g_variant_dict_insert (&dict, "name", "s",
+                             conn->req != NULL && conn->learned != PH_SNIFF_NONE
+                                 ? ph_http_request_get_host (conn->req)
+                                 : "");
       g_variant_dict_insert (&dict, "learned", "s",
-                             conn->req == NULL                 ? ""
-                             : conn->learned == PH_SNIFF_NONE ? "ip"
-                                                              : ph_sniff_kind_to_string (conn->learned));
-      g_variant_dict_insert (&dict, "original", "s", conn->original_text ? conn->original_text : "");
+                             conn->req == NULL ? ""
+                             : conn->learned == PH_SNIFF_NONE
+                                 ? "ip"
+                                 : ph_sniff_kind_to_string (conn->learned));
+      g_variant_dict_insert (&dict, "original", "s",
+                             conn->original_text ? conn->original_text : "");
     }
   g_variant_dict_insert (&dict, "bytes-up", "t", up);
   g_variant_dict_insert (&dict, "bytes-down", "t", down);

@@ -93,8 +93,7 @@ ph_ctl_cmd_connections (PhCtl *ctl, char **args, GError **error)
           g_ptr_array_add (cells, g_format_size ((guint64) ph_dict_int64 (row, "bytes-down")));
           g_ptr_array_add (cells, format_age ((guint64) ph_dict_int64 (row, "age-seconds")));
           for (guint c = 0; c < N_COLUMNS; c++)
-            width[c] = MAX (width[c],
-                            ph_text_width (g_ptr_array_index (cells, i * N_COLUMNS + c)));
+            width[c] = MAX (width[c], ph_text_width (g_ptr_array_index (cells, i * N_COLUMNS + c)));
         }
       for (guint c = 0; c < N_COLUMNS; c++)
         ph_table_cell (out, heading[c], width[c], c == N_COLUMNS - 1);

@@ -117,10 +117,10 @@ commands_help (void)
     }
   ph_rows_print (&rows, out);
   g_string_append_c (out, '\n');
-  g_string_append (out, _ ("Options for the command go after it; --json prints JSON for "
-                           "status, pin show, get, settings, route, doctor, capture status and connections. Put "
-                           "-- before a VALUE that "
-                           "starts with -."));
+  g_string_append (
+      out, _ ("Options for the command go after it; --json prints JSON for status, pin show, get, "
+              "settings, route, doctor, capture status and connections. Put -- before a VALUE "
+              "that starts with -."));
   return g_string_free (g_steal_pointer (&out), FALSE);
 }
 

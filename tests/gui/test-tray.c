@@ -1678,7 +1678,8 @@ test_connections (void)
   connect = g_strdup_printf ("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target);
   g_output_stream_write_all (out, connect, strlen (connect), NULL, NULL, &error);
   g_assert_no_error (error);
-  g_input_stream_read (in, buf, 39, NULL, &error); /* "HTTP/1.1 200 Connection established\r\n\r\n" */
+  g_input_stream_read (in, buf, 39, NULL,
+                       &error); /* "HTTP/1.1 200 Connection established\r\n\r\n" */
   g_assert_no_error (error);
   get = g_strdup_printf ("GET /bytes/30000 HTTP/1.1\r\nHost: %s\r\n\r\n", target);
   g_output_stream_write_all (out, get, strlen (get), NULL, NULL, &error);

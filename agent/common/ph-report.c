@@ -24,10 +24,11 @@ ph_report_redact (const char *text)
   } rules[] = {
     /* "Proxy-Authorization: Basic dXNlcjpwYXNz", "Authorization: Bearer …" */
     { "((?:proxy-)?authorization\\s*[:=]\\s*)(?:\\S+\\s+)?\\S+", "\\1[redacted]" },
-    /* A token on its own, as "Basic dXNlcjpwYXNz" */
-    { "\\b(basic|bearer|ntlm|negotiate|digest)\\s+[A-Za-z0-9+/=._~-]{4,}", "\\1 [redacted]" },
-    /* password=…, password: …, "password": "…" (a JSON member), pass=… */
-    { "((?:password|passwd|pass|secret)\"?\\s*[:=]\\s*\"?)[^\\s\",;&]+", "\\1[redacted]" },
+    /* A token on its own, as "Basic dXNlcjpwYXNz": the schemes as they are written, so that
+     * "a basic check" stays */
+    { "\\b((?-i:Basic|Bearer|NTLM|Negotiate|Digest))\\s+[A-Za-z0-9+/=._~-]{4,}", "\\1 [redacted]" },
+    /* password=…, password: …, "password": "…" (a JSON member), pass=… (not bypass=) */
+    { "\\b((?:password|passwd|pass|secret)\"?\\s*[:=]\\s*\"?)[^\\s\",;&]+", "\\1[redacted]" },
     /* scheme://user:password@host */
     { "(://[^/\\s:@]*):[^/\\s@]*@", "\\1:[redacted]@" },
   };

@@ -60,6 +60,7 @@ tell (GtkWindow *parent, GtkMessageType type, const char *primary, const char *s
   GtkWidget *dialog = gtk_message_dialog_new (parent, GTK_DIALOG_DESTROY_WITH_PARENT, type,
                                               GTK_BUTTONS_CLOSE, "%s", primary);
 
+  gtk_window_set_title (GTK_WINDOW (dialog), "Pinhole");
   if (secondary != NULL)
     gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (dialog), "%s", secondary);
   g_signal_connect (dialog, "response", G_CALLBACK (gtk_widget_destroy), NULL);
@@ -81,9 +82,30 @@ saved (GObject *source, GAsyncResult *result, gpointer data)
 }
 
 void
+ph_tray_report_save (PhAgent1 *agent, const char *path)
+{
+  ph_tray_report_save_async (agent, path, NULL, saved, g_strdup (path));
+}
+
+static void
+chosen (GtkNativeDialog *chooser, gint response, gpointer data)
+{
+  PhAgent1 *agent = g_object_get_data (G_OBJECT (chooser), "agent");
+
+  if (response == GTK_RESPONSE_ACCEPT)
+    {
+      g_autofree char *path = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (chooser));
+
+      if (path != NULL)
+        ph_tray_report_save (agent, path);
+    }
+  g_object_unref (chooser);
+}
+
+void
 ph_tray_report_choose (GtkWindow *parent, PhAgent1 *agent)
 {
-  g_autoptr (GtkFileChooserNative) chooser = NULL;
+  GtkFileChooserNative *chooser;
   g_autoptr (GDateTime) now = g_date_time_new_now_local ();
   g_autofree char *name = g_date_time_format (now, "pinhole-report-%Y%m%d-%H%M%S.txt");
 
@@ -93,15 +115,12 @@ ph_tray_report_choose (GtkWindow *parent, PhAgent1 *agent)
             _ ("The Pinhole agent is not running."));
       return;
     }
+  /* Shown, not run: the tray's own loop goes on (no nested one) while the user picks. */
   chooser = gtk_file_chooser_native_new (_ ("Save Support Report"), parent,
                                          GTK_FILE_CHOOSER_ACTION_SAVE, _ ("_Save"), _ ("_Cancel"));
+  g_object_set_data_full (G_OBJECT (chooser), "agent", g_object_ref (agent), g_object_unref);
   gtk_file_chooser_set_do_overwrite_confirmation (GTK_FILE_CHOOSER (chooser), TRUE);
   gtk_file_chooser_set_current_name (GTK_FILE_CHOOSER (chooser), name);
-  if (gtk_native_dialog_run (GTK_NATIVE_DIALOG (chooser)) == GTK_RESPONSE_ACCEPT)
-    {
-      g_autofree char *path = gtk_file_chooser_get_filename (GTK_FILE_CHOOSER (chooser));
-
-      if (path != NULL)
-        ph_tray_report_save_async (agent, path, NULL, saved, g_strdup (path));
-    }
+  g_signal_connect (chooser, "response", G_CALLBACK (chosen), NULL);
+  gtk_native_dialog_show (GTK_NATIVE_DIALOG (chooser));
 }

@@ -16,6 +16,10 @@ void ph_tray_report_save_async (PhAgent1 *agent, const char *path, GCancellable 
                                 GAsyncReadyCallback callback, gpointer user_data);
 gboolean ph_tray_report_save_finish (GAsyncResult *result, GError **error);
 
+/* ph_tray_report_save_async, then a message dialog that says where the report went or why it
+ * could not be written: what "Save Support Report…" does once a file is chosen. */
+void ph_tray_report_save (PhAgent1 *agent, const char *path);
+
 /* Asks where to save (a native file chooser over @parent, which may be NULL), saves, and says
  * how it went in a message dialog. With no @agent, says that the agent is not running. */
 void ph_tray_report_choose (GtkWindow *parent, PhAgent1 *agent);

@@ -1631,6 +1631,22 @@ report_saved (GObject *source, GAsyncResult *result, gpointer data)
   *out = g_object_ref (result);
 }
 
+/* A message dialog is shown; it is put in *@data. */
+static gboolean
+message_dialog_shown (gconstpointer data)
+{
+  GtkWidget **dialog = (GtkWidget **) data;
+  g_autoptr (GList) windows = gtk_window_list_toplevels ();
+
+  for (GList *l = windows; l != NULL; l = l->next)
+    if (GTK_IS_MESSAGE_DIALOG (l->data) && gtk_widget_get_mapped (l->data))
+      {
+        *dialog = l->data;
+        return TRUE;
+      }
+  return FALSE;
+}
+
 static void
 test_connections (void)
 {
@@ -1649,6 +1665,7 @@ test_connections (void)
   GInputStream *in;
   GOutputStream *out;
   PhConnectionsWindow *window;
+  GtkWidget *dialog = NULL;
   RowWanted want;
   char buf[65536];
   gsize got = 0;
@@ -1724,8 +1741,22 @@ test_connections (void)
   gtk_widget_destroy (GTK_WIDGET (window));
   g_assert_null (ph_tray_app_get_connections_window (env.app));
 
-  /* The support report, as "Save Support Report…" writes it once a file is chosen. */
+  /* The support report, as "Save Support Report…" writes it once a file is chosen, and the
+   * dialog that says where it went. */
   report_path = g_build_filename (env.dir, "support-report.txt", NULL);
+  ph_tray_report_save (ph_tray_app_get_agent (env.app), report_path);
+  g_assert_true (wait_until (message_dialog_shown, &dialog));
+  {
+    g_autofree char *secondary = NULL;
+
+    g_object_get (dialog, "secondary-text", &secondary, NULL);
+    g_test_message ("the dialog says: %s", secondary);
+    g_assert_cmpstr (secondary, ==, report_path);
+  }
+  screenshot ("report-saved");
+  gtk_widget_destroy (dialog);
+  /* The same through the task itself. */
+  g_remove (report_path);
   ph_tray_report_save_async (ph_tray_app_get_agent (env.app), report_path, NULL, report_saved,
                              &result);
   g_assert_true (wait_until (task_done, &result));

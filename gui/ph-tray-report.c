@@ -60,7 +60,6 @@ tell (GtkWindow *parent, GtkMessageType type, const char *primary, const char *s
   GtkWidget *dialog = gtk_message_dialog_new (parent, GTK_DIALOG_DESTROY_WITH_PARENT, type,
                                               GTK_BUTTONS_CLOSE, "%s", primary);
 
-  gtk_window_set_title (GTK_WINDOW (dialog), "Pinhole");
   if (secondary != NULL)
     gtk_message_dialog_format_secondary_text (GTK_MESSAGE_DIALOG (dialog), "%s", secondary);
   g_signal_connect (dialog, "response", G_CALLBACK (gtk_widget_destroy), NULL);

@@ -8,12 +8,14 @@
 #include "ph-build-config.h"
 #include "ph-agent-watch.h"
 #include "ph-client.h"
+#include "ph-connections-window.h"
 #include "ph-diagnose-window.h"
 #include "ph-paths.h"
 #include "ph-settings-window.h"
 #include "ph-tray-app.h"
 #include "ph-tray-icon.h"
 #include "ph-tray-proxy.h"
+#include "ph-tray-report.h"
 #include "ph-tray-session.h"
 
 #include <glib/gi18n.h>
@@ -27,6 +29,8 @@ struct _PhTrayApp
   PhTraySession *session;
   gboolean open_settings; /* --settings */
   gboolean open_diagnose; /* --diagnose: runs once the agent is there */
+  /* --connections */
+  gboolean open_connections;
   PhAgent1 *agent;
   GCancellable *cancellable;
 
@@ -40,6 +44,7 @@ struct _PhTrayApp
   char *status_text;
   PhSettingsWindow *settings;
   PhDiagnoseWindow *diagnose;
+  PhConnectionsWindow *connections;
 
   PhTrayProxy *proxy; /* from startup to finalize */
   PhTrayPrefs *prefs;
@@ -359,6 +364,8 @@ update_full (PhTrayApp *app, gboolean counters_only)
     }
   if (app->diagnose != NULL)
     ph_diagnose_window_set_agent (app->diagnose, app->agent);
+  if (app->connections != NULL)
+    ph_connections_window_set_agent (app->connections, app->agent);
   diagnose_at_start (app);
 }
 
@@ -507,6 +514,29 @@ action_diagnose (GSimpleAction *action, GVariant *parameter, gpointer data)
   gtk_window_present (GTK_WINDOW (app->diagnose));
 }
 
+static void
+action_connections (GSimpleAction *action, GVariant *parameter, gpointer data)
+{
+  PhTrayApp *app = data;
+
+  if (app->connections == NULL)
+    {
+      app->connections = ph_connections_window_new (GTK_APPLICATION (app));
+      g_signal_connect (app->connections, "destroy", G_CALLBACK (gtk_widget_destroyed),
+                        &app->connections);
+    }
+  ph_connections_window_set_agent (app->connections, app->agent);
+  gtk_window_present (GTK_WINDOW (app->connections));
+}
+
+static void
+action_report (GSimpleAction *action, GVariant *parameter, gpointer data)
+{
+  PhTrayApp *app = data;
+
+  ph_tray_report_choose (gtk_application_get_active_window (GTK_APPLICATION (app)), app->agent);
+}
+
 static char *
 format_time (gint64 t)
 {
@@ -629,6 +659,8 @@ static const GActionEntry actions[] = {
   { "toggle", action_toggle, NULL, "false", NULL },
   { "settings", action_settings },
   { "diagnose", action_diagnose },
+  { "connections", action_connections },
+  { "report", action_report },
   { "trust-key", action_trust_key },
   { "open-portal", action_open_portal },
   { "about", action_about },
@@ -672,6 +704,10 @@ build_menu (PhTrayApp *app)
   app->trust_item = menu_item (_ ("Trust Server _Key…"), "app.trust-key");
   gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), app->trust_item);
   gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), menu_item (_ ("_Diagnose…"), "app.diagnose"));
+  gtk_menu_shell_append (GTK_MENU_SHELL (app->menu),
+                         menu_item (_ ("C_onnections…"), "app.connections"));
+  gtk_menu_shell_append (GTK_MENU_SHELL (app->menu),
+                         menu_item (_ ("Save Support _Report…"), "app.report"));
   gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), gtk_separator_menu_item_new ());
   gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), menu_item (_ ("_About"), "app.about"));
   gtk_menu_shell_append (GTK_MENU_SHELL (app->menu), menu_item (_ ("_Quit"), "app.quit"));
@@ -748,6 +784,8 @@ ph_tray_app_activate (GApplication *gapp)
       action_diagnose (NULL, NULL, gapp);
       diagnose_at_start (PH_TRAY_APP (gapp));
     }
+  else if (first && PH_TRAY_APP (gapp)->open_connections)
+    action_connections (NULL, NULL, gapp);
   else if (!first || PH_TRAY_APP (gapp)->open_settings)
     action_settings (NULL, NULL, gapp);
   first = FALSE;
@@ -767,6 +805,8 @@ ph_tray_app_shutdown (GApplication *gapp)
     gtk_widget_destroy (GTK_WIDGET (app->settings));
   if (app->diagnose != NULL)
     gtk_widget_destroy (GTK_WIDGET (app->diagnose));
+  if (app->connections != NULL)
+    gtk_widget_destroy (GTK_WIDGET (app->connections));
   g_clear_pointer (&app->icon, ph_tray_icon_free);
   G_APPLICATION_CLASS (ph_tray_app_parent_class)->shutdown (gapp);
 }
@@ -789,6 +829,7 @@ ph_tray_app_handle_local_options (GApplication *gapp, GVariantDict *options)
     app->bus_type = G_BUS_TYPE_SYSTEM;
   app->open_settings = g_variant_dict_contains (options, "settings");
   app->open_diagnose = g_variant_dict_contains (options, "diagnose");
+  app->open_connections = g_variant_dict_contains (options, "connections");
   if (!ph_tray_session_claim_instance ())
     {
       g_message ("a tray runs already in this session: asked it to show its settings");
@@ -833,6 +874,8 @@ ph_tray_app_init (PhTrayApp *app)
     { "settings", 0, 0, G_OPTION_ARG_NONE, NULL, N_ ("Open the settings window"), NULL },
     { "diagnose", 0, 0, G_OPTION_ARG_NONE, NULL,
       N_ ("Open the Diagnose window and diagnose the connection at once"), NULL },
+    { "connections", 0, 0, G_OPTION_ARG_NONE, NULL,
+      N_ ("Open the Connections window: what goes through the tunnel now"), NULL },
     { "restore-proxy", 0, 0, G_OPTION_ARG_NONE, NULL,
       N_ ("Put back the system proxy setting that a previous run left, and exit"), NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, NULL, N_ ("Print the version and exit"), NULL },
@@ -903,6 +946,12 @@ GtkWindow *
 ph_tray_app_get_diagnose_window (PhTrayApp *app)
 {
   return app->diagnose ? GTK_WINDOW (app->diagnose) : NULL;
+}
+
+GtkWindow *
+ph_tray_app_get_connections_window (PhTrayApp *app)
+{
+  return app->connections ? GTK_WINDOW (app->connections) : NULL;
 }
 
 guint

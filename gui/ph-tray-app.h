@@ -29,6 +29,7 @@ const char *ph_tray_app_get_status_text (PhTrayApp *app);
 GtkWidget *ph_tray_app_get_menu (PhTrayApp *app);
 GtkWindow *ph_tray_app_get_settings_window (PhTrayApp *app);
 GtkWindow *ph_tray_app_get_diagnose_window (PhTrayApp *app);
+GtkWindow *ph_tray_app_get_connections_window (PhTrayApp *app);
 guint ph_tray_app_get_notification_count (PhTrayApp *app);
 
 /* For tests: shows @state (and @portal_url, for "captive-portal") as if the agent said so, in

@@ -86,3 +86,31 @@ ph_service_watch_stop_and_reload (GSourceFunc on_stop, GSourceFunc on_reload, gp
   g_unix_signal_add (SIGINT, on_stop, data);
   g_unix_signal_add (SIGHUP, on_reload, data);
 }
+
+char *
+ph_service_read_log (gboolean system, guint lines, GError **error)
+{
+  g_autofree char *n = g_strdup_printf ("%u", lines);
+  const char *argv[] = { "journalctl",
+                         "--no-pager",
+                         "-o",
+                         "short-iso",
+                         "-n",
+                         n,
+                         system ? "-u" : "--user-unit",
+                         "pinhole-agent.service",
+                         NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  int wait_status = 0;
+
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
+                     &wait_status, error))
+    return NULL;
+  if (!g_spawn_check_wait_status (wait_status, error))
+    {
+      g_prefix_error (error, "journalctl: %s: ", g_strstrip (err));
+      return NULL;
+    }
+  return g_steal_pointer (&out);
+}

@@ -217,6 +217,24 @@ ph_service_log_path (void)
   return (const char *) path;
 }
 
+char *
+ph_service_read_log (gboolean system, guint lines, GError **error)
+{
+  g_autofree char *text = NULL;
+  gsize len = 0;
+  const char *start;
+
+  if (!g_file_get_contents (ph_service_log_path (), &text, &len, error))
+    return NULL;
+  /* Back from the end (its own newline aside) to the start of the last @lines lines. */
+  start = text + len;
+  if (start > text && start[-1] == '\n')
+    start--;
+  while (start > text && !(start[-1] == '\n' && --lines == 0))
+    start--;
+  return g_strndup (start, (gsize) (text + len - start));
+}
+
 /* A service has no console: stderr (every log line, access lines included) goes to the log
  * file, started afresh when it has grown past LOG_ROTATE_BYTES. */
 static void

@@ -22,6 +22,11 @@ const char *ph_service_get_state_directory (void);
  * parameter change. Both run in the default main context; each returns G_SOURCE_CONTINUE. */
 void ph_service_watch_stop_and_reload (GSourceFunc on_stop, GSourceFunc on_reload, gpointer data);
 
+/* The agent's last @lines log lines as text: the systemd journal of the system unit (@system) or
+ * of the user's unit on Linux (journalctl), the service's log file on Windows. For the support
+ * report; the agent's own writer has already redacted them. */
+char *ph_service_read_log (gboolean system, guint lines, GError **error);
+
 #ifdef G_OS_UNIX
 /* Whether a caller with Unix user id @uid (as the bus reports it) is this
  * process's own user or root. */

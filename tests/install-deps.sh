@@ -29,8 +29,9 @@ packages=(
   # translations: the .mo files, and msgmerge/msgfmt/xgettext for tests/i18n/check-po.sh
   gettext
   # the tray: GTK 3, AppIndicator, and the real X server, tray host, notification server,
-  # fonts (Latin and CJK), SVG icon loader and screenshot tool its tests use
-  libgtk-3-dev libayatana-appindicator3-dev xvfb xauth trayer dunst imagemagick
+  # fonts (Latin and CJK), SVG icon loader, screenshot tool and window lister (xwininfo) its
+  # tests use
+  libgtk-3-dev libayatana-appindicator3-dev xvfb xauth trayer dunst imagemagick x11-utils
   fonts-dejavu-core fonts-noto-cjk librsvg2-common hicolor-icon-theme
   # desktop and AppStream files, validated in tests
   desktop-file-utils appstream

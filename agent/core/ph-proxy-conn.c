@@ -119,6 +119,7 @@ struct _PhProxyConn
   gsize held_len;
   gboolean auth_checked; /* this request's 407 is known to be the origin's */
 
+  gint64 opened_us; /* accepted: the connection's age */
   gint64 started_us;
   gint64 deadline_us; /* head or response; 0 when none */
   guint64 seen_bytes; /* idle detection */
@@ -266,6 +267,75 @@ ph_proxy_conn_get_live_bytes (PhProxyConn *conn, guint64 *up, guint64 *down)
 {
   *up = conn->logged ? 0 : ph_pipe_get_bytes (conn->c2u);
   *down = conn->logged ? 0 : ph_pipe_get_bytes (conn->u2c);
+}
+
+static const char *
+conn_state_to_string (PhConnState state)
+{
+  switch (state)
+    {
+      case CONN_HEAD:
+        return "head";
+      case CONN_UPSTREAM:
+        return "connecting";
+      case CONN_EXCHANGE:
+        return "exchange";
+      case CONN_TUNNEL:
+        return "tunnel";
+      case CONN_CLOSING:
+      case CONN_CLOSED:
+      default:
+        return "closing";
+    }
+}
+
+GVariant *
+ph_proxy_conn_describe (PhProxyConn *conn, gint64 now_us)
+{
+  GVariantDict dict;
+  guint64 up = 0, down = 0;
+  const PhProxy *proxy = NULL;
+  const char *target = "";
+
+  if (conn->req != NULL)
+    target = ph_http_request_get_authority (conn->req) ? ph_http_request_get_authority (conn->req)
+                                                       : ph_http_request_get_target (conn->req);
+  else if (conn->original_text != NULL)
+    target = conn->original_text;
+  /* A stream of the cloud carries its proxy; a direct one carries none. */
+  if (conn->up != NULL && conn->direct_target == NULL && conn->route == PH_ROUTE_PROXY)
+    proxy = ph_stream_get_origin (conn->up);
+  ph_proxy_conn_get_live_bytes (conn, &up, &down);
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "client", "s", conn->peer ? conn->peer : "");
+  g_variant_dict_insert (&dict, "target", "s", target);
+  g_variant_dict_insert (&dict, "route", "s", conn->route_name ? conn->route_name : "");
+  g_variant_dict_insert (&dict, "proxy", "s", proxy ? ph_proxy_get_name (proxy) : "");
+  g_variant_dict_insert (&dict, "proto", "s",
+                         conn->original != NULL     ? "transparent"
+                         : conn->socks == PH_SOCKS5 ? "socks5"
+                         : conn->socks == PH_SOCKS4 ? "socks4"
+                                                    : "http");
+  if (conn->original != NULL)
+    {
+      g_variant_dict_insert (&dict, "name", "s",
+                             conn->req != NULL && conn->learned != PH_SNIFF_NONE
+                                 ? ph_http_request_get_host (conn->req)
+                                 : "");
+      g_variant_dict_insert (&dict, "learned", "s",
+                             conn->req == NULL ? ""
+                             : conn->learned == PH_SNIFF_NONE
+                                 ? "ip"
+                                 : ph_sniff_kind_to_string (conn->learned));
+      g_variant_dict_insert (&dict, "original", "s",
+                             conn->original_text ? conn->original_text : "");
+    }
+  g_variant_dict_insert (&dict, "bytes-up", "t", up);
+  g_variant_dict_insert (&dict, "bytes-down", "t", down);
+  g_variant_dict_insert (&dict, "age-seconds", "t",
+                         (guint64) MAX (now_us - conn->opened_us, 0) / G_USEC_PER_SEC);
+  g_variant_dict_insert (&dict, "state", "s", conn_state_to_string (conn->state));
+  return g_variant_dict_end (&dict);
 }
 
 void
@@ -1713,6 +1783,7 @@ ph_proxy_conn_new (GSocketConnection *connection, PhConfig *config, PhRouter *ro
   conn->cin = g_byte_array_new ();
   conn->state = CONN_HEAD;
   conn->started_us = g_get_monotonic_time ();
+  conn->opened_us = conn->started_us;
   /* Until a first byte, an open connection is idle, not a slow head. */
   conn->deadline_us
       = conn->started_us + (gint64) ph_config_get_head_timeout_ms (conn->config) * 1000;

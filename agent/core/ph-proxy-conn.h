@@ -60,6 +60,10 @@ gint64 ph_proxy_conn_get_idle_upstream_since (PhProxyConn *conn);
 void ph_proxy_conn_drop_idle_upstream (PhProxyConn *conn);
 /* Bytes of the exchange or tunnel under way, not yet in the owner's totals. */
 void ph_proxy_conn_get_live_bytes (PhProxyConn *conn, guint64 *up, guint64 *down);
+/* What @conn is doing now, as GetConnections gives it (a floating a{sv}): "client", "target",
+ * "route", "proxy", "proto", "name", "learned", "original", "bytes-up", "bytes-down",
+ * "age-seconds", "state". Made only when asked: nothing is kept for it. */
+GVariant *ph_proxy_conn_describe (PhProxyConn *conn, gint64 now_us);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhProxyConn, ph_proxy_conn_unref)
 

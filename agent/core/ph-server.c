@@ -699,6 +699,18 @@ ph_server_get_bytes_down (PhServer *server)
   return down;
 }
 
+void
+ph_server_add_connections (PhServer *server, GVariantBuilder *builder)
+{
+  gint64 now = g_get_monotonic_time ();
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, server->conns);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_variant_builder_add_value (builder, ph_proxy_conn_describe (key, now));
+}
+
 PhConfig *
 ph_server_get_config (PhServer *server)
 {

@@ -36,6 +36,8 @@ guint ph_server_get_max_tunnels (PhServer *server);
 guint64 ph_server_get_total_requests (PhServer *server);
 guint64 ph_server_get_bytes_up (PhServer *server);
 guint64 ph_server_get_bytes_down (PhServer *server);
+/* Adds each open client connection to @builder (of aa{sv}), as ph_proxy_conn_describe gives it. */
+void ph_server_add_connections (PhServer *server, GVariantBuilder *builder);
 PhConfig *ph_server_get_config (PhServer *server);
 /* The rules new connections are routed by (replaced on every reload). */
 PhRouter *ph_server_get_router (PhServer *server);

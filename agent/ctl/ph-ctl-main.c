@@ -87,6 +87,14 @@ static const PhCtlCommand commands[] = {
   { "system-proxy", "restore", "",
     N_ ("Put the machine-wide consumers back as they were, until apply or the next enable"), 0, 0,
     0, ph_ctl_cmd_system_proxy_restore },
+  { "connections", NULL, "",
+    N_ ("List the open connections: client, target, route, cloud proxy, bytes, age"),
+    PH_CTL_OPT_JSON, 0, 0, ph_ctl_cmd_connections },
+  /* TRANSLATORS: FILE and LOGFILE are command-line placeholders */
+  { "report", NULL, N_ ("FILE [LOGFILE]"),
+    N_ ("Write a support report (status, settings, connections, doctor, log; no secrets) to "
+        "FILE"),
+    0, 1, 2, ph_ctl_cmd_report },
   { "logs", NULL, "", N_ ("Show the agent's log from the journal (-n N lines, -f to follow)"),
     PH_CTL_OPT_LINES | PH_CTL_OPT_FOLLOW, 0, 0, ph_ctl_cmd_logs },
 };
@@ -127,9 +135,9 @@ commands_help (void)
   ph_rows_print (&rows, out);
   g_string_append_c (out, '\n');
   g_string_append (out, _ ("Options for the command go after it; --json prints JSON for "
-                           "status, pin show, get, settings, route, doctor, capture status and "
-                           "socks-user list. Put -- before a VALUE that "
-                           "starts with -."));
+                           "status, pin show, get, settings, route, doctor, capture status, "
+                           "socks-user list, system-proxy status and connections. Put -- before "
+                           "a VALUE that starts with -."));
   return g_string_free (g_steal_pointer (&out), FALSE);
 }
 

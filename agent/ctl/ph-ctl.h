@@ -81,6 +81,11 @@ gboolean ph_ctl_cmd_system_proxy_apply (PhCtl *ctl, char **args, GError **error)
 gboolean ph_ctl_cmd_system_proxy_restore (PhCtl *ctl, char **args, GError **error);
 /* Diagnose: the report for people, or as JSON; the exit status follows its first failure. */
 gboolean ph_ctl_cmd_doctor (PhCtl *ctl, char **args, GError **error);
+/* GetConnections as a table, the oldest first, or as JSON (ph-ctl-connections.c). */
+gboolean ph_ctl_cmd_connections (PhCtl *ctl, char **args, GError **error);
+/* The support report (ph-report.h) to FILE, with the log's last lines from the journal (the
+ * service's log file on Windows) or from LOGFILE. */
+gboolean ph_ctl_cmd_report (PhCtl *ctl, char **args, GError **error);
 
 /* Per platform. */
 

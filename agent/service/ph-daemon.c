@@ -1953,3 +1953,16 @@ ph_daemon_get_stats (PhDaemon *d, PhDaemonStats *stats)
   if (d->server != NULL)
     ph_upstream_get_stats (ph_server_get_upstream (d->server), &stats->pool);
 }
+
+GVariant *
+ph_daemon_dup_connections (PhDaemon *d)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("aa{sv}"));
+  if (d->server != NULL)
+    ph_server_add_connections (d->server, &b);
+  for (guint i = 0; i < d->draining->len; i++)
+    ph_server_add_connections (g_ptr_array_index (d->draining, i), &b);
+  return g_variant_ref_sink (g_variant_builder_end (&b));
+}

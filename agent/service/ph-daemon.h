@@ -84,6 +84,9 @@ GStrv ph_daemon_dup_locked_keys (PhDaemon *d);
 const char *ph_daemon_get_seen_pin (PhDaemon *d);
 gboolean ph_daemon_get_credentials_stored (PhDaemon *d);
 void ph_daemon_get_stats (PhDaemon *d, PhDaemonStats *stats);
+/* The open client connections, those still finishing after a reload included, as
+ * GetConnections gives them (aa{sv}); empty while off. */
+GVariant *ph_daemon_dup_connections (PhDaemon *d);
 /* The route a request for @target would take now, by the rules new connections get (the
  * configuration in force when off): "http://host[:port]/path" is a plain request,
  * "https://host[:port]/…" a CONNECT to host:443 (or the port), "host:port" ("[v6]:port") a

@@ -429,6 +429,18 @@ handle_get_statistics (PhAgent1 *object, GDBusMethodInvocation *invocation)
   return TRUE;
 }
 
+/* Open to every caller, like GetStatistics: whoever may read the status may see what goes
+ * through (the targets, never a credential). */
+static gboolean
+handle_get_connections (PhAgent1 *object, GDBusMethodInvocation *invocation)
+{
+  PhDBusService *self = PH_DBUS_SERVICE (object);
+  g_autoptr (GVariant) conns = ph_daemon_dup_connections (self->daemon);
+
+  ph_agent1_complete_get_connections (object, invocation, conns);
+  return TRUE;
+}
+
 /* Changes nothing and sends nothing: open to every caller, like the other readers. */
 static gboolean
 handle_explain_route (PhAgent1 *object, GDBusMethodInvocation *invocation, const char *target)
@@ -561,6 +573,7 @@ ph_dbus_service_iface_init (PhAgent1Iface *iface)
   iface->handle_restore_machine_proxy = handle_restore_machine_proxy;
   iface->handle_get_machine_proxy = handle_get_machine_proxy;
   iface->handle_get_statistics = handle_get_statistics;
+  iface->handle_get_connections = handle_get_connections;
   iface->handle_explain_route = handle_explain_route;
   iface->handle_diagnose = handle_diagnose;
 }

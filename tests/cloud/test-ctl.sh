@@ -345,6 +345,123 @@ expect_rc 0 "status with the pools' counters" --session status
 [[ $out == *"Cloud connections:"*"resumed"*"requests on kept-alive ones"* ]]
 verdict "status shows the cloud connections" "$out"
 
+# ---- seeing what goes through: connections ----
+
+expect_rc 0 "connections --json" --session connections --json
+json_check "connections --json: an array" 'isinstance(d, list)'
+# A client that holds a CONNECT tunnel to the origin open and asks for 2000 bytes through it
+# every 0.2 s until $tmp/tunnel.stop appears; it prints its own address first.
+rm -f "$tmp/tunnel.stop"
+python3 -u - "$listen_port" "$PH_ORIGIN_HTTP_PORT" "$tmp/tunnel.stop" >"$tmp/tunnel.out" 2>&1 <<'PY' &
+import os, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+print("%s:%d" % s.getsockname(), flush=True)
+target = "127.0.0.1:" + sys.argv[2]
+s.sendall(("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, target)).encode())
+head = b""
+while b"\r\n\r\n" not in head:
+    head += s.recv(1)
+assert head.startswith(b"HTTP/1.1 200"), head
+print("tunnel open", flush=True)
+while not os.path.exists(sys.argv[3]):
+    s.sendall(("GET /bytes/2000 HTTP/1.1\r\nHost: %s\r\n\r\n" % target).encode())
+    got = b""
+    while b"\r\n\r\n" not in got or len(got.split(b"\r\n\r\n", 1)[1]) < 2000:
+        chunk = s.recv(65536)
+        if not chunk:
+            sys.exit("closed by the agent")
+        got += chunk
+    time.sleep(0.2)
+s.close()
+print("closed", flush=True)
+PY
+tunnel_pid=$!
+for ((i = 0; i < 100; i++)); do
+  grep -q "tunnel open" "$tmp/tunnel.out" && break
+  sleep 0.1
+done
+tunnel_client=$(head -n 1 "$tmp/tunnel.out")
+grep -q "tunnel open" "$tmp/tunnel.out"
+verdict "a client holds a CONNECT tunnel through the agent" "$(cat "$tmp/tunnel.out")"
+sleep 0.5
+expect_rc 0 "connections --json with a tunnel open" --session connections --json
+json_check "the tunnel is listed: its client, target, route=proxy, the cloud proxy, tunnel" "
+  any(c['client'] == '$tunnel_client' and c['target'] == '127.0.0.1:$PH_ORIGIN_HTTP_PORT'
+      and c['route'] == 'proxy' and c['proxy'] == '127.0.0.1:$PH_CLOUD_TLS_PORT'
+      and c['proto'] == 'http' and c['state'] == 'tunnel' and c['bytes_down'] > 0
+      and c['bytes_up'] > 0 for c in d)"
+first_down=$(printf '%s' "$out" | python3 -c "
+import json, sys
+print(([c['bytes_down'] for c in json.load(sys.stdin) if c['client'] == '$tunnel_client'] + [0])[0])")
+sleep 1.5
+expect_rc 0 "connections --json a moment later" --session connections --json
+json_check "its bytes grow while it is open, and it has an age" "
+  [c['bytes_down'] > $first_down and c['bytes_up'] > 0 and c['age_seconds'] >= 1
+   for c in d if c['client'] == '$tunnel_client'] == [True]"
+expect_rc 0 "connections as a table" --session connections
+[[ $out == *CLIENT*TARGET*ROUTE*"CLOUD PROXY"*UP*DOWN*AGE* &&
+  $out == *"$tunnel_client"*"127.0.0.1:$PH_ORIGIN_HTTP_PORT"*proxy*"127.0.0.1:$PH_CLOUD_TLS_PORT"* ]]
+verdict "the table shows the tunnel's client, target, route and cloud proxy" "$out"
+touch "$tmp/tunnel.stop"
+wait "$tunnel_pid"
+gone=false
+for ((i = 0; i < 50; i++)); do
+  ctl --session connections --json
+  [[ $rc == 0 ]] && ! printf '%s' "$out" | grep -qF "\"$tunnel_client\"" && {
+    gone=true
+    break
+  }
+  sleep 0.1
+done
+$gone
+verdict "once the client closes, the tunnel is no longer listed" "$out"
+
+# ---- the support report ----
+
+# The journal as a stand-in journalctl serves it, with lines that carry credentials the way a
+# debug log, a pasted header or a URL could.
+basic=$(printf '%s:%s' "$PH_CLOUD_USER" "$password" | base64 -w0)
+{
+  printf '#!/bin/sh\necho "args: $*"\n'
+  printf 'echo "2026-01-01T00:00:00+0000 host pinhole-agent[1]: Proxy-Authorization: Basic %s"\n' \
+    "$basic"
+  printf 'echo "2026-01-01T00:00:01+0000 host pinhole-agent[1]: token Basic %s seen"\n' "$basic"
+  printf 'echo "2026-01-01T00:00:02+0000 host pinhole-agent[1]: url http://%s:%s@proxy.example/"\n' \
+    "$PH_CLOUD_USER" "$password"
+  printf 'echo "2026-01-01T00:00:03+0000 host pinhole-agent[1]: password=%s"\n' "$password"
+} >"$tmp/bin/journalctl"
+chmod +x "$tmp/bin/journalctl"
+PATH=$tmp/bin:$PATH expect_rc 0 "report FILE" --session report "$tmp/report.txt"
+report=$(cat "$tmp/report.txt" 2>/dev/null)
+missing=""
+for sec in status statistics settings connections doctor "log (last 500 lines)"; do
+  [[ $report == *"== $sec =="* ]] || missing+="$sec; "
+done
+[[ -z $missing ]]
+verdict "the report has each section" "missing: $missing"
+[[ $report == *"args: --no-pager -o short-iso -n 500 --user-unit pinhole-agent.service"* ]]
+verdict "the report's log is the session agent's journal, 500 lines" "$report"
+[[ $report == *"State: on"* && $report == *"tunnel.max-tunnels = 512  [locked]"* &&
+  $report == *"listener.address = 127.0.0.1:$listen_port  [set]"* &&
+  $report == *"upstream.failover = priority  [default]"* ]]
+verdict "the report has the status and each setting with its source and lock" "$report"
+[[ $report == *$'\nok: true\n'* || $report == *$'\nok: false\n'* ]]
+verdict "the report has the doctor's result" "$report"
+if grep -qF -e "$password" -e "$basic" "$tmp/report.txt"; then
+  fail "the report holds neither the password nor base64(user:password)" \
+    "$(grep -nF -e "$password" -e "$basic" "$tmp/report.txt")"
+else
+  pass "the report holds neither the password nor base64(user:password)"
+fi
+[[ $report == *"Proxy-Authorization: [redacted]"* && $report == *"$PH_CLOUD_USER:[redacted]@"* ]]
+verdict "the report says what it redacted" "$(grep -n redacted "$tmp/report.txt")"
+[[ $(stat -c %a "$tmp/report.txt") == 600 ]]
+verdict "the report is private to its owner (0600)" "$(stat -c %a "$tmp/report.txt")"
+# An agent started by hand: its log file is named after the report's.
+expect_rc 0 "report FILE LOGFILE" --session report "$tmp/report2.txt" "$tmp/agent.log"
+grep -q "control interface ready" "$tmp/report2.txt" && ! grep -qF -- "$password" "$tmp/report2.txt"
+verdict "report with LOGFILE carries that file's last lines" "$(tail -n 5 "$tmp/report2.txt")"
+
 # ---- two cloud proxies, the first one's port closed: it is down, the second is in use ----
 
 dead_port=$(free_port)

@@ -3,9 +3,11 @@
  * (trayer) and notification server (dunst), against the real agent on a
  * private bus (GTestDBus) and real stunnel + Squid. The system proxy is
  * GNOME's real schema on GSettings' keyfile backend in a temp dir.
- * Screenshots of the menu, the settings and the diagnosis windows are saved as artifacts. */
+ * Screenshots of the menu, the settings, the diagnosis and the connections windows are saved as
+ * artifacts. */
 #include "ph-build-config.h"
 #include "ph-agent1-generated.h"
+#include "ph-connections-window.h"
 #include "ph-diagnose-window.h"
 #include "ph-error.h"
 #include "ph-names.h"
@@ -14,6 +16,7 @@
 #include "ph-test-util.h"
 #include "ph-tray-app.h"
 #include "ph-tray-proxy.h"
+#include "ph-tray-report.h"
 
 #include <locale.h>
 #include <signal.h>
@@ -337,7 +340,7 @@ start_dunst (const char *const *argv)
 static gboolean
 env_up (void)
 {
-  const char *tools[] = { "Xvfb", "trayer", "dunst", "import" };
+  const char *tools[] = { "Xvfb", "trayer", "dunst", "import", "xwininfo" };
   g_autoptr (GError) error = NULL;
   g_autofree char *schema = NULL;
   GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
@@ -554,6 +557,45 @@ test_quit_and_crash (void)
   ph_agent1_call_enable_sync (env.proxy, NULL, &error);
   g_assert_no_error (error);
   g_assert_true (wait_until (agent_state_is, "on"));
+  assert_tray_logs_clean ();
+}
+
+/* A top-level window titled @title is on the X server (xwininfo lists it). */
+static gboolean
+x_window_titled (gconstpointer title)
+{
+  const char *argv[] = { "xwininfo", "-root", "-tree", NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *quoted = g_strdup_printf ("\"%s\"", (const char *) title);
+
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+                     NULL, NULL, &out, NULL, NULL, NULL))
+    return FALSE;
+  return strstr (out, quoted) != NULL;
+}
+
+/* pinhole-tray --connections opens the Connections window at start, as --diagnose does its. */
+static void
+test_connections_option (void)
+{
+  const char *argv[] = { g_getenv ("PH_TRAY"), "--session", "--connections", NULL };
+  g_autoptr (GSubprocess) tray = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (env.skip)
+    {
+      g_test_skip (env.skip_reason);
+      return;
+    }
+  tray = g_object_ref (spawn ("tray-process-connections.log", argv));
+  g_assert_true (wait_until (tray_on_bus, NULL));
+  g_assert_true (wait_until (x_window_titled, _ ("Pinhole Connections")));
+  activate_remote ("quit");
+  g_assert_true (g_subprocess_wait (tray, NULL, &error));
+  g_assert_true (g_subprocess_get_if_exited (tray));
+  g_assert_cmpint (g_subprocess_get_exit_status (tray), ==, 0);
+  g_assert_true (wait_until (tray_gone, NULL));
+  g_assert_false (x_window_titled (_ ("Pinhole Connections")));
   assert_tray_logs_clean ();
 }
 
@@ -1531,6 +1573,206 @@ test_diagnose (void)
   agent_set ("doctor.target", "");
 }
 
+/* --- what goes through: the Connections window and the support report --- */
+
+typedef struct
+{
+  PhConnectionsWindow *window;
+  const char *target;
+} RowWanted;
+
+/* The row of @want->target, or -1. */
+static int
+connections_row_of (PhConnectionsWindow *window, const char *target)
+{
+  for (guint i = 0; i < ph_connections_window_get_n_rows (window); i++)
+    {
+      g_autofree char *t = ph_connections_window_dup_cell (window, i, 1);
+
+      if (g_strcmp0 (t, target) == 0)
+        return (int) i;
+    }
+  return -1;
+}
+
+static gboolean
+connections_has_row (gconstpointer data)
+{
+  const RowWanted *want = data;
+  return connections_row_of (want->window, want->target) >= 0;
+}
+
+static gboolean
+connections_lacks_row (gconstpointer data)
+{
+  return !connections_has_row (data);
+}
+
+static gboolean
+refreshed_since (gconstpointer data)
+{
+  const guint *since = data;
+  PhConnectionsWindow *window
+      = PH_CONNECTIONS_WINDOW (ph_tray_app_get_connections_window (env.app));
+  return ph_connections_window_get_n_refreshes (window) > since[0] + 1;
+}
+
+static gboolean
+task_done (gconstpointer data)
+{
+  GAsyncResult *const *result = data;
+  return *result != NULL;
+}
+
+static void
+report_saved (GObject *source, GAsyncResult *result, gpointer data)
+{
+  GAsyncResult **out = data;
+  *out = g_object_ref (result);
+}
+
+/* A message dialog is shown; it is put in *@data. */
+static gboolean
+message_dialog_shown (gconstpointer data)
+{
+  GtkWidget **dialog = (GtkWidget **) data;
+  g_autoptr (GList) windows = gtk_window_list_toplevels ();
+
+  for (GList *l = windows; l != NULL; l = l->next)
+    if (GTK_IS_MESSAGE_DIALOG (l->data) && gtk_widget_get_mapped (l->data))
+      {
+        *dialog = l->data;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+static void
+test_connections (void)
+{
+  g_autofree char *target = NULL;
+  g_autofree char *connect = NULL;
+  g_autofree char *get = NULL;
+  g_autofree char *route = NULL;
+  g_autofree char *proxy = NULL;
+  g_autofree char *down = NULL;
+  g_autofree char *report_path = NULL;
+  g_autofree char *report = NULL;
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketConnection) tunnel = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  GInputStream *in;
+  GOutputStream *out;
+  PhConnectionsWindow *window;
+  GtkWidget *dialog = NULL;
+  RowWanted want;
+  char buf[65536];
+  gsize got = 0;
+  guint since[1];
+  int row;
+
+  if (env.skip)
+    {
+      g_test_skip (env.skip_reason);
+      return;
+    }
+  start_app ();
+  g_assert_true (wait_until (icon_is, "pinhole-on"));
+  g_action_group_activate_action (G_ACTION_GROUP (env.app), "connections", NULL);
+  window = PH_CONNECTIONS_WINDOW (ph_tray_app_get_connections_window (env.app));
+  g_assert_nonnull (window);
+  settle (300);
+  g_assert_true (gtk_widget_get_mapped (GTK_WIDGET (window)));
+  g_assert_true (ph_connections_window_is_refreshing (window));
+
+  /* A CONNECT tunnel to the origin through the agent, held open after one response. */
+  target = g_strdup_printf ("127.0.0.1:%u", env.cloud->origin_http_port);
+  tunnel = g_socket_client_connect_to_host (client, "127.0.0.1", env.port, NULL, &error);
+  g_assert_no_error (error);
+  in = g_io_stream_get_input_stream (G_IO_STREAM (tunnel));
+  out = g_io_stream_get_output_stream (G_IO_STREAM (tunnel));
+  connect = g_strdup_printf ("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", target, target);
+  g_output_stream_write_all (out, connect, strlen (connect), NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_input_stream_read (in, buf, 39, NULL,
+                       &error); /* "HTTP/1.1 200 Connection established\r\n\r\n" */
+  g_assert_no_error (error);
+  get = g_strdup_printf ("GET /bytes/30000 HTTP/1.1\r\nHost: %s\r\n\r\n", target);
+  g_output_stream_write_all (out, get, strlen (get), NULL, NULL, &error);
+  g_assert_no_error (error);
+  while (got < 30000)
+    {
+      gssize n = g_input_stream_read (in, buf, sizeof buf, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (n, >, 0);
+      got += (gsize) n;
+    }
+
+  /* The window shows it within a refresh or two: its target, the tunnel, the cloud proxy. */
+  want.window = window;
+  want.target = target;
+  g_assert_true (wait_until (connections_has_row, &want));
+  row = connections_row_of (window, target);
+  route = ph_connections_window_dup_cell (window, (guint) row, 2);
+  proxy = ph_connections_window_dup_cell (window, (guint) row, 3);
+  down = ph_connections_window_dup_cell (window, (guint) row, 5);
+  g_test_message ("row: %s %s %s down %s", target, route, proxy, down);
+  g_assert_cmpstr (route, ==, g_dpgettext2 (GETTEXT_PACKAGE, "route", "Tunnel"));
+  g_assert_cmpstr (proxy, ==, ph_agent1_get_upstream (env.proxy));
+  g_assert_cmpstr (down, !=, "0 bytes");
+  g_assert_nonnull (strstr (ph_connections_window_get_summary (window), "1"));
+  screenshot ("connections");
+
+  /* Hidden: no timer, no calls. Shown again: it refreshes again. */
+  gtk_widget_hide (GTK_WIDGET (window));
+  g_assert_false (ph_connections_window_is_refreshing (window));
+  since[0] = ph_connections_window_get_n_refreshes (window);
+  settle (2500);
+  g_assert_cmpuint (ph_connections_window_get_n_refreshes (window), ==, since[0]);
+  gtk_window_present (GTK_WINDOW (window));
+  g_assert_true (wait_until (refreshed_since, since));
+  g_assert_true (ph_connections_window_is_refreshing (window));
+
+  /* Closed by the client: gone from the list. */
+  g_io_stream_close (G_IO_STREAM (tunnel), NULL, NULL);
+  g_assert_true (wait_until (connections_lacks_row, &want));
+
+  gtk_widget_destroy (GTK_WIDGET (window));
+  g_assert_null (ph_tray_app_get_connections_window (env.app));
+
+  /* The support report, as "Save Support Report…" writes it once a file is chosen, and the
+   * dialog that says where it went. */
+  report_path = g_build_filename (env.dir, "support-report.txt", NULL);
+  ph_tray_report_save (ph_tray_app_get_agent (env.app), report_path);
+  g_assert_true (wait_until (message_dialog_shown, &dialog));
+  {
+    g_autofree char *secondary = NULL;
+
+    g_object_get (dialog, "secondary-text", &secondary, NULL);
+    g_test_message ("the dialog says: %s", secondary);
+    g_assert_cmpstr (secondary, ==, report_path);
+  }
+  screenshot ("report-saved");
+  gtk_widget_destroy (dialog);
+  /* The same through the task itself. */
+  g_remove (report_path);
+  ph_tray_report_save_async (ph_tray_app_get_agent (env.app), report_path, NULL, report_saved,
+                             &result);
+  g_assert_true (wait_until (task_done, &result));
+  g_assert_true (ph_tray_report_save_finish (result, &error));
+  g_assert_no_error (error);
+  g_file_get_contents (report_path, &report, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (report, "== status =="));
+  g_assert_nonnull (strstr (report, "== settings =="));
+  g_assert_nonnull (strstr (report, "== connections =="));
+  g_assert_nonnull (strstr (report, "== doctor =="));
+  g_assert_nonnull (strstr (report, "== log (last 500 lines) =="));
+  g_assert_nonnull (strstr (report, "CredentialsStored: true"));
+  ph_test_cloud_assert_redacted (env.cloud, "the tray's support report", report, NULL);
+}
+
 /* The tray's icons from the source tree, found as an installed theme is. */
 static void
 install_icons (void)
@@ -1624,6 +1866,7 @@ main (int argc, char **argv)
   env.skip = !env_up ();
   g_test_add_func ("/pinhole/tray/desktop-list", test_desktop_list);
   g_test_add_func ("/pinhole/tray/quit-and-crash", test_quit_and_crash);
+  g_test_add_func ("/pinhole/tray/connections-option", test_connections_option);
   /* The tray processes first: the in-process tray, once started, sets the proxy too. */
   g_test_add_func ("/pinhole/tray/pac-quit", test_pac_quit);
   g_test_add_func ("/pinhole/tray/migrate-bypass", test_migrate_bypass);
@@ -1637,6 +1880,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pinhole/tray/upstream-lines", test_upstream_lines);
   g_test_add_func ("/pinhole/tray/cloud-proxy-menu", test_cloud_proxy_menu);
   g_test_add_func ("/pinhole/tray/diagnose", test_diagnose);
+  g_test_add_func ("/pinhole/tray/connections", test_connections);
   g_test_add_func ("/pinhole/tray/menu", test_menu);
   ret = g_test_run ();
   if (!env_down ())

@@ -12,7 +12,8 @@
 #   - a client that sends nothing goes as ip:port after the sniff wait;
 #   - [route] direct= names are connected directly (never in Squid's log), block= names reset;
 #   - a client connecting to the transparent listener itself is refused;
-#   - each connection's access line: client, name, how it was learned, route, original address.
+#   - each connection's access line: client, name, how it was learned, route, original address;
+#   - pinholectl connections --json: a held transparent client with its name, how and original.
 #
 # Environment (set by tests/netns/meson.build): PH_AGENT, PINHOLECTL, PH_SRCDIR, PH_TEST_ORIGIN.
 # Root only. Without root, or a tool, it is skipped; under CI=true that is a failure.
@@ -225,6 +226,45 @@ verdict_then "a client silent for 2.5 s is carried all the same" cat "$tmp/silen
 line=$(access_line "target=127.0.0.1:$http" "learned=ip")
 [[ -n $line ]]
 verdict "after the sniff wait it went as CONNECT 127.0.0.1:$http (learned=ip)" "$line"
+
+# ---- pinholectl connections shows a transparent client, its name and how it was learned ----
+
+rm -f "$tmp/held.stop"
+asuser /usr/bin/python3 - "$http" "$tmp/held.stop" >"$tmp/held.out" 2>&1 <<'PY' &
+import os, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+s.sendall(b"GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n")
+s.settimeout(5)
+got = b""
+while not got.endswith(b"hello\n") and b"\r\n\r\nhello" not in got:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    got += chunk
+print("%s:%d answered" % s.getsockname(), flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.1)
+PY
+held_pid=$!
+for ((i = 0; i < 50; i++)); do
+  grep -q answered "$tmp/held.out" && break
+  sleep 0.1
+done
+held_client=$(awk '{print $1}' "$tmp/held.out")
+ctl --session connections --json
+printf '%s' "$out" | python3 -c '
+import json, sys
+d = [c for c in json.load(sys.stdin) if c["client"] == sys.argv[1]]
+assert len(d) == 1, d
+c = d[0]
+assert c["proto"] == "transparent" and c["name"] == "localhost" and c["learned"] == "host", c
+assert c["original"] == "127.0.0.1:" + sys.argv[2] and c["target"] == "localhost:" + sys.argv[2], c
+assert c["route"] == "proxy" and c["proxy"] != "" and c["bytes_down"] > 0, c
+' "$held_client" "$http" 2>"$tmp/held.check"
+verdict_then "connections --json: the held transparent client, name=localhost, learned=host, original" \
+  cat "$tmp/held.out" "$tmp/held.check" <(printf '%s\n' "$out")
+touch "$tmp/held.stop"
+wait "$held_pid"
 
 # ---- routes ----
 

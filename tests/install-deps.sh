@@ -18,8 +18,9 @@ packages=(
   nftables python3-gi gir1.2-glib-2.0
   # fuzzing (libFuzzer) and sanitizers
   clang libclang-rt-14-dev
-  # control plane: bus, secrets
-  libsecret-1-dev gnome-keyring dbus-daemon
+  # control plane: bus, secrets; polkitd and its pkttyagent, util-linux's unshare and setpriv
+  # (tests/polkit/)
+  libsecret-1-dev gnome-keyring dbus-daemon polkitd util-linux
   # packaging: the .deb, lintian, unit and policy checks (tests/deb/)
   debhelper dpkg-dev fakeroot lintian help2man systemd libxml2-utils libglib2.0-bin
   # desktop proxy settings: GNOME's org.gnome.system.proxy schema, KDE's kwriteconfig5/kreadconfig5

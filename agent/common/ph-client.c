@@ -282,11 +282,12 @@ static GDBusMessage *
 allow_interactive (GDBusConnection *connection, GDBusMessage *message, gboolean incoming,
                    gpointer user_data)
 {
-  const char *name = user_data;
   GDBusMessage *copy;
 
+  /* Not by the agent's name: the proxy sends to the name's unique owner. The bus itself never
+   * asks anyone. */
   if (incoming || g_dbus_message_get_message_type (message) != G_DBUS_MESSAGE_TYPE_METHOD_CALL
-      || g_strcmp0 (g_dbus_message_get_destination (message), name) != 0)
+      || g_strcmp0 (g_dbus_message_get_destination (message), "org.freedesktop.DBus") == 0)
     return message;
   /* An outgoing message is locked by now: the flag goes on a copy, serial and all. */
   copy = g_dbus_message_copy (message, NULL);
@@ -303,8 +304,7 @@ ph_client_allow_interactive_authorization (PhAgent1 *agent, int timeout_msec)
 {
   GDBusProxy *proxy = G_DBUS_PROXY (agent);
 
-  g_dbus_connection_add_filter (g_dbus_proxy_get_connection (proxy), allow_interactive,
-                                g_strdup (g_dbus_proxy_get_name (proxy)), g_free);
+  g_dbus_connection_add_filter (g_dbus_proxy_get_connection (proxy), allow_interactive, NULL, NULL);
   g_dbus_proxy_set_default_timeout (proxy, timeout_msec);
 }
 

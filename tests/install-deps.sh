@@ -31,6 +31,8 @@ packages=(
   # fonts (Latin and CJK), SVG icon loader and screenshot tool its tests use
   libgtk-3-dev libayatana-appindicator3-dev xvfb xauth trayer dunst imagemagick
   fonts-dejavu-core fonts-noto-cjk librsvg2-common hicolor-icon-theme
+  # a StatusNotifierItem watcher and host for the AppIndicator path (tests/gui/test-sni.sh)
+  haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils
   # desktop and AppStream files, validated in tests
   desktop-file-utils appstream
 )

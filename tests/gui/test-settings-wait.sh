@@ -43,6 +43,7 @@ cleanup ()
   if ((status == 0)) && [[ -z ${PH_KEEP_TMP:-} ]]; then rm -rf "$tmp"; else echo "# files kept in $tmp"; fi
 }
 trap cleanup EXIT
+trap "exit 1" TERM INT
 
 cat >"$tmp/bus.conf" <<EOC
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"

@@ -71,6 +71,7 @@ cleanup ()
   if ((tests_failed == 0)) && [[ -z ${PH_KEEP_TMP:-} ]]; then rm -rf "$tmp"; else echo "# files kept in $tmp"; fi
 }
 trap cleanup EXIT
+trap "exit 1" TERM INT
 
 # ---- polkit's view of this namespace: our action, our admin, our user ----
 mkdir -p "$tmp/actions" "$tmp/rules" "$tmp/etc" "$tmp/state" "$tmp/managed.d" "$tmp/bin"

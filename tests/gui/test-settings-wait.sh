@@ -100,7 +100,8 @@ setpriv --reuid=$TEST_UID --regid=$TEST_GID --clear-groups \
   GSETTINGS_BACKEND=memory DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" \
   LANG=C.UTF-8 LANGUAGE="${LANGUAGE:-en}" PINHOLE_LOCALEDIR="${PINHOLE_LOCALEDIR:-}" \
   PH_WAIT_DIR="$tmp/polkit" PH_ARTIFACTS="$PH_ARTIFACTS" PH_LANG_TAG="${PH_LANG_TAG:-en}" \
-  G_DEBUG="${G_DEBUG:-fatal-criticals}" "$TEST" --tap
+  ${ASAN_OPTIONS:+ASAN_OPTIONS=$ASAN_OPTIONS} ${UBSAN_OPTIONS:+UBSAN_OPTIONS=$UBSAN_OPTIONS} \
+  ${LSAN_OPTIONS:+LSAN_OPTIONS=$LSAN_OPTIONS} G_DEBUG="${G_DEBUG:-fatal-criticals}" "$TEST" --tap
 status=$?
 if ((status != 0)); then
   for f in agent.log polkit.log polkit/polkit-calls; do

@@ -47,7 +47,8 @@ Xvfb -displayfd 5 -ac -screen 0 640x200x24 5>"$tmp/display" 2>"$tmp/xvfb.log" &
 procs+=($!)
 for ((i = 0; i < 100; i++)); do [[ -s $tmp/display ]] && break; sleep 0.1; done
 [[ -s $tmp/display ]] || bail "Xvfb did not start"
-export DISPLAY=":$(head -n 1 "$tmp/display")" DBUS_SESSION_BUS_ADDRESS=$bus_address NO_AT_BRIDGE=1
+DISPLAY=":$(head -n 1 "$tmp/display")"
+export DISPLAY DBUS_SESSION_BUS_ADDRESS=$bus_address NO_AT_BRIDGE=1
 
 # wait_for SECONDS COMMAND...: polls COMMAND until it succeeds.
 wait_for ()

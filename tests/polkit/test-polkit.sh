@@ -141,7 +141,8 @@ as_user ()
 {
   setpriv --reuid=$TEST_UID --regid=$TEST_UID --clear-groups \
     env -i PATH="${USER_PATH:-/usr/bin:/bin}" DBUS_SYSTEM_BUS_ADDRESS="$DBUS_SYSTEM_BUS_ADDRESS" \
-    G_MESSAGES_DEBUG="${PH_DEBUG:-}" LANG=C.UTF-8 PH_STANDIN_LOG="$tmp/standin.log" "$@"
+    ${ASAN_OPTIONS:+ASAN_OPTIONS=$ASAN_OPTIONS} ${UBSAN_OPTIONS:+UBSAN_OPTIONS=$UBSAN_OPTIONS} \
+    ${LSAN_OPTIONS:+LSAN_OPTIONS=$LSAN_OPTIONS} G_MESSAGES_DEBUG="${PH_DEBUG:-}" LANG=C.UTF-8 PH_STANDIN_LOG="$tmp/standin.log" "$@"
 }
 level () { "$CTL" --system get log.level 2>&1; }
 

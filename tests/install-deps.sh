@@ -7,8 +7,10 @@ set -euo pipefail
 packages=(
   # build (json-glib: pinholectl's --json)
   gcc meson ninja-build pkg-config libglib2.0-dev libgnutls28-dev libjson-glib-dev clang-format
-  # the real peers the tests run against, and their tools (git: a SOCKS5 client, socks5h://)
+  # the real peers the tests run against, and their tools (git: a SOCKS5 client, socks5h://;
+  # python3-socks: PySocks, a SOCKS5 client with username/password, tests/netns/test-socks-auth.sh)
   stunnel4 squid tinyproxy apache2-utils gnutls-bin openssl curl python3 iproute2 procps git
+  python3-socks
   # real PAC engines that read the agent's /proxy.pac (tests/cloud/test-pac.py)
   python3-pacparser chromium
   # nftables: tests/netns/ keeps the cloud proxy out of reach until the simulated portal lets it,

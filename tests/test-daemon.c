@@ -350,6 +350,86 @@ test_credentials_file_store (Fixture *f, gconstpointer data)
   g_assert_false (ph_daemon_get_credentials_stored (f->daemon));
 }
 
+/* A SOCKS user's password goes to the secret store under a key of its own, its name to
+ * [listener] socks-users; the engine's config carries the password (loaded again by the next
+ * daemon), the file never does; a managed list cannot be grown; removing takes both away. */
+static void
+test_socks_users_file_store (Fixture *f, gconstpointer data)
+{
+  static const char password[] = "socks horse battery";
+  g_autoptr (GError) error = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *dropin = g_build_filename (f->managed_dir, "20-socks.conf", NULL);
+  const char *const *users;
+
+  daemon_start (f, FALSE);
+  g_assert_true (ph_daemon_set_socks_user (f->daemon, "alice", password, &error));
+  g_assert_no_error (error);
+  g_assert_true (ph_daemon_set_socks_user (f->daemon, "bob@lan", "other", &error));
+  g_assert_no_error (error);
+  users = ph_config_get_socks_users (ph_daemon_get_config (f->daemon));
+  g_assert_cmpuint (g_strv_length ((GStrv) users), ==, 2);
+  g_assert_cmpstr (ph_config_get_socks_password (ph_daemon_get_config (f->daemon), "alice"), ==,
+                   password);
+  g_assert_cmpstr (ph_config_get_socks_password (ph_daemon_get_config (f->daemon), "bob@lan"), ==,
+                   "other");
+  g_assert_null (ph_config_get_socks_password (ph_daemon_get_config (f->daemon), "carol"));
+  g_assert_true (g_file_get_contents (f->system_path, &text, NULL, NULL));
+  g_assert_nonnull (strstr (text, "socks-users=alice;bob@lan"));
+  g_assert_null (strstr (text, password));
+  g_clear_pointer (&text, g_free);
+  g_assert_true (g_file_get_contents (f->secrets_path, &text, NULL, NULL));
+  g_assert_null (strstr (text, password)); /* encoded, not plain */
+
+  /* Bad names and passwords. */
+  g_assert_false (ph_daemon_set_socks_user (f->daemon, "a b", password, &error));
+  g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING);
+  g_clear_error (&error);
+  g_assert_false (ph_daemon_set_socks_user (f->daemon, "carol", "", &error));
+  g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING);
+  g_clear_error (&error);
+  {
+    char longer[257];
+
+    memset (longer, 'x', 256);
+    longer[256] = '\0';
+    g_assert_false (ph_daemon_set_socks_user (f->daemon, "carol", longer, &error));
+    g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING);
+    g_clear_error (&error);
+  }
+
+  /* The next daemon reads the passwords again. */
+  g_clear_object (&f->daemon);
+  daemon_start (f, FALSE);
+  g_assert_cmpstr (ph_config_get_socks_password (ph_daemon_get_config (f->daemon), "alice"), ==,
+                   password);
+  g_assert_true (ph_daemon_remove_socks_user (f->daemon, "bob@lan", &error));
+  g_assert_no_error (error);
+  g_assert_null (ph_config_get_socks_password (ph_daemon_get_config (f->daemon), "bob@lan"));
+  g_assert_false (ph_daemon_remove_socks_user (f->daemon, "bob@lan", &error));
+  g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING);
+  g_clear_error (&error);
+
+  /* IT's list: a listed user's password may change, a new name cannot be added. */
+  g_assert_true (g_file_set_contents (dropin, "[listener]\nsocks-users=alice\n", -1, NULL));
+  g_assert_true (ph_daemon_reload (f->daemon, &error));
+  g_assert_no_error (error);
+  g_assert_true (ph_daemon_set_socks_user (f->daemon, "alice", "new one", &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (ph_config_get_socks_password (ph_daemon_get_config (f->daemon), "alice"), ==,
+                   "new one");
+  g_assert_false (ph_daemon_set_socks_user (f->daemon, "dave", password, &error));
+  g_assert_error (error, PH_ERROR, PH_ERROR_LOCKED);
+  g_clear_error (&error);
+  g_assert_cmpint (g_unlink (dropin), ==, 0);
+  g_assert_true (ph_daemon_reload (f->daemon, &error));
+  g_assert_no_error (error);
+  g_assert_true (ph_daemon_remove_socks_user (f->daemon, "alice", &error));
+  g_assert_no_error (error);
+  users = ph_config_get_socks_users (ph_daemon_get_config (f->daemon));
+  g_assert_true (users == NULL || users[0] == NULL);
+}
+
 /* ---- configuration problems ---- */
 
 typedef struct
@@ -583,6 +663,7 @@ main (int argc, char **argv)
   ADD ("/pinhole/daemon/error-state", test_error_state, REFUSING);
   ADD ("/pinhole/daemon/managed-key-locked", test_managed_key_locked, NULL);
   ADD ("/pinhole/daemon/credentials-file-store", test_credentials_file_store, NULL);
+  ADD ("/pinhole/daemon/socks-users-file-store", test_socks_users_file_store, NULL);
   for (guint i = 0; i < G_N_ELEMENTS (bad_config_cases); i++)
     {
       g_autofree char *path = g_strdup_printf ("/pinhole/daemon/%s", bad_config_cases[i].name);

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* test-socks.c: unit tests for agent/core/ph-socks.h: the SOCKS5 greeting and the SOCKS5 and
  * SOCKS4/4a requests, whole and fed a byte at a time (every proper prefix asks for more, never
- * decides), with bytes after them left alone; malformed input with the reply code it gets
- * (bad version, BIND and UDP ASSOCIATE, an unknown address type, bad names, over-long fields);
- * the replies' bytes; the code for each way a CONNECT fails; and the HTTP CONNECT head a request
- * becomes, which the HTTP parser takes. No sockets. */
+ * decides), with bytes after them left alone; the method chosen for each offer, client and
+ * socks-users; RFC 1929's sub-negotiation and the constant-time password check; malformed input
+ * with the reply code it gets (bad version, BIND and UDP ASSOCIATE, an unknown address type, bad
+ * names, over-long fields); the replies' bytes; the code for each way a CONNECT fails; and the HTTP
+ * CONNECT head a request becomes, which the HTTP parser takes. No sockets. */
 #include "ph-http.h"
 #include "ph-socks.h"
 
@@ -210,6 +211,8 @@ test_socks5_longest_name (void)
   g_assert_cmpuint (strlen (req.host), ==, 253);
 }
 
+#define OFFERS_BOTH (PH_SOCKS5_OFFERS_NO_AUTH | PH_SOCKS5_OFFERS_USERPASS)
+
 static void
 test_greeting (void)
 {
@@ -219,14 +222,15 @@ test_greeting (void)
     gsize len;
     PhSocksResult result;
     gsize consumed;
-    guint8 method;
+    PhSocks5Offers offers;
   } cases[] = {
-    { B ("\x05\x01\x00"), PH_SOCKS_DONE, 3, PH_SOCKS5_NO_AUTH },
-    { B ("\x05\x02\x02\x00"), PH_SOCKS_DONE, 4, PH_SOCKS5_NO_AUTH },
-    { B ("\x05\x01\x02"), PH_SOCKS_DONE, 3, PH_SOCKS5_NO_ACCEPTABLE_METHODS }, /* user/pass */
-    { B ("\x05\x02\x01\x02"), PH_SOCKS_DONE, 4, PH_SOCKS5_NO_ACCEPTABLE_METHODS },
-    { B ("\x05\x00"), PH_SOCKS_DONE, 2, PH_SOCKS5_NO_ACCEPTABLE_METHODS },
-    { B ("\x05\x01\x00\x05\x01"), PH_SOCKS_DONE, 3, PH_SOCKS5_NO_AUTH }, /* the request follows */
+    { B ("\x05\x01\x00"), PH_SOCKS_DONE, 3, PH_SOCKS5_OFFERS_NO_AUTH },
+    { B ("\x05\x02\x02\x00"), PH_SOCKS_DONE, 4, OFFERS_BOTH },
+    { B ("\x05\x01\x02"), PH_SOCKS_DONE, 3, PH_SOCKS5_OFFERS_USERPASS },
+    { B ("\x05\x02\x01\x02"), PH_SOCKS_DONE, 4, PH_SOCKS5_OFFERS_USERPASS }, /* GSS-API ignored */
+    { B ("\x05\x01\x01"), PH_SOCKS_DONE, 3, 0 },
+    { B ("\x05\x00"), PH_SOCKS_DONE, 2, 0 },
+    { B ("\x05\x01\x00\x05\x01"), PH_SOCKS_DONE, 3, PH_SOCKS5_OFFERS_NO_AUTH }, /* request next */
     { B ("\x05\x03\x00"), PH_SOCKS_MORE, 0, 0 },
     { B ("\x04\x01\x00"), PH_SOCKS_ERROR, 0, 0 },
   };
@@ -234,19 +238,19 @@ test_greeting (void)
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       gsize consumed = 99;
-      guint8 method = 7;
+      PhSocks5Offers offers = 0x80;
       PhSocksResult r = ph_socks5_parse_greeting ((const guint8 *) cases[i].bytes, cases[i].len,
-                                                  &consumed, &method);
+                                                  &consumed, &offers);
 
       g_assert_cmpint (r, ==, cases[i].result);
       if (r == PH_SOCKS_DONE)
         {
           g_assert_cmpuint (consumed, ==, cases[i].consumed);
-          g_assert_cmpuint (method, ==, cases[i].method);
+          g_assert_cmpuint (offers, ==, cases[i].offers);
           /* Byte at a time. */
           for (gsize n = 0; n < cases[i].consumed; n++)
             g_assert_cmpint (
-                ph_socks5_parse_greeting ((const guint8 *) cases[i].bytes, n, &consumed, &method),
+                ph_socks5_parse_greeting ((const guint8 *) cases[i].bytes, n, &consumed, &offers),
                 ==, PH_SOCKS_MORE);
         }
     }
@@ -254,16 +258,179 @@ test_greeting (void)
   {
     guint8 g[257];
     gsize consumed;
-    guint8 method;
+    PhSocks5Offers offers;
 
     g[0] = 5;
     g[1] = 255;
     memset (g + 2, 0x80, 255);
     g[256] = 0;
-    g_assert_cmpint (ph_socks5_parse_greeting (g, sizeof g, &consumed, &method), ==, PH_SOCKS_DONE);
+    g_assert_cmpint (ph_socks5_parse_greeting (g, sizeof g, &consumed, &offers), ==, PH_SOCKS_DONE);
     g_assert_cmpuint (consumed, ==, 257);
-    g_assert_cmpuint (method, ==, 0);
+    g_assert_cmpuint (offers, ==, PH_SOCKS5_OFFERS_NO_AUTH);
   }
+}
+
+/* Who must sign in: every combination of what is offered, where the client is, and whether
+ * [listener] socks-users names anyone. */
+static void
+test_choose_method (void)
+{
+  static const struct
+  {
+    PhSocks5Offers offers;
+    gboolean loopback;
+    gboolean have_users;
+    guint8 method;
+  } cases[] = {
+    /* Loopback: no sign-in needed; it signs in only when it offers 0x02 alone and users exist. */
+    { PH_SOCKS5_OFFERS_NO_AUTH, TRUE, FALSE, PH_SOCKS5_NO_AUTH },
+    { PH_SOCKS5_OFFERS_NO_AUTH, TRUE, TRUE, PH_SOCKS5_NO_AUTH },
+    { OFFERS_BOTH, TRUE, FALSE, PH_SOCKS5_NO_AUTH },
+    { OFFERS_BOTH, TRUE, TRUE, PH_SOCKS5_NO_AUTH },
+    { PH_SOCKS5_OFFERS_USERPASS, TRUE, TRUE, PH_SOCKS5_USERPASS },
+    { PH_SOCKS5_OFFERS_USERPASS, TRUE, FALSE, PH_SOCKS5_NO_ACCEPTABLE_METHODS },
+    { 0, TRUE, TRUE, PH_SOCKS5_NO_ACCEPTABLE_METHODS },
+    { 0, TRUE, FALSE, PH_SOCKS5_NO_ACCEPTABLE_METHODS },
+    /* Not loopback, users configured: username/password or nothing. */
+    { PH_SOCKS5_OFFERS_NO_AUTH, FALSE, TRUE, PH_SOCKS5_NO_ACCEPTABLE_METHODS },
+    { OFFERS_BOTH, FALSE, TRUE, PH_SOCKS5_USERPASS },
+    { PH_SOCKS5_OFFERS_USERPASS, FALSE, TRUE, PH_SOCKS5_USERPASS },
+    { 0, FALSE, TRUE, PH_SOCKS5_NO_ACCEPTABLE_METHODS },
+    /* Not loopback, no users: as before (the allow-list limits it). */
+    { PH_SOCKS5_OFFERS_NO_AUTH, FALSE, FALSE, PH_SOCKS5_NO_AUTH },
+    { OFFERS_BOTH, FALSE, FALSE, PH_SOCKS5_NO_AUTH },
+    { PH_SOCKS5_OFFERS_USERPASS, FALSE, FALSE, PH_SOCKS5_NO_ACCEPTABLE_METHODS },
+    { 0, FALSE, FALSE, PH_SOCKS5_NO_ACCEPTABLE_METHODS },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_test_message ("case %" G_GSIZE_FORMAT, i);
+      g_assert_cmpuint (
+          ph_socks5_choose_method (cases[i].offers, cases[i].loopback, cases[i].have_users), ==,
+          cases[i].method);
+    }
+  /* Who must sign in (and so who may not use SOCKS4, which has no password). */
+  g_assert_false (ph_socks_must_sign_in (TRUE, FALSE));
+  g_assert_false (ph_socks_must_sign_in (TRUE, TRUE));
+  g_assert_false (ph_socks_must_sign_in (FALSE, FALSE));
+  g_assert_true (ph_socks_must_sign_in (FALSE, TRUE));
+}
+
+/* RFC 1929's sub-negotiation: whole, a byte at a time, with the request after it, and
+ * malformed. */
+static void
+test_auth_parse (void)
+{
+  static const struct
+  {
+    const char *bytes;
+    gsize len;
+    PhSocksResult result;
+    gsize consumed;
+    const char *username;
+    const char *password;
+    gsize password_len;
+  } cases[] = {
+    { B ("\x01\x05"
+         "alice\x06"
+         "s3cr3t"),
+      PH_SOCKS_DONE, 14, "alice", "s3cr3t", 6 },
+    { B ("\x01\x01u\x01p\x05\x01\x00"), PH_SOCKS_DONE, 5, "u", "p", 1 }, /* the request follows */
+    { B ("\x01\x01u\x00"), PH_SOCKS_DONE, 4, "u", "", 0 },               /* empty password */
+    { B ("\x01\x03"
+         "a:b\x03"
+         "\x00\xff\n"),
+      PH_SOCKS_DONE, 9, "a:b", "\x00\xff\n", 3 }, /* any bytes */
+    { B ("\x01\x05"
+         "alice\x06"
+         "s3c"),
+      PH_SOCKS_MORE, 0, NULL, NULL, 0 },
+    { B ("\x01"), PH_SOCKS_MORE, 0, NULL, NULL, 0 },
+    { B ("\x05\x01\x00"), PH_SOCKS_ERROR, 0, NULL, NULL, 0 }, /* a greeting again */
+    { B ("\x02\x01u\x01p"), PH_SOCKS_ERROR, 0, NULL, NULL, 0 },
+    { B ("\x00"), PH_SOCKS_ERROR, 0, NULL, NULL, 0 },
+    { B ("\x01\x00\x01p"), PH_SOCKS_ERROR, 0, NULL, NULL, 0 }, /* no name */
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      PhSocks5Credentials cred;
+      gsize consumed = 99;
+      PhSocksResult r
+          = ph_socks5_parse_auth ((const guint8 *) cases[i].bytes, cases[i].len, &consumed, &cred);
+
+      g_test_message ("case %" G_GSIZE_FORMAT, i);
+      g_assert_cmpint (r, ==, cases[i].result);
+      if (r != PH_SOCKS_DONE)
+        {
+          g_assert_cmpuint (consumed, ==, 0);
+          continue;
+        }
+      g_assert_cmpuint (consumed, ==, cases[i].consumed);
+      g_assert_cmpstr (cred.username, ==, cases[i].username);
+      g_assert_cmpuint (cred.username_len, ==, strlen (cases[i].username));
+      g_assert_cmpmem (cred.password, cred.password_len, cases[i].password, cases[i].password_len);
+      for (gsize n = 0; n < cases[i].consumed; n++)
+        g_assert_cmpint (
+            ph_socks5_parse_auth ((const guint8 *) cases[i].bytes, n, &consumed, &cred), ==,
+            PH_SOCKS_MORE);
+      ph_socks5_credentials_wipe (&cred);
+      g_assert_cmpuint (cred.username_len, ==, 0);
+      g_assert_cmpuint (cred.password[0], ==, 0);
+    }
+  /* The longest: a 255-byte name and a 255-byte password. */
+  {
+    guint8 a[2 + 255 + 1 + 255];
+    PhSocks5Credentials cred;
+    gsize consumed;
+
+    a[0] = 1;
+    a[1] = 255;
+    memset (a + 2, 'n', 255);
+    a[257] = 255;
+    memset (a + 258, 'p', 255);
+    g_assert_cmpint (ph_socks5_parse_auth (a, sizeof a, &consumed, &cred), ==, PH_SOCKS_DONE);
+    g_assert_cmpuint (consumed, ==, sizeof a);
+    g_assert_cmpuint (strlen (cred.username), ==, 255);
+    g_assert_cmpuint (cred.password_len, ==, 255);
+    g_assert_true (ph_socks5_check_password (cred.password, &cred));
+  }
+}
+
+static PhSocks5Credentials
+credentials (const char *password, gsize len)
+{
+  PhSocks5Credentials c = { .username = "alice", .username_len = 5 };
+
+  memcpy (c.password, password, len);
+  c.password_len = len;
+  return c;
+}
+
+static void
+test_auth_check (void)
+{
+  PhSocks5Credentials c = credentials ("s3cr3t", 6);
+  char longer[300];
+
+  g_assert_true (ph_socks5_check_password ("s3cr3t", &c));
+  g_assert_false (ph_socks5_check_password ("s3cr3u", &c));
+  g_assert_false (ph_socks5_check_password ("s3cr3", &c));
+  g_assert_false (ph_socks5_check_password ("s3cr3tt", &c));
+  g_assert_false (ph_socks5_check_password ("", &c));
+  g_assert_false (ph_socks5_check_password (NULL, &c)); /* an unknown user */
+  c = credentials ("s3c\0r3t", 7);                      /* a NUL inside is no shorter password */
+  g_assert_false (ph_socks5_check_password ("s3c", &c));
+  c = credentials ("", 0);
+  g_assert_false (ph_socks5_check_password (NULL, &c));
+  /* A stored password longer than RFC 1929 can carry never matches. */
+  memset (longer, 'x', sizeof longer - 1);
+  longer[sizeof longer - 1] = '\0';
+  c = credentials (longer, 255);
+  g_assert_false (ph_socks5_check_password (longer, &c));
+  longer[255] = '\0';
+  g_assert_true (ph_socks5_check_password (longer, &c));
 }
 
 static void
@@ -292,6 +459,13 @@ test_replies (void)
   g_assert_cmpmem (r4, sizeof r4, "\x00\x5b\x00\x00\x00\x00\x00\x00", 8);
   ph_socks5_build_method_reply (PH_SOCKS5_NO_ACCEPTABLE_METHODS, m);
   g_assert_cmpmem (m, 2, "\x05\xff", 2);
+  ph_socks5_build_method_reply (PH_SOCKS5_USERPASS, m);
+  g_assert_cmpmem (m, 2, "\x05\x02", 2);
+  /* RFC 1929 §2: VER 1, STATUS 0 for success, anything else a failure. */
+  ph_socks5_build_auth_reply (TRUE, m);
+  g_assert_cmpmem (m, 2, "\x01\x00", 2);
+  ph_socks5_build_auth_reply (FALSE, m);
+  g_assert_cmpmem (m, 2, "\x01\x01", 2);
 }
 
 static void
@@ -362,6 +536,9 @@ main (int argc, char **argv)
   g_test_add_func ("/pinhole/socks/socks4-bounds", test_socks4_bounds);
   g_test_add_func ("/pinhole/socks/socks5-longest-name", test_socks5_longest_name);
   g_test_add_func ("/pinhole/socks/greeting", test_greeting);
+  g_test_add_func ("/pinhole/socks/choose-method", test_choose_method);
+  g_test_add_func ("/pinhole/socks/auth-parse", test_auth_parse);
+  g_test_add_func ("/pinhole/socks/auth-check", test_auth_check);
   g_test_add_func ("/pinhole/socks/detect", test_detect);
   g_test_add_func ("/pinhole/socks/replies", test_replies);
   g_test_add_func ("/pinhole/socks/codes", test_codes);

@@ -19,6 +19,8 @@ struct _PhConfig
   GPtrArray *listen; /* of GInetSocketAddress */
   GPtrArray *allow;  /* of GInetAddressMask */
   GStrv socks_users; /* names; their passwords are in the secret store */
+  /* socks_users' passwords, name → password, read from the secret store; wiped on free */
+  GHashTable *socks_passwords;
 
   GPtrArray *transparent; /* of GInetSocketAddress; empty: no transparent listener */
   guint mark;             /* on the agent's own outgoing sockets; 0: none */
@@ -761,6 +763,7 @@ static void
 config_clear (PhConfig *cfg)
 {
   g_clear_pointer (&cfg->socks_users, g_strfreev);
+  g_clear_pointer (&cfg->socks_passwords, g_hash_table_unref);
   g_clear_pointer (&cfg->transparent, g_ptr_array_unref);
   g_clear_pointer (&cfg->capture_ports, g_array_unref);
   g_clear_pointer (&cfg->capture_interface, g_free);
@@ -1859,6 +1862,31 @@ const char *const *
 ph_config_get_socks_users (const PhConfig *config)
 {
   return (const char *const *) config->socks_users;
+}
+
+static void
+wipe_free (char *secret)
+{
+  ph_wipe (secret, strlen (secret));
+  g_free (secret);
+}
+
+void
+ph_config_take_socks_password (PhConfig *config, const char *name, char *password)
+{
+  if (config->socks_passwords == NULL)
+    config->socks_passwords
+        = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) wipe_free);
+  g_hash_table_replace (config->socks_passwords, g_strdup (name), password);
+}
+
+const char *
+ph_config_get_socks_password (const PhConfig *config, const char *name)
+{
+  if (config->socks_passwords == NULL || config->socks_users == NULL
+      || !g_strv_contains ((const char *const *) config->socks_users, name))
+    return NULL;
+  return g_hash_table_lookup (config->socks_passwords, name);
 }
 
 GPtrArray *

@@ -104,6 +104,11 @@ void ph_config_unref (PhConfig *config);
 /* The settings. Strings and arrays belong to @config. */
 GPtrArray *ph_config_get_listen (const PhConfig *config); /* of GInetSocketAddress */
 const char *const *ph_config_get_socks_users (const PhConfig *config);
+/* The password of @name, one of the socks-users, that the service read from the secret store
+ * (like the proxy's: never in a file); NULL when it is no such user or has none. Taken before
+ * the snapshot is shared, wiped when @config is freed. */
+const char *ph_config_get_socks_password (const PhConfig *config, const char *name);
+void ph_config_take_socks_password (PhConfig *config, const char *name, char *password);
 GPtrArray *ph_config_get_transparent (const PhConfig *config); /* of GInetSocketAddress */
 guint32 ph_config_get_mark (const PhConfig *config);           /* 0: none */
 const guint16 *ph_config_get_capture_ports (const PhConfig *config, guint *n_ports);

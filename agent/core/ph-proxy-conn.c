@@ -87,6 +87,11 @@ struct _PhProxyConn
   PhSniffKind learned;          /* how the transparent client's name was learned */
   gint64 sniff_deadline_us;     /* transparent: when to stop waiting for a name */
 
+  /* SOCKS5: 0x02 was chosen, RFC 1929's sub-negotiation comes next */
+  gboolean socks_signing_in;
+  /* The client is on this machine (a SOCKS5 one needs no sign-in) */
+  gboolean loopback;
+
   GByteArray *cin; /* client bytes read and not used yet */
   GByteArray *uin; /* upstream bytes of a response head */
   GSource *client_wait;
@@ -1377,8 +1382,56 @@ socks_method_sent (PhPipe *pipe, GError *error, gpointer data)
   conn_read_head (conn);
 }
 
-/* A SOCKS client's greeting and request, from what it sent so far. TRUE when the head is dealt
- * with (dispatched, refused, or the method reply going out), FALSE to read more. */
+/* A SOCKS5 reply that the client answers (the method, the sign-in's), then its next bytes. */
+static void
+socks_send_step (PhProxyConn *conn, const guint8 *reply, gsize len)
+{
+  conn_u2c_init (conn, NULL, conn->client, socks_method_sent, conn);
+  ph_pipe_push (conn->u2c, reply, len);
+  ph_pipe_start (conn->u2c, PH_PIPE_FLUSH);
+}
+
+/* RFC 1929's user name and password, checked against [listener] socks-users and the passwords
+ * the service stored for them. A refusal is the failure status, then the end: RFC 1929 has the
+ * server close after it. Neither the password nor the name goes to a log. */
+static gboolean
+conn_read_socks_auth (PhProxyConn *conn)
+{
+  PhSocks5Credentials credentials;
+  guint8 reply[PH_SOCKS5_AUTH_REPLY_LEN];
+  gsize consumed = 0;
+  gboolean ok = FALSE;
+  PhSocksResult r = ph_socks5_parse_auth (conn->cin->data, conn->cin->len, &consumed, &credentials);
+
+  if (r == PH_SOCKS_MORE)
+    return FALSE;
+  if (r == PH_SOCKS_DONE)
+    {
+      /* A name with a NUL in it is no listed name, whatever comes before the NUL. */
+      const char *expected = strlen (credentials.username) == credentials.username_len
+                                 ? ph_config_get_socks_password (conn->config, credentials.username)
+                                 : NULL;
+      ok = ph_socks5_check_password (expected, &credentials);
+      ph_wipe (conn->cin->data, consumed);
+      g_byte_array_remove_range (conn->cin, 0, consumed);
+    }
+  ph_socks5_credentials_wipe (&credentials);
+  ph_socks5_build_auth_reply (ok, reply);
+  if (!ok)
+    {
+      ph_wipe (conn->cin->data, conn->cin->len);
+      g_byte_array_set_size (conn->cin, 0);
+      conn_answer_bytes (conn, 407, "socks-auth", reply, sizeof reply);
+      return TRUE;
+    }
+  conn->socks_signing_in = FALSE;
+  socks_send_step (conn, reply, sizeof reply);
+  return TRUE;
+}
+
+/* A SOCKS client's greeting, sign-in and request, from what it sent so far. TRUE when the head
+ * is dealt with (dispatched, refused, or a reply of the greeting or the sign-in going out), FALSE
+ * to read more. */
 static gboolean
 conn_read_socks (PhProxyConn *conn)
 {
@@ -1393,26 +1446,32 @@ conn_read_socks (PhProxyConn *conn)
 
   if (conn->socks == PH_SOCKS5 && !conn->socks_greeted)
     {
+      const char *const *users = ph_config_get_socks_users (conn->config);
+      PhSocks5Offers offers = 0;
       guint8 method = PH_SOCKS5_NO_ACCEPTABLE_METHODS;
       guint8 reply[2];
 
-      r = ph_socks5_parse_greeting (conn->cin->data, conn->cin->len, &consumed, &method);
+      r = ph_socks5_parse_greeting (conn->cin->data, conn->cin->len, &consumed, &offers);
       if (r == PH_SOCKS_MORE)
         return FALSE;
       g_byte_array_remove_range (conn->cin, 0, consumed);
+      if (r == PH_SOCKS_DONE)
+        method
+            = ph_socks5_choose_method (offers, conn->loopback, users != NULL && users[0] != NULL);
       ph_socks5_build_method_reply (method, reply);
-      if (r == PH_SOCKS_ERROR || method != PH_SOCKS5_NO_AUTH)
+      if (method == PH_SOCKS5_NO_ACCEPTABLE_METHODS)
         {
-          /* Only "no authentication" is offered; the client hears 0xFF and the end. */
+          /* Nothing it offers will do; the client hears 0xFF and the end. */
           conn_answer_bytes (conn, 407, "socks-no-method", reply, sizeof reply);
           return TRUE;
         }
       conn->socks_greeted = TRUE;
-      conn_u2c_init (conn, NULL, conn->client, socks_method_sent, conn);
-      ph_pipe_push (conn->u2c, reply, sizeof reply);
-      ph_pipe_start (conn->u2c, PH_PIPE_FLUSH);
+      conn->socks_signing_in = method == PH_SOCKS5_USERPASS;
+      socks_send_step (conn, reply, sizeof reply);
       return TRUE;
     }
+  if (conn->socks == PH_SOCKS5 && conn->socks_signing_in)
+    return conn_read_socks_auth (conn);
   r = ph_socks_parse_request (conn->socks, conn->cin->data, conn->cin->len, &consumed, &request,
                               &code);
   if (r == PH_SOCKS_MORE)
@@ -1430,6 +1489,17 @@ conn_read_socks (PhProxyConn *conn)
       return TRUE;
     }
   g_byte_array_remove_range (conn->cin, 0, consumed);
+  if (conn->socks == PH_SOCKS4)
+    {
+      const char *const *users = ph_config_get_socks_users (conn->config);
+
+      /* SOCKS4 has no password to check: where a LAN client must sign in, it is refused. */
+      if (ph_socks_must_sign_in (conn->loopback, users != NULL && users[0] != NULL))
+        {
+          conn_answer_socks (conn, 407, "socks-auth", PH_SOCKS4_REJECTED);
+          return TRUE;
+        }
+    }
   /* The same request as an HTTP CONNECT to host:port, a name left unresolved. */
   head = ph_socks_request_to_connect (&request);
   if (ph_http_request_parse (head, strlen (head), &ph_http_default_limits, &req, &consumed, &status,
@@ -1601,6 +1671,31 @@ ph_peer_to_string (GSocketAddress *address)
                           g_inet_socket_address_get_port (isa));
 }
 
+gboolean
+ph_peer_is_loopback (GSocketAddress *address)
+{
+  GInetAddress *ip;
+  const guint8 *bytes;
+
+  if (address == NULL)
+    return FALSE;
+  if (g_socket_address_get_family (address) == G_SOCKET_FAMILY_UNIX)
+    return TRUE;
+  if (!G_IS_INET_SOCKET_ADDRESS (address))
+    return FALSE;
+  ip = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address));
+  if (g_inet_address_get_is_loopback (ip))
+    return TRUE;
+  /* ::ffff:127.0.0.1, a loopback IPv4 client of a dual-stack [::] listener. */
+  if (g_inet_address_get_family (ip) != G_SOCKET_FAMILY_IPV6)
+    return FALSE;
+  bytes = g_inet_address_to_bytes (ip);
+  for (guint i = 0; i < 10; i++)
+    if (bytes[i] != 0)
+      return FALSE;
+  return bytes[10] == 0xff && bytes[11] == 0xff && bytes[12] == 127;
+}
+
 PhProxyConn *
 ph_proxy_conn_new (GSocketConnection *connection, PhConfig *config, PhRouter *router,
                    PhUpstream *upstream, const PhProxyConnOwner *owner, gpointer owner_data)
@@ -1624,6 +1719,7 @@ ph_proxy_conn_new (GSocketConnection *connection, PhConfig *config, PhRouter *ro
   conn->c2u = ph_pipe_new ();
   conn->u2c = ph_pipe_new ();
   conn->peer = ph_peer_to_string (remote);
+  conn->loopback = ph_peer_is_loopback (remote);
   {
     g_autoptr (GSocketAddress) local = g_socket_connection_get_local_address (connection, NULL);
     conn->local = local != NULL ? ph_peer_to_string (local) : g_strdup ("127.0.0.1:3128");

@@ -34,6 +34,8 @@ typedef struct
 
 /* "ip:port" or "[ip6]:port" of a client, as access lines name it. */
 char *ph_peer_to_string (GSocketAddress *address);
+/* Whether a client at @address is on this machine: 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104. */
+gboolean ph_peer_is_loopback (GSocketAddress *address);
 /* A connection served under @config, routed by @router; @upstream carries
  * its PROXY routes. @owner (static) and @owner_data outlive it. */
 PhProxyConn *ph_proxy_conn_new (GSocketConnection *connection, PhConfig *config, PhRouter *router,

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-socks.c: the SOCKS5 (RFC 1928) and SOCKS4/4a parser and replies. Each parse function takes
  * all the bytes read so far and answers MORE for any valid prefix, so a client may send them a
- * byte at a time; every size is bounded by the protocol (a name or a user id is at most 255
- * bytes). A name is only checked to be a host name (letters, digits, '-', '_', '.'): it goes to
- * the cloud proxy as it came, in a CONNECT head, and the proxy resolves it. */
+ * byte at a time; every size is bounded by the protocol (a name, a user id, an RFC 1929 user
+ * name or password is at most 255 bytes). A name is only checked to be a host name (letters,
+ * digits, '-', '_', '.'): it goes to the cloud proxy as it came, in a CONNECT head, and the proxy
+ * resolves it. */
 #include "ph-socks.h"
+#include "ph-wipe.h"
 
 #include <gio/gio.h>
 #include <string.h>
@@ -20,12 +22,12 @@ ph_socks_detect (guint8 first_byte)
 }
 
 PhSocksResult
-ph_socks5_parse_greeting (const guint8 *data, gsize len, gsize *consumed, guint8 *method)
+ph_socks5_parse_greeting (const guint8 *data, gsize len, gsize *consumed, PhSocks5Offers *offers)
 {
   gsize n;
 
   *consumed = 0;
-  *method = PH_SOCKS5_NO_ACCEPTABLE_METHODS;
+  *offers = 0;
   if (len < 1)
     return PH_SOCKS_MORE;
   if (data[0] != 5)
@@ -37,9 +39,87 @@ ph_socks5_parse_greeting (const guint8 *data, gsize len, gsize *consumed, guint8
     return PH_SOCKS_MORE;
   for (gsize i = 0; i < n; i++)
     if (data[2 + i] == PH_SOCKS5_NO_AUTH)
-      *method = PH_SOCKS5_NO_AUTH;
+      *offers |= PH_SOCKS5_OFFERS_NO_AUTH;
+    else if (data[2 + i] == PH_SOCKS5_USERPASS)
+      *offers |= PH_SOCKS5_OFFERS_USERPASS;
   *consumed = 2 + n;
   return PH_SOCKS_DONE;
+}
+
+gboolean
+ph_socks_must_sign_in (gboolean loopback, gboolean have_users)
+{
+  return !loopback && have_users;
+}
+
+guint8
+ph_socks5_choose_method (PhSocks5Offers offers, gboolean loopback, gboolean have_users)
+{
+  gboolean must_sign_in = ph_socks_must_sign_in (loopback, have_users);
+
+  if (!must_sign_in && (offers & PH_SOCKS5_OFFERS_NO_AUTH))
+    return PH_SOCKS5_NO_AUTH;
+  /* A loopback client with nothing but 0x02 signs in when there is someone to check it against;
+   * without users, accepting any password would tell it that it had signed in. */
+  if (have_users && (offers & PH_SOCKS5_OFFERS_USERPASS))
+    return PH_SOCKS5_USERPASS;
+  return PH_SOCKS5_NO_ACCEPTABLE_METHODS;
+}
+
+PhSocksResult
+ph_socks5_parse_auth (const guint8 *data, gsize len, gsize *consumed,
+                      PhSocks5Credentials *credentials)
+{
+  gsize ulen, plen;
+
+  *consumed = 0;
+  memset (credentials, 0, sizeof *credentials);
+  if (len < 1)
+    return PH_SOCKS_MORE;
+  if (data[0] != PH_SOCKS5_AUTH_VERSION)
+    return PH_SOCKS_ERROR;
+  if (len < 2)
+    return PH_SOCKS_MORE;
+  ulen = data[1];
+  if (ulen == 0)
+    return PH_SOCKS_ERROR;
+  if (len < 2 + ulen + 1)
+    return PH_SOCKS_MORE;
+  /* RFC 1929 asks for a password of 1 to 255 bytes; an empty one (curl's "user:") is parsed,
+   * and matches no stored password, which is never empty. */
+  plen = data[2 + ulen];
+  if (len < 2 + ulen + 1 + plen)
+    return PH_SOCKS_MORE;
+  memcpy (credentials->username, data + 2, ulen);
+  credentials->username_len = ulen;
+  memcpy (credentials->password, data + 3 + ulen, plen);
+  credentials->password_len = plen;
+  *consumed = 3 + ulen + plen;
+  return PH_SOCKS_DONE;
+}
+
+gboolean
+ph_socks5_check_password (const char *expected, const PhSocks5Credentials *credentials)
+{
+  /* Every byte up to the longest password RFC 1929 can carry is looked at, whatever the two
+   * hold: the time says neither where they differ nor how long the stored one is. */
+  gsize expected_len = expected != NULL ? strnlen (expected, PH_SOCKS_MAX_NAME + 1) : 0;
+  volatile guint8 diff = expected == NULL || expected_len != credentials->password_len;
+
+  for (gsize i = 0; i < PH_SOCKS_MAX_NAME; i++)
+    {
+      guint8 a = i < expected_len ? (guint8) expected[i] : 0;
+      guint8 b = (guint8) credentials->password[i];
+
+      diff |= a ^ b;
+    }
+  return diff == 0;
+}
+
+void
+ph_socks5_credentials_wipe (PhSocks5Credentials *credentials)
+{
+  ph_wipe (credentials, sizeof *credentials);
 }
 
 /* A host name of @len bytes: 1 to 253 (a DNS name's longest text, and what an HTTP CONNECT may
@@ -237,6 +317,13 @@ ph_socks5_build_method_reply (guint8 method, guint8 out[2])
 {
   out[0] = 5;
   out[1] = method;
+}
+
+void
+ph_socks5_build_auth_reply (gboolean ok, guint8 out[PH_SOCKS5_AUTH_REPLY_LEN])
+{
+  out[0] = PH_SOCKS5_AUTH_VERSION;
+  out[1] = ok ? PH_SOCKS5_AUTH_SUCCESS : PH_SOCKS5_AUTH_FAILURE;
 }
 
 void

@@ -753,10 +753,13 @@ ph_ctl_cmd_pin_trust (PhCtl *ctl, char **args, GError **error)
 
 /* ---- credentials ---- */
 
-/* Reads the password into @buf (PASSWORD_MAX bytes) and @confirm, and sends it; the caller
- * wipes both whatever happens. */
+/* Reads a new password for @username into @buf (PASSWORD_MAX bytes, NUL-terminated) and
+ * @confirm: one line of standard input with --password-stdin, else twice on the terminal without
+ * echo. @empty_hint says what to do instead of an empty one. The caller wipes both whatever
+ * happens. */
 static gboolean
-set_credentials_with (PhCtl *ctl, const char *username, char *buf, char *confirm, GError **error)
+read_new_password (PhCtl *ctl, const char *username, char *buf, char *confirm,
+                   const char *empty_hint, GError **error)
 {
   gsize len = 0;
 
@@ -799,9 +802,7 @@ set_credentials_with (PhCtl *ctl, const char *username, char *buf, char *confirm
     }
   if (len == 0)
     {
-      g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE,
-                           _ ("the password is empty; to remove the stored password use "
-                              "“pinholectl clear-credentials”"));
+      g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE, empty_hint);
       return FALSE;
     }
   if (!g_utf8_validate (buf, (gssize) len, NULL))
@@ -810,7 +811,18 @@ set_credentials_with (PhCtl *ctl, const char *username, char *buf, char *confirm
                            _ ("the password is not valid UTF-8"));
       return FALSE;
     }
-  return ph_agent1_call_set_credentials_sync (ctl->agent, username, buf, NULL, error);
+  return TRUE;
+}
+
+/* Reads the password into @buf and @confirm, and sends it; the caller wipes both. */
+static gboolean
+set_credentials_with (PhCtl *ctl, const char *username, char *buf, char *confirm, GError **error)
+{
+  return read_new_password (ctl, username, buf, confirm,
+                            _ ("the password is empty; to remove the stored password use "
+                               "“pinholectl clear-credentials”"),
+                            error)
+         && ph_agent1_call_set_credentials_sync (ctl->agent, username, buf, NULL, error);
 }
 
 gboolean
@@ -842,6 +854,75 @@ ph_ctl_cmd_clear_credentials (PhCtl *ctl, char **args, GError **error)
 {
   return ph_ctl_connect (ctl, error)
          && ph_agent1_call_clear_credentials_sync (ctl->agent, NULL, error);
+}
+
+/* ---- SOCKS users ---- */
+
+gboolean
+ph_ctl_cmd_socks_user_add (PhCtl *ctl, char **args, GError **error)
+{
+  char buf[PASSWORD_MAX];
+  char confirm[PASSWORD_MAX];
+  gboolean ok;
+
+  if (*args[0] == '\0')
+    {
+      g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE, _ ("the user name is empty"));
+      return FALSE;
+    }
+  /* Connect first, so that nobody types a password for an agent that is not there. */
+  if (!ph_ctl_connect (ctl, error))
+    return FALSE;
+  ok = read_new_password (ctl, args[0], buf, confirm,
+                          _ ("the password is empty; to remove the SOCKS user use "
+                             "“pinholectl socks-user remove”"),
+                          error)
+       && ph_agent1_call_set_socks_user_sync (ctl->agent, args[0], buf, NULL, error);
+  ph_wipe (buf, sizeof buf);
+  ph_wipe (confirm, sizeof confirm);
+  if (ok)
+    /* TRANSLATORS: %s is a SOCKS user name */
+    g_print (_ ("SOCKS user %s stored.\n"), args[0]);
+  return ok;
+}
+
+gboolean
+ph_ctl_cmd_socks_user_remove (PhCtl *ctl, char **args, GError **error)
+{
+  return ph_ctl_connect (ctl, error)
+         && ph_agent1_call_remove_socks_user_sync (ctl->agent, args[0], NULL, error);
+}
+
+/* The names of [listener] socks-users, one a line: never a password, which stays in the agent's
+ * secret store. */
+gboolean
+ph_ctl_cmd_socks_user_list (PhCtl *ctl, char **args, GError **error)
+{
+  g_autofree char *value = NULL;
+  g_auto (GStrv) names = NULL;
+  gboolean locked = FALSE;
+
+  if (!ph_ctl_connect (ctl, error)
+      || !ph_agent1_call_get_setting_sync (ctl->agent, "listener.socks-users", &value, &locked,
+                                           NULL, error))
+    return FALSE;
+  names = g_strsplit_set (value, ";,", -1);
+  if (ctl->json)
+    {
+      g_autoptr (PhJson) j = ph_json_new ();
+
+      ph_json_begin_array (j);
+      for (guint i = 0; names[i] != NULL; i++)
+        if (*g_strstrip (names[i]) != '\0')
+          ph_json_add_string (j, names[i]);
+      ph_json_end_array (j);
+      ph_json_print (j);
+      return TRUE;
+    }
+  for (guint i = 0; names[i] != NULL; i++)
+    if (*g_strstrip (names[i]) != '\0')
+      g_print ("%s\n", names[i]);
+  return TRUE;
 }
 
 /* ---- settings ---- */

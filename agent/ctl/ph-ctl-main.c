@@ -47,6 +47,14 @@ static const PhCtlCommand commands[] = {
     PH_CTL_OPT_PASSWORD_STDIN | PH_CTL_CHANGES, 1, 1, ph_ctl_cmd_set_credentials },
   { "clear-credentials", NULL, "", N_ ("Remove the stored proxy password"), PH_CTL_CHANGES, 0, 0,
     ph_ctl_cmd_clear_credentials },
+  /* TRANSLATORS: NAME is a command-line placeholder */
+  { "socks-user", "add", N_ ("NAME"),
+    N_ ("Let NAME sign in to SOCKS5 from the LAN (password asked, or --password-stdin)"),
+    PH_CTL_OPT_PASSWORD_STDIN, 1, 1, ph_ctl_cmd_socks_user_add },
+  { "socks-user", "remove", N_ ("NAME"), N_ ("Remove a SOCKS5 user and its stored password"), 0, 1,
+    1, ph_ctl_cmd_socks_user_remove },
+  { "socks-user", "list", "", N_ ("List the SOCKS5 users' names"), PH_CTL_OPT_JSON, 0, 0,
+    ph_ctl_cmd_socks_user_list },
   /* TRANSLATORS: KEY is a command-line placeholder */
   { "get", NULL, N_ ("KEY"), N_ ("Print a setting's value, e.g. upstream.host"), PH_CTL_OPT_JSON, 1,
     1, ph_ctl_cmd_get },
@@ -112,8 +120,8 @@ commands_help (void)
   ph_rows_print (&rows, out);
   g_string_append_c (out, '\n');
   g_string_append (out, _ ("Options for the command go after it; --json prints JSON for "
-                           "status, pin show, get, settings, route, doctor and capture status. Put "
-                           "-- before a VALUE that "
+                           "status, pin show, get, settings, route, doctor, capture status and "
+                           "socks-user list. Put -- before a VALUE that "
                            "starts with -."));
   return g_string_free (g_steal_pointer (&out), FALSE);
 }
@@ -239,6 +247,9 @@ run (PhCtl *ctl, char **args, gboolean *bad_command_line, GError **error)
       else if (g_str_equal (args[1], "capture"))
         g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE,
                              _ ("“capture” needs “on”, “off” or “status”"));
+      else if (g_str_equal (args[1], "socks-user"))
+        g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE,
+                             _ ("“socks-user” needs “add”, “remove” or “list”"));
       else
         g_set_error (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE, _ ("unknown command “%s”"), args[1]);
       return PH_CTL_EXIT_USAGE;
@@ -257,6 +268,13 @@ run (PhCtl *ctl, char **args, gboolean *bad_command_line, GError **error)
         {
           g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE,
                                _ ("set-credentials takes only the user name: the password is "
+                                  "asked for on the terminal, or read with --password-stdin"));
+          return PH_CTL_EXIT_USAGE;
+        }
+      if (command->func == ph_ctl_cmd_socks_user_add && n_args > command->max_args)
+        {
+          g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE,
+                               _ ("socks-user add takes only the user name: the password is "
                                   "asked for on the terminal, or read with --password-stdin"));
           return PH_CTL_EXIT_USAGE;
         }
@@ -303,11 +321,14 @@ main (int argc, char **argv)
       N_ ("ADDRESS") },
     { "version", 0, 0, G_OPTION_ARG_NONE, &ctl.version, N_ ("Print the version and exit"), NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &ctl.json,
-      N_ ("Print JSON (status, pin show, get, settings, route, doctor, capture status)"), NULL },
+      N_ ("Print JSON (status, pin show, get, settings, route, doctor, capture status, socks-user "
+          "list)"),
+      NULL },
     { "yes", 'y', 0, G_OPTION_ARG_NONE, &ctl.yes,
       N_ ("Do not ask before trusting a key (pin trust)"), NULL },
     { "password-stdin", 0, 0, G_OPTION_ARG_NONE, &ctl.password_stdin,
-      N_ ("Read the password as one line from standard input (set-credentials)"), NULL },
+      N_ ("Read the password as one line from standard input (set-credentials, socks-user add)"),
+      NULL },
     { "lines", 'n', 0, G_OPTION_ARG_INT, &ctl.lines, N_ ("Show the last N lines (logs)"),
       N_ ("N") },
     { "follow", 'f', 0, G_OPTION_ARG_NONE, &ctl.follow, N_ ("Keep showing new lines (logs)"),

@@ -808,6 +808,41 @@ upstream_key (const PhConfig *config)
                           ph_config_get_host (config), ph_config_get_port (config));
 }
 
+/* Where a SOCKS user's password is kept in the secret store: beside the proxy's (whose key is
+ * "host:port"), under a key of the user's name. */
+static char *
+socks_user_key (const char *name)
+{
+  return g_strdup_printf ("socks-user:%s", name);
+}
+
+/* The stored passwords of [listener] socks-users, handed to the engine with @config. */
+static void
+load_socks_passwords (PhDaemon *d, PhConfig *config)
+{
+  const char *const *users = ph_config_get_socks_users (config);
+
+  for (guint i = 0; users != NULL && users[i] != NULL; i++)
+    {
+      g_autofree char *key = socks_user_key (users[i]);
+      g_autoptr (GError) local = NULL;
+      char *password = NULL;
+
+      if (d->secrets == NULL)
+        {
+          g_warning ("this agent has no secret store: the SOCKS users cannot sign in");
+          return;
+        }
+      if (!ph_secret_store_lookup (d->secrets, key, users[i], &password, &local))
+        g_warning ("cannot read the stored password of SOCKS user “%s”: %s", users[i],
+                   local->message);
+      else if (password == NULL)
+        g_warning ("SOCKS user “%s” has no stored password and cannot sign in", users[i]);
+      else
+        ph_config_take_socks_password (config, users[i], password);
+    }
+}
+
 /* The configuration on disk, with the stored password when no
  * password-file supplies one. */
 static PhConfig *
@@ -830,6 +865,7 @@ load_config (PhDaemon *d, GError **error)
       else if (password != NULL)
         ph_config_take_password (config, password);
     }
+  load_socks_passwords (d, config);
   return g_steal_pointer (&config);
 }
 
@@ -1312,6 +1348,109 @@ ph_daemon_clear_credentials (PhDaemon *d, GError **error)
     return FALSE;
   g_message ("stored credentials for %s removed", key);
   return reload_now (d, error);
+}
+
+/* ---- SOCKS users ---- */
+
+/* [listener] socks-users with @name added (@add) or taken out, as the list to store. */
+static char *
+socks_users_with (PhDaemon *d, const char *name, gboolean add)
+{
+  const char *const *users = ph_config_get_socks_users (d->config);
+  g_autoptr (GStrvBuilder) out = g_strv_builder_new ();
+  g_auto (GStrv) list = NULL;
+
+  for (guint i = 0; users != NULL && users[i] != NULL; i++)
+    if (!g_str_equal (users[i], name))
+      g_strv_builder_add (out, users[i]);
+  if (add)
+    g_strv_builder_add (out, name);
+  list = g_strv_builder_end (out);
+  return g_strjoinv (";", list);
+}
+
+static gboolean
+socks_user_listed (PhDaemon *d, const char *name)
+{
+  const char *const *users = ph_config_get_socks_users (d->config);
+
+  return users != NULL && g_strv_contains (users, name);
+}
+
+static gboolean
+check_socks_store (PhDaemon *d, GError **error)
+{
+  if (d->secrets != NULL)
+    return TRUE;
+  g_set_error_literal (error, PH_ERROR, PH_ERROR_FAILED,
+                       _ ("this agent has no secret store for the SOCKS users' passwords"));
+  return FALSE;
+}
+
+gboolean
+ph_daemon_set_socks_user (PhDaemon *d, const char *name, const char *password, GError **error)
+{
+  g_autofree char *key = NULL;
+  gboolean valid = *name != '\0' && strlen (name) <= 255;
+
+  for (const char *c = name; valid && *c != '\0'; c++)
+    valid = g_ascii_isalnum (*c) || strchr ("._-@", *c) != NULL;
+  if (!valid)
+    {
+      g_set_error_literal (error, PH_ERROR, PH_ERROR_INVALID_SETTING,
+                           _ ("a SOCKS user name is 1 to 255 letters, digits, “.”, “_”, “-” or "
+                              "“@”"));
+      return FALSE;
+    }
+  /* RFC 1929 carries at most 255 bytes of password. */
+  if (*password == '\0' || strlen (password) > 255 || strpbrk (password, "\r\n") != NULL)
+    {
+      g_set_error_literal (error, PH_ERROR, PH_ERROR_INVALID_SETTING,
+                           _ ("a SOCKS password is 1 to 255 bytes without a line break"));
+      return FALSE;
+    }
+  if (!socks_user_listed (d, name) && !check_unlocked (d, "listener.socks-users", error))
+    return FALSE;
+  if (!check_socks_store (d, error))
+    return FALSE;
+  key = socks_user_key (name);
+  if (!ph_secret_store_save (d->secrets, key, name, password, error))
+    return FALSE;
+  g_message ("password of SOCKS user “%s” stored in %s", name,
+             ph_secret_store_describe (d->secrets));
+  if (!socks_user_listed (d, name))
+    {
+      g_autofree char *users = socks_users_with (d, name, TRUE);
+      return ph_daemon_set_setting (d, "listener.socks-users", users, error);
+    }
+  return reload_now (d, error);
+}
+
+gboolean
+ph_daemon_remove_socks_user (PhDaemon *d, const char *name, GError **error)
+{
+  g_autofree char *key = socks_user_key (name);
+  gboolean listed = socks_user_listed (d, name);
+
+  if (listed && !check_unlocked (d, "listener.socks-users", error))
+    return FALSE;
+  if (!check_socks_store (d, error))
+    return FALSE;
+  /* A password left behind by a name no longer listed goes too. */
+  if (!ph_secret_store_clear (d->secrets, key, error))
+    return FALSE;
+  if (!listed)
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING,
+                   /* TRANSLATORS: %s is a user name; socks-users is a setting's name */
+                   _ ("“%s” is not in [listener] socks-users"), name);
+      return FALSE;
+    }
+  g_message ("SOCKS user “%s” removed", name);
+  {
+    g_autofree char *users = socks_users_with (d, name, FALSE);
+    return ph_daemon_set_setting (d, "listener.socks-users", users, error);
+  }
 }
 
 /* ---- the first-use pin ---- */

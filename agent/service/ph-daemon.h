@@ -104,6 +104,11 @@ gboolean ph_daemon_set_capture (PhDaemon *d, const char *mode, GError **error);
 /* The capture as the Capture property gives it (a{sv}): "mode" (s), "interface" (s), "ports"
  * (aq), "listener-port" (q), "active" (b: the rules are in nftables), "error" (s). */
 GVariant *ph_daemon_dup_capture (PhDaemon *d);
+/* A SOCKS user's password, stored in the secret store like the proxy's (never in a file), and
+ * @name added to [listener] socks-users; removing takes both away. Applied at once. */
+gboolean ph_daemon_set_socks_user (PhDaemon *d, const char *name, const char *password,
+                                   GError **error);
+gboolean ph_daemon_remove_socks_user (PhDaemon *d, const char *name, GError **error);
 
 void ph_daemon_inspect_async (PhDaemon *d, GCancellable *cancellable, GAsyncReadyCallback callback,
                               gpointer user_data);

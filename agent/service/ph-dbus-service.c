@@ -203,6 +203,30 @@ do_clear_credentials (PhDBusService *self, GDBusMethodInvocation *invocation)
 }
 
 static gboolean
+do_set_socks_user (PhDBusService *self, GDBusMethodInvocation *invocation)
+{
+  g_autoptr (GError) error = NULL;
+  const char *name = NULL, *password = NULL;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s&s)", &name, &password);
+  gboolean ok = ph_daemon_set_socks_user (self->daemon, name, password, &error);
+  return_result (self, invocation, ok, error);
+  return TRUE;
+}
+
+static gboolean
+do_remove_socks_user (PhDBusService *self, GDBusMethodInvocation *invocation)
+{
+  g_autoptr (GError) error = NULL;
+  const char *name = NULL;
+
+  g_variant_get (g_dbus_method_invocation_get_parameters (invocation), "(&s)", &name);
+  gboolean ok = ph_daemon_remove_socks_user (self->daemon, name, &error);
+  return_result (self, invocation, ok, error);
+  return TRUE;
+}
+
+static gboolean
 do_set_setting (PhDBusService *self, GDBusMethodInvocation *invocation)
 {
   g_autoptr (GError) error = NULL;
@@ -265,6 +289,22 @@ handle_clear_credentials (PhAgent1 *object, GDBusMethodInvocation *invocation)
 {
   return authorize (PH_DBUS_SERVICE (object), invocation, PH_AUTH_ACTION_CONFIGURE,
                     do_clear_credentials);
+}
+
+/* Authorised like SetCredentials: a password that opens the listener to the LAN. */
+static gboolean
+handle_set_socks_user (PhAgent1 *object, GDBusMethodInvocation *invocation, const char *name,
+                       const char *password)
+{
+  return authorize (PH_DBUS_SERVICE (object), invocation, PH_AUTH_ACTION_CONFIGURE,
+                    do_set_socks_user);
+}
+
+static gboolean
+handle_remove_socks_user (PhAgent1 *object, GDBusMethodInvocation *invocation, const char *name)
+{
+  return authorize (PH_DBUS_SERVICE (object), invocation, PH_AUTH_ACTION_CONFIGURE,
+                    do_remove_socks_user);
 }
 
 static gboolean
@@ -468,6 +508,8 @@ ph_dbus_service_iface_init (PhAgent1Iface *iface)
   iface->handle_trust_pin = handle_trust_pin;
   iface->handle_set_credentials = handle_set_credentials;
   iface->handle_clear_credentials = handle_clear_credentials;
+  iface->handle_set_socks_user = handle_set_socks_user;
+  iface->handle_remove_socks_user = handle_remove_socks_user;
   iface->handle_get_setting = handle_get_setting;
   iface->handle_list_settings = handle_list_settings;
   iface->handle_set_setting = handle_set_setting;

@@ -395,6 +395,102 @@ else
   skip "another user's change: permission denied (4)" "needs root, runuser and user nobody"
 fi
 
+agent_alive "SOCKS users"
+
+# ---- SOCKS users: the password in the secret store, the name in listener.socks-users ----
+
+socks_password=$(openssl rand -hex 12)
+expect_rc 2 "socks-user add with a password on the command line is refused (2)" \
+  --session socks-user add carol "$socks_password"
+expect_rc 2 "socks-user without add, remove or list is a usage error (2)" --session socks-user
+ctl --session socks-user add carol --password-stdin <<<"$socks_password"
+[[ $rc == 0 && $out == *carol* ]]
+verdict "socks-user add carol --password-stdin" "exit $rc" "$out" "stderr: $err"
+expect_rc 0 "socks-user list" --session socks-user list
+[[ $out == carol ]]
+verdict "socks-user list names carol" "$out"
+expect_rc 0 "socks-user list --json" --session socks-user list --json
+json_check "socks-user list --json is the list of names" "d == ['carol']"
+expect_rc 0 "get listener.socks-users" --session get listener.socks-users
+[[ $out == carol ]]
+verdict "listener.socks-users is carol" "$out"
+grep -q '^socks-users=carol$' "$tmp/config/pinhole/pinhole.conf"
+verdict_then "the name is in the user's configuration file" cat "$tmp/config/pinhole/pinhole.conf"
+if grep -rqF -- "$socks_password" "$tmp/config" "$tmp/system.conf" "$tmp/agent.log" \
+  "$tmp/agent.out"; then
+  fail "the SOCKS password is neither in a configuration file nor in the agent's log"
+else
+  pass "the SOCKS password is neither in a configuration file nor in the agent's log"
+fi
+ctl --session socks-user add carol --password-stdin <<<""
+[[ $rc == 2 && $err == *empty* ]]
+verdict "an empty SOCKS password is refused (2)" "exit $rc" "stderr: $err"
+expect_rc 6 "an invalid SOCKS user name: invalid setting (6)" \
+  --session socks-user add 'carol;dave' --password-stdin <<<"$socks_password"
+if [[ $(id -u) == 0 ]] && command -v runuser >/dev/null && id nobody >/dev/null 2>&1 &&
+  runuser -u nobody -- test -x "$CTL"; then
+  out=$(printf 'x\n' | runuser -u nobody -- env DBUS_SESSION_BUS_ADDRESS="$bus_address" "$CTL" \
+    --session socks-user add eve --password-stdin 2>&1)
+  rc=$?
+  [[ $rc == 4 ]]
+  verdict "another user's socks-user add: permission denied (4)" "exit $rc" "$out"
+else
+  skip "another user's socks-user add: permission denied (4)" "needs root, runuser and user nobody"
+fi
+# On a terminal: asked twice, not echoed (pinholectl on a pty of its own, as a person types).
+tty_out=$(DBUS_SESSION_BUS_ADDRESS=$bus_address python3 - "$CTL" "$socks_password" <<'PY' 2>&1
+import os, pty, select, sys, termios, time
+ctl, password = sys.argv[1], sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(ctl, [ctl, "--session", "socks-user", "add", "dave"])
+seen = b""
+def wait_for(text):
+    global seen
+    deadline = time.time() + 30
+    while text not in seen:
+        left = deadline - time.time()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            sys.exit("no %r in %r" % (text, seen))
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            sys.exit("the end before %r in %r" % (text, seen))
+        seen += chunk
+# Typing only once echo is off: pinholectl turns it off after its prompt, and drops what was
+# typed before (TCSAFLUSH), as getpass does.
+def type_secret():
+    deadline = time.time() + 30
+    while termios.tcgetattr(fd)[3] & termios.ECHO:
+        if time.time() > deadline:
+            sys.exit("echo never turned off")
+        time.sleep(0.01)
+    os.write(fd, password.encode() + b"\n")
+wait_for(b"Password for dave: ")
+type_secret()
+wait_for(b"Repeat the password: ")
+type_secret()
+wait_for(b"stored.")
+_, status = os.waitpid(pid, 0)
+print(seen.decode(errors="replace").replace("\r", ""))
+print("exit", os.waitstatus_to_exitcode(status))
+PY
+)
+[[ $tty_out == *"exit 0" && $tty_out == *"SOCKS user dave stored."* && $tty_out != *"$socks_password"* ]]
+verdict "socks-user add on a terminal: asked twice, never echoed" "$tty_out"
+expect_rc 0 "socks-user list after the terminal" --session socks-user list
+[[ $out == $'carol\ndave' ]]
+verdict "socks-user list names carol and dave" "$out"
+expect_rc 0 "socks-user remove dave" --session socks-user remove dave
+expect_rc 0 "socks-user remove carol" --session socks-user remove carol
+expect_rc 0 "socks-user list after remove" --session socks-user list
+[[ -z $out ]]
+verdict "socks-user list is empty after remove" "'$out'"
+expect_rc 6 "removing an unknown SOCKS user: invalid setting (6)" \
+  --session socks-user remove carol
+
 expect_rc 0 "clear-credentials" --session clear-credentials
 expect_rc 0 "status after clear-credentials" --session status --json
 json_check "credentials gone, user name kept" "d['credentials_stored'] is False

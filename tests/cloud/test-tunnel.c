@@ -2727,6 +2727,146 @@ ph_tunnel_socks_upstream_down (PhTunnelFixture *fx)
       agent, (const char *[]){ "error=upstream-tcp", "proto=socks4", NULL }, 1, 5000);
 }
 
+/* [listener] socks-users names a user, and the clients are on loopback: they need no sign-in
+ * (curl and PySocks with credentials offer 0x00 beside 0x02, and are let in without a check;
+ * without credentials too), but one that offers 0x02 alone signs in, and is refused with RFC
+ * 1929's failure when the password is not alice's (this standalone agent has no secret store,
+ * so no password is right: tests/netns/test-socks-auth.sh signs in for real, from a LAN
+ * address). Malformed sub-negotiations get the failure reply and the agent keeps serving. No
+ * password reaches the agent's log. */
+static void
+ph_tunnel_socks_auth_loopback (PhTunnelFixture *fx)
+{
+  static const char script[]
+      = "import socks, ssl, sys\n"
+        "port, origin, ca = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]\n"
+        "for user, password in ((None, None), ('alice', sys.stdin.readline().strip())):\n"
+        "    s = socks.socksocket()\n"
+        "    s.settimeout(15)\n"
+        "    s.set_proxy(socks.SOCKS5, '127.0.0.1', port, rdns=True, username=user,\n"
+        "                password=password)\n"
+        "    s.connect(('localhost', origin))\n"
+        "    t = ssl.create_default_context(cafile=ca).wrap_socket(s, "
+        "server_hostname='localhost')\n"
+        "    t.sendall(b'GET /hello HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n')\n"
+        "    data = b''\n"
+        "    while True:\n"
+        "        chunk = t.recv(4096)\n"
+        "        if not chunk:\n"
+        "            break\n"
+        "        data += chunk\n"
+        "    assert data.endswith(b'\\r\\n\\r\\nhello\\n'), data\n"
+        "    print('ok', user)\n";
+  static const struct
+  {
+    const char *bytes;
+    gsize len;
+  } bad[] = {
+    { "\x05\x01\x02\x02\x01u\x01p", 8 },   /* version 2 */
+    { "\x05\x01\x02\x01\x00\x01p", 7 },    /* no name */
+    { "\x05\x01\x02\x05\x01\x00", 6 },     /* a greeting again */
+    { "\x05\x01\x02\xff\xff\xff\xff", 7 }, /* garbage */
+    { "\x05\x01\x02\x01\x05"
+      "alice\x00",
+      11 }, /* an empty password */
+  };
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  const char *password = "Sx9-not-alices-7Qm";
+  g_autofree char *socks = g_strdup_printf ("127.0.0.1:%u", agent->port);
+  g_autofree char *user = g_strdup_printf ("alice:%s", password);
+  g_autofree char *by_name
+      = g_strdup_printf ("https://localhost:%u/hello", cloud->origin_https_port);
+  g_autofree char *squid_name = g_strdup_printf ("CONNECT localhost:%u ", cloud->origin_https_port);
+  g_autofree char *name_target = g_strdup_printf ("target=localhost:%u", cloud->origin_https_port);
+  g_autofree char *log = NULL;
+  guint squid_base = ph_test_cloud_settled_access_log_lines (cloud, squid_name);
+  g_autoptr (GByteArray) signin = g_byte_array_new ();
+  g_autoptr (GBytes) got = NULL;
+
+  /* curl with credentials, and without. */
+  {
+    g_autoptr (PhTestCurl) with = ph_test_curl ("--socks5-hostname", socks, "--proxy-user", user,
+                                                "--cacert", cloud->origin_ca, by_name, NULL);
+    g_autoptr (PhTestCurl) without
+        = ph_test_curl ("--socks5-hostname", socks, "--cacert", cloud->origin_ca, by_name, NULL);
+
+    ph_assert_curl_ok (with);
+    g_assert_cmpstr (with->out_str, ==, "hello\n");
+    ph_assert_curl_ok (without);
+    g_assert_cmpstr (without->out_str, ==, "hello\n");
+  }
+  g_assert_cmpuint (ph_test_cloud_settled_access_log_lines (cloud, squid_name) - squid_base, ==, 2);
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ name_target, "status=200", "proto=socks5", NULL }, 2, 5000);
+
+  /* 0x02 alone: chosen, then the password checked and refused. */
+  g_byte_array_append (signin,
+                       (const guint8 *) "\x05\x01\x02\x01\x05"
+                                        "alice",
+                       10);
+  g_byte_array_append (signin, (const guint8 *) "\x12", 1);
+  g_byte_array_append (signin, (const guint8 *) password, strlen (password));
+  got = ph_socks_exchange (agent, (const char *) signin->data, signin->len);
+  g_assert_cmpmem (g_bytes_get_data (got, NULL), g_bytes_get_size (got), "\x05\x02\x01\x01", 4);
+  g_clear_pointer (&got, g_bytes_unref);
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      got = ph_socks_exchange (agent, bad[i].bytes, bad[i].len);
+      g_test_message ("malformed sub-negotiation %" G_GSIZE_FORMAT, i);
+      g_assert_cmpmem (g_bytes_get_data (got, NULL), g_bytes_get_size (got), "\x05\x02\x01\x01", 4);
+      g_clear_pointer (&got, g_bytes_unref);
+    }
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ "status=407", "error=socks-auth", "proto=socks5", NULL },
+      1 + G_N_ELEMENTS (bad), 5000);
+
+  /* PySocks (Debian's python3-socks), socks5h, without and with credentials; and the agent
+   * still serves after the refusals. */
+  {
+    g_autofree char *port = g_strdup_printf ("%u", agent->port);
+    g_autofree char *origin = g_strdup_printf ("%u", cloud->origin_https_port);
+    const char *python = g_getenv ("PH_PYTHON") ? g_getenv ("PH_PYTHON") : "/usr/bin/python3";
+    const char *check[] = { python, "-c", "import socks", NULL };
+    const char *argv[] = { python, "-c", script, port, origin, cloud->origin_ca, NULL };
+    g_autoptr (GSubprocess) proc = NULL;
+    g_autoptr (GError) error = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    g_autofree char *input = g_strdup_printf ("%s\n", password);
+    int status = 1;
+
+    if (!g_spawn_sync (NULL, (char **) check, NULL,
+                       G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL,
+                       NULL, &status, NULL)
+        || !g_spawn_check_wait_status (status, NULL))
+      {
+        g_assert_cmpstr (g_getenv ("CI"), !=, "true");
+        g_test_message ("PySocks (python3-socks) is not installed: not tried");
+      }
+    else
+      {
+        proc = g_subprocess_newv (argv,
+                                  G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE
+                                      | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                                  &error);
+        g_assert_no_error (error);
+        g_assert_true (g_subprocess_communicate_utf8 (proc, input, NULL, &out, &err, &error));
+        g_assert_no_error (error);
+        if (!g_subprocess_get_successful (proc))
+          {
+            g_printerr ("# PySocks: %s%s\n", out, err);
+            ph_test_agent_print_log (agent, "the PySocks client failed");
+          }
+        g_assert_cmpstr (out, ==, "ok None\nok alice\n");
+        ph_test_agent_assert_access (
+            agent, (const char *[]){ name_target, "status=200", "proto=socks5", NULL }, 4, 5000);
+      }
+  }
+  log = ph_test_agent_log (agent);
+  g_assert_null (strstr (log, password));
+}
+
 static const PhTunnelCase ph_cases[] = {
   { "connect-https", ph_tunnel_connect_https },
   { "plain-get", ph_tunnel_plain_get },
@@ -2791,6 +2931,8 @@ static const PhTunnelCase ph_cases[] = {
     .settings
     = { { "route", "direct", "localhost" }, { "route", "block", ".blocked.pinhole.test" } } },
   { "socks-upstream-down", ph_tunnel_socks_upstream_down, .agent = PH_TUNNEL_AGENT_CONFIG },
+  { "socks-auth-loopback", ph_tunnel_socks_auth_loopback,
+    .settings = { { "listener", "socks-users", "alice" } } },
   { "check-config", ph_tunnel_check_config, .agent = PH_TUNNEL_AGENT_NONE },
   { "reload", ph_tunnel_reload, .needs_sighup = TRUE },
   { "sigterm", ph_tunnel_sigterm },

@@ -50,9 +50,9 @@ static const PhCtlCommand commands[] = {
   /* TRANSLATORS: NAME is a command-line placeholder */
   { "socks-user", "add", N_ ("NAME"),
     N_ ("Let NAME sign in to SOCKS5 from the LAN (password asked, or --password-stdin)"),
-    PH_CTL_OPT_PASSWORD_STDIN, 1, 1, ph_ctl_cmd_socks_user_add },
-  { "socks-user", "remove", N_ ("NAME"), N_ ("Remove a SOCKS5 user and its stored password"), 0, 1,
-    1, ph_ctl_cmd_socks_user_remove },
+    PH_CTL_OPT_PASSWORD_STDIN | PH_CTL_CHANGES, 1, 1, ph_ctl_cmd_socks_user_add },
+  { "socks-user", "remove", N_ ("NAME"), N_ ("Remove a SOCKS5 user and its stored password"),
+    PH_CTL_CHANGES, 1, 1, ph_ctl_cmd_socks_user_remove },
   { "socks-user", "list", "", N_ ("List the SOCKS5 users' names"), PH_CTL_OPT_JSON, 0, 0,
     ph_ctl_cmd_socks_user_list },
   /* TRANSLATORS: KEY is a command-line placeholder */

@@ -8,8 +8,13 @@
 #include "ph-build-config.h"
 #include "ph-settings-window.h"
 
+#include "ph-wipe.h"
+
 #include <string.h>
 #include <glib/gi18n.h>
+
+/* How long a write may take: polkit may be asking a person for a password. */
+#define PH_APPLY_TIMEOUT_MS (5 * 60 * 1000)
 
 struct _PhSettingsWindow
 {
@@ -35,12 +40,27 @@ struct _PhSettingsWindow
   GtkWidget *message;
   GtkWidget *apply_button;
   GtkWidget *close_button;
+  GtkWidget *waiting; /* the spinner and "Waiting for authorization…" */
+  GtkWidget *waiting_spinner;
+
+  GCancellable *cancellable; /* the writes of an apply, cancelled when the window goes */
+  gboolean applying;
+  guint waiting_timeout;
 
   GHashTable *loaded;    /* key -> value as last read, to send only changes */
   gboolean absent_shown; /* the message says that the agent is not running */
 };
 
 G_DEFINE_TYPE (PhSettingsWindow, ph_settings_window, GTK_TYPE_WINDOW)
+
+typedef struct _PhWrite PhWrite;
+static void write_free (PhWrite *write);
+
+static void
+writes_free (GQueue *writes)
+{
+  g_queue_free_full (writes, (GDestroyNotify) write_free);
+}
 
 /* The agent's keys behind the entries. */
 static const struct
@@ -157,7 +177,7 @@ ph_settings_window_refresh (PhSettingsWindow *self)
   gboolean locked, any_locked = FALSE;
   g_autoptr (GHashTable) previous = NULL;
 
-  gtk_widget_set_sensitive (self->apply_button, agent != NULL);
+  gtk_widget_set_sensitive (self->apply_button, agent != NULL && !self->applying);
   if (agent == NULL)
     {
       show_message (self, _ ("The Pinhole agent is not running."));
@@ -231,31 +251,47 @@ ph_settings_window_refresh (PhSettingsWindow *self)
                          ph_tray_prefs_get_set_system_proxy (self->prefs));
 }
 
-/* Sends @key = @value if it changed; FALSE with the agent's reason shown. */
-static gboolean
-send_setting (PhSettingsWindow *self, PhAgent1 *agent, const char *key, const char *value)
+/* One write of an apply: SetSetting (@key, @value), or SetCredentials (@user, @password) when
+ * @key is NULL. */
+struct _PhWrite
 {
-  g_autoptr (GError) error = NULL;
+  char *key;
+  char *value; /* the user name for SetCredentials */
+  char *password;
+};
 
-  if (g_strcmp0 (g_hash_table_lookup (self->loaded, key), value) == 0)
-    return TRUE;
-  if (!ph_agent1_call_set_setting_sync (agent, key, value, NULL, &error))
+static void
+write_free (PhWrite *write)
+{
+  g_free (write->key);
+  g_free (write->value);
+  if (write->password != NULL)
     {
-      GtkWidget *widget = ph_settings_window_get_widget (self, key);
-      g_dbus_error_strip_remote_error (error);
-      show_message (self, error->message);
-      if (widget != NULL)
-        gtk_widget_grab_focus (widget);
-      return FALSE;
+      ph_wipe (write->password, strlen (write->password));
+      g_free (write->password);
     }
-  g_hash_table_insert (self->loaded, g_strdup (key), g_strdup (value));
-  return TRUE;
+  g_free (write);
 }
 
-gboolean
-ph_settings_window_apply (PhSettingsWindow *self)
+/* Queues @key = @value if it changed. */
+static void
+queue_setting (PhSettingsWindow *self, GQueue *writes, const char *key, const char *value)
 {
-  PhAgent1 *agent = self->agent;
+  PhWrite *write;
+
+  if (g_strcmp0 (g_hash_table_lookup (self->loaded, key), value) == 0)
+    return;
+  write = g_new0 (PhWrite, 1);
+  write->key = g_strdup (key);
+  write->value = g_strdup (value);
+  g_queue_push_tail (writes, write);
+}
+
+/* What the window's fields ask for, in the order it is sent. */
+static GQueue *
+collect_writes (PhSettingsWindow *self)
+{
+  GQueue *writes = g_queue_new ();
   const char *host = gtk_entry_get_text (GTK_ENTRY (self->upstream_host));
   const char *port = gtk_entry_get_text (GTK_ENTRY (self->upstream_port));
   const char *user = gtk_entry_get_text (GTK_ENTRY (self->username));
@@ -263,40 +299,30 @@ ph_settings_window_apply (PhSettingsWindow *self)
   const char *listen_port = gtk_entry_get_text (GTK_ENTRY (self->listener_port));
   const char *old_listen = g_hash_table_lookup (self->loaded, "listener.address");
   g_autofree char *old_port = old_listen ? port_of_listeners (old_listen) : NULL;
-  g_autoptr (GError) error = NULL;
   /* The route and system-proxy keys, in the order they are sent. */
   static const char *const choices[] = { "route.direct", "route.block", "route.when-unreachable",
                                          "route.portal", "system-proxy.mode" };
 
-  if (agent == NULL)
-    return FALSE;
-  show_message (self, NULL);
-  if (gtk_widget_get_sensitive (self->upstream_host)
-      && !send_setting (self, agent, "upstream.host", host))
-    return FALSE;
-  if (gtk_widget_get_sensitive (self->upstream_port)
-      && !send_setting (self, agent, "upstream.port", port))
-    return FALSE;
+  if (gtk_widget_get_sensitive (self->upstream_host))
+    queue_setting (self, writes, "upstream.host", host);
+  if (gtk_widget_get_sensitive (self->upstream_port))
+    queue_setting (self, writes, "upstream.port", port);
   if (gtk_widget_get_sensitive (self->listener_port) && old_listen != NULL
       && g_strcmp0 (old_port, listen_port) != 0)
     {
       g_autofree char *listeners = listeners_for_port (old_listen, listen_port);
-      if (!send_setting (self, agent, "listener.address", listeners))
-        return FALSE;
+      queue_setting (self, writes, "listener.address", listeners);
     }
   if (*password != '\0')
     {
-      if (!ph_agent1_call_set_credentials_sync (agent, user, password, NULL, &error))
-        {
-          g_dbus_error_strip_remote_error (error);
-          show_message (self, error->message);
-          return FALSE;
-        }
-      gtk_entry_set_text (GTK_ENTRY (self->password), "");
+      PhWrite *write = g_new0 (PhWrite, 1);
+
+      write->value = g_strdup (user);
+      write->password = g_strdup (password);
+      g_queue_push_tail (writes, write);
     }
-  else if (gtk_widget_get_sensitive (self->username)
-           && !send_setting (self, agent, "upstream.username", user))
-    return FALSE;
+  else if (gtk_widget_get_sensitive (self->username))
+    queue_setting (self, writes, "upstream.username", user);
 
   for (guint i = 0; i < G_N_ELEMENTS (choices); i++)
     {
@@ -309,26 +335,151 @@ ph_settings_window_apply (PhSettingsWindow *self)
         value = g_strdup (gtk_combo_box_get_active_id (GTK_COMBO_BOX (widget)));
       else
         value = g_strstrip (g_strdup (gtk_entry_get_text (GTK_ENTRY (widget))));
-      if (value != NULL && !send_setting (self, agent, choices[i], value))
-        return FALSE;
+      if (value != NULL)
+        queue_setting (self, writes, choices[i], value);
     }
+  return writes;
+}
 
-  if (!ph_tray_prefs_save (self->prefs, gtk_switch_get_active (GTK_SWITCH (self->system_proxy)),
-                           &error))
+static void
+set_waiting (PhSettingsWindow *self, gboolean waiting)
+{
+  g_clear_handle_id (&self->waiting_timeout, g_source_remove);
+  self->applying = waiting;
+  gtk_widget_set_sensitive (self->apply_button, !waiting && self->agent != NULL);
+  gtk_widget_set_sensitive (self->close_button, !waiting);
+  if (!waiting)
     {
-      show_message (self, error->message);
-      return FALSE;
+      gtk_spinner_stop (GTK_SPINNER (self->waiting_spinner));
+      gtk_widget_set_visible (self->waiting, FALSE);
     }
-  /* The system proxy follows route.direct and system-proxy.mode, which change no property of
-   * the agent's. */
-  g_signal_emit (self, signals[SIGNAL_APPLIED], 0);
-  return TRUE;
+}
+
+/* A write that takes this long is most likely waiting for polkit's question to be answered. */
+#define PH_WAITING_DELAY_MS 300
+
+static gboolean
+show_waiting (gpointer data)
+{
+  PhSettingsWindow *self = data;
+
+  self->waiting_timeout = 0;
+  gtk_widget_set_visible (self->waiting, TRUE);
+  gtk_spinner_start (GTK_SPINNER (self->waiting_spinner));
+  return G_SOURCE_REMOVE;
+}
+
+static void send_next (GTask *task);
+
+static void
+write_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (GTask) task = data;
+  PhSettingsWindow *self = g_task_get_source_object (task);
+  GQueue *writes = g_task_get_task_data (task);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
+  PhWrite *write = g_queue_pop_head (writes);
+
+  if (reply == NULL)
+    {
+      /* The window is going: nothing to show. */
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          GtkWidget *widget = write->key ? ph_settings_window_get_widget (self, write->key) : NULL;
+
+          set_waiting (self, FALSE);
+          g_dbus_error_strip_remote_error (error);
+          show_message (self, error->message);
+          if (widget != NULL)
+            gtk_widget_grab_focus (widget);
+        }
+      write_free (write);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  if (write->key != NULL)
+    g_hash_table_insert (self->loaded, g_strdup (write->key), g_strdup (write->value));
+  else
+    gtk_entry_set_text (GTK_ENTRY (self->password), "");
+  write_free (write);
+  send_next (g_steal_pointer (&task));
+}
+
+static void
+send_next (GTask *task)
+{
+  PhSettingsWindow *self = g_task_get_source_object (task);
+  GQueue *writes = g_task_get_task_data (task);
+  PhWrite *write = g_queue_peek_head (writes);
+  g_autoptr (GError) error = NULL;
+  GVariant *args;
+
+  if (write == NULL)
+    {
+      set_waiting (self, FALSE);
+      if (!ph_tray_prefs_save (self->prefs, gtk_switch_get_active (GTK_SWITCH (self->system_proxy)),
+                               &error))
+        {
+          show_message (self, error->message);
+          g_task_return_error (task, g_steal_pointer (&error));
+          g_object_unref (task);
+          return;
+        }
+      /* The system proxy follows route.direct and system-proxy.mode, which change no property
+       * of the agent's. */
+      g_signal_emit (self, signals[SIGNAL_APPLIED], 0);
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+      return;
+    }
+  args = write->key != NULL ? g_variant_new ("(ss)", write->key, write->value)
+                            : g_variant_new ("(ss)", write->value, write->password);
+  /* polkit may ask for a password (the system service): the call lets it, and the window
+   * stays responsive meanwhile. */
+  g_dbus_proxy_call (G_DBUS_PROXY (self->agent),
+                     write->key != NULL ? "SetSetting" : "SetCredentials", args,
+                     G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, PH_APPLY_TIMEOUT_MS,
+                     self->cancellable, write_done, task);
+}
+
+void
+ph_settings_window_apply (PhSettingsWindow *self, GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (self, self->cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, ph_settings_window_apply);
+  if (self->agent == NULL)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
+                               _ ("The Pinhole agent is not running."));
+      g_object_unref (task);
+      return;
+    }
+  show_message (self, NULL);
+  g_task_set_task_data (task, collect_writes (self), (GDestroyNotify) writes_free);
+  set_waiting (self, TRUE);
+  self->waiting_timeout = g_timeout_add (PH_WAITING_DELAY_MS, show_waiting, self);
+  send_next (task);
+}
+
+gboolean
+ph_settings_window_apply_finish (PhSettingsWindow *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+gboolean
+ph_settings_window_is_waiting (PhSettingsWindow *self)
+{
+  return gtk_widget_get_visible (self->waiting);
 }
 
 static void
 on_apply (GtkButton *button, PhSettingsWindow *self)
 {
-  ph_settings_window_apply (self);
+  ph_settings_window_apply (self, NULL, NULL);
 }
 
 static void
@@ -338,10 +489,21 @@ on_close (GtkButton *button, PhSettingsWindow *self)
 }
 
 static void
+ph_settings_window_dispose (GObject *object)
+{
+  PhSettingsWindow *self = PH_SETTINGS_WINDOW (object);
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->waiting_timeout, g_source_remove);
+  G_OBJECT_CLASS (ph_settings_window_parent_class)->dispose (object);
+}
+
+static void
 ph_settings_window_finalize (GObject *object)
 {
   PhSettingsWindow *self = PH_SETTINGS_WINDOW (object);
 
+  g_clear_object (&self->cancellable);
   g_clear_object (&self->agent);
   g_hash_table_unref (self->loaded);
   G_OBJECT_CLASS (ph_settings_window_parent_class)->finalize (object);
@@ -352,6 +514,7 @@ ph_settings_window_class_init (PhSettingsWindowClass *klass)
 {
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
+  G_OBJECT_CLASS (klass)->dispose = ph_settings_window_dispose;
   G_OBJECT_CLASS (klass)->finalize = ph_settings_window_finalize;
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/pinhole/Tray/ph-settings-window.ui");
@@ -374,6 +537,8 @@ ph_settings_window_class_init (PhSettingsWindowClass *klass)
   BIND (message);
   BIND (apply_button);
   BIND (close_button);
+  BIND (waiting);
+  BIND (waiting_spinner);
 #undef BIND
   /* After a successful apply. */
   signals[SIGNAL_APPLIED] = g_signal_new ("applied", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -385,6 +550,7 @@ ph_settings_window_init (PhSettingsWindow *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
   self->loaded = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->cancellable = g_cancellable_new ();
   g_signal_connect (self->apply_button, "clicked", G_CALLBACK (on_apply), self);
   g_signal_connect (self->close_button, "clicked", G_CALLBACK (on_close), self);
 }

@@ -22,8 +22,16 @@ PhSettingsWindow *ph_settings_window_new (GtkApplication *application, PhTrayPre
 void ph_settings_window_set_agent (PhSettingsWindow *self, PhAgent1 *agent);
 /* Reads every value from the agent again. */
 void ph_settings_window_refresh (PhSettingsWindow *self);
-/* Sends what changed; FALSE with the agent's message shown when it refused. */
-gboolean ph_settings_window_apply (PhSettingsWindow *self);
+/* Sends what changed, one asynchronous call after another, each allowed to have polkit ask
+ * for a password; meanwhile the buttons are insensitive and, once a call takes a moment, a
+ * spinner says that the window waits for authorization. Then "applied", or the agent's
+ * message shown in place and the error in _finish. */
+void ph_settings_window_apply (PhSettingsWindow *self, GAsyncReadyCallback callback,
+                               gpointer user_data);
+gboolean ph_settings_window_apply_finish (PhSettingsWindow *self, GAsyncResult *result,
+                                          GError **error);
+/* For tests: whether the spinner and "Waiting for authorization…" show. */
+gboolean ph_settings_window_is_waiting (PhSettingsWindow *self);
 /* For tests: the widget that edits @key ("upstream.host", ...), or NULL. */
 GtkWidget *ph_settings_window_get_widget (PhSettingsWindow *self, const char *key);
 const char *ph_settings_window_get_message (PhSettingsWindow *self);

@@ -20,6 +20,9 @@
 
 #include <glib/gi18n.h>
 
+/* How long a change may wait for polkit's question to be answered. */
+#define PH_TRAY_AUTH_TIMEOUT_MS (5 * 60 * 1000)
+
 struct _PhTrayApp
 {
   GtkApplication parent;
@@ -478,8 +481,10 @@ action_toggle (GSimpleAction *action, GVariant *parameter, gpointer data)
   on = !ph_agent1_get_enabled (app->agent);
   if (parameter != NULL)
     on = g_variant_get_boolean (parameter);
+  /* polkit may ask for a password (the system service, a user outside the active session). */
   g_dbus_proxy_call (G_DBUS_PROXY (app->agent), on ? "Enable" : "Disable", NULL,
-                     G_DBUS_CALL_FLAGS_NONE, -1, NULL, call_done, g_object_ref (app));
+                     G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, PH_TRAY_AUTH_TIMEOUT_MS,
+                     NULL, call_done, g_object_ref (app));
 }
 
 static void
@@ -600,7 +605,8 @@ trust_fetched (GObject *source, GAsyncResult *result, gpointer data)
   if (response != GTK_RESPONSE_ACCEPT || app->agent == NULL)
     return;
   g_dbus_proxy_call (G_DBUS_PROXY (app->agent), "TrustPin", g_variant_new ("(s)", pin),
-                     G_DBUS_CALL_FLAGS_NONE, -1, NULL, call_done, g_object_ref (app));
+                     G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, PH_TRAY_AUTH_TIMEOUT_MS,
+                     NULL, call_done, g_object_ref (app));
 }
 
 static void

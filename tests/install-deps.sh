@@ -20,8 +20,9 @@ packages=(
   nftables python3-gi gir1.2-glib-2.0
   # fuzzing (libFuzzer) and sanitizers
   clang libclang-rt-14-dev
-  # control plane: bus, secrets
-  libsecret-1-dev gnome-keyring dbus-daemon
+  # control plane: bus, secrets; polkitd and its pkttyagent, util-linux's unshare and setpriv
+  # (tests/polkit/)
+  libsecret-1-dev gnome-keyring dbus-daemon polkitd util-linux
   # packaging: the .deb, lintian, unit and policy checks (tests/deb/)
   debhelper dpkg-dev fakeroot lintian help2man systemd libxml2-utils libglib2.0-bin
   # desktop proxy settings: GNOME's org.gnome.system.proxy schema, KDE's kwriteconfig5/kreadconfig5
@@ -33,6 +34,8 @@ packages=(
   # tests use
   libgtk-3-dev libayatana-appindicator3-dev xvfb xauth trayer dunst imagemagick x11-utils
   fonts-dejavu-core fonts-noto-cjk librsvg2-common hicolor-icon-theme
+  # a StatusNotifierItem watcher and host for the AppIndicator path (tests/gui/test-sni.sh)
+  haskell-status-notifier-item-utils haskell-gtk-sni-tray-utils
   # desktop and AppStream files, validated in tests
   desktop-file-utils appstream
 )

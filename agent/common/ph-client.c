@@ -277,6 +277,37 @@ ph_client_load_properties_sync (PhAgent1 *agent, GCancellable *cancellable, GErr
   return TRUE;
 }
 
+/* Runs in GDBus's worker thread, for every message of the connection. */
+static GDBusMessage *
+allow_interactive (GDBusConnection *connection, GDBusMessage *message, gboolean incoming,
+                   gpointer user_data)
+{
+  GDBusMessage *copy;
+
+  /* Not by the agent's name: the proxy sends to the name's unique owner. The bus itself never
+   * asks anyone. */
+  if (incoming || g_dbus_message_get_message_type (message) != G_DBUS_MESSAGE_TYPE_METHOD_CALL
+      || g_strcmp0 (g_dbus_message_get_destination (message), "org.freedesktop.DBus") == 0)
+    return message;
+  /* An outgoing message is locked by now: the flag goes on a copy, serial and all. */
+  copy = g_dbus_message_copy (message, NULL);
+  g_object_unref (message);
+  if (copy == NULL)
+    return NULL;
+  g_dbus_message_set_flags (copy, g_dbus_message_get_flags (copy)
+                                      | G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION);
+  return copy;
+}
+
+void
+ph_client_allow_interactive_authorization (PhAgent1 *agent, int timeout_msec)
+{
+  GDBusProxy *proxy = G_DBUS_PROXY (agent);
+
+  g_dbus_connection_add_filter (g_dbus_proxy_get_connection (proxy), allow_interactive, NULL, NULL);
+  g_dbus_proxy_set_default_timeout (proxy, timeout_msec);
+}
+
 static void
 convert (GError *error, GQuark domain, int code)
 {

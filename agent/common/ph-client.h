@@ -63,6 +63,14 @@ gboolean ph_client_load_properties_sync (PhAgent1 *agent, GCancellable *cancella
  * (an activatable name); FALSE when there is no such bus. @timeout_msec as for D-Bus calls. */
 gboolean ph_client_agent_on_bus (GBusType bus_type, int timeout_msec);
 
+/* From now on, every method call on @agent's connection (but those to the bus itself) carries
+ * G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, so that the agent may have polkit ask
+ * for a password (a graphical agent of the session, or the terminal's: ph-auth-agent.h), and
+ * calls that @agent makes with the default timeout wait @timeout_msec for the answer, as
+ * asking takes a person's time. For a program whose calls are made by the generated
+ * functions, which take no flags (pinholectl); the tray passes the flag itself. */
+void ph_client_allow_interactive_authorization (PhAgent1 *agent, int timeout_msec);
+
 /* Turns @error, as a call to the agent failed, into what a client shows and decides on:
  * refusals (D-Bus AccessDenied, AuthFailed, polkit's NotAuthorized) become
  * PH_ERROR_PERMISSION_DENIED, a transport that fails PH_CLIENT_ERROR_UNREACHABLE, any other

@@ -24,6 +24,7 @@
 void
 ph_ctl_clear (PhCtl *ctl)
 {
+  g_clear_pointer (&ctl->auth_agent, ph_auth_agent_stop);
   g_clear_object (&ctl->agent);
   g_clear_pointer (&ctl->address, g_free);
   g_clear_pointer (&ctl->gateway, g_free);
@@ -49,6 +50,8 @@ ph_ctl_connect (PhCtl *ctl, GError **error)
   if (ctl->agent == NULL)
     return FALSE;
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (ctl->agent), CALL_TIMEOUT_MS);
+  if (ctl->changes)
+    ph_ctl_allow_authorization (ctl);
   return TRUE;
 }
 

@@ -32,34 +32,35 @@ typedef struct
 static const PhCtlCommand commands[] = {
   { "status", NULL, "", N_ ("Show the agent's state, upstream and counters"), PH_CTL_OPT_JSON, 0, 0,
     ph_ctl_cmd_status },
-  { "enable", NULL, "", N_ ("Switch the tunnel on"), 0, 0, 0, ph_ctl_cmd_enable },
-  { "disable", NULL, "", N_ ("Switch the tunnel off"), 0, 0, 0, ph_ctl_cmd_disable },
-  { "reload", NULL, "", N_ ("Read the configuration files again"), 0, 0, 0, ph_ctl_cmd_reload },
+  { "enable", NULL, "", N_ ("Switch the tunnel on"), PH_CTL_CHANGES, 0, 0, ph_ctl_cmd_enable },
+  { "disable", NULL, "", N_ ("Switch the tunnel off"), PH_CTL_CHANGES, 0, 0, ph_ctl_cmd_disable },
+  { "reload", NULL, "", N_ ("Read the configuration files again"), PH_CTL_CHANGES, 0, 0,
+    ph_ctl_cmd_reload },
   { "pin", "show", "", N_ ("Show the cloud proxy's key and certificates"), PH_CTL_OPT_JSON, 0, 0,
     ph_ctl_cmd_pin_show },
   /* TRANSLATORS: PIN is a command-line placeholder */
   { "pin", "trust", N_ ("[PIN]"), N_ ("Trust the cloud proxy's key (asks first unless --yes)"),
-    PH_CTL_OPT_YES, 0, 1, ph_ctl_cmd_pin_trust },
+    PH_CTL_OPT_YES | PH_CTL_CHANGES, 0, 1, ph_ctl_cmd_pin_trust },
   /* TRANSLATORS: USER is a command-line placeholder */
   { "set-credentials", NULL, N_ ("USER"),
     N_ ("Store the proxy password for USER (asked on the terminal, or --password-stdin)"),
-    PH_CTL_OPT_PASSWORD_STDIN, 1, 1, ph_ctl_cmd_set_credentials },
-  { "clear-credentials", NULL, "", N_ ("Remove the stored proxy password"), 0, 0, 0,
+    PH_CTL_OPT_PASSWORD_STDIN | PH_CTL_CHANGES, 1, 1, ph_ctl_cmd_set_credentials },
+  { "clear-credentials", NULL, "", N_ ("Remove the stored proxy password"), PH_CTL_CHANGES, 0, 0,
     ph_ctl_cmd_clear_credentials },
   /* TRANSLATORS: NAME is a command-line placeholder */
   { "socks-user", "add", N_ ("NAME"),
     N_ ("Let NAME sign in to SOCKS5 from the LAN (password asked, or --password-stdin)"),
-    PH_CTL_OPT_PASSWORD_STDIN, 1, 1, ph_ctl_cmd_socks_user_add },
-  { "socks-user", "remove", N_ ("NAME"), N_ ("Remove a SOCKS5 user and its stored password"), 0, 1,
-    1, ph_ctl_cmd_socks_user_remove },
+    PH_CTL_OPT_PASSWORD_STDIN | PH_CTL_CHANGES, 1, 1, ph_ctl_cmd_socks_user_add },
+  { "socks-user", "remove", N_ ("NAME"), N_ ("Remove a SOCKS5 user and its stored password"),
+    PH_CTL_CHANGES, 1, 1, ph_ctl_cmd_socks_user_remove },
   { "socks-user", "list", "", N_ ("List the SOCKS5 users' names"), PH_CTL_OPT_JSON, 0, 0,
     ph_ctl_cmd_socks_user_list },
   /* TRANSLATORS: KEY is a command-line placeholder */
   { "get", NULL, N_ ("KEY"), N_ ("Print a setting's value, e.g. upstream.host"), PH_CTL_OPT_JSON, 1,
     1, ph_ctl_cmd_get },
   /* TRANSLATORS: KEY and VALUE are command-line placeholders */
-  { "set", NULL, N_ ("KEY VALUE"), N_ ("Change a setting; an empty VALUE restores the default"), 0,
-    2, 2, ph_ctl_cmd_set },
+  { "set", NULL, N_ ("KEY VALUE"), N_ ("Change a setting; an empty VALUE restores the default"),
+    PH_CTL_CHANGES, 2, 2, ph_ctl_cmd_set },
   { "settings", NULL, "", N_ ("List every setting with its value and default"), PH_CTL_OPT_JSON, 0,
     0, ph_ctl_cmd_settings },
   /* TRANSLATORS: TARGET is a command-line placeholder */
@@ -74,8 +75,9 @@ static const PhCtlCommand commands[] = {
   { "capture", "on", N_ ("--gateway IFACE | --local"),
     N_ ("Send the LAN's connections (--gateway) or this machine's (--local) to the transparent "
         "listener"),
-    PH_CTL_OPT_CAPTURE, 0, 0, ph_ctl_cmd_capture_on },
-  { "capture", "off", "", N_ ("Remove the capture rules"), 0, 0, 0, ph_ctl_cmd_capture_off },
+    PH_CTL_OPT_CAPTURE | PH_CTL_CHANGES, 0, 0, ph_ctl_cmd_capture_on },
+  { "capture", "off", "", N_ ("Remove the capture rules"), PH_CTL_CHANGES, 0, 0,
+    ph_ctl_cmd_capture_off },
   { "capture", "status", "", N_ ("Show the capture rules' state (exit 1 when they failed)"),
     PH_CTL_OPT_JSON, 0, 0, ph_ctl_cmd_capture_status },
   { "system-proxy", "status", "",
@@ -310,6 +312,7 @@ run (PhCtl *ctl, char **args, gboolean *bad_command_line, GError **error)
 
   *bad_command_line = FALSE;
   ctl->exit_status = PH_CTL_EXIT_OK;
+  ctl->changes = (command->options & PH_CTL_CHANGES) != 0;
   if (!command->func (ctl, args + first_arg, error))
     {
       /* What the bus or the agent said, as a PH_ERROR or PH_CLIENT_ERROR code. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-ctl-unix.c: what pinholectl does on Linux alone: --system and --session choose the bus,
- * and "logs" shows the agent's unit in the systemd journal (journalctl). */
+ * polkit may ask for a password on the terminal (--no-ask-password), and "logs" shows the
+ * agent's unit in the systemd journal (journalctl). */
 #define G_LOG_DOMAIN "pinhole-ctl"
 
 #include "ph-ctl.h"
@@ -10,11 +11,13 @@
 #include <glib/gi18n.h>
 
 #define PH_AGENT_UNIT "pinhole-agent.service"
+/* How long a call may wait while polkit asks a person, as the tray's settings window does. */
+#define PH_CTL_INTERACTIVE_TIMEOUT_MS (5 * 60 * 1000)
 
 const GOptionEntry *
 ph_ctl_bus_options (PhCtl *ctl)
 {
-  static GOptionEntry entries[3];
+  static GOptionEntry entries[4];
 
   entries[0] = (GOptionEntry){
     "system", 0, 0, G_OPTION_ARG_NONE, &ctl->system, N_ ("Talk to the system service"), NULL
@@ -22,8 +25,34 @@ ph_ctl_bus_options (PhCtl *ctl)
   entries[1] = (GOptionEntry){
     "session", 0, 0, G_OPTION_ARG_NONE, &ctl->session, N_ ("Talk to the per-user agent"), NULL
   };
-  entries[2] = (GOptionEntry){ NULL };
+  entries[2] = (GOptionEntry){ "no-ask-password",
+                               0,
+                               0,
+                               G_OPTION_ARG_NONE,
+                               &ctl->no_ask_password,
+                               N_ ("Do not let polkit ask for a password (system service)"),
+                               NULL };
+  entries[3] = (GOptionEntry){ NULL };
   return entries;
+}
+
+void
+ph_ctl_allow_authorization (PhCtl *ctl)
+{
+  GDBusConnection *connection = g_dbus_proxy_get_connection (G_DBUS_PROXY (ctl->agent));
+  g_autoptr (GDBusConnection) system_bus = NULL;
+
+  /* polkit decides on the system bus only: the session's agent is the user's own. The system
+   * bus connection is the shared one that ph-client found the agent on, if it was. */
+  if (ctl->no_ask_password || ctl->session || ctl->address != NULL)
+    return;
+  system_bus = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, NULL);
+  if (connection != system_bus)
+    return;
+  /* As systemctl: the call allows a question whether or not there is a terminal (a graphical
+   * agent of the session may ask), and the terminal's agent runs when there is one. */
+  ph_client_allow_interactive_authorization (ctl->agent, PH_CTL_INTERACTIVE_TIMEOUT_MS);
+  ctl->auth_agent = ph_auth_agent_start ();
 }
 
 char **

@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 
 #include "ph-agent1-generated.h"
+#include "ph-auth-agent.h"
 #include "ph-ctl-exit.h"
 
 G_BEGIN_DECLS
@@ -20,6 +21,9 @@ typedef enum
   PH_CTL_OPT_LINES = 1 << 3,
   PH_CTL_OPT_FOLLOW = 1 << 4,
   PH_CTL_OPT_CAPTURE = 1 << 5, /* --gateway, --local */
+  /* Not an option: the command changes something, so the system service may have polkit ask
+   * (--no-ask-password). */
+  PH_CTL_CHANGES = 1 << 6,
 } PhCtlOpt;
 
 typedef struct
@@ -29,6 +33,7 @@ typedef struct
   gboolean session;
   char *address;
   gboolean version;
+  gboolean no_ask_password;
   /* command options */
   gboolean json;
   gboolean yes;
@@ -38,8 +43,10 @@ typedef struct
   char *gateway;
   gboolean local;
 
+  gboolean changes; /* PH_CTL_CHANGES of the command run */
   PhAgent1 *agent;
-  int exit_status; /* set by commands that pass on another program's status */
+  PhAuthAgent *auth_agent; /* the terminal's polkit agent, while the command runs */
+  int exit_status;         /* set by commands that pass on another program's status */
 } PhCtl;
 
 void ph_ctl_clear (PhCtl *ctl);
@@ -94,6 +101,11 @@ gboolean ph_ctl_cmd_logs (PhCtl *ctl, char **args, GError **error);
 /* The options that choose a bus (--system, --session), ended by an empty entry; none where the
  * agent has no bus. */
 const GOptionEntry *ph_ctl_bus_options (PhCtl *ctl);
+/* Called once ctl->agent is made, for a command that changes something: unless
+ * --no-ask-password, lets the system service have polkit ask for a password, on the terminal
+ * when standard input is one (ph-auth-agent.h). Nothing on Windows, where the pipe's role
+ * decides. */
+void ph_ctl_allow_authorization (PhCtl *ctl);
 /* The command line, in UTF-8 where the platform hands it over in another encoding. */
 char **ph_ctl_get_arguments (int argc, char **argv);
 

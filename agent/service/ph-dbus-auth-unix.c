@@ -17,6 +17,7 @@ typedef struct
   const char *action;
   PhAuthDoneFunc done;
   gpointer user_data;
+  gboolean interactive; /* the caller allowed a question (ALLOW_INTERACTIVE_AUTHORIZATION) */
 } PhAuthCheck;
 
 static void
@@ -54,8 +55,11 @@ polkit_done (GObject *source, GAsyncResult *result, gpointer data)
   g_variant_get (reply, "((bb@a{ss}))", &authorized, &challenge, NULL);
   if (!authorized)
     {
-      deny (call,
-            challenge ? _ ("authentication is required") : _ ("the policy does not allow it"));
+      if (challenge && !call->interactive)
+        deny (call, _ ("authentication is required, and the call did not allow asking for it"));
+      else
+        deny (call,
+              challenge ? _ ("authentication is required") : _ ("the policy does not allow it"));
       return;
     }
   call->done (NULL, call->user_data);
@@ -95,8 +99,10 @@ uid_done (GObject *source, GAsyncResult *result, gpointer data)
   g_variant_builder_add (
       &subject, "{sv}", "name",
       g_variant_new_string (g_dbus_method_invocation_get_sender (call->invocation)));
+  /* polkit asks a person only when the caller said it may wait for one (D-Bus's
+   * ALLOW_INTERACTIVE_AUTHORIZATION), as the D-Bus specification has it. */
   args = g_variant_new ("((sa{sv})sa{ss}us)", "system-bus-name", &subject, call->action, NULL,
-                        1 /* AllowUserInteraction */, "");
+                        call->interactive ? 1 /* AllowUserInteraction */ : 0, "");
   connection = g_dbus_method_invocation_get_connection (call->invocation);
   g_dbus_connection_call (connection, "org.freedesktop.PolicyKit1",
                           "/org/freedesktop/PolicyKit1/Authority",
@@ -124,6 +130,9 @@ ph_dbus_auth_check (PhAuthMode mode, GDBusMethodInvocation *invocation, const ch
   call->action = action;
   call->done = done;
   call->user_data = user_data;
+  call->interactive = (g_dbus_message_get_flags (g_dbus_method_invocation_get_message (invocation))
+                       & G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION)
+                      != 0;
   g_dbus_connection_call (g_dbus_method_invocation_get_connection (invocation),
                           "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
                           "GetConnectionUnixUser", g_variant_new ("(s)", sender),

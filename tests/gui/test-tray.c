@@ -828,6 +828,26 @@ widget_sensitive (gconstpointer widget)
   return gtk_widget_get_sensitive (GTK_WIDGET (widget));
 }
 
+/* The settings window's apply, waited for: TRUE when every write went through. */
+static void
+apply_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  int *outcome = data;
+
+  *outcome = ph_settings_window_apply_finish (PH_SETTINGS_WINDOW (source), result, NULL) ? 1 : 0;
+}
+
+static gboolean
+apply_settings (GtkWindow *window)
+{
+  int outcome = -1;
+
+  ph_settings_window_apply (PH_SETTINGS_WINDOW (window), apply_done, &outcome);
+  while (outcome < 0)
+    g_main_context_iteration (NULL, TRUE);
+  return outcome == 1;
+}
+
 static void
 test_settings (void)
 {
@@ -864,7 +884,7 @@ test_settings (void)
 
   /* Refused in place with the agent's own message; nothing changes. */
   gtk_entry_set_text (GTK_ENTRY (listener), "99999");
-  g_assert_false (ph_settings_window_apply (PH_SETTINGS_WINDOW (window)));
+  g_assert_false (apply_settings (window));
   g_assert_nonnull (ph_settings_window_get_message (PH_SETTINGS_WINDOW (window)));
   g_assert_nonnull (strstr (ph_settings_window_get_message (PH_SETTINGS_WINDOW (window)), "99999"));
   screenshot ("settings-refused");
@@ -1060,7 +1080,7 @@ test_route_settings (void)
   gtk_entry_set_text (GTK_ENTRY (direct), ".corp.example, 10.0.0.0/8, intranet.example.com");
   gtk_entry_set_text (GTK_ENTRY (block), "ads.example.com");
   gtk_combo_box_set_active_id (GTK_COMBO_BOX (unreachable), "direct");
-  g_assert_true (ph_settings_window_apply (PH_SETTINGS_WINDOW (window)));
+  g_assert_true (apply_settings (window));
   g_assert_true (wait_until (ignore_hosts_has, ".corp.example"));
   g_assert_true (ignore_hosts_has ("10.0.0.0/8"));
   g_assert_true (ignore_hosts_has ("localhost"));
@@ -1085,7 +1105,7 @@ test_route_settings (void)
 
   /* Refused by the agent, with its message, in place. */
   gtk_entry_set_text (GTK_ENTRY (block), "not a/host/rule");
-  g_assert_false (ph_settings_window_apply (PH_SETTINGS_WINDOW (window)));
+  g_assert_false (apply_settings (window));
   g_assert_nonnull (ph_settings_window_get_message (PH_SETTINGS_WINDOW (window)));
   gtk_entry_set_text (GTK_ENTRY (block), "ads.example.com");
 
@@ -1101,11 +1121,11 @@ test_route_settings (void)
   g_assert_cmpstr (gtk_combo_box_get_active_id (GTK_COMBO_BOX (portal)), ==, "block");
   screenshot ("settings-route-locked");
   /* Apply leaves the locked ones alone. */
-  g_assert_true (ph_settings_window_apply (PH_SETTINGS_WINDOW (window)));
+  g_assert_true (apply_settings (window));
 
   /* PAC mode from the window: GNOME asks the agent's PAC; manual again, the proxy. */
   gtk_combo_box_set_active_id (GTK_COMBO_BOX (mode), "pac");
-  g_assert_true (ph_settings_window_apply (PH_SETTINGS_WINDOW (window)));
+  g_assert_true (apply_settings (window));
   g_assert_true (wait_until (proxy_is_agent_pac, NULL));
   /* Off puts the corporate PAC back exactly; on, the agent's again. */
   g_action_group_activate_action (G_ACTION_GROUP (env.app), "toggle", NULL);
@@ -1115,7 +1135,7 @@ test_route_settings (void)
   g_assert_true (wait_until (agent_state_is, "on"));
   g_assert_true (wait_until (proxy_is_agent_pac, NULL));
   gtk_combo_box_set_active_id (GTK_COMBO_BOX (mode), "manual");
-  g_assert_true (ph_settings_window_apply (PH_SETTINGS_WINDOW (window)));
+  g_assert_true (apply_settings (window));
   g_assert_true (wait_until (proxy_mode_is, "manual"));
 
   g_assert_cmpint (g_unlink (dropin), ==, 0);

@@ -18,6 +18,11 @@
  *       fib daddr type local return
  *       meta l4proto tcp th dport { PORTS } redirect to :LISTENER
  *     }
+ *     chain output-udp {
+ *       type filter hook output priority filter; policy accept;
+ *       (the same five returns)
+ *       udp dport { PORTS } reject         # QUIC: refused, so browsers fall back to TCP
+ *     }
  *   }
  *
  * and for capture=gateway IFACE (the LAN's connections the machine forwards):
@@ -27,6 +32,13 @@
  *       iifname "IFACE" meta l4proto tcp th dport { PORTS } fib daddr type != local
  *           redirect to :LISTENER
  *     }
+ *     chain forward {
+ *       type filter hook forward priority filter; policy accept;
+ *       iifname "IFACE" udp dport { PORTS } reject
+ *     }
+ *
+ * UDP to the captured ports is refused (an ICMP port unreachable, at once): HTTP/3 (QUIC) would
+ * otherwise go around the tunnel, and browsers that hear the refusal use TCP, which is captured.
  *
  * Both rules start with "meta nfproto ipv4" (or ipv6) when the transparent listeners take one
  * family only: a connection of the other is then left alone instead of being sent to a port
@@ -59,6 +71,19 @@ iface_ok (const char *iface)
   return TRUE;
 }
 
+/* What capture=local leaves alone: the agent's own connections (its user, its mark) and those to
+ * this machine. */
+static void
+append_local_exclusions (GString *out, guint32 agent_uid, guint32 mark)
+{
+  g_string_append_printf (out, "    meta skuid %u return\n", agent_uid);
+  if (mark != 0)
+    g_string_append_printf (out, "    meta mark %u return\n", mark);
+  g_string_append (out, "    ip daddr 127.0.0.0/8 return\n"
+                        "    ip6 daddr ::1 return\n"
+                        "    fib daddr type local return\n");
+}
+
 char *
 ph_capture_ruleset (const char *gateway_iface, const guint16 *ports, guint n_ports,
                     guint16 listener_port, PhCaptureFamilies families, guint32 agent_uid,
@@ -89,20 +114,24 @@ ph_capture_ruleset (const char *gateway_iface, const guint16 *ports, guint n_por
                               "    iifname \"%s\" %smeta l4proto tcp th dport { %s } "
                               "fib daddr type != local redirect to :%u\n",
                               gateway_iface, family, set->str, listener_port);
+      g_string_append (out, "  }\n"
+                            "  chain forward {\n"
+                            "    type filter hook forward priority filter; policy accept;\n");
+      g_string_append_printf (out, "    iifname \"%s\" %sudp dport { %s } reject\n", gateway_iface,
+                              family, set->str);
     }
   else
     {
       g_string_append (out, "  chain output {\n"
                             "    type nat hook output priority -100; policy accept;\n");
-      g_string_append_printf (out, "    meta skuid %u return\n", agent_uid);
-      if (mark != 0)
-        g_string_append_printf (out, "    meta mark %u return\n", mark);
-      g_string_append_printf (out,
-                              "    ip daddr 127.0.0.0/8 return\n"
-                              "    ip6 daddr ::1 return\n"
-                              "    fib daddr type local return\n"
-                              "    %smeta l4proto tcp th dport { %s } redirect to :%u\n",
+      append_local_exclusions (out, agent_uid, mark);
+      g_string_append_printf (out, "    %smeta l4proto tcp th dport { %s } redirect to :%u\n",
                               family, set->str, listener_port);
+      g_string_append (out, "  }\n"
+                            "  chain output-udp {\n"
+                            "    type filter hook output priority filter; policy accept;\n");
+      append_local_exclusions (out, agent_uid, mark);
+      g_string_append_printf (out, "    %sudp dport { %s } reject\n", family, set->str);
     }
   g_string_append (out, "  }\n}\n");
   return g_string_free (out, FALSE);

@@ -24,6 +24,15 @@ static const char local_want[] = "table inet pinhole {}\n"
                                  "    fib daddr type local return\n"
                                  "    meta l4proto tcp th dport { 80, 443 } redirect to :3129\n"
                                  "  }\n"
+                                 "  chain output-udp {\n"
+                                 "    type filter hook output priority filter; policy accept;\n"
+                                 "    meta skuid 998 return\n"
+                                 "    meta mark 28776 return\n"
+                                 "    ip daddr 127.0.0.0/8 return\n"
+                                 "    ip6 daddr ::1 return\n"
+                                 "    fib daddr type local return\n"
+                                 "    udp dport { 80, 443 } reject\n"
+                                 "  }\n"
                                  "}\n";
 
 static const char gateway_want[]
@@ -34,6 +43,10 @@ static const char gateway_want[]
       "    type nat hook prerouting priority dstnat; policy accept;\n"
       "    iifname \"eth1.10\" meta l4proto tcp th dport { 8080 } fib daddr type != local "
       "redirect to :3130\n"
+      "  }\n"
+      "  chain forward {\n"
+      "    type filter hook forward priority filter; policy accept;\n"
+      "    iifname \"eth1.10\" udp dport { 8080 } reject\n"
       "  }\n"
       "}\n";
 

@@ -245,8 +245,8 @@ verdict_then "the next start says it removed the rules left behind" cat "$tmp/ag
 [[ $(tables | grep -cx 'table inet pinhole') == 1 \
   && $(pinhole_table) == *"redirect to :$transparent_port"* ]]
 verdict_then "the table is back, exactly once" tables
-[[ $(pinhole_table | grep -c 'chain output') == 1 ]]
-verdict "one output chain in it"
+[[ $(pinhole_table | grep -c 'chain output {') == 1 && $(pinhole_table | grep -c 'chain output-udp {') == 1 ]]
+verdict "one output chain and one output-udp chain in it"
 check_other "after kill -9 and a restart"
 stop_agent
 [[ -z $(pinhole_table) ]]

@@ -84,6 +84,7 @@ cleanup ()
 {
   ph_cleanup
   stop_pid "$origin_pid"
+  stop_pid "${udp_echo_pid:-}" 10
   if ((ns_made)); then
     ip netns del "$ns_lan" 2>/dev/null
     ip netns del "$ns_gw" 2>/dev/null
@@ -535,6 +536,44 @@ assert_blocked ()
   verdict_then "$BLOCKED_NAME is not in Squid's access log" cat "$PH_CLOUD_SQUID_ACCESS_LOG"
 }
 
+# udp_ask: the LAN client's UDP datagram to the origin's address, port 443 (QUIC's); prints
+# "echo", "refused" (ICMP port unreachable) or "silence".
+udp_ask ()
+{
+  inl /usr/bin/python3 - "$ORIGIN_ADDR" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.connect((sys.argv[1], 443))
+try:
+    s.send(b"quic?")
+    print("echo" if s.recv(64) == b"quic?" else "other")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("silence")
+PY
+}
+
+# assert_quic: UDP to a captured port (HTTP/3) is refused at the gateway, so browsers use TCP,
+# which is captured; a UDP echo server in the WAN on 443 shows it is the rule, not the origin.
+assert_quic ()
+{
+  local got
+  inw /usr/bin/python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("'"$ORIGIN_ADDR"'", 443))
+while True:
+    data, peer = s.recvfrom(64)
+    s.sendto(data, peer)' >/dev/null 2>&1 &
+  udp_echo_pid=$!
+  sleep 0.3
+  got=$(udp_ask)
+  [[ $got == refused ]]
+  verdict "UDP from the LAN to port 443 (QUIC) is refused while captured, so browsers use TCP" \
+    "got: $got"
+}
+
 # assert_capture_off (f): pinholectl capture off removes the table, and only it; the LAN's
 # connections go routed again, past the agent.
 assert_capture_off ()
@@ -550,6 +589,11 @@ assert_capture_off ()
   body=$(lan_get "https://$NAME/hello" 2>&1)
   [[ $body == hello && $(access_lines "proto=transparent") == "$before" ]]
   verdict "(f) the LAN client reaches $NAME routed again, past the agent" "$body"
+  body=$(udp_ask)
+  [[ $body == echo ]]
+  verdict "(f) and its UDP to port 443 reaches the WAN's echo server again" "got: $body"
+  stop_pid "$udp_echo_pid" 10
+  udp_echo_pid=""
 }
 
 # assert_local (g): --local captures another user's curl on the gateway itself; the agent's own
@@ -647,6 +691,7 @@ assert_host
 assert_no_sni
 assert_direct
 assert_blocked
+assert_quic
 begin "capture off"
 assert_capture_off
 begin "capture --local"

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* ph-config-store.c: the configuration's files: the layers read in order, the monitors that
- * tell when they changed (once an editor has finished writing), and the one edit path, which
- * checks the whole configuration with the new text before it replaces the file. */
+/* ph-config-store.c: the configuration's files: the layers read in order (on Windows, Group
+ * Policy's registry values last, above managed.d), the monitors that tell when they changed
+ * (once an editor has finished writing), and the one edit path, which checks the whole
+ * configuration with the new text before it replaces the file. */
 #define G_LOG_DOMAIN "pinhole-config"
 
 #include "ph-build-config.h"
 #include "ph-config-store.h"
 #include "ph-error.h"
+#include "ph-policy.h"
 
 #include <errno.h>
 #include <glib/gi18n.h>
@@ -24,6 +26,8 @@ struct _PhConfigStore
 
   gboolean watching;
   GPtrArray *monitors; /* of GFileMonitor */
+  PhPolicyWatch *policy_watch;
+  char *policy_text; /* the policies' text when last seen, to ignore other vendors' changes */
   GSource *settle_source;
 };
 
@@ -43,8 +47,17 @@ layers_new (PhConfigStore *self)
 {
   GPtrArray *layers = ph_config_layers_new (self->system_path, self->user_path, self->managed_dir);
 
+  g_autofree char *policy = ph_policy_read ();
+
   if (self->system_required && layers->len > 0)
     ph_config_file_set_optional (g_ptr_array_index (layers, 0), FALSE);
+  /* Group Policy: a managed layer above every drop-in, named by its registry key. */
+  if (policy != NULL)
+    {
+      PhConfigFile *file = ph_config_file_new (PH_POLICY_LABEL, TRUE, TRUE);
+      ph_config_file_set_data (file, policy);
+      g_ptr_array_add (layers, file);
+    }
   return layers;
 }
 
@@ -133,14 +146,8 @@ settled_cb (gpointer data)
 }
 
 static void
-on_file_changed (GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEvent event,
-                 gpointer data)
+settle (PhConfigStore *self)
 {
-  PhConfigStore *self = data;
-
-  if (event == G_FILE_MONITOR_EVENT_ATTRIBUTE_CHANGED || event == G_FILE_MONITOR_EVENT_PRE_UNMOUNT
-      || event == G_FILE_MONITOR_EVENT_UNMOUNTED)
-    return;
   if (self->settle_source != NULL)
     {
       g_source_destroy (self->settle_source);
@@ -149,6 +156,32 @@ on_file_changed (GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorE
   self->settle_source = g_timeout_source_new (SETTLE_DELAY_MS);
   g_source_set_callback (self->settle_source, settled_cb, self, NULL);
   g_source_attach (self->settle_source, NULL);
+}
+
+static void
+on_file_changed (GFileMonitor *monitor, GFile *file, GFile *other, GFileMonitorEvent event,
+                 gpointer data)
+{
+  PhConfigStore *self = data;
+
+  if (event == G_FILE_MONITOR_EVENT_ATTRIBUTE_CHANGED || event == G_FILE_MONITOR_EVENT_PRE_UNMOUNT
+      || event == G_FILE_MONITOR_EVENT_UNMOUNTED)
+    return;
+  settle (self);
+}
+
+/* Something under HKLM\Software\Policies changed: a reload if Pinhole's part did. */
+static void
+on_policy_changed (gpointer data)
+{
+  PhConfigStore *self = data;
+  g_autofree char *text = ph_policy_read ();
+
+  if (g_strcmp0 (text, self->policy_text) == 0)
+    return;
+  g_free (self->policy_text);
+  self->policy_text = g_steal_pointer (&text);
+  settle (self);
 }
 
 static void
@@ -181,6 +214,8 @@ ph_config_store_watch (PhConfigStore *self)
   watch_path (self, self->system_path, FALSE);
   watch_path (self, self->user_path, FALSE);
   watch_path (self, self->managed_dir, TRUE);
+  self->policy_text = ph_policy_read ();
+  self->policy_watch = ph_policy_watch_new (on_policy_changed, self);
 }
 
 /* ---- object ---- */
@@ -215,6 +250,8 @@ ph_config_store_finalize (GObject *object)
       g_file_monitor_cancel (monitor);
     }
   g_ptr_array_unref (self->monitors);
+  g_clear_pointer (&self->policy_watch, ph_policy_watch_free);
+  g_free (self->policy_text);
   if (self->settle_source != NULL)
     g_source_destroy (self->settle_source);
   g_clear_pointer (&self->settle_source, g_source_unref);

@@ -1802,12 +1802,9 @@ ph_proxy_conn_new (GSocketConnection *connection, PhConfig *config, PhRouter *ro
 void
 ph_proxy_conn_set_transparent (PhProxyConn *conn, GInetSocketAddress *original)
 {
-  g_autofree char *ip = g_inet_address_to_string (g_inet_socket_address_get_address (original));
-
   g_set_object (&conn->original, original);
   g_free (conn->original_text);
-  conn->original_text = g_strdup_printf (strchr (ip, ':') ? "[%s]:%u" : "%s:%u", ip,
-                                         g_inet_socket_address_get_port (original));
+  conn->original_text = ph_peer_to_string (G_SOCKET_ADDRESS (original));
   conn->sniffed = TRUE; /* not a SOCKS client: whatever its first byte */
   conn->sniff_deadline_us = g_get_monotonic_time () + SNIFF_WAIT_MS * 1000;
   /* No head timeout: the sniff wait decides, then the tunnel's idle timeout. */

@@ -730,10 +730,7 @@ addresses_to_strv (GPtrArray *bound)
 
   for (guint i = 0; bound != NULL && i < bound->len; i++)
     {
-      GInetSocketAddress *sa = g_ptr_array_index (bound, i);
-      g_autofree char *ip = g_inet_address_to_string (g_inet_socket_address_get_address (sa));
-      g_autofree char *text = g_strdup_printf (strchr (ip, ':') ? "[%s]:%u" : "%s:%u", ip,
-                                               g_inet_socket_address_get_port (sa));
+      g_autofree char *text = ph_peer_to_string (g_ptr_array_index (bound, i));
       g_strv_builder_add (out, text);
     }
   return g_strv_builder_end (out);

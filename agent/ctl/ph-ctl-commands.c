@@ -924,39 +924,56 @@ read_new_password (PhCtl *ctl, const char *username, char *buf, char *confirm,
   return TRUE;
 }
 
-/* Reads the password into @buf and @confirm, and sends it; the caller wipes both. */
+typedef gboolean (*PhSendPassword) (PhAgent1 *agent, const char *name, const char *password,
+                                    GError **error);
+
 static gboolean
-set_credentials_with (PhCtl *ctl, const char *username, char *buf, char *confirm, GError **error)
+send_credentials (PhAgent1 *agent, const char *name, const char *password, GError **error)
 {
-  return read_new_password (ctl, username, buf, confirm,
-                            _ ("the password is empty; to remove the stored password use "
-                               "“pinholectl clear-credentials”"),
-                            error)
-         && ph_agent1_call_set_credentials_sync (ctl->agent, username, buf, NULL, error);
+  return ph_agent1_call_set_credentials_sync (agent, name, password, NULL, error);
 }
 
-gboolean
-ph_ctl_cmd_set_credentials (PhCtl *ctl, char **args, GError **error)
+static gboolean
+send_socks_user (PhAgent1 *agent, const char *name, const char *password, GError **error)
+{
+  return ph_agent1_call_set_socks_user_sync (agent, name, password, NULL, error);
+}
+
+/* A new password for @name (the proxy's user, a SOCKS user): read it (ph_ctl_connect first, so
+ * that nobody types a password for an agent that is not there), hand it to @send, wipe it. */
+static gboolean
+store_new_password (PhCtl *ctl, const char *name, const char *empty_hint, PhSendPassword send,
+                    GError **error)
 {
   char buf[PASSWORD_MAX];
   char confirm[PASSWORD_MAX];
   gboolean ok;
 
-  if (*args[0] == '\0')
+  if (*name == '\0')
     {
       g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE, _ ("the user name is empty"));
       return FALSE;
     }
-  /* Connect first, so that nobody types a password for an agent that is not there. */
   if (!ph_ctl_connect (ctl, error))
     return FALSE;
-  ok = set_credentials_with (ctl, args[0], buf, confirm, error);
+  ok = read_new_password (ctl, name, buf, confirm, empty_hint, error)
+       && send (ctl->agent, name, buf, error);
   ph_wipe (buf, sizeof buf);
   ph_wipe (confirm, sizeof confirm);
-  if (ok)
-    /* TRANSLATORS: %s is the proxy user name */
-    g_print (_ ("Credentials for %s stored.\n"), args[0]);
   return ok;
+}
+
+gboolean
+ph_ctl_cmd_set_credentials (PhCtl *ctl, char **args, GError **error)
+{
+  if (!store_new_password (ctl, args[0],
+                           _ ("the password is empty; to remove the stored password use "
+                              "“pinholectl clear-credentials”"),
+                           send_credentials, error))
+    return FALSE;
+  /* TRANSLATORS: %s is the proxy user name */
+  g_print (_ ("Credentials for %s stored.\n"), args[0]);
+  return TRUE;
 }
 
 gboolean
@@ -971,29 +988,14 @@ ph_ctl_cmd_clear_credentials (PhCtl *ctl, char **args, GError **error)
 gboolean
 ph_ctl_cmd_socks_user_add (PhCtl *ctl, char **args, GError **error)
 {
-  char buf[PASSWORD_MAX];
-  char confirm[PASSWORD_MAX];
-  gboolean ok;
-
-  if (*args[0] == '\0')
-    {
-      g_set_error_literal (error, PH_CTL_ERROR, PH_CTL_ERROR_USAGE, _ ("the user name is empty"));
-      return FALSE;
-    }
-  /* Connect first, so that nobody types a password for an agent that is not there. */
-  if (!ph_ctl_connect (ctl, error))
+  if (!store_new_password (ctl, args[0],
+                           _ ("the password is empty; to remove the SOCKS user use "
+                              "“pinholectl socks-user remove”"),
+                           send_socks_user, error))
     return FALSE;
-  ok = read_new_password (ctl, args[0], buf, confirm,
-                          _ ("the password is empty; to remove the SOCKS user use "
-                             "“pinholectl socks-user remove”"),
-                          error)
-       && ph_agent1_call_set_socks_user_sync (ctl->agent, args[0], buf, NULL, error);
-  ph_wipe (buf, sizeof buf);
-  ph_wipe (confirm, sizeof confirm);
-  if (ok)
-    /* TRANSLATORS: %s is a SOCKS user name */
-    g_print (_ ("SOCKS user %s stored.\n"), args[0]);
-  return ok;
+  /* TRANSLATORS: %s is a SOCKS user name */
+  g_print (_ ("SOCKS user %s stored.\n"), args[0]);
+  return TRUE;
 }
 
 gboolean

@@ -7,6 +7,8 @@
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../ph-test-lib.sh
+source "$HERE/../ph-test-lib.sh" # bus_config
 AGENT=${PH_AGENT:?}
 TEST=${PH_SETTINGS_WAIT:?}
 # An unprivileged user the system bus knows (it refuses a uid without a passwd entry).
@@ -45,21 +47,7 @@ cleanup ()
 trap cleanup EXIT
 trap "exit 1" TERM INT
 
-cat >"$tmp/bus.conf" <<EOC
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$tmp/system_bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-EOC
+bus_config system "unix:path=$tmp/system_bus" >"$tmp/bus.conf"
 dbus-daemon --config-file="$tmp/bus.conf" --fork --print-pid=4 4>"$tmp/bus.pid" || exit 1
 pids+=("$(cat "$tmp/bus.pid")")
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$tmp/system_bus

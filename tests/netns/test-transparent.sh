@@ -127,6 +127,10 @@ table inet ph_tp_test {
     type nat hook output priority -100;
     meta skuid 65534 tcp dport { $https, $http } redirect to :$tport
   }
+  chain marks {
+    type filter hook output priority 0;
+    tcp dport $PH_CLOUD_TLS_PORT meta mark 28776 counter
+  }
 }
 NFT
 
@@ -151,6 +155,12 @@ line=$(access_line "learned=host" "original=127.0.0.1:$http")
 verdict "its access line says learned=host" "$line"
 squid_has "CONNECT localhost:$http "
 verdict "Squid's log shows CONNECT localhost:$http"
+
+# The agent's connections to the cloud proxy carry [transparent] mark= (28776), which capture
+# rules leave alone: the counter of marked packets to stunnel's port moved.
+marked=$(inns nft list chain inet ph_tp_test marks | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
+((${marked:-0} > 0))
+verdict "the agent's connections to the cloud proxy carry its mark (28776)" "marked packets: ${marked:-none}"
 
 # ---- no name: the address ----
 

@@ -21,6 +21,8 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../tap.sh
 source "$HERE/../tap.sh"
+# shellcheck source=../ph-test-lib.sh
+source "$HERE/../ph-test-lib.sh" # bus_config
 
 AGENT=${PH_AGENT:?PH_AGENT: the pinhole-agent binary}
 CTL=${PINHOLECTL:?PINHOLECTL: the pinholectl binary}
@@ -100,21 +102,7 @@ mount --bind "$tmp/run-dbus" /run/dbus || bail "cannot bind-mount /run/dbus"
 chmod o+rx "$tmp" "$tmp/bin"
 
 # ---- the private system bus, polkitd, the agent ----
-cat >"$tmp/bus.conf" <<EOC
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=/run/dbus/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-EOC
+bus_config system "unix:path=/run/dbus/system_bus_socket" >"$tmp/bus.conf"
 dbus-daemon --config-file="$tmp/bus.conf" --fork --print-pid=4 4>"$tmp/bus.pid" \
   || bail "dbus-daemon did not start"
 pids+=("$(cat "$tmp/bus.pid")")

@@ -31,6 +31,7 @@ struct _PhConnectionsWindow
   GCancellable *cancellable; /* of the call in flight; NULL when none */
   guint refresh_id;          /* the once-a-second timer, only while mapped */
   guint n_refreshes;
+  guint n_shown; /* rows at the last refresh */
 
   GtkListStore *store;
   GtkWidget *view;
@@ -132,6 +133,10 @@ fill (PhConnectionsWindow *self, GVariant *conns)
                                             "%u connections open, refreshed every second.", n),
                                n);
   show_summary (self, summary);
+  /* Once per change of the count, so that a log shows what the window showed. */
+  if (n != self->n_shown || self->n_refreshes == 0)
+    g_debug ("connections window: %u open", n);
+  self->n_shown = n;
   self->n_refreshes++;
 }
 

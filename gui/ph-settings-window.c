@@ -8,6 +8,8 @@
 #include "ph-build-config.h"
 #include "ph-settings-window.h"
 
+#include "ph-elevate.h"
+#include "ph-error.h"
 #include "ph-wipe.h"
 
 #include <string.h>
@@ -45,6 +47,7 @@ struct _PhSettingsWindow
 
   GCancellable *cancellable; /* the writes of an apply, cancelled when the window goes */
   gboolean applying;
+  gboolean elevating; /* this apply went to the administrator's helper (Windows) */
   guint waiting_timeout;
 
   GHashTable *loaded;    /* key -> value as last read, to send only changes */
@@ -209,6 +212,8 @@ ph_settings_window_refresh (PhSettingsWindow *self)
       if (widget == NULL)
         continue;
       any_locked |= locked;
+      if (locked)
+        g_debug ("%s is set by the administrator: its field is locked", key);
       set_locked (self, widget, locked);
       /* A choice (route.when-unreachable, system-proxy.mode): its item's id is the value. */
       if (GTK_IS_COMBO_BOX (widget))
@@ -371,6 +376,96 @@ show_waiting (gpointer data)
 
 static void send_next (GTask *task);
 
+/* @write was made: the window's idea of the agent's values follows. */
+static void
+write_made (PhSettingsWindow *self, PhWrite *write)
+{
+  if (write->key != NULL)
+    g_hash_table_insert (self->loaded, g_strdup (write->key), g_strdup (write->value));
+  else
+    gtk_entry_set_text (GTK_ENTRY (self->password), "");
+  write_free (write);
+}
+
+/* The apply stops at the first write not made: its message under the fields, its field
+ * focused. Takes @write and @error. */
+static void
+write_failed (GTask *task, PhWrite *write, GError *error)
+{
+  PhSettingsWindow *self = g_task_get_source_object (task);
+
+  /* The window is going: nothing to show. */
+  if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+      || !g_cancellable_is_cancelled (self->cancellable))
+    {
+      GtkWidget *widget = write->key ? ph_settings_window_get_widget (self, write->key) : NULL;
+
+      set_waiting (self, FALSE);
+      g_dbus_error_strip_remote_error (error);
+      show_message (self, error->message);
+      if (widget != NULL)
+        gtk_widget_grab_focus (widget);
+    }
+  write_free (write);
+  g_task_return_error (task, error);
+  g_object_unref (task);
+}
+
+static void
+elevate_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  GTask *task = data;
+  PhSettingsWindow *self = g_task_get_source_object (task);
+  GQueue *writes = g_task_get_task_data (task);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = ph_elevate_run_finish (result, &error);
+  const char *message = "";
+  guint made = 0;
+
+  if (reply != NULL)
+    g_variant_get (reply, "(u&s)", &made, &message);
+  for (guint i = 0; i < made && !g_queue_is_empty (writes); i++)
+    write_made (self, g_queue_pop_head (writes));
+  if (reply != NULL && *message != '\0' && !g_queue_is_empty (writes))
+    error = g_error_new_literal (PH_ERROR, PH_ERROR_PERMISSION_DENIED, message);
+  if (error != NULL)
+    {
+      g_warning ("the administrator's helper: %s", error->message);
+      write_failed (task, g_queue_pop_head (writes), g_steal_pointer (&error));
+      return;
+    }
+  send_next (task);
+}
+
+/* Windows: the agent refused a write because this user is not an administrator of it. The
+ * same writes, this one and the rest, go to the administrator's helper, through UAC's approval
+ * (ph-elevate.h); the tray itself is never elevated. */
+static void
+elevate_writes (GTask *task)
+{
+  PhSettingsWindow *self = g_task_get_source_object (task);
+  GQueue *writes = g_task_get_task_data (task);
+  g_autofree char *helper = ph_elevate_helper_path ();
+  GVariantBuilder request;
+
+  g_variant_builder_init (&request, G_VARIANT_TYPE (PH_ELEVATE_REQUEST_TYPE));
+  for (GList *l = writes->head; l != NULL; l = l->next)
+    {
+      PhWrite *write = l->data;
+
+      if (write->key != NULL)
+        g_variant_builder_add (&request, "(sss)", PH_ELEVATE_OP_SET, write->key, write->value);
+      else
+        g_variant_builder_add (&request, "(sss)", PH_ELEVATE_OP_CREDENTIALS, write->value,
+                               write->password);
+    }
+  self->elevating = TRUE;
+  g_clear_handle_id (&self->waiting_timeout, g_source_remove);
+  show_waiting (self);
+  ph_elevate_run_async (helper, PH_ELEVATE_COMMAND, g_variant_builder_end (&request),
+                        self->cancellable, elevate_done, task);
+}
+
 static void
 write_done (GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -379,30 +474,20 @@ write_done (GObject *source, GAsyncResult *result, gpointer data)
   GQueue *writes = g_task_get_task_data (task);
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
-  PhWrite *write = g_queue_pop_head (writes);
 
   if (reply == NULL)
     {
-      /* The window is going: nothing to show. */
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      if (g_error_matches (error, PH_ERROR, PH_ERROR_PERMISSION_DENIED) && ph_elevate_supported ()
+          && !self->elevating)
         {
-          GtkWidget *widget = write->key ? ph_settings_window_get_widget (self, write->key) : NULL;
-
-          set_waiting (self, FALSE);
-          g_dbus_error_strip_remote_error (error);
-          show_message (self, error->message);
-          if (widget != NULL)
-            gtk_widget_grab_focus (widget);
+          g_message ("the agent needs an administrator for this change: %s", error->message);
+          elevate_writes (g_steal_pointer (&task));
+          return;
         }
-      write_free (write);
-      g_task_return_error (task, g_steal_pointer (&error));
+      write_failed (g_steal_pointer (&task), g_queue_pop_head (writes), g_steal_pointer (&error));
       return;
     }
-  if (write->key != NULL)
-    g_hash_table_insert (self->loaded, g_strdup (write->key), g_strdup (write->value));
-  else
-    gtk_entry_set_text (GTK_ENTRY (self->password), "");
-  write_free (write);
+  write_made (self, g_queue_pop_head (writes));
   send_next (g_steal_pointer (&task));
 }
 
@@ -457,6 +542,7 @@ ph_settings_window_apply (PhSettingsWindow *self, GAsyncReadyCallback callback, 
       return;
     }
   show_message (self, NULL);
+  self->elevating = FALSE;
   g_task_set_task_data (task, collect_writes (self), (GDestroyNotify) writes_free);
   set_waiting (self, TRUE);
   self->waiting_timeout = g_timeout_add (PH_WAITING_DELAY_MS, show_waiting, self);

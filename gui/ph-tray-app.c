@@ -10,6 +10,8 @@
 #include "ph-client.h"
 #include "ph-connections-window.h"
 #include "ph-diagnose-window.h"
+#include "ph-elevate.h"
+#include "ph-error.h"
 #include "ph-paths.h"
 #include "ph-settings-window.h"
 #include "ph-tray-app.h"
@@ -455,6 +457,15 @@ on_agent_vanished (gpointer data)
 /* ---- actions ---- */
 
 static void
+notify_error (PhTrayApp *app, GError *error)
+{
+  g_dbus_error_strip_remote_error (error);
+  ph_tray_session_notify (app->session, G_APPLICATION (app), "call", _ ("Pinhole"), error->message,
+                          FALSE, NULL, NULL);
+  app->notifications++;
+}
+
+static void
 call_done (GObject *source, GAsyncResult *result, gpointer data)
 {
   g_autoptr (PhTrayApp) app = data;
@@ -462,12 +473,7 @@ call_done (GObject *source, GAsyncResult *result, gpointer data)
   g_autoptr (GVariant) reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
 
   if (reply == NULL)
-    {
-      g_dbus_error_strip_remote_error (error);
-      ph_tray_session_notify (app->session, G_APPLICATION (app), "call", _ ("Pinhole"),
-                              error->message, FALSE, NULL, NULL);
-      app->notifications++;
-    }
+    notify_error (app, error);
 }
 
 static void
@@ -549,6 +555,64 @@ format_time (gint64 t)
   return dt ? g_date_time_format (dt, "%x") : g_strdup ("?");
 }
 
+/* A TrustPin call: its pin, in case it goes to the administrator's helper. */
+typedef struct
+{
+  PhTrayApp *app;
+  char *pin;
+} PhTrustCall;
+
+static void
+trust_call_free (PhTrustCall *trust)
+{
+  g_object_unref (trust->app);
+  g_free (trust->pin);
+  g_free (trust);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PhTrustCall, trust_call_free)
+
+static void
+trust_elevated (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (PhTrustCall) trust = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = ph_elevate_run_finish (result, &error);
+  const char *message = "";
+  guint made = 0;
+
+  if (reply != NULL)
+    g_variant_get (reply, "(u&s)", &made, &message);
+  if (reply != NULL && made == 0)
+    error = g_error_new_literal (PH_ERROR, PH_ERROR_PERMISSION_DENIED, message);
+  if (error != NULL)
+    notify_error (trust->app, error);
+}
+
+static void
+trust_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  g_autoptr (PhTrustCall) trust = data;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
+  g_autofree char *helper = NULL;
+
+  if (reply != NULL)
+    return;
+  if (!g_error_matches (error, PH_ERROR, PH_ERROR_PERMISSION_DENIED) || !ph_elevate_supported ())
+    {
+      notify_error (trust->app, error);
+      return;
+    }
+  /* Windows, a user who is not the agent's administrator: the helper, through UAC. */
+  g_message ("the agent needs an administrator to trust a key: %s", error->message);
+  helper = ph_elevate_helper_path ();
+  ph_elevate_run_async (
+      helper, PH_ELEVATE_COMMAND,
+      g_variant_new_parsed ("[(%s, %s, '')]", PH_ELEVATE_OP_TRUST_PIN, trust->pin), NULL,
+      trust_elevated, g_steal_pointer (&trust));
+}
+
 static void
 trust_fetched (GObject *source, GAsyncResult *result, gpointer data)
 {
@@ -564,6 +628,7 @@ trust_fetched (GObject *source, GAsyncResult *result, gpointer data)
   g_autofree char *until = NULL;
   GtkWidget *dialog;
   int response;
+  PhTrustCall *trust;
 
   if (!ph_agent1_call_fetch_upstream_pin_finish (PH_AGENT1 (source), &pin, &chain, &info, result,
                                                  &error))
@@ -604,9 +669,12 @@ trust_fetched (GObject *source, GAsyncResult *result, gpointer data)
   gtk_widget_destroy (dialog);
   if (response != GTK_RESPONSE_ACCEPT || app->agent == NULL)
     return;
+  trust = g_new0 (PhTrustCall, 1);
+  trust->app = g_object_ref (app);
+  trust->pin = g_strdup (pin);
   g_dbus_proxy_call (G_DBUS_PROXY (app->agent), "TrustPin", g_variant_new ("(s)", pin),
                      G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION, PH_TRAY_AUTH_TIMEOUT_MS,
-                     NULL, call_done, g_object_ref (app));
+                     NULL, trust_done, trust);
 }
 
 static void

@@ -69,6 +69,7 @@ struct _PhControlPipeServer
   HANDLE stop_event; /* set by free() */
   GThread *thread;
   PSID own_sid;
+  gboolean own_elevated;     /* the agent's own token is elevated (a service, an admin's console) */
   GCancellable *cancellable; /* the handshakes under way */
   gint closed;               /* free() was called: clients still arriving are turned away */
 };
@@ -136,6 +137,30 @@ token_has (HANDLE token, WELL_KNOWN_SID_TYPE type)
   return CheckTokenMembership (token, buf, &member) && member;
 }
 
+/* TokenElevation: an administrator's full token, or any token while UAC is off. */
+static gboolean
+token_is_elevated (HANDLE token)
+{
+  TOKEN_ELEVATION elevation = { 0 };
+  DWORD len = sizeof elevation;
+
+  return GetTokenInformation (token, TokenElevation, &elevation, len, &len)
+         && elevation.TokenIsElevated;
+}
+
+static gboolean
+process_is_elevated (void)
+{
+  HANDLE token;
+  gboolean elevated;
+
+  if (!OpenProcessToken (GetCurrentProcess (), TOKEN_QUERY, &token))
+    return FALSE;
+  elevated = token_is_elevated (token);
+  CloseHandle (token);
+  return elevated;
+}
+
 static gboolean
 token_is_user (HANDLE token, PSID sid)
 {
@@ -150,10 +175,11 @@ token_is_user (HANDLE token, PSID sid)
 /* The client's role, from its token while impersonating it. Runs in GDBus's handshake thread,
  * after the handshake has read from the pipe (impersonation needs that). */
 static PhPeerRole
-pipe_client_role (HANDLE pipe, PSID own_sid)
+pipe_client_role (HANDLE pipe, PSID own_sid, gboolean own_elevated)
 {
   HANDLE token = NULL;
   PhPeerRole role = PH_PEER_ROLE_NONE;
+  gboolean elevated;
   BOOL ok;
 
   if (!ImpersonateNamedPipeClient (pipe))
@@ -167,9 +193,14 @@ pipe_client_role (HANDLE pipe, PSID own_sid)
   if (!ok)
     return PH_PEER_ROLE_NONE;
   /* An administrator's filtered (non-elevated) token holds Administrators for deny only, so
-   * CheckTokenMembership is FALSE for it: configuration needs an elevated prompt. */
-  if (token_has (token, WinLocalSystemSid) || token_has (token, WinBuiltinAdministratorsSid)
-      || token_is_user (token, own_sid))
+   * CheckTokenMembership is FALSE for it, and its TokenElevation is FALSE too (Wine's limited
+   * token keeps Administrators but is not elevated): configuration needs an elevated prompt.
+   * The agent's own user is an administrator of it, except that the same user's un-elevated
+   * programs do not change an agent that runs elevated. */
+  elevated = token_is_elevated (token);
+  if (token_has (token, WinLocalSystemSid)
+      || (token_has (token, WinBuiltinAdministratorsSid) && elevated)
+      || (token_is_user (token, own_sid) && (elevated || !own_elevated)))
     role = PH_PEER_ROLE_ADMIN;
   else if (token_has (token, WinInteractiveSid))
     role = PH_PEER_ROLE_USER;
@@ -189,7 +220,7 @@ authorize_peer (GDBusAuthObserver *observer, GIOStream *stream, GCredentials *cr
 {
   PhControlPipeServer *server = data;
   HANDLE pipe = g_object_get_data (G_OBJECT (stream), HANDLE_KEY);
-  PhPeerRole role = pipe_client_role (pipe, server->own_sid);
+  PhPeerRole role = pipe_client_role (pipe, server->own_sid, server->own_elevated);
 
   g_object_set_data (G_OBJECT (stream), ROLE_KEY, GINT_TO_POINTER (role));
   if (role == PH_PEER_ROLE_NONE)
@@ -374,6 +405,7 @@ ph_control_pipe_server_new (const char *name, PhControlPipeAccept accept, gpoint
   server->context = g_main_context_ref_thread_default ();
   server->guid = g_dbus_generate_guid ();
   server->own_sid = current_user_sid ();
+  server->own_elevated = process_is_elevated ();
   server->cancellable = g_cancellable_new ();
 
   /* SYSTEM and Administrators: full access. Interactive users and the agent's own user: read

@@ -5,10 +5,15 @@
  * pipe's token: an administrator (or the agent's own user) configures; an interactive user
  * may only toggle. Wine has one user, so a USER-role client is made by demoting the role the
  * server found (ph_control_pipe_set_peer_role) before the adapter sees the connection: the
- * token-to-role mapping for another user is not exercised here. */
+ * token-to-role mapping for another user is not exercised here. The agent's own user's filtered
+ * token (TokenLinkedToken, what an administrator's programs get without UAC's approval) is: it
+ * is a USER of an agent that runs elevated. The tray's elevated helper (ph-elevate.h) is the
+ * real pinholectl.exe (PH_CTL) started through ShellExecuteEx "runas"; under Wine that starts
+ * it with this process's token, without asking, which is an administrator's. */
 #include "ph-control-pipe.h"
 #include "ph-daemon.h"
 #include "ph-dbus-service.h"
+#include "ph-elevate.h"
 #include "ph-error.h"
 #include "ph-test-util.h"
 
@@ -395,6 +400,158 @@ test_many (Fixture *f, gconstpointer data)
   g_assert_cmpuint (f->roles->len, ==, 20);
 }
 
+/* The agent's own user, through its filtered token (an administrator's un-elevated programs,
+ * a standard user's): a USER of an agent that runs elevated (as this test does under Wine). */
+static void
+test_own_user_filtered (Fixture *f, gconstpointer data)
+{
+  RestrictedConnect rc = { f->pipe };
+  HANDLE self = NULL;
+  TOKEN_LINKED_TOKEN linked = { 0 };
+  TOKEN_ELEVATION elevation = { 0 };
+  DWORD len = sizeof linked;
+  GThread *thread;
+
+  g_assert_true (OpenProcessToken (GetCurrentProcess (), TOKEN_QUERY, &self));
+  g_assert_true (GetTokenInformation (self, TokenElevation, &elevation, sizeof elevation, &len));
+  len = sizeof linked;
+  if (!elevation.TokenIsElevated
+      || !GetTokenInformation (self, TokenLinkedToken, &linked, len, &len))
+    {
+      CloseHandle (self);
+      g_test_skip ("this process is not an elevated administrator with a filtered token");
+      return;
+    }
+  CloseHandle (self);
+  g_assert_true (DuplicateToken (linked.LinkedToken, SecurityImpersonation, &rc.token));
+  CloseHandle (linked.LinkedToken);
+  thread = g_thread_new ("filtered", restricted_thread, &rc);
+  while (!g_atomic_int_get (&rc.done))
+    g_main_context_iteration (NULL, TRUE);
+  g_thread_join (thread);
+  CloseHandle (rc.token);
+  g_assert_no_error (rc.error);
+  while (f->roles->len == 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpint (GPOINTER_TO_INT (f->roles->pdata[0]), ==, PH_PEER_ROLE_USER);
+  g_clear_object (&rc.connection);
+}
+
+static void
+elevate_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  GAsyncResult **out = data;
+
+  *out = g_object_ref (result);
+}
+
+/* The tray's path to an administrator, with @request; the reply, or NULL and @error. */
+static GVariant *
+run_helper (Fixture *f, const char *program, GVariant *request, GError **error)
+{
+  GAsyncResult *result = NULL;
+  GVariant *reply;
+
+  /* The helper finds this agent as pinholectl does: $PINHOLE_CONTROL_PIPE. */
+  g_setenv ("PINHOLE_CONTROL_PIPE", f->pipe, TRUE);
+  ph_elevate_run_async (program, PH_ELEVATE_COMMAND, request, NULL, elevate_done, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  reply = ph_elevate_run_finish (result, error);
+  g_object_unref (result);
+  g_unsetenv ("PINHOLE_CONTROL_PIPE");
+  return reply;
+}
+
+/* The helper makes each change it is handed, a setting and the credentials, through the
+ * agent, and says so: (2, ""). */
+static void
+test_elevate_helper (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GDBusConnection) connection = NULL;
+  g_autoptr (PhAgent1) agent = NULL;
+  const char *message;
+  guint made;
+
+  g_assert_true (ph_elevate_supported ());
+  reply = run_helper (f, g_getenv ("PH_CTL"),
+                      g_variant_new_parsed ("[(%s, 'upstream.port', '8443'), (%s, 'alice', 'pw')]",
+                                            PH_ELEVATE_OP_SET, PH_ELEVATE_OP_CREDENTIALS),
+                      &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(u&s)", &made, &message);
+  g_assert_cmpstr (message, ==, "");
+  g_assert_cmpuint (made, ==, 2);
+  connection = connect_as_self (f, &error);
+  g_assert_no_error (error);
+  agent = agent_on (connection);
+  g_assert_cmpstr (ph_agent1_get_upstream (agent), ==, "127.0.0.1:8443");
+  g_assert_true (ph_agent1_get_credentials_stored (agent));
+}
+
+/* The helper stops at the first change the agent refuses and says which: what came before is
+ * made, what comes after is not. */
+static void
+test_elevate_refused (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autoptr (GDBusConnection) connection = NULL;
+  g_autoptr (PhAgent1) agent = NULL;
+  const char *message;
+  guint made;
+
+  reply
+      = run_helper (f, g_getenv ("PH_CTL"),
+                    g_variant_new_parsed ("[(%s, 'tunnel.max-tunnels', '12'),"
+                                          " (%s, 'upstream.no-such-key', 'x'),"
+                                          " (%s, 'upstream.port', '8443')]",
+                                          PH_ELEVATE_OP_SET, PH_ELEVATE_OP_SET, PH_ELEVATE_OP_SET),
+                    &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(u&s)", &made, &message);
+  g_assert_cmpuint (made, ==, 1);
+  g_assert_nonnull (strstr (message, "no-such-key"));
+  connection = connect_as_self (f, &error);
+  g_assert_no_error (error);
+  agent = agent_on (connection);
+  g_assert_cmpstr (ph_agent1_get_upstream (agent), ==, "127.0.0.1:9");
+}
+
+/* No helper program: a clear error, quickly, and no pipe left behind. */
+static void
+test_elevate_no_helper (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+  g_autofree char *missing = g_build_filename (f->dir, "no-such-helper.exe", NULL);
+
+  reply = run_helper (f, missing, g_variant_new_parsed ("@a(sss) []"), &error);
+  g_assert_null (reply);
+  g_assert_nonnull (error);
+  g_assert_false (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
+}
+
+/* The helper opens only a tray's pipe: not the agent's, not a path. */
+static void
+test_elevate_other_pipe (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  int status = 0;
+  const char *argv[] = { g_getenv ("PH_CTL"), PH_ELEVATE_COMMAND, f->pipe, NULL };
+
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                               &status, &error));
+  g_assert_no_error (error);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (err, "is not a Pinhole tray's pipe"));
+  g_assert_cmpuint (f->roles->len, ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -406,6 +563,16 @@ main (int argc, char **argv)
               fixture_tear_down);
   g_test_add ("/pinhole/control-pipe/own-user", Fixture, NULL, fixture_set_up, test_own_user,
               fixture_tear_down);
+  g_test_add ("/pinhole/control-pipe/own-user-filtered", Fixture, NULL, fixture_set_up,
+              test_own_user_filtered, fixture_tear_down);
+  g_test_add ("/pinhole/control-pipe/elevate/helper", Fixture, NULL, fixture_set_up,
+              test_elevate_helper, fixture_tear_down);
+  g_test_add ("/pinhole/control-pipe/elevate/refused", Fixture, NULL, fixture_set_up,
+              test_elevate_refused, fixture_tear_down);
+  g_test_add ("/pinhole/control-pipe/elevate/no-helper", Fixture, NULL, fixture_set_up,
+              test_elevate_no_helper, fixture_tear_down);
+  g_test_add ("/pinhole/control-pipe/elevate/other-pipe", Fixture, NULL, fixture_set_up,
+              test_elevate_other_pipe, fixture_tear_down);
   g_test_add ("/pinhole/control-pipe/user", Fixture, NULL, fixture_set_up, test_user,
               fixture_tear_down);
   g_test_add ("/pinhole/control-pipe/in-use", Fixture, NULL, fixture_set_up, test_in_use,

@@ -7,6 +7,7 @@
 #include "ph-client.h"
 #include "ph-ctl-json.h"
 #include "ph-ctl-output.h"
+#include "ph-elevate.h"
 #include "ph-tty.h"
 #include "ph-wipe.h"
 
@@ -1075,6 +1076,56 @@ ph_ctl_cmd_set (PhCtl *ctl, char **args, GError **error)
 {
   return ph_ctl_connect (ctl, error)
          && ph_agent1_call_set_setting_sync (ctl->agent, args[0], args[1], NULL, error);
+}
+
+/* ---- the tray's elevated helper (Windows) ---- */
+
+/* One request of the tray's (ph-elevate.h), done in order until one is refused. */
+static GVariant *
+apply_from_tray (GVariant *request, gpointer data)
+{
+  PhCtl *ctl = data;
+  g_autoptr (GError) error = NULL;
+  GVariantIter iter;
+  const char *op;
+  const char *a;
+  const char *b;
+  guint done = 0;
+
+  if (!ph_ctl_connect (ctl, &error))
+    return g_variant_new ("(us)", 0, error->message);
+  g_variant_iter_init (&iter, request);
+  while (g_variant_iter_next (&iter, "(&s&s&s)", &op, &a, &b))
+    {
+      gboolean ok;
+
+      if (g_str_equal (op, PH_ELEVATE_OP_SET))
+        ok = ph_agent1_call_set_setting_sync (ctl->agent, a, b, NULL, &error);
+      else if (g_str_equal (op, PH_ELEVATE_OP_CREDENTIALS))
+        ok = ph_agent1_call_set_credentials_sync (ctl->agent, a, b, NULL, &error);
+      else if (g_str_equal (op, PH_ELEVATE_OP_TRUST_PIN))
+        ok = ph_agent1_call_trust_pin_sync (ctl->agent, a, NULL, &error);
+      else
+        {
+          g_set_error (&error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                       /* TRANSLATORS: %s is a word the tray sent, not translated */
+                       _ ("unknown operation %s"), op);
+          ok = FALSE;
+        }
+      if (!ok)
+        {
+          g_dbus_error_strip_remote_error (error);
+          break;
+        }
+      done++;
+    }
+  return g_variant_new ("(us)", done, error != NULL ? error->message : "");
+}
+
+gboolean
+ph_ctl_cmd_apply_from_tray (PhCtl *ctl, char **args, GError **error)
+{
+  return ph_elevate_serve (args[0], apply_from_tray, ctl, error);
 }
 
 gboolean

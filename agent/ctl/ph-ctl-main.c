@@ -8,6 +8,7 @@
 #include "ph-client.h"
 #include "ph-ctl.h"
 #include "ph-ctl-output.h"
+#include "ph-elevate.h"
 #include "ph-error.h"
 #include "ph-paths.h"
 
@@ -63,6 +64,11 @@ static const PhCtlCommand commands[] = {
     PH_CTL_CHANGES, 2, 2, ph_ctl_cmd_set },
   { "settings", NULL, "", N_ ("List every setting with its value and default"), PH_CTL_OPT_JSON, 0,
     0, ph_ctl_cmd_settings },
+  /* TRANSLATORS: PIPE is a command-line placeholder */
+  { PH_ELEVATE_COMMAND, NULL, N_ ("PIPE"),
+    N_ ("Make the changes a Pinhole tray hands over on PIPE (Windows: the tray starts this "
+        "through UAC)"),
+    PH_CTL_CHANGES, 1, 1, ph_ctl_cmd_apply_from_tray },
   /* TRANSLATORS: TARGET is a command-line placeholder */
   { "route", NULL, N_ ("TARGET"),
     N_ ("Say which way a URL or host:port would go (proxy, direct, block) and why"),

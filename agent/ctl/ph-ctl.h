@@ -75,6 +75,9 @@ gboolean ph_ctl_cmd_socks_user_list (PhCtl *ctl, char **args, GError **error);
 gboolean ph_ctl_cmd_get (PhCtl *ctl, char **args, GError **error);
 gboolean ph_ctl_cmd_set (PhCtl *ctl, char **args, GError **error);
 gboolean ph_ctl_cmd_settings (PhCtl *ctl, char **args, GError **error);
+/* apply-from-tray PIPE: the tray's elevated helper (ph-elevate.h): reads the changes the tray
+ * hands over on PIPE, makes them through the agent, answers how many were made. */
+gboolean ph_ctl_cmd_apply_from_tray (PhCtl *ctl, char **args, GError **error);
 gboolean ph_ctl_cmd_route (PhCtl *ctl, char **args, GError **error);
 /* capture on (--gateway IFACE or --local), off, status: SetCapture and the Capture property;
  * status exits 1 when the rules asked for could not be put in. */

@@ -184,7 +184,7 @@ settings_runs () # SUFFIX: of the artifacts' names
     IFS='|' read -r name title lang <<<"$run"
     name=$name$1
     log="$artifacts/tray-$name.log"
-    start_tray "$log" "$lang" -- --settings
+    start_tray "$log" "$lang" G_MESSAGES_DEBUG=pinhole-tray -- --settings
     if ! id=$(wait_window "$title" 60); then
       fail "$name: no window named '$title' (windows: $(xwininfo -root -tree | grep -c '"' || true))"
       xwininfo -root -tree >"$artifacts/windows-$name.txt" 2>&1 || true
@@ -239,6 +239,10 @@ settings_runs () # SUFFIX: of the artifacts' names
 # The window without an agent first, then with it (its values in the window).
 agent=
 settings_runs ""
+
+# --- Group Policy: a key IT set in the registry is locked in the tray -------------------------
+policy_key='HKLM\Software\Policies\Pinhole'
+wine reg add "$policy_key\route" /v block /t REG_SZ /d ads.example /f /reg:64 >/dev/null 2>&1
 
 # --- the agent and the cloud end -----------------------------------------------------------------
 export PINHOLE_CONTROL_PIPE='\\.\pipe\pinhole-tray-test-'$$
@@ -304,6 +308,21 @@ rm -f "$journal"
 
 settings_runs "-agent"
 
+if [ -n "$agent" ]; then
+  if wine "$stage/bin/pinholectl.exe" status 2>/dev/null | grep -q 'Locked keys:.*route.block'; then
+    pass "policy: pinholectl status lists route.block (set in $policy_key\route) as locked"
+  else
+    fail "policy: route.block is not locked in pinholectl status"
+  fi
+  for name in en zh_CN; do
+    if grep -q 'route.block is set by the administrator' "$artifacts/tray-$name-agent.log"; then
+      pass "policy: $name: the tray locks the route.block field (settings-$name-agent.png)"
+    else
+      fail "policy: $name: the tray did not lock route.block (tray-$name-agent.log)"
+    fi
+  done
+fi
+
 # --- the Diagnose window (--diagnose runs it at once), in each language ------------------------
 title_diag_zh=$(awk '/^msgid "Diagnose Pinhole"$/ { getline; sub(/^msgstr "/, ""); sub(/"$/, ""); print }' \
   "$root/po/zh_CN.po")
@@ -334,6 +353,111 @@ if [ -n "$agent" ]; then
     tray_windows_gone 15 || true
     no_criticals "$log" "diagnose $name"
   done
+fi
+
+# --- the Connections window and the support report ----------------------------------------------
+# A client keeps a keep-alive connection through the agent to a loopback origin (python3's
+# http.server, through the cloud Squid); the window lists it while it is open.
+title_conn_zh=$(awk '/^msgid "Pinhole Connections"$/ { getline; sub(/^msgstr "/, ""); sub(/"$/, ""); print }' \
+  "$root/po/zh_CN.po")
+if [ -n "$agent" ]; then
+  origin_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  mkdir -p "$work/www"
+  echo 'hello from the origin' >"$work/www/index.html"
+  python3 -m http.server --bind 127.0.0.1 --directory "$work/www" "$origin_port" \
+    >"$artifacts/origin.log" 2>&1 &
+  origin_pid=$!
+  python3 - "$port" "$origin_port" >"$artifacts/keepalive-client.log" 2>&1 <<'PYEOF' &
+import socket, sys, time
+agent, origin = int(sys.argv[1]), int(sys.argv[2])
+for _ in range(50):
+    try:
+        socket.create_connection(("127.0.0.1", origin)).close()
+        break
+    except OSError:
+        time.sleep(0.2)
+s = socket.create_connection(("127.0.0.1", agent))
+s.sendall(b"GET http://127.0.0.1:%d/ HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % (origin, origin))
+data = b""
+while b"hello from the origin" not in data:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+print(data.split(b"\r\n")[0].decode(), flush=True)
+time.sleep(120)
+PYEOF
+  client_pid=$!
+  if wait_for 30 grep -q '^HTTP/1.1 200' "$artifacts/keepalive-client.log"; then
+    pass "connections: a client's request went through the agent, its connection kept open"
+  else
+    fail "connections: the client's request failed ($(head -c 200 "$artifacts/keepalive-client.log"))"
+  fi
+  wine "$stage/bin/pinholectl.exe" connections 2>/dev/null | tr -d '\r' >"$artifacts/connections.txt"
+  if grep -q "127.0.0.1:$origin_port" "$artifacts/connections.txt"; then
+    pass "connections: pinholectl.exe connections lists it"
+  else
+    fail "connections: pinholectl.exe connections does not list 127.0.0.1:$origin_port"
+  fi
+  for run in "en|Pinhole Connections|LC_ALL=en_US.UTF-8" "zh_CN|$title_conn_zh|LC_ALL=zh_CN.UTF-8"; do
+    IFS='|' read -r name title lang <<<"$run"
+    log="$artifacts/tray-connections-$name.log"
+    start_tray "$log" "$lang" G_MESSAGES_DEBUG=pinhole-tray -- --connections
+    if ! id=$(wait_window "$title" 60); then
+      fail "connections $name: no window named '$title'"
+      import -window root "$artifacts/screen-connections-$name.png" || true
+    else
+      pass "connections $name: window '$title' ($id)"
+      if wait_for 30 grep -q 'connections window: [1-9][0-9]* open' "$log"; then
+        pass "connections $name: the window lists the open connection"
+      else
+        fail "connections $name: the window listed none (see $(basename "$log"))"
+      fi
+      sleep "${PH_TRAY_SETTLE:-3}"
+      import -window "$id" "$artifacts/connections-$name.png"
+      pass "connections $name: screenshot $artifacts/connections-$name.png"
+    fi
+    wine taskkill /IM pinhole-tray.exe >/dev/null 2>&1 || true
+    if ! wait_exit 15; then
+      wine taskkill /F /IM pinhole-tray.exe >/dev/null 2>&1 || true
+      wait_exit 10 || true
+    fi
+    tray_windows_gone 15 || true
+    no_criticals "$log" "connections $name"
+  done
+
+  # The support bundle, as a help desk gets it: every section, no secret.
+  report="$work/report.txt"
+  # The console agent's log is its stderr; the service's would be found by itself.
+  if wine "$stage/bin/pinholectl.exe" report "$report" "$artifacts/agent.log" \
+    >"$artifacts/report.log" 2>&1; then
+    pass "report: pinholectl.exe report wrote $(wc -c <"$report") bytes"
+    cp "$report" "$artifacts/report.txt"
+  else
+    fail "report: pinholectl.exe report failed ($(tr -d '\r' <"$artifacts/report.log" | head -3))"
+  fi
+  missing=
+  for section in status statistics settings connections doctor log; do
+    grep -q "^== $section" "$report" 2>/dev/null || missing="$missing $section"
+  done
+  if [ -z "$missing" ]; then
+    pass "report: status, statistics, settings, connections, doctor and log sections"
+  else
+    fail "report: sections missing:$missing"
+  fi
+  if grep -q "127.0.0.1:$origin_port" "$report" && grep -q '^route.block = ads.example' "$report"; then
+    pass "report: it lists the open connection and the policy's setting"
+  else
+    fail "report: the connection or the policy's setting is missing"
+  fi
+  secret=$(cat "$work/cloud/password")
+  secret_b64=$(printf '%s:%s' "$(sed -n 's/^PH_CLOUD_USER=//p' "$work/cloud/cloud.env")" "$secret" | base64)
+  if [ -n "$secret" ] && ! grep -qF -e "$secret" -e "$secret_b64" "$report"; then
+    pass "report: neither the password nor its base64 is in it"
+  else
+    fail "report: the password is in the report"
+  fi
+  kill "$client_pid" "$origin_pid" 2>/dev/null || true
 fi
 
 # --- one tray per session: a second start shows the first one's settings ------------------------

@@ -25,7 +25,7 @@
 /* The ADMX files' version: minRequiredRevision asks the ADML files for at least this. */
 #define REVISION "1.0"
 
-/* Keys without a policy, and why; installer/windows/README.md lists them too (the test checks). */
+/* Keys without a policy, and why; README.md here lists them too (the test checks). */
 static const struct
 {
   const char *key;

@@ -14,10 +14,8 @@
 #include "ph-config.h"
 
 #include <errno.h>
-#include <locale.h>
 #include <stdio.h>
 #include <string.h>
-#include <glib/gstdio.h>
 #include <glib/gi18n.h>
 
 #define POLICY_KEY "Software\\Policies\\Pinhole"
@@ -254,8 +252,7 @@ policy_groups (GPtrArray *keys)
   return out;
 }
 
-/* A whole number (REG_DWORD): the only kind the editor's number box writes as the agent reads it.
- */
+/* A whole number: the editor's number box writes REG_DWORD, which the agent reads in decimal. */
 static gboolean
 is_number (const PhConfigKey *k)
 {
@@ -762,7 +759,6 @@ main (int argc, char **argv)
   g_autoptr (GPtrArray) admls = NULL;
   gboolean missing = FALSE;
 
-  setlocale (LC_ALL, "C.UTF-8");
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     {

@@ -3,7 +3,8 @@
 # test-admx.sh GEN AGENT SRCDIR: the Group Policy templates in installer/windows/policy/.
 #
 #   1. ph-admx-gen (GEN) writes them anew from the key table and po/: the committed files must be
-#      byte for byte what it writes ("cannot drift"; the fix is ninja -C BUILD pinhole-update-admx);
+#      byte for byte what it writes ("cannot drift"; the fix is ninja -C BUILD pinhole-update-admx),
+#      and installer/windows/policy/meson.build installs each culture it writes;
 #   2. each file is valid against tests/policy/admx.xsd (xmllint --schema), and broken copies of
 #      them are not, so the validation cannot pass by accepting anything;
 #   3. what a schema cannot say (admx-check.py): every string and presentation the ADMX refers to
@@ -42,6 +43,11 @@ committed=$(cd "$policy" && find . -name '*.adm[xl]' | LC_ALL=C sort)
 written=$(cd "$tmp/gen" && find . -name '*.adm[xl]' | LC_ALL=C sort)
 [[ $committed == "$written" ]]
 verdict "the same files are committed as written" "committed: $committed" "written: $written"
+# The Windows build installs the cultures meson.build names: the same as the generator writes.
+cultures=$(cd "$tmp/gen" && find . -name pinhole.adml | sed 's|^\./||; s|/pinhole.adml$||' | LC_ALL=C sort | xargs)
+installed=$(sed -n "s/^policy_cultures = \[\(.*\)\]$/\1/p" "$policy/meson.build" | tr -d "'," | xargs -n1 | LC_ALL=C sort | xargs)
+[[ -n $cultures && $cultures == "$installed" ]]
+verdict "meson.build installs the cultures written ($cultures)" "policy_cultures: $installed"
 for f in "${files[@]}"; do
   cmp -s "$policy/$f" "$tmp/gen/$f"
   verdict_then "$f is what ph-admx-gen writes now (else: ninja -C BUILD pinhole-update-admx)" \

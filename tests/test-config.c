@@ -1152,6 +1152,115 @@ test_capture_words (void)
     }
 }
 
+/* Checks @value for the key @k as ph_config_check_value does; FALSE with the message kept. */
+static gboolean
+key_takes (const PhConfigKey *k, const char *value)
+{
+  g_autofree char *name
+      = g_strconcat (ph_config_key_get_group (k), ".", ph_config_key_get_name (k), NULL);
+  g_autoptr (GError) error = NULL;
+
+  return ph_config_check_value (name, value, &error);
+}
+
+/* The key table as tools read it (the Group Policy templates' generator): every row described,
+ * and each kind, bound and word what the row's parser really takes. */
+static void
+test_key_table (void)
+{
+  guint n = ph_config_get_n_keys ();
+  guint choices = 0;
+
+  g_assert_cmpuint (n, ==, g_strv_length ((GStrv) ph_config_list_keys ()));
+  for (guint i = 0; i < n; i++)
+    {
+      const PhConfigKey *k = ph_config_get_key (i);
+      const char *const *words = ph_config_key_get_words (k);
+      g_autofree char *name
+          = g_strconcat (ph_config_key_get_group (k), ".", ph_config_key_get_name (k), NULL);
+      guint min = ph_config_key_get_min (k), max = ph_config_key_get_max (k);
+      g_autofree char *text = NULL;
+
+      g_test_message ("%s", name);
+      g_assert_cmpstr (name, ==, ph_config_list_keys ()[i]);
+      g_assert_cmpstr (ph_config_key_get_default (k), ==, ph_config_get_default (name));
+      g_assert_true (key_takes (k, ph_config_key_get_default (k)));
+      g_assert_nonnull (ph_config_key_get_summary (k));
+      g_assert_cmpuint (strlen (ph_config_key_get_summary (k)), >, 3);
+      g_assert_nonnull (ph_config_key_get_explanation (k));
+      g_assert_true (g_str_has_suffix (ph_config_key_get_explanation (k), "."));
+      switch (ph_config_key_get_kind (k))
+        {
+          case PH_CONFIG_KIND_UINT:
+          case PH_CONFIG_KIND_UINT_OR_AUTO:
+            g_assert_cmpuint (min, <=, max);
+            g_assert_cmpuint (max, >, 0);
+            text = g_strdup_printf ("%u", min);
+            g_assert_true (key_takes (k, text));
+            g_free (text);
+            text = g_strdup_printf ("%u", max);
+            g_assert_true (key_takes (k, text));
+            g_free (text);
+            text = g_strdup_printf ("%" G_GUINT64_FORMAT, (guint64) max + 1);
+            g_assert_false (key_takes (k, text));
+            if (min > 0)
+              {
+                g_free (text);
+                text = g_strdup_printf ("%u", min - 1);
+                g_assert_false (key_takes (k, text));
+              }
+            g_assert_true (ph_config_key_get_kind (k) == PH_CONFIG_KIND_UINT
+                           || key_takes (k, "auto"));
+            g_assert_null (words);
+            break;
+          case PH_CONFIG_KIND_DURATION:
+            g_assert_cmpuint (min, >, 0);
+            g_assert_cmpuint (min, <, max);
+            text = g_strdup_printf ("%ums", min);
+            g_assert_true (key_takes (k, text));
+            g_free (text);
+            text = g_strdup_printf ("%ums", min - 1);
+            g_assert_false (key_takes (k, text));
+            g_free (text);
+            text = g_strdup_printf ("%ums", max);
+            g_assert_true (key_takes (k, text));
+            g_free (text);
+            text = g_strdup_printf ("%" G_GUINT64_FORMAT "ms", (guint64) max + 1);
+            g_assert_false (key_takes (k, text));
+            g_assert_null (words);
+            break;
+          case PH_CONFIG_KIND_BOOL:
+            g_assert_true (key_takes (k, "true"));
+            g_assert_true (key_takes (k, "false"));
+            g_assert_false (key_takes (k, "1"));
+            g_assert_null (words);
+            break;
+          case PH_CONFIG_KIND_CHOICE:
+            choices++;
+            g_assert_nonnull (words);
+            g_assert_cmpuint (g_strv_length ((GStrv) words), >=, 2);
+            for (guint w = 0; words[w] != NULL; w++)
+              g_assert_true (key_takes (k, words[w]));
+            g_assert_false (key_takes (k, "no-such-word"));
+            /* The default is one of them, or empty: decided by other keys (upstream.verify). */
+            g_assert_true (*ph_config_key_get_default (k) == '\0'
+                           || g_strv_contains (words, ph_config_key_get_default (k)));
+            break;
+          case PH_CONFIG_KIND_STRING:
+          case PH_CONFIG_KIND_LIST:
+            g_assert_cmpuint (min, ==, 0);
+            g_assert_cmpuint (max, ==, 0);
+            g_assert_null (words);
+            break;
+          default:
+            g_assert_not_reached ();
+        }
+    }
+  /* failover, verify, ktls, when-unreachable, portal, system-proxy mode, log level. */
+  g_assert_cmpuint (choices, ==, 7);
+  g_assert_cmpint (ph_config_key_get_kind (ph_config_get_key (0)), ==, PH_CONFIG_KIND_LIST);
+}
+
 #define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
 int
@@ -1187,6 +1296,7 @@ main (int argc, char **argv)
   ADD ("/pinhole/config/proxies", test_proxies);
   ADD ("/pinhole/config/doctor-target", test_doctor_target);
   ADD ("/pinhole/config/transparent", test_transparent);
+  g_test_add_func ("/pinhole/config/key-table", test_key_table);
   g_test_add_func ("/pinhole/config/capture-words", test_capture_words);
   g_test_add_func ("/pinhole/config/parse-duration", test_parse_duration);
   g_test_add_func ("/pinhole/config/parse-listen-address", test_parse_listen_address);

@@ -93,11 +93,11 @@ proxy_entry_free (PhProxyEntry *e)
   g_free (e);
 }
 
-typedef struct _PhKeyDef PhKeyDef;
+typedef struct _PhConfigKey PhKeyDef;
 typedef gboolean (*PhKeyParse) (PhConfig *cfg, const PhKeyDef *def, const char *value,
                                 GError **error);
 
-struct _PhKeyDef
+struct _PhConfigKey
 {
   const char *group;
   const char *key;
@@ -105,6 +105,9 @@ struct _PhKeyDef
   PhKeyParse parse;
   gsize offset; /* for the generic parsers */
   guint min, max;
+  /* For people (ph_config_key_get_summary): a title, and what it does in a few sentences. */
+  const char *summary;
+  const char *explain;
 };
 
 #define FIELD(f) G_STRUCT_OFFSET (PhConfig, f)
@@ -134,32 +137,88 @@ static gboolean parse_machine (PhConfig *, const PhKeyDef *, const char *, GErro
 
 #define DAY_MS (24u * 3600u * 1000u)
 
-/* Every key the agent knows, with its default. */
+/* Every key the agent knows, with its default, and what it is for in words people read (the
+ * Group Policy templates are made from these: installer/windows/policy/). */
 static const PhKeyDef key_defs[] = {
-  { "listener", "address", "127.0.0.1:3128;[::1]:3128", parse_listen, FIELD (listen), 1 },
-  { "listener", "allow", "", parse_allow },
+  { "listener", "address", "127.0.0.1:3128;[::1]:3128", parse_listen, FIELD (listen), 1,
+    .summary = N_ ("Listen addresses"),
+    .explain = N_ ("Where the local proxy listens for browsers and other programs (HTTP and "
+                   "SOCKS5): IPv4:PORT or [IPv6]:PORT. An address that is not loopback serves "
+                   "other machines and needs the allowed client networks.") },
+  { "listener", "allow", "", parse_allow, .summary = N_ ("Allowed client networks"),
+    .explain = N_ ("Networks whose clients may use a listen address that is not loopback, such "
+                   "as 192.168.1.0/24 or fd00::/8. Empty: loopback clients only.") },
   /* SOCKS5 clients that are not on loopback sign in as one of these (RFC 1929). */
-  { "listener", "socks-users", "", parse_names, FIELD (socks_users) },
+  { "listener", "socks-users", "", parse_names, FIELD (socks_users), .summary = N_ ("SOCKS5 users"),
+    .explain = N_ ("The user names that SOCKS5 clients which are not on loopback sign in as. "
+                   "Their passwords are set with “pinholectl socks-user add” and kept in the "
+                   "credential store, never in the configuration. Empty: no sign-in.") },
   /* The transparent listener (ph-server.h) and the nftables rules that feed it (ph-capture.h). */
-  { "transparent", "address", "", parse_listen, FIELD (transparent), 0 },
-  { "transparent", "mark", "28776", parse_uint, FIELD (mark), 0, G_MAXINT32 },
-  { "transparent", "ports", "80,443", parse_ports },
-  { "transparent", "capture", "off", parse_capture },
-  { "upstream", "host", "", parse_proxies },
-  { "upstream", "port", "443", parse_uint, FIELD (port), 1, 65535 },
-  { "upstream", "server-name", "", parse_host, FIELD (server_name) },
-  { "upstream", "failover", "priority", parse_choice, FIELD (failover) },
-  { "upstream", "pins", "", parse_pins },
-  { "upstream", "verify", "", parse_verify },
-  { "upstream", "ca-file", "", parse_string, FIELD (ca_file) },
-  { "upstream", "ktls", "auto", parse_ktls },
-  { "upstream", "username", "", parse_string, FIELD (username) },
-  { "upstream", "password-file", "", parse_string, FIELD (password_file) },
-  { "upstream", "connect-timeout", "10s", parse_duration, FIELD (connect_timeout_ms), 100, DAY_MS },
+  { "transparent", "address", "", parse_listen, FIELD (transparent), 0,
+    .summary = N_ ("Transparent listen addresses"),
+    .explain = N_ ("Where the connections that the capture rules redirect arrive; each is "
+                   "carried to the destination its TLS SNI or HTTP Host names. Empty: none. "
+                   "Linux only.") },
+  { "transparent", "mark", "28776", parse_uint, FIELD (mark), 0, G_MAXINT32,
+    .summary = N_ ("Mark of the agent's own connections"),
+    .explain = N_ ("The firewall mark on the agent's outgoing connections, which the capture "
+                   "rules leave alone. 0: none. Linux only.") },
+  { "transparent", "ports", "80,443", parse_ports, .summary = N_ ("Captured TCP ports"),
+    .explain = N_ ("The TCP ports whose connections the capture rules redirect to the "
+                   "transparent listener. Linux only.") },
+  { "transparent", "capture", "off", parse_capture, .summary = N_ ("Transparent capture"),
+    .explain = N_ ("Which connections nftables rules send to the transparent listener: off; "
+                   "local (every program of this machine but the agent); or gateway IFACE "
+                   "(what the LAN interface IFACE forwards). Linux only.") },
+  { "upstream", "host", "", parse_proxies, .summary = N_ ("Cloud proxies"),
+    .explain = N_ ("The cloud HTTPS proxies, in order of preference: NAME, NAME:PORT or "
+                   "[IPv6]:PORT, each optionally followed by server-name=NAME. Until one is "
+                   "set, the agent runs unconfigured.") },
+  { "upstream", "port", "443", parse_uint, FIELD (port), 1, 65535,
+    .summary = N_ ("Cloud proxy port"),
+    .explain = N_ ("The TLS port of a cloud proxy whose entry names none.") },
+  { "upstream", "server-name", "", parse_host, FIELD (server_name),
+    .summary = N_ ("Cloud proxy server name"),
+    .explain = N_ ("The name sent in TLS SNI and checked in the certificate. Empty: each "
+                   "proxy's own host name.") },
+  { "upstream", "failover", "priority", parse_choice, FIELD (failover),
+    .summary = N_ ("Failover between cloud proxies"),
+    .explain = N_ ("Which cloud proxy new connections go to when there are several: priority "
+                   "(the first healthy one in order) or round-robin (every healthy one in "
+                   "turn).") },
+  { "upstream", "pins", "", parse_pins, .summary = N_ ("Pinned public keys"),
+    .explain = N_ ("SHA-256 pins of the cloud proxy's public key (SPKI), each written "
+                   "sha256//BASE64; list several to rotate keys.") },
+  { "upstream", "verify", "", parse_verify, .summary = N_ ("Server verification"),
+    .explain = N_ ("How the cloud proxy is checked before any credential is sent to it: pin "
+                   "(its key matches a pin), ca (its certificate chains to a trusted CA and "
+                   "names the server) or pin+ca (both). Not set: pin when pins are set, else "
+                   "ca.") },
+  { "upstream", "ca-file", "", parse_string, FIELD (ca_file), .summary = N_ ("Extra CA bundle"),
+    .explain = N_ ("A PEM file of CA certificates trusted for the ca and pin+ca checks, "
+                   "besides the system's.") },
+  { "upstream", "ktls", "auto", parse_ktls, .summary = N_ ("Kernel TLS"),
+    .explain = N_ ("Whether the kernel may run the cipher of the connections to the cloud "
+                   "proxy: auto (where it can), on (required) or off. Linux only.") },
+  { "upstream", "username", "", parse_string, FIELD (username),
+    .summary = N_ ("Cloud proxy user name"),
+    .explain = N_ ("The user name the agent signs in to the cloud proxy with. The password is "
+                   "never in the configuration: it is kept in the credential store, or read "
+                   "from the password file.") },
+  { "upstream", "password-file", "", parse_string, FIELD (password_file),
+    .summary = N_ ("Password file"),
+    .explain = N_ ("The path of a file that holds only the cloud proxy's password and that "
+                   "nobody but the agent may read: instead of the credential store, for "
+                   "machines nobody signs in to.") },
+  { "upstream", "connect-timeout", "10s", parse_duration, FIELD (connect_timeout_ms), 100, DAY_MS,
+    .summary = N_ ("Connect timeout"),
+    .explain = N_ ("How long opening the TCP connection to a cloud proxy may take.") },
   { "upstream", "handshake-timeout", "10s", parse_duration, FIELD (handshake_timeout_ms), 100,
-    DAY_MS },
-  { "upstream", "response-timeout", "60s", parse_duration, FIELD (response_timeout_ms), 100,
-    DAY_MS },
+    DAY_MS, .summary = N_ ("TLS handshake timeout"),
+    .explain = N_ ("How long the TLS handshake with a cloud proxy may take.") },
+  { "upstream", "response-timeout", "60s", parse_duration, FIELD (response_timeout_ms), 100, DAY_MS,
+    .summary = N_ ("Response timeout"),
+    .explain = N_ ("How long a cloud proxy has to answer a CONNECT or a plain request.") },
   /* The ceiling of the warm pool, which follows demand below it. Measured on loopback, 2 cores,
    * quiet, 3 interleaved pairs (tests/bench --quick), warm=2 against 8: sequential new-tunnel
    * p50 4.26 / 4.39 ms and p99 16.0 / 16.2 ms (medians), new tunnels/s at c=32 207 / 218, plain
@@ -167,39 +226,87 @@ static const PhKeyDef key_defs[] = {
    * connection at 2, 34 at 8, yet p90 stayed at 13 ms (the cloud end's own delay on a young
    * connection). No clear gain near the cloud; a cloud far away (a handshake of tens of ms) is
    * where a higher ceiling pays. */
-  { "upstream", "warm", "2", parse_uint, FIELD (warm), 0, 64 },
-  { "upstream", "idle-connections", "64", parse_uint, FIELD (idle_connections), 0, 4096 },
+  { "upstream", "warm", "2", parse_uint, FIELD (warm), 0, 64, .summary = N_ ("Warm connections"),
+    .explain = N_ ("The most verified TLS connections kept ready, so that a new tunnel does not "
+                   "wait for a handshake (0: none). Raise it when the cloud proxy is far "
+                   "away.") },
+  { "upstream", "idle-connections", "64", parse_uint, FIELD (idle_connections), 0, 4096,
+    .summary = N_ ("Idle connections kept"),
+    .explain = N_ ("The most connections of plain http:// requests kept open to the cloud "
+                   "proxy for the next request, shared by every client (0: none).") },
   /* Shorter than Squid's pconn_timeout (1 min) and nghttpx's (1 min), so the proxy rarely closes
    * one as it is reused; Apache's KeepAliveTimeout (5 s) is shorter, and the idle probe and the
    * retry rule cover that. */
-  { "upstream", "idle-lifetime", "50s", parse_duration, FIELD (idle_lifetime_ms), 1000, DAY_MS },
-  { "tunnel", "idle-timeout", "300s", parse_duration, FIELD (idle_timeout_ms), 1000, 7 * DAY_MS },
-  { "tunnel", "head-timeout", "10s", parse_duration, FIELD (head_timeout_ms), 100, 3600 * 1000 },
-  { "tunnel", "max-tunnels", "auto", parse_uint_or_auto, FIELD (max_tunnels), 1, 1000000 },
+  { "upstream", "idle-lifetime", "50s", parse_duration, FIELD (idle_lifetime_ms), 1000, DAY_MS,
+    .summary = N_ ("Idle connection lifetime"),
+    .explain = N_ ("How long a connection kept open stays idle before it is closed; keep it "
+                   "below the cloud proxy's own limit (Squid's is 1 min).") },
+  { "tunnel", "idle-timeout", "300s", parse_duration, FIELD (idle_timeout_ms), 1000, 7 * DAY_MS,
+    .summary = N_ ("Idle tunnel timeout"),
+    .explain = N_ ("A tunnel with no traffic either way for this long is closed.") },
+  { "tunnel", "head-timeout", "10s", parse_duration, FIELD (head_timeout_ms), 100, 3600 * 1000,
+    .summary = N_ ("Request head timeout"),
+    .explain = N_ ("How long a client has to send a complete request head.") },
+  { "tunnel", "max-tunnels", "auto", parse_uint_or_auto, FIELD (max_tunnels), 1, 1000000,
+    .summary = N_ ("Maximum open tunnels"),
+    .explain = N_ ("Open tunnels at most; more are refused with 503. auto: as many as the "
+                   "system's limit on open files allows.") },
   /* Routes (ph-route.h): one direct list for the agent, the PAC and the desktop's exceptions;
    * a block list; what happens while the cloud proxy cannot be reached; captive portals. */
-  { "route", "direct", "", parse_host_list, FIELD (direct) },
-  { "route", "block", "", parse_host_list, FIELD (block) },
-  { "route", "resolve-for-cidr", "false", parse_bool, FIELD (resolve_for_cidr) },
-  { "route", "when-unreachable", "block", parse_choice, FIELD (when_unreachable) },
-  { "route", "portal-check", "", parse_portal_check },
-  { "route", "portal-minutes", "5", parse_uint, FIELD (portal_minutes), 1, 24 * 60 },
-  { "route", "portal", "allow", parse_choice, FIELD (portal) },
+  { "route", "direct", "", parse_host_list, FIELD (direct), .summary = N_ ("Direct destinations"),
+    .explain = N_ ("Destinations reached directly, never through the cloud proxy: names, "
+                   "*.suffix, .suffix, addresses, networks such as 10.0.0.0/8, and <local> "
+                   "(names without a dot). Also the PAC file's DIRECT and the system proxy's "
+                   "exceptions.") },
+  { "route", "block", "", parse_host_list, FIELD (block), .summary = N_ ("Blocked destinations"),
+    .explain = N_ ("Destinations refused with 403, in the same forms as the direct ones; read "
+                   "before them.") },
+  { "route", "resolve-for-cidr", "false", parse_bool, FIELD (resolve_for_cidr),
+    .summary = N_ ("Resolve names for network rules"),
+    .explain = N_ ("Whether names are resolved to match the network rules (such as "
+                   "10.0.0.0/8) of the direct and blocked destinations; the local resolver "
+                   "then sees every site visited.") },
+  { "route", "when-unreachable", "block", parse_choice, FIELD (when_unreachable),
+    .summary = N_ ("When the cloud proxy cannot be reached"),
+    .explain = N_ ("While no cloud proxy answers (TCP or TLS): block (requests are refused) or "
+                   "direct (they go directly). A pin mismatch, an untrusted certificate or "
+                   "rejected credentials never go directly.") },
+  { "route", "portal-check", "", parse_portal_check, .summary = N_ ("Captive portal check"),
+    .explain = N_ ("An http:// URL that answers 204 on an open network, checked directly when "
+                   "the cloud proxy cannot be reached: a redirect or a page means a captive "
+                   "portal. Empty: no check.") },
+  { "route", "portal-minutes", "5", parse_uint, FIELD (portal_minutes), 1, 24 * 60,
+    .summary = N_ ("Minutes behind a captive portal"),
+    .explain = N_ ("How many minutes requests go directly behind a captive portal (with "
+                   "allow) before the check runs again.") },
+  { "route", "portal", "allow", parse_choice, FIELD (portal),
+    .summary = N_ ("Behind a captive portal"),
+    .explain = N_ ("allow: requests go directly for a while, so that the browser can reach "
+                   "the sign-in page; block: they stay refused.") },
   /* Read by the tray: the system proxy names the agent (manual) or its PAC (pac). */
-  { "system-proxy", "mode", "manual", parse_choice, FIELD (system_proxy_mode) },
+  { "system-proxy", "mode", "manual", parse_choice, FIELD (system_proxy_mode),
+    .summary = N_ ("System proxy mode"),
+    .explain = N_ ("What the tray sets the system proxy to: manual (the agent's address, with "
+                   "the direct destinations as exceptions) or pac (the agent's PAC file).") },
   /* Applied by the system service: the machine-wide consumers pointed at the agent while the
    * tunnel is on (ph-machine-proxy.h). Opt-in. */
-  { "system-proxy", "machine", "", parse_machine },
+  { "system-proxy", "machine", "", parse_machine, .summary = N_ ("Machine-wide proxy"),
+    .explain = N_ ("The machine-wide consumers pointed at the agent while the tunnel is on: "
+                   "any of environment, systemd, apt and docker. Linux only.") },
   /* The doctor's authentication probe (ph-doctor.h): a CONNECT the proxy allows. */
-  { "doctor", "target", "", parse_doctor_target },
-  { "log", "level", "info", parse_level },
+  { "doctor", "target", "", parse_doctor_target, .summary = N_ ("Diagnosis sign-in target"),
+    .explain = N_ ("The HOST:PORT that the diagnosis asks each cloud proxy to connect to, "
+                   "with the stored credentials. Empty: the proxy's own name, port 443.") },
+  { "log", "level", "info", parse_level, .summary = N_ ("Log level"),
+    .explain = N_ ("How much the agent logs: error, warning, info or debug. Credentials are "
+                   "never logged.") },
 };
 
-/* The words of each choice key, in the order of its enum. */
+/* The words of each choice key, in the order of its enum, NULL-terminated. */
 static const struct
 {
   const char *key;
-  const char *words[3];
+  const char *words[4];
 } choices[] = {
   { "upstream.failover", { "priority", "round-robin" } },
   { "route.when-unreachable", { "block", "direct" } },
@@ -601,6 +708,12 @@ parse_pins (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **erro
   cfg->pins = g_steal_pointer (&pins);
   return TRUE;
 }
+
+/* The words of the keys whose parsers below compare them one by one, for
+ * ph_config_key_get_words (tests/test-config.c checks that each parser takes them). */
+static const char *const verify_words[] = { "pin", "ca", "pin+ca", NULL };
+static const char *const ktls_words[] = { "auto", "on", "off", NULL };
+static const char *const level_words[] = { "error", "warning", "info", "debug", NULL };
 
 /* -1 until set: the default depends on whether pins are set. */
 #define VERIFY_AUTO ((PhVerifyMode) -1)
@@ -1489,6 +1602,126 @@ ph_config_list_keys (void)
       g_once_init_leave (&keys, list);
     }
   return (const char *const *) keys;
+}
+
+guint
+ph_config_get_n_keys (void)
+{
+  return G_N_ELEMENTS (key_defs);
+}
+
+const PhConfigKey *
+ph_config_get_key (guint i)
+{
+  g_return_val_if_fail (i < G_N_ELEMENTS (key_defs), NULL);
+  return &key_defs[i];
+}
+
+const char *
+ph_config_key_get_group (const PhConfigKey *key)
+{
+  return key->group;
+}
+
+const char *
+ph_config_key_get_name (const PhConfigKey *key)
+{
+  return key->key;
+}
+
+const char *
+ph_config_key_get_default (const PhConfigKey *key)
+{
+  return key->fallback;
+}
+
+/* The kind follows from the parser: the table names each key's parser once. */
+PhConfigKind
+ph_config_key_get_kind (const PhConfigKey *key)
+{
+  static const struct
+  {
+    PhKeyParse parse;
+    PhConfigKind kind;
+  } kinds[] = {
+    { parse_listen, PH_CONFIG_KIND_LIST },
+    { parse_allow, PH_CONFIG_KIND_LIST },
+    { parse_names, PH_CONFIG_KIND_LIST },
+    { parse_ports, PH_CONFIG_KIND_LIST },
+    { parse_proxies, PH_CONFIG_KIND_LIST },
+    { parse_pins, PH_CONFIG_KIND_LIST },
+    { parse_host_list, PH_CONFIG_KIND_LIST },
+    { parse_machine, PH_CONFIG_KIND_LIST },
+    { parse_uint, PH_CONFIG_KIND_UINT },
+    { parse_uint_or_auto, PH_CONFIG_KIND_UINT_OR_AUTO },
+    { parse_duration, PH_CONFIG_KIND_DURATION },
+    { parse_bool, PH_CONFIG_KIND_BOOL },
+    { parse_choice, PH_CONFIG_KIND_CHOICE },
+    { parse_verify, PH_CONFIG_KIND_CHOICE },
+    { parse_ktls, PH_CONFIG_KIND_CHOICE },
+    { parse_level, PH_CONFIG_KIND_CHOICE },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (kinds); i++)
+    if (kinds[i].parse == key->parse)
+      return kinds[i].kind;
+  /* parse_string, parse_host, parse_portal_check, parse_doctor_target, parse_capture (whose
+   * "gateway IFACE" is not a word from a list). */
+  return PH_CONFIG_KIND_STRING;
+}
+
+/* Only where the parser enforces them: parse_listen keeps its least number of addresses in min. */
+static gboolean
+has_bounds (const PhConfigKey *key)
+{
+  PhConfigKind kind = ph_config_key_get_kind (key);
+
+  return kind == PH_CONFIG_KIND_UINT || kind == PH_CONFIG_KIND_UINT_OR_AUTO
+         || kind == PH_CONFIG_KIND_DURATION;
+}
+
+guint
+ph_config_key_get_min (const PhConfigKey *key)
+{
+  return has_bounds (key) ? key->min : 0;
+}
+
+guint
+ph_config_key_get_max (const PhConfigKey *key)
+{
+  return has_bounds (key) ? key->max : 0;
+}
+
+const char *const *
+ph_config_key_get_words (const PhConfigKey *key)
+{
+  g_autofree char *name = NULL;
+
+  if (key->parse == parse_verify)
+    return verify_words;
+  if (key->parse == parse_ktls)
+    return ktls_words;
+  if (key->parse == parse_level)
+    return level_words;
+  if (key->parse != parse_choice)
+    return NULL;
+  name = g_strconcat (key->group, ".", key->key, NULL);
+  for (gsize i = 0; i < G_N_ELEMENTS (choices); i++)
+    if (g_str_equal (choices[i].key, name))
+      return choices[i].words;
+  g_return_val_if_reached (NULL);
+}
+
+const char *
+ph_config_key_get_summary (const PhConfigKey *key)
+{
+  return key->summary;
+}
+
+const char *
+ph_config_key_get_explanation (const PhConfigKey *key)
+{
+  return key->explain;
 }
 
 gboolean

@@ -200,6 +200,41 @@ gboolean ph_config_check_value (const char *key, const char *value, GError **err
  * keeping comments; returns the new text. */
 char *ph_config_edit (const char *data, const char *key, const char *value, GError **error);
 
+/* The key table itself, read-only, for what describes the settings to people (the Group Policy
+ * templates' generator, installer/windows/policy/ph-admx-gen.c): each row in the table's order
+ * with its kind, bounds, words and description. */
+typedef enum
+{
+  PH_CONFIG_KIND_STRING,       /* one value: a name, a path, a URL, a HOST:PORT */
+  PH_CONFIG_KIND_LIST,         /* items separated by ";" or "," */
+  PH_CONFIG_KIND_UINT,         /* a whole number from min to max */
+  PH_CONFIG_KIND_UINT_OR_AUTO, /* "auto" or a whole number from min to max */
+  PH_CONFIG_KIND_DURATION,     /* "500ms", "30s", "5min", "1h" (a number alone: seconds);
+                                * min and max are milliseconds */
+  PH_CONFIG_KIND_BOOL,         /* "true" or "false" */
+  PH_CONFIG_KIND_CHOICE,       /* one of the key's words */
+} PhConfigKind;
+
+/* A row of the key table; it lives as long as the program. */
+typedef struct _PhConfigKey PhConfigKey;
+
+guint ph_config_get_n_keys (void);
+const PhConfigKey *ph_config_get_key (guint i);
+const char *ph_config_key_get_group (const PhConfigKey *key);
+const char *ph_config_key_get_name (const PhConfigKey *key); /* without its group */
+const char *ph_config_key_get_default (const PhConfigKey *key);
+PhConfigKind ph_config_key_get_kind (const PhConfigKey *key);
+/* UINT, UINT_OR_AUTO and DURATION: the bounds the parser enforces; else 0. */
+guint ph_config_key_get_min (const PhConfigKey *key);
+guint ph_config_key_get_max (const PhConfigKey *key);
+/* CHOICE: the words it takes, NULL-terminated (an empty default is none of them: it means
+ * "decided by other keys"); else NULL. */
+const char *const *ph_config_key_get_words (const PhConfigKey *key);
+/* A short title and one or a few sentences, in English: marked N_(), translated by whoever
+ * shows them (the core has no text domain). */
+const char *ph_config_key_get_summary (const PhConfigKey *key);
+const char *ph_config_key_get_explanation (const PhConfigKey *key);
+
 /* Parsing helpers shared with the tests. */
 gboolean ph_config_parse_duration (const char *text, guint *ms, GError **error);
 /* "off", "local" or "gateway IFACE" (also pinholectl capture's words); @iface is set for

@@ -5,7 +5,8 @@
 #
 # In a fresh Wine prefix, against the real cloud end of tests/cloud/pinhole-cloud.sh (stunnel +
 # Squid with Basic auth + ph-test-origin, on loopback): silent install with /CONFIG= (a managed
-# drop-in naming the cloud end, its pin and the listener port) -> the service pinhole-agent runs
+# drop-in naming the cloud end, its pin and the listener port; the Group Policy templates in
+# PolicyDefinitions) -> the service pinhole-agent runs
 # -> credentials through pinholectl.exe over the control pipe -> curl on Linux reaches the origin
 # through the agent under Wine -> pinholectl.exe status -> an upgrade keeps the edited
 # pinhole.conf, the drop-in and the credentials -> silent uninstall removes the service, Program
@@ -131,6 +132,15 @@ port_closed ()
 same_file ()
 {
   cmp "$1" "$2"
+}
+
+# The ADMX and ADML files (installer/windows/policy/) where an administrator copies them from.
+policy_templates_installed ()
+{
+  local f
+  for f in pinhole.admx en-US/pinhole.adml zh-CN/pinhole.adml; do
+    cmp "$pf/PolicyDefinitions/$f" "$top/installer/windows/policy/$f" || return 1
+  done
 }
 
 contains ()
@@ -315,6 +325,8 @@ check "silent install /S \"/CONFIG=...\\IT config\\it.conf\" exits 0" \
   install "/CONFIG=$(winepath -w "$itconf")"
 check "pinhole-agent.exe, pinholectl.exe and the uninstaller are in Program Files\\Pinhole" \
   test -f "$pf/bin/pinhole-agent.exe" -a -f "$pf/bin/pinholectl.exe" -a -f "$pf/uninstall.exe"
+check "the Group Policy templates are in Program Files\\Pinhole\\PolicyDefinitions, as committed" \
+  policy_templates_installed
 check "pinhole.conf is created from the example" \
   same_file "$pf/share/pinhole/pinhole.conf.example" "$pd/pinhole.conf"
 check "the /CONFIG file is in managed.d" same_file "$itconf" "$pd/managed.d/it.conf"

@@ -161,6 +161,32 @@ process_is_elevated (void)
   return elevated;
 }
 
+/* FALSE when the client's process has a token that is not elevated. The identity a pipe's
+ * server impersonates is the client thread's, and may be more than its process's (a thread
+ * impersonating someone) or, under Wine, the server's own rather than the client's: a client
+ * is taken as elevated only when its process is too. TRUE when the process cannot be asked. */
+static gboolean
+client_process_elevated (HANDLE pipe)
+{
+  ULONG pid = 0;
+  HANDLE process;
+  HANDLE token;
+  gboolean elevated = TRUE;
+
+  if (!GetNamedPipeClientProcessId (pipe, &pid))
+    return TRUE;
+  process = OpenProcess (PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+  if (process == NULL)
+    return TRUE;
+  if (OpenProcessToken (process, TOKEN_QUERY, &token))
+    {
+      elevated = token_is_elevated (token);
+      CloseHandle (token);
+    }
+  CloseHandle (process);
+  return elevated;
+}
+
 static gboolean
 token_is_user (HANDLE token, PSID sid)
 {
@@ -197,7 +223,7 @@ pipe_client_role (HANDLE pipe, PSID own_sid, gboolean own_elevated)
    * token keeps Administrators but is not elevated): configuration needs an elevated prompt.
    * The agent's own user is an administrator of it, except that the same user's un-elevated
    * programs do not change an agent that runs elevated. */
-  elevated = token_is_elevated (token);
+  elevated = token_is_elevated (token) && client_process_elevated (pipe);
   if (token_has (token, WinLocalSystemSid)
       || (token_has (token, WinBuiltinAdministratorsSid) && elevated)
       || (token_is_user (token, own_sid) && (elevated || !own_elevated)))

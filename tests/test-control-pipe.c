@@ -53,6 +53,7 @@ fixture_set_up (Fixture *f, gconstpointer data)
   g_autofree char *managed = NULL;
   g_autofree char *state = NULL;
   g_autofree char *text = NULL;
+  g_autofree char *credentials = NULL;
   PhDaemonSetup setup = { 0 };
 
   f->dir = g_dir_make_tmp ("ph-control-pipe-XXXXXX", &error);
@@ -70,6 +71,9 @@ fixture_set_up (Fixture *f, gconstpointer data)
   setup.system_path = conf;
   setup.managed_dir = managed;
   setup.state_dir = state;
+  /* The service's store: DPAPI, machine scope, in the state directory. */
+  credentials = g_build_filename (f->dir, "credentials", NULL);
+  setup.secrets = ph_secret_store_new_dpapi (credentials, TRUE);
   f->daemon = ph_daemon_new (&setup, &error);
   g_assert_no_error (error);
   f->service = ph_dbus_service_new (f->daemon, PH_AUTH_PEER);
@@ -401,40 +405,57 @@ test_many (Fixture *f, gconstpointer data)
 }
 
 /* The agent's own user, through its filtered token (an administrator's un-elevated programs,
- * a standard user's): a USER of an agent that runs elevated (as this test does under Wine). */
+ * a standard user's): pinholectl run by ph-run-limited.exe is a USER of an agent that runs
+ * elevated (as this test does under Wine), refused a change (exit 4, PH_CTL_EXIT_PERMISSION), allowed a toggle. */
+static void
+child_exited (GPid pid, int status, gpointer data)
+{
+  int *out = data;
+
+  *out = status;
+  g_spawn_close_pid (pid);
+}
+
+static int
+run_limited_ctl (Fixture *f, const char *a, const char *b, const char *c)
+{
+  g_autoptr (GError) error = NULL;
+  const char *argv[] = { g_getenv ("PH_RUN_LIMITED"), g_getenv ("PH_CTL"), a, b, c, NULL };
+  GPid pid;
+  int status = -1;
+
+  g_setenv ("PINHOLE_CONTROL_PIPE", f->pipe, TRUE);
+  g_assert_true (g_spawn_async (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                &pid, &error));
+  g_assert_no_error (error);
+  g_unsetenv ("PINHOLE_CONTROL_PIPE");
+  g_child_watch_add (pid, child_exited, &status);
+  /* The server takes the client in this thread's main context. */
+  while (status == -1)
+    g_main_context_iteration (NULL, TRUE);
+  return status;
+}
+
 static void
 test_own_user_filtered (Fixture *f, gconstpointer data)
 {
-  RestrictedConnect rc = { f->pipe };
   HANDLE self = NULL;
-  TOKEN_LINKED_TOKEN linked = { 0 };
   TOKEN_ELEVATION elevation = { 0 };
-  DWORD len = sizeof linked;
-  GThread *thread;
+  DWORD len = sizeof elevation;
 
   g_assert_true (OpenProcessToken (GetCurrentProcess (), TOKEN_QUERY, &self));
-  g_assert_true (GetTokenInformation (self, TokenElevation, &elevation, sizeof elevation, &len));
-  len = sizeof linked;
-  if (!elevation.TokenIsElevated
-      || !GetTokenInformation (self, TokenLinkedToken, &linked, len, &len))
+  g_assert_true (GetTokenInformation (self, TokenElevation, &elevation, len, &len));
+  CloseHandle (self);
+  if (!elevation.TokenIsElevated)
     {
-      CloseHandle (self);
-      g_test_skip ("this process is not an elevated administrator with a filtered token");
+      g_test_skip ("this process is not an elevated administrator");
       return;
     }
-  CloseHandle (self);
-  g_assert_true (DuplicateToken (linked.LinkedToken, SecurityImpersonation, &rc.token));
-  CloseHandle (linked.LinkedToken);
-  thread = g_thread_new ("filtered", restricted_thread, &rc);
-  while (!g_atomic_int_get (&rc.done))
-    g_main_context_iteration (NULL, TRUE);
-  g_thread_join (thread);
-  CloseHandle (rc.token);
-  g_assert_no_error (rc.error);
-  while (f->roles->len == 0)
-    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpint (run_limited_ctl (f, "set", "upstream.port", "8443"), ==, 4);
+  g_assert_cmpuint (f->roles->len, ==, 1);
   g_assert_cmpint (GPOINTER_TO_INT (f->roles->pdata[0]), ==, PH_PEER_ROLE_USER);
-  g_clear_object (&rc.connection);
+  g_assert_cmpint (run_limited_ctl (f, "disable", NULL, NULL), ==, 0);
+  g_assert_cmpint (GPOINTER_TO_INT (f->roles->pdata[1]), ==, PH_PEER_ROLE_USER);
 }
 
 static void

@@ -8,7 +8,7 @@
 #define G_LOG_DOMAIN "pinhole-machine-proxy"
 
 #include "ph-error.h"
-#include "ph-machine-proxy.h"
+#include "ph-machine-proxy-private.h"
 
 #include <errno.h>
 #include <string.h>
@@ -17,8 +17,6 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
-#define JOURNAL_GROUP "journal"
-#define JOURNAL_VERSION 1
 #define FILE_GROUP_PREFIX "file:"
 /* The running system manager's environment (systemctl set-environment). */
 #define MANAGER_GROUP "manager"
@@ -297,36 +295,6 @@ render_apt (const char *current, const char *url, const char *no_proxy)
                           WRITTEN_BY, url, url);
 }
 
-char *
-ph_machine_proxy_no_proxy (const char *direct)
-{
-  g_auto (GStrv) items = g_strsplit_set (direct != NULL ? direct : "", ",; \t\r\n", -1);
-  GString *out = g_string_new ("localhost,127.0.0.1,::1");
-
-  for (guint i = 0; items[i] != NULL; i++)
-    {
-      const char *item = items[i];
-      g_autofree char *bare = NULL;
-
-      if (*item == '\0' || g_str_equal (item, "<local>"))
-        continue;
-      if (g_str_has_prefix (item, "*."))
-        item++; /* ".suffix": the name and every name under it, for curl, wget and Go */
-      if (item[0] == '[')
-        {
-          const char *close = strchr (item, ']');
-          g_autofree char *inner
-              = close != NULL ? g_strndup (item + 1, (gsize) (close - item - 1)) : NULL;
-
-          bare = close != NULL ? g_strconcat (inner, close + 1, NULL) : g_strdup (item);
-        }
-      else
-        bare = g_strdup (item);
-      g_string_append_printf (out, ",%s", bare);
-    }
-  return g_string_free (out, FALSE);
-}
-
 /* ---- files ---- */
 
 static gboolean
@@ -427,111 +395,48 @@ file_group (const PhFileDef *def)
 static char *
 b64 (const char *text)
 {
-  return g_base64_encode ((const guchar *) text, strlen (text));
+  return ph_machine_journal_encode (text, strlen (text));
 }
 
 static char *
 unb64 (const char *text)
 {
-  gsize len = 0;
-  guchar *data = g_base64_decode (text, &len);
-  char *out = g_malloc (len + 1);
-
-  memcpy (out, data, len);
-  out[len] = '\0';
-  g_free (data);
-  return out;
-}
-
-/* Adds @value to the string list @key of @group unless it is there. */
-static void
-list_add (GKeyFile *journal, const char *group, const char *key, const char *value)
-{
-  g_auto (GStrv) list = g_key_file_get_string_list (journal, group, key, NULL, NULL);
-  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
-  g_auto (GStrv) out = NULL;
-
-  if (list != NULL && g_strv_contains ((const char *const *) list, value))
-    return;
-  if (list != NULL)
-    g_strv_builder_addv (builder, (const char **) list);
-  g_strv_builder_add (builder, value);
-  out = g_strv_builder_end (builder);
-  g_key_file_set_string_list (journal, group, key, (const char *const *) out, g_strv_length (out));
+  return ph_machine_journal_decode (text, NULL);
 }
 
 /* Every content Pinhole wrote to the file of @group, decoded. */
 static GStrv
 journal_sets (GKeyFile *journal, const char *group)
 {
-  g_auto (GStrv) list = g_key_file_get_string_list (journal, group, "set", NULL, NULL);
-  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
-
-  for (guint i = 0; list != NULL && list[i] != NULL; i++)
-    {
-      g_autofree char *text = unb64 (list[i]);
-      g_strv_builder_add (builder, text);
-    }
-  return g_strv_builder_end (builder);
+  return ph_machine_journal_list_decoded (journal, group, "set");
 }
 
 static gboolean
 journal_load (PhMachineProxy *mp, GKeyFile **journal, GError **error)
 {
-  g_autoptr (GKeyFile) kf = g_key_file_new ();
-  g_autoptr (GError) local = NULL;
-
-  GStatBuf st;
-
-  *journal = NULL;
-  /* The journal says what to write to root's files: one that is not this user's own (written
-   * by the unprivileged service, say, and read by root's ExecStopPost=) is not followed. */
-  if (g_stat (mp->journal_path, &st) == 0 && st.st_uid != geteuid ())
-    {
-      g_set_error (error, PH_ERROR, PH_ERROR_PERMISSION_DENIED,
-                   "Cannot use the machine-proxy journal %s: it belongs to uid %u, not to this "
-                   "process's %u",
-                   mp->journal_path, (guint) st.st_uid, (guint) geteuid ());
-      return FALSE;
-    }
-  if (!g_key_file_load_from_file (kf, mp->journal_path, G_KEY_FILE_NONE, &local))
-    {
-      if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-        return TRUE;
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "Cannot read the machine-proxy journal %s: %s",
-                   mp->journal_path, local->message);
-      return FALSE;
-    }
-  if (g_key_file_get_integer (kf, JOURNAL_GROUP, "version", NULL) != JOURNAL_VERSION)
-    {
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED,
-                   "Cannot read the machine-proxy journal %s: not version %d", mp->journal_path,
-                   JOURNAL_VERSION);
-      return FALSE;
-    }
-  *journal = g_steal_pointer (&kf);
-  return TRUE;
+  return ph_machine_journal_load (mp->journal_path, journal, error);
 }
 
 /* The journal on disk, durably, before the caller changes a file. */
 static gboolean
 journal_save (PhMachineProxy *mp, GKeyFile *journal, GError **error)
 {
-  g_autofree char *dir = g_path_get_dirname (mp->journal_path);
-  g_autofree char *data = g_key_file_to_data (journal, NULL, NULL);
+  return ph_machine_journal_save (mp->journal_path, journal, error);
+}
 
-  if (g_mkdir_with_parents (dir, 0700) != 0)
+/* The journal says what to write to root's files: one that is not this user's own (written by
+ * the unprivileged service, say, and read by root's ExecStopPost=) is not followed. */
+gboolean
+ph_machine_journal_check_owner (const char *path, GError **error)
+{
+  GStatBuf st;
+
+  if (g_stat (path, &st) == 0 && st.st_uid != geteuid ())
     {
-      int saved = errno;
-      g_set_error (error, PH_ERROR, PH_ERROR_FAILED, "Cannot create %s for the journal: %s", dir,
-                   g_strerror (saved));
-      return FALSE;
-    }
-  if (!g_file_set_contents_full (mp->journal_path, data, -1,
-                                 G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE, 0600,
-                                 error))
-    {
-      g_prefix_error (error, "Cannot write the machine-proxy journal: ");
+      g_set_error (error, PH_ERROR, PH_ERROR_PERMISSION_DENIED,
+                   "Cannot use the machine-proxy journal %s: it belongs to uid %u, not to this "
+                   "process's %u",
+                   path, (guint) st.st_uid, (guint) geteuid ());
       return FALSE;
     }
   return TRUE;
@@ -938,7 +843,8 @@ journal_manager (GKeyFile *journal, const char *url, const char *no_proxy)
 
       if (!g_key_file_has_key (journal, MANAGER_GROUP, k_set, NULL) && now != NULL)
         g_key_file_set_string (journal, MANAGER_GROUP, k_prev, now);
-      list_add (journal, MANAGER_GROUP, k_set, var_value (proxy_vars[v], url, no_proxy));
+      ph_machine_journal_list_add (journal, MANAGER_GROUP, k_set,
+                                   var_value (proxy_vars[v], url, no_proxy));
     }
   return TRUE;
 }
@@ -952,19 +858,18 @@ ph_machine_proxy_apply (PhMachineProxy *mp, const char *const *consumers, guint 
   g_autofree char *no_proxy = NULL;
   g_autofree char *wanted = NULL;
   g_autofree char *list = NULL;
+  g_auto (GStrv) here = NULL;
   g_autoptr (GPtrArray) contents = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GError) local = NULL;
   gboolean manager = FALSE, docker_changed = FALSE;
 
   g_return_val_if_fail (port > 0 && port <= 65535, FALSE);
-  for (guint i = 0; consumers != NULL && consumers[i] != NULL; i++)
-    if (!g_strv_contains (consumer_names, consumers[i]))
-      {
-        g_set_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING,
-                     "“%s” is not a machine-wide proxy consumer", consumers[i]);
-        return FALSE;
-      }
-  list = consumers != NULL ? g_strjoinv (",", (GStrv) consumers) : g_strdup ("");
+  /* Another system's consumers (winhttp) are not this one's business. */
+  here = ph_machine_proxy_this_system (consumers, error);
+  if (here == NULL)
+    return FALSE;
+  consumers = (const char *const *) here;
+  list = g_strjoinv (",", here);
   wanted = g_strdup_printf ("%s\n%u\n%s", list, port, direct != NULL ? direct : "");
   if (mp->journal != NULL && g_strcmp0 (wanted, mp->applied) == 0)
     return TRUE;
@@ -980,7 +885,8 @@ ph_machine_proxy_apply (PhMachineProxy *mp, const char *const *consumers, guint 
   if (journal == NULL)
     {
       journal = g_key_file_new ();
-      g_key_file_set_integer (journal, JOURNAL_GROUP, "version", JOURNAL_VERSION);
+      g_key_file_set_integer (journal, PH_MACHINE_JOURNAL_GROUP, "version",
+                              PH_MACHINE_JOURNAL_VERSION);
     }
 
   /* Consumers no longer asked for go back first. */
@@ -1019,7 +925,7 @@ ph_machine_proxy_apply (PhMachineProxy *mp, const char *const *consumers, guint 
         }
       content = def->render (current, url, no_proxy);
       encoded = b64 (content);
-      list_add (journal, group, "set", encoded);
+      ph_machine_journal_list_add (journal, group, "set", encoded);
       /* Already what Pinhole wants: not written again. */
       if (g_strcmp0 (current, content) == 0)
         {
@@ -1156,5 +1062,6 @@ ph_machine_proxy_dup_status (PhMachineProxy *mp, const char *const *consumers)
       g_variant_builder_add (&one, "{sv}", "note", g_variant_new_string (note));
       g_variant_builder_add_value (&all, g_variant_builder_end (&one));
     }
+  ph_machine_proxy_add_other_systems (&all, consumers);
   return g_variant_ref_sink (g_variant_builder_end (&all));
 }

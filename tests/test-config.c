@@ -1068,8 +1068,8 @@ test_transparent (Fixture *f, gconstpointer data)
     { "[listener]\nsocks-users=alice,bob smith\n", 2, "listener", "socks-users",
       "“bob smith” is not a user name" },
     { "[system-proxy]\nmode=pac\nmachine=apt, snap\n", 3, "system-proxy", "machine",
-      "“snap” is not environment, systemd, apt or docker" },
-    { "[system-proxy]\nmachine=winhttp\n", 2, "system-proxy", "machine", "“winhttp”" },
+      "“snap” is not environment, systemd, apt, docker or winhttp" },
+    { "[system-proxy]\nmachine=WinHTTP\n", 2, "system-proxy", "machine", "“WinHTTP”" },
   };
 
   g_assert_cmpuint (ph_config_get_transparent (def)->len, ==, 0);
@@ -1100,13 +1100,15 @@ test_transparent (Fixture *f, gconstpointer data)
   g_assert_false (ph_config_same_listeners (def, cfg));
   g_clear_pointer (&cfg, ph_config_unref);
 
-  /* [system-proxy] machine=: any of the four words, each once, in the table's order. */
+  /* [system-proxy] machine=: any of the five words (Linux's and Windows', on every system),
+   * each once, in the table's order. */
   cfg = load_ok (f, "[upstream]\nhost=h.example\n[system-proxy]\n"
-                    "machine=docker; apt,environment , apt systemd\n");
-  g_assert_cmpstrv (ph_config_get_machine_proxy (cfg),
-                    ((const char *[]){ "environment", "systemd", "apt", "docker", NULL }));
+                    "machine=docker; winhttp apt,environment , apt systemd\n");
+  g_assert_cmpstrv (
+      ph_config_get_machine_proxy (cfg),
+      ((const char *[]){ "environment", "systemd", "apt", "docker", "winhttp", NULL }));
   g_assert_cmpstr (ph_config_get_value (cfg, "system-proxy.machine"), ==,
-                   "docker; apt,environment , apt systemd");
+                   "docker; winhttp apt,environment , apt systemd");
 
   for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
     {

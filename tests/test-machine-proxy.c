@@ -3,9 +3,12 @@
  * ($PINHOLE_MACHINE_ROOT) and systemctl's stand-in (tests/machine-proxy-systemctl.sh): each
  * consumer's file pointed at the agent, then put back byte for byte; an admin's change meanwhile
  * left alone; a second apply and a crash (the journal read by a new object); a consumer dropped
- * from the list; Docker present (daemon-reload, never a restart); a write that fails. */
+ * from the list; Docker present (daemon-reload, never a restart); a write that fails; Windows'
+ * consumer in the list (skipped, shown as another system's). Windows' own parts that are
+ * portable: WinHTTP's bypass list and its registry value read back (the registry itself is
+ * tests/windows/test-machine-proxy.sh's, under Wine). */
 #include "ph-error.h"
-#include "ph-machine-proxy.h"
+#include "ph-machine-proxy-private.h"
 #include "ph-test-util.h"
 
 #include <string.h>
@@ -197,6 +200,128 @@ test_no_proxy (void)
   g_assert_cmpstr (none, ==, "localhost,127.0.0.1,::1");
   g_assert_cmpstr (some, ==, NO_PROXY);
   g_assert_cmpstrv (ph_machine_proxy_consumers (), all);
+}
+
+/* route.direct in WinHTTP's bypass syntax: each rule exactly as the agent reads it. */
+static void
+test_winhttp_bypass (void)
+{
+  static const struct
+  {
+    const char *direct;
+    const char *bypass;
+  } cases[] = {
+    { NULL, "localhost;127.0.0.1;[::1]" },
+    { DIRECT, "localhost;127.0.0.1;[::1];corp.example;*.corp.example;10.*;[fd00::1];*.lan;"
+              "<local>;intranet" },
+    /* Case folded, repeats once, the loopback rules not twice. */
+    { "Intranet.Corp, intranet.corp 127.0.0.1 ::1 <LOCAL>",
+      "localhost;127.0.0.1;[::1];intranet.corp;<local>" },
+    /* IPv4 networks as wildcards over their last partial byte. */
+    { "192.168.1.0/24 192.0.2.7 198.51.100.1/32 10.1.2.5/30 192.168.0.0/16",
+      "localhost;127.0.0.1;[::1];192.168.1.*;192.0.2.7;198.51.100.1;10.1.2.4;10.1.2.5;10.1.2.6;"
+      "10.1.2.7;192.168.*" },
+    { "172.16.0.0/12",
+      "localhost;127.0.0.1;[::1];172.16.*;172.17.*;172.18.*;172.19.*;172.20.*;172.21.*;172.22.*;"
+      "172.23.*;172.24.*;172.25.*;172.26.*;172.27.*;172.28.*;172.29.*;172.30.*;172.31.*" },
+    /* No form: an IPv6 network, all of IPv4; an IPv6 address with /128 is the address. */
+    { "fd00::/8 0.0.0.0/0 [2001:db8::1]/128", "localhost;127.0.0.1;[::1];[2001:db8::1]" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *bypass = ph_machine_proxy_winhttp_bypass (cases[i].direct);
+
+      g_assert_cmpstr (bypass, ==, cases[i].bypass);
+    }
+}
+
+/* WinHttpSettings as Windows' netsh (version 0x28), Wine (0x18) and a direct setting store it. */
+static void
+test_winhttp_settings (void)
+{
+  static const guint8 windows[] = {
+    0x28, 0,   0,   0,   0,   0,   0,   0,   3,   0,   0,   0,   14,  0,   0,   0,
+    '1',  '2', '7', '.', '0', '.', '0', '.', '1', ':', '3', '1', '2', '8', 14,  0,
+    0,    0,   '<', 'l', 'o', 'c', 'a', 'l', '>', ';', '*', '.', 'c', 'o', 'r', 'p',
+  };
+  static const guint8 wine_no_bypass[] = {
+    0x18, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 6, 0, 0, 0, 'p', 'x', ':', '8', '0', '8', 0, 0, 0, 0,
+  };
+  static const guint8 direct[] = { 0x28, 0, 0, 0, 5, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+  /* A proxy length past the end. */
+  static const guint8 truncated[] = { 0x28, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 99, 0, 0, 0, 'x' };
+  char *proxy = NULL, *bypass = NULL;
+
+  g_assert_true (ph_winhttp_settings_parse (windows, sizeof windows, &proxy, &bypass));
+  g_assert_cmpstr (proxy, ==, "127.0.0.1:3128");
+  g_assert_cmpstr (bypass, ==, "<local>;*.corp");
+  g_clear_pointer (&proxy, g_free);
+  g_clear_pointer (&bypass, g_free);
+  g_assert_true (
+      ph_winhttp_settings_parse (wine_no_bypass, sizeof wine_no_bypass, &proxy, &bypass));
+  g_assert_cmpstr (proxy, ==, "px:808");
+  g_assert_cmpstr (bypass, ==, "");
+  g_clear_pointer (&proxy, g_free);
+  g_clear_pointer (&bypass, g_free);
+  g_assert_true (ph_winhttp_settings_parse (direct, sizeof direct, &proxy, &bypass));
+  g_assert_null (proxy);
+  g_assert_null (bypass);
+  g_assert_false (ph_winhttp_settings_parse (truncated, sizeof truncated, &proxy, &bypass));
+  g_assert_false (ph_winhttp_settings_parse (direct, 8, &proxy, &bypass));
+  g_assert_false (ph_winhttp_settings_parse (NULL, 0, &proxy, &bypass));
+}
+
+/* One list for Linux and Windows: winhttp is skipped here and shown as Windows'; a list with
+ * only Windows' consumer changes nothing; a word that is no system's still fails. */
+static void
+test_other_system (Fixture *f, gconstpointer data)
+{
+  g_autoptr (PhMachineProxy) mp = ph_machine_proxy_new (f->journal);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) status = NULL;
+  g_autofree char *environment = NULL;
+  const char *const shared[] = { "environment", "winhttp", NULL };
+  const char *const windows_only[] = { "winhttp", NULL };
+  const char *const bogus[] = { "winhttp", "snap", NULL };
+  g_autofree const char **files = NULL;
+  const char *name = NULL, *note = NULL;
+  gboolean configured = FALSE, applied = TRUE;
+  GVariantIter iter;
+  GVariant *one, *last = NULL;
+
+  g_assert_true (ph_machine_proxy_apply (mp, shared, 3128, DIRECT, &error));
+  g_assert_no_error (error);
+  environment = get (f, "/etc/environment");
+  g_assert_nonnull (strstr (environment, "\nhttps_proxy=" URL "\n"));
+  g_assert_false (exists (f, "/etc/apt/apt.conf.d/80pinhole-proxy"));
+
+  status = ph_machine_proxy_dup_status (mp, shared);
+  g_assert_cmpuint (g_variant_n_children (status), ==, 5);
+  g_variant_iter_init (&iter, status);
+  while ((one = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      g_clear_pointer (&last, g_variant_unref);
+      last = one;
+    }
+  g_assert_true (g_variant_lookup (last, "name", "&s", &name));
+  g_assert_cmpstr (name, ==, "winhttp");
+  g_assert_true (g_variant_lookup (last, "configured", "b", &configured) && configured);
+  g_assert_true (g_variant_lookup (last, "applied", "b", &applied));
+  g_assert_false (applied);
+  g_assert_true (g_variant_lookup (last, "note", "&s", &note));
+  g_assert_cmpstr (note, ==, "other-system");
+  g_assert_true (g_variant_lookup (last, "files", "^a&s", &files));
+  g_assert_cmpuint (g_strv_length ((char **) files), ==, 0);
+  g_variant_unref (last);
+
+  /* Only Windows' left in the list: Linux's go back, nothing else is written. */
+  g_assert_true (ph_machine_proxy_apply (mp, windows_only, 3128, DIRECT, &error));
+  g_assert_no_error (error);
+  g_assert_false (ph_machine_proxy_is_applied (mp));
+  assert_original (f);
+  g_assert_false (ph_machine_proxy_apply (mp, bogus, 3128, DIRECT, &error));
+  g_assert_error (error, PH_ERROR, PH_ERROR_INVALID_SETTING);
 }
 
 /* Every consumer applied, its status, and restored to the original bytes. */
@@ -455,6 +580,8 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/pinhole/machine-proxy/no-proxy", test_no_proxy);
+  g_test_add_func ("/pinhole/machine-proxy/winhttp-bypass", test_winhttp_bypass);
+  g_test_add_func ("/pinhole/machine-proxy/winhttp-settings", test_winhttp_settings);
 #define ADD(name, fn)                                                                              \
   g_test_add ("/pinhole/machine-proxy/" name, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)
   ADD ("round-trip", test_round_trip);
@@ -464,5 +591,6 @@ main (int argc, char **argv)
   ADD ("dropped", test_dropped);
   ADD ("docker-present", test_docker_present);
   ADD ("write-fails", test_write_fails);
+  ADD ("other-system", test_other_system);
   return g_test_run ();
 }

@@ -292,7 +292,8 @@ static const PhKeyDef key_defs[] = {
    * tunnel is on (ph-machine-proxy.h). Opt-in. */
   { "system-proxy", "machine", "", parse_machine, .summary = N_ ("Machine-wide proxy"),
     .explain = N_ ("The machine-wide consumers pointed at the agent while the tunnel is on: "
-                   "any of environment, systemd, apt and docker. Linux only.") },
+                   "winhttp (WinHTTP's default proxy) on Windows; environment, systemd, apt "
+                   "and docker on Linux, where the others are skipped.") },
   /* The doctor's authentication probe (ph-doctor.h): a CONNECT the proxy allows. */
   { "doctor", "target", "", parse_doctor_target, .summary = N_ ("Diagnosis sign-in target"),
     .explain = N_ ("The HOST:PORT that the diagnosis asks each cloud proxy to connect to, "
@@ -1002,8 +1003,11 @@ parse_ports (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **err
   return TRUE;
 }
 
-/* The words of [system-proxy] machine= (ph-machine-proxy.h's consumers on Linux). */
-static const char *const machine_words[] = { "environment", "systemd", "apt", "docker", NULL };
+/* The words of [system-proxy] machine=: ph-machine-proxy.h's consumers on Linux, then on
+ * Windows. Every system accepts them all, so that one file serves both: another system's are
+ * skipped there (and shown as such by pinholectl system-proxy status). */
+static const char *const machine_words[]
+    = { "environment", "systemd", "apt", "docker", "winhttp", NULL };
 
 /* [system-proxy] machine: a list of machine_words (",", ";" or blanks between), each at most
  * once. */
@@ -1021,9 +1025,9 @@ parse_machine (PhConfig *cfg, const PhKeyDef *def, const char *value, GError **e
       if (!g_strv_contains (machine_words, items[i]))
         {
           g_set_error (error, PH_ERROR, PH_ERROR_INVALID_CONFIG,
-                       /* TRANSLATORS: %s is one item of [system-proxy] machine=; the four words
+                       /* TRANSLATORS: %s is one item of [system-proxy] machine=; the five words
                         * are words of the file (keep them) */
-                       _ ("“%s” is not environment, systemd, apt or docker"), items[i]);
+                       _ ("“%s” is not environment, systemd, apt, docker or winhttp"), items[i]);
           return FALSE;
         }
       if (g_ptr_array_find_with_equal_func (seen, items[i], g_str_equal, NULL))

@@ -170,8 +170,9 @@ const char *ph_config_get_portal_check (const PhConfig *config);
 guint ph_config_get_portal_minutes (const PhConfig *config);
 PhPortalPolicy ph_config_get_portal (const PhConfig *config);
 PhSystemProxyMode ph_config_get_system_proxy_mode (const PhConfig *config);
-/* [system-proxy] machine=: "environment", "systemd", "apt", "docker", each at most once and in
- * that order; empty (never NULL) when none. */
+/* [system-proxy] machine=: "environment", "systemd", "apt", "docker" (Linux's), "winhttp"
+ * (Windows'), each at most once and in that order, whatever the system; empty (never NULL) when
+ * none. */
 const char *const *ph_config_get_machine_proxy (const PhConfig *config);
 /* [doctor] target: where the doctor's authentication probe CONNECTs, "host:port" ("[v6]:port"),
  * or NULL for each cloud proxy's own name, port 443. */

@@ -517,7 +517,7 @@ ph_ctl_cmd_capture_status (PhCtl *ctl, char **args, GError **error)
 /* ---- system-proxy (the machine-wide consumers) ---- */
 
 /* One consumer of GetMachineProxy in words: "applied: http://127.0.0.1:3128 (/etc/environment)",
- * "not configured", … */
+ * "not configured", "configured, not on this system", … */
 static char *
 format_machine_consumer (GVariant *consumer, gboolean tunnel_on, gboolean held)
 {
@@ -528,7 +528,11 @@ format_machine_consumer (GVariant *consumer, gboolean tunnel_on, gboolean held)
 
   g_variant_lookup (consumer, "files", "^a&s", &files);
   joined = files != NULL ? g_strjoinv (", ", (char **) files) : g_strdup ("");
-  if (ph_dict_boolean (consumer, "applied"))
+  if (g_str_equal (note, "other-system"))
+    /* TRANSLATORS: a consumer of [system-proxy] machine= that is another system's (winhttp on
+     * Linux, environment on Windows): listed, and left alone here */
+    g_string_append (out, _ ("configured, not on this system"));
+  else if (ph_dict_boolean (consumer, "applied"))
     /* TRANSLATORS: a machine-wide consumer points at the agent: the proxy URL, then its files */
     g_string_append_printf (out, _ ("applied: %s (%s)"), ph_dict_string (consumer, "points-at"),
                             joined);

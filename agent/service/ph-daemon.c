@@ -705,6 +705,20 @@ machine_port (PhDaemon *d)
   return 0;
 }
 
+/* Whether [system-proxy] machine= lists a consumer of this system (one file may list Linux's
+ * and Windows'; each system skips the other's). */
+static gboolean
+machine_wanted_here (PhDaemon *d)
+{
+  const char *const *wanted = ph_config_get_machine_proxy (d->config);
+  const char *const *here = ph_machine_proxy_consumers ();
+
+  for (guint i = 0; wanted[i] != NULL; i++)
+    if (g_strv_contains (here, wanted[i]))
+      return TRUE;
+  return FALSE;
+}
+
 /* Points the consumers [system-proxy] machine= lists at the listener while a server runs (and
  * they are not held back by hand); puts them back otherwise. */
 static void
@@ -716,7 +730,7 @@ machine_sync (PhDaemon *d)
 
   if (d->machine == NULL)
     return;
-  if (d->server != NULL && wanted[0] != NULL && !d->machine_held && port != 0)
+  if (d->server != NULL && machine_wanted_here (d) && !d->machine_held && port != 0)
     {
       if (!ph_machine_proxy_apply (d->machine, wanted, port,
                                    ph_config_get_value (d->config, "route.direct"), &error))
@@ -726,7 +740,7 @@ machine_sync (PhDaemon *d)
   else if (ph_machine_proxy_is_applied (d->machine)
            && !ph_machine_proxy_restore (d->machine, &error))
     g_warning ("could not put back the machine-wide proxy consumers: %s", error->message);
-  else if (d->server != NULL && wanted[0] != NULL && port == 0)
+  else if (d->server != NULL && machine_wanted_here (d) && port == 0)
     error = g_error_new_literal (PH_ERROR, PH_ERROR_INVALID_CONFIG,
                                  /* TRANSLATORS: [system-proxy] machine= and [listener] address=
                                   * are the file's words */
@@ -1070,11 +1084,12 @@ ph_daemon_dup_capture (PhDaemon *d)
 gboolean
 ph_daemon_apply_machine_proxy (PhDaemon *d, GError **error)
 {
-  if (d->machine == NULL || ph_config_get_machine_proxy (d->config)[0] == NULL)
+  if (d->machine == NULL || !machine_wanted_here (d))
     {
       g_set_error_literal (error, PH_ERROR, PH_ERROR_NOT_CONFIGURED,
                            /* TRANSLATORS: [system-proxy] machine= is the file's words */
-                           _ ("no machine-wide consumer is configured ([system-proxy] machine=)"));
+                           _ ("no machine-wide consumer of this system is configured "
+                              "([system-proxy] machine=)"));
       return FALSE;
     }
   if (d->server == NULL)

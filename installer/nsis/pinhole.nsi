@@ -427,6 +427,12 @@ Section "Uninstall"
     ${If} $0 != 0
       MessageBox MB_ICONEXCLAMATION|MB_OK "$(PhServiceRemoveFailed)" /SD IDOK
     ${EndIf}
+    ; The service put WinHTTP's default proxy ([system-proxy] machine=winhttp) back as it
+    ; stopped; one that did not get to (a crash) left its journal, which this follows. Nothing
+    ; to do (exit 0) without one.
+    DetailPrint "$(PhRestoringMachineProxy)"
+    nsExec::ExecToLog '"${PH_AGENT}" --restore-machine-proxy'
+    Pop $0
   ${EndIf}
 
   DeleteRegValue HKLM "${PH_RUN_KEY}" "Pinhole"

@@ -50,6 +50,9 @@ LangString PhClosingTray ${LANG_SIMPCHINESE} "正在关闭 Pinhole 托盘程序�
 LangString PhRestoringProxy ${LANG_ENGLISH} "Restoring the system proxy settings..."
 LangString PhRestoringProxy ${LANG_SIMPCHINESE} "正在恢复系统代理设置……"
 
+LangString PhRestoringMachineProxy ${LANG_ENGLISH} "Restoring the machine-wide proxy (WinHTTP)..."
+LangString PhRestoringMachineProxy ${LANG_SIMPCHINESE} "正在恢复全机代理设置（WinHTTP）……"
+
 LangString PhRemovingService ${LANG_ENGLISH} "Removing the Pinhole Agent service..."
 LangString PhRemovingService ${LANG_SIMPCHINESE} "正在删除 Pinhole Agent 服务……"
 

@@ -10,7 +10,9 @@
 #   3. its unit tests under Wine (meson test, exe_wrapper wine)
 #   4. test-tunnel.c against pinhole-agent.exe under Wine and real stunnel + Squid
 #   5. test-agent.sh: the console agent on its named pipe, the SCM service's lifecycle;
-#      test-policy.sh: Group Policy in HKLM\Software\Policies\Pinhole, locked and applied live
+#      test-policy.sh: Group Policy in HKLM\Software\Policies\Pinhole, locked and applied live;
+#      test-machine-proxy.sh: [system-proxy] machine=winhttp, WinHTTP's default proxy set while
+#      the tunnel is on and put back exactly (off, kill -9, --restore-machine-proxy)
 #   6. test-installer.sh: the NSIS installer built from that build, installed, used, upgraded
 #      and removed under Wine
 #   7. test-tray-wine.sh (unless PH_WIN_GTK=0): the tray in Xvfb, its settings window in English and
@@ -61,6 +63,7 @@ tunnel ()
 step tunnel tunnel
 step agent bash tests/windows/test-agent.sh "$winbuild" "$linuxbuild"
 step policy bash tests/windows/test-policy.sh "$winbuild"
+step machine-proxy bash tests/windows/test-machine-proxy.sh "$winbuild"
 step installer env PH_WIN_BUILDDIR="$winbuild" PH_TEST_ORIGIN="$linuxbuild/tests/cloud/ph-test-origin" \
   bash tests/windows/test-installer.sh
 if [ "$PH_WIN_GTK" = 1 ]; then

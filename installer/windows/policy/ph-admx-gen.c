@@ -34,7 +34,6 @@ static const struct
   { "transparent.ports", "transparent capture needs Linux netfilter" },
   { "transparent.capture", "transparent capture needs Linux nftables" },
   { "upstream.ktls", "Windows has no kernel TLS: on would stop every connection" },
-  { "system-proxy.machine", "its consumers are Linux files and services" },
 };
 
 /* The title of each group's category. A group whose every key is excluded needs none. */

@@ -778,24 +778,12 @@ gboolean
 ph_machine_proxy_recover (PhMachineProxy *mp, gboolean *restored, GError **error)
 {
   g_autoptr (GKeyFile) journal = NULL;
-  g_autoptr (GError) local = NULL;
 
   *restored = FALSE;
   if (mp->journal != NULL)
     return TRUE;
-  if (!journal_load (mp, &journal, &local))
-    {
-      /* Unreadable: moved aside, so that it does not block every later apply, and reported. */
-      if (!g_error_matches (local, PH_ERROR, PH_ERROR_PERMISSION_DENIED))
-        {
-          g_autofree char *aside = g_strconcat (mp->journal_path, ".corrupt", NULL);
-
-          if (g_rename (mp->journal_path, aside) == 0)
-            g_prefix_error (&local, "moved to %s: ", aside);
-        }
-      g_propagate_error (error, g_steal_pointer (&local));
-      return FALSE;
-    }
+  if (!ph_machine_journal_load_left (mp->journal_path, &journal, error))
+    return FALSE;
   if (journal == NULL)
     return TRUE;
   g_message ("a machine-proxy journal was left by a previous run: putting back what it lists");

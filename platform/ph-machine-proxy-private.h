@@ -26,6 +26,9 @@ void ph_machine_proxy_add_other_systems (GVariantBuilder *all, const char *const
  * not this version, or (PH_ERROR_PERMISSION_DENIED) when ph_machine_journal_check_owner()
  * refuses it. */
 gboolean ph_machine_journal_load (const char *path, GKeyFile **journal, GError **error);
+/* At start: the journal a previous run left (*journal NULL when there is none). One that cannot
+ * be read is moved aside to PATH.corrupt (unless it is not ours) and the error says so. */
+gboolean ph_machine_journal_load_left (const char *path, GKeyFile **journal, GError **error);
 /* Implemented by each system's file: FALSE (PH_ERROR_PERMISSION_DENIED) when the journal at
  * @path, which says what to write to the machine's settings, was not written by this process's
  * user (or, on Windows, by the administrators or the system). TRUE when it is not there. */

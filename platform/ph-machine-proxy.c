@@ -92,6 +92,28 @@ ph_machine_journal_load (const char *path, GKeyFile **journal, GError **error)
 }
 
 gboolean
+ph_machine_journal_load_left (const char *path, GKeyFile **journal, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+
+  if (ph_machine_journal_load (path, journal, &local))
+    return TRUE;
+  /* Unreadable: moved aside, so that it does not block every later apply, and reported. One
+   * not ours is left where it is (and never read). */
+  if (!g_error_matches (local, PH_ERROR, PH_ERROR_PERMISSION_DENIED))
+    {
+      g_autofree char *aside = g_strconcat (path, ".corrupt", NULL);
+
+      /* Windows renames onto no existing file. */
+      g_unlink (aside);
+      if (g_rename (path, aside) == 0)
+        g_prefix_error (&local, "moved to %s: ", aside);
+    }
+  g_propagate_error (error, g_steal_pointer (&local));
+  return FALSE;
+}
+
+gboolean
 ph_machine_journal_save (const char *path, GKeyFile *journal, GError **error)
 {
   g_autofree char *dir = g_path_get_dirname (path);

@@ -97,12 +97,12 @@ static const PhCtlCommand commands[] = {
     0, ph_ctl_cmd_system_proxy_restore },
   { "connections", NULL, "",
     N_ ("List the open connections: client, target, route, cloud proxy, bytes, age"),
-    PH_CTL_OPT_JSON, 0, 0, ph_ctl_cmd_connections },
+    PH_CTL_OPT_JSON | PH_CTL_CHANGES, 0, 0, ph_ctl_cmd_connections },
   /* TRANSLATORS: FILE and LOGFILE are command-line placeholders */
   { "report", NULL, N_ ("FILE [LOGFILE]"),
     N_ ("Write a support report (status, settings, connections, doctor, log; no secrets) to "
         "FILE"),
-    0, 1, 2, ph_ctl_cmd_report },
+    PH_CTL_CHANGES, 1, 2, ph_ctl_cmd_report },
   { "logs", NULL, "", N_ ("Show the agent's log from the journal (-n N lines, -f to follow)"),
     PH_CTL_OPT_LINES | PH_CTL_OPT_FOLLOW, 0, 0, ph_ctl_cmd_logs },
 };

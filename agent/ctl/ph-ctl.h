@@ -21,8 +21,8 @@ typedef enum
   PH_CTL_OPT_LINES = 1 << 3,
   PH_CTL_OPT_FOLLOW = 1 << 4,
   PH_CTL_OPT_CAPTURE = 1 << 5, /* --gateway, --local */
-  /* Not an option: the command changes something, so the system service may have polkit ask
-   * (--no-ask-password). */
+  /* Not an option: the command changes something (or, connections and report, sees what the
+   * machine's users do), so the system service may have polkit ask (--no-ask-password). */
   PH_CTL_CHANGES = 1 << 6,
 } PhCtlOpt;
 

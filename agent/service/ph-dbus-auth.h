@@ -15,9 +15,12 @@ typedef enum
   PH_AUTH_PEER,      /* a private connection the transport already vetted */
 } PhAuthMode;
 
-/* The actions, as polkit knows them (installer/polkit/). Reading needs none; toggling is
- * open to more callers than changing the configuration or the credentials. */
+/* The actions, as polkit knows them (installer/polkit/). Reading the state needs none;
+ * seeing the open connections (whose targets say where the machine's users go) and toggling
+ * are open to a user at the machine; changing the configuration or the credentials needs an
+ * administrator. */
 #define PH_AUTH_ACTION_TOGGLE "org.pinhole.agent.toggle"
+#define PH_AUTH_ACTION_MONITOR "org.pinhole.agent.monitor"
 #define PH_AUTH_ACTION_CONFIGURE "org.pinhole.agent.configure"
 
 /* @why: NULL when the call may go ahead, else why not, translated, for the caller. */

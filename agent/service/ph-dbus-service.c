@@ -429,16 +429,23 @@ handle_get_statistics (PhAgent1 *object, GDBusMethodInvocation *invocation)
   return TRUE;
 }
 
-/* Open to every caller, like GetStatistics: whoever may read the status may see what goes
- * through (the targets, never a credential). */
+static gboolean
+do_get_connections (PhDBusService *self, GDBusMethodInvocation *invocation)
+{
+  g_autoptr (GVariant) conns = ph_daemon_dup_connections (self->daemon);
+
+  ph_agent1_complete_get_connections (PH_AGENT1 (self), invocation, conns);
+  return TRUE;
+}
+
+/* The targets say where the machine's users (and the LAN's) go: a user at the machine may see
+ * them, like the switch; a user elsewhere (ssh, another seat) needs an administrator. Never a
+ * credential. */
 static gboolean
 handle_get_connections (PhAgent1 *object, GDBusMethodInvocation *invocation)
 {
-  PhDBusService *self = PH_DBUS_SERVICE (object);
-  g_autoptr (GVariant) conns = ph_daemon_dup_connections (self->daemon);
-
-  ph_agent1_complete_get_connections (object, invocation, conns);
-  return TRUE;
+  return authorize (PH_DBUS_SERVICE (object), invocation, PH_AUTH_ACTION_MONITOR,
+                    do_get_connections);
 }
 
 /* Changes nothing and sends nothing: open to every caller, like the other readers. */

@@ -15,7 +15,9 @@
 #     cgroup is removed at the end;
 #   - without a terminal nothing is started, and the change is refused;
 #   - a stand-in pkttyagent on PATH shows the exact arguments, the parent, and the SIGTERM
-#     at the end; dbus-monitor shows ALLOW_INTERACTIVE_AUTHORIZATION on the call itself.
+#     at the end; dbus-monitor shows ALLOW_INTERACTIVE_AUTHORIZATION on the call itself;
+#   - GetConnections (pinholectl connections) needs org.pinhole.agent.monitor: refused to the
+#     user without a question, allowed once the admin password is typed, and to root.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -193,7 +195,27 @@ verdict_then "real polkit: the setting is changed" level
 ! grep -qF "$(cat "$tmp/password")" "$tmp/agent.log" "$tmp/polkitd.log"
 verdict "the password is in neither the agent's nor polkitd's log"
 
-# ---- 5: the flag on the wire ----
+# ---- 5: the open connections are a user at the machine's, or an administrator's ----
+# polkit's org.pinhole.agent.monitor: this user is in no active session (no logind here), so
+# it needs an administrator; root needs nobody. (allow_active=yes, a user at the machine, needs
+# logind's active seat, which this test cannot make.)
+out=$(as_user "$CTL" --system --no-ask-password connections 2>&1 </dev/null)
+rc=$?
+[[ $rc -eq 4 && $out == *"did not allow asking"* ]]
+verdict "connections: refused to a user outside an active session, without asking (exit 4)" \
+  "rc=$rc: $out"
+out=$(in_session as_user python3 "$HERE/pty-answer.py" '[Pp]assword' "$tmp/password" \
+  "$CTL" --system connections 2>&1)
+rc=$?
+[[ $rc -eq 0 && $out == *"AUTHENTICATING FOR org.pinhole.agent.monitor"* && $out == *"No open connections."* ]]
+verdict "connections: allowed once an administrator authenticates (org.pinhole.agent.monitor)" \
+  "rc=$rc" "$out"
+out=$("$CTL" --system connections 2>&1)
+rc=$?
+[[ $rc -eq 0 && $out == "No open connections." ]]
+verdict "connections: root sees them without a question" "rc=$rc: $out"
+
+# ---- 6: the flag on the wire ----
 sleep 0.5
 python3 - "$tmp/monitor.bin" >"$tmp/monitor.txt" <<'EOP'
 import struct, sys

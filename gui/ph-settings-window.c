@@ -430,7 +430,7 @@ elevate_done (GObject *source, GAsyncResult *result, gpointer data)
     error = g_error_new_literal (PH_ERROR, PH_ERROR_PERMISSION_DENIED, message);
   if (error != NULL)
     {
-      g_warning ("the administrator's helper: %s", error->message);
+      g_message ("the administrator's helper: %s", error->message);
       write_failed (task, g_queue_pop_head (writes), g_steal_pointer (&error));
       return;
     }

@@ -596,6 +596,7 @@ trust_done (GObject *source, GAsyncResult *result, gpointer data)
   g_autoptr (GError) error = NULL;
   g_autoptr (GVariant) reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
   g_autofree char *helper = NULL;
+  GVariant *request;
 
   if (reply != NULL)
     return;
@@ -607,10 +608,10 @@ trust_done (GObject *source, GAsyncResult *result, gpointer data)
   /* Windows, a user who is not the agent's administrator: the helper, through UAC. */
   g_message ("the agent needs an administrator to trust a key: %s", error->message);
   helper = ph_elevate_helper_path ();
-  ph_elevate_run_async (
-      helper, PH_ELEVATE_COMMAND,
-      g_variant_new_parsed ("[(%s, %s, '')]", PH_ELEVATE_OP_TRUST_PIN, trust->pin), NULL,
-      trust_elevated, g_steal_pointer (&trust));
+  /* Made before the call, which takes @trust. */
+  request = g_variant_new_parsed ("[(%s, %s, '')]", PH_ELEVATE_OP_TRUST_PIN, trust->pin);
+  ph_elevate_run_async (helper, PH_ELEVATE_COMMAND, request, NULL, trust_elevated,
+                        g_steal_pointer (&trust));
 }
 
 static void

@@ -356,18 +356,32 @@ if [ -n "$agent" ]; then
 fi
 
 # --- the Connections window and the support report ----------------------------------------------
-# A client keeps a keep-alive connection through the agent to a loopback origin (python3's
-# http.server, through the cloud Squid); the window lists it while it is open.
+# A client's request through the agent to a loopback origin (through the cloud Squid) that
+# sends the start of a long body and then waits: the window lists it while it is under way.
 title_conn_zh=$(awk '/^msgid "Pinhole Connections"$/ { getline; sub(/^msgstr "/, ""); sub(/"$/, ""); print }' \
   "$root/po/zh_CN.po")
 if [ -n "$agent" ]; then
   origin_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  mkdir -p "$work/www"
-  echo 'hello from the origin' >"$work/www/index.html"
-  python3 -m http.server --bind 127.0.0.1 --directory "$work/www" "$origin_port" \
-    >"$artifacts/origin.log" 2>&1 &
+  python3 - "$origin_port" >"$artifacts/origin.log" 2>&1 <<'PYEOF' &
+import socket, sys, threading, time
+def serve(c):
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = c.recv(4096)
+        if not chunk:
+            return
+        head += chunk
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n" + b"hello from the origin\n" * 3000)
+    time.sleep(180)
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(sys.argv[1])))
+srv.listen(8)
+while True:
+    threading.Thread(target=serve, args=(srv.accept()[0],), daemon=True).start()
+PYEOF
   origin_pid=$!
-  python3 - "$port" "$origin_port" >"$artifacts/keepalive-client.log" 2>&1 <<'PYEOF' &
+  python3 - "$port" "$origin_port" >"$artifacts/slow-client.log" 2>&1 <<'PYEOF' &
 import socket, sys, time
 agent, origin = int(sys.argv[1]), int(sys.argv[2])
 for _ in range(50):
@@ -385,13 +399,13 @@ while b"hello from the origin" not in data:
         break
     data += chunk
 print(data.split(b"\r\n")[0].decode(), flush=True)
-time.sleep(120)
+time.sleep(150)
 PYEOF
   client_pid=$!
-  if wait_for 30 grep -q '^HTTP/1.1 200' "$artifacts/keepalive-client.log"; then
-    pass "connections: a client's request went through the agent, its connection kept open"
+  if wait_for 30 grep -q '^HTTP/1.1 200' "$artifacts/slow-client.log"; then
+    pass "connections: a client's request went through the agent, its body still coming"
   else
-    fail "connections: the client's request failed ($(head -c 200 "$artifacts/keepalive-client.log"))"
+    fail "connections: the client's request failed ($(head -c 200 "$artifacts/slow-client.log"))"
   fi
   wine "$stage/bin/pinholectl.exe" connections 2>/dev/null | tr -d '\r' >"$artifacts/connections.txt"
   if grep -q "127.0.0.1:$origin_port" "$artifacts/connections.txt"; then
@@ -445,7 +459,8 @@ PYEOF
   else
     fail "report: sections missing:$missing"
   fi
-  if grep -q "127.0.0.1:$origin_port" "$report" && grep -q '^route.block = ads.example' "$report"; then
+  if sed -n '/^== connections/,/^== doctor/p' "$report" | grep -q "127.0.0.1:$origin_port" \
+    && grep -q '^route.block = ads.example' "$report"; then
     pass "report: it lists the open connection and the policy's setting"
   else
     fail "report: the connection or the policy's setting is missing"
@@ -557,6 +572,100 @@ if [ -n "$agent" ]; then
   else
     fail "--restore-proxy again"
   fi
+fi
+
+# --- a standard user's tray: the path to an administrator --------------------------------------
+# ph-run-limited.exe (a test program) runs a program with the filtered token that a standard
+# user's programs, or an un-elevated administrator's, get. The agent lets such a client switch
+# the tunnel, not change it. Two changes are refused to this tray, and each time it asks for an
+# administrator: pinholectl.exe apply-from-tray \\.\pipe\pinhole-elevate-… through ShellExecuteEx
+# "runas", handing it the change on that pipe: a setting changed in Settings (the choice "When
+# the cloud proxy is unreachable", with the mouse: GTK under Wine has no keyboard layout to
+# type with) and Apply; then "Trust This Key…" for a key the agent was not told to trust, and
+# Trust. Windows would show UAC's consent prompt each time and run the helper elevated, and the
+# change would be made (the helper's own path is tested to the end by test-control-pipe). Wine 8
+# asks nobody and starts the helper with the tray's filtered token, so the agent refuses the
+# helper too: what is seen here is the helper's invocation, its request reaching the agent, and
+# the tray saying it was refused. The places clicked are those of elevate-*.png.
+limited="$builddir/tests/ph-run-limited.exe"
+if [ -n "$agent" ]; then
+  rc=0
+  wine "$limited" "$stage/bin/pinholectl.exe" set route.direct intranet.example \
+    >"$artifacts/limited-set.log" 2>&1 || rc=$?
+  if [ $rc -eq 4 ]; then
+    pass "standard user: pinholectl.exe set is refused (exit 4: needs an administrator)"
+  else
+    fail "standard user: pinholectl.exe set exited $rc, not 4"
+  fi
+  # A key the agent does not trust: the window offers "Trust This Key…".
+  wine "$stage/bin/pinholectl.exe" set upstream.pins \
+    'sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=' >/dev/null 2>&1 || true
+  refused () { grep -c "refused $1 from a pipe client" "$artifacts/agent.log" || true; }
+  set_before=$(refused SetSetting)
+  trust_before=$(refused TrustPin)
+  log="$artifacts/tray-elevate.log"
+  LC_ALL=en_US.UTF-8 G_MESSAGES_DEBUG=pinhole-tray \
+    wine "$limited" "$tray" --settings >"$log" 2>&1 &
+  tray_pid=$!
+  if ! id=$(wait_window 'Pinhole Settings' 60); then
+    fail "elevation: no settings window for the standard user's tray"
+  else
+    sleep "${PH_TRAY_SETTLE:-3}"
+    import -window "$id" "$artifacts/elevate-before.png"
+    # "When the cloud proxy is unreachable": open its list, take its second item, Apply.
+    xdotool mousemove --window "$id" 309 538 click 1
+    popup=
+    for ((i = 0; i < 40; i++)); do
+      popup=$(xwininfo -root -tree | awk '/"pinhole-tray.exe": \("pinhole-tray.exe"/ {
+        split($5, g, /[x+]/); if (g[1] > 50 && g[2] > 30 && g[3] >= 0) print $1 }' | head -1)
+      [ -n "$popup" ] && break
+      sleep 0.25
+    done
+    sleep 0.5
+    [ -n "$popup" ] && xdotool mousemove --window "$popup" 70 50 click 1
+    sleep 1
+    xdotool mousemove --window "$id" 556 702 click 1
+    if wait_for 30 grep -q 'asking for an administrator: .*pinholectl.exe apply-from-tray \\\\.\\pipe\\pinhole-elevate-' "$log"; then
+      pass "elevation: Settings asked for an administrator: $(grep -o 'asking for an administrator: .*' "$log" | head -1 | tr -d '\r')"
+    else
+      fail "elevation: Settings did not start the helper (see tray-elevate.log, elevate-settings.png)"
+    fi
+    if wait_for 30 bash -c "[ \$(grep -c 'refused SetSetting from a pipe client' '$artifacts/agent.log') -ge $((set_before + 2)) ]"; then
+      pass "elevation: the agent refused the tray's SetSetting, then the helper's (Wine: not elevated)"
+    else
+      fail "elevation: the agent did not see the helper's SetSetting ($(($(refused SetSetting) - set_before)) refusals)"
+    fi
+    if wait_for 30 grep -q "the administrator's helper: not authorized" "$log"; then
+      pass "elevation: the window shows the helper's answer (elevate-settings.png)"
+    else
+      fail "elevation: the window did not show the helper's answer"
+    fi
+    sleep 1
+    import -window "$id" "$artifacts/elevate-settings.png"
+    # "Trust This Key…", then Trust in its dialog.
+    xdotool mousemove --window "$id" 298 222 click 1
+    if did=$(wait_window 'Trust Server Key' 30); then
+      sleep 1
+      import -window "$did" "$artifacts/elevate-trust.png"
+      w=$(xwininfo -id "$did" | awk '/Width:/ { print $2 }')
+      h=$(xwininfo -id "$did" | awk '/Height:/ { print $2 }')
+      xdotool mousemove --window "$did" $((w * 3 / 4)) $((h - 17)) click 1
+      if wait_for 30 grep -q 'the agent needs an administrator to trust a key' "$log" \
+        && wait_for 30 bash -c "[ \$(grep -c 'refused TrustPin from a pipe client' '$artifacts/agent.log') -ge $((trust_before + 2)) ] && [ \$(grep -c 'asking for an administrator' '$log') -ge 2 ]"; then
+        pass "elevation: Trust asked for an administrator, whose TrustPin reached the agent"
+      else
+        fail "elevation: the trust of a key did not go to the helper ($(($(refused TrustPin) - trust_before)) refusals)"
+      fi
+    else
+      fail "elevation: no 'Trust Server Key' dialog"
+    fi
+  fi
+  wine taskkill /IM pinhole-tray.exe >/dev/null 2>&1 || true
+  if ! wait_exit 15; then
+    wine taskkill /F /IM pinhole-tray.exe >/dev/null 2>&1 || true
+    wait_exit 10 || true
+  fi
+  no_criticals "$log" elevation
 fi
 
 say "artifacts: $artifacts"

@@ -406,7 +406,8 @@ test_many (Fixture *f, gconstpointer data)
 
 /* The agent's own user, through its filtered token (an administrator's un-elevated programs,
  * a standard user's): pinholectl run by ph-run-limited.exe is a USER of an agent that runs
- * elevated (as this test does under Wine), refused a change (exit 4, PH_CTL_EXIT_PERMISSION), allowed a toggle. */
+ * elevated (as this test does under Wine), refused a change (exit 4, PH_CTL_EXIT_PERMISSION),
+ * allowed a toggle. */
 static void
 child_exited (GPid pid, int status, gpointer data)
 {

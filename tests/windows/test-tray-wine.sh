@@ -666,6 +666,12 @@ if [ -n "$agent" ]; then
     wait_exit 10 || true
   fi
   no_criticals "$log" elevation
+  # The spinner shown while the helper runs has its icon (the resource's, ph-tray-icons).
+  if grep -q "Could not find the icon" "$log"; then
+    fail "elevation: an icon is missing ($(grep -o "Could not find the icon '[^']*'" "$log" | head -1))"
+  else
+    pass "elevation: every icon the window asked for was found (the spinner's too)"
+  fi
 fi
 
 say "artifacts: $artifacts"

@@ -20,7 +20,9 @@ The credentials come from --user and --password-file (never from argv) and go in
 proxy-authorization header. --signal PID:SIG sends SIG to PID once the exchange is done, and
 --observe S then watches the connection for S seconds (GOAWAY, resets, the tunnel's end) and
 tries the tunnel and a new stream again. --window / --conn-window set the receive windows this
-client grants (SETTINGS_INITIAL_WINDOW_SIZE, and a WINDOW_UPDATE on stream 0).
+client grants (SETTINGS_INITIAL_WINDOW_SIZE, and a WINDOW_UPDATE on stream 0). A tunnel is
+ended with END_STREAM, then RST_STREAM(CANCEL) unless the proxy ends it within 1 s (nghttpx does
+not pass a client's END_STREAM on); "tunnel_end" says which.
 
 Prints one JSON object on stdout: ALPN, the proxy's SETTINGS and windows, the answer's status
 and headers, the body's length and SHA-256, the time taken, events seen. Exit status 0 when an
@@ -115,6 +117,7 @@ class Client:
         self.streams = {}  # stream id -> state dict
         self.closed = False
         self.goaway = None
+        self.pings_acked = 0
         host, _, port = args.proxy.rpartition(":")
         raw = socket.create_connection((host, int(port)), timeout=args.timeout)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -224,7 +227,7 @@ class Client:
             st["reset"] = str(getattr(ev.error_code, "name", ev.error_code))
             self.note("stream %d reset by the proxy: %s" % (ev.stream_id, st["reset"]))
         elif isinstance(ev, h2.events.PingAckReceived):
-            self.pings_acked = getattr(self, "pings_acked", 0) + 1
+            self.pings_acked += 1
         elif isinstance(ev, h2.events.ConnectionTerminated):
             self.goaway = {
                 "error": str(getattr(ev.error_code, "name", ev.error_code)),
@@ -482,7 +485,7 @@ def run(args):
         if 200 <= (st["status"] or 0) < 300:
             end_tunnel(c, sid, out)
     out["goaway"] = c.goaway
-    if getattr(c, "pings_acked", 0):
+    if c.pings_acked:
         out["pings_acked"] = c.pings_acked
     out["events"] = c.events
     if not c.closed:

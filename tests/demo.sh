@@ -5,6 +5,8 @@
 # self-signed certificate, loopback ports), writes an agent config pinned to
 # it, starts pinhole-agent and sends requests through it. With a terminal it
 # keeps running until Ctrl-C so you can point a client at it.
+# PH_CLOUD_FRONT=nghttpx puts nghttpx (HTTP/2 and HTTP/1.1) in front of the
+# cloud's Squid instead of stunnel (tests/cloud/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -28,7 +30,8 @@ cleanup ()
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "== starting the demo cloud end (stunnel + Squid with Basic auth) in $demo"
+front=${PH_CLOUD_FRONT:-stunnel}
+echo "== starting the demo cloud end ($front + Squid with Basic auth) in $demo"
 PH_CLOUD_ORIGIN=1 PH_TEST_ORIGIN="$top/build/tests/cloud/ph-test-origin" \
   bash tests/cloud/pinhole-cloud.sh start "$demo"
 # shellcheck disable=SC1091
@@ -56,6 +59,17 @@ echo "== the cloud Squid saw these requests, authenticated as $PH_CLOUD_USER:"
 tail -n 2 "$PH_CLOUD_SQUID_ACCESS_LOG" | sed 's/^/   /'
 echo "== the agent's log:"
 sed 's/^/   /' "$demo/agent.log"
+if [ "$front" = nghttpx ]; then
+  echo "== nghttpx took the agent's requests as HTTP/1.1 (the agent offers no ALPN):"
+  tail -n 2 "$PH_CLOUD_NGHTTPX_ACCESS_LOG" | sed 's/^/   /'
+  echo "== and speaks HTTP/2 too: tests/cloud/h2-connect.py, a CONNECT stream to the origin:"
+  /usr/bin/python3 tests/cloud/h2-connect.py --proxy "127.0.0.1:$PH_CLOUD_TLS_PORT" \
+    --server-name "$PH_CLOUD_SERVER_NAME" --pin "$PH_CLOUD_PIN" --user "$PH_CLOUD_USER" \
+    --password-file "$PH_CLOUD_PASSWORD_FILE" --connect "127.0.0.1:$PH_ORIGIN_HTTP_PORT" |
+    /usr/bin/python3 -c 'import json, sys
+d = json.load(sys.stdin)
+print("   ALPN %s, CONNECT answered %s, inside: %s %r" % (d["alpn"], d["status"], d["inner_status"], d["body"]))'
+fi
 
 if [ -t 0 ] && [ -z "${PH_DEMO_NO_WAIT:-}" ]; then
   echo

@@ -11,6 +11,9 @@ packages=(
   # python3-socks: PySocks, a SOCKS5 client with username/password, tests/netns/test-socks-auth.sh)
   stunnel4 squid tinyproxy apache2-utils gnutls-bin openssl curl python3 iproute2 procps git
   python3-socks
+  # the h2 cloud end: nghttpx in HTTP/2 proxy mode in front of Squid (PH_CLOUD_FRONT=nghttpx in
+  # tests/cloud/pinhole-cloud.sh), and hyper-h2, the HTTP/2 client of tests/cloud/h2-connect.py
+  nghttp2-proxy python3-h2
   # real PAC engines that read the agent's /proxy.pac (tests/cloud/test-pac.py)
   python3-pacparser chromium
   # nftables: tests/netns/ keeps the cloud proxy out of reach until the simulated portal lets it,

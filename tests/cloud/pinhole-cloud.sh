@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # pinhole-cloud.sh: brings up a throwaway Pinhole cloud end (stunnel in front of Squid with Basic
 # auth, optionally the ph-test-origin server) on loopback, for tests, benchmarks and the demo.
+# Its h2 flavour (PH_CLOUD_FRONT=nghttpx) puts nghttpx in HTTP/2 proxy mode in front of the same
+# Squid instead of stunnel: what it does is written down below, above write_nghttpx_conf.
 #
 #   pinhole-cloud.sh start DIR                      start everything, write DIR/cloud.env
 #   pinhole-cloud.sh stop DIR                       stop what start started (idempotent)
@@ -18,7 +20,12 @@
 # self-signed one: a TLS-inspecting device's, say; PH_CLOUD_PIN is then its pin),
 # PH_CLOUD_PROXY=tinyproxy (tinyproxy with BasicAuth behind stunnel instead of Squid: it answers
 # a CONNECT with wrong credentials with 401, not 407),
-# PH_STUNNEL, PH_SQUID, PH_SQUID_AUTH_HELPER, PH_TINYPROXY, PH_TEST_ORIGIN (binary paths).
+# PH_CLOUD_FRONT=stunnel|nghttpx (what terminates TLS on PH_CLOUD_TLS_PORT: stunnel, the
+# default, or nghttpx --http2-proxy, ALPN h2 and http/1.1, with the same certificate, name and
+# pin), PH_CLOUD_H2_TUNING=recommended|stock (nghttpx: the settings below, or nghttpx's own
+# defaults), PH_CLOUD_NGHTTPX_CONF=FILE (nghttpx: more settings, included last so they win),
+# PH_STUNNEL, PH_SQUID, PH_SQUID_AUTH_HELPER, PH_TINYPROXY, PH_NGHTTPX, PH_TEST_ORIGIN (binary
+# paths).
 
 set -euo pipefail
 
@@ -27,7 +34,10 @@ PH_STUNNEL=${PH_STUNNEL:-/usr/bin/stunnel4}
 PH_SQUID=${PH_SQUID:-/usr/sbin/squid}
 PH_SQUID_AUTH_HELPER=${PH_SQUID_AUTH_HELPER:-/usr/lib/squid/basic_ncsa_auth}
 PH_TINYPROXY=${PH_TINYPROXY:-/usr/bin/tinyproxy}
+PH_NGHTTPX=${PH_NGHTTPX:-/usr/sbin/nghttpx}
 PH_CLOUD_PROXY=${PH_CLOUD_PROXY:-squid}
+PH_CLOUD_FRONT=${PH_CLOUD_FRONT:-stunnel}
+PH_CLOUD_H2_TUNING=${PH_CLOUD_H2_TUNING:-recommended}
 PH_CLOUD_START_TIMEOUT=${PH_CLOUD_START_TIMEOUT:-20}
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -114,7 +124,8 @@ wait_port ()
 print_logs ()
 {
   local dir=$1 f
-  for f in "$dir"/squid/squid.out "$dir"/squid/cache.log "$dir"/stunnel.log "$dir"/origin.log; do
+  for f in "$dir"/squid/squid.out "$dir"/squid/cache.log "$dir"/stunnel.log "$dir"/nghttpx.log \
+    "$dir"/origin.log; do
     [[ -s $f ]] || continue
     echo "----- $f (last 40 lines) -----" >&2
     tail -n 40 "$f" >&2
@@ -259,6 +270,83 @@ TIMEOUTclose = 0
 EOF
 }
 
+# ---- The h2 flavour: nghttpx --http2-proxy in front of Squid (PH_CLOUD_FRONT=nghttpx) ----
+#
+# What nghttpx 1.52 (Debian 12's nghttp2-proxy) does here, found with tests/cloud/h2-connect.py
+# (Debian's python3-h2) against this flavour; tests/cloud/README.md has the figures and how to
+# measure them again, tests/cloud/test-h2-cloud.sh keeps the basic facts true.
+#
+# - TLS: ALPN h2 when offered (h2,http/1.1 -> h2), http/1.1 when only that is offered or no ALPN
+#   at all: a client of the HTTP/1.1 kind (stunnel's, today's agent, curl --proxy https://) works
+#   unchanged. The same certificate, key and server name as stunnel's, so the same pin.
+# - Its SETTINGS: MAX_CONCURRENT_STREAMS 100, INITIAL_WINDOW_SIZE 65535 (or
+#   frontend-http2-window-size), SETTINGS_NO_RFC7540_PRIORITIES 1; no MAX_FRAME_SIZE (16384), no
+#   ENABLE_CONNECT_PROTOCOL. Its connection window is 65535 unless
+#   frontend-http2-connection-window-size is bigger (then a WINDOW_UPDATE on stream 0 follows).
+# - An HTTP/2 CONNECT (:method CONNECT, :authority host:port, no :scheme or :path) goes to Squid
+#   as "CONNECT host:port HTTP/1.1" with Host; a plain request (:scheme http, :authority, :path)
+#   in absolute form "GET http://host:port/path HTTP/1.1" with Host. The proxy-authorization
+#   header is passed on as Proxy-Authorization (nothing strips it): Squid does the Basic auth.
+#   nghttpx adds "Via: 2 nghttpx" to the request and "via: ..., 1.1 nghttpx" to the answer.
+# - Squid's 407 arrives as :status 407 with proxy-authenticate: Basic realm="pinhole-cloud" and
+#   Squid's HTML page as DATA, then END_STREAM and RST_STREAM(NO_ERROR); the connection stays
+#   usable. Squid's 503 (target refused) the same; Squid unreachable: nghttpx's own 502.
+# - A tunnel's end: when the origin closes, END_STREAM then RST_STREAM(NO_ERROR). The client's
+#   END_STREAM is NOT passed on as a half-close (no FIN to Squid): the tunnel stays open until
+#   the origin ends it, the client resets the stream, or a timeout below.
+# - Limits that the recommended tuning below raises (stock values in brackets):
+#   backend-connections-per-host [8]: per client connection and :authority, the 9th concurrent
+#   CONNECT to the same host:port gets no answer until one of the 8 ends;
+#   backend-read-timeout [1m]: a tunnel without a byte either way for that long is ended
+#   (END_STREAM + RST_STREAM(NO_ERROR)); stream-write-timeout [1m]: a stream whose client
+#   window stays closed that long is reset (RST_STREAM(INTERNAL_ERROR));
+#   frontend-http2-window-size / -connection-window-size [65535]: what a client may send before
+#   a WINDOW_UPDATE, which caps uploads at about a window per round trip (at 20 ms: 1.9 MB/s
+#   with 64 KiB, 40 MB/s with 1 MiB, client-bound with 16 MiB). Downloads are capped by the
+#   windows the client grants in its own SETTINGS and WINDOW_UPDATEs, not by these.
+# - frontend-http2-read-timeout [3m]: a connection without open streams is closed after that
+#   long, without GOAWAY (PINGs do not hold it open); open streams, even idle, keep it.
+# - SIGQUIT (graceful): the listener closes at once; GOAWAY(NO_ERROR, last 2^31-1) at once, then
+#   GOAWAY(NO_ERROR, last = the highest stream seen) about 2 s later; open streams go on working;
+#   a new stream after it gets no answer at all; the process exits once the last connection has
+#   ended (no limit by default). SIGTERM: immediate exit, connections closed without GOAWAY.
+#   stop sends SIGTERM to the main process; its worker exits with it.
+write_nghttpx_conf ()
+{
+  local dir=$1 tls_port=$2 squid_port=$3 tuning=""
+  case $PH_CLOUD_H2_TUNING in
+    recommended)
+      tuning="# Uploads at a 16 MiB window per stream and connection (the memory a client may
+# make nghttpx buffer is that times the streams).
+frontend-http2-window-size=16M
+frontend-http2-connection-window-size=16M
+# As many tunnels to one host:port as streams (MAX_CONCURRENT_STREAMS).
+backend-connections-per-host=100
+# Idle tunnels and stalled readers last as long as Squid's read_timeout.
+backend-read-timeout=15m
+stream-write-timeout=15m"
+      ;;
+    stock) ;;
+    *) die "PH_CLOUD_H2_TUNING must be recommended or stock, not '$PH_CLOUD_H2_TUNING'" ;;
+  esac
+  cat >"$dir/nghttpx.conf" <<EOF
+# Generated by pinhole-cloud.sh: nghttpx as an HTTP/2 forward proxy (ALPN h2 and http/1.1 over
+# TLS) in front of Squid, which does the Basic auth. Read with --conf (so not /etc/nghttpx's).
+frontend=127.0.0.1,$tls_port
+backend=127.0.0.1,$squid_port
+http2-proxy=yes
+private-key-file=$dir/cloud-key.pem
+certificate-file=$dir/cloud-cert.pem
+# A self-signed certificate has no OCSP responder to ask.
+no-ocsp=yes
+workers=1
+accesslog-file=$dir/nghttpx-access.log
+accesslog-format=\$remote_addr [\$time_iso8601] "\$request" \$status \$body_bytes_sent alpn=\$alpn \$request_time
+$tuning
+${PH_CLOUD_NGHTTPX_CONF:+include=$PH_CLOUD_NGHTTPX_CONF}
+EOF
+}
+
 find_origin ()
 {
   local c
@@ -300,12 +388,16 @@ start_origin ()
   return 1
 }
 
-# Squid and stunnel are started with ports picked beforehand; another process may take one of
-# them in between, so the caller retries with fresh ports.
+# Squid and the front are started with ports picked beforehand; another process may take one
+# of them in between, so the caller retries with fresh ports.
 start_daemons ()
 {
   local dir=$1 tls_port=$2 squid_port=$3 pid
-  write_stunnel_conf "$dir" "$tls_port" "$squid_port"
+  if [[ $PH_CLOUD_FRONT == nghttpx ]]; then
+    write_nghttpx_conf "$dir" "$tls_port" "$squid_port"
+  else
+    write_stunnel_conf "$dir" "$tls_port" "$squid_port"
+  fi
 
   if [[ $PH_CLOUD_PROXY == tinyproxy ]]; then
     write_tinyproxy_conf "$dir" "$squid_port" "$CLOUD_USER" "$CLOUD_PASSWORD"
@@ -321,6 +413,14 @@ start_daemons ()
     wait_port "$squid_port" "$pid" squid || return 1
   fi
 
+  if [[ $PH_CLOUD_FRONT == nghttpx ]]; then
+    # Its main process, which forks the worker; its errors go to stderr.
+    "$PH_NGHTTPX" --conf "$dir/nghttpx.conf" >"$dir/nghttpx.log" 2>&1 </dev/null &
+    pid=$!
+    echo "$pid" >"$dir/nghttpx.pid"
+    wait_port "$tls_port" "$pid" nghttpx || return 1
+    return 0
+  fi
   "$PH_STUNNEL" "$dir/stunnel.conf" >"$dir/stunnel.log" 2>&1 </dev/null &
   pid=$!
   echo "$pid" >"$dir/stunnel.pid"
@@ -343,13 +443,17 @@ start_watchdog ()
 
 cmd_start ()
 {
-  local dir=$1 user password tls_port squid_port attempt pin
+  local dir=$1 user password tls_port squid_port attempt pin front
   if [[ $PH_CLOUD_PROXY == tinyproxy ]]; then
     need "$PH_TINYPROXY" tinyproxy
   else
     need "$PH_SQUID" squid
   fi
-  need "$PH_STUNNEL" stunnel4
+  case $PH_CLOUD_FRONT in
+    stunnel) need "$PH_STUNNEL" stunnel4 ;;
+    nghttpx) need "$PH_NGHTTPX" "nghttpx (Debian package nghttp2-proxy)" ;;
+    *) die "PH_CLOUD_FRONT must be stunnel or nghttpx, not '$PH_CLOUD_FRONT'" ;;
+  esac
   need "$PH_SQUID_AUTH_HELPER" "squid basic_ncsa_auth helper"
   command -v openssl >/dev/null || die "openssl not found"
 
@@ -418,7 +522,15 @@ cmd_start ()
     echo "PH_CLOUD_PASSWORD_FILE=$dir/password"
     echo "PH_CLOUD_SQUID_ACCESS_LOG=$dir/squid/access.log"
     echo "PH_CLOUD_SQUID_CACHE_LOG=$dir/squid/cache.log"
-    echo "PH_CLOUD_STUNNEL_LOG=$dir/stunnel.log"
+    echo "PH_CLOUD_FRONT=$PH_CLOUD_FRONT"
+    if [[ $PH_CLOUD_FRONT == nghttpx ]]; then
+      echo "PH_CLOUD_FRONT_LOG=$dir/nghttpx.log"
+      echo "PH_CLOUD_NGHTTPX_LOG=$dir/nghttpx.log"
+      echo "PH_CLOUD_NGHTTPX_ACCESS_LOG=$dir/nghttpx-access.log"
+    else
+      echo "PH_CLOUD_FRONT_LOG=$dir/stunnel.log"
+      echo "PH_CLOUD_STUNNEL_LOG=$dir/stunnel.log"
+    fi
     if [[ -n $ORIGIN_HTTP_PORT ]]; then
       echo "PH_ORIGIN_HTTP_PORT=$ORIGIN_HTTP_PORT"
       echo "PH_ORIGIN_HTTPS_PORT=$ORIGIN_HTTPS_PORT"
@@ -431,7 +543,9 @@ cmd_start ()
     start_watchdog "$dir" "$PH_CLOUD_OWNER_PID"
   fi
   trap - EXIT
-  log "up in $dir: TLS 127.0.0.1:$tls_port -> squid 127.0.0.1:$squid_port" \
+  front=TLS
+  [[ $PH_CLOUD_FRONT == nghttpx ]] && front="nghttpx (h2, http/1.1)"
+  log "up in $dir: $front 127.0.0.1:$tls_port -> squid 127.0.0.1:$squid_port" \
     "${ORIGIN_HTTP_PORT:+(origin http $ORIGIN_HTTP_PORT https $ORIGIN_HTTPS_PORT)}"
 }
 
@@ -447,9 +561,25 @@ cloud_pid ()
   echo "$pid"
 }
 
+# The processes whose parent is PID: nghttpx's worker. They exit when their main process does;
+# stop waits for them too, and kills what is left.
+child_pids ()
+{
+  local f stat child ppid
+  for f in /proc/[0-9]*/stat; do
+    stat=$(cat "$f" 2>/dev/null) || continue
+    child=${f#/proc/}
+    child=${child%/stat}
+    stat=${stat##*) }
+    read -r _ ppid _ <<<"$stat"
+    [[ $ppid == "$1" ]] && echo "$child"
+  done
+  return 0
+}
+
 cmd_stop ()
 {
-  local dir=$1 name pid pids=() i
+  local dir=$1 name pid child pids=() i
   [[ -d $dir ]] || return 0
   dir=$(cd "$dir" && pwd)
   # The watchdog first, so it does not race this stop; unless this stop is the watchdog's own.
@@ -458,8 +588,13 @@ cmd_stop ()
   fi
   rm -f "$dir/watchdog.pid"
   # TERM everything at once, then wait for all; KILL what is left after 5 s.
-  for name in stunnel origin squid; do
+  for name in stunnel nghttpx origin squid; do
     if pid=$(cloud_pid "$dir/$name.pid" "$dir"); then
+      if [[ $name == nghttpx ]]; then
+        for child in $(child_pids "$pid"); do
+          pids+=("$child")
+        done
+      fi
       kill -TERM "$pid" 2>/dev/null || true
       pids+=("$pid")
     fi
@@ -474,16 +609,25 @@ cmd_stop ()
     log "pid $pid ignored SIGTERM; killing it"
     kill -KILL "$pid" 2>/dev/null || true
   done
-  rm -f "$dir/stunnel.pid" "$dir/origin.pid" "$dir/squid.pid" "$dir/cloud.env"
+  rm -f "$dir/stunnel.pid" "$dir/nghttpx.pid" "$dir/origin.pid" "$dir/squid.pid" "$dir/cloud.env"
 }
 
 cmd_status ()
 {
-  local dir=$1 f ok=0
+  local dir=$1 f ok=0 workers
   [[ -e $dir/cloud.env ]] || die "no cloud in $dir"
-  for f in squid stunnel origin; do
+  for f in squid stunnel nghttpx origin; do
     [[ -s $dir/$f.pid ]] || continue
-    if pid_alive "$(<"$dir/$f.pid")"; then
+    if [[ $f == nghttpx ]] && pid_alive "$(<"$dir/$f.pid")"; then
+      # The main process serves nothing itself: its worker must run too.
+      workers=$(child_pids "$(<"$dir/$f.pid")" | tr '\n' ' ')
+      if [[ -n $workers ]]; then
+        echo "$f: running (pid $(<"$dir/$f.pid"), worker ${workers% })"
+      else
+        echo "$f: running without a worker (pid $(<"$dir/$f.pid"))"
+        ok=1
+      fi
+    elif pid_alive "$(<"$dir/$f.pid")"; then
       echo "$f: running (pid $(<"$dir/$f.pid"))"
     else
       echo "$f: not running"

@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   # build (json-glib: pinholectl's --json)
-  gcc meson ninja-build pkg-config libglib2.0-dev libgnutls28-dev libjson-glib-dev clang-format
+  gcc meson ninja-build pkg-config libglib2.0-dev libgnutls28-dev libnghttp2-dev libjson-glib-dev clang-format
   # the real peers the tests run against, and their tools (git: a SOCKS5 client, socks5h://;
   # python3-socks: PySocks, a SOCKS5 client with username/password, tests/netns/test-socks-auth.sh)
   stunnel4 squid tinyproxy apache2-utils gnutls-bin openssl curl python3 iproute2 procps git

@@ -31,6 +31,7 @@ struct _PhTlsContext
   PhKtlsMode ktls;
   PhPin *seen;               /* NULL before any handshake got so far */
   guint64 n_full, n_resumed; /* completed handshakes */
+  GStrv alpn;                /* protocols offered by ALPN; NULL: no ALPN */
 };
 
 static PhTlsContext *
@@ -246,7 +247,26 @@ context_clear (PhTlsContext *ctx)
   g_clear_pointer (&ctx->pins, g_ptr_array_unref);
   g_clear_pointer (&ctx->seen, ph_pin_free);
   g_free (ctx->server_name);
+  g_strfreev (ctx->alpn);
   gnutls_free (ctx->session_data.data);
+}
+
+void
+ph_tls_context_set_alpn (PhTlsContext *ctx, const char *const *protocols)
+{
+  g_strfreev (ctx->alpn);
+  ctx->alpn = protocols != NULL && protocols[0] != NULL ? g_strdupv ((char **) protocols) : NULL;
+}
+
+char *
+ph_tls_dup_alpn (PhStream *stream)
+{
+  gnutls_session_t session = ph_stream_get_session (stream);
+  gnutls_datum_t proto = { NULL, 0 };
+
+  if (session == NULL || gnutls_alpn_get_selected_protocol (session, &proto) < 0)
+    return NULL;
+  return g_strndup ((const char *) proto.data, proto.size);
 }
 
 PhTlsContext *
@@ -664,6 +684,21 @@ handshake_start (PhHandshake *hs, PhTlsContext *ctx, GSocketConnection *connecti
       ph_tls_set_error (&error, ret, PH_ERROR_UPSTREAM_TLS, _ ("setting up TLS"));
       handshake_finish (hs, error);
       return;
+    }
+  if (ctx->alpn != NULL)
+    {
+      guint n = g_strv_length (ctx->alpn);
+      g_autofree gnutls_datum_t *protos = g_new0 (gnutls_datum_t, n);
+
+      for (guint i = 0; i < n; i++)
+        protos[i] = (gnutls_datum_t){ (unsigned char *) ctx->alpn[i], strlen (ctx->alpn[i]) };
+      if ((ret = gnutls_alpn_set_protocols (hs->session, protos, n, 0)) < 0)
+        {
+          GError *error = NULL;
+          ph_tls_set_error (&error, ret, PH_ERROR_UPSTREAM_TLS, _ ("setting up TLS"));
+          handshake_finish (hs, error);
+          return;
+        }
     }
   gnutls_session_set_ptr (hs->session, hs);
   gnutls_session_set_verify_function (hs->session, verify_cb);

@@ -17,6 +17,11 @@ typedef struct _PhTlsContext PhTlsContext;
 PhTlsContext *ph_tls_context_new (const PhConfig *config, const char *server_name, GError **error);
 PhTlsContext *ph_tls_context_ref (PhTlsContext *ctx);
 void ph_tls_context_unref (PhTlsContext *ctx);
+/* The protocols offered by ALPN in this context's handshakes (e.g. "h2", "http/1.1"), in the
+ * order of preference; NULL or empty: no ALPN (the default). */
+void ph_tls_context_set_alpn (PhTlsContext *ctx, const char *const *protocols);
+/* The protocol the server chose by ALPN on @stream; NULL when none. */
+char *ph_tls_dup_alpn (PhStream *stream);
 /* Remembers @stream's session so the next handshake can resume it. */
 void ph_tls_context_save_session (PhTlsContext *ctx, PhStream *stream);
 

@@ -1258,8 +1258,8 @@ test_key_table (void)
             g_assert_not_reached ();
         }
     }
-  /* failover, verify, ktls, when-unreachable, portal, system-proxy mode, log level. */
-  g_assert_cmpuint (choices, ==, 7);
+  /* failover, http2, verify, ktls, when-unreachable, portal, system-proxy mode, log level. */
+  g_assert_cmpuint (choices, ==, 8);
   g_assert_cmpint (ph_config_key_get_kind (ph_config_get_key (0)), ==, PH_CONFIG_KIND_LIST);
 }
 

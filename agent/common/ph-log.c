@@ -231,7 +231,8 @@ ph_log_set_sink (PhLogSink new_sink)
 void
 ph_log_access (const char *client, const char *method, const char *target, guint status, guint64 up,
                guint64 down, gint64 duration_us, const char *route, const char *error_kind,
-               const char *proto, const char *name, const char *learned, const char *original)
+               const char *proto, const char *name, const char *learned, const char *original,
+               const char *upstream_proto)
 {
   g_autofree char *status_text = g_strdup_printf ("%u", status);
   g_autoptr (GString) extra = g_string_new (NULL);
@@ -244,6 +245,9 @@ ph_log_access (const char *client, const char *method, const char *target, guint
     g_string_append_printf (extra, " learned=%s", learned);
   if (original != NULL)
     g_string_append_printf (extra, " original=%s", original);
+  /* How it went to the cloud proxy when not HTTP/1.1: "h2", a stream of its HTTP/2 connection */
+  if (upstream_proto != NULL)
+    g_string_append_printf (extra, " upstream=%s", upstream_proto);
   g_log_structured (
       "pinhole-access", G_LOG_LEVEL_MESSAGE, "PINHOLE_CLIENT", client, "PINHOLE_TARGET",
       target ? target : "-", "PINHOLE_STATUS", status_text, "PINHOLE_ROUTE", route ? route : "-",

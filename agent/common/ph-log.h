@@ -34,10 +34,12 @@ void ph_log_add_secret (const char *secret);
  * none was decided), @error_kind NULL when it went well, @proto "socks5", "socks4" or
  * "transparent" (the line then says proto=), NULL for HTTP. A transparent connection's line
  * also has @name (the name it was going to, NULL: none learned), @learned (how: "sni", "host"
- * or "ip") and @original (the address it was going to, "ip:port"). */
+ * or "ip") and @original (the address it was going to, "ip:port"). @upstream_proto "h2" when the
+ * request went as a stream of the cloud proxy's HTTP/2 connection (the line says upstream=h2),
+ * NULL for HTTP/1.1. */
 void ph_log_access (const char *client, const char *method, const char *target, guint status,
                     guint64 up, guint64 down, gint64 duration_us, const char *route,
                     const char *error_kind, const char *proto, const char *name,
-                    const char *learned, const char *original);
+                    const char *learned, const char *original, const char *upstream_proto);
 
 G_END_DECLS

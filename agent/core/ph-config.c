@@ -33,6 +33,7 @@ struct _PhConfig
   guint port;
   char *server_name; /* as set; NULL: each proxy's own name */
   PhFailover failover;
+  PhHttp2 http2;
   GPtrArray *pins; /* of PhPin */
   PhVerifyMode verify;
   char *ca_file;
@@ -186,6 +187,13 @@ static const PhKeyDef key_defs[] = {
     .explain = N_ ("Which cloud proxy new connections go to when there are several: priority "
                    "(the first healthy one in order) or round-robin (every healthy one in "
                    "turn).") },
+  { "upstream", "http2", "auto", parse_choice, FIELD (http2),
+    .summary = N_ ("HTTP/2 to the cloud proxy"),
+    .explain = N_ ("Whether tunnels (CONNECT) share one HTTP/2 connection per cloud proxy: auto "
+                   "(offer h2 by ALPN and use it when the proxy picks it), off (HTTP/1.1, one "
+                   "connection per tunnel) or require (a proxy that does not pick h2 fails the "
+                   "tunnel). Plain http:// requests stay on HTTP/1.1. An agent built without "
+                   "libnghttp2 treats auto as off and fails require at connect.") },
   { "upstream", "pins", "", parse_pins, .summary = N_ ("Pinned public keys"),
     .explain = N_ ("SHA-256 pins of the cloud proxy's public key (SPKI), each written "
                    "sha256//BASE64; list several to rotate keys.") },
@@ -310,6 +318,7 @@ static const struct
   const char *words[4];
 } choices[] = {
   { "upstream.failover", { "priority", "round-robin" } },
+  { "upstream.http2", { "auto", "off", "require" } },
   { "route.when-unreachable", { "block", "direct" } },
   { "route.portal", { "allow", "block" } },
   { "system-proxy.mode", { "manual", "pac" } },
@@ -2079,6 +2088,12 @@ ph_config_get_max_tunnels (const PhConfig *config)
   return config->max_tunnels;
 }
 
+PhHttp2
+ph_config_get_http2 (const PhConfig *config)
+{
+  return config->http2;
+}
+
 PhLogLevel
 ph_config_get_log_level (const PhConfig *config)
 {
@@ -2089,7 +2104,8 @@ gboolean
 ph_config_same_upstream (const PhConfig *a, const PhConfig *b)
 {
   if (ph_config_get_n_proxies (a) != ph_config_get_n_proxies (b) || a->failover != b->failover
-      || a->verify != b->verify || g_strcmp0 (a->ca_file, b->ca_file) != 0 || a->ktls != b->ktls)
+      || a->http2 != b->http2 || a->verify != b->verify || g_strcmp0 (a->ca_file, b->ca_file) != 0
+      || a->ktls != b->ktls)
     return FALSE;
   for (guint i = 0; i < ph_config_get_n_proxies (a); i++)
     if (g_strcmp0 (ph_config_get_proxy_host (a, i), ph_config_get_proxy_host (b, i)) != 0

@@ -49,6 +49,14 @@ typedef enum
   PH_FAILOVER_ROUND_ROBIN, /* every healthy one in turn */
 } PhFailover;
 
+/* [upstream] http2: whether tunnels go as streams of one HTTP/2 connection per cloud proxy. */
+typedef enum
+{
+  PH_HTTP2_AUTO,    /* offer h2 by ALPN; HTTP/1.1 when the proxy does not pick it */
+  PH_HTTP2_OFF,     /* HTTP/1.1 only */
+  PH_HTTP2_REQUIRE, /* a proxy that does not pick h2 fails the tunnel */
+} PhHttp2;
+
 /* [system-proxy] mode: what the tray sets the desktop's proxy to. */
 typedef enum
 {
@@ -130,6 +138,7 @@ guint ph_config_get_proxy_port (const PhConfig *config, guint i);
 const char *ph_config_get_proxy_server_name (const PhConfig *config, guint i);
 char *ph_config_dup_proxy_name (const PhConfig *config, guint i);
 PhFailover ph_config_get_failover (const PhConfig *config);
+PhHttp2 ph_config_get_http2 (const PhConfig *config);
 guint ph_config_get_n_pins (const PhConfig *config);
 const PhPin *ph_config_get_pin (const PhConfig *config, guint i);
 /* Whether @pin is one of the configured pins, in constant time. */

@@ -108,6 +108,9 @@ struct _PhProxyConn
   gboolean response_done;
   gboolean keep_alive;
   gboolean up_reused;   /* conn->up served an earlier request (idle pool or this client) */
+  gboolean up_h2;       /* conn->up is a stream of the proxy's HTTP/2 connection */
+  GSource *h2_linger;   /* the client ended its side of an HTTP/2 tunnel: see h2_linger_cb */
+  guint64 linger_bytes; /* u2c's bytes at the last look */
   gboolean fresh_only;  /* the request is sent again: on a connection never used before */
   guint failovers;      /* times it moved on to another cloud proxy that had not answered */
   gboolean bound;       /* the origin signs in per connection (NTLM, Negotiate): conn->up
@@ -226,7 +229,7 @@ conn_log (PhProxyConn *conn, const char *error_kind)
       conn->original != NULL && conn->req != NULL
           ? (conn->learned == PH_SNIFF_NONE ? "ip" : ph_sniff_kind_to_string (conn->learned))
           : NULL,
-      conn->original_text);
+      conn->original_text, conn->up_h2 ? "h2" : NULL);
   conn->owner->account (conn->owner_data, ph_pipe_get_bytes (conn->c2u),
                         ph_pipe_get_bytes (conn->u2c));
 }
@@ -254,6 +257,7 @@ conn_close_full (PhProxyConn *conn, gboolean abort)
   ph_pipe_stop (conn->u2c);
   drop_source (&conn->client_wait);
   drop_source (&conn->up_wait);
+  drop_source (&conn->h2_linger);
   if (abort && conn->client != NULL)
     ph_stream_abort (conn->client);
   g_clear_pointer (&conn->client, ph_stream_free);
@@ -543,6 +547,31 @@ conn_pipe_failed (PhProxyConn *conn, PhPipe *pipe, GError *error)
   conn_close_full (conn, !client);
 }
 
+/* The client ended its side of a tunnel that is an HTTP/2 stream. nghttpx (and HTTP/2 proxies
+ * generally) do not pass a stream's END_STREAM on to the origin as a half-close, so the origin
+ * never learns the client is gone and the tunnel would stay open until an idle timeout: once the
+ * origin has sent nothing for a second after the client's end, the tunnel ends (the stream is
+ * reset), as a closed client would have ended it over HTTP/1.1. */
+#define H2_LINGER_MS 1000
+
+static gboolean
+h2_linger_cb (gpointer data)
+{
+  PhProxyConn *conn = data;
+  g_autoptr (PhProxyConn) hold = ph_proxy_conn_ref (conn);
+  guint64 bytes = ph_pipe_get_bytes (conn->u2c);
+
+  if (conn->state == CONN_TUNNEL && bytes == conn->linger_bytes)
+    {
+      g_clear_pointer (&conn->h2_linger, g_source_unref);
+      conn_log (conn, NULL);
+      ph_proxy_conn_close (conn);
+      return G_SOURCE_REMOVE;
+    }
+  conn->linger_bytes = bytes;
+  return G_SOURCE_CONTINUE;
+}
+
 static void
 tunnel_pipe_done (PhPipe *pipe, GError *error, gpointer data)
 {
@@ -558,6 +587,13 @@ tunnel_pipe_done (PhPipe *pipe, GError *error, gpointer data)
     {
       conn_log (conn, NULL);
       ph_proxy_conn_close (conn);
+    }
+  else if (conn->up_h2 && pipe == conn->c2u && conn->h2_linger == NULL)
+    {
+      conn->linger_bytes = ph_pipe_get_bytes (conn->u2c);
+      conn->h2_linger = g_timeout_source_new (H2_LINGER_MS);
+      g_source_set_callback (conn->h2_linger, h2_linger_cb, conn, NULL);
+      g_source_attach (conn->h2_linger, NULL);
     }
 }
 
@@ -1175,6 +1211,42 @@ upstream_ready (PhStream *stream, GError *error, gpointer data)
   ph_proxy_conn_unref (conn);
 }
 
+/* A CONNECT asked for over HTTP/2 ([upstream] http2): @resp is the proxy's answer on an HTTP/2
+ * stream, handled as an HTTP/1.1 answer is (the same credential rules); without it, @stream is
+ * an HTTP/1.1 connection and the CONNECT head goes on it as ever. */
+static void
+tunnel_ready (PhStream *stream, PhHttpResponse *resp, GError *error, gpointer data)
+{
+  PhProxyConn *conn = data;
+
+  if (resp == NULL)
+    {
+      upstream_ready (stream, error, data);
+      return;
+    }
+  if (conn->state != CONN_UPSTREAM)
+    {
+      ph_stream_free (stream);
+      ph_http_response_free (resp);
+      ph_proxy_conn_unref (conn);
+      return;
+    }
+  conn->up = stream;
+  conn->up_h2 = TRUE;
+  conn->state = CONN_EXCHANGE;
+  conn->n_interim = 0;
+  conn->final_waits = FALSE;
+  conn->auth_checked = FALSE;
+  conn->up_idle_us = 0;
+  if (conn->uin == NULL)
+    conn->uin = g_byte_array_new ();
+  g_byte_array_set_size (conn->uin, 0);
+  ph_pipe_init (conn->c2u, conn->client, conn->up, request_pipe_done, conn);
+  conn_u2c_init (conn, NULL, conn->client, interim_sent, conn);
+  conn_handle_response (conn, resp, 0);
+  ph_proxy_conn_unref (conn);
+}
+
 /* Whether a request the cloud proxy could not take goes directly instead: under
  * when-unreachable=direct, and only when the proxy failed at TCP or TLS. A pin mismatch, a
  * certificate that is not trusted and rejected credentials are not an unreachable proxy: they
@@ -1414,6 +1486,17 @@ conn_get_upstream (PhProxyConn *conn)
       g_clear_pointer (&conn->up, ph_stream_free);
     }
   conn->up_reused = conn->up != NULL;
+  conn->up_h2 = FALSE;
+  if (conn->up == NULL && ph_http_request_get_kind (conn->req) == PH_HTTP_CONNECT
+      && ph_upstream_wants_h2 (conn->upstream))
+    {
+      /* A tunnel: a stream of the proxy's HTTP/2 connection when it speaks h2. */
+      conn->state = CONN_UPSTREAM;
+      conn->deadline_us = 0;
+      ph_upstream_open_tunnel_async (conn->upstream, conn->req, conn->cancellable, tunnel_ready,
+                                     ph_proxy_conn_ref (conn));
+      return;
+    }
   if (conn->up == NULL && !conn->fresh_only)
     {
       conn->up = ph_upstream_take_idle (conn->upstream);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* ph-proxy.c: one cloud proxy's state: name, TLS context, health and backoff, addresses. */
+/* ph-proxy.c: one cloud proxy's state: name, TLS contexts, health and backoff, addresses, its
+ * HTTP/2 connection. */
 #define G_LOG_DOMAIN "pinhole-upstream"
 
 #include "ph-proxy.h"
@@ -18,6 +19,9 @@ struct _PhProxy
   char *host;
   guint port;
   PhTlsContext *tls;
+  gpointer h2; /* its HTTP/2 session (a reference), NULL when none */
+  GDestroyNotify h2_free;
+  PhProxyH2 h2_state;
   PhProxyHealth health;
   GError *error;
   gint64 retry_at_us;
@@ -48,6 +52,15 @@ ph_proxy_new (PhConfig *config, guint index, PhProxyChanged changed, gpointer us
       ph_proxy_free (p);
       return NULL;
     }
+#ifdef PH_HAVE_NGHTTP2
+  if (ph_config_get_http2 (config) != PH_HTTP2_OFF)
+    {
+      static const char *const alpn[] = { "h2", "http/1.1", NULL };
+
+      /* Offered only where ph-upstream asks (ph_tls_handshake_async_alpn). */
+      ph_tls_context_set_alpn (p->tls, alpn);
+    }
+#endif
   return p;
 }
 
@@ -58,6 +71,7 @@ ph_proxy_free (PhProxy *p)
   g_clear_object (&p->cancellable);
   if (p->tls != NULL)
     ph_tls_context_unref (p->tls);
+  ph_proxy_set_h2 (p, NULL, NULL);
   g_free (p->name);
   g_free (p->host);
   g_clear_error (&p->error);
@@ -93,6 +107,36 @@ PhTlsContext *
 ph_proxy_get_tls (const PhProxy *p)
 {
   return p->tls;
+}
+
+gpointer
+ph_proxy_get_h2 (const PhProxy *p)
+{
+  return p->h2;
+}
+
+void
+ph_proxy_set_h2 (PhProxy *p, gpointer session, GDestroyNotify free_func)
+{
+  gpointer old = p->h2;
+  GDestroyNotify old_free = p->h2_free;
+
+  p->h2 = session;
+  p->h2_free = free_func;
+  if (old != NULL && old_free != NULL)
+    old_free (old);
+}
+
+PhProxyH2
+ph_proxy_get_h2_state (const PhProxy *p)
+{
+  return p->h2_state;
+}
+
+void
+ph_proxy_set_h2_state (PhProxy *p, PhProxyH2 state)
+{
+  p->h2_state = state;
 }
 
 PhProxyHealth
@@ -212,4 +256,8 @@ ph_proxy_forget (PhProxy *p)
   g_clear_error (&p->error);
   p->retry_at_us = 0;
   p->down_ms = DOWN_MIN_MS;
+  /* Its HTTP/2 connection was made over the old network: new tunnels make another (the open
+   * ones keep theirs while it works). */
+  ph_proxy_set_h2 (p, NULL, NULL);
+  p->h2_state = PH_PROXY_H2_UNKNOWN;
 }

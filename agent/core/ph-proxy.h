@@ -37,6 +37,20 @@ const char *ph_proxy_get_name (const PhProxy *proxy);
 const char *ph_proxy_get_host (const PhProxy *proxy);
 guint ph_proxy_get_port (const PhProxy *proxy);
 PhTlsContext *ph_proxy_get_tls (const PhProxy *proxy);
+/* Its HTTP/2 session (a PhH2Session, ph-h2.h), at most one; NULL when none. Setting one (or
+ * NULL) frees the one before with the @free_func it was set with. */
+gpointer ph_proxy_get_h2 (const PhProxy *proxy);
+void ph_proxy_set_h2 (PhProxy *proxy, gpointer session, GDestroyNotify free_func);
+/* What it answered when offered h2 by ALPN (its TLS context has the list "h2","http/1.1" when
+ * [upstream] http2 is not off and libnghttp2 is built in). Forgotten when the network changes. */
+typedef enum
+{
+  PH_PROXY_H2_UNKNOWN, /* not asked yet: the next connection of any kind offers it */
+  PH_PROXY_H2_YES,     /* it chose h2: only the connections meant for tunnels offer it */
+  PH_PROXY_H2_NO,      /* HTTP/1.1 (stunnel, Squid's own TLS): tunnels go as without HTTP/2 */
+} PhProxyH2;
+PhProxyH2 ph_proxy_get_h2_state (const PhProxy *proxy);
+void ph_proxy_set_h2_state (PhProxy *proxy, PhProxyH2 state);
 
 PhProxyHealth ph_proxy_get_health (const PhProxy *proxy);
 /* Whether new connections may go to it: up, or not tried yet. */

@@ -113,7 +113,7 @@ server_refuse_full (PhServer *server, GSocket *socket, const char *peer)
   g_socket_receive_with_blocking (socket, drain, sizeof drain, FALSE, NULL, NULL);
   g_socket_send_with_blocking (socket, resp->str, resp->len, FALSE, NULL, NULL);
   g_socket_shutdown (socket, FALSE, TRUE, NULL);
-  ph_log_access (peer, "-", "-", 503, 0, 0, 0, NULL, "too-many-connections", NULL, NULL, NULL,
+  ph_log_access (peer, "-", "-", 503, 0, 0, 0, NULL, "too-many-connections", NULL, NULL, NULL, NULL,
                  NULL);
   if (rate_limit_pass (&server->full_warning, &suppressed))
     g_warning ("too many client connections (limit %u): new clients are refused with 503 "
@@ -184,7 +184,7 @@ server_admit (PhServer *server, GSocket *listener, GSocket *socket)
           /* Nothing to tell a client that did not know it was talking to a proxy. */
           g_autofree char *peer = ph_peer_to_string (remote);
           ph_log_access (peer, "-", "-", 400, 0, 0, 0, NULL, "no-destination", "transparent", NULL,
-                         NULL, NULL);
+                         NULL, NULL, NULL);
           g_debug ("%s: %s", peer, error->message);
           return;
         }
@@ -196,7 +196,7 @@ server_admit (PhServer *server, GSocket *listener, GSocket *socket)
         server_refuse_full (server, socket, peer);
       else
         ph_log_access (peer, "-", "-", 503, 0, 0, 0, NULL, "too-many-connections", "transparent",
-                       NULL, NULL, NULL);
+                       NULL, NULL, NULL, NULL);
       return;
     }
   conn = ph_proxy_conn_new (connection, server->config, server->router, server->upstream,

@@ -18,9 +18,16 @@ typedef enum
 
 /* One owner (a connection, a pool entry, a pipe's user): new and free. */
 typedef struct _PhStream PhStream;
+typedef struct _PhH2Stream PhH2Stream;
 
 /* Takes a reference on @connection; takes ownership of @session. */
 PhStream *ph_stream_new (GSocketConnection *connection, gnutls_session_t session);
+/* One stream of an HTTP/2 connection (ph-h2.h; only with libnghttp2), which it takes: read,
+ * write, wait, half-close and abort are its own; it has no socket (NULL) nor TLS session, and
+ * freeing it resets the stream unless both ends closed it. */
+PhStream *ph_stream_new_h2 (PhH2Stream *h2);
+/* The HTTP/2 stream under @stream, or NULL for a socket. */
+PhH2Stream *ph_stream_get_h2 (PhStream *stream);
 void ph_stream_free (PhStream *stream);
 
 GSocket *ph_stream_get_socket (PhStream *stream);

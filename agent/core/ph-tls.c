@@ -314,6 +314,7 @@ typedef struct
   PhPin *seen;
   gboolean pin_failed;
   char *ca_problem;
+  gboolean no_alpn; /* this handshake offers no ALPN, whatever the context's list */
 } PhHandshake;
 
 static void
@@ -649,6 +650,20 @@ ph_tls_handshake_async (PhTlsContext *ctx, GSocketConnection *connection, guint 
 }
 
 void
+ph_tls_handshake_async_alpn (PhTlsContext *ctx, GSocketConnection *connection, guint timeout_ms,
+                             gboolean offer_alpn, GCancellable *cancellable,
+                             PhTlsHandshakeFunc func, gpointer user_data)
+{
+  PhHandshake *hs = g_new0 (PhHandshake, 1);
+
+  g_return_if_fail (!ctx->inspector);
+  hs->func = func;
+  hs->user_data = user_data;
+  hs->no_alpn = !offer_alpn;
+  handshake_start (hs, ctx, connection, timeout_ms, cancellable);
+}
+
+void
 ph_tls_inspect_async (PhTlsContext *ctx, GSocketConnection *connection, guint timeout_ms,
                       GCancellable *cancellable, PhTlsInspectFunc func, gpointer user_data)
 {
@@ -685,7 +700,7 @@ handshake_start (PhHandshake *hs, PhTlsContext *ctx, GSocketConnection *connecti
       handshake_finish (hs, error);
       return;
     }
-  if (ctx->alpn != NULL)
+  if (ctx->alpn != NULL && !hs->no_alpn)
     {
       guint n = g_strv_length (ctx->alpn);
       g_autofree gnutls_datum_t *protos = g_new0 (gnutls_datum_t, n);

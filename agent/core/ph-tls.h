@@ -33,6 +33,11 @@ typedef void (*PhTlsHandshakeFunc) (PhStream *stream, GError *error, gpointer us
 void ph_tls_handshake_async (PhTlsContext *ctx, GSocketConnection *connection, guint timeout_ms,
                              GCancellable *cancellable, PhTlsHandshakeFunc func,
                              gpointer user_data);
+/* The same; without @offer_alpn the context's ALPN list is not offered (ph-upstream: only
+ * while a proxy's choice of h2 is unknown, and on the connections meant for tunnels). */
+void ph_tls_handshake_async_alpn (PhTlsContext *ctx, GSocketConnection *connection,
+                                  guint timeout_ms, gboolean offer_alpn, GCancellable *cancellable,
+                                  PhTlsHandshakeFunc func, gpointer user_data);
 
 /* The pin of the certificate the server presented on the last handshake
  * through @ctx, trusted or not. NULL before any. */

@@ -13,6 +13,9 @@
 #include "ph-netfilter.h"
 #include "ph-tls.h"
 #include "ph-http.h"
+#ifdef PH_HAVE_NGHTTP2
+#include "ph-h2.h"
+#endif
 
 #include <string.h>
 #include <glib/gi18n.h>
@@ -77,6 +80,9 @@ struct _PhUpstream
   GError *last_error;
   gboolean ever_connected;
   PhTlsContext *inspector;
+
+  GQueue h2_waiting;     /* of PhTunnelOpen*, waiting for a proxy's HTTP/2 connection */
+  guint64 h2_connecting; /* proxies (a bit per index) whose HTTP/2 connection is being made */
 
   GPtrArray *auth_waiters;  /* of PhAuthWaiter*, while a check runs */
   gint64 auth_confirmed_us; /* when the proxy last took the credentials */
@@ -491,7 +497,8 @@ ph_upstream_save_session (PhUpstream *up, PhStream *stream)
 {
   PhProxy *p = stream_proxy (stream);
 
-  if (p != NULL)
+  /* An HTTP/2 stream has no TLS session of its own; its connection lives long. */
+  if (p != NULL && ph_stream_get_session (stream) != NULL)
     ph_tls_context_save_session (ph_proxy_get_tls (p), stream);
 }
 
@@ -526,6 +533,8 @@ typedef struct
   guint64 tried;             /* proxies tried, a bit per index */
   gboolean fixed;            /* this proxy only: a probe, an inspection */
   gboolean probe;            /* the background probe: a success is not yet the proxy up */
+  gboolean h2;               /* for tunnels: offer h2 by ALPN unless the proxy said no */
+  gboolean offered;          /* this handshake offered h2 by ALPN */
   GCancellable *cancellable; /* the caller's, chained to our timeout */
   GCancellable *timeout_cancel;
   GSource *timeout_source;
@@ -577,6 +586,57 @@ record_attempt (PhUpstream *up, PhProxy *p, const GError *error)
   upstream_notify (up, error ? PH_UPSTREAM_FAILED : PH_UPSTREAM_CONNECTED);
 }
 
+#ifdef PH_HAVE_NGHTTP2
+/* The proxy's HTTP/2 connection sent GOAWAY or ended: new tunnels make another. */
+static void
+h2_session_notify (PhH2Session *session, gpointer data)
+{
+  PhProxy *p = data;
+
+  if (ph_proxy_get_h2 (p) == session
+      && (ph_h2_session_got_goaway (session, NULL) || ph_h2_session_is_closed (session)))
+    {
+      g_debug ("the HTTP/2 connection to %s %s", ph_proxy_get_name (p),
+               ph_h2_session_is_closed (session) ? "ended" : "is going away (GOAWAY)");
+      ph_proxy_set_h2 (p, NULL, NULL);
+    }
+}
+
+/* How a proxy lets go of its session: it no longer hears of it. */
+static void
+h2_session_release (gpointer data)
+{
+  PhH2Session *session = data;
+
+  ph_h2_session_set_notify (session, NULL, NULL);
+  ph_h2_session_unref (session);
+}
+
+/* A connection not meant for a tunnel on which the proxy chose h2 (the first one made, whatever
+ * its use, offers it while the proxy's choice is unknown): it becomes the proxy's HTTP/2
+ * connection, for the tunnels to come. */
+static void
+h2_adopt (PhProxy *p, PhStream *stream)
+{
+  g_autoptr (GError) error = NULL;
+  PhH2Session *session;
+
+  if (ph_proxy_get_h2 (p) != NULL)
+    {
+      ph_stream_free (stream);
+      return;
+    }
+  session = ph_h2_session_new (stream, 0, &error);
+  if (session == NULL)
+    {
+      g_debug ("%s: %s", ph_proxy_get_name (p), error->message);
+      return;
+    }
+  ph_h2_session_set_notify (session, h2_session_notify, p);
+  ph_proxy_set_h2 (p, session, h2_session_release);
+}
+#endif
+
 static void connect_attempt (PhConnect *c);
 
 static void
@@ -599,6 +659,28 @@ connect_finish (PhConnect *c, PhStream *stream, GError *error)
       ph_stream_set_origin (stream, c->proxy);
       c->up->stats.connects++;
       c->up->connect_s = c->up->connect_s > 0 ? 0.75 * c->up->connect_s + 0.25 * took_s : took_s;
+#ifdef PH_HAVE_NGHTTP2
+      if (c->offered)
+        {
+          g_autofree char *alpn = ph_tls_dup_alpn (stream);
+          gboolean h2 = g_strcmp0 (alpn, "h2") == 0;
+
+          if (ph_proxy_get_h2_state (c->proxy) == PH_PROXY_H2_UNKNOWN)
+            g_debug ("%s %s", ph_proxy_get_name (c->proxy),
+                     h2 ? "chose HTTP/2: tunnels to it share one connection"
+                        : "did not choose HTTP/2: its tunnels go over HTTP/1.1");
+          ph_proxy_set_h2_state (c->proxy, h2 ? PH_PROXY_H2_YES : PH_PROXY_H2_NO);
+          if (h2 && !c->h2)
+            {
+              /* Not for a tunnel: kept as the proxy's HTTP/2 connection, and this one's user
+               * gets a connection without h2. */
+              h2_adopt (c->proxy, stream);
+              connect_reset (c);
+              connect_attempt (c);
+              return;
+            }
+        }
+#endif
     }
   /* A proxy that cannot be reached hands the attempt to the next one: the caller sees one
    * answer. One that refused us (a pin mismatch, an untrusted certificate) does not: that is a
@@ -683,9 +765,26 @@ tcp_done (GObject *source, GAsyncResult *result, gpointer data)
                             inspect_done, c);
       return;
     }
-  ph_tls_handshake_async (ph_proxy_get_tls (c->proxy), conn,
-                          ph_config_get_handshake_timeout_ms (c->up->config), c->cancellable,
-                          handshake_done, c);
+  /* h2 is offered while the proxy's answer to it is unknown (the first connection, whatever it
+   * is for), and after a yes only on the connections meant for tunnels. */
+  c->offered = FALSE;
+#ifdef PH_HAVE_NGHTTP2
+  if (ph_config_get_http2 (c->up->config) != PH_HTTP2_OFF)
+    switch (ph_proxy_get_h2_state (c->proxy))
+      {
+        case PH_PROXY_H2_UNKNOWN:
+          c->offered = TRUE;
+          break;
+        case PH_PROXY_H2_YES:
+          c->offered = c->h2;
+          break;
+        case PH_PROXY_H2_NO:
+          break;
+      }
+#endif
+  ph_tls_handshake_async_alpn (ph_proxy_get_tls (c->proxy), conn,
+                               ph_config_get_handshake_timeout_ms (c->up->config), c->offered,
+                               c->cancellable, handshake_done, c);
 }
 
 static void
@@ -1515,4 +1614,350 @@ ph_upstream_check_auth_async (PhUpstream *up, const char *host, PhUpstreamCheckF
   g_source_set_callback (c->timeout, auth_check_timeout_cb, c, NULL);
   g_source_attach (c->timeout, NULL);
   ph_upstream_connect_async (up, c->cancellable, auth_check_connected, c);
+}
+
+/* ---- tunnels over HTTP/2 ---- */
+
+gboolean
+ph_upstream_wants_h2 (PhUpstream *up)
+{
+#ifdef PH_HAVE_NGHTTP2
+  PhProxy *p;
+
+  if (ph_config_get_http2 (up->config) == PH_HTTP2_REQUIRE)
+    return TRUE;
+  if (ph_config_get_http2 (up->config) == PH_HTTP2_OFF)
+    return FALSE;
+  /* auto: once the proxy new connections go to has answered h2 with HTTP/1.1, its tunnels go
+   * the HTTP/1.1 way (the warm pool included). */
+  p = proxy_in_use (up);
+  return p == NULL || ph_proxy_get_h2_state (p) != PH_PROXY_H2_NO;
+#else
+  /* Without libnghttp2, auto is off; require fails each tunnel with a clear error. */
+  return ph_config_get_http2 (up->config) == PH_HTTP2_REQUIRE;
+#endif
+}
+
+typedef struct
+{
+  PhUpstream *up;
+  char *authority;
+  GCancellable *cancellable;
+  GSource *cancel_source;
+  PhUpstreamTunnelFunc func;
+  gpointer user_data;
+  PhProxy *proxy; /* while waiting for its connection, or the one its stream went to */
+  guint refused;  /* streams the proxy did not take (GOAWAY): tried again on a new one */
+#ifdef PH_HAVE_NGHTTP2
+  PhH2Stream *stream;
+#endif
+} PhTunnelOpen;
+
+static void
+tunnel_open_free (PhTunnelOpen *t)
+{
+  if (t->cancel_source != NULL)
+    {
+      g_source_destroy (t->cancel_source);
+      g_clear_pointer (&t->cancel_source, g_source_unref);
+    }
+  g_clear_object (&t->cancellable);
+  g_free (t->authority);
+  ph_upstream_unref (t->up);
+  g_free (t);
+}
+
+static void
+tunnel_finish (PhTunnelOpen *t, PhStream *stream, PhHttpResponse *resp, GError *error)
+{
+  t->func (stream, resp, error, t->user_data);
+  tunnel_open_free (t);
+}
+
+#ifndef PH_HAVE_NGHTTP2
+static void
+tunnel_plain_connected (PhStream *stream, GError *error, gpointer data)
+{
+  tunnel_finish (data, stream, NULL, error);
+}
+#else
+static gboolean tunnel_cancelled_cb (GCancellable *cancellable, gpointer data);
+
+/* While it waits on no connect of its own (for another's connection, for its stream's head),
+ * the caller's cancellation ends it. */
+static void
+tunnel_watch_cancel (PhTunnelOpen *t, gboolean on)
+{
+  if (t->cancel_source != NULL)
+    {
+      g_source_destroy (t->cancel_source);
+      g_clear_pointer (&t->cancel_source, g_source_unref);
+    }
+  if (on)
+    {
+      t->cancel_source = g_cancellable_source_new (t->cancellable);
+      g_source_set_callback (t->cancel_source, G_SOURCE_FUNC (tunnel_cancelled_cb), t, NULL);
+      g_source_attach (t->cancel_source, NULL);
+    }
+}
+
+static void tunnel_start (PhTunnelOpen *t);
+
+/* The stream's final head: an HTTP/1.1 answer to read as today's (the same credential rules),
+ * without a body of its own (that is the stream's DATA, read from the stream). */
+static PhHttpResponse *
+tunnel_answer (PhH2Stream *stream, GError **error)
+{
+  const GPtrArray *headers = ph_h2_stream_get_headers (stream);
+  g_autoptr (GString) text = g_string_new (NULL);
+  g_autofree char *reason = NULL;
+  PhHttpResponse *resp = NULL;
+  gsize consumed = 0;
+  gboolean has_length = FALSE;
+
+  g_string_printf (text, "HTTP/1.1 %u h2\r\n", ph_h2_stream_get_status (stream));
+  for (guint i = 0; headers != NULL && i + 1 < headers->len; i += 2)
+    {
+      const char *name = g_ptr_array_index (headers, i);
+      const char *value = g_ptr_array_index (headers, i + 1);
+
+      /* HTTP/2 has no connection-specific fields (RFC 9113 §8.2.2); the end of the body is
+       * the stream's. */
+      if (g_ascii_strcasecmp (name, "transfer-encoding") == 0
+          || g_ascii_strcasecmp (name, "connection") == 0
+          || g_ascii_strcasecmp (name, "keep-alive") == 0)
+        continue;
+      if (g_ascii_strcasecmp (name, "content-length") == 0)
+        has_length = TRUE;
+      g_string_append_printf (text, "%s: %s\r\n", name, value);
+    }
+  if (!has_length)
+    g_string_append (text, "Connection: close\r\n");
+  g_string_append (text, "\r\n");
+  if (ph_http_response_parse (text->str, text->len, NULL, &resp, &consumed, &reason)
+      != PH_HTTP_PARSE_DONE)
+    {
+      g_set_error (error, PH_ERROR, PH_ERROR_UPSTREAM_PROTOCOL,
+                   /* TRANSLATORS: why an HTTP/2 answer could not be read */
+                   _ ("the cloud proxy sent a malformed HTTP/2 response: %s"),
+                   reason ? reason : "?");
+      return NULL;
+    }
+  return resp;
+}
+
+static void
+tunnel_head (PhH2Stream *stream, GError *error, gpointer data)
+{
+  PhTunnelOpen *t = data;
+  PhHttpResponse *resp;
+  GError *local = NULL;
+  PhStream *out;
+
+  t->stream = NULL;
+  tunnel_watch_cancel (t, FALSE);
+  if (error != NULL)
+    {
+      ph_h2_stream_free (stream);
+      if (g_error_matches (error, PH_H2_ERROR, PH_H2_ERROR_REFUSED) && t->refused++ < 3
+          && !g_cancellable_is_cancelled (t->cancellable))
+        {
+          /* Nothing of it was processed: the connect loop tries again (a new connection once
+           * this one is going away). */
+          g_debug ("%s: the cloud proxy did not take the stream (%s); trying again", t->authority,
+                   error->message);
+          tunnel_start (t);
+          return;
+        }
+      tunnel_finish (t, NULL, NULL, g_error_copy (error));
+      return;
+    }
+  resp = tunnel_answer (stream, &local);
+  if (resp == NULL)
+    {
+      ph_h2_stream_free (stream);
+      tunnel_finish (t, NULL, NULL, local);
+      return;
+    }
+  out = ph_stream_new_h2 (stream);
+  ph_stream_set_origin (out, t->proxy);
+  tunnel_finish (t, out, resp, NULL);
+}
+
+static void
+tunnel_open_on (PhTunnelOpen *t, PhProxy *p, PhH2Session *session)
+{
+  const char *auth = upstream_get_proxy_auth (t->up);
+  /* The credential is the same one append_credentials writes for HTTP/1.1. */
+  const char *headers[] = { auth != NULL ? "proxy-authorization" : NULL, auth, NULL };
+  GError *error = NULL;
+
+  t->proxy = p;
+  t->stream = ph_h2_session_open_connect (session, t->authority, headers, tunnel_head, t, &error);
+  if (t->stream != NULL)
+    tunnel_watch_cancel (t, TRUE);
+  else
+    {
+      if (t->refused++ < 3)
+        {
+          g_clear_error (&error);
+          if (ph_proxy_get_h2 (p) == session)
+            ph_proxy_set_h2 (p, NULL, NULL);
+          tunnel_start (t);
+          return;
+        }
+      tunnel_finish (t, NULL, NULL, error);
+    }
+}
+
+static void
+tunnel_connected (PhStream *stream, GError *error, gpointer data)
+{
+  PhTunnelOpen *t = data;
+  PhUpstream *up = t->up;
+  guint64 bit = G_GUINT64_CONSTANT (1) << ph_proxy_get_index (t->proxy);
+  g_autofree char *alpn = NULL;
+  PhH2Session *session = NULL;
+  GQueue waiting = G_QUEUE_INIT;
+  PhProxy *p;
+
+  up->h2_connecting &= ~bit;
+  /* Those waiting for this proxy's connection try again, whatever came of it. */
+  for (GList *l = up->h2_waiting.head; l != NULL;)
+    {
+      GList *next = l->next;
+      PhTunnelOpen *w = l->data;
+
+      if (w->proxy == t->proxy)
+        {
+          g_queue_unlink (&up->h2_waiting, l);
+          g_queue_push_tail_link (&waiting, l);
+        }
+      l = next;
+    }
+  if (stream == NULL)
+    {
+      tunnel_finish (t, NULL, NULL, error);
+      goto waiters;
+    }
+  p = stream_proxy (stream);
+  t->proxy = p;
+  alpn = ph_tls_dup_alpn (stream);
+  if (g_strcmp0 (alpn, "h2") != 0)
+    {
+      if (ph_config_get_http2 (up->config) == PH_HTTP2_REQUIRE)
+        {
+          error = g_error_new (PH_ERROR, PH_ERROR_UPSTREAM_PROTOCOL,
+                               /* TRANSLATORS: the cloud proxy's host:port */
+                               _ ("the cloud proxy %s did not choose HTTP/2 by ALPN, and "
+                                  "[upstream] http2=require"),
+                               ph_proxy_get_name (p));
+          ph_stream_free (stream);
+          tunnel_finish (t, NULL, NULL, error);
+        }
+      else
+        tunnel_finish (t, stream, NULL, NULL); /* HTTP/1.1, as without h2 */
+      goto waiters;
+    }
+  session = ph_h2_session_new (stream, 0, &error);
+  if (session == NULL)
+    {
+      tunnel_finish (t, NULL, NULL, error);
+      goto waiters;
+    }
+  ph_h2_session_set_notify (session, h2_session_notify, p);
+  ph_proxy_set_h2 (p, ph_h2_session_ref (session), h2_session_release);
+  tunnel_open_on (t, p, session);
+  ph_h2_session_unref (session);
+waiters:
+  while (!g_queue_is_empty (&waiting))
+    {
+      PhTunnelOpen *w = g_queue_pop_head (&waiting);
+
+      tunnel_watch_cancel (w, FALSE);
+      tunnel_start (w);
+    }
+}
+
+static gboolean
+tunnel_cancelled_cb (GCancellable *cancellable, gpointer data)
+{
+  PhTunnelOpen *t = data;
+
+  /* Only reached while it waits for another's connection or for its stream's head. */
+  g_source_destroy (t->cancel_source);
+  g_clear_pointer (&t->cancel_source, g_source_unref);
+  g_queue_remove (&t->up->h2_waiting, t);
+  g_clear_pointer (&t->stream, ph_h2_stream_free);
+  tunnel_finish (t, NULL, NULL,
+                 g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled"));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+tunnel_start (PhTunnelOpen *t)
+{
+  PhUpstream *up = t->up;
+  PhProxy *p = select_proxy (up, 0, TRUE);
+  PhH2Session *session;
+  PhConnect *c;
+
+  if (p == NULL || up->shut)
+    {
+      tunnel_finish (t, NULL, NULL,
+                     g_error_new (PH_ERROR, PH_ERROR_UPSTREAM_UNREACHABLE, "%s",
+                                  _ ("no cloud proxy to connect to")));
+      return;
+    }
+  session = ph_proxy_get_h2 (p);
+  if (session != NULL && ph_h2_session_get_available_streams (session) > 0)
+    {
+      tunnel_open_on (t, p, session);
+      return;
+    }
+  t->proxy = p;
+  if ((up->h2_connecting & (G_GUINT64_CONSTANT (1) << ph_proxy_get_index (p))) != 0)
+    {
+      /* Its connection is on the way: the tunnel waits for it rather than make another. */
+      g_queue_push_tail (&up->h2_waiting, t);
+      tunnel_watch_cancel (t, TRUE);
+      return;
+    }
+  up->h2_connecting |= G_GUINT64_CONSTANT (1) << ph_proxy_get_index (p);
+  c = g_new0 (PhConnect, 1);
+  c->func = tunnel_connected;
+  c->user_data = t;
+  c->h2 = TRUE;
+  c->up = ph_upstream_ref (up);
+  c->cancellable = g_object_ref (t->cancellable);
+  c->proxy = p;
+  connect_attempt (c);
+}
+#endif
+
+void
+ph_upstream_open_tunnel_async (PhUpstream *up, const PhHttpRequest *req, GCancellable *cancellable,
+                               PhUpstreamTunnelFunc func, gpointer user_data)
+{
+  PhTunnelOpen *t = g_new0 (PhTunnelOpen, 1);
+
+  t->up = ph_upstream_ref (up);
+  t->authority = g_strdup (ph_http_request_get_authority (req));
+  t->cancellable = cancellable != NULL ? g_object_ref (cancellable) : g_cancellable_new ();
+  t->func = func;
+  t->user_data = user_data;
+#ifdef PH_HAVE_NGHTTP2
+  tunnel_start (t);
+#else
+  if (ph_config_get_http2 (up->config) == PH_HTTP2_REQUIRE)
+    {
+      tunnel_finish (t, NULL, NULL,
+                     g_error_new (PH_ERROR, PH_ERROR_UPSTREAM_PROTOCOL, "%s",
+                                  _ ("[upstream] http2=require, but this agent was built "
+                                     "without HTTP/2 (libnghttp2)")));
+      return;
+    }
+  /* auto: HTTP/1.1, as with http2=off. */
+  ph_upstream_connect_async (up, t->cancellable, tunnel_plain_connected, t);
+#endif
 }

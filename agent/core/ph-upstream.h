@@ -72,6 +72,28 @@ typedef void (*PhUpstreamFunc) (PhStream *stream, GError *error, gpointer user_d
 void ph_upstream_connect_async (PhUpstream *up, GCancellable *cancellable, PhUpstreamFunc func,
                                 gpointer user_data);
 
+/* ---- tunnels over HTTP/2 ([upstream] http2) ---- */
+
+/* Whether tunnels go through ph_upstream_open_tunnel_async: http2=auto or require with
+ * libnghttp2, require without (which then fails each tunnel). */
+gboolean ph_upstream_wants_h2 (PhUpstream *up);
+/* @stream and @resp: a CONNECT stream of the proxy's HTTP/2 connection (ph_stream_new_h2) and
+ * the proxy's final answer to it (a head only: any body is the stream's bytes, its end the
+ * stream's); 2xx is the tunnel. @stream without @resp: a verified HTTP/1.1 connection, as
+ * ph_upstream_connect_async gives (the proxy did not choose h2): the CONNECT head goes on it as
+ * today. NULL with @error: as ph_upstream_connect_async's. */
+typedef void (*PhUpstreamTunnelFunc) (PhStream *stream, PhHttpResponse *resp, GError *error,
+                                      gpointer user_data);
+/* The CONNECT of @req (its authority) as a stream of the chosen proxy's HTTP/2 connection
+ * while it takes more streams, else on a new connection that offers "h2","http/1.1" by ALPN
+ * (verified as every connection is before any byte is sent; h2 makes it the proxy's one
+ * HTTP/2 connection; tunnels asked for meanwhile wait for it). Proxy-Authorization is the same
+ * credential ph_upstream_build_request writes. A stream the proxy did not take (GOAWAY) is
+ * tried again, three times at most. http2=require fails when the proxy picks HTTP/1.1. */
+void ph_upstream_open_tunnel_async (PhUpstream *up, const PhHttpRequest *req,
+                                    GCancellable *cancellable, PhUpstreamTunnelFunc func,
+                                    gpointer user_data);
+
 /* ---- the exchange: the one place the proxy's request heads are written
  * (and so the one writer of Proxy-Authorization) and its answers read ---- */
 

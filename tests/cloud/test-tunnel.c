@@ -60,6 +60,7 @@ typedef struct
   gboolean wrong_password;     /* the agent reads PH_WRONG_PASSWORD from a file of the case's */
   gboolean needs_sighup;       /* skipped against the Windows agent (PH_AGENT_OS=windows) */
   gboolean linux_agent_only;   /* likewise: see ph_tunnel_may_run() */
+  gboolean h2_only;            /* only in tunnel-h2 (PH_CLOUD_FRONT=nghttpx) */
 } PhTunnelCase;
 
 struct _PhTunnelFixture
@@ -2867,6 +2868,132 @@ ph_tunnel_socks_auth_loopback (PhTunnelFixture *fx)
   g_assert_null (strstr (log, password));
 }
 
+/* The cases tunnel-h2 (--h2) runs against nghttpx --http2-proxy (the agent's tunnels are streams of
+ * one HTTP/2 connection there). The others are left out: plain http:// requests stay on
+ * HTTP/1.1 (so nghttpx's HTTP/1.1 front, not the agent's HTTP/2, would be tested); the idle
+ * pool, warm, keep-alive and max-tunnels cases count connections HTTP/2 does not make;
+ * tinyproxy, the TLS recorder and the network namespace are other cloud ends; and the faults
+ * of stunnel (upstream-reset, upstream-slow) are not nghttpx's. */
+static const char *const ph_h2_cases[] = {
+  "connect-https", "bulk-download",   "bulk-upload",       "pin-mismatch-cloud", "wrong-password",
+  "early-data",    "client-vanishes", "h2-one-connection", "h2-http2-off",       NULL,
+};
+
+static gboolean
+ph_tunnel_h2 (void)
+{
+  return g_strcmp0 (g_getenv ("PH_CLOUD_FRONT"), "nghttpx") == 0;
+}
+
+static gboolean
+ph_tunnel_case_runs_on_h2 (const char *name)
+{
+  return g_strv_contains (ph_h2_cases, name);
+}
+
+/* The agent's TCP connections to the cloud proxy's port now (ss: only the agent goes there). */
+static guint
+ph_tunnel_cloud_connections (PhTestCloud *cloud)
+{
+  g_autofree char *cmd
+      = g_strdup_printf ("ss -Htn state established '( dport = :%u )'", cloud->tls_port);
+  g_autofree char *out = NULL;
+  g_autoptr (GError) error = NULL;
+  guint n = 0;
+  int status = 0;
+
+  g_assert_true (g_spawn_command_line_sync (cmd, &out, NULL, &status, &error));
+  g_assert_no_error (error);
+  for (const char *p = out; p != NULL && *p != '\0'; p = strchr (p, '\n'))
+    {
+      if (*p == '\n')
+        p++;
+      if (*p != '\0')
+        n++;
+    }
+  return n;
+}
+
+/* tunnel-h2: several tunnels open at once, each with its bytes checked, go as streams of ONE
+ * TLS connection to the cloud proxy (no warm pool here to make others), and each access line
+ * says upstream=h2. */
+static void
+ph_tunnel_h2_one_connection (PhTunnelFixture *fx)
+{
+  enum
+  {
+    N = 6
+  };
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
+  g_autofree char *get = g_strdup_printf ("GET /hello HTTP/1.1\r\nHost: %s\r\n\r\n", authority);
+  g_autofree char *target = g_strdup_printf ("target=%s", authority);
+  PhTestConn *conns[N];
+
+  /* All at once: the ones that come while the connection is being made wait for it. */
+  for (guint i = 0; i < N; i++)
+    {
+      conns[i] = ph_test_conn_new (agent->port);
+      g_assert_true (ph_test_conn_send (conns[i], connect, -1));
+    }
+  for (guint i = 0; i < N; i++)
+    {
+      g_autofree char *established = ph_test_conn_read_head (conns[i], 10000);
+      g_autofree char *head = NULL;
+      g_autoptr (GByteArray) body = g_byte_array_new ();
+
+      g_assert_nonnull (established);
+      g_assert_cmpint (ph_test_head_status (established), ==, 200);
+      g_assert_true (ph_test_conn_send (conns[i], get, -1));
+      head = ph_test_conn_read_head (conns[i], 10000);
+      g_assert_nonnull (head);
+      g_assert_cmpint (ph_test_head_status (head), ==, 200);
+      g_assert_cmpuint (ph_test_conn_read_body (conns[i], 6, body, 10000), ==, 6);
+      g_assert_cmpmem (body->data, body->len, "hello\n", 6);
+    }
+  /* Every tunnel still open: one connection carries them all. */
+  g_test_message ("%u tunnels open, %u TCP connection(s) to the cloud proxy", N,
+                  ph_tunnel_cloud_connections (cloud));
+  g_assert_cmpuint (ph_tunnel_cloud_connections (cloud), ==, 1);
+  for (guint i = 0; i < N; i++)
+    ph_test_conn_free (conns[i]);
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ "method=CONNECT", target, "status=200", "upstream=h2", NULL }, N,
+      5000);
+  /* A tunnel after them takes the same connection. */
+  {
+    g_autofree char *url = ph_url ("https", cloud->origin_https_port, "/hello");
+    g_autoptr (PhTestCurl) c
+        = ph_test_curl ("-x", fx->proxy, "--cacert", cloud->origin_ca, url, NULL);
+    ph_assert_curl_ok (c);
+    g_assert_cmpstr (c->out_str, ==, "hello\n");
+  }
+  g_assert_cmpuint (ph_tunnel_cloud_connections (cloud), ==, 1);
+}
+
+/* tunnel-h2: [upstream] http2=off against the same nghttpx: no h2 offered, so the tunnel goes
+ * over HTTP/1.1 (nghttpx's HTTP/1.1 front) as before, and its access line has no upstream=h2. */
+static void
+ph_tunnel_h2_http2_off (PhTunnelFixture *fx)
+{
+  PhTestCloud *cloud = fx->cloud;
+  g_autofree char *url = ph_url ("https", cloud->origin_https_port, "/hello");
+  g_autoptr (PhTestCurl) c = NULL;
+  g_autofree char *log = NULL;
+
+  g_key_file_set_string (fx->config, "upstream", "http2", "off");
+  ph_tunnel_start (fx);
+  c = ph_test_curl ("-x", fx->proxy, "--cacert", cloud->origin_ca, url, NULL);
+  ph_assert_curl_ok (c);
+  g_assert_cmpstr (c->out_str, ==, "hello\n");
+  ph_test_agent_assert_access (fx->agent, (const char *[]){ "method=CONNECT", "status=200", NULL },
+                               1, 5000);
+  log = ph_test_agent_log (fx->agent);
+  g_assert_null (strstr (log, "upstream=h2"));
+}
+
 static const PhTunnelCase ph_cases[] = {
   { "connect-https", ph_tunnel_connect_https },
   { "plain-get", ph_tunnel_plain_get },
@@ -2933,6 +3060,9 @@ static const PhTunnelCase ph_cases[] = {
   { "socks-upstream-down", ph_tunnel_socks_upstream_down, .agent = PH_TUNNEL_AGENT_CONFIG },
   { "socks-auth-loopback", ph_tunnel_socks_auth_loopback,
     .settings = { { "listener", "socks-users", "alice" } } },
+  { "h2-one-connection", ph_tunnel_h2_one_connection, .h2_only = TRUE,
+    .settings = { { "upstream", "warm", "0" } } },
+  { "h2-http2-off", ph_tunnel_h2_http2_off, .h2_only = TRUE, .agent = PH_TUNNEL_AGENT_CONFIG },
   { "check-config", ph_tunnel_check_config, .agent = PH_TUNNEL_AGENT_NONE },
   { "reload", ph_tunnel_reload, .needs_sighup = TRUE },
   { "sigterm", ph_tunnel_sigterm },
@@ -2945,6 +3075,16 @@ main (int argc, char **argv)
 {
   struct rlimit rl;
 
+  /* --h2 (meson test tunnel-h2): the cloud end's HTTP/2 front, for this process, its case
+   * subprocesses and the cloud ends they start. */
+  for (int i = 1; i < argc; i++)
+    if (strcmp (argv[i], "--h2") == 0)
+      {
+        g_setenv ("PH_CLOUD_FRONT", "nghttpx", TRUE);
+        memmove (&argv[i], &argv[i + 1], (argc - i) * sizeof (char *));
+        argc--;
+        break;
+      }
   g_test_init (&argc, &argv, NULL);
   /* For many-idle-tunnels: this process holds a client's descriptor per tunnel, and the cloud
    * end it starts (stunnel, Squid, the origin) inherits the limit. */
@@ -2956,6 +3096,11 @@ main (int argc, char **argv)
   for (gsize i = 0; i < G_N_ELEMENTS (ph_cases); i++)
     {
       g_autofree char *path = g_strconcat ("/pinhole/tunnel/", ph_cases[i].name, NULL);
+
+      /* tunnel-h2 (PH_CLOUD_FRONT=nghttpx): the CONNECT cases, over HTTP/2; the h2-only cases
+       * only there. */
+      if (ph_tunnel_h2 () ? !ph_tunnel_case_runs_on_h2 (ph_cases[i].name) : ph_cases[i].h2_only)
+        continue;
 
       g_test_add (path, PhTunnelFixture, &ph_cases[i], ph_tunnel_setup, ph_tunnel_test,
                   ph_tunnel_teardown);

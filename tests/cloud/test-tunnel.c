@@ -333,6 +333,29 @@ ph_tunnel_may_run (const PhTunnelCase *tc)
   return TRUE;
 }
 
+/* Against stunnel (no ALPN), [upstream] http2=require: a CONNECT is refused with 502
+ * upstream-protocol and a message that names the setting; a plain request still goes over
+ * HTTP/1.1. */
+static void
+ph_tunnel_http2_require (PhTunnelFixture *fx)
+{
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  g_autofree char *get = ph_test_get_request (cloud->origin_http_port, "/hello");
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
+  g_autofree char *body = NULL;
+  g_autofree char *head = ph_test_exchange (agent->port, connect, &body, NULL, 15000);
+  g_autofree char *get_body = NULL;
+  g_autofree char *get_head = NULL;
+
+  ph_assert_refusal (agent, head, body, 502, "upstream-protocol");
+  g_assert_nonnull (strstr (body, "http2=require"));
+  get_head = ph_test_exchange (agent->port, get, &get_body, NULL, 15000);
+  g_assert_nonnull (get_head);
+  g_assert_cmpint (ph_test_head_status (get_head), ==, 200);
+  g_assert_cmpstr (get_body, ==, "hello\n");
+}
+
 /* Runs `ip ARGS` (in the case's network namespace), which must succeed. */
 static void
 ph_run_ip (const char *args)
@@ -3060,6 +3083,8 @@ static const PhTunnelCase ph_cases[] = {
   { "socks-upstream-down", ph_tunnel_socks_upstream_down, .agent = PH_TUNNEL_AGENT_CONFIG },
   { "socks-auth-loopback", ph_tunnel_socks_auth_loopback,
     .settings = { { "listener", "socks-users", "alice" } } },
+  /* HTTP/1.1 suite only (stunnel offers no ALPN). */
+  { "http2-require", ph_tunnel_http2_require, .settings = { { "upstream", "http2", "require" } } },
   { "h2-one-connection", ph_tunnel_h2_one_connection, .h2_only = TRUE,
     .settings = { { "upstream", "warm", "0" } } },
   { "h2-http2-off", ph_tunnel_h2_http2_off, .h2_only = TRUE, .agent = PH_TUNNEL_AGENT_CONFIG },

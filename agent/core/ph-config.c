@@ -187,13 +187,16 @@ static const PhKeyDef key_defs[] = {
     .explain = N_ ("Which cloud proxy new connections go to when there are several: priority "
                    "(the first healthy one in order) or round-robin (every healthy one in "
                    "turn).") },
-  { "upstream", "http2", "auto", parse_choice, FIELD (http2),
+  /* Off by default until plain requests, the answer's timeout and failover go over HTTP/2
+   * too (then auto). */
+  { "upstream", "http2", "off", parse_choice, FIELD (http2),
     .summary = N_ ("HTTP/2 to the cloud proxy"),
-    .explain = N_ ("Whether tunnels (CONNECT) share one HTTP/2 connection per cloud proxy: auto "
-                   "(offer h2 by ALPN and use it when the proxy picks it), off (HTTP/1.1, one "
-                   "connection per tunnel) or require (a proxy that does not pick h2 fails the "
-                   "tunnel). Plain http:// requests stay on HTTP/1.1. An agent built without "
-                   "libnghttp2 treats auto as off and fails require at connect.") },
+    .explain = N_ ("Whether tunnels (CONNECT) share one HTTP/2 connection per cloud proxy: off "
+                   "(the default: HTTP/1.1, one connection per tunnel), auto (offer h2 by ALPN "
+                   "and use it when the proxy picks it) or require (a proxy that does not pick "
+                   "h2 fails the tunnel). Plain http:// requests stay on HTTP/1.1. An agent "
+                   "built without libnghttp2 treats auto as off and fails require at "
+                   "connect.") },
   { "upstream", "pins", "", parse_pins, .summary = N_ ("Pinned public keys"),
     .explain = N_ ("SHA-256 pins of the cloud proxy's public key (SPKI), each written "
                    "sha256//BASE64; list several to rotate keys.") },

@@ -667,6 +667,9 @@ ph_test_agent_config (PhTestCloud *cloud)
   g_key_file_set_string (kf, "upstream", "connect-timeout", "5s");
   g_key_file_set_string (kf, "upstream", "handshake-timeout", "5s");
   g_key_file_set_string (kf, "log", "level", "info");
+  /* The HTTP/2 front (tunnel-h2): the agent offers h2, which is opt-in. */
+  if (g_strcmp0 (g_getenv ("PH_CLOUD_FRONT"), "nghttpx") == 0)
+    g_key_file_set_string (kf, "upstream", "http2", "auto");
   return kf;
 }
 

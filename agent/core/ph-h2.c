@@ -934,3 +934,69 @@ ph_h2_session_open_request (PhH2Session *session, const char *method, const char
 
   return session_open (session, nva, G_N_ELEMENTS (nva), headers, has_body, func, user_data, error);
 }
+
+/* ---- as a PhStream ---- */
+
+static PhIoStatus
+backend_read (gpointer object, guint8 *buf, gsize len, gsize *n, GError **error)
+{
+  return ph_h2_stream_read (object, buf, len, n, error);
+}
+
+static PhIoStatus
+backend_write (gpointer object, const guint8 *buf, gsize len, gsize *n, GError **error)
+{
+  return ph_h2_stream_write (object, buf, len, n, error);
+}
+
+static PhIoStatus
+backend_shutdown_write (gpointer object, GError **error)
+{
+  return ph_h2_stream_shutdown_write (object, error);
+}
+
+static gboolean
+backend_is_write_shut (gpointer object)
+{
+  return ph_h2_stream_is_write_shut (object);
+}
+
+static void
+backend_abort (gpointer object)
+{
+  ph_h2_stream_abort (object);
+}
+
+static GSource *
+backend_wait (gpointer object, gboolean for_write, GSocketSourceFunc func, gpointer data)
+{
+  return ph_h2_stream_wait (object, for_write, func, data);
+}
+
+static void
+backend_free (gpointer object)
+{
+  ph_h2_stream_free (object);
+}
+
+static const PhStreamBackend h2_backend = {
+  .read = backend_read,
+  .write = backend_write,
+  .shutdown_write = backend_shutdown_write,
+  .is_write_shut = backend_is_write_shut,
+  .abort = backend_abort,
+  .wait = backend_wait,
+  .free = backend_free,
+};
+
+PhStream *
+ph_h2_stream_to_stream (PhH2Stream *stream)
+{
+  return ph_stream_new_backend (&h2_backend, stream);
+}
+
+PhH2Stream *
+ph_h2_stream_from_stream (PhStream *stream)
+{
+  return ph_stream_get_backend_object (stream, &h2_backend);
+}

@@ -81,6 +81,12 @@ PhH2Stream *ph_h2_session_open_request (PhH2Session *session, const char *method
 /* Resets the stream with CANCEL unless both ends have closed it already. */
 void ph_h2_stream_free (PhH2Stream *stream);
 
+/* @stream as a PhStream (ph-stream.h's backend: its calls are the ph_h2_stream_* below), which
+ * takes it: the relay copies to and from it as from a socket. */
+PhStream *ph_h2_stream_to_stream (PhH2Stream *stream);
+/* The HTTP/2 stream under @stream, or NULL when it is something else (a socket). */
+PhH2Stream *ph_h2_stream_from_stream (PhStream *stream);
+
 guint32 ph_h2_stream_get_id (PhH2Stream *stream);
 PhH2Session *ph_h2_stream_get_session (PhH2Stream *stream);
 /* The final response's :status; 0 before it. */

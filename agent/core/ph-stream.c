@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* ph-stream.c: non-blocking reads and writes over plain and TLS sockets,
  * with GnuTLS's "call again" rules kept in one place, and over one stream of an HTTP/2
- * connection (ph-h2.c: a tunnel to the cloud proxy), whose calls it passes through. */
+ * connection (ph-h2.c gives its calls: a tunnel to the cloud proxy), which it passes through. */
 #define G_LOG_DOMAIN "pinhole-stream"
 
 #include "ph-stream.h"
-#include "ph-h2.h"
 #include "ph-ktls.h"
 #include "ph-tls-util.h"
 
@@ -44,7 +43,10 @@ struct _PhStream
   guint8 *ahead;
   gsize ahead_off, ahead_len;
   gpointer origin; /* who made it (ph_stream_set_origin); not owned */
-  PhH2Stream *h2;  /* an HTTP/2 stream (no socket, no session of its own); owned */
+  /* A stream of another kind (an HTTP/2 stream: no socket, no session of its own): its calls
+   * and its object, owned. */
+  const PhStreamBackend *backend;
+  gpointer object;
 };
 
 /* Main-thread only, like everything in the core. */
@@ -159,21 +161,20 @@ ph_stream_new (GSocketConnection *connection, gnutls_session_t session)
   return s;
 }
 
-#ifdef PH_HAVE_NGHTTP2
 PhStream *
-ph_stream_new_h2 (PhH2Stream *h2)
+ph_stream_new_backend (const PhStreamBackend *backend, gpointer object)
 {
   PhStream *s = g_new0 (PhStream, 1);
 
-  s->h2 = h2;
+  s->backend = backend;
+  s->object = object;
   return s;
 }
-#endif
 
-PhH2Stream *
-ph_stream_get_h2 (PhStream *s)
+gpointer
+ph_stream_get_backend_object (PhStream *s, const PhStreamBackend *backend)
 {
-  return s->h2;
+  return s->backend == backend ? s->object : NULL;
 }
 
 void
@@ -181,14 +182,12 @@ ph_stream_free (PhStream *s)
 {
   if (s == NULL)
     return;
-#ifdef PH_HAVE_NGHTTP2
-  if (s->h2 != NULL)
+  if (s->backend != NULL)
     {
-      ph_h2_stream_free (s->h2);
+      s->backend->free (s->object);
       g_free (s);
       return;
     }
-#endif
   if (s->session != NULL)
     gnutls_deinit (s->session);
   ahead_release (s);
@@ -219,10 +218,8 @@ ph_stream_can_read_packets (PhStream *s)
 gboolean
 ph_stream_is_write_shut (PhStream *s)
 {
-#ifdef PH_HAVE_NGHTTP2
-  if (s->h2 != NULL)
-    return ph_h2_stream_is_write_shut (s->h2);
-#endif
+  if (s->backend != NULL)
+    return s->backend->is_write_shut (s->object);
   return s->write_shut;
 }
 
@@ -259,7 +256,7 @@ socket_peek (GSocket *socket)
 gboolean
 ph_stream_is_idle_open (PhStream *s)
 {
-  if (s->h2 != NULL)
+  if (s->backend != NULL)
     return FALSE; /* a stream is never kept for a next request */
   /* GnuTLS consumes a TLS 1.3 ticket and says AGAIN, while a close_notify
    * or a FIN may wait right behind it in the socket: read on while it
@@ -293,10 +290,8 @@ PhIoStatus
 ph_stream_read (PhStream *s, guint8 *buf, gsize len, gsize *n, GError **error)
 {
   *n = 0;
-#ifdef PH_HAVE_NGHTTP2
-  if (s->h2 != NULL)
-    return ph_h2_stream_read (s->h2, buf, len, n, error);
-#endif
+  if (s->backend != NULL)
+    return s->backend->read (s->object, buf, len, n, error);
   if (s->session != NULL)
     {
       ssize_t r = gnutls_record_recv (s->session, buf, len);
@@ -335,10 +330,8 @@ PhIoStatus
 ph_stream_write (PhStream *s, const guint8 *buf, gsize len, gsize *n, GError **error)
 {
   *n = 0;
-#ifdef PH_HAVE_NGHTTP2
-  if (s->h2 != NULL)
-    return ph_h2_stream_write (s->h2, buf, len, n, error);
-#endif
+  if (s->backend != NULL)
+    return s->backend->write (s->object, buf, len, n, error);
   if (s->session != NULL)
     {
       /* After AGAIN GnuTLS must be called again with the same buffer; the
@@ -374,7 +367,7 @@ ph_stream_writev (PhStream *s, GOutputVector *vectors, guint n_vectors, gsize *n
   GError *local = NULL;
   gssize r;
 
-  g_return_val_if_fail (s->h2 == NULL && s->session == NULL, PH_IO_ERROR);
+  g_return_val_if_fail (s->backend == NULL && s->session == NULL, PH_IO_ERROR);
   r = g_socket_send_message (s->socket, NULL, vectors, n_vectors, NULL, 0, G_SOCKET_MSG_NONE, NULL,
                              &local);
 
@@ -407,10 +400,8 @@ ph_stream_read_packet (PhStream *s, gnutls_packet_t *packet, GError **error)
 PhIoStatus
 ph_stream_shutdown_write (PhStream *s, GError **error)
 {
-#ifdef PH_HAVE_NGHTTP2
-  if (s->h2 != NULL)
-    return ph_h2_stream_shutdown_write (s->h2, error);
-#endif
+  if (s->backend != NULL)
+    return s->backend->shutdown_write (s->object, error);
   if (s->write_shut)
     return PH_IO_OK;
   if (s->session != NULL)
@@ -432,13 +423,11 @@ ph_stream_abort (PhStream *s)
   /* SO_LINGER 0 makes close() send a reset. */
   struct linger lin = { 1, 0 };
 
-#ifdef PH_HAVE_NGHTTP2
-  if (s->h2 != NULL)
+  if (s->backend != NULL)
     {
-      ph_h2_stream_abort (s->h2); /* RST_STREAM: the connection stays for the others */
+      s->backend->abort (s->object); /* RST_STREAM: the connection stays for the others */
       return;
     }
-#endif
   setsockopt (g_socket_get_fd (s->socket), SOL_SOCKET, SO_LINGER, (const void *) &lin, sizeof lin);
 }
 
@@ -472,10 +461,8 @@ ph_stream_wait (PhStream *s, gboolean for_write, GSocketSourceFunc func, gpointe
   GIOCondition cond;
   GSource *source;
 
-#ifdef PH_HAVE_NGHTTP2
-  if (s->h2 != NULL)
-    return ph_h2_stream_wait (s->h2, for_write, func, data);
-#endif
+  if (s->backend != NULL)
+    return s->backend->wait (s->object, for_write, func, data);
   if (s->session != NULL)
     cond = gnutls_record_get_direction (s->session) ? G_IO_OUT : G_IO_IN;
   else

@@ -18,16 +18,28 @@ typedef enum
 
 /* One owner (a connection, a pool entry, a pipe's user): new and free. */
 typedef struct _PhStream PhStream;
-typedef struct _PhH2Stream PhH2Stream;
 
 /* Takes a reference on @connection; takes ownership of @session. */
 PhStream *ph_stream_new (GSocketConnection *connection, gnutls_session_t session);
-/* One stream of an HTTP/2 connection (ph-h2.h; only with libnghttp2), which it takes: read,
- * write, wait, half-close and abort are its own; it has no socket (NULL) nor TLS session, and
- * freeing it resets the stream unless both ends closed it. */
-PhStream *ph_stream_new_h2 (PhH2Stream *h2);
-/* The HTTP/2 stream under @stream, or NULL for a socket. */
-PhH2Stream *ph_stream_get_h2 (PhStream *stream);
+
+/* The calls of a stream that is not a socket of its own: one stream of an HTTP/2 connection
+ * (ph-h2.c gives its table). A table without behaviour, like PhHttpLimits. */
+typedef struct
+{
+  PhIoStatus (*read) (gpointer object, guint8 *buf, gsize len, gsize *n, GError **error);
+  PhIoStatus (*write) (gpointer object, const guint8 *buf, gsize len, gsize *n, GError **error);
+  PhIoStatus (*shutdown_write) (gpointer object, GError **error);
+  gboolean (*is_write_shut) (gpointer object);
+  void (*abort) (gpointer object);
+  GSource *(*wait) (gpointer object, gboolean for_write, GSocketSourceFunc func, gpointer data);
+  void (*free) (gpointer object);
+} PhStreamBackend;
+
+/* A stream whose read, write, wait, half-close and abort are @backend's on @object, which it
+ * takes (freed with backend->free); it has no socket (NULL) nor TLS session. */
+PhStream *ph_stream_new_backend (const PhStreamBackend *backend, gpointer object);
+/* @stream's object when it was made with @backend; NULL otherwise (a socket, another kind). */
+gpointer ph_stream_get_backend_object (PhStream *stream, const PhStreamBackend *backend);
 void ph_stream_free (PhStream *stream);
 
 GSocket *ph_stream_get_socket (PhStream *stream);

@@ -1779,7 +1779,7 @@ tunnel_head (PhH2Stream *stream, GError *error, gpointer data)
       tunnel_finish (t, NULL, NULL, local);
       return;
     }
-  out = ph_stream_new_h2 (stream);
+  out = ph_h2_stream_to_stream (stream);
   ph_stream_set_origin (out, t->proxy);
   tunnel_finish (t, out, resp, NULL);
 }

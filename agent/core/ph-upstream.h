@@ -77,7 +77,7 @@ void ph_upstream_connect_async (PhUpstream *up, GCancellable *cancellable, PhUps
 /* Whether tunnels go through ph_upstream_open_tunnel_async: http2=auto or require with
  * libnghttp2, require without (which then fails each tunnel). */
 gboolean ph_upstream_wants_h2 (PhUpstream *up);
-/* @stream and @resp: a CONNECT stream of the proxy's HTTP/2 connection (ph_stream_new_h2) and
+/* @stream and @resp: a CONNECT stream of the proxy's HTTP/2 connection (ph_h2_stream_to_stream) and
  * the proxy's final answer to it (a head only: any body is the stream's bytes, its end the
  * stream's); 2xx is the tunnel. @stream without @resp: a verified HTTP/1.1 connection, as
  * ph_upstream_connect_async gives (the proxy did not choose h2): the CONNECT head goes on it as

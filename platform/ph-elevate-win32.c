@@ -408,8 +408,8 @@ ph_elevate_serve (const char *pipe_name, PhElevateApplyFunc apply, gpointer user
   request = g_variant_ref_sink (g_variant_new_from_data (G_VARIANT_TYPE (PH_ELEVATE_REQUEST_TYPE),
                                                          data, size, FALSE, NULL, NULL));
   reply = g_variant_ref_sink (apply (request, user_data));
-  g_return_val_if_fail (g_variant_is_of_type (reply, G_VARIANT_TYPE (PH_ELEVATE_REPLY_TYPE)),
-                        FALSE);
+  /* @apply is ours (pinholectl's): a reply of another type is a bug, not input. */
+  g_assert (g_variant_is_of_type (reply, G_VARIANT_TYPE (PH_ELEVATE_REPLY_TYPE)));
   normal = g_variant_get_normal_form (reply);
   len = GUINT32_TO_LE ((guint32) g_variant_get_size (normal));
   ok = write_all (pipe, (const guint8 *) &len, sizeof len, error)

@@ -10,6 +10,7 @@
 
 #include "ph-h2.h"
 
+#include <glib/gi18n.h>
 #include <nghttp2/nghttp2.h>
 #include <string.h>
 
@@ -300,7 +301,7 @@ stream_check_writable (PhH2Stream *s, GError **error)
   if (s->closed || s->write_shut || !s->has_body)
     {
       g_set_error_literal (error, PH_H2_ERROR, PH_H2_ERROR_RESET,
-                           "the HTTP/2 stream is closed for writing");
+                           _ ("the HTTP/2 stream is closed for writing"));
       return FALSE;
     }
   return TRUE;
@@ -481,7 +482,7 @@ on_frame_recv_cb (nghttp2_session *ng, const nghttp2_frame *frame, void *user_da
         stream_finish_head (s, NULL);
       else if (s->remote_ended)
         stream_fail (s, g_error_new_literal (PH_H2_ERROR, PH_H2_ERROR_RESET,
-                                             "the HTTP/2 stream ended without a response"));
+                                             _ ("the HTTP/2 stream ended without a response")));
     }
   return 0;
 }
@@ -499,11 +500,11 @@ on_stream_close_cb (nghttp2_session *ng, int32_t stream_id, uint32_t error_code,
   s->closed = TRUE;
   if (error_code == NGHTTP2_REFUSED_STREAM)
     stream_fail (s, g_error_new (PH_H2_ERROR, PH_H2_ERROR_REFUSED,
-                                 "the cloud proxy refused HTTP/2 stream %d", stream_id));
+                                 _ ("the cloud proxy refused HTTP/2 stream %d"), stream_id));
   else if (error_code != NGHTTP2_NO_ERROR || !s->remote_ended)
     /* RST_STREAM(NO_ERROR) after END_STREAM is the normal end of a tunnel. */
     stream_fail (s, g_error_new (PH_H2_ERROR, PH_H2_ERROR_RESET,
-                                 "the cloud proxy reset HTTP/2 stream %d (%s)", stream_id,
+                                 _ ("the cloud proxy reset HTTP/2 stream %d (%s)"), stream_id,
                                  nghttp2_http2_strerror (error_code)));
   else
     stream_wake_both (s);
@@ -518,7 +519,7 @@ session_check_end (PhH2Session *session)
   if (!session->closed && !nghttp2_session_want_read (session->ng)
       && !nghttp2_session_want_write (session->ng) && session->out->len == 0)
     session_fail (session, g_error_new_literal (PH_H2_ERROR, PH_H2_ERROR_CONNECTION,
-                                                "the HTTP/2 connection has ended"));
+                                                _ ("the HTTP/2 connection has ended")));
 }
 
 static void
@@ -607,7 +608,7 @@ session_flush (PhH2Session *session)
         }
       if (error == NULL)
         error = g_error_new_literal (PH_H2_ERROR, PH_H2_ERROR_CONNECTION,
-                                     "the HTTP/2 connection was closed");
+                                     _ ("the HTTP/2 connection was closed"));
       session_fail (session, error);
       return;
     }
@@ -691,7 +692,7 @@ session_read_cb (GSocket *socket, GIOCondition cond, gpointer data)
       else
         session_fail (session,
                       g_error_new_literal (PH_H2_ERROR, PH_H2_ERROR_CONNECTION,
-                                           "the cloud proxy closed the HTTP/2 connection"));
+                                           _ ("the cloud proxy closed the HTTP/2 connection")));
     }
   if (!session->closed)
     {
@@ -873,7 +874,7 @@ session_open (PhH2Session *session, nghttp2_nv *nva, gsize n_fixed, const char *
   if (ph_h2_session_get_available_streams (session) == 0)
     {
       g_set_error_literal (error, PH_H2_ERROR, PH_H2_ERROR_NO_STREAM,
-                           "the HTTP/2 connection takes no more streams");
+                           _ ("the HTTP/2 connection takes no more streams"));
       return NULL;
     }
   g_array_append_vals (nv, nva, n_fixed);

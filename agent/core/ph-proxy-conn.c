@@ -1129,12 +1129,10 @@ conn_read_response (PhProxyConn *conn)
     }
 }
 
-/* Sends the request head (and, for http://, its body) on a verified stream. */
+/* The exchange starts on conn->up: its answer's state reset, the two pipes set up. */
 static void
-conn_send_request (PhProxyConn *conn)
+conn_begin_exchange (PhProxyConn *conn)
 {
-  g_autoptr (GString) head = NULL;
-
   conn->state = CONN_EXCHANGE;
   conn->deadline_us = 0; /* response-timeout runs once the request is out */
   conn->n_interim = 0;
@@ -1145,6 +1143,15 @@ conn_send_request (PhProxyConn *conn)
     conn->uin = g_byte_array_new ();
   ph_pipe_init (conn->c2u, conn->client, conn->up, request_pipe_done, conn);
   conn_u2c_init (conn, NULL, conn->client, interim_sent, conn);
+}
+
+/* Sends the request head (and, for http://, its body) on a verified stream. */
+static void
+conn_send_request (PhProxyConn *conn)
+{
+  g_autoptr (GString) head = NULL;
+
+  conn_begin_exchange (conn);
 
   head = conn->route == PH_ROUTE_DIRECT ? ph_http_request_build_direct (conn->req)
                                         : ph_upstream_build_request (conn->upstream, conn->req);
@@ -1233,16 +1240,10 @@ tunnel_ready (PhStream *stream, PhHttpResponse *resp, GError *error, gpointer da
     }
   conn->up = stream;
   conn->up_h2 = TRUE;
-  conn->state = CONN_EXCHANGE;
-  conn->n_interim = 0;
-  conn->final_waits = FALSE;
-  conn->auth_checked = FALSE;
-  conn->up_idle_us = 0;
-  if (conn->uin == NULL)
-    conn->uin = g_byte_array_new ();
-  g_byte_array_set_size (conn->uin, 0);
-  ph_pipe_init (conn->c2u, conn->client, conn->up, request_pipe_done, conn);
-  conn_u2c_init (conn, NULL, conn->client, interim_sent, conn);
+  /* The answer came whole from the stream's head: nothing of an earlier one is read on. */
+  if (conn->uin != NULL)
+    g_byte_array_set_size (conn->uin, 0);
+  conn_begin_exchange (conn);
   conn_handle_response (conn, resp, 0);
   ph_proxy_conn_unref (conn);
 }

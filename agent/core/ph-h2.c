@@ -40,6 +40,7 @@ struct _PhH2Session
   GByteArray *out; /* frames not yet written; written again as they are after AGAIN */
   PhH2SessionFunc notify;
   gpointer notify_data;
+  GSource *ping_timeout; /* a PING is out: the connection ends unless a frame comes first */
 };
 
 typedef struct _PhH2Wait PhH2Wait;
@@ -49,6 +50,7 @@ struct _PhH2Stream
   PhH2Session *session; /* a reference */
   int32_t id;
   PhH2HeadFunc head_func;
+  PhH2InterimFunc interim_func;
   gpointer head_data;
   gboolean head_done;
   guint status;
@@ -245,6 +247,12 @@ const GPtrArray *
 ph_h2_stream_get_headers (PhH2Stream *s)
 {
   return s->headers;
+}
+
+void
+ph_h2_stream_set_interim_func (PhH2Stream *s, PhH2InterimFunc func)
+{
+  s->interim_func = func;
 }
 
 PhIoStatus
@@ -458,6 +466,12 @@ on_frame_recv_cb (nghttp2_session *ng, const nghttp2_frame *frame, void *user_da
   PhH2Session *session = user_data;
   PhH2Stream *s;
 
+  /* Any frame says the connection is alive (a PING's ACK among them). */
+  if (session->ping_timeout != NULL)
+    {
+      g_source_destroy (session->ping_timeout);
+      g_clear_pointer (&session->ping_timeout, g_source_unref);
+    }
   if (frame->hd.type == NGHTTP2_GOAWAY)
     {
       session->goaway = TRUE;
@@ -483,6 +497,8 @@ on_frame_recv_cb (nghttp2_session *ng, const nghttp2_frame *frame, void *user_da
       else if (s->remote_ended)
         stream_fail (s, g_error_new_literal (PH_H2_ERROR, PH_H2_ERROR_RESET,
                                              _ ("the HTTP/2 stream ended without a response")));
+      else if (s->interim_func != NULL)
+        s->interim_func (s, s->status, s->head_data);
     }
   return 0;
 }
@@ -541,6 +557,9 @@ session_fail (PhH2Session *session, GError *error)
   if (session->write_source != NULL)
     g_source_destroy (session->write_source);
   g_clear_pointer (&session->write_source, g_source_unref);
+  if (session->ping_timeout != NULL)
+    g_source_destroy (session->ping_timeout);
+  g_clear_pointer (&session->ping_timeout, g_source_unref);
   ph_h2_session_ref (session);
   /* By id: a head function may free other streams. */
   streams = g_hash_table_get_keys (session->streams);
@@ -791,7 +810,8 @@ ph_h2_session_ref (PhH2Session *session)
 static void
 session_clear (PhH2Session *session)
 {
-  GSource **sources[] = { &session->read_source, &session->write_source, &session->flush_source };
+  GSource **sources[] = { &session->read_source, &session->write_source, &session->flush_source,
+                          &session->ping_timeout };
 
   for (guint i = 0; i < G_N_ELEMENTS (sources); i++)
     if (*sources[i] != NULL)
@@ -850,6 +870,45 @@ guint
 ph_h2_session_get_open_streams (PhH2Session *session)
 {
   return session->n_open;
+}
+
+static gboolean
+ping_timeout_cb (gpointer data)
+{
+  PhH2Session *session = data;
+
+  g_clear_pointer (&session->ping_timeout, g_source_unref);
+  ph_h2_session_ref (session);
+  session_fail (session, g_error_new_literal (PH_H2_ERROR, PH_H2_ERROR_CONNECTION,
+                                              _ ("the cloud proxy did not answer an HTTP/2 PING; "
+                                                 "the connection is taken as lost")));
+  ph_h2_session_unref (session);
+  return G_SOURCE_REMOVE;
+}
+
+void
+ph_h2_session_check_alive (PhH2Session *session, guint timeout_ms)
+{
+  int ret;
+
+  if (session->closed || session->ping_timeout != NULL)
+    return;
+  if ((ret = nghttp2_submit_ping (session->ng, NGHTTP2_FLAG_NONE, NULL)) != 0)
+    {
+      session_fail (session, g_error_new (PH_H2_ERROR, PH_H2_ERROR_CONNECTION, "HTTP/2: %s",
+                                          nghttp2_strerror (ret)));
+      return;
+    }
+  session->ping_timeout = g_timeout_source_new (timeout_ms);
+  g_source_set_callback (session->ping_timeout, ping_timeout_cb, session, NULL);
+  g_source_attach (session->ping_timeout, NULL);
+  session_schedule_flush (session);
+}
+
+gboolean
+ph_h2_session_is_checking_alive (PhH2Session *session)
+{
+  return session->ping_timeout != NULL;
 }
 
 void

@@ -37,6 +37,8 @@ typedef struct _PhH2Stream PhH2Stream;
  * on one stream before its reader takes them), and for the whole connection. */
 #define PH_H2_DEFAULT_STREAM_WINDOW (16u * 1024 * 1024)
 #define PH_H2_DEFAULT_CONNECTION_WINDOW (64u * 1024 * 1024)
+/* How long a PING of ph_h2_session_check_alive() waits for an answer by default. */
+#define PH_H2_PING_TIMEOUT_MS 5000
 
 /* Starts HTTP/2 on @tls (verified, ALPN "h2"), which it takes: writes the preface, SETTINGS and
  * the connection's WINDOW_UPDATE. @stream_window 0: PH_H2_DEFAULT_STREAM_WINDOW. */
@@ -57,6 +59,12 @@ gboolean ph_h2_session_got_goaway (PhH2Session *session, guint32 *last_stream_id
 gboolean ph_h2_session_is_closed (PhH2Session *session);
 /* Streams open now (opened and not closed by both ends). */
 guint ph_h2_session_get_open_streams (PhH2Session *session);
+/* Sends a PING: unless some frame comes back within @timeout_ms, the connection is taken as lost
+ * (its streams fail with PH_H2_ERROR_CONNECTION, the notify function is called). For a stream
+ * whose answer is late: a dead connection (a network that went away without a word) is told
+ * from a slow target. Nothing when a PING is already out. */
+void ph_h2_session_check_alive (PhH2Session *session, guint timeout_ms);
+gboolean ph_h2_session_is_checking_alive (PhH2Session *session);
 /* Sends GOAWAY(NO_ERROR) and ends the connection once the open streams have ended. */
 void ph_h2_session_shutdown (PhH2Session *session);
 
@@ -64,6 +72,10 @@ void ph_h2_session_shutdown (PhH2Session *session);
  * ph_h2_stream_get_status() and _get_header()), or with the error that ended it before. The
  * stream may be freed in it. */
 typedef void (*PhH2HeadFunc) (PhH2Stream *stream, GError *error, gpointer user_data);
+
+/* Called for each interim (1xx) response head before the final one (read its headers with
+ * ph_h2_stream_get_headers()); it must not free the stream. */
+typedef void (*PhH2InterimFunc) (PhH2Stream *stream, guint status, gpointer user_data);
 
 /* Opens a CONNECT stream to @authority ("host:port"); @headers are extra header lines as
  * name, value, …, NULL (names lower-case, e.g. "proxy-authorization"). NULL with
@@ -95,6 +107,9 @@ guint ph_h2_stream_get_status (PhH2Stream *stream);
 const char *ph_h2_stream_get_header (PhH2Stream *stream, const char *name);
 /* Every response header as name, value, … (not :status). */
 const GPtrArray *ph_h2_stream_get_headers (PhH2Stream *stream);
+/* Interim heads go to @func (with the head function's user data); without one they are
+ * skipped. */
+void ph_h2_stream_set_interim_func (PhH2Stream *stream, PhH2InterimFunc func);
 
 /* As ph_stream_read(): OK with bytes, AGAIN (wait), EOF after the proxy's END_STREAM, ERROR
  * when the stream or the connection failed. */

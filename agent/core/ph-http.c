@@ -739,24 +739,73 @@ ph_http_response_build_forward (const PhHttpResponse *resp, gboolean keep_alive)
 const char *
 ph_http_reason_phrase (guint status)
 {
+  /* RFC 9110 §15's phrases; HTTP/2 answers have none, and go to HTTP/1.1 clients with these. */
   switch (status)
     {
+      case 100:
+        return "Continue";
+      case 101:
+        return "Switching Protocols";
+      case 103:
+        return "Early Hints";
       case 200:
         return "OK";
+      case 201:
+        return "Created";
+      case 202:
+        return "Accepted";
+      case 204:
+        return "No Content";
+      case 206:
+        return "Partial Content";
+      case 301:
+        return "Moved Permanently";
+      case 302:
+        return "Found";
+      case 303:
+        return "See Other";
+      case 304:
+        return "Not Modified";
+      case 307:
+        return "Temporary Redirect";
+      case 308:
+        return "Permanent Redirect";
       case 400:
         return "Bad Request";
+      case 401:
+        return "Unauthorized";
       case 403:
         return "Forbidden";
       case 404:
         return "Not Found";
       case 405:
         return "Method Not Allowed";
+      case 407:
+        return "Proxy Authentication Required";
       case 408:
         return "Request Timeout";
+      case 409:
+        return "Conflict";
+      case 410:
+        return "Gone";
+      case 411:
+        return "Length Required";
+      case 412:
+        return "Precondition Failed";
+      case 413:
+        return "Content Too Large";
       case 414:
         return "URI Too Long";
+      case 415:
+        return "Unsupported Media Type";
+      case 416:
+        return "Range Not Satisfiable";
+      case 429:
+        return "Too Many Requests";
       case 431:
         return "Request Header Fields Too Large";
+      case 500:
+        return "Internal Server Error";
       case 501:
         return "Not Implemented";
       case 502:
@@ -768,7 +817,8 @@ ph_http_reason_phrase (guint status)
       case 505:
         return "HTTP Version Not Supported";
       default:
-        return "Error";
+        /* An empty phrase is valid (RFC 9112 §4), and better than a wrong one. */
+        return status >= 400 ? "Error" : "";
     }
 }
 
@@ -1133,6 +1183,12 @@ size_line_step (PhBodyScanner *s, guchar c)
 gssize
 ph_body_scanner_feed (PhBodyScanner *s, const guint8 *data, gsize len)
 {
+  return ph_body_scanner_decode (s, data, len, NULL);
+}
+
+gssize
+ph_body_scanner_decode (PhBodyScanner *s, const guint8 *data, gsize len, GByteArray *payload)
+{
   gsize i = 0;
 
   if (s->done)
@@ -1142,12 +1198,16 @@ ph_body_scanner_feed (PhBodyScanner *s, const guint8 *data, gsize len)
       case PH_BODY_NONE:
         return 0;
       case PH_BODY_UNTIL_CLOSE:
+        if (payload != NULL)
+          g_byte_array_append (payload, data, len);
         return len;
       case PH_BODY_LENGTH:
         {
           gsize take = MIN ((guint64) len, s->remaining);
           s->remaining -= take;
           s->done = s->remaining == 0;
+          if (payload != NULL)
+            g_byte_array_append (payload, data, take);
           return take;
         }
       case PH_BODY_CHUNKED:
@@ -1162,6 +1222,8 @@ ph_body_scanner_feed (PhBodyScanner *s, const guint8 *data, gsize len)
         {
           gsize take = MIN ((guint64) (len - i), s->remaining);
           s->remaining -= take;
+          if (payload != NULL)
+            g_byte_array_append (payload, data + i, take);
           i += take;
           if (s->remaining == 0)
             s->state = CH_DATA_CR;

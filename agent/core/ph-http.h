@@ -130,6 +130,11 @@ void ph_body_scanner_init (PhBodyScanner *s, PhBodyMode mode, guint64 length);
 /* Consumes up to @len bytes of body; returns how many belong to the body
  * (the rest is the next message), or -1 on malformed chunked framing. */
 gssize ph_body_scanner_feed (PhBodyScanner *s, const guint8 *data, gsize len);
+/* The same, and appends the body's payload to @payload: the bytes themselves for LENGTH and
+ * UNTIL_CLOSE, the chunks' data without their framing (sizes, extensions, trailers) for
+ * CHUNKED. On -1 @payload may have grown by data before the error. */
+gssize ph_body_scanner_decode (PhBodyScanner *s, const guint8 *data, gsize len,
+                               GByteArray *payload);
 /* The scanner's fields are its own; its users (the relay, the tests) ask. */
 gboolean ph_body_scanner_is_done (const PhBodyScanner *s);
 PhBodyMode ph_body_scanner_get_mode (const PhBodyScanner *s);

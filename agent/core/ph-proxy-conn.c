@@ -1214,6 +1214,10 @@ upstream_ready (PhStream *stream, GError *error, gpointer data)
       return;
     }
   conn->up = stream;
+  /* An exchange on the proxy's HTTP/2 connection is a new stream of a connection in use: lost
+   * before its answer, a request that may be repeated goes again as on a reused connection. */
+  conn->up_h2 = ph_upstream_stream_is_h2 (stream);
+  conn->up_reused = conn->up_reused || conn->up_h2;
   conn_send_request (conn);
   ph_proxy_conn_unref (conn);
 }
@@ -1488,10 +1492,10 @@ conn_get_upstream (PhProxyConn *conn)
     }
   conn->up_reused = conn->up != NULL;
   conn->up_h2 = FALSE;
-  if (conn->up == NULL && ph_http_request_get_kind (conn->req) == PH_HTTP_CONNECT
-      && ph_upstream_wants_h2 (conn->upstream))
+  if (conn->up == NULL && ph_upstream_wants_h2 (conn->upstream))
     {
-      /* A tunnel: a stream of the proxy's HTTP/2 connection when it speaks h2. */
+      /* A tunnel or a plain request: a stream of the proxy's HTTP/2 connection when it speaks
+       * h2 (a kept-alive HTTP/1.1 connection of this client's goes first, above). */
       conn->state = CONN_UPSTREAM;
       conn->deadline_us = 0;
       ph_upstream_open_tunnel_async (conn->upstream, conn->req, conn->cancellable, tunnel_ready,

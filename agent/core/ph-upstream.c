@@ -14,6 +14,7 @@
 #include "ph-tls.h"
 #include "ph-http.h"
 #ifdef PH_HAVE_NGHTTP2
+#include "ph-h2-exchange.h"
 #include "ph-h2.h"
 #endif
 
@@ -1638,10 +1639,20 @@ ph_upstream_wants_h2 (PhUpstream *up)
 #endif
 }
 
+gboolean
+ph_upstream_stream_is_h2 (PhStream *stream)
+{
+#ifdef PH_HAVE_NGHTTP2
+  return ph_h2_stream_from_stream (stream) != NULL || ph_h2_exchange_is_exchange (stream);
+#else
+  return FALSE;
+#endif
+}
+
 typedef struct
 {
   PhUpstream *up;
-  char *authority;
+  char *authority; /* NULL for a plain request's exchange */
   GCancellable *cancellable;
   GSource *cancel_source;
   PhUpstreamTunnelFunc func;
@@ -1650,6 +1661,7 @@ typedef struct
   guint refused;  /* streams the proxy did not take (GOAWAY): tried again on a new one */
 #ifdef PH_HAVE_NGHTTP2
   PhH2Stream *stream;
+  GSource *timeout; /* the wait for the stream's answer */
 #endif
 } PhTunnelOpen;
 
@@ -1661,6 +1673,13 @@ tunnel_open_free (PhTunnelOpen *t)
       g_source_destroy (t->cancel_source);
       g_clear_pointer (&t->cancel_source, g_source_unref);
     }
+#ifdef PH_HAVE_NGHTTP2
+  if (t->timeout != NULL)
+    {
+      g_source_destroy (t->timeout);
+      g_clear_pointer (&t->timeout, g_source_unref);
+    }
+#endif
   g_clear_object (&t->cancellable);
   g_free (t->authority);
   ph_upstream_unref (t->up);
@@ -1756,14 +1775,21 @@ tunnel_head (PhH2Stream *stream, GError *error, gpointer data)
 
   t->stream = NULL;
   tunnel_watch_cancel (t, FALSE);
+  if (t->timeout != NULL)
+    {
+      g_source_destroy (t->timeout);
+      g_clear_pointer (&t->timeout, g_source_unref);
+    }
   if (error != NULL)
     {
       ph_h2_stream_free (stream);
-      if (g_error_matches (error, PH_H2_ERROR, PH_H2_ERROR_REFUSED) && t->refused++ < 3
-          && !g_cancellable_is_cancelled (t->cancellable))
+      if ((g_error_matches (error, PH_H2_ERROR, PH_H2_ERROR_REFUSED)
+           || g_error_matches (error, PH_H2_ERROR, PH_H2_ERROR_CONNECTION))
+          && t->refused++ < 3 && !g_cancellable_is_cancelled (t->cancellable))
         {
-          /* Nothing of it was processed: the connect loop tries again (a new connection once
-           * this one is going away). */
+          /* Not answered: nothing of the client's went beyond the proxy (only the CONNECT was
+           * sent), so it goes again, on a new connection once this one is gone or going away
+           * (and to the next proxy if this one cannot be reached). */
           g_debug ("%s: the cloud proxy did not take the stream (%s); trying again", t->authority,
                    error->message);
           tunnel_start (t);
@@ -1784,6 +1810,26 @@ tunnel_head (PhH2Stream *stream, GError *error, gpointer data)
   tunnel_finish (t, out, resp, NULL);
 }
 
+static gboolean
+tunnel_timeout_cb (gpointer data)
+{
+  PhTunnelOpen *t = data;
+  PhH2Session *session = ph_h2_stream_get_session (t->stream);
+
+  g_clear_pointer (&t->timeout, g_source_unref);
+  /* A slow target or a dead connection: a PING tells them apart for the streams to come. */
+  ph_h2_session_check_alive (session, PH_H2_PING_TIMEOUT_MS);
+  tunnel_watch_cancel (t, FALSE);
+  g_clear_pointer (&t->stream, ph_h2_stream_free);
+  tunnel_finish (t, NULL, NULL,
+                 g_error_new (PH_ERROR, PH_ERROR_TIMEOUT,
+                              /* TRANSLATORS: %s is host:port, %u seconds */
+                              _ ("the cloud proxy did not answer the CONNECT to %s within %u s"),
+                              t->authority,
+                              ph_config_get_response_timeout_ms (t->up->config) / 1000));
+  return G_SOURCE_REMOVE;
+}
+
 static void
 tunnel_open_on (PhTunnelOpen *t, PhProxy *p, PhH2Session *session)
 {
@@ -1791,11 +1837,25 @@ tunnel_open_on (PhTunnelOpen *t, PhProxy *p, PhH2Session *session)
   /* The credential is the same one append_credentials writes for HTTP/1.1. */
   const char *headers[] = { auth != NULL ? "proxy-authorization" : NULL, auth, NULL };
   GError *error = NULL;
+  PhStream *out;
 
   t->proxy = p;
+  if (t->authority == NULL)
+    {
+      /* A plain request: its exchange opens its stream once the request is written. */
+      out = ph_h2_exchange_new (session);
+      ph_stream_set_origin (out, p);
+      tunnel_finish (t, out, NULL, NULL);
+      return;
+    }
   t->stream = ph_h2_session_open_connect (session, t->authority, headers, tunnel_head, t, &error);
   if (t->stream != NULL)
-    tunnel_watch_cancel (t, TRUE);
+    {
+      tunnel_watch_cancel (t, TRUE);
+      t->timeout = g_timeout_source_new (ph_config_get_response_timeout_ms (t->up->config));
+      g_source_set_callback (t->timeout, tunnel_timeout_cb, t, NULL);
+      g_source_attach (t->timeout, NULL);
+    }
   else
     {
       if (t->refused++ < 3)
@@ -1942,7 +2002,8 @@ ph_upstream_open_tunnel_async (PhUpstream *up, const PhHttpRequest *req, GCancel
   PhTunnelOpen *t = g_new0 (PhTunnelOpen, 1);
 
   t->up = ph_upstream_ref (up);
-  t->authority = g_strdup (ph_http_request_get_authority (req));
+  if (ph_http_request_get_kind (req) == PH_HTTP_CONNECT)
+    t->authority = g_strdup (ph_http_request_get_authority (req));
   t->cancellable = cancellable != NULL ? g_object_ref (cancellable) : g_cancellable_new ();
   t->func = func;
   t->user_data = user_data;

@@ -72,11 +72,13 @@ typedef void (*PhUpstreamFunc) (PhStream *stream, GError *error, gpointer user_d
 void ph_upstream_connect_async (PhUpstream *up, GCancellable *cancellable, PhUpstreamFunc func,
                                 gpointer user_data);
 
-/* ---- tunnels over HTTP/2 ([upstream] http2) ---- */
+/* ---- tunnels and plain requests over HTTP/2 ([upstream] http2) ---- */
 
-/* Whether tunnels go through ph_upstream_open_tunnel_async: http2=auto or require with
- * libnghttp2, require without (which then fails each tunnel). */
+/* Whether tunnels and plain requests go through ph_upstream_open_tunnel_async: http2=auto or
+ * require with libnghttp2, require without (which then fails each tunnel). */
 gboolean ph_upstream_wants_h2 (PhUpstream *up);
+/* Whether @stream is a stream of a proxy's HTTP/2 connection (a tunnel's or an exchange's). */
+gboolean ph_upstream_stream_is_h2 (PhStream *stream);
 /* @stream and @resp: a CONNECT stream of the proxy's HTTP/2 connection (ph_h2_stream_to_stream) and
  * the proxy's final answer to it (a head only: any body is the stream's bytes, its end the
  * stream's); 2xx is the tunnel. @stream without @resp: a verified HTTP/1.1 connection, as
@@ -88,8 +90,13 @@ typedef void (*PhUpstreamTunnelFunc) (PhStream *stream, PhHttpResponse *resp, GE
  * while it takes more streams, else on a new connection that offers "h2","http/1.1" by ALPN
  * (verified as every connection is before any byte is sent; h2 makes it the proxy's one
  * HTTP/2 connection; tunnels asked for meanwhile wait for it). Proxy-Authorization is the same
- * credential ph_upstream_build_request writes. A stream the proxy did not take (GOAWAY) is
- * tried again, three times at most. http2=require fails when the proxy picks HTTP/1.1. */
+ * credential ph_upstream_build_request writes. A stream the proxy did not take (GOAWAY,
+ * REFUSED_STREAM) or that lost its connection before the answer is tried again, three times at
+ * most; an answer later than [upstream] response-timeout fails with PH_ERROR_TIMEOUT and PINGs
+ * the connection (no answer in 5 s: taken as lost). http2=require fails when the proxy picks
+ * HTTP/1.1. For a plain (absolute-form) @req, @stream is, on h2, an exchange
+ * (ph-h2-exchange.h) that takes the HTTP/1.1 request as ph_upstream_build_request writes it and
+ * gives back the answer in HTTP/1.1, @resp NULL, as for an HTTP/1.1 connection. */
 void ph_upstream_open_tunnel_async (PhUpstream *up, const PhHttpRequest *req,
                                     GCancellable *cancellable, PhUpstreamTunnelFunc func,
                                     gpointer user_data);

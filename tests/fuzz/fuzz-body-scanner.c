@@ -3,7 +3,9 @@
  * end of a body must not depend on how the bytes arrive: the same input fed
  * at once, byte by byte and in random pieces must end at the same place; and
  * a chunked body must end, or be refused, exactly where a second, separate
- * reading of RFC 9112 §7.1 (the reference below) says. */
+ * reading of RFC 9112 §7.1 (the reference below) says. The payload that
+ * ph_body_scanner_decode() takes out of it must not depend on the pieces
+ * either, and framed again as one chunk it must decode to itself. */
 #include "ph-http.h"
 
 #include <stdint.h>
@@ -16,6 +18,7 @@ typedef struct
   gssize error_at; /* -1: no error; else bytes accepted before the error */
   gsize used;      /* bytes that belong to the body */
   gboolean done;
+  GByteArray *payload; /* what ph_body_scanner_decode() took out */
 } Outcome;
 
 /* xorshift32: cheap splits reproducible from the input. */
@@ -35,7 +38,7 @@ static Outcome
 scan (PhBodyMode mode, guint64 length, const guint8 *body, gsize len, guint32 seed, gsize max_piece)
 {
   g_autoptr (PhBodyScanner) s = ph_body_scanner_new (PH_BODY_NONE, 0);
-  Outcome o = { -1, 0, FALSE };
+  Outcome o = { -1, 0, FALSE, g_byte_array_new () };
   guint32 state = seed | 1;
 
   ph_body_scanner_init (s, mode, length);
@@ -45,7 +48,8 @@ scan (PhBodyMode mode, guint64 length, const guint8 *body, gsize len, guint32 se
       gssize n;
 
       piece = MIN (piece, len - o.used);
-      n = ph_body_scanner_feed (s, body + o.used, piece);
+      n = max_piece == 1 ? ph_body_scanner_feed (s, body + o.used, piece)
+                         : ph_body_scanner_decode (s, body + o.used, piece, o.payload);
       if (n < 0)
         {
           o.error_at = o.used;
@@ -386,6 +390,41 @@ assert_same (const Outcome *a, const Outcome *b)
     }
 }
 
+/* The same payload, whatever the pieces (a byte-by-byte run only frames, @b NULL-safe). */
+static void
+assert_same_payload (const Outcome *a, const Outcome *b)
+{
+  if (a->error_at < 0 && b->error_at < 0)
+    g_assert_cmpmem (a->payload->data, a->payload->len, b->payload->data, b->payload->len);
+}
+
+/* @payload framed as one chunk and the last chunk decodes to itself. */
+static void
+check_rechunked (const GByteArray *payload)
+{
+  g_autoptr (PhBodyScanner) s = ph_body_scanner_new (PH_BODY_CHUNKED, 0);
+  g_autoptr (GByteArray) framed = g_byte_array_new ();
+  g_autoptr (GByteArray) again = g_byte_array_new ();
+  g_autofree char *size = g_strdup_printf ("%x\r\n", payload->len);
+
+  if (payload->len > 0)
+    {
+      g_byte_array_append (framed, (const guint8 *) size, strlen (size));
+      g_byte_array_append (framed, payload->data, payload->len);
+      g_byte_array_append (framed, (const guint8 *) "\r\n", 2);
+    }
+  g_byte_array_append (framed, (const guint8 *) "0\r\n\r\n", 5);
+  g_assert_cmpint (ph_body_scanner_decode (s, framed->data, framed->len, again), ==, framed->len);
+  g_assert_true (ph_body_scanner_is_done (s));
+  g_assert_cmpmem (again->data, again->len, payload->data, payload->len);
+}
+
+static void
+outcome_clear (Outcome *o)
+{
+  g_byte_array_unref (o->payload);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -410,6 +449,15 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   check_reference (body, len, &whole, &bytes);
   if (whole.error_at < 0 && !whole.done)
     g_assert_cmpuint (whole.used, ==, len);
+  assert_same_payload (&whole, &pieces);
+  if (whole.error_at < 0)
+    {
+      g_assert_cmpuint (whole.payload->len, <=, whole.used);
+      check_rechunked (whole.payload);
+    }
+  outcome_clear (&whole);
+  outcome_clear (&bytes);
+  outcome_clear (&pieces);
 
   /* Content-Length: the body ends exactly after the given length. */
   {
@@ -421,6 +469,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     g_assert_cmpuint (l1.used, ==, MIN (length, len));
     g_assert_cmpint (l1.done, ==, length <= len);
     assert_same (&l1, &l2);
+    assert_same_payload (&l1, &l2);
+    g_assert_cmpmem (l1.payload->data, l1.payload->len, body, l1.used);
+    outcome_clear (&l1);
+    outcome_clear (&l2);
   }
   g_free (body);
   return 0;

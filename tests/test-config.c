@@ -205,6 +205,8 @@ test_defaults (Fixture *f, gconstpointer data)
   g_assert_cmpuint (ph_config_get_handshake_timeout_ms (cfg), ==, 10000);
   g_assert_cmpuint (ph_config_get_response_timeout_ms (cfg), ==, 60000);
   g_assert_cmpuint (ph_config_get_warm (cfg), ==, 2);
+  g_assert_cmpint (ph_config_get_http2 (cfg), ==, PH_HTTP2_AUTO);
+  g_assert_cmpuint (ph_config_get_h2_connections (cfg), ==, 1);
   g_assert_cmpuint (ph_config_get_idle_connections (cfg), ==, 64);
   g_assert_cmpuint (ph_config_get_idle_lifetime_ms (cfg), ==, 50000);
   g_assert_cmpuint (ph_config_get_idle_timeout_ms (cfg), ==, 300000);
@@ -232,6 +234,8 @@ test_full (Fixture *f, gconstpointer data)
                                            "handshake-timeout=2s\n"
                                            "response-timeout=1min\n"
                                            "warm=0\n"
+                                           "http2=off\n"
+                                           "h2-connections=4\n"
                                            "idle-connections=0\n"
                                            "idle-lifetime=5s\n"
                                            "[tunnel]\n"
@@ -261,6 +265,8 @@ test_full (Fixture *f, gconstpointer data)
   g_assert_cmpuint (ph_config_get_handshake_timeout_ms (cfg), ==, 2000);
   g_assert_cmpuint (ph_config_get_response_timeout_ms (cfg), ==, 60000);
   g_assert_cmpuint (ph_config_get_warm (cfg), ==, 0);
+  g_assert_cmpint (ph_config_get_http2 (cfg), ==, PH_HTTP2_OFF);
+  g_assert_cmpuint (ph_config_get_h2_connections (cfg), ==, 4);
   g_assert_cmpuint (ph_config_get_idle_connections (cfg), ==, 0);
   g_assert_cmpuint (ph_config_get_idle_lifetime_ms (cfg), ==, 5000);
   g_assert_cmpuint (ph_config_get_idle_timeout_ms (cfg), ==, 3600000);

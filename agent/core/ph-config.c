@@ -34,6 +34,7 @@ struct _PhConfig
   char *server_name; /* as set; NULL: each proxy's own name */
   PhFailover failover;
   PhHttp2 http2;
+  guint h2_connections;
   GPtrArray *pins; /* of PhPin */
   PhVerifyMode verify;
   char *ca_file;
@@ -187,16 +188,19 @@ static const PhKeyDef key_defs[] = {
     .explain = N_ ("Which cloud proxy new connections go to when there are several: priority "
                    "(the first healthy one in order) or round-robin (every healthy one in "
                    "turn).") },
-  /* Off by default until plain requests, the answer's timeout and failover go over HTTP/2
-   * too (then auto). */
-  { "upstream", "http2", "off", parse_choice, FIELD (http2),
+  { "upstream", "http2", "auto", parse_choice, FIELD (http2),
     .summary = N_ ("HTTP/2 to the cloud proxy"),
-    .explain = N_ ("Whether tunnels (CONNECT) share one HTTP/2 connection per cloud proxy: off "
-                   "(the default: HTTP/1.1, one connection per tunnel), auto (offer h2 by ALPN "
-                   "and use it when the proxy picks it) or require (a proxy that does not pick "
-                   "h2 fails the tunnel). Plain http:// requests stay on HTTP/1.1. An agent "
-                   "built without libnghttp2 treats auto as off and fails require at "
-                   "connect.") },
+    .explain = N_ ("Whether tunnels (CONNECT) and plain http:// requests go as streams of one "
+                   "HTTP/2 connection per cloud proxy: auto (the default: offer h2 by ALPN and "
+                   "use it when the proxy picks it, as nghttpx does; HTTP/1.1 otherwise, as "
+                   "with stunnel), off (HTTP/1.1, one connection per tunnel) or require (a "
+                   "proxy that does not pick h2 fails the request). An agent built without "
+                   "libnghttp2 treats auto as off and fails require at connect.") },
+  { "upstream", "h2-connections", "1", parse_uint, FIELD (h2_connections), 1, 16,
+    .summary = N_ ("HTTP/2 connections per cloud proxy"),
+    .explain = N_ ("How many HTTP/2 connections to one cloud proxy its streams are spread "
+                   "over: a new one is made while a stream arrives and every open one carries "
+                   "some. 1 (the default) is the fewest sessions on the office firewall.") },
   { "upstream", "pins", "", parse_pins, .summary = N_ ("Pinned public keys"),
     .explain = N_ ("SHA-256 pins of the cloud proxy's public key (SPKI), each written "
                    "sha256//BASE64; list several to rotate keys.") },
@@ -2097,6 +2101,12 @@ ph_config_get_http2 (const PhConfig *config)
   return config->http2;
 }
 
+guint
+ph_config_get_h2_connections (const PhConfig *config)
+{
+  return config->h2_connections;
+}
+
 PhLogLevel
 ph_config_get_log_level (const PhConfig *config)
 {
@@ -2107,8 +2117,8 @@ gboolean
 ph_config_same_upstream (const PhConfig *a, const PhConfig *b)
 {
   if (ph_config_get_n_proxies (a) != ph_config_get_n_proxies (b) || a->failover != b->failover
-      || a->http2 != b->http2 || a->verify != b->verify || g_strcmp0 (a->ca_file, b->ca_file) != 0
-      || a->ktls != b->ktls)
+      || a->http2 != b->http2 || a->h2_connections != b->h2_connections || a->verify != b->verify
+      || g_strcmp0 (a->ca_file, b->ca_file) != 0 || a->ktls != b->ktls)
     return FALSE;
   for (guint i = 0; i < ph_config_get_n_proxies (a); i++)
     if (g_strcmp0 (ph_config_get_proxy_host (a, i), ph_config_get_proxy_host (b, i)) != 0

@@ -49,7 +49,8 @@ typedef enum
   PH_FAILOVER_ROUND_ROBIN, /* every healthy one in turn */
 } PhFailover;
 
-/* [upstream] http2: whether tunnels go as streams of one HTTP/2 connection per cloud proxy. */
+/* [upstream] http2: whether tunnels and plain requests go as streams of HTTP/2 connections to each
+ * cloud proxy. */
 typedef enum
 {
   PH_HTTP2_AUTO,    /* offer h2 by ALPN; HTTP/1.1 when the proxy does not pick it */
@@ -139,6 +140,8 @@ const char *ph_config_get_proxy_server_name (const PhConfig *config, guint i);
 char *ph_config_dup_proxy_name (const PhConfig *config, guint i);
 PhFailover ph_config_get_failover (const PhConfig *config);
 PhHttp2 ph_config_get_http2 (const PhConfig *config);
+/* [upstream] h2-connections: HTTP/2 connections per cloud proxy (1..16). */
+guint ph_config_get_h2_connections (const PhConfig *config);
 guint ph_config_get_n_pins (const PhConfig *config);
 const PhPin *ph_config_get_pin (const PhConfig *config, guint i);
 /* Whether @pin is one of the configured pins, in constant time. */

@@ -19,7 +19,7 @@ struct _PhProxy
   char *host;
   guint port;
   PhTlsContext *tls;
-  gpointer h2; /* its HTTP/2 session (a reference), NULL when none */
+  GPtrArray *h2; /* its HTTP/2 sessions (references), freed with h2_free; NULL when none */
   GDestroyNotify h2_free;
   PhProxyH2 h2_state;
   PhProxyHealth health;
@@ -71,7 +71,7 @@ ph_proxy_free (PhProxy *p)
   g_clear_object (&p->cancellable);
   if (p->tls != NULL)
     ph_tls_context_unref (p->tls);
-  ph_proxy_set_h2 (p, NULL, NULL);
+  ph_proxy_clear_h2 (p);
   g_free (p->name);
   g_free (p->host);
   g_clear_error (&p->error);
@@ -109,22 +109,47 @@ ph_proxy_get_tls (const PhProxy *p)
   return p->tls;
 }
 
-gpointer
-ph_proxy_get_h2 (const PhProxy *p)
+guint
+ph_proxy_get_n_h2 (const PhProxy *p)
 {
-  return p->h2;
+  return p->h2 != NULL ? p->h2->len : 0;
+}
+
+gpointer
+ph_proxy_get_h2 (const PhProxy *p, guint i)
+{
+  g_return_val_if_fail (i < ph_proxy_get_n_h2 (p), NULL);
+  return g_ptr_array_index (p->h2, i);
 }
 
 void
-ph_proxy_set_h2 (PhProxy *p, gpointer session, GDestroyNotify free_func)
+ph_proxy_add_h2 (PhProxy *p, gpointer session, GDestroyNotify free_func)
 {
-  gpointer old = p->h2;
-  GDestroyNotify old_free = p->h2_free;
-
-  p->h2 = session;
+  if (p->h2 == NULL)
+    p->h2 = g_ptr_array_new ();
   p->h2_free = free_func;
-  if (old != NULL && old_free != NULL)
-    old_free (old);
+  g_ptr_array_add (p->h2, session);
+}
+
+gboolean
+ph_proxy_remove_h2 (PhProxy *p, gpointer session)
+{
+  if (p->h2 == NULL || !g_ptr_array_remove (p->h2, session))
+    return FALSE;
+  if (p->h2_free != NULL)
+    p->h2_free (session);
+  return TRUE;
+}
+
+void
+ph_proxy_clear_h2 (PhProxy *p)
+{
+  g_autoptr (GPtrArray) all = g_steal_pointer (&p->h2);
+
+  /* Taken first: a free function may call back. */
+  for (guint i = 0; all != NULL && i < all->len; i++)
+    if (p->h2_free != NULL)
+      p->h2_free (g_ptr_array_index (all, i));
 }
 
 PhProxyH2
@@ -258,6 +283,6 @@ ph_proxy_forget (PhProxy *p)
   p->down_ms = DOWN_MIN_MS;
   /* Its HTTP/2 connection was made over the old network: new tunnels make another (the open
    * ones keep theirs while it works). */
-  ph_proxy_set_h2 (p, NULL, NULL);
+  ph_proxy_clear_h2 (p);
   p->h2_state = PH_PROXY_H2_UNKNOWN;
 }

@@ -37,10 +37,15 @@ const char *ph_proxy_get_name (const PhProxy *proxy);
 const char *ph_proxy_get_host (const PhProxy *proxy);
 guint ph_proxy_get_port (const PhProxy *proxy);
 PhTlsContext *ph_proxy_get_tls (const PhProxy *proxy);
-/* Its HTTP/2 session (a PhH2Session, ph-h2.h), at most one; NULL when none. Setting one (or
- * NULL) frees the one before with the @free_func it was set with. */
-gpointer ph_proxy_get_h2 (const PhProxy *proxy);
-void ph_proxy_set_h2 (PhProxy *proxy, gpointer session, GDestroyNotify free_func);
+/* Its HTTP/2 sessions (PhH2Session, ph-h2.h; as many as [upstream] h2-connections allows,
+ * which ph-upstream keeps to): @free_func lets go of one when it is removed or the proxy
+ * forgets them all. */
+guint ph_proxy_get_n_h2 (const PhProxy *proxy);
+gpointer ph_proxy_get_h2 (const PhProxy *proxy, guint i);
+void ph_proxy_add_h2 (PhProxy *proxy, gpointer session, GDestroyNotify free_func);
+/* Removes @session (freed with its function); FALSE when it is not one of them. */
+gboolean ph_proxy_remove_h2 (PhProxy *proxy, gpointer session);
+void ph_proxy_clear_h2 (PhProxy *proxy);
 /* What it answered when offered h2 by ALPN (its TLS context has the list "h2","http/1.1" when
  * [upstream] http2 is not off and libnghttp2 is built in). Forgotten when the network changes. */
 typedef enum

@@ -594,12 +594,11 @@ h2_session_notify (PhH2Session *session, gpointer data)
 {
   PhProxy *p = data;
 
-  if (ph_proxy_get_h2 (p) == session
-      && (ph_h2_session_got_goaway (session, NULL) || ph_h2_session_is_closed (session)))
+  if (ph_h2_session_got_goaway (session, NULL) || ph_h2_session_is_closed (session))
     {
       g_debug ("the HTTP/2 connection to %s %s", ph_proxy_get_name (p),
                ph_h2_session_is_closed (session) ? "ended" : "is going away (GOAWAY)");
-      ph_proxy_set_h2 (p, NULL, NULL);
+      ph_proxy_remove_h2 (p, session);
     }
 }
 
@@ -622,7 +621,7 @@ h2_adopt (PhProxy *p, PhStream *stream)
   g_autoptr (GError) error = NULL;
   PhH2Session *session;
 
-  if (ph_proxy_get_h2 (p) != NULL)
+  if (ph_proxy_get_n_h2 (p) > 0)
     {
       ph_stream_free (stream);
       return;
@@ -634,7 +633,46 @@ h2_adopt (PhProxy *p, PhStream *stream)
       return;
     }
   ph_h2_session_set_notify (session, h2_session_notify, p);
-  ph_proxy_set_h2 (p, session, h2_session_release);
+  ph_proxy_add_h2 (p, session, h2_session_release);
+}
+
+/* The proxy's session a new stream goes on: of those that take one more, the one with the
+ * fewest open, unless @may_grow, fewer than [upstream] h2-connections are open and that one is
+ * in use (then NULL: a new connection). NULL too when none takes one more. */
+static PhH2Session *
+h2_pick (PhUpstream *up, PhProxy *p, gboolean may_grow)
+{
+  PhH2Session *best = NULL;
+
+  for (guint i = 0; i < ph_proxy_get_n_h2 (p); i++)
+    {
+      PhH2Session *s = ph_proxy_get_h2 (p, i);
+
+      if (ph_h2_session_get_available_streams (s) > 0
+          && (best == NULL
+              || ph_h2_session_get_open_streams (s) < ph_h2_session_get_open_streams (best)))
+        best = s;
+    }
+  if (may_grow && best != NULL && ph_h2_session_get_open_streams (best) > 0
+      && ph_proxy_get_n_h2 (p) < ph_config_get_h2_connections (up->config))
+    return NULL;
+  return best;
+}
+
+/* Room for a new session: at h2-connections, the ones that take no more streams (full, going
+ * away) are let go of (their streams keep them until they end). */
+static void
+h2_make_room (PhUpstream *up, PhProxy *p)
+{
+  for (guint i = ph_proxy_get_n_h2 (p); i > 0; i--)
+    {
+      PhH2Session *s = ph_proxy_get_h2 (p, i - 1);
+
+      if (ph_proxy_get_n_h2 (p) < ph_config_get_h2_connections (up->config))
+        break;
+      if (ph_h2_session_get_available_streams (s) == 0)
+        ph_proxy_remove_h2 (p, s);
+    }
 }
 #endif
 
@@ -1861,8 +1899,7 @@ tunnel_open_on (PhTunnelOpen *t, PhProxy *p, PhH2Session *session)
       if (t->refused++ < 3)
         {
           g_clear_error (&error);
-          if (ph_proxy_get_h2 (p) == session)
-            ph_proxy_set_h2 (p, NULL, NULL);
+          ph_proxy_remove_h2 (p, session);
           tunnel_start (t);
           return;
         }
@@ -1926,7 +1963,8 @@ tunnel_connected (PhStream *stream, GError *error, gpointer data)
       goto waiters;
     }
   ph_h2_session_set_notify (session, h2_session_notify, p);
-  ph_proxy_set_h2 (p, ph_h2_session_ref (session), h2_session_release);
+  h2_make_room (up, p);
+  ph_proxy_add_h2 (p, ph_h2_session_ref (session), h2_session_release);
   tunnel_open_on (t, p, session);
   ph_h2_session_unref (session);
 waiters:
@@ -1969,8 +2007,10 @@ tunnel_start (PhTunnelOpen *t)
                                   _ ("no cloud proxy to connect to")));
       return;
     }
-  session = ph_proxy_get_h2 (p);
-  if (session != NULL && ph_h2_session_get_available_streams (session) > 0)
+  /* While one of its connections is being made, the streams go on those there are. */
+  session = h2_pick (up, p,
+                     (up->h2_connecting & (G_GUINT64_CONSTANT (1) << ph_proxy_get_index (p))) == 0);
+  if (session != NULL)
     {
       tunnel_open_on (t, p, session);
       return;

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE /* unshare */
 
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
 #include <errno.h>
 #include <sched.h>
@@ -2905,25 +2906,11 @@ ph_tunnel_socks_auth_loopback (PhTunnelFixture *fx)
  * tinyproxy, the TLS recorder and the network namespace are other cloud ends; and the faults
  * of stunnel (upstream-reset, upstream-slow) are not nghttpx's. */
 static const char *const ph_h2_cases[] = {
-  "connect-https",
-  "plain-get",
-  "proxy-answers",
-  "chunked-post",
-  "expect-continue",
-  "keep-alive",
-  "hop-by-hop",
-  "bulk-download",
-  "bulk-upload",
-  "pin-mismatch-cloud",
-  "early-data",
-  "wrong-password",
-  "upstream-reset",
-  "client-vanishes",
-  "slow-upload",
-  "routes",
-  "h2-one-connection",
-  "h2-http2-off",
-  NULL,
+  "connect-https",     "plain-get",          "proxy-answers",      "chunked-post",
+  "expect-continue",   "keep-alive",         "hop-by-hop",         "bulk-download",
+  "bulk-upload",       "pin-mismatch-cloud", "early-data",         "wrong-password",
+  "upstream-reset",    "client-vanishes",    "slow-upload",        "routes",
+  "h2-one-connection", "h2-http2-off",       "h2-dead-connection", NULL,
 };
 
 static gboolean
@@ -3041,6 +3028,123 @@ ph_tunnel_h2_http2_off (PhTunnelFixture *fx)
   g_assert_null (strstr (log, "upstream=h2"));
 }
 
+/* nghttpx's processes (its master and its worker) get @signum. */
+static void
+ph_tunnel_signal_nghttpx (PhTestCloud *cloud, int signum)
+{
+  g_autofree char *path = g_build_filename (cloud->dir, "nghttpx.pid", NULL);
+  g_autofree char *text = NULL;
+  g_autofree char *children = NULL;
+  g_autofree char *children_path = NULL;
+  g_auto (GStrv) pids = NULL;
+  GPid master;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  master = (GPid) g_ascii_strtoll (text, NULL, 10);
+  g_assert_cmpint (master, >, 0);
+  children_path = g_strdup_printf ("/proc/%d/task/%d/children", (int) master, (int) master);
+  g_assert_true (g_file_get_contents (children_path, &children, NULL, NULL));
+  pids = g_strsplit (g_strstrip (children), " ", -1);
+  g_assert_cmpint (kill (master, signum), ==, 0);
+  for (guint i = 0; pids[i] != NULL; i++)
+    if (*pids[i] != '\0')
+      g_assert_cmpint (kill ((pid_t) g_ascii_strtoll (pids[i], NULL, 10), signum), ==, 0);
+}
+
+/* tunnel-h2: the HTTP/2 connection goes silent (nghttpx stopped: a network that went away
+ * without a word). A CONNECT on it is answered 504 after response-timeout, the PING that follows
+ * gets no answer, so the connection is taken as lost: once the cloud end is back, the next
+ * tunnel is made on a new connection and works. Then the cloud end is killed while a tunnel
+ * carries a download: the client sees the end at once (not a hang), and the agent serves on. */
+static void
+ph_tunnel_h2_dead_connection (PhTunnelFixture *fx)
+{
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  g_autofree char *url = ph_url ("https", cloud->origin_https_port, "/hello");
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
+  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
+  g_autofree char *inner = g_strdup_printf (
+      "GET /bytes/%" G_GUINT64_FORMAT " HTTP/1.1\r\nHost: %s\r\n\r\n", PH_100MB, authority);
+  g_autofree char *log = NULL;
+  gint64 start, elapsed;
+
+  {
+    g_autoptr (PhTestCurl) c
+        = ph_test_curl ("-x", fx->proxy, "--cacert", cloud->origin_ca, url, NULL);
+    ph_assert_curl_ok (c);
+  }
+  ph_tunnel_signal_nghttpx (cloud, SIGSTOP);
+  {
+    g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
+    g_autofree char *head = NULL;
+
+    start = g_get_monotonic_time ();
+    g_assert_true (ph_test_conn_send (conn, connect, -1));
+    head = ph_test_conn_read_head (conn, 15000);
+    elapsed = g_get_monotonic_time () - start;
+    g_test_message ("silent HTTP/2 connection: %s after %.2f s", head ? head : "(nothing)",
+                    (double) elapsed / G_USEC_PER_SEC);
+    g_assert_nonnull (head);
+    g_assert_cmpint (ph_test_head_status (head), ==, 504);
+    g_assert_cmpint (elapsed, >=, 1500 * G_TIME_SPAN_MILLISECOND);
+    g_assert_cmpint (elapsed, <, 6 * G_USEC_PER_SEC);
+  }
+  /* The PING's 5 s. */
+  start = g_get_monotonic_time ();
+  while (log == NULL || strstr (log, "did not answer an HTTP/2 PING") == NULL)
+    {
+      g_assert_cmpint (g_get_monotonic_time () - start, <, 15 * G_USEC_PER_SEC);
+      g_usleep (100 * 1000);
+      g_free (log);
+      log = ph_test_agent_log (agent);
+    }
+  ph_tunnel_signal_nghttpx (cloud, SIGCONT);
+  {
+    g_autoptr (PhTestCurl) c
+        = ph_test_curl ("-x", fx->proxy, "--cacert", cloud->origin_ca, url, NULL);
+    ph_assert_curl_ok (c);
+    g_assert_cmpstr (c->out_str, ==, "hello\n");
+  }
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ "method=CONNECT", "status=200", "upstream=h2", NULL }, 2, 5000);
+
+  /* Killed mid-stream. */
+  {
+    g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
+    g_autofree char *head = NULL;
+    g_autoptr (GBytes) rest = NULL;
+    gboolean closed = FALSE;
+
+    g_assert_true (ph_test_conn_send (conn, connect, -1));
+    head = ph_test_conn_read_head (conn, 15000);
+    g_assert_cmpint (ph_test_head_status (head), ==, 200);
+    g_assert_true (ph_test_conn_send (conn, inner, -1));
+    g_clear_pointer (&head, g_free);
+    head = ph_test_conn_read_head (conn, 15000);
+    g_assert_cmpint (ph_test_head_status (head), ==, 200);
+    g_assert_cmpuint (ph_test_conn_read_body (conn, 1 << 20, NULL, 15000), ==, 1 << 20);
+    ph_tunnel_signal_nghttpx (cloud, SIGKILL);
+    start = g_get_monotonic_time ();
+    rest = ph_test_conn_read_to_eof (conn, 10000, &closed);
+    elapsed = g_get_monotonic_time () - start;
+    g_test_message ("cloud end killed mid-stream: the client's end came after %.2f s",
+                    (double) elapsed / G_USEC_PER_SEC);
+    g_assert_true (closed);
+    g_assert_cmpint (elapsed, <, 5 * G_USEC_PER_SEC);
+  }
+  /* The agent serves on: with the cloud end gone, a clear 502. */
+  {
+    g_autoptr (PhTestConn) conn = ph_test_conn_new (agent->port);
+    g_autofree char *head = NULL;
+
+    g_assert_true (ph_test_conn_send (conn, connect, -1));
+    head = ph_test_conn_read_head (conn, 15000);
+    g_assert_nonnull (head);
+    g_assert_cmpint (ph_test_head_status (head), ==, 502);
+  }
+}
+
 static const PhTunnelCase ph_cases[] = {
   { "connect-https", ph_tunnel_connect_https },
   { "plain-get", ph_tunnel_plain_get },
@@ -3112,6 +3216,8 @@ static const PhTunnelCase ph_cases[] = {
   { "h2-one-connection", ph_tunnel_h2_one_connection, .h2_only = TRUE,
     .settings = { { "upstream", "warm", "0" } } },
   { "h2-http2-off", ph_tunnel_h2_http2_off, .h2_only = TRUE, .agent = PH_TUNNEL_AGENT_CONFIG },
+  { "h2-dead-connection", ph_tunnel_h2_dead_connection, .h2_only = TRUE,
+    .settings = { { "upstream", "response-timeout", "2s" }, { "log", "level", "debug" } } },
   { "check-config", ph_tunnel_check_config, .agent = PH_TUNNEL_AGENT_NONE },
   { "reload", ph_tunnel_reload, .needs_sighup = TRUE },
   { "sigterm", ph_tunnel_sigterm },

@@ -616,7 +616,7 @@ h2_session_release (gpointer data)
  * its use, offers it while the proxy's choice is unknown): it becomes the proxy's HTTP/2
  * connection, for the tunnels to come. */
 static void
-h2_adopt (PhProxy *p, PhStream *stream)
+h2_adopt (PhUpstream *up, PhProxy *p, PhStream *stream)
 {
   g_autoptr (GError) error = NULL;
   PhH2Session *session;
@@ -634,6 +634,7 @@ h2_adopt (PhProxy *p, PhStream *stream)
     }
   ph_h2_session_set_notify (session, h2_session_notify, p);
   ph_proxy_add_h2 (p, session, h2_session_release);
+  up->stats.h2_connections++;
 }
 
 /* The proxy's session a new stream goes on: of those that take one more, the one with the
@@ -713,7 +714,7 @@ connect_finish (PhConnect *c, PhStream *stream, GError *error)
             {
               /* Not for a tunnel: kept as the proxy's HTTP/2 connection, and this one's user
                * gets a connection without h2. */
-              h2_adopt (c->proxy, stream);
+              h2_adopt (c->up, c->proxy, stream);
               connect_reset (c);
               connect_attempt (c);
               return;
@@ -1427,13 +1428,22 @@ ph_upstream_get_stats (PhUpstream *up, PhUpstreamStats *stats)
   stats->n_idle = up->idle.length;
   stats->n_warm = up->warm.length;
   stats->handshakes_full = stats->handshakes_resumed = 0;
+  stats->n_h2_sessions = stats->n_h2_streams = 0;
   for (guint i = 0; i < up->proxies->len; i++)
     {
+      PhProxy *p = proxy_at (up, i);
       guint64 full = 0, resumed = 0;
 
-      ph_tls_context_get_handshakes (ph_proxy_get_tls (proxy_at (up, i)), &full, &resumed);
+      ph_tls_context_get_handshakes (ph_proxy_get_tls (p), &full, &resumed);
       stats->handshakes_full += full;
       stats->handshakes_resumed += resumed;
+#ifdef PH_HAVE_NGHTTP2
+      for (guint k = 0; k < ph_proxy_get_n_h2 (p); k++)
+        {
+          stats->n_h2_sessions++;
+          stats->n_h2_streams += ph_h2_session_get_open_streams (ph_proxy_get_h2 (p, k));
+        }
+#endif
     }
 }
 
@@ -1830,6 +1840,7 @@ tunnel_head (PhH2Stream *stream, GError *error, gpointer data)
            * (and to the next proxy if this one cannot be reached). */
           g_debug ("%s: the cloud proxy did not take the stream (%s); trying again", t->authority,
                    error->message);
+          t->up->stats.h2_retried++;
           tunnel_start (t);
           return;
         }
@@ -1883,12 +1894,14 @@ tunnel_open_on (PhTunnelOpen *t, PhProxy *p, PhH2Session *session)
       /* A plain request: its exchange opens its stream once the request is written. */
       out = ph_h2_exchange_new (session);
       ph_stream_set_origin (out, p);
+      t->up->stats.h2_streams++;
       tunnel_finish (t, out, NULL, NULL);
       return;
     }
   t->stream = ph_h2_session_open_connect (session, t->authority, headers, tunnel_head, t, &error);
   if (t->stream != NULL)
     {
+      t->up->stats.h2_streams++;
       tunnel_watch_cancel (t, TRUE);
       t->timeout = g_timeout_source_new (ph_config_get_response_timeout_ms (t->up->config));
       g_source_set_callback (t->timeout, tunnel_timeout_cb, t, NULL);
@@ -1965,6 +1978,7 @@ tunnel_connected (PhStream *stream, GError *error, gpointer data)
   ph_h2_session_set_notify (session, h2_session_notify, p);
   h2_make_room (up, p);
   ph_proxy_add_h2 (p, ph_h2_session_ref (session), h2_session_release);
+  up->stats.h2_connections++;
   tunnel_open_on (t, p, session);
   ph_h2_session_unref (session);
 waiters:

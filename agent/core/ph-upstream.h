@@ -62,7 +62,11 @@ typedef struct
   guint64 idle_expired; /* idle connections past idle-lifetime */
   guint64 retries;      /* requests sent again after a reused connection closed */
   guint64 handshakes_full, handshakes_resumed;
-  guint n_idle, n_warm; /* now */
+  guint64 h2_connections; /* HTTP/2 connections made */
+  guint64 h2_streams;     /* tunnels and plain requests opened as HTTP/2 streams */
+  guint64 h2_retried;     /* streams sent again (refused, or their connection lost unanswered) */
+  guint n_idle, n_warm;   /* now */
+  guint n_h2_sessions, n_h2_streams; /* now: HTTP/2 connections open, streams open on them */
 } PhUpstreamStats;
 void ph_upstream_get_stats (PhUpstream *up, PhUpstreamStats *stats);
 void ph_upstream_count_retry (PhUpstream *up);

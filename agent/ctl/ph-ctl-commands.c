@@ -69,6 +69,7 @@ ph_ctl_load_properties (PhCtl *ctl, GError **error)
 typedef struct
 {
   guint64 made, resumed, full, idle_reused, warm_taken, waited, retried, idle_now, warm_now;
+  guint64 h2_made, h2_streams, h2_retried, h2_now, h2_streams_now;
 } PhPoolCounts;
 
 /* Their names in status --json. */
@@ -86,6 +87,11 @@ static const struct
   { "requests_sent_again", G_STRUCT_OFFSET (PhPoolCounts, retried) },
   { "idle_now", G_STRUCT_OFFSET (PhPoolCounts, idle_now) },
   { "warm_now", G_STRUCT_OFFSET (PhPoolCounts, warm_now) },
+  { "h2_made", G_STRUCT_OFFSET (PhPoolCounts, h2_made) },
+  { "h2_streams", G_STRUCT_OFFSET (PhPoolCounts, h2_streams) },
+  { "h2_streams_sent_again", G_STRUCT_OFFSET (PhPoolCounts, h2_retried) },
+  { "h2_now", G_STRUCT_OFFSET (PhPoolCounts, h2_now) },
+  { "h2_streams_now", G_STRUCT_OFFSET (PhPoolCounts, h2_streams_now) },
 };
 
 static void
@@ -108,6 +114,13 @@ get_pool_counts (PhAgent1 *agent, PhPoolCounts *c)
     c->idle_now = now;
   if (g_variant_lookup (stats, "warm-connections", "u", &now))
     c->warm_now = now;
+  g_variant_lookup (stats, "h2-connections", "t", &c->h2_made);
+  g_variant_lookup (stats, "h2-streams", "t", &c->h2_streams);
+  g_variant_lookup (stats, "h2-streams-retried", "t", &c->h2_retried);
+  if (g_variant_lookup (stats, "h2-sessions-open", "u", &now))
+    c->h2_now = now;
+  if (g_variant_lookup (stats, "h2-streams-open", "u", &now))
+    c->h2_streams_now = now;
 }
 
 /* The Upstreams property: each cloud proxy's health, as JSON objects. */
@@ -328,6 +341,7 @@ print_status_human (PhAgent1 *agent, const char *error_name, const char *error_m
   g_autofree char *traffic = NULL;
   g_autofree char *seen = NULL;
   g_autofree char *pool_text = NULL;
+  g_autofree char *h2_text = NULL;
   g_autofree char *upstreams = NULL;
   PhPoolCounts pool;
 
@@ -401,6 +415,20 @@ print_status_human (PhAgent1 *agent, const char *error_name, const char *error_m
                                    made, percent, reused);
       /* TRANSLATORS: a row label of pinholectl status: connections to the cloud proxy */
       ph_rows_add (&rows, _ ("Cloud connections:"), pool_text);
+    }
+  if (pool.h2_made > 0)
+    {
+      g_autofree char *now = g_strdup_printf ("%" G_GUINT64_FORMAT, pool.h2_now);
+      g_autofree char *streams_now = g_strdup_printf ("%" G_GUINT64_FORMAT, pool.h2_streams_now);
+      g_autofree char *streams = g_strdup_printf ("%" G_GUINT64_FORMAT, pool.h2_streams);
+
+      /* TRANSLATORS: HTTP/2 connections to the cloud proxy open now, the streams (tunnels and
+       * requests) they carry now, and streams so far, e.g. "1 open with 12 streams; 3400 streams
+       * so far" */
+      h2_text = g_strdup_printf (_ ("%s open with %s streams; %s streams so far"), now, streams_now,
+                                 streams);
+      /* TRANSLATORS: a row label of pinholectl status */
+      ph_rows_add (&rows, _ ("HTTP/2 to the cloud:"), h2_text);
     }
   if (*error_name != '\0' || *error_message != '\0')
     {

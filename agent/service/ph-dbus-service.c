@@ -425,6 +425,11 @@ handle_get_statistics (PhAgent1 *object, GDBusMethodInvocation *invocation)
   g_variant_dict_insert (&dict, "handshakes-resumed", "t", stats.pool.handshakes_resumed);
   g_variant_dict_insert (&dict, "idle-connections", "u", stats.pool.n_idle);
   g_variant_dict_insert (&dict, "warm-connections", "u", stats.pool.n_warm);
+  g_variant_dict_insert (&dict, "h2-connections", "t", stats.pool.h2_connections);
+  g_variant_dict_insert (&dict, "h2-streams", "t", stats.pool.h2_streams);
+  g_variant_dict_insert (&dict, "h2-streams-retried", "t", stats.pool.h2_retried);
+  g_variant_dict_insert (&dict, "h2-sessions-open", "u", stats.pool.n_h2_sessions);
+  g_variant_dict_insert (&dict, "h2-streams-open", "u", stats.pool.n_h2_streams);
   ph_agent1_complete_get_statistics (object, invocation, g_variant_dict_end (&dict));
   return TRUE;
 }

@@ -336,7 +336,9 @@ expect_rc 0 "status --json with the pools' counters" --session status --json
 json_check "status --json counts connections to the cloud and reuse" '
   set(d["cloud_connections"]) == {"made", "handshakes_resumed", "handshakes_full",
     "requests_on_idle", "requests_on_warm", "requests_waiting_for_new", "requests_sent_again",
-    "idle_now", "warm_now"}
+    "idle_now", "warm_now", "h2_made", "h2_streams", "h2_streams_sent_again", "h2_now",
+    "h2_streams_now"}
+  and d["cloud_connections"]["h2_made"] == 0 and d["cloud_connections"]["h2_streams"] == 0
   and d["cloud_connections"]["made"] >= 2
   and d["cloud_connections"]["handshakes_resumed"] + d["cloud_connections"]["handshakes_full"]
     == d["cloud_connections"]["made"]

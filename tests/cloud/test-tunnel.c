@@ -2906,11 +2906,27 @@ ph_tunnel_socks_auth_loopback (PhTunnelFixture *fx)
  * tinyproxy, the TLS recorder and the network namespace are other cloud ends; and the faults
  * of stunnel (upstream-reset, upstream-slow) are not nghttpx's. */
 static const char *const ph_h2_cases[] = {
-  "connect-https",     "plain-get",          "proxy-answers",      "chunked-post",
-  "expect-continue",   "keep-alive",         "hop-by-hop",         "bulk-download",
-  "bulk-upload",       "pin-mismatch-cloud", "early-data",         "wrong-password",
-  "upstream-reset",    "client-vanishes",    "slow-upload",        "routes",
-  "h2-one-connection", "h2-http2-off",       "h2-dead-connection", NULL,
+  "connect-https",
+  "plain-get",
+  "proxy-answers",
+  "chunked-post",
+  "expect-continue",
+  "keep-alive",
+  "hop-by-hop",
+  "bulk-download",
+  "bulk-upload",
+  "pin-mismatch-cloud",
+  "early-data",
+  "wrong-password",
+  "upstream-reset",
+  "client-vanishes",
+  "slow-upload",
+  "routes",
+  "h2-one-connection",
+  "h2-two-connections",
+  "h2-http2-off",
+  "h2-dead-connection",
+  NULL,
 };
 
 static gboolean
@@ -2964,6 +2980,8 @@ ph_tunnel_h2_one_connection (PhTunnelFixture *fx)
   g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
   g_autofree char *get = g_strdup_printf ("GET /hello HTTP/1.1\r\nHost: %s\r\n\r\n", authority);
   g_autofree char *target = g_strdup_printf ("target=%s", authority);
+  /* h2-two-connections: [upstream] h2-connections=2 spreads them over two. */
+  guint expected = MAX (1, g_key_file_get_integer (fx->config, "upstream", "h2-connections", NULL));
   PhTestConn *conns[N];
 
   /* All at once: the ones that come while the connection is being made wait for it. */
@@ -2990,7 +3008,7 @@ ph_tunnel_h2_one_connection (PhTunnelFixture *fx)
   /* Every tunnel still open: one connection carries them all. */
   g_test_message ("%u tunnels open, %u TCP connection(s) to the cloud proxy", N,
                   ph_tunnel_cloud_connections (cloud));
-  g_assert_cmpuint (ph_tunnel_cloud_connections (cloud), ==, 1);
+  g_assert_cmpuint (ph_tunnel_cloud_connections (cloud), ==, expected);
   for (guint i = 0; i < N; i++)
     ph_test_conn_free (conns[i]);
   ph_test_agent_assert_access (
@@ -3004,7 +3022,7 @@ ph_tunnel_h2_one_connection (PhTunnelFixture *fx)
     ph_assert_curl_ok (c);
     g_assert_cmpstr (c->out_str, ==, "hello\n");
   }
-  g_assert_cmpuint (ph_tunnel_cloud_connections (cloud), ==, 1);
+  g_assert_cmpuint (ph_tunnel_cloud_connections (cloud), ==, expected);
 }
 
 /* tunnel-h2: [upstream] http2=off against the same nghttpx: no h2 offered, so the tunnel goes
@@ -3215,6 +3233,8 @@ static const PhTunnelCase ph_cases[] = {
   { "http2-require", ph_tunnel_http2_require, .settings = { { "upstream", "http2", "require" } } },
   { "h2-one-connection", ph_tunnel_h2_one_connection, .h2_only = TRUE,
     .settings = { { "upstream", "warm", "0" } } },
+  { "h2-two-connections", ph_tunnel_h2_one_connection, .h2_only = TRUE,
+    .settings = { { "upstream", "warm", "0" }, { "upstream", "h2-connections", "2" } } },
   { "h2-http2-off", ph_tunnel_h2_http2_off, .h2_only = TRUE, .agent = PH_TUNNEL_AGENT_CONFIG },
   { "h2-dead-connection", ph_tunnel_h2_dead_connection, .h2_only = TRUE,
     .settings = { { "upstream", "response-timeout", "2s" }, { "log", "level", "debug" } } },

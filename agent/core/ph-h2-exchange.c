@@ -44,10 +44,11 @@ struct _PhH2Exchange
   gboolean eof;        /* everything of the answer is in @out */
   GByteArray *out;     /* the answer in HTTP/1.1, not yet read */
   gsize out_off;
-  GError *error;
-  GSList *waits[2];   /* ExchangeWait: [0] read, [1] write */
-  GSource *inner[2];  /* [0]: the HTTP/2 stream's read wait, while one of ours needs it */
-  GSource *flush_src; /* pending payload waits for room in the stream */
+  GError *error;       /* the exchange failed: both ways */
+  GError *write_error; /* the request could not be sent on: the answer may still come */
+  GSList *waits[2];    /* ExchangeWait: [0] read, [1] write */
+  GSource *inner[2];   /* [0]: the HTTP/2 stream's read wait, while one of ours needs it */
+  GSource *flush_src;  /* pending payload waits for room in the stream */
 };
 
 static const PhStreamBackend exchange_backend;
@@ -61,7 +62,7 @@ exchange_readable (PhH2Exchange *x)
 static gboolean
 exchange_writable (PhH2Exchange *x)
 {
-  return x->pending->len == 0 || x->error != NULL;
+  return x->pending->len == 0 || x->error != NULL || x->write_error != NULL;
 }
 
 static void
@@ -79,6 +80,19 @@ exchange_fail (PhH2Exchange *x, GError *error)
   else
     g_error_free (error);
   exchange_wake (x, FALSE);
+  exchange_wake (x, TRUE);
+}
+
+/* A proxy may answer before the whole request is sent (an early 413 or 401) and end its side:
+ * the writer hears of it, the reader still gets the answer. */
+static void
+exchange_fail_write (PhH2Exchange *x, GError *error)
+{
+  if (x->write_error == NULL)
+    x->write_error = error;
+  else
+    g_error_free (error);
+  g_byte_array_set_size (x->pending, 0);
   exchange_wake (x, TRUE);
 }
 
@@ -316,7 +330,7 @@ exchange_flush (PhH2Exchange *x)
             x->flush_src = ph_h2_stream_wait (x->stream, TRUE, flush_cb, x);
           return;
         }
-      exchange_fail (x, error);
+      exchange_fail_write (x, error);
       return;
     }
   if (x->body != NULL && ph_body_scanner_is_done (x->body) && !x->body_sent)
@@ -324,7 +338,7 @@ exchange_flush (PhH2Exchange *x)
       x->body_sent = TRUE;
       if (ph_h2_stream_shutdown_write (x->stream, &error) != PH_IO_OK)
         {
-          exchange_fail (x, error);
+          exchange_fail_write (x, error);
           return;
         }
     }
@@ -443,9 +457,9 @@ exchange_write (gpointer object, const guint8 *buf, gsize len, gsize *n, GError 
   gsize before;
 
   *n = 0;
-  if (x->error != NULL)
+  if (x->error != NULL || x->write_error != NULL)
     {
-      g_propagate_error (error, g_error_copy (x->error));
+      g_propagate_error (error, g_error_copy (x->error != NULL ? x->error : x->write_error));
       return PH_IO_ERROR;
     }
   if (x->stream != NULL)
@@ -559,6 +573,7 @@ exchange_free (gpointer object)
   g_byte_array_unref (x->out);
   g_clear_pointer (&x->body, ph_body_scanner_free);
   g_clear_error (&x->error);
+  g_clear_error (&x->write_error);
   g_free (x->method);
   ph_h2_session_unref (x->session);
   g_free (x);

@@ -656,7 +656,7 @@ pins=$PH_CLOUD_PIN
 verify=pin
 username=$PH_CLOUD_USER
 password-file=$PH_CLOUD_PASSWORD_FILE
-$([[ ${PH_CLOUD_FRONT:-stunnel} == nghttpx ]] && echo "# nghttpx picks h2 by ALPN: tunnels share one HTTP/2 connection (opt-in)" && echo "http2=auto")
+$([[ ${PH_CLOUD_FRONT:-stunnel} == nghttpx ]] && echo "# nghttpx picks h2 by ALPN: tunnels and plain requests share one HTTP/2 connection" && echo "http2=auto")
 
 [log]
 level=info

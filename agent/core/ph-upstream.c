@@ -1830,21 +1830,25 @@ tunnel_head (PhH2Stream *stream, GError *error, gpointer data)
     }
   if (error != NULL)
     {
+      /* @error is the stream's own: copied before the stream goes. */
+      GError *copy = g_error_copy (error);
+
       ph_h2_stream_free (stream);
-      if ((g_error_matches (error, PH_H2_ERROR, PH_H2_ERROR_REFUSED)
-           || g_error_matches (error, PH_H2_ERROR, PH_H2_ERROR_CONNECTION))
+      if ((g_error_matches (copy, PH_H2_ERROR, PH_H2_ERROR_REFUSED)
+           || g_error_matches (copy, PH_H2_ERROR, PH_H2_ERROR_CONNECTION))
           && t->refused++ < 3 && !g_cancellable_is_cancelled (t->cancellable))
         {
           /* Not answered: nothing of the client's went beyond the proxy (only the CONNECT was
            * sent), so it goes again, on a new connection once this one is gone or going away
            * (and to the next proxy if this one cannot be reached). */
           g_debug ("%s: the cloud proxy did not take the stream (%s); trying again", t->authority,
-                   error->message);
+                   copy->message);
+          g_error_free (copy);
           t->up->stats.h2_retried++;
           tunnel_start (t);
           return;
         }
-      tunnel_finish (t, NULL, NULL, g_error_copy (error));
+      tunnel_finish (t, NULL, NULL, copy);
       return;
     }
   resp = tunnel_answer (stream, &local);

@@ -30,6 +30,7 @@ typedef enum
   PH_TUNNEL_CLOUD_TINYPROXY,  /* its own, with tinyproxy in Squid's place */
   PH_TUNNEL_CLOUD_NETNS,      /* its own, in a network namespace of the case's own (with the
                                * agent): the case may change that network (root only) */
+  PH_TUNNEL_CLOUD_H2_TWO_STREAMS, /* its own nghttpx, which takes 2 streams per connection */
 } PhTunnelCloud;
 
 /* How far the fixture takes the case's agent. */
@@ -334,9 +335,9 @@ ph_tunnel_may_run (const PhTunnelCase *tc)
   return TRUE;
 }
 
-/* Against stunnel (no ALPN), [upstream] http2=require: a CONNECT is refused with 502
- * upstream-protocol and a message that names the setting; a plain request still goes over
- * HTTP/1.1. */
+/* Against stunnel (no ALPN), [upstream] http2=require: a CONNECT and a plain request are both
+ * refused with 502 upstream-protocol and a message that names the setting (nothing goes over
+ * HTTP/1.1 behind the setting's back). */
 static void
 ph_tunnel_http2_require (PhTunnelFixture *fx)
 {
@@ -353,8 +354,8 @@ ph_tunnel_http2_require (PhTunnelFixture *fx)
   g_assert_nonnull (strstr (body, "http2=require"));
   get_head = ph_test_exchange (agent->port, get, &get_body, NULL, 15000);
   g_assert_nonnull (get_head);
-  g_assert_cmpint (ph_test_head_status (get_head), ==, 200);
-  g_assert_cmpstr (get_body, ==, "hello\n");
+  g_assert_cmpint (ph_test_head_status (get_head), ==, 502);
+  g_assert_nonnull (strstr (get_body, "http2=require"));
 }
 
 /* Runs `ip ARGS` (in the case's network namespace), which must succeed. */
@@ -403,6 +404,19 @@ ph_tunnel_setup (PhTunnelFixture *fx, gconstpointer data)
       case PH_TUNNEL_CLOUD_TINYPROXY:
         fx->own_cloud = ph_test_cloud_new ("PH_CLOUD_ORIGIN=1", "PH_CLOUD_PROXY=tinyproxy", NULL);
         fx->cloud = fx->own_cloud;
+        break;
+      case PH_TUNNEL_CLOUD_H2_TWO_STREAMS:
+        {
+          g_autofree char *conf = g_strdup_printf ("%s/pinhole-h2-two-streams-%d.conf",
+                                                   g_get_tmp_dir (), (int) getpid ());
+          g_autofree char *env = g_strconcat ("PH_CLOUD_NGHTTPX_CONF=", conf, NULL);
+
+          g_assert_true (
+              g_file_set_contents (conf, "frontend-http2-max-concurrent-streams=2\n", -1, NULL));
+          fx->own_cloud = ph_test_cloud_new ("PH_CLOUD_ORIGIN=1", env, NULL);
+          fx->cloud = fx->own_cloud;
+          g_unlink (conf);
+        }
         break;
       case PH_TUNNEL_CLOUD_NETNS:
         /* The case's subprocess moves to a new network namespace, which goes when its last
@@ -2899,34 +2913,25 @@ ph_tunnel_socks_auth_loopback (PhTunnelFixture *fx)
   g_assert_null (strstr (log, password));
 }
 
-/* The cases tunnel-h2 (--h2) runs against nghttpx --http2-proxy (the agent's tunnels are streams of
- * one HTTP/2 connection there). The others are left out: plain http:// requests stay on
- * HTTP/1.1 (so nghttpx's HTTP/1.1 front, not the agent's HTTP/2, would be tested); the idle
- * pool, warm, keep-alive and max-tunnels cases count connections HTTP/2 does not make;
- * tinyproxy, the TLS recorder and the network namespace are other cloud ends; and the faults
- * of stunnel (upstream-reset, upstream-slow) are not nghttpx's. */
+/* The cases tunnel-h2 (--h2) runs against nghttpx --http2-proxy (the agent's tunnels and plain
+ * requests are streams of one HTTP/2 connection there), and its own h2-* cases. The others are
+ * left out: the idle pool, warm, max-tunnels and kept-alive HTTP/1.1 connection cases count
+ * connections HTTP/2 does not make; tinyproxy, the TLS recorder and the network namespace are
+ * other cloud ends; stunnel's own faults (upstream-slow) are not nghttpx's, whose are in
+ * h2-dead-connection; socks-curl counts Squid's log lines, which nghttpx's pooled backend
+ * connections write later. */
 static const char *const ph_h2_cases[] = {
-  "connect-https",
-  "plain-get",
-  "proxy-answers",
-  "chunked-post",
-  "expect-continue",
-  "keep-alive",
-  "hop-by-hop",
-  "bulk-download",
-  "bulk-upload",
-  "pin-mismatch-cloud",
-  "early-data",
-  "wrong-password",
-  "upstream-reset",
-  "client-vanishes",
-  "slow-upload",
-  "routes",
-  "h2-one-connection",
-  "h2-two-connections",
-  "h2-http2-off",
-  "h2-dead-connection",
-  NULL,
+  "connect-https",     "plain-get",
+  "proxy-answers",     "chunked-post",
+  "expect-continue",   "keep-alive",
+  "hop-by-hop",        "bulk-download",
+  "bulk-upload",       "pin-mismatch-cloud",
+  "early-data",        "wrong-password",
+  "upstream-reset",    "client-vanishes",
+  "slow-upload",       "routes",
+  "h2-one-connection", "h2-two-connections",
+  "h2-http2-off",      "h2-dead-connection",
+  "h2-stream-limit",   NULL,
 };
 
 static gboolean
@@ -3044,6 +3049,55 @@ ph_tunnel_h2_http2_off (PhTunnelFixture *fx)
                                1, 5000);
   log = ph_test_agent_log (fx->agent);
   g_assert_null (strstr (log, "upstream=h2"));
+}
+
+/* tunnel-h2: nghttpx takes 2 streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS 2). Five
+ * tunnels asked for at once: those past the limit (refused, or never opened) go to new
+ * connections, 2 + 2 + 1, and every one works. */
+static void
+ph_tunnel_h2_stream_limit (PhTunnelFixture *fx)
+{
+  enum
+  {
+    N = 5
+  };
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
+  g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
+  g_autofree char *get = g_strdup_printf ("GET /hello HTTP/1.1\r\nHost: %s\r\n\r\n", authority);
+  g_autofree char *log = NULL;
+  PhTestConn *conns[N];
+
+  for (guint i = 0; i < N; i++)
+    {
+      conns[i] = ph_test_conn_new (agent->port);
+      g_assert_true (ph_test_conn_send (conns[i], connect, -1));
+    }
+  for (guint i = 0; i < N; i++)
+    {
+      g_autofree char *established = ph_test_conn_read_head (conns[i], 15000);
+      g_autofree char *head = NULL;
+      g_autoptr (GByteArray) body = g_byte_array_new ();
+
+      g_assert_nonnull (established);
+      g_assert_cmpint (ph_test_head_status (established), ==, 200);
+      g_assert_true (ph_test_conn_send (conns[i], get, -1));
+      head = ph_test_conn_read_head (conns[i], 10000);
+      g_assert_nonnull (head);
+      g_assert_cmpint (ph_test_head_status (head), ==, 200);
+      g_assert_cmpuint (ph_test_conn_read_body (conns[i], 6, body, 10000), ==, 6);
+      g_assert_cmpmem (body->data, body->len, "hello\n", 6);
+    }
+  /* The streams opened before nghttpx's SETTINGS came were refused (REFUSED_STREAM) and went
+   * again. */
+  log = ph_test_agent_log (agent);
+  g_assert_nonnull (strstr (log, "did not take the stream"));
+  g_assert_cmpuint (ph_tunnel_cloud_connections (cloud), ==, 3);
+  for (guint i = 0; i < N; i++)
+    ph_test_conn_free (conns[i]);
+  ph_test_agent_assert_access (
+      agent, (const char *[]){ "method=CONNECT", "status=200", "upstream=h2", NULL }, N, 5000);
 }
 
 /* nghttpx's processes (its master and its worker) get @signum. */
@@ -3236,6 +3290,9 @@ static const PhTunnelCase ph_cases[] = {
   { "h2-two-connections", ph_tunnel_h2_one_connection, .h2_only = TRUE,
     .settings = { { "upstream", "warm", "0" }, { "upstream", "h2-connections", "2" } } },
   { "h2-http2-off", ph_tunnel_h2_http2_off, .h2_only = TRUE, .agent = PH_TUNNEL_AGENT_CONFIG },
+  { "h2-stream-limit", ph_tunnel_h2_stream_limit, .h2_only = TRUE,
+    .cloud = PH_TUNNEL_CLOUD_H2_TWO_STREAMS,
+    .settings = { { "upstream", "warm", "0" }, { "log", "level", "debug" } } },
   { "h2-dead-connection", ph_tunnel_h2_dead_connection, .h2_only = TRUE,
     .settings = { { "upstream", "response-timeout", "2s" }, { "log", "level", "debug" } } },
   { "check-config", ph_tunnel_check_config, .agent = PH_TUNNEL_AGENT_NONE },

@@ -4,7 +4,7 @@
  * upstream.host, and reads in which Squid's access log each request appears: priority keeps to
  * the first, round-robin spreads new tunnels over both, killing the active one under 32 clients
  * loses no request, the first is used again once it is back, and a pin mismatch on one is
- * reported, not hidden by the other. */
+ * reported, not hidden by the other. With --h2 the two cloud ends are nghttpx + Squid. */
 #include "ph-test-cloud.h"
 
 #include <signal.h>
@@ -318,11 +318,30 @@ test_nothing_behind_tls (void)
 int
 main (int argc, char **argv)
 {
+  gboolean h2 = FALSE;
+
+  /* --h2 (meson test failover-h2): both cloud ends are nghttpx in front of Squid, and the
+   * agent's tunnels and requests are HTTP/2 streams. */
+  for (int i = 1; i < argc; i++)
+    if (strcmp (argv[i], "--h2") == 0)
+      {
+        g_setenv ("PH_CLOUD_FRONT", "nghttpx", TRUE);
+        memmove (&argv[i], &argv[i + 1], (argc - i) * sizeof (char *));
+        argc--;
+        h2 = TRUE;
+        break;
+      }
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/pinhole/failover/priority", test_priority);
   g_test_add_func ("/pinhole/failover/round-robin", test_round_robin);
-  g_test_add_func ("/pinhole/failover/under-load-and-back", test_failover_load);
   g_test_add_func ("/pinhole/failover/pin-mismatch-one", test_pin_mismatch_one);
-  g_test_add_func ("/pinhole/failover/nothing-behind-tls", test_nothing_behind_tls);
+  /* Not behind nghttpx: under-load-and-back kills and restarts stunnel; and with Squid gone
+   * nghttpx answers 502 itself (server: nghttpx) where stunnel closes the connection, which is
+   * what nothing-behind-tls fails over on. */
+  if (!h2)
+    {
+      g_test_add_func ("/pinhole/failover/under-load-and-back", test_failover_load);
+      g_test_add_func ("/pinhole/failover/nothing-behind-tls", test_nothing_behind_tls);
+    }
   return ph_test_run_cases ();
 }

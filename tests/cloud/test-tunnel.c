@@ -2918,20 +2918,31 @@ ph_tunnel_socks_auth_loopback (PhTunnelFixture *fx)
  * left out: the idle pool, warm, max-tunnels and kept-alive HTTP/1.1 connection cases count
  * connections HTTP/2 does not make; tinyproxy, the TLS recorder and the network namespace are
  * other cloud ends; stunnel's own faults (upstream-slow) are not nghttpx's, whose are in
- * h2-dead-connection; socks-curl counts Squid's log lines, which nghttpx's pooled backend
- * connections write later. */
+ * h2-dead-connection. */
 static const char *const ph_h2_cases[] = {
-  "connect-https",     "plain-get",
-  "proxy-answers",     "chunked-post",
-  "expect-continue",   "keep-alive",
-  "hop-by-hop",        "bulk-download",
-  "bulk-upload",       "pin-mismatch-cloud",
-  "early-data",        "wrong-password",
-  "upstream-reset",    "client-vanishes",
-  "slow-upload",       "routes",
-  "h2-one-connection", "h2-two-connections",
-  "h2-http2-off",      "h2-dead-connection",
-  "h2-stream-limit",   NULL,
+  "connect-https",
+  "plain-get",
+  "proxy-answers",
+  "chunked-post",
+  "expect-continue",
+  "keep-alive",
+  "hop-by-hop",
+  "bulk-download",
+  "bulk-upload",
+  "pin-mismatch-cloud",
+  "early-data",
+  "wrong-password",
+  "upstream-reset",
+  "client-vanishes",
+  "slow-upload",
+  "routes",
+  "socks-curl",
+  "h2-one-connection",
+  "h2-two-connections",
+  "h2-http2-off",
+  "h2-dead-connection",
+  "h2-stream-limit",
+  NULL,
 };
 
 static gboolean

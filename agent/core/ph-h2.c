@@ -63,6 +63,7 @@ struct _PhH2Stream
   GByteArray *send;
   gboolean write_shut;
   gboolean deferred; /* the data source said DEFERRED */
+  gboolean sent;     /* its HEADERS went out (nghttp2 holds them while the proxy's limit is met) */
   gboolean has_body;
   GSList *waits[2]; /* PhH2Wait sources: [0] read, [1] write */
 };
@@ -77,6 +78,7 @@ struct _PhH2Wait
 static void session_schedule_flush (PhH2Session *session);
 static void session_fail (PhH2Session *session, GError *error);
 static void session_arm_read (PhH2Session *session);
+static void session_refuse_unsent (PhH2Session *session);
 static gboolean session_read_idle_cb (gpointer data);
 
 /* --- wait sources --- */
@@ -482,6 +484,11 @@ on_frame_recv_cb (nghttp2_session *ng, const nghttp2_frame *frame, void *user_da
         session->notify (session, session->notify_data);
       return 0;
     }
+  if (frame->hd.type == NGHTTP2_SETTINGS && !(frame->hd.flags & NGHTTP2_FLAG_ACK))
+    {
+      session_refuse_unsent (session);
+      return 0;
+    }
   if (frame->hd.stream_id == 0 || (s = lookup (session, frame->hd.stream_id)) == NULL)
     return 0;
   if ((frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS)
@@ -501,6 +508,61 @@ on_frame_recv_cb (nghttp2_session *ng, const nghttp2_frame *frame, void *user_da
         s->interim_func (s, s->status, s->head_data);
     }
   return 0;
+}
+
+static int
+on_frame_send_cb (nghttp2_session *ng, const nghttp2_frame *frame, void *user_data)
+{
+  PhH2Stream *s;
+
+  if (frame->hd.type == NGHTTP2_HEADERS && (s = lookup (user_data, frame->hd.stream_id)) != NULL)
+    s->sent = TRUE;
+  return 0;
+}
+
+static gint
+compare_ids (gconstpointer a, gconstpointer b)
+{
+  return GPOINTER_TO_INT (a) - GPOINTER_TO_INT (b);
+}
+
+/* The proxy's SETTINGS came after streams were opened (a new connection's first streams go
+ * before its SETTINGS arrive): those past its MAX_CONCURRENT_STREAMS that nghttp2 has not sent
+ * would wait in its queue until a stream ends, which for a tunnel may be never. They are taken
+ * back (nothing of them went out) and fail as refused, so they go on another connection. */
+static void
+session_refuse_unsent (PhH2Session *session)
+{
+  guint32 max
+      = nghttp2_session_get_remote_settings (session->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  GList *ids = g_list_sort (g_hash_table_get_keys (session->streams), compare_ids);
+  guint32 active = 0;
+
+  for (GList *l = ids; l != NULL; l = l->next)
+    {
+      PhH2Stream *s = g_hash_table_lookup (session->streams, l->data);
+
+      if (s != NULL && !s->closed && s->sent)
+        active++;
+    }
+  for (GList *l = ids; l != NULL; l = l->next)
+    {
+      PhH2Stream *s = g_hash_table_lookup (session->streams, l->data);
+
+      if (s == NULL || s->closed || s->sent || s->error != NULL)
+        continue;
+      if (active < max)
+        {
+          active++;
+          continue;
+        }
+      /* RST_STREAM on a stream whose HEADERS are still queued cancels them. */
+      nghttp2_submit_rst_stream (session->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_REFUSED_STREAM);
+      stream_fail (s, g_error_new (PH_H2_ERROR, PH_H2_ERROR_REFUSED,
+                                   _ ("the cloud proxy takes at most %u streams at once"), max));
+    }
+  g_list_free (ids);
+  session_schedule_flush (session);
 }
 
 static int
@@ -768,6 +830,7 @@ ph_h2_session_new (PhStream *tls, guint32 stream_window, GError **error)
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback (cbs, on_data_chunk_recv_cb);
   nghttp2_session_callbacks_set_on_frame_recv_callback (cbs, on_frame_recv_cb);
   nghttp2_session_callbacks_set_on_stream_close_callback (cbs, on_stream_close_cb);
+  nghttp2_session_callbacks_set_on_frame_send_callback (cbs, on_frame_send_cb);
   nghttp2_option_new (&opt);
   nghttp2_option_set_no_auto_window_update (opt, 1);
   ret = nghttp2_session_client_new2 (&session->ng, cbs, session, opt);

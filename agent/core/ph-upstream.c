@@ -1973,6 +1973,15 @@ tunnel_connected (PhStream *stream, GError *error, gpointer data)
         tunnel_finish (t, stream, NULL, NULL); /* HTTP/1.1, as without h2 */
       goto waiters;
     }
+  if (ph_proxy_get_n_h2 (p) >= ph_config_get_h2_connections (up->config)
+      && (session = h2_pick (up, p, FALSE)) != NULL)
+    {
+      /* Another connection became the proxy's session meanwhile (the first one made, for a
+       * probe, is kept as one): that one is used, and this one is not needed. */
+      ph_stream_free (stream);
+      tunnel_open_on (t, p, session);
+      goto waiters;
+    }
   session = ph_h2_session_new (stream, 0, &error);
   if (session == NULL)
     {

@@ -98,6 +98,7 @@ typedef struct
 static void pool_refill (PhUpstream *up);
 static void pool_refill_later (PhUpstream *up);
 static gboolean warm_watch_cb (GSocket *socket, GIOCondition cond, gpointer data);
+static guint warm_target (PhUpstream *up);
 typedef struct _PhProbe PhProbe;
 static void probe_free (PhProbe *pr);
 static void proxy_changed (PhProxy *p, PhProxyHealth was, gpointer data);
@@ -710,6 +711,8 @@ connect_finish (PhConnect *c, PhStream *stream, GError *error)
                      h2 ? "chose HTTP/2: tunnels to it share one connection"
                         : "did not choose HTTP/2: its tunnels go over HTTP/1.1");
           ph_proxy_set_h2_state (c->proxy, h2 ? PH_PROXY_H2_YES : PH_PROXY_H2_NO);
+          if (h2)
+            pool_drop_where (c->up, &c->up->warm, c->proxy, 0);
           if (h2 && !c->h2)
             {
               /* Not for a tunnel: kept as the proxy's HTTP/2 connection, and this one's user
@@ -1136,6 +1139,13 @@ pool_connect_done (PhStream *stream, GError *error, gpointer data)
       ph_upstream_unref (up);
       return;
     }
+  if (up->warm.length >= warm_target (up))
+    {
+      /* Not wanted any more: the proxy turned out to speak HTTP/2 while it was made. */
+      ph_stream_free (stream);
+      ph_upstream_unref (up);
+      return;
+    }
   g_queue_push_tail (&up->warm, pool_entry_new (up, stream, warm_watch_cb));
   ph_upstream_unref (up);
 }
@@ -1163,9 +1173,14 @@ static guint
 warm_target_at (PhUpstream *up, gint64 now)
 {
   guint ceiling = ph_config_get_warm (up->config);
+  PhProxy *p = proxy_in_use (up);
   double rate, need;
 
   demand_roll (up, now);
+  /* A proxy that speaks HTTP/2 takes new tunnels on its connection without a handshake: warm
+   * HTTP/1.1 connections would only be more sessions through the office firewall. */
+  if (p != NULL && ph_proxy_get_h2_state (p) == PH_PROXY_H2_YES && ph_upstream_wants_h2 (up))
+    return 0;
   rate = MAX (up->demand_rate, (double) up->demand_count);
   need = 2.0 * rate * (up->connect_s + REFILL_DELAY_MS / 1000.0);
   return MIN (ceiling, MAX (WARM_FLOOR, (guint) need + 1));

@@ -2981,8 +2981,8 @@ ph_tunnel_cloud_connections (PhTestCloud *cloud)
 }
 
 /* tunnel-h2: several tunnels open at once, each with its bytes checked, go as streams of ONE
- * TLS connection to the cloud proxy (no warm pool here to make others), and each access line
- * says upstream=h2. */
+ * TLS connection to the cloud proxy (the warm pool keeps none for a proxy that speaks HTTP/2),
+ * and each access line says upstream=h2. */
 static void
 ph_tunnel_h2_one_connection (PhTunnelFixture *fx)
 {
@@ -3269,11 +3269,10 @@ static const PhTunnelCase ph_cases[] = {
   { "idle-upstream-post", ph_tunnel_idle_upstream_post, .cloud = PH_TUNNEL_CLOUD_SQUID_IDLE,
     .settings = { { "upstream", "warm", "0" } } },
   { "idle-pool", ph_tunnel_idle_pool, .needs_sighup = TRUE,
-    .settings = { { "upstream", "warm", "0" }, { "log", "level", "debug" } } },
-  { "idle-pool-bound", ph_tunnel_idle_pool_bound,
-    .settings = { { "upstream", "warm", "0" }, { "log", "level", "debug" } } },
+    .settings = { { "log", "level", "debug" } } },
+  { "idle-pool-bound", ph_tunnel_idle_pool_bound, .settings = { { "log", "level", "debug" } } },
   { "idle-pool-cloud-closes", ph_tunnel_idle_pool_cloud_closes, .cloud = PH_TUNNEL_CLOUD_SQUID_IDLE,
-    .settings = { { "upstream", "warm", "0" }, { "log", "level", "debug" } } },
+    .settings = { { "log", "level", "debug" } } },
   { "network-change", ph_tunnel_network_change, .cloud = PH_TUNNEL_CLOUD_NETNS,
     .linux_agent_only = TRUE,
     .settings = { { "upstream", "warm", "2" }, { "log", "level", "debug" } } },
@@ -3296,14 +3295,13 @@ static const PhTunnelCase ph_cases[] = {
     .settings = { { "listener", "socks-users", "alice" } } },
   /* HTTP/1.1 suite only (stunnel offers no ALPN). */
   { "http2-require", ph_tunnel_http2_require, .settings = { { "upstream", "http2", "require" } } },
-  { "h2-one-connection", ph_tunnel_h2_one_connection, .h2_only = TRUE,
-    .settings = { { "upstream", "warm", "0" } } },
+  /* The default warm=2: no warm HTTP/1.1 connections beside the HTTP/2 one. */
+  { "h2-one-connection", ph_tunnel_h2_one_connection, .h2_only = TRUE },
   { "h2-two-connections", ph_tunnel_h2_one_connection, .h2_only = TRUE,
     .settings = { { "upstream", "warm", "0" }, { "upstream", "h2-connections", "2" } } },
   { "h2-http2-off", ph_tunnel_h2_http2_off, .h2_only = TRUE, .agent = PH_TUNNEL_AGENT_CONFIG },
   { "h2-stream-limit", ph_tunnel_h2_stream_limit, .h2_only = TRUE,
-    .cloud = PH_TUNNEL_CLOUD_H2_TWO_STREAMS,
-    .settings = { { "upstream", "warm", "0" }, { "log", "level", "debug" } } },
+    .cloud = PH_TUNNEL_CLOUD_H2_TWO_STREAMS, .settings = { { "log", "level", "debug" } } },
   { "h2-dead-connection", ph_tunnel_h2_dead_connection, .h2_only = TRUE,
     .settings = { { "upstream", "response-timeout", "2s" }, { "log", "level", "debug" } } },
   { "check-config", ph_tunnel_check_config, .agent = PH_TUNNEL_AGENT_NONE },

@@ -8,6 +8,7 @@
 
 #include "ph-error.h"
 #include "ph-machine-proxy-private.h"
+#include "ph-win-bypass.h"
 
 #include <errno.h>
 #include <string.h>
@@ -222,99 +223,6 @@ ph_machine_proxy_no_proxy (const char *direct)
 
 /* ---- WinHTTP ---- */
 
-/* Adds @pattern to @out unless it is there. */
-static void
-add_pattern (GPtrArray *out, char *pattern)
-{
-  if (g_ptr_array_find_with_equal_func (out, pattern, g_str_equal, NULL))
-    g_free (pattern);
-  else
-    g_ptr_array_add (out, pattern);
-}
-
-/* WinHTTP matches its bypass entries as wildcards against the host as the URL writes it, so an
- * IPv4 network is one "a.b.*" per value of its last partial byte (172.16.0.0/12 is 172.16.* to
- * 172.31.*). /0 has no such form ("*" would take every name too). */
-static gboolean
-add_ipv4_network (GPtrArray *out, const guint8 *bytes, guint prefix)
-{
-  guint whole = prefix / 8;
-  guint rest = prefix % 8;
-  g_autoptr (GString) head = g_string_new (NULL);
-  guint count, first;
-
-  if (prefix == 0)
-    return FALSE;
-  for (guint i = 0; i < whole; i++)
-    g_string_append_printf (head, "%s%u", i > 0 ? "." : "", bytes[i]);
-  if (rest == 0)
-    {
-      add_pattern (out, whole == 4 ? g_strdup (head->str) : g_strconcat (head->str, ".*", NULL));
-      return TRUE;
-    }
-  count = 1u << (8 - rest);
-  first = bytes[whole] & ~(count - 1) & 0xff;
-  for (guint v = first; v < first + count; v++)
-    add_pattern (out, g_strdup_printf ("%s%s%u%s", head->str, whole > 0 ? "." : "", v,
-                                       whole + 1 < 4 ? ".*" : ""));
-  return TRUE;
-}
-
-/* One rule of route.direct (as ph-host-list.c reads it) in WinHTTP's form; FALSE when WinHTTP
- * cannot say it. */
-static gboolean
-add_direct_rule (GPtrArray *out, const char *rule)
-{
-  g_autofree char *item = g_ascii_strdown (rule, -1);
-  const char *slash = strchr (item, '/');
-  g_autofree char *address_text = NULL;
-  g_autoptr (GInetAddress) address = NULL;
-  guint64 prefix;
-
-  if (g_str_equal (item, "<local>") || g_str_has_prefix (item, "*."))
-    {
-      add_pattern (out, g_steal_pointer (&item));
-      return TRUE;
-    }
-  if (item[0] == '.')
-    {
-      /* The suffix and every name under it. */
-      add_pattern (out, g_strdup (item + 1));
-      add_pattern (out, g_strconcat ("*", item, NULL));
-      return TRUE;
-    }
-  address_text = slash != NULL ? g_strndup (item, (gsize) (slash - item)) : g_strdup (item);
-  if (address_text[0] == '[' && g_str_has_suffix (address_text, "]"))
-    {
-      g_autofree char *inner = g_strndup (address_text + 1, strlen (address_text) - 2);
-      g_free (address_text);
-      address_text = g_steal_pointer (&inner);
-    }
-  address = g_inet_address_new_from_string (address_text);
-  if (address == NULL)
-    {
-      if (slash != NULL || strchr (item, ':') != NULL)
-        return FALSE;
-      add_pattern (out, g_steal_pointer (&item));
-      return TRUE;
-    }
-  if (g_inet_address_get_family (address) == G_SOCKET_FAMILY_IPV6)
-    {
-      g_autofree char *canonical = g_inet_address_to_string (address);
-
-      /* With the brackets the URL writes around it; a shorter prefix has no wildcard form. */
-      if (slash != NULL
-          && (!g_ascii_string_to_unsigned (slash + 1, 10, 0, 128, &prefix, NULL) || prefix != 128))
-        return FALSE;
-      add_pattern (out, g_strdup_printf ("[%s]", canonical));
-      return TRUE;
-    }
-  prefix = 32;
-  if (slash != NULL && !g_ascii_string_to_unsigned (slash + 1, 10, 0, 32, &prefix, NULL))
-    return FALSE;
-  return add_ipv4_network (out, g_inet_address_to_bytes (address), (guint) prefix);
-}
-
 char *
 ph_machine_proxy_winhttp_bypass (const char *direct)
 {
@@ -325,7 +233,7 @@ ph_machine_proxy_winhttp_bypass (const char *direct)
   g_ptr_array_add (patterns, g_strdup ("127.0.0.1"));
   g_ptr_array_add (patterns, g_strdup ("[::1]"));
   for (guint i = 0; items[i] != NULL; i++)
-    if (*items[i] != '\0' && !add_direct_rule (patterns, items[i]))
+    if (*items[i] != '\0' && !ph_win_bypass_add (patterns, items[i], PH_WIN_BYPASS_NAME_EXACT))
       g_message ("[route] direct %s has no WinHTTP form; WinHTTP's requests for it reach the "
                  "agent, which sends them direct",
                  items[i]);

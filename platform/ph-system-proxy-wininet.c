@@ -18,6 +18,7 @@
 
 #include "ph-system-proxy-private.h"
 #include "ph-error.h"
+#include "ph-win-bypass.h"
 
 #include <string.h>
 #include <gio/gio.h>
@@ -461,118 +462,24 @@ ras_entries (void)
   return names;
 }
 
-/* Appends WinINet's forms of the IPv4 network @bytes/@prefix: WinINet matches its entries as
- * wildcards against the host as the URL writes it, so a network is one "a.b.*" per value of
- * its last partial byte (172.16.0.0/12 is 172.16.* to 172.31.*). */
-static void
-add_ipv4_network (GPtrArray *out, const guint8 *bytes, guint prefix)
-{
-  guint whole = prefix / 8;
-  guint rest = prefix % 8;
-  g_autoptr (GString) head = g_string_new (NULL);
-  guint first;
-  guint count;
-
-  for (guint i = 0; i < whole; i++)
-    g_string_append_printf (head, "%s%u", i > 0 ? "." : "", bytes[i]);
-  if (rest == 0)
-    {
-      if (whole == 4)
-        g_ptr_array_add (out, g_strdup (head->str));
-      else
-        g_ptr_array_add (out, g_strdup_printf ("%s%s*", head->str, whole > 0 ? "." : ""));
-      return;
-    }
-  count = 1u << (8 - rest);
-  first = bytes[whole] & ~(count - 1) & 0xff;
-  for (guint v = first; v < first + count; v++)
-    g_ptr_array_add (out, g_strdup_printf ("%s%s%u%s", head->str, whole > 0 ? "." : "", v,
-                                           whole + 1 < 4 ? ".*" : ""));
-}
-
-/* Translates one bypass entry; FALSE when WinINet has no way to say it. */
-static gboolean
-add_bypass_entry (GPtrArray *out, const char *entry)
-{
-  const char *slash = strchr (entry, '/');
-  g_autofree char *address_text = NULL;
-  g_autoptr (GInetAddress) address = NULL;
-  guint64 prefix = 0;
-
-  /* Already WinINet's: "<local>" (names without a dot), "192.168.*". */
-  if (entry[0] == '<' || (strchr (entry, '*') != NULL && !g_str_has_prefix (entry, "*.")))
-    {
-      g_ptr_array_add (out, g_strdup (entry));
-      return TRUE;
-    }
-  address_text = slash != NULL ? g_strndup (entry, (gsize) (slash - entry)) : g_strdup (entry);
-  if (address_text[0] == '[' && g_str_has_suffix (address_text, "]"))
-    {
-      g_autofree char *inner = g_strndup (address_text + 1, strlen (address_text) - 2);
-      g_free (address_text);
-      address_text = g_steal_pointer (&inner);
-    }
-  address = g_inet_address_new_from_string (address_text);
-  if (address == NULL)
-    {
-      const char *name = entry;
-
-      if (slash != NULL)
-        return FALSE;
-      /* A name covers its subdomains, as GNOME (GLib's proxy resolver) reads "corp.example",
-       * ".corp.example" and "*.corp.example" alike; WinINet matches only what a pattern says. */
-      if (g_str_has_prefix (name, "*."))
-        name += 2;
-      else if (name[0] == '.')
-        name += 1;
-      g_ptr_array_add (out, g_strdup (name));
-      g_ptr_array_add (out, g_strconcat ("*.", name, NULL));
-      return TRUE;
-    }
-
-  if (g_inet_address_get_family (address) == G_SOCKET_FAMILY_IPV6)
-    {
-      g_autofree char *canonical = g_inet_address_to_string (address);
-
-      /* WinINet matches an IPv6 host with the brackets the URL writes around it. A shorter
-       * prefix has no wildcard form: its hosts then go through Pinhole. */
-      if (slash != NULL
-          && (!g_ascii_string_to_unsigned (slash + 1, 10, 0, 128, &prefix, NULL) || prefix != 128))
-        return FALSE;
-      g_ptr_array_add (out, g_strdup_printf ("[%s]", canonical));
-      return TRUE;
-    }
-  prefix = 32;
-  if (slash != NULL && !g_ascii_string_to_unsigned (slash + 1, 10, 0, 32, &prefix, NULL))
-    return FALSE;
-  add_ipv4_network (out, g_inet_address_to_bytes (address), (guint) prefix);
-  return TRUE;
-}
-
 /* @bypass (hosts, domains, CIDRs, as ph_system_proxy_enable() takes them) in WinINet's syntax:
  * ';'-separated wildcard patterns. Each pattern once, in the order given. */
 char *
 ph_proxy_wininet_bypass_list (const char *const *bypass)
 {
   g_autoptr (GPtrArray) patterns = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GPtrArray) unique = g_ptr_array_new ();
 
   for (guint i = 0; bypass[i] != NULL; i++)
     {
-      if (!add_bypass_entry (patterns, bypass[i]))
+      /* A name covers its subdomains, as GNOME (GLib's proxy resolver) reads "corp.example",
+       * ".corp.example" and "*.corp.example" alike; WinINet matches only what a pattern says. */
+      if (!ph_win_bypass_add (patterns, bypass[i], PH_WIN_BYPASS_NAME_AND_BELOW))
         g_message ("The bypass entry %s has no WinINet form; Windows applications send its hosts "
                    "through Pinhole",
                    bypass[i]);
     }
-  for (guint i = 0; i < patterns->len; i++)
-    {
-      char *pattern = g_ptr_array_index (patterns, i);
-
-      if (!g_ptr_array_find_with_equal_func (unique, pattern, g_str_equal, NULL))
-        g_ptr_array_add (unique, pattern);
-    }
-  g_ptr_array_add (unique, NULL);
-  return g_strjoinv (";", (char **) unique->pdata);
+  g_ptr_array_add (patterns, NULL);
+  return g_strjoinv (";", (char **) patterns->pdata);
 }
 
 /* @entry: NULL for the LAN. */

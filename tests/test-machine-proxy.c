@@ -9,6 +9,7 @@
  * tests/windows/test-machine-proxy.sh's, under Wine). */
 #include "ph-error.h"
 #include "ph-machine-proxy-private.h"
+#include "ph-win-bypass.h"
 #include "ph-test-util.h"
 
 #include <string.h>
@@ -234,6 +235,71 @@ test_winhttp_bypass (void)
 
       g_assert_cmpstr (bypass, ==, cases[i].bypass);
     }
+}
+
+/* ph-win-bypass.c, the one entry-to-pattern translation of WinINet's desktop list and WinHTTP's
+ * route.direct: each kind of entry in both readings of a plain name. */
+static void
+test_win_bypass (void)
+{
+  static const struct
+  {
+    const char *entry;
+    const char *exact;     /* PH_WIN_BYPASS_NAME_EXACT (route.direct); NULL: no form */
+    const char *and_below; /* PH_WIN_BYPASS_NAME_AND_BELOW (the desktop list); NULL: no form */
+  } cases[] = {
+    { "intranet", "intranet", "intranet;*.intranet" },
+    { "Corp.Example", "corp.example", "corp.example;*.corp.example" },
+    { ".corp.example", "corp.example;*.corp.example", "corp.example;*.corp.example" },
+    { "*.corp.example", "*.corp.example", "corp.example;*.corp.example" },
+    { "<local>", "<local>", "<local>" },
+    { "<-loopback>", "<-loopback>", "<-loopback>" },
+    { "192.168.*", "192.168.*", "192.168.*" },
+    { "192.0.2.7", "192.0.2.7", "192.0.2.7" },
+    { "192.0.2.7/32", "192.0.2.7", "192.0.2.7" },
+    { "10.0.0.0/8", "10.*", "10.*" },
+    { "10.1.2.5/30", "10.1.2.4;10.1.2.5;10.1.2.6;10.1.2.7", "10.1.2.4;10.1.2.5;10.1.2.6;10.1.2.7" },
+    { "192.168.128.0/23", "192.168.128.*;192.168.129.*", "192.168.128.*;192.168.129.*" },
+    { "::1", "[::1]", "[::1]" },
+    { "[FD00::1]", "[fd00::1]", "[fd00::1]" },
+    { "2001:db8::1/128", "[2001:db8::1]", "[2001:db8::1]" },
+    /* No form: an IPv6 network, all of IPv4 ("*" would take every name), bad prefixes, a name
+     * with a slash or a colon, nothing. */
+    { "fd00::/8", NULL, NULL },
+    { "0.0.0.0/0", NULL, NULL },
+    { "10.0.0.0/33", NULL, NULL },
+    { "10.0.0.0/x", NULL, NULL },
+    { "host/path", NULL, NULL },
+    { "host:8080", NULL, NULL },
+    { "", NULL, NULL },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    for (guint reading = 0; reading < 2; reading++)
+      {
+        g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
+        const char *want = reading == 0 ? cases[i].exact : cases[i].and_below;
+        gboolean ok = ph_win_bypass_add (out, cases[i].entry,
+                                         reading == 0 ? PH_WIN_BYPASS_NAME_EXACT
+                                                      : PH_WIN_BYPASS_NAME_AND_BELOW);
+        g_autofree char *got = NULL;
+
+        g_ptr_array_add (out, NULL);
+        got = g_strjoinv (";", (char **) out->pdata);
+        g_test_message ("%s (%s): %s", cases[i].entry, reading == 0 ? "exact" : "and below",
+                        ok ? got : "no form");
+        g_assert_cmpint (ok, ==, want != NULL);
+        g_assert_cmpstr (got, ==, want != NULL ? want : "");
+      }
+  /* Each pattern once, whichever entry brought it. */
+  {
+    g_autoptr (GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
+
+    g_assert_true (ph_win_bypass_add (out, ".corp.example", PH_WIN_BYPASS_NAME_EXACT));
+    g_assert_true (ph_win_bypass_add (out, "*.CORP.example", PH_WIN_BYPASS_NAME_EXACT));
+    g_assert_true (ph_win_bypass_add (out, "corp.example", PH_WIN_BYPASS_NAME_AND_BELOW));
+    g_assert_cmpuint (out->len, ==, 2);
+  }
 }
 
 /* WinHttpSettings as Windows' netsh (version 0x28), Wine (0x18) and a direct setting store it. */
@@ -581,6 +647,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/pinhole/machine-proxy/no-proxy", test_no_proxy);
   g_test_add_func ("/pinhole/machine-proxy/winhttp-bypass", test_winhttp_bypass);
+  g_test_add_func ("/pinhole/machine-proxy/win-bypass", test_win_bypass);
   g_test_add_func ("/pinhole/machine-proxy/winhttp-settings", test_winhttp_settings);
 #define ADD(name, fn)                                                                              \
   g_test_add ("/pinhole/machine-proxy/" name, Fixture, NULL, fixture_set_up, fn, fixture_tear_down)

@@ -965,7 +965,8 @@ static const BypassCase bypass_cases[] = {
     "172.25.*;172.26.*;172.27.*;172.28.*;172.29.*;172.30.*;172.31.*",
     FALSE },
   { "10.0.0.0/31", "10.0.0.0;10.0.0.1", FALSE },
-  { "0.0.0.0/0", "*", FALSE },
+  /* All of IPv4 has no form: "*" would take every name too. */
+  { "0.0.0.0/0;127.0.0.1", "127.0.0.1", TRUE },
   { "[::1];::1;2001:db8::1/128", "[::1];[2001:db8::1]", FALSE },
   /* A name covers its subdomains, as on GNOME. */
   { "corp.example;.corp.example;*.corp.example", "corp.example;*.corp.example", FALSE },

@@ -99,6 +99,7 @@ static void pool_refill (PhUpstream *up);
 static void pool_refill_later (PhUpstream *up);
 static gboolean warm_watch_cb (GSocket *socket, GIOCondition cond, gpointer data);
 static guint warm_target (PhUpstream *up);
+static void pool_connect_done (PhStream *stream, GError *error, gpointer data);
 typedef struct _PhProbe PhProbe;
 static void probe_free (PhProbe *pr);
 static void proxy_changed (PhProxy *p, PhProxyHealth was, gpointer data);
@@ -716,8 +717,18 @@ connect_finish (PhConnect *c, PhStream *stream, GError *error)
           if (h2 && !c->h2)
             {
               /* Not for a tunnel: kept as the proxy's HTTP/2 connection, and this one's user
-               * gets a connection without h2. */
+               * gets a connection without h2; but the warm pool, which such a proxy does not
+               * need, gets none. */
               h2_adopt (c->up, c->proxy, stream);
+              if (c->func == pool_connect_done)
+                {
+                  c->func (NULL,
+                           g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                "not needed: the proxy speaks HTTP/2"),
+                           c->user_data);
+                  connect_free (c);
+                  return;
+                }
               connect_reset (c);
               connect_attempt (c);
               return;
@@ -1107,6 +1118,13 @@ pool_connect_done (PhStream *stream, GError *error, gpointer data)
       if (stream != NULL)
         ph_stream_free (stream);
       g_clear_error (&error);
+      ph_upstream_unref (up);
+      return;
+    }
+  if (stream == NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      /* Not needed after all (the proxy speaks HTTP/2): no failure, no retry. */
+      g_error_free (error);
       ph_upstream_unref (up);
       return;
     }

@@ -16,6 +16,8 @@ packages=(
   nghttp2-proxy python3-h2
   # real PAC engines that read the agent's /proxy.pac (tests/cloud/test-pac.py)
   python3-pacparser chromium
+  # real clients through the agent (tests/cloud/test-clients.py; git and chromium above too)
+  python3-requests python3-websockets
   # nftables: tests/netns/ keeps the cloud proxy out of reach until the simulated portal lets it,
   # and forwards to a cloud end in another namespace, and its nft parses and applies the capture
   # rules (tests/test-capture.c, tests/netns/test-capture.sh); PyGObject: the fake logind of

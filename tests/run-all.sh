@@ -99,7 +99,7 @@ summaries=("$builddir/test-summary.txt")
 [ -n "${PH_SKIP_WINDOWS:-}" ] || summaries+=("$builddir/windows-summary.txt")
 for summary in "${summaries[@]}"; do
   [ -f "$summary" ] || continue
-  grep -E '^[^0-9 ]* *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|ERROR) |^windows: [a-z-]+ FAILED|^windows: 0 passed, 1 failed \(cross' "$summary" \
+  grep -E '^[^0-9 ]* *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT|ERROR) |^windows: [a-z0-9-]+ FAILED|^windows: 0 passed, 1 failed \(cross' "$summary" \
     | sed "s|^|failed ($summary): |" || true
 done
 [ "$fuzz_status" -eq 0 ] || echo "failed: the fuzzers (tests/fuzz/run-fuzz.sh, exit $fuzz_status)"

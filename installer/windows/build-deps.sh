@@ -5,6 +5,7 @@
 # standard output (everything else goes to standard error).
 #
 #   stage agent (always): libffi zlib pcre2 libintl glib gmp nettle libtasn1 gnutls
+#                         nghttp2
 #   stage gtk   (--gtk):  pixman libpng cairo fribidi harfbuzz pango gdk-pixbuf
 #                         libepoxy libxml2 atk gtk3
 #
@@ -55,6 +56,8 @@ PACKAGES=(
   "nettle     nettle=3.8.1-2                               dsc  agent"
   "libtasn1   libtasn1-6=4.19.0-2+deb12u1                  dsc  agent"
   "gnutls     gnutls28=3.7.9-2+deb12u7                     dsc  agent"
+  # HTTP/2 to the cloud proxy (agent/core/ph-h2.c): the library only.
+  "nghttp2    nghttp2=1.52.0-1+deb12u3                     dsc  agent"
   # bookworm's .diff.gz answers 404 (the Debian diff only adds packaging).
   "pixman     pixman=0.42.2-1                              orig gtk"
   # bookworm-security's 1.6.39-2+deb12u6 answers 404 for .dsc and Debian
@@ -463,6 +466,20 @@ build_gnutls ()
     --disable-tools --disable-doc --disable-manpages --disable-tests \
     --disable-full-test-suite --disable-cxx --disable-guile --disable-nls \
     --disable-libdane --disable-valgrind-tests --enable-threads=windows
+}
+
+# The C library alone: lib/ holds libnghttp2-14.dll, its headers and
+# libnghttp2.pc (the top level would add nghttpx's man pages and scripts).
+# Debian's orig tarball is a git snapshot without configure: regenerate it,
+# as Debian does.
+build_nghttp2 ()
+{
+  autoreconf -fi
+  autotools_configure --enable-lib-only --disable-python-bindings --disable-examples \
+    --disable-hpack-tools --disable-failmalloc --without-libxml2 --without-jemalloc \
+    --without-systemd --without-cunit
+  make -C lib -j "$jobs"
+  make -C lib install
 }
 
 build_pixman ()

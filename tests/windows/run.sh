@@ -9,13 +9,16 @@
 #   2. the cross-build into build-win (PH_WIN_BUILDDIR)
 #   3. its unit tests under Wine (meson test, exe_wrapper wine)
 #   4. test-tunnel.c against pinhole-agent.exe under Wine and real stunnel + Squid
-#   5. test-agent.sh: the console agent on its named pipe, the SCM service's lifecycle;
+#   5. tunnel-h2: test-tunnel.c --h2, its CONNECT cases against nghttpx --http2-proxy in front of
+#      Squid (as meson test tunnel-h2 on Linux): the agent's tunnels as streams of one HTTP/2
+#      connection (libnghttp2-14.dll), six of them on one TCP connection counted with ss
+#   6. test-agent.sh: the console agent on its named pipe, the SCM service's lifecycle;
 #      test-policy.sh: Group Policy in HKLM\Software\Policies\Pinhole, locked and applied live;
 #      test-machine-proxy.sh: [system-proxy] machine=winhttp, WinHTTP's default proxy set while
 #      the tunnel is on and put back exactly (off, kill -9, --restore-machine-proxy)
-#   6. test-installer.sh: the NSIS installer built from that build, installed, used, upgraded
+#   7. test-installer.sh: the NSIS installer built from that build, installed, used, upgraded
 #      and removed under Wine
-#   7. test-tray-wine.sh (unless PH_WIN_GTK=0): the tray in Xvfb, its settings window in English and
+#   8. test-tray-wine.sh (unless PH_WIN_GTK=0): the tray in Xvfb, its settings window in English and
 #      Chinese (screenshots in build-win/tests/windows/artifacts/), the system proxy set and put
 #      back, the end of the session, one tray per session, --restore-proxy
 #
@@ -53,14 +56,17 @@ step () # NAME COMMAND...: one step, its output kept in $winbuild/NAME.log
 
 step unit meson test -C "$winbuild" --print-errorlogs --num-processes 1
 
-tunnel ()
+tunnel () # [--h2]
 {
   PH_AGENT_OS=windows PH_AGENT="$PWD/tests/windows/wine-agent.sh" \
     PH_WIN_AGENT="$winbuild/agent/pinhole-agent.exe" PH_SRCDIR="$PWD" \
     G_TEST_SRCDIR="$PWD/tests" G_TEST_BUILDDIR="$linuxbuild/tests" \
-    "$linuxbuild/tests/cloud/test-tunnel" --tap
+    "$linuxbuild/tests/cloud/test-tunnel" --tap "$@"
 }
 step tunnel tunnel
+# The same binary's h2 flavour (PH_CLOUD_FRONT=nghttpx): Wine's sockets are the Linux sockets of
+# the wine process, so ss counts the agent's connections to nghttpx as it does on Linux.
+step tunnel-h2 tunnel --h2
 step agent bash tests/windows/test-agent.sh "$winbuild" "$linuxbuild"
 step policy bash tests/windows/test-policy.sh "$winbuild"
 step machine-proxy bash tests/windows/test-machine-proxy.sh "$winbuild"

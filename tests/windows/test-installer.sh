@@ -143,6 +143,18 @@ policy_templates_installed ()
   done
 }
 
+# The agent imports libnghttp2 (HTTP/2 to the cloud proxy, agent/core/ph-h2.c), whose DLL the
+# installer takes along with the rest of the import closure; installer/windows/build-deps.sh always
+# builds it, so an agent without it is a build that lost it.
+agent_http2_dll ()
+{
+  local dll
+  dll=$(x86_64-w64-mingw32-objdump -p "$pf/bin/pinhole-agent.exe" |
+    sed -n 's/^[[:space:]]*DLL Name: \(libnghttp2[^[:space:]]*\)/\1/p' | tr -d '\r')
+  [[ -n $dll ]] || { echo "pinhole-agent.exe does not import libnghttp2 (built without HTTP/2)"; return 1; }
+  [[ -f $pf/bin/$dll ]] || { echo "$dll is not in Program Files\\Pinhole\\bin"; return 1; }
+}
+
 contains ()
 {
   grep -qF -- "$2" "$1" || { echo "$1 does not contain '$2'"; return 1; }
@@ -233,7 +245,7 @@ EOF
 
 # ---- requirements ----
 
-for tool in wine wineserver winepath curl python3 openssl ss cmp; do
+for tool in wine wineserver winepath curl python3 openssl ss cmp x86_64-w64-mingw32-objdump; do
   command -v "$tool" >/dev/null || skip_all "$tool not found (bash tests/install-deps.sh --windows)"
 done
 for bin in /usr/bin/stunnel4 /usr/sbin/squid /usr/lib/squid/basic_ncsa_auth; do
@@ -325,6 +337,8 @@ check "silent install /S \"/CONFIG=...\\IT config\\it.conf\" exits 0" \
   install "/CONFIG=$(winepath -w "$itconf")"
 check "pinhole-agent.exe, pinholectl.exe and the uninstaller are in Program Files\\Pinhole" \
   test -f "$pf/bin/pinhole-agent.exe" -a -f "$pf/bin/pinholectl.exe" -a -f "$pf/uninstall.exe"
+check "libnghttp2's DLL, which pinhole-agent.exe imports for HTTP/2, is installed next to it" \
+  agent_http2_dll
 check "the Group Policy templates are in Program Files\\Pinhole\\PolicyDefinitions, as committed" \
   policy_templates_installed
 check "pinhole.conf is created from the example" \

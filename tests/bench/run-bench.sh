@@ -130,6 +130,12 @@ cpu_ticks ()
   echo $sum
 }
 
+# "BUSY TOTAL": the machine's CPU ticks (all CPUs, from /proc/stat) spent busy, and in all.
+machine_ticks ()
+{
+  awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat
+}
+
 # Sum of VmRSS (KiB) over a process tree.
 rss_kib ()
 {
@@ -366,7 +372,8 @@ sample_conns ()
 
 measure_rate ()
 {
-  local p=$1 out c0 c1 k0 k1 f0 f1 o0 o1 started origin_pid sampler samples=$WORK/conns-rate-$1
+  local p=$1 out c0 c1 k0 k1 f0 f1 o0 o1 m0 m1 started origin_pid sampler
+  local samples=$WORK/conns-rate-$1
   sleep 1
   origin_pid=$(cat "$WORK/cloud/origin.pid" 2>/dev/null || true)
   : >"$samples"
@@ -377,12 +384,14 @@ measure_rate ()
   k0=$(cpu_ticks $(cloud_roots "$p"))
   f0=$(cpu_ticks $(front_roots "$p"))
   o0=$(cpu_ticks $origin_pid)
+  m0=$(machine_ticks)
   out=$(client rate -x "$PROXY" "${AUTH_ARGS[@]}" -o "$ORIGIN_TLS" -c "$CONCURRENCY" \
     -d "$RATE_SECONDS") || true
   c1=$(cpu_ticks $ROOTS)
   k1=$(cpu_ticks $(cloud_roots "$p"))
   f1=$(cpu_ticks $(front_roots "$p"))
   o1=$(cpu_ticks $origin_pid)
+  m1=$(machine_ticks)
   stop_roots "$sampler"
   R[$p.rate]=$(kv "$out" tunnels_per_s)
   R[$p.rate_err]=$(kv "$out" errors)
@@ -400,6 +409,9 @@ measure_rate ()
     [[ $p != direct ]] && R[$p.cpu_split]+=" (front ${R[$p.fcpu]})"
     R[$p.cpu_split]+=", origin $(calc "($o1 - $o0) * 1000 / $CLK_TCK / $started" 2)"
     R[$p.cpu_split]+=", load generator $(calc "$(kv "$out" self_cpu_s) * 1000 / $started" 2)"
+    # how busy the whole machine was meanwhile: near all CPUs busy, the rate is CPU-bound
+    R[$p.cpu_split]+="; machine busy $(calc "(${m1% *} - ${m0% *}) / (${m1#* } - ${m0#* }) * $(nproc)" 2)"
+    R[$p.cpu_split]+=" of $(nproc) CPUs"
   fi
   log "$p: ${R[$p.rate]:-?} tunnels/s at concurrency $CONCURRENCY (errors ${R[$p.rate_err]:-?});" \
     "CPU ms/tunnel: ${R[$p.cpu_split]:-?}; up to ${R[$p.conns_rate]:-?} connections to the cloud"

@@ -268,6 +268,7 @@ measure_hold ()
   sleep 1
   before=$(rss_kib $ROOTS)
   echo "+ ph-bench-client hold -k $HOLD" >>"$RAW"
+  rm -f "$flag" # left by the round before: the client would let go at once
   "$CLIENT" hold -x "$PROXY" -o "$ORIGIN_HTTP" -t connect-plain -k "$HOLD" --until-file "$flag" \
     --max-hold 300 --timeout 30 >"$out" 2>>"$RAW" &
   HOLD_PID=$!
@@ -426,6 +427,7 @@ measure_conns_held ()
   R[$p.conns_before]=$(conn_count "$(cloud_port "$p")")
   conn_bytes "$(cloud_port "$p")" >"$WORK/conns-before-$p"
   echo "+ ph-bench-client hold -k $CONCURRENCY (connections to the cloud)" >>"$RAW"
+  rm -f "$flag" # left by the round before: the client would let go at once
   "$CLIENT" hold -x "$PROXY" -o "$ORIGIN_HTTP" -t connect-plain -k "$CONCURRENCY" \
     --until-file "$flag" --max-hold 60 --timeout 15 >"$out" 2>>"$RAW" &
   pid=$!
@@ -487,6 +489,7 @@ measure_held_default ()
     return 0
   fi
   echo "+ ph-bench-client hold -k $HOLD ($p, default config)" >>"$RAW"
+  rm -f "$flag" # left by the round before: the client would let go at once
   "$CLIENT" hold -x "$PROXY" -o "$ORIGIN_HTTP" -t connect-plain -k "$HOLD" --until-file "$flag" \
     --max-hold 120 --timeout 15 >"$out" 2>>"$RAW" &
   HOLD_PID=$!

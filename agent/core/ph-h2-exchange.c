@@ -606,3 +606,11 @@ ph_h2_exchange_is_exchange (PhStream *stream)
 {
   return ph_stream_get_backend_object (stream, &exchange_backend) != NULL;
 }
+
+PhH2Session *
+ph_h2_exchange_get_session (PhStream *stream)
+{
+  PhH2Exchange *x = ph_stream_get_backend_object (stream, &exchange_backend);
+
+  return x != NULL ? x->session : NULL;
+}

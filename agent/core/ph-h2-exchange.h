@@ -22,5 +22,7 @@ PhStream *ph_h2_exchange_new (PhH2Session *session);
 
 /* Whether @stream is one made by ph_h2_exchange_new(). */
 gboolean ph_h2_exchange_is_exchange (PhStream *stream);
+/* The session of the exchange @stream; NULL when @stream is something else. */
+PhH2Session *ph_h2_exchange_get_session (PhStream *stream);
 
 G_END_DECLS

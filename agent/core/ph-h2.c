@@ -923,6 +923,12 @@ ph_h2_session_got_goaway (PhH2Session *session, guint32 *last_stream_id)
   return session->goaway;
 }
 
+PhStream *
+ph_h2_session_get_stream (PhH2Session *session)
+{
+  return session->tls;
+}
+
 gboolean
 ph_h2_session_is_closed (PhH2Session *session)
 {

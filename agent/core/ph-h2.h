@@ -55,6 +55,8 @@ void ph_h2_session_set_notify (PhH2Session *session, PhH2SessionFunc func, gpoin
 guint ph_h2_session_get_available_streams (PhH2Session *session);
 /* Whether the proxy sent GOAWAY; its last stream id in @last_stream_id. */
 gboolean ph_h2_session_got_goaway (PhH2Session *session, guint32 *last_stream_id);
+/* The verified TLS connection under the session (still the session's). */
+PhStream *ph_h2_session_get_stream (PhH2Session *session);
 /* Whether the connection has ended (lost, or closed after GOAWAY with no stream left). */
 gboolean ph_h2_session_is_closed (PhH2Session *session);
 /* Streams open now (opened and not closed by both ends). */

@@ -500,7 +500,19 @@ ph_upstream_save_session (PhUpstream *up, PhStream *stream)
 {
   PhProxy *p = stream_proxy (stream);
 
-  /* An HTTP/2 stream has no TLS session of its own; its connection lives long. */
+#ifdef PH_HAVE_NGHTTP2
+  {
+    /* A stream of an HTTP/2 connection has no TLS session of its own: its connection's is
+     * kept (its tickets have come by the time a stream is answered), so that the proxy's next
+     * connection (past its stream limit, after its GOAWAY or idle end) resumes it. */
+    PhH2Stream *h2 = ph_h2_stream_from_stream (stream);
+    PhH2Session *session
+        = h2 != NULL ? ph_h2_stream_get_session (h2) : ph_h2_exchange_get_session (stream);
+
+    if (session != NULL)
+      stream = ph_h2_session_get_stream (session);
+  }
+#endif
   if (p != NULL && ph_stream_get_session (stream) != NULL)
     ph_tls_context_save_session (ph_proxy_get_tls (p), stream);
 }

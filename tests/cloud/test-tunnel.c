@@ -7,6 +7,7 @@
 
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <errno.h>
 #include <sched.h>
@@ -3111,27 +3112,67 @@ ph_tunnel_h2_stream_limit (PhTunnelFixture *fx)
       agent, (const char *[]){ "method=CONNECT", "status=200", "upstream=h2", NULL }, N, 5000);
 }
 
-/* nghttpx's processes (its master and its worker) get @signum. */
+/* The state letter of process @pid (/proc/PID/stat: R, S, T...), '?' when it is gone. */
+static char
+ph_tunnel_proc_state (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
+  g_autofree char *text = NULL;
+  const char *paren;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL) || (paren = strrchr (text, ')')) == NULL
+      || paren[1] != ' ')
+    return '?';
+  return paren[2];
+}
+
+/* nghttpx's processes (its master and every process under it, found by their parent in /proc)
+ * get @signum; with SIGSTOP, returns once each is stopped. */
 static void
 ph_tunnel_signal_nghttpx (PhTestCloud *cloud, int signum)
 {
   g_autofree char *path = g_build_filename (cloud->dir, "nghttpx.pid", NULL);
   g_autofree char *text = NULL;
-  g_autofree char *children = NULL;
-  g_autofree char *children_path = NULL;
-  g_auto (GStrv) pids = NULL;
+  g_autoptr (GArray) pids = g_array_new (FALSE, FALSE, sizeof (GPid));
+  g_autoptr (GDir) proc = NULL;
+  const char *name;
   GPid master;
 
   g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
   master = (GPid) g_ascii_strtoll (text, NULL, 10);
   g_assert_cmpint (master, >, 0);
-  children_path = g_strdup_printf ("/proc/%d/task/%d/children", (int) master, (int) master);
-  g_assert_true (g_file_get_contents (children_path, &children, NULL, NULL));
-  pids = g_strsplit (g_strstrip (children), " ", -1);
-  g_assert_cmpint (kill (master, signum), ==, 0);
-  for (guint i = 0; pids[i] != NULL; i++)
-    if (*pids[i] != '\0')
-      g_assert_cmpint (kill ((pid_t) g_ascii_strtoll (pids[i], NULL, 10), signum), ==, 0);
+  g_array_append_val (pids, master);
+  proc = g_dir_open ("/proc", 0, NULL);
+  g_assert_nonnull (proc);
+  while ((name = g_dir_read_name (proc)) != NULL)
+    {
+      g_autofree char *stat_path = g_strdup_printf ("/proc/%s/stat", name);
+      g_autofree char *stat = NULL;
+      const char *paren;
+      int ppid = 0;
+
+      if (!g_ascii_isdigit (name[0]) || !g_file_get_contents (stat_path, &stat, NULL, NULL)
+          || (paren = strrchr (stat, ')')) == NULL || sscanf (paren + 2, "%*c %d", &ppid) != 1)
+        continue;
+      if (ppid == (int) master)
+        {
+          GPid child = (GPid) g_ascii_strtoll (name, NULL, 10);
+          g_array_append_val (pids, child);
+        }
+    }
+  g_assert_cmpuint (pids->len, >=, 2); /* the master and its worker */
+  for (guint i = 0; i < pids->len; i++)
+    g_assert_cmpint (kill (g_array_index (pids, GPid, i), signum), ==, 0);
+  for (guint i = 0; signum == SIGSTOP && i < pids->len; i++)
+    {
+      gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+
+      while (ph_tunnel_proc_state (g_array_index (pids, GPid, i)) != 'T')
+        {
+          g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+          g_usleep (10 * 1000);
+        }
+    }
 }
 
 /* tunnel-h2: the HTTP/2 connection goes silent (nghttpx stopped: a network that went away
@@ -3189,6 +3230,10 @@ ph_tunnel_h2_dead_connection (PhTunnelFixture *fx)
     ph_assert_curl_ok (c);
     g_assert_cmpstr (c->out_str, ==, "hello\n");
   }
+  /* The new connection resumed the TLS session of the one before (kept from its streams). */
+  g_clear_pointer (&log, g_free);
+  log = ph_test_agent_log (agent);
+  g_assert_nonnull (strstr (log, ", resumed)"));
   ph_test_agent_assert_access (
       agent, (const char *[]){ "method=CONNECT", "status=200", "upstream=h2", NULL }, 2, 5000);
 

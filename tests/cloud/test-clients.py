@@ -29,6 +29,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ph_tap import CI, bail, failed, finish, free_port, ok, skip, skip_all  # noqa: E402
+
 # Debian's python3-requests and python3-websockets are for Debian's python3; a python3 of
 # another prefix first on PATH (pyenv) may have neither: run again under /usr/bin/python3 then.
 try:
@@ -40,7 +43,6 @@ except ImportError:
     if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
         os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
 
-CI = os.environ.get("CI") == "true"
 AGENT = os.environ.get("PH_AGENT", "")
 SRCDIR = os.environ.get("PH_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 CLOUD = os.path.join(SRCDIR, "tests", "cloud", "pinhole-cloud.sh")
@@ -50,51 +52,6 @@ H2 = FRONT == "nghttpx"
 # Chromium's own background requests (time, updates, safe browsing) take these names.
 BLOCK = (".google.com .googleapis.com .gstatic.com .gvt1.com .googleusercontent.com "
          ".chromium.org .chrome.com")
-
-n_tests = 0
-n_failed = 0
-
-
-def ok(cond, what, *detail):
-    global n_tests, n_failed
-    n_tests += 1
-    if cond:
-        print(f"ok {n_tests} - {what}", flush=True)
-    else:
-        n_failed += 1
-        print(f"not ok {n_tests} - {what}", flush=True)
-        for d in detail:
-            for line in str(d).splitlines():
-                print(f"#   {line}", flush=True)
-    return cond
-
-
-def skip(what, why):
-    """A check that cannot run here: a failure under CI=true, else a TAP skip."""
-    global n_tests, n_failed
-    if CI:
-        ok(False, f"{what} ({why}; CI=true: a missing tool is a failure)")
-        return
-    n_tests += 1
-    print(f"ok {n_tests} - {what} # SKIP {why}", flush=True)
-
-
-def bail(why):
-    print(f"Bail out! {why}", flush=True)
-    sys.exit(1)
-
-
-def skip_all(why):
-    if CI:
-        bail(f"{why} (CI=true: a missing tool is a failure)")
-    print(f"1..0 # SKIP {why}", flush=True)
-    sys.exit(0)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def field(line, name):
@@ -537,12 +494,11 @@ def main():
             if "upstream: connections to" in line:  # the pools' counters, written at the end
                 print(f"# {line}", flush=True)
         subprocess.run(["bash", CLOUD, "stop", cloud_dir], capture_output=True)
-        if n_failed == 0 and not os.environ.get("PH_KEEP_TMP"):
+        if failed() == 0 and not os.environ.get("PH_KEEP_TMP"):
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             print(f"# files kept in {tmp}", flush=True)
-    print(f"1..{n_tests}", flush=True)
-    return 1 if n_failed else 0
+    return finish()
 
 
 if __name__ == "__main__":

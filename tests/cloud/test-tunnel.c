@@ -2981,35 +2981,24 @@ ph_tunnel_cloud_connections (PhTestCloud *cloud)
   return n;
 }
 
-/* tunnel-h2: several tunnels open at once, each with its bytes checked, go as streams of ONE
- * TLS connection to the cloud proxy (the warm pool keeps none for a proxy that speaks HTTP/2),
- * and each access line says upstream=h2. */
+/* Opens @n tunnels to the origin's plain port at once (those that come while a connection is
+ * being made wait for it), then checks a GET /hello in each; they stay open in @conns. */
 static void
-ph_tunnel_h2_one_connection (PhTunnelFixture *fx)
+ph_tunnel_open_hello_tunnels (PhTunnelFixture *fx, PhTestConn **conns, guint n)
 {
-  enum
-  {
-    N = 6
-  };
   PhTestCloud *cloud = fx->cloud;
-  PhTestAgent *agent = fx->agent;
   g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
   g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
   g_autofree char *get = g_strdup_printf ("GET /hello HTTP/1.1\r\nHost: %s\r\n\r\n", authority);
-  g_autofree char *target = g_strdup_printf ("target=%s", authority);
-  /* h2-two-connections: [upstream] h2-connections=2 spreads them over two. */
-  guint expected = MAX (1, g_key_file_get_integer (fx->config, "upstream", "h2-connections", NULL));
-  PhTestConn *conns[N];
 
-  /* All at once: the ones that come while the connection is being made wait for it. */
-  for (guint i = 0; i < N; i++)
+  for (guint i = 0; i < n; i++)
     {
-      conns[i] = ph_test_conn_new (agent->port);
+      conns[i] = ph_test_conn_new (fx->agent->port);
       g_assert_true (ph_test_conn_send (conns[i], connect, -1));
     }
-  for (guint i = 0; i < N; i++)
+  for (guint i = 0; i < n; i++)
     {
-      g_autofree char *established = ph_test_conn_read_head (conns[i], 10000);
+      g_autofree char *established = ph_test_conn_read_head (conns[i], 15000);
       g_autofree char *head = NULL;
       g_autoptr (GByteArray) body = g_byte_array_new ();
 
@@ -3022,6 +3011,26 @@ ph_tunnel_h2_one_connection (PhTunnelFixture *fx)
       g_assert_cmpuint (ph_test_conn_read_body (conns[i], 6, body, 10000), ==, 6);
       g_assert_cmpmem (body->data, body->len, "hello\n", 6);
     }
+}
+
+/* tunnel-h2: several tunnels open at once, each with its bytes checked, go as streams of ONE
+ * TLS connection to the cloud proxy (the warm pool keeps none for a proxy that speaks HTTP/2),
+ * and each access line says upstream=h2. */
+static void
+ph_tunnel_h2_one_connection (PhTunnelFixture *fx)
+{
+  enum
+  {
+    N = 6
+  };
+  PhTestCloud *cloud = fx->cloud;
+  PhTestAgent *agent = fx->agent;
+  g_autofree char *target = g_strdup_printf ("target=127.0.0.1:%u", cloud->origin_http_port);
+  /* h2-two-connections: [upstream] h2-connections=2 spreads them over two. */
+  guint expected = MAX (1, g_key_file_get_integer (fx->config, "upstream", "h2-connections", NULL));
+  PhTestConn *conns[N];
+
+  ph_tunnel_open_hello_tunnels (fx, conns, N);
   /* Every tunnel still open: one connection carries them all. */
   g_test_message ("%u tunnels open, %u TCP connection(s) to the cloud proxy", N,
                   ph_tunnel_cloud_connections (cloud));
@@ -3075,32 +3084,10 @@ ph_tunnel_h2_stream_limit (PhTunnelFixture *fx)
   };
   PhTestCloud *cloud = fx->cloud;
   PhTestAgent *agent = fx->agent;
-  g_autofree char *authority = g_strdup_printf ("127.0.0.1:%u", cloud->origin_http_port);
-  g_autofree char *connect = ph_test_connect_request (cloud->origin_http_port);
-  g_autofree char *get = g_strdup_printf ("GET /hello HTTP/1.1\r\nHost: %s\r\n\r\n", authority);
   g_autofree char *log = NULL;
   PhTestConn *conns[N];
 
-  for (guint i = 0; i < N; i++)
-    {
-      conns[i] = ph_test_conn_new (agent->port);
-      g_assert_true (ph_test_conn_send (conns[i], connect, -1));
-    }
-  for (guint i = 0; i < N; i++)
-    {
-      g_autofree char *established = ph_test_conn_read_head (conns[i], 15000);
-      g_autofree char *head = NULL;
-      g_autoptr (GByteArray) body = g_byte_array_new ();
-
-      g_assert_nonnull (established);
-      g_assert_cmpint (ph_test_head_status (established), ==, 200);
-      g_assert_true (ph_test_conn_send (conns[i], get, -1));
-      head = ph_test_conn_read_head (conns[i], 10000);
-      g_assert_nonnull (head);
-      g_assert_cmpint (ph_test_head_status (head), ==, 200);
-      g_assert_cmpuint (ph_test_conn_read_body (conns[i], 6, body, 10000), ==, 6);
-      g_assert_cmpmem (body->data, body->len, "hello\n", 6);
-    }
+  ph_tunnel_open_hello_tunnels (fx, conns, N);
   /* The streams opened before nghttpx's SETTINGS came were refused (REFUSED_STREAM) and went
    * again. */
   log = ph_test_agent_log (agent);

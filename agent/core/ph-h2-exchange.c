@@ -497,7 +497,7 @@ exchange_write (gpointer object, const guint8 *buf, gsize len, gsize *n, GError 
                     * HTTP/2; %s says why */
                    _ ("the request could not be sent on HTTP/2: %s"),
                    reason != NULL ? reason : "not an absolute-form request");
-      g_clear_pointer (&req, ph_http_request_free);
+      g_clear_pointer (&req, request_wipe_free);
       ph_wipe (x->head->data, x->head->len);
       return PH_IO_ERROR;
     }
@@ -549,8 +549,8 @@ exchange_abort (gpointer object)
 
   if (x->stream != NULL)
     ph_h2_stream_abort (x->stream);
-  exchange_fail (
-      x, g_error_new_literal (PH_H2_ERROR, PH_H2_ERROR_RESET, "the HTTP/2 exchange was cancelled"));
+  exchange_fail (x, g_error_new_literal (PH_H2_ERROR, PH_H2_ERROR_RESET,
+                                         _ ("the HTTP/2 exchange was cancelled")));
 }
 
 static void
@@ -599,12 +599,6 @@ ph_h2_exchange_new (PhH2Session *session)
   x->pending = g_byte_array_new ();
   x->out = g_byte_array_new ();
   return ph_stream_new_backend (&exchange_backend, x);
-}
-
-gboolean
-ph_h2_exchange_is_exchange (PhStream *stream)
-{
-  return ph_stream_get_backend_object (stream, &exchange_backend) != NULL;
 }
 
 PhH2Session *

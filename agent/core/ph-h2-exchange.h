@@ -20,9 +20,7 @@ G_BEGIN_DECLS
  * exchange: ph_stream_is_idle_open() is FALSE for it, and the next request takes a new one. */
 PhStream *ph_h2_exchange_new (PhH2Session *session);
 
-/* Whether @stream is one made by ph_h2_exchange_new(). */
-gboolean ph_h2_exchange_is_exchange (PhStream *stream);
-/* The session of the exchange @stream; NULL when @stream is something else. */
+/* The session of the exchange @stream; NULL when @stream is not one of ph_h2_exchange_new(). */
 PhH2Session *ph_h2_exchange_get_session (PhStream *stream);
 
 G_END_DECLS

@@ -1736,7 +1736,7 @@ gboolean
 ph_upstream_stream_is_h2 (PhStream *stream)
 {
 #ifdef PH_HAVE_NGHTTP2
-  return ph_h2_stream_from_stream (stream) != NULL || ph_h2_exchange_is_exchange (stream);
+  return ph_h2_stream_from_stream (stream) != NULL || ph_h2_exchange_get_session (stream) != NULL;
 #else
   return FALSE;
 #endif

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # ph_tap.py: what the Python integration tests here (test-pac.py, test-clients.py) share: TAP
-# lines, the CI rule (under CI=true a missing tool is a failure, not a skip) and a free port.
+# lines, the CI rule (under CI=true a missing tool is a failure, not a skip), a free port and
+# the wait for a program's listener.
 import os
 import socket
 import sys
+import time
 
 CI = os.environ.get("CI") == "true"
 
@@ -62,3 +64,16 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_listening(proc, port):
+    """Whether @proc (a subprocess.Popen) listens on 127.0.0.1:@port within 20 s."""
+    for _ in range(200):
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False

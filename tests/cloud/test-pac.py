@@ -23,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ph_tap import CI, bail, failed, finish, free_port, ok, skip_all  # noqa: E402
+from ph_tap import CI, bail, failed, finish, free_port, ok, wait_listening, skip_all  # noqa: E402
 import urllib.request
 
 # Debian's pacparser is for Debian's python3; a python3 of another prefix first on PATH (pyenv)
@@ -143,15 +143,7 @@ class Agent:
             env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
 
     def wait_listening(self, port):
-        for _ in range(200):
-            if self.proc.poll() is not None:
-                return False
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    return True
-            except OSError:
-                time.sleep(0.1)
-        return False
+        return wait_listening(self.proc, port)
 
     def access_lines(self):
         with open(self.log_path, errors="replace") as f:
